@@ -1,0 +1,38 @@
+import { z } from 'zod';
+
+/**
+ * The one envelope every event travels in. Attribute names follow CloudEvents 1.0
+ * (`specversion`, `id`, `source`, `type`, `subject`, `time`, `datacontenttype`, `data`);
+ * the platform's own attributes are CloudEvents extensions, hence lowercase without separators.
+ */
+export const envelopeSchema = z
+  .object({
+    /** CloudEvents version of this envelope. */
+    specversion: z.literal('1.0'),
+    /** Unique event id (UUID); consumers deduplicate on it. */
+    id: z.uuid(),
+    /** Past-tense event type, `<aggregate>.<verb-ed>`, e.g. `patient.created`. */
+    type: z.string().regex(/^[a-z][a-z0-9-]*\.[a-z][a-z0-9-]*$/),
+    /** Version of the `data` schema for this type; additive changes keep the version. */
+    dataversion: z.number().int().positive(),
+    /** Producing service, as a URI reference, e.g. `/services/patients`. */
+    source: z.string().min(1),
+    /** Id of the aggregate the event is about; also the partition key. */
+    subject: z.string().min(1),
+    /** When the change happened (RFC 3339). */
+    time: z.iso.datetime({ offset: true }),
+    /** Organization (tenant) the aggregate belongs to. */
+    organization: z.string().min(1),
+    /** Id shared by every event and request of one business flow. */
+    correlationid: z.string().min(1),
+    /** Id of the event or request that directly caused this one. */
+    causationid: z.string().min(1).optional(),
+    /** Always JSON. */
+    datacontenttype: z.literal('application/json'),
+    /** The event's payload, validated against the registered schema for `type` + `dataversion`. */
+    data: z.unknown(),
+  })
+  .strict();
+
+/** An event envelope whose data is typed by its definition. */
+export type EventEnvelope<TData = unknown> = Omit<z.infer<typeof envelopeSchema>, 'data'> & { data: TData };

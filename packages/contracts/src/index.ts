@@ -1,0 +1,3 @@
+export * from './envelope.js';
+export * from './registry.js';
+export * from './events/patient.js';

@@ -1,0 +1,140 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { AnyApp } from './service-app.js';
+import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
+
+/** One invalid field of a request, as listed in a problem document. */
+export interface InvalidField {
+  /** Where the field is: `body.phone`, `query.page`, `params.id`. */
+  field: string;
+  message: string;
+}
+
+/** RFC 9457 problem details, the one error shape every service answers with. */
+export interface ProblemDocument {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  instance?: string;
+  /** Request id, so a caller can quote it to support. */
+  requestId?: string;
+  /** The fields at fault, for validation errors. */
+  errors?: InvalidField[];
+  [extension: string]: unknown;
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+/** The problem `type` URI for a short slug. */
+export const problemType = (slug: string) => `https://docs.patient-engagement.dev/problems/${slug}`;
+
+/** An error that answers as a problem document with the given status. */
+export class HttpProblem extends Error {
+  constructor(
+    readonly status: number,
+    readonly slug: string,
+    detail?: string,
+    readonly extensions: Partial<ProblemDocument> = {},
+  ) {
+    super(detail ?? TITLES[status] ?? 'Error');
+    this.name = 'HttpProblem';
+  }
+
+  /** The problem document this error answers with. */
+  toDocument(): ProblemDocument {
+    return {
+      type: problemType(this.slug),
+      title: TITLES[this.status] ?? 'Error',
+      status: this.status,
+      detail: this.message,
+      ...this.extensions,
+    };
+  }
+}
+
+/** 404 for a record that does not exist or belongs to another organization (the two must look alike). */
+export const notFound = (what: string) => new HttpProblem(404, 'not-found', `${what} not found`);
+
+/** Sends a problem document. */
+export function sendProblem(reply: FastifyReply, request: FastifyRequest, problem: ProblemDocument): FastifyReply {
+  return reply
+    .code(problem.status)
+    .type('application/problem+json')
+    .send({ ...problem, instance: request.url.split('?')[0], requestId: request.id });
+}
+
+function locationOf(context: string | undefined, instancePath: string): string {
+  return [context ?? 'body', ...instancePath.split('/').filter(Boolean)].join('.');
+}
+
+function fromFastifyError(error: FastifyError): ProblemDocument {
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const errors = error.validation.map((issue) => {
+      const base = locationOf(error.validationContext, issue.instancePath);
+      const keys = (issue.params as { keys?: unknown }).keys;
+      // zod reports unknown keys on the parent object; name each unknown field instead.
+      if (issue.keyword === 'unrecognized_keys' && Array.isArray(keys)) {
+        return keys.map((key) => ({ field: `${base}.${String(key)}`, message: 'unknown field' }));
+      }
+      return [{ field: base, message: issue.message ?? 'invalid' }];
+    });
+    return { type: problemType('validation'), title: 'Bad Request', status: 400, detail: 'The request is invalid.', errors: errors.flat() };
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { type: problemType('malformed-body'), title: 'Bad Request', status: 400, detail: 'The request body is not valid JSON.' };
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { type: problemType('body-too-large'), title: 'Payload Too Large', status: 413, detail: 'The request body is too large.' };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { type: problemType('unsupported-media-type'), title: 'Unsupported Media Type', status: 415, detail: 'Send application/json.' };
+    case 'FST_ERR_VALIDATION':
+      return { type: problemType('validation'), title: 'Bad Request', status: 400, detail: error.message };
+  }
+  const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
+  return {
+    type: problemType(status >= 500 ? 'internal' : 'request'),
+    title: TITLES[status] ?? 'Error',
+    status,
+    // Internal messages can carry data; callers get a generic detail for server errors.
+    detail: status >= 500 ? 'An unexpected error occurred.' : error.message,
+  };
+}
+
+/** Makes every failure of an app, including unknown routes, answer `application/problem+json`. */
+export function registerProblemHandlers(app: AnyApp): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof HttpProblem) return sendProblem(reply, request, error.toDocument());
+    if (isResponseSerializationError(error)) {
+      request.log.error({ err: { message: error.message, issues: error.cause.issues } }, 'response does not match its schema');
+      return sendProblem(reply, request, { type: problemType('internal'), title: TITLES[500]!, status: 500, detail: 'An unexpected error occurred.' });
+    }
+    const problem = fromFastifyError(error);
+    if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
+    return sendProblem(reply, request, problem);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, request, {
+      type: problemType('not-found'),
+      title: 'Not Found',
+      status: 404,
+      detail: `No route for ${request.method} ${request.url.split('?')[0]}`,
+    }),
+  );
+}

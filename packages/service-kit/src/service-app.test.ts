@@ -1,0 +1,123 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { requireIdentity, signIdentity } from './identity.js';
+import { createLogger } from './logger.js';
+import { createServiceApp, type ServiceApp } from './service-app.js';
+
+const SECRET = 'x'.repeat(40);
+const silent = createLogger({ service: 'test', level: 'silent' });
+
+async function buildTestApp(options: { ready?: () => Promise<boolean>; beforeReady?: (app: ServiceApp) => void } = {}) {
+  const stored: unknown[] = [];
+  const app = await createServiceApp({
+    name: 'test',
+    logger: silent,
+    bodyLimit: 1024,
+    internalAuthSecret: SECRET,
+    readiness: { database: options.ready ?? (async () => true) },
+  });
+  app.post(
+    '/things',
+    { schema: { body: z.object({ name: z.string(), count: z.number().int() }).strict() } },
+    async (request) => {
+      stored.push(request.body);
+      return { ok: true };
+    },
+  );
+  app.get('/me', async (request) => requireIdentity(request, ['admin']));
+  options.beforeReady?.(app);
+  await app.ready();
+  return { app, stored };
+}
+
+describe('service app', () => {
+  it('answers malformed JSON with a 400 problem and stores nothing', async () => {
+    const { app, stored } = await buildTestApp();
+    const response = await app.inject({ method: 'POST', url: '/things', headers: { 'content-type': 'application/json' }, payload: '{"name":' });
+    expect(response.statusCode).toBe(400);
+    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(response.json()).toMatchObject({ status: 400, title: 'Bad Request', type: expect.stringContaining('malformed-body') });
+    expect(stored).toHaveLength(0);
+  });
+
+  it('lists every invalid field, including unknown ones', async () => {
+    const { app, stored } = await buildTestApp();
+    const response = await app.inject({ method: 'POST', url: '/things', payload: { name: 7, count: 'many', extra: true } });
+    expect(response.statusCode).toBe(400);
+    const fields = (response.json().errors as Array<{ field: string }>).map((error) => error.field).sort();
+    expect(fields).toEqual(['body.count', 'body.extra', 'body.name']);
+    expect(stored).toHaveLength(0);
+  });
+
+  it('refuses oversized bodies with 413', async () => {
+    const { app, stored } = await buildTestApp();
+    const response = await app.inject({ method: 'POST', url: '/things', payload: { name: 'a'.repeat(2000), count: 1 } });
+    expect(response.statusCode).toBe(413);
+    expect(response.json()).toMatchObject({ status: 413 });
+    expect(stored).toHaveLength(0);
+  });
+
+  it('refuses non-JSON bodies with 415', async () => {
+    const { app } = await buildTestApp();
+    const response = await app.inject({ method: 'POST', url: '/things', headers: { 'content-type': 'text/csv' }, payload: 'a,b' });
+    expect(response.statusCode).toBe(415);
+    expect(response.headers['content-type']).toMatch(/problem\+json/);
+  });
+
+  it('answers unknown routes with a 404 problem', async () => {
+    const { app } = await buildTestApp();
+    const response = await app.inject({ method: 'GET', url: '/nowhere?name=secret' });
+    expect(response.statusCode).toBe(404);
+    expect(response.json()).toMatchObject({ status: 404, instance: '/nowhere' });
+  });
+
+  it('echoes a valid caller request id and makes one otherwise', async () => {
+    const { app } = await buildTestApp();
+    const given = await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'abc-123' } });
+    expect(given.headers['x-request-id']).toBe('abc-123');
+    const made = await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'bad id with spaces' } });
+    expect(made.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('is not ready while a dependency fails, nor once closing', async () => {
+    let up = false;
+    let duringClose: number | undefined;
+    let address = '';
+    const { app } = await buildTestApp({
+      ready: async () => up,
+      // Registered after the kit's own preClose hook, so it observes the app as a probe would mid-shutdown.
+      beforeReady: (built) =>
+        built.addHook('preClose', async () => {
+          duringClose = (await fetch(`${address}/health/ready`)).status;
+        }),
+    });
+    address = await app.listen({ host: '127.0.0.1', port: 0 });
+    expect((await app.inject({ url: '/health/ready' })).statusCode).toBe(503);
+    up = true;
+    expect((await app.inject({ url: '/health/ready' })).statusCode).toBe(200);
+    await app.close();
+    expect(duringClose).toBe(503);
+  });
+
+  it('trusts only identities signed with the internal secret', async () => {
+    const { app } = await buildTestApp();
+    const identity = { organization: 'org-1', user: 'user-1', roles: ['admin'] };
+    const good = await app.inject({ url: '/me', headers: { 'x-internal-identity': await signIdentity(SECRET, identity) } });
+    expect(good.statusCode).toBe(200);
+    expect(good.json()).toEqual(identity);
+    const forged = await app.inject({ url: '/me', headers: { 'x-internal-identity': await signIdentity('y'.repeat(40), identity) } });
+    expect(forged.statusCode).toBe(401);
+    const wrongRole = await app.inject({
+      url: '/me',
+      headers: { 'x-internal-identity': await signIdentity(SECRET, { ...identity, roles: ['patient'] }) },
+    });
+    expect(wrongRole.statusCode).toBe(403);
+  });
+
+  it('exposes request metrics by route pattern', async () => {
+    const { app } = await buildTestApp();
+    await app.inject({ method: 'POST', url: '/things', payload: { name: 'a', count: 1 } });
+    const metrics = await app.inject({ url: '/metrics' });
+    expect(metrics.body).toMatch(/http_request_duration_seconds_count\{[^}]*route="\/things"[^}]*status_code="200"/);
+  });
+});
