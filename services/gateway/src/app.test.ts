@@ -1,0 +1,132 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import { createLogger } from '@pep/service-kit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from './app.js';
+import { listGroups, ownerOf } from './route-table.js';
+
+const logger = createLogger({ service: 'gateway-test', level: 'silent' });
+const SECRET = 's'.repeat(40);
+
+describe('gateway', () => {
+  let upstream: FastifyInstance;
+  let upstreamUrl: string;
+  const seen: Array<{ url: string; headers: Record<string, unknown>; body: unknown }> = [];
+
+  beforeAll(async () => {
+    upstream = Fastify();
+    upstream.get('/health/ready', async () => ({ status: 'ok', checks: { database: 'ok' } }));
+    upstream.all('/api/*', async (request) => {
+      seen.push({ url: request.url, headers: request.headers, body: request.body });
+      return { echoed: request.url, method: request.method };
+    });
+    upstreamUrl = await upstream.listen({ host: '127.0.0.1', port: 0 });
+  });
+  afterAll(async () => {
+    await upstream.close();
+  });
+
+  const gateway = (upstreams: Record<string, string>) => buildApp({ logger, upstreams, internalAuthSecret: SECRET, bodyLimit: 1024 });
+
+  it('forwards a group to its owner with path, query, body and request id', async () => {
+    const app = await gateway({ patients: upstreamUrl });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/patients/search?type=name&value=ada',
+      headers: { 'x-request-id': 'req-42' },
+      payload: { hello: 'world' },
+    });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ echoed: '/api/patients/search?type=name&value=ada', method: 'POST' });
+    const last = seen.at(-1)!;
+    expect(last.body).toEqual({ hello: 'world' });
+    expect(last.headers['x-request-id']).toBe('req-42');
+    await app.close();
+  });
+
+  it('never forwards a client-supplied internal identity', async () => {
+    const app = await gateway({ patients: upstreamUrl });
+    await app.inject({ method: 'GET', url: '/api/patients/1', headers: { 'x-internal-identity': 'forged' } });
+    expect(seen.at(-1)!.headers['x-internal-identity']).toBeUndefined();
+    await app.close();
+  });
+
+  it('answers 501 naming the owner for a group whose service is not deployed', async () => {
+    const app = await gateway({ patients: upstreamUrl });
+    const response = await app.inject({ method: 'GET', url: '/api/appointments/123' });
+    expect(response.statusCode).toBe(501);
+    expect(response.headers['content-type']).toMatch(/problem\+json/);
+    expect(response.json()).toMatchObject({ status: 501, service: 'scheduling' });
+    const stripe = await app.inject({ method: 'POST', url: '/api/callback/stripe/charges' });
+    expect(stripe.json()).toMatchObject({ status: 501, service: 'billing' });
+    await app.close();
+  });
+
+  it('answers 404 problem+json for paths of no group', async () => {
+    const app = await gateway({});
+    for (const url of ['/api/nothing-here', '/api', '/elsewhere']) {
+      const response = await app.inject({ method: 'GET', url });
+      expect(response.statusCode).toBe(404);
+      expect(response.headers['content-type']).toMatch(/problem\+json/);
+    }
+    await app.close();
+  });
+
+  it('answers 502 when the owner does not answer', async () => {
+    const app = await gateway({ patients: 'http://127.0.0.1:1' });
+    const response = await app.inject({ method: 'GET', url: '/api/patients/1' });
+    expect(response.statusCode).toBe(502);
+    expect(response.json()).toMatchObject({ status: 502, detail: expect.stringContaining('patients') });
+    await app.close();
+  });
+
+  it('refuses bodies over the limit before forwarding', async () => {
+    const app = await gateway({ patients: upstreamUrl });
+    const before = seen.length;
+    const response = await app.inject({ method: 'POST', url: '/api/patients', payload: { big: 'x'.repeat(4096) } });
+    expect(response.statusCode).toBe(413);
+    expect(seen.length).toBe(before);
+    await app.close();
+  });
+
+  it('reports every service on /api/status', async () => {
+    const app = await gateway({ patients: upstreamUrl, billing: 'http://127.0.0.1:1' });
+    const status = (await app.inject({ url: '/api/status' })).json() as { status: string; services: Array<{ name: string; status: string }> };
+    const byName = Object.fromEntries(status.services.map((service) => [service.name, service.status]));
+    expect(byName).toEqual({
+      gateway: 'ok',
+      auth: 'not-deployed',
+      scheduling: 'not-deployed',
+      messaging: 'not-deployed',
+      patients: 'ok',
+      billing: 'unavailable',
+    });
+    expect(status.status).toBe('degraded');
+    expect((await app.inject({ url: '/api/status/services/patients' })).json()).toMatchObject({ name: 'patients', status: 'ok' });
+    expect((await app.inject({ url: '/api/status/services/nope' })).statusCode).toBe(404);
+    expect((await app.inject({ url: '/api/downtimeMessage' })).json()).toEqual({ message: null });
+    await app.close();
+  });
+
+  it('maps every group of the seed to exactly one owner', () => {
+    expect(ownerOf('/api/callback/stripe/charges')).toEqual({ group: 'callback/stripe', service: 'billing' });
+    expect(ownerOf('/api/callback/twilio/abc')).toEqual({ group: 'callback', service: 'messaging' });
+    expect(ownerOf('/api/admin/dedupe/patient')).toEqual({ group: 'admin/dedupe', service: 'patients' });
+    expect(ownerOf('/api/admin/shorten')).toEqual({ group: 'admin/shorten', service: 'messaging' });
+    expect(ownerOf('/api/admin')).toBeNull();
+    const groups = listGroups().map((entry) => entry.group);
+    expect(new Set(groups).size).toBe(groups.length);
+  });
+});
+
+describe('route table against the v1 endpoint list', () => {
+  it('gives every v1 endpoint an owner', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const lines = (await readFile(new URL('../test/v1-endpoints.txt', import.meta.url), 'utf8')).split('\n').filter(Boolean);
+    const orphans = lines
+      .map((line) => line.split(' ')[1]!)
+      .filter((path) => path !== '/api/*')
+      .filter((path) => ownerOf(path) === null);
+    expect(orphans).toEqual([]);
+    expect(lines.length).toBeGreaterThan(300);
+  });
+});

@@ -1,0 +1,3 @@
+export { buildApp, type GatewayDeps } from './app.js';
+export { configSchema, type GatewayConfig } from './config.js';
+export { ownerOf, listGroups, SERVICES, type ServiceName } from './route-table.js';
