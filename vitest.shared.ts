@@ -1,9 +1,14 @@
 import type { ViteUserConfig } from 'vitest/config';
 
-/** Settings every project's tests share: workspace packages resolve to their TypeScript sources. */
+// `source` makes workspace packages resolve to their TypeScript sources. `import` is left out on
+// purpose: vitest passes these to worker processes as `node --conditions`, and with `import` among
+// them Node's require() picks some packages' ESM builds (pg → pg-pool/esm), which then fail to load.
+const conditions = ['source', 'node', 'default'];
+
+/** Settings every project's tests share. */
 export const testDefaults: ViteUserConfig = {
-  resolve: { conditions: ['source', 'node', 'import', 'default'] },
-  ssr: { resolve: { conditions: ['source', 'node', 'import', 'default'], externalConditions: ['source'] } },
+  resolve: { conditions },
+  ssr: { resolve: { conditions, externalConditions: ['source'] } },
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     environment: 'node',
@@ -13,4 +18,10 @@ export const testDefaults: ViteUserConfig = {
     maxWorkers: 2,
     pool: 'forks',
   },
+};
+
+/** For projects whose tests need real Postgres and Kafka: one broker per run, shared by its files. */
+export const infrastructureTestDefaults: ViteUserConfig = {
+  ...testDefaults,
+  test: { ...testDefaults.test, globalSetup: ['../../packages/testing/src/global-setup.ts'] },
 };

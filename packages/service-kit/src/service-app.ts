@@ -62,7 +62,6 @@ export async function createServiceApp(options: ServiceAppOptions): Promise<Serv
       const given = request.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    requestIdLogLabel: 'requestId',
     // Keep-alive connections would otherwise hold shutdown open until their idle timeout.
     forceCloseConnections: 'idle',
     return503OnClosing: true,

@@ -1,0 +1,12 @@
+import { baseConfigSchema } from '@pep/service-kit';
+import { z } from 'zod';
+
+/** The embedded platform's environment; every setting has a laptop-friendly default. */
+export const configSchema = baseConfigSchema.extend({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /** Where every service's PGlite database and the bus log live; survives restarts. */
+  DATA_DIR: z.string().min(1).default('.data'),
+  /** Optional; when absent a random secret is made once and kept in DATA_DIR. */
+  INTERNAL_AUTH_SECRET: z.string().min(32).optional(),
+});
+export type EmbeddedConfig = z.output<typeof configSchema>;

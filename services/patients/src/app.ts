@@ -1,0 +1,68 @@
+import type { Bus, Subscription } from '@pep/bus';
+import '@pep/contracts';
+import { asTransactional, consumeEvents, OutboxRelay, type Database } from '@pep/db';
+import { createServiceApp, type Logger, type ServiceApp } from '@pep/service-kit';
+import { PrismaClient } from './generated/prisma/client.js';
+import { patientCreatedHandler } from './patient-created.handler.js';
+import { registerPatientRoutes } from './patient.routes.js';
+import { PatientService } from './patient.service.js';
+
+/** What the patients app is built from; main.ts and tests supply it. */
+export interface PatientsAppDeps {
+  logger: Logger;
+  database: Database;
+  bus: Bus;
+  internalAuthSecret: string;
+  bodyLimit?: number;
+  /** Outbox poll interval; tests shorten it. */
+  outboxPollIntervalMs?: number;
+  /** Attempts before a poison event is dead-lettered. */
+  maxEventAttempts?: number;
+}
+
+/** Builds the patients service: routes, outbox relay and event consumers, closed in the right order. */
+export async function buildApp(deps: PatientsAppDeps): Promise<ServiceApp> {
+  const prisma = new PrismaClient({ adapter: deps.database.adapter });
+  const transactional = asTransactional(prisma);
+  const relay = new OutboxRelay({
+    prisma: transactional,
+    bus: deps.bus,
+    logger: deps.logger.child({ component: 'outbox' }),
+    ...(deps.outboxPollIntervalMs !== undefined ? { pollIntervalMs: deps.outboxPollIntervalMs } : {}),
+  });
+
+  const app = await createServiceApp({
+    name: 'patients',
+    description: 'Patients and their journey.',
+    logger: deps.logger,
+    internalAuthSecret: deps.internalAuthSecret,
+    ...(deps.bodyLimit !== undefined ? { bodyLimit: deps.bodyLimit } : {}),
+    readiness: { database: () => deps.database.ping(), broker: () => deps.bus.healthy() },
+  });
+
+  registerPatientRoutes(app, new PatientService(prisma, () => relay.notify()));
+
+  const subscriptions: Subscription[] = [];
+  app.addHook('onReady', async () => {
+    relay.start();
+    subscriptions.push(
+      await consumeEvents({
+        bus: deps.bus,
+        prisma: transactional,
+        logger: deps.logger.child({ component: 'consumer' }),
+        groupId: 'patients.journey',
+        bindings: [patientCreatedHandler],
+        ...(deps.maxEventAttempts !== undefined ? { maxAttempts: deps.maxEventAttempts } : {}),
+      }),
+    );
+  });
+  // Runs after in-flight requests drained: stop consuming, publish what is left, then disconnect.
+  app.addHook('onClose', async () => {
+    await Promise.all(subscriptions.map((subscription) => subscription.stop()));
+    await relay.stop();
+    const flushed = await relay.flush(5_000);
+    if (!flushed) deps.logger.warn('outbox not empty at shutdown; the next start publishes the rest');
+    await prisma.$disconnect();
+  });
+  return app;
+}

@@ -1,0 +1,3 @@
+export { buildApp, type PatientsAppDeps } from './app.js';
+export { configSchema, type PatientsConfig } from './config.js';
+export { migrationsDir } from './migrations.js';
