@@ -8,6 +8,8 @@ export interface RunOptions {
   logger: Logger;
   /** Seconds allowed for a graceful shutdown before the process exits anyway. */
   shutdownTimeoutSeconds: number;
+  /** Releases what main opened (bus, database) once the app, its consumers and its outbox are done with them. */
+  afterClose?: () => Promise<void>;
 }
 
 /**
@@ -27,6 +29,7 @@ export async function runService(app: AnyApp, options: RunOptions): Promise<void
     timer.unref();
     try {
       await app.close();
+      await options.afterClose?.();
       options.logger.info('stopped');
       process.exitCode = 0;
     } catch (error) {

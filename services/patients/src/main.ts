@@ -10,17 +10,23 @@ main(async () => {
   const logger = createLogger({ service: 'patients', level: config.LOG_LEVEL });
   const database = await openDatabase(
     config.DATABASE_URL ? { kind: 'postgres', url: config.DATABASE_URL } : { kind: 'pglite', dataDir: config.PGLITE_DIR ?? null },
+    { logger },
   );
   if (config.MIGRATE_ON_START) await migrate(database, { migrationsDir, logger });
   const bus = createBus(
     config.KAFKA_BROKERS
-      ? { kind: 'kafka', brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID, topicPrefix: config.TOPIC_PREFIX }
-      : { kind: 'in-process' },
+      ? { kind: 'kafka', brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID, topicPrefix: config.TOPIC_PREFIX, logger }
+      : { kind: 'in-process', logger },
   );
   const app = await buildApp({ logger, database, bus, internalAuthSecret: config.INTERNAL_AUTH_SECRET, bodyLimit: config.BODY_LIMIT_BYTES });
-  app.addHook('onClose', async () => {
-    await bus.close();
-    await database.close();
+  await runService(app, {
+    host: config.HOST,
+    port: config.PORT,
+    logger,
+    shutdownTimeoutSeconds: config.SHUTDOWN_TIMEOUT_SECONDS,
+    afterClose: async () => {
+      await bus.close();
+      await database.close();
+    },
   });
-  await runService(app, { host: config.HOST, port: config.PORT, logger, shutdownTimeoutSeconds: config.SHUTDOWN_TIMEOUT_SECONDS });
 });

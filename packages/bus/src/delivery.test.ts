@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import { DEAD_LETTER_HEADERS } from './bus.js';
+import { deadLetterHeaders, deliver, errorText, retryDelay, retryPolicy, runWithRetry, type ConsumedRecord } from './delivery.js';
+
+const record: ConsumedRecord = { topic: 't', partition: 2, offset: '17', key: 'k', value: Buffer.from('v'), headers: { ce_id: 'e1' } };
+
+describe('retry policy', () => {
+  it('defaults to 5 attempts from 200 ms doubling up to 5 s', () => {
+    const policy = retryPolicy({});
+    expect(policy).toEqual({ maxAttempts: 5, retryDelayMs: 200, maxRetryDelayMs: 5_000 });
+    expect([1, 2, 3, 4, 5, 6, 7].map((attempt) => retryDelay(policy, attempt))).toEqual([200, 400, 800, 1_600, 3_200, 5_000, 5_000]);
+  });
+
+  it('rejects a bound below one attempt', () => {
+    expect(() => retryPolicy({ maxAttempts: 0 })).toThrow(RangeError);
+  });
+});
+
+describe('runWithRetry', () => {
+  it('numbers attempts from 1 and stops at the bound', async () => {
+    const attempts: number[] = [];
+    const outcome = await runWithRetry(record, async (message) => {
+      attempts.push(message.attempt);
+      throw new Error('no');
+    }, retryPolicy({ maxAttempts: 3, retryDelayMs: 1 }));
+    expect(attempts).toEqual([1, 2, 3]);
+    expect(outcome).toMatchObject({ kind: 'exhausted', attempts: 3 });
+  });
+
+  it('gives up waiting when aborted, without counting the record as handled', async () => {
+    const abort = new AbortController();
+    const outcome = runWithRetry(record, async () => {
+      setTimeout(() => abort.abort(), 5);
+      throw new Error('no');
+    }, retryPolicy({ retryDelayMs: 60_000 }), { signal: abort.signal });
+    await expect(outcome).resolves.toEqual({ kind: 'aborted', attempts: 1 });
+  });
+
+  it('shields later attempts from a handler that mutates headers', async () => {
+    const seen: Record<string, string>[] = [];
+    await runWithRetry(record, async (message) => {
+      seen.push({ ...message.headers });
+      message.headers.ce_id = 'changed';
+      if (message.attempt === 1) throw new Error('again');
+    }, retryPolicy({ retryDelayMs: 1 }));
+    expect(seen).toEqual([{ ce_id: 'e1' }, { ce_id: 'e1' }]);
+  });
+});
+
+describe('deliver', () => {
+  it('dead-letters after the bound and reports it', async () => {
+    const letters: Record<string, string>[] = [];
+    const outcome = await deliver(record, {
+      groupId: 'g',
+      policy: retryPolicy({ maxAttempts: 2, retryDelayMs: 1 }),
+      handler: async () => {
+        throw new TypeError('bad shape');
+      },
+      deadLetter: async (_record, headers) => {
+        letters.push(headers);
+      },
+    });
+    expect(outcome).toBe('dead-lettered');
+    expect(letters).toHaveLength(1);
+    expect(letters[0]).toMatchObject({ ce_id: 'e1', [DEAD_LETTER_HEADERS.error]: 'TypeError: bad shape', [DEAD_LETTER_HEADERS.attempts]: '2' });
+  });
+
+  it('rejects when the dead letter cannot be written, so the caller does not commit', async () => {
+    const outcome = deliver(record, {
+      groupId: 'g',
+      policy: retryPolicy({ maxAttempts: 1 }),
+      handler: async () => {
+        throw new Error('x');
+      },
+      deadLetter: async () => {
+        throw new Error('broker down');
+      },
+    });
+    await expect(outcome).rejects.toThrow('broker down');
+  });
+});
+
+describe('dead-letter headers', () => {
+  it('name the origin and the failure', () => {
+    const headers = deadLetterHeaders(record, 'grp', new Error('boom'), 4, new Date('2026-01-02T03:04:05.000Z'));
+    expect(headers).toEqual({
+      ce_id: 'e1',
+      'x-dlq-original-topic': 't',
+      'x-dlq-original-partition': '2',
+      'x-dlq-original-offset': '17',
+      'x-dlq-consumer-group': 'grp',
+      'x-dlq-error': 'Error: boom',
+      'x-dlq-attempts': '4',
+      'x-dlq-failed-at': '2026-01-02T03:04:05.000Z',
+    });
+  });
+
+  it('keep error text to one bounded line', () => {
+    const text = errorText(new Error(`a\nb${'x'.repeat(5_000)}`));
+    expect(text.startsWith('Error: a b')).toBe(true);
+    expect(text.length).toBe(1_000);
+  });
+});

@@ -1,0 +1,499 @@
+// Every kafkajs import of the package lives in this file: kafkajs is in maintenance mode, and
+// keeping it behind the Bus interface here is what makes replacing it a one-file change.
+import kafkajs from 'kafkajs';
+import type { Admin, Consumer, ConsumerConfig, ConsumerCrashEvent, EachBatchPayload, IHeaders, Kafka, LogEntry, Producer, logCreator } from 'kafkajs';
+import { pino, type Logger } from 'pino';
+import { deadLetterTopic, type Bus, type OutgoingMessage, type SubscribeOptions, type Subscription } from './bus.js';
+import { assertSubscribable, deliver, errorSummary, retryPolicy, withTimeout, type ConsumedRecord, type RetryPolicy } from './delivery.js';
+
+const { Kafka: KafkaClient, Partitioners, logLevel } = kafkajs;
+
+/** Options of a {@link KafkaBus}. */
+export interface KafkaBusOptions {
+  brokers: string[];
+  clientId: string;
+  /** Prepended to every physical topic, dead-letter topics included (e.g. `staging.`); logical names never carry it. */
+  topicPrefix?: string;
+  logger?: Logger;
+  /** Time to open a TCP connection to a broker (default 3000). */
+  connectionTimeoutMs?: number;
+  /** Time a broker has to answer one request (default 10000). */
+  requestTimeoutMs?: number;
+  /** Partitions of each topic the bus creates (default 3). */
+  numPartitions?: number;
+  /** Replication factor of topics the bus creates (default: the broker's `default.replication.factor`). */
+  replicationFactor?: number;
+  /** Longest a publish may take before it rejects, so the caller can retry later (default 5000). */
+  publishTimeoutMs?: number;
+  /** How long `healthy()` waits for the cluster to answer (default 2000). */
+  healthTimeoutMs?: number;
+  /** Partitions a subscription processes at the same time; each partition stays in order (default 1). */
+  partitionsConsumedConcurrently?: number;
+  /** Consumer group session timeout (default 30000). */
+  sessionTimeoutMs?: number;
+}
+
+/** Kafka messages as kafkajs's producer takes them, already addressed to physical topics. */
+interface ProducerRecord {
+  topic: string;
+  key: Buffer | string | null;
+  value: Buffer | string;
+  headers: Record<string, string>;
+}
+
+/** Fields of kafkajs log entries that are safe to keep: none of them can carry a record's key, value or headers. */
+const SAFE_LOG_FIELDS = ['groupId', 'memberId', 'topic', 'partition', 'broker', 'clientId', 'retryCount', 'retryTime', 'error', 'host', 'port'];
+
+/** kafkajs messages that are expected with this bus's deliberate settings and would only be noise at warn level. */
+const EXPECTED_WARNINGS = ['Limiting retries for the idempotent producer may invalidate EoS guarantees'];
+
+/**
+ * The bus on Apache Kafka, via kafkajs. Publishing uses an idempotent producer (acks from all
+ * in-sync replicas, one request in flight, so a key's records keep their order) and fails within
+ * `publishTimeoutMs` while the cluster is unreachable. Subscriptions retry a failing record in
+ * place, dead-letter it after the bound, and commit offsets only for records handled or dead-lettered.
+ */
+export class KafkaBus implements Bus {
+  private readonly kafka: Kafka;
+  private readonly logger: Logger;
+  private readonly topicPrefix: string;
+  private readonly numPartitions: number;
+  private readonly replicationFactor: number | undefined;
+  private readonly publishTimeoutMs: number;
+  private readonly healthTimeoutMs: number;
+  private readonly partitionsConsumedConcurrently: number;
+  private readonly sessionTimeoutMs: number;
+  private readonly knownTopics = new Set<string>();
+  private readonly subscriptions = new Set<KafkaSubscription>();
+  private producer: Promise<Producer> | null = null;
+  private admin: Promise<Admin> | null = null;
+  private closed = false;
+  private closing: Promise<void> | null = null;
+
+  constructor(options: KafkaBusOptions) {
+    if (options.brokers.length === 0) throw new Error('KafkaBus needs at least one broker');
+    const baseLogger = options.logger ?? pino({ level: 'warn' });
+    this.logger = baseLogger.child({ component: 'kafka-bus' });
+    this.topicPrefix = options.topicPrefix ?? '';
+    this.numPartitions = options.numPartitions ?? 3;
+    this.replicationFactor = options.replicationFactor;
+    this.publishTimeoutMs = options.publishTimeoutMs ?? 5_000;
+    this.healthTimeoutMs = options.healthTimeoutMs ?? 2_000;
+    this.partitionsConsumedConcurrently = options.partitionsConsumedConcurrently ?? 1;
+    this.sessionTimeoutMs = options.sessionTimeoutMs ?? 30_000;
+    this.kafka = new KafkaClient({
+      brokers: options.brokers,
+      clientId: options.clientId,
+      connectionTimeout: options.connectionTimeoutMs ?? 3_000,
+      requestTimeout: options.requestTimeoutMs ?? 10_000,
+      // Short and few: callers (the outbox relay, readiness probes) have their own retry loops and need a prompt answer.
+      retry: { initialRetryTime: 200, maxRetryTime: 2_000, retries: 3 },
+      logLevel: logLevel.WARN,
+      logCreator: pinoLogCreator(baseLogger.child({ component: 'kafkajs' })),
+    });
+  }
+
+  async publish(messages: OutgoingMessage[]): Promise<void> {
+    this.assertOpen();
+    if (messages.length === 0) return;
+    await this.produce(
+      messages.map((message) => ({
+        topic: this.physicalTopic(message.topic),
+        key: message.key,
+        value: message.value,
+        headers: { ...message.headers },
+      })),
+    );
+  }
+
+  async subscribe(options: SubscribeOptions): Promise<Subscription> {
+    this.assertOpen();
+    assertSubscribable(options);
+    const policy = retryPolicy(options);
+    const topics = options.topics.map((topic) => this.physicalTopic(topic));
+    await withTimeout(this.ensureTopics(topics), this.publishTimeoutMs, `could not create topics within ${this.publishTimeoutMs} ms`);
+    const subscription = new KafkaSubscription(this.subscriptionHost(), options, policy, topics);
+    this.subscriptions.add(subscription);
+    try {
+      await subscription.start();
+    } catch (error) {
+      this.subscriptions.delete(subscription);
+      await subscription.stop();
+      throw error;
+    }
+    return subscription;
+  }
+
+  async healthy(): Promise<boolean> {
+    if (this.closed) return false;
+    const admin = this.adminClient();
+    try {
+      await withTimeout(
+        admin.then((client) => client.describeCluster()),
+        this.healthTimeoutMs,
+        'cluster did not answer',
+      );
+      return true;
+    } catch {
+      this.discardAdmin(admin);
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      await Promise.all([...this.subscriptions].map((subscription) => subscription.stop()));
+      const producer = this.producer;
+      const admin = this.admin;
+      this.producer = null;
+      this.admin = null;
+      await Promise.all([
+        producer?.then((client) => client.disconnect()).catch(() => undefined),
+        admin?.then((client) => client.disconnect()).catch(() => undefined),
+      ]);
+    })();
+    return this.closing;
+  }
+
+  /** The physical name of a logical topic. */
+  physicalTopic(topic: string): string {
+    return `${this.topicPrefix}${topic}`;
+  }
+
+  /** The logical name of a physical topic. */
+  logicalTopic(topic: string): string {
+    return topic.startsWith(this.topicPrefix) ? topic.slice(this.topicPrefix.length) : topic;
+  }
+
+  /** What a subscription needs from the bus, handed over without making kafkajs types part of the bus's public API. */
+  private subscriptionHost(): SubscriptionHost {
+    return {
+      logger: this.logger,
+      partitionsConsumedConcurrently: this.partitionsConsumedConcurrently,
+      sessionTimeoutMs: this.sessionTimeoutMs,
+      createConsumer: (config) => this.kafka.consumer(config),
+      logicalTopic: (topic) => this.logicalTopic(topic),
+      // The key's original bytes, value and headers go to the group's dead-letter topic unchanged.
+      publishDeadLetter: (groupId, record, rawKey, headers) =>
+        this.produce([{ topic: this.physicalTopic(deadLetterTopic(record.topic, groupId)), key: rawKey, value: record.value, headers }]),
+      release: (subscription) => this.subscriptions.delete(subscription),
+    };
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('the bus is closed');
+  }
+
+  /** Sends records to physical topics within the publish timeout; on any failure the producer is replaced. */
+  private async produce(records: ProducerRecord[]): Promise<void> {
+    const topicMessages = new Map<string, { key: Buffer | string | null; value: Buffer | string; headers: Record<string, string> }[]>();
+    for (const record of records) {
+      let messages = topicMessages.get(record.topic);
+      if (!messages) topicMessages.set(record.topic, (messages = []));
+      messages.push({ key: record.key, value: record.value, headers: record.headers });
+    }
+    let producer: Promise<Producer> | null = null;
+    const send = async () => {
+      await this.ensureTopics([...topicMessages.keys()]);
+      producer = this.producerClient();
+      const client = await producer;
+      await client.sendBatch({
+        acks: -1,
+        topicMessages: [...topicMessages].map(([topic, messages]) => ({ topic, messages })),
+      });
+    };
+    try {
+      await withTimeout(send(), this.publishTimeoutMs, `publish did not complete within ${this.publishTimeoutMs} ms`);
+    } catch (error) {
+      // A kafkajs producer can stay broken after its broker went away; a fresh one reconnects cleanly.
+      if (producer) this.discardProducer(producer);
+      // The topic may have been deleted behind our back; check again next time rather than fail forever.
+      for (const topic of topicMessages.keys()) this.knownTopics.delete(topic);
+      throw error;
+    }
+  }
+
+  /** Creates the topics not known to exist yet; a topic that already exists counts as created. */
+  private async ensureTopics(topics: string[]): Promise<void> {
+    const missing = [...new Set(topics)].filter((topic) => !this.knownTopics.has(topic));
+    if (missing.length === 0) return;
+    const admin = this.adminClient();
+    try {
+      const client = await admin;
+      await client.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((topic) => ({
+          topic,
+          numPartitions: this.numPartitions,
+          ...(this.replicationFactor !== undefined ? { replicationFactor: this.replicationFactor } : {}),
+        })),
+      });
+    } catch (error) {
+      this.discardAdmin(admin);
+      throw error;
+    }
+    for (const topic of missing) this.knownTopics.add(topic);
+  }
+
+  private producerClient(): Promise<Producer> {
+    if (!this.producer) {
+      const producer = this.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        // The Java client's partitioner (murmur2 of the key), as the in-process bus uses.
+        createPartitioner: Partitioners.DefaultPartitioner,
+        // Bounded: a send retried forever in the background could land long after the caller gave up and retried.
+        retry: { initialRetryTime: 100, maxRetryTime: 1_000, retries: 3 },
+      });
+      const connecting = producer.connect().then(() => producer);
+      this.producer = connecting;
+      producer.on(producer.events.DISCONNECT, () => {
+        if (this.producer === connecting) this.producer = null;
+      });
+      connecting.catch(() => this.discardProducer(connecting));
+    }
+    return this.producer;
+  }
+
+  private discardProducer(producer: Promise<Producer>): void {
+    if (this.producer === producer) this.producer = null;
+    producer.then((client) => client.disconnect()).catch(() => undefined);
+  }
+
+  private adminClient(): Promise<Admin> {
+    if (!this.admin) {
+      const admin = this.kafka.admin();
+      const connecting = admin.connect().then(() => admin);
+      this.admin = connecting;
+      connecting.catch(() => this.discardAdmin(connecting));
+    }
+    return this.admin;
+  }
+
+  private discardAdmin(admin: Promise<Admin>): void {
+    if (this.admin === admin) this.admin = null;
+    admin.then((client) => client.disconnect()).catch(() => undefined);
+  }
+}
+
+interface SubscriptionHost {
+  logger: Logger;
+  partitionsConsumedConcurrently: number;
+  sessionTimeoutMs: number;
+  createConsumer(config: ConsumerConfig): Consumer;
+  logicalTopic(topic: string): string;
+  publishDeadLetter(groupId: string, record: ConsumedRecord, rawKey: Buffer | null, headers: Record<string, string>): Promise<void>;
+  release(subscription: KafkaSubscription): void;
+}
+
+/** Longest pause before a consumer that kafkajs gave up on is created again. */
+const MAX_RECREATE_DELAY_MS = 30_000;
+
+/** One subscription: a kafkajs consumer in the group, recreated if kafkajs gives up on it. */
+class KafkaSubscription implements Subscription {
+  private consumer: Consumer | null = null;
+  private readonly abort = new AbortController();
+  private stopping: Promise<void> | null = null;
+  private recreateTimer: NodeJS.Timeout | null = null;
+  private recreateAttempts = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly logger: Logger;
+
+  constructor(
+    private readonly bus: SubscriptionHost,
+    private readonly options: SubscribeOptions,
+    private readonly policy: RetryPolicy,
+    private readonly topics: string[],
+  ) {
+    this.logger = bus.logger.child({ groupId: options.groupId });
+  }
+
+  /** Connects, joins the group and starts consuming; rejects if the cluster cannot be reached. */
+  async start(): Promise<void> {
+    const consumer = this.bus.createConsumer({
+      groupId: this.options.groupId,
+      allowAutoTopicCreation: false,
+      sessionTimeout: this.bus.sessionTimeoutMs,
+      maxWaitTimeInMs: 1_000,
+      retry: {
+        initialRetryTime: 300,
+        maxRetryTime: 10_000,
+        retries: 5,
+        // Handler failures never reach kafkajs (they are retried and dead-lettered above it); what does is a
+        // broker or dead-letter failure, after which a clean restart resumes from the last committed offset.
+        restartOnFailure: async (error) => {
+          if (this.stopping) return false;
+          this.logger.error({ err: errorSummary(error) }, 'consumer crashed; restarting it');
+          return true;
+        },
+      },
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.CRASH, (event: ConsumerCrashEvent) => {
+      // kafkajs restarts by itself only after retriable errors; after any other it would stay down for good.
+      if (!event.payload.restart && !this.stopping) {
+        this.logger.error({ err: errorSummary(event.payload.error) }, 'consumer crashed and kafkajs will not restart it; recreating it');
+        this.scheduleRecreate(consumer);
+      }
+    });
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      this.recreateAttempts = 0;
+    });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: this.topics, fromBeginning: this.options.fromBeginning ?? true });
+      await consumer.run({
+        autoCommit: true,
+        // Commits at most every second in addition to the end of each batch; only resolved (handled) offsets are committed.
+        autoCommitInterval: 1_000,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: this.bus.partitionsConsumedConcurrently,
+        eachBatch: (payload) => this.track(this.eachBatch(payload)),
+      });
+      // stop() may have run while this (re)start was connecting, and disconnected the consumer before it existed.
+      if (this.stopping) await consumer.disconnect();
+    } catch (error) {
+      await consumer.disconnect().catch(() => undefined);
+      if (this.consumer === consumer) this.consumer = null;
+      throw error;
+    }
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.abort.abort();
+      if (this.recreateTimer) clearTimeout(this.recreateTimer);
+      // disconnect() lets the running batch finish (its loop ends after the in-flight record) before leaving the group.
+      await this.consumer?.disconnect().catch((error: unknown) => this.logger.warn({ err: errorSummary(error) }, 'consumer disconnect failed'));
+      await Promise.allSettled([...this.inFlight]);
+      this.consumer = null;
+      this.bus.release(this);
+    })();
+    return this.stopping;
+  }
+
+  private track(work: Promise<void>): Promise<void> {
+    this.inFlight.add(work);
+    const forget = () => this.inFlight.delete(work);
+    work.then(forget, forget);
+    return work;
+  }
+
+  private scheduleRecreate(crashed: Consumer): void {
+    if (this.recreateTimer || this.stopping) return;
+    const delay = Math.min(MAX_RECREATE_DELAY_MS, 1_000 * 2 ** this.recreateAttempts++);
+    this.recreateTimer = setTimeout(async () => {
+      this.recreateTimer = null;
+      if (this.stopping) return;
+      await crashed.disconnect().catch(() => undefined);
+      try {
+        await this.start();
+      } catch (error) {
+        this.logger.error({ err: errorSummary(error), retryInMs: delay }, 'could not recreate the consumer; will try again');
+        if (this.consumer) this.scheduleRecreate(this.consumer);
+        else this.scheduleRecreate(crashed);
+      }
+    }, delay);
+  }
+
+  /**
+   * Handles a batch record by record, in order. Each offset is resolved (and so becomes
+   * committable) only after its record was handled or dead-lettered. Throwing (a dead letter
+   * that could not be written, a rebalance seen by a heartbeat) leaves the record unresolved,
+   * so kafkajs fetches it again.
+   */
+  private async eachBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, uncommittedOffsets, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const topic = this.bus.logicalTopic(batch.topic);
+    for (const message of batch.messages) {
+      if (!isRunning() || isStale() || this.abort.signal.aborted) break;
+      const record: ConsumedRecord = {
+        topic,
+        partition: batch.partition,
+        offset: message.offset,
+        key: message.key ? message.key.toString('utf8') : null,
+        value: message.value ?? Buffer.alloc(0),
+        headers: decodeHeaders(message.headers),
+      };
+      const outcome = await deliver(record, {
+        groupId: this.options.groupId,
+        handler: this.options.handler,
+        policy: this.policy,
+        signal: this.abort.signal,
+        deadLetter: async (failed, headers) => {
+          try {
+            await this.bus.publishDeadLetter(this.options.groupId, failed, message.key ?? null, headers);
+          } catch (error) {
+            this.logger.error(
+              { err: errorSummary(error), topic, partition: batch.partition, offset: message.offset },
+              'could not dead-letter; the record stays uncommitted and will be delivered again',
+            );
+            throw error;
+          }
+        },
+        onAttemptFailed: (error, attempt, nextDelayMs) => {
+          this.logger.warn(
+            { err: errorSummary(error), topic, partition: batch.partition, offset: message.offset, attempt, retryInMs: nextDelayMs },
+            nextDelayMs === null ? 'handler failed; attempts exhausted, dead-lettering' : 'handler failed; will retry',
+          );
+        },
+        // Keeps the group membership alive while a record waits between attempts.
+        beforeRetry: heartbeat,
+      });
+      if (outcome === 'aborted') break;
+      resolveOffset(message.offset);
+      await heartbeat();
+    }
+    if (this.abort.signal.aborted || !isRunning()) {
+      // Stopping: commit what was handled now rather than trusting a later automatic commit to still happen.
+      await commitOffsetsIfNecessary(uncommittedOffsets());
+    } else {
+      await commitOffsetsIfNecessary();
+    }
+  }
+}
+
+function decodeHeaders(headers: IHeaders | undefined): Record<string, string> {
+  const decoded: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (value === undefined) continue;
+    // A repeated header keeps its last value, as most Kafka tooling shows it.
+    const last = Array.isArray(value) ? value[value.length - 1] : value;
+    if (last !== undefined) decoded[name] = last.toString();
+  }
+  return decoded;
+}
+
+/** Routes kafkajs's own logging into pino, keeping only fields that cannot carry record contents. */
+function pinoLogCreator(kafkaLogger: Logger): logCreator {
+  return () => (entry: LogEntry) => {
+    const { message, ...rest } = entry.log;
+    const fields: Record<string, unknown> = { namespace: entry.namespace };
+    for (const name of SAFE_LOG_FIELDS) {
+      const value = (rest as Record<string, unknown>)[name];
+      if (value === undefined) continue;
+      fields[name] = value instanceof Error ? value.message : typeof value === 'object' ? String(value) : value;
+    }
+    if (EXPECTED_WARNINGS.includes(message)) {
+      kafkaLogger.debug(fields, message);
+      return;
+    }
+    switch (entry.level) {
+      case logLevel.ERROR:
+      case logLevel.NOTHING:
+        // A failed request on one connection is retried by kafkajs; only what fails after retries deserves error level.
+        if (entry.namespace === 'Connection') kafkaLogger.warn(fields, message);
+        else kafkaLogger.error(fields, message);
+        break;
+      case logLevel.WARN:
+        kafkaLogger.warn(fields, message);
+        break;
+      case logLevel.INFO:
+        kafkaLogger.info(fields, message);
+        break;
+      default:
+        kafkaLogger.debug(fields, message);
+    }
+  };
+}

@@ -1,0 +1,191 @@
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  containersOf,
+  findRenderer,
+  isKustomization,
+  kustomizeLayoutProblems,
+  nameOf,
+  platformProblems,
+  readReadme,
+  referencedSecrets,
+  resourceId,
+  schemaProblems,
+  workloadProblems,
+} from './support/k8s.js';
+import { asString, deployedServices, dig, fromRoot, isYamlFile, listFiles, readYamlDocuments, type Obj } from './support/repo.js';
+
+const k8sDir = fromRoot('k8s');
+const manifestFiles = listFiles(k8sDir, (file) => isYamlFile(file) && !isKustomization(file));
+const docs = manifestFiles.flatMap(readYamlDocuments);
+const values = docs.map((doc) => doc.value);
+const services = deployedServices();
+const overlays = readdirSync(path.join(k8sDir, 'overlays'), { withFileTypes: true })
+  .filter((entry) => entry.isDirectory())
+  .map((entry) => `k8s/overlays/${entry.name}`);
+
+/** Everything the repository's manifests must satisfy, whether read from files or rendered. */
+function allProblems(documents: unknown[]): string[] {
+  return [
+    ...documents.flatMap(schemaProblems),
+    ...documents.flatMap(workloadProblems),
+    ...platformProblems(documents, services),
+  ];
+}
+
+function find(kind: string, name: string): Obj {
+  const found = values.find((value) => dig(value, 'kind') === kind && nameOf(value) === name);
+  if (!found) throw new Error(`${kind}/${name} not found in k8s/`);
+  return structuredClone(found) as Obj;
+}
+
+describe('k8s/ manifests', () => {
+  it('cover every service that has a Dockerfile', () => {
+    expect(services.map((service) => service.name)).toEqual(expect.arrayContaining(['gateway', 'patients']));
+    expect(docs.length).toBeGreaterThan(0);
+  });
+
+  it.each(docs.map((doc) => [`${doc.source} #${doc.index + 1} ${resourceId(doc.value)}`, doc.value]))(
+    '%s matches its Kubernetes schema, with no unknown fields',
+    (_label, value) => {
+      expect(schemaProblems(value)).toEqual([]);
+    },
+  );
+
+  it('every Deployment and Job container is probed, bounded, unprivileged and takes secrets from Secrets', () => {
+    expect(values.filter((value) => containersOf(value).length > 0).length).toBeGreaterThanOrEqual(
+      services.length + services.filter((service) => service.hasDatabase).length,
+    );
+    expect(values.flatMap(workloadProblems)).toEqual([]);
+  });
+
+  it('every Deployment has a Service, an autoscaler and a disruption budget; every database is migrated by a Job', () => {
+    expect(platformProblems(values, services)).toEqual([]);
+  });
+
+  it('the kustomize layout includes every manifest and only names images and targets that exist', () => {
+    expect(kustomizeLayoutProblems(k8sDir)).toEqual([]);
+  });
+
+  it('k8s/README.md tells the platform team about every Secret the manifests read', () => {
+    const readme = readReadme();
+    const secrets = referencedSecrets(values);
+    expect(secrets.length).toBeGreaterThan(0);
+    for (const { name, key } of secrets) {
+      expect(readme, `Secret ${name} key ${key}`).toMatch(new RegExp(`\`${name}\`\\s*\\|\\s*\`${key}\``));
+    }
+  });
+});
+
+const renderer = findRenderer();
+
+describe.skipIf(!renderer)(`k8s/ rendered (${renderer?.label ?? 'no kustomize available'})`, () => {
+  it.each(['k8s/base', ...overlays])('%s renders, and every rendered document passes the same checks', (dir) => {
+    const rendered = renderer!.render(fromRoot(dir)).map((doc) => doc.value);
+    expect(rendered.length).toBeGreaterThan(0);
+    expect(allProblems(rendered)).toEqual([]);
+    // Files left out of every kustomization would be missing here.
+    const renderedIds = new Set(rendered.map(resourceId));
+    expect(values.map(resourceId).filter((id) => !renderedIds.has(id))).toEqual([]);
+  });
+
+  it.each(overlays)('%s pins every image to a registry and a tag other than latest', (dir) => {
+    const rendered = renderer!.render(fromRoot(dir)).map((doc) => doc.value);
+    const images = rendered.flatMap(containersOf).map((container) => asString(container.image) ?? '');
+    expect(images.length).toBeGreaterThan(0);
+    for (const image of images) {
+      expect(image, image).toMatch(/^[^/]+\.[^/]+\/.+(:[\w][\w.-]*|@sha256:[0-9a-f]{64})$/);
+      expect(image, image).not.toMatch(/:latest$/);
+    }
+  });
+});
+
+describe('the manifest checks catch broken manifests', () => {
+  const temporary: string[] = [];
+  afterAll(() => {
+    for (const dir of temporary) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a Deployment without probes', () => {
+    const deployment = find('Deployment', 'patients');
+    const container = containersOf(deployment)[0]!;
+    delete container.readinessProbe;
+    delete container.livenessProbe;
+    const problems = workloadProblems(deployment);
+    expect(problems).toContainEqual(expect.stringContaining('readinessProbe'));
+    expect(problems).toContainEqual(expect.stringContaining('livenessProbe'));
+  });
+
+  it('a misspelled field, which the schema alone accepts', () => {
+    const deployment = find('Deployment', 'patients');
+    const security = containersOf(deployment)[0]!.securityContext as Obj;
+    security.readOnlyRootFilesytem = security.readOnlyRootFilesystem;
+    delete security.readOnlyRootFilesystem;
+    expect(schemaProblems(deployment)).toEqual([
+      'Deployment/patients: unknown field spec.template.spec.containers[0].securityContext.readOnlyRootFilesytem',
+    ]);
+    expect(workloadProblems(deployment)).toContainEqual(expect.stringContaining('readOnlyRootFilesystem must be true'));
+  });
+
+  it('a document that breaks the schema, and a kind with no known schema', () => {
+    const deployment = find('Deployment', 'gateway');
+    delete (deployment.spec as Obj).selector;
+    expect(schemaProblems(deployment)).toContainEqual(expect.stringContaining('selector'));
+    expect(schemaProblems({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w' } })).toEqual([
+      expect.stringContaining('no schema known'),
+    ]);
+  });
+
+  it('secrets as literal values, root users and missing limits', () => {
+    const job = find('Job', 'patients-migrate');
+    const container = containersOf(job)[0]!;
+    container.env = [{ name: 'DATABASE_URL', value: 'postgres://patients:hunter2@db:5432/patients' }];
+    (container.securityContext as Obj).runAsUser = 0;
+    delete (container.resources as Obj).limits;
+    const problems = workloadProblems(job);
+    expect(problems).toContainEqual(expect.stringContaining('DATABASE_URL must come from a secretKeyRef'));
+    expect(problems).toContainEqual(expect.stringContaining('URL with credentials'));
+    expect(problems).toContainEqual(expect.stringContaining('runAsUser must be 10001'));
+    expect(problems).toContainEqual(expect.stringContaining('resources.limits.cpu is missing'));
+  });
+
+  it('a Deployment without its autoscaler, a service without its migration Job', () => {
+    const remaining = values.filter(
+      (value) =>
+        resourceId(value) !== 'HorizontalPodAutoscaler/gateway' && resourceId(value) !== 'Job/patients-migrate',
+    );
+    const problems = platformProblems(remaining, services);
+    expect(problems).toContainEqual('Deployment/gateway: no HorizontalPodAutoscaler targets it');
+    expect(problems).toContainEqual('service patients: no Job runs services/patients/dist/migrate.js');
+  });
+
+  it('a gateway that does not route to a service', () => {
+    const gateway = find('Deployment', 'gateway');
+    const env = containersOf(gateway)[0]!.env as Obj[];
+    env.find((entry) => entry.name === 'UPSTREAMS')!.value = 'patients=http://patients:9999';
+    const others = values.filter((value) => resourceId(value) !== 'Deployment/gateway');
+    expect(platformProblems([...others, gateway], services)).toContainEqual(
+      expect.stringContaining('UPSTREAMS URL for patients does not match a Service port'),
+    );
+  });
+
+  it('a manifest no kustomization includes, and an overlay naming an unknown image', () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'k8s-layout-'));
+    temporary.push(root);
+    const write = (file: string, text: string): void => {
+      const target = path.join(root, file);
+      rmSync(target, { force: true });
+      writeFileSync(target, text);
+    };
+    const kustomization = (extra: string): string =>
+      `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n${extra}`;
+    write('kustomization.yaml', kustomization('resources:\n  - config.yaml\nimages:\n  - name: pep/nonexistent\n    newTag: "1"\n'));
+    write('config.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n');
+    write('forgotten.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: f\n');
+    const problems = kustomizeLayoutProblems(root);
+    expect(problems).toContainEqual(expect.stringContaining('forgotten.yaml: not listed in any kustomization'));
+    expect(problems).toContainEqual(expect.stringContaining('image pep/nonexistent is not used'));
+  });
+});

@@ -1,0 +1,159 @@
+import { readFileSync } from 'node:fs';
+
+export interface Instruction {
+  keyword: string;
+  args: string;
+}
+
+export interface Stage {
+  from: string;
+  name: string | undefined;
+  instructions: Instruction[];
+}
+
+/**
+ * A deliberately small Dockerfile reader: joins continuation lines, drops comments and parser
+ * directives, and groups instructions by stage. Enough for structural checks, not a builder.
+ */
+export function parseDockerfile(text: string): Stage[] {
+  const logical: string[] = [];
+  let pending = '';
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line.startsWith('#')) continue;
+    if (line.endsWith('\\')) {
+      pending += `${line.slice(0, -1)} `;
+      continue;
+    }
+    const joined = `${pending}${line}`.trim();
+    pending = '';
+    if (joined) logical.push(joined);
+  }
+  if (pending.trim()) logical.push(pending.trim());
+
+  const stages: Stage[] = [];
+  for (const line of logical) {
+    const match = /^(\S+)\s*(.*)$/s.exec(line);
+    const keyword = (match?.[1] ?? '').toUpperCase();
+    const args = (match?.[2] ?? '').replace(/\s+/g, ' ').trim();
+    if (keyword === 'FROM') {
+      const from = /^(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?/i.exec(args);
+      stages.push({ from: from?.[1] ?? '', name: from?.[2], instructions: [] });
+    } else if (stages.length > 0) {
+      stages[stages.length - 1]!.instructions.push({ keyword, args });
+    } else {
+      // ARG before the first FROM is the only instruction allowed there.
+      stages.push({ from: '', name: undefined, instructions: [{ keyword, args }] });
+    }
+  }
+  return stages.filter((stage) => stage.from !== '' || stage.instructions.some((i) => i.keyword !== 'ARG'));
+}
+
+export function readDockerfile(file: string): Stage[] {
+  return parseDockerfile(readFileSync(file, 'utf8'));
+}
+
+/** The stage a stage builds on, following `FROM <earlier stage>` back to an image. */
+function lineage(stages: Stage[], stage: Stage): Stage[] {
+  const chain = [stage];
+  let current = stage;
+  for (;;) {
+    const parent = stages.find((candidate) => candidate.name !== undefined && candidate.name === current.from);
+    if (!parent || chain.includes(parent)) return chain;
+    chain.push(parent);
+    current = parent;
+  }
+}
+
+function lastOf(stages: Stage[], stage: Stage, keyword: string): Instruction | undefined {
+  for (const link of lineage(stages, stage)) {
+    const found = link.instructions.filter((instruction) => instruction.keyword === keyword).at(-1);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** A stage's environment, including what it inherits from earlier stages. */
+function envOf(stages: Stage[], stage: Stage): Map<string, string> {
+  const env = new Map<string, string>();
+  for (const link of lineage(stages, stage).reverse()) {
+    for (const instruction of link.instructions.filter((i) => i.keyword === 'ENV')) {
+      for (const match of instruction.args.matchAll(/(\w+)=("[^"]*"|\S+)/g)) {
+        env.set(match[1] ?? '', (match[2] ?? '').replace(/^"|"$/g, ''));
+      }
+    }
+  }
+  return env;
+}
+
+export interface DockerfileExpectations {
+  service: string;
+  hasDatabase: boolean;
+  /** The port the service listens on in Kubernetes and compose; the image must expose it. */
+  port?: number;
+}
+
+export function dockerfileProblems(stages: Stage[], expected: DockerfileExpectations): string[] {
+  const problems: string[] = [];
+  const runtime = stages.at(-1);
+  if (stages.length < 2 || !runtime) {
+    return ['must be multi-stage: build tools and sources stay out of the runtime image'];
+  }
+  for (const stage of stages) {
+    const fromStage = stages.some((other) => other.name === stage.from);
+    if (!fromStage && !/^node:20(\.\d+)*-bookworm-slim(@sha256:[0-9a-f]{64})?$/.test(stage.from)) {
+      problems.push(`stage ${stage.name ?? stage.from}: base image must be node:20-bookworm-slim`);
+    }
+  }
+  const all = stages.flatMap((stage) => stage.instructions);
+
+  const user = lastOf(stages, runtime, 'USER')?.args.split(':')[0];
+  if (!user) problems.push('runtime stage: no USER, so it runs as root');
+  else if (user === 'root' || user === '0') problems.push(`runtime stage: USER ${user} is root`);
+  else if (!/^\d+$/.test(user) || Number(user) < 10000) {
+    problems.push(`runtime stage: USER should be a numeric uid of 10000 or more (got ${user})`);
+  }
+
+  const cmd = lastOf(stages, runtime, 'CMD')?.args;
+  let command: unknown;
+  try {
+    command = cmd ? JSON.parse(cmd) : undefined;
+  } catch {
+    command = undefined;
+  }
+  const main = `services/${expected.service}/dist/main.js`;
+  if (!Array.isArray(command) || command[0] !== 'node' || command[1] !== main) {
+    problems.push(`runtime stage: CMD must be the exec form ["node", "${main}"] (so node receives SIGTERM)`);
+  }
+  if (envOf(stages, runtime).get('NODE_ENV') !== 'production') problems.push('runtime stage: NODE_ENV must be production');
+
+  const exposed = lastOf(stages, runtime, 'EXPOSE')?.args.split(/\s+/).map((port) => Number(port.split('/')[0]));
+  if (!exposed?.length) problems.push('runtime stage: EXPOSE is missing');
+  else if (expected.port !== undefined && !exposed.includes(expected.port)) {
+    problems.push(`runtime stage: exposes ${exposed.join(', ')} but the service listens on ${expected.port}`);
+  }
+
+  const runs = all.filter((instruction) => instruction.keyword === 'RUN').map((instruction) => instruction.args);
+  if (!runs.some((run) => /\bnpm ci\b/.test(run))) problems.push('dependencies must be installed with npm ci (lockfile)');
+  if (!runs.some((run) => /--omit=dev/.test(run))) {
+    problems.push('production dependencies only: no npm ci/prune with --omit=dev');
+  }
+  if (!runs.some((run) => new RegExp(`nx run (@pep/)?${expected.service}:build\\b`).test(run))) {
+    problems.push(`the build stage must run the service's build (nx run ${expected.service}:build)`);
+  }
+  const mentionsMigrations = all.some(
+    (instruction) =>
+      (instruction.keyword === 'COPY' || instruction.keyword === 'RUN') &&
+      instruction.args.includes(`services/${expected.service}/prisma`),
+  );
+  if (expected.hasDatabase && !mentionsMigrations) {
+    problems.push(`the image must ship services/${expected.service}/prisma (the migrations migrate.js applies)`);
+  }
+  const runtimeSources = runtime.instructions.filter(
+    (instruction) => instruction.keyword === 'COPY' && !/--from=/.test(instruction.args),
+  );
+  if (runtimeSources.length > 0) {
+    problems.push('runtime stage: copies from the build context directly; take built output from earlier stages');
+  }
+  return problems;
+}

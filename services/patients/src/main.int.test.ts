@@ -1,0 +1,57 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createTestDatabase, freePort, kafkaBrokers, uniqueTopicPrefix, waitFor, type TestDatabase } from '@pep/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { as, orgA, SECRET } from '../test/harness.js';
+
+// The built service as production runs it: its own process, real Postgres and Kafka, stopped by SIGTERM.
+describe('patients process (dist/main.js)', () => {
+  let database: TestDatabase;
+  let child: ChildProcess;
+  let output = '';
+  let url: string;
+
+  beforeAll(async () => {
+    database = await createTestDatabase('patients-main');
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    child = spawn(process.execPath, [fileURLToPath(new URL('../dist/main.js', import.meta.url))], {
+      env: {
+        PATH: process.env['PATH'],
+        NODE_ENV: 'production',
+        PORT: String(port),
+        DATABASE_URL: database.url,
+        KAFKA_BROKERS: (await kafkaBrokers()).join(','),
+        TOPIC_PREFIX: uniqueTopicPrefix('patients-main'),
+        INTERNAL_AUTH_SECRET: SECRET,
+        LOG_LEVEL: 'debug',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.on('data', (chunk) => (output += chunk));
+    child.stderr!.on('data', (chunk) => (output += chunk));
+    await waitFor(async () => (await fetch(`${url}/health/ready`).catch(() => null))?.status === 200, {
+      timeoutMs: 60_000,
+      message: 'the service becomes ready',
+    });
+  });
+  afterAll(async () => {
+    if (child && child.exitCode === null) child.kill('SIGKILL');
+    await database?.drop();
+  });
+
+  it('migrates on start, serves, logs without PHI and stops cleanly on SIGTERM', async () => {
+    const response = await fetch(`${url}/api/patients`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(await as(orgA)) },
+      body: JSON.stringify({ firstname: 'Zebedee', lastname: 'Quixotic', phone: '+1 415 555 2671', email: 'zq@example.com' }),
+    });
+    expect(response.status).toBe(200);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(output).toContain('"msg":"stopped"');
+    for (const phi of ['Zebedee', 'Quixotic', '4155552671', 'zq@example.com']) expect(output).not.toContain(phi);
+    for (const line of output.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
+  });
+});
