@@ -1,4 +1,4 @@
 import { defineConfig } from 'vitest/config';
-import { testDefaults } from '../../vitest.shared.js';
+import { infrastructureTestDefaults } from '../../vitest.shared.js';
 
-export default defineConfig(testDefaults);
+export default defineConfig(infrastructureTestDefaults);

@@ -45,6 +45,8 @@ export interface ServiceAppOptions {
   readiness?: Record<string, ReadinessCheck>;
   /** Secret the gateway signs caller identities with; without it no request carries an identity. */
   internalAuthSecret?: string;
+  /** Proxy hops whose X-Forwarded-For is trusted when working out the client address. */
+  trustProxy?: number;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -65,6 +67,7 @@ export async function createServiceApp(options: ServiceAppOptions): Promise<Serv
     // Keep-alive connections would otherwise hold shutdown open until their idle timeout.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    ...(options.trustProxy ? { trustProxy: (_address: string, hop: number) => hop < options.trustProxy! } : {}),
     ajv: { customOptions: { removeAdditional: false } },
   }).withTypeProvider<ZodTypeProvider>() as unknown as ServiceApp;
 

@@ -28,5 +28,13 @@ export const configSchema = baseConfigSchema.extend({
   DOWNTIME_MESSAGE: z.string().optional(),
   /** How long to wait for an upstream before answering 504. */
   UPSTREAM_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
+  /** The auth service's key set; defaults to the auth upstream's `/.well-known/jwks.json`. */
+  JWKS_URL: z.string().url().optional(),
+  /** Requests per minute per caller (user when authenticated, else address). */
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(600),
+  /** Origins allowed by CORS: `*` or a comma list of origins. */
+  CORS_ORIGINS: z.string().default('*'),
+  /** Proxy hops in front of the gateway whose X-Forwarded-For is trusted (0 = none). */
+  TRUST_PROXY_HOPS: z.coerce.number().int().min(0).default(0),
 });
 export type GatewayConfig = z.output<typeof configSchema>;

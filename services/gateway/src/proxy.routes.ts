@@ -3,7 +3,8 @@ import { HttpProblem, IDENTITY_HEADER, sendProblem, problemType, type AnyApp } f
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { listGroups, type ServiceName } from './route-table.js';
 
-const METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS'] as const;
+// OPTIONS is left to CORS preflight handling at the gateway.
+const METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT'] as const;
 
 /** Options for {@link registerProxyRoutes}. */
 export interface ProxyOptions {
@@ -52,7 +53,13 @@ export async function registerProxyRoutes(app: AnyApp, options: ProxyOptions): P
           rewriteRequestHeaders: (_original, headers) => {
             // Only the gateway may vouch for a caller; whatever a client sent in its place is dropped.
             const { [IDENTITY_HEADER]: _dropped, ...rest } = headers;
-            return { ...rest, 'x-request-id': request.id };
+            return {
+              ...rest,
+              'x-request-id': request.id,
+              // The client address as the gateway established it (honouring TRUST_PROXY), never the client's claim.
+              'x-forwarded-for': request.ip,
+              ...(request.internalIdentity ? { [IDENTITY_HEADER]: request.internalIdentity } : {}),
+            };
           },
           onError: (errorReply, { error }) => {
             const code = (error as NodeJS.ErrnoException).code ?? '';

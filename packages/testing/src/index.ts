@@ -1,0 +1,13 @@
+// Type-only: makes inject('kafkaBrokers') / inject('databaseUrl') typed in every test that imports this package.
+import type {} from './provided-context.js';
+
+export { ensureTestInfrastructure, type TestInfrastructure } from './infrastructure.js';
+export { kafkaBrokers, startDedicatedKafka, type ControllableKafka } from './kafka.js';
+export { waitForKafka, parseBrokerList, type WaitForKafkaOptions } from './kafka-ready.js';
+export { KAFKA_VERSION, ensureKafkaJars, kafkaCacheDir } from './kafka-jars.js';
+export { LocalKafkaBroker, type LocalKafkaBrokerOptions } from './local-kafka-broker.js';
+export { uniqueTopicPrefix } from './names.js';
+export { createTestDatabase, postgresAdminUrl, LOCAL_POSTGRES_URL, type TestDatabase } from './postgres.js';
+export { waitFor, sleep, type WaitForOptions } from './wait-for.js';
+export { containerRuntimeAvailable } from './containers.js';
+export { freePort } from './ports.js';

@@ -1,0 +1,46 @@
+import { HttpProblem, signIdentity, type AnyApp } from '@pep/service-kit';
+import { extractAccessToken, type TokenVerifier } from './access-token.js';
+
+/**
+ * Paths where a stale or broken token must not block the request: the caller is signing in,
+ * refreshing, or resetting a password, and the auth service judges what it was sent.
+ */
+const TOKEN_OPTIONAL = [
+  /^\/api\/users\/(login|signup|forgot-password|reset-password\/[^/]+|activate)\/?$/,
+  /^\/api\/tokens\/validate\/?$/,
+  /^\/api\/(patients|providers|widgets|integratorClients)\/login\/?$/,
+  /^\/api\/groups\/public\/get-invite\/?$/,
+];
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The signed internal identity header to forward, when the caller presented a valid token. */
+    internalIdentity: string | null;
+  }
+}
+
+/**
+ * Verifies the access token once, at the door. A valid token becomes a signed internal identity
+ * for the owning service; an invalid one is refused with 401 (except where signing in); no token
+ * passes on without identity and the service decides whether the route is public.
+ */
+export function registerAuthentication(app: AnyApp, options: { verify: TokenVerifier | null; internalAuthSecret: string }): void {
+  app.decorateRequest('internalIdentity', null);
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.url.startsWith('/api/')) return;
+    const token = extractAccessToken(request.headers);
+    const path = request.url.split('?')[0]!;
+    if (!token) return;
+    try {
+      if (!options.verify) throw new Error('no key set to verify tokens with');
+      const identity = await options.verify(token);
+      request.identity = identity;
+      request.internalIdentity = await signIdentity(options.internalAuthSecret, identity);
+    } catch (error) {
+      if (TOKEN_OPTIONAL.some((pattern) => pattern.test(path))) return;
+      request.log.info({ reason: (error as Error).message }, 'access token refused');
+      reply.header('www-authenticate', 'Bearer error="invalid_token"');
+      throw new HttpProblem(401, 'invalid-token', 'The access token is missing, invalid or expired.');
+    }
+  });
+}

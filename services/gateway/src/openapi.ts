@@ -1,0 +1,95 @@
+import swaggerUi from '@fastify/swagger-ui';
+import type { ServiceApp } from '@pep/service-kit';
+import { request as undiciRequest } from 'undici';
+import type { ServiceName } from './route-table.js';
+
+interface OpenApiDocument {
+  openapi: string;
+  info: Record<string, unknown>;
+  paths?: Record<string, Record<string, Record<string, unknown>>>;
+  components?: { schemas?: Record<string, unknown>; securitySchemes?: Record<string, unknown> };
+  tags?: Array<{ name: string; description?: string }>;
+  [key: string]: unknown;
+}
+
+const DESCRIPTION = [
+  'The platform API (v1). Paths, field names and status values follow the product API;',
+  'records expose `_id`, creates answer 200 with the created record, lists answer',
+  '`{ response, page, limit, total }`. Where the product is silent, REST conventions are followed.',
+  'Send the access token as `Authorization: Bearer <token>` or `x-access-token`. Errors are',
+  '`application/problem+json`. Endpoints of services not deployed yet answer 501.',
+].join(' ');
+
+/**
+ * Serves one OpenAPI document for the whole API at `/api/docs/json` (UI at `/api/docs`), merged
+ * from the gateway's own routes and each deployed service's `/openapi.json`, refreshed every minute.
+ */
+export async function registerOpenApi(app: ServiceApp, upstreams: Partial<Record<ServiceName, string>>): Promise<void> {
+  let merged: OpenApiDocument | null = null;
+  let fetchedAt = 0;
+
+  const refresh = async () => {
+    const own = app.swagger() as unknown as OpenApiDocument;
+    const parts = await Promise.all(
+      Object.entries(upstreams).map(async ([service, url]) => {
+        try {
+          const response = await undiciRequest(`${url}/openapi.json`, { headersTimeout: 3_000, bodyTimeout: 3_000 });
+          if (response.statusCode !== 200) return null;
+          return { service, document: (await response.body.json()) as OpenApiDocument };
+        } catch {
+          return null;
+        }
+      }),
+    );
+    merged = mergeDocuments(own, parts.filter((part): part is { service: string; document: OpenApiDocument } => part !== null));
+    fetchedAt = Date.now();
+  };
+
+  app.addHook('onRequest', async (request) => {
+    if (request.url.startsWith('/api/docs') && (merged === null || Date.now() - fetchedAt > 60_000)) await refresh();
+  });
+
+  await app.register(swaggerUi, {
+    routePrefix: '/api/docs',
+    transformSpecificationClone: false,
+    transformSpecification: () => merged ?? app.swagger(),
+    staticCSP: true,
+  });
+}
+
+/** Merges the services' documents: only `/api/*` paths, tagged by service, schemas kept apart. */
+export function mergeDocuments(own: OpenApiDocument, services: Array<{ service: string; document: OpenApiDocument }>): OpenApiDocument {
+  const paths: NonNullable<OpenApiDocument['paths']> = {};
+  const schemas: Record<string, unknown> = { ...(own.components?.schemas ?? {}) };
+  const addPaths = (document: OpenApiDocument, service: string) => {
+    for (const [path, operations] of Object.entries(document.paths ?? {})) {
+      if (!path.startsWith('/api/')) continue;
+      paths[path] = { ...(paths[path] ?? {}) };
+      for (const [method, operation] of Object.entries(operations)) {
+        const tags = Array.isArray(operation['tags']) && operation['tags'].length > 0 ? operation['tags'] : [service];
+        paths[path]![method] = { ...operation, tags, 'x-service': service };
+      }
+    }
+  };
+  addPaths(own, 'gateway');
+  for (const { service, document } of services) {
+    addPaths(document, service);
+    for (const [name, schema] of Object.entries(document.components?.schemas ?? {})) {
+      schemas[name in schemas ? `${service}.${name}` : name] = schema;
+    }
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Patient-engagement platform API', version: '1.0.0', description: DESCRIPTION },
+    servers: [{ url: '/' }],
+    paths,
+    components: {
+      schemas,
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+        accessToken: { type: 'apiKey', in: 'header', name: 'x-access-token' },
+      },
+    },
+    security: [{ bearer: [] }, { accessToken: [] }],
+  };
+}
