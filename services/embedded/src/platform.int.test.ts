@@ -28,6 +28,7 @@ describe('embedded platform', () => {
       expect(body.status).toBe('ok');
       expect(body.services).toContainEqual(expect.objectContaining({ name: 'patients', status: 'ok', checks: { database: 'ok', broker: 'ok' } }));
       expect(body.services).toContainEqual({ name: 'gateway', status: 'ok' });
+      expect(body.services).toContainEqual(expect.objectContaining({ name: 'auth', status: 'ok' }));
       const scheduling = await fetch(`${platform.url}/api/appointments`);
       expect(scheduling.status).toBe(501);
       expect(scheduling.headers.get('content-type')).toMatch(/problem\+json/);
@@ -42,8 +43,63 @@ describe('embedded platform', () => {
     }
   });
 
+  it('walks a clinic through the gateway: sign up, log in, create and read a patient, other clinics see 404', async () => {
+    const platform = await start();
+    const api = async (method: string, path: string, body?: unknown, token?: string) => {
+      const response = await fetch(`${platform.url}${path}`, {
+        method,
+        headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked by the assertions
+      return { status: response.status, body: (await response.json()) as Record<string, any> };
+    };
+    try {
+      const signup = await api('POST', '/api/users/signup', {
+        email: 'owner@clinic-a.example',
+        password: 'correct horse battery staple',
+        firstname: 'Olive',
+        lastname: 'Owner',
+        organizationName: 'Clinic A',
+      });
+      expect(signup.status).toBe(200);
+      const login = await api('POST', '/api/users/login', { email: 'owner@clinic-a.example', password: 'correct horse battery staple' });
+      expect(login.status).toBe(200);
+      const token = login.body['token'] as string;
+
+      const created = await api('POST', '/api/patients', { firstname: 'Pat', lastname: 'Ient', phone: '415-555-2671' }, token);
+      expect(created.status).toBe(200);
+      expect(created.body).toMatchObject({ organization: signup.body['organization']._id, phone: '+14155552671' });
+      const id = created.body['_id'] as string;
+      expect((await api('GET', `/api/patients/${id}`, undefined, token)).body).toMatchObject({ firstname: 'Pat' });
+      await waitFor(async () => (await api('GET', `/api/patients/${id}/journey`, undefined, token)).body['response'].length === 1, {
+        timeoutMs: 15_000,
+        message: 'journey fed by the in-process bus',
+      });
+
+      const other = await api('POST', '/api/users/signup', {
+        email: 'owner@clinic-b.example',
+        password: 'another long passphrase',
+        firstname: 'Bob',
+        lastname: 'Other',
+        organizationName: 'Clinic B',
+      });
+      expect((await api('GET', `/api/patients/${id}`, undefined, other.body['token'])).status).toBe(404);
+      expect((await api('GET', `/api/patients/${id}`)).status).toBe(401);
+      expect((await api('GET', `/api/patients/${id}`, undefined, `${token}x`)).status).toBe(401);
+
+      const refreshed = await api('POST', '/api/tokens/validate', { refreshToken: login.body['refreshToken'] });
+      expect(refreshed.status).toBe(200);
+      expect((await api('GET', `/api/patients/${id}`, undefined, refreshed.body['token'])).status).toBe(200);
+      const jwks = await fetch(`${platform.url}/.well-known/jwks.json`);
+      expect(((await jwks.json()) as { keys: unknown[] }).keys.length).toBeGreaterThan(0);
+    } finally {
+      await platform.stop();
+    }
+  });
+
   it('keeps its data in the data folder across restarts', async () => {
-    expect((await readdir(dataDir)).sort()).toEqual(expect.arrayContaining(['bus', 'internal-auth-secret', 'patients']));
+    expect((await readdir(dataDir)).sort()).toEqual(expect.arrayContaining(['auth', 'bus', 'internal-auth-secret', 'patients']));
     const secret = (await readFile(join(dataDir, 'internal-auth-secret'), 'utf8')).trim();
     const headers = {
       'content-type': 'application/json',

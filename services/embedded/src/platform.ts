@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { InProcessBus } from '@pep/bus';
+import * as auth from '@pep/auth';
+import { InProcessBus, type Bus } from '@pep/bus';
 import { migrate, openDatabase, type Database } from '@pep/db';
 import { buildApp as buildGateway } from '@pep/gateway';
 import * as patients from '@pep/patients';
@@ -15,6 +16,8 @@ export interface PlatformOptions {
   logger: Logger;
   internalAuthSecret?: string | undefined;
   bodyLimit?: number;
+  /** The URL people reach the platform at, for links in e-mails; defaults to the gateway's address. */
+  publicUrl?: string | undefined;
 }
 
 /** A running embedded platform. */
@@ -23,9 +26,41 @@ export interface RunningPlatform {
   url: string;
   /** Each service's own loopback URL, behind the gateway. */
   services: Record<string, string>;
+  /** Where e-mails go instead of an SMTP server (one .eml file each). */
+  mailDir: string;
   /** Stops the gateway first (no new requests), then each service, the bus and the databases. */
   stop(): Promise<void>;
 }
+
+/** What every embedded service is built from. */
+interface Shared {
+  logger: Logger;
+  database: Database;
+  bus: Bus;
+  internalAuthSecret: string;
+  bodyLimit?: number;
+}
+
+/** The services the embedded platform runs, each with its migrations and how to build it. */
+const SERVICES: Array<{
+  name: 'auth' | 'patients';
+  migrationsDir: string;
+  build: (shared: Shared, context: { dataDir: string; publicUrl: string }) => Promise<ServiceApp>;
+}> = [
+  {
+    name: 'auth',
+    migrationsDir: auth.migrationsDir,
+    build: async (shared, context) =>
+      auth.buildApp({
+        ...shared,
+        // Private signing keys are stored encrypted under this; it must never change for a data folder.
+        signingKeySecret: await persistentSecret(join(context.dataDir, 'signing-key-secret')),
+        publicUrl: context.publicUrl,
+        mailer: { from: 'no-reply@localhost', directory: join(context.dataDir, 'mail') },
+      }),
+  },
+  { name: 'patients', migrationsDir: patients.migrationsDir, build: (shared) => patients.buildApp(shared) },
+];
 
 /**
  * Starts every service in this process, each on its own PGlite database and HTTP port on
@@ -36,24 +71,25 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
   const dataDir = resolve(options.dataDir);
   await mkdir(dataDir, { recursive: true });
   const secret = options.internalAuthSecret ?? (await persistentSecret(join(dataDir, 'internal-auth-secret')));
-  const bus = new InProcessBus({ dataDir: join(dataDir, 'bus') });
+  const bus = new InProcessBus({ dataDir: join(dataDir, 'bus'), logger: options.logger.child({ component: 'bus' }) });
+  const publicUrl = options.publicUrl ?? `http://localhost:${options.port}`;
   const databases: Database[] = [];
-  const services: ServiceApp[] = [];
+  const apps: ServiceApp[] = [];
   const upstreams: Record<string, string> = {};
 
   try {
-    const database = await openDatabase({ kind: 'pglite', dataDir: join(dataDir, 'patients') });
-    databases.push(database);
-    await migrate(database, { migrationsDir: patients.migrationsDir, logger: options.logger });
-    const app = await patients.buildApp({
-      logger: options.logger.child({ service: 'patients' }),
-      database,
-      bus,
-      internalAuthSecret: secret,
-      ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
-    });
-    services.push(app);
-    upstreams['patients'] = await app.listen({ host: '127.0.0.1', port: 0 });
+    for (const service of SERVICES) {
+      const logger = options.logger.child({ service: service.name });
+      const database = await openDatabase({ kind: 'pglite', dataDir: join(dataDir, service.name) }, { logger });
+      databases.push(database);
+      await migrate(database, { migrationsDir: service.migrationsDir, logger });
+      const app = await service.build(
+        { logger, database, bus, internalAuthSecret: secret, ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}) },
+        { dataDir, publicUrl },
+      );
+      apps.push(app);
+      upstreams[service.name] = await app.listen({ host: '127.0.0.1', port: 0 });
+    }
 
     const gateway = await buildGateway({
       logger: options.logger.child({ service: 'gateway' }),
@@ -61,17 +97,17 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       internalAuthSecret: secret,
       ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
     });
-    services.unshift(gateway);
+    apps.unshift(gateway);
     const url = await gateway.listen({ host: options.host, port: options.port });
-    return { url, services: upstreams, stop: () => stopAll(services, bus, databases) };
+    return { url, services: upstreams, mailDir: join(dataDir, 'mail'), stop: () => stopAll(apps, bus, databases) };
   } catch (error) {
-    await stopAll(services, bus, databases);
+    await stopAll(apps, bus, databases);
     throw error;
   }
 }
 
-async function stopAll(services: ServiceApp[], bus: InProcessBus, databases: Database[]): Promise<void> {
-  for (const service of services) await service.close();
+async function stopAll(apps: ServiceApp[], bus: Bus, databases: Database[]): Promise<void> {
+  for (const app of apps) await app.close();
   await bus.close();
   for (const database of databases) await database.close();
 }

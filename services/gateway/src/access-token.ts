@@ -43,7 +43,9 @@ export function verifierFor(keys: JWTVerifyGetKey, clockToleranceSeconds = 5): T
       issuer: TOKEN_ISSUER,
       audience: TOKEN_AUDIENCE,
       clockTolerance: clockToleranceSeconds,
-      requiredClaims: ['sub', 'exp', 'iat'],
+      // An ID token or any other JWT from the same issuer must not pass as an access token.
+      typ: 'at+jwt',
+      requiredClaims: ['sub', 'exp', 'iat', 'jti'],
     });
     const organization = payload['org'];
     const roles = payload['roles'];

@@ -58,6 +58,12 @@ describe('gateway', () => {
     expect(response.json()).toMatchObject({ status: 501, service: 'scheduling' });
     const stripe = await app.inject({ method: 'POST', url: '/api/callback/stripe/charges' });
     expect(stripe.json()).toMatchObject({ status: 501, service: 'billing' });
+    // The credential check of patient logins is auth's, though the path is in the patients group.
+    const login = await app.inject({ method: 'POST', url: '/api/patients/login', payload: {} });
+    expect(login.json()).toMatchObject({ status: 501, service: 'auth' });
+    const before = seen.length;
+    await app.inject({ method: 'GET', url: '/api/patients/login' });
+    expect(seen.length).toBe(before + 1);
     await app.close();
   });
 

@@ -8,11 +8,12 @@ import { buildApp } from './app.js';
 const logger = createLogger({ service: 'gateway-test', level: 'silent' });
 const SECRET = 'i'.repeat(40);
 const ORG = '0f0e5d8c-5a55-4b6f-8a43-2d1c8c9b7a61';
+type KeyPair = Awaited<ReturnType<typeof generateKeyPair>>;
 
 describe('gateway authentication', () => {
   let upstream: FastifyInstance;
   let upstreamUrl: string;
-  let privateKey: CryptoKey;
+  let privateKey: KeyPair['privateKey'];
   let publicJwk: JWK;
   let verify: ReturnType<typeof verifierFor>;
   const seen: Array<Record<string, unknown>> = [];
@@ -33,10 +34,11 @@ describe('gateway authentication', () => {
     await upstream.close();
   });
 
-  const token = (overrides: { kid?: string; aud?: string; iss?: string; exp?: number | string; key?: CryptoKey } = {}) =>
+  const token = (overrides: { kid?: string; aud?: string; iss?: string; exp?: number | string; key?: KeyPair['privateKey'] } = {}) =>
     new SignJWT({ org: ORG, roles: ['admin'], kind: 'staff' })
       .setProtectedHeader({ alg: 'ES256', kid: overrides.kid ?? 'key-1', typ: 'at+jwt' })
       .setSubject('user-1')
+      .setJti(crypto.randomUUID())
       .setIssuer(overrides.iss ?? TOKEN_ISSUER)
       .setAudience(overrides.aud ?? TOKEN_AUDIENCE)
       .setIssuedAt()
@@ -77,6 +79,15 @@ describe('gateway authentication', () => {
       'unknown kid': await token({ kid: 'key-404', key: otherKey }),
       'signed by another key': await token({ key: otherKey }),
       'tampered payload': `${header}.${b64({ ...claims, org: 'another-org' })}.${signature}`,
+      'not an access token (typ)': await new SignJWT({ org: ORG, roles: ['admin'], kind: 'staff' })
+        .setProtectedHeader({ alg: 'ES256', kid: 'key-1', typ: 'JWT' })
+        .setSubject('user-1')
+        .setJti('j')
+        .setIssuer(TOKEN_ISSUER)
+        .setAudience(TOKEN_AUDIENCE)
+        .setIssuedAt()
+        .setExpirationTime('15m')
+        .sign(privateKey),
       garbage: 'not-a-token',
     };
     const before = seen.length;

@@ -6,6 +6,16 @@ import { listGroups, type ServiceName } from './route-table.js';
 // OPTIONS is left to CORS preflight handling at the gateway.
 const METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT'] as const;
 
+/**
+ * Paths owned by another service than their group's: logins whose credential check is auth's
+ * (DESIGN.md), and auth's public key set, which sits outside `/api`.
+ */
+const EXACT_ROUTES: Array<{ method: 'GET' | 'POST'; url: string; service: ServiceName }> = [
+  { method: 'POST', url: '/api/patients/login', service: 'auth' },
+  { method: 'POST', url: '/api/providers/login', service: 'auth' },
+  { method: 'GET', url: '/.well-known/jwks.json', service: 'auth' },
+];
+
 /** Options for {@link registerProxyRoutes}. */
 export interface ProxyOptions {
   upstreams: Partial<Record<ServiceName, string>>;
@@ -35,6 +45,9 @@ export async function registerProxyRoutes(app: AnyApp, options: ProxyOptions): P
           handler: notDeployed(service),
         });
         app.route({ method: [...METHODS], url: `/api/${group}/*`, schema: { hide: true }, handler: notDeployed(service) });
+      }
+      for (const route of EXACT_ROUTES.filter((exact) => exact.service === service)) {
+        app.route({ method: route.method, url: route.url, schema: { hide: true }, handler: notDeployed(service) });
       }
       continue;
     }
@@ -77,6 +90,9 @@ export async function registerProxyRoutes(app: AnyApp, options: ProxyOptions): P
       for (const group of groups) {
         scope.route({ method: [...METHODS], url: `/api/${group}`, schema: { hide: true }, handler: forward });
         scope.route({ method: [...METHODS], url: `/api/${group}/*`, schema: { hide: true }, handler: forward });
+      }
+      for (const route of EXACT_ROUTES.filter((exact) => exact.service === service)) {
+        scope.route({ method: route.method, url: route.url, schema: { hide: true }, handler: forward });
       }
     });
   }

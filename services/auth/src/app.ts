@@ -1,0 +1,105 @@
+import type { Bus } from '@pep/bus';
+import '@pep/contracts';
+import { asTransactional, OutboxRelay, type Database } from '@pep/db';
+import { createServiceApp, HttpProblem, type Logger, type ServiceApp } from '@pep/service-kit';
+import { PrismaClient } from './generated/prisma/client.js';
+import { createMailer, type Mailer, type MailerConfig } from './mailer.js';
+import { registerNotBuiltRoutes } from './not-built.routes.js';
+import { registerOrganizationRoutes } from './organization.routes.js';
+import { OrganizationService } from './organization.service.js';
+import { PasswordResetService } from './password-reset.service.js';
+import { RateLimiter } from './rate-limiter.js';
+import { SessionService } from './session.service.js';
+import { SigningKeyStore } from './signing-keys.js';
+import { registerTokenRoutes } from './token.routes.js';
+import { registerUserRoutes } from './user.routes.js';
+import { UserService } from './user.service.js';
+
+/** What the auth app is built from; main.ts and tests supply it. */
+export interface AuthAppDeps {
+  logger: Logger;
+  database: Database;
+  bus: Bus;
+  internalAuthSecret: string;
+  /** Encrypts private signing keys at rest. */
+  signingKeySecret: string;
+  /** Days after which a new signing key takes over (default 30). */
+  signingKeyRotationDays?: number;
+  /** Access token lifetime (default 900 s). */
+  accessTokenTtlSeconds?: number;
+  /** Base URL of the web app, for links in e-mails. */
+  publicUrl: string;
+  mailer: MailerConfig | Mailer;
+  /** The time; tests move it to expire tokens and rotate keys. */
+  clock?: () => Date;
+  bodyLimit?: number;
+  /** Outbox poll interval; tests shorten it. */
+  outboxPollIntervalMs?: number;
+}
+
+/** Builds the auth service: routes, signing keys and the outbox relay, closed in the right order. */
+export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
+  const clock = deps.clock ?? (() => new Date());
+  const prisma = new PrismaClient({ adapter: deps.database.adapter });
+  const relay = new OutboxRelay({
+    prisma: asTransactional(prisma),
+    bus: deps.bus,
+    logger: deps.logger.child({ component: 'outbox' }),
+    ...(deps.outboxPollIntervalMs !== undefined ? { pollIntervalMs: deps.outboxPollIntervalMs } : {}),
+  });
+  const keys = new SigningKeyStore({
+    prisma,
+    secret: deps.signingKeySecret,
+    rotationDays: deps.signingKeyRotationDays ?? 30,
+    clock,
+    logger: deps.logger.child({ component: 'signing-keys' }),
+  });
+  const mailer = 'send' in deps.mailer ? deps.mailer : createMailer(deps.mailer);
+  const limiter = new RateLimiter(prisma, clock);
+  const eventsWritten = () => relay.notify();
+  const sessions = new SessionService(prisma, keys, limiter, clock, deps.accessTokenTtlSeconds ?? 900);
+  const resets = new PasswordResetService(prisma, limiter, mailer, deps.publicUrl, clock, deps.logger.child({ component: 'password-reset' }));
+
+  const app = await createServiceApp({
+    name: 'auth',
+    description: 'Organizations, users, logins and tokens.',
+    logger: deps.logger,
+    internalAuthSecret: deps.internalAuthSecret,
+    ...(deps.bodyLimit !== undefined ? { bodyLimit: deps.bodyLimit } : {}),
+    readiness: { database: () => deps.database.ping(), broker: () => deps.bus.healthy() },
+  });
+
+  // A 429 says when to come back, as a header as well as in the problem document.
+  app.addHook('onError', async (_request, reply, error) => {
+    if (error instanceof HttpProblem && error.status === 429 && typeof error.extensions['retryAfter'] === 'number') {
+      reply.header('retry-after', String(error.extensions['retryAfter']));
+    }
+  });
+
+  registerUserRoutes(app, new UserService(prisma, sessions, limiter, clock, eventsWritten), sessions, resets);
+  registerOrganizationRoutes(app, new OrganizationService(prisma, eventsWritten), sessions);
+  registerTokenRoutes(app, sessions, keys);
+  registerNotBuiltRoutes(app);
+
+  let purgeTimer: NodeJS.Timeout | undefined;
+  app.addHook('onReady', async () => {
+    // The first start creates the signing key here rather than in the first login.
+    await keys.refresh();
+    relay.start();
+    purgeTimer = setInterval(() => {
+      limiter.purge().catch((error: Error) => deps.logger.warn({ err: { message: error.message } }, 'rate limit purge failed'));
+    }, 3_600_000);
+    purgeTimer.unref();
+  });
+  // Runs after in-flight requests drained: finish mails, publish what is left, then disconnect.
+  app.addHook('onClose', async () => {
+    clearInterval(purgeTimer);
+    await resets.drain();
+    mailer.close();
+    await relay.stop();
+    const flushed = await relay.flush(5_000);
+    if (!flushed) deps.logger.warn('outbox not empty at shutdown; the next start publishes the rest');
+    await prisma.$disconnect();
+  });
+  return app;
+}

@@ -1,0 +1,27 @@
+import { ConfigError, parseConfig } from '@pep/service-kit';
+import { describe, expect, it } from 'vitest';
+import { configSchema } from './config.js';
+
+const base = {
+  DATABASE_URL: 'postgres://auth@db:5432/auth',
+  INTERNAL_AUTH_SECRET: 'i'.repeat(32),
+  SIGNING_KEY_SECRET: 's'.repeat(32),
+  SMTP_URL: 'smtp://mail:1025',
+};
+
+describe('auth configuration', () => {
+  it('fills in the defaults', () => {
+    expect(parseConfig(configSchema, base)).toMatchObject({
+      KAFKA_CLIENT_ID: 'auth',
+      ACCESS_TOKEN_TTL_SECONDS: 900,
+      SIGNING_KEY_ROTATION_DAYS: 30,
+      MIGRATE_ON_START: true,
+    });
+  });
+
+  it('refuses short secrets and a missing mail destination', () => {
+    expect(() => parseConfig(configSchema, { ...base, SIGNING_KEY_SECRET: 'short' })).toThrow(ConfigError);
+    expect(() => parseConfig(configSchema, { ...base, SMTP_URL: undefined })).toThrow(/SMTP_URL/);
+    expect(parseConfig(configSchema, { ...base, SMTP_URL: undefined, MAIL_DIR: '.data/mail' }).MAIL_DIR).toBe('.data/mail');
+  });
+});

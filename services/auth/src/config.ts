@@ -1,0 +1,36 @@
+import { baseConfigSchema, envBoolean, envList } from '@pep/service-kit';
+import { z } from 'zod';
+
+/**
+ * The auth service's environment. Either DATABASE_URL (Postgres) or PGLITE_DIR (embedded) is required,
+ * and mail goes either to SMTP_URL or, when that is unset, as .eml files into MAIL_DIR.
+ */
+export const configSchema = baseConfigSchema
+  .extend({
+    DATABASE_URL: z.string().url().optional(),
+    PGLITE_DIR: z.string().min(1).optional(),
+    KAFKA_BROKERS: envList.optional(),
+    KAFKA_CLIENT_ID: z.string().default('auth'),
+    TOPIC_PREFIX: z.string().default(''),
+    INTERNAL_AUTH_SECRET: z.string().min(32, 'must be at least 32 characters'),
+    /** Encrypts the private signing keys at rest (AES-256-GCM under a key derived from it). */
+    SIGNING_KEY_SECRET: z.string().min(32, 'must be at least 32 characters'),
+    SIGNING_KEY_ROTATION_DAYS: z.coerce.number().positive().default(30),
+    ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().min(30).max(86_400).default(900),
+    /** Base URL of the web app, for links in e-mails (`${PUBLIC_URL}/reset-password/<token>`). */
+    PUBLIC_URL: z.string().url().default('http://localhost:3000'),
+    SMTP_URL: z.string().url().optional(),
+    MAIL_FROM: z.string().min(3).default('no-reply@localhost'),
+    MAIL_DIR: z.string().min(1).optional(),
+    MIGRATE_ON_START: envBoolean.default(true),
+  })
+  .refine((config) => config.DATABASE_URL || config.PGLITE_DIR, {
+    message: 'set DATABASE_URL (Postgres) or PGLITE_DIR (embedded)',
+    path: ['DATABASE_URL'],
+  })
+  .refine((config) => config.SMTP_URL || config.MAIL_DIR, {
+    message: 'set SMTP_URL, or MAIL_DIR to keep outgoing mail as .eml files',
+    path: ['SMTP_URL'],
+  });
+
+export type AuthConfig = z.output<typeof configSchema>;

@@ -1,0 +1,58 @@
+import { InProcessBus } from '@pep/bus';
+import { migrate, openDatabase, type Database } from '@pep/db';
+import { createLogger, type ServiceApp } from '@pep/service-kit';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { waitFor } from '@pep/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PUBLIC_URL, SECRET, SIGNING_SECRET, signup } from '../test/harness.js';
+import { buildApp } from './app.js';
+import { migrationsDir } from './migrations.js';
+
+// The embedded runtime runs the same code on PGlite and the in-process bus; this proves the raw SQL works there too.
+describe('auth service on PGlite and the in-process bus (embedded runtime)', () => {
+  let database: Database;
+  let bus: InProcessBus;
+  let app: ServiceApp;
+  let mailDir: string;
+
+  beforeAll(async () => {
+    database = await openDatabase({ kind: 'pglite', dataDir: null });
+    await migrate(database, { migrationsDir });
+    bus = new InProcessBus();
+    mailDir = await mkdtemp(join(tmpdir(), 'auth-embedded-mail-'));
+    app = await buildApp({
+      logger: createLogger({ service: 'auth', level: 'silent' }),
+      database,
+      bus,
+      internalAuthSecret: SECRET,
+      signingKeySecret: SIGNING_SECRET,
+      publicUrl: PUBLIC_URL,
+      mailer: { from: 'auth@example.test', directory: mailDir },
+    });
+    await app.ready();
+  });
+  afterAll(async () => {
+    await app?.close();
+    await bus?.close();
+    await database?.close();
+    await rm(mailDir, { recursive: true, force: true });
+  });
+
+  it('signs up, logs in, refreshes, rate limits and mails reset links', async () => {
+    const account = await signup(app);
+    const login = (password: string) => app.inject({ method: 'POST', url: '/api/users/login', payload: { email: account.email, password } });
+    expect((await login(account.password)).statusCode).toBe(200);
+    const refreshed = await app.inject({ method: 'POST', url: '/api/tokens/validate', payload: { refreshToken: account.refreshToken } });
+    expect(refreshed.statusCode).toBe(200);
+    expect((await app.inject({ url: '/api/tokens/validate', headers: { 'x-access-token': refreshed.json().token } })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'POST', url: '/api/tokens/validate', payload: { refreshToken: account.refreshToken } })).statusCode).toBe(401);
+
+    for (let attempt = 0; attempt < 5; attempt++) expect((await login('wrong password!')).statusCode).toBe(401);
+    expect((await login(account.password)).statusCode).toBe(429);
+
+    await app.inject({ method: 'POST', url: '/api/users/forgot-password', payload: { email: account.email } });
+    await waitFor(async () => (await readdir(mailDir)).length === 1, { message: 'an .eml file' });
+  });
+});

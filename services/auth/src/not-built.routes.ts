@@ -1,0 +1,85 @@
+import { HttpProblem, type ServiceApp } from '@pep/service-kit';
+
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+/**
+ * v1 endpoints auth owns but does not serve yet. Each answers 501 problem+json, so clients and the gateway
+ * see an honest "not built" instead of a stand-in answer.
+ */
+export const NOT_BUILT: ReadonlyArray<readonly [Method, string]> = [
+  ['GET', '/api/activities'],
+  ['PUT', '/api/activities/:id'],
+  ['POST', '/api/demoUsers'],
+  ['POST', '/api/demoUsers/:salesforceId/messages/:messageTemplate'],
+  ['GET', '/api/groupInvites'],
+  ['GET', '/api/groups'],
+  ['POST', '/api/groups'],
+  ['DELETE', '/api/groups/:id'],
+  ['GET', '/api/groups/:id'],
+  ['PUT', '/api/groups/:id'],
+  ['DELETE', '/api/groups/:id/:user'],
+  ['POST', '/api/groups/:id/:user'],
+  ['POST', '/api/groups/:id/accept-invitation'],
+  ['POST', '/api/groups/:id/invite-user'],
+  ['GET', '/api/groups/:id/invites'],
+  ['PUT', '/api/groups/accept-pending-invites'],
+  ['GET', '/api/groups/public/get-invite'],
+  ['GET', '/api/groups/users/:id'],
+  ['GET', '/api/integratorClients'],
+  ['POST', '/api/integratorClients'],
+  ['DELETE', '/api/integratorClients/:id'],
+  ['GET', '/api/integratorClients/:id'],
+  ['PUT', '/api/integratorClients/:id'],
+  ['POST', '/api/integratorClients/login'],
+  ['POST', '/api/organizations'],
+  ['DELETE', '/api/organizations/:id'],
+  ['POST', '/api/organizations/:id/users/:invitedUserId/invite'],
+  ['PUT', '/api/organizations/:id/users/:userId'],
+  ['GET', '/api/settings'],
+  ['POST', '/api/settings'],
+  ['DELETE', '/api/settings/:id'],
+  ['GET', '/api/settings/:id'],
+  ['PUT', '/api/settings/:id'],
+  ['PUT', '/api/settings/:id/subscribe/:messageKey'],
+  ['PUT', '/api/settings/:id/unsubscribe'],
+  ['PUT', '/api/settings/:id/unsubscribe/:messageKey'],
+  ['POST', '/api/tokens/zendesk'],
+  ['POST', '/api/users'],
+  ['PUT', '/api/users/:id/activate'],
+  ['GET', '/api/users/:id/groupInvites'],
+  ['GET', '/api/users/:id/resetPasswordLink'],
+  ['PUT', '/api/users/:id/upload'],
+  ['POST', '/api/users/admin'],
+  ['POST', '/api/users/admin/:id'],
+  ['PUT', '/api/users/transfer'],
+  ['PUT', '/api/users/unsubscribe'],
+  ['POST', '/api/widgets/login'],
+  ['GET', '/api/widgets/user'],
+  // Served under their owners' paths in v1, but the credential check and token issue are auth's.
+  ['POST', '/api/patients/login'],
+  ['POST', '/api/providers/login'],
+];
+
+const COLLECTIONS = new Set(['/api/activities', '/api/demoUsers', '/api/groupInvites', '/api/groups', '/api/integratorClients', '/api/organizations', '/api/settings', '/api/users']);
+
+/** Registers every {@link NOT_BUILT} endpoint (and the trailing-slash form of collection roots) as 501. */
+export function registerNotBuiltRoutes(app: ServiceApp): void {
+  for (const [method, url] of NOT_BUILT) {
+    const urls = COLLECTIONS.has(url) ? [url, `${url}/`] : [url];
+    urls.forEach((path, index) =>
+      app.route({
+        method,
+        url: path,
+        schema: {
+          hide: index > 0,
+          tags: [url.split('/')[2] ?? 'auth'],
+          summary: 'Not built yet',
+          description: 'Part of the v1 API owned by the auth service; answers 501 until it is built.',
+        },
+        handler: async () => {
+          throw new HttpProblem(501, 'not-implemented', `${method} ${url} is not built yet.`);
+        },
+      }),
+    );
+  }
+}

@@ -1,0 +1,100 @@
+import { randomUUID } from 'node:crypto';
+import { HttpProblem, type Logger } from '@pep/service-kit';
+import type { PrismaClient } from './generated/prisma/client.js';
+import type { Mailer } from './mailer.js';
+import { hashPassword } from './passwords.js';
+import { RULES, type RateLimiter } from './rate-limiter.js';
+import { hashToken, newOpaqueToken } from './session.service.js';
+import { consumeResetToken, revokeUserTokens } from './token.repository.js';
+import { findDefaultMembership, findUserByEmail } from './user.repository.js';
+
+const RESET_TOKEN_TTL_MS = 60 * 60 * 1000;
+
+/** The same words whether or not the e-mail has an account, so the answer reveals nothing. */
+export const FORGOT_PASSWORD_MESSAGE = 'If this e-mail belongs to an account, a link to reset the password has been sent to it.';
+
+const invalidResetToken = () => new HttpProblem(400, 'invalid-reset-token', 'The reset link is invalid, expired or already used.');
+
+/** Forgotten passwords: single-use, one-hour reset links sent by e-mail. */
+export class PasswordResetService {
+  private readonly sending = new Set<Promise<void>>();
+
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly limiter: RateLimiter,
+    private readonly mailer: Mailer,
+    private readonly publicUrl: string,
+    private readonly clock: () => Date,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Sends a reset link when the e-mail has an active account; answers the same either way. */
+  async forgot(rawEmail: string, address: string): Promise<{ message: string }> {
+    const email = rawEmail.toLowerCase();
+    await this.limiter.hit(RULES.forgotPerAddress, address);
+    await this.limiter.hit(RULES.forgotPerAccount, email);
+    const user = await findUserByEmail(this.prisma, email);
+    if (user && (await findDefaultMembership(this.prisma, user.id))) {
+      const token = newOpaqueToken();
+      const now = this.clock();
+      await this.prisma.passwordResetToken.create({
+        data: { id: randomUUID(), tokenHash: hashToken(token), userId: user.id, createdAt: now, expiresAt: new Date(now.getTime() + RESET_TOKEN_TTL_MS) },
+      });
+      // Sent after answering, so the response time does not tell whether a mail went out.
+      this.track(this.sendLink(email, token, user.id));
+    }
+    return { message: FORGOT_PASSWORD_MESSAGE };
+  }
+
+  /** Whether a reset link can still be used; 400 otherwise. */
+  async check(token: string): Promise<{ valid: true; expiresAt: string }> {
+    const row = await this.prisma.passwordResetToken.findUnique({ where: { tokenHash: hashToken(token) } });
+    if (!row || row.usedAt || row.expiresAt <= this.clock()) throw invalidResetToken();
+    return { valid: true, expiresAt: row.expiresAt.toISOString() };
+  }
+
+  /** Sets a new password with a reset link (once), and signs the user out everywhere. */
+  async reset(token: string, password: string, address: string): Promise<{ message: string }> {
+    await this.limiter.hit(RULES.resetPerAddress, address);
+    // Checked before hashing so invalid links cost no hashing work.
+    await this.check(token);
+    const passwordHash = await hashPassword(password);
+    const now = this.clock();
+    const userId = await this.prisma.$transaction(async (tx) => {
+      const owner = await consumeResetToken(tx, hashToken(token), now);
+      if (!owner) return null;
+      await tx.user.update({ where: { id: owner }, data: { passwordHash } });
+      await tx.passwordResetToken.updateMany({ where: { userId: owner, usedAt: null }, data: { usedAt: now } });
+      await revokeUserTokens(tx, owner, now);
+      return owner;
+    });
+    if (!userId) throw invalidResetToken();
+    const user = await this.prisma.user.findUnique({ where: { id: userId } });
+    // The owner proved control of the mailbox; earlier failed guesses should not keep them locked out.
+    if (user) await this.limiter.reset(RULES.loginPerAccount, user.email);
+    return { message: 'The password has been changed.' };
+  }
+
+  /** Waits for mails still being sent (at shutdown). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.sending]);
+  }
+
+  private async sendLink(email: string, token: string, userId: string): Promise<void> {
+    const link = `${this.publicUrl.replace(/\/+$/, '')}/reset-password/${token}`;
+    try {
+      await this.mailer.send({
+        to: email,
+        subject: 'Reset your password',
+        text: `Someone asked to reset the password of your account.\n\nTo choose a new password, open this link within an hour:\n${link}\n\nIf it was not you, ignore this e-mail; your password stays as it is.\n`,
+      });
+    } catch (error) {
+      this.logger.error({ err: { message: (error as Error).message }, user: userId }, 'password reset mail not sent');
+    }
+  }
+
+  private track(sending: Promise<void>): void {
+    this.sending.add(sending);
+    void sending.finally(() => this.sending.delete(sending));
+  }
+}

@@ -1,0 +1,15 @@
+/** Every role a caller can hold within an organization. */
+export const ALL_ROLES = ['admin', 'manager', 'staff', 'provider', 'patient', 'widget', 'integrator'] as const;
+/** Roles a staff user may be given in an organization. */
+export const STAFF_ROLES = ['admin', 'manager', 'staff', 'provider'] as const;
+/** Organization administrators. */
+export const ADMIN = ['admin'] as const;
+/** Clinic staff of any kind. */
+export const STAFF = STAFF_ROLES;
+/** Any authenticated caller. */
+export const ANYONE = ALL_ROLES;
+
+/** The sentence every route's OpenAPI description ends with, naming who may call it. */
+export function whoMayCall(roles: readonly string[] | 'public'): string {
+  return roles === 'public' ? 'Public: no access token needed.' : `Roles: ${roles.join(', ')}.`;
+}

@@ -1,0 +1,120 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { HttpProblem, notFound, type Identity } from '@pep/service-kit';
+import { signAccessToken, verifyAccessToken, type AccessClaims } from './access-token.js';
+import type { PrismaClient } from './generated/prisma/client.js';
+import { verifyDummyPassword, verifyPassword } from './passwords.js';
+import { RULES, type RateLimiter } from './rate-limiter.js';
+import type { SigningKeyStore } from './signing-keys.js';
+import { consumeRefreshToken, findRefreshToken, insertRefreshToken, revokeFamily } from './token.repository.js';
+import { findDefaultMembership, findMember, findUserByEmail, type Db } from './user.repository.js';
+import type { LoginBody, SessionResponse, TokenPair } from './user.schemas.js';
+import { toUserResponse } from './views.js';
+
+const REFRESH_TOKEN_TTL_MS = 30 * 86_400_000;
+
+/** The answer to every failed login, whichever part was wrong. */
+const invalidCredentials = () => new HttpProblem(401, 'invalid-credentials', 'The e-mail or password is incorrect.');
+const invalidRefreshToken = () => new HttpProblem(401, 'invalid-token', 'The refresh token is invalid or expired.');
+
+/** The sha256 under which opaque tokens are stored, so a database leak yields no usable token. */
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/** A new opaque token: 32 random bytes, base64url. */
+export function newOpaqueToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** Sessions: logins, token pairs, refresh rotation with reuse detection, organization switches. */
+export class SessionService {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly keys: SigningKeyStore,
+    private readonly limiter: RateLimiter,
+    private readonly clock: () => Date,
+    private readonly accessTokenTtlSeconds: number,
+  ) {}
+
+  /** Issues an access token and a refresh token (a new family unless continuing one) for a member. */
+  async issue(db: Db, member: { userId: string; organizationId: string; roles: string[] }, family?: { id: string; parent: string }): Promise<TokenPair> {
+    const now = this.clock();
+    const key = await this.keys.current();
+    const access = await signAccessToken(key, { user: member.userId, organization: member.organizationId, roles: member.roles, kind: 'staff' }, this.accessTokenTtlSeconds, now);
+    const refreshToken = newOpaqueToken();
+    await insertRefreshToken(db, {
+      id: randomUUID(),
+      tokenHash: hashToken(refreshToken),
+      familyId: family?.id ?? randomUUID(),
+      parentId: family?.parent ?? null,
+      userId: member.userId,
+      organizationId: member.organizationId,
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + REFRESH_TOKEN_TTL_MS),
+    });
+    return { token: access.token, refreshToken, expiresAt: access.expiresAt.toISOString() };
+  }
+
+  /** Checks e-mail and password under per-account and per-address limits; every failure looks the same. */
+  async login(body: LoginBody, address: string): Promise<SessionResponse> {
+    const email = body.email.trim().toLowerCase();
+    await this.limiter.check(RULES.loginPerAccount, email);
+    await this.limiter.check(RULES.loginPerAddress, address);
+    const user = await findUserByEmail(this.prisma, email);
+    const valid = user ? await verifyPassword(user.passwordHash, body.password) : await verifyDummyPassword(body.password);
+    const membership = user && valid ? await findDefaultMembership(this.prisma, user.id) : null;
+    if (!user || !membership) {
+      await this.limiter.hit(RULES.loginPerAccount, email);
+      await this.limiter.hit(RULES.loginPerAddress, address);
+      throw invalidCredentials();
+    }
+    await this.limiter.reset(RULES.loginPerAccount, email);
+    const pair = await this.prisma.$transaction(async (tx) => {
+      await tx.user.update({ where: { id: user.id }, data: { lastLogin: this.clock() } });
+      return this.issue(tx, membership);
+    });
+    const member = await findMember(this.prisma, membership.organizationId, user.id);
+    return { ...pair, user: toUserResponse(member!) };
+  }
+
+  /**
+   * Exchanges a refresh token for a new pair. The old token dies; presenting a token that was already
+   * exchanged (or revoked) means it leaked, so its whole family is revoked.
+   */
+  async refresh(refreshToken: string): Promise<SessionResponse> {
+    const tokenHash = hashToken(refreshToken);
+    const now = this.clock();
+    const outcome = await this.prisma.$transaction(async (tx) => {
+      const consumed = await consumeRefreshToken(tx, tokenHash, now);
+      if (!consumed) return { kind: 'refused' as const };
+      const member = await findMember(tx, consumed.organization, consumed.user);
+      if (!member?.active) {
+        await revokeFamily(tx, consumed.family_id, now);
+        return { kind: 'refused' as const };
+      }
+      const pair = await this.issue(tx, member, { id: consumed.family_id, parent: consumed.id });
+      return { kind: 'issued' as const, pair, member };
+    });
+    if (outcome.kind === 'issued') return { ...outcome.pair, user: toUserResponse(outcome.member) };
+
+    const known = await findRefreshToken(this.prisma, tokenHash);
+    if (known && (known.used_at || known.revoked_at)) await revokeFamily(this.prisma, known.family_id, now);
+    throw invalidRefreshToken();
+  }
+
+  /** A new pair for another organization the caller is an active member of; 404 when they are not. */
+  async switchOrganization(identity: Identity, organization: string, organizationUser: string): Promise<SessionResponse> {
+    const member = await findMember(this.prisma, organization, identity.user);
+    // `organizationUser` names the membership, by its own id or by the user's.
+    if (!member?.active || (member.id !== organizationUser && member.userId !== organizationUser)) throw notFound('organization user');
+    const pair = await this.issue(this.prisma, member);
+    return { ...pair, user: toUserResponse(member) };
+  }
+
+  /** The claims of a valid access token, or 401. */
+  async validate(token: string | null): Promise<AccessClaims> {
+    const claims = token ? await verifyAccessToken(token, this.keys, this.clock()) : null;
+    if (!claims) throw new HttpProblem(401, 'invalid-token', 'The access token is missing, invalid or expired.');
+    return claims;
+  }
+}

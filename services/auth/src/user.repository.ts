@@ -1,0 +1,51 @@
+import type { Membership, Organization, Prisma, PrismaClient, User } from './generated/prisma/client.js';
+
+/** The Prisma client or one of its transactions. */
+export type Db = PrismaClient | Prisma.TransactionClient;
+
+/** A user together with their membership of one organization. */
+export type Member = Membership & { user: User };
+
+/** The user with this (already lower-cased) e-mail, or null. */
+export function findUserByEmail(db: Db, email: string): Promise<User | null> {
+  return db.user.findUnique({ where: { email } });
+}
+
+/** The user's membership of the organization, with the user; null when not a member. */
+export function findMember(db: Db, organization: string, user: string): Promise<Member | null> {
+  return db.membership.findUnique({ where: { organizationId_userId: { organizationId: organization, userId: user } }, include: { user: true } });
+}
+
+/** The membership a login lands in: the user's oldest active one. */
+export function findDefaultMembership(db: Db, user: string): Promise<Membership | null> {
+  return db.membership.findFirst({
+    where: { userId: user, active: true, organization: { active: true } },
+    orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+  });
+}
+
+/** One page of an organization's members, by name. */
+export async function listMembers(db: Db, organization: string, page: number, limit: number): Promise<{ members: Member[]; total: number }> {
+  const where = { organizationId: organization };
+  const [members, total] = await Promise.all([
+    db.membership.findMany({
+      where,
+      include: { user: true },
+      orderBy: [{ user: { lastname: 'asc' } }, { user: { firstname: 'asc' } }, { id: 'asc' }],
+      skip: (page - 1) * limit,
+      take: limit,
+    }),
+    db.membership.count({ where }),
+  ]);
+  return { members, total };
+}
+
+/** Organizations the user is an active member of. */
+export function listOrganizationsOf(db: Db, user: string): Promise<Organization[]> {
+  return db.organization.findMany({ where: { memberships: { some: { userId: user, active: true } } }, orderBy: [{ name: 'asc' }, { id: 'asc' }] });
+}
+
+/** The organization, or null. */
+export function findOrganization(db: Db, id: string): Promise<Organization | null> {
+  return db.organization.findUnique({ where: { id } });
+}

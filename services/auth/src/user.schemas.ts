@@ -1,0 +1,94 @@
+import { z } from 'zod';
+import { STAFF_ROLES } from './roles.js';
+
+// NIST 800-63B favours length over composition rules; the cap keeps hashing cost bounded.
+const password = z.string().min(10, 'at least 10 characters').max(256, 'at most 256 characters');
+const email = z.email().max(254);
+const personName = z.string().trim().min(1).max(100);
+
+/** Body of POST /api/users/signup. */
+export const signupBody = z
+  .object({ email, password, firstname: personName, lastname: personName, organizationName: z.string().trim().min(1).max(200) })
+  .strict();
+export type SignupBody = z.infer<typeof signupBody>;
+
+/** Body of POST /api/users/login. */
+export const loginBody = z.object({ email: z.string().min(1).max(254), password: z.string().min(1).max(256) }).strict();
+export type LoginBody = z.infer<typeof loginBody>;
+
+/** Body of POST /api/users/forgot-password. */
+export const forgotPasswordBody = z.object({ email }).strict();
+
+/** Body of POST /api/users/reset-password/:token. */
+export const resetPasswordBody = z.object({ password }).strict();
+
+/** Path of the reset-password routes. */
+export const resetTokenParams = z.object({ token: z.string().min(20).max(100) }).strict();
+
+/** Body of PUT /api/users/:id: the fields a user (or an admin) may change. */
+export const updateUserBody = z
+  .object({
+    firstname: personName.optional(),
+    lastname: personName.optional(),
+    email: email.optional(),
+    roles: z.array(z.enum(STAFF_ROLES)).min(1).max(STAFF_ROLES.length).optional().describe('Admins only.'),
+  })
+  .strict()
+  .refine((body) => Object.keys(body).length > 0, 'change at least one field');
+export type UpdateUserBody = z.infer<typeof updateUserBody>;
+
+/** A user within one organization, with the product's field names. */
+export const userResponse = z.object({
+  _id: z.uuid(),
+  email: z.string(),
+  firstname: z.string(),
+  lastname: z.string(),
+  name: z.string(),
+  organization: z.uuid(),
+  roles: z.array(z.string()),
+  type: z.literal('staff'),
+  active: z.number().int().describe('1 when the user may act in the organization, 0 once decommissioned.'),
+  displayStatus: z.enum(['active', 'suspended']),
+  lastLogin: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type UserResponse = z.infer<typeof userResponse>;
+
+/** An organization as the API returns it. */
+export const organizationResponse = z.object({
+  _id: z.uuid(),
+  name: z.string(),
+  active: z.boolean(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type OrganizationResponse = z.infer<typeof organizationResponse>;
+
+/** A freshly issued pair: a short-lived access token and a single-use refresh token. */
+export const tokenPair = z.object({
+  token: z.string().describe('ES256 access token; send as `Authorization: Bearer <token>`.'),
+  refreshToken: z.string().describe('Opaque, single use; exchange at POST /api/tokens/validate.'),
+  expiresAt: z.string().describe('When the access token expires.'),
+});
+export type TokenPair = z.infer<typeof tokenPair>;
+
+export const signupResponse = tokenPair.extend({ user: userResponse, organization: organizationResponse });
+export const sessionResponse = tokenPair.extend({ user: userResponse });
+export type SessionResponse = z.infer<typeof sessionResponse>;
+
+/** Answer of the forgot-password route, the same whether or not the e-mail has an account. */
+export const acceptedResponse = z.object({ message: z.string() });
+
+/** `page`/`limit` of list routes: page from 1, limit up to 100. */
+export const listQuery = z.object({
+  page: z.coerce.number().int().min(1).max(100_000).default(1),
+  limit: z.coerce.number().int().min(1).max(100).default(25),
+});
+export type ListQuery = z.infer<typeof listQuery>;
+
+/** The v1 list envelope. */
+export const listOf = <T extends z.ZodType>(item: T) =>
+  z.object({ response: z.array(item), page: z.number().int(), limit: z.number().int(), total: z.number().int() });
+
+export const idParams = z.object({ id: z.uuid() }).strict();

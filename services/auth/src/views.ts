@@ -1,0 +1,39 @@
+import type { Organization } from './generated/prisma/client.js';
+import type { Member } from './user.repository.js';
+import type { OrganizationResponse, UserResponse } from './user.schemas.js';
+
+/** A member as the API shows them (the product's UserResponse fields). */
+export function toUserResponse(member: Member): UserResponse {
+  const { user } = member;
+  return {
+    _id: user.id,
+    email: user.email,
+    firstname: user.firstname,
+    lastname: user.lastname,
+    name: `${user.firstname} ${user.lastname}`,
+    organization: member.organizationId,
+    roles: member.roles,
+    type: 'staff',
+    active: member.active ? 1 : 0,
+    displayStatus: member.active ? 'active' : 'suspended',
+    lastLogin: user.lastLogin?.toISOString() ?? null,
+    createdAt: user.createdAt.toISOString(),
+    updatedAt: (user.updatedAt > member.updatedAt ? user.updatedAt : member.updatedAt).toISOString(),
+  };
+}
+
+/** An organization as the API shows it. */
+export function toOrganizationResponse(organization: Organization): OrganizationResponse {
+  return {
+    _id: organization.id,
+    name: organization.name,
+    active: organization.active,
+    createdAt: organization.createdAt.toISOString(),
+    updatedAt: organization.updatedAt.toISOString(),
+  };
+}
+
+/** The user snapshot events carry (no e-mail). */
+export function userSnapshot(member: Member) {
+  return { _id: member.user.id, firstname: member.user.firstname, lastname: member.user.lastname, roles: member.roles, active: member.active };
+}

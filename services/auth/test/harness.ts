@@ -1,0 +1,121 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KafkaBus } from '@pep/bus';
+import { migrate, openDatabase, type Database } from '@pep/db';
+import { createLogger, signIdentity, type Logger, type ServiceApp } from '@pep/service-kit';
+import { createTestDatabase, uniqueTopicPrefix } from '@pep/testing';
+import { decodeJwt } from 'jose';
+import { buildApp, type AuthAppDeps } from '../src/app.js';
+import { migrationsDir } from '../src/migrations.js';
+
+export const SECRET = 'test-internal-secret-0123456789abcdef';
+export const SIGNING_SECRET = 'test-signing-key-secret-0123456789abcdef';
+export const PUBLIC_URL = 'https://app.example.test';
+
+/** A clock tests can move forward. */
+export interface TestClock {
+  now: () => Date;
+  advance(ms: number): void;
+}
+
+/** An auth service on its own fresh Postgres database and topic prefix, on the given brokers. */
+export interface AuthUnderTest {
+  app: ServiceApp;
+  database: Database;
+  bus: KafkaBus;
+  topicPrefix: string;
+  databaseUrl: string;
+  clock: TestClock;
+  mailDir: string;
+  close(): Promise<void>;
+}
+
+/** Options of {@link startAuth}. */
+export interface StartOptions {
+  mailer?: AuthAppDeps['mailer'];
+  logger?: Logger;
+  accessTokenTtlSeconds?: number;
+}
+
+export async function startAuth(label: string, brokers: string[], options: StartOptions = {}): Promise<AuthUnderTest> {
+  const testDatabase = await createTestDatabase(label);
+  const database = await openDatabase({ kind: 'postgres', url: testDatabase.url });
+  await migrate(database, { migrationsDir });
+  const topicPrefix = uniqueTopicPrefix(label);
+  const logger = options.logger ?? createLogger({ service: 'auth', level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
+  const bus = new KafkaBus({ brokers, clientId: `test-${label}`, topicPrefix, logger });
+  const mailDir = await mkdtemp(join(tmpdir(), 'auth-mail-'));
+  let offset = 0;
+  const clock: TestClock = { now: () => new Date(Date.now() + offset), advance: (ms) => (offset += ms) };
+  const app = await buildApp({
+    logger,
+    database,
+    bus,
+    internalAuthSecret: SECRET,
+    signingKeySecret: SIGNING_SECRET,
+    publicUrl: PUBLIC_URL,
+    mailer: options.mailer ?? { from: 'auth@example.test', directory: mailDir },
+    clock: clock.now,
+    bodyLimit: 16 * 1024,
+    outboxPollIntervalMs: 200,
+    ...(options.accessTokenTtlSeconds !== undefined ? { accessTokenTtlSeconds: options.accessTokenTtlSeconds } : {}),
+  });
+  await app.ready();
+  return {
+    app,
+    database,
+    bus,
+    topicPrefix,
+    databaseUrl: testDatabase.url,
+    clock,
+    mailDir,
+    async close() {
+      await app.close();
+      await bus.close();
+      await database.close();
+      await testDatabase.drop();
+      await rm(mailDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Headers the gateway would send for a caller holding this access token: the signed identity, plus the token itself. */
+export async function bearer(token: string): Promise<Record<string, string>> {
+  const claims = decodeJwt(token);
+  const identity = { organization: String(claims['org']), user: String(claims.sub), roles: claims['roles'] as string[] };
+  return { 'x-internal-identity': await signIdentity(SECRET, identity), authorization: `Bearer ${token}` };
+}
+
+let counter = 0;
+
+/** A unique signup body. */
+export function newSignup(overrides: Record<string, unknown> = {}) {
+  counter += 1;
+  const tag = `${Date.now().toString(36)}${counter}`;
+  return {
+    email: `owner-${tag}@clinic.example`,
+    password: 'correct horse battery staple',
+    firstname: 'Olivia',
+    lastname: 'Owner',
+    organizationName: `Clinic ${tag}`,
+    ...overrides,
+  };
+}
+
+/** Signs up an organization and answers the signup response. */
+export async function signup(app: ServiceApp, overrides: Record<string, unknown> = {}) {
+  const body = newSignup(overrides);
+  const response = await app.inject({ method: 'POST', url: '/api/users/signup', payload: body });
+  if (response.statusCode !== 200) throw new Error(`signup failed: ${response.statusCode} ${response.body}`);
+  return { ...(response.json() as SignupResult), password: body.password, email: body.email };
+}
+
+/** What signup answers. */
+export interface SignupResult {
+  token: string;
+  refreshToken: string;
+  expiresAt: string;
+  user: { _id: string; email: string; organization: string; roles: string[] } & Record<string, unknown>;
+  organization: { _id: string; name: string } & Record<string, unknown>;
+}
