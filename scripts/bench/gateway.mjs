@@ -1,6 +1,7 @@
-// `npm run bench:gateway`: requests per second and p99 latency of the same read, sent straight to
-// the patients service and through the gateway (token verification, identity signing, proxying),
-// measured side by side in one run and alternated so machine noise hits both alike.
+// `npm run bench:gateway`: requests per second and p99 latency of the same read (GET a patient),
+// sent straight to the patients service and through the gateway (token verification, identity
+// signing, proxying), measured side by side in one run and alternated so machine noise hits both
+// alike. BENCH_DATABASE_URL=postgres://... puts patients on Postgres instead of in-memory PGlite.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -10,10 +11,18 @@ const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
 
-const server = spawn(process.execPath, [fileURLToPath(new URL('./gateway-server.mjs', import.meta.url))], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const setup = JSON.parse(await new Promise((resolve) => createInterface({ input: server.stdout }).once('line', resolve)));
+const children = [];
+const startChild = async (...args) => {
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./gateway-server.mjs', import.meta.url)), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(child);
+  return JSON.parse(await new Promise((resolve) => createInterface({ input: child.stdout }).once('line', resolve)));
+};
+// Patients and the gateway each in their own process, as deployed; the load comes from this one.
+const patients = await startChild('patients');
+const gatewayProcess = await startChild('gateway', patients.patientsUrl);
+const setup = { ...patients, ...gatewayProcess };
 
 const run = (url, headers) =>
   new Promise((resolve, reject) =>
@@ -29,7 +38,7 @@ try {
     results.gateway.push(await run(`${setup.gatewayUrl}${setup.path}`, { authorization: `Bearer ${setup.token}` }));
   }
 } finally {
-  server.kill('SIGTERM');
+  for (const child of children) child.kill('SIGTERM');
 }
 
 const summary = (list) => ({
@@ -40,6 +49,7 @@ const summary = (list) => ({
 const direct = summary(results.direct);
 const gateway = summary(results.gateway);
 const report = {
+  database: process.env.BENCH_DATABASE_URL ? 'postgres' : 'pglite',
   seconds,
   connections,
   rounds,
