@@ -9,8 +9,8 @@ export function registerHealth(app: AnyApp, checks: Record<string, ReadinessChec
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.get('/health/live', { schema: { hide: true } }, async () => ({ status: 'ok' }));
-  app.get('/health/ready', { schema: { hide: true } }, async (_request, reply) => {
+  app.get('/health/live', { schema: { hide: true }, logLevel: 'warn' }, async () => ({ status: 'ok' }));
+  app.get('/health/ready', { schema: { hide: true }, logLevel: 'warn' }, async (_request, reply) => {
     const results: Record<string, 'ok' | 'failing'> = {};
     await Promise.all(
       Object.entries(checks).map(async ([name, check]) => {

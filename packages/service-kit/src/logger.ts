@@ -56,6 +56,15 @@ export function createLogger(config: LoggerConfig): Logger {
     base: { service: config.service },
     redact: { paths: redactPaths(), censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
+    serializers: {
+      // The path without its query: queries carry search terms such as names and phone numbers.
+      req: (request: { method?: string; url?: string; ip?: string; socket?: { remoteAddress?: string } }) => ({
+        method: request.method,
+        url: request.url?.split('?')[0],
+        remoteAddress: request.ip ?? request.socket?.remoteAddress,
+      }),
+      err: pino.stdSerializers.err,
+    },
     formatters: { level: (label) => ({ level: label }) },
   };
   return config.destination ? pino(options, config.destination as pino.DestinationStream) : pino(options);

@@ -42,7 +42,7 @@ const TITLES: Record<number, string> = {
 };
 
 /** The problem `type` URI for a short slug. */
-export const problemType = (slug: string) => `https://docs.patient-engagement.dev/problems/${slug}`;
+export const problemType = (slug: string) => `/problems/${slug}`;
 
 /** An error that answers as a problem document with the given status. */
 export class HttpProblem extends Error {

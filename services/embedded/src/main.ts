@@ -9,7 +9,7 @@ main(async () => {
     dataDir: config.DATA_DIR,
     host: config.HOST,
     port: config.PORT,
-    logger,
+    logLevel: config.LOG_LEVEL,
     internalAuthSecret: config.INTERNAL_AUTH_SECRET,
     bodyLimit: config.BODY_LIMIT_BYTES,
   });

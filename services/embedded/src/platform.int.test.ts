@@ -1,12 +1,10 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger, signIdentity } from '@pep/service-kit';
+import { signIdentity } from '@pep/service-kit';
 import { waitFor } from '@pep/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPlatform, type RunningPlatform } from './platform.js';
-
-const logger = createLogger({ service: 'platform-test', level: 'silent' });
 
 describe('embedded platform', () => {
   let dataDir: string;
@@ -17,7 +15,7 @@ describe('embedded platform', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  const start = () => startPlatform({ dataDir, host: '127.0.0.1', port: 0, logger });
+  const start = () => startPlatform({ dataDir, host: '127.0.0.1', port: 0, logLevel: 'silent' });
   const status = async (platform: RunningPlatform) =>
     (await (await fetch(`${platform.url}/api/status`)).json()) as { status: string; services: Array<Record<string, unknown>> };
 

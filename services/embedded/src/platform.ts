@@ -6,14 +6,15 @@ import { InProcessBus, type Bus } from '@pep/bus';
 import { migrate, openDatabase, type Database } from '@pep/db';
 import { buildApp as buildGateway } from '@pep/gateway';
 import * as patients from '@pep/patients';
-import type { Logger, ServiceApp } from '@pep/service-kit';
+import { createLogger, type Logger, type ServiceApp } from '@pep/service-kit';
 
 /** What {@link startPlatform} needs. */
 export interface PlatformOptions {
   dataDir: string;
   host: string;
   port: number;
-  logger: Logger;
+  /** Each service logs as itself (its own `service` field) at this level. */
+  logLevel: string;
   internalAuthSecret?: string | undefined;
   bodyLimit?: number;
   /** The URL people reach the platform at, for links in e-mails; defaults to the gateway's address. */
@@ -71,7 +72,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
   const dataDir = resolve(options.dataDir);
   await mkdir(dataDir, { recursive: true });
   const secret = options.internalAuthSecret ?? (await persistentSecret(join(dataDir, 'internal-auth-secret')));
-  const bus = new InProcessBus({ dataDir: join(dataDir, 'bus'), logger: options.logger.child({ component: 'bus' }) });
+  const loggerFor = (service: string) => createLogger({ service, level: options.logLevel });
+  const bus = new InProcessBus({ dataDir: join(dataDir, 'bus'), logger: loggerFor('bus') });
   const publicUrl = options.publicUrl ?? `http://localhost:${options.port}`;
   const databases: Database[] = [];
   const apps: ServiceApp[] = [];
@@ -79,7 +81,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
 
   try {
     for (const service of SERVICES) {
-      const logger = options.logger.child({ service: service.name });
+      const logger = loggerFor(service.name);
       const database = await openDatabase({ kind: 'pglite', dataDir: join(dataDir, service.name) }, { logger });
       databases.push(database);
       await migrate(database, { migrationsDir: service.migrationsDir, logger });
@@ -92,7 +94,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     }
 
     const gateway = await buildGateway({
-      logger: options.logger.child({ service: 'gateway' }),
+      logger: loggerFor('gateway'),
       upstreams,
       internalAuthSecret: secret,
       ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
