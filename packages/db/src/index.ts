@@ -5,3 +5,4 @@ export * from './consumer.js';
 export * from './connection.js';
 export * from './migrate.js';
 export * from './drift.js';
+export * from './infrastructure.js';

@@ -83,17 +83,41 @@ describe('the compose checks catch a broken compose file', () => {
 
   it('a dependency on an undefined service, a missing Dockerfile and a missing mount', () => {
     const bad = broken((defined) => {
-      (defined.gateway as Obj).depends_on = { auth: { condition: 'service_healthy' } };
+      // billing is a service the gateway knows but compose does not run (yet).
+      (defined.gateway as Obj).depends_on = { billing: { condition: 'service_healthy' } };
       ((defined.patients as Obj).build as Obj).dockerfile = 'services/patients/Dockerfile.missing';
       const postgres = defined.postgres as Obj;
       postgres.volumes = [...asArray(postgres.volumes), './nowhere/init.sql:/docker-entrypoint-initdb.d/99.sql:ro'];
     });
     expect(composeSchemaProblems(bad)).toEqual([]);
     const problems = composeProblems(bad, services);
-    expect(problems).toContainEqual('service gateway: depends on auth, which is not defined');
+    expect(problems).toContainEqual('service gateway: depends on billing, which is not defined');
     expect(problems).toContainEqual(expect.stringContaining('Dockerfile services/patients/Dockerfile.missing does not exist'));
     expect(problems).toContainEqual(expect.stringContaining('mounts ./nowhere/init.sql'));
     expect(problems).toContainEqual('service gateway: must wait for patients to be healthy');
+    expect(problems).toContainEqual('service gateway: must wait for auth to be healthy');
+  });
+
+  it('auth without its signing key secret or mail relay, starting before the mail catcher, with a misspelled variable', () => {
+    const bad = broken((defined) => {
+      const auth = defined.auth as Obj;
+      const environment = auth.environment as Obj;
+      delete environment.SIGNING_KEY_SECRET;
+      environment.ACCESS_TOKEN_TTL = environment.ACCESS_TOKEN_TTL_SECONDS;
+      delete environment.ACCESS_TOKEN_TTL_SECONDS;
+      environment.PUBLIC_URL = 'http://localhost:8080';
+      delete (auth.depends_on as Obj).mailpit;
+    });
+    const problems = composeProblems(bad, services);
+    expect(problems).toContainEqual('service auth: SIGNING_KEY_SECRET is not set');
+    expect(problems).toContainEqual('service auth: must wait for mailpit to be healthy');
+    expect(problems).toContainEqual("service auth: sets ACCESS_TOKEN_TTL, which auth's config does not read");
+    expect(problems).toContainEqual('service auth: PUBLIC_URL must be the gateway as published, http://localhost:3000');
+
+    const noMail = broken((defined) => {
+      delete ((defined.auth as Obj).environment as Obj).SMTP_URL;
+    });
+    expect(composeProblems(noMail, services)).toContainEqual('service auth: SMTP_URL is not set');
   });
 
   it('a service missing from compose, and contract variables left out', () => {

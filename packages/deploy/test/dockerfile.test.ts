@@ -2,7 +2,17 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { dockerfileProblems, parseDockerfile, readDockerfile } from './support/dockerfile.js';
 import { containersOf, isKustomization, nameOf } from './support/k8s.js';
-import { asArray, deployedServices, dig, fromRoot, isYamlFile, listFiles, readYamlDocuments } from './support/repo.js';
+import {
+  GATEWAY,
+  asArray,
+  deployedServices,
+  dig,
+  fromRoot,
+  isYamlFile,
+  listFiles,
+  readYamlDocuments,
+  servicesToDeploy,
+} from './support/repo.js';
 
 const services = deployedServices();
 const deployments = listFiles(fromRoot('k8s'), (file) => isYamlFile(file) && !isKustomization(file))
@@ -19,8 +29,11 @@ function k8sPort(service: string): number | undefined {
 }
 
 describe('service Dockerfiles', () => {
-  it('exist for the services that are deployed', () => {
-    expect(services.map((service) => service.name)).toEqual(expect.arrayContaining(['gateway', 'patients']));
+  it('exist for every service in services/ that the gateway knows (and only for those)', () => {
+    const expected = servicesToDeploy();
+    // Guards the derivation itself: an unreadable route table would make this pass vacuously.
+    expect(expected).toEqual(expect.arrayContaining([GATEWAY, 'auth', 'patients']));
+    expect(services.map((service) => service.name)).toEqual(expected);
   });
 
   it.each(services.map((service) => [service.name, service] as const))(

@@ -15,7 +15,19 @@ import {
   schemaProblems,
   workloadProblems,
 } from './support/k8s.js';
-import { asString, deployedServices, dig, fromRoot, isYamlFile, listFiles, readYamlDocuments, type Obj } from './support/repo.js';
+import {
+  SECRET_ENV_NAME,
+  asString,
+  deployedServices,
+  dig,
+  fromRoot,
+  isYamlFile,
+  listFiles,
+  readYamlDocuments,
+  requiredEnv,
+  servicesToDeploy,
+  type Obj,
+} from './support/repo.js';
 
 const k8sDir = fromRoot('k8s');
 const manifestFiles = listFiles(k8sDir, (file) => isYamlFile(file) && !isKustomization(file));
@@ -43,7 +55,7 @@ function find(kind: string, name: string): Obj {
 
 describe('k8s/ manifests', () => {
   it('cover every service that has a Dockerfile', () => {
-    expect(services.map((service) => service.name)).toEqual(expect.arrayContaining(['gateway', 'patients']));
+    expect(services.map((service) => service.name)).toEqual(servicesToDeploy());
     expect(docs.length).toBeGreaterThan(0);
   });
 
@@ -156,14 +168,57 @@ describe('the manifest checks catch broken manifests', () => {
     expect(problems).toContainEqual(expect.stringContaining('resources.limits.cpu is missing'));
   });
 
-  it('a Deployment without its autoscaler, a service without its migration Job', () => {
-    const remaining = values.filter(
-      (value) =>
-        resourceId(value) !== 'HorizontalPodAutoscaler/gateway' && resourceId(value) !== 'Job/patients-migrate',
-    );
+  it('a Deployment without its autoscaler, services without their migration Jobs', () => {
+    const left = new Set(['HorizontalPodAutoscaler/gateway', 'Job/patients-migrate', 'Job/auth-migrate']);
+    const remaining = values.filter((value) => !left.has(resourceId(value)));
     const problems = platformProblems(remaining, services);
     expect(problems).toContainEqual('Deployment/gateway: no HorizontalPodAutoscaler targets it');
     expect(problems).toContainEqual('service patients: no Job runs services/patients/dist/migrate.js');
+    expect(problems).toContainEqual('service auth: no Job runs services/auth/dist/migrate.js');
+  });
+
+  it("auth's variables come from its config: the signing key secret is required and secret", () => {
+    const auth = services.find((service) => service.name === 'auth');
+    expect(auth?.hasDatabase).toBe(true);
+    expect(requiredEnv(auth!)).toEqual(
+      expect.arrayContaining(['DATABASE_URL', 'INTERNAL_AUTH_SECRET', 'SIGNING_KEY_SECRET', 'PUBLIC_URL', 'SMTP_URL']),
+    );
+    expect(SECRET_ENV_NAME.test('SIGNING_KEY_SECRET')).toBe(true);
+    expect(SECRET_ENV_NAME.test('ACCESS_TOKEN_TTL_SECONDS')).toBe(false);
+    expect(SECRET_ENV_NAME.test('API_TOKEN')).toBe(true);
+  });
+
+  it('auth with its signing key secret as a literal, or without it, or with a misspelled variable', () => {
+    const literal = find('Deployment', 'auth');
+    const env = containersOf(literal)[0]!.env as Obj[];
+    const entry = env.find((candidate) => candidate.name === 'SIGNING_KEY_SECRET')!;
+    delete entry.valueFrom;
+    entry.value = 'a-literal-signing-key-secret-of-32-characters';
+    expect(workloadProblems(literal)).toContainEqual(
+      expect.stringContaining('SIGNING_KEY_SECRET must come from a secretKeyRef'),
+    );
+
+    const missing = find('Deployment', 'auth');
+    const container = containersOf(missing)[0]!;
+    container.env = (container.env as Obj[])
+      .filter((candidate) => candidate.name !== 'SIGNING_KEY_SECRET')
+      .map((candidate) => (candidate.name === 'MAIL_FROM' ? { ...candidate, name: 'MAIL_SENDER' } : candidate));
+    const others = values.filter((value) => resourceId(value) !== 'Deployment/auth');
+    const problems = platformProblems([...others, missing], services);
+    expect(problems).toContainEqual('Deployment/auth: SIGNING_KEY_SECRET is not set');
+    expect(problems).toContainEqual("Deployment/auth: sets MAIL_SENDER, which auth's config does not read");
+    expect(problems).toContainEqual('Deployment/auth: MAIL_FROM is not set');
+  });
+
+  it('a mail relay URL with credentials in a ConfigMap, and a public URL without https', () => {
+    const config = find('ConfigMap', 'platform-config');
+    const data = config.data as Obj;
+    data.SMTP_URL = 'smtp://mailer:hunter2@smtp.example.com:587';
+    data.PUBLIC_URL = 'http://patient-engagement.example.com';
+    const others = values.filter((value) => resourceId(value) !== 'ConfigMap/platform-config');
+    const problems = platformProblems([...others, config], services);
+    expect(problems).toContainEqual(expect.stringContaining('ConfigMap/platform-config: SMTP_URL holds a credential'));
+    expect(problems).toContainEqual(expect.stringContaining('Deployment/auth: PUBLIC_URL must resolve to the https URL'));
   });
 
   it('a gateway that does not route to a service', () => {

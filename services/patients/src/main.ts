@@ -1,5 +1,4 @@
-import { createBus } from '@pep/bus';
-import { migrate, openDatabase } from '@pep/db';
+import { openServiceInfrastructure } from '@pep/db';
 import { createLogger, main, parseConfig, runService } from '@pep/service-kit';
 import { buildApp } from './app.js';
 import { configSchema } from './config.js';
@@ -8,25 +7,7 @@ import { migrationsDir } from './migrations.js';
 main(async () => {
   const config = parseConfig(configSchema);
   const logger = createLogger({ service: 'patients', level: config.LOG_LEVEL });
-  const database = await openDatabase(
-    config.DATABASE_URL ? { kind: 'postgres', url: config.DATABASE_URL } : { kind: 'pglite', dataDir: config.PGLITE_DIR ?? null },
-    { logger },
-  );
-  if (config.MIGRATE_ON_START) await migrate(database, { migrationsDir, logger });
-  const bus = createBus(
-    config.KAFKA_BROKERS
-      ? { kind: 'kafka', brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID, topicPrefix: config.TOPIC_PREFIX, logger }
-      : { kind: 'in-process', logger },
-  );
+  const { database, bus, close } = await openServiceInfrastructure(config, { logger, migrationsDir });
   const app = await buildApp({ logger, database, bus, internalAuthSecret: config.INTERNAL_AUTH_SECRET, bodyLimit: config.BODY_LIMIT_BYTES });
-  await runService(app, {
-    host: config.HOST,
-    port: config.PORT,
-    logger,
-    shutdownTimeoutSeconds: config.SHUTDOWN_TIMEOUT_SECONDS,
-    afterClose: async () => {
-      await bus.close();
-      await database.close();
-    },
-  });
+  await runService(app, { host: config.HOST, port: config.PORT, logger, shutdownTimeoutSeconds: config.SHUTDOWN_TIMEOUT_SECONDS, afterClose: close });
 });

@@ -10,6 +10,7 @@ import {
   dig,
   fromRoot,
   isObj,
+  knownEnv,
   parseUpstreams,
   requiredEnv,
   type DeployedService,
@@ -144,20 +145,33 @@ export function composeProblems(compose: Obj, services: DeployedService[], baseD
     for (const name of required) {
       if (!environment.get(name)) problems.push(`${where}: ${name} is not set`);
     }
+    if (service.config.length > 0) {
+      const known = knownEnv(service);
+      for (const name of environment.keys()) {
+        if (!known.has(name)) problems.push(`${where}: sets ${name}, which ${service.name}'s config does not read`);
+      }
+    }
     if (environment.get('NODE_ENV') !== 'production') problems.push(`${where}: NODE_ENV must be production`);
     if (environment.get('HOST') !== '0.0.0.0') problems.push(`${where}: HOST must be 0.0.0.0 inside a container`);
-    if (service.hasDatabase) {
-      if (environment.get('MIGRATE_ON_START') !== 'true') {
-        problems.push(`${where}: MIGRATE_ON_START must be "true" (compose has no migration Job)`);
+    if (service.hasDatabase && environment.get('MIGRATE_ON_START') !== 'true') {
+      problems.push(`${where}: MIGRATE_ON_START must be "true" (compose has no migration Job)`);
+    }
+    // Whatever the service connects to at start (database, brokers, mail relay) must be up first.
+    const dependencies = dependenciesOf(definition);
+    const hosts = [
+      hostOf(environment.get('DATABASE_URL')),
+      hostOf(environment.get('SMTP_URL')),
+      ...(environment.get('KAFKA_BROKERS') ?? '').split(',').map((broker) => broker.split(':')[0]),
+    ];
+    for (const needed of hosts) {
+      if (needed && dependencies.get(needed) !== 'service_healthy') {
+        problems.push(`${where}: must wait for ${needed} to be healthy`);
       }
-      const dependencies = dependenciesOf(definition);
-      const url = environment.get('DATABASE_URL') ?? '';
-      const host = /@([^:/]+)/.exec(url)?.[1];
-      for (const needed of [host, ...(environment.get('KAFKA_BROKERS') ?? '').split(',').map((broker) => broker.split(':')[0])]) {
-        if (needed && dependencies.get(needed) !== 'service_healthy') {
-          problems.push(`${where}: must wait for ${needed} to be healthy`);
-        }
-      }
+    }
+    const publicUrl = environment.get('PUBLIC_URL');
+    const gatewayAddress = publishedAddress(defined[GATEWAY]);
+    if (publicUrl !== undefined && gatewayAddress && publicUrl.replace(/\/$/, '') !== gatewayAddress) {
+      problems.push(`${where}: PUBLIC_URL must be the gateway as published, ${gatewayAddress}`);
     }
     const stopGrace = asString(definition.stop_grace_period);
     const seconds = stopGrace ? Number(/^(\d+)s$/.exec(stopGrace)?.[1] ?? NaN) : NaN;
@@ -179,6 +193,25 @@ export function composeProblems(compose: Obj, services: DeployedService[], baseD
     }
   }
   return problems;
+}
+
+function hostOf(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    return new URL(url).hostname || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** http://localhost:<port> where the host reaches the gateway (its PORT, as published). */
+function publishedAddress(gateway: unknown): string | undefined {
+  const port = environmentOf(gateway).get('PORT');
+  for (const mapping of asArray(dig(gateway, 'ports'))) {
+    const parts = String(mapping).split(':');
+    if (parts.length >= 2 && parts.at(-1) === port) return `http://localhost:${parts.at(-2) ?? ''}`;
+  }
+  return undefined;
 }
 
 /** The databases the compose Postgres creates on first start, from its init script. */

@@ -13,6 +13,8 @@ import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import {
   GATEWAY,
+  SECRET_ENV_NAME,
+  knownEnv,
   parseUpstreams,
   requiredEnv,
   asArray,
@@ -134,8 +136,6 @@ const RUN_AS_USER = 10001;
 const PROBE_PATHS = { startupProbe: '/health/live', livenessProbe: '/health/live', readinessProbe: '/health/ready' };
 /** Drain (~20 s) plus the preStop pause must fit before Kubernetes kills the pod. */
 const MIN_GRACE_SECONDS = 25;
-/** Names of variables whose values are credentials and so must come from a Secret. */
-const SECRET_ENV_NAME = /^DATABASE_URL$|SECRET|PASSWORD|PASSWD|TOKEN|API_KEY|PRIVATE_KEY|CREDENTIAL/;
 const CREDENTIALS_IN_URL = /\/\/[^/\s:@]+:[^/\s@]+@/;
 
 export function podSpecOf(doc: unknown): Obj | undefined {
@@ -314,6 +314,14 @@ export function platformProblems(docs: unknown[], services: DeployedService[]): 
   for (const secret of ofKind('Secret')) {
     problems.push(`${resourceId(secret)}: Secrets are created by the platform team and never committed`);
   }
+  for (const [mapName, configMap] of configMaps) {
+    const data = dig(configMap, 'data');
+    for (const [key, value] of Object.entries(isObj(data) ? data : {})) {
+      if (SECRET_ENV_NAME.test(key) || (typeof value === 'string' && CREDENTIALS_IN_URL.test(value))) {
+        problems.push(`ConfigMap/${mapName}: ${key} holds a credential; ConfigMaps are not secret, use a Secret`);
+      }
+    }
+  }
 
   for (const deployment of deployments) {
     const id = resourceId(deployment);
@@ -395,6 +403,17 @@ export function platformProblems(docs: unknown[], services: DeployedService[]): 
     const required = requiredEnv(service);
     for (const name of required) {
       if (!envEntry(main, name)) problems.push(`${id}: ${name} is not set`);
+    }
+    if (service.config.length > 0) {
+      const known = knownEnv(service);
+      for (const entry of asArray(main?.env)) {
+        const name = asString(dig(entry, 'name')) ?? '?';
+        if (!known.has(name)) problems.push(`${id}: sets ${name}, which ${service.name}'s config does not read`);
+      }
+    }
+    const publicUrl = resolveEnv(main, 'PUBLIC_URL', configMaps);
+    if (envEntry(main, 'PUBLIC_URL') && !/^https:\/\/[^/\s]+/.test(publicUrl ?? '')) {
+      problems.push(`${id}: PUBLIC_URL must resolve to the https URL users reach the platform at`);
     }
     const port = resolveEnv(main, 'PORT', configMaps);
     if (port && !portMatches(Number(port), main ?? {})) {

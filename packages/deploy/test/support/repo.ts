@@ -13,11 +13,19 @@ export function relativeToRoot(file: string): string {
   return path.relative(repoRoot, file).split(path.sep).join('/');
 }
 
+export interface ConfigVariable {
+  name: string;
+  /** Declared without `.optional()` or `.default(...)`: the process refuses to start without it. */
+  required: boolean;
+}
+
 export interface DeployedService {
   name: string;
   /** Services with a Prisma schema own a database: they need migrations and a database URL. */
   hasDatabase: boolean;
   dockerfile: string;
+  /** The variables its config schema (services/<name>/src/config.ts) declares, on top of the shared ones. */
+  config: ConfigVariable[];
 }
 
 /** The gateway is the public entry point; every other service sits behind it. */
@@ -34,20 +42,94 @@ export function deployedServices(): DeployedService[] {
       name: entry.name,
       hasDatabase: existsSync(fromRoot('services', entry.name, 'prisma', 'schema.prisma')),
       dockerfile: fromRoot('services', entry.name, 'Dockerfile'),
+      config: configVariables(fromRoot('services', entry.name, 'src', 'config.ts')),
     }))
     .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** The gateway's list of the platform's services (`SERVICES` in its route table). */
+export function routedServices(file = fromRoot('services', GATEWAY, 'src', 'route-table.ts')): string[] {
+  const list = /\bSERVICES\s*=\s*\[([^\]]*)\]/.exec(readFileSync(file, 'utf8'))?.[1] ?? '';
+  return [...list.matchAll(/'([\w-]+)'|"([\w-]+)"/g)].map((match) => match[1] ?? match[2] ?? '');
+}
+
+/**
+ * The services that must ship as an image: every services/<name> the gateway knows as a service.
+ * (services/ also holds the all-in-one local runtime, which the gateway does not route to.)
+ */
+export function servicesToDeploy(): string[] {
+  const routed = new Set(routedServices());
+  return readdirSync(fromRoot('services'), { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && routed.has(entry.name))
+    .map((entry) => entry.name)
+    .sort((a, b) => a.localeCompare(b));
+}
+
+/**
+ * Names of variables whose values are credentials and so must come from a Secret. TOKEN only as
+ * the last word (API_TOKEN), so settings about tokens such as ACCESS_TOKEN_TTL_SECONDS are not.
+ */
+export const SECRET_ENV_NAME = /^DATABASE_URL$|SECRET|PASSWORD|PASSWD|TOKEN$|API_KEY|PRIVATE_KEY|CREDENTIAL/;
+
+/**
+ * The variables a zod config schema declares as object keys (`NAME: z....,`), read from its source.
+ * A declaration runs to the next key; comments are dropped first so their words do not count.
+ */
+export function configVariables(file: string): ConfigVariable[] {
+  if (!existsSync(file)) return [];
+  const source = readFileSync(file, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/\/\/[^\n]*/g, '');
+  const keys = [...source.matchAll(/^[ \t]+([A-Z][A-Z0-9_]*)\s*:/gm)];
+  return keys.map((match, i) => {
+    const declaration = source.slice(match.index + match[0].length, keys[i + 1]?.index ?? source.length);
+    // A key's declaration ends at the first top-level comma or the schema's closing brace.
+    const own = /^[^\n]*?(?:,\s*$|\}\s*\))/m.exec(declaration)?.[0] ?? declaration;
+    return { name: match[1] ?? '', required: !/\.optional\(\)|\.default\(/.test(own) };
+  });
+}
+
+/** Variables every service process reads through the shared base schema. */
+export function sharedConfigVariables(): ConfigVariable[] {
+  return configVariables(fromRoot('packages', 'service-kit', 'src', 'config.ts'));
 }
 
 /** The runtime contract's variables: every service reads these, wherever it runs. */
 const SERVICE_ENV = ['PORT', 'HOST', 'LOG_LEVEL', 'NODE_ENV', 'INTERNAL_AUTH_SECRET'];
 const DATA_SERVICE_ENV = ['DATABASE_URL', 'KAFKA_BROKERS', 'KAFKA_CLIENT_ID', 'MIGRATE_ON_START'];
+/**
+ * Variables whose defaults only suit a workstation (links to localhost, mail into local files, a
+ * localhost sender): a deployed service that reads one must have it set.
+ */
+const WORKSTATION_DEFAULTS = ['PUBLIC_URL', 'SMTP_URL', 'MAIL_FROM'];
 
+/**
+ * What a deployment must set for the service: the contract's variables, plus whatever its own
+ * config schema requires, every credential it reads (so a Secret has to be wired in) and the
+ * variables whose defaults only suit a workstation.
+ */
 export function requiredEnv(service: DeployedService): string[] {
+  const fromConfig = service.config
+    .filter(
+      (variable) => variable.required || SECRET_ENV_NAME.test(variable.name) || WORKSTATION_DEFAULTS.includes(variable.name),
+    )
+    .map((variable) => variable.name);
   return [
-    ...SERVICE_ENV,
-    ...(service.hasDatabase ? DATA_SERVICE_ENV : []),
-    ...(service.name === GATEWAY ? ['UPSTREAMS'] : []),
+    ...new Set([
+      ...SERVICE_ENV,
+      ...(service.hasDatabase ? DATA_SERVICE_ENV : []),
+      ...(service.name === GATEWAY ? ['UPSTREAMS'] : []),
+      ...fromConfig,
+    ]),
   ];
+}
+
+/**
+ * Variables the service reads at all. A deployment setting anything else has a typo, or wires a
+ * setting the service ignores.
+ */
+export function knownEnv(service: DeployedService): Set<string> {
+  return new Set([...sharedConfigVariables(), ...service.config].map((variable) => variable.name));
 }
 
 /** Parses the gateway's UPSTREAMS (`name=url,name=url`). */

@@ -1,0 +1,111 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestDatabase, kafkaBrokers, uniqueTopicPrefix, waitFor, type TestDatabase } from '@pep/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startService, type ServiceProcess } from './processes.js';
+
+// The distributed runtime: auth, patients and the gateway each in their own process, on their own
+// Postgres databases, talking through a real Kafka broker.
+describe('distributed platform', () => {
+  const databases: TestDatabase[] = [];
+  const services: ServiceProcess[] = [];
+  let gateway: ServiceProcess;
+  let mailDir: string;
+
+  beforeAll(async () => {
+    const common = {
+      KAFKA_BROKERS: (await kafkaBrokers()).join(','),
+      TOPIC_PREFIX: uniqueTopicPrefix('e2e'),
+      INTERNAL_AUTH_SECRET: 'e2e-internal-secret-0123456789abcdefgh',
+    };
+    mailDir = await mkdtemp(join(tmpdir(), 'pep-e2e-mail-'));
+    const database = async (label: string) => {
+      const created = await createTestDatabase(label);
+      databases.push(created);
+      return created.url;
+    };
+    const [auth, patients] = await Promise.all([
+      startService('auth', {
+        ...common,
+        DATABASE_URL: await database('e2e-auth'),
+        SIGNING_KEY_SECRET: 'e2e-signing-key-secret-0123456789abcdef',
+        PUBLIC_URL: 'http://localhost:3000',
+        MAIL_DIR: mailDir,
+      }),
+      startService('patients', { ...common, DATABASE_URL: await database('e2e-patients') }),
+    ]);
+    services.push(auth, patients);
+    gateway = await startService('gateway', { ...common, UPSTREAMS: `auth=${auth.url},patients=${patients.url}` });
+    services.push(gateway);
+  });
+
+  afterAll(async () => {
+    for (const service of services.reverse()) await service.stop();
+    for (const database of databases) await database.drop();
+    if (mailDir) await rm(mailDir, { recursive: true, force: true });
+  });
+
+  const api = async (method: string, path: string, body?: unknown, token?: string) => {
+    const response = await fetch(`${gateway.url}${path}`, {
+      method,
+      headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...(token ? { 'x-access-token': `Bearer ${token}` } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked by the assertions
+    return { status: response.status, body: (await response.json()) as Record<string, any> };
+  };
+
+  it('reports every deployed service healthy', async () => {
+    const status = await api('GET', '/api/status');
+    expect(status.body['services']).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: 'auth', status: 'ok' }),
+        expect.objectContaining({ name: 'patients', status: 'ok' }),
+        expect.objectContaining({ name: 'scheduling', status: 'not-deployed' }),
+      ]),
+    );
+  });
+
+  it('signs a clinic up, logs in and works with patients through the gateway, tenant-scoped', async () => {
+    const signup = await api('POST', '/api/users/signup', {
+      email: 'lead@distributed.example',
+      password: 'distributed passphrase',
+      firstname: 'Lea',
+      lastname: 'Lead',
+      organizationName: 'Distributed Clinic',
+    });
+    expect(signup.status).toBe(200);
+    const login = await api('POST', '/api/users/login', { email: 'lead@distributed.example', password: 'distributed passphrase' });
+    expect(login.status).toBe(200);
+    const token = login.body['token'] as string;
+    expect((await api('GET', '/api/tokens/validate', undefined, token)).body).toMatchObject({ iss: 'pep-auth', roles: ['admin'] });
+
+    const created = await api('POST', '/api/patients', { firstname: 'Dee', lastname: 'Stributed', email: 'dee@example.com' }, token);
+    expect(created.status).toBe(200);
+    const id = created.body['_id'] as string;
+    await waitFor(async () => ((await api('GET', `/api/patients/${id}/journey`, undefined, token)).body['response'] as unknown[]).length === 1, {
+      timeoutMs: 30_000,
+      message: 'patient.created travels through Kafka to the journey',
+    });
+
+    const other = await api('POST', '/api/users/signup', {
+      email: 'else@elsewhere.example',
+      password: 'elsewhere passphrase',
+      firstname: 'Eli',
+      lastname: 'Else',
+      organizationName: 'Elsewhere',
+    });
+    const otherToken = other.body['token'] as string;
+    expect((await api('GET', `/api/patients/${id}`, undefined, otherToken)).status).toBe(404);
+    const organizationId = signup.body['organization']._id as string;
+    expect((await api('GET', `/api/organizations/${organizationId}`, undefined, otherToken)).status).toBe(404);
+    expect((await api('GET', `/api/patients/${id}`)).status).toBe(401);
+  });
+
+  it('stops every process cleanly on SIGTERM, having logged no PHI', async () => {
+    for (const service of [...services].reverse()) expect(await service.stop(), `${service.name}:\n${service.output().slice(-1_500)}`).toBe(0);
+    const logs = services.map((service) => service.output()).join('\n');
+    for (const phi of ['Stributed', 'dee@example.com', 'lead@distributed.example', 'distributed passphrase']) expect(logs).not.toContain(phi);
+  });
+});

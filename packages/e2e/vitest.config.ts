@@ -1,0 +1,7 @@
+import { defineConfig } from 'vitest/config';
+import { infrastructureTestDefaults } from '../../vitest.shared.js';
+
+export default defineConfig({
+  ...infrastructureTestDefaults,
+  test: { ...infrastructureTestDefaults.test, include: ['test/**/*.test.ts'] },
+});
