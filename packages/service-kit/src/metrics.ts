@@ -1,5 +1,5 @@
 import type { AnyApp } from './service-app.js';
-import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** A Prometheus registry per app, so several services in one process keep separate metrics. */
 export function registerMetrics(app: AnyApp, service: string): Registry {
@@ -22,5 +22,25 @@ export function registerMetrics(app: AnyApp, service: string): Registry {
     reply.type(registry.contentType);
     return registry.metrics();
   });
+  app.decorate('metrics', registry);
   return registry;
+}
+
+/** A gauge read when Prometheus scrapes, e.g. the outbox backlog; a failed read leaves the gauge out of that scrape. */
+export function addGauge(app: AnyApp, name: string, help: string, read: () => Promise<number>): void {
+  new Gauge({
+    name,
+    help,
+    registers: [app.metrics],
+    async collect() {
+      this.set(await read());
+    },
+  });
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** This app's Prometheus registry. */
+    metrics: Registry;
+  }
 }

@@ -120,7 +120,12 @@ function fromFastifyError(error: FastifyError): ProblemDocument {
 /** Makes every failure of an app, including unknown routes, answer `application/problem+json`. */
 export function registerProblemHandlers(app: AnyApp): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    if (error instanceof HttpProblem) return sendProblem(reply, request, error.toDocument());
+    if (error instanceof HttpProblem) {
+      // A problem that says when to come back says it as a header too, as clients and proxies expect.
+      const retryAfter = error.extensions['retryAfter'];
+      if (typeof retryAfter === 'number' && !reply.hasHeader('retry-after')) reply.header('retry-after', String(Math.ceil(retryAfter)));
+      return sendProblem(reply, request, error.toDocument());
+    }
     if (isResponseSerializationError(error)) {
       request.log.error({ err: { message: error.message, issues: error.cause.issues } }, 'response does not match its schema');
       return sendProblem(reply, request, { type: problemType('internal'), title: TITLES[500]!, status: 500, detail: 'An unexpected error occurred.' });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { requireIdentity, signIdentity } from './identity.js';
+import { HttpProblem } from './problem.js';
 import { createLogger } from './logger.js';
 import { createServiceApp, type ServiceApp } from './service-app.js';
 
@@ -25,6 +26,9 @@ async function buildTestApp(options: { ready?: () => Promise<boolean>; beforeRea
     },
   );
   app.get('/me', async (request) => requireIdentity(request, ['admin']));
+  app.get('/busy', async () => {
+    throw new HttpProblem(429, 'rate-limited', 'Slow down.', { retryAfter: 30 });
+  });
   options.beforeReady?.(app);
   await app.ready();
   return { app, stored };
@@ -62,6 +66,14 @@ describe('service app', () => {
     const response = await app.inject({ method: 'POST', url: '/things', headers: { 'content-type': 'text/csv' }, payload: 'a,b' });
     expect(response.statusCode).toBe(415);
     expect(response.headers['content-type']).toMatch(/problem\+json/);
+  });
+
+  it('sends Retry-After with problems that say when to come back', async () => {
+    const { app } = await buildTestApp();
+    const response = await app.inject({ url: '/busy' });
+    expect(response.statusCode).toBe(429);
+    expect(response.headers['retry-after']).toBe('30');
+    expect(response.json()).toMatchObject({ status: 429, retryAfter: 30 });
   });
 
   it('answers unknown routes with a 404 problem', async () => {

@@ -1,7 +1,7 @@
 import type { Bus, Subscription } from '@pep/bus';
 import '@pep/contracts';
 import { asTransactional, consumeEvents, OutboxRelay, type Database } from '@pep/db';
-import { createServiceApp, type Logger, type ServiceApp } from '@pep/service-kit';
+import { addGauge, createServiceApp, type Logger, type ServiceApp } from '@pep/service-kit';
 import { PrismaClient } from './generated/prisma/client.js';
 import { patientCreatedHandler } from './patient-created.handler.js';
 import { registerPatientRoutes } from './patient.routes.js';
@@ -40,6 +40,7 @@ export async function buildApp(deps: PatientsAppDeps): Promise<ServiceApp> {
     readiness: { database: () => deps.database.ping(), broker: () => deps.bus.healthy() },
   });
 
+  addGauge(app, 'outbox_pending_events', 'Events committed but not yet published to the bus.', () => relay.pendingCount());
   registerPatientRoutes(app, new PatientService(prisma, () => relay.notify()));
 
   const subscriptions: Subscription[] = [];

@@ -44,6 +44,8 @@ describe('patients service while the Kafka broker is down', () => {
     expect(ready.statusCode).toBe(503);
     expect(ready.json().checks.broker).toBe('failing');
     for (const id of during) expect(await journeyLength(id)).toBe(0);
+    const metrics = await service.app.inject({ url: '/metrics' });
+    expect(metrics.body).toMatch(/^outbox_pending_events\{[^}]*\} 3$/m);
     // The waiting rows say why they wait.
     await waitFor(async () => (await stuckReasons()).length > 0, { timeoutMs: 30_000, message: 'failure recorded on the outbox' });
 
