@@ -1,8 +1,13 @@
 import type { Bus } from '@pep/bus';
 import '@pep/contracts';
 import { asTransactional, OutboxRelay, type Database } from '@pep/db';
-import { createServiceApp, HttpProblem, type Logger, type ServiceApp } from '@pep/service-kit';
+import { addGauge, createServiceApp, type Logger, type ServiceApp } from '@pep/service-kit';
 import { PrismaClient } from './generated/prisma/client.js';
+import { GroupInviteService } from './group-invite.service.js';
+import { registerGroupRoutes } from './group.routes.js';
+import { GroupService } from './group.service.js';
+import { registerIntegratorClientRoutes } from './integrator-client.routes.js';
+import { IntegratorClientService } from './integrator-client.service.js';
 import { createMailer, type Mailer, type MailerConfig } from './mailer.js';
 import { registerNotBuiltRoutes } from './not-built.routes.js';
 import { registerOrganizationRoutes } from './organization.routes.js';
@@ -10,6 +15,8 @@ import { OrganizationService } from './organization.service.js';
 import { PasswordResetService } from './password-reset.service.js';
 import { RateLimiter } from './rate-limiter.js';
 import { SessionService } from './session.service.js';
+import { registerSettingRoutes } from './setting.routes.js';
+import { SettingService } from './setting.service.js';
 import { SigningKeyStore } from './signing-keys.js';
 import { registerTokenRoutes } from './token.routes.js';
 import { registerUserRoutes } from './user.routes.js';
@@ -59,26 +66,30 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
   const eventsWritten = () => relay.notify();
   const sessions = new SessionService(prisma, keys, limiter, clock, deps.accessTokenTtlSeconds ?? 900);
   const resets = new PasswordResetService(prisma, limiter, mailer, deps.publicUrl, clock, deps.logger.child({ component: 'password-reset' }));
+  const invites = new GroupInviteService(prisma, limiter, mailer, deps.publicUrl, clock, deps.logger.child({ component: 'invitations' }), eventsWritten);
 
   const app = await createServiceApp({
     name: 'auth',
-    description: 'Organizations, users, logins and tokens.',
+    description: 'Organizations, users, groups and invitations, logins and tokens, settings.',
     logger: deps.logger,
     internalAuthSecret: deps.internalAuthSecret,
     ...(deps.bodyLimit !== undefined ? { bodyLimit: deps.bodyLimit } : {}),
     readiness: { database: () => deps.database.ping(), broker: () => deps.bus.healthy() },
   });
 
-  // A 429 says when to come back, as a header as well as in the problem document.
-  app.addHook('onError', async (_request, reply, error) => {
-    if (error instanceof HttpProblem && error.status === 429 && typeof error.extensions['retryAfter'] === 'number') {
-      reply.header('retry-after', String(error.extensions['retryAfter']));
-    }
-  });
-
+  addGauge(app, 'outbox_pending_events', 'Events committed but not yet published to the bus.', () => relay.pendingCount());
   registerUserRoutes(app, new UserService(prisma, sessions, limiter, clock, eventsWritten), sessions, resets);
   registerOrganizationRoutes(app, new OrganizationService(prisma, eventsWritten), sessions);
   registerTokenRoutes(app, sessions, keys);
+  const integrators = new IntegratorClientService(prisma, sessions, limiter, clock, eventsWritten);
+  registerIntegratorClientRoutes(app, integrators);
+  registerGroupRoutes(app, new GroupService(prisma, eventsWritten), invites);
+  registerSettingRoutes(
+    app,
+    new SettingService(prisma, eventsWritten, (db, organization, ref, refId) =>
+      ref === 'integrator' ? integrators.exists(db, organization, refId) : Promise.resolve(true),
+    ),
+  );
   registerNotBuiltRoutes(app);
 
   let purgeTimer: NodeJS.Timeout | undefined;
@@ -94,7 +105,7 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
   // Runs after in-flight requests drained: finish mails, publish what is left, then disconnect.
   app.addHook('onClose', async () => {
     clearInterval(purgeTimer);
-    await resets.drain();
+    await Promise.all([resets.drain(), invites.drain()]);
     mailer.close();
     await relay.stop();
     const flushed = await relay.flush(5_000);

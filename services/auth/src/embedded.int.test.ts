@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from '@pep/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PUBLIC_URL, SECRET, SIGNING_SECRET, signup } from '../test/harness.js';
+import { bearer, PUBLIC_URL, SECRET, SIGNING_SECRET, signup } from '../test/harness.js';
 import { buildApp } from './app.js';
 import { migrationsDir } from './migrations.js';
 
@@ -54,5 +54,27 @@ describe('auth service on PGlite and the in-process bus (embedded runtime)', () 
 
     await app.inject({ method: 'POST', url: '/api/users/forgot-password', payload: { email: account.email } });
     await waitFor(async () => (await readdir(mailDir)).length === 1, { message: 'an .eml file' });
+  });
+
+  it('keeps settings, toggling subscriptions under the row lock', async () => {
+    const account = await signup(app);
+    const headers = await bearer(account.token);
+    const created = await app.inject({ method: 'POST', url: '/api/settings', headers, payload: { ref: 'organization', settings: { timeZone: 'UTC' } } });
+    expect(created.statusCode).toBe(200);
+    const unsubscribed = await app.inject({ method: 'PUT', url: `/api/settings/${created.json()._id}/unsubscribe/reminder`, headers });
+    expect(unsubscribed.json().unsubscribed).toEqual(['reminder']);
+  });
+
+  it('serves integrator logins and groups with their raw SQL', async () => {
+    const account = await signup(app);
+    const headers = await bearer(account.token);
+    const client = (await app.inject({ method: 'POST', url: '/api/integratorClients', headers, payload: { name: 'EHR' } })).json();
+    const login = await app.inject({ method: 'POST', url: '/api/integratorClients/login', payload: { clientId: client.clientId, clientSecret: client.clientSecret } });
+    expect(login.statusCode).toBe(200);
+    const group = (await app.inject({ method: 'POST', url: '/api/groups', headers, payload: { name: 'Desk' } })).json();
+    const added = await app.inject({ method: 'POST', url: `/api/groups/${group._id}/${account.user._id}`, headers });
+    expect(added.json().users).toEqual([account.user._id]);
+    const invited = await app.inject({ method: 'POST', url: `/api/groups/${group._id}/invite-user`, headers, payload: { email: 'new@clinic.example' } });
+    expect(invited.statusCode).toBe(200);
   });
 });

@@ -11,38 +11,10 @@ export const NOT_BUILT: ReadonlyArray<readonly [Method, string]> = [
   ['PUT', '/api/activities/:id'],
   ['POST', '/api/demoUsers'],
   ['POST', '/api/demoUsers/:salesforceId/messages/:messageTemplate'],
-  ['GET', '/api/groupInvites'],
-  ['GET', '/api/groups'],
-  ['POST', '/api/groups'],
-  ['DELETE', '/api/groups/:id'],
-  ['GET', '/api/groups/:id'],
-  ['PUT', '/api/groups/:id'],
-  ['DELETE', '/api/groups/:id/:user'],
-  ['POST', '/api/groups/:id/:user'],
-  ['POST', '/api/groups/:id/accept-invitation'],
-  ['POST', '/api/groups/:id/invite-user'],
-  ['GET', '/api/groups/:id/invites'],
-  ['PUT', '/api/groups/accept-pending-invites'],
-  ['GET', '/api/groups/public/get-invite'],
-  ['GET', '/api/groups/users/:id'],
-  ['GET', '/api/integratorClients'],
-  ['POST', '/api/integratorClients'],
-  ['DELETE', '/api/integratorClients/:id'],
-  ['GET', '/api/integratorClients/:id'],
-  ['PUT', '/api/integratorClients/:id'],
-  ['POST', '/api/integratorClients/login'],
   ['POST', '/api/organizations'],
   ['DELETE', '/api/organizations/:id'],
   ['POST', '/api/organizations/:id/users/:invitedUserId/invite'],
   ['PUT', '/api/organizations/:id/users/:userId'],
-  ['GET', '/api/settings'],
-  ['POST', '/api/settings'],
-  ['DELETE', '/api/settings/:id'],
-  ['GET', '/api/settings/:id'],
-  ['PUT', '/api/settings/:id'],
-  ['PUT', '/api/settings/:id/subscribe/:messageKey'],
-  ['PUT', '/api/settings/:id/unsubscribe'],
-  ['PUT', '/api/settings/:id/unsubscribe/:messageKey'],
   ['POST', '/api/tokens/zendesk'],
   ['POST', '/api/users'],
   ['PUT', '/api/users/:id/activate'],
@@ -60,7 +32,7 @@ export const NOT_BUILT: ReadonlyArray<readonly [Method, string]> = [
   ['POST', '/api/providers/login'],
 ];
 
-const COLLECTIONS = new Set(['/api/activities', '/api/demoUsers', '/api/groupInvites', '/api/groups', '/api/integratorClients', '/api/organizations', '/api/settings', '/api/users']);
+const COLLECTIONS = new Set(['/api/activities', '/api/demoUsers', '/api/organizations', '/api/users']);
 
 /** Registers every {@link NOT_BUILT} endpoint (and the trailing-slash form of collection roots) as 501. */
 export function registerNotBuiltRoutes(app: ServiceApp): void {

@@ -63,7 +63,8 @@ export class PasswordResetService {
     const userId = await this.prisma.$transaction(async (tx) => {
       const owner = await consumeResetToken(tx, hashToken(token), now);
       if (!owner) return null;
-      await tx.user.update({ where: { id: owner }, data: { passwordHash } });
+      // Following the mailed link proved the mailbox is theirs.
+      await tx.user.update({ where: { id: owner }, data: { passwordHash, emailVerifiedAt: now } });
       await tx.passwordResetToken.updateMany({ where: { userId: owner, usedAt: null }, data: { usedAt: now } });
       await revokeUserTokens(tx, owner, now);
       return owner;

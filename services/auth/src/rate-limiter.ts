@@ -17,6 +17,9 @@ export const RULES = {
   forgotPerAddress: { name: 'forgot-address', limit: 20, windowSeconds: 15 * 60 },
   resetPerAddress: { name: 'reset-address', limit: 20, windowSeconds: 15 * 60 },
   signupPerAddress: { name: 'signup-address', limit: 20, windowSeconds: 60 * 60 },
+  integratorLoginPerClient: { name: 'integrator-login-client', limit: 5, windowSeconds: 15 * 60 },
+  integratorLoginPerAddress: { name: 'integrator-login-address', limit: 20, windowSeconds: 15 * 60 },
+  acceptInvitePerAddress: { name: 'accept-invite-address', limit: 20, windowSeconds: 15 * 60 },
 } satisfies Record<string, RateRule>;
 
 interface CounterRow {

@@ -13,3 +13,9 @@ export const ANYONE = ALL_ROLES;
 export function whoMayCall(roles: readonly string[] | 'public'): string {
   return roles === 'public' ? 'Public: no access token needed.' : `Roles: ${roles.join(', ')}.`;
 }
+/** Who may change settings. */
+export const SETTING_WRITERS = ['admin', 'manager'] as const;
+/** Roles an integrator client may carry; never admin, so a client cannot manage users or mint more clients. */
+export const INTEGRATOR_ROLES = ['integrator', 'manager', 'staff', 'provider'] as const;
+/** Who may create and change groups. */
+export const GROUP_WRITERS = ['admin', 'manager'] as const;

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { HttpProblem, notFound, type Identity } from '@pep/service-kit';
-import { signAccessToken, verifyAccessToken, type AccessClaims } from './access-token.js';
+import { signAccessToken, verifyAccessToken, type AccessClaims, type TokenSubject } from './access-token.js';
 import type { PrismaClient } from './generated/prisma/client.js';
 import { verifyDummyPassword, verifyPassword } from './passwords.js';
 import { RULES, type RateLimiter } from './rate-limiter.js';
@@ -35,6 +35,12 @@ export class SessionService {
     private readonly clock: () => Date,
     private readonly accessTokenTtlSeconds: number,
   ) {}
+
+  /** Signs an access token alone (for clients that log in again rather than refresh), with the usual claims and lifetime. */
+  async issueAccessToken(subject: TokenSubject): Promise<{ token: string; expiresIn: number }> {
+    const access = await signAccessToken(await this.keys.current(), subject, this.accessTokenTtlSeconds, this.clock());
+    return { token: access.token, expiresIn: this.accessTokenTtlSeconds };
+  }
 
   /** Issues an access token and a refresh token (a new family unless continuing one) for a member. */
   async issue(db: Db, member: { userId: string; organizationId: string; roles: string[] }, family?: { id: string; parent: string }): Promise<TokenPair> {

@@ -9,6 +9,8 @@ describe('auth service: one organization never reaches another’s records', () 
   let sql: pg.Client;
   let a: SignupResult;
   let b: SignupResult;
+  /** Ids of B's records other than users and organizations. */
+  const ofB = { setting: '', integratorClient: '', group: '' };
 
   beforeAll(async () => {
     service = await startAuth('tenancy', await kafkaBrokers());
@@ -16,6 +18,12 @@ describe('auth service: one organization never reaches another’s records', () 
     await sql.connect();
     a = await signup(service.app, { organizationName: 'Clinic A' });
     b = await signup(service.app, { organizationName: 'Clinic B', firstname: 'Bella', lastname: 'Bravo' });
+    const asB = await bearer(b.token);
+    const setting = await service.app.inject({ method: 'POST', url: '/api/settings', headers: asB, payload: { ref: 'user', refId: b.user._id, settings: { helpText: 'Clinic B help' } } });
+    ofB.setting = setting.json()._id;
+    ofB.integratorClient = (await service.app.inject({ method: 'POST', url: '/api/integratorClients', headers: asB, payload: { name: 'Clinic B EHR' } })).json()._id;
+    ofB.group = (await service.app.inject({ method: 'POST', url: '/api/groups', headers: asB, payload: { name: 'Clinic B desk', users: [b.user._id] } })).json()._id;
+    await service.app.inject({ method: 'POST', url: `/api/groups/${ofB.group}/invite-user`, headers: asB, payload: { email: 'newcomer@clinic-b.example' } });
   });
   afterAll(async () => {
     await sql?.end();
@@ -30,7 +38,12 @@ describe('auth service: one organization never reaches another’s records', () 
       users: await query('SELECT * FROM "user" WHERE id = $1', [b.user._id]),
       memberships: await query('SELECT * FROM organization_membership WHERE organization = $1 OR "user" = $2 ORDER BY id'),
       refreshTokens: await query('SELECT * FROM refresh_token WHERE organization = $1 OR "user" = $2 ORDER BY id'),
-      events: await query('SELECT id FROM outbox WHERE key IN ($1::text, $2::text) ORDER BY seq'),
+      settings: await query('SELECT * FROM setting WHERE organization = $1 ORDER BY id', [b.organization._id]),
+      integratorClients: await query('SELECT * FROM integrator_client WHERE organization = $1 ORDER BY id', [b.organization._id]),
+      groups: await query('SELECT * FROM user_group WHERE organization = $1 ORDER BY id', [b.organization._id]),
+      groupMembers: await query('SELECT m.* FROM group_member m JOIN user_group g ON g.id = m."group" WHERE g.organization = $1 OR m."user" = $2 ORDER BY m."group", m."user"'),
+      invites: await query('SELECT * FROM group_invite WHERE organization = $1 ORDER BY id', [b.organization._id]),
+      events: await query("SELECT id FROM outbox WHERE envelope->>'organization' = $1 OR key IN ($1::text, $2::text) ORDER BY seq"),
     };
   };
 
@@ -49,6 +62,29 @@ describe('auth service: one organization never reaches another’s records', () 
       { method: 'GET', route: '/api/organizations/:id/access', url: `/api/organizations/${org}/access` },
       { method: 'POST', route: '/api/organizations/:id/users/:organizationUser/switch', url: `/api/organizations/${org}/users/${user}/switch` },
       { method: 'POST', route: '/api/organizations/:id/users/:organizationUser/switch', url: `/api/organizations/${org}/users/${a.user._id}/switch` },
+      { method: 'GET', route: '/api/settings/:id', url: `/api/settings/${ofB.setting}` },
+      { method: 'PUT', route: '/api/settings/:id', url: `/api/settings/${ofB.setting}`, payload: { settings: { helpText: 'Hacked' } } },
+      { method: 'DELETE', route: '/api/settings/:id', url: `/api/settings/${ofB.setting}` },
+      { method: 'PUT', route: '/api/settings/:id/subscribe/:messageKey', url: `/api/settings/${ofB.setting}/subscribe/reminder` },
+      { method: 'PUT', route: '/api/settings/:id/unsubscribe', url: `/api/settings/${ofB.setting}/unsubscribe` },
+      { method: 'PUT', route: '/api/settings/:id/unsubscribe/:messageKey', url: `/api/settings/${ofB.setting}/unsubscribe/reminder` },
+      { method: 'GET', route: '/api/integratorClients/:id', url: `/api/integratorClients/${ofB.integratorClient}` },
+      { method: 'PUT', route: '/api/integratorClients/:id', url: `/api/integratorClients/${ofB.integratorClient}`, payload: { active: false } },
+      { method: 'DELETE', route: '/api/integratorClients/:id', url: `/api/integratorClients/${ofB.integratorClient}` },
+      { method: 'GET', route: '/api/groups/:id', url: `/api/groups/${ofB.group}` },
+      { method: 'PUT', route: '/api/groups/:id', url: `/api/groups/${ofB.group}`, payload: { name: 'Hacked', users: [] } },
+      { method: 'DELETE', route: '/api/groups/:id', url: `/api/groups/${ofB.group}` },
+      { method: 'POST', route: '/api/groups/:id/:user', url: `/api/groups/${ofB.group}/${a.user._id}` },
+      { method: 'DELETE', route: '/api/groups/:id/:user', url: `/api/groups/${ofB.group}/${user}` },
+      { method: 'GET', route: '/api/groups/:id/invites', url: `/api/groups/${ofB.group}/invites` },
+      { method: 'POST', route: '/api/groups/:id/invite-user', url: `/api/groups/${ofB.group}/invite-user`, payload: { email: 'intruder@clinic-a.example' } },
+      { method: 'POST', route: '/api/groups/:id/accept-invitation', url: `/api/groups/${ofB.group}/accept-invitation`, payload: { token: 'x'.repeat(43) } },
+      { method: 'GET', route: '/api/groups/users/:id', url: `/api/groups/users/${user}` },
+      // Not id routes, but they name B's records in the body.
+      { method: 'POST', route: '/api/groups', url: '/api/groups', payload: { name: 'Mixed', users: [user] } },
+      { method: 'POST', route: '/api/settings', url: '/api/settings', payload: { ref: 'integrator', refId: ofB.integratorClient } },
+      { method: 'POST', route: '/api/settings', url: '/api/settings', payload: { ref: 'user', refId: user } },
+      { method: 'POST', route: '/api/settings', url: '/api/settings', payload: { ref: 'organization', refId: org } },
     ] as const;
   };
 
@@ -65,6 +101,8 @@ describe('auth service: one organization never reaches another’s records', () 
 
   it("answers 404 for B's ids to A's admin and changes none of B's rows", async () => {
     const before = await snapshotOfB();
+    // B really has one of each record the attempts aim at.
+    for (const rows of [before.settings, before.integratorClients, before.groups, before.groupMembers, before.invites]) expect(rows).toHaveLength(1);
     const headers = await bearer(a.token);
     for (const attempt of attempts()) {
       const response = await service.app.inject({ method: attempt.method, url: attempt.url, headers, ...('payload' in attempt ? { payload: attempt.payload } : {}) });
@@ -79,6 +117,13 @@ describe('auth service: one organization never reaches another’s records', () 
   it("lists only A's users to A", async () => {
     const list = (await service.app.inject({ url: '/api/users', headers: await bearer(a.token) })).json();
     expect(list.response.map((user: { _id: string }) => user._id)).toEqual([a.user._id]);
+    const settings = (await service.app.inject({ url: '/api/settings', headers: await bearer(a.token) })).json();
+    expect(settings.total).toBe(0);
+    const clients = (await service.app.inject({ url: '/api/integratorClients', headers: await bearer(a.token) })).json();
+    expect(clients.total).toBe(0);
+    for (const url of ['/api/groups', '/api/groupInvites']) {
+      expect((await service.app.inject({ url, headers: await bearer(a.token) })).json().total, url).toBe(0);
+    }
     const organizations = (await service.app.inject({ url: '/api/organizations', headers: await bearer(a.token) })).json();
     expect(organizations.response.map((org: { _id: string }) => org._id)).toEqual([a.organization._id]);
   });

@@ -92,3 +92,6 @@ export const listOf = <T extends z.ZodType>(item: T) =>
   z.object({ response: z.array(item), page: z.number().int(), limit: z.number().int(), total: z.number().int() });
 
 export const idParams = z.object({ id: z.uuid() }).strict();
+
+/** Whether a string is a UUID, as the ids of auth's records are; other strings name nothing here. */
+export const isUuid = (value: string): boolean => z.uuid().safeParse(value).success;

@@ -103,7 +103,8 @@ export class UserService {
           data: {
             ...(body.firstname !== undefined ? { firstname: body.firstname } : {}),
             ...(body.lastname !== undefined ? { lastname: body.lastname } : {}),
-            ...(email !== undefined ? { email } : {}),
+            // A new address is unproven until a link sent to it is followed.
+            ...(email !== undefined && email !== existing.user.email ? { email, emailVerifiedAt: null } : {}),
           },
         });
         if (body.roles) await tx.membership.update({ where: { id: existing.id }, data: { roles: body.roles } });

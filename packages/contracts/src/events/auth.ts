@@ -60,3 +60,175 @@ export const userDeactivatedV1 = defineEvent({
   topic: USER_TOPIC,
   data: z.object({ _id: z.uuid() }),
 });
+
+const SETTINGS_TOPIC = 'auth.settings';
+const INTEGRATOR_CLIENT_TOPIC = 'auth.integrator-client';
+const GROUP_TOPIC = 'auth.group';
+
+/** What a setting record configures: a user, provider, facility, appointment type, integrator client or the whole organization. */
+export const settingRefs = ['user', 'provider', 'facility', 'appointment-type', 'integrator', 'organization'] as const;
+
+const clockTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'HH:MM, 24-hour clock');
+
+/** Whether the runtime knows an IANA time zone name. */
+function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Setting properties. The documented keys are the ones other services act on (reminders, scheduling, offers);
+ * any other key is kept as given so clients can store their own preferences. Every key is optional: a missing
+ * one means {@link SETTING_DEFAULTS} (or the value inherited from a broader setting).
+ */
+export const settingProperties = z
+  .object({
+    /** Hours before an appointment at which reminders go out. */
+    reminderOffsetsHours: z.array(z.number().int().min(0).max(8760)).max(10).optional().describe('Default [168, 96, 48].'),
+    /** Start of the hours in which patients may be messaged (local time). */
+    quietHoursStart: clockTime.optional().describe('Messages are held outside quietHoursStart..quietHoursEnd. Default 08:00.'),
+    /** End of the hours in which patients may be messaged (local time). */
+    quietHoursEnd: clockTime.optional().describe('Default 20:00.'),
+    /** IANA time zone the clock times above are read in. */
+    timeZone: z.string().max(64).refine(isTimeZone, 'an IANA time zone, e.g. America/New_York').optional(),
+    /** Whether two appointments may share one provider's slot. */
+    allowDoubleBooking: z.boolean().optional().describe('Default false.'),
+    /** How a freed slot is offered to waitlisted patients: to several at once, or one after another. */
+    offerProtocol: z.enum(['parallel', 'serial']).optional().describe('Default parallel.'),
+    /** How many patients one freed slot is offered to. */
+    maxOffersPerSlot: z.number().int().min(1).max(100).optional().describe('Default 5.'),
+    /** Minutes after which an unanswered offer lapses. */
+    offerExpiryMinutes: z.number().int().min(1).max(10_080).optional().describe('Default 60.'),
+    /** Whether accepted offers wait for the front office to approve them. */
+    frontOfficeAcceptance: z.boolean().optional().describe('Default false.'),
+    /** Text shown to patients who ask for help. */
+    helpText: z.string().max(2000).optional(),
+  })
+  .catchall(z.unknown());
+export type SettingProperties = z.infer<typeof settingProperties>;
+
+/** The value of each documented setting when no setting record gives one. */
+export const SETTING_DEFAULTS = {
+  reminderOffsetsHours: [168, 96, 48],
+  quietHoursStart: '08:00',
+  quietHoursEnd: '20:00',
+  allowDoubleBooking: false,
+  offerProtocol: 'parallel',
+  maxOffersPerSlot: 5,
+  offerExpiryMinutes: 60,
+  frontOfficeAcceptance: false,
+} as const satisfies SettingProperties;
+
+/**
+ * A setting record was created, changed or deleted. Carries the whole new state, so a read model can replace its
+ * copy; `deleted` tells it to drop the copy.
+ */
+export const settingsChangedV1 = defineEvent({
+  type: 'settings.changed',
+  version: 1,
+  topic: SETTINGS_TOPIC,
+  data: z.object({
+    /** Setting id. */
+    _id: z.uuid(),
+    /** Organization the setting belongs to (also the envelope's). */
+    organization: z.uuid(),
+    /** What the setting configures. */
+    ref: z.enum(settingRefs),
+    /** Id of what it configures; the organization id when `ref` is organization. */
+    refId: z.string(),
+    /** The setting properties as stored now. */
+    settings: settingProperties,
+    /** Message keys the subject no longer wants. */
+    unsubscribed: z.array(z.string()),
+    /** Whether the subject wants no messages at all. */
+    unsubscribedAll: z.boolean(),
+    /** Whether the setting was deleted. */
+    deleted: z.boolean(),
+  }),
+});
+
+/** What other services may know of an integrator client; never its secret. */
+const integratorClientSnapshot = z.object({
+  /** Integrator client id (the `sub` of its access tokens). */
+  _id: z.uuid(),
+  /** Display name. */
+  name: z.string(),
+  /** Public client id used to log in. */
+  clientId: z.string(),
+  /** Roles its access tokens carry. */
+  roles: z.array(z.string()),
+  /** Whether it may log in. */
+  active: z.boolean(),
+});
+
+/** An integrator client was registered. */
+export const integratorClientCreatedV1 = defineEvent({
+  type: 'integrator-client.created',
+  version: 1,
+  topic: INTEGRATOR_CLIENT_TOPIC,
+  data: integratorClientSnapshot,
+});
+
+/** An integrator client changed (name, roles, active); the full new snapshot and the changed fields. */
+export const integratorClientUpdatedV1 = defineEvent({
+  type: 'integrator-client.updated',
+  version: 1,
+  topic: INTEGRATOR_CLIENT_TOPIC,
+  data: integratorClientSnapshot.extend({ changed: z.array(z.string()).min(1) }),
+});
+
+/** An integrator client was deleted; it can no longer log in. */
+export const integratorClientDeletedV1 = defineEvent({
+  type: 'integrator-client.deleted',
+  version: 1,
+  topic: INTEGRATOR_CLIENT_TOPIC,
+  data: z.object({ _id: z.uuid() }),
+});
+
+/** A group of users (and the facilities it covers) within an organization. */
+const groupSnapshot = z.object({
+  /** Group id. */
+  _id: z.uuid(),
+  /** Display name. */
+  name: z.string(),
+  /** `user` groups are made by people; `system` groups by the platform. */
+  type: z.enum(['user', 'system']),
+  /** Ids of the member users. */
+  users: z.array(z.uuid()),
+  /** Ids of the facilities the group covers. */
+  facilities: z.array(z.string()),
+});
+
+/** A group was created. */
+export const groupCreatedV1 = defineEvent({ type: 'group.created', version: 1, topic: GROUP_TOPIC, data: groupSnapshot });
+
+/** A group's name, type or facilities changed; the full new snapshot and the changed fields. */
+export const groupUpdatedV1 = defineEvent({
+  type: 'group.updated',
+  version: 1,
+  topic: GROUP_TOPIC,
+  data: groupSnapshot.extend({ changed: z.array(z.string()).min(1) }),
+});
+
+/** A group was deleted. */
+export const groupDeletedV1 = defineEvent({ type: 'group.deleted', version: 1, topic: GROUP_TOPIC, data: z.object({ _id: z.uuid() }) });
+
+/** A user joined a group (added by staff, or by accepting an invitation). */
+export const groupMemberAddedV1 = defineEvent({
+  type: 'group.member-added',
+  version: 1,
+  topic: GROUP_TOPIC,
+  data: z.object({ _id: z.uuid(), user: z.uuid() }),
+});
+
+/** A user left a group. */
+export const groupMemberRemovedV1 = defineEvent({
+  type: 'group.member-removed',
+  version: 1,
+  topic: GROUP_TOPIC,
+  data: z.object({ _id: z.uuid(), user: z.uuid() }),
+});

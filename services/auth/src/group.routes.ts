@@ -1,0 +1,222 @@
+import { requireIdentity, type ServiceApp } from '@pep/service-kit';
+import { clientAddress } from './client-address.js';
+import type { GroupInviteService } from './group-invite.service.js';
+import {
+  acceptedInvitationResponse,
+  acceptedInvitesResponse,
+  acceptInvitationBody,
+  createGroupBody,
+  getInviteQuery,
+  groupInviteResponse,
+  groupResponse,
+  inviteUserBody,
+  memberParams,
+  publicInviteResponse,
+  updateGroupBody,
+} from './group.schemas.js';
+import type { GroupService } from './group.service.js';
+import { ADMIN, ANYONE, GROUP_WRITERS, STAFF, whoMayCall } from './roles.js';
+import { idParams, listOf, listQuery } from './user.schemas.js';
+
+const TAGS = ['groups'];
+
+/** Routes of the `groups` and `groupInvites` groups. Records of other organizations answer 404. */
+export function registerGroupRoutes(app: ServiceApp, groups: GroupService, invites: GroupInviteService): void {
+  for (const [url, hide] of [['/api/groups', false], ['/api/groups/', true]] as const) {
+    app.get(
+      url,
+      {
+        schema: { hide, tags: TAGS, summary: "The organization's groups", description: `Paged with page/limit, by name. ${whoMayCall(STAFF)}`, querystring: listQuery, response: { 200: listOf(groupResponse) } },
+      },
+      async (request) => groups.list(requireIdentity(request, STAFF), request.query),
+    );
+    app.post(
+      url,
+      {
+        schema: {
+          hide,
+          tags: TAGS,
+          summary: 'Create a group',
+          description: `Users must belong to the organization. ${whoMayCall(GROUP_WRITERS)}`,
+          body: createGroupBody,
+          response: { 200: groupResponse },
+        },
+      },
+      async (request) => groups.create(requireIdentity(request, GROUP_WRITERS), request.body, request.id),
+    );
+  }
+
+  for (const [url, hide] of [['/api/groupInvites', false], ['/api/groupInvites/', true]] as const) {
+    app.get(
+      url,
+      {
+        schema: {
+          hide,
+          tags: ['groupInvites'],
+          summary: "The organization's pending invitations",
+          description: `Paged with page/limit. ${whoMayCall(GROUP_WRITERS)}`,
+          querystring: listQuery,
+          response: { 200: listOf(groupInviteResponse) },
+        },
+      },
+      async (request) => invites.ofOrganization(requireIdentity(request, GROUP_WRITERS), request.query),
+    );
+  }
+
+  app.put(
+    '/api/groups/accept-pending-invites',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Accept every pending invitation to my e-mail',
+        description:
+          'Joins the caller to the organizations and groups of every pending invitation addressed to their e-mail. Needs an ' +
+          `e-mail proven by an invitation or reset link; otherwise 403 (accept with the link in the e-mail). ${whoMayCall(ANYONE)}`,
+        response: { 200: acceptedInvitesResponse },
+      },
+    },
+    async (request) => invites.acceptPending(requireIdentity(request, ANYONE), request.id),
+  );
+
+  app.get(
+    '/api/groups/public/get-invite',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'What an invitation link invites to',
+        description: `The organization, group and e-mail of a pending invitation; 404 for an unknown, used or expired link. ${whoMayCall('public')}`,
+        querystring: getInviteQuery,
+        response: { 200: publicInviteResponse },
+      },
+    },
+    async (request) => invites.publicInvite(request.query.token),
+  );
+
+  app.get(
+    '/api/groups/users/:id',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Groups of a user',
+        description: `Paged with page/limit; the user must belong to the organization. ${whoMayCall(STAFF)}`,
+        params: idParams,
+        querystring: listQuery,
+        response: { 200: listOf(groupResponse) },
+      },
+    },
+    async (request) => groups.ofUser(requireIdentity(request, STAFF), request.params.id, request.query),
+  );
+
+  app.get(
+    '/api/groups/:id',
+    { schema: { tags: TAGS, summary: 'Get a group', description: whoMayCall(STAFF), params: idParams, response: { 200: groupResponse } } },
+    async (request) => groups.get(requireIdentity(request, STAFF), request.params.id),
+  );
+
+  app.put(
+    '/api/groups/:id',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Change a group',
+        description: `\`users\` and \`facilities\` replace the stored lists. ${whoMayCall(GROUP_WRITERS)}`,
+        params: idParams,
+        body: updateGroupBody,
+        response: { 200: groupResponse },
+      },
+    },
+    async (request) => groups.update(requireIdentity(request, GROUP_WRITERS), request.params.id, request.body, request.id),
+  );
+
+  app.delete(
+    '/api/groups/:id',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Delete a group',
+        description: `Its pending invitations go with it; answers the deleted group. ${whoMayCall(GROUP_WRITERS)}`,
+        params: idParams,
+        response: { 200: groupResponse },
+      },
+    },
+    async (request) => groups.remove(requireIdentity(request, GROUP_WRITERS), request.params.id, request.id),
+  );
+
+  app.post(
+    '/api/groups/:id/:user',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Add a user to a group',
+        description: `The user must belong to the organization; a member already changes nothing. ${whoMayCall(GROUP_WRITERS)}`,
+        params: memberParams,
+        response: { 200: groupResponse },
+      },
+    },
+    async (request) => groups.addMember(requireIdentity(request, GROUP_WRITERS), request.params.id, request.params.user, request.id),
+  );
+
+  app.delete(
+    '/api/groups/:id/:user',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Remove a user from a group',
+        description: `A user not in the group changes nothing. ${whoMayCall(GROUP_WRITERS)}`,
+        params: memberParams,
+        response: { 200: groupResponse },
+      },
+    },
+    async (request) => groups.removeMember(requireIdentity(request, GROUP_WRITERS), request.params.id, request.params.user, request.id),
+  );
+
+  app.get(
+    '/api/groups/:id/invites',
+    {
+      schema: {
+        tags: TAGS,
+        summary: "A group's pending invitations",
+        description: `Paged with page/limit. ${whoMayCall(GROUP_WRITERS)}`,
+        params: idParams,
+        querystring: listQuery,
+        response: { 200: listOf(groupInviteResponse) },
+      },
+    },
+    async (request) => invites.ofGroup(requireIdentity(request, GROUP_WRITERS), request.params.id, request.query),
+  );
+
+  app.post(
+    '/api/groups/:id/invite-user',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Invite someone to the organization and the group',
+        description:
+          'E-mails a single-use link valid for 7 days; a new invitation of the same e-mail to the group replaces the pending ' +
+          `one. \`roles\` apply when the invitee is not yet a member. ${whoMayCall(ADMIN)}`,
+        params: idParams,
+        body: inviteUserBody,
+        response: { 200: groupInviteResponse },
+      },
+    },
+    async (request) => invites.invite(requireIdentity(request, ADMIN), request.params.id, request.body, request.id),
+  );
+
+  app.post(
+    '/api/groups/:id/accept-invitation',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Accept an invitation',
+        description:
+          'With the token from the e-mail. A new e-mail gets an account (password, firstname and lastname required); an ' +
+          'existing account joins when the caller is signed in as it or gives its password. The link works once. ' +
+          `Answers the user as a member of the organization, and the group. ${whoMayCall('public')}`,
+        params: idParams,
+        body: acceptInvitationBody,
+        response: { 200: acceptedInvitationResponse },
+      },
+    },
+    async (request) => invites.accept(request.identity, request.params.id, request.body, clientAddress(request), request.id),
+  );
+}

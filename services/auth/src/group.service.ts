@@ -1,0 +1,191 @@
+import { randomUUID } from 'node:crypto';
+import { createEvent, groupCreatedV1, groupDeletedV1, groupMemberAddedV1, groupMemberRemovedV1, groupUpdatedV1, type EventEnvelope } from '@pep/contracts';
+import { notFound, type Identity } from '@pep/service-kit';
+import { enqueue, SOURCE } from './events.js';
+import type { Group, GroupMember, PrismaClient } from './generated/prisma/client.js';
+import type { CreateGroupBody, GroupResponse, UpdateGroupBody } from './group.schemas.js';
+import type { Db } from './user.repository.js';
+import type { ListQuery } from './user.schemas.js';
+
+/** A group with its members. */
+export type GroupWithMembers = Group & { members: GroupMember[] };
+
+const withMembers = { members: { orderBy: [{ createdAt: 'asc' as const }, { userId: 'asc' as const }] } };
+
+/** A group as the API shows it. */
+export function toGroupResponse(group: GroupWithMembers): GroupResponse {
+  return {
+    _id: group.id,
+    organization: group.organizationId,
+    name: group.name,
+    type: group.type as GroupResponse['type'],
+    users: group.members.map((member) => member.userId),
+    facilities: group.facilities,
+    createdBy: group.createdBy,
+    createdAt: group.createdAt.toISOString(),
+    updatedAt: group.updatedAt.toISOString(),
+  };
+}
+
+/** The group of the organization, locked for the rest of the transaction; null when there is none. */
+export async function lockGroup(db: Db, organization: string, id: string): Promise<GroupWithMembers | null> {
+  await db.$executeRawUnsafe('SELECT 1 FROM "user_group" WHERE "id" = $1::uuid AND "organization" = $2::uuid FOR UPDATE', id, organization);
+  return db.group.findFirst({ where: { id, organizationId: organization }, include: withMembers });
+}
+
+/** Adds users to a group (those already in it are skipped) and writes group.member-added for each one added. */
+export async function addMembers(db: Db, group: Group, users: string[], correlationId: string): Promise<number> {
+  const existing = new Set((await db.groupMember.findMany({ where: { groupId: group.id, userId: { in: users } } })).map((member) => member.userId));
+  const added = [...new Set(users)].filter((user) => !existing.has(user));
+  if (added.length === 0) return 0;
+  await db.groupMember.createMany({ data: added.map((userId) => ({ groupId: group.id, userId })) });
+  await enqueue(db, added.map((user) => memberEvent(groupMemberAddedV1, group, user, correlationId)));
+  return added.length;
+}
+
+function memberEvent(definition: typeof groupMemberAddedV1 | typeof groupMemberRemovedV1, group: Group, user: string, correlationId: string): EventEnvelope {
+  return createEvent(definition, { source: SOURCE, organization: group.organizationId, subject: group.id, correlationId, data: { _id: group.id, user } });
+}
+
+/** Groups of an organization's users: CRUD and membership; group.* events. */
+export class GroupService {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly eventsWritten: () => void,
+  ) {}
+
+  /** One page of the organization's groups, by name. */
+  async list(identity: Identity, query: ListQuery) {
+    return this.page({ organizationId: identity.organization }, query);
+  }
+
+  /** One page of the groups a user of the organization belongs to; 404 for anyone else. */
+  async ofUser(identity: Identity, user: string, query: ListQuery) {
+    await this.requireMembers(this.prisma, identity.organization, [user]);
+    return this.page({ organizationId: identity.organization, members: { some: { userId: user } } }, query);
+  }
+
+  /** A group of the caller's organization; 404 otherwise. */
+  async get(identity: Identity, id: string): Promise<GroupResponse> {
+    return toGroupResponse(await this.own(this.prisma, identity, id));
+  }
+
+  /** Creates a group of users of the organization; group.created and a member-added per user. */
+  async create(identity: Identity, body: CreateGroupBody, correlationId: string): Promise<GroupResponse> {
+    const users = [...new Set(body.users)];
+    await this.requireMembers(this.prisma, identity.organization, users);
+    const created = await this.prisma.$transaction(async (tx) => {
+      const group = await tx.group.create({
+        data: { id: randomUUID(), organizationId: identity.organization, name: body.name, type: body.type, facilities: [...new Set(body.facilities)], createdBy: identity.user },
+      });
+      if (users.length > 0) await tx.groupMember.createMany({ data: users.map((userId) => ({ groupId: group.id, userId })) });
+      const full = (await tx.group.findUnique({ where: { id: group.id }, include: withMembers }))!;
+      await enqueue(tx, [
+        createEvent(groupCreatedV1, { source: SOURCE, organization: identity.organization, subject: group.id, correlationId, data: snapshot(full) }),
+        ...users.map((user) => memberEvent(groupMemberAddedV1, group, user, correlationId)),
+      ]);
+      return full;
+    });
+    this.eventsWritten();
+    return toGroupResponse(created);
+  }
+
+  /** Changes name, type, facilities, or the member list (publishing who joined and who left). */
+  async update(identity: Identity, id: string, body: UpdateGroupBody, correlationId: string): Promise<GroupResponse> {
+    if (body.users) await this.requireMembers(this.prisma, identity.organization, body.users);
+    let wrote = false;
+    const result = await this.prisma.$transaction(async (tx) => {
+      const group = await this.own(tx, identity, id, true);
+      const facilities = body.facilities ? [...new Set(body.facilities)] : undefined;
+      const changed = [
+        ...(body.name !== undefined && body.name !== group.name ? ['name'] : []),
+        ...(body.type !== undefined && body.type !== group.type ? ['type'] : []),
+        ...(facilities && facilities.join('\n') !== group.facilities.join('\n') ? ['facilities'] : []),
+      ];
+      const current = group.members.map((member) => member.userId);
+      const wanted = body.users ? [...new Set(body.users)] : current;
+      const removed = current.filter((user) => !wanted.includes(user));
+      if (changed.length > 0) {
+        await tx.group.update({
+          where: { id },
+          data: { ...(body.name !== undefined ? { name: body.name } : {}), ...(body.type !== undefined ? { type: body.type } : {}), ...(facilities ? { facilities } : {}) },
+        });
+      }
+      if (removed.length > 0) {
+        await tx.groupMember.deleteMany({ where: { groupId: id, userId: { in: removed } } });
+        await enqueue(tx, removed.map((user) => memberEvent(groupMemberRemovedV1, group, user, correlationId)));
+      }
+      const added = await addMembers(tx, group, wanted, correlationId);
+      const full = (await tx.group.findUnique({ where: { id }, include: withMembers }))!;
+      if (changed.length > 0) {
+        await enqueue(tx, [createEvent(groupUpdatedV1, { source: SOURCE, organization: identity.organization, subject: id, correlationId, data: { ...snapshot(full), changed } })]);
+      }
+      wrote = changed.length > 0 || removed.length > 0 || added > 0;
+      return full;
+    });
+    if (wrote) this.eventsWritten();
+    return toGroupResponse(result);
+  }
+
+  /** Deletes a group, its memberships and its pending invitations; answers the deleted group. */
+  async remove(identity: Identity, id: string, correlationId: string): Promise<GroupResponse> {
+    const removed = await this.prisma.$transaction(async (tx) => {
+      const group = await this.own(tx, identity, id, true);
+      await tx.group.delete({ where: { id } });
+      await enqueue(tx, [createEvent(groupDeletedV1, { source: SOURCE, organization: identity.organization, subject: id, correlationId, data: { _id: id } })]);
+      return group;
+    });
+    this.eventsWritten();
+    return toGroupResponse(removed);
+  }
+
+  /** Adds a user of the organization to the group; already a member changes nothing. */
+  async addMember(identity: Identity, id: string, user: string, correlationId: string): Promise<GroupResponse> {
+    const result = await this.prisma.$transaction(async (tx) => {
+      const group = await this.own(tx, identity, id, true);
+      await this.requireMembers(tx, identity.organization, [user]);
+      const added = await addMembers(tx, group, [user], correlationId);
+      return { group: (await tx.group.findUnique({ where: { id }, include: withMembers }))!, added };
+    });
+    if (result.added > 0) this.eventsWritten();
+    return toGroupResponse(result.group);
+  }
+
+  /** Takes a user out of the group; one who is not in it changes nothing. */
+  async removeMember(identity: Identity, id: string, user: string, correlationId: string): Promise<GroupResponse> {
+    const result = await this.prisma.$transaction(async (tx) => {
+      const group = await this.own(tx, identity, id, true);
+      const { count } = await tx.groupMember.deleteMany({ where: { groupId: id, userId: user } });
+      if (count > 0) await enqueue(tx, [memberEvent(groupMemberRemovedV1, group, user, correlationId)]);
+      return { group: (await tx.group.findUnique({ where: { id }, include: withMembers }))!, removed: count > 0 };
+    });
+    if (result.removed) this.eventsWritten();
+    return toGroupResponse(result.group);
+  }
+
+  private async page(where: { organizationId: string; members?: { some: { userId: string } } }, query: ListQuery) {
+    const [groups, total] = await Promise.all([
+      this.prisma.group.findMany({ where, include: withMembers, orderBy: [{ name: 'asc' }, { id: 'asc' }], skip: (query.page - 1) * query.limit, take: query.limit }),
+      this.prisma.group.count({ where }),
+    ]);
+    return { response: groups.map(toGroupResponse), page: query.page, limit: query.limit, total };
+  }
+
+  /** 404 unless every user is a member of the organization (another organization's users look like unknown ones). */
+  private async requireMembers(db: Db, organization: string, users: string[]): Promise<void> {
+    const unique = [...new Set(users)];
+    if (unique.length === 0) return;
+    const found = await db.membership.count({ where: { organizationId: organization, userId: { in: unique } } });
+    if (found !== unique.length) throw notFound('user');
+  }
+
+  private async own(db: Db, identity: Identity, id: string, lock = false): Promise<GroupWithMembers> {
+    const group = lock ? await lockGroup(db, identity.organization, id) : await db.group.findFirst({ where: { id, organizationId: identity.organization }, include: withMembers });
+    if (!group) throw notFound('group');
+    return group;
+  }
+}
+
+function snapshot(group: GroupWithMembers) {
+  return { _id: group.id, name: group.name, type: group.type as GroupResponse['type'], users: group.members.map((member) => member.userId), facilities: group.facilities };
+}

@@ -1,0 +1,100 @@
+import { requireIdentity, type ServiceApp } from '@pep/service-kit';
+import { clientAddress } from './client-address.js';
+import {
+  createdIntegratorClientResponse,
+  createIntegratorClientBody,
+  integratorClientResponse,
+  integratorLoginBody,
+  integratorTokenResponse,
+  updateIntegratorClientBody,
+} from './integrator-client.schemas.js';
+import type { IntegratorClientService } from './integrator-client.service.js';
+import { ADMIN, whoMayCall } from './roles.js';
+import { idParams, listOf, listQuery } from './user.schemas.js';
+
+const TAGS = ['integratorClients'];
+
+/** Routes of the `integratorClients` group: admins manage their organization's clients; clients log in. */
+export function registerIntegratorClientRoutes(app: ServiceApp, clients: IntegratorClientService): void {
+  app.post(
+    '/api/integratorClients/login',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Log in as an integrator client',
+        description:
+          'Answers an access token of kind integrator carrying the client’s roles; no refresh token, log in again. Any ' +
+          `wrong, unknown, inactive or deleted client answers the same 401; repeated failures answer 429. ${whoMayCall('public')}`,
+        body: integratorLoginBody,
+        response: { 200: integratorTokenResponse },
+      },
+    },
+    async (request) => clients.login(request.body, clientAddress(request)),
+  );
+
+  for (const [url, hide] of [['/api/integratorClients', false], ['/api/integratorClients/', true]] as const) {
+    app.get(
+      url,
+      {
+        schema: {
+          hide,
+          tags: TAGS,
+          summary: "The organization's integrator clients",
+          description: `Paged with page/limit. ${whoMayCall(ADMIN)}`,
+          querystring: listQuery,
+          response: { 200: listOf(integratorClientResponse) },
+        },
+      },
+      async (request) => clients.list(requireIdentity(request, ADMIN), request.query),
+    );
+    app.post(
+      url,
+      {
+        schema: {
+          hide,
+          tags: TAGS,
+          summary: 'Register an integrator client',
+          description: `Answers the client with its secret, which is shown only this once. ${whoMayCall(ADMIN)}`,
+          body: createIntegratorClientBody,
+          response: { 200: createdIntegratorClientResponse },
+        },
+      },
+      async (request) => clients.create(requireIdentity(request, ADMIN), request.body, request.id),
+    );
+  }
+
+  app.get(
+    '/api/integratorClients/:id',
+    { schema: { tags: TAGS, summary: 'Get an integrator client', description: whoMayCall(ADMIN), params: idParams, response: { 200: integratorClientResponse } } },
+    async (request) => clients.get(requireIdentity(request, ADMIN), request.params.id),
+  );
+
+  app.put(
+    '/api/integratorClients/:id',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Change an integrator client',
+        description: `Rename, change roles, or deactivate (its logins then fail). ${whoMayCall(ADMIN)}`,
+        params: idParams,
+        body: updateIntegratorClientBody,
+        response: { 200: integratorClientResponse },
+      },
+    },
+    async (request) => clients.update(requireIdentity(request, ADMIN), request.params.id, request.body, request.id),
+  );
+
+  app.delete(
+    '/api/integratorClients/:id',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Delete an integrator client',
+        description: `Its secret logs in no more; answers the deleted record. ${whoMayCall(ADMIN)}`,
+        params: idParams,
+        response: { 200: integratorClientResponse },
+      },
+    },
+    async (request) => clients.remove(requireIdentity(request, ADMIN), request.params.id, request.id),
+  );
+}

@@ -1,0 +1,52 @@
+import { z } from 'zod';
+import { INTEGRATOR_ROLES } from './roles.js';
+
+const name = z.string().trim().min(1).max(200);
+const roles = z.array(z.enum(INTEGRATOR_ROLES)).min(1).max(INTEGRATOR_ROLES.length);
+
+/** Body of POST /api/integratorClients. */
+export const createIntegratorClientBody = z
+  .object({
+    name,
+    roles: roles.default(['integrator']).describe('Roles its access tokens carry; default integrator. Admin is never allowed.'),
+    active: z.boolean().default(true),
+  })
+  .strict();
+export type CreateIntegratorClientBody = z.infer<typeof createIntegratorClientBody>;
+
+/** Body of PUT /api/integratorClients/:id. */
+export const updateIntegratorClientBody = z
+  .object({ name: name.optional(), roles: roles.optional(), active: z.boolean().optional().describe('An inactive client cannot log in.') })
+  .strict()
+  .refine((body) => Object.keys(body).length > 0, 'change at least one field');
+export type UpdateIntegratorClientBody = z.infer<typeof updateIntegratorClientBody>;
+
+/** Body of POST /api/integratorClients/login. */
+export const integratorLoginBody = z.object({ clientId: z.string().min(1).max(100), clientSecret: z.string().min(1).max(200) }).strict();
+export type IntegratorLoginBody = z.infer<typeof integratorLoginBody>;
+
+/** An integrator client as the API returns it; the secret is never part of it. */
+export const integratorClientResponse = z.object({
+  _id: z.uuid(),
+  organization: z.uuid(),
+  name: z.string(),
+  clientId: z.string().describe('Public; sent with the secret to log in.'),
+  roles: z.array(z.string()),
+  active: z.boolean(),
+  lastLogin: z.string().nullable(),
+  createdBy: z.string(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type IntegratorClientResponse = z.infer<typeof integratorClientResponse>;
+
+/** What creating a client answers: the client and its secret, shown this once. */
+export const createdIntegratorClientResponse = integratorClientResponse.extend({
+  clientSecret: z.string().describe('Shown only in this answer; only a hash is kept. Store it now.'),
+});
+
+/** What an integrator login answers: an access token, no refresh token (clients log in again). */
+export const integratorTokenResponse = z.object({
+  token: z.string().describe('ES256 access token of kind integrator; send as `Authorization: Bearer <token>`.'),
+  expiresIn: z.number().int().describe('Seconds until the token expires.'),
+});

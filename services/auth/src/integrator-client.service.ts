@@ -1,0 +1,165 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createEvent, integratorClientCreatedV1, integratorClientDeletedV1, integratorClientUpdatedV1 } from '@pep/contracts';
+import { HttpProblem, notFound, type Identity } from '@pep/service-kit';
+import { enqueue, SOURCE } from './events.js';
+import type { IntegratorClient, PrismaClient } from './generated/prisma/client.js';
+import type {
+  CreateIntegratorClientBody,
+  IntegratorClientResponse,
+  IntegratorLoginBody,
+  UpdateIntegratorClientBody,
+} from './integrator-client.schemas.js';
+import { hashPassword, verifyDummyPassword, verifyPassword } from './passwords.js';
+import { RULES, type RateLimiter } from './rate-limiter.js';
+import type { SessionService } from './session.service.js';
+import { isUuid, type ListQuery } from './user.schemas.js';
+import type { Db } from './user.repository.js';
+
+/** The answer to every failed integrator login, whichever part was wrong. */
+const invalidClientCredentials = () => new HttpProblem(401, 'invalid-credentials', 'The client id or secret is incorrect.');
+
+/** An integrator client as the API shows it. */
+export function toIntegratorClientResponse(client: IntegratorClient): IntegratorClientResponse {
+  return {
+    _id: client.id,
+    organization: client.organizationId,
+    name: client.name,
+    clientId: client.clientId,
+    roles: client.roles,
+    active: client.active,
+    lastLogin: client.lastLogin?.toISOString() ?? null,
+    createdBy: client.createdBy,
+    createdAt: client.createdAt.toISOString(),
+    updatedAt: client.updatedAt.toISOString(),
+  };
+}
+
+const snapshot = (client: IntegratorClient) => ({ _id: client.id, name: client.name, clientId: client.clientId, roles: client.roles, active: client.active });
+
+/** Integrator clients: machine credentials of an organization, and their logins. */
+export class IntegratorClientService {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly sessions: SessionService,
+    private readonly limiter: RateLimiter,
+    private readonly clock: () => Date,
+    private readonly eventsWritten: () => void,
+  ) {}
+
+  /** One page of the organization's clients, oldest first. */
+  async list(identity: Identity, query: ListQuery) {
+    const where = { organizationId: identity.organization };
+    const [clients, total] = await Promise.all([
+      this.prisma.integratorClient.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], skip: (query.page - 1) * query.limit, take: query.limit }),
+      this.prisma.integratorClient.count({ where }),
+    ]);
+    return { response: clients.map(toIntegratorClientResponse), page: query.page, limit: query.limit, total };
+  }
+
+  /** A client of the caller's organization; 404 otherwise. */
+  async get(identity: Identity, id: string): Promise<IntegratorClientResponse> {
+    return toIntegratorClientResponse(await this.own(this.prisma, identity, id));
+  }
+
+  /** Registers a client with a random id and secret; the secret is answered this once and kept only as a hash. */
+  async create(identity: Identity, body: CreateIntegratorClientBody, correlationId: string) {
+    const clientSecret = randomBytes(32).toString('base64url');
+    const secretHash = await hashPassword(clientSecret);
+    const client = await this.prisma.$transaction(async (tx) => {
+      const created = await tx.integratorClient.create({
+        data: {
+          id: randomUUID(),
+          organizationId: identity.organization,
+          name: body.name,
+          clientId: randomBytes(16).toString('base64url'),
+          secretHash,
+          roles: [...new Set(body.roles)],
+          active: body.active,
+          createdBy: identity.user,
+        },
+      });
+      await enqueue(tx, [
+        createEvent(integratorClientCreatedV1, { source: SOURCE, organization: identity.organization, subject: created.id, correlationId, data: snapshot(created) }),
+      ]);
+      return created;
+    });
+    this.eventsWritten();
+    return { ...toIntegratorClientResponse(client), clientSecret };
+  }
+
+  /** Renames, changes roles or (de)activates a client; integrator-client.updated. */
+  async update(identity: Identity, id: string, body: UpdateIntegratorClientBody, correlationId: string): Promise<IntegratorClientResponse> {
+    const existing = await this.own(this.prisma, identity, id);
+    const roles = body.roles ? [...new Set(body.roles)] : undefined;
+    const changed = [
+      ...(body.name !== undefined && body.name !== existing.name ? ['name'] : []),
+      ...(roles && [...roles].sort().join() !== [...existing.roles].sort().join() ? ['roles'] : []),
+      ...(body.active !== undefined && body.active !== existing.active ? ['active'] : []),
+    ];
+    if (changed.length === 0) return toIntegratorClientResponse(existing);
+    const updated = await this.prisma.$transaction(async (tx) => {
+      const client = await tx.integratorClient.update({
+        where: { id },
+        data: { ...(body.name !== undefined ? { name: body.name } : {}), ...(roles ? { roles } : {}), ...(body.active !== undefined ? { active: body.active } : {}) },
+      });
+      await enqueue(tx, [
+        createEvent(integratorClientUpdatedV1, {
+          source: SOURCE,
+          organization: identity.organization,
+          subject: id,
+          correlationId,
+          data: { ...snapshot(client), changed },
+        }),
+      ]);
+      return client;
+    });
+    this.eventsWritten();
+    return toIntegratorClientResponse(updated);
+  }
+
+  /** Deletes a client, so its secret logs in no more; answers the deleted record. */
+  async remove(identity: Identity, id: string, correlationId: string): Promise<IntegratorClientResponse> {
+    const removed = await this.prisma.$transaction(async (tx) => {
+      const client = await this.own(tx, identity, id);
+      await tx.integratorClient.delete({ where: { id } });
+      await enqueue(tx, [
+        createEvent(integratorClientDeletedV1, { source: SOURCE, organization: identity.organization, subject: id, correlationId, data: { _id: id } }),
+      ]);
+      return client;
+    });
+    this.eventsWritten();
+    return toIntegratorClientResponse(removed);
+  }
+
+  /**
+   * Checks a client id and secret under per-client and per-address limits and answers an access token of kind
+   * integrator. Unknown, wrong, inactive and deleted clients all get the same 401.
+   */
+  async login(body: IntegratorLoginBody, address: string): Promise<{ token: string; expiresIn: number }> {
+    await this.limiter.check(RULES.integratorLoginPerClient, body.clientId);
+    await this.limiter.check(RULES.integratorLoginPerAddress, address);
+    const client = await this.prisma.integratorClient.findUnique({ where: { clientId: body.clientId }, include: { organization: true } });
+    // An unknown client id costs the same hashing work, so timing does not tell which ids exist.
+    const valid = client ? await verifyPassword(client.secretHash, body.clientSecret) : await verifyDummyPassword(body.clientSecret);
+    if (!client || !valid || !client.active || !client.organization.active) {
+      await this.limiter.hit(RULES.integratorLoginPerClient, body.clientId);
+      await this.limiter.hit(RULES.integratorLoginPerAddress, address);
+      throw invalidClientCredentials();
+    }
+    await this.limiter.reset(RULES.integratorLoginPerClient, body.clientId);
+    await this.prisma.integratorClient.update({ where: { id: client.id }, data: { lastLogin: this.clock() } });
+    return this.sessions.issueAccessToken({ user: client.id, organization: client.organizationId, roles: client.roles, kind: 'integrator' });
+  }
+
+  /** Whether the organization has a client with this id (settings of ref integrator name one). */
+  async exists(db: Db, organization: string, id: string): Promise<boolean> {
+    if (!isUuid(id)) return false;
+    return Boolean(await db.integratorClient.findFirst({ where: { id, organizationId: organization }, select: { id: true } }));
+  }
+
+  private async own(db: Db, identity: Identity, id: string): Promise<IntegratorClient> {
+    const client = await db.integratorClient.findFirst({ where: { id, organizationId: identity.organization } });
+    if (!client) throw notFound('integrator client');
+    return client;
+  }
+}
