@@ -2,3 +2,4 @@ export * from './envelope.js';
 export * from './registry.js';
 export * from './events/patient.js';
 export * from './events/auth.js';
+export * from './events/scheduling.js';

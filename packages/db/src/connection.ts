@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { PGlite } from '@electric-sql/pglite';
+import { btree_gist } from '@electric-sql/pglite/contrib/btree_gist';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
@@ -110,7 +111,9 @@ function pgSession(client: pg.PoolClient): SqlConnection {
 
 async function openPglite(dataDir: string | null): Promise<Database> {
   if (dataDir !== null) await mkdir(dataDir, { recursive: true });
-  const pglite = dataDir === null ? await PGlite.create() : await PGlite.create(dataDir);
+  // Extensions a service's migrations may create must be loaded into PGlite up front (Postgres has them on disk).
+  const extensions = { btree_gist };
+  const pglite = dataDir === null ? await PGlite.create({ extensions }) : await PGlite.create(dataDir, { extensions });
   // pglite-prisma-adapter declares its own copy of PGlite's class type; the instance is the same API.
   const adapter = new PrismaPGlite(pglite as unknown as ConstructorParameters<typeof PrismaPGlite>[0]);
   let closing: Promise<void> | undefined;

@@ -6,3 +6,7 @@ CREATE ROLE patients LOGIN PASSWORD 'patients';
 CREATE DATABASE patients OWNER patients;
 CREATE ROLE auth LOGIN PASSWORD 'auth';
 CREATE DATABASE auth OWNER auth;
+-- scheduling's first migration creates the btree_gist extension: trusted on Postgres 13+, so
+-- the owner of the database may create it.
+CREATE ROLE scheduling LOGIN PASSWORD 'scheduling';
+CREATE DATABASE scheduling OWNER scheduling;

@@ -4,7 +4,7 @@ import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } fro
 
 /** One invalid field of a request, as listed in a problem document. */
 export interface InvalidField {
-  /** Where the field is: `body.phone`, `query.page`, `params.id`. */
+  /** Where the field is: `body.phone`, `querystring.page`, `params.id`. */
   field: string;
   message: string;
 }

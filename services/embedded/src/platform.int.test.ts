@@ -27,9 +27,10 @@ describe('embedded platform', () => {
       expect(body.services).toContainEqual(expect.objectContaining({ name: 'patients', status: 'ok', checks: { database: 'ok', broker: 'ok' } }));
       expect(body.services).toContainEqual({ name: 'gateway', status: 'ok' });
       expect(body.services).toContainEqual(expect.objectContaining({ name: 'auth', status: 'ok' }));
-      const scheduling = await fetch(`${platform.url}/api/appointments`);
-      expect(scheduling.status).toBe(501);
-      expect(scheduling.headers.get('content-type')).toMatch(/problem\+json/);
+      expect(body.services).toContainEqual(expect.objectContaining({ name: 'scheduling', status: 'ok' }));
+      const messaging = await fetch(`${platform.url}/api/reminders`);
+      expect(messaging.status).toBe(501);
+      expect(messaging.headers.get('content-type')).toMatch(/problem\+json/);
       const unauthenticated = await fetch(`${platform.url}/api/patients`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-internal-identity': 'forged' },
@@ -41,7 +42,7 @@ describe('embedded platform', () => {
     }
   });
 
-  it('walks a clinic through the gateway: sign up, log in, create and read a patient, other clinics see 404', async () => {
+  it('walks a clinic through the gateway: sign up, log in, a patient, an appointment in the journey, other clinics see 404', async () => {
     const platform = await start();
     const api = async (method: string, path: string, body?: unknown, token?: string) => {
       const response = await fetch(`${platform.url}${path}`, {
@@ -74,6 +75,23 @@ describe('embedded platform', () => {
         timeoutMs: 15_000,
         message: 'journey fed by the in-process bus',
       });
+
+      // Scheduling books the patient; patients hears of it through the bus and adds it to the journey.
+      const provider = await api('POST', '/api/providers', { firstname: 'Grace', lastname: 'Hopper' }, token);
+      const facility = await api('POST', '/api/facilities', { name: 'Main Street', timeZone: 'America/New_York' }, token);
+      const type = await api('POST', '/api/appointmentTypes', { name: 'Check-up', duration: 30 }, token);
+      const slot = { provider: provider.body['_id'], facility: facility.body['_id'], type: type.body['_id'], date: '2030-03-10T14:00:00.000Z' };
+      const booked = await api('POST', '/api/appointments', { patient: id, ...slot }, token);
+      expect(booked.status).toBe(200);
+      expect(booked.body).toMatchObject({ status: 'unconfirmed', duration: 30 });
+      expect((await api('POST', '/api/appointments', { patient: id, ...slot }, token)).status).toBe(409);
+      await waitFor(
+        async () =>
+          (await api('GET', `/api/patients/${id}/journey`, undefined, token)).body['response'].some(
+            (entry: { type: string }) => entry.type === 'appointment.created',
+          ),
+        { timeoutMs: 15_000, message: 'appointment.created reaches the patient journey' },
+      );
 
       const other = await api('POST', '/api/users/signup', {
         email: 'owner@clinic-b.example',

@@ -6,6 +6,7 @@ import { InProcessBus, type Bus } from '@pep/bus';
 import { migrate, openDatabase, type Database } from '@pep/db';
 import { buildApp as buildGateway } from '@pep/gateway';
 import * as patients from '@pep/patients';
+import * as scheduling from '@pep/scheduling';
 import { createLogger, type Logger, type ServiceApp } from '@pep/service-kit';
 
 /** What {@link startPlatform} needs. */
@@ -44,7 +45,7 @@ interface Shared {
 
 /** The services the embedded platform runs, each with its migrations and how to build it. */
 const SERVICES: Array<{
-  name: 'auth' | 'patients';
+  name: 'auth' | 'patients' | 'scheduling';
   migrationsDir: string;
   build: (shared: Shared, context: { dataDir: string; publicUrl: string }) => Promise<ServiceApp>;
 }> = [
@@ -61,6 +62,7 @@ const SERVICES: Array<{
       }),
   },
   { name: 'patients', migrationsDir: patients.migrationsDir, build: (shared) => patients.buildApp(shared) },
+  { name: 'scheduling', migrationsDir: scheduling.migrationsDir, build: (shared) => scheduling.buildApp(shared) },
 ];
 
 /**

@@ -3,7 +3,10 @@ import '@pep/contracts';
 import { asTransactional, consumeEvents, OutboxRelay, type Database } from '@pep/db';
 import { addGauge, createServiceApp, type Logger, type ServiceApp } from '@pep/service-kit';
 import { PrismaClient } from './generated/prisma/client.js';
-import { patientCreatedHandler } from './patient-created.handler.js';
+import { FollowingService } from './following.service.js';
+import { journeyBindings } from './journey.handlers.js';
+import { MergeService } from './merge.service.js';
+import { registerNotBuiltRoutes } from './not-built.routes.js';
 import { registerPatientRoutes } from './patient.routes.js';
 import { PatientService } from './patient.service.js';
 
@@ -33,7 +36,7 @@ export async function buildApp(deps: PatientsAppDeps): Promise<ServiceApp> {
 
   const app = await createServiceApp({
     name: 'patients',
-    description: 'Patients and their journey.',
+    description: 'Patients, their followers and journey; referrals, insurances, forms, uploads and EHR integrators (not built yet).',
     logger: deps.logger,
     internalAuthSecret: deps.internalAuthSecret,
     ...(deps.bodyLimit !== undefined ? { bodyLimit: deps.bodyLimit } : {}),
@@ -41,7 +44,9 @@ export async function buildApp(deps: PatientsAppDeps): Promise<ServiceApp> {
   });
 
   addGauge(app, 'outbox_pending_events', 'Events committed but not yet published to the bus.', () => relay.pendingCount());
-  registerPatientRoutes(app, new PatientService(prisma, () => relay.notify()));
+  const eventsWritten = () => relay.notify();
+  registerPatientRoutes(app, new PatientService(prisma, eventsWritten), new FollowingService(prisma, eventsWritten), new MergeService(prisma, eventsWritten));
+  registerNotBuiltRoutes(app);
 
   const subscriptions: Subscription[] = [];
   app.addHook('onReady', async () => {
@@ -52,7 +57,7 @@ export async function buildApp(deps: PatientsAppDeps): Promise<ServiceApp> {
         prisma: transactional,
         logger: deps.logger.child({ component: 'consumer' }),
         groupId: 'patients.journey',
-        bindings: [patientCreatedHandler],
+        bindings: journeyBindings,
         ...(deps.maxEventAttempts !== undefined ? { maxAttempts: deps.maxEventAttempts } : {}),
       }),
     );

@@ -29,6 +29,8 @@ const userSnapshot = z.object({
   roles: z.array(z.string()),
   /** Whether the user may act within the event's organization. */
   active: z.boolean(),
+  /** Whether the user asked for no platform e-mails beyond those their account needs (added within v1). */
+  unsubscribed: z.boolean().optional(),
 });
 
 /** An organization signed up. */
@@ -41,6 +43,9 @@ export const organizationUpdatedV1 = defineEvent({
   topic: ORGANIZATION_TOPIC,
   data: organizationSnapshot.extend({ changed: z.array(z.string()).min(1) }),
 });
+
+/** An organization was deleted (soft): it answers 404, nobody can switch into it, and its sessions were revoked. */
+export const organizationDeletedV1 = defineEvent({ type: 'organization.deleted', version: 1, topic: ORGANIZATION_TOPIC, data: z.object({ _id: z.uuid() }) });
 
 /** A user joined an organization (at signup, or later by invitation). */
 export const userCreatedV1 = defineEvent({ type: 'user.created', version: 1, topic: USER_TOPIC, data: userSnapshot });

@@ -1,0 +1,184 @@
+import { z } from 'zod';
+import { defineEvent } from '../registry.js';
+
+const PROVIDER_TOPIC = 'scheduling.provider';
+const FACILITY_TOPIC = 'scheduling.facility';
+const APPOINTMENT_TYPE_TOPIC = 'scheduling.appointment-type';
+const APPOINTMENT_TOPIC = 'scheduling.appointment';
+
+/** Where an appointment came from (the product's `source` values). */
+export const appointmentSources = ['integrator', 'reminder', 'ui', 'waitlist', 'reschedule', 'telehealth'] as const;
+/** The states of an appointment. */
+export const appointmentStatuses = ['unconfirmed', 'confirmed', 'cancelled'] as const;
+
+const changed = z.array(z.string()).min(1);
+const deleted = z.object({ _id: z.uuid() });
+
+/** What other services keep about a provider: names to show and say in messages, no contact details. */
+const providerSnapshot = z.object({
+  /** Provider id. */
+  _id: z.uuid(),
+  /** Display name, `firstname lastname`. */
+  name: z.string(),
+  /** Given name. */
+  firstname: z.string(),
+  /** Family name. */
+  lastname: z.string(),
+  /** Name to use in messages instead of `name`, when set. */
+  alternativeName: z.string().nullable(),
+  /** How to pronounce the name in voice calls, when set. */
+  phonetic: z.string().nullable(),
+  /** Whether patients may be booked with the provider. */
+  schedulable: z.boolean(),
+  /** Whether the provider is offered in lists and search. */
+  visible: z.boolean(),
+});
+
+/** A provider was added. */
+export const providerCreatedV1 = defineEvent({ type: 'provider.created', version: 1, topic: PROVIDER_TOPIC, data: providerSnapshot });
+
+/** A provider changed; the full new snapshot and the names of the changed fields. */
+export const providerUpdatedV1 = defineEvent({
+  type: 'provider.updated',
+  version: 1,
+  topic: PROVIDER_TOPIC,
+  data: providerSnapshot.extend({ changed }),
+});
+
+/** A provider was deleted (soft: existing appointments keep pointing at it). */
+export const providerDeletedV1 = defineEvent({ type: 'provider.deleted', version: 1, topic: PROVIDER_TOPIC, data: deleted });
+
+/** What other services keep about a facility: where it is, how to reach it, and the time zone its clock runs in. */
+const facilitySnapshot = z.object({
+  /** Facility id. */
+  _id: z.uuid(),
+  /** Display name. */
+  name: z.string(),
+  /** Name to use in messages instead of `name`, when set. */
+  alternativeName: z.string().nullable(),
+  /** How to pronounce the name in voice calls, when set. */
+  phonetic: z.string().nullable(),
+  /** Street address, when known. */
+  address: z.string().nullable(),
+  city: z.string().nullable(),
+  state: z.string().nullable(),
+  postcode: z.string().nullable(),
+  country: z.string().nullable(),
+  /** The front desk's phone number, when known. */
+  phone: z.string().nullable(),
+  /** IANA time zone appointments at this facility are told in, e.g. `America/New_York`. */
+  timeZone: z.string(),
+  /** Whether the facility is offered in lists and search. */
+  visible: z.boolean(),
+});
+
+/** A facility was added. */
+export const facilityCreatedV1 = defineEvent({ type: 'facility.created', version: 1, topic: FACILITY_TOPIC, data: facilitySnapshot });
+
+/** A facility changed; the full new snapshot and the names of the changed fields. */
+export const facilityUpdatedV1 = defineEvent({
+  type: 'facility.updated',
+  version: 1,
+  topic: FACILITY_TOPIC,
+  data: facilitySnapshot.extend({ changed }),
+});
+
+/** A facility was deleted (soft: existing appointments keep pointing at it). */
+export const facilityDeletedV1 = defineEvent({ type: 'facility.deleted', version: 1, topic: FACILITY_TOPIC, data: deleted });
+
+/** What other services keep about an appointment type. */
+const appointmentTypeSnapshot = z.object({
+  /** Appointment type id. */
+  _id: z.uuid(),
+  /** Display name. */
+  name: z.string(),
+  /** Name to use in messages instead of `name`, when set. */
+  alternativeName: z.string().nullable(),
+  /** Usual length in minutes; appointments of this type default to it. */
+  duration: z.number().int().positive(),
+  /** Whether the type is offered in lists and search. */
+  visible: z.boolean(),
+});
+
+/** An appointment type was added. */
+export const appointmentTypeCreatedV1 = defineEvent({
+  type: 'appointment-type.created',
+  version: 1,
+  topic: APPOINTMENT_TYPE_TOPIC,
+  data: appointmentTypeSnapshot,
+});
+
+/** An appointment type changed; the full new snapshot and the names of the changed fields. */
+export const appointmentTypeUpdatedV1 = defineEvent({
+  type: 'appointment-type.updated',
+  version: 1,
+  topic: APPOINTMENT_TYPE_TOPIC,
+  data: appointmentTypeSnapshot.extend({ changed }),
+});
+
+/** An appointment type was deleted (soft: existing appointments keep pointing at it). */
+export const appointmentTypeDeletedV1 = defineEvent({
+  type: 'appointment-type.deleted',
+  version: 1,
+  topic: APPOINTMENT_TYPE_TOPIC,
+  data: deleted,
+});
+
+/**
+ * An appointment as messaging schedules reminders from it: ids of who, where and what, when, and the facility's
+ * time zone so local times can be told and quiet hours kept without another lookup.
+ */
+const appointmentSnapshot = z.object({
+  /** Appointment id. */
+  _id: z.uuid(),
+  /** Patient id (patients service). */
+  patient: z.uuid(),
+  /** Provider id. */
+  provider: z.uuid(),
+  /** Facility id. */
+  facility: z.uuid(),
+  /** Appointment type id. */
+  type: z.uuid(),
+  /** Start (RFC 3339, UTC). */
+  date: z.iso.datetime({ offset: true }),
+  /** Length in minutes. */
+  duration: z.number().int().positive(),
+  status: z.enum(appointmentStatuses),
+  source: z.enum(appointmentSources),
+  /** IANA time zone of the facility. */
+  timeZone: z.string(),
+});
+
+/** An appointment was booked. */
+export const appointmentCreatedV1 = defineEvent({ type: 'appointment.created', version: 1, topic: APPOINTMENT_TOPIC, data: appointmentSnapshot });
+
+/**
+ * An appointment moved in time, changed length, provider or facility; reminders planned for the old slot are void.
+ * Carries the new snapshot, the changed fields and what they were before.
+ */
+export const appointmentRescheduledV1 = defineEvent({
+  type: 'appointment.rescheduled',
+  version: 1,
+  topic: APPOINTMENT_TOPIC,
+  data: appointmentSnapshot.extend({
+    changed,
+    previous: z.object({ date: z.iso.datetime({ offset: true }), duration: z.number().int().positive(), provider: z.uuid(), facility: z.uuid(), timeZone: z.string() }),
+  }),
+});
+
+/** An appointment changed in a way that does not move it (its type); the new snapshot and the changed fields. */
+export const appointmentUpdatedV1 = defineEvent({
+  type: 'appointment.updated',
+  version: 1,
+  topic: APPOINTMENT_TOPIC,
+  data: appointmentSnapshot.extend({ changed }),
+});
+
+/** An appointment was confirmed (by staff, or by the patient's reply). */
+export const appointmentConfirmedV1 = defineEvent({ type: 'appointment.confirmed', version: 1, topic: APPOINTMENT_TOPIC, data: appointmentSnapshot });
+
+/** An appointment was cancelled; its slot is free again. */
+export const appointmentCancelledV1 = defineEvent({ type: 'appointment.cancelled', version: 1, topic: APPOINTMENT_TOPIC, data: appointmentSnapshot });
+
+/** An appointment was deleted (soft); nothing more is sent about it and its slot is free again. */
+export const appointmentDeletedV1 = defineEvent({ type: 'appointment.deleted', version: 1, topic: APPOINTMENT_TOPIC, data: appointmentSnapshot });

@@ -1,0 +1,74 @@
+import type { Bus, Subscription } from '@pep/bus';
+import '@pep/contracts';
+import { asTransactional, consumeEvents, OutboxRelay, type Database } from '@pep/db';
+import { addGauge, createServiceApp, type Logger, type ServiceApp } from '@pep/service-kit';
+import { registerAppointmentRoutes } from './appointment.routes.js';
+import { AppointmentService } from './appointment.service.js';
+import { registerCatalogGroups } from './catalog.routes.js';
+import { PrismaClient } from './generated/prisma/client.js';
+import { registerNotBuiltRoutes } from './not-built.routes.js';
+import { settingsChangedHandler } from './organization-setting.js';
+
+/** What the scheduling app is built from; main.ts and tests supply it. */
+export interface SchedulingAppDeps {
+  logger: Logger;
+  database: Database;
+  bus: Bus;
+  internalAuthSecret: string;
+  bodyLimit?: number;
+  /** Outbox poll interval; tests shorten it. */
+  outboxPollIntervalMs?: number;
+  /** Attempts before a poison event is dead-lettered. */
+  maxEventAttempts?: number;
+}
+
+/** Builds the scheduling service: routes, outbox relay and the settings consumer, closed in the right order. */
+export async function buildApp(deps: SchedulingAppDeps): Promise<ServiceApp> {
+  const prisma = new PrismaClient({ adapter: deps.database.adapter });
+  const transactional = asTransactional(prisma);
+  const relay = new OutboxRelay({
+    prisma: transactional,
+    bus: deps.bus,
+    logger: deps.logger.child({ component: 'outbox' }),
+    ...(deps.outboxPollIntervalMs !== undefined ? { pollIntervalMs: deps.outboxPollIntervalMs } : {}),
+  });
+  const eventsWritten = () => relay.notify();
+
+  const app = await createServiceApp({
+    name: 'scheduling',
+    description: 'Providers, facilities, appointment types and appointments; availabilities, waitlists, offers and recalls to come.',
+    logger: deps.logger,
+    internalAuthSecret: deps.internalAuthSecret,
+    ...(deps.bodyLimit !== undefined ? { bodyLimit: deps.bodyLimit } : {}),
+    readiness: { database: () => deps.database.ping(), broker: () => deps.bus.healthy() },
+  });
+
+  addGauge(app, 'outbox_pending_events', 'Events committed but not yet published to the bus.', () => relay.pendingCount());
+  registerCatalogGroups(app, prisma, eventsWritten);
+  registerAppointmentRoutes(app, new AppointmentService(prisma, eventsWritten));
+  registerNotBuiltRoutes(app);
+
+  const subscriptions: Subscription[] = [];
+  app.addHook('onReady', async () => {
+    relay.start();
+    subscriptions.push(
+      await consumeEvents({
+        bus: deps.bus,
+        prisma: transactional,
+        logger: deps.logger.child({ component: 'consumer' }),
+        groupId: 'scheduling.settings',
+        bindings: [settingsChangedHandler],
+        ...(deps.maxEventAttempts !== undefined ? { maxAttempts: deps.maxEventAttempts } : {}),
+      }),
+    );
+  });
+  // Runs after in-flight requests drained: stop consuming, publish what is left, then disconnect.
+  app.addHook('onClose', async () => {
+    await Promise.all(subscriptions.map((subscription) => subscription.stop()));
+    await relay.stop();
+    const flushed = await relay.flush(5_000);
+    if (!flushed) deps.logger.warn('outbox not empty at shutdown; the next start publishes the rest');
+    await prisma.$disconnect();
+  });
+  return app;
+}

@@ -1,0 +1,148 @@
+import { requireIdentity, type ServiceApp } from '@pep/service-kit';
+import { z } from 'zod';
+import {
+  appointmentListQuery,
+  appointmentResponse,
+  createAppointmentBody,
+  patientAppointmentsQuery,
+  summaryQuery,
+  summaryResponse,
+  updateAppointmentBody,
+} from './appointment.schemas.js';
+import type { AppointmentService } from './appointment.service.js';
+import { READERS, whoMayCall, WRITERS } from './roles.js';
+import { idParams, listOf } from './schemas.js';
+
+const tags = ['appointments'];
+const page = listOf(appointmentResponse);
+// Confirm and cancel take no body; an empty object is accepted from clients that always send one.
+const noBody = z.object({}).strict().nullish();
+const FILTERS = 'Filter by provider, facility, type, status, and date with comparisons: `date=>2026-01-01T00:00:00Z&date=<2026-02-01T00:00:00Z`.';
+
+/** Routes of the `appointments` group that are built. Every record belongs to the caller's organization; others answer 404. */
+export function registerAppointmentRoutes(app: ServiceApp, appointments: AppointmentService): void {
+  for (const [url, hide] of [['/api/appointments', false], ['/api/appointments/', true]] as const) {
+    app.get(
+      url,
+      {
+        schema: {
+          hide,
+          tags,
+          summary: 'Appointments',
+          description: `Paged with page/limit, soonest first. ${FILTERS} Also by patient. ${whoMayCall(READERS)}`,
+          querystring: appointmentListQuery,
+          response: { 200: page },
+        },
+      },
+      async (request) => appointments.list(requireIdentity(request, READERS), request.query),
+    );
+    app.post(
+      url,
+      {
+        schema: {
+          hide,
+          tags,
+          summary: 'Book an appointment',
+          description:
+            'Answers 200 with the created appointment. Provider, facility and type must be records of the organization (400 otherwise); ' +
+            `a provider already booked at that time answers 409 unless the organization allows double booking. ${whoMayCall(WRITERS)}`,
+          body: createAppointmentBody,
+          response: { 200: appointmentResponse },
+        },
+      },
+      async (request) => appointments.create(requireIdentity(request, WRITERS), request.body, request.id),
+    );
+  }
+
+  app.get(
+    '/api/appointments/crudList',
+    {
+      schema: { tags, summary: 'Appointments, for administration screens', description: `As the list, with the same filters. ${whoMayCall(READERS)}`, querystring: appointmentListQuery, response: { 200: page } },
+    },
+    async (request) => appointments.list(requireIdentity(request, READERS), request.query),
+  );
+
+  app.get(
+    '/api/appointments/summary',
+    {
+      schema: { tags, summary: 'Counts of appointments by status', description: `${FILTERS} ${whoMayCall(READERS)}`, querystring: summaryQuery, response: { 200: summaryResponse } },
+    },
+    async (request) => appointments.summary(requireIdentity(request, READERS), request.query),
+  );
+
+  app.get(
+    '/api/appointments/getByPatientId/:id',
+    {
+      schema: {
+        tags,
+        summary: "A patient's appointments",
+        description: `Paged, soonest first; the same filters as the list. An unknown patient has none. ${whoMayCall(READERS)}`,
+        params: idParams,
+        querystring: patientAppointmentsQuery,
+        response: { 200: page },
+      },
+    },
+    async (request) => appointments.list(requireIdentity(request, READERS), { ...request.query, patient: request.params.id }),
+  );
+
+  app.get(
+    '/api/appointments/:id',
+    { schema: { tags, summary: 'Get an appointment', description: whoMayCall(READERS), params: idParams, response: { 200: appointmentResponse } } },
+    async (request) => appointments.get(requireIdentity(request, READERS), request.params.id),
+  );
+
+  app.put(
+    '/api/appointments/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Change or move an appointment',
+        description:
+          'Changes provider, facility, type, date or duration; a cancelled appointment answers 409, and a move onto a busy provider 409. ' +
+          `Status changes go through confirm and cancel. ${whoMayCall(WRITERS)}`,
+        params: idParams,
+        body: updateAppointmentBody,
+        response: { 200: appointmentResponse },
+      },
+    },
+    async (request) => appointments.update(requireIdentity(request, WRITERS), request.params.id, request.body, request.id),
+  );
+
+  app.delete(
+    '/api/appointments/:id',
+    {
+      schema: { tags, summary: 'Delete an appointment', description: `Soft delete: answers the appointment with deleted 1 and frees its slot. ${whoMayCall(WRITERS)}`, params: idParams, response: { 200: appointmentResponse } },
+    },
+    async (request) => appointments.remove(requireIdentity(request, WRITERS), request.params.id, request.id),
+  );
+
+  app.put(
+    '/api/appointments/:id/confirm',
+    {
+      schema: {
+        tags,
+        summary: 'Confirm an appointment',
+        description: `Confirming a confirmed appointment changes nothing; a cancelled one answers 409. ${whoMayCall(WRITERS)}`,
+        params: idParams,
+        body: noBody,
+        response: { 200: appointmentResponse },
+      },
+    },
+    async (request) => appointments.confirm(requireIdentity(request, WRITERS), request.params.id, request.id),
+  );
+
+  app.put(
+    '/api/appointments/:id/cancel',
+    {
+      schema: {
+        tags,
+        summary: 'Cancel an appointment',
+        description: `Frees the slot; cancelling a cancelled appointment changes nothing. ${whoMayCall(WRITERS)}`,
+        params: idParams,
+        body: noBody,
+        response: { 200: appointmentResponse },
+      },
+    },
+    async (request) => appointments.cancel(requireIdentity(request, WRITERS), request.params.id, request.id),
+  );
+}

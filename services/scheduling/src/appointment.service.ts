@@ -1,0 +1,279 @@
+import { randomUUID } from 'node:crypto';
+import {
+  appointmentCancelledV1,
+  appointmentConfirmedV1,
+  appointmentCreatedV1,
+  appointmentDeletedV1,
+  appointmentRescheduledV1,
+  appointmentUpdatedV1,
+  createEvent,
+  type EventEnvelope,
+} from '@pep/contracts';
+import { HttpProblem, notFound, type Identity, type InvalidField } from '@pep/service-kit';
+import type { AppointmentListQuery, AppointmentResponse, CreateAppointmentBody, DateBound, SummaryQuery, SummaryResponse, UpdateAppointmentBody } from './appointment.schemas.js';
+import { enqueue, SOURCE, type Db } from './events.js';
+import type { Appointment, AppointmentType, Facility, Prisma, PrismaClient, Provider } from './generated/prisma/client.js';
+import { allowsDoubleBooking } from './organization-setting.js';
+import { invalidFields, sqlState, type ListQuery, type Page } from './schemas.js';
+import { appointmentSnapshot, toAppointmentResponse } from './views.js';
+
+/** An appointment with the time zone of its facility, which every event about it carries. */
+type Located = Appointment & { facility: { timeZone: string } };
+
+const withTimeZone = { facility: { select: { timeZone: true } } } as const;
+
+const slotTaken = () => new HttpProblem(409, 'slot-taken', 'The provider already has an appointment at that time.');
+const cancelledAppointment = () => new HttpProblem(409, 'appointment-cancelled', 'The appointment is cancelled; book a new one instead.');
+
+/** Fields whose change moves an appointment: reminders planned for the old slot are void. */
+const MOVING = new Set(['date', 'duration', 'provider', 'facility']);
+
+/** Filters of the appointment lists and the summary. */
+type Filters = Omit<AppointmentListQuery, 'page' | 'limit'>;
+
+/** Appointments: booking without double booking, moving, confirming, cancelling, and the lists of the v1 API. */
+export class AppointmentService {
+  constructor(
+    private readonly prisma: PrismaClient,
+    /** Called after a commit that wrote events, so the relay publishes at once. */
+    private readonly eventsWritten: () => void,
+  ) {}
+
+  /** One page of the organization's appointments matching the filters, soonest first. */
+  async list(identity: Identity, query: ListQuery & Filters): Promise<Page<AppointmentResponse>> {
+    const where = whereOf(identity.organization, query);
+    const [rows, total] = await Promise.all([
+      this.prisma.appointment.findMany({ where, orderBy: [{ date: 'asc' }, { id: 'asc' }], skip: (query.page - 1) * query.limit, take: query.limit }),
+      this.prisma.appointment.count({ where }),
+    ]);
+    return { response: rows.map(toAppointmentResponse), page: query.page, limit: query.limit, total };
+  }
+
+  /** Counts of the organization's appointments by status, over the filters (typically a date range). */
+  async summary(identity: Identity, query: SummaryQuery): Promise<SummaryResponse> {
+    const groups = await this.prisma.appointment.groupBy({ by: ['status'], where: whereOf(identity.organization, query), _count: { _all: true } });
+    const counts = { unconfirmed: 0, confirmed: 0, cancelled: 0 };
+    for (const group of groups) counts[group.status] = group._count._all;
+    return { total: counts.unconfirmed + counts.confirmed + counts.cancelled, ...counts };
+  }
+
+  /** An appointment of the caller's organization; 404 otherwise. */
+  async get(identity: Identity, id: string): Promise<AppointmentResponse> {
+    return toAppointmentResponse(await this.own(this.prisma, identity, id));
+  }
+
+  /**
+   * Books an appointment. The exclusion constraint decides whether the provider is free, so of two concurrent
+   * bookings of one slot exactly one commits and the other answers 409.
+   */
+  async create(identity: Identity, body: CreateAppointmentBody, correlationId: string): Promise<AppointmentResponse> {
+    const { facility, type } = await this.references(identity.organization, body);
+    const date = new Date(body.date);
+    const duration = body.duration ?? type!.duration;
+    const created = await this.slotGuarded(() =>
+      this.prisma.$transaction(async (tx) => {
+        const appointment = await tx.appointment.create({
+          data: {
+            id: randomUUID(),
+            organization: identity.organization,
+            patient: body.patient,
+            providerId: body.provider,
+            facilityId: body.facility,
+            typeId: body.type,
+            date,
+            duration,
+            endAt: endOf(date, duration),
+            source: body.source ?? 'ui',
+            status: body.status ?? 'unconfirmed',
+            allowOverlap: await allowsDoubleBooking(tx, identity.organization),
+            createdBy: identity.user,
+            updatedBy: identity.user,
+          },
+        });
+        await enqueue(tx, [
+          createEvent(appointmentCreatedV1, { ...context(appointment, correlationId), data: appointmentSnapshot(appointment, facility!.timeZone) }),
+        ]);
+        return appointment;
+      }),
+    );
+    this.eventsWritten();
+    return toAppointmentResponse(created);
+  }
+
+  /**
+   * Changes provider, facility, type, date or duration under the row's lock. A move publishes appointment.rescheduled
+   * with what it was before; a type change alone publishes appointment.updated; no change publishes nothing.
+   */
+  async update(identity: Identity, id: string, body: UpdateAppointmentBody, correlationId: string): Promise<AppointmentResponse> {
+    await this.references(identity.organization, body);
+    let wrote = false;
+    const result = await this.slotGuarded(() =>
+      this.prisma.$transaction(async (tx) => {
+        const current = await this.own(tx, identity, id, true);
+        if (current.status === 'cancelled') throw cancelledAppointment();
+        const next = {
+          provider: body.provider ?? current.providerId,
+          facility: body.facility ?? current.facilityId,
+          type: body.type ?? current.typeId,
+          date: body.date === undefined ? current.date : new Date(body.date),
+          duration: body.duration ?? current.duration,
+        };
+        const changed = [
+          ...(next.provider !== current.providerId ? ['provider'] : []),
+          ...(next.facility !== current.facilityId ? ['facility'] : []),
+          ...(next.type !== current.typeId ? ['type'] : []),
+          ...(next.date.getTime() !== current.date.getTime() ? ['date'] : []),
+          ...(next.duration !== current.duration ? ['duration'] : []),
+        ];
+        if (changed.length === 0) return current;
+        const moved = changed.some((field) => MOVING.has(field));
+        const updated = await tx.appointment.update({
+          where: { id },
+          data: {
+            providerId: next.provider,
+            facilityId: next.facility,
+            typeId: next.type,
+            date: next.date,
+            duration: next.duration,
+            endAt: endOf(next.date, next.duration),
+            // A moved appointment is booked anew, under the organization's rule of today.
+            ...(moved ? { allowOverlap: await allowsDoubleBooking(tx, identity.organization) } : {}),
+            updatedBy: identity.user,
+          },
+          include: withTimeZone,
+        });
+        const snapshot = appointmentSnapshot(updated, updated.facility.timeZone);
+        const event = moved
+          ? createEvent(appointmentRescheduledV1, {
+              ...context(updated, correlationId),
+              data: {
+                ...snapshot,
+                changed,
+                previous: {
+                  date: current.date.toISOString(),
+                  duration: current.duration,
+                  provider: current.providerId,
+                  facility: current.facilityId,
+                  timeZone: current.facility.timeZone,
+                },
+              },
+            })
+          : createEvent(appointmentUpdatedV1, { ...context(updated, correlationId), data: { ...snapshot, changed } });
+        await enqueue(tx, [event]);
+        wrote = true;
+        return updated;
+      }),
+    );
+    if (wrote) this.eventsWritten();
+    return toAppointmentResponse(result);
+  }
+
+  /** Confirms an appointment; confirming it again changes nothing, and a cancelled one cannot be confirmed (409). */
+  confirm(identity: Identity, id: string, correlationId: string): Promise<AppointmentResponse> {
+    return this.transition(identity, id, (current) => {
+      if (current.status === 'cancelled') throw cancelledAppointment();
+      if (current.status === 'confirmed') return null;
+      return {
+        data: { status: 'confirmed' },
+        event: (row) => createEvent(appointmentConfirmedV1, { ...context(row, correlationId), data: appointmentSnapshot(row, row.facility.timeZone) }),
+      };
+    });
+  }
+
+  /** Cancels an appointment, freeing its slot; cancelling it again changes nothing. */
+  cancel(identity: Identity, id: string, correlationId: string): Promise<AppointmentResponse> {
+    return this.transition(identity, id, (current) => {
+      if (current.status === 'cancelled') return null;
+      return {
+        data: { status: 'cancelled' },
+        event: (row) => createEvent(appointmentCancelledV1, { ...context(row, correlationId), data: appointmentSnapshot(row, row.facility.timeZone) }),
+      };
+    });
+  }
+
+  /** Deletes an appointment softly and answers it; its slot is free and it answers 404 from then on. */
+  remove(identity: Identity, id: string, correlationId: string): Promise<AppointmentResponse> {
+    return this.transition(identity, id, () => ({
+      data: { deleted: true },
+      event: (row) => createEvent(appointmentDeletedV1, { ...context(row, correlationId), data: appointmentSnapshot(row, row.facility.timeZone) }),
+    }));
+  }
+
+  /** Applies a state change decided on the locked row; `decide` answers null when there is nothing to do. */
+  private async transition(
+    identity: Identity,
+    id: string,
+    decide: (current: Located) => { data: Prisma.AppointmentUpdateInput; event: (row: Located) => EventEnvelope } | null,
+  ): Promise<AppointmentResponse> {
+    let wrote = false;
+    const result = await this.prisma.$transaction(async (tx) => {
+      const current = await this.own(tx, identity, id, true);
+      const change = decide(current);
+      if (!change) return current;
+      const updated = await tx.appointment.update({ where: { id }, data: { ...change.data, updatedBy: identity.user }, include: withTimeZone });
+      await enqueue(tx, [change.event(updated)]);
+      wrote = true;
+      return updated;
+    });
+    if (wrote) this.eventsWritten();
+    return toAppointmentResponse(result);
+  }
+
+  /**
+   * The live provider, facility and type the body names, each of the caller's organization; a 400 naming every
+   * field that names none (another organization's record looks like no record).
+   */
+  private async references(organization: string, body: { provider?: string; facility?: string; type?: string }) {
+    const live = { organization, deleted: false };
+    const [provider, facility, type] = await Promise.all([
+      body.provider === undefined ? undefined : this.prisma.provider.findFirst({ where: { ...live, id: body.provider } }),
+      body.facility === undefined ? undefined : this.prisma.facility.findFirst({ where: { ...live, id: body.facility } }),
+      body.type === undefined ? undefined : this.prisma.appointmentType.findFirst({ where: { ...live, id: body.type } }),
+    ]);
+    const errors: InvalidField[] = [];
+    if (provider === null) errors.push({ field: 'body.provider', message: 'no such provider' });
+    if (facility === null) errors.push({ field: 'body.facility', message: 'no such facility' });
+    if (type === null) errors.push({ field: 'body.type', message: 'no such appointment type' });
+    if (errors.length > 0) throw invalidFields(errors);
+    return { provider: provider as Provider | undefined, facility: facility as Facility | undefined, type: type as AppointmentType | undefined };
+  }
+
+  /** Runs a write that may book a slot, answering 409 when the database finds the provider busy. */
+  private async slotGuarded<T>(write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (error) {
+      if (sqlState(error) === '23P01') throw slotTaken();
+      throw error;
+    }
+  }
+
+  /** The caller's organization's live appointment, locked for the rest of the transaction when asked; 404 otherwise. */
+  private async own(db: Db, identity: Identity, id: string, lock = false): Promise<Located> {
+    if (lock) await db.$executeRawUnsafe('SELECT 1 FROM "appointment" WHERE "id" = $1::uuid AND "organization" = $2::uuid FOR UPDATE', id, identity.organization);
+    const appointment = await db.appointment.findFirst({ where: { id, organization: identity.organization, deleted: false }, include: withTimeZone });
+    if (!appointment) throw notFound('appointment');
+    return appointment;
+  }
+}
+
+function endOf(date: Date, minutes: number): Date {
+  return new Date(date.getTime() + minutes * 60_000);
+}
+
+function context(appointment: Appointment, correlationId: string) {
+  return { source: SOURCE, organization: appointment.organization, subject: appointment.id, correlationId };
+}
+
+function whereOf(organization: string, filters: Filters): Prisma.AppointmentWhereInput {
+  return {
+    organization,
+    deleted: false,
+    ...(filters.patient ? { patient: filters.patient } : {}),
+    ...(filters.provider ? { providerId: filters.provider } : {}),
+    ...(filters.facility ? { facilityId: filters.facility } : {}),
+    ...(filters.type ? { typeId: filters.type } : {}),
+    ...(filters.status ? { status: filters.status } : {}),
+    ...(filters.date ? { AND: filters.date.map((bound: DateBound) => ({ date: { [bound.op]: bound.at } })) } : {}),
+  };
+}

@@ -1,0 +1,227 @@
+import { randomUUID } from 'node:crypto';
+import type { EventEnvelope } from '@pep/contracts';
+import { notFound, requireIdentity, type Identity, type ServiceApp } from '@pep/service-kit';
+import { z } from 'zod';
+import { enqueue, SOURCE, type Db } from './events.js';
+import type { PrismaClient } from './generated/prisma/client.js';
+import { READERS, whoMayCall, WRITERS } from './roles.js';
+import { idParams, listOf, listQuery, searchQuery, type ListQuery, type Page, type RecordRow } from './schemas.js';
+
+// Providers, facilities and appointment types behave alike: soft-deleted records of an organization, listed by
+// visibility, searched by name, each change published as created/updated/deleted. One implementation keeps them alike.
+
+/** The part of a generated Prisma model delegate the catalog uses; every catalog model's delegate has this shape. */
+export interface CatalogDelegate<Row> {
+  findFirst(args: { where: object }): Promise<Row | null>;
+  findMany(args: { where: object; orderBy: object[]; skip: number; take: number }): Promise<Row[]>;
+  count(args: { where: object }): Promise<number>;
+  create(args: { data: object }): Promise<Row>;
+  update(args: { where: { id: string }; data: object }): Promise<Row>;
+}
+
+/** A catalog record: a stored record that can be hidden from lists. */
+export type CatalogRow = RecordRow & { visible: boolean };
+
+/** What the envelope of every event about a record shares. */
+export interface EventContext {
+  source: string;
+  organization: string;
+  subject: string;
+  correlationId: string;
+}
+
+/** Everything that differs between kinds of catalog records. */
+export interface CatalogKind<Row extends CatalogRow, Response> {
+  /** Singular, as in "provider not found". */
+  noun: string;
+  /** Table name, for row locks. */
+  table: string;
+  delegate(db: Db): CatalogDelegate<Row>;
+  /** Columns `search` looks in. */
+  searchFields: readonly string[];
+  orderBy: object[];
+  toResponse(row: Row): Response;
+  created(row: Row, context: EventContext): EventEnvelope;
+  updated(row: Row, changed: string[], context: EventContext): EventEnvelope;
+  deleted(row: Row, context: EventContext): EventEnvelope;
+}
+
+/** Which records a list shows: the visible ones (the default lists), the hidden ones, or both (crudList). */
+export type Visibility = 'visible' | 'hidden' | 'all';
+
+/** CRUD of one kind of catalog record, scoped to the caller's organization; deleted records answer 404. */
+export class CatalogService<Row extends CatalogRow, Response> {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly kind: CatalogKind<Row, Response>,
+    /** Called after a commit that wrote events, so the relay publishes at once. */
+    private readonly eventsWritten: () => void,
+  ) {}
+
+  /** One page of the organization's records of this kind, optionally only those whose names match `search`. */
+  async list(identity: Identity, query: ListQuery, visibility: Visibility, search?: string): Promise<Page<Response>> {
+    const where = {
+      organization: identity.organization,
+      deleted: false,
+      ...(visibility === 'all' ? {} : { visible: visibility === 'visible' }),
+      ...(search ? { AND: searchTerms(search).map((term) => ({ OR: this.kind.searchFields.map((field) => ({ [field]: { contains: term, mode: 'insensitive' } })) })) } : {}),
+    };
+    const delegate = this.kind.delegate(this.prisma);
+    const [rows, total] = await Promise.all([
+      delegate.findMany({ where, orderBy: this.kind.orderBy, skip: (query.page - 1) * query.limit, take: query.limit }),
+      delegate.count({ where }),
+    ]);
+    return { response: rows.map((row) => this.kind.toResponse(row)), page: query.page, limit: query.limit, total };
+  }
+
+  /** A record of the caller's organization; 404 otherwise. */
+  async get(identity: Identity, id: string): Promise<Response> {
+    return this.kind.toResponse(await this.own(this.prisma, identity, id));
+  }
+
+  /** Stores a new record and its created event in one transaction. */
+  async create(identity: Identity, data: object, correlationId: string): Promise<Response> {
+    const row = await this.prisma.$transaction(async (tx) => {
+      const created = await this.kind.delegate(tx).create({
+        data: { ...data, id: randomUUID(), organization: identity.organization, createdBy: identity.user, updatedBy: identity.user },
+      });
+      await enqueue(tx, [this.kind.created(created, context(created, correlationId))]);
+      return created;
+    });
+    this.eventsWritten();
+    return this.kind.toResponse(row);
+  }
+
+  /**
+   * Applies the given fields under the row's lock, so concurrent changes neither lose updates nor publish out of
+   * order. A change that changes nothing publishes nothing.
+   */
+  async update(identity: Identity, id: string, data: Record<string, unknown>, correlationId: string): Promise<Response> {
+    let wrote = false;
+    const row = await this.prisma.$transaction(async (tx) => {
+      const current = await this.own(tx, identity, id, true);
+      const changed = Object.keys(data).filter((key) => data[key] !== undefined && data[key] !== (current as unknown as Record<string, unknown>)[key]);
+      if (changed.length === 0) return current;
+      const updated = await this.kind.delegate(tx).update({
+        where: { id },
+        data: { ...Object.fromEntries(changed.map((key) => [key, data[key]])), updatedBy: identity.user },
+      });
+      await enqueue(tx, [this.kind.updated(updated, changed, context(updated, correlationId))]);
+      wrote = true;
+      return updated;
+    });
+    if (wrote) this.eventsWritten();
+    return this.kind.toResponse(row);
+  }
+
+  /** Marks a record deleted and answers it; it then answers 404 like any unknown id. */
+  async remove(identity: Identity, id: string, correlationId: string): Promise<Response> {
+    const row = await this.prisma.$transaction(async (tx) => {
+      await this.own(tx, identity, id, true);
+      const deleted = await this.kind.delegate(tx).update({ where: { id }, data: { deleted: true, updatedBy: identity.user } });
+      await enqueue(tx, [this.kind.deleted(deleted, context(deleted, correlationId))]);
+      return deleted;
+    });
+    this.eventsWritten();
+    return this.kind.toResponse(row);
+  }
+
+  /** The caller's organization's live record, locked for the rest of the transaction when asked; 404 otherwise. */
+  private async own(db: Db, identity: Identity, id: string, lock = false): Promise<Row> {
+    if (lock) await db.$executeRawUnsafe(`SELECT 1 FROM "${this.kind.table}" WHERE "id" = $1::uuid AND "organization" = $2::uuid FOR UPDATE`, id, identity.organization);
+    const row = await this.kind.delegate(db).findFirst({ where: { id, organization: identity.organization, deleted: false } });
+    if (!row) throw notFound(this.kind.noun);
+    return row;
+  }
+}
+
+function context(row: RecordRow, correlationId: string): EventContext {
+  return { source: SOURCE, organization: row.organization, subject: row.id, correlationId };
+}
+
+/**
+ * Words of a search, at most five so one request cannot build an unbounded query. Prisma's `contains` is a LIKE that
+ * leaves wildcards alone, so they are escaped to be searched for literally.
+ */
+function searchTerms(value: string): string[] {
+  return value
+    .split(/\s+/)
+    .filter(Boolean)
+    .slice(0, 5)
+    .map((term) => term.replace(/[\\%_]/g, '\\$&'));
+}
+
+/** How one kind's routes are described and what they validate. */
+export interface CatalogRoutes<TCreate extends z.ZodType, TUpdate extends z.ZodType, TResponse extends z.ZodType> {
+  /** The v1 group, e.g. `providers`. */
+  group: string;
+  /** For summaries, e.g. `a provider` (with its article) and `providers`. */
+  singular: string;
+  plural: string;
+  createBody: TCreate;
+  updateBody: TUpdate;
+  response: TResponse;
+  /** Maps a validated create body to the row's columns. */
+  createData(body: z.output<TCreate>): object;
+  /** Maps a validated update body to the row's columns (undefined leaves a column as it is). */
+  updateData(body: z.output<TUpdate>): Record<string, unknown>;
+  /** Whether the group has `crudList` in v1. */
+  crudList: boolean;
+}
+
+/** Registers the v1 routes of a catalog group: list, create, get, change, delete, search, hidden and maybe crudList. */
+export function registerCatalogRoutes<Row extends CatalogRow, TCreate extends z.ZodType, TUpdate extends z.ZodType, TResponse extends z.ZodType>(
+  app: ServiceApp,
+  service: CatalogService<Row, z.output<TResponse>>,
+  routes: CatalogRoutes<TCreate, TUpdate, TResponse>,
+): void {
+  const tags = [routes.group];
+  const base = `/api/${routes.group}`;
+  // Widened so the route types do not try to relate the generic response schema to the service's answer type.
+  const response: z.ZodType = routes.response;
+  const page = listOf(response);
+  for (const [url, hide] of [[base, false], [`${base}/`, true]] as const) {
+    app.get(
+      url,
+      { schema: { hide, tags, summary: `Visible ${routes.plural}`, description: `Paged with page/limit, by name. ${whoMayCall(READERS)}`, querystring: listQuery, response: { 200: page } } },
+      async (request) => service.list(requireIdentity(request, READERS), request.query, 'visible'),
+    );
+    app.post(
+      url,
+      { schema: { hide, tags, summary: `Create ${routes.singular}`, description: `Answers 200 with the created record. ${whoMayCall(WRITERS)}`, body: routes.createBody, response: { 200: response } } },
+      async (request) => service.create(requireIdentity(request, WRITERS), routes.createData(request.body as z.output<TCreate>), request.id),
+    );
+  }
+  app.get(
+    `${base}/search`,
+    { schema: { tags, summary: `Find ${routes.plural} by name`, description: `Visible or hidden; every word of \`value\` must appear in a name. ${whoMayCall(READERS)}`, querystring: searchQuery, response: { 200: page } } },
+    async (request) => service.list(requireIdentity(request, READERS), request.query, 'all', request.query.value),
+  );
+  app.get(
+    `${base}/hidden`,
+    { schema: { tags, summary: `Hidden ${routes.plural}`, description: `Those with visible false. ${whoMayCall(READERS)}`, querystring: listQuery, response: { 200: page } } },
+    async (request) => service.list(requireIdentity(request, READERS), request.query, 'hidden'),
+  );
+  if (routes.crudList) {
+    app.get(
+      `${base}/crudList`,
+      { schema: { tags, summary: `All ${routes.plural}, visible or not`, description: `For administration screens. ${whoMayCall(READERS)}`, querystring: listQuery, response: { 200: page } } },
+      async (request) => service.list(requireIdentity(request, READERS), request.query, 'all'),
+    );
+  }
+  app.get(
+    `${base}/:id`,
+    { schema: { tags, summary: `Get ${routes.singular}`, description: whoMayCall(READERS), params: idParams, response: { 200: response } } },
+    async (request) => service.get(requireIdentity(request, READERS), request.params.id),
+  );
+  app.put(
+    `${base}/:id`,
+    { schema: { tags, summary: `Change ${routes.singular}`, description: `Changes the fields given; null clears an optional one. ${whoMayCall(WRITERS)}`, params: idParams, body: routes.updateBody, response: { 200: response } } },
+    async (request) => service.update(requireIdentity(request, WRITERS), request.params.id, routes.updateData(request.body as z.output<TUpdate>), request.id),
+  );
+  app.delete(
+    `${base}/:id`,
+    { schema: { tags, summary: `Delete ${routes.singular}`, description: `Soft delete: answers the record with deleted 1; it then answers 404. Appointments keep pointing at it. ${whoMayCall(WRITERS)}`, params: idParams, response: { 200: response } } },
+    async (request) => service.remove(requireIdentity(request, WRITERS), request.params.id, request.id),
+  );
+}

@@ -1,0 +1,20 @@
+import { baseConfigSchema, envBoolean, envList } from '@pep/service-kit';
+import { z } from 'zod';
+
+/** The scheduling service's environment. Either DATABASE_URL (Postgres) or PGLITE_DIR (embedded) is required. */
+export const configSchema = baseConfigSchema
+  .extend({
+    DATABASE_URL: z.string().url().optional(),
+    PGLITE_DIR: z.string().min(1).optional(),
+    KAFKA_BROKERS: envList.optional(),
+    KAFKA_CLIENT_ID: z.string().default('scheduling'),
+    TOPIC_PREFIX: z.string().default(''),
+    INTERNAL_AUTH_SECRET: z.string().min(32, 'must be at least 32 characters'),
+    MIGRATE_ON_START: envBoolean.default(true),
+  })
+  .refine((config) => config.DATABASE_URL || config.PGLITE_DIR, {
+    message: 'set DATABASE_URL (Postgres) or PGLITE_DIR (embedded)',
+    path: ['DATABASE_URL'],
+  });
+
+export type SchedulingConfig = z.output<typeof configSchema>;

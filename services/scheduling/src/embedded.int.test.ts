@@ -1,0 +1,88 @@
+import { fileURLToPath } from 'node:url';
+import { InProcessBus, type Subscription } from '@pep/bus';
+import { createEvent, parseEvent, settingsChangedV1, type EventEnvelope } from '@pep/contracts';
+import { assertNoSchemaDrift, migrate, type Database, openDatabase } from '@pep/db';
+import { createLogger, type ServiceApp } from '@pep/service-kit';
+import { waitFor } from '@pep/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { booking, catalog } from '../test/fixtures.js';
+import { as, organization, SECRET } from '../test/harness.js';
+import { buildApp } from './app.js';
+import { HAND_WRITTEN_INDEXES, migrationsDir } from './migrations.js';
+
+// The embedded runtime runs the same code on PGlite and the in-process bus; this proves the migration (btree_gist and
+// the exclusion constraint) and the raw SQL work there too.
+describe('scheduling service on PGlite and the in-process bus (embedded runtime)', () => {
+  let database: Database;
+  let bus: InProcessBus;
+  let app: ServiceApp;
+  let subscription: Subscription;
+  const seen: EventEnvelope[] = [];
+
+  beforeAll(async () => {
+    database = await openDatabase({ kind: 'pglite', dataDir: null });
+    await migrate(database, { migrationsDir });
+    bus = new InProcessBus();
+    app = await buildApp({ logger: createLogger({ service: 'scheduling', level: 'silent' }), database, bus, internalAuthSecret: SECRET });
+    await app.ready();
+    subscription = await bus.subscribe({
+      groupId: 'test.observer',
+      topics: ['scheduling.appointment'],
+      handler: async (message) => {
+        seen.push(parseEvent(message.value));
+      },
+    });
+  });
+  afterAll(async () => {
+    await subscription?.stop();
+    await app?.close();
+    await bus?.close();
+    await database?.close();
+  });
+
+  it('has no drift between its migrations and schema.prisma', async () => {
+    await assertNoSchemaDrift({ schemaPath: fileURLToPath(new URL('../prisma/schema.prisma', import.meta.url)), db: database, ignoreIndexes: HAND_WRITTEN_INDEXES });
+  });
+
+  it('books, refuses a double booking, confirms, and publishes on the in-process bus', async () => {
+    const org = organization();
+    const headers = await as(org.staff);
+    const records = await catalog(app, headers);
+    const book = (date: string) => app.inject({ method: 'POST', url: '/api/appointments', headers, payload: booking(records, date) });
+    const first = await book('2026-10-01T09:00:00Z');
+    expect(first.statusCode).toBe(200);
+    const clash = await book('2026-10-01T09:29:00Z');
+    expect(clash.statusCode).toBe(409);
+    expect(clash.json().detail).toBe('The provider already has an appointment at that time.');
+    const id = first.json()._id as string;
+    expect((await app.inject({ method: 'PUT', url: `/api/appointments/${id}/confirm`, headers })).json().status).toBe('confirmed');
+    const events = await waitFor(() => (seen.filter((event) => event.subject === id).length >= 2 ? seen.filter((event) => event.subject === id) : null), {
+      message: 'appointment events on the in-process bus',
+    });
+    expect(events.map((event) => event.type)).toEqual(['appointment.created', 'appointment.confirmed']);
+    expect(events[0]!.data).toMatchObject({ timeZone: 'America/New_York' });
+    const listed = (await app.inject({ url: '/api/appointments?date=>=2026-10-01T00:00:00Z&date=<2026-10-02T00:00:00Z', headers })).json();
+    expect(listed.total).toBe(1);
+  });
+
+  it('allows double booking once auth’s settings.changed says so', async () => {
+    const org = organization();
+    const headers = await as(org.staff);
+    const records = await catalog(app, headers);
+    const settingId = org.id;
+    const event = createEvent(settingsChangedV1, {
+      source: '/services/auth',
+      organization: org.id,
+      subject: settingId,
+      data: { _id: settingId, organization: org.id, ref: 'organization', refId: org.id, settings: { allowDoubleBooking: true }, unsubscribed: [], unsubscribedAll: false, deleted: false },
+    });
+    await bus.publish([{ topic: settingsChangedV1.topic, key: settingId, value: JSON.stringify(event) }]);
+    const session = await database.sql.connect();
+    await waitFor(async () => (await session.query('SELECT 1 FROM organization_setting WHERE organization = $1 AND allow_double_booking', [org.id])).rows.length === 1, {
+      message: 'the setting kept',
+    });
+    const book = () => app.inject({ method: 'POST', url: '/api/appointments', headers, payload: booking(records, '2026-10-05T09:00:00Z') });
+    expect((await book()).statusCode).toBe(200);
+    expect((await book()).statusCode).toBe(200);
+  });
+});

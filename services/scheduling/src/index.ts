@@ -1,0 +1,3 @@
+export { buildApp, type SchedulingAppDeps } from './app.js';
+export { configSchema, type SchedulingConfig } from './config.js';
+export { migrationsDir } from './migrations.js';

@@ -1,0 +1,10 @@
+import { fileURLToPath } from 'node:url';
+
+/** Folder of this service's committed SQL migrations (the same path from src/ and dist/). */
+export const migrationsDir = fileURLToPath(new URL('../prisma/migrations', import.meta.url));
+
+/**
+ * Indexes the migrations create that schema.prisma cannot describe, for the drift check to leave alone: the index
+ * behind the exclusion constraint that forbids double booking.
+ */
+export const HAND_WRITTEN_INDEXES = ['appointment_no_overlap'];

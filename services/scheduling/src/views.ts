@@ -1,0 +1,136 @@
+import type { Appointment, AppointmentType, Facility, Provider } from './generated/prisma/client.js';
+import type { AppointmentResponse } from './appointment.schemas.js';
+import type { AppointmentTypeResponse } from './appointment-type.schemas.js';
+import type { FacilityResponse } from './facility.schemas.js';
+import type { ProviderResponse } from './provider.schemas.js';
+import { recordView } from './schemas.js';
+
+/** `firstname [middlename] lastname`, as the product shows a provider. */
+export function providerName(provider: Pick<Provider, 'firstname' | 'middlename' | 'lastname'>): string {
+  return [provider.firstname, provider.middlename, provider.lastname].filter(Boolean).join(' ');
+}
+
+/** A provider as the API shows it. */
+export function toProviderResponse(provider: Provider): ProviderResponse {
+  const name = providerName(provider);
+  return {
+    ...recordView(provider),
+    firstname: provider.firstname,
+    lastname: provider.lastname,
+    middlename: provider.middlename,
+    name,
+    normalizedName: name.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase(),
+    alternativeName: provider.alternativeName,
+    phonetic: provider.phonetic,
+    displayPhone: provider.displayPhone,
+    npi: provider.npi === null ? null : Number(provider.npi),
+    deptCode: provider.deptCode,
+    specialInstructions: provider.specialInstructions,
+    schedulable: provider.schedulable,
+    isReferringProvider: provider.isReferringProvider,
+    isRenderingProvider: provider.isRenderingProvider,
+    visible: provider.visible,
+    source: provider.source as ProviderResponse['source'],
+  };
+}
+
+/** The provider snapshot events carry. */
+export function providerSnapshot(provider: Provider) {
+  return {
+    _id: provider.id,
+    name: providerName(provider),
+    firstname: provider.firstname,
+    lastname: provider.lastname,
+    alternativeName: provider.alternativeName,
+    phonetic: provider.phonetic,
+    schedulable: provider.schedulable,
+    visible: provider.visible,
+  };
+}
+
+/** A facility as the API shows it. */
+export function toFacilityResponse(facility: Facility): FacilityResponse {
+  return {
+    ...recordView(facility),
+    name: facility.name,
+    timeZone: facility.timeZone,
+    alternativeName: facility.alternativeName,
+    phonetic: facility.phonetic,
+    address: facility.address,
+    city: facility.city,
+    state: facility.state,
+    country: facility.country,
+    postcode: facility.postcode,
+    phone: facility.phone,
+    fax: facility.fax,
+    alternativePhone: facility.alternativePhone,
+    specialInstructions: facility.specialInstructions,
+    visible: facility.visible,
+  };
+}
+
+/** The facility snapshot events carry. */
+export function facilitySnapshot(facility: Facility) {
+  return {
+    _id: facility.id,
+    name: facility.name,
+    alternativeName: facility.alternativeName,
+    phonetic: facility.phonetic,
+    address: facility.address,
+    city: facility.city,
+    state: facility.state,
+    postcode: facility.postcode,
+    country: facility.country,
+    phone: facility.phone,
+    timeZone: facility.timeZone,
+    visible: facility.visible,
+  };
+}
+
+/** An appointment type as the API shows it. */
+export function toAppointmentTypeResponse(type: AppointmentType): AppointmentTypeResponse {
+  return {
+    ...recordView(type),
+    name: type.name,
+    alternativeName: type.alternativeName,
+    description: type.description,
+    duration: type.duration,
+    visible: type.visible ? 1 : 0,
+  };
+}
+
+/** The appointment type snapshot events carry. */
+export function appointmentTypeSnapshot(type: AppointmentType) {
+  return { _id: type.id, name: type.name, alternativeName: type.alternativeName, duration: type.duration, visible: type.visible };
+}
+
+/** An appointment as the API shows it. */
+export function toAppointmentResponse(appointment: Appointment): AppointmentResponse {
+  return {
+    ...recordView(appointment),
+    patient: appointment.patient,
+    provider: appointment.providerId,
+    facility: appointment.facilityId,
+    type: appointment.typeId,
+    date: appointment.date.toISOString(),
+    duration: appointment.duration,
+    source: appointment.source,
+    status: appointment.status,
+  };
+}
+
+/** The appointment snapshot events carry; the facility's time zone lets messaging tell local times. */
+export function appointmentSnapshot(appointment: Appointment, timeZone: string) {
+  return {
+    _id: appointment.id,
+    patient: appointment.patient,
+    provider: appointment.providerId,
+    facility: appointment.facilityId,
+    type: appointment.typeId,
+    date: appointment.date.toISOString(),
+    duration: appointment.duration,
+    status: appointment.status,
+    source: appointment.source,
+    timeZone,
+  };
+}
