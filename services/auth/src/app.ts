@@ -1,8 +1,10 @@
-import type { Bus } from '@pep/bus';
+import type { Bus, Subscription } from '@pep/bus';
 import '@pep/contracts';
-import { asTransactional, OutboxRelay, type Database } from '@pep/db';
+import { asTransactional, consumeEvents, OutboxRelay, type Database } from '@pep/db';
 import { addGauge, createServiceApp, type Logger, type ServiceApp } from '@pep/service-kit';
 import { PrismaClient } from './generated/prisma/client.js';
+import { registerActivityRoutes } from './activity.routes.js';
+import { ACTIVITY_CONSUMER, activityBindings, ActivityService } from './activity.service.js';
 import { GroupInviteService } from './group-invite.service.js';
 import { registerGroupRoutes } from './group.routes.js';
 import { GroupService } from './group.service.js';
@@ -19,8 +21,11 @@ import { registerSettingRoutes } from './setting.routes.js';
 import { SettingService } from './setting.service.js';
 import { SigningKeyStore } from './signing-keys.js';
 import { registerTokenRoutes } from './token.routes.js';
+import { registerUserAdminRoutes } from './user-admin.routes.js';
+import { UserAdminService } from './user-admin.service.js';
 import { registerUserRoutes } from './user.routes.js';
 import { UserService } from './user.service.js';
+import { registerZendeskRoutes } from './zendesk.routes.js';
 
 /** What the auth app is built from; main.ts and tests supply it. */
 export interface AuthAppDeps {
@@ -42,6 +47,10 @@ export interface AuthAppDeps {
   bodyLimit?: number;
   /** Outbox poll interval; tests shorten it. */
   outboxPollIntervalMs?: number;
+  /** Shared secret of Zendesk's JWT single sign-on; without it POST /api/tokens/zendesk answers 501. */
+  zendeskSharedSecret?: string;
+  /** Attempts per consumed event before it is dead-lettered (default the bus's). */
+  maxEventAttempts?: number;
 }
 
 /** Builds the auth service: routes, signing keys and the outbox relay, closed in the right order. */
@@ -79,7 +88,8 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
 
   addGauge(app, 'outbox_pending_events', 'Events committed but not yet published to the bus.', () => relay.pendingCount());
   registerUserRoutes(app, new UserService(prisma, sessions, limiter, clock, eventsWritten), sessions, resets);
-  registerOrganizationRoutes(app, new OrganizationService(prisma, eventsWritten), sessions);
+  registerUserAdminRoutes(app, new UserAdminService(prisma, resets, clock, eventsWritten), invites);
+  registerOrganizationRoutes(app, new OrganizationService(prisma, eventsWritten), sessions, invites);
   registerTokenRoutes(app, sessions, keys);
   const integrators = new IntegratorClientService(prisma, sessions, limiter, clock, eventsWritten);
   registerIntegratorClientRoutes(app, integrators);
@@ -90,13 +100,40 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
       ref === 'integrator' ? integrators.exists(db, organization, refId) : Promise.resolve(true),
     ),
   );
+  registerZendeskRoutes(app, prisma, deps.zendeskSharedSecret, clock);
+  registerActivityRoutes(app, new ActivityService(prisma, clock));
   registerNotBuiltRoutes(app);
+
+  const feedLogger = deps.logger.child({ component: 'activities' });
+  let closing = false;
+  let feed: Promise<Subscription | null> = Promise.resolve(null);
+  // The feed is a read model: joining its consumer group can take a rebalance's time when replicas start together, so
+  // it starts in the background (retrying) instead of holding up readiness; the routes serve what has arrived so far.
+  const startFeed = async (): Promise<Subscription | null> => {
+    for (let attempt = 1; !closing; attempt += 1) {
+      try {
+        return await consumeEvents({
+          bus: deps.bus,
+          prisma: asTransactional(prisma),
+          logger: feedLogger,
+          groupId: ACTIVITY_CONSUMER,
+          bindings: activityBindings(),
+          ...(deps.maxEventAttempts !== undefined ? { maxAttempts: deps.maxEventAttempts } : {}),
+        });
+      } catch (error) {
+        feedLogger.warn({ err: { message: (error as Error).message }, attempt }, 'activity feed consumer did not start; retrying');
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * 2 ** attempt)).unref());
+      }
+    }
+    return null;
+  };
 
   let purgeTimer: NodeJS.Timeout | undefined;
   app.addHook('onReady', async () => {
     // The first start creates the signing key here rather than in the first login.
     await keys.refresh();
     relay.start();
+    feed = startFeed();
     purgeTimer = setInterval(() => {
       limiter.purge().catch((error: Error) => deps.logger.warn({ err: { message: error.message } }, 'rate limit purge failed'));
     }, 3_600_000);
@@ -105,6 +142,8 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
   // Runs after in-flight requests drained: finish mails, publish what is left, then disconnect.
   app.addHook('onClose', async () => {
     clearInterval(purgeTimer);
+    closing = true;
+    await (await feed)?.stop();
     await Promise.all([resets.drain(), invites.drain()]);
     mailer.close();
     await relay.stop();

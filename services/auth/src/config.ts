@@ -23,6 +23,8 @@ export const configSchema = baseConfigSchema
     MAIL_FROM: z.string().min(3).default('no-reply@localhost'),
     MAIL_DIR: z.string().min(1).optional(),
     MIGRATE_ON_START: envBoolean.default(true),
+    /** Shared secret of Zendesk's JWT single sign-on; unset, POST /api/tokens/zendesk answers 501. */
+    ZENDESK_SHARED_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   })
   .refine((config) => config.DATABASE_URL || config.PGLITE_DIR, {
     message: 'set DATABASE_URL (Postgres) or PGLITE_DIR (embedded)',

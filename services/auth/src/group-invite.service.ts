@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { createEvent, userCreatedV1, userUpdatedV1 } from '@pep/contracts';
 import { HttpProblem, notFound, type Identity, type Logger } from '@pep/service-kit';
 import { enqueue, SOURCE } from './events.js';
-import type { GroupInvite, PrismaClient } from './generated/prisma/client.js';
+import type { GroupInvite, Prisma, PrismaClient } from './generated/prisma/client.js';
 import type { AcceptInvitationBody, GroupInviteResponse, InviteUserBody } from './group.schemas.js';
 import { addMembers, lockGroup, toGroupResponse } from './group.service.js';
 import type { Mailer } from './mailer.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { RULES, type RateLimiter } from './rate-limiter.js';
+import { GROUP_WRITERS } from './roles.js';
 import { hashToken, newOpaqueToken } from './session.service.js';
 import { findMember, findUserByEmail, type Db } from './user.repository.js';
 import type { ListQuery } from './user.schemas.js';
@@ -60,6 +61,55 @@ export class GroupInviteService {
     return this.toResponse(invite);
   }
 
+  /**
+   * Invites an existing platform user into the caller's organization (no group). Answers the invitation with the
+   * e-mail masked, because the inviter named the user by id and must not learn their address from it.
+   */
+  async inviteToOrganization(identity: Identity, organizationId: string, userId: string, roles: string[], correlationId: string): Promise<GroupInviteResponse> {
+    const organization =
+      organizationId === identity.organization ? await this.prisma.organization.findFirst({ where: { id: organizationId, deletedAt: null } }) : null;
+    if (!organization) throw notFound('organization');
+    const user = await this.prisma.user.findUnique({ where: { id: userId } });
+    if (!user) throw notFound('user');
+    if ((await findMember(this.prisma, organizationId, userId))?.active) throw new HttpProblem(409, 'already-member', 'The user is already a member of the organization.');
+    const token = newOpaqueToken();
+    const now = this.clock();
+    const invite = await this.prisma.$transaction(async (tx) => {
+      await tx.groupInvite.deleteMany({ where: { organizationId, groupId: null, email: user.email, acceptedAt: null } });
+      return tx.groupInvite.create({
+        data: {
+          id: randomUUID(),
+          organizationId,
+          groupId: null,
+          email: user.email,
+          roles: [...new Set(roles)],
+          tokenHash: hashToken(token),
+          invitedBy: identity.user,
+          createdAt: now,
+          expiresAt: new Date(now.getTime() + INVITE_TTL_MS),
+        },
+      });
+    });
+    this.track(this.sendInvitation(invite, token, organization.name, null, correlationId));
+    return this.toResponse(invite);
+  }
+
+  /**
+   * One page of pending invitations to a user's e-mail: every organization's when the caller asks about themselves,
+   * otherwise only the caller's organization's (admins and managers, about its members).
+   */
+  async ofUser(identity: Identity, userId: string, query: ListQuery) {
+    if (identity.user === userId) {
+      const user = await this.prisma.user.findUnique({ where: { id: userId } });
+      if (!user) throw notFound('user');
+      return this.pendingPage({ email: user.email, organization: { active: true, deletedAt: null } }, query);
+    }
+    const member = await findMember(this.prisma, identity.organization, userId);
+    if (!member) throw notFound('user');
+    if (!identity.roles.some((role) => (GROUP_WRITERS as readonly string[]).includes(role))) throw new HttpProblem(403, 'forbidden', 'Your role may not do this.');
+    return this.pendingPage({ organizationId: identity.organization, email: member.user.email }, query);
+  }
+
   /** One page of a group's pending invitations. */
   async ofGroup(identity: Identity, groupId: string, query: ListQuery) {
     if (!(await this.prisma.group.findFirst({ where: { id: groupId, organizationId: identity.organization }, select: { id: true } }))) throw notFound('group');
@@ -78,9 +128,9 @@ export class GroupInviteService {
       _id: invite.id,
       email: invite.email,
       organization: invite.organizationId,
-      organizationName: invite.group.organization.name,
+      organizationName: invite.organization.name,
       group: invite.groupId,
-      groupName: invite.group.name,
+      groupName: invite.group?.name ?? null,
       expiresAt: invite.expiresAt.toISOString(),
       accountExists: Boolean(await findUserByEmail(this.prisma, invite.email)),
     };
@@ -94,7 +144,8 @@ export class GroupInviteService {
   async accept(identity: Identity | null, groupId: string, body: AcceptInvitationBody, address: string, correlationId: string) {
     await this.limiter.hit(RULES.acceptInvitePerAddress, address);
     const invite = await this.pending(body.token);
-    if (invite.groupId !== groupId) throw invitationNotFound();
+    // Organization invitations have no group; their accept route names the organization instead.
+    if ((invite.groupId ?? invite.organizationId) !== groupId) throw invitationNotFound();
     const existing = await findUserByEmail(this.prisma, invite.email);
     let newUser: { passwordHash: string; firstname: string; lastname: string } | null = null;
     if (existing) {
@@ -139,7 +190,7 @@ export class GroupInviteService {
       throw new HttpProblem(403, 'email-unverified', 'Your e-mail address is not verified yet; accept with the link in the invitation e-mail.');
     }
     const invites = await this.prisma.groupInvite.findMany({
-      where: { email: user.email, acceptedAt: null, expiresAt: { gt: this.clock() }, group: { organization: { active: true } } },
+      where: { email: user.email, acceptedAt: null, expiresAt: { gt: this.clock() }, organization: { active: true, deletedAt: null } },
       orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
     });
     const accepted: GroupInviteResponse[] = [];
@@ -192,21 +243,23 @@ export class GroupInviteService {
     }
     // Following the link (or holding a proven address) shows the mailbox is theirs.
     await tx.user.updateMany({ where: { id: userId, emailVerifiedAt: null }, data: { emailVerifiedAt: now } });
+    const user = toUserResponse((await findMember(tx, organization, userId))!);
+    if (!invite.groupId) return { user, group: null };
     const group = await lockGroup(tx, organization, invite.groupId);
     if (!group) throw invitationNotFound();
     await addMembers(tx, group, [userId], correlationId);
     const full = (await lockGroup(tx, organization, invite.groupId))!;
-    return { user: toUserResponse((await findMember(tx, organization, userId))!), group: toGroupResponse(full) };
+    return { user, group: toGroupResponse(full) };
   }
 
-  /** The pending invitation of a token in an active organization, with its group; 404 otherwise. */
+  /** The pending invitation of a token in an active organization, with its group and organization; 404 otherwise. */
   private async pending(token: string) {
-    const invite = await this.prisma.groupInvite.findUnique({ where: { tokenHash: hashToken(token) }, include: { group: { include: { organization: true } } } });
-    if (!invite || invite.acceptedAt || invite.expiresAt <= this.clock() || !invite.group.organization.active) throw invitationNotFound();
+    const invite = await this.prisma.groupInvite.findUnique({ where: { tokenHash: hashToken(token) }, include: { group: true, organization: true } });
+    if (!invite || invite.acceptedAt || invite.expiresAt <= this.clock() || !invite.organization.active || invite.organization.deletedAt) throw invitationNotFound();
     return invite;
   }
 
-  private async pendingPage(where: { organizationId: string; groupId?: string }, query: ListQuery) {
+  private async pendingPage(where: Prisma.GroupInviteWhereInput, query: ListQuery) {
     const filter = { ...where, acceptedAt: null, expiresAt: { gt: this.clock() } };
     const [invites, total] = await Promise.all([
       this.prisma.groupInvite.findMany({ where: filter, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], skip: (query.page - 1) * query.limit, take: query.limit }),
@@ -220,7 +273,7 @@ export class GroupInviteService {
       _id: invite.id,
       organization: invite.organizationId,
       group: invite.groupId,
-      email: invite.email,
+      email: invite.groupId ? invite.email : maskEmail(invite.email),
       roles: invite.roles,
       status: invite.acceptedAt ? 'accepted' : invite.expiresAt <= this.clock() ? 'expired' : 'pending',
       invitedBy: invite.invitedBy,
@@ -230,14 +283,14 @@ export class GroupInviteService {
     };
   }
 
-  private async sendInvitation(invite: GroupInvite, token: string, organizationName: string, groupName: string, correlationId: string): Promise<void> {
+  private async sendInvitation(invite: GroupInvite, token: string, organizationName: string, groupName: string | null, correlationId: string): Promise<void> {
     const link = `${this.publicUrl.replace(/\/+$/, '')}/accept-invitation?token=${token}`;
     try {
       await this.mailer.send({
         to: invite.email,
         subject: `You are invited to join ${organizationName}`,
         text:
-          `You have been invited to join ${organizationName} (group: ${groupName}).\n\n` +
+          `You have been invited to join ${organizationName}${groupName ? ` (group: ${groupName})` : ''}.\n\n` +
           `To accept, open this link within 7 days:\n${link}\n\nIf you did not expect this invitation, ignore this e-mail.\n`,
       });
     } catch (error) {
@@ -249,4 +302,13 @@ export class GroupInviteService {
     this.sending.add(sending);
     void sending.finally(() => this.sending.delete(sending));
   }
+}
+
+/**
+ * An e-mail shown as its first character and domain. Organization invitations name the invitee by user id, so the
+ * inviting organization sees only this much of an address it did not already know.
+ */
+export function maskEmail(email: string): string {
+  const at = email.lastIndexOf('@');
+  return at > 0 ? `${email[0]}***${email.slice(at)}` : '***';
 }

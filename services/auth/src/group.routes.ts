@@ -211,6 +211,7 @@ export function registerGroupRoutes(app: ServiceApp, groups: GroupService, invit
         description:
           'With the token from the e-mail. A new e-mail gets an account (password, firstname and lastname required); an ' +
           'existing account joins when the caller is signed in as it or gives its password. The link works once. ' +
+          '`id` is the group, or the organization for an invitation to the organization alone (then `group` is null). ' +
           `Answers the user as a member of the organization, and the group. ${whoMayCall('public')}`,
         params: idParams,
         body: acceptInvitationBody,

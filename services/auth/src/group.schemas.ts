@@ -71,8 +71,8 @@ export const getInviteQuery = z.object({ token: inviteToken }).strict();
 export const groupInviteResponse = z.object({
   _id: z.uuid(),
   organization: z.uuid(),
-  group: z.uuid(),
-  email: z.string(),
+  group: z.uuid().nullable().describe('null for an invitation to the organization alone.'),
+  email: z.string().describe('Masked (first character and domain) for invitations of an existing user to the organization.'),
   roles: z.array(z.string()),
   status: z.enum(['pending', 'accepted', 'expired']),
   invitedBy: z.string(),
@@ -88,14 +88,14 @@ export const publicInviteResponse = z.object({
   email: z.string(),
   organization: z.uuid(),
   organizationName: z.string(),
-  group: z.uuid(),
-  groupName: z.string(),
+  group: z.uuid().nullable(),
+  groupName: z.string().nullable(),
   expiresAt: z.string(),
   accountExists: z.boolean().describe('Whether the e-mail already has an account (then accepting asks for its password).'),
 });
 
 /** What accepting an invitation answers: the user as a member of the organization, and the group. */
-export const acceptedInvitationResponse = z.object({ user: userResponse, group: groupResponse });
+export const acceptedInvitationResponse = z.object({ user: userResponse, group: groupResponse.nullable() });
 
 /** What accepting every pending invitation answers. */
 export const acceptedInvitesResponse = z.object({ accepted: z.array(groupInviteResponse) });

@@ -7,24 +7,9 @@ type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
  * see an honest "not built" instead of a stand-in answer.
  */
 export const NOT_BUILT: ReadonlyArray<readonly [Method, string]> = [
-  ['GET', '/api/activities'],
-  ['PUT', '/api/activities/:id'],
   ['POST', '/api/demoUsers'],
   ['POST', '/api/demoUsers/:salesforceId/messages/:messageTemplate'],
-  ['POST', '/api/organizations'],
-  ['DELETE', '/api/organizations/:id'],
-  ['POST', '/api/organizations/:id/users/:invitedUserId/invite'],
-  ['PUT', '/api/organizations/:id/users/:userId'],
-  ['POST', '/api/tokens/zendesk'],
-  ['POST', '/api/users'],
-  ['PUT', '/api/users/:id/activate'],
-  ['GET', '/api/users/:id/groupInvites'],
-  ['GET', '/api/users/:id/resetPasswordLink'],
   ['PUT', '/api/users/:id/upload'],
-  ['POST', '/api/users/admin'],
-  ['POST', '/api/users/admin/:id'],
-  ['PUT', '/api/users/transfer'],
-  ['PUT', '/api/users/unsubscribe'],
   ['POST', '/api/widgets/login'],
   ['GET', '/api/widgets/user'],
   // Served under their owners' paths in v1, but the credential check and token issue are auth's.
@@ -32,7 +17,7 @@ export const NOT_BUILT: ReadonlyArray<readonly [Method, string]> = [
   ['POST', '/api/providers/login'],
 ];
 
-const COLLECTIONS = new Set(['/api/activities', '/api/demoUsers', '/api/organizations', '/api/users']);
+const COLLECTIONS = new Set(['/api/demoUsers']);
 
 /** Registers every {@link NOT_BUILT} endpoint (and the trailing-slash form of collection roots) as 501. */
 export function registerNotBuiltRoutes(app: ServiceApp): void {

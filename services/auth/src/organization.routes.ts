@@ -1,14 +1,18 @@
 import { requireIdentity, type ServiceApp } from '@pep/service-kit';
 import { z } from 'zod';
+import type { GroupInviteService } from './group-invite.service.js';
+import { groupInviteResponse } from './group.schemas.js';
 import type { OrganizationService } from './organization.service.js';
-import { ADMIN, ANYONE, STAFF, whoMayCall } from './roles.js';
+import { ADMIN, ANYONE, STAFF, STAFF_ROLES, whoMayCall } from './roles.js';
 import type { SessionService } from './session.service.js';
 import { idParams, listOf, listQuery, organizationResponse, sessionResponse, userResponse } from './user.schemas.js';
 
 const TAGS = ['organizations'];
 
 /** Routes of the `organizations` group. Only the caller's own organization is visible; others answer 404. */
-export function registerOrganizationRoutes(app: ServiceApp, organizations: OrganizationService, sessions: SessionService): void {
+export function registerOrganizationRoutes(app: ServiceApp, organizations: OrganizationService, sessions: SessionService, invites: GroupInviteService): void {
+  const name = z.string().trim().min(1).max(200);
+  const roles = z.array(z.enum(STAFF_ROLES)).min(1).max(STAFF_ROLES.length);
   for (const [url, hide] of [['/api/organizations', false], ['/api/organizations/', true]] as const) {
     app.get(
       url,
@@ -24,7 +28,73 @@ export function registerOrganizationRoutes(app: ServiceApp, organizations: Organ
       },
       async (request) => organizations.list(requireIdentity(request, ANYONE), request.query),
     );
+    app.post(
+      url,
+      {
+        schema: {
+          hide,
+          tags: TAGS,
+          summary: 'Create another organization',
+          description: `The calling user becomes its admin; switch into it with POST /api/organizations/:id/users/:organizationUser/switch. ${whoMayCall(STAFF)}`,
+          body: z.object({ name }).strict(),
+          response: { 200: organizationResponse },
+        },
+      },
+      async (request) => organizations.create(requireIdentity(request, STAFF), request.body, request.id),
+    );
   }
+
+  app.delete(
+    '/api/organizations/:id',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Delete the organization',
+        description:
+          'Soft delete: the organization becomes inactive and answers 404 from then on, nobody can switch into it, and ' +
+          `every session in it is revoked. Answers the deleted organization. ${whoMayCall(ADMIN)}`,
+        params: idParams,
+        response: { 200: organizationResponse },
+      },
+    },
+    async (request) => organizations.remove(requireIdentity(request, ADMIN), request.params.id, request.id),
+  );
+
+  app.post(
+    '/api/organizations/:id/users/:invitedUserId/invite',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Invite an existing user into the organization',
+        description:
+          'E-mails the user a single-use link valid for 7 days; they accept it at POST /api/groups/:id/accept-invitation with ' +
+          '`id` = this organization (or all at once with PUT /api/groups/accept-pending-invites). The answer masks the ' +
+          `e-mail. A user who is already an active member answers 409. ${whoMayCall(ADMIN)}`,
+        params: z.object({ id: z.uuid(), invitedUserId: z.uuid() }).strict(),
+        body: z.object({ roles: roles.default(['staff']).describe('Roles on joining; default staff.') }).strict().nullable().describe('May be omitted.'),
+        response: { 200: groupInviteResponse },
+      },
+    },
+    async (request) =>
+      invites.inviteToOrganization(requireIdentity(request, ADMIN), request.params.id, request.params.invitedUserId, request.body?.roles ?? ['staff'], request.id),
+  );
+
+  app.put(
+    '/api/organizations/:id/users/:userId',
+    {
+      schema: {
+        tags: TAGS,
+        summary: "Change a member's roles",
+        description:
+          '`roles` replaces the staff roles. Admins may change their own, but taking admin from the last active admin ' +
+          `answers 409. ${whoMayCall(ADMIN)}`,
+        params: z.object({ id: z.uuid(), userId: z.uuid() }).strict(),
+        body: z.object({ roles }).strict(),
+        response: { 200: userResponse },
+      },
+    },
+    async (request) => organizations.changeRoles(requireIdentity(request, ADMIN), request.params.id, request.params.userId, request.body.roles, request.id),
+  );
 
   app.get(
     '/api/organizations/:id',
@@ -40,7 +110,7 @@ export function registerOrganizationRoutes(app: ServiceApp, organizations: Organ
         summary: 'Change the organization',
         description: whoMayCall(ADMIN),
         params: idParams,
-        body: z.object({ name: z.string().trim().min(1).max(200) }).strict(),
+        body: z.object({ name }).strict(),
         response: { 200: organizationResponse },
       },
     },

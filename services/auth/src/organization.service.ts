@@ -1,10 +1,12 @@
-import { createEvent, organizationUpdatedV1 } from '@pep/contracts';
-import { notFound, type Identity } from '@pep/service-kit';
+import { randomUUID } from 'node:crypto';
+import { createEvent, organizationCreatedV1, organizationDeletedV1, organizationUpdatedV1, userCreatedV1, userUpdatedV1 } from '@pep/contracts';
+import { HttpProblem, notFound, type Identity } from '@pep/service-kit';
 import { enqueue, SOURCE } from './events.js';
 import type { PrismaClient } from './generated/prisma/client.js';
-import { findMember, findOrganization, listMembers, listOrganizationsOf } from './user.repository.js';
+import { STAFF_ROLES } from './roles.js';
+import { findMember, findOrganization, listMembers, listOrganizationsOf, lockOrganization } from './user.repository.js';
 import type { ListQuery, OrganizationResponse } from './user.schemas.js';
-import { toOrganizationResponse, toUserResponse } from './views.js';
+import { toOrganizationResponse, toUserResponse, userSnapshot } from './views.js';
 
 /** Organizations: the caller's own one, its members, and which others the caller belongs to. */
 export class OrganizationService {
@@ -46,6 +48,76 @@ export class OrganizationService {
     return toOrganizationResponse(updated);
   }
 
+  /** Creates another organization with the calling user as its admin; organization.created and user.created. */
+  async create(identity: Identity, body: { name: string }, correlationId: string): Promise<OrganizationResponse> {
+    // Integrator clients and other non-user callers carry staff roles too, but only people administer organizations.
+    if (!(await this.prisma.user.findUnique({ where: { id: identity.user }, select: { id: true } }))) {
+      throw new HttpProblem(403, 'forbidden', 'Only users may create organizations.');
+    }
+    const id = randomUUID();
+    const created = await this.prisma.$transaction(async (tx) => {
+      const organization = await tx.organization.create({ data: { id, name: body.name } });
+      await tx.membership.create({ data: { id: randomUUID(), organizationId: id, userId: identity.user, roles: ['admin'] } });
+      const member = (await findMember(tx, id, identity.user))!;
+      await enqueue(tx, [
+        createEvent(organizationCreatedV1, { source: SOURCE, organization: id, subject: id, correlationId, data: { _id: id, name: organization.name, active: organization.active } }),
+        createEvent(userCreatedV1, { source: SOURCE, organization: id, subject: identity.user, correlationId, data: userSnapshot(member) }),
+      ]);
+      return organization;
+    });
+    this.eventsWritten();
+    return toOrganizationResponse(created);
+  }
+
+  /**
+   * Deletes the caller's organization (soft): inactive, gone from every list and switch, every session there revoked;
+   * organization.updated (active false) for read models and organization.deleted.
+   */
+  async remove(identity: Identity, id: string, correlationId: string): Promise<OrganizationResponse> {
+    await this.own(identity, id);
+    const now = new Date();
+    const deleted = await this.prisma.$transaction(async (tx) => {
+      const organization = await tx.organization.update({ where: { id }, data: { active: false, deletedAt: now } });
+      await tx.refreshToken.updateMany({ where: { organizationId: id, revokedAt: null }, data: { revokedAt: now } });
+      await enqueue(tx, [
+        createEvent(organizationUpdatedV1, { source: SOURCE, organization: id, subject: id, correlationId, data: { _id: id, name: organization.name, active: false, changed: ['active'] } }),
+        createEvent(organizationDeletedV1, { source: SOURCE, organization: id, subject: id, correlationId, data: { _id: id } }),
+      ]);
+      return organization;
+    });
+    this.eventsWritten();
+    return toOrganizationResponse(deleted);
+  }
+
+  /**
+   * Sets a member's staff roles (roles granted outside the API, such as platform-admin, are kept). Taking admin from
+   * the organization's last active admin answers 409, whoever asks.
+   */
+  async changeRoles(identity: Identity, id: string, userId: string, roles: string[], correlationId: string) {
+    await this.own(identity, id);
+    const updated = await this.prisma.$transaction(async (tx) => {
+      // Serializes role changes per organization, so two admins demoting each other cannot leave none.
+      await lockOrganization(tx, id);
+      const member = await findMember(tx, id, userId);
+      if (!member) throw notFound('user');
+      const kept = member.roles.filter((role) => !(STAFF_ROLES as readonly string[]).includes(role));
+      const next = [...new Set([...roles, ...kept])];
+      if (next.length === member.roles.length && next.every((role) => member.roles.includes(role))) return member;
+      if (member.active && member.roles.includes('admin') && !next.includes('admin')) {
+        const admins = await tx.membership.count({ where: { organizationId: id, active: true, roles: { has: 'admin' } } });
+        if (admins <= 1) throw new HttpProblem(409, 'last-admin', 'The organization needs at least one admin.');
+      }
+      await tx.membership.update({ where: { id: member.id }, data: { roles: next } });
+      const changed = (await findMember(tx, id, userId))!;
+      await enqueue(tx, [
+        createEvent(userUpdatedV1, { source: SOURCE, organization: id, subject: userId, correlationId, data: { ...userSnapshot(changed), changed: ['roles'] } }),
+      ]);
+      return changed;
+    });
+    this.eventsWritten();
+    return toUserResponse(updated);
+  }
+
   /** One page of the caller's organization's users. */
   async users(identity: Identity, id: string, query: ListQuery) {
     await this.own(identity, id);
@@ -68,7 +140,7 @@ export class OrganizationService {
 
   private async own(identity: Identity, id: string) {
     const organization = id === identity.organization ? await findOrganization(this.prisma, id) : null;
-    if (!organization) throw notFound('organization');
+    if (!organization || organization.deletedAt) throw notFound('organization');
     return organization;
   }
 }

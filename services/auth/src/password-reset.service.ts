@@ -6,9 +6,14 @@ import { hashPassword } from './passwords.js';
 import { RULES, type RateLimiter } from './rate-limiter.js';
 import { hashToken, newOpaqueToken } from './session.service.js';
 import { consumeResetToken, revokeUserTokens } from './token.repository.js';
-import { findDefaultMembership, findUserByEmail } from './user.repository.js';
+import { findDefaultMembership, findUserByEmail, type Db } from './user.repository.js';
 
 const RESET_TOKEN_TTL_MS = 60 * 60 * 1000;
+// People added by an admin may not read their mail within the hour a reset link lives.
+const WELCOME_TOKEN_TTL_MS = 7 * 86_400_000;
+
+/** Why a link is mailed: a new account's first password, or a reset an admin asked for. */
+export type AccountLinkKind = 'welcome' | 'reset';
 
 /** The same words whether or not the e-mail has an account, so the answer reveals nothing. */
 export const FORGOT_PASSWORD_MESSAGE = 'If this e-mail belongs to an account, a link to reset the password has been sent to it.';
@@ -74,6 +79,40 @@ export class PasswordResetService {
     // The owner proved control of the mailbox; earlier failed guesses should not keep them locked out.
     if (user) await this.limiter.reset(RULES.loginPerAccount, user.email);
     return { message: 'The password has been changed.' };
+  }
+
+  /**
+   * Stores a single-use link for the user (inside the caller's transaction) and answers its token and expiry; mail it
+   * with {@link mailAccountLink} after the transaction commits.
+   */
+  async createAccountLink(db: Db, userId: string, kind: AccountLinkKind): Promise<{ token: string; expiresAt: Date }> {
+    const token = newOpaqueToken();
+    const now = this.clock();
+    const expiresAt = new Date(now.getTime() + (kind === 'welcome' ? WELCOME_TOKEN_TTL_MS : RESET_TOKEN_TTL_MS));
+    // The newest link is the one that works, so a resend leaves no older link alive.
+    await db.passwordResetToken.updateMany({ where: { userId, usedAt: null }, data: { usedAt: now } });
+    await db.passwordResetToken.create({ data: { id: randomUUID(), tokenHash: hashToken(token), userId, createdAt: now, expiresAt } });
+    return { token, expiresAt };
+  }
+
+  /** Mails a link made by {@link createAccountLink} in the background; failures are logged without the address. */
+  mailAccountLink(user: { id: string; email: string }, token: string, kind: AccountLinkKind, organizationName: string): void {
+    const link = `${this.publicUrl.replace(/\/+$/, '')}/reset-password/${token}`;
+    const mail =
+      kind === 'welcome'
+        ? {
+            subject: `You have been added to ${organizationName}`,
+            text: `An administrator of ${organizationName} created an account for you.\n\nTo choose your password, open this link within 7 days:\n${link}\n\nIf you did not expect this, ignore this e-mail.\n`,
+          }
+        : {
+            subject: 'Reset your password',
+            text: `An administrator of ${organizationName} asked to reset the password of your account.\n\nTo choose a new password, open this link within an hour:\n${link}\n\nIf you did not expect this, ignore this e-mail; your password stays as it is.\n`,
+          };
+    this.track(
+      this.mailer.send({ to: user.email, ...mail }).catch((error: Error) => {
+        this.logger.error({ err: { message: error.message }, user: user.id }, 'account link mail not sent');
+      }),
+    );
   }
 
   /** Waits for mails still being sent (at shutdown). */

@@ -19,3 +19,5 @@ export const SETTING_WRITERS = ['admin', 'manager'] as const;
 export const INTEGRATOR_ROLES = ['integrator', 'manager', 'staff', 'provider'] as const;
 /** Who may create and change groups. */
 export const GROUP_WRITERS = ['admin', 'manager'] as const;
+/** Operators of the platform itself, who see users across organizations. Granted in the database only, never through the API. */
+export const PLATFORM_ADMIN = ['platform-admin'] as const;

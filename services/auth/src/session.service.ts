@@ -8,7 +8,7 @@ import type { SigningKeyStore } from './signing-keys.js';
 import { consumeRefreshToken, findRefreshToken, insertRefreshToken, revokeFamily } from './token.repository.js';
 import { findDefaultMembership, findMember, findUserByEmail, type Db } from './user.repository.js';
 import type { LoginBody, SessionResponse, TokenPair } from './user.schemas.js';
-import { toUserResponse } from './views.js';
+import { isPending, toUserResponse } from './views.js';
 
 const REFRESH_TOKEN_TTL_MS = 30 * 86_400_000;
 
@@ -67,7 +67,8 @@ export class SessionService {
     await this.limiter.check(RULES.loginPerAccount, email);
     await this.limiter.check(RULES.loginPerAddress, address);
     const user = await findUserByEmail(this.prisma, email);
-    const valid = user ? await verifyPassword(user.passwordHash, body.password) : await verifyDummyPassword(body.password);
+    // A user who has not set a password yet costs the same work as an unknown one, so timing tells nothing.
+    const valid = user && !isPending(user) ? await verifyPassword(user.passwordHash, body.password) : await verifyDummyPassword(body.password);
     const membership = user && valid ? await findDefaultMembership(this.prisma, user.id) : null;
     if (!user || !membership) {
       await this.limiter.hit(RULES.loginPerAccount, email);
@@ -111,8 +112,9 @@ export class SessionService {
   /** A new pair for another organization the caller is an active member of; 404 when they are not. */
   async switchOrganization(identity: Identity, organization: string, organizationUser: string): Promise<SessionResponse> {
     const member = await findMember(this.prisma, organization, identity.user);
-    // `organizationUser` names the membership, by its own id or by the user's.
-    if (!member?.active || (member.id !== organizationUser && member.userId !== organizationUser)) throw notFound('organization user');
+    const target = member ? await this.prisma.organization.findUnique({ where: { id: organization } }) : null;
+    // `organizationUser` names the membership, by its own id or by the user's; deleted organizations are gone.
+    if (!member?.active || !target || target.deletedAt || (member.id !== organizationUser && member.userId !== organizationUser)) throw notFound('organization user');
     const pair = await this.issue(this.prisma, member);
     return { ...pair, user: toUserResponse(member) };
   }

@@ -1,4 +1,4 @@
-import { kafkaBrokers } from '@pep/testing';
+import { kafkaBrokers, waitFor } from '@pep/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, signup, startAuth, type AuthUnderTest, type SignupResult } from '../test/harness.js';
@@ -10,7 +10,7 @@ describe('auth service: one organization never reaches another’s records', () 
   let a: SignupResult;
   let b: SignupResult;
   /** Ids of B's records other than users and organizations. */
-  const ofB = { setting: '', integratorClient: '', group: '' };
+  const ofB = { setting: '', integratorClient: '', group: '', activity: '' };
 
   beforeAll(async () => {
     service = await startAuth('tenancy', await kafkaBrokers());
@@ -24,6 +24,18 @@ describe('auth service: one organization never reaches another’s records', () 
     ofB.integratorClient = (await service.app.inject({ method: 'POST', url: '/api/integratorClients', headers: asB, payload: { name: 'Clinic B EHR' } })).json()._id;
     ofB.group = (await service.app.inject({ method: 'POST', url: '/api/groups', headers: asB, payload: { name: 'Clinic B desk', users: [b.user._id] } })).json()._id;
     await service.app.inject({ method: 'POST', url: `/api/groups/${ofB.group}/invite-user`, headers: asB, payload: { email: 'newcomer@clinic-b.example' } });
+    // B's own events reach its activity feed through the bus; all of them, so the feed is still when the snapshot is taken.
+    await waitFor(async () => {
+      const { rows } = await sql.query(
+        "SELECT (SELECT count(*) FROM outbox WHERE envelope->>'organization' = $1)::int AS sent, (SELECT count(*) FROM activity WHERE organization = $1)::int AS recorded",
+        [b.organization._id],
+      );
+      return rows[0].sent > 0 && rows[0].sent === rows[0].recorded;
+    }, { timeoutMs: 20_000 });
+    ofB.activity = await waitFor(
+      async () => (await sql.query("SELECT id FROM activity WHERE organization = $1 AND type = 'group.created'", [b.organization._id])).rows[0]?.id as string | undefined,
+      { timeoutMs: 20_000 },
+    );
   });
   afterAll(async () => {
     await sql?.end();
@@ -43,6 +55,7 @@ describe('auth service: one organization never reaches another’s records', () 
       groups: await query('SELECT * FROM user_group WHERE organization = $1 ORDER BY id', [b.organization._id]),
       groupMembers: await query('SELECT m.* FROM group_member m JOIN user_group g ON g.id = m."group" WHERE g.organization = $1 OR m."user" = $2 ORDER BY m."group", m."user"'),
       invites: await query('SELECT * FROM group_invite WHERE organization = $1 ORDER BY id', [b.organization._id]),
+      activities: await query('SELECT * FROM activity WHERE organization = $1 ORDER BY id', [b.organization._id]),
       events: await query("SELECT id FROM outbox WHERE envelope->>'organization' = $1 OR key IN ($1::text, $2::text) ORDER BY seq"),
     };
   };
@@ -56,9 +69,20 @@ describe('auth service: one organization never reaches another’s records', () 
       { method: 'PUT', route: '/api/users/:id', url: `/api/users/${user}`, payload: { firstname: 'Hacked' } },
       { method: 'PUT', route: '/api/users/:id', url: `/api/users/${user}`, payload: { roles: ['staff'] } },
       { method: 'POST', route: '/api/users/decommission/:id', url: `/api/users/decommission/${user}` },
+      { method: 'PUT', route: '/api/users/:id/activate', url: `/api/users/${user}/activate` },
+      { method: 'GET', route: '/api/users/:id/resetPasswordLink', url: `/api/users/${user}/resetPasswordLink` },
+      { method: 'GET', route: '/api/users/:id/groupInvites', url: `/api/users/${user}/groupInvites` },
+      // Platform views cross organizations by design, so an organization admin is refused outright.
+      { method: 'POST', route: '/api/users/admin/:id', url: `/api/users/admin/${user}`, status: 403 },
+      { method: 'PUT', route: '/api/users/transfer', url: '/api/users/transfer', payload: { user, from: org, to: a.organization._id } },
+      { method: 'PUT', route: '/api/users/transfer', url: '/api/users/transfer', payload: { user: a.user._id, from: a.organization._id, to: org } },
       { method: 'GET', route: '/api/organizations/:id', url: `/api/organizations/${org}` },
       { method: 'PUT', route: '/api/organizations/:id', url: `/api/organizations/${org}`, payload: { name: 'Hacked' } },
       { method: 'GET', route: '/api/organizations/:id/users', url: `/api/organizations/${org}/users` },
+      { method: 'DELETE', route: '/api/organizations/:id', url: `/api/organizations/${org}` },
+      { method: 'POST', route: '/api/organizations/:id/users/:invitedUserId/invite', url: `/api/organizations/${org}/users/${a.user._id}/invite` },
+      { method: 'PUT', route: '/api/organizations/:id/users/:userId', url: `/api/organizations/${org}/users/${user}`, payload: { roles: ['staff'] } },
+      { method: 'PUT', route: '/api/organizations/:id/users/:userId', url: `/api/organizations/${a.organization._id}/users/${user}`, payload: { roles: ['staff'] } },
       { method: 'GET', route: '/api/organizations/:id/access', url: `/api/organizations/${org}/access` },
       { method: 'POST', route: '/api/organizations/:id/users/:organizationUser/switch', url: `/api/organizations/${org}/users/${user}/switch` },
       { method: 'POST', route: '/api/organizations/:id/users/:organizationUser/switch', url: `/api/organizations/${org}/users/${a.user._id}/switch` },
@@ -80,6 +104,7 @@ describe('auth service: one organization never reaches another’s records', () 
       { method: 'POST', route: '/api/groups/:id/invite-user', url: `/api/groups/${ofB.group}/invite-user`, payload: { email: 'intruder@clinic-a.example' } },
       { method: 'POST', route: '/api/groups/:id/accept-invitation', url: `/api/groups/${ofB.group}/accept-invitation`, payload: { token: 'x'.repeat(43) } },
       { method: 'GET', route: '/api/groups/users/:id', url: `/api/groups/users/${user}` },
+      { method: 'PUT', route: '/api/activities/:id', url: `/api/activities/${ofB.activity}`, payload: { read: true } },
       // Not id routes, but they name B's records in the body.
       { method: 'POST', route: '/api/groups', url: '/api/groups', payload: { name: 'Mixed', users: [user] } },
       { method: 'POST', route: '/api/settings', url: '/api/settings', payload: { ref: 'integrator', refId: ofB.integratorClient } },
@@ -106,7 +131,7 @@ describe('auth service: one organization never reaches another’s records', () 
     const headers = await bearer(a.token);
     for (const attempt of attempts()) {
       const response = await service.app.inject({ method: attempt.method, url: attempt.url, headers, ...('payload' in attempt ? { payload: attempt.payload } : {}) });
-      expect(response.statusCode, `${attempt.method} ${attempt.url}`).toBe(404);
+      expect(response.statusCode, `${attempt.method} ${attempt.url}`).toBe('status' in attempt ? attempt.status : 404);
       expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(response.body).not.toContain('Bravo');
       expect(response.body).not.toContain('Clinic B');

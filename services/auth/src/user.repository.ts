@@ -42,10 +42,24 @@ export async function listMembers(db: Db, organization: string, page: number, li
 
 /** Organizations the user is an active member of. */
 export function listOrganizationsOf(db: Db, user: string): Promise<Organization[]> {
-  return db.organization.findMany({ where: { memberships: { some: { userId: user, active: true } } }, orderBy: [{ name: 'asc' }, { id: 'asc' }] });
+  return db.organization.findMany({ where: { deletedAt: null, memberships: { some: { userId: user, active: true } } }, orderBy: [{ name: 'asc' }, { id: 'asc' }] });
 }
 
 /** The organization, or null. */
 export function findOrganization(db: Db, id: string): Promise<Organization | null> {
   return db.organization.findUnique({ where: { id } });
+}
+
+/** Whether the user is an active admin of the organization, and it is not deleted. */
+export async function isActiveAdmin(db: Db, organization: string, user: string): Promise<boolean> {
+  const member = await db.membership.findFirst({
+    where: { organizationId: organization, userId: user, active: true, roles: { has: 'admin' }, organization: { deletedAt: null } },
+    select: { id: true },
+  });
+  return member !== null;
+}
+
+/** Locks the organization row for the rest of the transaction, so checks over its members (the last admin) hold. */
+export async function lockOrganization(db: Db, organization: string): Promise<void> {
+  await db.$queryRawUnsafe('SELECT "id" FROM "organization" WHERE "id" = $1::uuid FOR UPDATE', organization);
 }

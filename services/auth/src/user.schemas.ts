@@ -48,7 +48,8 @@ export const userResponse = z.object({
   roles: z.array(z.string()),
   type: z.literal('staff'),
   active: z.number().int().describe('1 when the user may act in the organization, 0 once decommissioned.'),
-  displayStatus: z.enum(['active', 'suspended']),
+  displayStatus: z.enum(['active', 'pending', 'suspended']).describe('pending until a user created by an admin has set a password.'),
+  unsubscribed: z.boolean().describe('Whether the user asked for no platform e-mails beyond those their account needs.'),
   lastLogin: z.string().nullable(),
   createdAt: z.string(),
   updatedAt: z.string(),
@@ -60,6 +61,7 @@ export const organizationResponse = z.object({
   _id: z.uuid(),
   name: z.string(),
   active: z.boolean(),
+  deleted: z.boolean(),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
@@ -95,3 +97,60 @@ export const idParams = z.object({ id: z.uuid() }).strict();
 
 /** Whether a string is a UUID, as the ids of auth's records are; other strings name nothing here. */
 export const isUuid = (value: string): boolean => z.uuid().safeParse(value).success;
+
+const roles = z.array(z.enum(STAFF_ROLES)).min(1).max(STAFF_ROLES.length);
+
+/** Body of POST /api/users: a new user of the caller's organization, who sets a password from the mailed link. */
+export const createUserBody = z.object({ email, firstname: personName, lastname: personName, roles: roles.default(['staff']) }).strict();
+export type CreateUserBody = z.infer<typeof createUserBody>;
+
+/** Body of PUT /api/users/unsubscribe. */
+export const unsubscribeBody = z
+  .object({ unsubscribed: z.boolean().default(true).describe('false subscribes again.') })
+  .strict()
+  // A request without a body arrives as null.
+  .nullable();
+
+/** Body of PUT /api/users/transfer. */
+export const transferBody = z
+  .object({
+    user: z.uuid(),
+    from: z.uuid().describe('Organization the user leaves (their membership there is deactivated).'),
+    to: z.uuid().describe('Organization the user joins.'),
+    roles: roles.optional().describe('Roles in `to`; default the roles held in `from`.'),
+  })
+  .strict()
+  .refine((body) => body.from !== body.to, { message: 'from and to must differ', path: ['to'] });
+export type TransferBody = z.infer<typeof transferBody>;
+
+/** Body of POST /api/users/admin: a platform-wide user search. */
+export const platformSearchBody = z
+  .object({
+    email: z.string().trim().min(1).max(254).optional().describe('Part of the e-mail, case-insensitive.'),
+    organization: z.uuid().optional().describe('Only members of this organization.'),
+    page: z.number().int().min(1).max(100_000).default(1),
+    limit: z.number().int().min(1).max(100).default(25),
+  })
+  .strict()
+  .nullable();
+export type PlatformSearchBody = NonNullable<z.infer<typeof platformSearchBody>>;
+
+/** A user across every organization, as platform admins see them. */
+export const platformUserResponse = z.object({
+  _id: z.uuid(),
+  email: z.string(),
+  firstname: z.string(),
+  lastname: z.string(),
+  name: z.string(),
+  displayStatus: z.enum(['active', 'pending']),
+  unsubscribed: z.boolean(),
+  emailVerified: z.boolean(),
+  lastLogin: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  memberships: z.array(z.object({ _id: z.uuid(), organization: z.uuid(), roles: z.array(z.string()), active: z.boolean() })),
+});
+export type PlatformUserResponse = z.infer<typeof platformUserResponse>;
+
+/** Answer of routes that mail a link without showing it. */
+export const linkSentResponse = z.object({ message: z.string(), expiresAt: z.string() });

@@ -1,4 +1,4 @@
-import type { Organization } from './generated/prisma/client.js';
+import type { Organization, User } from './generated/prisma/client.js';
 import type { Member } from './user.repository.js';
 import type { OrganizationResponse, UserResponse } from './user.schemas.js';
 
@@ -15,7 +15,8 @@ export function toUserResponse(member: Member): UserResponse {
     roles: member.roles,
     type: 'staff',
     active: member.active ? 1 : 0,
-    displayStatus: member.active ? 'active' : 'suspended',
+    displayStatus: !member.active ? 'suspended' : isPending(user) ? 'pending' : 'active',
+    unsubscribed: user.unsubscribed,
     lastLogin: user.lastLogin?.toISOString() ?? null,
     createdAt: user.createdAt.toISOString(),
     updatedAt: (user.updatedAt > member.updatedAt ? user.updatedAt : member.updatedAt).toISOString(),
@@ -28,12 +29,21 @@ export function toOrganizationResponse(organization: Organization): Organization
     _id: organization.id,
     name: organization.name,
     active: organization.active,
+    deleted: organization.deletedAt !== null,
     createdAt: organization.createdAt.toISOString(),
     updatedAt: organization.updatedAt.toISOString(),
   };
 }
 
+/** The password hash of a user created by an admin who has not set a password yet; no password verifies against it. */
+export const NO_PASSWORD = '';
+
+/** Whether the user was created by an admin and has not set a password yet. */
+export function isPending(user: User): boolean {
+  return user.passwordHash === NO_PASSWORD;
+}
+
 /** The user snapshot events carry (no e-mail). */
 export function userSnapshot(member: Member) {
-  return { _id: member.user.id, firstname: member.user.firstname, lastname: member.user.lastname, roles: member.roles, active: member.active };
+  return { _id: member.user.id, firstname: member.user.firstname, lastname: member.user.lastname, roles: member.roles, active: member.active, unsubscribed: member.user.unsubscribed };
 }

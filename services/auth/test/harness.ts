@@ -36,6 +36,7 @@ export interface StartOptions {
   mailer?: AuthAppDeps['mailer'];
   logger?: Logger;
   accessTokenTtlSeconds?: number;
+  zendeskSharedSecret?: string;
 }
 
 export async function startAuth(label: string, brokers: string[], options: StartOptions = {}): Promise<AuthUnderTest> {
@@ -60,6 +61,7 @@ export async function startAuth(label: string, brokers: string[], options: Start
     bodyLimit: 16 * 1024,
     outboxPollIntervalMs: 200,
     ...(options.accessTokenTtlSeconds !== undefined ? { accessTokenTtlSeconds: options.accessTokenTtlSeconds } : {}),
+    ...(options.zendeskSharedSecret !== undefined ? { zendeskSharedSecret: options.zendeskSharedSecret } : {}),
   });
   await app.ready();
   return {

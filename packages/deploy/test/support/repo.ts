@@ -17,6 +17,8 @@ export interface ConfigVariable {
   name: string;
   /** Declared without `.optional()` or `.default(...)`: the process refuses to start without it. */
   required: boolean;
+  /** Declared `.optional()`: absent means the feature it enables is off. */
+  optional: boolean;
 }
 
 export interface DeployedService {
@@ -85,7 +87,7 @@ export function configVariables(file: string): ConfigVariable[] {
     const declaration = source.slice(match.index + match[0].length, keys[i + 1]?.index ?? source.length);
     // A key's declaration ends at the first top-level comma or the schema's closing brace.
     const own = /^[^\n]*?(?:,\s*$|\}\s*\))/m.exec(declaration)?.[0] ?? declaration;
-    return { name: match[1] ?? '', required: !/\.optional\(\)|\.default\(/.test(own) };
+    return { name: match[1] ?? '', required: !/\.optional\(\)|\.default\(/.test(own), optional: /\.optional\(\)/.test(own) };
   });
 }
 
@@ -105,13 +107,17 @@ const WORKSTATION_DEFAULTS = ['PUBLIC_URL', 'SMTP_URL', 'MAIL_FROM'];
 
 /**
  * What a deployment must set for the service: the contract's variables, plus whatever its own
- * config schema requires, every credential it reads (so a Secret has to be wired in) and the
- * variables whose defaults only suit a workstation.
+ * config schema requires, every credential it reads that has a default (so a Secret has to be
+ * wired in rather than the default used) and the variables whose defaults only suit a
+ * workstation. An optional credential without a default turns a feature on and may be left out.
  */
 export function requiredEnv(service: DeployedService): string[] {
   const fromConfig = service.config
     .filter(
-      (variable) => variable.required || SECRET_ENV_NAME.test(variable.name) || WORKSTATION_DEFAULTS.includes(variable.name),
+      (variable) =>
+        variable.required ||
+        (SECRET_ENV_NAME.test(variable.name) && !variable.optional) ||
+        WORKSTATION_DEFAULTS.includes(variable.name),
     )
     .map((variable) => variable.name);
   return [
