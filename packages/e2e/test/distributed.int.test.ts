@@ -25,7 +25,7 @@ describe('distributed platform', () => {
       databases.push(created);
       return created.url;
     };
-    const [auth, patients] = await Promise.all([
+    const [auth, patients, scheduling] = await Promise.all([
       startService('auth', {
         ...common,
         DATABASE_URL: await database('e2e-auth'),
@@ -34,9 +34,13 @@ describe('distributed platform', () => {
         MAIL_DIR: mailDir,
       }),
       startService('patients', { ...common, DATABASE_URL: await database('e2e-patients') }),
+      startService('scheduling', { ...common, DATABASE_URL: await database('e2e-scheduling') }),
     ]);
-    services.push(auth, patients);
-    gateway = await startService('gateway', { ...common, UPSTREAMS: `auth=${auth.url},patients=${patients.url}` });
+    services.push(auth, patients, scheduling);
+    gateway = await startService('gateway', {
+      ...common,
+      UPSTREAMS: `auth=${auth.url},patients=${patients.url},scheduling=${scheduling.url}`,
+    });
     services.push(gateway);
   });
 
@@ -62,7 +66,8 @@ describe('distributed platform', () => {
       expect.arrayContaining([
         expect.objectContaining({ name: 'auth', status: 'ok' }),
         expect.objectContaining({ name: 'patients', status: 'ok' }),
-        expect.objectContaining({ name: 'scheduling', status: 'not-deployed' }),
+        expect.objectContaining({ name: 'scheduling', status: 'ok' }),
+        expect.objectContaining({ name: 'messaging', status: 'not-deployed' }),
       ]),
     );
   });
@@ -88,6 +93,21 @@ describe('distributed platform', () => {
       timeoutMs: 30_000,
       message: 'patient.created travels through Kafka to the journey',
     });
+
+    // Scheduling books the patient in its own process; the event crosses Kafka into the patient's journey.
+    const provider = await api('POST', '/api/providers', { firstname: 'Grace', lastname: 'Hopper' }, token);
+    const facility = await api('POST', '/api/facilities', { name: 'Main Street', timeZone: 'America/New_York' }, token);
+    const type = await api('POST', '/api/appointmentTypes', { name: 'Check-up', duration: 30 }, token);
+    const slot = { provider: provider.body['_id'], facility: facility.body['_id'], type: type.body['_id'], date: '2030-03-10T14:00:00.000Z' };
+    expect((await api('POST', '/api/appointments', { patient: id, ...slot }, token)).status).toBe(200);
+    expect((await api('POST', '/api/appointments', { patient: id, ...slot }, token)).status).toBe(409);
+    await waitFor(
+      async () =>
+        ((await api('GET', `/api/patients/${id}/journey`, undefined, token)).body['response'] as Array<{ type: string }>).some(
+          (entry) => entry.type === 'appointment.created',
+        ),
+      { timeoutMs: 30_000, message: 'appointment.created travels from scheduling to patients through Kafka' },
+    );
 
     const other = await api('POST', '/api/users/signup', {
       email: 'else@elsewhere.example',
