@@ -3,3 +3,4 @@ export * from './registry.js';
 export * from './events/patient.js';
 export * from './events/auth.js';
 export * from './events/scheduling.js';
+export * from './events/messaging.js';

@@ -6,3 +6,4 @@ export * from './health.js';
 export * from './metrics.js';
 export * from './service-app.js';
 export * from './run.js';
+export * from './api-conventions.js';

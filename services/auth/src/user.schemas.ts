@@ -82,18 +82,7 @@ export type SessionResponse = z.infer<typeof sessionResponse>;
 /** Answer of the forgot-password route, the same whether or not the e-mail has an account. */
 export const acceptedResponse = z.object({ message: z.string() });
 
-/** `page`/`limit` of list routes: page from 1, limit up to 100. */
-export const listQuery = z.object({
-  page: z.coerce.number().int().min(1).max(100_000).default(1),
-  limit: z.coerce.number().int().min(1).max(100).default(25),
-});
-export type ListQuery = z.infer<typeof listQuery>;
-
-/** The v1 list envelope. */
-export const listOf = <T extends z.ZodType>(item: T) =>
-  z.object({ response: z.array(item), page: z.number().int(), limit: z.number().int(), total: z.number().int() });
-
-export const idParams = z.object({ id: z.uuid() }).strict();
+export { idParams, listOf, listQuery, type ListQuery } from '@pep/service-kit';
 
 /** Whether a string is a UUID, as the ids of auth's records are; other strings name nothing here. */
 export const isUuid = (value: string): boolean => z.uuid().safeParse(value).success;

@@ -1,3 +1,4 @@
+import { idParams, listOf, listQuery, type ListQuery } from '@pep/service-kit';
 import { z } from 'zod';
 import { CONTACT_TYPES, toE164 } from './contact.js';
 
@@ -169,14 +170,7 @@ export const journeyEntryResponse = z.object({
   summary: z.record(z.string(), z.unknown()),
 });
 
-export const idParams = z.object({ id: z.uuid() }).strict();
-
-/** `page`/`limit` of list routes: page from 1, limit up to 100. */
-export const listQuery = z.object({
-  page: z.coerce.number().int().min(1).max(100_000).default(1),
-  limit: z.coerce.number().int().min(1).max(100).default(25),
-});
-export type ListQuery = z.infer<typeof listQuery>;
+export { idParams, listOf, listQuery, type ListQuery };
 
 const flag = z.enum(['true', 'false']);
 
@@ -237,6 +231,3 @@ export type VerifyBody = z.infer<typeof verifyBody>;
 /** Answer of GET /api/patients/:id/doNotContact. */
 export const doNotContactResponse = z.object({ doNotContact: z.boolean(), doNotContactMessage: z.string().nullable() });
 
-/** The v1 list envelope. */
-export const listOf = <T extends z.ZodType>(item: T) =>
-  z.object({ response: z.array(item), page: z.number().int(), limit: z.number().int(), total: z.number().int() });

@@ -7,7 +7,12 @@ import { AppointmentService } from './appointment.service.js';
 import { registerCatalogGroups } from './catalog.routes.js';
 import { PrismaClient } from './generated/prisma/client.js';
 import { registerNotBuiltRoutes } from './not-built.routes.js';
+import { offerHandlers, startExpiryPoller } from './offer.handlers.js';
+import { registerOfferAnswerRoutes, registerOfferRoutes } from './offer.routes.js';
+import { OfferAnswers, OfferService } from './offer.service.js';
 import { settingsChangedHandler } from './organization-setting.js';
+import { registerWaitlistRoutes } from './waitlist.routes.js';
+import { WaitlistService } from './waitlist.service.js';
 
 /** What the scheduling app is built from; main.ts and tests supply it. */
 export interface SchedulingAppDeps {
@@ -20,9 +25,13 @@ export interface SchedulingAppDeps {
   outboxPollIntervalMs?: number;
   /** Attempts before a poison event is dead-lettered. */
   maxEventAttempts?: number;
+  /** The clock offers lapse by; tests move it. */
+  now?: () => Date;
+  /** How often lapsed offers are looked for (default 30 s). */
+  offerExpiryIntervalMs?: number;
 }
 
-/** Builds the scheduling service: routes, outbox relay and the settings consumer, closed in the right order. */
+/** Builds the scheduling service: routes, outbox relay, the settings and offer consumers and the offer expiry poller, closed in the right order. */
 export async function buildApp(deps: SchedulingAppDeps): Promise<ServiceApp> {
   const prisma = new PrismaClient({ adapter: deps.database.adapter });
   const transactional = asTransactional(prisma);
@@ -36,7 +45,7 @@ export async function buildApp(deps: SchedulingAppDeps): Promise<ServiceApp> {
 
   const app = await createServiceApp({
     name: 'scheduling',
-    description: 'Providers, facilities, appointment types and appointments; availabilities, waitlists, offers and recalls to come.',
+    description: 'Providers, facilities, appointment types, appointments, waitlists and offers of freed slots; availabilities and recalls to come.',
     logger: deps.logger,
     internalAuthSecret: deps.internalAuthSecret,
     ...(deps.bodyLimit !== undefined ? { bodyLimit: deps.bodyLimit } : {}),
@@ -46,25 +55,33 @@ export async function buildApp(deps: SchedulingAppDeps): Promise<ServiceApp> {
   addGauge(app, 'outbox_pending_events', 'Events committed but not yet published to the bus.', () => relay.pendingCount());
   registerCatalogGroups(app, prisma, eventsWritten);
   registerAppointmentRoutes(app, new AppointmentService(prisma, eventsWritten));
+  const offers = new OfferService(prisma, eventsWritten, deps.now, deps.logger.child({ component: 'offers' }));
+  registerWaitlistRoutes(app, new WaitlistService(prisma, eventsWritten));
+  registerOfferAnswerRoutes(app, new OfferAnswers(prisma, offers, eventsWritten));
+  registerOfferRoutes(app, offers);
   registerNotBuiltRoutes(app);
 
   const subscriptions: Subscription[] = [];
+  let stopExpiry: (() => Promise<void>) | undefined;
   app.addHook('onReady', async () => {
     relay.start();
-    subscriptions.push(
-      await consumeEvents({
+    const consume = (groupId: string, bindings: Parameters<typeof consumeEvents>[0]['bindings']) =>
+      consumeEvents({
         bus: deps.bus,
         prisma: transactional,
         logger: deps.logger.child({ component: 'consumer' }),
-        groupId: 'scheduling.settings',
-        bindings: [settingsChangedHandler],
+        groupId,
+        bindings,
         ...(deps.maxEventAttempts !== undefined ? { maxAttempts: deps.maxEventAttempts } : {}),
-      }),
-    );
+      });
+    subscriptions.push(await consume('scheduling.settings', [settingsChangedHandler]));
+    subscriptions.push(await consume('scheduling.offers', offerHandlers(offers, deps.logger.child({ component: 'offers' }))));
+    stopExpiry = startExpiryPoller(offers, deps.offerExpiryIntervalMs ?? 30_000, deps.logger.child({ component: 'offer-expiry' }));
   });
   // Runs after in-flight requests drained: stop consuming, publish what is left, then disconnect.
   app.addHook('onClose', async () => {
     await Promise.all(subscriptions.map((subscription) => subscription.stop()));
+    await stopExpiry?.();
     await relay.stop();
     const flushed = await relay.flush(5_000);
     if (!flushed) deps.logger.warn('outbox not empty at shutdown; the next start publishes the rest');

@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { durationMinutes } from './appointment-type.schemas.js';
 import { listQuery, nonEmpty, recordFields } from './schemas.js';
 
-const instant = z.iso.datetime({ offset: true }).describe('An instant with its offset, e.g. 2026-03-02T15:30:00Z.');
+/** An instant with its offset, as every date of the API is written. */
+export const instant = z.iso.datetime({ offset: true }).describe('An instant with its offset, e.g. 2026-03-02T15:30:00Z.');
 
 /** Body of POST /api/appointments. Provider, facility and type must be live records of the caller's organization. */
 export const createAppointmentBody = z

@@ -247,6 +247,6 @@ describe('scheduling service: appointments', () => {
       expect(response.statusCode, `${method} ${path}`).toBe(501);
       expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
     }
-    expect((await service.app.inject({ url: '/api/waitlists/', headers })).statusCode).toBe(501);
+    expect((await service.app.inject({ url: '/api/recalls/', headers })).statusCode).toBe(501);
   });
 });

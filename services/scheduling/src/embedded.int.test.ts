@@ -5,7 +5,7 @@ import { assertNoSchemaDrift, migrate, type Database, openDatabase } from '@pep/
 import { createLogger, type ServiceApp } from '@pep/service-kit';
 import { waitFor } from '@pep/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { booking, catalog } from '../test/fixtures.js';
+import { booking, catalog, create } from '../test/fixtures.js';
 import { as, organization, SECRET } from '../test/harness.js';
 import { buildApp } from './app.js';
 import { HAND_WRITTEN_INDEXES, migrationsDir } from './migrations.js';
@@ -84,5 +84,21 @@ describe('scheduling service on PGlite and the in-process bus (embedded runtime)
     const book = () => app.inject({ method: 'POST', url: '/api/appointments', headers, payload: booking(records, '2026-10-05T09:00:00Z') });
     expect((await book()).statusCode).toBe(200);
     expect((await book()).statusCode).toBe(200);
+  });
+
+  it('offers a cancelled slot to the waitlist and books the first acceptance (raw SQL, locks and savepoints on PGlite)', async () => {
+    const org = organization();
+    const headers = await as(org.staff);
+    const records = await catalog(app, headers);
+    const entries: Array<Awaited<ReturnType<typeof create>>> = [];
+    for (let i = 0; i < 2; i += 1) entries.push(await create(app, headers, '/api/waitlists', { patient: `6d2b1c7e-9a4f-4e3b-8c1d-2f6a7b8c9d0${i}`, provider: records.provider }));
+    const booked = (await app.inject({ method: 'POST', url: '/api/appointments', headers, payload: booking(records, '2099-10-01T09:00:00Z') })).json();
+    await app.inject({ method: 'PUT', url: `/api/appointments/${booked._id}/cancel`, headers });
+    await waitFor(async () => (await app.inject({ url: `/api/waitlists/${entries[1]!._id}`, headers })).json().status === 'offered', { message: 'the freed slot offered' });
+    const accepted = await app.inject({ url: `/api/waitlists/confirmOffer/${entries[1]!._id}`, headers });
+    expect(accepted.json()).toMatchObject({ status: 'accepted' });
+    expect((await app.inject({ url: `/api/waitlists/confirmOffer/${entries[0]!._id}`, headers })).statusCode).toBe(409);
+    const offers = (await app.inject({ url: '/api/offers', headers })).json();
+    expect(offers.response[0]).toMatchObject({ status: 'patient-found', patientFound: entries[1]!.patient, source: 'cancellation' });
   });
 });

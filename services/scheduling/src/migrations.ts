@@ -5,6 +5,7 @@ export const migrationsDir = fileURLToPath(new URL('../prisma/migrations', impor
 
 /**
  * Indexes the migrations create that schema.prisma cannot describe, for the drift check to leave alone: the index
- * behind the exclusion constraint that forbids double booking.
+ * behind the exclusion constraint that forbids double booking, and the partial unique index that lets an offer have
+ * one accepted recipient only.
  */
-export const HAND_WRITTEN_INDEXES = ['appointment_no_overlap'];
+export const HAND_WRITTEN_INDEXES = ['appointment_no_overlap', 'offer_recipient_one_winner'];

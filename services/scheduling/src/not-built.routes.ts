@@ -21,18 +21,7 @@ export const NOT_BUILT: ReadonlyArray<readonly [Method, string]> = [
   ['PUT', '/api/availabilities/:id/book'],
   ['POST', '/api/availabilities/book/:id'],
   ['GET', '/api/availabilities/freebusy'],
-  ['GET', '/api/offers'],
-  ['POST', '/api/offers'],
-  ['GET', '/api/offers/:id'],
-  ['PUT', '/api/offers/:id'],
-  ['POST', '/api/offers/:id/cancel'],
-  ['GET', '/api/offers/:id/waitlists'],
-  ['GET', '/api/offers/crudList'],
-  ['GET', '/api/offers/findByPatientId/:id'],
-  ['GET', '/api/offers/reports/find'],
-  ['GET', '/api/offers/reports/summary'],
   ['GET', '/api/providers/:id/availabilities'],
-  ['GET', '/api/providers/:id/waitlists'],
   ['GET', '/api/providers/npi/search'],
   ['GET', '/api/providers/referring'],
   ['PUT', '/api/providers/referring/:id/activate'],
@@ -42,25 +31,9 @@ export const NOT_BUILT: ReadonlyArray<readonly [Method, string]> = [
   ['GET', '/api/recalls'],
   ['GET', '/api/scheduler/availabilities'],
   ['GET', '/api/scheduler/availabilities/count'],
-  ['GET', '/api/waitlists'],
-  ['POST', '/api/waitlists'],
-  ['DELETE', '/api/waitlists/:id'],
-  ['GET', '/api/waitlists/:id'],
-  ['PUT', '/api/waitlists/:id'],
-  ['POST', '/api/waitlists/bulk/action'],
-  ['GET', '/api/waitlists/cancelOffer/:id'],
-  ['POST', '/api/waitlists/candidates'],
-  ['GET', '/api/waitlists/confirmOffer/:id'],
-  ['GET', '/api/waitlists/count'],
-  ['GET', '/api/waitlists/crudList'],
-  ['GET', '/api/waitlists/declineOffer/:id'],
-  ['GET', '/api/waitlists/filter'],
-  ['POST', '/api/waitlists/find/count'],
-  ['POST', '/api/waitlists/move/update-position/:providerId/:id/:replacedId'],
-  ['GET', '/api/waitlists/search'],
 ];
 
-const COLLECTIONS = new Set(['/api/availabilities', '/api/offers', '/api/recalls', '/api/waitlists']);
+const COLLECTIONS = new Set(['/api/availabilities', '/api/recalls']);
 
 /** Registers every {@link NOT_BUILT} endpoint (and the trailing-slash form of collection roots) as 501. */
 export function registerNotBuiltRoutes(app: ServiceApp): void {

@@ -1,4 +1,4 @@
-import { settingsChangedV1 } from '@pep/contracts';
+import { SETTING_DEFAULTS, settingsChangedV1 } from '@pep/contracts';
 import { on } from '@pep/db';
 import type { Db } from './events.js';
 
@@ -8,6 +8,25 @@ export async function allowsDoubleBooking(db: Db, organization: string): Promise
   return setting?.allowDoubleBooking ?? false;
 }
 
+/** How the organization offers freed slots. */
+export interface OfferSettings {
+  protocol: 'parallel' | 'serial';
+  maxOffersPerSlot: number;
+  expiryMinutes: number;
+  frontOfficeAcceptance: boolean;
+}
+
+/** The organization's offer settings; what it never set is auth's documented default (SETTING_DEFAULTS). */
+export async function offerSettings(db: Db, organization: string): Promise<OfferSettings> {
+  const setting = await db.organizationSetting.findUnique({ where: { organization } });
+  return {
+    protocol: setting?.offerProtocol ?? SETTING_DEFAULTS.offerProtocol,
+    maxOffersPerSlot: setting?.maxOffersPerSlot ?? SETTING_DEFAULTS.maxOffersPerSlot,
+    expiryMinutes: setting?.offerExpiryMinutes ?? SETTING_DEFAULTS.offerExpiryMinutes,
+    frontOfficeAcceptance: setting?.frontOfficeAcceptance ?? SETTING_DEFAULTS.frontOfficeAcceptance,
+  };
+}
+
 /**
  * Keeps the organization-wide settings scheduling acts on from auth's settings.changed. Settings of other subjects
  * are not used yet. Events of one setting arrive in order, but a deleted and re-created setting has a new id (and
@@ -15,13 +34,21 @@ export async function allowsDoubleBooking(db: Db, organization: string): Promise
  */
 export const settingsChangedHandler = on(settingsChangedV1, async (event, tx) => {
   if (event.data.ref !== 'organization') return;
-  const allow = !event.data.deleted && event.data.settings.allowDoubleBooking === true;
+  const settings = event.data.deleted ? {} : event.data.settings;
+  const allow = settings.allowDoubleBooking === true;
   await tx.$executeRawUnsafe(
-    `INSERT INTO "organization_setting" ("organization", "allow_double_booking", "changed_at") VALUES ($1::uuid, $2, $3::timestamptz)
-     ON CONFLICT ("organization") DO UPDATE SET "allow_double_booking" = EXCLUDED."allow_double_booking", "changed_at" = EXCLUDED."changed_at"
+    `INSERT INTO "organization_setting" ("organization", "allow_double_booking", "offer_protocol", "max_offers_per_slot", "offer_expiry_minutes", "front_office_acceptance", "changed_at")
+     VALUES ($1::uuid, $2, $3::"offer_protocol", $4, $5, $6, $7::timestamptz)
+     ON CONFLICT ("organization") DO UPDATE SET "allow_double_booking" = EXCLUDED."allow_double_booking", "offer_protocol" = EXCLUDED."offer_protocol",
+       "max_offers_per_slot" = EXCLUDED."max_offers_per_slot", "offer_expiry_minutes" = EXCLUDED."offer_expiry_minutes",
+       "front_office_acceptance" = EXCLUDED."front_office_acceptance", "changed_at" = EXCLUDED."changed_at"
      WHERE "organization_setting"."changed_at" <= EXCLUDED."changed_at"`,
     event.organization,
     allow,
+    settings.offerProtocol ?? null,
+    settings.maxOffersPerSlot ?? null,
+    settings.offerExpiryMinutes ?? null,
+    settings.frontOfficeAcceptance ?? null,
     event.time,
   );
 });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { kafkaBrokers } from '@pep/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +12,7 @@ describe('scheduling service: one organization never reaches another’s records
   const a = organization();
   const b = organization();
   let ofA: Awaited<ReturnType<typeof catalog>> & { appointment: string };
-  let ofB: Awaited<ReturnType<typeof catalog>> & { appointment: string; patient: string };
+  let ofB: Awaited<ReturnType<typeof catalog>> & { appointment: string; patient: string; waitlist: string; queued: string; offer: string };
 
   beforeAll(async () => {
     service = await startScheduling('tenancy', await kafkaBrokers());
@@ -25,7 +26,17 @@ describe('scheduling service: one organization never reaches another’s records
     const recordsOfB = await catalog(service.app, asB);
     await service.app.inject({ method: 'POST', url: '/api/providers', headers: asB, payload: { firstname: 'Bella', lastname: 'Bravo' } });
     ofA = { ...recordsOfA, appointment: await book(asA, recordsOfA) };
-    ofB = { ...recordsOfB, appointment: await book(asB, recordsOfB), patient: booking(recordsOfB, '').patient };
+    const entryOfB = async () => (await service.app.inject({ method: 'POST', url: '/api/waitlists', headers: asB, payload: { patient: randomUUID(), provider: recordsOfB.provider } })).json()._id as string;
+    const waitlist = await entryOfB();
+    const queued = await entryOfB();
+    // A serial offer: the first entry is offered, the second queued, so every answer route has something to change.
+    const offer = await service.app.inject({
+      method: 'POST',
+      url: '/api/offers',
+      headers: asB,
+      payload: { provider: recordsOfB.provider, facility: recordsOfB.facility, appointmentType: recordsOfB.type, date: '2099-09-01T10:00:00Z', protocol: 'serial', waitlists: [waitlist, queued] },
+    });
+    ofB = { ...recordsOfB, appointment: await book(asB, recordsOfB), patient: booking(recordsOfB, '').patient, waitlist, queued, offer: offer.json()._id as string };
   });
   afterAll(async () => {
     await sql?.end();
@@ -40,26 +51,44 @@ describe('scheduling service: one organization never reaches another’s records
       facilities: await query('facility'),
       types: await query('appointment_type'),
       appointments: await query('appointment'),
+      waitlists: await query('waitlist'),
+      offers: await query('offer'),
+      recipients: (await sql.query('SELECT r.* FROM offer_recipient r JOIN offer o ON o.id = r.offer WHERE o.organization = $1 ORDER BY r.offer, r.waitlist', [b.id])).rows,
       events: (await sql.query("SELECT id FROM outbox WHERE envelope->>'organization' = $1 ORDER BY seq", [b.id])).rows,
     };
   };
 
   /** Each built route that takes an id, called by A with B's ids. */
   const attempts = () => {
-    const routes: Array<{ method: 'GET' | 'PUT' | 'DELETE'; route: string; id: string; payload?: Record<string, unknown> }> = [];
+    const routes: Array<{ method: 'GET' | 'POST' | 'PUT' | 'DELETE'; route: string; id: string; payload?: Record<string, unknown>; url?: string }> = [];
     for (const [group, id, payload] of [
       ['providers', ofB.provider, { lastname: 'Hacked' }],
       ['facilities', ofB.facility, { name: 'Hacked' }],
       ['appointmentTypes', ofB.type, { name: 'Hacked' }],
       ['appointments', ofB.appointment, { duration: 90 }],
+      ['waitlists', ofB.waitlist, { notes: 'Hacked' }],
     ] as const) {
       routes.push({ method: 'GET', route: `/api/${group}/:id`, id }, { method: 'PUT', route: `/api/${group}/:id`, id, payload }, { method: 'DELETE', route: `/api/${group}/:id`, id });
     }
     routes.push(
       { method: 'PUT', route: '/api/appointments/:id/confirm', id: ofB.appointment },
       { method: 'PUT', route: '/api/appointments/:id/cancel', id: ofB.appointment },
+      { method: 'GET', route: '/api/waitlists/confirmOffer/:id', id: ofB.waitlist },
+      { method: 'GET', route: '/api/waitlists/declineOffer/:id', id: ofB.waitlist },
+      { method: 'GET', route: '/api/waitlists/cancelOffer/:id', id: ofB.waitlist },
+      { method: 'GET', route: '/api/providers/:id/waitlists', id: ofB.provider },
+      {
+        method: 'POST',
+        route: '/api/waitlists/move/update-position/:providerId/:id/:replacedId',
+        id: ofB.queued,
+        url: `/api/waitlists/move/update-position/${ofB.provider}/${ofB.queued}/${ofB.waitlist}`,
+      },
+      { method: 'GET', route: '/api/offers/:id', id: ofB.offer },
+      { method: 'PUT', route: '/api/offers/:id', id: ofB.offer, payload: { expireAt: '2099-08-31T00:00:00Z' } },
+      { method: 'GET', route: '/api/offers/:id/waitlists', id: ofB.offer },
+      { method: 'POST', route: '/api/offers/:id/cancel', id: ofB.offer },
     );
-    return routes.map((attempt) => ({ ...attempt, url: attempt.route.replace(':id', attempt.id) }));
+    return routes.map((attempt) => ({ ...attempt, url: attempt.url ?? attempt.route.replace(':id', attempt.id) }));
   };
 
   it('covers every built route that takes an id', async () => {
@@ -68,9 +97,13 @@ describe('scheduling service: one organization never reaches another’s records
     const withIds = Object.entries(document.paths)
       .flatMap(([path, methods]) => Object.keys(methods).map((method) => `${method.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`))
       .filter((route) => route.includes('/:') && !notBuilt.has(route));
-    expect(withIds.length).toBeGreaterThanOrEqual(15);
+    expect(withIds.length).toBeGreaterThanOrEqual(28);
     // A patient id names no record here (patients owns them): it filters A's own appointments, tested below.
-    const covered = new Set([...attempts().map((attempt) => `${attempt.method} ${attempt.route}`), 'GET /api/appointments/getByPatientId/:id']);
+    const covered = new Set([
+      ...attempts().map((attempt) => `${attempt.method} ${attempt.route}`),
+      'GET /api/appointments/getByPatientId/:id',
+      'GET /api/offers/findByPatientId/:id',
+    ]);
     expect(withIds.filter((route) => !covered.has(route))).toEqual([]);
   });
 
@@ -107,6 +140,13 @@ describe('scheduling service: one organization never reaches another’s records
       `/api/appointments?provider=${ofB.provider}`,
       `/api/appointments/getByPatientId/${ofB.patient}`,
       '/api/appointments/crudList',
+      '/api/waitlists',
+      '/api/waitlists/crudList',
+      `/api/waitlists?provider=${ofB.provider}`,
+      `/api/waitlists/filter?patient=${ofB.patient}`,
+      '/api/offers',
+      '/api/offers/crudList',
+      '/api/offers/reports/find',
     ]) {
       const list = (await service.app.inject({ url, headers })).json();
       const ids = (list.response as Array<{ _id: string }>).map((record) => record._id);
@@ -114,6 +154,24 @@ describe('scheduling service: one organization never reaches another’s records
       expect(JSON.stringify(list)).not.toContain('Bravo');
     }
     expect((await service.app.inject({ url: `/api/appointments/summary?provider=${ofB.provider}`, headers })).json().total).toBe(0);
+    expect((await service.app.inject({ url: '/api/offers/reports/summary', headers })).json().total).toBe(0);
+    expect((await service.app.inject({ url: '/api/waitlists/count', headers })).json().count).toBe(0);
+    const candidates = await service.app.inject({
+      method: 'POST',
+      url: '/api/waitlists/candidates',
+      headers,
+      payload: { provider: ofA.provider, facility: ofA.facility, appointmentType: ofA.type, date: '2099-09-01T10:00:00Z' },
+    });
+    expect(candidates.json().total).toBe(0);
+    const foreignBulk = await service.app.inject({ method: 'POST', url: '/api/waitlists/bulk/action', headers, payload: { action: 'remove', ids: [ofB.waitlist] } });
+    expect(foreignBulk.statusCode).toBe(404);
+    const foreignOffer = await service.app.inject({
+      method: 'POST',
+      url: '/api/offers',
+      headers,
+      payload: { provider: ofA.provider, facility: ofA.facility, appointmentType: ofA.type, date: '2099-09-02T10:00:00Z', waitlists: [ofB.queued] },
+    });
+    expect(foreignOffer.statusCode).toBe(400);
     expect(await snapshotOfB()).toEqual(before);
   });
 });

@@ -1,8 +1,11 @@
-import type { Appointment, AppointmentType, Facility, Provider } from './generated/prisma/client.js';
+import type { waitlistStatuses, offerProtocols, offerSources, offerStatuses } from '@pep/contracts';
+import type { Appointment, AppointmentType, Facility, Offer, Provider, Waitlist } from './generated/prisma/client.js';
 import type { AppointmentResponse } from './appointment.schemas.js';
 import type { AppointmentTypeResponse } from './appointment-type.schemas.js';
 import type { FacilityResponse } from './facility.schemas.js';
+import type { OfferResponse } from './offer.schemas.js';
 import type { ProviderResponse } from './provider.schemas.js';
+import type { WaitlistResponse } from './waitlist.schemas.js';
 import { recordView } from './schemas.js';
 
 /** `firstname [middlename] lastname`, as the product shows a provider. */
@@ -132,5 +135,93 @@ export function appointmentSnapshot(appointment: Appointment, timeZone: string) 
     status: appointment.status,
     source: appointment.source,
     timeZone,
+  };
+}
+
+/** The API's spelling of a stored enum value: Prisma names them with `_` where the product writes `-`. */
+export function apiValue<T extends string>(value: string): T {
+  return value.replace(/_/g, '-') as T;
+}
+
+/** The stored spelling of an API enum value (the inverse of {@link apiValue}). */
+export function storedValue<T extends string>(value: string): T {
+  return value.replace(/-/g, '_') as T;
+}
+
+/** A waitlist entry as the API shows it. */
+export function toWaitlistResponse(entry: Waitlist): WaitlistResponse {
+  return {
+    ...recordView(entry),
+    patient: entry.patient,
+    provider: entry.providerId,
+    facility: entry.facilityId,
+    facilities: entry.facilities,
+    appointmentType: entry.appointmentTypeId,
+    position: entry.position,
+    notes: entry.notes,
+    status: apiValue<(typeof waitlistStatuses)[number]>(entry.status),
+    offer: entry.offerId,
+  };
+}
+
+/** The waitlist entry snapshot events carry: ids and states, never the notes. */
+export function waitlistSnapshot(entry: Waitlist, changed: string[]) {
+  return {
+    _id: entry.id,
+    patient: entry.patient,
+    provider: entry.providerId,
+    facility: entry.facilityId,
+    facilities: entry.facilities,
+    appointmentType: entry.appointmentTypeId,
+    position: entry.position,
+    status: apiValue<(typeof waitlistStatuses)[number]>(entry.status),
+    offer: entry.offerId,
+    deleted: entry.deleted,
+    changed,
+  };
+}
+
+/** An offer as the API shows it; `waitlists` are the entries it was made to, in rank order. */
+export function toOfferResponse(offer: Offer & { recipients: Array<{ waitlistId: string; rank: number; status: string }> }): OfferResponse {
+  const ranked = [...offer.recipients].sort((a, b) => a.rank - b.rank);
+  const current = ranked.findIndex((recipient) => recipient.status === 'offered');
+  return {
+    ...recordView(offer),
+    provider: offer.providerId,
+    facility: offer.facilityId,
+    appointmentType: [offer.appointmentTypeId],
+    date: offer.date.toISOString(),
+    duration: offer.duration,
+    expireAt: offer.expireAt.toISOString(),
+    protocol: offer.protocol,
+    source: apiValue<(typeof offerSources)[number]>(offer.source),
+    status: apiValue<(typeof offerStatuses)[number]>(offer.status),
+    patientFound: offer.patientFound,
+    patientFoundAt: offer.patientFoundAt?.toISOString() ?? null,
+    usedForAppointment: offer.usedForAppointment,
+    availability: null,
+    approvedBy: offer.approvedBy,
+    declinedBy: offer.declinedBy,
+    currentWaitlist: current,
+    rescheduledFromAppointment: null,
+    cancelledAppointment: offer.fromAppointment,
+    waitlists: ranked.map((recipient) => recipient.waitlistId),
+  };
+}
+
+/** The offer snapshot events carry; the facility's time zone lets messaging tell the local time. */
+export function offerSnapshot(offer: Offer, timeZone: string) {
+  return {
+    _id: offer.id,
+    provider: offer.providerId,
+    facility: offer.facilityId,
+    appointmentType: offer.appointmentTypeId,
+    date: offer.date.toISOString(),
+    duration: offer.duration,
+    timeZone,
+    expireAt: offer.expireAt.toISOString(),
+    protocol: offer.protocol as (typeof offerProtocols)[number],
+    source: apiValue<(typeof offerSources)[number]>(offer.source),
+    status: apiValue<(typeof offerStatuses)[number]>(offer.status),
   };
 }

@@ -24,6 +24,10 @@ export interface SchedulingUnderTest {
 export interface StartOptions {
   /** Connections of the service's pool; the concurrency test wants every booking in flight at once. */
   poolMax?: number;
+  /** The service's clock (offers lapse by it). */
+  now?: () => Date;
+  /** How often the service looks for lapsed offers. */
+  offerExpiryIntervalMs?: number;
 }
 
 /** Starts a scheduling service on a fresh database, migrated, with its relay and consumer running. */
@@ -34,7 +38,16 @@ export async function startScheduling(label: string, brokers: string[], options:
   const topicPrefix = uniqueTopicPrefix(label);
   const logger = createLogger({ service: 'scheduling', level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
   const bus = new KafkaBus({ brokers, clientId: `test-${label}`, topicPrefix, logger });
-  const app = await buildApp({ logger, database, bus, internalAuthSecret: SECRET, bodyLimit: 16 * 1024, outboxPollIntervalMs: 200 });
+  const app = await buildApp({
+    logger,
+    database,
+    bus,
+    internalAuthSecret: SECRET,
+    bodyLimit: 16 * 1024,
+    outboxPollIntervalMs: 200,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.offerExpiryIntervalMs !== undefined ? { offerExpiryIntervalMs: options.offerExpiryIntervalMs } : {}),
+  });
   await app.ready();
   return {
     app,

@@ -182,3 +182,123 @@ export const appointmentCancelledV1 = defineEvent({ type: 'appointment.cancelled
 
 /** An appointment was deleted (soft); nothing more is sent about it and its slot is free again. */
 export const appointmentDeletedV1 = defineEvent({ type: 'appointment.deleted', version: 1, topic: APPOINTMENT_TOPIC, data: appointmentSnapshot });
+
+const WAITLIST_TOPIC = 'scheduling.waitlist';
+const OFFER_TOPIC = 'scheduling.offer';
+
+/** The states of a waitlist entry (the product's). */
+export const waitlistStatuses = ['waiting', 'in-flight', 'offered', 'confirming', 'accepted', 'pending', 'declined'] as const;
+/** The states of an offer of a freed slot. */
+export const offerStatuses = ['in-progress', 'patient-found', 'patient-not-found', 'cancelled'] as const;
+/** How an offer reaches patients: all at once, or one after another. */
+export const offerProtocols = ['serial', 'parallel'] as const;
+/** What made an offer (the product's values). */
+export const offerSources = ['cancellation', 'manual', 'find-open-spots', 'self-scheduling', 'reschedule', 'staff-scheduling', 'reschedule-from-intent'] as const;
+
+/** A waitlist entry as others may know it: ids and states, no names or notes. */
+const waitlistSnapshot = z.object({
+  /** Waitlist entry id. */
+  _id: z.uuid(),
+  /** Patient id (patients service). */
+  patient: z.uuid(),
+  /** Provider asked for; null means any. */
+  provider: z.uuid().nullable(),
+  /** Facility asked for; null means any (or one of `facilities`). */
+  facility: z.uuid().nullable(),
+  /** Further acceptable facilities. */
+  facilities: z.array(z.uuid()),
+  /** Appointment type asked for; null means any. */
+  appointmentType: z.uuid().nullable(),
+  /** Order in the organization's waitlist, lower first. */
+  position: z.number().int(),
+  status: z.enum(waitlistStatuses),
+  /** The offer the entry is part of now, if any. */
+  offer: z.uuid().nullable(),
+  deleted: z.boolean(),
+});
+
+/** A waitlist entry was added, changed, moved, changed state or was deleted; `changed` names what changed. */
+export const waitlistEntryChangedV1 = defineEvent({
+  type: 'waitlist.entry-changed',
+  version: 1,
+  topic: WAITLIST_TOPIC,
+  data: waitlistSnapshot.extend({ changed }),
+});
+
+/** A patient an offer is (or was) made to. */
+const offerPatient = z.object({
+  /** Patient id (patients service). */
+  patient: z.uuid(),
+  /** Their waitlist entry. */
+  waitlist: z.uuid(),
+});
+
+/** An offer as messaging texts it: the slot, the facility's time zone, and until when it can be accepted. */
+const offerSnapshot = z.object({
+  /** Offer id; replies accepting or declining refer to it. */
+  _id: z.uuid(),
+  provider: z.uuid(),
+  facility: z.uuid(),
+  appointmentType: z.uuid(),
+  /** Start of the slot (RFC 3339, UTC). */
+  date: z.iso.datetime({ offset: true }),
+  /** Length in minutes. */
+  duration: z.number().int().positive(),
+  /** IANA time zone of the facility. */
+  timeZone: z.string(),
+  /** When the patients offered now can no longer accept. */
+  expireAt: z.iso.datetime({ offset: true }),
+  protocol: z.enum(offerProtocols),
+  source: z.enum(offerSources),
+  status: z.enum(offerStatuses),
+});
+
+/** A freed slot was offered; `offered` are the patients to text now (serial: the first one only). */
+export const offerCreatedV1 = defineEvent({
+  type: 'offer.created',
+  version: 1,
+  topic: OFFER_TOPIC,
+  data: offerSnapshot.extend({ offered: z.array(offerPatient).min(1) }),
+});
+
+/** A serial offer moved on after a decline or lapse: `offered` are the patients to text now. */
+export const offerExtendedV1 = defineEvent({
+  type: 'offer.extended',
+  version: 1,
+  topic: OFFER_TOPIC,
+  data: offerSnapshot.extend({ offered: z.array(offerPatient).min(1) }),
+});
+
+/**
+ * A patient took the slot. `appointment` is the booking made for them; `awaitingApproval` is true when the
+ * organization has the front office approve accepted offers first (the slot is held by that booking meanwhile).
+ */
+export const offerAcceptedV1 = defineEvent({
+  type: 'offer.accepted',
+  version: 1,
+  topic: OFFER_TOPIC,
+  data: offerSnapshot.extend({ patient: z.uuid(), waitlist: z.uuid(), appointment: z.uuid(), awaitingApproval: z.boolean() }),
+});
+
+/** Nobody accepted before the offer lapsed; `patients` were offered it and are waiting again. */
+export const offerExpiredV1 = defineEvent({
+  type: 'offer.expired',
+  version: 1,
+  topic: OFFER_TOPIC,
+  data: offerSnapshot.extend({ patients: z.array(offerPatient) }),
+});
+
+/**
+ * An offer is over for the patients listed: the slot was taken by someone else (`patient-found`), the offer was
+ * cancelled, the slot was booked another way, or everyone offered declined (`patient-not-found`, nobody to tell).
+ * Messaging tells `patients` the slot is gone.
+ */
+export const offerClosedV1 = defineEvent({
+  type: 'offer.closed',
+  version: 1,
+  topic: OFFER_TOPIC,
+  data: offerSnapshot.extend({
+    reason: z.enum(['patient-found', 'cancelled', 'slot-booked', 'patient-not-found']),
+    patients: z.array(offerPatient),
+  }),
+});

@@ -1,0 +1,303 @@
+import { randomUUID } from 'node:crypto';
+import { createEvent, waitlistEntryChangedV1, type EventEnvelope } from '@pep/contracts';
+import { HttpProblem, notFound, type Identity, type InvalidField } from '@pep/service-kit';
+import { enqueue, SOURCE, type Db } from './events.js';
+import type { Prisma, PrismaClient, Waitlist } from './generated/prisma/client.js';
+import { rankCandidates } from './ranking.js';
+import { invalidFields, type ListQuery, type Page } from './schemas.js';
+import { storedValue, toWaitlistResponse, waitlistSnapshot } from './views.js';
+import type {
+  BulkActionBody,
+  CandidateResponse,
+  CandidatesBody,
+  CreateWaitlistBody,
+  UpdateWaitlistBody,
+  WaitlistFilters,
+  WaitlistResponse,
+} from './waitlist.schemas.js';
+
+/** States in which an entry is part of an offer; it can then only leave through the offer. */
+export const IN_OFFER = new Set(['in_flight', 'offered', 'confirming']);
+
+const inOffer = () => new HttpProblem(409, 'waitlist-entry-in-offer', 'The waitlist entry is part of an offer in progress; cancel its offer first.');
+
+/** The waitlist.entry-changed event of an entry. */
+export function entryChanged(entry: Waitlist, changed: string[], correlationId: string, causationId?: string): EventEnvelope {
+  return createEvent(waitlistEntryChangedV1, {
+    source: SOURCE,
+    organization: entry.organization,
+    subject: entry.id,
+    correlationId,
+    ...(causationId ? { causationId } : {}),
+    data: waitlistSnapshot(entry, changed),
+  });
+}
+
+/** Waitlists: patients waiting for an earlier slot, in order, and the candidates for a freed slot. */
+export class WaitlistService {
+  constructor(
+    private readonly prisma: PrismaClient,
+    /** Called after a commit that wrote events, so the relay publishes at once. */
+    private readonly eventsWritten: () => void,
+  ) {}
+
+  /** One page of the organization's entries matching the filters, in waitlist order. */
+  async list(identity: Identity, query: ListQuery, filters: WaitlistFilters, search?: string): Promise<Page<WaitlistResponse>> {
+    const where = await this.whereOf(identity.organization, filters, search);
+    const [rows, total] = await Promise.all([
+      this.prisma.waitlist.findMany({ where, orderBy: [{ position: 'asc' }, { createdAt: 'asc' }, { id: 'asc' }], skip: (query.page - 1) * query.limit, take: query.limit }),
+      this.prisma.waitlist.count({ where }),
+    ]);
+    return { response: rows.map(toWaitlistResponse), page: query.page, limit: query.limit, total };
+  }
+
+  /** How many of the organization's entries match the filters. */
+  async count(identity: Identity, filters: WaitlistFilters): Promise<{ count: number }> {
+    return { count: await this.prisma.waitlist.count({ where: await this.whereOf(identity.organization, filters) }) };
+  }
+
+  /** The entries of one provider of the organization; an unknown provider answers 404. */
+  async ofProvider(identity: Identity, provider: string, query: ListQuery, filters: WaitlistFilters): Promise<Page<WaitlistResponse>> {
+    const found = await this.prisma.provider.findFirst({ where: { id: provider, organization: identity.organization, deleted: false } });
+    if (!found) throw notFound('provider');
+    return this.list(identity, query, { ...filters, provider });
+  }
+
+  /** An entry of the caller's organization; 404 otherwise. */
+  async get(identity: Identity, id: string): Promise<WaitlistResponse> {
+    return toWaitlistResponse(await ownEntry(this.prisma, identity.organization, id));
+  }
+
+  /** Adds a patient at the end of the organization's waitlist. */
+  async create(identity: Identity, body: CreateWaitlistBody, correlationId: string): Promise<WaitlistResponse> {
+    await this.references(identity.organization, body);
+    const entry = await this.prisma.$transaction(async (tx) => {
+      const last = await tx.waitlist.aggregate({ where: { organization: identity.organization }, _max: { position: true } });
+      const created = await tx.waitlist.create({
+        data: {
+          id: randomUUID(),
+          organization: identity.organization,
+          patient: body.patient,
+          providerId: body.provider ?? null,
+          facilityId: body.facility ?? null,
+          facilities: body.facilities ?? [],
+          appointmentTypeId: body.appointmentType ?? null,
+          notes: body.notes ?? null,
+          position: (last._max.position ?? 0) + 1,
+          createdBy: identity.user,
+          updatedBy: identity.user,
+        },
+      });
+      await enqueue(tx, [entryChanged(created, ['created'], correlationId)]);
+      return created;
+    });
+    this.eventsWritten();
+    return toWaitlistResponse(entry);
+  }
+
+  /** Changes what the patient asked for, under the row's lock; a change that changes nothing publishes nothing. */
+  async update(identity: Identity, id: string, body: UpdateWaitlistBody, correlationId: string): Promise<WaitlistResponse> {
+    await this.references(identity.organization, { provider: body.provider ?? undefined, facility: body.facility ?? undefined, appointmentType: body.appointmentType ?? undefined, facilities: body.facilities });
+    let wrote = false;
+    const entry = await this.prisma.$transaction(async (tx) => {
+      const current = await ownEntry(tx, identity.organization, id, true);
+      const next: Record<string, unknown> = {
+        providerId: body.provider === undefined ? current.providerId : body.provider,
+        facilityId: body.facility === undefined ? current.facilityId : body.facility,
+        facilities: body.facilities ?? current.facilities,
+        appointmentTypeId: body.appointmentType === undefined ? current.appointmentTypeId : body.appointmentType,
+        notes: body.notes === undefined ? current.notes : body.notes,
+      };
+      const names: Record<string, string> = { providerId: 'provider', facilityId: 'facility', facilities: 'facilities', appointmentTypeId: 'appointmentType', notes: 'notes' };
+      const changed = Object.keys(next).filter((key) => JSON.stringify(next[key]) !== JSON.stringify((current as unknown as Record<string, unknown>)[key]));
+      if (changed.length === 0) return current;
+      const updated = await tx.waitlist.update({ where: { id }, data: { ...next, updatedBy: identity.user } });
+      await enqueue(tx, [entryChanged(updated, changed.map((key) => names[key]!), correlationId)]);
+      wrote = true;
+      return updated;
+    });
+    if (wrote) this.eventsWritten();
+    return toWaitlistResponse(entry);
+  }
+
+  /** Deletes an entry softly and answers it; an entry in an offer in progress answers 409. */
+  async remove(identity: Identity, id: string, correlationId: string): Promise<WaitlistResponse> {
+    const [entry] = await this.bulk(identity, { action: 'remove', ids: [id] }, correlationId);
+    return entry!;
+  }
+
+  /**
+   * Applies one action to many entries, all or nothing: any id that is not a live entry of the organization answers
+   * 404, and any entry in an offer in progress 409, before anything changes.
+   */
+  async bulk(identity: Identity, body: BulkActionBody, correlationId: string): Promise<WaitlistResponse[]> {
+    let wrote = false;
+    const entries = await this.prisma.$transaction(async (tx) => {
+      await tx.$executeRawUnsafe(
+        'SELECT 1 FROM "waitlist" WHERE "id" = ANY($1::uuid[]) AND "organization" = $2::uuid ORDER BY "id" FOR UPDATE',
+        body.ids,
+        identity.organization,
+      );
+      const found = await tx.waitlist.findMany({ where: { id: { in: body.ids }, organization: identity.organization, deleted: false } });
+      if (found.length !== body.ids.length) throw notFound('waitlist entry');
+      if (found.some((entry) => IN_OFFER.has(entry.status))) throw inOffer();
+      const byId = new Map(found.map((entry) => [entry.id, entry]));
+      const results: Waitlist[] = [];
+      const events: EventEnvelope[] = [];
+      for (const id of body.ids) {
+        const entry = byId.get(id)!;
+        const data = actionData(body.action, entry);
+        if (!data) {
+          results.push(entry);
+          continue;
+        }
+        const updated = await tx.waitlist.update({ where: { id }, data: { ...data, updatedBy: identity.user } });
+        events.push(entryChanged(updated, data.deleted ? ['deleted'] : ['status'], correlationId));
+        results.push(updated);
+      }
+      if (events.length > 0) {
+        await enqueue(tx, events);
+        wrote = true;
+      }
+      return results;
+    });
+    if (wrote) this.eventsWritten();
+    return entries.map(toWaitlistResponse);
+  }
+
+  /**
+   * Moves entry `id` of a provider's waitlist to where `replacedId` is, shifting the entries between them by one.
+   * The provider's entries keep the positions they held between them, so their order among other providers' entries
+   * is kept too.
+   */
+  async move(identity: Identity, providerId: string, id: string, replacedId: string, correlationId: string): Promise<WaitlistResponse[]> {
+    let wrote = false;
+    const entries = await this.prisma.$transaction(async (tx) => {
+      await tx.$executeRawUnsafe(
+        'SELECT 1 FROM "waitlist" WHERE "organization" = $1::uuid AND "provider" = $2::uuid AND NOT "deleted" ORDER BY "id" FOR UPDATE',
+        identity.organization,
+        providerId,
+      );
+      const list = await tx.waitlist.findMany({
+        where: { organization: identity.organization, providerId, deleted: false },
+        orderBy: [{ position: 'asc' }, { createdAt: 'asc' }, { id: 'asc' }],
+      });
+      const from = list.findIndex((entry) => entry.id === id);
+      const to = list.findIndex((entry) => entry.id === replacedId);
+      if (from < 0 || to < 0) throw notFound('waitlist entry');
+      if (from === to) return list;
+      const positions = list.map((entry) => entry.position);
+      const reordered = [...list];
+      const [moved] = reordered.splice(from, 1);
+      reordered.splice(to, 0, moved!);
+      const events: EventEnvelope[] = [];
+      const result: Waitlist[] = [];
+      for (const [index, entry] of reordered.entries()) {
+        const position = positions[index]!;
+        if (entry.position === position) {
+          result.push(entry);
+          continue;
+        }
+        const updated = await tx.waitlist.update({ where: { id: entry.id }, data: { position, updatedBy: identity.user } });
+        events.push(entryChanged(updated, ['position'], correlationId));
+        result.push(updated);
+      }
+      await enqueue(tx, events);
+      wrote = events.length > 0;
+      return result;
+    });
+    if (wrote) this.eventsWritten();
+    return entries.map(toWaitlistResponse);
+  }
+
+  /** The waiting entries that fit a slot, ranked as an offer of it would rank them, each with the reasons. */
+  async candidates(identity: Identity, body: CandidatesBody): Promise<{ response: CandidateResponse[]; total: number }> {
+    const type = await this.prisma.appointmentType.findFirst({ where: { id: body.appointmentType, organization: identity.organization, deleted: false } });
+    await this.references(identity.organization, { provider: body.provider, facility: body.facility, appointmentType: body.appointmentType });
+    const ranked = await rankCandidates(
+      this.prisma,
+      { organization: identity.organization, provider: body.provider, facility: body.facility, appointmentType: body.appointmentType, date: new Date(body.date), duration: body.duration ?? type!.duration },
+      body.limit,
+    );
+    const rows = await this.prisma.waitlist.findMany({ where: { id: { in: ranked.map((entry) => entry.id) } } });
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    const response = ranked.map((candidate, index): CandidateResponse => {
+      const entry = byId.get(candidate.id)!;
+      return {
+        rank: index + 1,
+        score: candidate.score,
+        match: { provider: candidate.sameProvider ? 'same' : 'any', facility: candidate.listedFacility ? 'listed' : 'any', appointmentType: candidate.sameType ? 'same' : 'any' },
+        reasons: [
+          candidate.sameProvider ? 'asked for this provider (+4)' : 'any provider (+0)',
+          candidate.listedFacility ? 'asked for this facility (+2)' : 'any facility (+0)',
+          candidate.sameType ? 'asked for this appointment type (+1)' : 'any appointment type (+0)',
+          `match score ${candidate.score}; ties broken by waitlist position ${entry.position}`,
+          `then by time waiting: on the waitlist since ${entry.createdAt.toISOString()}`,
+        ],
+        waitlist: toWaitlistResponse(entry),
+      };
+    });
+    return { response, total: response.length };
+  }
+
+  /** Filters as a Prisma where; `search` matches the notes or the name of the provider asked for. */
+  private async whereOf(organization: string, filters: WaitlistFilters, search?: string): Promise<Prisma.WaitlistWhereInput> {
+    const and: Prisma.WaitlistWhereInput[] = [];
+    if (filters.facility) and.push({ OR: [{ facilityId: filters.facility }, { facilities: { has: filters.facility } }] });
+    if (filters.createdAt) and.push(...filters.createdAt.map((bound) => ({ createdAt: { [bound.op]: bound.at } })));
+    if (search) {
+      for (const term of search.split(/\s+/).filter(Boolean).slice(0, 5)) {
+        const escaped = term.replace(/[\\%_]/g, '\\$&');
+        const providers = await this.prisma.provider.findMany({
+          where: { organization, OR: ['firstname', 'lastname', 'middlename', 'alternativeName'].map((field) => ({ [field]: { contains: escaped, mode: 'insensitive' } })) },
+          select: { id: true },
+          take: 100,
+        });
+        and.push({ OR: [{ notes: { contains: escaped, mode: 'insensitive' } }, { providerId: { in: providers.map((provider) => provider.id) } }] });
+      }
+    }
+    const statuses = filters.statuses ?? (filters.status ? [filters.status] : undefined);
+    return {
+      organization,
+      deleted: false,
+      ...(statuses ? { status: { in: statuses.map((status) => storedValue<Waitlist['status']>(status)) } } : {}),
+      ...(filters.patient ? { patient: filters.patient } : {}),
+      ...(filters.provider ? { providerId: filters.provider } : {}),
+      ...(filters.appointmentType ? { appointmentTypeId: filters.appointmentType } : {}),
+      ...(and.length > 0 ? { AND: and } : {}),
+    };
+  }
+
+  /** A 400 naming every provider, facility or type the body names that is not a live record of the organization. */
+  private async references(organization: string, body: { provider?: string | undefined; facility?: string | undefined; facilities?: string[] | undefined; appointmentType?: string | undefined }) {
+    const live = { organization, deleted: false };
+    const facilities = [...new Set([...(body.facility ? [body.facility] : []), ...(body.facilities ?? [])])];
+    const [provider, foundFacilities, type] = await Promise.all([
+      body.provider === undefined ? undefined : this.prisma.provider.findFirst({ where: { ...live, id: body.provider } }),
+      facilities.length === 0 ? [] : this.prisma.facility.findMany({ where: { ...live, id: { in: facilities } }, select: { id: true } }),
+      body.appointmentType === undefined ? undefined : this.prisma.appointmentType.findFirst({ where: { ...live, id: body.appointmentType } }),
+    ]);
+    const known = new Set(foundFacilities.map((facility) => facility.id));
+    const errors: InvalidField[] = [];
+    if (provider === null) errors.push({ field: 'body.provider', message: 'no such provider' });
+    if (body.facility && !known.has(body.facility)) errors.push({ field: 'body.facility', message: 'no such facility' });
+    if ((body.facilities ?? []).some((id) => !known.has(id))) errors.push({ field: 'body.facilities', message: 'no such facility' });
+    if (type === null) errors.push({ field: 'body.appointmentType', message: 'no such appointment type' });
+    if (errors.length > 0) throw invalidFields(errors);
+  }
+}
+
+/** The caller's organization's live entry, locked for the rest of the transaction when asked; 404 otherwise. */
+export async function ownEntry(db: Db, organization: string, id: string, lock = false): Promise<Waitlist> {
+  if (lock) await db.$executeRawUnsafe('SELECT 1 FROM "waitlist" WHERE "id" = $1::uuid AND "organization" = $2::uuid FOR UPDATE', id, organization);
+  const entry = await db.waitlist.findFirst({ where: { id, organization, deleted: false } });
+  if (!entry) throw notFound('waitlist entry');
+  return entry;
+}
+
+/** What a bulk action changes on one entry, or null when it leaves it as it is. */
+function actionData(action: BulkActionBody['action'], entry: Waitlist): { deleted?: true; status?: Waitlist['status'] } | null {
+  if (action === 'remove') return { deleted: true };
+  if (action === 'activate') return entry.status === 'pending' || entry.status === 'declined' ? { status: 'waiting' } : null;
+  return entry.status === 'waiting' || entry.status === 'declined' ? { status: 'pending' } : null;
+}
