@@ -1,4 +1,4 @@
-import { kafkaBrokers } from '@pep/testing';
+import { kafkaBrokers, waitFor } from '@pep/testing';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, connect, createPatient } from '../test/fixtures.js';
@@ -20,6 +20,16 @@ describe('patients service: one organization never reaches another’s records',
     otherOfB = (await createPatient(service.app, orgB, { firstname: 'Bert', lastname: 'Bravo' }))._id;
     await call(service.app, orgB, 'POST', `/api/patients/${ofB}/follow`);
     await call(service.app, orgB, 'POST', '/api/patients/recent', { patient: ofB });
+    // The journey is written by a consumer; B's rows must be settled before they are compared.
+    await waitFor(
+      async () => {
+        const { rows } = await sql.query<{ pending: number; total: number; handled: number }>(
+          'SELECT (SELECT count(*)::int FROM outbox WHERE published_at IS NULL) AS pending, (SELECT count(*)::int FROM outbox) AS total, (SELECT count(*)::int FROM inbox) AS handled',
+        );
+        return rows[0]!.pending === 0 && rows[0]!.handled >= rows[0]!.total;
+      },
+      { timeoutMs: 30_000, message: 'every setup event consumed' },
+    );
   });
   afterAll(async () => {
     await sql?.end();
