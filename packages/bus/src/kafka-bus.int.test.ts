@@ -58,6 +58,25 @@ describe('KafkaBus on a real broker', () => {
     expect(sample.offset).toMatch(/^\d+$/);
   });
 
+  it('keeps buses on different prefixes apart even when they use the same group name', async () => {
+    // Two environments (or two test files) on one cluster, each subscribing its own topics under one group name.
+    const first = newBus({ brokers, topicPrefix: uniqueTopicPrefix('bus-ns-a') });
+    const second = newBus({ brokers, topicPrefix: uniqueTopicPrefix('bus-ns-b') });
+    const seenByFirst = collector();
+    const seenBySecond = collector();
+    await first.subscribe({ groupId: 'shared.group', topics: ['orders'], handler: seenByFirst.handler });
+    await second.subscribe({ groupId: 'shared.group', topics: ['invoices'], handler: seenBySecond.handler });
+    const keys = ['k1', 'k2', 'k3', 'k4', 'k5', 'k6'];
+    await first.publish(keys.map((key) => ({ topic: 'orders', key, value: `order-${key}` })));
+    await second.publish(keys.map((key) => ({ topic: 'invoices', key, value: `invoice-${key}` })));
+    await waitFor(async () => seenByFirst.seen.length === 6 && seenBySecond.seen.length === 6, {
+      timeoutMs: 60_000,
+      message: 'each bus receives all of its own records',
+    });
+    expect(seenByFirst.values().sort()).toEqual(keys.map((key) => `order-${key}`).sort());
+    expect(seenBySecond.values().sort()).toEqual(keys.map((key) => `invoice-${key}`).sort());
+  });
+
   it('keeps each key in order within its partition', async () => {
     const bus = newBus({ brokers, topicPrefix: uniqueTopicPrefix('bus-order') });
     const { seen, handler } = collector();

@@ -172,7 +172,10 @@ export class KafkaBus implements Bus {
       logger: this.logger,
       partitionsConsumedConcurrently: this.partitionsConsumedConcurrently,
       sessionTimeoutMs: this.sessionTimeoutMs,
-      createConsumer: (config) => this.kafka.consumer(config),
+      // The prefix namespaces groups as well as topics: one group name shared by buses on different prefixes
+      // (environments on one cluster, parallel test files) would otherwise mix their members, and kafkajs
+      // hands members partitions of topics they never subscribed to.
+      createConsumer: (config) => this.kafka.consumer({ ...config, groupId: `${this.topicPrefix}${config.groupId}` }),
       logicalTopic: (topic) => this.logicalTopic(topic),
       // The key's original bytes, value and headers go to the group's dead-letter topic unchanged.
       publishDeadLetter: (groupId, record, rawKey, headers) =>

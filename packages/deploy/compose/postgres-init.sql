@@ -10,3 +10,5 @@ CREATE DATABASE auth OWNER auth;
 -- the owner of the database may create it.
 CREATE ROLE scheduling LOGIN PASSWORD 'scheduling';
 CREATE DATABASE scheduling OWNER scheduling;
+CREATE ROLE messaging LOGIN PASSWORD 'messaging';
+CREATE DATABASE messaging OWNER messaging;

@@ -210,6 +210,37 @@ describe('the manifest checks catch broken manifests', () => {
     expect(problems).toContainEqual('Deployment/auth: MAIL_FROM is not set');
   });
 
+  it('messaging: Twilio is optional, all from one optional Secret; a required variable may not be optional', () => {
+    const messaging = services.find((service) => service.name === 'messaging');
+    expect(messaging?.hasDatabase).toBe(true);
+    const required = requiredEnv(messaging!);
+    expect(required).toEqual(expect.arrayContaining(['DATABASE_URL', 'PUBLIC_URL', 'SMTP_URL', 'MAIL_FROM']));
+    expect(required.filter((name) => name.startsWith('TWILIO_'))).toEqual([]);
+
+    // The service takes all of Twilio's settings or none, so they must appear and vanish together.
+    const twilio = (containersOf(find('Deployment', 'messaging'))[0]!.env as Obj[])
+      .filter((entry) => String(entry.name).startsWith('TWILIO_'))
+      .map((entry) => dig(entry, 'valueFrom', 'secretKeyRef') as Obj);
+    expect(twilio).toHaveLength(3);
+    expect(new Set(twilio.map((ref) => `${String(ref.name)} ${String(ref.optional)}`))).toEqual(
+      new Set(['messaging-twilio true']),
+    );
+
+    const broken = find('Deployment', 'messaging');
+    const env = containersOf(broken)[0]!.env as Obj[];
+    const token = env.find((entry) => entry.name === 'TWILIO_AUTH_TOKEN')!;
+    delete token.valueFrom;
+    token.value = 'a-literal-twilio-auth-token';
+    ((env.find((entry) => entry.name === 'DATABASE_URL')!.valueFrom as Obj).secretKeyRef as Obj).optional = true;
+    expect(workloadProblems(broken)).toContainEqual(
+      expect.stringContaining('TWILIO_AUTH_TOKEN must come from a secretKeyRef'),
+    );
+    const others = values.filter((value) => resourceId(value) !== 'Deployment/messaging');
+    expect(platformProblems([...others, broken], services)).toContainEqual(
+      'Deployment/messaging: DATABASE_URL is required, so its reference must not be optional',
+    );
+  });
+
   it('a mail relay URL with credentials in a ConfigMap, and a public URL without https', () => {
     const config = find('ConfigMap', 'platform-config');
     const data = config.data as Obj;

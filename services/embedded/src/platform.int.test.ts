@@ -28,9 +28,10 @@ describe('embedded platform', () => {
       expect(body.services).toContainEqual({ name: 'gateway', status: 'ok' });
       expect(body.services).toContainEqual(expect.objectContaining({ name: 'auth', status: 'ok' }));
       expect(body.services).toContainEqual(expect.objectContaining({ name: 'scheduling', status: 'ok' }));
-      const messaging = await fetch(`${platform.url}/api/reminders`);
-      expect(messaging.status).toBe(501);
-      expect(messaging.headers.get('content-type')).toMatch(/problem\+json/);
+      expect(body.services).toContainEqual(expect.objectContaining({ name: 'messaging', status: 'ok' }));
+      const billing = await fetch(`${platform.url}/api/billing`);
+      expect(billing.status).toBe(501);
+      expect(billing.headers.get('content-type')).toMatch(/problem\+json/);
       const unauthenticated = await fetch(`${platform.url}/api/patients`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-internal-identity': 'forged' },
@@ -92,6 +93,9 @@ describe('embedded platform', () => {
           ),
         { timeoutMs: 15_000, message: 'appointment.created reaches the patient journey' },
       );
+      // Messaging planned its reminders from the same event (the development sink sends nothing out).
+      const reminders = async () => (await api('GET', `/api/reminders/findByApptId/${booked.body['_id']}`, undefined, token)).body['response'];
+      await waitFor(async () => ((await reminders()) ?? []).length > 0, { timeoutMs: 15_000, message: 'reminders planned for the appointment' });
 
       const other = await api('POST', '/api/users/signup', {
         email: 'owner@clinic-b.example',

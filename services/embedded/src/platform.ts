@@ -5,6 +5,7 @@ import * as auth from '@pep/auth';
 import { InProcessBus, type Bus } from '@pep/bus';
 import { migrate, openDatabase, type Database } from '@pep/db';
 import { buildApp as buildGateway } from '@pep/gateway';
+import * as messaging from '@pep/messaging';
 import * as patients from '@pep/patients';
 import * as scheduling from '@pep/scheduling';
 import { createLogger, type Logger, type ServiceApp } from '@pep/service-kit';
@@ -45,7 +46,7 @@ interface Shared {
 
 /** The services the embedded platform runs, each with its migrations and how to build it. */
 const SERVICES: Array<{
-  name: 'auth' | 'patients' | 'scheduling';
+  name: 'auth' | 'messaging' | 'patients' | 'scheduling';
   migrationsDir: string;
   build: (shared: Shared, context: { dataDir: string; publicUrl: string }) => Promise<ServiceApp>;
 }> = [
@@ -63,6 +64,18 @@ const SERVICES: Array<{
   },
   { name: 'patients', migrationsDir: patients.migrationsDir, build: (shared) => patients.buildApp(shared) },
   { name: 'scheduling', migrationsDir: scheduling.migrationsDir, build: (shared) => scheduling.buildApp(shared) },
+  {
+    name: 'messaging',
+    migrationsDir: messaging.migrationsDir,
+    // No vendor accounts on a laptop: SMS and voice go to the development sink GET /api/messages lists, mail to .eml files.
+    build: (shared, context) =>
+      messaging.buildApp({
+        ...shared,
+        publicUrl: context.publicUrl,
+        twilio: null,
+        mailer: { from: 'no-reply@localhost', directory: join(context.dataDir, 'mail') },
+      }),
+  },
 ];
 
 /**

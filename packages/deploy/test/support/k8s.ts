@@ -277,6 +277,14 @@ function envEntry(container: Obj | undefined, name: string): Obj | undefined {
   return isObj(found) ? found : undefined;
 }
 
+/** `optional: true` on a Secret or ConfigMap key reference: the variable may end up unset. */
+function isOptionalRef(entry: Obj): boolean {
+  return (
+    dig(entry, 'valueFrom', 'secretKeyRef', 'optional') === true ||
+    dig(entry, 'valueFrom', 'configMapKeyRef', 'optional') === true
+  );
+}
+
 /** The value a variable ends up with, following ConfigMap references within the documents. */
 function resolveEnv(container: Obj | undefined, name: string, configMaps: Map<string, Obj>): string | undefined {
   const entry = envEntry(container, name);
@@ -402,7 +410,12 @@ export function platformProblems(docs: unknown[], services: DeployedService[]): 
     const main = containers.find((container) => container.name === service.name) ?? containers[0];
     const required = requiredEnv(service);
     for (const name of required) {
-      if (!envEntry(main, name)) problems.push(`${id}: ${name} is not set`);
+      const entry = envEntry(main, name);
+      if (!entry) problems.push(`${id}: ${name} is not set`);
+      else if (isOptionalRef(entry)) {
+        // An optional reference to a missing Secret or key leaves the variable unset.
+        problems.push(`${id}: ${name} is required, so its reference must not be optional`);
+      }
     }
     if (service.config.length > 0) {
       const known = knownEnv(service);

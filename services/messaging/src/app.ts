@@ -1,0 +1,127 @@
+import type { Bus, Subscription } from '@pep/bus';
+import '@pep/contracts';
+import { asTransactional, consumeEvents, OutboxRelay, type Database, type EventBinding } from '@pep/db';
+import { addGauge, createServiceApp, type Logger, type ServiceApp } from '@pep/service-kit';
+import { registerCallbackRoutes } from './callback.routes.js';
+import { ReminderDispatcher, type DispatcherOptions } from './dispatcher.js';
+import { PrismaClient } from './generated/prisma/client.js';
+import { InboundService } from './inbound.service.js';
+import { registerMessageRoutes } from './message.routes.js';
+import { MessageService } from './message.service.js';
+import { registerNotBuiltRoutes } from './not-built.routes.js';
+import { offerBindings } from './offer-handlers.js';
+import { Outbound } from './outbound.js';
+import { catalogBindings, patientBindings } from './read-models.js';
+import { reminderPlanningBindings } from './reminder-planner.js';
+import { registerReminderRoutes } from './reminder.routes.js';
+import { ReminderService } from './reminder.service.js';
+import { settingsChangedHandler } from './settings.js';
+import { registerPatientTemplateRoutes, registerTemplateRoutes } from './template.routes.js';
+import { PatientTemplateService, TemplateService } from './template.service.js';
+import { createVendors, type MailerConfig, type TwilioConfig } from './vendors.js';
+
+/** What the messaging app is built from; main.ts and tests supply it. */
+export interface MessagingAppDeps {
+  logger: Logger;
+  database: Database;
+  bus: Bus;
+  internalAuthSecret: string;
+  /** The platform's public base URL, which Twilio calls back at and signs. */
+  publicUrl: string;
+  /** Twilio's account; null sends SMS and voice to the development sink (stored, listed, never sent). */
+  twilio: TwilioConfig | null;
+  mailer: MailerConfig;
+  bodyLimit?: number;
+  /** Outbox poll interval; tests shorten it. */
+  outboxPollIntervalMs?: number;
+  /** Attempts before a poison event is dead-lettered. */
+  maxEventAttempts?: number;
+  /** Now; tests move it. */
+  clock?: () => Date;
+  /** Reminder dispatcher tuning; `intervalMs: null` leaves sending to explicit runOnce() calls (tests). */
+  dispatcher?: DispatcherOptions;
+}
+
+/** The messaging app and its reminder dispatcher, which tests drive directly. */
+export interface Messaging {
+  app: ServiceApp;
+  dispatcher: ReminderDispatcher;
+}
+
+/** Builds the messaging service: routes, outbox relay, read-model, reminder and offer consumers, and the reminder dispatcher. */
+export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging> {
+  const prisma = new PrismaClient({ adapter: deps.database.adapter });
+  const transactional = asTransactional(prisma);
+  const clock = deps.clock ?? (() => new Date());
+  const relay = new OutboxRelay({
+    prisma: transactional,
+    bus: deps.bus,
+    logger: deps.logger.child({ component: 'outbox' }),
+    ...(deps.outboxPollIntervalMs !== undefined ? { pollIntervalMs: deps.outboxPollIntervalMs } : {}),
+  });
+  const eventsWritten = () => relay.notify();
+  const vendors = createVendors({ twilio: deps.twilio, mailer: deps.mailer });
+  const outbound = new Outbound(prisma, vendors, deps.publicUrl, eventsWritten, deps.logger.child({ component: 'outbound' }));
+  const dispatcher = new ReminderDispatcher(prisma, outbound, clock, deps.logger.child({ component: 'dispatcher' }), deps.dispatcher);
+
+  const app = await createServiceApp({
+    name: 'messaging',
+    description: 'Reminders, offer texts, messages by SMS, voice and e-mail, patients’ replies, message templates and vendor callbacks; broadcasts, chat, follow-ups and feedback to come.',
+    logger: deps.logger,
+    internalAuthSecret: deps.internalAuthSecret,
+    ...(deps.bodyLimit !== undefined ? { bodyLimit: deps.bodyLimit } : {}),
+    readiness: { database: () => deps.database.ping(), broker: () => deps.bus.healthy() },
+  });
+
+  addGauge(app, 'outbox_pending_events', 'Events committed but not yet published to the bus.', () => relay.pendingCount());
+  addGauge(app, 'reminders_due', 'Reminders due and not yet sent.', async () =>
+    prisma.reminder.count({ where: { deleted: false, status: { in: ['scheduled', 'queued'] }, sendAt: { lte: clock() } } }),
+  );
+  registerReminderRoutes(app, new ReminderService(prisma, clock));
+  registerMessageRoutes(app, new MessageService(prisma, outbound));
+  registerTemplateRoutes(app, new TemplateService(prisma));
+  registerPatientTemplateRoutes(app, new PatientTemplateService(prisma));
+  registerCallbackRoutes(app, prisma, {
+    webhookToken: vendors.webhookToken,
+    publicUrl: deps.publicUrl,
+    eventsWritten,
+    inbound: new InboundService(prisma, clock, eventsWritten, deps.logger.child({ component: 'inbound' })),
+  });
+  registerNotBuiltRoutes(app);
+
+  const consume = (groupId: string, bindings: EventBinding[]) =>
+    consumeEvents({
+      bus: deps.bus,
+      prisma: transactional,
+      logger: deps.logger.child({ component: 'consumer' }),
+      groupId,
+      bindings,
+      ...(deps.maxEventAttempts !== undefined ? { maxAttempts: deps.maxEventAttempts } : {}),
+    });
+  const subscriptions: Subscription[] = [];
+  app.addHook('onReady', async () => {
+    relay.start();
+    subscriptions.push(
+      await consume('messaging.read-models', [...patientBindings(clock), ...catalogBindings, settingsChangedHandler]),
+      await consume('messaging.reminders', reminderPlanningBindings(clock)),
+      await consume('messaging.offers', offerBindings(clock)),
+    );
+    dispatcher.start();
+  });
+  // Runs after in-flight requests drained: stop sending and consuming, publish what is left, then disconnect.
+  app.addHook('onClose', async () => {
+    await dispatcher.stop();
+    await Promise.all(subscriptions.map((subscription) => subscription.stop()));
+    await relay.stop();
+    const flushed = await relay.flush(5_000);
+    if (!flushed) deps.logger.warn('outbox not empty at shutdown; the next start publishes the rest');
+    vendors.close();
+    await prisma.$disconnect();
+  });
+  return { app, dispatcher };
+}
+
+/** Builds the messaging service (see {@link buildMessaging}). */
+export async function buildApp(deps: MessagingAppDeps): Promise<ServiceApp> {
+  return (await buildMessaging(deps)).app;
+}

@@ -1,0 +1,29 @@
+import { ConfigError, parseConfig } from '@pep/service-kit';
+import { describe, expect, it } from 'vitest';
+import { configSchema } from './config.js';
+
+const base = { DATABASE_URL: 'postgres://messaging@db:5432/messaging', INTERNAL_AUTH_SECRET: 'i'.repeat(32), MAIL_DIR: '/var/mail/pep' };
+const twilio = { TWILIO_ACCOUNT_SID: `AC${'0a'.repeat(16)}`, TWILIO_AUTH_TOKEN: 't'.repeat(32), TWILIO_FROM: '+15005550006' };
+
+describe('messaging configuration', () => {
+  it('fills in the defaults and runs without Twilio (development sink)', () => {
+    expect(parseConfig(configSchema, base)).toMatchObject({
+      KAFKA_CLIENT_ID: 'messaging',
+      MIGRATE_ON_START: true,
+      PUBLIC_URL: 'http://localhost:3000',
+      TWILIO_API_URL: 'https://api.twilio.com',
+      DISPATCH_INTERVAL_MS: 5_000,
+    });
+    expect(parseConfig(configSchema, base).TWILIO_ACCOUNT_SID).toBeUndefined();
+  });
+
+  it('wants a database, somewhere for mail, a long enough secret, and all of Twilio or none of it', () => {
+    expect(() => parseConfig(configSchema, { ...base, DATABASE_URL: undefined })).toThrow(/DATABASE_URL/);
+    expect(() => parseConfig(configSchema, { ...base, MAIL_DIR: undefined })).toThrow(/SMTP_URL/);
+    expect(parseConfig(configSchema, { ...base, MAIL_DIR: undefined, SMTP_URL: 'smtp://mail:1025' }).SMTP_URL).toBe('smtp://mail:1025');
+    expect(() => parseConfig(configSchema, { ...base, INTERNAL_AUTH_SECRET: 'short' })).toThrow(ConfigError);
+    expect(parseConfig(configSchema, { ...base, ...twilio }).TWILIO_FROM).toBe('+15005550006');
+    expect(() => parseConfig(configSchema, { ...base, TWILIO_ACCOUNT_SID: twilio.TWILIO_ACCOUNT_SID })).toThrow(/TWILIO_ACCOUNT_SID/);
+    expect(() => parseConfig(configSchema, { ...base, ...twilio, TWILIO_ACCOUNT_SID: 'AC123' })).toThrow(/TWILIO_ACCOUNT_SID/);
+  });
+});

@@ -1,0 +1,45 @@
+import { baseConfigSchema, envBoolean, envList } from '@pep/service-kit';
+import { z } from 'zod';
+
+/**
+ * The messaging service's environment. Either DATABASE_URL (Postgres) or PGLITE_DIR (embedded) is required.
+ * SMS and voice go through Twilio when its account is configured, otherwise to a development sink that only
+ * records them; mail goes to SMTP_URL or, when that is unset, as .eml files into MAIL_DIR.
+ */
+export const configSchema = baseConfigSchema
+  .extend({
+    DATABASE_URL: z.string().url().optional(),
+    PGLITE_DIR: z.string().min(1).optional(),
+    KAFKA_BROKERS: envList.optional(),
+    KAFKA_CLIENT_ID: z.string().default('messaging'),
+    TOPIC_PREFIX: z.string().default(''),
+    INTERNAL_AUTH_SECRET: z.string().min(32, 'must be at least 32 characters'),
+    MIGRATE_ON_START: envBoolean.default(true),
+    /** The platform's public base URL: Twilio calls back at `${PUBLIC_URL}/api/callback/...` and signs that URL. */
+    PUBLIC_URL: z.string().url().default('http://localhost:3000'),
+    TWILIO_ACCOUNT_SID: z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'an account SID, AC followed by 32 hex digits').optional(),
+    TWILIO_AUTH_TOKEN: z.string().min(16).optional(),
+    /** Sending number (E.164) or messaging service SID. */
+    TWILIO_FROM: z.string().min(3).optional(),
+    /** Base URL of Twilio's REST API; only changed to reach a stand-in. */
+    TWILIO_API_URL: z.string().url().default('https://api.twilio.com'),
+    SMTP_URL: z.string().url().optional(),
+    MAIL_FROM: z.string().min(3).default('no-reply@localhost'),
+    MAIL_DIR: z.string().min(1).optional(),
+    /** How often the reminder dispatcher looks for due reminders. */
+    DISPATCH_INTERVAL_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
+  })
+  .refine((config) => config.DATABASE_URL || config.PGLITE_DIR, {
+    message: 'set DATABASE_URL (Postgres) or PGLITE_DIR (embedded)',
+    path: ['DATABASE_URL'],
+  })
+  .refine((config) => config.SMTP_URL || config.MAIL_DIR, {
+    message: 'set SMTP_URL, or MAIL_DIR to keep outgoing mail as .eml files',
+    path: ['SMTP_URL'],
+  })
+  .refine((config) => [config.TWILIO_ACCOUNT_SID, config.TWILIO_AUTH_TOKEN, config.TWILIO_FROM].every((value) => value === undefined) || (config.TWILIO_ACCOUNT_SID && config.TWILIO_AUTH_TOKEN && config.TWILIO_FROM), {
+    message: 'set all of TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM, or none (development sink)',
+    path: ['TWILIO_ACCOUNT_SID'],
+  });
+
+export type MessagingConfig = z.output<typeof configSchema>;

@@ -1,0 +1,179 @@
+import { randomUUID } from 'node:crypto';
+import { createEvent, messageSentV1, patientOptedInV1, patientOptedOutV1, replyReceivedV1, type EventEnvelope } from '@pep/contracts';
+import type { Logger } from '@pep/service-kit';
+import twilio from 'twilio';
+import { classifyReply } from './classify.js';
+import { enqueue, SOURCE } from './events.js';
+import type { PatientContact, PrismaClient } from './generated/prisma/client.js';
+import { messageEventData } from './outbound.js';
+import { applyConsent } from './read-models.js';
+import { sqlState } from './schemas.js';
+import { messagingSettings } from './settings.js';
+import { contextFor, render, variablesOf, wordingFor } from './templates.js';
+
+/** The fields of Twilio's incoming-message webhook messaging reads. */
+export interface IncomingSms {
+  MessageSid: string;
+  From: string;
+  To: string;
+  Body: string;
+}
+
+/** Who replies are recorded as written by. */
+const PATIENT = 'patient';
+
+const twiml = (reply: string | null) => {
+  const response = new twilio.twiml.MessagingResponse();
+  if (reply) response.message(reply);
+  return response.toString();
+};
+
+/**
+ * Patients' SMS replies. Each is recorded once (the vendor's message id is unique), read, and published as
+ * reply.received about the appointment of the patient's latest sent reminder; the owner of the appointment decides
+ * what it means. STOP and START change consent here at once; STOP, START and HELP are answered in the webhook's
+ * own response (TwiML), so a webhook delivered twice answers the second time with nothing.
+ */
+export class InboundService {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly clock: () => Date,
+    private readonly eventsWritten: () => void,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Records and answers one incoming SMS; answers TwiML. */
+  async receive(sms: IncomingSms, correlationId: string): Promise<string> {
+    if (await this.prisma.message.findFirst({ where: { externalId: sms.MessageSid, type: 'inbound' }, select: { id: true } })) return twiml(null);
+    const contact = await this.sender(sms.From);
+    if (!contact) {
+      this.logger.info({ messageSid: sms.MessageSid }, 'reply from a number no patient has');
+      return twiml(null);
+    }
+    const { organization } = contact;
+    const now = this.clock();
+    const read = classifyReply(sms.Body, contact.optedOutAt !== null);
+    const offer = await this.openOffer(contact, now);
+    // A yes or no to a text offering a slot answers the offer; otherwise it answers the latest appointment reminder.
+    const reading = offer && read.intent === 'confirm' ? { ...read, intent: 'accept-offer' as const } : offer && read.intent === 'cancel' ? { ...read, intent: 'decline-offer' as const } : read;
+    const reminder = offer
+      ? null
+      : await this.prisma.reminder.findFirst({
+          where: { organization, patient: contact.id, status: { in: ['sent', 'delivered', 'confirmed'] }, appointment: { not: null }, deleted: false },
+          orderBy: { sentAt: 'desc' },
+        });
+    const ackKey = reading.intent === 'opt-out' ? 'stop-ack' : reading.intent === 'opt-in' ? 'start-ack' : reading.intent === 'help' ? 'help' : null;
+    let ack: string | null = null;
+    if (ackKey) {
+      const settings = await messagingSettings(this.prisma, organization);
+      const wording = await wordingFor(this.prisma, organization, ackKey, contact.language);
+      const variables = variablesOf(await contextFor(this.prisma, organization, { patient: contact.id, appointment: reminder?.appointment ?? null, help: settings.helpText }), contact.language);
+      ack = wording ? render(wording.text, variables) : null;
+    }
+    const context = { source: SOURCE, organization, correlationId };
+    try {
+      await this.prisma.$transaction(async (tx) => {
+        const reply = await tx.message.create({
+          data: {
+            id: randomUUID(),
+            organization,
+            patient: contact.id,
+            type: 'inbound',
+            channel: 'sms',
+            status: 'delivered',
+            from: sms.From,
+            to: sms.To,
+            text: sms.Body,
+            language: contact.language,
+            externalId: sms.MessageSid,
+            classification: reading.classification === 'recognized-keywords' ? 'recognized_keywords' : reading.classification,
+            appointment: reminder?.appointment ?? null,
+            reminder: offer?.reminder ?? reminder?.id ?? null,
+            offer: offer?.id ?? null,
+            createdBy: PATIENT,
+            updatedBy: PATIENT,
+          },
+        });
+        const events: EventEnvelope[] = [
+          createEvent(replyReceivedV1, {
+            ...context,
+            subject: contact.id,
+            data: {
+              _id: reply.id,
+              patient: contact.id,
+              channel: 'sms',
+              classification: reading.classification,
+              intent: reading.intent,
+              receivedAt: now.toISOString(),
+              appointment: reminder?.appointment ?? null,
+              reminder: offer?.reminder ?? reminder?.id ?? null,
+              offer: offer?.id ?? null,
+            },
+          }),
+        ];
+        if (reading.intent === 'opt-out' || reading.intent === 'opt-in') {
+          const optingOut = reading.intent === 'opt-out';
+          await tx.patientContact.update({ where: { id: contact.id }, data: { optedOutAt: optingOut ? (contact.optedOutAt ?? now) : null } });
+          await applyConsent(tx, organization, contact.id, now);
+          const data = { _id: contact.id, channel: 'sms' as const, keyword: reading.keyword ?? '' };
+          events.push(optingOut ? createEvent(patientOptedOutV1, { ...context, subject: contact.id, data }) : createEvent(patientOptedInV1, { ...context, subject: contact.id, data }));
+        }
+        if (ack) {
+          // The answer travels in the webhook's response; its record says so instead of naming a vendor id.
+          const answer = await tx.message.create({
+            data: {
+              id: randomUUID(),
+              organization,
+              patient: contact.id,
+              type: 'outbound',
+              channel: 'sms',
+              status: 'sent',
+              key: ackKey,
+              from: sms.To,
+              to: sms.From,
+              text: ack,
+              language: contact.language,
+              externalStatus: { twiml: true, inReplyTo: sms.MessageSid },
+              automated: true,
+              appointment: reminder?.appointment ?? null,
+              createdBy: PATIENT,
+              updatedBy: PATIENT,
+            },
+          });
+          events.push(createEvent(messageSentV1, { ...context, subject: answer.id, data: messageEventData(answer) }));
+        }
+        await enqueue(tx, events);
+      });
+    } catch (error) {
+      // The same webhook, delivered twice at once: the other delivery recorded it.
+      if (sqlState(error) === '23505' || (error as { code?: string }).code === 'P2002') return twiml(null);
+      throw error;
+    }
+    this.eventsWritten();
+    this.logger.info({ messageSid: sms.MessageSid, intent: reading.intent, classification: reading.classification }, 'reply received');
+    return twiml(ack);
+  }
+
+  /** The offer the patient's latest automated text was about, while it is still open; null otherwise. */
+  private async openOffer(contact: PatientContact, now: Date): Promise<{ id: string; reminder: string | null } | null> {
+    const latest = await this.prisma.message.findFirst({
+      where: { organization: contact.organization, patient: contact.id, type: 'outbound', automated: true, key: { in: ['reminder', 'offer'] } },
+      orderBy: { createdAt: 'desc' },
+      select: { key: true, offer: true, reminder: true },
+    });
+    if (!latest || latest.key !== 'offer' || !latest.offer) return null;
+    const offer = await this.prisma.offer.findFirst({ where: { id: latest.offer, organization: contact.organization } });
+    if (!offer || offer.status !== 'in-progress' || offer.expireAt <= now) return null;
+    return { id: offer.id, reminder: latest.reminder };
+  }
+
+  /** The patient a number belongs to: the one last written to at it (one number may be several patients'), else its holder. */
+  private async sender(phone: string): Promise<PatientContact | null> {
+    const last = await this.prisma.message.findFirst({ where: { type: 'outbound', to: phone, deleted: false }, orderBy: { createdAt: 'desc' }, select: { patient: true, organization: true } });
+    if (last) {
+      const contact = await this.prisma.patientContact.findFirst({ where: { id: last.patient, organization: last.organization, deleted: false } });
+      if (contact) return contact;
+    }
+    return this.prisma.patientContact.findFirst({ where: { phone, deleted: false }, orderBy: { updatedAt: 'desc' } });
+  }
+}

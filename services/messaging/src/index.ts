@@ -1,0 +1,3 @@
+export { buildApp, buildMessaging, type Messaging, type MessagingAppDeps } from './app.js';
+export { configSchema, type MessagingConfig } from './config.js';
+export { migrationsDir } from './migrations.js';

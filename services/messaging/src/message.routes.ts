@@ -1,0 +1,48 @@
+import { requireIdentity, type ServiceApp } from '@pep/service-kit';
+import { messageListQuery, messageResponse, sendMessageBody } from './message.schemas.js';
+import type { MessageService } from './message.service.js';
+import { READERS, whoMayCall, WRITERS } from './roles.js';
+import { idParams, listOf } from './schemas.js';
+
+const tags = ['messages'];
+const page = listOf(messageResponse);
+const FILTERS = 'Filter by patient, channel, type (inbound/outbound), status, and createdAt with comparisons (createdAt=>=2026-01-01T00:00:00Z).';
+
+/** Routes of the `messages` group. Every record belongs to the caller's organization; others answer 404. */
+export function registerMessageRoutes(app: ServiceApp, messages: MessageService): void {
+  for (const [url, hide] of [['/api/messages', false], ['/api/messages/', true]] as const) {
+    app.get(
+      url,
+      { schema: { hide, tags, summary: 'Messages', description: `Paged with page/limit, newest first. ${FILTERS} ${whoMayCall(READERS)}`, querystring: messageListQuery, response: { 200: page } } },
+      async (request) => messages.list(requireIdentity(request, READERS), request.query),
+    );
+    app.post(
+      url,
+      {
+        schema: {
+          hide,
+          tags,
+          summary: 'Send a message to a patient',
+          description:
+            'Sends now by SMS (default), e-mail or voice and answers 200 with the stored message. A patient who must not be contacted answers 409 and nothing is sent; ' +
+            `one without the needed address answers 400. A vendor's refusal answers the message with status undelivered. ${whoMayCall(WRITERS)}`,
+          body: sendMessageBody,
+          response: { 200: messageResponse },
+        },
+      },
+      async (request) => messages.send(requireIdentity(request, WRITERS), request.body, request.id),
+    );
+  }
+
+  app.get(
+    '/api/messages/crudList',
+    { schema: { tags, summary: 'Messages, for administration screens', description: `As the list. ${whoMayCall(READERS)}`, querystring: messageListQuery, response: { 200: page } } },
+    async (request) => messages.list(requireIdentity(request, READERS), request.query),
+  );
+
+  app.get(
+    '/api/messages/:id',
+    { schema: { tags, summary: 'Get a message', description: whoMayCall(READERS), params: idParams, response: { 200: messageResponse } } },
+    async (request) => messages.get(requireIdentity(request, READERS), request.params.id),
+  );
+}

@@ -1,0 +1,54 @@
+import { messageChannels, replyClassifications } from '@pep/contracts';
+import { z } from 'zod';
+import { dateFilter, listQuery, recordFields } from './schemas.js';
+
+/** The states of a message (the product's). */
+export const messageStatuses = ['sent', 'pending', 'delivered', 'undelivered', 'opened', 'skipped'] as const;
+
+/** A message as the API shows it. */
+export const messageResponse = z.object({
+  ...recordFields,
+  patient: z.uuid(),
+  type: z.enum(['inbound', 'outbound']),
+  channel: z.enum(messageChannels),
+  status: z.enum(messageStatuses),
+  skippedStatusReason: z.string().nullable(),
+  key: z.string().nullable(),
+  from: z.string().nullable(),
+  to: z.string().nullable(),
+  subject: z.string().nullable(),
+  text: z.string(),
+  language: z.string(),
+  externalId: z.string().nullable(),
+  externalStatus: z.record(z.string(), z.unknown()).nullable(),
+  classification: z.enum(replyClassifications).nullable(),
+  automated: z.boolean(),
+  appointment: z.uuid().nullable(),
+  reminder: z.uuid().nullable(),
+  offer: z.uuid().nullable(),
+  terminatingStateAt: z.string().nullable(),
+});
+export type MessageResponse = z.infer<typeof messageResponse>;
+
+/** Body of POST /api/messages: staff write to a patient. */
+export const sendMessageBody = z
+  .object({
+    patient: z.uuid().describe('Patient id (patients service).'),
+    channel: z.enum(messageChannels).optional().describe('Default sms.'),
+    text: z.string().trim().min(1).max(1600),
+    subject: z.string().trim().min(1).max(200).optional().describe('E-mail subject; default "Message from your clinic".'),
+    appointment: z.uuid().optional().describe('Appointment the message is about.'),
+  })
+  .strict();
+export type SendMessageBody = z.infer<typeof sendMessageBody>;
+
+/** Query of the message lists. */
+export const messageListQuery = listQuery
+  .extend({
+    patient: z.uuid().optional(),
+    channel: z.enum(messageChannels).optional(),
+    type: z.enum(['inbound', 'outbound']).optional(),
+    status: z.enum(messageStatuses).optional(),
+    createdAt: dateFilter.optional(),
+  });
+export type MessageListQuery = z.infer<typeof messageListQuery>;

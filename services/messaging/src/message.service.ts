@@ -1,0 +1,75 @@
+import { HttpProblem, notFound, type Identity } from '@pep/service-kit';
+import type { Prisma, PrismaClient } from './generated/prisma/client.js';
+import type { MessageListQuery, MessageResponse, SendMessageBody } from './message.schemas.js';
+import { addressFor, type Outbound } from './outbound.js';
+import { invalidFields, type DateBound, type Page } from './schemas.js';
+import { toMessageResponse } from './views.js';
+
+/** Messages: the conversation history, and staff writing to a patient. */
+export class MessageService {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly outbound: Outbound,
+  ) {}
+
+  /** One page of the organization's messages matching the filters, newest first. */
+  async list(identity: Identity, query: MessageListQuery): Promise<Page<MessageResponse>> {
+    const where: Prisma.MessageWhereInput = {
+      organization: identity.organization,
+      deleted: false,
+      ...(query.patient ? { patient: query.patient } : {}),
+      ...(query.channel ? { channel: query.channel } : {}),
+      ...(query.type ? { type: query.type } : {}),
+      ...(query.status ? { status: query.status } : {}),
+      ...(query.createdAt ? { AND: query.createdAt.map((bound: DateBound) => ({ createdAt: { [bound.op]: bound.at } })) } : {}),
+    };
+    const [rows, total] = await Promise.all([
+      this.prisma.message.findMany({ where, orderBy: [{ createdAt: 'desc' }, { id: 'asc' }], skip: (query.page - 1) * query.limit, take: query.limit }),
+      this.prisma.message.count({ where }),
+    ]);
+    return { response: rows.map(toMessageResponse), page: query.page, limit: query.limit, total };
+  }
+
+  /** A message of the caller's organization; 404 otherwise. */
+  async get(identity: Identity, id: string): Promise<MessageResponse> {
+    const message = await this.prisma.message.findFirst({ where: { id, organization: identity.organization, deleted: false } });
+    if (!message) throw notFound('message');
+    return toMessageResponse(message);
+  }
+
+  /**
+   * Sends a staff member's message now. A patient who must not be contacted answers 409 and nothing is sent; a
+   * vendor's refusal is answered as the stored message with status undelivered.
+   */
+  async send(identity: Identity, body: SendMessageBody, correlationId: string): Promise<MessageResponse> {
+    const channel = body.channel ?? 'sms';
+    const [contact, appointment] = await Promise.all([
+      this.prisma.patientContact.findFirst({ where: { id: body.patient, organization: identity.organization, deleted: false } }),
+      body.appointment ? this.prisma.appointment.findFirst({ where: { id: body.appointment, organization: identity.organization } }) : null,
+    ]);
+    const errors = [
+      ...(contact ? [] : [{ field: 'body.patient', message: 'no such patient' }]),
+      ...(body.appointment && !appointment ? [{ field: 'body.appointment', message: 'no such appointment' }] : []),
+    ];
+    if (errors.length > 0) throw invalidFields(errors);
+    if (contact!.doNotContact || contact!.optedOutAt) throw new HttpProblem(409, 'do-not-contact', 'The patient must not be contacted.');
+    const to = addressFor(channel, contact!);
+    if (!to) throw invalidFields([{ field: 'body.channel', message: channel === 'email' ? 'the patient has no e-mail address' : 'the patient has no phone number' }]);
+    const { message } = await this.outbound.send(
+      {
+        organization: identity.organization,
+        patient: contact!.id,
+        channel,
+        text: body.text,
+        subject: body.subject ?? 'Message from your clinic',
+        language: contact!.language,
+        automated: false,
+        appointment: body.appointment ?? null,
+        createdBy: identity.user,
+        correlationId,
+      },
+      to,
+    );
+    return toMessageResponse(message);
+  }
+}

@@ -1,0 +1,111 @@
+import {
+  facilityCreatedV1,
+  facilityDeletedV1,
+  facilityUpdatedV1,
+  patientContactPreferencesChangedV1,
+  patientCreatedV1,
+  patientDeletedV1,
+  patientMergedV1,
+  patientUpdatedV1,
+  providerCreatedV1,
+  providerDeletedV1,
+  providerUpdatedV1,
+} from '@pep/contracts';
+import { on, type EventBinding } from '@pep/db';
+import { typed, type Db } from './events.js';
+
+/**
+ * Holds or releases a patient's planned reminders when consent changes: do-not-contact (from patients, or the
+ * patient's own STOP) blocks every scheduled one; lifting it puts back those still ahead.
+ */
+export async function applyConsent(db: Db, organization: string, patient: string, now: Date): Promise<void> {
+  const contact = await db.patientContact.findFirst({ where: { id: patient, organization } });
+  if (!contact) return;
+  if (contact.doNotContact || contact.optedOutAt) {
+    await db.reminder.updateMany({
+      where: { organization, patient, status: 'scheduled', deleted: false },
+      data: { status: 'blocked', statusReason: 'do-not-contact' },
+    });
+  } else {
+    await db.reminder.updateMany({
+      where: { organization, patient, status: 'blocked', statusReason: 'do-not-contact', deleted: false, sendAt: { gt: now } },
+      data: { status: 'scheduled', statusReason: null },
+    });
+  }
+}
+
+/** Bindings keeping patients' contact details and consent; `clock` decides which blocked reminders are still ahead. */
+export function patientBindings(clock: () => Date): EventBinding[] {
+  const snapshotHandler = (definition: typeof patientCreatedV1 | typeof patientUpdatedV1) =>
+    on(definition, async (event, tx) => {
+      const db = typed(tx);
+      const data = event.data;
+      const fields = {
+        firstname: data.firstname,
+        lastname: data.lastname,
+        phone: data.phone,
+        email: data.email,
+        doNotContact: data.doNotContact,
+        ...(data.language ? { language: data.language } : {}),
+      };
+      await db.patientContact.upsert({
+        where: { id: data._id },
+        create: { id: data._id, organization: event.organization, ...fields },
+        update: fields,
+      });
+      await applyConsent(db, event.organization, data._id, clock());
+    });
+
+  return [
+    snapshotHandler(patientCreatedV1),
+    snapshotHandler(patientUpdatedV1),
+    on(patientContactPreferencesChangedV1, async (event, tx) => {
+      const db = typed(tx);
+      await db.patientContact.updateMany({
+        where: { id: event.data._id, organization: event.organization },
+        data: { doNotContact: event.data.doNotContact, language: event.data.language },
+      });
+      await applyConsent(db, event.organization, event.data._id, clock());
+    }),
+    on(patientDeletedV1, async (event, tx) => {
+      const db = typed(tx);
+      await db.patientContact.updateMany({ where: { id: event.data._id, organization: event.organization }, data: { deleted: true } });
+      await db.reminder.updateMany({
+        where: { organization: event.organization, patient: event.data._id, status: { in: ['scheduled', 'blocked'] }, deleted: false },
+        data: { status: 'skipped', statusReason: 'patient-deleted' },
+      });
+    }),
+    // Planned reminders and the message history follow the surviving record, so the conversation stays whole.
+    on(patientMergedV1, async (event, tx) => {
+      const db = typed(tx);
+      const where = { organization: event.organization, patient: event.data.merged };
+      await db.patientContact.updateMany({ where: { id: event.data.merged, organization: event.organization }, data: { deleted: true, mergedInto: event.data.survivor } });
+      await db.reminder.updateMany({ where, data: { patient: event.data.survivor } });
+      await db.message.updateMany({ where, data: { patient: event.data.survivor } });
+      await db.appointment.updateMany({ where, data: { patient: event.data.survivor } });
+      await applyConsent(db, event.organization, event.data.survivor, clock());
+    }),
+  ];
+}
+
+/** Bindings keeping the names of facilities and providers said in messages, and the facilities' time zones. */
+export const catalogBindings: EventBinding[] = [
+  ...[facilityCreatedV1, facilityUpdatedV1].map((definition) =>
+    on(definition, async (event, tx) => {
+      const fields = { name: event.data.alternativeName ?? event.data.name, timeZone: event.data.timeZone };
+      await typed(tx).facility.upsert({ where: { id: event.data._id }, create: { id: event.data._id, organization: event.organization, ...fields }, update: fields });
+    }),
+  ),
+  on(facilityDeletedV1, async (event, tx) => {
+    await typed(tx).facility.updateMany({ where: { id: event.data._id, organization: event.organization }, data: { deleted: true } });
+  }),
+  ...[providerCreatedV1, providerUpdatedV1].map((definition) =>
+    on(definition, async (event, tx) => {
+      const fields = { name: event.data.alternativeName ?? event.data.name };
+      await typed(tx).provider.upsert({ where: { id: event.data._id }, create: { id: event.data._id, organization: event.organization, ...fields }, update: fields });
+    }),
+  ),
+  on(providerDeletedV1, async (event, tx) => {
+    await typed(tx).provider.updateMany({ where: { id: event.data._id, organization: event.organization }, data: { deleted: true } });
+  }),
+];

@@ -1,0 +1,186 @@
+import { randomUUID } from 'node:crypto';
+import { appointmentConfirmedV1 } from '@pep/contracts';
+import { kafkaBrokers, waitFor } from '@pep/testing';
+import pg from 'pg';
+import twilio from 'twilio';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  appointmentData,
+  as,
+  observe,
+  organization,
+  publish,
+  PUBLIC_URL,
+  publishSettings,
+  scheduling,
+  startMessaging,
+  testClock,
+  twilioCallback,
+  world,
+  type MessagingUnderTest,
+} from '../test/harness.js';
+import { startTwilioFake, type TwilioFake } from '../test/twilio-fake.js';
+
+const CLINIC_NUMBER = '+15005550006';
+const EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>';
+
+describe('messaging service: patients’ SMS replies', () => {
+  let service: MessagingUnderTest;
+  let fake: TwilioFake;
+  let sql: pg.Client;
+  let events: Awaited<ReturnType<typeof observe>>;
+  const clock = testClock('2026-08-01T14:00:00Z');
+
+  beforeAll(async () => {
+    const brokers = await kafkaBrokers();
+    fake = await startTwilioFake();
+    service = await startMessaging('replies', brokers, { twilio: fake, clock });
+    sql = new pg.Client({ connectionString: service.databaseUrl });
+    await sql.connect();
+    events = await observe(service, brokers, ['messaging.reply', 'messaging.consent', 'messaging.message']);
+  });
+  afterAll(async () => {
+    await events?.stop();
+    await sql?.end();
+    await service?.close();
+    await fake?.close();
+  });
+
+  const path = '/api/callback/sms/reminders';
+  const reply = (from: string, body: string, sid = `SM${randomUUID().replace(/-/g, '')}`) =>
+    twilioCallback(service.app, fake, path, { MessageSid: sid, AccountSid: fake.accountSid, From: from, To: CLINIC_NUMBER, Body: body, NumMedia: '0' });
+  const drain = async () => {
+    while ((await service.dispatcher.runOnce()) > 0);
+  };
+  const rows = async (query: string, params: unknown[]) => (await sql.query(query, params)).rows;
+  const eventsOf = (subject: string, type: string, count = 1) =>
+    waitFor(() => {
+      const mine = events.seen.filter((event) => event.subject === subject && event.type === type);
+      return mine.length >= count ? mine : null;
+    }, { timeoutMs: 30_000, message: `${type} of ${subject}` });
+
+  /** A patient who was sent the first reminder of an appointment on 5 August, 10:00 in New York. */
+  const remindedPatient = async (phone: string) => {
+    clock.set('2026-08-01T14:00:00Z');
+    const org = organization();
+    await publishSettings(service.bus, org.id, { reminderOffsetsHours: [48], helpText: 'Call Main Street Clinic at 555-0100.' });
+    const records = await world(service.bus, org.id, { patient: { phone, firstname: 'Rosa' } });
+    await waitFor(async () => (await rows('SELECT 1 FROM patient_contact WHERE id = $1', [records.patient._id])).length === 1 && (await rows('SELECT 1 FROM organization_setting WHERE organization = $1', [org.id])).length === 1, {
+      timeoutMs: 30_000,
+      message: 'read models kept',
+    });
+    const appointment = appointmentData(records, '2026-08-05T14:00:00.000Z');
+    await scheduling.book(service.bus, org.id, appointment);
+    await waitFor(async () => (await rows('SELECT 1 FROM reminder WHERE appointment = $1', [appointment._id])).length === 1, { timeoutMs: 30_000, message: 'reminder planned' });
+    clock.set('2026-08-03T14:00:00Z');
+    await drain();
+    const [reminder] = await rows('SELECT id, status FROM reminder WHERE appointment = $1', [appointment._id]);
+    expect(reminder.status).toBe('sent');
+    return { org, records, appointment, reminder: reminder.id as string };
+  };
+
+  it('publishes C as a confirmation of the appointment of the latest reminder, once however often Twilio calls, and acknowledges what scheduling did', async () => {
+    const { org, records, appointment, reminder } = await remindedPatient('+15551110001');
+    const sid = `SM${randomUUID().replace(/-/g, '')}`;
+    const first = await reply('+15551110001', 'c', sid);
+    expect(first.statusCode).toBe(200);
+    expect(first.headers['content-type']).toMatch(/^text\/xml/);
+    expect(first.body).toBe(EMPTY);
+    expect((await reply('+15551110001', 'c', sid)).body).toBe(EMPTY);
+
+    const [received] = await eventsOf(records.patient._id, 'reply.received');
+    expect(received!.data).toMatchObject({ patient: records.patient._id, intent: 'confirm', classification: 'positive', appointment: appointment._id, reminder, channel: 'sms', offer: null });
+    expect(JSON.stringify(received)).not.toContain('+15551110001');
+    const inbound = (await service.app.inject({ url: `/api/messages?patient=${records.patient._id}&type=inbound`, headers: await as(org.staff) })).json();
+    expect(inbound.total).toBe(1);
+    expect(inbound.response[0]).toMatchObject({ text: 'c', classification: 'positive', externalId: sid, from: '+15551110001', appointment: appointment._id, status: 'delivered' });
+
+    // Scheduling confirms; the patient is thanked once, at once, and the reminder shows as confirmed.
+    await publish(service.bus, appointmentConfirmedV1, org.id, appointment._id, { ...appointment, status: 'confirmed' }, '/services/scheduling');
+    await waitFor(async () => (await rows("SELECT 1 FROM reminder WHERE appointment = $1 AND message_template = 'confirmation-ack'", [appointment._id])).length === 1, { timeoutMs: 30_000, message: 'acknowledgement planned' });
+    clock.set('2026-08-03T23:30:00Z');
+    await drain();
+    const thanks = fake.sent.filter((send) => send.params['To'] === '+15551110001' && send.params['Body']?.startsWith('Thank you Rosa'));
+    expect(thanks.map((send) => send.params['Body'])).toEqual(['Thank you Rosa, your appointment on Wednesday, August 5, 2026 at 10:00 AM is confirmed.']);
+    expect((await rows('SELECT status FROM reminder WHERE id = $1', [reminder]))[0].status).toBe('confirmed');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(events.seen.filter((event) => event.type === 'reply.received' && event.subject === records.patient._id)).toHaveLength(1);
+  });
+
+  it('publishes X as a cancellation and acknowledges the cancellation scheduling made', async () => {
+    const { org, records, appointment } = await remindedPatient('+15551110002');
+    expect((await reply('+15551110002', 'X')).body).toBe(EMPTY);
+    const [received] = await eventsOf(records.patient._id, 'reply.received');
+    expect(received!.data).toMatchObject({ intent: 'cancel', classification: 'negative', appointment: appointment._id });
+    await scheduling.cancel(service.bus, org.id, appointment);
+    await waitFor(async () => (await rows("SELECT 1 FROM reminder WHERE appointment = $1 AND message_template = 'cancellation-ack'", [appointment._id])).length === 1, { timeoutMs: 30_000, message: 'acknowledgement planned' });
+    await drain();
+    expect(fake.sent.filter((send) => send.params['To'] === '+15551110002').map((send) => send.params['Body'])).toEqual([
+      expect.stringContaining('Reply C to confirm'),
+      'Your appointment on Wednesday, August 5, 2026 at 10:00 AM is cancelled. Call Main Street Clinic to book another time.',
+    ]);
+  });
+
+  it('stops everything on STOP with one answer, starts again on START, and answers HELP', async () => {
+    const { org, records, appointment } = await remindedPatient('+15551110003');
+    const later = appointmentData(records, '2026-08-20T14:00:00.000Z');
+    await scheduling.book(service.bus, org.id, later);
+    await waitFor(async () => (await rows("SELECT 1 FROM reminder WHERE appointment = $1 AND status = 'scheduled'", [later._id])).length === 1, { timeoutMs: 30_000, message: 'reminder planned' });
+    const sendsBefore = fake.sent.length;
+
+    const sid = `SM${randomUUID().replace(/-/g, '')}`;
+    const stop = await reply('+15551110003', 'Stop', sid);
+    expect(stop.body).toBe('<?xml version="1.0" encoding="UTF-8"?><Response><Message>You will receive no more messages from us. Reply START to receive them again.</Message></Response>');
+    expect((await reply('+15551110003', 'Stop', sid)).body).toBe(EMPTY);
+    const [optedOut] = await eventsOf(records.patient._id, 'patient.opted-out');
+    expect(optedOut!.data).toEqual({ _id: records.patient._id, channel: 'sms', keyword: 'STOP' });
+    expect((await rows('SELECT status, status_reason FROM reminder WHERE appointment = $1', [later._id]))[0]).toEqual({ status: 'blocked', status_reason: 'do-not-contact' });
+    const refused = await service.app.inject({ method: 'POST', url: '/api/messages', headers: await as(org.staff), payload: { patient: records.patient._id, text: 'Still there?' } });
+    expect(refused.statusCode).toBe(409);
+    // Even a reminder planned by hand, due now, is not sent.
+    const manual = await service.app.inject({ method: 'POST', url: '/api/reminders', headers: await as(org.staff), payload: { patient: records.patient._id, sendAt: '2026-08-03T15:00:00Z', text: 'Blocked' } });
+    expect(manual.json()).toMatchObject({ status: 'blocked', statusReason: 'do-not-contact' });
+    clock.set('2026-08-04T14:00:00Z');
+    await drain();
+    expect(fake.sent.length).toBe(sendsBefore);
+    const answers = (await service.app.inject({ url: `/api/messages?patient=${records.patient._id}&type=outbound`, headers: await as(org.staff) })).json();
+    expect(answers.response[0]).toMatchObject({ key: 'stop-ack', status: 'sent', externalStatus: { twiml: true, inReplyTo: sid } });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(events.seen.filter((event) => event.type === 'patient.opted-out' && event.subject === records.patient._id)).toHaveLength(1);
+
+    // Back on 10 August, the patient opts in again: the reminder of the 20 August appointment (due the 18th) is back.
+    clock.set('2026-08-10T14:00:00Z');
+    const start = await reply('+15551110003', 'START');
+    expect(start.body).toContain('You will receive messages from us again.');
+    const [optedIn] = await eventsOf(records.patient._id, 'patient.opted-in');
+    expect(optedIn!.data).toMatchObject({ keyword: 'START' });
+    expect((await rows('SELECT status FROM reminder WHERE appointment = $1', [later._id]))[0].status).toBe('scheduled');
+    expect((await rows('SELECT status FROM reminder WHERE appointment = $1', [appointment._id]))[0].status).toBe('sent');
+
+    const help = await reply('+15551110003', 'HELP');
+    expect(help.body).toContain('<Message>Call Main Street Clinic at 555-0100.</Message>');
+  });
+
+  it('refuses unsigned and tampered webhooks, takes GET webhooks signed with their query, and ignores unknown numbers', async () => {
+    const { records } = await remindedPatient('+15551110004');
+    const count = async () => (await rows("SELECT count(*)::int AS n FROM message WHERE type = 'inbound'", []))[0].n as number;
+    const before = await count();
+    const params = { MessageSid: `SM${randomUUID().replace(/-/g, '')}`, From: '+15551110004', To: CLINIC_NUMBER, Body: 'C' };
+    expect((await twilioCallback(service.app, fake, path, params, { tamper: { Body: 'STOP' } })).statusCode).toBe(403);
+    expect((await twilioCallback(service.app, fake, path, params, { token: 'f'.repeat(32) })).statusCode).toBe(403);
+    expect((await service.app.inject({ method: 'POST', url: path, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams(params).toString() })).statusCode).toBe(403);
+    expect(await count()).toBe(before);
+
+    const query = `${path}?${new URLSearchParams(params).toString()}`;
+    const signature = twilio.getExpectedTwilioSignature(fake.authToken, `${PUBLIC_URL}${query}`, {});
+    const viaGet = await service.app.inject({ method: 'GET', url: query, headers: { 'x-twilio-signature': signature } });
+    expect(viaGet.statusCode).toBe(200);
+    expect(await count()).toBe(before + 1);
+    await eventsOf(records.patient._id, 'reply.received');
+    const tamperedGet = await service.app.inject({ method: 'GET', url: query.replace('Body=C', 'Body=X'), headers: { 'x-twilio-signature': signature } });
+    expect(tamperedGet.statusCode).toBe(403);
+
+    expect((await reply('+15559999999', 'C')).body).toBe(EMPTY);
+    expect(await count()).toBe(before + 1);
+  });
+});

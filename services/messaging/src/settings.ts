@@ -1,0 +1,51 @@
+import { SETTING_DEFAULTS, settingsChangedV1 } from '@pep/contracts';
+import { on } from '@pep/db';
+import type { Db } from './events.js';
+import { isValidWindow, type AllowedHours } from './send-time.js';
+
+/** What patients asking for HELP are told when the organization wrote nothing of its own. */
+export const DEFAULT_HELP_TEXT = 'Reply C to confirm, X to cancel, STOP to stop messages. For anything else, please call the clinic.';
+
+/** The settings messaging acts on, for one organization. */
+export interface MessagingSettings {
+  reminderOffsetsHours: number[];
+  allowed: AllowedHours;
+  helpText: string;
+}
+
+/** The organization's settings, with the platform defaults for what it has not set. */
+export async function messagingSettings(db: Db, organization: string): Promise<MessagingSettings> {
+  const row = await db.organizationSetting.findUnique({ where: { organization } });
+  return {
+    reminderOffsetsHours: row?.reminderOffsetsHours ?? [...SETTING_DEFAULTS.reminderOffsetsHours],
+    allowed: row ? { start: row.quietHoursStart, end: row.quietHoursEnd } : { start: SETTING_DEFAULTS.quietHoursStart, end: SETTING_DEFAULTS.quietHoursEnd },
+    helpText: row?.helpText ?? DEFAULT_HELP_TEXT,
+  };
+}
+
+/**
+ * Keeps the organization-wide reminder settings from auth's settings.changed. Settings of a single user, provider or
+ * facility are not used yet. A deleted setting means the defaults again. An allowed-hours window that ends before it
+ * starts (overnight) is not supported: the defaults are kept instead, so reminders never go out at night by mistake.
+ */
+export const settingsChangedHandler = on(settingsChangedV1, async (event, tx) => {
+  if (event.data.ref !== 'organization') return;
+  const settings = event.data.deleted ? {} : event.data.settings;
+  const offsets = [...new Set(settings.reminderOffsetsHours ?? SETTING_DEFAULTS.reminderOffsetsHours)].sort((a, b) => b - a);
+  const window = { start: settings.quietHoursStart ?? SETTING_DEFAULTS.quietHoursStart, end: settings.quietHoursEnd ?? SETTING_DEFAULTS.quietHoursEnd };
+  const allowed = isValidWindow(window) ? window : { start: SETTING_DEFAULTS.quietHoursStart, end: SETTING_DEFAULTS.quietHoursEnd };
+  await tx.$executeRawUnsafe(
+    `INSERT INTO "organization_setting" ("organization", "reminder_offsets_hours", "quiet_hours_start", "quiet_hours_end", "help_text", "changed_at")
+     VALUES ($1::uuid, $2::int[], $3, $4, $5, $6::timestamptz)
+     ON CONFLICT ("organization") DO UPDATE SET "reminder_offsets_hours" = EXCLUDED."reminder_offsets_hours",
+       "quiet_hours_start" = EXCLUDED."quiet_hours_start", "quiet_hours_end" = EXCLUDED."quiet_hours_end",
+       "help_text" = EXCLUDED."help_text", "changed_at" = EXCLUDED."changed_at"
+     WHERE "organization_setting"."changed_at" <= EXCLUDED."changed_at"`,
+    event.organization,
+    offsets,
+    allowed.start,
+    allowed.end,
+    settings.helpText ?? null,
+    event.time,
+  );
+});

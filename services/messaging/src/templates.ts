@@ -1,0 +1,149 @@
+import { DateTime } from 'luxon';
+import type { Db } from './events.js';
+
+/** Wording of one message: the text, and the subject line when it goes by e-mail. */
+export interface Wording {
+  subject: string | null;
+  text: string;
+}
+
+/** Keys of the messages the platform sends on its own. */
+export const BUILT_IN_KEYS = ['reminder', 'confirmation-ack', 'cancellation-ack', 'stop-ack', 'start-ack', 'help', 'offer', 'offer-accepted', 'offer-taken'] as const;
+export type BuiltInKey = (typeof BUILT_IN_KEYS)[number];
+
+/**
+ * The platform's wording where an organization wrote none. Variables: patient.firstname, provider.name,
+ * facility.name, appointment.date, appointment.time (in the facility's time zone, in the patient's language), help,
+ * and for offers offer.expires (the time the offer ends). An offer's slot fills the appointment variables.
+ */
+export const BUILT_IN_TEMPLATES: Record<BuiltInKey, Record<string, Wording>> = {
+  reminder: {
+    en: {
+      subject: 'Appointment reminder',
+      text: 'Hi {{patient.firstname}}, this is a reminder of your appointment with {{provider.name}} at {{facility.name}} on {{appointment.date}} at {{appointment.time}}. Reply C to confirm or X to cancel.',
+    },
+    es: {
+      subject: 'Recordatorio de cita',
+      text: 'Hola {{patient.firstname}}, le recordamos su cita con {{provider.name}} en {{facility.name}} el {{appointment.date}} a las {{appointment.time}}. Responda C para confirmar o X para cancelar.',
+    },
+  },
+  'confirmation-ack': {
+    en: { subject: 'Appointment confirmed', text: 'Thank you {{patient.firstname}}, your appointment on {{appointment.date}} at {{appointment.time}} is confirmed.' },
+    es: { subject: 'Cita confirmada', text: 'Gracias {{patient.firstname}}, su cita del {{appointment.date}} a las {{appointment.time}} está confirmada.' },
+  },
+  'cancellation-ack': {
+    en: { subject: 'Appointment cancelled', text: 'Your appointment on {{appointment.date}} at {{appointment.time}} is cancelled. Call {{facility.name}} to book another time.' },
+    es: { subject: 'Cita cancelada', text: 'Su cita del {{appointment.date}} a las {{appointment.time}} fue cancelada. Llame a {{facility.name}} para reservar otra hora.' },
+  },
+  'stop-ack': {
+    en: { subject: null, text: 'You will receive no more messages from us. Reply START to receive them again.' },
+    es: { subject: null, text: 'No recibirá más mensajes nuestros. Responda START para volver a recibirlos.' },
+  },
+  'start-ack': {
+    en: { subject: null, text: 'You will receive messages from us again. Reply STOP to stop them.' },
+    es: { subject: null, text: 'Volverá a recibir nuestros mensajes. Responda STOP para dejar de recibirlos.' },
+  },
+  help: {
+    en: { subject: null, text: '{{help}}' },
+    es: { subject: null, text: '{{help}}' },
+  },
+  offer: {
+    en: {
+      subject: 'An earlier appointment is available',
+      text: 'Hi {{patient.firstname}}, an earlier appointment with {{provider.name}} at {{facility.name}} is available on {{appointment.date}} at {{appointment.time}}. Reply YES to take it or NO to pass. The offer ends at {{offer.expires}}.',
+    },
+    es: {
+      subject: 'Hay una cita más temprana disponible',
+      text: 'Hola {{patient.firstname}}, hay una cita más temprana con {{provider.name}} en {{facility.name}} el {{appointment.date}} a las {{appointment.time}}. Responda YES para tomarla o NO para dejarla. La oferta termina a las {{offer.expires}}.',
+    },
+  },
+  'offer-accepted': {
+    en: { subject: 'Appointment booked', text: 'You got it, {{patient.firstname}}: your appointment with {{provider.name}} on {{appointment.date}} at {{appointment.time}} is booked.' },
+    es: { subject: 'Cita reservada', text: 'Listo, {{patient.firstname}}: su cita con {{provider.name}} el {{appointment.date}} a las {{appointment.time}} está reservada.' },
+  },
+  'offer-taken': {
+    en: { subject: 'Appointment no longer available', text: 'Sorry, the appointment on {{appointment.date}} at {{appointment.time}} is no longer available. You stay on the waitlist.' },
+    es: { subject: 'Cita ya no disponible', text: 'Lo sentimos, la cita del {{appointment.date}} a las {{appointment.time}} ya no está disponible. Sigue en la lista de espera.' },
+  },
+};
+
+/** The built-in wording of a key in a language (English when the language has none); null for unknown keys. */
+export function builtIn(key: string, language: string): Wording | null {
+  const byLanguage = (BUILT_IN_TEMPLATES as Record<string, Record<string, Wording>>)[key];
+  if (!byLanguage) return null;
+  return byLanguage[language] ?? byLanguage['en'] ?? null;
+}
+
+/** What a template's variables are filled from. */
+export interface TemplateContext {
+  patient?: { firstname: string; language: string } | null;
+  provider?: { name: string } | null;
+  facility?: { name: string } | null;
+  appointment?: { date: Date; timeZone: string } | null;
+  offer?: { expireAt: Date; timeZone: string } | null;
+  help?: string;
+}
+
+/** The values of every variable a template may use; missing ones are empty. */
+export function variablesOf(context: TemplateContext, language: string): Record<string, string> {
+  const appointment = context.appointment;
+  const local = appointment ? DateTime.fromJSDate(appointment.date, { zone: appointment.timeZone }).setLocale(language) : null;
+  return {
+    'patient.firstname': context.patient?.firstname ?? '',
+    'provider.name': context.provider?.name ?? '',
+    'facility.name': context.facility?.name ?? '',
+    'appointment.date': local ? local.toLocaleString(DateTime.DATE_HUGE) : '',
+    'appointment.time': local ? local.toLocaleString(DateTime.TIME_SIMPLE) : '',
+    'offer.expires': context.offer ? DateTime.fromJSDate(context.offer.expireAt, { zone: context.offer.timeZone }).setLocale(language).toLocaleString(DateTime.TIME_SIMPLE) : '',
+    help: context.help ?? '',
+  };
+}
+
+/** Fills `{{variable}}` placeholders; unknown ones become empty rather than leaking braces to patients. */
+export function render(template: string, variables: Record<string, string>): string {
+  return template.replace(/\{\{\s*([\w.]+)\s*\}\}/g, (_match, name: string) => variables[name] ?? '');
+}
+
+/**
+ * The wording an organization uses for a key in a language: its own in that language, its own in English, the
+ * built-in one in that language, the built-in one in English; null when none exists.
+ */
+export async function wordingFor(db: Db, organization: string, key: string, language: string): Promise<(Wording & { language: string; custom: boolean }) | null> {
+  const own = await db.messageTemplate.findMany({ where: { organization, key, deleted: false, language: { in: [language, 'en'] } } });
+  const preferred = own.find((row) => row.language === language) ?? own.find((row) => row.language === 'en');
+  if (preferred) return { subject: preferred.subject, text: preferred.text, language: preferred.language, custom: true };
+  const fallback = builtIn(key, language);
+  if (!fallback) return null;
+  const builtInLanguage = (BUILT_IN_TEMPLATES as Record<string, Record<string, Wording>>)[key]![language] ? language : 'en';
+  return { ...fallback, language: builtInLanguage, custom: false };
+}
+
+/**
+ * Loads what templates about a patient and an appointment or an offer need from the read models; an offer's slot
+ * stands in for the appointment.
+ */
+export async function contextFor(
+  db: Db,
+  organization: string,
+  ids: { patient?: string | null; appointment?: string | null; offer?: string | null; help?: string },
+): Promise<TemplateContext> {
+  const [patient, appointment, offer] = await Promise.all([
+    ids.patient ? db.patientContact.findFirst({ where: { id: ids.patient, organization } }) : null,
+    ids.appointment ? db.appointment.findFirst({ where: { id: ids.appointment, organization } }) : null,
+    ids.offer ? db.offer.findFirst({ where: { id: ids.offer, organization } }) : null,
+  ]);
+  const slot = appointment ?? offer;
+  const [provider, facility] = await Promise.all([
+    slot ? db.provider.findFirst({ where: { id: slot.provider, organization } }) : null,
+    slot ? db.facility.findFirst({ where: { id: slot.facility, organization } }) : null,
+  ]);
+  const timeZone = facility?.timeZone ?? slot?.timeZone ?? 'UTC';
+  return {
+    patient: patient ? { firstname: patient.firstname, language: patient.language } : null,
+    provider: provider ? { name: provider.name } : null,
+    facility: facility ? { name: facility.name } : null,
+    appointment: slot ? { date: slot.date, timeZone } : null,
+    offer: offer ? { expireAt: offer.expireAt, timeZone } : null,
+    ...(ids.help !== undefined ? { help: ids.help } : {}),
+  };
+}

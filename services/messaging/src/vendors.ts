@@ -1,0 +1,140 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import nodemailer, { type Transporter } from 'nodemailer';
+import twilio from 'twilio';
+import type RequestClient from 'twilio/lib/base/RequestClient.js';
+
+/** Twilio's account and the number (or messaging service) messages go out from. */
+export interface TwilioConfig {
+  accountSid: string;
+  authToken: string;
+  from: string;
+  /** Base URL of the REST API; Twilio's own unless a stand-in is used. */
+  apiUrl?: string;
+}
+
+/** Where outgoing mail goes: an SMTP server, or .eml files in a folder (embedded runtime, no SMTP at hand). */
+export type MailerConfig = { from: string } & ({ smtpUrl: string } | { directory: string });
+
+/** What a vendor said about a message it took. */
+export interface Handed {
+  /** Its id at the vendor. */
+  externalId: string | null;
+  /** What the vendor answered, or `{ sink: true }` when nothing left the platform. */
+  externalStatus: Record<string, unknown>;
+}
+
+/** A send the vendor refused. `permanent` failures (a bad number) are not retried; others may succeed later. */
+export class SendError extends Error {
+  constructor(
+    /** The vendor's error code or HTTP status, never content. */
+    readonly reason: string,
+    readonly permanent: boolean,
+  ) {
+    super(`send failed: ${reason}`);
+    this.name = 'SendError';
+  }
+}
+
+/** The port to SMS, voice and e-mail vendors. */
+export interface Vendors {
+  sms(to: string, text: string, statusCallback: string): Promise<Handed>;
+  voice(to: string, text: string, language: string, statusCallback: string): Promise<Handed>;
+  email(to: string, subject: string, text: string): Promise<Handed>;
+  /** The token Twilio signs webhooks with; null when SMS and voice go to the development sink. */
+  readonly webhookToken: string | null;
+  close(): void;
+}
+
+const TWILIO_API = 'https://api.twilio.com';
+
+/** Twilio's HTTP client, sending its requests to another base URL (a stand-in speaking Twilio's REST API). */
+class RebasedRequestClient extends twilio.RequestClient {
+  constructor(private readonly base: string) {
+    super();
+  }
+
+  override request<TData>(opts: RequestClient.RequestOptions<TData>) {
+    const uri = opts.uri.startsWith(TWILIO_API) ? this.base + opts.uri.slice(TWILIO_API.length) : opts.uri;
+    return super.request<TData>({ ...opts, uri });
+  }
+}
+
+/** Voice languages Twilio's <Say> knows, by the patient's ISO 639-1 language. */
+const VOICE_LANGUAGES: Record<string, 'en-US' | 'es-US' | 'fr-FR' | 'de-DE'> = { en: 'en-US', es: 'es-US', fr: 'fr-FR', de: 'de-DE' };
+
+function sendErrorOf(error: unknown): SendError {
+  const failure = error as { status?: number; code?: number };
+  if (typeof failure.status === 'number') {
+    // Twilio answers 4xx for requests that will never succeed (invalid or unreachable number), except rate limiting.
+    const permanent = failure.status >= 400 && failure.status < 500 && failure.status !== 429;
+    return new SendError(failure.code !== undefined ? `twilio-${failure.code}` : `http-${failure.status}`, permanent);
+  }
+  return new SendError('unreachable', false);
+}
+
+/** Creates the vendors: Twilio when configured (else the development sink), nodemailer for e-mail. */
+export function createVendors(options: { twilio: TwilioConfig | null; mailer: MailerConfig }): Vendors {
+  const mail = createMailTransport(options.mailer);
+  const config = options.twilio;
+  if (!config) {
+    const sink: Handed = { externalId: null, externalStatus: { sink: true } };
+    return { sms: async () => sink, voice: async () => sink, email: mail.send, webhookToken: null, close: mail.close };
+  }
+  const base = (config.apiUrl ?? TWILIO_API).replace(/\/+$/, '');
+  const client = twilio(config.accountSid, config.authToken, base === TWILIO_API ? {} : { httpClient: new RebasedRequestClient(base) });
+  const sender = config.from.startsWith('MG') ? { messagingServiceSid: config.from } : { from: config.from };
+  return {
+    async sms(to, text, statusCallback) {
+      try {
+        const message = await client.messages.create({ to, body: text, statusCallback, ...sender });
+        return { externalId: message.sid, externalStatus: { status: message.status } };
+      } catch (error) {
+        throw sendErrorOf(error);
+      }
+    },
+    async voice(to, text, language, statusCallback) {
+      const response = new twilio.twiml.VoiceResponse();
+      response.say({ language: VOICE_LANGUAGES[language] ?? 'en-US' }, text);
+      try {
+        const call = await client.calls.create({ to, from: config.from, twiml: response.toString(), statusCallback, statusCallbackEvent: ['completed'] });
+        return { externalId: call.sid, externalStatus: { status: call.status } };
+      } catch (error) {
+        throw sendErrorOf(error);
+      }
+    },
+    email: mail.send,
+    webhookToken: config.authToken,
+    close: mail.close,
+  };
+}
+
+function createMailTransport(config: MailerConfig): { send: Vendors['email']; close(): void } {
+  if ('smtpUrl' in config) {
+    const transport: Transporter = nodemailer.createTransport(config.smtpUrl);
+    return {
+      async send(to, subject, text) {
+        try {
+          const info = await transport.sendMail({ from: config.from, to, subject, text });
+          return { externalId: info.messageId ?? null, externalStatus: { response: info.response } };
+        } catch (error) {
+          const code = (error as { responseCode?: number }).responseCode;
+          // 5xx from the mail server is a refusal (no such mailbox); anything else may pass on another try.
+          throw new SendError(code ? `smtp-${code}` : 'unreachable', code !== undefined && code >= 500);
+        }
+      },
+      close: () => transport.close(),
+    };
+  }
+  const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
+  return {
+    async send(to, subject, text) {
+      const info = await transport.sendMail({ from: config.from, to, subject, text });
+      await mkdir(config.directory, { recursive: true });
+      await writeFile(join(config.directory, `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID()}.eml`), info.message as Buffer, { mode: 0o600 });
+      return { externalId: info.messageId ?? null, externalStatus: { sink: true } };
+    },
+    close: () => transport.close(),
+  };
+}
