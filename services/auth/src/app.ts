@@ -1,9 +1,13 @@
 import type { Bus, Subscription } from '@pep/bus';
 import '@pep/contracts';
-import { asTransactional, consumeEvents, OutboxRelay, type Database } from '@pep/db';
+import { asTransactional, consumeEvents, OutboxRelay, type Database, type EventBinding } from '@pep/db';
 import { addGauge, createServiceApp, type Logger, type ServiceApp } from '@pep/service-kit';
 import { PrismaClient } from './generated/prisma/client.js';
 import { registerActivityRoutes } from './activity.routes.js';
+import { registerAvatarRoutes } from './avatar.routes.js';
+import { AvatarService } from './avatar.service.js';
+import { registerDemoUserRoutes } from './demo-user.routes.js';
+import { DemoUserService } from './demo-user.service.js';
 import { ACTIVITY_CONSUMER, activityBindings, ActivityService } from './activity.service.js';
 import { GroupInviteService } from './group-invite.service.js';
 import { registerGroupRoutes } from './group.routes.js';
@@ -11,10 +15,13 @@ import { GroupService } from './group.service.js';
 import { registerIntegratorClientRoutes } from './integrator-client.routes.js';
 import { IntegratorClientService } from './integrator-client.service.js';
 import { createMailer, type Mailer, type MailerConfig } from './mailer.js';
+import { registerLoginRoutes } from './login.routes.js';
 import { registerNotBuiltRoutes } from './not-built.routes.js';
 import { registerOrganizationRoutes } from './organization.routes.js';
 import { OrganizationService } from './organization.service.js';
 import { PasswordResetService } from './password-reset.service.js';
+import { PATIENT_ACCOUNT_CONSUMER, patientAccountBindings } from './patient-account.consumer.js';
+import { PatientLoginService } from './patient-login.service.js';
 import { RateLimiter } from './rate-limiter.js';
 import { SessionService } from './session.service.js';
 import { registerSettingRoutes } from './setting.routes.js';
@@ -25,6 +32,8 @@ import { registerUserAdminRoutes } from './user-admin.routes.js';
 import { UserAdminService } from './user-admin.service.js';
 import { registerUserRoutes } from './user.routes.js';
 import { UserService } from './user.service.js';
+import { registerWidgetRoutes } from './widget.routes.js';
+import { WidgetService } from './widget.service.js';
 import { registerZendeskRoutes } from './zendesk.routes.js';
 
 /** What the auth app is built from; main.ts and tests supply it. */
@@ -51,6 +60,8 @@ export interface AuthAppDeps {
   zendeskSharedSecret?: string;
   /** Attempts per consumed event before it is dead-lettered (default the bus's). */
   maxEventAttempts?: number;
+  /** Largest avatar image accepted, in bytes (default 1,000,000). */
+  avatarMaxBytes?: number;
 }
 
 /** Builds the auth service: routes, signing keys and the outbox relay, closed in the right order. */
@@ -76,6 +87,7 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
   const sessions = new SessionService(prisma, keys, limiter, clock, deps.accessTokenTtlSeconds ?? 900);
   const resets = new PasswordResetService(prisma, limiter, mailer, deps.publicUrl, clock, deps.logger.child({ component: 'password-reset' }));
   const invites = new GroupInviteService(prisma, limiter, mailer, deps.publicUrl, clock, deps.logger.child({ component: 'invitations' }), eventsWritten);
+  const patientLogins = new PatientLoginService(prisma, sessions, limiter, mailer, clock, deps.logger.child({ component: 'patient-login' }));
 
   const app = await createServiceApp({
     name: 'auth',
@@ -102,26 +114,31 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
   );
   registerZendeskRoutes(app, prisma, deps.zendeskSharedSecret, clock);
   registerActivityRoutes(app, new ActivityService(prisma, clock));
+  registerLoginRoutes(app, sessions, patientLogins);
+  registerWidgetRoutes(app, new WidgetService(prisma, sessions, limiter, clock, eventsWritten));
+  registerDemoUserRoutes(app, new DemoUserService(prisma, resets, eventsWritten));
+  await registerAvatarRoutes(app, new AvatarService(prisma, eventsWritten), deps.avatarMaxBytes ?? 1_000_000);
   registerNotBuiltRoutes(app);
 
-  const feedLogger = deps.logger.child({ component: 'activities' });
   let closing = false;
-  let feed: Promise<Subscription | null> = Promise.resolve(null);
-  // The feed is a read model: joining its consumer group can take a rebalance's time when replicas start together, so
-  // it starts in the background (retrying) instead of holding up readiness; the routes serve what has arrived so far.
-  const startFeed = async (): Promise<Subscription | null> => {
+  let consumers: Promise<Array<Subscription | null>> = Promise.resolve([]);
+  // Read models (the activity feed, patient accounts): joining a consumer group can take a rebalance's time when replicas
+  // start together, so they start in the background (retrying) instead of holding up readiness; routes serve what has
+  // arrived so far.
+  const startConsumer = async (groupId: string, bindings: EventBinding[], component: string): Promise<Subscription | null> => {
+    const logger = deps.logger.child({ component });
     for (let attempt = 1; !closing; attempt += 1) {
       try {
         return await consumeEvents({
           bus: deps.bus,
           prisma: asTransactional(prisma),
-          logger: feedLogger,
-          groupId: ACTIVITY_CONSUMER,
-          bindings: activityBindings(),
+          logger,
+          groupId,
+          bindings,
           ...(deps.maxEventAttempts !== undefined ? { maxAttempts: deps.maxEventAttempts } : {}),
         });
       } catch (error) {
-        feedLogger.warn({ err: { message: (error as Error).message }, attempt }, 'activity feed consumer did not start; retrying');
+        logger.warn({ err: { message: (error as Error).message }, attempt }, 'consumer did not start; retrying');
         await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * 2 ** attempt)).unref());
       }
     }
@@ -133,7 +150,10 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
     // The first start creates the signing key here rather than in the first login.
     await keys.refresh();
     relay.start();
-    feed = startFeed();
+    consumers = Promise.all([
+      startConsumer(ACTIVITY_CONSUMER, activityBindings(), 'activities'),
+      startConsumer(PATIENT_ACCOUNT_CONSUMER, patientAccountBindings(), 'patient-accounts'),
+    ]);
     purgeTimer = setInterval(() => {
       limiter.purge().catch((error: Error) => deps.logger.warn({ err: { message: error.message } }, 'rate limit purge failed'));
     }, 3_600_000);
@@ -143,8 +163,8 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
   app.addHook('onClose', async () => {
     clearInterval(purgeTimer);
     closing = true;
-    await (await feed)?.stop();
-    await Promise.all([resets.drain(), invites.drain()]);
+    await Promise.all((await consumers).map((consumer) => consumer?.stop()));
+    await Promise.all([resets.drain(), invites.drain(), patientLogins.drain()]);
     mailer.close();
     await relay.stop();
     const flushed = await relay.flush(5_000);

@@ -25,6 +25,8 @@ export const configSchema = baseConfigSchema
     MIGRATE_ON_START: envBoolean.default(true),
     /** Shared secret of Zendesk's JWT single sign-on; unset, POST /api/tokens/zendesk answers 501. */
     ZENDESK_SHARED_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** Largest avatar image accepted, in bytes; keep it under the gateway's BODY_LIMIT_BYTES. */
+    AVATAR_MAX_BYTES: z.coerce.number().int().min(1024).max(10_485_760).default(1_000_000),
   })
   .refine((config) => config.DATABASE_URL || config.PGLITE_DIR, {
     message: 'set DATABASE_URL (Postgres) or PGLITE_DIR (embedded)',

@@ -19,6 +19,7 @@ main(async () => {
     publicUrl: config.PUBLIC_URL,
     mailer: config.SMTP_URL ? { from: config.MAIL_FROM, smtpUrl: config.SMTP_URL } : { from: config.MAIL_FROM, directory: config.MAIL_DIR! },
     bodyLimit: config.BODY_LIMIT_BYTES,
+    avatarMaxBytes: config.AVATAR_MAX_BYTES,
     ...(config.ZENDESK_SHARED_SECRET ? { zendeskSharedSecret: config.ZENDESK_SHARED_SECRET } : {}),
   });
   await runService(app, { host: config.HOST, port: config.PORT, logger, shutdownTimeoutSeconds: config.SHUTDOWN_TIMEOUT_SECONDS, afterClose: close });

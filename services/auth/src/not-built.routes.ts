@@ -6,18 +6,9 @@ type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
  * v1 endpoints auth owns but does not serve yet. Each answers 501 problem+json, so clients and the gateway
  * see an honest "not built" instead of a stand-in answer.
  */
-export const NOT_BUILT: ReadonlyArray<readonly [Method, string]> = [
-  ['POST', '/api/demoUsers'],
-  ['POST', '/api/demoUsers/:salesforceId/messages/:messageTemplate'],
-  ['PUT', '/api/users/:id/upload'],
-  ['POST', '/api/widgets/login'],
-  ['GET', '/api/widgets/user'],
-  // Served under their owners' paths in v1, but the credential check and token issue are auth's.
-  ['POST', '/api/patients/login'],
-  ['POST', '/api/providers/login'],
-];
+export const NOT_BUILT: ReadonlyArray<readonly [Method, string]> = [];
 
-const COLLECTIONS = new Set(['/api/demoUsers']);
+const COLLECTIONS = new Set<string>([]);
 
 /** Registers every {@link NOT_BUILT} endpoint (and the trailing-slash form of collection roots) as 501. */
 export function registerNotBuiltRoutes(app: ServiceApp): void {

@@ -20,6 +20,11 @@ export const RULES = {
   integratorLoginPerClient: { name: 'integrator-login-client', limit: 5, windowSeconds: 15 * 60 },
   integratorLoginPerAddress: { name: 'integrator-login-address', limit: 20, windowSeconds: 15 * 60 },
   acceptInvitePerAddress: { name: 'accept-invite-address', limit: 20, windowSeconds: 15 * 60 },
+  patientCodePerAccount: { name: 'patient-code-account', limit: 5, windowSeconds: 60 * 60 },
+  patientLoginPerAccount: { name: 'patient-login-account', limit: 5, windowSeconds: 15 * 60 },
+  patientLoginPerAddress: { name: 'patient-login-address', limit: 20, windowSeconds: 15 * 60 },
+  // A widget key is public and every visitor's browser logs in with it, so every login counts, not only failures.
+  widgetLoginPerAddress: { name: 'widget-login-address', limit: 60, windowSeconds: 15 * 60 },
 } satisfies Record<string, RateRule>;
 
 interface CounterRow {

@@ -1,13 +1,13 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { HttpProblem, notFound, type Identity } from '@pep/service-kit';
 import { signAccessToken, verifyAccessToken, type AccessClaims, type TokenSubject } from './access-token.js';
-import type { PrismaClient } from './generated/prisma/client.js';
+import type { Membership, PrismaClient, User } from './generated/prisma/client.js';
 import { verifyDummyPassword, verifyPassword } from './passwords.js';
 import { RULES, type RateLimiter } from './rate-limiter.js';
 import type { SigningKeyStore } from './signing-keys.js';
 import { consumeRefreshToken, findRefreshToken, insertRefreshToken, revokeFamily } from './token.repository.js';
 import { findDefaultMembership, findMember, findUserByEmail, type Db } from './user.repository.js';
-import type { LoginBody, SessionResponse, TokenPair } from './user.schemas.js';
+import type { LoginBody, ProviderSessionResponse, SessionResponse, TokenPair } from './user.schemas.js';
 import { isPending, toUserResponse } from './views.js';
 
 const REFRESH_TOKEN_TTL_MS = 30 * 86_400_000;
@@ -63,25 +63,49 @@ export class SessionService {
 
   /** Checks e-mail and password under per-account and per-address limits; every failure looks the same. */
   async login(body: LoginBody, address: string): Promise<SessionResponse> {
-    const email = body.email.trim().toLowerCase();
-    await this.limiter.check(RULES.loginPerAccount, email);
-    await this.limiter.check(RULES.loginPerAddress, address);
-    const user = await findUserByEmail(this.prisma, email);
-    // A user who has not set a password yet costs the same work as an unknown one, so timing tells nothing.
-    const valid = user && !isPending(user) ? await verifyPassword(user.passwordHash, body.password) : await verifyDummyPassword(body.password);
-    const membership = user && valid ? await findDefaultMembership(this.prisma, user.id) : null;
-    if (!user || !membership) {
-      await this.limiter.hit(RULES.loginPerAccount, email);
-      await this.limiter.hit(RULES.loginPerAddress, address);
-      throw invalidCredentials();
-    }
-    await this.limiter.reset(RULES.loginPerAccount, email);
+    const { user, membership } = await this.authenticate(body, address);
     const pair = await this.prisma.$transaction(async (tx) => {
       await tx.user.update({ where: { id: user.id }, data: { lastLogin: this.clock() } });
       return this.issue(tx, membership);
     });
     const member = await findMember(this.prisma, membership.organizationId, user.id);
     return { ...pair, user: toUserResponse(member!) };
+  }
+
+  /**
+   * A provider (doctor) logs in: the same credential check, limits and failure answer as {@link login}, landing in
+   * the oldest organization where the user is an active provider. The access token carries the provider role alone
+   * and kind provider; there is no refresh token (a refresh would come back as a staff session), so providers log in again.
+   */
+  async loginProvider(body: LoginBody, address: string): Promise<ProviderSessionResponse> {
+    const { user, membership } = await this.authenticate(body, address, 'provider');
+    await this.prisma.user.update({ where: { id: user.id }, data: { lastLogin: this.clock() } });
+    const access = await signAccessToken(
+      await this.keys.current(),
+      { user: user.id, organization: membership.organizationId, roles: ['provider'], kind: 'provider' },
+      this.accessTokenTtlSeconds,
+      this.clock(),
+    );
+    const member = await findMember(this.prisma, membership.organizationId, user.id);
+    return { token: access.token, expiresAt: access.expiresAt.toISOString(), expiresIn: this.accessTokenTtlSeconds, user: toUserResponse(member!) };
+  }
+
+  /** The user and the membership a login lands in (holding `role`, when given), or the one 401 every failure gets. */
+  private async authenticate(body: LoginBody, address: string, role?: string): Promise<{ user: User; membership: Membership }> {
+    const email = body.email.trim().toLowerCase();
+    await this.limiter.check(RULES.loginPerAccount, email);
+    await this.limiter.check(RULES.loginPerAddress, address);
+    const user = await findUserByEmail(this.prisma, email);
+    // A user who has not set a password yet costs the same work as an unknown one, so timing tells nothing.
+    const valid = user && !isPending(user) ? await verifyPassword(user.passwordHash, body.password) : await verifyDummyPassword(body.password);
+    const membership = user && valid ? await findDefaultMembership(this.prisma, user.id, role) : null;
+    if (!user || !membership) {
+      await this.limiter.hit(RULES.loginPerAccount, email);
+      await this.limiter.hit(RULES.loginPerAddress, address);
+      throw invalidCredentials();
+    }
+    await this.limiter.reset(RULES.loginPerAccount, email);
+    return { user, membership };
   }
 
   /**

@@ -1,6 +1,7 @@
 import { kafkaBrokers, waitFor } from '@pep/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { multipartBody, TINY_PNG } from '../test/fixtures.js';
 import { bearer, signup, startAuth, type AuthUnderTest, type SignupResult } from '../test/harness.js';
 import { NOT_BUILT } from './not-built.routes.js';
 
@@ -10,7 +11,7 @@ describe('auth service: one organization never reaches another’s records', () 
   let a: SignupResult;
   let b: SignupResult;
   /** Ids of B's records other than users and organizations. */
-  const ofB = { setting: '', integratorClient: '', group: '', activity: '' };
+  const ofB = { setting: '', integratorClient: '', group: '', activity: '', widget: '', avatar: '' };
 
   beforeAll(async () => {
     service = await startAuth('tenancy', await kafkaBrokers());
@@ -24,6 +25,15 @@ describe('auth service: one organization never reaches another’s records', () 
     ofB.integratorClient = (await service.app.inject({ method: 'POST', url: '/api/integratorClients', headers: asB, payload: { name: 'Clinic B EHR' } })).json()._id;
     ofB.group = (await service.app.inject({ method: 'POST', url: '/api/groups', headers: asB, payload: { name: 'Clinic B desk', users: [b.user._id] } })).json()._id;
     await service.app.inject({ method: 'POST', url: `/api/groups/${ofB.group}/invite-user`, headers: asB, payload: { email: 'newcomer@clinic-b.example' } });
+    ofB.widget = (await service.app.inject({ method: 'POST', url: '/api/widgets', headers: asB, payload: { name: 'Clinic B booking' } })).json()._id;
+    const image = multipartBody([{ field: 'file', filename: 'b.png', contentType: 'image/png', data: TINY_PNG }]);
+    const uploaded = await service.app.inject({
+      method: 'PUT',
+      url: `/api/users/${b.user._id}/upload`,
+      headers: { ...asB, 'content-type': image.contentType },
+      payload: image.payload,
+    });
+    ofB.avatar = (uploaded.json().avatar as string).split('/').at(-1)!;
     // B's own events reach its activity feed through the bus; all of them, so the feed is still when the snapshot is taken.
     await waitFor(async () => {
       const { rows } = await sql.query(
@@ -56,6 +66,8 @@ describe('auth service: one organization never reaches another’s records', () 
       groupMembers: await query('SELECT m.* FROM group_member m JOIN user_group g ON g.id = m."group" WHERE g.organization = $1 OR m."user" = $2 ORDER BY m."group", m."user"'),
       invites: await query('SELECT * FROM group_invite WHERE organization = $1 ORDER BY id', [b.organization._id]),
       activities: await query('SELECT * FROM activity WHERE organization = $1 ORDER BY id', [b.organization._id]),
+      widgets: await query('SELECT * FROM widget WHERE organization = $1 ORDER BY id', [b.organization._id]),
+      avatars: await query('SELECT * FROM avatar WHERE organization = $1 OR "user" = $2 ORDER BY id'),
       events: await query("SELECT id FROM outbox WHERE envelope->>'organization' = $1 OR key IN ($1::text, $2::text) ORDER BY seq"),
     };
   };
@@ -105,6 +117,12 @@ describe('auth service: one organization never reaches another’s records', () 
       { method: 'POST', route: '/api/groups/:id/accept-invitation', url: `/api/groups/${ofB.group}/accept-invitation`, payload: { token: 'x'.repeat(43) } },
       { method: 'GET', route: '/api/groups/users/:id', url: `/api/groups/users/${user}` },
       { method: 'PUT', route: '/api/activities/:id', url: `/api/activities/${ofB.activity}`, payload: { read: true } },
+      { method: 'PUT', route: '/api/users/:id/upload', url: `/api/users/${user}/upload` },
+      // Images are served by their random id without a token (for <img> tags); B's image is not A's user's.
+      { method: 'GET', route: '/api/users/:id/avatar/:avatarId', url: `/api/users/${a.user._id}/avatar/${ofB.avatar}` },
+      { method: 'PUT', route: '/api/widgets/:id', url: `/api/widgets/${ofB.widget}`, payload: { active: false } },
+      // Demo users are platform-wide by design, so an organization admin is refused outright.
+      { method: 'POST', route: '/api/demoUsers/:salesforceId/messages/:messageTemplate', url: '/api/demoUsers/SF00000001/messages/reminder', status: 403 },
       // Not id routes, but they name B's records in the body.
       { method: 'POST', route: '/api/groups', url: '/api/groups', payload: { name: 'Mixed', users: [user] } },
       { method: 'POST', route: '/api/settings', url: '/api/settings', payload: { ref: 'integrator', refId: ofB.integratorClient } },
@@ -127,7 +145,9 @@ describe('auth service: one organization never reaches another’s records', () 
   it("answers 404 for B's ids to A's admin and changes none of B's rows", async () => {
     const before = await snapshotOfB();
     // B really has one of each record the attempts aim at.
-    for (const rows of [before.settings, before.integratorClients, before.groups, before.groupMembers, before.invites]) expect(rows).toHaveLength(1);
+    for (const rows of [before.settings, before.integratorClients, before.groups, before.groupMembers, before.invites, before.widgets, before.avatars]) {
+      expect(rows).toHaveLength(1);
+    }
     const headers = await bearer(a.token);
     for (const attempt of attempts()) {
       const response = await service.app.inject({ method: attempt.method, url: attempt.url, headers, ...('payload' in attempt ? { payload: attempt.payload } : {}) });
@@ -146,6 +166,7 @@ describe('auth service: one organization never reaches another’s records', () 
     expect(settings.total).toBe(0);
     const clients = (await service.app.inject({ url: '/api/integratorClients', headers: await bearer(a.token) })).json();
     expect(clients.total).toBe(0);
+    expect((await service.app.inject({ url: '/api/widgets', headers: await bearer(a.token) })).json().total).toBe(0);
     for (const url of ['/api/groups', '/api/groupInvites']) {
       expect((await service.app.inject({ url, headers: await bearer(a.token) })).json().total, url).toBe(0);
     }

@@ -16,10 +16,10 @@ export function findMember(db: Db, organization: string, user: string): Promise<
   return db.membership.findUnique({ where: { organizationId_userId: { organizationId: organization, userId: user } }, include: { user: true } });
 }
 
-/** The membership a login lands in: the user's oldest active one. */
-export function findDefaultMembership(db: Db, user: string): Promise<Membership | null> {
+/** The membership a login lands in: the user's oldest active one (holding `role`, when given). */
+export function findDefaultMembership(db: Db, user: string, role?: string): Promise<Membership | null> {
   return db.membership.findFirst({
-    where: { userId: user, active: true, organization: { active: true } },
+    where: { userId: user, active: true, organization: { active: true }, ...(role ? { roles: { has: role } } : {}) },
     orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
   });
 }

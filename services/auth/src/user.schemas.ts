@@ -50,6 +50,7 @@ export const userResponse = z.object({
   active: z.number().int().describe('1 when the user may act in the organization, 0 once decommissioned.'),
   displayStatus: z.enum(['active', 'pending', 'suspended']).describe('pending until a user created by an admin has set a password.'),
   unsubscribed: z.boolean().describe('Whether the user asked for no platform e-mails beyond those their account needs.'),
+  avatar: z.string().nullable().describe('Path of the user’s avatar image in this organization (PUT /api/users/:id/upload), or null.'),
   lastLogin: z.string().nullable(),
   createdAt: z.string(),
   updatedAt: z.string(),
@@ -62,6 +63,7 @@ export const organizationResponse = z.object({
   name: z.string(),
   active: z.boolean(),
   deleted: z.boolean(),
+  demo: z.boolean().describe('A trial organization sales created for a prospect.'),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
@@ -78,6 +80,15 @@ export type TokenPair = z.infer<typeof tokenPair>;
 export const signupResponse = tokenPair.extend({ user: userResponse, organization: organizationResponse });
 export const sessionResponse = tokenPair.extend({ user: userResponse });
 export type SessionResponse = z.infer<typeof sessionResponse>;
+
+/** What a provider login answers: an access token of kind provider, no refresh token, and the user. */
+export const providerSessionResponse = z.object({
+  token: z.string().describe('ES256 access token of kind provider carrying the provider role only; send as `Authorization: Bearer <token>`.'),
+  expiresAt: z.string().describe('When the access token expires; log in again then.'),
+  expiresIn: z.number().int().describe('Seconds until the token expires.'),
+  user: userResponse,
+});
+export type ProviderSessionResponse = z.infer<typeof providerSessionResponse>;
 
 /** Answer of the forgot-password route, the same whether or not the e-mail has an account. */
 export const acceptedResponse = z.object({ message: z.string() });

@@ -17,10 +17,16 @@ export function toUserResponse(member: Member): UserResponse {
     active: member.active ? 1 : 0,
     displayStatus: !member.active ? 'suspended' : isPending(user) ? 'pending' : 'active',
     unsubscribed: user.unsubscribed,
+    avatar: member.avatarId ? avatarPath(user.id, member.avatarId) : null,
     lastLogin: user.lastLogin?.toISOString() ?? null,
     createdAt: user.createdAt.toISOString(),
     updatedAt: (user.updatedAt > member.updatedAt ? user.updatedAt : member.updatedAt).toISOString(),
   };
+}
+
+/** Where the API serves a user's avatar; the avatar's own id makes each upload's URL new, so it can be cached forever. */
+export function avatarPath(userId: string, avatarId: string): string {
+  return `/api/users/${userId}/avatar/${avatarId}`;
 }
 
 /** An organization as the API shows it. */
@@ -30,6 +36,7 @@ export function toOrganizationResponse(organization: Organization): Organization
     name: organization.name,
     active: organization.active,
     deleted: organization.deletedAt !== null,
+    demo: organization.demo,
     createdAt: organization.createdAt.toISOString(),
     updatedAt: organization.updatedAt.toISOString(),
   };

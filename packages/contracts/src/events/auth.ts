@@ -12,6 +12,8 @@ const organizationSnapshot = z.object({
   name: z.string(),
   /** Whether the organization may use the platform. */
   active: z.boolean(),
+  /** Whether it is a trial organization sales created for a prospect (added within v1; absent means false). */
+  demo: z.boolean().optional(),
 });
 
 /**
@@ -236,4 +238,58 @@ export const groupMemberRemovedV1 = defineEvent({
   version: 1,
   topic: GROUP_TOPIC,
   data: z.object({ _id: z.uuid(), user: z.uuid() }),
+});
+
+const WIDGET_TOPIC = 'auth.widget';
+
+/** What other services may know of an organization's booking widget. */
+const widgetSnapshot = z.object({
+  /** Widget id (the `sub` of its access tokens). */
+  _id: z.uuid(),
+  /** Display name. */
+  name: z.string(),
+  /** Web origins its logins are held to; empty means any. */
+  allowedOrigins: z.array(z.string()),
+  /** Whether it may log in. */
+  active: z.boolean(),
+});
+
+/** An organization's booking widget was registered. */
+export const widgetCreatedV1 = defineEvent({ type: 'widget.created', version: 1, topic: WIDGET_TOPIC, data: widgetSnapshot });
+
+/** A widget changed (name, origins, active); the full new snapshot and the changed fields. */
+export const widgetUpdatedV1 = defineEvent({
+  type: 'widget.updated',
+  version: 1,
+  topic: WIDGET_TOPIC,
+  data: widgetSnapshot.extend({ changed: z.array(z.string()).min(1) }),
+});
+
+/** Channels a demo user can be sent a sample message on. */
+export const demoMessageChannels = ['email', 'sms'] as const;
+
+/**
+ * Sales asked for a sample message to be sent to a demo user (a prospect trying the platform). Messaging owns sending:
+ * it renders the template for the demo organization and sends it to the address given here. Unlike other auth events
+ * this one carries the prospect's address, because the prospect asked to receive it; consumers must not log it.
+ * Keyed by the demo user.
+ */
+export const demoUserMessageRequestedV1 = defineEvent({
+  type: 'demo-user.message-requested',
+  version: 1,
+  topic: USER_TOPIC,
+  data: z.object({
+    /** Demo user id. */
+    _id: z.uuid(),
+    /** The prospect's CRM (Salesforce) id. */
+    salesforceId: z.string().min(1),
+    /** Key of the message template to send (messaging's template keys, e.g. reminder). */
+    messageTemplate: z.string().min(1),
+    /** Channel to send on. */
+    channel: z.enum(demoMessageChannels),
+    /** Where to send it: an e-mail address for email, an E.164 number for sms. */
+    to: z.string().min(1),
+    /** Platform admin who asked. */
+    requestedBy: z.string().min(1),
+  }),
 });
