@@ -16,7 +16,6 @@ import { registerIntegratorClientRoutes } from './integrator-client.routes.js';
 import { IntegratorClientService } from './integrator-client.service.js';
 import { createMailer, type Mailer, type MailerConfig } from './mailer.js';
 import { registerLoginRoutes } from './login.routes.js';
-import { registerNotBuiltRoutes } from './not-built.routes.js';
 import { registerOrganizationRoutes } from './organization.routes.js';
 import { OrganizationService } from './organization.service.js';
 import { PasswordResetService } from './password-reset.service.js';
@@ -118,7 +117,6 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
   registerWidgetRoutes(app, new WidgetService(prisma, sessions, limiter, clock, eventsWritten));
   registerDemoUserRoutes(app, new DemoUserService(prisma, resets, eventsWritten));
   await registerAvatarRoutes(app, new AvatarService(prisma, eventsWritten), deps.avatarMaxBytes ?? 1_000_000);
-  registerNotBuiltRoutes(app);
 
   let closing = false;
   let consumers: Promise<Array<Subscription | null>> = Promise.resolve([]);
