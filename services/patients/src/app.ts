@@ -4,6 +4,7 @@ import { asTransactional, consumeEvents, OutboxRelay, type Database } from '@pep
 import { addGauge, createServiceApp, type Logger, type ServiceApp } from '@pep/service-kit';
 import { PrismaClient } from './generated/prisma/client.js';
 import { FollowingService } from './following.service.js';
+import { consentBindings } from './consent.handlers.js';
 import { journeyBindings } from './journey.handlers.js';
 import { MergeService } from './merge.service.js';
 import { registerNotBuiltRoutes } from './not-built.routes.js';
@@ -57,7 +58,7 @@ export async function buildApp(deps: PatientsAppDeps): Promise<ServiceApp> {
         prisma: transactional,
         logger: deps.logger.child({ component: 'consumer' }),
         groupId: 'patients.journey',
-        bindings: journeyBindings,
+        bindings: [...journeyBindings, ...consentBindings],
         ...(deps.maxEventAttempts !== undefined ? { maxAttempts: deps.maxEventAttempts } : {}),
       }),
     );

@@ -1,0 +1,65 @@
+import { randomUUID } from 'node:crypto';
+import { createEvent, replyReceivedV1 } from '@pep/contracts';
+import { kafkaBrokers, waitFor } from '@pep/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { booking, catalog } from '../test/fixtures.js';
+import { as, observe, organization, startScheduling, type SchedulingUnderTest } from '../test/harness.js';
+
+describe("scheduling service: patients' answers to reminders", () => {
+  let service: SchedulingUnderTest;
+  let events: Awaited<ReturnType<typeof observe>>;
+  const org = organization();
+  let records: Awaited<ReturnType<typeof catalog>>;
+
+  beforeAll(async () => {
+    const brokers = await kafkaBrokers();
+    service = await startScheduling('replies', brokers);
+    events = await observe(service, brokers, ['scheduling.appointment']);
+    records = await catalog(service.app, await as(org.admin));
+  });
+  afterAll(async () => {
+    await events?.stop();
+    await service?.close();
+  });
+
+  const call = async (method: 'GET' | 'POST', url: string, payload?: Record<string, unknown>) =>
+    service.app.inject({ method, url, headers: await as(org.staff), ...(payload ? { payload } : {}) });
+  const book = async (date: string) => (await call('POST', '/api/appointments', { ...booking(records, date), patient: randomUUID() })).json() as { _id: string; patient: string };
+  const reply = (appointment: string, patient: string, intent: 'confirm' | 'cancel', organizationId = org.id) =>
+    createEvent(replyReceivedV1, {
+      source: '/services/messaging',
+      organization: organizationId,
+      subject: randomUUID(),
+      data: { _id: randomUUID(), patient, channel: 'sms', classification: intent === 'confirm' ? 'positive' : 'negative', intent, receivedAt: new Date().toISOString(), appointment, reminder: randomUUID(), offer: null },
+    });
+  const deliver = (...replies: Array<ReturnType<typeof reply>>) =>
+    service.bus.publish(replies.map((event) => ({ topic: replyReceivedV1.topic, key: event.data.patient, value: JSON.stringify(event) })));
+  const statusOf = async (id: string) => (await call('GET', `/api/appointments/${id}`)).json().status as string;
+  const eventTypes = (id: string) => events.seen.filter((event) => event.subject === id).map((event) => event.type);
+
+  it('confirms on C and cancels on X, once each, publishing the change as staff changes would', async () => {
+    const first = await book('2026-06-01T14:00:00Z');
+    const second = await book('2026-06-01T15:00:00Z');
+    const confirm = reply(first._id, first.patient, 'confirm');
+    const cancel = reply(second._id, second.patient, 'cancel');
+    await deliver(confirm, confirm, cancel);
+    await waitFor(async () => (await statusOf(first._id)) === 'confirmed' && (await statusOf(second._id)) === 'cancelled', { timeoutMs: 30_000, message: 'both answers applied' });
+    await waitFor(() => eventTypes(second._id).includes('appointment.cancelled'), { timeoutMs: 30_000, message: 'the cancellation published' });
+    expect(eventTypes(first._id).filter((type) => type === 'appointment.confirmed')).toHaveLength(1);
+    const cancelled = events.seen.find((event) => event.subject === second._id && event.type === 'appointment.cancelled')!;
+    expect(cancelled.correlationid).toBe(cancel.correlationid);
+  });
+
+  it("ignores an answer about another patient's or another organization's appointment, and a confirm after a cancel", async () => {
+    const mine = await book('2026-06-02T14:00:00Z');
+    const cancelledFirst = await book('2026-06-02T15:00:00Z');
+    await deliver(reply(mine._id, randomUUID(), 'cancel'), reply(mine._id, mine.patient, 'cancel', randomUUID()));
+    await deliver(reply(cancelledFirst._id, cancelledFirst.patient, 'cancel'));
+    await waitFor(async () => (await statusOf(cancelledFirst._id)) === 'cancelled', { timeoutMs: 30_000, message: 'the cancel applied' });
+    // Keyed by the patient, this confirm comes after the cancel and is refused without retries or dead letters.
+    await deliver(reply(cancelledFirst._id, cancelledFirst.patient, 'confirm'), reply(mine._id, mine.patient, 'confirm'));
+    await waitFor(async () => (await statusOf(mine._id)) === 'confirmed', { timeoutMs: 30_000, message: 'a later answer still flows' });
+    expect(await statusOf(cancelledFirst._id)).toBe('cancelled');
+    expect(eventTypes(mine._id)).not.toContain('appointment.cancelled');
+  });
+});
