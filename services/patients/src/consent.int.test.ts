@@ -32,8 +32,9 @@ describe("patients: a patient's STOP and START heard by messaging", () => {
     await deliver(consent(patientOptedInV1, patient._id));
     await waitFor(async () => (await read(patient._id)).doNotContact === false, { timeoutMs: 30_000, message: 'do-not-contact lifted' });
     expect((await read(patient._id)).doNotContactMessage).toBeNull();
-    const changes = (await journey(patient._id)).filter((entry) => entry.type === 'patient.contact-preferences-changed');
-    expect(changes).toHaveLength(2);
+    const changes = async () => (await journey(patient._id)).filter((entry) => entry.type === 'patient.contact-preferences-changed').length;
+    await waitFor(async () => (await changes()) >= 2, { timeoutMs: 30_000, message: 'both changes on the journey' });
+    expect(await changes()).toBe(2);
   });
 
   it("passes a merged-away record's STOP to its survivor, and ignores another organization's", async () => {
