@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
 import { infrastructureTestDefaults } from '../../vitest.shared.js';
 
-export default defineConfig(infrastructureTestDefaults);
+// Each test file starts the whole platform (four PGlite databases): two at once starve two cores.
+export default defineConfig({ ...infrastructureTestDefaults, test: { ...infrastructureTestDefaults.test, fileParallelism: false } });

@@ -45,6 +45,14 @@ interface ProducerRecord {
 const SAFE_LOG_FIELDS = ['groupId', 'memberId', 'topic', 'partition', 'broker', 'clientId', 'retryCount', 'retryTime', 'error', 'host', 'port'];
 
 /** kafkajs messages that are expected with this bus's deliberate settings and would only be noise at warn level. */
+/** Tries at creating or joining topics while a busy broker still reports them unknown. */
+const TOPIC_CREATION_ATTEMPTS = 5;
+
+/** Whether kafkajs marks an error as worth another try. */
+const retriable = (error: unknown) => (error as { retriable?: boolean } | null)?.retriable === true;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 const EXPECTED_WARNINGS = ['Limiting retries for the idempotent producer may invalidate EoS guarantees'];
 
 /**
@@ -114,14 +122,21 @@ export class KafkaBus implements Bus {
     await withTimeout(this.ensureTopics(topics), this.publishTimeoutMs, `could not create topics within ${this.publishTimeoutMs} ms`);
     const subscription = new KafkaSubscription(this.subscriptionHost(), options, policy, topics);
     this.subscriptions.add(subscription);
-    try {
-      await subscription.start();
-    } catch (error) {
-      this.subscriptions.delete(subscription);
-      await subscription.stop();
-      throw error;
+    // Joining right after the topics were created can meet a broker still reporting them unknown (retriable).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await subscription.start();
+        return subscription;
+      } catch (error) {
+        if (attempt < TOPIC_CREATION_ATTEMPTS && retriable(error)) {
+          await sleep(200 * attempt);
+          continue;
+        }
+        this.subscriptions.delete(subscription);
+        await subscription.stop();
+        throw error;
+      }
     }
-    return subscription;
   }
 
   async healthy(): Promise<boolean> {
@@ -224,14 +239,26 @@ export class KafkaBus implements Bus {
     const admin = this.adminClient();
     try {
       const client = await admin;
-      await client.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((topic) => ({
-          topic,
-          numPartitions: this.numPartitions,
-          ...(this.replicationFactor !== undefined ? { replicationFactor: this.replicationFactor } : {}),
-        })),
-      });
+      const create = () =>
+        client.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((topic) => ({
+            topic,
+            numPartitions: this.numPartitions,
+            ...(this.replicationFactor !== undefined ? { replicationFactor: this.replicationFactor } : {}),
+          })),
+        });
+      // A busy broker can answer the leader check with "does not host this topic-partition" while the new topic's
+      // metadata propagates; kafkajs marks that retriable, and asking again finds the topic created.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await create();
+          break;
+        } catch (error) {
+          if (attempt >= TOPIC_CREATION_ATTEMPTS || !retriable(error)) throw error;
+          await sleep(200 * attempt);
+        }
+      }
     } catch (error) {
       this.discardAdmin(admin);
       throw error;

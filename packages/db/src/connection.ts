@@ -32,7 +32,7 @@ export type PrismaAdapterFactory = PrismaPg | PrismaPGlite;
 /** An open database: the Prisma adapter, raw sessions for the migrator, a readiness probe and shutdown. */
 export interface Database {
   readonly kind: DatabaseConfig['kind'];
-  /** Pass as `new PrismaClient({ adapter: db.adapter })`. */
+  /** Pass as `new PrismaClient({ adapter: db.adapter, transactionOptions: TRANSACTION_OPTIONS })`. */
   readonly adapter: PrismaAdapterFactory;
   /** Dedicated sessions, for work that must stay on one session (session-level advisory locks, migrations). */
   readonly sql: SqlConnectionSource;
@@ -47,6 +47,13 @@ export interface OpenDatabaseOptions {
   /** Told about errors on idle pooled connections (for example, a Postgres restart), which would otherwise crash the process. */
   logger?: { warn(obj: object, msg?: string): void };
 }
+
+/**
+ * Interactive transaction limits for every service's Prisma client. Prisma's defaults (2 s to get a connection, 5 s
+ * to finish) fail bursts that are merely queued: twenty bookings of one slot at once wait on the pool and on the
+ * exclusion constraint's row, and the embedded database runs every transaction on its single connection in turn.
+ */
+export const TRANSACTION_OPTIONS = { maxWait: 10_000, timeout: 15_000 } as const;
 
 const DEFAULT_PING_TIMEOUT_MS = 2_000;
 const DEFAULT_POOL_MAX = 10;

@@ -6,3 +6,4 @@ export * from './connection.js';
 export * from './migrate.js';
 export * from './drift.js';
 export * from './infrastructure.js';
+export * from './errors.js';

@@ -5,8 +5,8 @@ import { createTestDatabase, kafkaBrokers, uniqueTopicPrefix, waitFor, type Test
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startService, type ServiceProcess } from './processes.js';
 
-// The distributed runtime: auth, patients and the gateway each in their own process, on their own
-// Postgres databases, talking through a real Kafka broker.
+// The distributed runtime: auth, patients, scheduling, messaging and the gateway each in their own process, on their
+// own Postgres databases, talking through a real Kafka broker.
 describe('distributed platform', () => {
   const databases: TestDatabase[] = [];
   const services: ServiceProcess[] = [];
@@ -25,7 +25,7 @@ describe('distributed platform', () => {
       databases.push(created);
       return created.url;
     };
-    const [auth, patients, scheduling] = await Promise.all([
+    const [auth, patients, scheduling, messaging] = await Promise.all([
       startService('auth', {
         ...common,
         DATABASE_URL: await database('e2e-auth'),
@@ -35,11 +35,13 @@ describe('distributed platform', () => {
       }),
       startService('patients', { ...common, DATABASE_URL: await database('e2e-patients') }),
       startService('scheduling', { ...common, DATABASE_URL: await database('e2e-scheduling') }),
+      // No Twilio account: texts go to the development sink.
+      startService('messaging', { ...common, DATABASE_URL: await database('e2e-messaging'), PUBLIC_URL: 'http://localhost:3000', MAIL_DIR: mailDir }),
     ]);
-    services.push(auth, patients, scheduling);
+    services.push(auth, patients, scheduling, messaging);
     gateway = await startService('gateway', {
       ...common,
-      UPSTREAMS: `auth=${auth.url},patients=${patients.url},scheduling=${scheduling.url}`,
+      UPSTREAMS: `auth=${auth.url},patients=${patients.url},scheduling=${scheduling.url},messaging=${messaging.url}`,
     });
     services.push(gateway);
   });
@@ -67,9 +69,16 @@ describe('distributed platform', () => {
         expect.objectContaining({ name: 'auth', status: 'ok' }),
         expect.objectContaining({ name: 'patients', status: 'ok' }),
         expect.objectContaining({ name: 'scheduling', status: 'ok' }),
-        expect.objectContaining({ name: 'messaging', status: 'not-deployed' }),
+        expect.objectContaining({ name: 'messaging', status: 'ok' }),
+        expect.objectContaining({ name: 'billing', status: 'not-deployed' }),
       ]),
     );
+  });
+
+  it('runs on real time: no service exposes a movable clock unless started with CLOCK_CONTROL, nor the gateway routes one', async () => {
+    for (const service of services) expect((await fetch(`${service.url}/internal/clock`)).status, service.name).toBe(404);
+    const put = await fetch(`${gateway.url}/internal/clock`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ now: '2040-01-01T00:00:00Z' }) });
+    expect(put.status).toBe(404);
   });
 
   it('signs a clinic up, logs in and works with patients through the gateway, tenant-scoped', async () => {

@@ -12,9 +12,12 @@ export interface ServiceProcess {
   stop(): Promise<number | null>;
 }
 
-/** Starts `services/<name>/dist/main.js` on a free port with the given environment and waits until it is ready. */
-export async function startService(name: string, env: Record<string, string>): Promise<ServiceProcess> {
-  const port = await freePort();
+/**
+ * Starts `services/<name>/dist/main.js` with the given environment and waits until it is ready; on `port` when given
+ * (a URL other services must know before it starts), else on a free one.
+ */
+export async function startService(name: string, env: Record<string, string>, options: { port?: number } = {}): Promise<ServiceProcess> {
+  const port = options.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
   let output = '';
   const child: ChildProcess = spawn(process.execPath, [fileURLToPath(new URL(`../../../services/${name}/dist/main.js`, import.meta.url))], {

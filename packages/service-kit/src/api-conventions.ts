@@ -87,3 +87,46 @@ export const nonEmpty = (body: object) => Object.keys(body).length > 0;
 export function invalidFields(errors: InvalidField[]): HttpProblem {
   return new HttpProblem(400, 'validation', 'The request is invalid.', { errors });
 }
+
+/** An instant with its offset. */
+export const instant = z.iso.datetime({ offset: true }).describe('An instant with its offset, e.g. 2026-03-02T15:30:00Z.');
+
+/** One bound of a date filter. */
+export interface DateBound {
+  op: 'gt' | 'gte' | 'lt' | 'lte';
+  at: Date;
+}
+
+const OPERATORS: ReadonlyArray<[string, DateBound['op']]> = [
+  ['>=', 'gte'],
+  ['<=', 'lte'],
+  ['>', 'gt'],
+  ['<', 'lt'],
+];
+
+/**
+ * The product's date filter: `date` repeated, each value an instant behind a comparison, e.g.
+ * `?date=>2026-01-01T00:00:00Z&date=<2026-02-01T00:00:00Z`.
+ */
+export const dateFilter = z
+  .union([z.string(), z.array(z.string()).max(4)])
+  .transform((value, context) => {
+    const bounds: DateBound[] = [];
+    for (const raw of Array.isArray(value) ? value : [value]) {
+      const operator = OPERATORS.find(([prefix]) => raw.startsWith(prefix));
+      // A `+` of an unencoded offset arrives as a space.
+      const iso = operator ? raw.slice(operator[0].length).trim().replace(/ /g, '+') : '';
+      if (!operator || !instant.safeParse(iso).success) {
+        context.addIssue({ code: 'custom', message: 'each date needs >, >=, < or <= before an instant, e.g. >2026-01-01T00:00:00Z' });
+        return z.NEVER;
+      }
+      bounds.push({ op: operator[1], at: new Date(iso) });
+    }
+    return bounds;
+  })
+  .describe('Repeat with a comparison before each instant, e.g. date=>=2026-01-01T00:00:00Z&date=<2026-02-01T00:00:00Z (>, >=, <, <=).');
+
+/** A date filter's bounds as a Prisma `where` fragment on one column; empty when there is no filter. */
+export function dateBoundsWhere<C extends string>(column: C, bounds: DateBound[] | undefined): { AND?: Array<Record<C, Partial<Record<DateBound['op'], Date>>>> } {
+  return bounds ? { AND: bounds.map((bound) => ({ [column]: { [bound.op]: bound.at } }) as Record<C, Partial<Record<DateBound['op'], Date>>>) } : {};
+}

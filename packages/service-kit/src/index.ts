@@ -7,3 +7,5 @@ export * from './metrics.js';
 export * from './service-app.js';
 export * from './run.js';
 export * from './api-conventions.js';
+export * from './not-built.js';
+export * from './clock.js';

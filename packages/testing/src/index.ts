@@ -11,3 +11,5 @@ export { createTestDatabase, postgresAdminUrl, LOCAL_POSTGRES_URL, type TestData
 export { waitFor, sleep, type WaitForOptions } from './wait-for.js';
 export { containerRuntimeAvailable } from './containers.js';
 export { freePort } from './ports.js';
+export { startTwilioFake, type TwilioFake, type FakeSend } from './twilio-fake.js';
+export { startSmtpSink, type SmtpSink } from './smtp-sink.js';

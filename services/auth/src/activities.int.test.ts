@@ -30,7 +30,14 @@ describe('auth service: the activity feed of every service’s events', () => {
     const patient = randomUUID();
     const data = { _id: patient, firstname: 'Pat', lastname: 'Private', phone: '+15551234567', email: 'pat@example.test', dateOfBirth: '1980-01-01', doNotContact: false };
     const created = createEvent(patientCreatedV1, { source: '/services/patients', organization: owner.organization._id, subject: patient, data });
-    const updated = createEvent(patientUpdatedV1, { source: '/services/patients', organization: owner.organization._id, subject: patient, data: { ...data, changed: ['phone'] } });
+    // A second later: the feed is newest first, and two events of one millisecond have no order of their own.
+    const updated = createEvent(patientUpdatedV1, {
+      source: '/services/patients',
+      organization: owner.organization._id,
+      subject: patient,
+      time: new Date(Date.parse(created.time) + 1_000),
+      data: { ...data, changed: ['phone'] },
+    });
     const message = (event: { id: string }) => ({ topic: patientCreatedV1.topic, key: patient, value: JSON.stringify(event) });
     await service.bus.publish([message(created)]);
     await service.bus.publish([message(created), message(updated)]);

@@ -1,6 +1,6 @@
 import type { Bus, Subscription } from '@pep/bus';
 import '@pep/contracts';
-import { asTransactional, consumeEvents, OutboxRelay, type Database, type EventBinding } from '@pep/db';
+import { asTransactional, consumeEvents, type Database, type EventBinding, OutboxRelay, TRANSACTION_OPTIONS } from '@pep/db';
 import { addGauge, createServiceApp, type Logger, type ServiceApp } from '@pep/service-kit';
 import { PrismaClient } from './generated/prisma/client.js';
 import { registerActivityRoutes } from './activity.routes.js';
@@ -66,7 +66,7 @@ export interface AuthAppDeps {
 /** Builds the auth service: routes, signing keys and the outbox relay, closed in the right order. */
 export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
   const clock = deps.clock ?? (() => new Date());
-  const prisma = new PrismaClient({ adapter: deps.database.adapter });
+  const prisma = new PrismaClient({ adapter: deps.database.adapter, transactionOptions: TRANSACTION_OPTIONS });
   const relay = new OutboxRelay({
     prisma: asTransactional(prisma),
     bus: deps.bus,
@@ -144,6 +144,7 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
   };
 
   let purgeTimer: NodeJS.Timeout | undefined;
+  let keyTimer: NodeJS.Timeout | undefined;
   app.addHook('onReady', async () => {
     // The first start creates the signing key here rather than in the first login.
     await keys.refresh();
@@ -156,10 +157,16 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
       limiter.purge().catch((error: Error) => deps.logger.warn({ err: { message: error.message } }, 'rate limit purge failed'));
     }, 3_600_000);
     purgeTimer.unref();
+    // Rotation (rare) is done here, off the request path, so no sign-in waits on it inside its transaction.
+    keyTimer = setInterval(() => {
+      keys.refresh().catch((error: Error) => deps.logger.warn({ err: { message: error.message } }, 'signing key refresh failed'));
+    }, 60_000);
+    keyTimer.unref();
   });
   // Runs after in-flight requests drained: finish mails, publish what is left, then disconnect.
   app.addHook('onClose', async () => {
     clearInterval(purgeTimer);
+    clearInterval(keyTimer);
     closing = true;
     await Promise.all((await consumers).map((consumer) => consumer?.stop()));
     await Promise.all([resets.drain(), invites.drain(), patientLogins.drain()]);

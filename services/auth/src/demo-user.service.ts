@@ -99,7 +99,7 @@ export class DemoUserService {
       organization: membership.organizationId,
       subject: user.id,
       correlationId,
-      data: { _id: user.id, salesforceId, messageTemplate, channel, to: channel === 'sms' ? body.phone! : user.email, requestedBy: identity.user },
+      data: { _id: user.id, salesforceId, messageTemplate, channel, to: channel === 'sms' ? body.phone! : user.email, requestedBy: identity.user, firstname: user.firstname, lastname: user.lastname },
     });
     await this.prisma.$transaction((tx) => enqueue(tx, [event]));
     this.eventsWritten();

@@ -1,5 +1,5 @@
 import { signIdentity } from '@pep/service-kit';
-import { kafkaBrokers } from '@pep/testing';
+import { kafkaBrokers, waitFor } from '@pep/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mailsTo } from '../test/fixtures.js';
@@ -49,7 +49,11 @@ describe('auth service: demo users for sales trials', () => {
     expect(rows[0]).toEqual({ name: 'Paula Prospect (demo)', demo: true });
     expect((await events(user.organization)).map((event) => [event.type, event.data['demo']])).toEqual([['organization.created', true]]);
     expect((await events(user._id)).map((event) => event.type)).toEqual(['user.created']);
-    const [mail] = await mailsTo(service.mailDir, 'prospect@hospital.example');
+    // Mail goes out after the answer; wait for it.
+    const [mail] = await waitFor(async () => {
+      const mails = await mailsTo(service.mailDir, 'prospect@hospital.example');
+      return mails.length > 0 ? mails : null;
+    }, { timeoutMs: 20_000, message: 'the welcome mail' });
     expect(mail!.text).toContain(`${PUBLIC_URL}/reset-password/`);
 
     const again = await call('/api/demoUsers', operator, { ...body, email: 'other@hospital.example' });
@@ -72,8 +76,8 @@ describe('auth service: demo users for sales trials', () => {
     expect(sms.statusCode).toBe(200);
     const requested = (await events(user._id)).filter((event) => event.type === 'demo-user.message-requested');
     expect(requested.map((event) => event.data)).toEqual([
-      { _id: user._id, salesforceId: 'SF00000001', messageTemplate: 'reminder', channel: 'email', to: 'trial@clinic.example', requestedBy: expect.any(String) },
-      { _id: user._id, salesforceId: 'SF00000001', messageTemplate: 'offer', channel: 'sms', to: '+15551234567', requestedBy: expect.any(String) },
+      { _id: user._id, salesforceId: 'SF00000001', messageTemplate: 'reminder', channel: 'email', to: 'trial@clinic.example', requestedBy: expect.any(String), firstname: 'Tom', lastname: 'Trial' },
+      { _id: user._id, salesforceId: 'SF00000001', messageTemplate: 'offer', channel: 'sms', to: '+15551234567', requestedBy: expect.any(String), firstname: 'Tom', lastname: 'Trial' },
     ]);
     expect(requested.every((event) => event.organization === user.organization)).toBe(true);
 

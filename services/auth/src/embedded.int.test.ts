@@ -8,7 +8,9 @@ import { waitFor } from '@pep/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, PUBLIC_URL, SECRET, SIGNING_SECRET, signup } from '../test/harness.js';
 import { buildApp } from './app.js';
+import { PrismaClient } from './generated/prisma/client.js';
 import { migrationsDir } from './migrations.js';
+import { SigningKeyStore } from './signing-keys.js';
 
 // The embedded runtime runs the same code on PGlite and the in-process bus; this proves the raw SQL works there too.
 describe('auth service on PGlite and the in-process bus (embedded runtime)', () => {
@@ -76,5 +78,19 @@ describe('auth service on PGlite and the in-process bus (embedded runtime)', () 
     expect(added.json().users).toEqual([account.user._id]);
     const invited = await app.inject({ method: 'POST', url: `/api/groups/${group._id}/invite-user`, headers, payload: { email: 'new@clinic.example' } });
     expect(invited.statusCode).toBe(200);
+  });
+
+  it('signs inside a transaction with keys gone stale, without waiting on its own single connection', async () => {
+    const prisma = new PrismaClient({ adapter: database.adapter });
+    const logger = createLogger({ service: 'auth', level: 'silent' });
+    const keys = new SigningKeyStore({ prisma, secret: SIGNING_SECRET, rotationDays: 90, clock: () => new Date(), logger, refreshIntervalMs: 0 });
+    const first = await keys.current();
+    // Every call finds the keys stale; a reload awaited here would queue behind this very transaction until it timed out.
+    const signed = await prisma.$transaction(async (tx) => {
+      await tx.signingKey.count();
+      return keys.current();
+    }, { timeout: 3_000 });
+    expect(signed.kid).toBe(first.kid);
+    await prisma.$disconnect();
   });
 });

@@ -1,43 +1,28 @@
-import type { AddressInfo } from 'node:net';
-import { kafkaBrokers, waitFor } from '@pep/testing';
+import { kafkaBrokers, type SmtpSink, startSmtpSink, waitFor } from '@pep/testing';
 import { decodeJwt } from 'jose';
-import { simpleParser, type ParsedMail } from 'mailparser';
+import type { ParsedMail } from 'mailparser';
 import pg from 'pg';
-import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addMembership } from '../test/fixtures.js';
 import { bearer, PUBLIC_URL, signup, startAuth, type AuthUnderTest } from '../test/harness.js';
 
 describe('auth service: groups and invitations, over real SMTP', () => {
   let service: AuthUnderTest;
-  let smtp: SMTPServer;
+  let smtp: SmtpSink;
   let sql: pg.Client;
-  const inbox: ParsedMail[] = [];
+  let inbox: SmtpSink['inbox'] = [];
 
   beforeAll(async () => {
-    smtp = new SMTPServer({
-      authOptional: true,
-      disabledCommands: ['STARTTLS'],
-      logger: false,
-      onData(stream, _session, callback) {
-        simpleParser(stream)
-          .then((mail) => {
-            inbox.push(mail);
-            callback();
-          })
-          .catch(callback);
-      },
-    });
-    await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
-    const { port } = smtp.server.address() as AddressInfo;
-    service = await startAuth('groups', await kafkaBrokers(), { mailer: { from: 'auth@example.test', smtpUrl: `smtp://127.0.0.1:${port}` } });
+    smtp = await startSmtpSink();
+    inbox = smtp.inbox;
+    service = await startAuth('groups', await kafkaBrokers(), { mailer: { from: 'auth@example.test', smtpUrl: smtp.url } });
     sql = new pg.Client({ connectionString: service.databaseUrl });
     await sql.connect();
   });
   afterAll(async () => {
     await sql?.end();
     await service?.close();
-    await new Promise<void>((resolve) => (smtp ? smtp.close(() => resolve()) : resolve()));
+    await smtp?.close();
   });
 
   /** An organization with an admin and a staff member, each with a token for it. */

@@ -1,44 +1,29 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
-import { kafkaBrokers, waitFor } from '@pep/testing';
-import { simpleParser, type ParsedMail } from 'mailparser';
+import { kafkaBrokers, type SmtpSink, startSmtpSink, waitFor } from '@pep/testing';
+import type { ParsedMail } from 'mailparser';
 import pg from 'pg';
-import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PUBLIC_URL, signup, startAuth, type AuthUnderTest } from '../test/harness.js';
 import { FORGOT_PASSWORD_MESSAGE } from './password-reset.service.js';
 
 describe('auth service: forgotten passwords, over real SMTP', () => {
   let service: AuthUnderTest;
-  let smtp: SMTPServer;
+  let smtp: SmtpSink;
   let sql: pg.Client;
-  const inbox: ParsedMail[] = [];
+  let inbox: SmtpSink['inbox'] = [];
 
   beforeAll(async () => {
-    smtp = new SMTPServer({
-      authOptional: true,
-      disabledCommands: ['STARTTLS'],
-      logger: false,
-      onData(stream, _session, callback) {
-        simpleParser(stream)
-          .then((mail) => {
-            inbox.push(mail);
-            callback();
-          })
-          .catch(callback);
-      },
-    });
-    await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
-    const { port } = smtp.server.address() as AddressInfo;
-    service = await startAuth('password-reset', await kafkaBrokers(), { mailer: { from: 'auth@example.test', smtpUrl: `smtp://127.0.0.1:${port}` } });
+    smtp = await startSmtpSink();
+    inbox = smtp.inbox;
+    service = await startAuth('password-reset', await kafkaBrokers(), { mailer: { from: 'auth@example.test', smtpUrl: smtp.url } });
     sql = new pg.Client({ connectionString: service.databaseUrl });
     await sql.connect();
   });
   afterAll(async () => {
     await sql?.end();
     await service?.close();
-    await new Promise<void>((resolve) => (smtp ? smtp.close(() => resolve()) : resolve()));
+    await smtp?.close();
   });
 
   const forgot = (email: string, address = '203.0.113.50') =>

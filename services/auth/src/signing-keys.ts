@@ -53,7 +53,7 @@ export class SigningKeyStore {
 
   /** The key that signs new tokens, rotating first when it is due. */
   async current(): Promise<LoadedKey> {
-    if (this.stale() || this.rotationDue()) await this.refresh();
+    await this.fresh();
     const key = this.keys[0];
     if (!key) throw new Error('no signing key available');
     return key;
@@ -61,7 +61,7 @@ export class SigningKeyStore {
 
   /** The keys tokens may be verified with: the current one and its predecessor, newest first. */
   async verificationKeys(): Promise<LoadedKey[]> {
-    if (this.stale() || this.rotationDue()) await this.refresh();
+    await this.fresh();
     return this.keys;
   }
 
@@ -80,6 +80,19 @@ export class SigningKeyStore {
       this.loading = null;
     });
     return this.loading;
+  }
+
+  /**
+   * Waits for the database only when there is no key or the current one is due to be rotated. Keys merely loaded a
+   * while ago are used while a reload runs in the background: callers sign inside their own transaction, and on the
+   * single-connection embedded database a query outside it would wait for that very transaction.
+   */
+  private async fresh(): Promise<void> {
+    if (this.keys.length === 0 || this.rotationDue()) {
+      await this.refresh();
+    } else if (this.stale()) {
+      this.refresh().catch((error: unknown) => this.options.logger.warn({ err: error }, 'reloading signing keys failed; using the loaded ones'));
+    }
   }
 
   private stale(): boolean {

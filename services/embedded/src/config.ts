@@ -8,5 +8,7 @@ export const configSchema = baseConfigSchema.extend({
   DATA_DIR: z.string().min(1).default('.data'),
   /** Optional; when absent a random secret is made once and kept in DATA_DIR. */
   INTERNAL_AUTH_SECRET: z.string().min(32).optional(),
+  /** Where people (and SMS webhooks) reach the platform, when not http://localhost:PORT (a tunnel, a proxy). */
+  PUBLIC_URL: z.string().url().optional(),
 });
 export type EmbeddedConfig = z.output<typeof configSchema>;

@@ -12,8 +12,13 @@ main(async () => {
     logLevel: config.LOG_LEVEL,
     internalAuthSecret: config.INTERNAL_AUTH_SECRET,
     bodyLimit: config.BODY_LIMIT_BYTES,
+    publicUrl: config.PUBLIC_URL,
   });
-  logger.info({ url: platform.url, status: `${platform.url}/api/status` }, 'platform started (embedded)');
+  logger.info(
+    // Nothing leaves the laptop: texts are listed by GET /api/messages, and a patient's reply is played with npm run reply.
+    { url: platform.url, status: `${platform.url}/api/status`, messages: `${platform.url}/api/messages`, mail: platform.mailDir, reply: 'npm run reply -- <phone> <text>' },
+    'platform started (embedded)',
+  );
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;

@@ -19,8 +19,15 @@ export interface PlatformOptions {
   logLevel: string;
   internalAuthSecret?: string | undefined;
   bodyLimit?: number;
-  /** The URL people reach the platform at, for links in e-mails; defaults to the gateway's address. */
+  /** The URL people reach the platform at, for links in e-mails and the SMS webhooks' signatures; defaults to the gateway's address. */
   publicUrl?: string | undefined;
+  /**
+   * Now, for scheduling and messaging (reminders, offers and their expiry); tests move it. Auth keeps the real time:
+   * its tokens are checked against it.
+   */
+  clock?: (() => Date) | undefined;
+  /** How often the reminder dispatcher looks for due reminders (messaging's default when absent). */
+  dispatchIntervalMs?: number | undefined;
 }
 
 /** A running embedded platform. */
@@ -29,8 +36,12 @@ export interface RunningPlatform {
   url: string;
   /** Each service's own loopback URL, behind the gateway. */
   services: Record<string, string>;
+  /** The URL the SMS webhooks are signed over (see {@link PlatformOptions.publicUrl}). */
+  publicUrl: string;
   /** Where e-mails go instead of an SMTP server (one .eml file each). */
   mailDir: string;
+  /** The file holding the token a developer signs patients' SMS replies with (scripts/sms-reply.mjs reads it). */
+  smsWebhookTokenFile: string;
   /** Stops the gateway first (no new requests), then each service, the bus and the databases. */
   stop(): Promise<void>;
 }
@@ -44,11 +55,22 @@ interface Shared {
   bodyLimit?: number;
 }
 
+/** What the platform passes on to the services beyond {@link Shared}. */
+interface Context {
+  dataDir: string;
+  publicUrl: string;
+  clock: (() => Date) | undefined;
+  dispatchIntervalMs: number | undefined;
+}
+
+/** Where the development sink's webhook token is kept in the data folder. */
+export const SMS_WEBHOOK_TOKEN_FILE = 'sms-webhook-token';
+
 /** The services the embedded platform runs, each with its migrations and how to build it. */
 const SERVICES: Array<{
   name: 'auth' | 'messaging' | 'patients' | 'scheduling';
   migrationsDir: string;
-  build: (shared: Shared, context: { dataDir: string; publicUrl: string }) => Promise<ServiceApp>;
+  build: (shared: Shared, context: Context) => Promise<ServiceApp>;
 }> = [
   {
     name: 'auth',
@@ -63,17 +85,25 @@ const SERVICES: Array<{
       }),
   },
   { name: 'patients', migrationsDir: patients.migrationsDir, build: (shared) => patients.buildApp(shared) },
-  { name: 'scheduling', migrationsDir: scheduling.migrationsDir, build: (shared) => scheduling.buildApp(shared) },
+  {
+    name: 'scheduling',
+    migrationsDir: scheduling.migrationsDir,
+    build: (shared, context) => scheduling.buildApp({ ...shared, ...(context.clock ? { now: context.clock } : {}) }),
+  },
   {
     name: 'messaging',
     migrationsDir: messaging.migrationsDir,
-    // No vendor accounts on a laptop: SMS and voice go to the development sink GET /api/messages lists, mail to .eml files.
-    build: (shared, context) =>
+    // No vendor accounts on a laptop: SMS and voice go to the development sink GET /api/messages lists, mail to .eml
+    // files. Replies are signed with a token kept in the data folder, so a developer can play the patient.
+    build: async (shared, context) =>
       messaging.buildApp({
         ...shared,
         publicUrl: context.publicUrl,
         twilio: null,
+        sinkWebhookToken: await persistentSecret(join(context.dataDir, SMS_WEBHOOK_TOKEN_FILE)),
         mailer: { from: 'no-reply@localhost', directory: join(context.dataDir, 'mail') },
+        ...(context.clock ? { clock: context.clock } : {}),
+        ...(context.dispatchIntervalMs !== undefined ? { dispatcher: { intervalMs: context.dispatchIntervalMs } } : {}),
       }),
   },
 ];
@@ -102,7 +132,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       await migrate(database, { migrationsDir: service.migrationsDir, logger });
       const app = await service.build(
         { logger, database, bus, internalAuthSecret: secret, ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}) },
-        { dataDir, publicUrl },
+        { dataDir, publicUrl, clock: options.clock, dispatchIntervalMs: options.dispatchIntervalMs },
       );
       apps.push(app);
       upstreams[service.name] = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -116,7 +146,14 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     });
     apps.unshift(gateway);
     const url = await gateway.listen({ host: options.host, port: options.port });
-    return { url, services: upstreams, mailDir: join(dataDir, 'mail'), stop: () => stopAll(apps, bus, databases) };
+    return {
+      url,
+      services: upstreams,
+      publicUrl,
+      mailDir: join(dataDir, 'mail'),
+      smsWebhookTokenFile: join(dataDir, SMS_WEBHOOK_TOKEN_FILE),
+      stop: () => stopAll(apps, bus, databases),
+    };
   } catch (error) {
     await stopAll(apps, bus, databases);
     throw error;

@@ -1,8 +1,10 @@
 import type { Bus, Subscription } from '@pep/bus';
 import '@pep/contracts';
-import { asTransactional, consumeEvents, OutboxRelay, type Database, type EventBinding } from '@pep/db';
+import { asTransactional, consumeEvents, type Database, type EventBinding, OutboxRelay, TRANSACTION_OPTIONS } from '@pep/db';
 import { addGauge, createServiceApp, type Logger, type ServiceApp } from '@pep/service-kit';
 import { registerCallbackRoutes } from './callback.routes.js';
+import { linkKey } from './email-links.js';
+import { demoMessageHandler } from './demo-message.handler.js';
 import { ReminderDispatcher, type DispatcherOptions } from './dispatcher.js';
 import { PrismaClient } from './generated/prisma/client.js';
 import { InboundService } from './inbound.service.js';
@@ -30,6 +32,11 @@ export interface MessagingAppDeps {
   publicUrl: string;
   /** Twilio's account; null sends SMS and voice to the development sink (stored, listed, never sent). */
   twilio: TwilioConfig | null;
+  /**
+   * With `twilio: null` only: the token the development sink's webhooks are signed with (a developer plays patients'
+   * replies with it); without it every webhook answers 403. Ignored when Twilio is configured: its auth token signs.
+   */
+  sinkWebhookToken?: string | undefined;
   mailer: MailerConfig;
   bodyLimit?: number;
   /** Outbox poll interval; tests shorten it. */
@@ -50,7 +57,7 @@ export interface Messaging {
 
 /** Builds the messaging service: routes, outbox relay, read-model, reminder and offer consumers, and the reminder dispatcher. */
 export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging> {
-  const prisma = new PrismaClient({ adapter: deps.database.adapter });
+  const prisma = new PrismaClient({ adapter: deps.database.adapter, transactionOptions: TRANSACTION_OPTIONS });
   const transactional = asTransactional(prisma);
   const clock = deps.clock ?? (() => new Date());
   const relay = new OutboxRelay({
@@ -60,8 +67,9 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
     ...(deps.outboxPollIntervalMs !== undefined ? { pollIntervalMs: deps.outboxPollIntervalMs } : {}),
   });
   const eventsWritten = () => relay.notify();
-  const vendors = createVendors({ twilio: deps.twilio, mailer: deps.mailer });
-  const outbound = new Outbound(prisma, vendors, deps.publicUrl, eventsWritten, deps.logger.child({ component: 'outbound' }));
+  const vendors = createVendors({ twilio: deps.twilio, mailer: deps.mailer, sinkWebhookToken: deps.sinkWebhookToken });
+  const answerLinkKey = linkKey(deps.internalAuthSecret);
+  const outbound = new Outbound(prisma, vendors, deps.publicUrl, eventsWritten, deps.logger.child({ component: 'outbound' }), answerLinkKey);
   const dispatcher = new ReminderDispatcher(prisma, outbound, clock, deps.logger.child({ component: 'dispatcher' }), deps.dispatcher);
 
   const app = await createServiceApp({
@@ -83,6 +91,7 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
   registerPatientTemplateRoutes(app, new PatientTemplateService(prisma));
   registerCallbackRoutes(app, prisma, {
     webhookToken: vendors.webhookToken,
+    linkKey: answerLinkKey,
     publicUrl: deps.publicUrl,
     eventsWritten,
     inbound: new InboundService(prisma, clock, eventsWritten, deps.logger.child({ component: 'inbound' })),
@@ -102,7 +111,7 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
   app.addHook('onReady', async () => {
     relay.start();
     subscriptions.push(
-      await consume('messaging.read-models', [...patientBindings(clock), ...catalogBindings, settingsChangedHandler]),
+      await consume('messaging.read-models', [...patientBindings(clock), ...catalogBindings, settingsChangedHandler, demoMessageHandler(clock)]),
       await consume('messaging.reminders', reminderPlanningBindings(clock)),
       await consume('messaging.offers', offerBindings(clock)),
     );

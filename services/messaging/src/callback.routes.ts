@@ -4,11 +4,15 @@ import type { FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import twilio from 'twilio';
 import { z } from 'zod';
+import { EmailAnswerService } from './email-answer.service.js';
+import { registerEmailCallbackRoutes } from './email-callback.routes.js';
 import { enqueue, SOURCE } from './events.js';
 import type { PrismaClient } from './generated/prisma/client.js';
 import type { InboundService } from './inbound.service.js';
 import { messageEventData } from './outbound.js';
 import { idParams } from './schemas.js';
+import { registerVoiceCallbackRoutes } from './voice-callback.routes.js';
+import { VoiceService } from './voice.service.js';
 
 /** What a vendor's status means for the message: delivered, failed, or nothing final yet. */
 type Outcome = 'delivered' | 'undelivered' | null;
@@ -66,12 +70,17 @@ const badSignature = () => new HttpProblem(403, 'bad-signature', 'The request is
 /** What the vendor callbacks need. */
 export interface CallbackOptions {
   webhookToken: string | null;
+  /** Signs and checks the answer links of e-mails. */
+  linkKey: Buffer;
   publicUrl: string;
   eventsWritten: () => void;
   inbound: InboundService;
 }
 
-/** Registers the vendor callbacks messaging serves: Twilio's delivery reports and patients' SMS replies. */
+/**
+ * Registers the vendor callbacks messaging serves: Twilio's delivery reports, patients' SMS replies, reminder and
+ * offer calls, and the answer links of reminder and offer e-mails.
+ */
 export function registerCallbackRoutes(app: ServiceApp, prisma: PrismaClient, options: CallbackOptions): void {
   app.register(async (plugin) => {
     const scope = plugin.withTypeProvider<ZodTypeProvider>() as unknown as ServiceApp;
@@ -99,6 +108,8 @@ export function registerCallbackRoutes(app: ServiceApp, prisma: PrismaClient, op
         },
       });
     }
+    registerVoiceCallbackRoutes(scope, new VoiceService(prisma, options.inbound, options.publicUrl), (request) => signedByTwilio(request, options.webhookToken, options.publicUrl));
+    registerEmailCallbackRoutes(scope, new EmailAnswerService(prisma, options.inbound, options.linkKey));
   });
 }
 

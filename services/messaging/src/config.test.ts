@@ -13,6 +13,7 @@ describe('messaging configuration', () => {
       PUBLIC_URL: 'http://localhost:3000',
       TWILIO_API_URL: 'https://api.twilio.com',
       DISPATCH_INTERVAL_MS: 5_000,
+      CLOCK_CONTROL: false,
     });
     expect(parseConfig(configSchema, base).TWILIO_ACCOUNT_SID).toBeUndefined();
   });
@@ -25,5 +26,12 @@ describe('messaging configuration', () => {
     expect(parseConfig(configSchema, { ...base, ...twilio }).TWILIO_FROM).toBe('+15005550006');
     expect(() => parseConfig(configSchema, { ...base, TWILIO_ACCOUNT_SID: twilio.TWILIO_ACCOUNT_SID })).toThrow(/TWILIO_ACCOUNT_SID/);
     expect(() => parseConfig(configSchema, { ...base, ...twilio, TWILIO_ACCOUNT_SID: 'AC123' })).toThrow(/TWILIO_ACCOUNT_SID/);
+  });
+
+  it('moves its clock only when asked to, and never in production', () => {
+    expect(parseConfig(configSchema, { ...base, NODE_ENV: 'test', CLOCK_CONTROL: 'true' }).CLOCK_CONTROL).toBe(true);
+    expect(parseConfig(configSchema, { ...base, NODE_ENV: 'production', CLOCK_CONTROL: 'false' }).CLOCK_CONTROL).toBe(false);
+    expect(() => parseConfig(configSchema, { ...base, NODE_ENV: 'production', CLOCK_CONTROL: 'true' })).toThrow(/CLOCK_CONTROL/);
+    expect(() => parseConfig(configSchema, { ...base, CLOCK_CONTROL: 'yes' })).toThrow(/CLOCK_CONTROL/);
   });
 });

@@ -1,4 +1,4 @@
-import { baseConfigSchema, envBoolean, envList } from '@pep/service-kit';
+import { baseConfigSchema, clockControlRefinement, envBoolean, envList } from '@pep/service-kit';
 import { z } from 'zod';
 
 /**
@@ -23,11 +23,18 @@ export const configSchema = baseConfigSchema
     TWILIO_FROM: z.string().min(3).optional(),
     /** Base URL of Twilio's REST API; only changed to reach a stand-in. */
     TWILIO_API_URL: z.string().url().default('https://api.twilio.com'),
+    /**
+     * Without a Twilio account: the token replies to the development sink must be signed with (as Twilio would sign
+     * them), so a developer can play the patient; unset, every callback is refused.
+     */
+    SMS_SINK_WEBHOOK_TOKEN: z.string().min(16).optional(),
     SMTP_URL: z.string().url().optional(),
     MAIL_FROM: z.string().min(3).default('no-reply@localhost'),
     MAIL_DIR: z.string().min(1).optional(),
     /** How often the reminder dispatcher looks for due reminders. */
     DISPATCH_INTERVAL_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
+    /** Lets `PUT /internal/clock` move the service's clock (end-to-end tests, ADR 0009); refused in production. */
+    CLOCK_CONTROL: envBoolean.default(false),
   })
   .refine((config) => config.DATABASE_URL || config.PGLITE_DIR, {
     message: 'set DATABASE_URL (Postgres) or PGLITE_DIR (embedded)',
@@ -37,6 +44,7 @@ export const configSchema = baseConfigSchema
     message: 'set SMTP_URL, or MAIL_DIR to keep outgoing mail as .eml files',
     path: ['SMTP_URL'],
   })
+  .refine(...clockControlRefinement)
   .refine((config) => [config.TWILIO_ACCOUNT_SID, config.TWILIO_AUTH_TOKEN, config.TWILIO_FROM].every((value) => value === undefined) || (config.TWILIO_ACCOUNT_SID && config.TWILIO_AUTH_TOKEN && config.TWILIO_FROM), {
     message: 'set all of TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM, or none (development sink)',
     path: ['TWILIO_ACCOUNT_SID'],

@@ -1,8 +1,7 @@
-import { kafkaBrokers, waitFor } from '@pep/testing';
+import { kafkaBrokers, startTwilioFake, waitFor, type TwilioFake } from '@pep/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { as, observe, organization, startMessaging, testClock, world, type MessagingUnderTest } from '../test/harness.js';
-import { startTwilioFake, type TwilioFake } from '../test/twilio-fake.js';
 
 describe('messaging service: the reminder dispatcher', () => {
   let brokers: string[];

@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { createEvent, messageSentV1, patientOptedInV1, patientOptedOutV1, replyReceivedV1, type EventEnvelope } from '@pep/contracts';
 import type { Logger } from '@pep/service-kit';
 import twilio from 'twilio';
-import { classifyReply } from './classify.js';
+import { classifyReply, type Reading } from './classify.js';
 import { enqueue, SOURCE } from './events.js';
-import type { PatientContact, PrismaClient } from './generated/prisma/client.js';
+import type { Message, PatientContact, PrismaClient } from './generated/prisma/client.js';
 import { messageEventData } from './outbound.js';
 import { applyConsent } from './read-models.js';
 import { sqlState } from './schemas.js';
@@ -17,6 +17,22 @@ export interface IncomingSms {
   From: string;
   To: string;
   Body: string;
+}
+
+/**
+ * A patient's answer to a message by another way than an SMS reply: a key pressed in a call, a link opened in an
+ * e-mail. It refers to what the answered message was about.
+ */
+export interface Answer {
+  /** The outbound message answered (the call, the e-mail). */
+  answered: Message;
+  /** What makes the answer one: a repeat with the same key has no second effect. */
+  key: string;
+  /** What the patient did (the key pressed, the link's action), kept as the reply's text. */
+  text: string;
+  reading: Reading;
+  /** The wording key the patient was answered with; a repeat is answered with the first one. */
+  outcome: string;
 }
 
 /** Who replies are recorded as written by. */
@@ -32,12 +48,15 @@ const twiml = (reply: string | null) => {
  * Patients' SMS replies. Each is recorded once (the vendor's message id is unique), read, and published as
  * reply.received about the appointment of the patient's latest sent reminder; the owner of the appointment decides
  * what it means. STOP and START change consent here at once; STOP, START and HELP are answered in the webhook's
- * own response (TwiML), so a webhook delivered twice answers the second time with nothing.
+ * own response (TwiML), so a webhook delivered twice answers the second time with nothing. Keys pressed in calls
+ * and links opened in e-mails are recorded and published the same way ({@link InboundService.answer}), about the
+ * message they answer rather than the latest one.
  */
 export class InboundService {
   constructor(
     private readonly prisma: PrismaClient,
-    private readonly clock: () => Date,
+    /** Now; answers' links expire against it. */
+    readonly clock: () => Date,
     private readonly eventsWritten: () => void,
     private readonly logger: Logger,
   ) {}
@@ -79,6 +98,8 @@ export class InboundService {
             organization,
             patient: contact.id,
             type: 'inbound',
+            // Stamped by the service clock, which the acknowledgement of the answer is planned by.
+            createdAt: now,
             channel: 'sms',
             status: 'delivered',
             from: sms.From,
@@ -152,6 +173,77 @@ export class InboundService {
     this.eventsWritten();
     this.logger.info({ messageSid: sms.MessageSid, intent: reading.intent, classification: reading.classification }, 'reply received');
     return twiml(ack);
+  }
+
+  /**
+   * Records an answer that is not an SMS and publishes it as reply.received about what the answered message was
+   * about, once per key. Answers the wording key the patient is to be answered with: the first answer's on a repeat.
+   */
+  async answer(answer: Answer, correlationId: string): Promise<{ outcome: string }> {
+    const recorded = () => this.prisma.message.findFirst({ where: { externalId: answer.key, type: 'inbound' }, select: { externalStatus: true } });
+    const repeat = (row: { externalStatus: unknown }) => ({ outcome: String((row.externalStatus as { outcome?: unknown } | null)?.outcome ?? answer.outcome) });
+    const earlier = await recorded();
+    if (earlier) return repeat(earlier);
+    const { answered } = answer;
+    const now = this.clock();
+    const refs = { appointment: answered.appointment, reminder: answered.reminder, offer: answered.offer };
+    try {
+      await this.prisma.$transaction(async (tx) => {
+        const reply = await tx.message.create({
+          data: {
+            id: randomUUID(),
+            organization: answered.organization,
+            patient: answered.patient,
+            type: 'inbound',
+            // Stamped by the service clock, which the acknowledgement of the answer is planned by.
+            createdAt: now,
+            channel: answered.channel,
+            status: 'delivered',
+            from: answered.to,
+            to: answered.from,
+            text: answer.text,
+            language: answered.language,
+            externalId: answer.key,
+            externalStatus: { outcome: answer.outcome, inReplyTo: answered.id },
+            classification: answer.reading.classification === 'recognized-keywords' ? 'recognized_keywords' : answer.reading.classification,
+            ...refs,
+            createdBy: PATIENT,
+            updatedBy: PATIENT,
+          },
+        });
+        await enqueue(tx, [
+          createEvent(replyReceivedV1, {
+            source: SOURCE,
+            organization: answered.organization,
+            correlationId,
+            subject: answered.patient,
+            data: {
+              _id: reply.id,
+              patient: answered.patient,
+              channel: answered.channel,
+              classification: answer.reading.classification,
+              intent: answer.reading.intent,
+              receivedAt: now.toISOString(),
+              ...refs,
+            },
+          }),
+        ]);
+      });
+    } catch (error) {
+      // The same answer, delivered twice at once: the other delivery recorded it.
+      if (sqlState(error) === '23505' || (error as { code?: string }).code === 'P2002') return repeat((await recorded()) ?? { externalStatus: null });
+      throw error;
+    }
+    this.eventsWritten();
+    this.logger.info({ messageId: answered.id, channel: answered.channel, intent: answer.reading.intent }, 'answer received');
+    return { outcome: answer.outcome };
+  }
+
+  /** Whether the offer a message was about can still be taken, as far as messaging has heard. */
+  async offerOpen(message: Message): Promise<boolean> {
+    if (!message.offer) return false;
+    const offer = await this.prisma.offer.findFirst({ where: { id: message.offer, organization: message.organization } });
+    return offer !== null && offer.status === 'in-progress' && offer.expireAt > this.clock();
   }
 
   /** The offer the patient's latest automated text was about, while it is still open; null otherwise. */

@@ -1,5 +1,5 @@
 import { openServiceInfrastructure } from '@pep/db';
-import { createLogger, main, parseConfig, runService } from '@pep/service-kit';
+import { controllableClock, createLogger, main, parseConfig, registerClockRoutes, runService } from '@pep/service-kit';
 import { buildApp } from './app.js';
 import { configSchema } from './config.js';
 import { migrationsDir } from './migrations.js';
@@ -8,6 +8,7 @@ main(async () => {
   const config = parseConfig(configSchema);
   const logger = createLogger({ service: 'messaging', level: config.LOG_LEVEL });
   const { database, bus, close } = await openServiceInfrastructure(config, { logger, migrationsDir });
+  const clock = config.CLOCK_CONTROL ? controllableClock() : null;
   const app = await buildApp({
     logger,
     database,
@@ -18,8 +19,11 @@ main(async () => {
     twilio: config.TWILIO_ACCOUNT_SID
       ? { accountSid: config.TWILIO_ACCOUNT_SID, authToken: config.TWILIO_AUTH_TOKEN!, from: config.TWILIO_FROM!, apiUrl: config.TWILIO_API_URL }
       : null,
+    ...(config.SMS_SINK_WEBHOOK_TOKEN ? { sinkWebhookToken: config.SMS_SINK_WEBHOOK_TOKEN } : {}),
     mailer: config.SMTP_URL ? { from: config.MAIL_FROM, smtpUrl: config.SMTP_URL } : { from: config.MAIL_FROM, directory: config.MAIL_DIR! },
     dispatcher: { intervalMs: config.DISPATCH_INTERVAL_MS },
+    ...(clock ? { clock } : {}),
   });
+  if (clock) registerClockRoutes(app, clock, logger);
   await runService(app, { host: config.HOST, port: config.PORT, logger, shutdownTimeoutSeconds: config.SHUTDOWN_TIMEOUT_SECONDS, afterClose: close });
 });

@@ -1,8 +1,8 @@
-import { HttpProblem, notFound, type Identity } from '@pep/service-kit';
+import { dateBoundsWhere, HttpProblem, notFound, type Identity } from '@pep/service-kit';
 import type { Prisma, PrismaClient } from './generated/prisma/client.js';
 import type { MessageListQuery, MessageResponse, SendMessageBody } from './message.schemas.js';
 import { addressFor, type Outbound } from './outbound.js';
-import { invalidFields, type DateBound, type Page } from './schemas.js';
+import { invalidFields, type Page } from './schemas.js';
 import { toMessageResponse } from './views.js';
 
 /** Messages: the conversation history, and staff writing to a patient. */
@@ -21,7 +21,7 @@ export class MessageService {
       ...(query.channel ? { channel: query.channel } : {}),
       ...(query.type ? { type: query.type } : {}),
       ...(query.status ? { status: query.status } : {}),
-      ...(query.createdAt ? { AND: query.createdAt.map((bound: DateBound) => ({ createdAt: { [bound.op]: bound.at } })) } : {}),
+      ...dateBoundsWhere('createdAt', query.createdAt),
     };
     const [rows, total] = await Promise.all([
       this.prisma.message.findMany({ where, orderBy: [{ createdAt: 'desc' }, { id: 'asc' }], skip: (query.page - 1) * query.limit, take: query.limit }),

@@ -1,15 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { kafkaBrokers, waitFor } from '@pep/testing';
+import { kafkaBrokers, type SmtpSink, startSmtpSink, startTwilioFake, type TwilioFake, waitFor } from '@pep/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { as, observe, organization, startMessaging, startSmtp, testClock, twilioCallback, updatePatient, world, type MessagingUnderTest } from '../test/harness.js';
-import { startTwilioFake, type TwilioFake } from '../test/twilio-fake.js';
+import { as, observe, organization, startMessaging, testClock, twilioCallback, updatePatient, world, type MessagingUnderTest } from '../test/harness.js';
 import { NOT_BUILT } from './not-built.routes.js';
 
 describe('messaging service: staff messages and Twilio status callbacks', () => {
   let service: MessagingUnderTest;
   let fake: TwilioFake;
-  let smtp: Awaited<ReturnType<typeof startSmtp>>;
+  let smtp: SmtpSink;
   let sql: pg.Client;
   let events: Awaited<ReturnType<typeof observe>>;
   const org = organization();
@@ -18,7 +17,7 @@ describe('messaging service: staff messages and Twilio status callbacks', () => 
   beforeAll(async () => {
     const brokers = await kafkaBrokers();
     fake = await startTwilioFake();
-    smtp = await startSmtp();
+    smtp = await startSmtpSink();
     service = await startMessaging('messages', brokers, { twilio: fake, mailer: { from: 'clinic@example.test', smtpUrl: smtp.url }, clock: testClock('2026-06-01T15:00:00Z') });
     sql = new pg.Client({ connectionString: service.databaseUrl });
     await sql.connect();

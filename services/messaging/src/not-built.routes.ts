@@ -1,12 +1,10 @@
-import { HttpProblem, type ServiceApp } from '@pep/service-kit';
-
-type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+import { registerNotBuilt, type Endpoint, type ServiceApp } from '@pep/service-kit';
 
 /**
  * v1 endpoints messaging owns but does not serve yet. Each answers 501 problem+json, so clients and the gateway see
  * an honest "not built" instead of a stand-in answer.
  */
-export const NOT_BUILT: ReadonlyArray<readonly [Method, string]> = [
+export const NOT_BUILT: ReadonlyArray<Endpoint> = [
   ['POST', '/api/admin/shorten'],
   ['GET', '/api/broadcasts'],
   ['POST', '/api/broadcasts'],
@@ -17,17 +15,13 @@ export const NOT_BUILT: ReadonlyArray<readonly [Method, string]> = [
   ['POST', '/api/broadcasts/bulk/action'],
   ['GET', '/api/broadcasts/count'],
   ['GET', '/api/broadcasts/patients'],
-  ['GET', '/api/callback/email/offers'],
-  ['GET', '/api/callback/email/reminders'],
   ['POST', '/api/callback/email/sendgrid'],
   ['GET', '/api/callback/plivo/sms/reminders'],
   ['POST', '/api/callback/slack'],
   ['GET', '/api/callback/sms/referrals'],
   ['POST', '/api/callback/status/:vendor'],
-  ['GET', '/api/callback/voice/offers'],
   ['GET', '/api/callback/voice/referrals'],
   ['POST', '/api/callback/voice/referrals'],
-  ['GET', '/api/callback/voice/reminders'],
   ['GET', '/api/chatActivities'],
   ['PUT', '/api/chatActivities/:id/assign'],
   ['PUT', '/api/chatActivities/:id/clear'],
@@ -69,26 +63,7 @@ export const NOT_BUILT: ReadonlyArray<readonly [Method, string]> = [
   ['GET', '/api/reminders/reports/xls'],
 ];
 
-const COLLECTIONS = new Set(['/api/broadcasts', '/api/chatActivities', '/api/feedbackResponses', '/api/followups', '/api/messages-errors', '/api/notifications']);
-
-/** Registers every {@link NOT_BUILT} endpoint (and the trailing-slash form of collection roots) as 501. */
+/** Registers every {@link NOT_BUILT} endpoint as 501. */
 export function registerNotBuiltRoutes(app: ServiceApp): void {
-  for (const [method, url] of NOT_BUILT) {
-    const urls = COLLECTIONS.has(url) ? [url, `${url}/`] : [url];
-    urls.forEach((path, index) =>
-      app.route({
-        method,
-        url: path,
-        schema: {
-          hide: index > 0,
-          tags: [url.split('/')[2] ?? 'messaging'],
-          summary: 'Not built yet',
-          description: 'Part of the v1 API owned by the messaging service; answers 501 until it is built.',
-        },
-        handler: async () => {
-          throw new HttpProblem(501, 'not-implemented', `${method} ${url} is not built yet.`);
-        },
-      }),
-    );
-  }
+  registerNotBuilt(app, 'messaging', NOT_BUILT);
 }

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { offerAcceptedV1, offerClosedV1, offerCreatedV1, patientCreatedV1 } from '@pep/contracts';
-import { kafkaBrokers, waitFor } from '@pep/testing';
+import { kafkaBrokers, startTwilioFake, waitFor, type TwilioFake } from '@pep/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { observe, organization, patientData, publish, startMessaging, testClock, twilioCallback, world, type MessagingUnderTest } from '../test/harness.js';
-import { startTwilioFake, type TwilioFake } from '../test/twilio-fake.js';
 
 describe('messaging service: texting offers of freed slots', () => {
   let service: MessagingUnderTest;

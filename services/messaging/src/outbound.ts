@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createEvent, messageFailedV1, messageSentV1, type EventEnvelope } from '@pep/contracts';
 import type { Logger } from '@pep/service-kit';
+import { answerLinks } from './email-links.js';
 import { enqueue, SOURCE } from './events.js';
 import type { Message, Prisma, PrismaClient } from './generated/prisma/client.js';
 import { SendError, type Vendors } from './vendors.js';
@@ -67,6 +68,8 @@ export class Outbound {
     private readonly publicUrl: string,
     private readonly eventsWritten: () => void,
     private readonly logger: Logger,
+    /** Signs the answer links of reminder and offer e-mails. */
+    private readonly linkKey: Buffer,
   ) {}
 
   /** Sends to the given address; a vendor's refusal is recorded (undelivered, message.failed) and answered, not thrown. */
@@ -101,8 +104,8 @@ export class Outbound {
         request.channel === 'sms'
           ? await this.vendors.sms(to, request.text, statusCallback)
           : request.channel === 'voice'
-            ? await this.vendors.voice(to, request.text, request.language, statusCallback)
-            : await this.vendors.email(to, request.subject ?? '', request.text);
+            ? await this.vendors.voice(to, request.text, request.language, statusCallback, this.voiceScript(request))
+            : await this.vendors.email(to, request.subject ?? '', await this.withAnswerLinks(id, request));
     } catch (error) {
       failure = error instanceof SendError ? error : new SendError('internal', false);
       // Only the error's kind: a vendor library's message may quote the address.
@@ -131,5 +134,21 @@ export class Outbound {
     this.eventsWritten();
     this.logger.info({ messageId: id, channel: request.channel, outcome: failure ? failure.reason : 'sent', sink: handed.externalStatus['sink'] === true }, 'message sent');
     return { message, failure };
+  }
+
+  /** Where Twilio fetches what a reminder or offer call says, and where the keys pressed come back; null for calls that only say their text. */
+  private voiceScript(request: OutboundRequest): string | null {
+    if (request.key === 'reminder' && request.appointment) return `${this.publicUrl}/api/callback/voice/reminders`;
+    if (request.key === 'offer' && request.offer) return `${this.publicUrl}/api/callback/voice/offers`;
+    return null;
+  }
+
+  /**
+   * A reminder or offer e-mail's text with its answer links. The record keeps the text without them: each link is a
+   * credential to answer for the patient, and staff reading the message need the wording, not the credentials.
+   */
+  private async withAnswerLinks(id: string, request: OutboundRequest): Promise<string> {
+    const links = await answerLinks(this.prisma, this.linkKey, this.publicUrl, { ...request, id });
+    return links ? `${request.text}\n\n${links}` : request.text;
   }
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { HttpProblem, notFound, type Identity } from '@pep/service-kit';
+import { dateBoundsWhere, HttpProblem, notFound, type Identity } from '@pep/service-kit';
 import type { Prisma, PrismaClient, Reminder } from './generated/prisma/client.js';
 import {
   reminderStatuses,
@@ -9,7 +9,7 @@ import {
   type ReminderSummaryResponse,
   type UpdateReminderBody,
 } from './reminder.schemas.js';
-import { invalidFields, type DateBound, type ListQuery, type Page } from './schemas.js';
+import { invalidFields, type ListQuery, type Page } from './schemas.js';
 import { reminderTypeOf, toReminderResponse } from './views.js';
 
 type Filters = Omit<ReminderListQuery, 'page' | 'limit'>;
@@ -129,6 +129,6 @@ function whereOf(organization: string, filters: Filters): Prisma.ReminderWhereIn
     ...(filters.appointment ? { appointment: filters.appointment } : {}),
     ...(filters.status ? { status: filters.status } : {}),
     ...(filters.type ? { type: reminderTypeOf(filters.type) } : {}),
-    ...(filters.sendAt ? { AND: filters.sendAt.map((bound: DateBound) => ({ sendAt: { [bound.op]: bound.at } })) } : {}),
+    ...dateBoundsWhere('sendAt', filters.sendAt),
   };
 }

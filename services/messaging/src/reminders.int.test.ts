@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { kafkaBrokers, waitFor } from '@pep/testing';
+import { kafkaBrokers, type SmtpSink, startSmtpSink, startTwilioFake, type TwilioFake, waitFor } from '@pep/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -11,18 +11,16 @@ import {
   publishSettings,
   scheduling,
   startMessaging,
-  startSmtp,
   testClock,
   updatePatient,
   world,
   type MessagingUnderTest,
 } from '../test/harness.js';
-import { startTwilioFake, type TwilioFake } from '../test/twilio-fake.js';
 
 describe('messaging service: reminders from appointment events, sent through Twilio and SMTP', () => {
   let service: MessagingUnderTest;
   let fake: TwilioFake;
-  let smtp: Awaited<ReturnType<typeof startSmtp>>;
+  let smtp: SmtpSink;
   let sql: pg.Client;
   let events: Awaited<ReturnType<typeof observe>>;
   // Before the 2026 DST change in New York (8 March, 02:00 local).
@@ -31,7 +29,7 @@ describe('messaging service: reminders from appointment events, sent through Twi
   beforeAll(async () => {
     const brokers = await kafkaBrokers();
     fake = await startTwilioFake();
-    smtp = await startSmtp();
+    smtp = await startSmtpSink();
     service = await startMessaging('reminders', brokers, { twilio: fake, mailer: { from: 'clinic@example.test', smtpUrl: smtp.url }, clock });
     sql = new pg.Client({ connectionString: service.databaseUrl });
     await sql.connect();

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { appointmentConfirmedV1 } from '@pep/contracts';
-import { kafkaBrokers, waitFor } from '@pep/testing';
+import { kafkaBrokers, startTwilioFake, waitFor, type TwilioFake } from '@pep/testing';
 import pg from 'pg';
 import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +19,6 @@ import {
   world,
   type MessagingUnderTest,
 } from '../test/harness.js';
-import { startTwilioFake, type TwilioFake } from '../test/twilio-fake.js';
 
 const CLINIC_NUMBER = '+15005550006';
 const EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>';

@@ -8,13 +8,33 @@ export interface Wording {
 }
 
 /** Keys of the messages the platform sends on its own. */
-export const BUILT_IN_KEYS = ['reminder', 'confirmation-ack', 'cancellation-ack', 'stop-ack', 'start-ack', 'help', 'offer', 'offer-accepted', 'offer-taken'] as const;
+export const BUILT_IN_KEYS = [
+  'reminder',
+  'confirmation-ack',
+  'cancellation-ack',
+  'stop-ack',
+  'start-ack',
+  'help',
+  'offer',
+  'offer-accepted',
+  'offer-taken',
+  'voice-reminder',
+  'voice-offer',
+  'voice-retry',
+  'voice-goodbye',
+  'answer-received',
+  'email-reminder-links',
+  'email-offer-links',
+] as const;
 export type BuiltInKey = (typeof BUILT_IN_KEYS)[number];
 
 /**
  * The platform's wording where an organization wrote none. Variables: patient.firstname, provider.name,
  * facility.name, appointment.date, appointment.time (in the facility's time zone, in the patient's language), help,
- * and for offers offer.expires (the time the offer ends). An offer's slot fills the appointment variables.
+ * and for offers offer.expires (the time the offer ends). An offer's slot fills the appointment variables. The
+ * `voice-*` keys are what a reminder or offer call says (it asks for a key press, not a text reply); the
+ * `email-*-links` keys are appended to reminder and offer e-mails, with link.confirm and link.cancel, or link.accept
+ * and link.decline; `answer-received` answers a key press or a link opened.
  */
 export const BUILT_IN_TEMPLATES: Record<BuiltInKey, Record<string, Wording>> = {
   reminder: {
@@ -64,6 +84,46 @@ export const BUILT_IN_TEMPLATES: Record<BuiltInKey, Record<string, Wording>> = {
   'offer-taken': {
     en: { subject: 'Appointment no longer available', text: 'Sorry, the appointment on {{appointment.date}} at {{appointment.time}} is no longer available. You stay on the waitlist.' },
     es: { subject: 'Cita ya no disponible', text: 'Lo sentimos, la cita del {{appointment.date}} a las {{appointment.time}} ya no está disponible. Sigue en la lista de espera.' },
+  },
+  'voice-reminder': {
+    en: {
+      subject: null,
+      text: 'Hello {{patient.firstname}}, this is a reminder of your appointment with {{provider.name}} at {{facility.name}} on {{appointment.date}} at {{appointment.time}}. Press 1 to confirm, or 2 to cancel.',
+    },
+    es: {
+      subject: null,
+      text: 'Hola {{patient.firstname}}, le recordamos su cita con {{provider.name}} en {{facility.name}} el {{appointment.date}} a las {{appointment.time}}. Marque 1 para confirmar o 2 para cancelar.',
+    },
+  },
+  'voice-offer': {
+    en: {
+      subject: null,
+      text: 'Hello {{patient.firstname}}, an earlier appointment with {{provider.name}} at {{facility.name}} is available on {{appointment.date}} at {{appointment.time}}. Press 1 to take it, or 2 to pass.',
+    },
+    es: {
+      subject: null,
+      text: 'Hola {{patient.firstname}}, hay una cita más temprana con {{provider.name}} en {{facility.name}} el {{appointment.date}} a las {{appointment.time}}. Marque 1 para tomarla o 2 para dejarla.',
+    },
+  },
+  'voice-retry': {
+    en: { subject: null, text: 'Sorry, we did not get that.' },
+    es: { subject: null, text: 'Disculpe, no le entendimos.' },
+  },
+  'voice-goodbye': {
+    en: { subject: null, text: 'We did not get an answer. Goodbye.' },
+    es: { subject: null, text: 'No recibimos respuesta. Adiós.' },
+  },
+  'answer-received': {
+    en: { subject: null, text: 'Thank you, we have your answer.' },
+    es: { subject: null, text: 'Gracias, recibimos su respuesta.' },
+  },
+  'email-reminder-links': {
+    en: { subject: null, text: 'To confirm your appointment, open {{link.confirm}}\nTo cancel it, open {{link.cancel}}' },
+    es: { subject: null, text: 'Para confirmar su cita, abra {{link.confirm}}\nPara cancelarla, abra {{link.cancel}}' },
+  },
+  'email-offer-links': {
+    en: { subject: null, text: 'To take this appointment, open {{link.accept}}\nTo pass, open {{link.decline}}' },
+    es: { subject: null, text: 'Para tomar esta cita, abra {{link.accept}}\nPara dejarla, abra {{link.decline}}' },
   },
 };
 
@@ -146,4 +206,21 @@ export async function contextFor(
     offer: offer ? { expireAt: offer.expireAt, timeZone } : null,
     ...(ids.help !== undefined ? { help: ids.help } : {}),
   };
+}
+
+/** What a message was about, and in which language it went. */
+export interface MessageAbout {
+  organization: string;
+  patient: string;
+  appointment: string | null;
+  offer: string | null;
+  language: string;
+}
+
+/** The organization's wording of a key, filled about what a message was about, in its language; empty when none exists. */
+export async function wordingAbout(db: Db, message: MessageAbout, key: string): Promise<string> {
+  const wording = await wordingFor(db, message.organization, key, message.language);
+  if (!wording) return '';
+  const context = await contextFor(db, message.organization, { patient: message.patient, appointment: message.appointment, offer: message.offer });
+  return render(wording.text, variablesOf(context, wording.language));
 }

@@ -40,9 +40,13 @@ export class SendError extends Error {
 /** The port to SMS, voice and e-mail vendors. */
 export interface Vendors {
   sms(to: string, text: string, statusCallback: string): Promise<Handed>;
-  voice(to: string, text: string, language: string, statusCallback: string): Promise<Handed>;
+  /** Places a call saying `text`; with `url`, Twilio fetches what the call says from there instead (a call that asks for keys). */
+  voice(to: string, text: string, language: string, statusCallback: string, url?: string | null): Promise<Handed>;
   email(to: string, subject: string, text: string): Promise<Handed>;
-  /** The token Twilio signs webhooks with; null when SMS and voice go to the development sink. */
+  /**
+   * The token Twilio signs webhooks with. With the development sink it is the sink's own token when one is given (a
+   * developer signs replies with it), else null and every webhook is refused.
+   */
   readonly webhookToken: string | null;
   close(): void;
 }
@@ -74,13 +78,22 @@ function sendErrorOf(error: unknown): SendError {
   return new SendError('unreachable', false);
 }
 
+/** What {@link createVendors} needs. */
+export interface VendorOptions {
+  twilio: TwilioConfig | null;
+  mailer: MailerConfig;
+  /** With the development sink only: the token webhooks must be signed with, so a developer can play patients' replies. */
+  sinkWebhookToken?: string | undefined;
+}
+
 /** Creates the vendors: Twilio when configured (else the development sink), nodemailer for e-mail. */
-export function createVendors(options: { twilio: TwilioConfig | null; mailer: MailerConfig }): Vendors {
+export function createVendors(options: VendorOptions): Vendors {
   const mail = createMailTransport(options.mailer);
   const config = options.twilio;
   if (!config) {
     const sink: Handed = { externalId: null, externalStatus: { sink: true } };
-    return { sms: async () => sink, voice: async () => sink, email: mail.send, webhookToken: null, close: mail.close };
+    // Replies to the sink go through the same signature check as Twilio's, with a token of the developer's instead.
+    return { sms: async () => sink, voice: async () => sink, email: mail.send, webhookToken: options.sinkWebhookToken || null, close: mail.close };
   }
   const base = (config.apiUrl ?? TWILIO_API).replace(/\/+$/, '');
   const client = twilio(config.accountSid, config.authToken, base === TWILIO_API ? {} : { httpClient: new RebasedRequestClient(base) });
@@ -94,11 +107,12 @@ export function createVendors(options: { twilio: TwilioConfig | null; mailer: Ma
         throw sendErrorOf(error);
       }
     },
-    async voice(to, text, language, statusCallback) {
+    async voice(to, text, language, statusCallback, url) {
       const response = new twilio.twiml.VoiceResponse();
       response.say({ language: VOICE_LANGUAGES[language] ?? 'en-US' }, text);
+      const script = url ? { url, method: 'POST' as const } : { twiml: response.toString() };
       try {
-        const call = await client.calls.create({ to, from: config.from, twiml: response.toString(), statusCallback, statusCallbackEvent: ['completed'] });
+        const call = await client.calls.create({ to, from: config.from, ...script, statusCallback, statusCallbackEvent: ['completed'] });
         return { externalId: call.sid, externalStatus: { status: call.status } };
       } catch (error) {
         throw sendErrorOf(error);

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KafkaBus, type Bus, type Subscription } from '@pep/bus';
@@ -19,16 +18,13 @@ import {
 } from '@pep/contracts';
 import { migrate, openDatabase, type Database } from '@pep/db';
 import { createLogger, signIdentity, type Identity, type ServiceApp } from '@pep/service-kit';
-import { createTestDatabase, uniqueTopicPrefix } from '@pep/testing';
-import { simpleParser, type ParsedMail } from 'mailparser';
-import { SMTPServer } from 'smtp-server';
+import { createTestDatabase, uniqueTopicPrefix, type TwilioFake } from '@pep/testing';
 import twilio from 'twilio';
 import type { z } from 'zod';
 import { buildMessaging } from '../src/app.js';
 import type { ReminderDispatcher } from '../src/dispatcher.js';
 import { migrationsDir } from '../src/migrations.js';
 import type { MailerConfig } from '../src/vendors.js';
-import type { TwilioFake } from './twilio-fake.js';
 
 /** The internal identity secret the tests sign callers with. */
 export const SECRET = 'test-internal-secret-0123456789abcdef';
@@ -262,27 +258,6 @@ export async function observe(service: MessagingUnderTest, brokers: string[], to
       await observer.close();
     },
   };
-}
-
-/** A real SMTP server on a loopback port, keeping every mail it receives. */
-export async function startSmtp() {
-  const inbox: ParsedMail[] = [];
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    logger: false,
-    onData(stream, _session, callback) {
-      simpleParser(stream)
-        .then((mail) => {
-          inbox.push(mail);
-          callback();
-        })
-        .catch(callback);
-    },
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.server.address() as AddressInfo;
-  return { inbox, url: `smtp://127.0.0.1:${port}`, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
 /** Posts a Twilio status callback as Twilio would: form-encoded and signed for the public URL. */

@@ -1,6 +1,6 @@
 import type { Bus, Subscription } from '@pep/bus';
 import '@pep/contracts';
-import { asTransactional, consumeEvents, OutboxRelay, type Database } from '@pep/db';
+import { asTransactional, consumeEvents, type Database, OutboxRelay, TRANSACTION_OPTIONS } from '@pep/db';
 import { addGauge, createServiceApp, type Logger, type ServiceApp } from '@pep/service-kit';
 import { PrismaClient } from './generated/prisma/client.js';
 import { FollowingService } from './following.service.js';
@@ -26,7 +26,7 @@ export interface PatientsAppDeps {
 
 /** Builds the patients service: routes, outbox relay and event consumers, closed in the right order. */
 export async function buildApp(deps: PatientsAppDeps): Promise<ServiceApp> {
-  const prisma = new PrismaClient({ adapter: deps.database.adapter });
+  const prisma = new PrismaClient({ adapter: deps.database.adapter, transactionOptions: TRANSACTION_OPTIONS });
   const transactional = asTransactional(prisma);
   const relay = new OutboxRelay({
     prisma: transactional,

@@ -1,13 +1,11 @@
-import { HttpProblem, type ServiceApp } from '@pep/service-kit';
-
-type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+import { registerNotBuilt, type Endpoint, type ServiceApp } from '@pep/service-kit';
 
 /**
  * v1 endpoints patients owns but does not serve yet. Each answers 501 problem+json, so clients and the gateway
  * see an honest "not built" instead of a stand-in answer. `POST /api/patients/login` is not here: the gateway
  * sends it to auth.
  */
-export const NOT_BUILT: ReadonlyArray<readonly [Method, string]> = [
+export const NOT_BUILT: ReadonlyArray<Endpoint> = [
   ['GET', '/api/patients/:id/provider'],
   ['POST', '/api/patients/:id/reload'],
   ['GET', '/api/patients/reports'],
@@ -88,43 +86,7 @@ export const NOT_BUILT: ReadonlyArray<readonly [Method, string]> = [
   ['POST', '/api/admin/reload-patients'],
 ];
 
-const COLLECTIONS = new Set([
-  '/api/referrals',
-  '/api/insurances',
-  '/api/patientForms',
-  '/api/patientFormTemplates',
-  '/api/fileUploads',
-  '/api/fileMappings',
-  '/api/uploads',
-  '/api/diagnoses',
-  '/api/procedures',
-  '/api/hl7messages',
-  '/api/integrators',
-]);
-
-/** Registers every {@link NOT_BUILT} endpoint (and the trailing-slash form of collection roots) as 501. */
+/** Registers every {@link NOT_BUILT} endpoint as 501. */
 export function registerNotBuiltRoutes(app: ServiceApp): void {
-  for (const [method, url] of NOT_BUILT) {
-    const urls = COLLECTIONS.has(url) ? [url, `${url}/`] : [url];
-    urls.forEach((path, index) =>
-      app.route({
-        method,
-        url: path,
-        schema: {
-          hide: index > 0,
-          tags: [groupOf(url)],
-          summary: 'Not built yet',
-          description: 'Part of the v1 API owned by the patients service; answers 501 until it is built.',
-        },
-        handler: async () => {
-          throw new HttpProblem(501, 'not-implemented', `${method} ${url} is not built yet.`);
-        },
-      }),
-    );
-  }
-}
-
-function groupOf(url: string): string {
-  const [, , first = 'patients', second = ''] = url.split('/');
-  return first === 'callback' || first === 'admin' ? `${first}/${second}` : first;
+  registerNotBuilt(app, 'patients', NOT_BUILT);
 }

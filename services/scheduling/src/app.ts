@@ -1,13 +1,16 @@
 import type { Bus, Subscription } from '@pep/bus';
 import '@pep/contracts';
-import { asTransactional, consumeEvents, OutboxRelay, type Database } from '@pep/db';
+import { asTransactional, consumeEvents, type Database, OutboxRelay, TRANSACTION_OPTIONS } from '@pep/db';
 import { addGauge, createServiceApp, type Logger, type ServiceApp } from '@pep/service-kit';
 import { registerAppointmentRoutes } from './appointment.routes.js';
 import { AppointmentService } from './appointment.service.js';
+import { registerAvailabilityRoutes } from './availability.routes.js';
+import { AvailabilityService } from './availability.service.js';
 import { registerCatalogGroups } from './catalog.routes.js';
 import { PrismaClient } from './generated/prisma/client.js';
 import { registerNotBuiltRoutes } from './not-built.routes.js';
 import { offerHandlers, startExpiryPoller } from './offer.handlers.js';
+import { replyReceivedHandler } from './reply-received.handler.js';
 import { registerOfferAnswerRoutes, registerOfferRoutes } from './offer.routes.js';
 import { OfferAnswers, OfferService } from './offer.service.js';
 import { settingsChangedHandler } from './organization-setting.js';
@@ -25,7 +28,7 @@ export interface SchedulingAppDeps {
   outboxPollIntervalMs?: number;
   /** Attempts before a poison event is dead-lettered. */
   maxEventAttempts?: number;
-  /** The clock offers lapse by; tests move it. */
+  /** The clock offers lapse and availabilities expire by; tests move it. */
   now?: () => Date;
   /** How often lapsed offers are looked for (default 30 s). */
   offerExpiryIntervalMs?: number;
@@ -33,7 +36,7 @@ export interface SchedulingAppDeps {
 
 /** Builds the scheduling service: routes, outbox relay, the settings and offer consumers and the offer expiry poller, closed in the right order. */
 export async function buildApp(deps: SchedulingAppDeps): Promise<ServiceApp> {
-  const prisma = new PrismaClient({ adapter: deps.database.adapter });
+  const prisma = new PrismaClient({ adapter: deps.database.adapter, transactionOptions: TRANSACTION_OPTIONS });
   const transactional = asTransactional(prisma);
   const relay = new OutboxRelay({
     prisma: transactional,
@@ -45,7 +48,7 @@ export async function buildApp(deps: SchedulingAppDeps): Promise<ServiceApp> {
 
   const app = await createServiceApp({
     name: 'scheduling',
-    description: 'Providers, facilities, appointment types, appointments, waitlists and offers of freed slots; availabilities and recalls to come.',
+    description: 'Providers, facilities, appointment types, appointments, availabilities and open slots, waitlists and offers of freed slots; recalls to come.',
     logger: deps.logger,
     internalAuthSecret: deps.internalAuthSecret,
     ...(deps.bodyLimit !== undefined ? { bodyLimit: deps.bodyLimit } : {}),
@@ -54,7 +57,9 @@ export async function buildApp(deps: SchedulingAppDeps): Promise<ServiceApp> {
 
   addGauge(app, 'outbox_pending_events', 'Events committed but not yet published to the bus.', () => relay.pendingCount());
   registerCatalogGroups(app, prisma, eventsWritten);
-  registerAppointmentRoutes(app, new AppointmentService(prisma, eventsWritten));
+  const appointments = new AppointmentService(prisma, eventsWritten);
+  registerAppointmentRoutes(app, appointments);
+  registerAvailabilityRoutes(app, new AvailabilityService(prisma, eventsWritten, deps.now));
   const offers = new OfferService(prisma, eventsWritten, deps.now, deps.logger.child({ component: 'offers' }));
   registerWaitlistRoutes(app, new WaitlistService(prisma, eventsWritten));
   registerOfferAnswerRoutes(app, new OfferAnswers(prisma, offers, eventsWritten));
@@ -76,6 +81,7 @@ export async function buildApp(deps: SchedulingAppDeps): Promise<ServiceApp> {
       });
     subscriptions.push(await consume('scheduling.settings', [settingsChangedHandler]));
     subscriptions.push(await consume('scheduling.offers', offerHandlers(offers, deps.logger.child({ component: 'offers' }))));
+    subscriptions.push(await consume('scheduling.replies', [replyReceivedHandler(appointments, deps.logger.child({ component: 'replies' }))]));
     stopExpiry = startExpiryPoller(offers, deps.offerExpiryIntervalMs ?? 30_000, deps.logger.child({ component: 'offer-expiry' }));
   });
   // Runs after in-flight requests drained: stop consuming, publish what is left, then disconnect.

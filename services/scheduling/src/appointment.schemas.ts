@@ -1,10 +1,10 @@
 import { appointmentSources, appointmentStatuses } from '@pep/contracts';
+import { dateFilter, instant } from '@pep/service-kit';
 import { z } from 'zod';
 import { durationMinutes } from './appointment-type.schemas.js';
 import { listQuery, nonEmpty, recordFields } from './schemas.js';
 
-/** An instant with its offset, as every date of the API is written. */
-export const instant = z.iso.datetime({ offset: true }).describe('An instant with its offset, e.g. 2026-03-02T15:30:00Z.');
+export { dateFilter, instant, type DateBound } from '@pep/service-kit';
 
 /** Body of POST /api/appointments. Provider, facility and type must be live records of the caller's organization. */
 export const createAppointmentBody = z
@@ -37,40 +37,6 @@ export const updateAppointmentBody = z
   .refine(nonEmpty, 'change at least one field');
 export type UpdateAppointmentBody = z.infer<typeof updateAppointmentBody>;
 
-/** One bound of a date filter. */
-export interface DateBound {
-  op: 'gt' | 'gte' | 'lt' | 'lte';
-  at: Date;
-}
-
-const OPERATORS: ReadonlyArray<[string, DateBound['op']]> = [
-  ['>=', 'gte'],
-  ['<=', 'lte'],
-  ['>', 'gt'],
-  ['<', 'lt'],
-];
-
-/**
- * The product's date filter: `date` repeated, each value an instant behind a comparison, e.g.
- * `?date=>2026-01-01T00:00:00Z&date=<2026-02-01T00:00:00Z`.
- */
-export const dateFilter = z
-  .union([z.string(), z.array(z.string()).max(4)])
-  .transform((value, context) => {
-    const bounds: DateBound[] = [];
-    for (const raw of Array.isArray(value) ? value : [value]) {
-      const operator = OPERATORS.find(([prefix]) => raw.startsWith(prefix));
-      // A `+` of an unencoded offset arrives as a space.
-      const iso = operator ? raw.slice(operator[0].length).trim().replace(/ /g, '+') : '';
-      if (!operator || !instant.safeParse(iso).success) {
-        context.addIssue({ code: 'custom', message: 'each date needs >, >=, < or <= before an instant, e.g. >2026-01-01T00:00:00Z' });
-        return z.NEVER;
-      }
-      bounds.push({ op: operator[1], at: new Date(iso) });
-    }
-    return bounds;
-  })
-  .describe('Repeat with a comparison before each instant: date=>2026-01-01T00:00:00Z&date=<2026-02-01T00:00:00Z (>, >=, <, <=).');
 
 const filters = {
   date: dateFilter.optional(),

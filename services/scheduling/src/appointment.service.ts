@@ -9,8 +9,9 @@ import {
   createEvent,
   type EventEnvelope,
 } from '@pep/contracts';
-import { HttpProblem, notFound, type Identity, type InvalidField } from '@pep/service-kit';
-import type { AppointmentListQuery, AppointmentResponse, CreateAppointmentBody, DateBound, SummaryQuery, SummaryResponse, UpdateAppointmentBody } from './appointment.schemas.js';
+import { dateBoundsWhere, HttpProblem, notFound, type Identity, type InvalidField } from '@pep/service-kit';
+import type { AppointmentListQuery, AppointmentResponse, CreateAppointmentBody, SummaryQuery, SummaryResponse, UpdateAppointmentBody } from './appointment.schemas.js';
+import { reopenHeldBy } from './availability.service.js';
 import { enqueue, SOURCE, type Db } from './events.js';
 import type { Appointment, AppointmentType, Facility, Prisma, PrismaClient, Provider } from './generated/prisma/client.js';
 import { allowsDoubleBooking } from './organization-setting.js';
@@ -143,6 +144,10 @@ export class AppointmentService {
           include: withTimeZone,
         });
         const snapshot = appointmentSnapshot(updated, updated.facility.timeZone);
+        // The slot an availability booked for it is free once it is elsewhere.
+        if (next.provider !== current.providerId || next.facility !== current.facilityId || next.date.getTime() !== current.date.getTime()) {
+          await reopenHeldBy(tx, updated, { user: identity.user, correlationId });
+        }
         const event = moved
           ? createEvent(appointmentRescheduledV1, {
               ...context(updated, correlationId),
@@ -169,8 +174,8 @@ export class AppointmentService {
   }
 
   /** Confirms an appointment; confirming it again changes nothing, and a cancelled one cannot be confirmed (409). */
-  confirm(identity: Identity, id: string, correlationId: string): Promise<AppointmentResponse> {
-    return this.transition(identity, id, (current) => {
+  confirm(identity: Identity, id: string, correlationId: string, within?: Db): Promise<AppointmentResponse> {
+    return this.transition(identity, id, correlationId, within, (current) => {
       if (current.status === 'cancelled') throw cancelledAppointment();
       if (current.status === 'confirmed') return null;
       return {
@@ -181,8 +186,8 @@ export class AppointmentService {
   }
 
   /** Cancels an appointment, freeing its slot; cancelling it again changes nothing. */
-  cancel(identity: Identity, id: string, correlationId: string): Promise<AppointmentResponse> {
-    return this.transition(identity, id, (current) => {
+  cancel(identity: Identity, id: string, correlationId: string, within?: Db): Promise<AppointmentResponse> {
+    return this.transition(identity, id, correlationId, within, (current) => {
       if (current.status === 'cancelled') return null;
       return {
         data: { status: 'cancelled' },
@@ -193,25 +198,33 @@ export class AppointmentService {
 
   /** Deletes an appointment softly and answers it; its slot is free and it answers 404 from then on. */
   remove(identity: Identity, id: string, correlationId: string): Promise<AppointmentResponse> {
-    return this.transition(identity, id, () => ({
+    return this.transition(identity, id, correlationId, undefined, () => ({
       data: { deleted: true },
       event: (row) => createEvent(appointmentDeletedV1, { ...context(row, correlationId), data: appointmentSnapshot(row, row.facility.timeZone) }),
     }));
   }
 
-  /** Applies a state change decided on the locked row; `decide` answers null when there is nothing to do. */
+  /**
+   * Applies a state change decided on the locked row; `decide` answers null when there is nothing to do. A cancelled or
+   * deleted appointment gives back the availability it was booked into. `within` runs it in a transaction already open
+   * (an event handler's, so the change commits with the inbox record).
+   */
   private async transition(
     identity: Identity,
     id: string,
+    correlationId: string,
+    within: Db | undefined,
     decide: (current: Located) => { data: Prisma.AppointmentUpdateInput; event: (row: Located) => EventEnvelope } | null,
   ): Promise<AppointmentResponse> {
     let wrote = false;
-    const result = await this.prisma.$transaction(async (tx) => {
+    const inTransaction = <T>(work: (tx: Db) => Promise<T>) => (within ? work(within) : this.prisma.$transaction(work));
+    const result = await inTransaction(async (tx) => {
       const current = await this.own(tx, identity, id, true);
       const change = decide(current);
       if (!change) return current;
       const updated = await tx.appointment.update({ where: { id }, data: { ...change.data, updatedBy: identity.user }, include: withTimeZone });
       await enqueue(tx, [change.event(updated)]);
+      if (updated.status === 'cancelled' || updated.deleted) await reopenHeldBy(tx, updated, { user: identity.user, correlationId });
       wrote = true;
       return updated;
     });
@@ -274,6 +287,6 @@ function whereOf(organization: string, filters: Filters): Prisma.AppointmentWher
     ...(filters.facility ? { facilityId: filters.facility } : {}),
     ...(filters.type ? { typeId: filters.type } : {}),
     ...(filters.status ? { status: filters.status } : {}),
-    ...(filters.date ? { AND: filters.date.map((bound: DateBound) => ({ date: { [bound.op]: bound.at } })) } : {}),
+    ...dateBoundsWhere('date', filters.date),
   };
 }

@@ -14,4 +14,10 @@ describe('scheduling configuration', () => {
     expect(parseConfig(configSchema, { ...base, DATABASE_URL: undefined, PGLITE_DIR: '.data/scheduling' }).PGLITE_DIR).toBe('.data/scheduling');
     expect(() => parseConfig(configSchema, { ...base, INTERNAL_AUTH_SECRET: 'short' })).toThrow(ConfigError);
   });
+
+  it('moves its clock only when asked to, and never in production', () => {
+    expect(parseConfig(configSchema, base).CLOCK_CONTROL).toBe(false);
+    expect(parseConfig(configSchema, { ...base, NODE_ENV: 'test', CLOCK_CONTROL: 'true' }).CLOCK_CONTROL).toBe(true);
+    expect(() => parseConfig(configSchema, { ...base, NODE_ENV: 'production', CLOCK_CONTROL: 'true' })).toThrow(/CLOCK_CONTROL/);
+  });
 });

@@ -1,4 +1,4 @@
-import { baseConfigSchema, envBoolean, envList } from '@pep/service-kit';
+import { baseConfigSchema, clockControlRefinement, envBoolean, envList } from '@pep/service-kit';
 import { z } from 'zod';
 
 /** The scheduling service's environment. Either DATABASE_URL (Postgres) or PGLITE_DIR (embedded) is required. */
@@ -11,10 +11,13 @@ export const configSchema = baseConfigSchema
     TOPIC_PREFIX: z.string().default(''),
     INTERNAL_AUTH_SECRET: z.string().min(32, 'must be at least 32 characters'),
     MIGRATE_ON_START: envBoolean.default(true),
+    /** Lets `PUT /internal/clock` move the service's clock (end-to-end tests, ADR 0009); refused in production. */
+    CLOCK_CONTROL: envBoolean.default(false),
   })
   .refine((config) => config.DATABASE_URL || config.PGLITE_DIR, {
     message: 'set DATABASE_URL (Postgres) or PGLITE_DIR (embedded)',
     path: ['DATABASE_URL'],
-  });
+  })
+  .refine(...clockControlRefinement);
 
 export type SchedulingConfig = z.output<typeof configSchema>;

@@ -47,7 +47,7 @@ describe('scheduling service: no double booking, enforced by the database', () =
     const headers = await as(org.staff);
     const records = await catalog(service.app, headers);
     const { responses, statuses, rows, events } = await race(headers, records);
-    expect(statuses.filter((status) => status === 200)).toHaveLength(1);
+    expect(statuses.filter((status) => status === 200), `statuses ${statuses.join(',')}: ${responses.find((r) => r.statusCode >= 500)?.body ?? ''}`).toHaveLength(1);
     expect(statuses.filter((status) => status === 409)).toHaveLength(ATTEMPTS - 1);
     for (const response of responses.filter((r) => r.statusCode === 409)) {
       expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);

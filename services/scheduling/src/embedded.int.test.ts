@@ -101,4 +101,24 @@ describe('scheduling service on PGlite and the in-process bus (embedded runtime)
     const offers = (await app.inject({ url: '/api/offers', headers })).json();
     expect(offers.response[0]).toMatchObject({ status: 'patient-found', patientFound: entries[1]!.patient, source: 'cancellation' });
   });
+
+  it('adds working hours, books one slot and answers the open slots and free/busy time (raw SQL and unnest on PGlite)', async () => {
+    const org = organization();
+    const headers = await as(org.staff);
+    const records = await catalog(app, headers);
+    const hours = await app.inject({
+      method: 'POST',
+      url: '/api/availabilities',
+      headers,
+      payload: { provider: records.provider, facility: records.facility, appointmentType: records.type, workingHours: { from: '2099-03-08', until: '2099-03-08', weekdays: [7], start: '09:00', end: '10:00' } },
+    });
+    expect(hours.statusCode, hours.body).toBe(200);
+    const [first] = hours.json() as Array<{ _id: string }>;
+    expect((await app.inject({ method: 'POST', url: `/api/availabilities/book/${first!._id}`, headers, payload: { patient: booking(records, '').patient } })).json().status).toBe('booked');
+    const open = (await app.inject({ url: `/api/scheduler/availabilities?provider=${records.provider}&from=2099-03-08&to=2099-03-08`, headers })).json();
+    // 2099-03-08 is the US spring-forward Sunday: 09:30 local is 13:30 UTC.
+    expect(open.response.map((slot: { date: string }) => slot.date)).toEqual(['2099-03-08T13:30:00.000Z']);
+    const freeBusy = (await app.inject({ url: `/api/availabilities/freebusy?provider=${records.provider}&facility=${records.facility}&from=2099-03-08&to=2099-03-08`, headers })).json();
+    expect(freeBusy).toMatchObject({ busy: [{ start: '2099-03-08T13:00:00.000Z', end: '2099-03-08T13:30:00.000Z' }], free: [{ start: '2099-03-08T13:30:00.000Z', end: '2099-03-08T14:00:00.000Z' }] });
+  });
 });

@@ -1,5 +1,5 @@
 import { openServiceInfrastructure } from '@pep/db';
-import { createLogger, main, parseConfig, runService } from '@pep/service-kit';
+import { controllableClock, createLogger, main, parseConfig, registerClockRoutes, runService } from '@pep/service-kit';
 import { buildApp } from './app.js';
 import { configSchema } from './config.js';
 import { migrationsDir } from './migrations.js';
@@ -8,6 +8,16 @@ main(async () => {
   const config = parseConfig(configSchema);
   const logger = createLogger({ service: 'scheduling', level: config.LOG_LEVEL });
   const { database, bus, close } = await openServiceInfrastructure(config, { logger, migrationsDir });
-  const app = await buildApp({ logger, database, bus, internalAuthSecret: config.INTERNAL_AUTH_SECRET, bodyLimit: config.BODY_LIMIT_BYTES });
+  // Offers lapse by this clock; end-to-end tests move it with messaging's (ADR 0009).
+  const clock = config.CLOCK_CONTROL ? controllableClock() : null;
+  const app = await buildApp({
+    logger,
+    database,
+    bus,
+    internalAuthSecret: config.INTERNAL_AUTH_SECRET,
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    ...(clock ? { now: clock } : {}),
+  });
+  if (clock) registerClockRoutes(app, clock, logger);
   await runService(app, { host: config.HOST, port: config.PORT, logger, shutdownTimeoutSeconds: config.SHUTDOWN_TIMEOUT_SECONDS, afterClose: close });
 });

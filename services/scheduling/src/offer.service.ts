@@ -10,7 +10,8 @@ import {
   offerExtendedV1,
   type EventEnvelope,
 } from '@pep/contracts';
-import { HttpProblem, notFound, type Identity, type InvalidField, type Logger } from '@pep/service-kit';
+import { dateBoundsWhere, HttpProblem, notFound, type Identity, type InvalidField, type Logger } from '@pep/service-kit';
+import { offerEnded, offerSlot, reopenHeldBy, takeByOffer } from './availability.service.js';
 import { enqueue, SOURCE, type Db } from './events.js';
 import type { Offer, OfferRecipient, Prisma, PrismaClient, Waitlist } from './generated/prisma/client.js';
 import type { CreateOfferBody, OfferFilters, OfferResponse, OfferSummaryResponse } from './offer.schemas.js';
@@ -48,7 +49,9 @@ const include = { recipients: true } as const;
  * first acceptance wins, declining and withdrawing, lapsing, and the lists and reports of the v1 API.
  *
  * Every change to an offer happens under the offer row's lock, taken first, so acceptances, declines, expiry and
- * cancellation of one offer are serialized and its events are published in order.
+ * cancellation of one offer are serialized and its events are published in order. The availability of the slot, when
+ * there is one, follows the offer in the same transactions: offered while it runs, booked-by-offer once accepted,
+ * available again when it ends without a patient.
  */
 export class OfferService {
   constructor(
@@ -106,6 +109,7 @@ export class OfferService {
       },
       include,
     });
+    await offerSlot(tx, offer, actor);
     const events: EventEnvelope[] = [];
     for (const recipient of offer.recipients) {
       const entry = await tx.waitlist.update({
@@ -238,6 +242,7 @@ export class OfferService {
     }
 
     const updated = await tx.offer.update({ where: { id: offer.id }, data: { usedForAppointment: appointment.id }, include });
+    await takeByOffer(tx, offer, appointment, actor);
     await tx.offerRecipient.update({ where: { offerId_waitlistId: { offerId: offer.id, waitlistId: entry.id } }, data: { status: 'accepted', respondedAt: now } });
     const winner = await tx.waitlist.update({ where: { id: entry.id }, data: { status: settings.frontOfficeAcceptance ? 'confirming' : 'accepted', updatedBy: actor.user } });
     const { events, told } = await this.release(tx, actor, offer.recipients.filter((recipient) => recipient.waitlistId !== entry.id), 'taken', now);
@@ -294,6 +299,7 @@ export class OfferService {
       const appointment = await tx.appointment.findFirst({ where: { id: offer.usedForAppointment, status: { not: 'cancelled' } }, include: { facility: { select: { timeZone: true } } } });
       if (appointment) {
         const cancelled = await tx.appointment.update({ where: { id: appointment.id }, data: { status: 'cancelled', updatedBy: actor.user } });
+        await reopenHeldBy(tx, cancelled, actor);
         events.push(
           createEvent(appointmentCancelledV1, { source: SOURCE, organization: actor.organization, subject: cancelled.id, correlationId: actor.correlationId, data: appointmentSnapshot(cancelled, appointment.facility.timeZone) }),
         );
@@ -386,6 +392,7 @@ export class OfferService {
     }
     const { events } = await this.release(tx, actor, offer.recipients, 'expired', now);
     const ended = await tx.offer.update({ where: { id: offer.id }, data: { status: 'patient_not_found', updatedBy: actor.user } });
+    await offerEnded(tx, offer, actor);
     const snapshot = offerSnapshot(ended, facility.timeZone);
     const end = lapsed
       ? createEvent(offerExpiredV1, { ...context(offer, actor), data: { ...snapshot, patients: lapsed } })
@@ -399,6 +406,7 @@ export class OfferService {
     const now = this.now();
     const { events, told } = await this.release(tx, actor, offer.recipients, as, now);
     const closed = await tx.offer.update({ where: { id: offer.id }, data: { status, patientFound: null, patientFoundAt: null, updatedBy: actor.user } });
+    await offerEnded(tx, offer, actor);
     const facility = await tx.facility.findFirstOrThrow({ where: { id: offer.facilityId } });
     await enqueue(tx, [createEvent(offerClosedV1, { ...context(offer, actor), data: { ...offerSnapshot(closed, facility.timeZone), reason, patients: told } }), ...events]);
   }
@@ -576,6 +584,6 @@ function whereOf(organization: string, filters: OfferFilters): Prisma.OfferWhere
     ...(filters.provider ? { providerId: filters.provider } : {}),
     ...(filters.facility ? { facilityId: filters.facility } : {}),
     ...(filters.patient ? { recipients: { some: { patient: filters.patient } } } : {}),
-    ...(filters.date ? { AND: filters.date.map((bound) => ({ date: { [bound.op]: bound.at } })) } : {}),
+    ...dateBoundsWhere('date', filters.date),
   };
 }

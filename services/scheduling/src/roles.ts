@@ -3,6 +3,9 @@ export const WRITERS = ['admin', 'manager', 'staff'] as const;
 /** Everyone of the organization who may see the schedule: staff, providers, and integrations syncing it. */
 export const READERS = ['admin', 'manager', 'staff', 'provider', 'integrator'] as const;
 
+/** Who maintains availabilities: clinic staff, and integrations syncing the open slots of an EHR. */
+export const AVAILABILITY_WRITERS = [...WRITERS, 'integrator'] as const;
+
 /** The sentence every route's OpenAPI description ends with, naming who may call it. */
 export function whoMayCall(roles: readonly string[]): string {
   return `Roles: ${roles.join(', ')}.`;

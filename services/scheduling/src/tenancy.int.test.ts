@@ -12,7 +12,7 @@ describe('scheduling service: one organization never reaches another’s records
   const a = organization();
   const b = organization();
   let ofA: Awaited<ReturnType<typeof catalog>> & { appointment: string };
-  let ofB: Awaited<ReturnType<typeof catalog>> & { appointment: string; patient: string; waitlist: string; queued: string; offer: string };
+  let ofB: Awaited<ReturnType<typeof catalog>> & { appointment: string; patient: string; waitlist: string; queued: string; offer: string; availability: string };
 
   beforeAll(async () => {
     service = await startScheduling('tenancy', await kafkaBrokers());
@@ -36,7 +36,21 @@ describe('scheduling service: one organization never reaches another’s records
       headers: asB,
       payload: { provider: recordsOfB.provider, facility: recordsOfB.facility, appointmentType: recordsOfB.type, date: '2099-09-01T10:00:00Z', protocol: 'serial', waitlists: [waitlist, queued] },
     });
-    ofB = { ...recordsOfB, appointment: await book(asB, recordsOfB), patient: booking(recordsOfB, '').patient, waitlist, queued, offer: offer.json()._id as string };
+    const availability = await service.app.inject({
+      method: 'POST',
+      url: '/api/availabilities',
+      headers: asB,
+      payload: { provider: recordsOfB.provider, facility: recordsOfB.facility, appointmentType: recordsOfB.type, date: '2099-09-03T10:00:00Z' },
+    });
+    ofB = {
+      ...recordsOfB,
+      appointment: await book(asB, recordsOfB),
+      patient: booking(recordsOfB, '').patient,
+      waitlist,
+      queued,
+      offer: offer.json()._id as string,
+      availability: availability.json()._id as string,
+    };
   });
   afterAll(async () => {
     await sql?.end();
@@ -53,6 +67,7 @@ describe('scheduling service: one organization never reaches another’s records
       appointments: await query('appointment'),
       waitlists: await query('waitlist'),
       offers: await query('offer'),
+      availabilities: await query('availability'),
       recipients: (await sql.query('SELECT r.* FROM offer_recipient r JOIN offer o ON o.id = r.offer WHERE o.organization = $1 ORDER BY r.offer, r.waitlist', [b.id])).rows,
       events: (await sql.query("SELECT id FROM outbox WHERE envelope->>'organization' = $1 ORDER BY seq", [b.id])).rows,
     };
@@ -87,6 +102,10 @@ describe('scheduling service: one organization never reaches another’s records
       { method: 'PUT', route: '/api/offers/:id', id: ofB.offer, payload: { expireAt: '2099-08-31T00:00:00Z' } },
       { method: 'GET', route: '/api/offers/:id/waitlists', id: ofB.offer },
       { method: 'POST', route: '/api/offers/:id/cancel', id: ofB.offer },
+      { method: 'GET', route: '/api/availabilities/:id', id: ofB.availability },
+      { method: 'PUT', route: '/api/availabilities/:id/book', id: ofB.availability, payload: { patient: randomUUID() } },
+      { method: 'POST', route: '/api/availabilities/book/:id', id: ofB.availability, payload: { patient: randomUUID() } },
+      { method: 'GET', route: '/api/providers/:id/availabilities', id: ofB.provider },
     );
     return routes.map((attempt) => ({ ...attempt, url: attempt.url ?? attempt.route.replace(':id', attempt.id) }));
   };
@@ -147,6 +166,10 @@ describe('scheduling service: one organization never reaches another’s records
       '/api/offers',
       '/api/offers/crudList',
       '/api/offers/reports/find',
+      '/api/availabilities',
+      `/api/availabilities?provider=${ofB.provider}`,
+      `/api/scheduler/availabilities?provider=${ofB.provider}&from=2099-09-01&to=2099-09-30`,
+      `/api/scheduler/availabilities?facility=${ofB.facility}&from=2099-09-01T00:00:00Z&to=2099-09-30T00:00:00Z`,
     ]) {
       const list = (await service.app.inject({ url, headers })).json();
       const ids = (list.response as Array<{ _id: string }>).map((record) => record._id);
@@ -156,6 +179,19 @@ describe('scheduling service: one organization never reaches another’s records
     expect((await service.app.inject({ url: `/api/appointments/summary?provider=${ofB.provider}`, headers })).json().total).toBe(0);
     expect((await service.app.inject({ url: '/api/offers/reports/summary', headers })).json().total).toBe(0);
     expect((await service.app.inject({ url: '/api/waitlists/count', headers })).json().count).toBe(0);
+    expect((await service.app.inject({ url: `/api/scheduler/availabilities/count?provider=${ofB.provider}&from=2099-09-01&to=2099-09-30`, headers })).json().count).toBe(0);
+    const foreignFreeBusy = await service.app.inject({ url: `/api/availabilities/freebusy?provider=${ofB.provider}&from=2099-09-01T00:00:00Z&to=2099-09-30T00:00:00Z`, headers });
+    expect(foreignFreeBusy.statusCode).toBe(404);
+    const foreignChange = await service.app.inject({ method: 'PUT', url: '/api/availabilities', headers, payload: [{ _id: ofB.availability, status: 'expired' }] });
+    expect(foreignChange.statusCode).toBe(404);
+    const foreignSlot = await service.app.inject({
+      method: 'POST',
+      url: '/api/availabilities',
+      headers,
+      payload: { provider: ofB.provider, facility: ofB.facility, appointmentType: ofB.type, date: '2099-09-04T10:00:00Z' },
+    });
+    expect(foreignSlot.statusCode).toBe(400);
+    expect(foreignSlot.json().errors.map((error: { field: string }) => error.field)).toEqual(['body.provider', 'body.facility', 'body.appointmentType']);
     const candidates = await service.app.inject({
       method: 'POST',
       url: '/api/waitlists/candidates',

@@ -1,7 +1,9 @@
 import type { waitlistStatuses, offerProtocols, offerSources, offerStatuses } from '@pep/contracts';
-import type { Appointment, AppointmentType, Facility, Offer, Provider, Waitlist } from './generated/prisma/client.js';
+import type { Appointment, AppointmentType, Availability, Facility, Offer, Provider, Waitlist } from './generated/prisma/client.js';
 import type { AppointmentResponse } from './appointment.schemas.js';
 import type { AppointmentTypeResponse } from './appointment-type.schemas.js';
+import { effectiveStatus, type AvailabilityState } from './availability-status.js';
+import type { AvailabilityResponse } from './availability.schemas.js';
 import type { FacilityResponse } from './facility.schemas.js';
 import type { OfferResponse } from './offer.schemas.js';
 import type { ProviderResponse } from './provider.schemas.js';
@@ -223,5 +225,44 @@ export function offerSnapshot(offer: Offer, timeZone: string) {
     protocol: offer.protocol as (typeof offerProtocols)[number],
     source: apiValue<(typeof offerSources)[number]>(offer.source),
     status: apiValue<(typeof offerStatuses)[number]>(offer.status),
+  };
+}
+
+/** An availability with the time zone of its facility, the slot's local clock. */
+export type LocatedAvailability = Availability & { facility: { timeZone: string } };
+
+/** An availability as the API shows it, in the state it is in at `now` (a slot that started open is expired). */
+export function toAvailabilityResponse(availability: LocatedAvailability, now: Date): AvailabilityResponse {
+  return {
+    ...recordView(availability),
+    provider: availability.providerId,
+    facility: availability.facilityId,
+    appointmentType: availability.appointmentTypeId,
+    date: availability.date.toISOString(),
+    duration: availability.duration,
+    endDate: availability.endAt.toISOString(),
+    timeZone: availability.facility.timeZone,
+    externalId: availability.externalId,
+    status: effectiveStatus(apiValue<AvailabilityState>(availability.status), availability.date, now),
+    offer: availability.offerId,
+    appointment: availability.appointmentId,
+    locked: availability.locked,
+  };
+}
+
+/** The availability snapshot events carry. */
+export function availabilitySnapshot(availability: LocatedAvailability) {
+  return {
+    _id: availability.id,
+    provider: availability.providerId,
+    facility: availability.facilityId,
+    appointmentType: availability.appointmentTypeId,
+    date: availability.date.toISOString(),
+    duration: availability.duration,
+    endDate: availability.endAt.toISOString(),
+    timeZone: availability.facility.timeZone,
+    status: apiValue<AvailabilityState>(availability.status),
+    offer: availability.offerId,
+    externalId: availability.externalId,
   };
 }

@@ -291,5 +291,9 @@ export const demoUserMessageRequestedV1 = defineEvent({
     to: z.string().min(1),
     /** Platform admin who asked. */
     requestedBy: z.string().min(1),
+    /** The demo user's first name, which the sample greets. */
+    firstname: z.string().min(1).optional(),
+    /** The demo user's last name. */
+    lastname: z.string().min(1).optional(),
   }),
 });

@@ -302,3 +302,58 @@ export const offerClosedV1 = defineEvent({
     patients: z.array(offerPatient),
   }),
 });
+
+const AVAILABILITY_TOPIC = 'scheduling.availability';
+
+/** The states of an availability (the product's). */
+export const availabilityStatuses = ['available', 'booked-pending', 'offered', 'booked', 'booked-by-integrator', 'booked-by-offer', 'expired'] as const;
+
+/** An availability (a bookable slot of a provider) as others may know it. */
+const availabilitySnapshot = z.object({
+  /** Availability id. */
+  _id: z.uuid(),
+  provider: z.uuid(),
+  facility: z.uuid(),
+  /** The appointment type the slot is for; null means any type that fits. */
+  appointmentType: z.uuid().nullable(),
+  /** Start of the slot (RFC 3339, UTC). */
+  date: z.iso.datetime({ offset: true }),
+  /** Length in minutes. */
+  duration: z.number().int().positive(),
+  /** End of the slot (RFC 3339, UTC). */
+  endDate: z.iso.datetime({ offset: true }),
+  /** IANA time zone of the facility, so local times can be told. */
+  timeZone: z.string(),
+  status: z.enum(availabilityStatuses),
+  /** The offer the slot is offered in or was taken through, if any. */
+  offer: z.uuid().nullable(),
+  /** The slot's id in the system it was synced from, if any. */
+  externalId: z.string().nullable(),
+});
+
+/**
+ * A slot became available: it was added, the appointment holding it was cancelled, deleted or moved away, the offer
+ * of it ended without a patient, or staff released a hold. `reason` says which.
+ */
+export const availabilityOpenedV1 = defineEvent({
+  type: 'availability.opened',
+  version: 1,
+  topic: AVAILABILITY_TOPIC,
+  data: availabilitySnapshot.extend({ reason: z.enum(['created', 'appointment-cancelled', 'offer-ended', 'released']) }),
+});
+
+/**
+ * A slot was booked: for a patient by staff (`booked`), by the patient who accepted an offer of it
+ * (`booked-by-offer`), or in the integrated system (`booked-by-integrator`, no appointment here).
+ */
+export const availabilityBookedV1 = defineEvent({
+  type: 'availability.booked',
+  version: 1,
+  topic: AVAILABILITY_TOPIC,
+  data: availabilitySnapshot.extend({
+    /** The appointment booked into the slot; null when it was booked in the integrated system. */
+    appointment: z.uuid().nullable(),
+    /** Patient id (patients service); null when it was booked in the integrated system. */
+    patient: z.uuid().nullable(),
+  }),
+});

@@ -1,0 +1,395 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestDatabase, freePort, kafkaBrokers, startTwilioFake, uniqueTopicPrefix, waitFor, type FakeSend, type TwilioFake, type TestDatabase } from '@pep/testing';
+import { DateTime } from 'luxon';
+import twilio from 'twilio';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startService, type ServiceProcess } from './processes.js';
+
+// The core patient journey of DESIGN.md on the distributed runtime: auth, patients, scheduling, messaging and the
+// gateway each in their own process on their own database, talking through a real Kafka broker; SMS go to a
+// stand-in speaking Twilio's REST API, and patients' replies come back as Twilio's signed webhooks through the
+// gateway. Reminders are days ahead, so messaging and scheduling run on clocks the test moves (ADR 0009).
+
+const ZONE = 'America/New_York';
+// The organization's defaults (auth's settings): reminders 7, 4 and 2 days ahead, never outside 08:00–20:00 local.
+const OFFSETS_HOURS = [168, 96, 48];
+const ALLOWED_FROM = { hour: 8, minute: 0 };
+const ALLOWED_UNTIL = { hour: 20, minute: 0 };
+const REPLY_PATH = '/api/callback/sms/reminders';
+const WAIT = { timeoutMs: 45_000, intervalMs: 250 };
+
+/** When a reminder `offsetHours` before `appointment` must go: that many elapsed hours before, moved forward out of quiet hours. */
+function expectedSendAt(appointment: DateTime, offsetHours: number): DateTime {
+  const exact = appointment.minus({ hours: offsetHours }).setZone(ZONE);
+  const opens = exact.set({ ...ALLOWED_FROM, second: 0, millisecond: 0 });
+  const closes = exact.set({ ...ALLOWED_UNTIL, second: 0, millisecond: 0 });
+  if (exact < opens) return opens;
+  if (exact >= closes) return exact.plus({ days: 1 }).set({ ...ALLOWED_FROM, second: 0, millisecond: 0 });
+  return exact;
+}
+
+/** The appointment's local time and day as a patient reads them, e.g. "7:30 AM" and "December 1". */
+const localTime = (at: DateTime) => new RegExp(`\\b${at.setZone(ZONE).toFormat('h:mm')}\\sAM\\b`, 'u');
+const localDay = (at: DateTime) => at.setZone(ZONE).toFormat('MMMM d');
+
+// Recorded in reminders, messages and logs: all of it is PHI the logs must not carry.
+const PATIENTS = {
+  ada: { firstname: 'Adaline', lastname: 'Journeyman', phone: '+12125550101' },
+  bo: { firstname: 'Bolesław', lastname: 'Canceller', phone: '+12125550102' },
+  wen: { firstname: 'Wenonah', lastname: 'Waitlisted', phone: '+12125550111' },
+  wil: { firstname: 'Wilhelmina', lastname: 'Waitlisted', phone: '+12125550112' },
+  wes: { firstname: 'Wesley', lastname: 'Waitlisted', phone: '+12125550113' },
+} as const;
+type Who = keyof typeof PATIENTS;
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked by the assertions
+type Body = Record<string, any>;
+
+describe('the patient journey across the distributed platform', () => {
+  const databases: TestDatabase[] = [];
+  const services: ServiceProcess[] = [];
+  let fake: TwilioFake;
+  let gateway: ServiceProcess;
+  let messaging: ServiceProcess;
+  let scheduling: ServiceProcess;
+  let publicUrl: string;
+  let mailDir: string;
+
+  beforeAll(async () => {
+    fake = await startTwilioFake();
+    mailDir = await mkdtemp(join(tmpdir(), 'pep-e2e-journey-mail-'));
+    const common = {
+      KAFKA_BROKERS: (await kafkaBrokers()).join(','),
+      TOPIC_PREFIX: uniqueTopicPrefix('journey'),
+      INTERNAL_AUTH_SECRET: 'journey-internal-secret-0123456789abcdef',
+    };
+    const database = async (label: string) => {
+      const created = await createTestDatabase(label);
+      databases.push(created);
+      return created.url;
+    };
+    // Twilio signs the URL it calls, the gateway's: messaging has to know it before the gateway starts.
+    const gatewayPort = await freePort();
+    publicUrl = `http://127.0.0.1:${gatewayPort}`;
+    const started = await Promise.all([
+      startService('auth', {
+        ...common,
+        DATABASE_URL: await database('journey-auth'),
+        SIGNING_KEY_SECRET: 'journey-signing-key-secret-0123456789abc',
+        PUBLIC_URL: publicUrl,
+        MAIL_DIR: mailDir,
+      }),
+      startService('patients', { ...common, DATABASE_URL: await database('journey-patients') }),
+      startService('scheduling', { ...common, DATABASE_URL: await database('journey-scheduling'), NODE_ENV: 'test', CLOCK_CONTROL: 'true' }),
+      startService('messaging', {
+        ...common,
+        DATABASE_URL: await database('journey-messaging'),
+        NODE_ENV: 'test',
+        CLOCK_CONTROL: 'true',
+        PUBLIC_URL: publicUrl,
+        TWILIO_API_URL: fake.url,
+        TWILIO_ACCOUNT_SID: fake.accountSid,
+        TWILIO_AUTH_TOKEN: fake.authToken,
+        TWILIO_FROM: fake.from,
+        MAIL_DIR: mailDir,
+        DISPATCH_INTERVAL_MS: '250',
+      }),
+    ]);
+    services.push(...started);
+    const [auth, patients] = started;
+    scheduling = started[2];
+    messaging = started[3];
+    gateway = await startService(
+      'gateway',
+      {
+        ...common,
+        UPSTREAMS: `auth=${auth!.url},patients=${patients!.url},scheduling=${scheduling.url},messaging=${messaging.url}`,
+        RATE_LIMIT_PER_MINUTE: '100000',
+      },
+      { port: gatewayPort },
+    );
+    services.push(gateway);
+  });
+
+  afterAll(async () => {
+    for (const service of services.reverse()) await service.stop();
+    for (const database of databases) await database.drop();
+    await fake?.close();
+    if (mailDir) await rm(mailDir, { recursive: true, force: true });
+  });
+
+  let token: string;
+  const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: Body }> => {
+    const response = await fetch(`${gateway.url}${path}`, {
+      method,
+      headers: { ...(body ? { 'content-type': 'application/json' } : {}), authorization: `Bearer ${token}` },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    return { status: response.status, body: (await response.json()) as Body };
+  };
+  const created = async (path: string, body: unknown): Promise<string> => {
+    const answer = await api('POST', path, body);
+    expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+    return answer.body['_id'] as string;
+  };
+
+  /** Moves the clocks of messaging and scheduling to the same instant (ADR 0009), as the platform's time. */
+  const moveClocks = async (to: DateTime) => {
+    for (const service of [messaging, scheduling]) {
+      const response = await fetch(`${service.url}/internal/clock`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ now: to.toUTC().toISO() }) });
+      expect(response.status).toBe(200);
+    }
+  };
+
+  /** A patient's SMS reply, as Twilio delivers it to the gateway: form-encoded, signed with the account's token over the public URL. */
+  const reply = async (from: string, text: string, messageSid = `SM${randomBytes(16).toString('hex')}`) => {
+    const params = { MessageSid: messageSid, SmsSid: messageSid, AccountSid: fake.accountSid, From: from, To: fake.from, Body: text, NumMedia: '0' };
+    const signature = twilio.getExpectedTwilioSignature(fake.authToken, `${publicUrl}${REPLY_PATH}`, params);
+    const response = await fetch(`${gateway.url}${REPLY_PATH}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature },
+      body: new URLSearchParams(params).toString(),
+    });
+    return { status: response.status, twiml: await response.text(), messageSid };
+  };
+
+  const textsTo = (who: Who): FakeSend[] => fake.sent.filter((send) => send.kind === 'message' && send.params['To'] === PATIENTS[who].phone);
+  const remindersOf = async (appointment: string): Promise<Body[]> => {
+    const answer = await api('GET', `/api/reminders/findByApptId/${appointment}?limit=50`);
+    expect(answer.status).toBe(200);
+    return answer.body['response'] as Body[];
+  };
+  const appointmentStatus = async (id: string) => (await api('GET', `/api/appointments/${id}`)).body['status'] as string;
+
+  // What the steps pass on to each other.
+  const patient = {} as Record<Who, string>;
+  let provider: string;
+  let facility: string;
+  let type: string;
+  let adaAt: DateTime;
+  let boAt: DateTime;
+  let adaAppointment: string;
+  let boAppointment: string;
+  const waitlist = {} as Record<'wen' | 'wil' | 'wes', string>;
+
+  it('signs a clinic up, and the five patients, provider, facility and appointment type it needs', async () => {
+    const signup = await fetch(`${gateway.url}/api/users/signup`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'front@journey.example', password: 'journey passphrase', firstname: 'Fran', lastname: 'Front', organizationName: 'Journey Clinic' }),
+    });
+    expect(signup.status).toBe(200);
+    token = ((await signup.json()) as Body)['token'] as string;
+    for (const who of Object.keys(PATIENTS) as Who[]) patient[who] = await created('/api/patients', { ...PATIENTS[who], language: 'en' });
+    provider = await created('/api/providers', { firstname: 'Grace', lastname: 'Hopper' });
+    facility = await created('/api/facilities', { name: 'Harbor Clinic', timeZone: ZONE });
+    type = await created('/api/appointmentTypes', { name: 'Fasting blood draw', duration: 30 });
+  });
+
+  it('books two early appointments next week; reminders are planned at the local times the defaults give', async () => {
+    // Next week, before the clinic's messaging hours open, on the day whose first reminder (a week ahead) is the next
+    // 08:00 in New York still comfortably ahead: so it is planned, not skipped as past.
+    const now = DateTime.now().setZone(ZONE);
+    const firstReminderDay = now.plus({ minutes: 15 }) < now.set({ hour: 8, minute: 0, second: 0, millisecond: 0 }) ? now : now.plus({ days: 1 });
+    const day = firstReminderDay.plus({ days: 7 }).startOf('day');
+    adaAt = day.set({ hour: 7, minute: 30 });
+    boAt = day.set({ hour: 7, minute: 0 });
+    const book = (who: Who, at: DateTime) => created('/api/appointments', { patient: patient[who], provider, facility, type, date: at.toUTC().toISO() });
+    adaAppointment = await book('ada', adaAt);
+    boAppointment = await book('bo', boAt);
+
+    for (const [appointment, at] of [
+      [adaAppointment, adaAt],
+      [boAppointment, boAt],
+    ] as const) {
+      const planned = await waitFor(async () => {
+        const reminders = await remindersOf(appointment);
+        return reminders.length === OFFSETS_HOURS.length ? reminders : null;
+      }, { ...WAIT, message: 'appointment.created reaches messaging, which plans the reminders' });
+      const byOffset = Object.fromEntries(planned.map((reminder) => [reminder['offsetHours'], reminder]));
+      for (const offset of OFFSETS_HOURS) {
+        expect(byOffset[offset], `the ${offset} h reminder`).toMatchObject({ status: 'scheduled', sendAt: expectedSendAt(at, offset).toUTC().toISO(), patient: appointment === adaAppointment ? patient.ada : patient.bo });
+        // Outside quiet hours, in the facility's time zone.
+        const local = DateTime.fromISO(byOffset[offset]['sendAt'] as string).setZone(ZONE);
+        expect(local.hour * 60 + local.minute).toBeGreaterThanOrEqual(8 * 60);
+        expect(local.hour).toBeLessThan(20);
+      }
+    }
+
+    // Messaging has the patient, provider and facility it will name (their owners' events), as it would send it.
+    await waitFor(async () => {
+      const preview = await api('GET', `/api/messageTemplates/reminder/resolve?patient=${patient.ada}&appointment=${adaAppointment}`);
+      const text = (preview.body['text'] as string | undefined) ?? '';
+      return text.includes(PATIENTS.ada.firstname) && text.includes('Grace Hopper') && text.includes('Harbor Clinic');
+    }, { ...WAIT, message: 'messaging knows the patient, provider and facility' });
+    await waitFor(async () => {
+      const preview = await api('GET', `/api/messageTemplates/reminder/resolve?patient=${patient.bo}&appointment=${boAppointment}`);
+      return ((preview.body['text'] as string | undefined) ?? '').includes(PATIENTS.bo.firstname);
+    }, { ...WAIT, message: 'messaging knows the second patient' });
+    expect(fake.sent).toHaveLength(0);
+  });
+
+  it('sends the week-ahead reminders when the clock reaches them, to the patients’ numbers, naming the local time', async () => {
+    const first = DateTime.max(expectedSendAt(adaAt, 168), expectedSendAt(boAt, 168));
+    await moveClocks(first);
+    for (const [who, at] of [
+      ['ada', adaAt],
+      ['bo', boAt],
+    ] as const) {
+      const [text] = await waitFor(async () => (textsTo(who).length > 0 ? textsTo(who) : null), { ...WAIT, message: `the reminder reaches ${who} at Twilio` });
+      expect(text!.params['From']).toBe(fake.from);
+      expect(text!.params['Body']).toContain(PATIENTS[who].firstname);
+      expect(text!.params['Body']).toMatch(localTime(at));
+      expect(text!.params['Body']).toContain(localDay(at));
+      expect(text!.params['StatusCallback']).toMatch(new RegExp(`^${publicUrl}/api/callback/twilio/`));
+    }
+    // Only the week-ahead ones: the others are days away still.
+    for (const appointment of [adaAppointment, boAppointment]) {
+      const reminders = await waitFor(async () => {
+        const all = await remindersOf(appointment);
+        return all.find((reminder) => reminder['offsetHours'] === 168)?.['status'] === 'sent' ? all : null;
+      }, { ...WAIT, message: 'the reminder is recorded as sent' });
+      expect(reminders.filter((reminder) => reminder['offsetHours'] !== 168).map((reminder) => reminder['status'])).toEqual(['scheduled', 'scheduled']);
+    }
+    expect(fake.sent).toHaveLength(2);
+    expect(fake.unauthorized).toBe(0);
+  });
+
+  it('a signed C confirms the appointment; the same webhook delivered twice has one effect; an unsigned one none', async () => {
+    const forged = await fetch(`${gateway.url}${REPLY_PATH}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': 'bm90IGEgc2lnbmF0dXJl' },
+      body: new URLSearchParams({ MessageSid: 'SMforged', From: PATIENTS.ada.phone, To: fake.from, Body: 'X' }).toString(),
+    });
+    expect(forged.status).toBe(403);
+
+    const confirm = await reply(PATIENTS.ada.phone, 'C');
+    expect(confirm.status).toBe(200);
+    expect(confirm.twiml).toContain('<Response');
+    const again = await reply(PATIENTS.ada.phone, 'C', confirm.messageSid);
+    expect(again.status).toBe(200);
+    expect(again.twiml).not.toContain('<Message');
+
+    await waitFor(async () => (await appointmentStatus(adaAppointment)) === 'confirmed', { ...WAIT, message: 'reply.received reaches scheduling, which confirms' });
+    const inbound = await api('GET', `/api/messages?patient=${patient.ada}&type=inbound`);
+    expect(inbound.body['total']).toBe(1);
+    expect(inbound.body['response'][0]).toMatchObject({ text: 'C', externalId: confirm.messageSid, classification: 'positive', appointment: adaAppointment });
+    // appointment.confirmed comes back to messaging, which shows the answered reminder as confirmed.
+    await waitFor(async () => (await remindersOf(adaAppointment)).find((reminder) => reminder['offsetHours'] === 168)?.['status'] === 'confirmed', {
+      ...WAIT,
+      message: 'messaging marks the answered reminder confirmed',
+    });
+    // The forged X changed nothing.
+    expect(await appointmentStatus(adaAppointment)).toBe('confirmed');
+  });
+
+  it('an X cancels the second appointment, and its slot is texted to the three patients waiting for that provider', async () => {
+    for (const who of ['wen', 'wil', 'wes'] as const) waitlist[who] = await created('/api/waitlists', { patient: patient[who], provider });
+
+    const cancel = await reply(PATIENTS.bo.phone, 'X');
+    expect(cancel.status).toBe(200);
+    await waitFor(async () => (await appointmentStatus(boAppointment)) === 'cancelled', { ...WAIT, message: 'scheduling cancels on the patient’s X' });
+    // Its reminders not sent yet are void.
+    await waitFor(
+      async () =>
+        (await remindersOf(boAppointment)).filter((reminder) => reminder['offsetHours'] !== null && reminder['offsetHours'] !== 168).every((reminder) => reminder['status'] === 'skipped'),
+      { ...WAIT, message: 'messaging voids the cancelled appointment’s reminders' },
+    );
+
+    for (const who of ['wen', 'wil', 'wes'] as const) {
+      const offer = await waitFor(async () => textsTo(who).find((text) => /Reply YES/.test(text.params['Body'] ?? '')) ?? null, { ...WAIT, message: `the offer reaches ${who}` });
+      expect(offer.params['Body']).toContain(PATIENTS[who].firstname);
+      expect(offer.params['Body']).toMatch(localTime(boAt));
+      expect(offer.params['Body']).toContain(localDay(boAt));
+    }
+    const offers = await api('GET', '/api/offers');
+    expect(offers.body['response']).toHaveLength(1);
+    expect(offers.body['response'][0]).toMatchObject({ status: 'in-progress', source: 'cancellation', cancelledAppointment: boAppointment, date: boAt.toUTC().toISO() });
+  });
+
+  it('two YES at the same moment: exactly one gets the slot, the other is told it is taken', async () => {
+    const [wen, wil] = await Promise.all([reply(PATIENTS.wen.phone, 'YES'), reply(PATIENTS.wil.phone, 'Yes')]);
+    expect([wen.status, wil.status]).toEqual([200, 200]);
+
+    const offer = await waitFor(async () => {
+      const current = (await api('GET', '/api/offers')).body['response'][0] as Body;
+      return current['status'] === 'patient-found' ? current : null;
+    }, { ...WAIT, message: 'scheduling gives the slot to the first YES' });
+    const winner = offer['patientFound'] === patient.wen ? 'wen' : 'wil';
+    const loser = winner === 'wen' ? 'wil' : 'wen';
+    expect(offer['patientFound']).toBe(patient[winner]);
+
+    const slot = boAt.toUTC().toISO()!;
+    const booked = await api('GET', `/api/appointments?provider=${provider}&date=${encodeURIComponent(`>=${slot}`)}&date=${encodeURIComponent(`<=${slot}`)}`);
+    const live = (booked.body['response'] as Body[]).filter((appointment) => appointment['status'] !== 'cancelled');
+    expect(live).toHaveLength(1);
+    expect(live[0]).toMatchObject({ _id: offer['usedForAppointment'], patient: patient[winner], source: 'waitlist' });
+
+    const entries = Object.fromEntries(await Promise.all((['wen', 'wil', 'wes'] as const).map(async (who) => [who, (await api('GET', `/api/waitlists/${waitlist[who]}`)).body['status']])));
+    expect(entries).toEqual({ [winner]: 'accepted', [loser]: 'waiting', wes: 'waiting' });
+
+    const booking = await waitFor(async () => textsTo(winner).find((text) => /booked/.test(text.params['Body'] ?? '')) ?? null, { ...WAIT, message: 'the winner is told the slot is theirs' });
+    expect(booking.params['Body']).toMatch(localTime(boAt));
+    for (const who of [loser, 'wes'] as const) {
+      const taken = await waitFor(async () => textsTo(who).find((text) => /no longer available/.test(text.params['Body'] ?? '')) ?? null, {
+        ...WAIT,
+        message: `${who} is told the slot is taken`,
+      });
+      expect(taken.params['Body']).toMatch(localTime(boAt));
+    }
+    expect(textsTo(winner).filter((text) => /no longer available/.test(text.params['Body'] ?? ''))).toHaveLength(0);
+    expect(textsTo(loser).filter((text) => /booked/.test(text.params['Body'] ?? ''))).toHaveLength(0);
+    expect(textsTo(loser)).toHaveLength(2);
+  });
+
+  it('STOP: the patient is answered once, then nothing more is sent to them', async () => {
+    // Whatever messaging still had to say about the confirmation has gone out before the patient stops.
+    await waitFor(async () => (await remindersOf(adaAppointment)).every((reminder) => reminder['status'] !== 'queued' && (reminder['offsetHours'] !== null || reminder['status'] !== 'scheduled')), {
+      ...WAIT,
+      message: 'messaging has nothing pending for the patient but the later reminders',
+    });
+    const before = textsTo('ada').length;
+
+    const stop = await reply(PATIENTS.ada.phone, 'STOP');
+    expect(stop.status).toBe(200);
+    expect(stop.twiml.match(/<Message>/g)).toHaveLength(1);
+    expect(stop.twiml).toContain('no more messages');
+    const duplicate = await reply(PATIENTS.ada.phone, 'STOP', stop.messageSid);
+    expect(duplicate.twiml).not.toContain('<Message');
+
+    // Their later reminders are blocked at once; staff cannot write to them either.
+    const later = (await remindersOf(adaAppointment)).filter((reminder) => reminder['offsetHours'] === 96 || reminder['offsetHours'] === 48);
+    expect(later.map((reminder) => [reminder['status'], reminder['statusReason']])).toEqual([
+      ['blocked', 'do-not-contact'],
+      ['blocked', 'do-not-contact'],
+    ]);
+    const staff = await api('POST', '/api/messages', { patient: patient.ada, text: 'Please call us back.' });
+    expect(staff.status).toBe(409);
+
+    // Move the platform to the four-days-ahead reminders: the slot's new holder gets theirs, the patient who stopped nothing.
+    const winnerAppointment = ((await api('GET', '/api/offers')).body['response'][0] as Body)['usedForAppointment'] as string;
+    const winnerFourDays = await waitFor(async () => (await remindersOf(winnerAppointment)).find((reminder) => reminder['offsetHours'] === 96) ?? null, { ...WAIT, message: 'the new booking has reminders' });
+    expect(winnerFourDays['sendAt']).toBe(expectedSendAt(boAt, 96).toUTC().toISO());
+    await moveClocks(DateTime.max(expectedSendAt(adaAt, 96), expectedSendAt(boAt, 96)).plus({ minutes: 1 }));
+    await waitFor(async () => (await remindersOf(winnerAppointment)).find((reminder) => reminder['offsetHours'] === 96)?.['status'] === 'sent', {
+      ...WAIT,
+      message: 'the dispatcher passes the four-days-ahead reminders',
+    });
+    expect(textsTo('ada')).toHaveLength(before);
+    expect((await remindersOf(adaAppointment)).find((reminder) => reminder['offsetHours'] === 96)).toMatchObject({ status: 'blocked', sentAt: null });
+  });
+
+  it('reports messaging healthy, and stops every process cleanly, having logged no PHI', async () => {
+    const status = await fetch(`${gateway.url}/api/status`);
+    expect(((await status.json()) as Body)['services']).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'messaging', status: 'ok' })]));
+    for (const service of [...services].reverse()) expect(await service.stop(), `${service.name}:\n${service.output().slice(-1_500)}`).toBe(0);
+    const logs = services.map((service) => service.output()).join('\n');
+    for (const person of Object.values(PATIENTS)) {
+      for (const phi of [person.firstname, person.lastname, person.phone, person.phone.slice(2)]) expect(logs).not.toContain(phi);
+    }
+    for (const phi of ['front@journey.example', 'journey passphrase', 'Please call us back', 'no more messages']) expect(logs).not.toContain(phi);
+  });
+});

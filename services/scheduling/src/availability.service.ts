@@ -1,0 +1,524 @@
+import { randomUUID } from 'node:crypto';
+import { appointmentCreatedV1, availabilityBookedV1, availabilityOpenedV1, createEvent, type EventEnvelope } from '@pep/contracts';
+import { HttpProblem, notFound, type Identity, type InvalidField } from '@pep/service-kit';
+import { BOOKABLE, canSet, effectiveStatus, type AvailabilityState } from './availability-status.js';
+import type {
+  AvailabilityChange,
+  AvailabilityFilters,
+  AvailabilityItem,
+  AvailabilityResponse,
+  BookAvailabilityBody,
+  CreateAvailabilitiesBody,
+  FreeBusyQuery,
+  FreeBusyResponse,
+  SchedulerFilters,
+  WorkingHoursBody,
+} from './availability.schemas.js';
+import { enqueue, SOURCE, type Db } from './events.js';
+import type { Appointment, AppointmentType, Availability, Offer, Prisma, PrismaClient } from './generated/prisma/client.js';
+import { daysBetween, endOf, expandWorkingHours, intervalView, isDay, resolveRange, subtractIntervals, type Interval, type RangeBound } from './open-slots.js';
+import { allowsDoubleBooking } from './organization-setting.js';
+import { invalidFields, sqlState, type ListQuery, type Page } from './schemas.js';
+import { appointmentSnapshot, apiValue, availabilitySnapshot, storedValue, toAvailabilityResponse, type LocatedAvailability } from './views.js';
+
+/** Who changes an availability and under which request, for the events it publishes. */
+export interface ChangeContext {
+  user: string;
+  correlationId: string;
+  causationId?: string;
+}
+
+/** Why a slot became available, as availability.opened tells it. */
+type OpenReason = 'created' | 'appointment-cancelled' | 'offer-ended' | 'released';
+
+const withTimeZone = { facility: { select: { timeZone: true } } } as const;
+
+/** Most slots one POST may create; a year of 15-minute slots on weekdays is about 8,000, so hours are posted in parts. */
+const MAX_CREATED = 1000;
+/** Longest range of working hours one POST expands. */
+const MAX_WORKING_DAYS = 366;
+/** Longest range the scheduler and free/busy look at. */
+const MAX_RANGE_DAYS = 92;
+
+const availabilityExists = (errors: InvalidField[]) =>
+  new HttpProblem(409, 'availability-exists', 'The provider already has an availability starting then.', { errors });
+
+/**
+ * Availabilities (a provider's bookable slots at a facility), booking them, and the open slots of the scheduler:
+ * available, unlocked, future availabilities no live appointment of the provider overlaps.
+ */
+export class AvailabilityService {
+  constructor(
+    private readonly prisma: PrismaClient,
+    /** Called after a commit that wrote events, so the relay publishes at once. */
+    private readonly eventsWritten: () => void,
+    /** The clock slots expire by; tests move it. */
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  // ---- reading -----------------------------------------------------------------------------------------------
+
+  /** One page of the organization's availabilities matching the filters, soonest first. */
+  async list(identity: Identity, query: ListQuery, filters: AvailabilityFilters): Promise<Page<AvailabilityResponse>> {
+    const now = this.now();
+    const where = whereOf(identity.organization, filters, now);
+    const [rows, total] = await Promise.all([
+      this.prisma.availability.findMany({ where, include: withTimeZone, orderBy: [{ date: 'asc' }, { id: 'asc' }], skip: (query.page - 1) * query.limit, take: query.limit }),
+      this.prisma.availability.count({ where }),
+    ]);
+    return { response: rows.map((row) => toAvailabilityResponse(row, now)), page: query.page, limit: query.limit, total };
+  }
+
+  /** A provider's availabilities; 404 when the provider is not the organization's. */
+  async ofProvider(identity: Identity, provider: string, query: ListQuery, filters: Omit<AvailabilityFilters, 'provider'>): Promise<Page<AvailabilityResponse>> {
+    if (!(await this.prisma.provider.findFirst({ where: { id: provider, organization: identity.organization, deleted: false }, select: { id: true } }))) throw notFound('provider');
+    return this.list(identity, query, { ...filters, provider });
+  }
+
+  /** An availability of the caller's organization; 404 otherwise. */
+  async get(identity: Identity, id: string): Promise<AvailabilityResponse> {
+    return toAvailabilityResponse(await ownAvailability(this.prisma, identity.organization, id), this.now());
+  }
+
+  /** One page of open slots, soonest first. */
+  async openSlots(identity: Identity, query: ListQuery, filters: SchedulerFilters): Promise<Page<AvailabilityResponse>> {
+    const now = this.now();
+    const open = await this.openSlotQuery(identity.organization, filters, now);
+    if (!open) return { response: [], page: query.page, limit: query.limit, total: 0 };
+    const [ids, counted] = await Promise.all([
+      this.prisma.$queryRawUnsafe<Array<{ id: string }>>(`SELECT a."id"::text AS id ${open.sql} ORDER BY a."date", a."id" LIMIT ${query.limit} OFFSET ${(query.page - 1) * query.limit}`, ...open.values),
+      this.prisma.$queryRawUnsafe<Array<{ n: number }>>(`SELECT count(*)::int AS n ${open.sql}`, ...open.values),
+    ]);
+    const rows = await this.prisma.availability.findMany({ where: { id: { in: ids.map((row) => row.id) } }, include: withTimeZone });
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    return {
+      response: ids.flatMap(({ id }) => (byId.has(id) ? [toAvailabilityResponse(byId.get(id)!, now)] : [])),
+      page: query.page,
+      limit: query.limit,
+      total: counted[0]?.n ?? 0,
+    };
+  }
+
+  /** How many open slots match the filters. */
+  async countOpenSlots(identity: Identity, filters: SchedulerFilters): Promise<{ count: number }> {
+    const open = await this.openSlotQuery(identity.organization, filters, this.now());
+    if (!open) return { count: 0 };
+    const counted = await this.prisma.$queryRawUnsafe<Array<{ n: number }>>(`SELECT count(*)::int AS n ${open.sql}`, ...open.values);
+    return { count: counted[0]?.n ?? 0 };
+  }
+
+  /**
+   * The FROM/WHERE of open slots, with its values; null when no facility can match. A day bound is a local day of each
+   * slot's facility, so the range is resolved once per time zone and each slot is held to its own zone's range. Slots
+   * of a deleted facility, or of a provider deleted or not schedulable, are not open.
+   */
+  private async openSlotQuery(organization: string, filters: SchedulerFilters, now: Date) {
+    const zones = await this.zonesOf(organization, filters.facility);
+    if (zones.length === 0) return null;
+    const ranges = zones.map((zone) => ({ zone, ...checkedRange(filters.from, filters.to, zone) }));
+    let minutes = 0;
+    if (filters.appointmentType) {
+      const type = await this.prisma.appointmentType.findFirst({ where: { id: filters.appointmentType, organization, deleted: false } });
+      if (!type) return null;
+      minutes = type.duration;
+    }
+    const sql = `FROM "availability" a
+      JOIN "facility" f ON f."id" = a."facility" AND f."organization" = a."organization" AND NOT f."deleted"
+      JOIN "provider" pr ON pr."id" = a."provider" AND pr."organization" = a."organization" AND NOT pr."deleted" AND pr."schedulable"
+      JOIN unnest($2::text[], $3::timestamptz[], $4::timestamptz[]) AS r(zone, from_at, to_at) ON r.zone = f."time_zone"
+      WHERE a."organization" = $1::uuid AND NOT a."deleted" AND a."status" = 'available' AND NOT a."locked"
+        AND a."date" > $5::timestamptz AND a."date" >= r.from_at AND a."end_at" <= r.to_at
+        AND ($6::uuid IS NULL OR a."provider" = $6::uuid)
+        AND ($7::uuid IS NULL OR a."facility" = $7::uuid)
+        AND ($8::uuid IS NULL OR a."appointment_type" = $8::uuid OR (a."appointment_type" IS NULL AND a."duration" >= $9::int))
+        AND NOT EXISTS (
+          SELECT 1 FROM "appointment" p
+           WHERE p."organization" = a."organization" AND p."provider" = a."provider" AND NOT p."deleted" AND p."status" <> 'cancelled'
+             AND p."date" < a."end_at" AND p."end_at" > a."date")`;
+    const values = [
+      organization,
+      ranges.map((range) => range.zone),
+      ranges.map((range) => new Date(range.start).toISOString()),
+      ranges.map((range) => new Date(range.end).toISOString()),
+      now.toISOString(),
+      filters.provider ?? null,
+      filters.facility ?? null,
+      filters.appointmentType ?? null,
+      minutes,
+    ];
+    return { sql, values };
+  }
+
+  /** The time zones of the facility asked for, or of every facility of the organization. */
+  private async zonesOf(organization: string, facility: string | undefined): Promise<string[]> {
+    const rows = await this.prisma.facility.findMany({ where: { organization, ...(facility ? { id: facility } : {}) }, select: { timeZone: true }, distinct: ['timeZone'] });
+    return rows.map((row) => row.timeZone);
+  }
+
+  /**
+   * A provider's busy time (live appointments, at any facility) and free time (open availabilities, at the
+   * facility asked for or any, minus busy time) over a range, each merged into disjoint intervals.
+   */
+  async freeBusy(identity: Identity, query: FreeBusyQuery): Promise<FreeBusyResponse> {
+    const organization = identity.organization;
+    if (!(await this.prisma.provider.findFirst({ where: { id: query.provider, organization, deleted: false }, select: { id: true } }))) throw notFound('provider');
+    let zone = 'UTC';
+    if (query.facility) {
+      const facility = await this.prisma.facility.findFirst({ where: { id: query.facility, organization, deleted: false } });
+      if (!facility) throw invalidFields([{ field: 'querystring.facility', message: 'no such facility' }]);
+      zone = facility.timeZone;
+    } else if (isDay(query.from) || isDay(query.to)) {
+      throw invalidFields([{ field: 'querystring.facility', message: 'needed to tell which local days from and to are; or give instants' }]);
+    }
+    const range = checkedRange(query.from, query.to, zone);
+    const overlapping = { organization, providerId: query.provider, deleted: false, date: { lt: new Date(range.end) }, endAt: { gt: new Date(range.start) } };
+    const [appointments, availabilities] = await Promise.all([
+      this.prisma.appointment.findMany({ where: { ...overlapping, status: { not: 'cancelled' } }, select: { date: true, endAt: true } }),
+      this.prisma.availability.findMany({
+        where: { ...overlapping, ...(query.facility ? { facilityId: query.facility } : {}), status: 'available', locked: false, AND: [{ date: { gt: this.now() } }] },
+        select: { date: true, endAt: true },
+      }),
+    ]);
+    const toInterval = (row: { date: Date; endAt: Date }): Interval => ({ start: row.date.getTime(), end: row.endAt.getTime() });
+    const busy = subtractIntervals(appointments.map(toInterval), [], range);
+    const free = subtractIntervals(availabilities.map(toInterval), busy, range);
+    return { provider: query.provider, from: new Date(range.start).toISOString(), to: new Date(range.end).toISOString(), busy: busy.map(intervalView), free: free.map(intervalView) };
+  }
+
+  // ---- changing ----------------------------------------------------------------------------------------------
+
+  /**
+   * Creates one availability, several, or the slots of weekly working hours (expanded in the facility's time zone),
+   * all or none, publishing availability.opened for each unlocked one. One with the same provider and start as a
+   * live availability answers 409.
+   */
+  async create(identity: Identity, body: CreateAvailabilitiesBody, correlationId: string): Promise<AvailabilityResponse | AvailabilityResponse[]> {
+    const organization = identity.organization;
+    const now = this.now();
+    const planned =
+      'workingHours' in body
+        ? await this.expand(identity, body, now)
+        : await this.items(identity, Array.isArray(body) ? body : [body], Array.isArray(body) ? 'body.' : 'body', now);
+    const startKey = (row: { providerId: string; date: Date }) => `${row.providerId} ${row.date.getTime()}`;
+    const created = await this.prisma
+      .$transaction(async (tx) => {
+        const existing = await tx.availability.findMany({
+          where: { organization, deleted: false, providerId: { in: [...new Set(planned.map((slot) => slot.row.providerId))] }, date: { in: planned.map((slot) => slot.row.date) } },
+          select: { providerId: true, date: true },
+        });
+        const taken = new Set(existing.map(startKey));
+        const clashes = planned.filter((slot) => taken.has(startKey(slot.row)));
+        if (clashes.length > 0) throw availabilityExists(clashes.map((slot) => ({ field: slot.field, message: 'the provider already has an availability starting then' })));
+        const rows = await tx.availability.createManyAndReturn({ data: planned.map((slot) => slot.row), include: withTimeZone });
+        await enqueue(tx, rows.filter((row) => !row.locked).map((row) => opened(row, 'created', { user: identity.user, correlationId })));
+        return rows;
+      })
+      .catch((error: unknown) => {
+        // A concurrent request added one of the starts after the check above.
+        if (sqlState(error) === '23505') throw availabilityExists([]);
+        throw error;
+      });
+    this.eventsWritten();
+    const byStart = created.sort((a, b) => a.date.getTime() - b.date.getTime() || a.providerId.localeCompare(b.providerId));
+    const answers = byStart.map((row) => toAvailabilityResponse(row, now));
+    return Array.isArray(body) || 'workingHours' in body ? answers : answers[0]!;
+  }
+
+  /** Rows of explicit availabilities, each checked; `base` is where they are in the body. */
+  private async items(identity: Identity, items: AvailabilityItem[], base: string, now: Date) {
+    const at = (index: number, field: string) => (base === 'body' ? `body.${field}` : `${base}${index}.${field}`);
+    const references = await this.references(identity.organization, items);
+    const errors: InvalidField[] = [];
+    const seen = new Set<string>();
+    const rows = items.map((item, index) => {
+      errors.push(...references.errorsOf(item, (field) => at(index, field)));
+      const type = item.appointmentType ? references.types.get(item.appointmentType) : undefined;
+      const duration = item.duration ?? type?.duration;
+      if (duration === undefined && !item.appointmentType) errors.push({ field: at(index, 'duration'), message: 'required without an appointment type' });
+      const date = new Date(item.date);
+      if (date.getTime() <= now.getTime()) errors.push({ field: at(index, 'date'), message: 'must be in the future' });
+      const key = `${item.provider} ${date.getTime()}`;
+      if (seen.has(key)) errors.push({ field: at(index, 'date'), message: 'the provider has another availability starting then in this request' });
+      seen.add(key);
+      return { field: at(index, 'date'), row: newRow(identity, item, date, duration ?? 0) };
+    });
+    if (errors.length > 0) throw invalidFields(errors);
+    return rows;
+  }
+
+  /** Rows of the slots of weekly working hours in the facility's time zone; slots already started are left out. */
+  private async expand(identity: Identity, body: WorkingHoursBody, now: Date) {
+    const references = await this.references(identity.organization, [body]);
+    const errors = references.errorsOf(body, (field) => `body.${field}`);
+    if (errors.length > 0) throw invalidFields(errors);
+    const facility = references.facilities.get(body.facility)!;
+    const type = body.appointmentType ? references.types.get(body.appointmentType) : undefined;
+    const hours = body.workingHours;
+    const slotMinutes = hours.slotMinutes ?? type?.duration;
+    if (slotMinutes === undefined) throw invalidFields([{ field: 'body.workingHours.slotMinutes', message: 'required without an appointment type' }]);
+    if (daysBetween(hours.from, hours.until, facility.timeZone) > MAX_WORKING_DAYS) throw invalidFields([{ field: 'body.workingHours.until', message: `at most ${MAX_WORKING_DAYS} days after from` }]);
+    const slots = expandWorkingHours({ ...hours, slotMinutes }, facility.timeZone).filter((slot) => slot.start > now.getTime());
+    if (slots.length === 0) throw invalidFields([{ field: 'body.workingHours', message: 'no future slot fits these hours' }]);
+    if (slots.length > MAX_CREATED) throw invalidFields([{ field: 'body.workingHours', message: `${slots.length} slots; at most ${MAX_CREATED} per request` }]);
+    return slots.map((slot) => ({ field: 'body.workingHours', row: newRow(identity, body, new Date(slot.start), slotMinutes) }));
+  }
+
+  /** The live providers, facilities and types some bodies name, and a check naming each field that names none. */
+  private async references(organization: string, bodies: Array<{ provider: string; facility: string; appointmentType?: string | undefined }>) {
+    const live = { organization, deleted: false };
+    const unique = (values: Array<string | undefined>) => [...new Set(values.filter((value): value is string => value !== undefined))];
+    const [providers, facilities, types] = await Promise.all([
+      this.prisma.provider.findMany({ where: { ...live, id: { in: unique(bodies.map((body) => body.provider)) } }, select: { id: true } }),
+      this.prisma.facility.findMany({ where: { ...live, id: { in: unique(bodies.map((body) => body.facility)) } } }),
+      this.prisma.appointmentType.findMany({ where: { ...live, id: { in: unique(bodies.map((body) => body.appointmentType)) } } }),
+    ]);
+    const providerIds = new Set(providers.map((provider) => provider.id));
+    const result = {
+      facilities: new Map(facilities.map((facility) => [facility.id, facility])),
+      types: new Map<string, AppointmentType>(types.map((type) => [type.id, type])),
+      errorsOf(body: { provider: string; facility: string; appointmentType?: string | undefined }, at: (field: string) => string): InvalidField[] {
+        return [
+          ...(providerIds.has(body.provider) ? [] : [{ field: at('provider'), message: 'no such provider' }]),
+          ...(result.facilities.has(body.facility) ? [] : [{ field: at('facility'), message: 'no such facility' }]),
+          ...(body.appointmentType === undefined || result.types.has(body.appointmentType) ? [] : [{ field: at('appointmentType'), message: 'no such appointment type' }]),
+        ];
+      },
+    };
+    return result;
+  }
+
+  /**
+   * Applies changes to several availabilities under their row locks, all or none. A status change must be allowed
+   * by the machine and settable by hand (409 otherwise); a slot held by an offer or an appointment, or expired, is
+   * not moved (409). Another organization's id answers 404.
+   */
+  async update(identity: Identity, changes: AvailabilityChange[], correlationId: string): Promise<AvailabilityResponse[]> {
+    const organization = identity.organization;
+    const now = this.now();
+    const ids = changes.map((change) => change._id);
+    const newTypes = [...new Set(changes.map((change) => change.appointmentType).filter((type): type is string => typeof type === 'string'))];
+    const types = new Map((await this.prisma.appointmentType.findMany({ where: { organization, deleted: false, id: { in: newTypes } } })).map((type) => [type.id, type]));
+    let wrote = false;
+    const updated = await this.prisma
+      .$transaction(async (tx) => {
+        await tx.$executeRawUnsafe('SELECT 1 FROM "availability" WHERE "id" = ANY($1::uuid[]) AND "organization" = $2::uuid ORDER BY "id" FOR UPDATE', ids, organization);
+        const rows = new Map((await tx.availability.findMany({ where: { id: { in: ids }, organization, deleted: false }, include: withTimeZone })).map((row) => [row.id, row]));
+        if (rows.size !== ids.length) throw notFound('availability');
+        const errors: InvalidField[] = [];
+        const conflicts: InvalidField[] = [];
+        const plans = changes.map((change, index) => {
+          const current = rows.get(change._id)!;
+          const state = effectiveStatus(apiValue<AvailabilityState>(current.status), current.date, now);
+          const at = (field: string) => `body.${index}.${field}`;
+          if (change.status !== undefined && !canSet(state, change.status)) conflicts.push({ field: at('status'), message: `${state} → ${change.status} is not allowed` });
+          const moves = change.date !== undefined || change.duration !== undefined || change.appointmentType !== undefined;
+          if (moves && !BOOKABLE.has(state)) conflicts.push({ field: at(change.date !== undefined ? 'date' : change.duration !== undefined ? 'duration' : 'appointmentType'), message: `a ${state} availability cannot be changed` });
+          if (typeof change.appointmentType === 'string' && !types.has(change.appointmentType)) errors.push({ field: at('appointmentType'), message: 'no such appointment type' });
+          const date = change.date === undefined ? current.date : new Date(change.date);
+          if (change.date !== undefined && date.getTime() <= now.getTime()) errors.push({ field: at('date'), message: 'must be in the future' });
+          const duration = change.duration ?? current.duration;
+          return { current, state, change, date, duration, field: at('date') };
+        });
+        if (errors.length > 0) throw invalidFields(errors);
+        if (conflicts.length > 0) throw new HttpProblem(409, 'invalid-transition', 'The availability cannot be changed that way in the state it is in.', { errors: conflicts });
+        const results: LocatedAvailability[] = [];
+        const events: EventEnvelope[] = [];
+        for (const { current, state, change, date, duration } of plans) {
+          const data: Prisma.AvailabilityUncheckedUpdateInput = {
+            ...(change.status !== undefined && change.status !== state ? { status: storedValue<Availability['status']>(change.status) } : {}),
+            ...(change.date !== undefined || change.duration !== undefined ? { date, duration, endAt: endOf(date, duration) } : {}),
+            ...(change.appointmentType !== undefined ? { appointmentTypeId: change.appointmentType } : {}),
+            ...(change.externalId !== undefined ? { externalId: change.externalId } : {}),
+            ...(change.locked !== undefined ? { locked: change.locked } : {}),
+          };
+          if (Object.keys(data).length === 0) {
+            results.push(current);
+            continue;
+          }
+          const row = await tx.availability.update({ where: { id: current.id }, data: { ...data, updatedBy: identity.user }, include: withTimeZone });
+          const context = { user: identity.user, correlationId };
+          const after = effectiveStatus(apiValue<AvailabilityState>(row.status), row.date, now);
+          if (after === 'available' && !row.locked && (state !== 'available' || current.locked)) events.push(opened(row, 'released', context));
+          if (after === 'booked-by-integrator' && state !== 'booked-by-integrator') events.push(booked(row, null, context));
+          results.push(row);
+        }
+        await enqueue(tx, events);
+        wrote = events.length > 0;
+        return results;
+      })
+      .catch((error: unknown) => {
+        if (sqlState(error) === '23505') throw availabilityExists([]);
+        throw error;
+      });
+    if (wrote) this.eventsWritten();
+    return updated.map((row) => toAvailabilityResponse(row, now));
+  }
+
+  /**
+   * Books an available slot for a patient: the appointment is created under the normal no-overlap rule and the
+   * availability marked booked, in one transaction. The availability's row lock serializes bookings of one slot,
+   * so of simultaneous bookings exactly one wins and the others find it booked (409). A slot that is not available
+   * (offered, booked, expired, locked) answers 409 and nothing changes.
+   */
+  async book(identity: Identity, id: string, body: BookAvailabilityBody, correlationId: string): Promise<AvailabilityResponse> {
+    const organization = identity.organization;
+    const now = this.now();
+    if (body.appointmentType && !(await this.prisma.appointmentType.findFirst({ where: { id: body.appointmentType, organization, deleted: false }, select: { id: true } }))) {
+      throw invalidFields([{ field: 'body.appointmentType', message: 'no such appointment type' }]);
+    }
+    const result = await this.prisma
+      .$transaction(async (tx) => {
+        const current = await ownAvailability(tx, organization, id, true);
+        const state = effectiveStatus(apiValue<AvailabilityState>(current.status), current.date, now);
+        if (!BOOKABLE.has(state)) throw new HttpProblem(409, 'availability-unavailable', `The availability is ${state}, not available.`);
+        if (current.locked) throw new HttpProblem(409, 'availability-unavailable', 'The availability is locked.');
+        const live = { organization, deleted: false };
+        const [provider, facility] = await Promise.all([tx.provider.findFirst({ where: { ...live, id: current.providerId } }), tx.facility.findFirst({ where: { ...live, id: current.facilityId } })]);
+        if (!provider?.schedulable || !facility) throw new HttpProblem(409, 'availability-unavailable', 'The provider is not schedulable or the facility was deleted.');
+        if (current.appointmentTypeId && body.appointmentType && body.appointmentType !== current.appointmentTypeId) {
+          throw invalidFields([{ field: 'body.appointmentType', message: 'the availability is for another appointment type' }]);
+        }
+        const typeId = current.appointmentTypeId ?? body.appointmentType;
+        if (!typeId) throw invalidFields([{ field: 'body.appointmentType', message: 'required: the availability is for any type' }]);
+        const appointment = await tx.appointment.create({
+          data: {
+            id: randomUUID(),
+            organization,
+            patient: body.patient,
+            providerId: current.providerId,
+            facilityId: current.facilityId,
+            typeId,
+            date: current.date,
+            duration: current.duration,
+            endAt: current.endAt,
+            source: body.source ?? 'ui',
+            status: body.status ?? 'unconfirmed',
+            allowOverlap: await allowsDoubleBooking(tx, organization),
+            createdBy: identity.user,
+            updatedBy: identity.user,
+          },
+        });
+        const row = await tx.availability.update({ where: { id }, data: { status: 'booked', appointmentId: appointment.id, offerId: null, updatedBy: identity.user }, include: withTimeZone });
+        const context = { user: identity.user, correlationId };
+        await enqueue(tx, [
+          createEvent(appointmentCreatedV1, { source: SOURCE, organization, subject: appointment.id, correlationId, data: appointmentSnapshot(appointment, row.facility.timeZone) }),
+          booked(row, appointment, context),
+        ]);
+        return row;
+      })
+      .catch((error: unknown) => {
+        if (sqlState(error) === '23P01') throw new HttpProblem(409, 'slot-taken', 'The provider already has an appointment at that time.');
+        throw error;
+      });
+    this.eventsWritten();
+    return toAvailabilityResponse(result, now);
+  }
+}
+
+// ---- links with appointments and offers, inside the caller's transaction --------------------------------------
+
+/** Reopens the slot an appointment held, when it was cancelled, deleted or moved away; nothing when it held none. */
+export async function reopenHeldBy(tx: Db, appointment: Pick<Appointment, 'id' | 'organization'>, context: ChangeContext): Promise<void> {
+  const held = await tx.availability.findMany({ where: { organization: appointment.organization, appointmentId: appointment.id, status: { in: ['booked', 'booked_by_offer'] } }, select: { id: true } });
+  const events: EventEnvelope[] = [];
+  for (const { id } of held) {
+    const row = await tx.availability.update({ where: { id }, data: { status: 'available', appointmentId: null, offerId: null, updatedBy: context.user }, include: withTimeZone });
+    events.push(opened(row, 'appointment-cancelled', context));
+  }
+  await enqueue(tx, events);
+}
+
+/** Marks the availability of an offer's slot (same provider and start, available, unlocked) offered in that offer. */
+export async function offerSlot(tx: Db, offer: Pick<Offer, 'id' | 'organization' | 'providerId' | 'date'>, context: ChangeContext): Promise<void> {
+  await tx.availability.updateMany({
+    where: { organization: offer.organization, providerId: offer.providerId, date: offer.date, deleted: false, locked: false, status: 'available' },
+    data: { status: 'offered', offerId: offer.id, updatedBy: context.user },
+  });
+}
+
+/** The patient who accepted an offer got its slot: the availability offered in it is booked-by-offer. */
+export async function takeByOffer(tx: Db, offer: Pick<Offer, 'id'>, appointment: Appointment, context: ChangeContext): Promise<void> {
+  const taken = await tx.availability.updateManyAndReturn({
+    where: { offerId: offer.id, status: 'offered' },
+    data: { status: 'booked_by_offer', appointmentId: appointment.id, updatedBy: context.user },
+    include: withTimeZone,
+  });
+  await enqueue(tx, taken.map((row) => booked(row, appointment, context)));
+}
+
+/** An offer ended without a patient (or was cancelled): the availability offered in it is available again. */
+export async function offerEnded(tx: Db, offer: Pick<Offer, 'id'>, context: ChangeContext): Promise<void> {
+  const released = await tx.availability.updateManyAndReturn({
+    where: { offerId: offer.id, status: 'offered' },
+    data: { status: 'available', offerId: null, updatedBy: context.user },
+    include: withTimeZone,
+  });
+  await enqueue(tx, released.map((row) => opened(row, 'offer-ended', context)));
+}
+
+// ---- helpers -------------------------------------------------------------------------------------------------
+
+/** The organization's live availability with its facility's zone, locked for the transaction when asked; 404 otherwise. */
+async function ownAvailability(db: Db, organization: string, id: string, lock = false): Promise<LocatedAvailability> {
+  if (lock) await db.$executeRawUnsafe('SELECT 1 FROM "availability" WHERE "id" = $1::uuid AND "organization" = $2::uuid FOR UPDATE', id, organization);
+  const availability = await db.availability.findFirst({ where: { id, organization, deleted: false }, include: withTimeZone });
+  if (!availability) throw notFound('availability');
+  return availability;
+}
+
+/** A new availability row. */
+function newRow(identity: Identity, body: { provider: string; facility: string; appointmentType?: string | undefined; externalId?: string | undefined; locked?: boolean | undefined }, date: Date, duration: number) {
+  return {
+    id: randomUUID(),
+    organization: identity.organization,
+    providerId: body.provider,
+    facilityId: body.facility,
+    appointmentTypeId: body.appointmentType ?? null,
+    date,
+    duration,
+    endAt: endOf(date, duration),
+    externalId: body.externalId ?? null,
+    locked: body.locked ?? false,
+    createdBy: identity.user,
+    updatedBy: identity.user,
+  };
+}
+
+/** A range as instants in `zone`, checked: from before to, at most {@link MAX_RANGE_DAYS} long. */
+function checkedRange(from: RangeBound, to: RangeBound, zone: string): Interval {
+  const range = resolveRange(from, to, zone);
+  if (!(range.end > range.start)) throw invalidFields([{ field: 'querystring.to', message: 'must be after from' }]);
+  if (range.end - range.start > (MAX_RANGE_DAYS + 1) * 86_400_000) throw invalidFields([{ field: 'querystring.to', message: `at most ${MAX_RANGE_DAYS} days after from` }]);
+  return range;
+}
+
+function eventContext(row: Availability, context: ChangeContext) {
+  return { source: SOURCE, organization: row.organization, subject: row.id, correlationId: context.correlationId, ...(context.causationId ? { causationId: context.causationId } : {}) };
+}
+
+function opened(row: LocatedAvailability, reason: OpenReason, context: ChangeContext): EventEnvelope {
+  return createEvent(availabilityOpenedV1, { ...eventContext(row, context), data: { ...availabilitySnapshot(row), reason } });
+}
+
+function booked(row: LocatedAvailability, appointment: Appointment | null, context: ChangeContext): EventEnvelope {
+  return createEvent(availabilityBookedV1, { ...eventContext(row, context), data: { ...availabilitySnapshot(row), appointment: appointment?.id ?? null, patient: appointment?.patient ?? null } });
+}
+
+/** The list filters as a Prisma `where`; a status filter means the state now, so expiry is computed here too. */
+function whereOf(organization: string, filters: AvailabilityFilters, now: Date): Prisma.AvailabilityWhereInput {
+  const lapsing: Array<Availability['status']> = ['available', 'booked_pending', 'offered'];
+  let status: Prisma.AvailabilityWhereInput = {};
+  if (filters.status === 'expired') status = { OR: [{ status: 'expired' }, { status: { in: lapsing }, date: { lte: now } }] };
+  else if (filters.status) {
+    const stored = storedValue<Availability['status']>(filters.status);
+    status = lapsing.includes(stored) ? { status: stored, date: { gt: now } } : { status: stored };
+  }
+  return {
+    organization,
+    deleted: false,
+    ...(filters.provider ? { providerId: filters.provider } : {}),
+    ...(filters.facility ? { facilityId: filters.facility } : {}),
+    ...(filters.appointmentType ? { OR: [{ appointmentTypeId: filters.appointmentType }, { appointmentTypeId: null }] } : {}),
+    AND: [status, ...(filters.date ?? []).map((bound) => ({ date: { [bound.op]: bound.at } }))],
+  };
+}
