@@ -10,6 +10,7 @@ import { registerCatalogGroups } from './catalog.routes.js';
 import { PrismaClient } from './generated/prisma/client.js';
 import { registerNotBuiltRoutes } from './not-built.routes.js';
 import { offerHandlers, startExpiryPoller } from './offer.handlers.js';
+import { patientMergedHandler } from './patient-merged.handler.js';
 import { replyReceivedHandler } from './reply-received.handler.js';
 import { registerOfferAnswerRoutes, registerOfferRoutes } from './offer.routes.js';
 import { OfferAnswers, OfferService } from './offer.service.js';
@@ -80,6 +81,7 @@ export async function buildApp(deps: SchedulingAppDeps): Promise<ServiceApp> {
         ...(deps.maxEventAttempts !== undefined ? { maxAttempts: deps.maxEventAttempts } : {}),
       });
     subscriptions.push(await consume('scheduling.settings', [settingsChangedHandler]));
+    subscriptions.push(await consume('scheduling.patients', [patientMergedHandler]));
     subscriptions.push(await consume('scheduling.offers', offerHandlers(offers, deps.logger.child({ component: 'offers' }))));
     subscriptions.push(await consume('scheduling.replies', [replyReceivedHandler(appointments, deps.logger.child({ component: 'replies' }))]));
     stopExpiry = startExpiryPoller(offers, deps.offerExpiryIntervalMs ?? 30_000, deps.logger.child({ component: 'offer-expiry' }));
