@@ -5,7 +5,7 @@ import { enqueue, SOURCE } from './events.js';
 import type { GroupInvite, Prisma, PrismaClient } from './generated/prisma/client.js';
 import type { AcceptInvitationBody, GroupInviteResponse, InviteUserBody } from './group.schemas.js';
 import { addMembers, lockGroup, toGroupResponse } from './group.service.js';
-import type { Mailer } from './mailer.js';
+import { mailFailure, type Mailer } from './mailer.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { RULES, type RateLimiter } from './rate-limiter.js';
 import { GROUP_WRITERS } from './roles.js';
@@ -294,7 +294,7 @@ export class GroupInviteService {
           `To accept, open this link within 7 days:\n${link}\n\nIf you did not expect this invitation, ignore this e-mail.\n`,
       });
     } catch (error) {
-      this.logger.error({ err: { message: (error as Error).message }, invite: invite.id, correlationId }, 'invitation mail not sent');
+      this.logger.error({ err: mailFailure(error), invite: invite.id, correlationId }, 'invitation mail not sent');
     }
   }
 

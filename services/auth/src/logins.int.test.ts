@@ -190,6 +190,24 @@ describe('auth service: provider, patient and widget logins', () => {
       expect((await login({ organization, email: 'flood@mail.example' }, nextAddress())).statusCode).toBe(429);
     });
 
+    it('lets no more than five tries of a code through when they all arrive at once', async () => {
+      const clinic = await signup(service.app);
+      const organization = clinic.organization._id;
+      const patient = randomUUID();
+      await publishPatient(organization, { _id: patient, email: 'burst@mail.example' });
+      await waitFor(async () => (await accountOf(patient)) !== undefined, { timeoutMs: 20_000 });
+      await login({ organization, email: 'burst@mail.example' }, nextAddress());
+      const code = await codeIn('burst@mail.example', 1);
+      // Forty wrong guesses and the right code together, each from its own address.
+      const guesses = Array.from({ length: 40 }, (_, i) => String((Number(code) + 1 + i) % 1_000_000).padStart(6, '0'));
+      guesses.splice(20, 0, code);
+      const answers = await Promise.all(guesses.map((guess, i) => login({ organization, email: 'burst@mail.example', code: guess }, `198.18.7.${i + 1}`)));
+      const admitted = answers.filter((answer) => answer.statusCode !== 429);
+      expect(admitted.length).toBeLessThanOrEqual(5);
+      const { rows } = await sql.query('SELECT attempts FROM patient_login_code WHERE organization = $1', [organization]);
+      expect(rows[0].attempts).toBeLessThanOrEqual(5);
+    });
+
     it('answers 400 naming the field', async () => {
       const bad = await login({ organization: 'not-a-uuid', email: 'a@b.example', code: '12ab' });
       expect(bad.statusCode).toBe(400);

@@ -42,3 +42,12 @@ export function createMailer(config: MailerConfig): Mailer {
     close: () => transport.close(),
   };
 }
+
+/**
+ * What of a failed send may be logged: SMTP's codes and the command that failed, never the message, which quotes the
+ * server's answer and with it, often, the recipient's address.
+ */
+export function mailFailure(error: unknown): { code?: string; responseCode?: number; command?: string } {
+  const { code, responseCode, command } = (error ?? {}) as { code?: string; responseCode?: number; command?: string };
+  return { code, responseCode, command };
+}

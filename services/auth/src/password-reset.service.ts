@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { HttpProblem, type Logger } from '@pep/service-kit';
 import type { PrismaClient } from './generated/prisma/client.js';
-import type { Mailer } from './mailer.js';
+import { mailFailure, type Mailer } from './mailer.js';
 import { hashPassword } from './passwords.js';
 import { RULES, type RateLimiter } from './rate-limiter.js';
 import { hashToken, newOpaqueToken } from './session.service.js';
@@ -110,7 +110,7 @@ export class PasswordResetService {
           };
     this.track(
       this.mailer.send({ to: user.email, ...mail }).catch((error: Error) => {
-        this.logger.error({ err: { message: error.message }, user: user.id }, 'account link mail not sent');
+        this.logger.error({ err: mailFailure(error), user: user.id }, 'account link mail not sent');
       }),
     );
   }
@@ -129,7 +129,7 @@ export class PasswordResetService {
         text: `Someone asked to reset the password of your account.\n\nTo choose a new password, open this link within an hour:\n${link}\n\nIf it was not you, ignore this e-mail; your password stays as it is.\n`,
       });
     } catch (error) {
-      this.logger.error({ err: { message: (error as Error).message }, user: userId }, 'password reset mail not sent');
+      this.logger.error({ err: mailFailure(error), user: userId }, 'password reset mail not sent');
     }
   }
 

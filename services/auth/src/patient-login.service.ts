@@ -1,7 +1,7 @@
 import { createHash, randomInt, randomUUID, timingSafeEqual } from 'node:crypto';
 import { HttpProblem, type Logger } from '@pep/service-kit';
 import type { PrismaClient } from './generated/prisma/client.js';
-import type { Mailer } from './mailer.js';
+import { mailFailure, type Mailer } from './mailer.js';
 import type { PatientLoginBody, PatientSessionResponse } from './patient-login.schemas.js';
 import { RULES, type RateLimiter } from './rate-limiter.js';
 import type { SessionService } from './session.service.js';
@@ -71,38 +71,39 @@ export class PatientLoginService {
 
   private async verify(organization: string, email: string, code: string, patient: string | undefined, address: string): Promise<PatientSessionResponse> {
     const account = `${organization}:${email}`;
-    await this.limiter.check(RULES.patientLoginPerAccount, account);
-    await this.limiter.check(RULES.patientLoginPerAddress, address);
-    const fail = async () => {
-      await this.limiter.hit(RULES.patientLoginPerAccount, account);
-      await this.limiter.hit(RULES.patientLoginPerAddress, address);
-      return invalidCode();
-    };
+    // Every try is counted before the code is compared (a success resets the account's count): counted after, tries
+    // sent all at once would all pass the limits before any of them was counted.
+    await this.limiter.hit(RULES.patientLoginPerAccount, account);
+    await this.limiter.hit(RULES.patientLoginPerAddress, address);
     const now = this.clock();
     const row = await this.prisma.patientLoginCode.findFirst({
       where: { organizationId: organization, email, usedAt: null, expiresAt: { gt: now } },
       orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
     });
-    if (!row || !sameHash(row.codeHash, hashCode(row.id, code))) {
-      if (row) {
-        // A code that was guessed at too often dies, so the limit per code holds even across addresses.
-        const attempts = row.attempts + 1;
-        await this.prisma.patientLoginCode.update({ where: { id: row.id }, data: { attempts, ...(attempts >= MAX_CODE_ATTEMPTS ? { usedAt: now } : {}) } });
-      }
-      throw await fail();
+    if (!row) throw invalidCode();
+    // The code's own try, taken in one statement, so however many requests race at most MAX_CODE_ATTEMPTS compare.
+    const taken = await this.prisma.patientLoginCode.updateMany({
+      where: { id: row.id, usedAt: null, attempts: { lt: MAX_CODE_ATTEMPTS } },
+      data: { attempts: { increment: 1 } },
+    });
+    if (taken.count === 0) throw invalidCode();
+    if (!sameHash(row.codeHash, hashCode(row.id, code))) {
+      // A code guessed at too often dies, so the limit per code holds even across addresses.
+      await this.prisma.patientLoginCode.updateMany({ where: { id: row.id, usedAt: null, attempts: { gte: MAX_CODE_ATTEMPTS } }, data: { usedAt: now } });
+      throw invalidCode();
     }
     const patients = await this.accounts(organization, email);
     const tenant = await this.prisma.organization.findUnique({ where: { id: organization } });
-    if (patients.length === 0 || !tenant?.active || tenant.deletedAt) throw await fail();
+    if (patients.length === 0 || !tenant?.active || tenant.deletedAt) throw invalidCode();
     const chosen = patient ?? (patients.length === 1 ? patients[0] : undefined);
     if (chosen === undefined) {
       // The caller proved control of the mailbox, so naming the records it reaches tells them nothing new; the code stays usable.
       throw new HttpProblem(409, 'choose-patient', 'Several patients share this e-mail; send the code again with `patient`.', { patients });
     }
-    if (!patients.includes(chosen)) throw await fail();
+    if (!patients.includes(chosen)) throw invalidCode();
     // One statement, so two requests racing with one code cannot both log in.
     const used = await this.prisma.patientLoginCode.updateMany({ where: { id: row.id, usedAt: null }, data: { usedAt: now } });
-    if (used.count === 0) throw await fail();
+    if (used.count === 0) throw invalidCode();
     await this.limiter.reset(RULES.patientLoginPerAccount, account);
     await this.prisma.patientAccount.update({ where: { patientId: chosen }, data: { lastLogin: now } });
     const access = await this.sessions.issueAccessToken({ user: chosen, organization, roles: ['patient'], kind: 'patient' });
@@ -132,7 +133,7 @@ export class PatientLoginService {
         text: `Your login code is ${code}. It works once, within ${CODE_TTL_SECONDS / 60} minutes.\n\nIf you did not ask for it, ignore this e-mail.\n`,
       });
     } catch (error) {
-      this.logger.error({ err: { message: (error as Error).message } }, 'patient login code mail not sent');
+      this.logger.error({ err: mailFailure(error) }, 'patient login code mail not sent');
     }
   }
 

@@ -68,8 +68,10 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
   });
   const eventsWritten = () => relay.notify();
   const vendors = createVendors({ twilio: deps.twilio, mailer: deps.mailer, sinkWebhookToken: deps.sinkWebhookToken });
+  // Every URL Twilio is given or signs is built on this; a trailing slash would make them `//api/...`.
+  const publicUrl = deps.publicUrl.replace(/\/+$/, '');
   const answerLinkKey = linkKey(deps.internalAuthSecret);
-  const outbound = new Outbound(prisma, vendors, deps.publicUrl, eventsWritten, deps.logger.child({ component: 'outbound' }), answerLinkKey);
+  const outbound = new Outbound(prisma, vendors, publicUrl, eventsWritten, deps.logger.child({ component: 'outbound' }), answerLinkKey);
   const dispatcher = new ReminderDispatcher(prisma, outbound, clock, deps.logger.child({ component: 'dispatcher' }), deps.dispatcher);
 
   const app = await createServiceApp({
@@ -92,7 +94,7 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
   registerCallbackRoutes(app, prisma, {
     webhookToken: vendors.webhookToken,
     linkKey: answerLinkKey,
-    publicUrl: deps.publicUrl,
+    publicUrl,
     eventsWritten,
     inbound: new InboundService(prisma, clock, eventsWritten, deps.logger.child({ component: 'inbound' })),
   });

@@ -263,7 +263,9 @@ export class InboundService {
   private async sender(phone: string): Promise<PatientContact | null> {
     const last = await this.prisma.message.findFirst({ where: { type: 'outbound', to: phone, deleted: false }, orderBy: { createdAt: 'desc' }, select: { patient: true, organization: true } });
     if (last) {
-      const contact = await this.prisma.patientContact.findFirst({ where: { id: last.patient, organization: last.organization, deleted: false } });
+      // Only while the number is still theirs: a patient who changed numbers must not be answered for by whoever
+      // holds the old one now.
+      const contact = await this.prisma.patientContact.findFirst({ where: { id: last.patient, organization: last.organization, phone, deleted: false } });
       if (contact) return contact;
     }
     return this.prisma.patientContact.findFirst({ where: { phone, deleted: false }, orderBy: { updatedAt: 'desc' } });

@@ -16,6 +16,7 @@ import {
   startMessaging,
   testClock,
   twilioCallback,
+  updatePatient,
   world,
   type MessagingUnderTest,
 } from '../test/harness.js';
@@ -181,5 +182,17 @@ describe('messaging service: patients’ SMS replies', () => {
 
     expect((await reply('+15559999999', 'C')).body).toBe(EMPTY);
     expect(await count()).toBe(before + 1);
+  });
+
+  it('does not let whoever holds a number a patient left answer for that patient', async () => {
+    const { org, records } = await remindedPatient('+15551110005');
+    await updatePatient(service.bus, org.id, records.patient, { phone: '+15551110006' });
+    await waitFor(async () => (await rows('SELECT phone FROM patient_contact WHERE id = $1', [records.patient._id]))[0]?.phone === '+15551110006', {
+      timeoutMs: 30_000,
+      message: 'the new number kept',
+    });
+    expect((await reply('+15551110005', 'X')).body).toBe(EMPTY);
+    expect(await rows("SELECT 1 FROM message WHERE type = 'inbound' AND patient = $1", [records.patient._id])).toEqual([]);
+    expect(events.seen.filter((event) => event.type === 'reply.received' && event.subject === records.patient._id)).toEqual([]);
   });
 });

@@ -407,4 +407,37 @@ describe('scheduling service: availabilities and open slots', () => {
     expect((await call('GET', `/api/availabilities/${free._id}`)).json()).toMatchObject({ status: 'available', offer: null });
     expect((await eventsOf(free._id, 'availability.opened', 2)).map((event) => event.data.reason)).toEqual(['created', 'offer-ended']);
   });
+
+  it('refuses to offer a slot whose availability is locked, held, booked elsewhere or already offered, changing nothing', async () => {
+    const { org, records, call, add } = await clinic();
+    const entry = await create(service.app, await as(org.staff), '/api/waitlists', { patient: randomUUID(), provider: records.provider });
+    const offerOf = (date: string) => call('POST', '/api/offers', { provider: records.provider, facility: records.facility, appointmentType: records.type, date, waitlists: [entry._id] });
+    const locked = await add('2026-03-20T14:00:00Z', { locked: true });
+    const held = await add('2026-03-20T15:00:00Z');
+    const elsewhere = await add('2026-03-20T16:00:00Z');
+    await call('PUT', '/api/availabilities', [{ _id: held._id, status: 'booked-pending' }, { _id: elsewhere._id, status: 'booked-by-integrator' }]);
+    const before = await rows(org.id);
+    for (const slot of [locked, held, elsewhere]) {
+      const refused = await offerOf(slot.date);
+      expect(refused.statusCode, slot.date).toBe(409);
+      expect(refused.json().type).toBe('/problems/slot-unavailable');
+    }
+    expect(await rows(org.id)).toEqual(before);
+
+    const free = await add('2026-03-20T17:00:00Z');
+    const first = await offerOf(free.date);
+    expect(first.statusCode).toBe(200);
+    const second = await create(service.app, await as(org.staff), '/api/waitlists', { patient: randomUUID(), provider: records.provider });
+    const again = await call('POST', '/api/offers', { provider: records.provider, facility: records.facility, appointmentType: records.type, date: free.date, waitlists: [second._id] });
+    expect(again.json().type).toBe('/problems/slot-unavailable');
+    expect((await call('GET', `/api/availabilities/${free._id}`)).json()).toMatchObject({ status: 'offered', offer: first.json()._id });
+  });
+
+  it('refuses working hours that would make more slots than one request may, without working them all out', async () => {
+    const { call, slot } = await clinic();
+    const everyFiveMinutes = { from: '2026-03-01', until: '2027-02-28', weekdays: [1, 2, 3, 4, 5, 6, 7], start: '00:00', end: '23:59', slotMinutes: 5 };
+    const refused = await call('POST', '/api/availabilities', { ...slot, workingHours: everyFiveMinutes });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json().errors).toEqual([{ field: 'body.workingHours', message: 'more than 1000 slots; at most 1000 per request' }]);
+  });
 });

@@ -257,9 +257,9 @@ export class AvailabilityService {
     const slotMinutes = hours.slotMinutes ?? type?.duration;
     if (slotMinutes === undefined) throw invalidFields([{ field: 'body.workingHours.slotMinutes', message: 'required without an appointment type' }]);
     if (daysBetween(hours.from, hours.until, facility.timeZone) > MAX_WORKING_DAYS) throw invalidFields([{ field: 'body.workingHours.until', message: `at most ${MAX_WORKING_DAYS} days after from` }]);
-    const slots = expandWorkingHours({ ...hours, slotMinutes }, facility.timeZone).filter((slot) => slot.start > now.getTime());
+    const slots = expandWorkingHours({ ...hours, slotMinutes }, facility.timeZone, { after: now.getTime(), limit: MAX_CREATED });
     if (slots.length === 0) throw invalidFields([{ field: 'body.workingHours', message: 'no future slot fits these hours' }]);
-    if (slots.length > MAX_CREATED) throw invalidFields([{ field: 'body.workingHours', message: `${slots.length} slots; at most ${MAX_CREATED} per request` }]);
+    if (slots.length > MAX_CREATED) throw invalidFields([{ field: 'body.workingHours', message: `more than ${MAX_CREATED} slots; at most ${MAX_CREATED} per request` }]);
     return slots.map((slot) => ({ field: 'body.workingHours', row: newRow(identity, body, new Date(slot.start), slotMinutes) }));
   }
 
@@ -423,9 +423,28 @@ export async function reopenHeldBy(tx: Db, appointment: Pick<Appointment, 'id' |
   const events: EventEnvelope[] = [];
   for (const { id } of held) {
     const row = await tx.availability.update({ where: { id }, data: { status: 'available', appointmentId: null, offerId: null, updatedBy: context.user }, include: withTimeZone });
-    events.push(opened(row, 'appointment-cancelled', context));
+    // A slot staff locked is available again but not open, so it is not announced as opened.
+    if (!row.locked) events.push(opened(row, 'appointment-cancelled', context));
   }
   await enqueue(tx, events);
+}
+
+/**
+ * Whether a slot may be offered as far as its availability goes: there is none (a freed appointment outside any
+ * published availability), or it is available and not locked. A slot held for someone (booked-pending), booked
+ * elsewhere (an EHR), locked by staff or already offered must not be offered again. Locks the rows it reads, so a
+ * booking and an offer of one slot cannot both pass.
+ */
+export async function slotOfferable(tx: Db, slot: { organization: string; provider: string; date: Date }): Promise<boolean> {
+  const rows = await tx.$queryRawUnsafe<Array<{ status: string; locked: boolean }>>(
+    `SELECT "status"::text AS "status", "locked" FROM "availability"
+      WHERE "organization" = $1::uuid AND "provider" = $2::uuid AND "date" = $3::timestamptz AND NOT "deleted"
+      ORDER BY "id" FOR UPDATE`,
+    slot.organization,
+    slot.provider,
+    slot.date,
+  );
+  return rows.every((row) => row.status === 'available' && !row.locked);
 }
 
 /** Marks the availability of an offer's slot (same provider and start, available, unlocked) offered in that offer. */
@@ -488,7 +507,8 @@ function newRow(identity: Identity, body: { provider: string; facility: string; 
 function checkedRange(from: RangeBound, to: RangeBound, zone: string): Interval {
   const range = resolveRange(from, to, zone);
   if (!(range.end > range.start)) throw invalidFields([{ field: 'querystring.to', message: 'must be after from' }]);
-  if (range.end - range.start > (MAX_RANGE_DAYS + 1) * 86_400_000) throw invalidFields([{ field: 'querystring.to', message: `at most ${MAX_RANGE_DAYS} days after from` }]);
+  // A day longer than 24 hours (DST ends in the range) is the only slack.
+  if (range.end - range.start > MAX_RANGE_DAYS * 86_400_000 + 3_600_000) throw invalidFields([{ field: 'querystring.to', message: `at most ${MAX_RANGE_DAYS} days after from` }]);
   return range;
 }
 

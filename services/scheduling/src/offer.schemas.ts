@@ -19,7 +19,7 @@ export const offerResponse = z.object({
   patientFound: z.uuid().nullable().describe('The patient who took the slot.'),
   patientFoundAt: z.string().nullable(),
   usedForAppointment: z.uuid().nullable().describe('The appointment booked for that patient.'),
-  availability: z.uuid().nullable().describe('Availabilities are not built yet; always null.'),
+  availability: z.uuid().nullable().describe('Always null for now: the availability offered names its offer in its own `offer` field.'),
   approvedBy: z.string().nullable().describe('Who approved the acceptance, when the organization has the front office approve them.'),
   declinedBy: z.string().nullable(),
   currentWaitlist: z.number().int().describe('Index in `waitlists` of the entry offered now (serial), -1 when none or several.'),

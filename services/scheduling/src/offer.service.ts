@@ -11,7 +11,7 @@ import {
   type EventEnvelope,
 } from '@pep/contracts';
 import { dateBoundsWhere, HttpProblem, notFound, type Identity, type InvalidField, type Logger } from '@pep/service-kit';
-import { offerEnded, offerSlot, reopenHeldBy, takeByOffer } from './availability.service.js';
+import { offerEnded, offerSlot, reopenHeldBy, slotOfferable, takeByOffer } from './availability.service.js';
 import { enqueue, SOURCE, type Db } from './events.js';
 import type { Offer, OfferRecipient, Prisma, PrismaClient, Waitlist } from './generated/prisma/client.js';
 import type { CreateOfferBody, OfferFilters, OfferResponse, OfferSummaryResponse } from './offer.schemas.js';
@@ -78,6 +78,7 @@ export class OfferService {
     const now = this.now();
     if (slot.date.getTime() <= now.getTime()) return null;
     if (await providerBusy(tx, slot)) return null;
+    if (!(await slotOfferable(tx, { organization: actor.organization, provider: slot.provider, date: slot.date }))) return null;
     const settings = { ...(await offerSettings(tx, actor.organization)), ...slot.overrides };
     const candidates = slot.waitlists ? await chosenEntries(tx, actor.organization, slot.waitlists) : await rankCandidates(tx, slot, settings.maxOffersPerSlot, true);
     if (candidates.length === 0) return null;
@@ -164,7 +165,12 @@ export class OfferService {
         ...(body.expiryMinutes ? { expiryMinutes: body.expiryMinutes } : {}),
       };
       const made = await this.makeOffer(tx, { organization: identity.organization, user: identity.user, correlationId }, { ...slot, source: 'manual', overrides, ...(body.waitlists ? { waitlists: body.waitlists } : {}) });
-      if (!made) throw new HttpProblem(409, 'no-candidates', 'No waiting patient fits the slot.');
+      if (!made) {
+        if (!(await slotOfferable(tx, { organization: identity.organization, provider: slot.provider, date: slot.date }))) {
+          throw new HttpProblem(409, 'slot-unavailable', 'The slot’s availability is held, booked, locked or already offered.');
+        }
+        throw new HttpProblem(409, 'no-candidates', 'No waiting patient fits the slot.');
+      }
       return made;
     });
     this.eventsWritten();

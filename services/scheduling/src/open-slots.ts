@@ -59,26 +59,37 @@ export function wallClockInstant(day: DateTime, minuteOfDay: number, zone: strin
  * or when it would end after the local `end` or on another day; so slots never overlap and always lie within the
  * hours as the clock on the wall shows them.
  */
-export function expandWorkingHours(hours: WorkingHours, zone: string): Interval[] {
+export function expandWorkingHours(hours: WorkingHours, zone: string, options: ExpandOptions = {}): Interval[] {
   const first = localDay(hours.from, zone);
   const last = localDay(hours.until, zone);
   const startMinute = minutesOfClock(hours.start);
   const endMinute = minutesOfClock(hours.end);
   const weekdays = new Set(hours.weekdays);
+  const after = options.after ?? -Infinity;
+  const limit = options.limit ?? Infinity;
   const slots: Interval[] = [];
   for (let day = first; day.toMillis() <= last.toMillis(); day = day.plus({ days: 1 }).startOf('day')) {
-    if (!weekdays.has(day.weekday)) continue;
+    if (!weekdays.has(day.weekday) || day.endOf('day').toMillis() <= after) continue;
     let previousEnd = -Infinity;
     for (let minute = startMinute; minute + hours.slotMinutes <= endMinute; minute += hours.slotMinutes) {
       const start = wallClockInstant(day, minute, zone);
       if (!start || start.toMillis() < previousEnd) continue;
       const end = start.plus({ minutes: hours.slotMinutes });
       if (!end.hasSame(day, 'day') || end.hour * 60 + end.minute > endMinute) continue;
-      slots.push({ start: start.toMillis(), end: end.toMillis() });
       previousEnd = end.toMillis();
+      if (start.toMillis() <= after) continue;
+      slots.push({ start: start.toMillis(), end: end.toMillis() });
+      // One past the limit tells the caller there are too many, without working out the rest.
+      if (slots.length > limit) return slots;
     }
   }
   return slots;
+}
+
+/** Bounds of {@link expandWorkingHours}: only slots starting after `after`, and at most `limit` + 1 of them. */
+export interface ExpandOptions {
+  after?: number;
+  limit?: number;
 }
 
 /** How many local days `from`..`until` spans in `zone` (inclusive); NaN when either is not a day. */
