@@ -30,6 +30,22 @@ export interface Page<T> {
   total: number;
 }
 
+/** The rows of one page: Prisma's `skip` and `take` for `page` and `limit`. */
+export function pageWindow(query: ListQuery): { skip: number; take: number } {
+  return { skip: (query.page - 1) * query.limit, take: query.limit };
+}
+
+/** The records of one page of a list already in memory. */
+export function onPage<T>(all: T[], query: ListQuery): T[] {
+  const { skip, take } = pageWindow(query);
+  return all.slice(skip, skip + take);
+}
+
+/** A v1 list answer: one page of records, the page asked for, and how many there are in all. */
+export function pageOf<T>(response: T[], query: ListQuery, total: number): Page<T> {
+  return { response, page: query.page, limit: query.limit, total };
+}
+
 /** Path of the routes that take a record id. */
 export const idParams = z.object({ id: z.uuid() }).strict();
 

@@ -1,6 +1,6 @@
 import { listEventDefinitions, type EventEnvelope } from '@pep/contracts';
 import { on, type EventBinding, type RawSqlClient } from '@pep/db';
-import { notFound, type Identity } from '@pep/service-kit';
+import { type Identity, notFound, pageOf, pageWindow } from '@pep/service-kit';
 import type { Activity, Prisma, PrismaClient } from './generated/prisma/client.js';
 import type { ActivityListQuery, ActivityResponse } from './activity.schemas.js';
 
@@ -75,10 +75,10 @@ export class ActivityService {
       ...(query.read !== undefined ? { read: query.read === 'true' } : {}),
     };
     const [rows, total] = await Promise.all([
-      this.prisma.activity.findMany({ where, orderBy: [{ time: 'desc' }, { id: 'desc' }], skip: (query.page - 1) * query.limit, take: query.limit }),
+      this.prisma.activity.findMany({ where, orderBy: [{ time: 'desc' }, { id: 'desc' }], ...pageWindow(query) }),
       this.prisma.activity.count({ where }),
     ]);
-    return { response: rows.map(toResponse), page: query.page, limit: query.limit, total };
+    return pageOf(rows.map(toResponse), query, total);
   }
 
   /** Marks an activity of the caller's organization read or unread. */

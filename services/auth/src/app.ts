@@ -14,7 +14,7 @@ import { registerGroupRoutes } from './group.routes.js';
 import { GroupService } from './group.service.js';
 import { registerIntegratorClientRoutes } from './integrator-client.routes.js';
 import { IntegratorClientService } from './integrator-client.service.js';
-import { createMailer, type Mailer, type MailerConfig } from './mailer.js';
+import { BackgroundMail, createMailer, type Mailer, type MailerConfig } from './mailer.js';
 import { registerLoginRoutes } from './login.routes.js';
 import { registerOrganizationRoutes } from './organization.routes.js';
 import { OrganizationService } from './organization.service.js';
@@ -84,9 +84,10 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
   const limiter = new RateLimiter(prisma, clock);
   const eventsWritten = () => relay.notify();
   const sessions = new SessionService(prisma, keys, limiter, clock, deps.accessTokenTtlSeconds ?? 900);
-  const resets = new PasswordResetService(prisma, limiter, mailer, deps.publicUrl, clock, deps.logger.child({ component: 'password-reset' }));
-  const invites = new GroupInviteService(prisma, limiter, mailer, deps.publicUrl, clock, deps.logger.child({ component: 'invitations' }), eventsWritten);
-  const patientLogins = new PatientLoginService(prisma, sessions, limiter, mailer, clock, deps.logger.child({ component: 'patient-login' }));
+  const background = new BackgroundMail();
+  const resets = new PasswordResetService(prisma, limiter, mailer, background, deps.publicUrl, clock, deps.logger.child({ component: 'password-reset' }));
+  const invites = new GroupInviteService(prisma, limiter, mailer, background, deps.publicUrl, clock, deps.logger.child({ component: 'invitations' }), eventsWritten);
+  const patientLogins = new PatientLoginService(prisma, sessions, limiter, mailer, background, clock, deps.logger.child({ component: 'patient-login' }));
 
   const app = await createServiceApp({
     name: 'auth',
@@ -169,7 +170,7 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
     clearInterval(keyTimer);
     closing = true;
     await Promise.all((await consumers).map((consumer) => consumer?.stop()));
-    await Promise.all([resets.drain(), invites.drain(), patientLogins.drain()]);
+    await background.drain();
     mailer.close();
     await relay.stop();
     const flushed = await relay.flush(5_000);

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { createEvent, userCreatedV1, userUpdatedV1 } from '@pep/contracts';
-import { HttpProblem, notFound, type Identity, type Logger } from '@pep/service-kit';
+import { HttpProblem, type Identity, type Logger, notFound, pageOf, pageWindow } from '@pep/service-kit';
 import { enqueue, SOURCE } from './events.js';
 import type { GroupInvite, Prisma, PrismaClient } from './generated/prisma/client.js';
 import type { AcceptInvitationBody, GroupInviteResponse, InviteUserBody } from './group.schemas.js';
 import { addMembers, lockGroup, toGroupResponse } from './group.service.js';
-import { mailFailure, type Mailer } from './mailer.js';
+import { mailFailure, type BackgroundMail, type Mailer } from './mailer.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { RULES, type RateLimiter } from './rate-limiter.js';
 import { GROUP_WRITERS } from './roles.js';
@@ -21,12 +21,12 @@ const invitationNotFound = () => notFound('invitation');
 
 /** Invitations to join an organization and one of its groups: mailed single-use links, accepted once. */
 export class GroupInviteService {
-  private readonly sending = new Set<Promise<void>>();
-
   constructor(
     private readonly prisma: PrismaClient,
     private readonly limiter: RateLimiter,
     private readonly mailer: Mailer,
+    /** Sends mail after the answer. */
+    private readonly background: BackgroundMail,
     private readonly publicUrl: string,
     private readonly clock: () => Date,
     private readonly logger: Logger,
@@ -57,7 +57,7 @@ export class GroupInviteService {
         },
       });
     });
-    this.track(this.sendInvitation(invite, token, group.organization.name, group.name, correlationId));
+    this.background.track(this.sendInvitation(invite, token, group.organization.name, group.name, correlationId));
     return this.toResponse(invite);
   }
 
@@ -90,7 +90,7 @@ export class GroupInviteService {
         },
       });
     });
-    this.track(this.sendInvitation(invite, token, organization.name, null, correlationId));
+    this.background.track(this.sendInvitation(invite, token, organization.name, null, correlationId));
     return this.toResponse(invite);
   }
 
@@ -209,10 +209,6 @@ export class GroupInviteService {
     return { accepted };
   }
 
-  /** Waits for invitation mails still being sent (at shutdown). */
-  async drain(): Promise<void> {
-    await Promise.allSettled([...this.sending]);
-  }
 
   /**
    * Uses the invitation once and makes the user a member of its organization (user.created, or user.updated when
@@ -262,10 +258,10 @@ export class GroupInviteService {
   private async pendingPage(where: Prisma.GroupInviteWhereInput, query: ListQuery) {
     const filter = { ...where, acceptedAt: null, expiresAt: { gt: this.clock() } };
     const [invites, total] = await Promise.all([
-      this.prisma.groupInvite.findMany({ where: filter, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], skip: (query.page - 1) * query.limit, take: query.limit }),
+      this.prisma.groupInvite.findMany({ where: filter, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], ...pageWindow(query) }),
       this.prisma.groupInvite.count({ where: filter }),
     ]);
-    return { response: invites.map((invite) => this.toResponse(invite)), page: query.page, limit: query.limit, total };
+    return pageOf(invites.map((invite) => this.toResponse(invite)), query, total);
   }
 
   private toResponse(invite: GroupInvite): GroupInviteResponse {
@@ -298,10 +294,6 @@ export class GroupInviteService {
     }
   }
 
-  private track(sending: Promise<void>): void {
-    this.sending.add(sending);
-    void sending.finally(() => this.sending.delete(sending));
-  }
 }
 
 /**

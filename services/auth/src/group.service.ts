@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createEvent, groupCreatedV1, groupDeletedV1, groupMemberAddedV1, groupMemberRemovedV1, groupUpdatedV1, type EventEnvelope } from '@pep/contracts';
-import { notFound, type Identity } from '@pep/service-kit';
+import { type Identity, notFound, pageOf, pageWindow } from '@pep/service-kit';
 import { enqueue, SOURCE } from './events.js';
 import type { Group, GroupMember, PrismaClient } from './generated/prisma/client.js';
 import type { CreateGroupBody, GroupResponse, UpdateGroupBody } from './group.schemas.js';
@@ -165,10 +165,10 @@ export class GroupService {
 
   private async page(where: { organizationId: string; members?: { some: { userId: string } } }, query: ListQuery) {
     const [groups, total] = await Promise.all([
-      this.prisma.group.findMany({ where, include: withMembers, orderBy: [{ name: 'asc' }, { id: 'asc' }], skip: (query.page - 1) * query.limit, take: query.limit }),
+      this.prisma.group.findMany({ where, include: withMembers, orderBy: [{ name: 'asc' }, { id: 'asc' }], ...pageWindow(query) }),
       this.prisma.group.count({ where }),
     ]);
-    return { response: groups.map(toGroupResponse), page: query.page, limit: query.limit, total };
+    return pageOf(groups.map(toGroupResponse), query, total);
   }
 
   /** 404 unless every user is a member of the organization (another organization's users look like unknown ones). */

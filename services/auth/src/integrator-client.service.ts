@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createEvent, integratorClientCreatedV1, integratorClientDeletedV1, integratorClientUpdatedV1 } from '@pep/contracts';
-import { HttpProblem, notFound, type Identity } from '@pep/service-kit';
+import { HttpProblem, type Identity, notFound, pageOf, pageWindow } from '@pep/service-kit';
 import { enqueue, SOURCE } from './events.js';
 import type { IntegratorClient, PrismaClient } from './generated/prisma/client.js';
 import type {
@@ -50,10 +50,10 @@ export class IntegratorClientService {
   async list(identity: Identity, query: ListQuery) {
     const where = { organizationId: identity.organization };
     const [clients, total] = await Promise.all([
-      this.prisma.integratorClient.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], skip: (query.page - 1) * query.limit, take: query.limit }),
+      this.prisma.integratorClient.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], ...pageWindow(query) }),
       this.prisma.integratorClient.count({ where }),
     ]);
-    return { response: clients.map(toIntegratorClientResponse), page: query.page, limit: query.limit, total };
+    return pageOf(clients.map(toIntegratorClientResponse), query, total);
   }
 
   /** A client of the caller's organization; 404 otherwise. */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createEvent, organizationCreatedV1, organizationDeletedV1, organizationUpdatedV1, userCreatedV1, userUpdatedV1 } from '@pep/contracts';
-import { HttpProblem, notFound, type Identity } from '@pep/service-kit';
+import { HttpProblem, type Identity, notFound, onPage, pageOf } from '@pep/service-kit';
 import { enqueue, SOURCE } from './events.js';
 import type { PrismaClient } from './generated/prisma/client.js';
 import { STAFF_ROLES } from './roles.js';
@@ -18,8 +18,7 @@ export class OrganizationService {
   /** Organizations the caller is an active member of (to switch between). */
   async list(identity: Identity, query: ListQuery) {
     const all = await listOrganizationsOf(this.prisma, identity.user);
-    const page = all.slice((query.page - 1) * query.limit, query.page * query.limit);
-    return { response: page.map(toOrganizationResponse), page: query.page, limit: query.limit, total: all.length };
+    return pageOf(onPage(all, query).map(toOrganizationResponse), query, all.length);
   }
 
   /** The caller's organization; any other id answers 404. */
@@ -122,7 +121,7 @@ export class OrganizationService {
   async users(identity: Identity, id: string, query: ListQuery) {
     await this.own(identity, id);
     const { members, total } = await listMembers(this.prisma, id, query.page, query.limit);
-    return { response: members.map(toUserResponse), page: query.page, limit: query.limit, total };
+    return pageOf(members.map(toUserResponse), query, total);
   }
 
   /** The caller's access to their organization: whether it is active and the caller's roles there. */

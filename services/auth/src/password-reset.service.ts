@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { HttpProblem, type Logger } from '@pep/service-kit';
 import type { PrismaClient } from './generated/prisma/client.js';
-import { mailFailure, type Mailer } from './mailer.js';
+import { mailFailure, type BackgroundMail, type Mailer } from './mailer.js';
 import { hashPassword } from './passwords.js';
 import { RULES, type RateLimiter } from './rate-limiter.js';
 import { hashToken, newOpaqueToken } from './session.service.js';
@@ -22,12 +22,12 @@ const invalidResetToken = () => new HttpProblem(400, 'invalid-reset-token', 'The
 
 /** Forgotten passwords: single-use, one-hour reset links sent by e-mail. */
 export class PasswordResetService {
-  private readonly sending = new Set<Promise<void>>();
-
   constructor(
     private readonly prisma: PrismaClient,
     private readonly limiter: RateLimiter,
     private readonly mailer: Mailer,
+    /** Sends mail after the answer. */
+    private readonly background: BackgroundMail,
     private readonly publicUrl: string,
     private readonly clock: () => Date,
     private readonly logger: Logger,
@@ -46,7 +46,7 @@ export class PasswordResetService {
         data: { id: randomUUID(), tokenHash: hashToken(token), userId: user.id, createdAt: now, expiresAt: new Date(now.getTime() + RESET_TOKEN_TTL_MS) },
       });
       // Sent after answering, so the response time does not tell whether a mail went out.
-      this.track(this.sendLink(email, token, user.id));
+      this.background.track(this.sendLink(email, token, user.id));
     }
     return { message: FORGOT_PASSWORD_MESSAGE };
   }
@@ -108,17 +108,13 @@ export class PasswordResetService {
             subject: 'Reset your password',
             text: `An administrator of ${organizationName} asked to reset the password of your account.\n\nTo choose a new password, open this link within an hour:\n${link}\n\nIf you did not expect this, ignore this e-mail; your password stays as it is.\n`,
           };
-    this.track(
+    this.background.track(
       this.mailer.send({ to: user.email, ...mail }).catch((error: Error) => {
         this.logger.error({ err: mailFailure(error), user: user.id }, 'account link mail not sent');
       }),
     );
   }
 
-  /** Waits for mails still being sent (at shutdown). */
-  async drain(): Promise<void> {
-    await Promise.allSettled([...this.sending]);
-  }
 
   private async sendLink(email: string, token: string, userId: string): Promise<void> {
     const link = `${this.publicUrl.replace(/\/+$/, '')}/reset-password/${token}`;
@@ -133,8 +129,4 @@ export class PasswordResetService {
     }
   }
 
-  private track(sending: Promise<void>): void {
-    this.sending.add(sending);
-    void sending.finally(() => this.sending.delete(sending));
-  }
 }

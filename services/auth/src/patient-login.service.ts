@@ -1,7 +1,7 @@
 import { createHash, randomInt, randomUUID, timingSafeEqual } from 'node:crypto';
 import { HttpProblem, type Logger } from '@pep/service-kit';
 import type { PrismaClient } from './generated/prisma/client.js';
-import { mailFailure, type Mailer } from './mailer.js';
+import { mailFailure, type BackgroundMail, type Mailer } from './mailer.js';
 import type { PatientLoginBody, PatientSessionResponse } from './patient-login.schemas.js';
 import { RULES, type RateLimiter } from './rate-limiter.js';
 import type { SessionService } from './session.service.js';
@@ -25,13 +25,13 @@ function hashCode(id: string, code: string): string {
  * (organization and e-mail) and per address. Nothing about the patient is logged.
  */
 export class PatientLoginService {
-  private readonly sending = new Set<Promise<void>>();
-
   constructor(
     private readonly prisma: PrismaClient,
     private readonly sessions: SessionService,
     private readonly limiter: RateLimiter,
     private readonly mailer: Mailer,
+    /** Sends mail after the answer. */
+    private readonly background: BackgroundMail,
     private readonly clock: () => Date,
     private readonly logger: Logger,
   ) {}
@@ -42,10 +42,6 @@ export class PatientLoginService {
     return body.code === undefined ? this.sendCode(body.organization, email, address) : this.verify(body.organization, email, body.code, body.patient, address);
   }
 
-  /** Waits for codes still being mailed (at shutdown). */
-  async drain(): Promise<void> {
-    await Promise.allSettled([...this.sending]);
-  }
 
   private async sendCode(organization: string, email: string, address: string) {
     const account = `${organization}:${email}`;
@@ -64,7 +60,7 @@ export class PatientLoginService {
         });
       });
       // Sent after answering, so the response time does not tell whether the e-mail belongs to a patient.
-      this.track(this.mail(email, code, tenant.name));
+      this.background.track(this.mail(email, code, tenant.name));
     }
     return { message: PATIENT_CODE_MESSAGE, expiresIn: CODE_TTL_SECONDS };
   }
@@ -137,10 +133,6 @@ export class PatientLoginService {
     }
   }
 
-  private track(sending: Promise<void>): void {
-    this.sending.add(sending);
-    void sending.finally(() => this.sending.delete(sending));
-  }
 }
 
 function sameHash(a: string, b: string): boolean {

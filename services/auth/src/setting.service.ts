@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createEvent, settingsChangedV1, type SettingProperties } from '@pep/contracts';
-import { HttpProblem, notFound, type Identity } from '@pep/service-kit';
+import { HttpProblem, type Identity, notFound, pageOf, pageWindow } from '@pep/service-kit';
 import { enqueue, SOURCE } from './events.js';
 import type { Prisma, PrismaClient, Setting } from './generated/prisma/client.js';
 import { SETTING_WRITERS } from './roles.js';
@@ -50,10 +50,10 @@ export class SettingService {
       ...(query.refId ? { refId: query.refId } : {}),
     };
     const [settings, total] = await Promise.all([
-      this.prisma.setting.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], skip: (query.page - 1) * query.limit, take: query.limit }),
+      this.prisma.setting.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], ...pageWindow(query) }),
       this.prisma.setting.count({ where }),
     ]);
-    return { response: settings.map(toSettingResponse), page: query.page, limit: query.limit, total };
+    return pageOf(settings.map(toSettingResponse), query, total);
   }
 
   /** A setting of the caller's organization; 404 otherwise. */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createEvent, userCreatedV1, userDeactivatedV1, userUpdatedV1 } from '@pep/contracts';
-import { HttpProblem, notFound, type Identity } from '@pep/service-kit';
+import { HttpProblem, type Identity, notFound, pageOf, pageWindow } from '@pep/service-kit';
 import { enqueue, SOURCE } from './events.js';
 import type { Membership, PrismaClient, User } from './generated/prisma/client.js';
 import type { PasswordResetService } from './password-reset.service.js';
@@ -143,10 +143,10 @@ export class UserAdminService {
       ...(body.organization ? { memberships: { some: { organizationId: body.organization } } } : {}),
     };
     const [users, total] = await Promise.all([
-      this.prisma.user.findMany({ where, include: { memberships: true }, orderBy: [{ email: 'asc' }], skip: (body.page - 1) * body.limit, take: body.limit }),
+      this.prisma.user.findMany({ where, include: { memberships: true }, orderBy: [{ email: 'asc' }], ...pageWindow(body) }),
       this.prisma.user.count({ where }),
     ]);
-    return { response: users.map(toPlatformUser), page: body.page, limit: body.limit, total };
+    return pageOf(users.map(toPlatformUser), body, total);
   }
 
   /** One user with every membership, for platform admins. */

@@ -1,3 +1,4 @@
+import { pageWindow } from '@pep/service-kit';
 import type { Membership, Organization, Prisma, PrismaClient, User } from './generated/prisma/client.js';
 
 /** The Prisma client or one of its transactions. */
@@ -32,8 +33,7 @@ export async function listMembers(db: Db, organization: string, page: number, li
       where,
       include: { user: true },
       orderBy: [{ user: { lastname: 'asc' } }, { user: { firstname: 'asc' } }, { id: 'asc' }],
-      skip: (page - 1) * limit,
-      take: limit,
+      ...pageWindow({ page, limit }),
     }),
     db.membership.count({ where }),
   ]);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createEvent, organizationCreatedV1, userCreatedV1, userDeactivatedV1, userUpdatedV1 } from '@pep/contracts';
-import { HttpProblem, notFound, type Identity } from '@pep/service-kit';
+import { HttpProblem, type Identity, notFound, pageOf } from '@pep/service-kit';
 import { enqueue, SOURCE } from './events.js';
 import type { PrismaClient } from './generated/prisma/client.js';
 import { hashPassword } from './passwords.js';
@@ -68,7 +68,7 @@ export class UserService {
   /** One page of the caller's organization's users. */
   async list(identity: Identity, query: ListQuery) {
     const { members, total } = await listMembers(this.prisma, identity.organization, query.page, query.limit);
-    return { response: members.map(toUserResponse), page: query.page, limit: query.limit, total };
+    return pageOf(members.map(toUserResponse), query, total);
   }
 
   /** A user of the caller's organization; 404 otherwise. */

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createEvent, widgetCreatedV1, widgetUpdatedV1 } from '@pep/contracts';
-import { HttpProblem, notFound, type Identity } from '@pep/service-kit';
+import { HttpProblem, type Identity, notFound, pageOf, pageWindow } from '@pep/service-kit';
 import { enqueue, SOURCE } from './events.js';
 import type { PrismaClient, Widget } from './generated/prisma/client.js';
 import { RULES, type RateLimiter } from './rate-limiter.js';
@@ -42,10 +42,10 @@ export class WidgetService {
   async list(identity: Identity, query: ListQuery) {
     const where = { organizationId: identity.organization };
     const [widgets, total] = await Promise.all([
-      this.prisma.widget.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], skip: (query.page - 1) * query.limit, take: query.limit }),
+      this.prisma.widget.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], ...pageWindow(query) }),
       this.prisma.widget.count({ where }),
     ]);
-    return { response: widgets.map(toWidgetResponse), page: query.page, limit: query.limit, total };
+    return pageOf(widgets.map(toWidgetResponse), query, total);
   }
 
   /** Registers a widget with a random public key; widget.created. */

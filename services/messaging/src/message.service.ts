@@ -1,4 +1,4 @@
-import { dateBoundsWhere, HttpProblem, notFound, type Identity } from '@pep/service-kit';
+import { dateBoundsWhere, HttpProblem, type Identity, notFound, pageOf, pageWindow } from '@pep/service-kit';
 import type { Prisma, PrismaClient } from './generated/prisma/client.js';
 import type { MessageListQuery, MessageResponse, SendMessageBody } from './message.schemas.js';
 import { addressFor, type Outbound } from './outbound.js';
@@ -24,10 +24,10 @@ export class MessageService {
       ...dateBoundsWhere('createdAt', query.createdAt),
     };
     const [rows, total] = await Promise.all([
-      this.prisma.message.findMany({ where, orderBy: [{ createdAt: 'desc' }, { id: 'asc' }], skip: (query.page - 1) * query.limit, take: query.limit }),
+      this.prisma.message.findMany({ where, orderBy: [{ createdAt: 'desc' }, { id: 'asc' }], ...pageWindow(query) }),
       this.prisma.message.count({ where }),
     ]);
-    return { response: rows.map(toMessageResponse), page: query.page, limit: query.limit, total };
+    return pageOf(rows.map(toMessageResponse), query, total);
   }
 
   /** A message of the caller's organization; 404 otherwise. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { dateBoundsWhere, HttpProblem, notFound, type Identity } from '@pep/service-kit';
+import { dateBoundsWhere, HttpProblem, type Identity, notFound, pageOf, pageWindow } from '@pep/service-kit';
 import type { Prisma, PrismaClient, Reminder } from './generated/prisma/client.js';
 import {
   reminderStatuses,
@@ -27,10 +27,10 @@ export class ReminderService {
   async list(identity: Identity, query: ListQuery & Filters): Promise<Page<ReminderResponse>> {
     const where = whereOf(identity.organization, query);
     const [rows, total] = await Promise.all([
-      this.prisma.reminder.findMany({ where, orderBy: [{ sendAt: 'asc' }, { id: 'asc' }], skip: (query.page - 1) * query.limit, take: query.limit }),
+      this.prisma.reminder.findMany({ where, orderBy: [{ sendAt: 'asc' }, { id: 'asc' }], ...pageWindow(query) }),
       this.prisma.reminder.count({ where }),
     ]);
-    return { response: rows.map(toReminderResponse), page: query.page, limit: query.limit, total };
+    return pageOf(rows.map(toReminderResponse), query, total);
   }
 
   /** Counts of the organization's reminders by status over the filters (typically a sendAt range). */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { HttpProblem, notFound, type Identity } from '@pep/service-kit';
+import { HttpProblem, type Identity, notFound, onPage, pageOf, pageWindow } from '@pep/service-kit';
 import type { z } from 'zod';
 import type { PrismaClient } from './generated/prisma/client.js';
 import { messagingSettings } from './settings.js';
@@ -73,17 +73,17 @@ export class TemplateService {
       ...own.map(toTemplateResponse),
       ...BUILT_IN_KEYS.filter((key) => !ownKeys.has(key)).map((key) => builtInResponse(identity.organization, key, language)!),
     ].sort((a, b) => a.key.localeCompare(b.key));
-    return { response: all.slice((query.page - 1) * query.limit, query.page * query.limit), page: query.page, limit: query.limit, total: all.length };
+    return pageOf(onPage(all, query), query, all.length);
   }
 
   /** One page of the organization's own templates. */
   async list(identity: Identity, query: ListQuery & { key?: string | undefined; language?: string | undefined }): Promise<Page<MessageTemplateResponse>> {
     const where = { organization: identity.organization, deleted: false, ...(query.key ? { key: query.key } : {}), ...(query.language ? { language: query.language } : {}) };
     const [rows, total] = await Promise.all([
-      this.prisma.messageTemplate.findMany({ where, orderBy: [{ key: 'asc' }, { language: 'asc' }], skip: (query.page - 1) * query.limit, take: query.limit }),
+      this.prisma.messageTemplate.findMany({ where, orderBy: [{ key: 'asc' }, { language: 'asc' }], ...pageWindow(query) }),
       this.prisma.messageTemplate.count({ where }),
     ]);
-    return { response: rows.map(toTemplateResponse), page: query.page, limit: query.limit, total };
+    return pageOf(rows.map(toTemplateResponse), query, total);
   }
 
   /** Deletes one of the organization's templates; the built-in wording applies again. */
@@ -116,10 +116,10 @@ export class PatientTemplateService {
   async list(identity: Identity, query: ListQuery & { language?: string | undefined }): Promise<Page<PatientTemplateResponse>> {
     const where = { organization: identity.organization, deleted: false, ...(query.language ? { language: query.language } : {}) };
     const [rows, total] = await Promise.all([
-      this.prisma.patientMessageTemplate.findMany({ where, orderBy: [{ name: 'asc' }, { id: 'asc' }], skip: (query.page - 1) * query.limit, take: query.limit }),
+      this.prisma.patientMessageTemplate.findMany({ where, orderBy: [{ name: 'asc' }, { id: 'asc' }], ...pageWindow(query) }),
       this.prisma.patientMessageTemplate.count({ where }),
     ]);
-    return { response: rows.map(toPatientTemplateResponse), page: query.page, limit: query.limit, total };
+    return pageOf(rows.map(toPatientTemplateResponse), query, total);
   }
 
   /** Creates a canned reply. */

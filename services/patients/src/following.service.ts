@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { notFound, type Identity } from '@pep/service-kit';
+import { type Identity, notFound, pageOf, pageWindow } from '@pep/service-kit';
 import type { PrismaClient } from './generated/prisma/client.js';
 import { publishPatientChange } from './patient-changes.js';
 import { findPatient, live, lockPatients, pagePatients, withSubscribers, type Db, type PatientRecord } from './patient.repository.js';
@@ -42,7 +42,7 @@ export class FollowingService {
   async followed(identity: Identity, query: ListQuery) {
     const where = { ...live(identity.organization), subscribers: { some: { user: identity.user } } };
     const { patients, total } = await pagePatients(this.prisma, where, [{ lastname: 'asc' }, { firstname: 'asc' }, { id: 'asc' }], query.page, query.limit);
-    return { response: patients.map(toPatientResponse), page: query.page, limit: query.limit, total };
+    return pageOf(patients.map(toPatientResponse), query, total);
   }
 
   /** The caller's recently viewed live patients, most recent first. */
@@ -52,13 +52,12 @@ export class FollowingService {
       this.prisma.recentPatient.findMany({
         where,
         orderBy: [{ viewedAt: 'desc' }, { id: 'asc' }],
-        skip: (query.page - 1) * query.limit,
-        take: query.limit,
+        ...pageWindow(query),
         include: { patient: { include: withSubscribers } },
       }),
       this.prisma.recentPatient.count({ where }),
     ]);
-    return { response: rows.map((row) => toPatientResponse(row.patient)), page: query.page, limit: query.limit, total };
+    return pageOf(rows.map((row) => toPatientResponse(row.patient)), query, total);
   }
 
   /**

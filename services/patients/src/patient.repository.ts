@@ -1,3 +1,4 @@
+import { pageWindow } from '@pep/service-kit';
 import type { Patient, Prisma, PrismaClient } from './generated/prisma/client.js';
 
 /** The Prisma client or one of its transactions. */
@@ -60,7 +61,7 @@ export async function pagePatients(
   limit: number,
 ): Promise<{ patients: PatientRecord[]; total: number }> {
   const [patients, total] = await Promise.all([
-    db.patient.findMany({ where, orderBy, skip: (page - 1) * limit, take: limit, include: withSubscribers }),
+    db.patient.findMany({ where, orderBy, ...pageWindow({ page, limit }), include: withSubscribers }),
     db.patient.count({ where }),
   ]);
   return { patients, total };

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createEvent, patientCreatedV1, patientDeletedV1 } from '@pep/contracts';
-import { HttpProblem, notFound, type Identity } from '@pep/service-kit';
+import { HttpProblem, type Identity, notFound, pageOf } from '@pep/service-kit';
 import { applyContactChange, foldName, normalizeValue, parseContacts, toE164, type ContactEntry } from './contact.js';
 import { enqueue, SOURCE } from './events.js';
 import type { Prisma, PrismaClient } from './generated/prisma/client.js';
@@ -85,13 +85,13 @@ export class PatientService {
   /** One page of the organization's live patients, filtered. */
   async list(identity: Identity, query: PatientListQuery) {
     const { patients, total } = await pagePatients(this.prisma, this.listWhere(identity, query), orderOf(query.sort), query.page, query.limit);
-    return { response: patients.map(toPatientResponse), page: query.page, limit: query.limit, total };
+    return pageOf(patients.map(toPatientResponse), query, total);
   }
 
   /** The same page as {@link list}, in the compact form tables of records use. */
   async crudList(identity: Identity, query: PatientListQuery) {
     const { patients, total } = await pagePatients(this.prisma, this.listWhere(identity, query), orderOf(query.sort), query.page, query.limit);
-    return { response: patients.map(toPatientSummary), page: query.page, limit: query.limit, total };
+    return pageOf(patients.map(toPatientSummary), query, total);
   }
 
   /** Finds live patients by one kind of value; see the route's description for how each kind matches. */
@@ -119,7 +119,7 @@ export class PatientService {
         break;
     }
     const { patients, total } = await pagePatients(this.prisma, { AND: [live(identity.organization), where] }, orderOf('name'), query.page, query.limit);
-    return { response: patients.map(toPatientResponse), page: query.page, limit: query.limit, total };
+    return pageOf(patients.map(toPatientResponse), query, total);
   }
 
   /** Changes the fields given; patient.updated names them, and consent or language changes also publish patient.contact-preferences-changed. */

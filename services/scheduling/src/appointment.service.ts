@@ -9,7 +9,7 @@ import {
   createEvent,
   type EventEnvelope,
 } from '@pep/contracts';
-import { dateBoundsWhere, HttpProblem, notFound, type Identity, type InvalidField } from '@pep/service-kit';
+import { dateBoundsWhere, HttpProblem, type Identity, type InvalidField, notFound, pageOf, pageWindow } from '@pep/service-kit';
 import type { AppointmentListQuery, AppointmentResponse, CreateAppointmentBody, SummaryQuery, SummaryResponse, UpdateAppointmentBody } from './appointment.schemas.js';
 import { reopenHeldBy } from './availability.service.js';
 import { enqueue, SOURCE, type Db } from './events.js';
@@ -44,10 +44,10 @@ export class AppointmentService {
   async list(identity: Identity, query: ListQuery & Filters): Promise<Page<AppointmentResponse>> {
     const where = whereOf(identity.organization, query);
     const [rows, total] = await Promise.all([
-      this.prisma.appointment.findMany({ where, orderBy: [{ date: 'asc' }, { id: 'asc' }], skip: (query.page - 1) * query.limit, take: query.limit }),
+      this.prisma.appointment.findMany({ where, orderBy: [{ date: 'asc' }, { id: 'asc' }], ...pageWindow(query) }),
       this.prisma.appointment.count({ where }),
     ]);
-    return { response: rows.map(toAppointmentResponse), page: query.page, limit: query.limit, total };
+    return pageOf(rows.map(toAppointmentResponse), query, total);
   }
 
   /** Counts of the organization's appointments by status, over the filters (typically a date range). */

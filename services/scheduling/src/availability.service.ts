@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { appointmentCreatedV1, availabilityBookedV1, availabilityOpenedV1, createEvent, type EventEnvelope } from '@pep/contracts';
-import { HttpProblem, notFound, type Identity, type InvalidField } from '@pep/service-kit';
+import { HttpProblem, type Identity, type InvalidField, notFound, pageOf, pageWindow } from '@pep/service-kit';
 import { BOOKABLE, canSet, effectiveStatus, type AvailabilityState } from './availability-status.js';
 import type {
   AvailabilityChange,
@@ -63,10 +63,10 @@ export class AvailabilityService {
     const now = this.now();
     const where = whereOf(identity.organization, filters, now);
     const [rows, total] = await Promise.all([
-      this.prisma.availability.findMany({ where, include: withTimeZone, orderBy: [{ date: 'asc' }, { id: 'asc' }], skip: (query.page - 1) * query.limit, take: query.limit }),
+      this.prisma.availability.findMany({ where, include: withTimeZone, orderBy: [{ date: 'asc' }, { id: 'asc' }], ...pageWindow(query) }),
       this.prisma.availability.count({ where }),
     ]);
-    return { response: rows.map((row) => toAvailabilityResponse(row, now)), page: query.page, limit: query.limit, total };
+    return pageOf(rows.map((row) => toAvailabilityResponse(row, now)), query, total);
   }
 
   /** A provider's availabilities; 404 when the provider is not the organization's. */
@@ -84,19 +84,19 @@ export class AvailabilityService {
   async openSlots(identity: Identity, query: ListQuery, filters: SchedulerFilters): Promise<Page<AvailabilityResponse>> {
     const now = this.now();
     const open = await this.openSlotQuery(identity.organization, filters, now);
-    if (!open) return { response: [], page: query.page, limit: query.limit, total: 0 };
+    if (!open) return pageOf([], query, 0);
+    const window = pageWindow(query);
     const [ids, counted] = await Promise.all([
-      this.prisma.$queryRawUnsafe<Array<{ id: string }>>(`SELECT a."id"::text AS id ${open.sql} ORDER BY a."date", a."id" LIMIT ${query.limit} OFFSET ${(query.page - 1) * query.limit}`, ...open.values),
+      this.prisma.$queryRawUnsafe<Array<{ id: string }>>(`SELECT a."id"::text AS id ${open.sql} ORDER BY a."date", a."id" LIMIT ${window.take} OFFSET ${window.skip}`, ...open.values),
       this.prisma.$queryRawUnsafe<Array<{ n: number }>>(`SELECT count(*)::int AS n ${open.sql}`, ...open.values),
     ]);
     const rows = await this.prisma.availability.findMany({ where: { id: { in: ids.map((row) => row.id) } }, include: withTimeZone });
     const byId = new Map(rows.map((row) => [row.id, row]));
-    return {
-      response: ids.flatMap(({ id }) => (byId.has(id) ? [toAvailabilityResponse(byId.get(id)!, now)] : [])),
-      page: query.page,
-      limit: query.limit,
-      total: counted[0]?.n ?? 0,
-    };
+    return pageOf(
+      ids.flatMap(({ id }) => (byId.has(id) ? [toAvailabilityResponse(byId.get(id)!, now)] : [])),
+      query,
+      counted[0]?.n ?? 0,
+    );
   }
 
   /** How many open slots match the filters. */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { EventEnvelope } from '@pep/contracts';
-import { notFound, requireIdentity, type Identity, type ServiceApp } from '@pep/service-kit';
+import { type Identity, notFound, pageOf, pageWindow, requireIdentity, type ServiceApp } from '@pep/service-kit';
 import { z } from 'zod';
 import { enqueue, SOURCE, type Db } from './events.js';
 import type { PrismaClient } from './generated/prisma/client.js';
@@ -68,10 +68,10 @@ export class CatalogService<Row extends CatalogRow, Response> {
     };
     const delegate = this.kind.delegate(this.prisma);
     const [rows, total] = await Promise.all([
-      delegate.findMany({ where, orderBy: this.kind.orderBy, skip: (query.page - 1) * query.limit, take: query.limit }),
+      delegate.findMany({ where, orderBy: this.kind.orderBy, ...pageWindow(query) }),
       delegate.count({ where }),
     ]);
-    return { response: rows.map((row) => this.kind.toResponse(row)), page: query.page, limit: query.limit, total };
+    return pageOf(rows.map((row) => this.kind.toResponse(row)), query, total);
   }
 
   /** A record of the caller's organization; 404 otherwise. */

@@ -10,7 +10,7 @@ import {
   offerExtendedV1,
   type EventEnvelope,
 } from '@pep/contracts';
-import { dateBoundsWhere, HttpProblem, notFound, type Identity, type InvalidField, type Logger } from '@pep/service-kit';
+import { dateBoundsWhere, HttpProblem, type Identity, type InvalidField, type Logger, notFound, onPage, pageOf, pageWindow } from '@pep/service-kit';
 import { offerEnded, offerSlot, reopenHeldBy, slotOfferable, takeByOffer } from './availability.service.js';
 import { enqueue, SOURCE, type Db } from './events.js';
 import type { Offer, OfferRecipient, Prisma, PrismaClient, Waitlist } from './generated/prisma/client.js';
@@ -443,10 +443,10 @@ export class OfferService {
   async list(identity: Identity, query: ListQuery, filters: OfferFilters): Promise<Page<OfferResponse>> {
     const where = whereOf(identity.organization, filters);
     const [rows, total] = await Promise.all([
-      this.prisma.offer.findMany({ where, include, orderBy: [{ createdAt: 'desc' }, { id: 'asc' }], skip: (query.page - 1) * query.limit, take: query.limit }),
+      this.prisma.offer.findMany({ where, include, orderBy: [{ createdAt: 'desc' }, { id: 'asc' }], ...pageWindow(query) }),
       this.prisma.offer.count({ where }),
     ]);
-    return { response: rows.map(toOfferResponse), page: query.page, limit: query.limit, total };
+    return pageOf(rows.map(toOfferResponse), query, total);
   }
 
   /** An offer of the caller's organization; 404 otherwise. */
@@ -458,18 +458,17 @@ export class OfferService {
   async waitlists(identity: Identity, id: string, query: ListQuery) {
     const offer = await ownOffer(this.prisma, identity.organization, id);
     const ranked = [...offer.recipients].sort((a, b) => a.rank - b.rank);
-    const pageOf = ranked.slice((query.page - 1) * query.limit, query.page * query.limit);
-    const entries = await this.prisma.waitlist.findMany({ where: { id: { in: pageOf.map((recipient) => recipient.waitlistId) } } });
+    const shown = onPage(ranked, query);
+    const entries = await this.prisma.waitlist.findMany({ where: { id: { in: shown.map((recipient) => recipient.waitlistId) } } });
     const byId = new Map(entries.map((entry) => [entry.id, entry]));
-    return {
-      response: pageOf.map((recipient) => ({
+    return pageOf(
+      shown.map((recipient) => ({
         ...toWaitlistResponse(byId.get(recipient.waitlistId)!),
         recipient: { rank: recipient.rank, status: recipient.status, offeredAt: recipient.offeredAt?.toISOString() ?? null, respondedAt: recipient.respondedAt?.toISOString() ?? null },
       })),
-      page: query.page,
-      limit: query.limit,
-      total: ranked.length,
-    };
+      query,
+      ranked.length,
+    );
   }
 
   /** Counts of offers by status and source over the filters, and the share of finished ones that found a patient. */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createEvent, waitlistEntryChangedV1, type EventEnvelope } from '@pep/contracts';
-import { HttpProblem, notFound, type Identity, type InvalidField } from '@pep/service-kit';
+import { HttpProblem, type Identity, type InvalidField, notFound, pageOf, pageWindow } from '@pep/service-kit';
 import { enqueue, SOURCE, type Db } from './events.js';
 import type { Prisma, PrismaClient, Waitlist } from './generated/prisma/client.js';
 import { rankCandidates } from './ranking.js';
@@ -45,10 +45,10 @@ export class WaitlistService {
   async list(identity: Identity, query: ListQuery, filters: WaitlistFilters, search?: string): Promise<Page<WaitlistResponse>> {
     const where = await this.whereOf(identity.organization, filters, search);
     const [rows, total] = await Promise.all([
-      this.prisma.waitlist.findMany({ where, orderBy: [{ position: 'asc' }, { createdAt: 'asc' }, { id: 'asc' }], skip: (query.page - 1) * query.limit, take: query.limit }),
+      this.prisma.waitlist.findMany({ where, orderBy: [{ position: 'asc' }, { createdAt: 'asc' }, { id: 'asc' }], ...pageWindow(query) }),
       this.prisma.waitlist.count({ where }),
     ]);
-    return { response: rows.map(toWaitlistResponse), page: query.page, limit: query.limit, total };
+    return pageOf(rows.map(toWaitlistResponse), query, total);
   }
 
   /** How many of the organization's entries match the filters. */
