@@ -94,6 +94,15 @@ export class OutboxRelay {
     return (await this.pendingCount()) === 0;
   }
 
+  /**
+   * At shutdown, once nothing writes any more: stops the loop, publishes what is left within `timeoutMs`, and warns
+   * when some remains (the next start publishes it).
+   */
+  async shutdown(timeoutMs = 5_000): Promise<void> {
+    await this.stop();
+    if (!(await this.flush(timeoutMs))) this.options.logger.warn('outbox not empty at shutdown; the next start publishes the rest');
+  }
+
   /** Stops the background loop after its current batch. */
   async stop(): Promise<void> {
     this.running = false;

@@ -172,9 +172,7 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
     await Promise.all((await consumers).map((consumer) => consumer?.stop()));
     await background.drain();
     mailer.close();
-    await relay.stop();
-    const flushed = await relay.flush(5_000);
-    if (!flushed) deps.logger.warn('outbox not empty at shutdown; the next start publishes the rest');
+    await relay.shutdown();
     await prisma.$disconnect();
   });
   return app;

@@ -123,9 +123,7 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
   app.addHook('onClose', async () => {
     await dispatcher.stop();
     await Promise.all(subscriptions.map((subscription) => subscription.stop()));
-    await relay.stop();
-    const flushed = await relay.flush(5_000);
-    if (!flushed) deps.logger.warn('outbox not empty at shutdown; the next start publishes the rest');
+    await relay.shutdown();
     vendors.close();
     await prisma.$disconnect();
   });

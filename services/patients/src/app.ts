@@ -66,9 +66,7 @@ export async function buildApp(deps: PatientsAppDeps): Promise<ServiceApp> {
   // Runs after in-flight requests drained: stop consuming, publish what is left, then disconnect.
   app.addHook('onClose', async () => {
     await Promise.all(subscriptions.map((subscription) => subscription.stop()));
-    await relay.stop();
-    const flushed = await relay.flush(5_000);
-    if (!flushed) deps.logger.warn('outbox not empty at shutdown; the next start publishes the rest');
+    await relay.shutdown();
     await prisma.$disconnect();
   });
   return app;

@@ -90,9 +90,7 @@ export async function buildApp(deps: SchedulingAppDeps): Promise<ServiceApp> {
   app.addHook('onClose', async () => {
     await Promise.all(subscriptions.map((subscription) => subscription.stop()));
     await stopExpiry?.();
-    await relay.stop();
-    const flushed = await relay.flush(5_000);
-    if (!flushed) deps.logger.warn('outbox not empty at shutdown; the next start publishes the rest');
+    await relay.shutdown();
     await prisma.$disconnect();
   });
   return app;
