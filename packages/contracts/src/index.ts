@@ -1,5 +1,6 @@
 export * from './envelope.js';
 export * from './registry.js';
+export * from './access-revocations.js';
 export * from './events/patient.js';
 export * from './events/auth.js';
 export * from './events/scheduling.js';

@@ -7,3 +7,4 @@ export * from './migrate.js';
 export * from './drift.js';
 export * from './infrastructure.js';
 export * from './errors.js';
+export * from './organization-access.js';

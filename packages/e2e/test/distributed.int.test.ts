@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestDatabase, kafkaBrokers, uniqueTopicPrefix, waitFor, type TestDatabase } from '@pep/testing';
+import { createTestDatabase, freePort, kafkaBrokers, uniqueTopicPrefix, waitFor, type TestDatabase } from '@pep/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startService, type ServiceProcess } from './processes.js';
 
@@ -25,6 +25,11 @@ describe('distributed platform', () => {
       databases.push(created);
       return created.url;
     };
+    // Scheduling asks patients about a patient it has not heard of yet: it has to know where patients listens.
+    const patientsPort = await freePort();
+    // Auth and messaging ask scheduling (and messaging patients) about records their events have not brought yet.
+    const schedulingPort = await freePort();
+    const owners = { PATIENTS_URL: `http://127.0.0.1:${patientsPort}`, SCHEDULING_URL: `http://127.0.0.1:${schedulingPort}` };
     const [auth, patients, scheduling, messaging] = await Promise.all([
       startService('auth', {
         ...common,
@@ -32,11 +37,12 @@ describe('distributed platform', () => {
         SIGNING_KEY_SECRET: 'e2e-signing-key-secret-0123456789abcdef',
         PUBLIC_URL: 'http://localhost:3000',
         MAIL_DIR: mailDir,
+        SCHEDULING_URL: owners.SCHEDULING_URL,
       }),
-      startService('patients', { ...common, DATABASE_URL: await database('e2e-patients') }),
-      startService('scheduling', { ...common, DATABASE_URL: await database('e2e-scheduling') }),
+      startService('patients', { ...common, DATABASE_URL: await database('e2e-patients') }, { port: patientsPort }),
+      startService('scheduling', { ...common, DATABASE_URL: await database('e2e-scheduling'), PATIENTS_URL: owners.PATIENTS_URL }, { port: schedulingPort }),
       // No Twilio account: texts go to the development sink.
-      startService('messaging', { ...common, DATABASE_URL: await database('e2e-messaging'), PUBLIC_URL: 'http://localhost:3000', MAIL_DIR: mailDir }),
+      startService('messaging', { ...common, DATABASE_URL: await database('e2e-messaging'), PUBLIC_URL: 'http://localhost:3000', MAIL_DIR: mailDir, ...owners }),
     ]);
     services.push(auth, patients, scheduling, messaging);
     gateway = await startService('gateway', {

@@ -74,6 +74,10 @@ describe('the patient journey across the distributed platform', () => {
     // Twilio signs the URL it calls, the gateway's: messaging has to know it before the gateway starts.
     const gatewayPort = await freePort();
     publicUrl = `http://127.0.0.1:${gatewayPort}`;
+    // Scheduling asks patients about a patient it has not heard of yet: it has to know where patients listens.
+    const patientsPort = await freePort();
+    // Auth and messaging ask scheduling (and messaging patients) about records their events have not brought yet.
+    const schedulingPort = await freePort();
     const started = await Promise.all([
       startService('auth', {
         ...common,
@@ -81,9 +85,20 @@ describe('the patient journey across the distributed platform', () => {
         SIGNING_KEY_SECRET: 'journey-signing-key-secret-0123456789abc',
         PUBLIC_URL: publicUrl,
         MAIL_DIR: mailDir,
+        SCHEDULING_URL: `http://127.0.0.1:${schedulingPort}`,
       }),
-      startService('patients', { ...common, DATABASE_URL: await database('journey-patients') }),
-      startService('scheduling', { ...common, DATABASE_URL: await database('journey-scheduling'), NODE_ENV: 'test', CLOCK_CONTROL: 'true' }),
+      startService('patients', { ...common, DATABASE_URL: await database('journey-patients') }, { port: patientsPort }),
+      startService(
+        'scheduling',
+        {
+          ...common,
+          DATABASE_URL: await database('journey-scheduling'),
+          NODE_ENV: 'test',
+          CLOCK_CONTROL: 'true',
+          PATIENTS_URL: `http://127.0.0.1:${patientsPort}`,
+        },
+        { port: schedulingPort },
+      ),
       startService('messaging', {
         ...common,
         DATABASE_URL: await database('journey-messaging'),
@@ -96,6 +111,8 @@ describe('the patient journey across the distributed platform', () => {
         TWILIO_FROM: fake.from,
         MAIL_DIR: mailDir,
         DISPATCH_INTERVAL_MS: '250',
+        PATIENTS_URL: `http://127.0.0.1:${patientsPort}`,
+        SCHEDULING_URL: `http://127.0.0.1:${schedulingPort}`,
       }),
     ]);
     services.push(...started);

@@ -9,3 +9,6 @@ export * from './run.js';
 export * from './api-conventions.js';
 export * from './not-built.js';
 export * from './clock.js';
+export * from './owner-lookup.js';
+export * from './organization-guard.js';
+export * from './input-guard.js';

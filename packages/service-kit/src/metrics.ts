@@ -1,5 +1,5 @@
 import type { AnyApp } from './service-app.js';
-import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** A Prometheus registry per app, so several services in one process keep separate metrics. */
 export function registerMetrics(app: AnyApp, service: string): Registry {
@@ -36,6 +36,11 @@ export function addGauge(app: AnyApp, name: string, help: string, read: () => Pr
       this.set(await read());
     },
   });
+}
+
+/** A counter in the app's registry, e.g. of refused requests; label values must never carry PHI or record ids. */
+export function addCounter<TLabel extends string>(app: AnyApp, name: string, help: string, labelNames: readonly TLabel[]): Counter<TLabel> {
+  return new Counter({ name, help, labelNames, registers: [app.metrics] });
 }
 
 declare module 'fastify' {

@@ -31,6 +31,7 @@ const TITLES: Record<number, string> = {
   405: 'Method Not Allowed',
   409: 'Conflict',
   413: 'Payload Too Large',
+  414: 'URI Too Long',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
@@ -83,17 +84,70 @@ function locationOf(context: string | undefined, instancePath: string): string {
   return [context ?? 'body', ...instancePath.split('/').filter(Boolean)].join('.');
 }
 
+/** The part of a zod issue the problem mapping reads. */
+interface ZodIssueLike {
+  code: string;
+  path: ReadonlyArray<PropertyKey>;
+  message: string;
+  keys?: unknown;
+  errors?: unknown;
+}
+
+// How far a union branch is from what was sent: a branch of the wrong type, then one that finds unknown fields, then the
+// one with more faults is the worse match.
+function branchDistance(issues: ZodIssueLike[]): [number, number, number] {
+  const atRoot = issues.filter((issue) => issue.path.length === 0);
+  const wrongType = atRoot.some((issue) => issue.code === 'invalid_type') ? 1 : 0;
+  const unknown = atRoot.reduce((sum, issue) => sum + (issue.code === 'unrecognized_keys' && Array.isArray(issue.keys) ? issue.keys.length : 0), 0);
+  return [wrongType, unknown, issues.length];
+}
+
+function closestBranch(branches: ZodIssueLike[][]): ZodIssueLike[] | undefined {
+  let best: { issues: ZodIssueLike[]; distance: [number, number, number] } | undefined;
+  for (const issues of branches) {
+    const distance = branchDistance(issues);
+    // Ties keep the earlier branch, the one the schema lists first.
+    if (!best || (distance[0] - best.distance[0] || distance[1] - best.distance[1] || distance[2] - best.distance[2]) < 0) best = { issues, distance };
+  }
+  return best?.issues;
+}
+
+// zod reports a union none of whose branches matched as one `Invalid input` on the union itself; the caller learns more
+// from the faults of the branch the input was closest to, so those are named instead.
+function fieldsOf(base: string, issue: ZodIssueLike): InvalidField[] {
+  if (issue.code === 'invalid_union' && Array.isArray(issue.errors)) {
+    const branch = closestBranch(issue.errors as ZodIssueLike[][]);
+    if (branch && branch.length > 0) return branch.flatMap((inner) => fieldsOf([base, ...inner.path.map(String)].join('.'), inner));
+  }
+  // zod reports unknown keys on the parent object; name each unknown field instead.
+  if (issue.code === 'unrecognized_keys' && Array.isArray(issue.keys)) {
+    return issue.keys.map((key) => ({ field: `${base}.${String(key)}`, message: 'unknown field' }));
+  }
+  return [{ field: base, message: issue.message || 'invalid' }];
+}
+
+/** The problem a router error raised before any route ran answers with (Fastify's `frameworkErrors`). */
+export function frameworkErrorProblem(error: FastifyError): ProblemDocument {
+  switch (error.code) {
+    case 'FST_ERR_BAD_URL':
+      return {
+        type: problemType('bad-url'),
+        title: 'Bad Request',
+        status: 400,
+        detail: 'The path is not valid: a percent-encoded character in it is malformed.',
+        errors: [{ field: 'path', message: 'malformed percent-encoding; encode each byte as % and two hex digits' }],
+      };
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return { type: problemType('uri-too-long'), title: 'URI Too Long', status: 414, detail: 'A path segment is too long.', errors: [{ field: 'path', message: 'too long' }] };
+  }
+  return { type: problemType('internal'), title: 'Internal Server Error', status: 500, detail: 'An unexpected error occurred.' };
+}
+
 function fromFastifyError(error: FastifyError): ProblemDocument {
   if (hasZodFastifySchemaValidationErrors(error)) {
-    const errors = error.validation.map((issue) => {
-      const base = locationOf(error.validationContext, issue.instancePath);
-      const keys = (issue.params as { keys?: unknown }).keys;
-      // zod reports unknown keys on the parent object; name each unknown field instead.
-      if (issue.keyword === 'unrecognized_keys' && Array.isArray(keys)) {
-        return keys.map((key) => ({ field: `${base}.${String(key)}`, message: 'unknown field' }));
-      }
-      return [{ field: base, message: issue.message ?? 'invalid' }];
-    });
+    const errors = error.validation.map((issue) =>
+      fieldsOf(locationOf(error.validationContext, issue.instancePath), { ...(issue.params as object), code: issue.keyword, path: [], message: issue.message ?? '' }),
+    );
     return { type: problemType('validation'), title: 'Bad Request', status: 400, detail: 'The request is invalid.', errors: errors.flat() };
   }
   switch (error.code) {

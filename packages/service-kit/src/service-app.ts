@@ -16,8 +16,9 @@ import {
 import type { Logger } from 'pino';
 import { registerHealth, type ReadinessCheck } from './health.js';
 import { IDENTITY_HEADER, verifyIdentity } from './identity.js';
+import { guardInput } from './input-guard.js';
 import { registerMetrics } from './metrics.js';
-import { registerProblemHandlers } from './problem.js';
+import { frameworkErrorProblem, registerProblemHandlers, sendProblem } from './problem.js';
 
 /** A Fastify app with the zod type provider, as every service builds it. */
 export type ServiceApp = FastifyInstance<
@@ -69,6 +70,8 @@ export async function createServiceApp(options: ServiceAppOptions): Promise<Serv
     return503OnClosing: true,
     ...(options.trustProxy ? { trustProxy: (_address: string, hop: number) => hop < options.trustProxy! } : {}),
     ajv: { customOptions: { removeAdditional: false } },
+    // Errors the router raises before any route runs (a malformed percent-encoded path) answer problem+json too.
+    frameworkErrors: (error, request, reply) => sendProblem(reply, request, frameworkErrorProblem(error)),
   }).withTypeProvider<ZodTypeProvider>() as unknown as ServiceApp;
 
   app.setValidatorCompiler(validatorCompiler);
@@ -82,6 +85,8 @@ export async function createServiceApp(options: ServiceAppOptions): Promise<Serv
       : null;
   });
   app.decorateRequest('identity', null);
+  // Before validation, so a NUL byte or a 3,000-deep array never reaches zod, a handler or the database.
+  app.addHook('preValidation', guardInput);
 
   await app.register(fastifySwagger, {
     openapi: {

@@ -10,6 +10,9 @@ export const TOKEN_AUDIENCE = 'pep-api';
 /** `typ` header of access tokens (RFC 9068), so an ID token or other JWT cannot be passed off as one. */
 export const TOKEN_TYPE = 'at+jwt';
 
+/** Private claim: the issue instant in milliseconds (the standard `iat` has whole seconds only). */
+export const ISSUED_AT_MS_CLAIM = 'iat_ms';
+
 /** Who a token was issued to. */
 export const tokenKinds = ['staff', 'patient', 'provider', 'integrator', 'widget'] as const;
 export type TokenKind = (typeof tokenKinds)[number];
@@ -25,6 +28,8 @@ export const accessClaimsSchema = z.object({
   jti: z.string().min(1),
   iat: z.number().int(),
   exp: z.number().int(),
+  /** Issue instant in milliseconds; absent in tokens signed before it was added. */
+  iat_ms: z.number().int().optional(),
 });
 export type AccessClaims = z.infer<typeof accessClaimsSchema>;
 
@@ -45,7 +50,8 @@ export async function signAccessToken(
 ): Promise<{ token: string; expiresAt: Date }> {
   const iat = Math.floor(now.getTime() / 1000);
   const exp = iat + ttlSeconds;
-  const token = await new SignJWT({ org: subject.organization, roles: subject.roles, kind: subject.kind })
+  // `iat` is whole seconds; revocations compare with the millisecond, so a token issued just after one keeps working.
+  const token = await new SignJWT({ org: subject.organization, roles: subject.roles, kind: subject.kind, [ISSUED_AT_MS_CLAIM]: now.getTime() })
     .setProtectedHeader({ alg: SIGNING_ALGORITHM, kid: key.kid, typ: TOKEN_TYPE })
     .setIssuer(TOKEN_ISSUER)
     .setAudience(TOKEN_AUDIENCE)

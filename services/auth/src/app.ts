@@ -1,7 +1,7 @@
 import type { Bus, Subscription } from '@pep/bus';
 import '@pep/contracts';
 import { asTransactional, consumeEvents, type Database, type EventBinding, OutboxRelay, TRANSACTION_OPTIONS } from '@pep/db';
-import { addGauge, createServiceApp, type Logger, type ServiceApp } from '@pep/service-kit';
+import { addGauge, createOwnerLookup, createServiceApp, type Logger, type ServiceApp } from '@pep/service-kit';
 import { PrismaClient } from './generated/prisma/client.js';
 import { registerActivityRoutes } from './activity.routes.js';
 import { registerAvatarRoutes } from './avatar.routes.js';
@@ -22,6 +22,9 @@ import { PasswordResetService } from './password-reset.service.js';
 import { PATIENT_ACCOUNT_CONSUMER, patientAccountBindings } from './patient-account.consumer.js';
 import { PatientLoginService } from './patient-login.service.js';
 import { RateLimiter } from './rate-limiter.js';
+import { registerRevocationRoutes } from './revocation.routes.js';
+import { SCHEDULING_RECORD_CONSUMER, schedulingRecordBindings } from './scheduling-record.consumer.js';
+import { SchedulingRefs } from './scheduling-refs.js';
 import { SessionService } from './session.service.js';
 import { registerSettingRoutes } from './setting.routes.js';
 import { SettingService } from './setting.service.js';
@@ -61,6 +64,13 @@ export interface AuthAppDeps {
   maxEventAttempts?: number;
   /** Largest avatar image accepted, in bytes (default 1,000,000). */
   avatarMaxBytes?: number;
+  /**
+   * Base URL of scheduling, asked about provider, facility and appointment type ids its events have not brought yet; a
+   * function when it is known only once scheduling listens (embedded).
+   */
+  schedulingUrl: string | (() => string | undefined);
+  /** How long such a question may take before the request answers 503 (default 2 s). */
+  ownerLookupTimeoutMs?: number;
 }
 
 /** Builds the auth service: routes, signing keys and the outbox relay, closed in the right order. */
@@ -83,9 +93,10 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
   const mailer = 'send' in deps.mailer ? deps.mailer : createMailer(deps.mailer);
   const limiter = new RateLimiter(prisma, clock);
   const eventsWritten = () => relay.notify();
-  const sessions = new SessionService(prisma, keys, limiter, clock, deps.accessTokenTtlSeconds ?? 900);
+  const accessTokenTtlSeconds = deps.accessTokenTtlSeconds ?? 900;
+  const sessions = new SessionService(prisma, keys, limiter, clock, accessTokenTtlSeconds, eventsWritten);
   const background = new BackgroundMail();
-  const resets = new PasswordResetService(prisma, limiter, mailer, background, deps.publicUrl, clock, deps.logger.child({ component: 'password-reset' }));
+  const resets = new PasswordResetService(prisma, limiter, mailer, background, deps.publicUrl, clock, deps.logger.child({ component: 'password-reset' }), eventsWritten);
   const invites = new GroupInviteService(prisma, limiter, mailer, background, deps.publicUrl, clock, deps.logger.child({ component: 'invitations' }), eventsWritten);
   const patientLogins = new PatientLoginService(prisma, sessions, limiter, mailer, background, clock, deps.logger.child({ component: 'patient-login' }));
 
@@ -101,14 +112,24 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
   addGauge(app, 'outbox_pending_events', 'Events committed but not yet published to the bus.', () => relay.pendingCount());
   registerUserRoutes(app, new UserService(prisma, sessions, limiter, clock, eventsWritten), sessions, resets);
   registerUserAdminRoutes(app, new UserAdminService(prisma, resets, clock, eventsWritten), invites);
-  registerOrganizationRoutes(app, new OrganizationService(prisma, eventsWritten), sessions, invites);
+  registerOrganizationRoutes(app, new OrganizationService(prisma, eventsWritten, clock), sessions, invites);
   registerTokenRoutes(app, sessions, keys);
+  registerRevocationRoutes(app, prisma, clock, accessTokenTtlSeconds);
   const integrators = new IntegratorClientService(prisma, sessions, limiter, clock, eventsWritten);
   registerIntegratorClientRoutes(app, integrators);
-  registerGroupRoutes(app, new GroupService(prisma, eventsWritten), invites);
+  const schedulingRefs = new SchedulingRefs(
+    prisma,
+    createOwnerLookup({
+      owner: 'scheduling',
+      baseUrl: deps.schedulingUrl,
+      internalAuthSecret: deps.internalAuthSecret,
+      ...(deps.ownerLookupTimeoutMs !== undefined ? { timeoutMs: deps.ownerLookupTimeoutMs } : {}),
+    }),
+  );
+  registerGroupRoutes(app, new GroupService(prisma, eventsWritten, schedulingRefs), invites);
   registerSettingRoutes(
     app,
-    new SettingService(prisma, eventsWritten, (db, organization, ref, refId) =>
+    new SettingService(prisma, eventsWritten, schedulingRefs, (db, organization, ref, refId) =>
       ref === 'integrator' ? integrators.exists(db, organization, refId) : Promise.resolve(true),
     ),
   );
@@ -121,7 +142,7 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
 
   let closing = false;
   let consumers: Promise<Array<Subscription | null>> = Promise.resolve([]);
-  // Read models (the activity feed, patient accounts): joining a consumer group can take a rebalance's time when replicas
+  // Read models (the activity feed, patient accounts, scheduling records): joining a consumer group can take a rebalance's time when replicas
   // start together, so they start in the background (retrying) instead of holding up readiness; routes serve what has
   // arrived so far.
   const startConsumer = async (groupId: string, bindings: EventBinding[], component: string): Promise<Subscription | null> => {
@@ -153,6 +174,7 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
     consumers = Promise.all([
       startConsumer(ACTIVITY_CONSUMER, activityBindings(), 'activities'),
       startConsumer(PATIENT_ACCOUNT_CONSUMER, patientAccountBindings(), 'patient-accounts'),
+      startConsumer(SCHEDULING_RECORD_CONSUMER, schedulingRecordBindings(), 'scheduling-records'),
     ]);
     purgeTimer = setInterval(() => {
       limiter.purge().catch((error: Error) => deps.logger.warn({ err: { message: error.message } }, 'rate limit purge failed'));

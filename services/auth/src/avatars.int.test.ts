@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { kafkaBrokers } from '@pep/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -86,5 +87,22 @@ describe('auth service: avatar uploads', () => {
     expect(badId.json().errors[0].field).toBe('params.id');
     const { rows } = await sql.query('SELECT count(*)::int AS n FROM avatar WHERE "user" = $1', [owner.user._id]);
     expect(rows[0].n).toBe(0);
+  });
+
+  it('answers an upload it refuses before reading it (unknown user) with its 404 problem over a real connection, not a reset', async () => {
+    // A real client through a listening server: inject() hands the whole body over at once and never sees a reset.
+    const address = await service.app.listen({ host: '127.0.0.1', port: 0 });
+    const headers = await bearer(owner.token);
+    const image = Buffer.concat([TINY_PNG, Buffer.alloc(900_000, 7)]);
+    // The accepted upload after the refused ones shows the server still reads well-formed requests afterwards.
+    for (const [id, status] of [[randomUUID(), 404], [randomUUID(), 404], [owner.user._id, 200]] as const) {
+      const { payload, contentType } = multipartBody([{ field: 'file', filename: 'me.png', contentType: 'image/png', data: image }]);
+      const response = await fetch(`${address}/api/users/${id}/upload`, { method: 'PUT', headers: { ...headers, 'content-type': contentType }, body: payload });
+      expect(response.status, id).toBe(status);
+      if (status === 404) {
+        expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+        expect(await response.json()).toMatchObject({ status: 404 });
+      } else await response.arrayBuffer();
+    }
   });
 });

@@ -7,6 +7,7 @@ const base = {
   INTERNAL_AUTH_SECRET: 'i'.repeat(32),
   SIGNING_KEY_SECRET: 's'.repeat(32),
   SMTP_URL: 'smtp://mail:1025',
+  SCHEDULING_URL: 'http://scheduling:3000',
 };
 
 describe('auth configuration', () => {
@@ -16,10 +17,12 @@ describe('auth configuration', () => {
       ACCESS_TOKEN_TTL_SECONDS: 900,
       SIGNING_KEY_ROTATION_DAYS: 30,
       MIGRATE_ON_START: true,
+      OWNER_LOOKUP_TIMEOUT_MS: 2_000,
     });
   });
 
-  it('refuses short secrets and a missing mail destination', () => {
+  it('refuses short secrets, a missing mail destination and no scheduling to ask about its records', () => {
+    expect(() => parseConfig(configSchema, { ...base, SCHEDULING_URL: undefined })).toThrow(/SCHEDULING_URL/);
     expect(() => parseConfig(configSchema, { ...base, SIGNING_KEY_SECRET: 'short' })).toThrow(ConfigError);
     expect(() => parseConfig(configSchema, { ...base, SMTP_URL: undefined })).toThrow(/SMTP_URL/);
     expect(parseConfig(configSchema, { ...base, SMTP_URL: undefined, MAIL_DIR: '.data/mail' }).MAIL_DIR).toBe('.data/mail');

@@ -25,6 +25,10 @@ export const configSchema = baseConfigSchema
     MIGRATE_ON_START: envBoolean.default(true),
     /** Shared secret of Zendesk's JWT single sign-on; unset, POST /api/tokens/zendesk answers 501. */
     ZENDESK_SHARED_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** Base URL of the scheduling service, asked whether a provider, facility or appointment type not heard of yet is the caller's. */
+    SCHEDULING_URL: z.string().url(),
+    /** How long such a question may take before the request answers 503 with Retry-After. */
+    OWNER_LOOKUP_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(2_000),
     /** Largest avatar image accepted, in bytes; keep it under the gateway's BODY_LIMIT_BYTES. */
     AVATAR_MAX_BYTES: z.coerce.number().int().min(1024).max(10_485_760).default(1_000_000),
   })

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from '@pep/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, PUBLIC_URL, SECRET, SIGNING_SECRET, signup } from '../test/harness.js';
+import { bearer, PUBLIC_URL, SECRET, SIGNING_SECRET, signup, UNREACHABLE } from '../test/harness.js';
 import { buildApp } from './app.js';
 import { PrismaClient } from './generated/prisma/client.js';
 import { migrationsDir } from './migrations.js';
@@ -32,6 +32,7 @@ describe('auth service on PGlite and the in-process bus (embedded runtime)', () 
       signingKeySecret: SIGNING_SECRET,
       publicUrl: PUBLIC_URL,
       mailer: { from: 'auth@example.test', directory: mailDir },
+      schedulingUrl: UNREACHABLE,
     });
     await app.ready();
   });

@@ -62,16 +62,19 @@ export class GroupInviteService {
   }
 
   /**
-   * Invites an existing platform user into the caller's organization (no group). Answers the invitation with the
-   * e-mail masked, because the inviter named the user by id and must not learn their address from it.
+   * Invites a user of the caller's organization (a deactivated member coming back) into it again, without a group.
+   * Only the organization's own users can be named by id: anyone else answers 404 exactly like an unknown id and is
+   * not mailed, so an id never confirms that someone exists elsewhere; people from outside are invited by e-mail.
+   * Answers the invitation with the e-mail masked, because the inviter named the user by id.
    */
   async inviteToOrganization(identity: Identity, organizationId: string, userId: string, roles: string[], correlationId: string): Promise<GroupInviteResponse> {
     const organization =
       organizationId === identity.organization ? await this.prisma.organization.findFirst({ where: { id: organizationId, deletedAt: null } }) : null;
     if (!organization) throw notFound('organization');
-    const user = await this.prisma.user.findUnique({ where: { id: userId } });
-    if (!user) throw notFound('user');
-    if ((await findMember(this.prisma, organizationId, userId))?.active) throw new HttpProblem(409, 'already-member', 'The user is already a member of the organization.');
+    const member = await findMember(this.prisma, organizationId, userId);
+    if (!member) throw notFound('user');
+    if (member.active) throw new HttpProblem(409, 'already-member', 'The user is already a member of the organization.');
+    const user = member.user;
     const token = newOpaqueToken();
     const now = this.clock();
     const invite = await this.prisma.$transaction(async (tx) => {

@@ -37,7 +37,7 @@ export function registerGroupRoutes(app: ServiceApp, groups: GroupService, invit
           hide,
           tags: TAGS,
           summary: 'Create a group',
-          description: `Users must belong to the organization. ${whoMayCall(GROUP_WRITERS)}`,
+          description: `Users and facilities must belong to the organization (else 404 naming the field; 503 with Retry-After when scheduling cannot be asked about a facility). ${whoMayCall(GROUP_WRITERS)}`,
           body: createGroupBody,
           response: { 200: groupResponse },
         },
@@ -119,7 +119,7 @@ export function registerGroupRoutes(app: ServiceApp, groups: GroupService, invit
       schema: {
         tags: TAGS,
         summary: 'Change a group',
-        description: `\`users\` and \`facilities\` replace the stored lists. ${whoMayCall(GROUP_WRITERS)}`,
+        description: `\`users\` and \`facilities\` replace the stored lists; both must belong to the organization, as on creation. ${whoMayCall(GROUP_WRITERS)}`,
         params: idParams,
         body: updateGroupBody,
         response: { 200: groupResponse },

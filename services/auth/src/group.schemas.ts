@@ -3,7 +3,7 @@ import { STAFF_ROLES } from './roles.js';
 import { userResponse } from './user.schemas.js';
 
 const groupName = z.string().trim().min(1).max(200);
-const facilities = z.array(z.string().trim().min(1).max(100)).max(500).describe('Facility ids.');
+const facilities = z.array(z.string().trim().min(1).max(100)).max(500).describe("Ids of the organization's facilities (scheduling); any other answers 404 naming it.");
 const userIds = z.array(z.uuid()).max(1000).describe('Ids of users of the organization.');
 const personName = z.string().trim().min(1).max(100);
 

@@ -4,6 +4,7 @@ import { type Identity, notFound, pageOf, pageWindow } from '@pep/service-kit';
 import { enqueue, SOURCE } from './events.js';
 import type { Group, GroupMember, PrismaClient } from './generated/prisma/client.js';
 import type { CreateGroupBody, GroupResponse, UpdateGroupBody } from './group.schemas.js';
+import type { SchedulingRefs } from './scheduling-refs.js';
 import type { Db } from './user.repository.js';
 import type { ListQuery } from './user.schemas.js';
 
@@ -52,6 +53,7 @@ export class GroupService {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly eventsWritten: () => void,
+    private readonly schedulingRefs: SchedulingRefs,
   ) {}
 
   /** One page of the organization's groups, by name. */
@@ -70,10 +72,11 @@ export class GroupService {
     return toGroupResponse(await this.own(this.prisma, identity, id));
   }
 
-  /** Creates a group of users of the organization; group.created and a member-added per user. */
+  /** Creates a group of users and facilities of the organization (404 naming any other); group.created and a member-added per user. */
   async create(identity: Identity, body: CreateGroupBody, correlationId: string): Promise<GroupResponse> {
     const users = [...new Set(body.users)];
     await this.requireMembers(this.prisma, identity.organization, users);
+    await this.schedulingRefs.requireAll(identity, 'facility', body.facilities, 'body.facilities');
     const created = await this.prisma.$transaction(async (tx) => {
       const group = await tx.group.create({
         data: { id: randomUUID(), organizationId: identity.organization, name: body.name, type: body.type, facilities: [...new Set(body.facilities)], createdBy: identity.user },
@@ -92,7 +95,10 @@ export class GroupService {
 
   /** Changes name, type, facilities, or the member list (publishing who joined and who left). */
   async update(identity: Identity, id: string, body: UpdateGroupBody, correlationId: string): Promise<GroupResponse> {
+    // Another organization's group answers 404 before anything about the body is told.
+    await this.own(this.prisma, identity, id);
     if (body.users) await this.requireMembers(this.prisma, identity.organization, body.users);
+    if (body.facilities) await this.schedulingRefs.requireAll(identity, 'facility', body.facilities, 'body.facilities');
     let wrote = false;
     const result = await this.prisma.$transaction(async (tx) => {
       const group = await this.own(tx, identity, id, true);

@@ -4,7 +4,7 @@ import type { ParsedMail } from 'mailparser';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addMembership } from '../test/fixtures.js';
-import { bearer, PUBLIC_URL, signup, startAuth, type AuthUnderTest } from '../test/harness.js';
+import { bearer, PUBLIC_URL, schedulingCatalog, signup, startAuth, type AuthUnderTest } from '../test/harness.js';
 
 describe('auth service: groups and invitations, over real SMTP', () => {
   let service: AuthUnderTest;
@@ -59,10 +59,12 @@ describe('auth service: groups and invitations, over real SMTP', () => {
 
   it('creates, lists, changes and deletes groups, publishing membership changes', async () => {
     const { admin, adminHeaders, staff, staffHeaders } = await team();
-    const created = await call('POST', '/api/groups', adminHeaders, { name: 'Front desk', users: [admin.user._id], facilities: ['facility-1'] });
+    const first = (await schedulingCatalog(service, admin.organization._id)).facility;
+    const second = (await schedulingCatalog(service, admin.organization._id)).facility;
+    const created = await call('POST', '/api/groups', adminHeaders, { name: 'Front desk', users: [admin.user._id], facilities: [first] });
     expect(created.statusCode).toBe(200);
     const group = created.json();
-    expect(group).toMatchObject({ name: 'Front desk', type: 'user', users: [admin.user._id], facilities: ['facility-1'], organization: admin.organization._id });
+    expect(group).toMatchObject({ name: 'Front desk', type: 'user', users: [admin.user._id], facilities: [first], organization: admin.organization._id });
 
     const added = await call('POST', `/api/groups/${group._id}/${staff.user._id}`, adminHeaders);
     expect(added.json().users).toEqual([admin.user._id, staff.user._id]);
@@ -71,8 +73,8 @@ describe('auth service: groups and invitations, over real SMTP', () => {
     expect(ofStaff).toMatchObject({ total: 1, page: 1, limit: 25 });
     expect(ofStaff.response[0]._id).toBe(group._id);
 
-    const put = await call('PUT', `/api/groups/${group._id}`, adminHeaders, { name: 'Front office', users: [staff.user._id], facilities: ['facility-1', 'facility-2'] });
-    expect(put.json()).toMatchObject({ name: 'Front office', users: [staff.user._id], facilities: ['facility-1', 'facility-2'] });
+    const put = await call('PUT', `/api/groups/${group._id}`, adminHeaders, { name: 'Front office', users: [staff.user._id], facilities: [first, second] });
+    expect(put.json()).toMatchObject({ name: 'Front office', users: [staff.user._id], facilities: [first, second] });
     const removed = await call('DELETE', `/api/groups/${group._id}/${staff.user._id}`, adminHeaders);
     expect(removed.json().users).toEqual([]);
     expect((await call('DELETE', `/api/groups/${group._id}/${staff.user._id}`, adminHeaders)).statusCode).toBe(200);

@@ -11,6 +11,7 @@ import type {
 } from './integrator-client.schemas.js';
 import { hashPassword, verifyDummyPassword, verifyPassword } from './passwords.js';
 import { RULES, type RateLimiter } from './rate-limiter.js';
+import { recordRevocation } from './revocation.repository.js';
 import type { SessionService } from './session.service.js';
 import { isUuid, type ListQuery } from './user.schemas.js';
 import type { Db } from './user.repository.js';
@@ -98,16 +99,21 @@ export class IntegratorClientService {
     ];
     if (changed.length === 0) return toIntegratorClientResponse(existing);
     const updated = await this.prisma.$transaction(async (tx) => {
+      const now = this.clock();
       const client = await tx.integratorClient.update({
         where: { id },
         data: { ...(body.name !== undefined ? { name: body.name } : {}), ...(roles ? { roles } : {}), ...(body.active !== undefined ? { active: body.active } : {}) },
       });
+      if (changed.includes('active') && !client.active) {
+        await recordRevocation(tx, { scope: 'subject', subject: id, notBefore: now, reason: 'client-deactivated' });
+      }
       await enqueue(tx, [
         createEvent(integratorClientUpdatedV1, {
           source: SOURCE,
           organization: identity.organization,
           subject: id,
           correlationId,
+          time: now,
           data: { ...snapshot(client), changed },
         }),
       ]);
@@ -121,9 +127,18 @@ export class IntegratorClientService {
   async remove(identity: Identity, id: string, correlationId: string): Promise<IntegratorClientResponse> {
     const removed = await this.prisma.$transaction(async (tx) => {
       const client = await this.own(tx, identity, id);
+      const now = this.clock();
       await tx.integratorClient.delete({ where: { id } });
+      await recordRevocation(tx, { scope: 'subject', subject: id, notBefore: now, reason: 'client-deleted' });
       await enqueue(tx, [
-        createEvent(integratorClientDeletedV1, { source: SOURCE, organization: identity.organization, subject: id, correlationId, data: { _id: id } }),
+        createEvent(integratorClientDeletedV1, {
+          source: SOURCE,
+          organization: identity.organization,
+          subject: id,
+          correlationId,
+          time: now,
+          data: { _id: id },
+        }),
       ]);
       return client;
     });

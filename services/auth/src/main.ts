@@ -20,6 +20,8 @@ main(async () => {
     mailer: config.SMTP_URL ? { from: config.MAIL_FROM, smtpUrl: config.SMTP_URL } : { from: config.MAIL_FROM, directory: config.MAIL_DIR! },
     bodyLimit: config.BODY_LIMIT_BYTES,
     avatarMaxBytes: config.AVATAR_MAX_BYTES,
+    schedulingUrl: config.SCHEDULING_URL,
+    ownerLookupTimeoutMs: config.OWNER_LOOKUP_TIMEOUT_MS,
     ...(config.ZENDESK_SHARED_SECRET ? { zendeskSharedSecret: config.ZENDESK_SHARED_SECRET } : {}),
   });
   await runService(app, { host: config.HOST, port: config.PORT, logger, shutdownTimeoutSeconds: config.SHUTDOWN_TIMEOUT_SECONDS, afterClose: close });

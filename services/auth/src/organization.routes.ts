@@ -65,11 +65,12 @@ export function registerOrganizationRoutes(app: ServiceApp, organizations: Organ
     {
       schema: {
         tags: TAGS,
-        summary: 'Invite an existing user into the organization',
+        summary: 'Invite a user of the organization back into it',
         description:
-          'E-mails the user a single-use link valid for 7 days; they accept it at POST /api/groups/:id/accept-invitation with ' +
+          'For a deactivated member: e-mails the user a single-use link valid for 7 days; they accept it at POST /api/groups/:id/accept-invitation with ' +
           '`id` = this organization (or all at once with PUT /api/groups/accept-pending-invites). The answer masks the ' +
-          `e-mail. A user who is already an active member answers 409. ${whoMayCall(ADMIN)}`,
+          'e-mail. A user who is already an active member answers 409; one who never belonged to the organization answers 404 like an unknown id ' +
+          `and is not mailed (invite people from outside by e-mail, POST /api/groups/:id/invite-user). ${whoMayCall(ADMIN)}`,
         params: z.object({ id: z.uuid(), invitedUserId: z.uuid() }).strict(),
         body: z.object({ roles: roles.default(['staff']).describe('Roles on joining; default staff.') }).strict().nullable().describe('May be omitted.'),
         response: { 200: groupInviteResponse },

@@ -4,6 +4,7 @@ import { HttpProblem, type Identity, notFound, onPage, pageOf } from '@pep/servi
 import { enqueue, SOURCE } from './events.js';
 import type { PrismaClient } from './generated/prisma/client.js';
 import { STAFF_ROLES } from './roles.js';
+import { recordRevocation } from './revocation.repository.js';
 import { findMember, findOrganization, listMembers, listOrganizationsOf, lockOrganization } from './user.repository.js';
 import type { ListQuery, OrganizationResponse } from './user.schemas.js';
 import { toOrganizationResponse, toUserResponse, userSnapshot } from './views.js';
@@ -13,6 +14,7 @@ export class OrganizationService {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly eventsWritten: () => void,
+    private readonly clock: () => Date = () => new Date(),
   ) {}
 
   /** Organizations the caller is an active member of (to switch between). */
@@ -74,13 +76,21 @@ export class OrganizationService {
    */
   async remove(identity: Identity, id: string, correlationId: string): Promise<OrganizationResponse> {
     await this.own(identity, id);
-    const now = new Date();
+    const now = this.clock();
     const deleted = await this.prisma.$transaction(async (tx) => {
       const organization = await tx.organization.update({ where: { id }, data: { active: false, deletedAt: now } });
       await tx.refreshToken.updateMany({ where: { organizationId: id, revokedAt: null }, data: { revokedAt: now } });
+      await recordRevocation(tx, { scope: 'organization', organization: id, notBefore: now, reason: 'organization-deleted' });
       await enqueue(tx, [
-        createEvent(organizationUpdatedV1, { source: SOURCE, organization: id, subject: id, correlationId, data: { _id: id, name: organization.name, active: false, changed: ['active'] } }),
-        createEvent(organizationDeletedV1, { source: SOURCE, organization: id, subject: id, correlationId, data: { _id: id } }),
+        createEvent(organizationUpdatedV1, {
+          source: SOURCE,
+          organization: id,
+          subject: id,
+          correlationId,
+          time: now,
+          data: { _id: id, name: organization.name, active: false, changed: ['active'] },
+        }),
+        createEvent(organizationDeletedV1, { source: SOURCE, organization: id, subject: id, correlationId, time: now, data: { _id: id } }),
       ]);
       return organization;
     });

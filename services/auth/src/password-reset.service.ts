@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { createEvent, userPasswordChangedV1 } from '@pep/contracts';
 import { HttpProblem, type Logger } from '@pep/service-kit';
+import { enqueue, SOURCE } from './events.js';
 import type { PrismaClient } from './generated/prisma/client.js';
 import { mailFailure, type BackgroundMail, type Mailer } from './mailer.js';
 import { hashPassword } from './passwords.js';
 import { RULES, type RateLimiter } from './rate-limiter.js';
+import { recordRevocation } from './revocation.repository.js';
 import { hashToken, newOpaqueToken } from './session.service.js';
 import { consumeResetToken, revokeUserTokens } from './token.repository.js';
 import { findDefaultMembership, findUserByEmail, type Db } from './user.repository.js';
@@ -31,6 +34,8 @@ export class PasswordResetService {
     private readonly publicUrl: string,
     private readonly clock: () => Date,
     private readonly logger: Logger,
+    /** Wakes the outbox relay after a commit that wrote events. */
+    private readonly eventsWritten: () => void = () => undefined,
   ) {}
 
   /** Sends a reset link when the e-mail has an active account; answers the same either way. */
@@ -72,9 +77,18 @@ export class PasswordResetService {
       await tx.user.update({ where: { id: owner }, data: { passwordHash, emailVerifiedAt: now } });
       await tx.passwordResetToken.updateMany({ where: { userId: owner, usedAt: null }, data: { usedAt: now } });
       await revokeUserTokens(tx, owner, now);
+      await recordRevocation(tx, { scope: 'subject', subject: owner, notBefore: now, reason: 'password-changed' });
+      // The envelope needs an organization; the user's oldest one stands in, as the revocation covers them everywhere.
+      const home = await tx.membership.findFirst({ where: { userId: owner }, orderBy: { createdAt: 'asc' }, select: { organizationId: true } });
+      if (home) {
+        await enqueue(tx, [
+          createEvent(userPasswordChangedV1, { source: SOURCE, organization: home.organizationId, subject: owner, time: now, data: { _id: owner } }),
+        ]);
+      }
       return owner;
     });
     if (!userId) throw invalidResetToken();
+    this.eventsWritten();
     const user = await this.prisma.user.findUnique({ where: { id: userId } });
     // The owner proved control of the mailbox; earlier failed guesses should not keep them locked out.
     if (user) await this.limiter.reset(RULES.loginPerAccount, user.email);

@@ -1,11 +1,14 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createEvent, userSessionsRevokedV1 } from '@pep/contracts';
 import { HttpProblem, notFound, type Identity } from '@pep/service-kit';
 import { signAccessToken, verifyAccessToken, type AccessClaims, type TokenSubject } from './access-token.js';
 import type { Membership, PrismaClient, User } from './generated/prisma/client.js';
+import { enqueue, SOURCE } from './events.js';
 import { verifyDummyPassword, verifyPassword } from './passwords.js';
 import { RULES, type RateLimiter } from './rate-limiter.js';
 import type { SigningKeyStore } from './signing-keys.js';
-import { consumeRefreshToken, findRefreshToken, insertRefreshToken, revokeFamily } from './token.repository.js';
+import { isTokenRevoked, recordRevocation } from './revocation.repository.js';
+import { consumeRefreshToken, findRefreshToken, insertRefreshToken, revokeFamily, type RefreshTokenRow } from './token.repository.js';
 import { findDefaultMembership, findMember, findUserByEmail, type Db } from './user.repository.js';
 import type { LoginBody, ProviderSessionResponse, SessionResponse, TokenPair } from './user.schemas.js';
 import { isPending, toUserResponse } from './views.js';
@@ -34,6 +37,8 @@ export class SessionService {
     private readonly limiter: RateLimiter,
     private readonly clock: () => Date,
     private readonly accessTokenTtlSeconds: number,
+    /** Wakes the outbox relay after a commit that wrote events. */
+    private readonly eventsWritten: () => void = () => undefined,
   ) {}
 
   /** Signs an access token alone (for clients that log in again rather than refresh), with the usual claims and lifetime. */
@@ -129,8 +134,31 @@ export class SessionService {
     if (outcome.kind === 'issued') return { ...outcome.pair, user: toUserResponse(outcome.member) };
 
     const known = await findRefreshToken(this.prisma, tokenHash);
-    if (known && (known.used_at || known.revoked_at)) await revokeFamily(this.prisma, known.family_id, now);
+    if (known && (known.used_at || known.revoked_at)) await this.revokeLeakedFamily(known, now);
     throw invalidRefreshToken();
+  }
+
+  /**
+   * A refresh token came back after it was exchanged: it leaked. Its family dies and, because whoever holds it may also
+   * hold access tokens from it, every access token of the user in that organization issued until now is revoked too.
+   */
+  private async revokeLeakedFamily(known: RefreshTokenRow, now: Date): Promise<void> {
+    const revoked = await this.prisma.$transaction(async (tx) => {
+      const count = await revokeFamily(tx, known.family_id, now);
+      if (count === 0) return false;
+      await recordRevocation(tx, { scope: 'member', subject: known.user, organization: known.organization, notBefore: now, reason: 'sessions-revoked' });
+      await enqueue(tx, [
+        createEvent(userSessionsRevokedV1, {
+          source: SOURCE,
+          organization: known.organization,
+          subject: known.user,
+          time: now,
+          data: { _id: known.user, reason: 'refresh-token-reuse' },
+        }),
+      ]);
+      return true;
+    });
+    if (revoked) this.eventsWritten();
   }
 
   /** A new pair for another organization the caller is an active member of; 404 when they are not. */
@@ -143,9 +171,10 @@ export class SessionService {
     return { ...pair, user: toUserResponse(member) };
   }
 
-  /** The claims of a valid access token, or 401. */
+  /** The claims of a valid access token, or 401; a revoked one is not valid. */
   async validate(token: string | null): Promise<AccessClaims> {
-    const claims = token ? await verifyAccessToken(token, this.keys, this.clock()) : null;
+    const verified = token ? await verifyAccessToken(token, this.keys, this.clock()) : null;
+    const claims = verified && !(await isTokenRevoked(this.prisma, verified)) ? verified : null;
     if (!claims) throw new HttpProblem(401, 'invalid-token', 'The access token is missing, invalid or expired.');
     return claims;
   }

@@ -32,8 +32,9 @@ export function registerSettingRoutes(app: ServiceApp, settings: SettingService)
           tags: TAGS,
           summary: 'Create the settings of a subject',
           description:
-            'One record per subject (ref and refId); a second answers 409. Documented keys of `settings` are validated, ' +
-            `others kept as given. ${whoMayCall(SETTING_WRITERS)}`,
+            "One record per subject (ref and refId); a second answers 409. The subject must be the organization's user, provider, facility, " +
+            'appointment type or integrator client, else 404 naming body.refId (503 with Retry-After when scheduling cannot be asked). ' +
+            `Documented keys of \`settings\` are validated, others kept as given. ${whoMayCall(SETTING_WRITERS)}`,
           body: createSettingBody,
           response: { 200: settingResponse },
         },

@@ -5,13 +5,14 @@ import { enqueue, SOURCE } from './events.js';
 import type { Prisma, PrismaClient, Setting } from './generated/prisma/client.js';
 import { SETTING_WRITERS } from './roles.js';
 import type { CreateSettingBody, SettingListQuery, SettingResponse, UpdateSettingBody } from './setting.schemas.js';
+import { type SchedulingRefs, unknownReferences } from './scheduling-refs.js';
 import { isUniqueViolation } from './user.service.js';
 import { findMember, type Db } from './user.repository.js';
 import { isUuid } from './user.schemas.js';
 
 type SettingRef = SettingResponse['ref'];
 
-/** Answers whether an id names a subject of this kind in the organization; kinds auth does not own are not checked. */
+/** Answers whether an id names a subject of this kind in the organization, for kinds auth owns beyond users. */
 export type RefChecker = (db: Db, organization: string, ref: SettingRef, refId: string) => Promise<boolean>;
 
 /** A setting as the API shows it. */
@@ -38,6 +39,8 @@ export class SettingService {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly eventsWritten: () => void,
+    /** Checks providers, facilities and appointment types, which scheduling owns. */
+    private readonly schedulingRefs: SchedulingRefs,
     /** Checks refs auth owns beyond users (integrator clients), once they exist. */
     private readonly extraRefCheck: RefChecker = async () => true,
   ) {}
@@ -61,7 +64,10 @@ export class SettingService {
     return toSettingResponse(await this.own(this.prisma, identity, id));
   }
 
-  /** Creates the setting record of one subject; a second one for the same subject answers 409. */
+  /**
+   * Creates the setting record of one subject, which must be the organization's (404 naming body.refId; 503 when
+   * scheduling cannot be asked about a provider, facility or appointment type); a second one for the subject answers 409.
+   */
   async create(identity: Identity, body: CreateSettingBody, correlationId: string): Promise<SettingResponse> {
     const refId = await this.checkRef(identity, body.ref, body.refId);
     try {
@@ -179,8 +185,9 @@ export class SettingService {
     if (refId === undefined) {
       throw new HttpProblem(400, 'validation', 'The request is invalid.', { errors: [{ field: 'body.refId', message: `required for ref ${ref}` }] });
     }
-    if (ref === 'user' && !(isUuid(refId) && (await findMember(this.prisma, identity.organization, refId)))) throw notFound('user');
-    if (!(await this.extraRefCheck(this.prisma, identity.organization, ref, refId))) throw notFound(ref);
+    if (ref === 'user' && !(isUuid(refId) && (await findMember(this.prisma, identity.organization, refId)))) throw unknownReferences('user', ['body.refId']);
+    if (ref === 'provider' || ref === 'facility' || ref === 'appointment-type') await this.schedulingRefs.require(identity, ref, refId, 'body.refId');
+    if (!(await this.extraRefCheck(this.prisma, identity.organization, ref, refId))) throw unknownReferences(ref, ['body.refId']);
     return refId;
   }
 

@@ -5,7 +5,7 @@ import { kafkaBrokers, waitFor } from '@pep/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addMembership } from '../test/fixtures.js';
-import { bearer, signup, startAuth, type AuthUnderTest } from '../test/harness.js';
+import { bearer, schedulingCatalog, signup, startAuth, type AuthUnderTest } from '../test/harness.js';
 
 describe('auth service: settings', () => {
   let service: AuthUnderTest;
@@ -118,10 +118,11 @@ describe('auth service: settings', () => {
 
   it('lets admins and managers write and staff only read', async () => {
     const { admin, adminHeaders, manager, staff } = await team();
-    const byManager = await create(manager.headers, { ref: 'facility', refId: 'facility-1', settings: { timeZone: 'Europe/Lisbon' } });
+    const catalog = await schedulingCatalog(service, admin.organization._id);
+    const byManager = await create(manager.headers, { ref: 'facility', refId: catalog.facility, settings: { timeZone: 'Europe/Lisbon' } });
     expect(byManager.statusCode).toBe(200);
     const id = byManager.json()._id as string;
-    expect((await create(staff.headers, { ref: 'facility', refId: 'facility-2' })).statusCode).toBe(403);
+    expect((await create(staff.headers, { ref: 'provider', refId: catalog.provider })).statusCode).toBe(403);
     expect((await service.app.inject({ method: 'PUT', url: `/api/settings/${id}`, headers: staff.headers, payload: { settings: {} } })).statusCode).toBe(403);
     expect((await service.app.inject({ method: 'DELETE', url: `/api/settings/${id}`, headers: staff.headers })).statusCode).toBe(403);
     expect((await service.app.inject({ method: 'PUT', url: `/api/settings/${id}/unsubscribe`, headers: staff.headers })).statusCode).toBe(403);
@@ -129,12 +130,12 @@ describe('auth service: settings', () => {
     expect((await service.app.inject({ url: '/api/settings', headers: staff.headers })).json().total).toBe(1);
     expect((await service.app.inject({ url: '/api/settings' })).statusCode).toBe(401);
 
-    await create(adminHeaders, { ref: 'appointment-type', refId: 'type-1' });
+    await create(adminHeaders, { ref: 'appointment-type', refId: catalog.appointmentType });
     await create(adminHeaders, { ref: 'organization' });
     const page = (await service.app.inject({ url: '/api/settings/?page=2&limit=2', headers: adminHeaders })).json();
     expect(page).toMatchObject({ page: 2, limit: 2, total: 3 });
     expect(page.response).toHaveLength(1);
-    const filtered = (await service.app.inject({ url: '/api/settings?ref=facility&refId=facility-1', headers: adminHeaders })).json();
+    const filtered = (await service.app.inject({ url: `/api/settings?ref=facility&refId=${catalog.facility}`, headers: adminHeaders })).json();
     expect(filtered.response.map((s: { _id: string }) => s._id)).toEqual([id]);
     expect(filtered.response[0].organization).toBe(admin.organization._id);
   });
@@ -182,8 +183,9 @@ describe('auth service: settings', () => {
   });
 
   it('loses no concurrent toggle of one setting', async () => {
-    const { adminHeaders } = await team();
-    const setting = (await create(adminHeaders, { ref: 'provider', refId: 'provider-1' })).json();
+    const { admin, adminHeaders } = await team();
+    const catalog = await schedulingCatalog(service, admin.organization._id);
+    const setting = (await create(adminHeaders, { ref: 'provider', refId: catalog.provider })).json();
     const keys = Array.from({ length: 12 }, (_, index) => `key-${index}`);
     const responses = await Promise.all(keys.map((key) => service.app.inject({ method: 'PUT', url: `/api/settings/${setting._id}/unsubscribe/${key}`, headers: adminHeaders })));
     expect(responses.map((response) => response.statusCode)).toEqual(keys.map(() => 200));
@@ -194,8 +196,9 @@ describe('auth service: settings', () => {
   });
 
   it('replaces settings with PUT and deletes, telling read models', async () => {
-    const { adminHeaders } = await team();
-    const setting = (await create(adminHeaders, { ref: 'facility', refId: 'facility-9', settings: { maxOffersPerSlot: 2, custom: 1 } })).json();
+    const { admin, adminHeaders } = await team();
+    const catalog = await schedulingCatalog(service, admin.organization._id);
+    const setting = (await create(adminHeaders, { ref: 'facility', refId: catalog.facility, settings: { maxOffersPerSlot: 2, custom: 1 } })).json();
     const put = await service.app.inject({ method: 'PUT', url: `/api/settings/${setting._id}`, headers: adminHeaders, payload: { settings: { offerExpiryMinutes: 15 } } });
     expect(put.statusCode).toBe(200);
     expect(put.json().settings).toEqual({ offerExpiryMinutes: 15 });

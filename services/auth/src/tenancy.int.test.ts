@@ -1,8 +1,11 @@
+import { randomUUID } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { createEvent, providerDeletedV1 } from '@pep/contracts';
 import { kafkaBrokers, waitFor } from '@pep/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { multipartBody, TINY_PNG } from '../test/fixtures.js';
-import { bearer, signup, startAuth, type AuthUnderTest, type SignupResult } from '../test/harness.js';
+import { bearer, publishSoon, schedulingCatalog, signup, startAuth, type AuthUnderTest, type SignupResult } from '../test/harness.js';
 
 describe('auth service: one organization never reaches another’s records', () => {
   let service: AuthUnderTest;
@@ -11,6 +14,9 @@ describe('auth service: one organization never reaches another’s records', () 
   let b: SignupResult;
   /** Ids of B's records other than users and organizations. */
   const ofB = { setting: '', integratorClient: '', group: '', activity: '', widget: '', avatar: '' };
+  /** Providers, facilities and appointment types of each organization, as scheduling announced them. */
+  let catalogOfA: Awaited<ReturnType<typeof schedulingCatalog>>;
+  let catalogOfB: Awaited<ReturnType<typeof schedulingCatalog>>;
 
   beforeAll(async () => {
     service = await startAuth('tenancy', await kafkaBrokers());
@@ -22,7 +28,11 @@ describe('auth service: one organization never reaches another’s records', () 
     const setting = await service.app.inject({ method: 'POST', url: '/api/settings', headers: asB, payload: { ref: 'user', refId: b.user._id, settings: { helpText: 'Clinic B help' } } });
     ofB.setting = setting.json()._id;
     ofB.integratorClient = (await service.app.inject({ method: 'POST', url: '/api/integratorClients', headers: asB, payload: { name: 'Clinic B EHR' } })).json()._id;
-    ofB.group = (await service.app.inject({ method: 'POST', url: '/api/groups', headers: asB, payload: { name: 'Clinic B desk', users: [b.user._id] } })).json()._id;
+    catalogOfA = await schedulingCatalog(service, a.organization._id);
+    catalogOfB = await schedulingCatalog(service, b.organization._id);
+    ofB.group = (
+      await service.app.inject({ method: 'POST', url: '/api/groups', headers: asB, payload: { name: 'Clinic B desk', users: [b.user._id], facilities: [catalogOfB.facility] } })
+    ).json()._id;
     await service.app.inject({ method: 'POST', url: `/api/groups/${ofB.group}/invite-user`, headers: asB, payload: { email: 'newcomer@clinic-b.example' } });
     ofB.widget = (await service.app.inject({ method: 'POST', url: '/api/widgets', headers: asB, payload: { name: 'Clinic B booking' } })).json()._id;
     const image = multipartBody([{ field: 'file', filename: 'b.png', contentType: 'image/png', data: TINY_PNG }]);
@@ -34,9 +44,11 @@ describe('auth service: one organization never reaches another’s records', () 
     });
     ofB.avatar = (uploaded.json().avatar as string).split('/').at(-1)!;
     // B's own events reach its activity feed through the bus; all of them, so the feed is still when the snapshot is taken.
+    // (Scheduling's announcements of B's catalog are in the feed too, and waited for above.)
     await waitFor(async () => {
       const { rows } = await sql.query(
-        "SELECT (SELECT count(*) FROM outbox WHERE envelope->>'organization' = $1)::int AS sent, (SELECT count(*) FROM activity WHERE organization = $1)::int AS recorded",
+        `SELECT (SELECT count(*) FROM outbox WHERE envelope->>'organization' = $1)::int AS sent,
+                (SELECT count(*) FROM activity WHERE organization = $1 AND source = '/services/auth')::int AS recorded`,
         [b.organization._id],
       );
       return rows[0].sent > 0 && rows[0].sent === rows[0].recorded;
@@ -127,6 +139,12 @@ describe('auth service: one organization never reaches another’s records', () 
       { method: 'POST', route: '/api/settings', url: '/api/settings', payload: { ref: 'integrator', refId: ofB.integratorClient } },
       { method: 'POST', route: '/api/settings', url: '/api/settings', payload: { ref: 'user', refId: user } },
       { method: 'POST', route: '/api/settings', url: '/api/settings', payload: { ref: 'organization', refId: org } },
+      { method: 'POST', route: '/api/settings', url: '/api/settings', payload: { ref: 'provider', refId: catalogOfB.provider } },
+      { method: 'POST', route: '/api/settings', url: '/api/settings', payload: { ref: 'facility', refId: catalogOfB.facility } },
+      { method: 'POST', route: '/api/settings', url: '/api/settings', payload: { ref: 'appointment-type', refId: catalogOfB.appointmentType } },
+      { method: 'POST', route: '/api/groups', url: '/api/groups', payload: { name: 'Mixed', facilities: [catalogOfA.facility, catalogOfB.facility] } },
+      // A's own organization, naming B's user: the user must not learn of an invitation, nor A that the user exists.
+      { method: 'POST', route: '/api/organizations/:id/users/:invitedUserId/invite', url: `/api/organizations/${a.organization._id}/users/${user}/invite` },
     ] as const;
   };
 
@@ -170,5 +188,154 @@ describe('auth service: one organization never reaches another’s records', () 
     }
     const organizations = (await service.app.inject({ url: '/api/organizations', headers: await bearer(a.token) })).json();
     expect(organizations.response.map((org: { _id: string }) => org._id)).toEqual([a.organization._id]);
+  });
+
+  /** Every row of organization A that a write naming references could add or change, and the mail sent so far. */
+  const snapshotOfA = async () => {
+    const query = async (text: string) => (await sql.query(text, [a.organization._id])).rows;
+    return {
+      groups: await query('SELECT * FROM user_group WHERE organization = $1 ORDER BY id'),
+      groupMembers: await query('SELECT m.* FROM group_member m JOIN user_group g ON g.id = m."group" WHERE g.organization = $1 ORDER BY m."group", m."user"'),
+      settings: await query('SELECT * FROM setting WHERE organization = $1 ORDER BY id'),
+      invites: await query('SELECT * FROM group_invite WHERE organization = $1 ORDER BY id'),
+      memberships: await query('SELECT * FROM organization_membership WHERE organization = $1 ORDER BY id'),
+      events: await query("SELECT id FROM outbox WHERE envelope->>'organization' = $1 ORDER BY seq"),
+      mails: (await readdir(service.mailDir)).length,
+    };
+  };
+
+  /** Writes of A naming references in their bodies and paths: B's records, records of no one, and deleted ones. */
+  const referenceAttempts = (group: string, deletedProvider: string) => {
+    const org = a.organization._id;
+    const nobody = randomUUID();
+    return [
+      { method: 'POST', url: '/api/groups', payload: { name: 'G', users: [b.user._id] }, field: null },
+      { method: 'POST', url: '/api/groups', payload: { name: 'G', users: [nobody] }, field: null },
+      { method: 'POST', url: '/api/groups', payload: { name: 'G', facilities: [catalogOfB.facility] }, field: 'body.facilities.0' },
+      { method: 'POST', url: '/api/groups', payload: { name: 'G', facilities: [catalogOfA.facility, 'facility-1'] }, field: 'body.facilities.1' },
+      // A provider is no facility.
+      { method: 'POST', url: '/api/groups', payload: { name: 'G', facilities: [catalogOfA.provider] }, field: 'body.facilities.0' },
+      { method: 'PUT', url: `/api/groups/${group}`, payload: { users: [b.user._id] }, field: null },
+      { method: 'PUT', url: `/api/groups/${group}`, payload: { users: [nobody] }, field: null },
+      { method: 'PUT', url: `/api/groups/${group}`, payload: { facilities: [catalogOfB.facility] }, field: 'body.facilities.0' },
+      { method: 'POST', url: `/api/groups/${group}/${b.user._id}`, field: null },
+      { method: 'POST', url: `/api/groups/${group}/${nobody}`, field: null },
+      { method: 'POST', url: '/api/settings', payload: { ref: 'user', refId: b.user._id }, field: 'body.refId' },
+      { method: 'POST', url: '/api/settings', payload: { ref: 'user', refId: nobody }, field: 'body.refId' },
+      { method: 'POST', url: '/api/settings', payload: { ref: 'integrator', refId: ofB.integratorClient }, field: 'body.refId' },
+      { method: 'POST', url: '/api/settings', payload: { ref: 'integrator', refId: nobody }, field: 'body.refId' },
+      { method: 'POST', url: '/api/settings', payload: { ref: 'organization', refId: nobody }, field: null },
+      ...(
+        [
+          ['provider', catalogOfB.provider],
+          ['facility', catalogOfB.facility],
+          ['appointment-type', catalogOfB.appointmentType],
+        ] as const
+      ).flatMap(([ref, theirs]) => [
+        { method: 'POST', url: '/api/settings', payload: { ref, refId: theirs }, field: 'body.refId' },
+        { method: 'POST', url: '/api/settings', payload: { ref, refId: 'not-an-id' }, field: 'body.refId' },
+      ]),
+      // A's own provider of another kind, and one scheduling deleted.
+      { method: 'POST', url: '/api/settings', payload: { ref: 'facility', refId: catalogOfA.provider }, field: 'body.refId' },
+      { method: 'POST', url: '/api/settings', payload: { ref: 'provider', refId: deletedProvider }, field: 'body.refId' },
+      { method: 'POST', url: `/api/organizations/${org}/users/${b.user._id}/invite`, field: null },
+      { method: 'POST', url: `/api/organizations/${org}/users/${nobody}/invite`, field: null },
+      { method: 'PUT', url: `/api/organizations/${org}/users/${b.user._id}`, payload: { roles: ['staff'] }, field: null },
+    ] as Array<{ method: 'POST' | 'PUT'; url: string; payload?: Record<string, unknown>; field: string | null }>;
+  };
+
+  it('covers every reference field of every write route', async () => {
+    const document = (await service.app.inject({ url: '/openapi.json' })).json() as {
+      paths: Record<
+        string,
+        Record<string, { requestBody?: { content: Record<string, { schema: { properties?: Record<string, { format?: string; items?: { format?: string } }> } }> } }>
+      >;
+    };
+    const referenceFields = Object.entries(document.paths).flatMap(([path, methods]) =>
+      Object.entries(methods).flatMap(([method, operation]) =>
+        Object.entries(operation.requestBody?.content['application/json']?.schema.properties ?? {})
+          // Ids are UUIDs; group facilities and setting subjects are kept as strings (v1 sent other ids), so they are named.
+          .filter(([name, schema]) => schema.format === 'uuid' || schema.items?.format === 'uuid' || name === 'facilities' || name === 'refId')
+          .map(([name]) => `${method.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')} body.${name}`),
+      ),
+    );
+    const covered = new Set([
+      'POST /api/groups body.users',
+      'POST /api/groups body.facilities',
+      'PUT /api/groups/:id body.users',
+      'PUT /api/groups/:id body.facilities',
+      'POST /api/settings body.refId',
+      'PUT /api/users/transfer body.user',
+      'PUT /api/users/transfer body.from',
+      'PUT /api/users/transfer body.to',
+      // Platform admins search across organizations by design; organization admins are refused (403) above.
+      'POST /api/users/admin body.organization',
+      // Public logins name the organization to log in to; they check credentials in it, not a caller's organization.
+      'POST /api/patients/login body.organization',
+      'POST /api/patients/login body.patient',
+    ]);
+    expect(referenceFields.length).toBeGreaterThanOrEqual(8);
+    expect(referenceFields.filter((field) => !covered.has(field))).toEqual([]);
+  });
+
+  it("answers 404 naming the field for references to B's records, to no one's, or to the wrong kind, and writes nothing in A, mailing no one", async () => {
+    const headers = await bearer(a.token);
+    const created = await service.app.inject({ method: 'POST', url: '/api/groups', headers, payload: { name: 'Clinic A desk', facilities: [catalogOfA.facility] } });
+    const group = created.json()._id as string;
+    const deletedProvider = (await schedulingCatalog(service, a.organization._id)).provider;
+    const deletion = createEvent(providerDeletedV1, {
+      source: '/services/scheduling',
+      organization: a.organization._id,
+      subject: deletedProvider,
+      data: { _id: deletedProvider },
+    });
+    await publishSoon(service, [{ topic: providerDeletedV1.topic, key: deletedProvider, value: JSON.stringify(deletion) }]);
+    const deleted = async () => (await sql.query('SELECT deleted FROM scheduling_record WHERE id = $1', [deletedProvider])).rows[0]?.deleted === true;
+    await waitFor(deleted, { timeoutMs: 20_000, message: 'deletion kept' });
+    const beforeA = await snapshotOfA();
+    const beforeB = await snapshotOfB();
+    for (const attempt of referenceAttempts(group, deletedProvider)) {
+      const response = await service.app.inject({ method: attempt.method, url: attempt.url, headers, ...(attempt.payload ? { payload: attempt.payload } : {}) });
+      const label = `${attempt.method} ${attempt.url} ${JSON.stringify(attempt.payload ?? {})}`;
+      expect(response.statusCode, label).toBe(404);
+      expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+      if (attempt.field) expect(response.json().errors.map((error: { field: string }) => error.field), label).toEqual([attempt.field]);
+      expect(response.body).not.toContain('Bravo');
+    }
+    // Invitation mail goes out after the answer; give it the time it would take.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await snapshotOfA()).toEqual(beforeA);
+    expect(await snapshotOfB()).toEqual(beforeB);
+  });
+
+  it('asks scheduling about ids its events have not brought yet, and answers 503 with Retry-After when it cannot, writing nothing', async () => {
+    const headers = await bearer(a.token);
+    const before = await snapshotOfA();
+    // Scheduling is not running in this suite: an id auth never heard of cannot be checked
+    // (services/embedded/src/owner-lookups.int.test.ts asks the real one).
+    for (const payload of [
+      { ref: 'provider', refId: randomUUID() },
+      { ref: 'facility', refId: randomUUID() },
+      { ref: 'appointment-type', refId: randomUUID() },
+    ]) {
+      const response = await service.app.inject({ method: 'POST', url: '/api/settings', headers, payload });
+      expect(response.statusCode, payload.ref).toBe(503);
+      expect(response.headers['retry-after']).toBe('5');
+      expect(response.json()).toMatchObject({ status: 503, type: '/problems/owner-unavailable' });
+    }
+    const group = await service.app.inject({ method: 'POST', url: '/api/groups', headers, payload: { name: 'Later', facilities: [catalogOfA.facility, randomUUID()] } });
+    expect(group.statusCode).toBe(503);
+    expect(group.headers['retry-after']).toBe('5');
+    expect(await snapshotOfA()).toEqual(before);
+
+    // What scheduling announced is known without asking.
+    for (const [ref, refId] of [
+      ['provider', catalogOfA.provider],
+      ['facility', catalogOfA.facility],
+      ['appointment-type', catalogOfA.appointmentType],
+    ] as const) {
+      const created = await service.app.inject({ method: 'POST', url: '/api/settings', headers, payload: { ref, refId } });
+      expect(created.statusCode, ref).toBe(200);
+    }
   });
 });

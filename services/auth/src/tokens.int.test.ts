@@ -4,7 +4,7 @@ import { kafkaBrokers } from '@pep/testing';
 import { decodeJwt, decodeProtectedHeader, importJWK, jwtVerify, type JWK } from 'jose';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, signup, SECRET, SIGNING_SECRET, PUBLIC_URL, startAuth, type AuthUnderTest } from '../test/harness.js';
+import { bearer, signup, SECRET, SIGNING_SECRET, PUBLIC_URL, startAuth, UNREACHABLE, type AuthUnderTest } from '../test/harness.js';
 import { buildApp } from './app.js';
 
 describe('auth service: access tokens, refresh rotation and signing keys', () => {
@@ -165,6 +165,7 @@ describe('auth service: access tokens, refresh rotation and signing keys', () =>
             signingKeySecret: SIGNING_SECRET,
             publicUrl: PUBLIC_URL,
             mailer: { from: 'auth@example.test', directory: fresh.mailDir },
+            schedulingUrl: UNREACHABLE,
           }),
         ),
       );

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { signIdentity } from '@pep/service-kit';
 import { kafkaBrokers, type SmtpSink, startSmtpSink, waitFor } from '@pep/testing';
 import { decodeJwt } from 'jose';
@@ -170,24 +171,45 @@ describe('auth service: admins manage users and organizations, over real SMTP', 
     expect(await eventTypes(staff.user._id)).toEqual(expect.arrayContaining([`user.deactivated@${admin.organization._id}`, `user.created@${other._id}`]));
   });
 
-  it('invites an existing user into the organization; they accept through the invitation flow', async () => {
-    const { admin, adminHeaders } = await team();
-    const invitee = await signup(service.app, { firstname: 'Ivy', lastname: 'Invitee' });
-    const url = `/api/organizations/${admin.organization._id}/users/${invitee.user._id}/invite`;
+  it('invites a deactivated member back into the organization; they accept through the invitation flow', async () => {
+    const { admin, adminHeaders, staff } = await team();
+    const url = `/api/organizations/${admin.organization._id}/users/${staff.user._id}/invite`;
     expect((await call('POST', `/api/organizations/${admin.organization._id}/users/${admin.user._id}/invite`, adminHeaders)).statusCode).toBe(409);
-    const invited = await call('POST', url, adminHeaders, { roles: ['staff'] });
+    expect((await call('POST', url, adminHeaders)).statusCode).toBe(409);
+    expect((await call('POST', `/api/users/decommission/${staff.user._id}`, adminHeaders)).statusCode).toBe(200);
+    const invited = await call('POST', url, adminHeaders, { roles: ['provider'] });
     expect(invited.statusCode).toBe(200);
-    expect(invited.json()).toMatchObject({ group: null, status: 'pending', roles: ['staff'] });
-    expect(invited.json().email).not.toBe(invitee.email);
+    expect(invited.json()).toMatchObject({ group: null, status: 'pending', roles: ['provider'] });
+    expect(invited.json().email).not.toBe(staff.email);
 
-    const own = await call('GET', `/api/users/${invitee.user._id}/groupInvites`, await bearer(invitee.token));
+    const own = await call('GET', `/api/users/${staff.user._id}/groupInvites`, await bearer(staff.token));
     expect(own.json().total).toBe(1);
-    const mail = await mailTo(invitee.email);
+    const mail = await mailTo(staff.email);
     const token = /token=([\w-]+)/.exec(mail.text!)![1]!;
-    const accepted = await call('POST', `/api/groups/${admin.organization._id}/accept-invitation`, await bearer(invitee.token), { token });
+    const accepted = await call('POST', `/api/groups/${admin.organization._id}/accept-invitation`, await bearer(staff.token), { token });
     expect(accepted.statusCode).toBe(200);
-    expect(accepted.json()).toMatchObject({ group: null, user: { organization: admin.organization._id, roles: ['staff'] } });
-    expect((await call('GET', `/api/users/${invitee.user._id}/groupInvites`, adminHeaders)).json().total).toBe(0);
+    expect(accepted.json()).toMatchObject({ group: null, user: { organization: admin.organization._id, roles: ['provider'], active: 1 } });
+    expect((await call('GET', `/api/users/${staff.user._id}/groupInvites`, adminHeaders)).json().total).toBe(0);
+  });
+
+  it('never invites by id someone who is not of the organization: 404 as for an unknown id, no mail, nothing stored', async () => {
+    const { admin, adminHeaders } = await team();
+    const outsider = await signup(service.app, { firstname: 'Olga', lastname: 'Outsider' });
+    const invites = async () => (await sql.query('SELECT count(*)::int AS n FROM group_invite WHERE organization = $1', [admin.organization._id])).rows[0].n as number;
+    const before = await invites();
+    const outside = await call('POST', `/api/organizations/${admin.organization._id}/users/${outsider.user._id}/invite`, adminHeaders);
+    const unknown = await call('POST', `/api/organizations/${admin.organization._id}/users/${randomUUID()}/invite`, adminHeaders);
+    for (const response of [outside, unknown]) {
+      expect(response.statusCode).toBe(404);
+      expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+    }
+    // Alike to the byte but for the request id and path: nothing tells that the outsider exists.
+    const comparable = (body: Record<string, unknown>) => ({ ...body, requestId: null, instance: null });
+    expect(comparable(outside.json())).toEqual(comparable(unknown.json()));
+    expect(await invites()).toBe(before);
+    // Mail goes out after the answer; give it the time it would take.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(inbox.filter((mail) => JSON.stringify(mail.to).includes(outsider.email))).toEqual([]);
   });
 
   it('changes a member’s roles, never leaving the organization without an admin', async () => {

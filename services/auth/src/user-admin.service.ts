@@ -4,6 +4,7 @@ import { HttpProblem, type Identity, notFound, pageOf, pageWindow } from '@pep/s
 import { enqueue, SOURCE } from './events.js';
 import type { Membership, PrismaClient, User } from './generated/prisma/client.js';
 import type { PasswordResetService } from './password-reset.service.js';
+import { recordRevocation } from './revocation.repository.js';
 import { revokeUserTokens } from './token.repository.js';
 import { findMember, findOrganization, findUserByEmail, isActiveAdmin, type Member } from './user.repository.js';
 import type { CreateUserBody, PlatformSearchBody, PlatformUserResponse, TransferBody, UserResponse } from './user.schemas.js';
@@ -115,15 +116,17 @@ export class UserAdminService {
     if (!source.active) throw new HttpProblem(409, 'inactive-member', 'The user is not an active member of the organization they would leave.');
     const roles = body.roles ? [...new Set(body.roles)] : source.roles;
     const member = await this.prisma.$transaction(async (tx) => {
+      const now = this.clock();
       await tx.membership.update({ where: { id: source.id }, data: { active: false } });
-      await revokeUserTokens(tx, body.user, this.clock(), body.from);
+      await revokeUserTokens(tx, body.user, now, body.from);
+      await recordRevocation(tx, { scope: 'member', subject: body.user, organization: body.from, notBefore: now, reason: 'user-transferred' });
       const existing = await findMember(tx, body.to, body.user);
       if (existing) await tx.membership.update({ where: { id: existing.id }, data: { active: true, roles } });
       else await tx.membership.create({ data: { id: randomUUID(), organizationId: body.to, userId: body.user, roles } });
       const joined = (await findMember(tx, body.to, body.user))!;
       const changed = existing ? [...(existing.active ? [] : ['active']), ...(sameRoles(existing.roles, roles) ? [] : ['roles'])] : [];
       await enqueue(tx, [
-        createEvent(userDeactivatedV1, { source: SOURCE, organization: body.from, subject: body.user, correlationId, data: { _id: body.user } }),
+        createEvent(userDeactivatedV1, { source: SOURCE, organization: body.from, subject: body.user, correlationId, time: now, data: { _id: body.user } }),
         ...(!existing
           ? [createEvent(userCreatedV1, { source: SOURCE, organization: body.to, subject: body.user, correlationId, data: userSnapshot(joined) })]
           : changed.length > 0

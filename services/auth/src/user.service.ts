@@ -6,6 +6,7 @@ import type { PrismaClient } from './generated/prisma/client.js';
 import { hashPassword } from './passwords.js';
 import { RULES, type RateLimiter } from './rate-limiter.js';
 import type { SessionService } from './session.service.js';
+import { recordRevocation } from './revocation.repository.js';
 import { revokeUserTokens } from './token.repository.js';
 import { findMember, findUserByEmail, listMembers, type Member } from './user.repository.js';
 import type { ListQuery, SignupBody, UpdateUserBody, UserResponse } from './user.schemas.js';
@@ -134,10 +135,12 @@ export class UserService {
     if (identity.user === id) throw new HttpProblem(409, 'self-decommission', 'You may not decommission yourself.');
     if (!existing.active) return toUserResponse(existing);
     const updated = await this.prisma.$transaction(async (tx) => {
+      const now = this.clock();
       await tx.membership.update({ where: { id: existing.id }, data: { active: false } });
-      await revokeUserTokens(tx, id, this.clock(), identity.organization);
+      await revokeUserTokens(tx, id, now, identity.organization);
+      await recordRevocation(tx, { scope: 'member', subject: id, organization: identity.organization, notBefore: now, reason: 'user-decommissioned' });
       await enqueue(tx, [
-        createEvent(userDeactivatedV1, { source: SOURCE, organization: identity.organization, subject: id, correlationId, data: { _id: id } }),
+        createEvent(userDeactivatedV1, { source: SOURCE, organization: identity.organization, subject: id, correlationId, time: now, data: { _id: id } }),
       ]);
       return (await findMember(tx, identity.organization, id))!;
     });

@@ -4,6 +4,7 @@ import { HttpProblem, type Identity, notFound, pageOf, pageWindow } from '@pep/s
 import { enqueue, SOURCE } from './events.js';
 import type { PrismaClient, Widget } from './generated/prisma/client.js';
 import { RULES, type RateLimiter } from './rate-limiter.js';
+import { recordRevocation } from './revocation.repository.js';
 import type { SessionService } from './session.service.js';
 import type { ListQuery } from './user.schemas.js';
 import type { CreateWidgetBody, UpdateWidgetBody, WidgetResponse, WidgetUserResponse } from './widget.schemas.js';
@@ -81,12 +82,23 @@ export class WidgetService {
     ];
     if (changed.length === 0) return toWidgetResponse(existing);
     const updated = await this.prisma.$transaction(async (tx) => {
+      const now = this.clock();
       const widget = await tx.widget.update({
         where: { id },
         data: { ...(body.name !== undefined ? { name: body.name } : {}), ...(origins ? { allowedOrigins: origins } : {}), ...(body.active !== undefined ? { active: body.active } : {}) },
       });
+      if (changed.includes('active') && !widget.active) {
+        await recordRevocation(tx, { scope: 'subject', subject: id, notBefore: now, reason: 'widget-deactivated' });
+      }
       await enqueue(tx, [
-        createEvent(widgetUpdatedV1, { source: SOURCE, organization: identity.organization, subject: id, correlationId, data: { ...snapshot(widget), changed } }),
+        createEvent(widgetUpdatedV1, {
+          source: SOURCE,
+          organization: identity.organization,
+          subject: id,
+          correlationId,
+          time: now,
+          data: { ...snapshot(widget), changed },
+        }),
       ]);
       return widget;
     });

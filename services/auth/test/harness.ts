@@ -1,11 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KafkaBus } from '@pep/bus';
+import { appointmentTypeCreatedV1, createEvent, facilityCreatedV1, providerCreatedV1, type EventDefinition } from '@pep/contracts';
 import { migrate, openDatabase, type Database } from '@pep/db';
 import { createLogger, signIdentity, type Logger, type ServiceApp } from '@pep/service-kit';
-import { createTestDatabase, uniqueTopicPrefix } from '@pep/testing';
+import { createTestDatabase, uniqueTopicPrefix, waitFor } from '@pep/testing';
 import { decodeJwt } from 'jose';
+import pg from 'pg';
+import type { z } from 'zod';
 import { buildApp, type AuthAppDeps } from '../src/app.js';
 import { migrationsDir } from '../src/migrations.js';
 
@@ -37,7 +41,12 @@ export interface StartOptions {
   logger?: Logger;
   accessTokenTtlSeconds?: number;
   zendeskSharedSecret?: string;
+  /** Scheduling's base URL (default {@link UNREACHABLE}: a provider or facility auth has not heard of answers 503). */
+  schedulingUrl?: string;
 }
+
+/** A base URL nothing listens at: an owner that cannot be asked. */
+export const UNREACHABLE = 'http://127.0.0.1:1';
 
 export async function startAuth(label: string, brokers: string[], options: StartOptions = {}): Promise<AuthUnderTest> {
   const testDatabase = await createTestDatabase(label);
@@ -60,6 +69,8 @@ export async function startAuth(label: string, brokers: string[], options: Start
     clock: clock.now,
     bodyLimit: 16 * 1024,
     outboxPollIntervalMs: 200,
+    schedulingUrl: options.schedulingUrl ?? UNREACHABLE,
+    ownerLookupTimeoutMs: 1_000,
     ...(options.accessTokenTtlSeconds !== undefined ? { accessTokenTtlSeconds: options.accessTokenTtlSeconds } : {}),
     ...(options.zendeskSharedSecret !== undefined ? { zendeskSharedSecret: options.zendeskSharedSecret } : {}),
   });
@@ -80,6 +91,74 @@ export async function startAuth(label: string, brokers: string[], options: Start
       await rm(mailDir, { recursive: true, force: true });
     },
   };
+}
+
+/** A record of another service as it announces it on the bus (key = subject). */
+function announced<TSchema extends z.ZodType>(definition: EventDefinition<string, TSchema>, organization: string, subject: string, data: z.input<TSchema>) {
+  const event = createEvent(definition, { source: '/services/scheduling', organization, subject, data });
+  return { topic: definition.topic, key: subject, value: JSON.stringify(event) };
+}
+
+/**
+ * Publishes on the service's bus, trying again while the broker is still electing leaders for topics the service's
+ * consumers created a moment ago (auth starts them in the background).
+ */
+export async function publishSoon(service: AuthUnderTest, records: Array<{ topic: string; key: string; value: string }>): Promise<void> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await service.bus.publish(records);
+    } catch (error) {
+      if (attempt >= 10) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
+/**
+ * A provider, a facility and an appointment type of the organization, announced on the bus as scheduling announces
+ * them; resolves once auth's read model holds all three.
+ */
+export async function schedulingCatalog(service: AuthUnderTest, organization: string) {
+  const ids = { provider: randomUUID(), facility: randomUUID(), appointmentType: randomUUID() };
+  const none = { alternativeName: null, phonetic: null };
+  const place = { address: null, city: null, state: null, postcode: null, country: null, phone: null };
+  await publishSoon(service, [
+    announced(providerCreatedV1, organization, ids.provider, {
+      _id: ids.provider,
+      name: 'Grace Hopper',
+      firstname: 'Grace',
+      lastname: 'Hopper',
+      ...none,
+      schedulable: true,
+      visible: true,
+    }),
+    announced(facilityCreatedV1, organization, ids.facility, {
+      _id: ids.facility,
+      name: 'Main Street Clinic',
+      ...none,
+      ...place,
+      timeZone: 'America/New_York',
+      visible: true,
+    }),
+    announced(appointmentTypeCreatedV1, organization, ids.appointmentType, {
+      _id: ids.appointmentType,
+      name: 'Check-up',
+      alternativeName: null,
+      duration: 30,
+      visible: true,
+    }),
+  ]);
+  const sql = new pg.Client({ connectionString: service.databaseUrl });
+  await sql.connect();
+  try {
+    await waitFor(async () => (await sql.query('SELECT 1 FROM scheduling_record WHERE id = ANY($1::uuid[])', [Object.values(ids)])).rows.length === 3, {
+      timeoutMs: 30_000,
+      message: 'scheduling records kept',
+    });
+  } finally {
+    await sql.end();
+  }
+  return ids;
 }
 
 /** Headers the gateway would send for a caller holding this access token: the signed identity, plus the token itself. */

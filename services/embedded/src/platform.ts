@@ -17,8 +17,12 @@ export interface PlatformOptions {
   port: number;
   /** Each service logs as itself (its own `service` field) at this level. */
   logLevel: string;
+  /** Where every service writes its log lines; stdout when absent. Tests capture them here. */
+  logDestination?: NodeJS.WritableStream | undefined;
   internalAuthSecret?: string | undefined;
   bodyLimit?: number;
+  /** Requests per minute the gateway allows each caller (its default when absent); suites that sweep the whole API raise it. */
+  rateLimitPerMinute?: number | undefined;
   /** The URL people reach the platform at, for links in e-mails and the SMS webhooks' signatures; defaults to the gateway's address. */
   publicUrl?: string | undefined;
   /**
@@ -61,6 +65,8 @@ interface Context {
   publicUrl: string;
   clock: (() => Date) | undefined;
   dispatchIntervalMs: number | undefined;
+  /** Each service's loopback URL once it listens; services built earlier ask later ones through it (owner lookups). */
+  upstreams: Record<string, string>;
 }
 
 /** Where the development sink's webhook token is kept in the data folder. */
@@ -82,13 +88,16 @@ const SERVICES: Array<{
         signingKeySecret: await persistentSecret(join(context.dataDir, 'signing-key-secret')),
         publicUrl: context.publicUrl,
         mailer: { from: 'no-reply@localhost', directory: join(context.dataDir, 'mail') },
+        // Scheduling is built after auth: until it listens, a provider or facility auth has not heard of answers 503.
+        schedulingUrl: () => context.upstreams['scheduling'],
       }),
   },
   { name: 'patients', migrationsDir: patients.migrationsDir, build: (shared) => patients.buildApp(shared) },
   {
     name: 'scheduling',
     migrationsDir: scheduling.migrationsDir,
-    build: (shared, context) => scheduling.buildApp({ ...shared, ...(context.clock ? { now: context.clock } : {}) }),
+    build: (shared, context) =>
+      scheduling.buildApp({ ...shared, patientsUrl: () => context.upstreams['patients'], ...(context.clock ? { now: context.clock } : {}) }),
   },
   {
     name: 'messaging',
@@ -104,6 +113,8 @@ const SERVICES: Array<{
         mailer: { from: 'no-reply@localhost', directory: join(context.dataDir, 'mail') },
         ...(context.clock ? { clock: context.clock } : {}),
         ...(context.dispatchIntervalMs !== undefined ? { dispatcher: { intervalMs: context.dispatchIntervalMs } } : {}),
+        patientsUrl: () => context.upstreams['patients'],
+        schedulingUrl: () => context.upstreams['scheduling'],
       }),
   },
 ];
@@ -117,7 +128,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
   const dataDir = resolve(options.dataDir);
   await mkdir(dataDir, { recursive: true });
   const secret = options.internalAuthSecret ?? (await persistentSecret(join(dataDir, 'internal-auth-secret')));
-  const loggerFor = (service: string) => createLogger({ service, level: options.logLevel });
+  const loggerFor = (service: string) =>
+    createLogger({ service, level: options.logLevel, ...(options.logDestination ? { destination: options.logDestination } : {}) });
   const bus = new InProcessBus({ dataDir: join(dataDir, 'bus'), logger: loggerFor('bus') });
   const publicUrl = options.publicUrl ?? `http://localhost:${options.port}`;
   const databases: Database[] = [];
@@ -132,7 +144,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       await migrate(database, { migrationsDir: service.migrationsDir, logger });
       const app = await service.build(
         { logger, database, bus, internalAuthSecret: secret, ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}) },
-        { dataDir, publicUrl, clock: options.clock, dispatchIntervalMs: options.dispatchIntervalMs },
+        { dataDir, publicUrl, clock: options.clock, dispatchIntervalMs: options.dispatchIntervalMs, upstreams },
       );
       apps.push(app);
       upstreams[service.name] = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -143,6 +155,9 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       upstreams,
       internalAuthSecret: secret,
       ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
+      ...(options.rateLimitPerMinute ? { rateLimitPerMinute: options.rateLimitPerMinute } : {}),
+      // One gateway here, so one stable consumer group: after a restart it resumes where it stopped.
+      revocations: { bus, authUrl: upstreams['auth']!, replicaId: 'embedded' },
     });
     apps.unshift(gateway);
     const url = await gateway.listen({ host: options.host, port: options.port });

@@ -21,8 +21,16 @@ export function extractAccessToken(headers: Record<string, string | string[] | u
   return accessToken.replace(/^Bearer\s+/i, '') || null;
 }
 
+/** The caller a verified token speaks for, with when it was issued (for revocations). */
+export type VerifiedToken = Identity & {
+  /** `iat`, whole seconds. */
+  issuedAtSeconds?: number;
+  /** `iat_ms`, when the token carries it. */
+  issuedAtMs?: number;
+};
+
 /** Verifies access tokens against a JWKS: algorithm pinned to ES256, issuer, audience and expiry checked. */
-export type TokenVerifier = (token: string) => Promise<Identity>;
+export type TokenVerifier = (token: string) => Promise<VerifiedToken>;
 
 /** A verifier over the auth service's JWKS, fetched once, cached, and refetched when an unknown `kid` appears. */
 export function createTokenVerifier(jwksUrl: string, options: { clockToleranceSeconds?: number } = {}): TokenVerifier {
@@ -52,6 +60,13 @@ export function verifierFor(keys: JWTVerifyGetKey, clockToleranceSeconds = 5): T
     if (typeof organization !== 'string' || !Array.isArray(roles) || !roles.every((role) => typeof role === 'string')) {
       throw new Error('access token lacks organization or roles');
     }
-    return { organization, user: payload.sub!, roles: roles as string[] };
+    const issuedAtMs = payload['iat_ms'];
+    return {
+      organization,
+      user: payload.sub!,
+      roles: roles as string[],
+      issuedAtSeconds: payload.iat!,
+      ...(typeof issuedAtMs === 'number' && Number.isInteger(issuedAtMs) ? { issuedAtMs } : {}),
+    };
   };
 }

@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { createLogger } from '@pep/service-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,6 +42,27 @@ describe('gateway', () => {
     expect(last.body).toEqual({ hello: 'world' });
     expect(last.headers['x-request-id']).toBe('req-42');
     await app.close();
+  });
+
+  it('logs what it forwards, and to whom, without the query or the values in the path', async () => {
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const app = await buildApp({ logger: createLogger({ service: 'gateway', level: 'trace', destination }), upstreams: { patients: upstreamUrl, messaging: upstreamUrl }, internalAuthSecret: SECRET, bodyLimit: 1024 });
+    expect((await app.inject({ method: 'GET', url: '/api/patients/search?type=email&value=ada.lovelace%40example.com' })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'GET', url: '/api/callback/sms/reminders?From=%2B14155550147&Body=my+biopsy+results' })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'PUT', url: '/api/patients/Lovelace', payload: {} })).statusCode).toBe(200);
+    await app.close();
+    // Forwarded with the query (the service needs it), logged without it.
+    expect(seen.at(-2)!.url).toBe('/api/callback/sms/reminders?From=%2B14155550147&Body=my+biopsy+results');
+    const logged = lines.join('').toLowerCase();
+    for (const leak of ['ada.lovelace', 'lovelace', '14155550147', 'biopsy', 'from=', 'value=']) expect(logged).not.toContain(leak);
+    const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(entries.filter((entry) => entry['msg'] === 'forwarding to service').map((entry) => entry['upstream'])).toEqual(['patients', 'messaging', 'patients']);
   });
 
   it('never forwards a client-supplied internal identity', async () => {

@@ -1,11 +1,12 @@
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
-import { createServiceApp, HttpProblem, type Logger, type ServiceApp } from '@pep/service-kit';
+import { addCounter, addGauge, createServiceApp, HttpProblem, type Logger, type ServiceApp } from '@pep/service-kit';
 import { createTokenVerifier, type TokenVerifier } from './access-token.js';
 import { registerAuthentication } from './authentication.js';
 import { registerOpenApi } from './openapi.js';
 import { registerProxyRoutes } from './proxy.routes.js';
+import { RevocationFeed, type RevocationFeedOptions } from './revocation-feed.js';
 import type { ServiceName } from './route-table.js';
 import { registerStatusRoutes } from './status.routes.js';
 
@@ -25,6 +26,11 @@ export interface GatewayDeps {
   /** `*` or the allowed origins. */
   corsOrigins?: string | string[];
   trustProxyHops?: number;
+  /**
+   * Where revocations come from: auth's events on this bus and auth's snapshot. Without it (tests of other concerns) no
+   * token is refused for having been revoked; production always sets it.
+   */
+  revocations?: Omit<RevocationFeedOptions, 'logger' | 'internalAuthSecret' | 'onEvent'> | undefined;
 }
 
 /** Builds the gateway: security headers, CORS, rate limits, token verification, docs, status and routing. */
@@ -36,7 +42,9 @@ export async function buildApp(deps: GatewayDeps): Promise<ServiceApp> {
     logger: deps.logger,
     bodyLimit,
     ...(deps.trustProxyHops ? { trustProxy: deps.trustProxyHops } : {}),
+    ...(deps.revocations ? { readiness: { revocations: async () => feed?.isCurrent() ?? false } } : {}),
   });
+  const feed = deps.revocations ? createRevocationFeed(app, deps) : null;
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
@@ -59,6 +67,7 @@ export async function buildApp(deps: GatewayDeps): Promise<ServiceApp> {
   registerAuthentication(app, {
     verify: deps.verifyToken ?? (jwksUrl ? createTokenVerifier(jwksUrl) : null),
     internalAuthSecret: deps.internalAuthSecret,
+    revocations: feed ?? undefined,
   });
 
   await app.register(rateLimit, {
@@ -77,4 +86,23 @@ export async function buildApp(deps: GatewayDeps): Promise<ServiceApp> {
   await registerOpenApi(app, deps.upstreams);
   await registerProxyRoutes(app, { upstreams: deps.upstreams, timeoutMs: deps.upstreamTimeoutMs ?? 30_000, bodyLimit });
   return app;
+}
+
+/** The replica's revocation feed, started with the app and stopped with it, with its metrics. */
+function createRevocationFeed(app: ServiceApp, deps: GatewayDeps): RevocationFeed & { onRefused: () => void } {
+  const events = addCounter(app, 'gateway_revocation_events_total', 'Auth events applied to the revocation list, by type.', ['type']);
+  const refused = addCounter(app, 'gateway_revoked_tokens_refused_total', 'Requests refused because their access token was revoked.', []);
+  const feed = new RevocationFeed({
+    ...deps.revocations!,
+    logger: deps.logger.child({ component: 'revocations' }),
+    internalAuthSecret: deps.internalAuthSecret,
+    onEvent: (type) => events.inc({ type }),
+  });
+  addGauge(app, 'gateway_revocation_feed_up', 'Whether the revocation feed is confirmed live (1) or not (0; tokens are refused).', async () =>
+    feed.isCurrent() ? 1 : 0,
+  );
+  addGauge(app, 'gateway_revocations_known', 'Revocations this replica enforces.', async () => feed.list.size);
+  app.addHook('onReady', () => feed.start());
+  app.addHook('onClose', () => feed.stop());
+  return Object.assign(feed, { onRefused: () => refused.inc() });
 }

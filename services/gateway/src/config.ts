@@ -1,4 +1,4 @@
-import { baseConfigSchema } from '@pep/service-kit';
+import { baseConfigSchema, envList } from '@pep/service-kit';
 import { z } from 'zod';
 import { SERVICES, type ServiceName } from './route-table.js';
 
@@ -36,5 +36,16 @@ export const configSchema = baseConfigSchema.extend({
   CORS_ORIGINS: z.string().default('*'),
   /** Proxy hops in front of the gateway whose X-Forwarded-For is trusted (0 = none). */
   TRUST_PROXY_HOPS: z.coerce.number().int().min(0).default(0),
+  /** Kafka brokers to follow auth's revocation events on (`host:port,...`); every replica reads every event. */
+  KAFKA_BROKERS: envList.refine((brokers) => brokers.length > 0, 'list at least one broker: host:port,...'),
+  KAFKA_CLIENT_ID: z.string().default('gateway'),
+  /** Prefix of every topic and consumer group, as the services use it. */
+  TOPIC_PREFIX: z.string().default(''),
+  /** How often the revocation snapshot is reloaded from auth. */
+  REVOCATION_REFRESH_SECONDS: z.coerce.number().int().positive().default(15),
+  /** How long the revocation feed may go unconfirmed before token-bearing requests answer 503 (fail closed). */
+  REVOCATION_MAX_STALENESS_SECONDS: z.coerce.number().int().positive().default(60),
+  /** Names this replica's consumer group (default: host name, process id and a random part). */
+  GATEWAY_REPLICA_ID: z.string().min(1).optional(),
 });
 export type GatewayConfig = z.output<typeof configSchema>;

@@ -1,7 +1,7 @@
 import type { Bus, Subscription } from '@pep/bus';
 import '@pep/contracts';
-import { asTransactional, consumeEvents, type Database, type EventBinding, OutboxRelay, TRANSACTION_OPTIONS } from '@pep/db';
-import { addGauge, createServiceApp, type Logger, type ServiceApp } from '@pep/service-kit';
+import { asTransactional, consumeEvents, type Database, type EventBinding, organizationAccessBindings, organizationMayAct, OutboxRelay, TRANSACTION_OPTIONS } from '@pep/db';
+import { addGauge, createOwnerLookup, createServiceApp, guardOrganizations, type Logger, type ServiceApp } from '@pep/service-kit';
 import { registerCallbackRoutes } from './callback.routes.js';
 import { linkKey } from './email-links.js';
 import { demoMessageHandler } from './demo-message.handler.js';
@@ -13,7 +13,9 @@ import { MessageService } from './message.service.js';
 import { registerNotBuiltRoutes } from './not-built.routes.js';
 import { offerBindings } from './offer-handlers.js';
 import { Outbound } from './outbound.js';
+import { SendQuota, type QuotaLimits } from './quota.js';
 import { catalogBindings, patientBindings } from './read-models.js';
+import { References } from './references.js';
 import { reminderPlanningBindings } from './reminder-planner.js';
 import { registerReminderRoutes } from './reminder.routes.js';
 import { ReminderService } from './reminder.service.js';
@@ -47,6 +49,14 @@ export interface MessagingAppDeps {
   clock?: () => Date;
   /** Reminder dispatcher tuning; `intervalMs: null` leaves sending to explicit runOnce() calls (tests). */
   dispatcher?: DispatcherOptions;
+  /** Limits of the send quota (ADR 0012); those left out are the defaults. */
+  quota?: Partial<QuotaLimits>;
+  /** Base URL of patients, asked about patient ids the read models have not heard of; a function when known only later (embedded). */
+  patientsUrl: string | (() => string | undefined);
+  /** Base URL of scheduling, asked likewise about appointment ids. */
+  schedulingUrl: string | (() => string | undefined);
+  /** How long such a question may take before the request answers 503 (default 2 s). */
+  ownerLookupTimeoutMs?: number;
 }
 
 /** The messaging app and its reminder dispatcher, which tests drive directly. */
@@ -71,8 +81,6 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
   // Every URL Twilio is given or signs is built on this; a trailing slash would make them `//api/...`.
   const publicUrl = deps.publicUrl.replace(/\/+$/, '');
   const answerLinkKey = linkKey(deps.internalAuthSecret);
-  const outbound = new Outbound(prisma, vendors, publicUrl, eventsWritten, deps.logger.child({ component: 'outbound' }), answerLinkKey);
-  const dispatcher = new ReminderDispatcher(prisma, outbound, clock, deps.logger.child({ component: 'dispatcher' }), deps.dispatcher);
 
   const app = await createServiceApp({
     name: 'messaging',
@@ -82,14 +90,21 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
     ...(deps.bodyLimit !== undefined ? { bodyLimit: deps.bodyLimit } : {}),
     readiness: { database: () => deps.database.ping(), broker: () => deps.bus.healthy() },
   });
+  const quota = new SendQuota(prisma, clock, app, deps.quota);
+  const outbound = new Outbound(prisma, vendors, publicUrl, eventsWritten, deps.logger.child({ component: 'outbound' }), answerLinkKey, quota);
+  const dispatcher = new ReminderDispatcher(prisma, outbound, quota, clock, deps.logger.child({ component: 'dispatcher' }), deps.dispatcher);
 
   addGauge(app, 'outbox_pending_events', 'Events committed but not yet published to the bus.', () => relay.pendingCount());
+  guardOrganizations(app, organizationMayAct(transactional));
   addGauge(app, 'reminders_due', 'Reminders due and not yet sent.', async () =>
     prisma.reminder.count({ where: { deleted: false, status: { in: ['scheduled', 'queued'] }, sendAt: { lte: clock() } } }),
   );
-  registerReminderRoutes(app, new ReminderService(prisma, clock));
-  registerMessageRoutes(app, new MessageService(prisma, outbound));
-  registerTemplateRoutes(app, new TemplateService(prisma));
+  const lookup = (owner: string, baseUrl: string | (() => string | undefined)) =>
+    createOwnerLookup({ owner, baseUrl, internalAuthSecret: deps.internalAuthSecret, ...(deps.ownerLookupTimeoutMs !== undefined ? { timeoutMs: deps.ownerLookupTimeoutMs } : {}) });
+  const references = new References(prisma, { patients: lookup('patients', deps.patientsUrl), scheduling: lookup('scheduling', deps.schedulingUrl) });
+  registerReminderRoutes(app, new ReminderService(prisma, clock, references));
+  registerMessageRoutes(app, new MessageService(prisma, outbound, references));
+  registerTemplateRoutes(app, new TemplateService(prisma, references));
   registerPatientTemplateRoutes(app, new PatientTemplateService(prisma));
   registerCallbackRoutes(app, prisma, {
     webhookToken: vendors.webhookToken,
@@ -116,6 +131,7 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
       await consume('messaging.read-models', [...patientBindings(clock), ...catalogBindings, settingsChangedHandler, demoMessageHandler(clock)]),
       await consume('messaging.reminders', reminderPlanningBindings(clock)),
       await consume('messaging.offers', offerBindings(clock)),
+      await consume('messaging.organization-access', organizationAccessBindings),
     );
     dispatcher.start();
   });

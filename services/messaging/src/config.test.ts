@@ -2,7 +2,13 @@ import { ConfigError, parseConfig } from '@pep/service-kit';
 import { describe, expect, it } from 'vitest';
 import { configSchema } from './config.js';
 
-const base = { DATABASE_URL: 'postgres://messaging@db:5432/messaging', INTERNAL_AUTH_SECRET: 'i'.repeat(32), MAIL_DIR: '/var/mail/pep' };
+const base = {
+  DATABASE_URL: 'postgres://messaging@db:5432/messaging',
+  INTERNAL_AUTH_SECRET: 'i'.repeat(32),
+  MAIL_DIR: '/var/mail/pep',
+  PATIENTS_URL: 'http://patients:3000',
+  SCHEDULING_URL: 'http://scheduling:3000',
+};
 const twilio = { TWILIO_ACCOUNT_SID: `AC${'0a'.repeat(16)}`, TWILIO_AUTH_TOKEN: 't'.repeat(32), TWILIO_FROM: '+15005550006' };
 
 describe('messaging configuration', () => {
@@ -14,11 +20,14 @@ describe('messaging configuration', () => {
       TWILIO_API_URL: 'https://api.twilio.com',
       DISPATCH_INTERVAL_MS: 5_000,
       CLOCK_CONTROL: false,
+      OWNER_LOOKUP_TIMEOUT_MS: 2_000,
     });
     expect(parseConfig(configSchema, base).TWILIO_ACCOUNT_SID).toBeUndefined();
   });
 
-  it('wants a database, somewhere for mail, a long enough secret, and all of Twilio or none of it', () => {
+  it('wants a database, somewhere for mail, a long enough secret, the owners of what requests refer to, and all of Twilio or none of it', () => {
+    expect(() => parseConfig(configSchema, { ...base, PATIENTS_URL: undefined })).toThrow(/PATIENTS_URL/);
+    expect(() => parseConfig(configSchema, { ...base, SCHEDULING_URL: 'scheduling' })).toThrow(/SCHEDULING_URL/);
     expect(() => parseConfig(configSchema, { ...base, DATABASE_URL: undefined })).toThrow(/DATABASE_URL/);
     expect(() => parseConfig(configSchema, { ...base, MAIL_DIR: undefined })).toThrow(/SMTP_URL/);
     expect(parseConfig(configSchema, { ...base, MAIL_DIR: undefined, SMTP_URL: 'smtp://mail:1025' }).SMTP_URL).toBe('smtp://mail:1025');
@@ -33,5 +42,22 @@ describe('messaging configuration', () => {
     expect(parseConfig(configSchema, { ...base, NODE_ENV: 'production', CLOCK_CONTROL: 'false' }).CLOCK_CONTROL).toBe(false);
     expect(() => parseConfig(configSchema, { ...base, NODE_ENV: 'production', CLOCK_CONTROL: 'true' })).toThrow(/CLOCK_CONTROL/);
     expect(() => parseConfig(configSchema, { ...base, CLOCK_CONTROL: 'yes' })).toThrow(/CLOCK_CONTROL/);
+  });
+
+  it('takes the send quota from the environment, with the defaults of ADR 0012, and refuses limits that could never send', () => {
+    expect(parseConfig(configSchema, base)).toMatchObject({
+      SEND_QUOTA_PATIENT_PER_HOUR: 20,
+      SEND_QUOTA_PATIENT_PER_DAY: 50,
+      SEND_QUOTA_ORGANIZATION_PER_MINUTE: 300,
+      SEND_QUOTA_ORGANIZATION_PER_DAY: 10_000,
+      SEND_QUOTA_AUTOMATED_FACTOR: 2,
+    });
+    expect(parseConfig(configSchema, { ...base, SEND_QUOTA_ORGANIZATION_PER_DAY: '50000', SEND_QUOTA_AUTOMATED_FACTOR: '1.5' })).toMatchObject({
+      SEND_QUOTA_ORGANIZATION_PER_DAY: 50_000,
+      SEND_QUOTA_AUTOMATED_FACTOR: 1.5,
+    });
+    expect(() => parseConfig(configSchema, { ...base, SEND_QUOTA_PATIENT_PER_HOUR: '0' })).toThrow(/SEND_QUOTA_PATIENT_PER_HOUR/);
+    expect(() => parseConfig(configSchema, { ...base, SEND_QUOTA_ORGANIZATION_PER_MINUTE: 'many' })).toThrow(/SEND_QUOTA_ORGANIZATION_PER_MINUTE/);
+    expect(() => parseConfig(configSchema, { ...base, SEND_QUOTA_AUTOMATED_FACTOR: '0.5' })).toThrow(/SEND_QUOTA_AUTOMATED_FACTOR/);
   });
 });

@@ -1,5 +1,6 @@
 import { baseConfigSchema, clockControlRefinement, envBoolean, envList } from '@pep/service-kit';
 import { z } from 'zod';
+import { QUOTA_DEFAULTS } from './quota.js';
 
 /**
  * The messaging service's environment. Either DATABASE_URL (Postgres) or PGLITE_DIR (embedded) is required.
@@ -33,6 +34,20 @@ export const configSchema = baseConfigSchema
     MAIL_DIR: z.string().min(1).optional(),
     /** How often the reminder dispatcher looks for due reminders. */
     DISPATCH_INTERVAL_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
+    /** Base URL of the patients service, asked whether a patient id messaging has not heard of yet is the caller's. */
+    PATIENTS_URL: z.string().url(),
+    /** Base URL of the scheduling service, asked the same about appointment ids. */
+    SCHEDULING_URL: z.string().url(),
+    /** How long such a question may take before the request answers 503 with Retry-After. */
+    OWNER_LOOKUP_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(2_000),
+    /** Send quota (ADR 0012): the most messages to one patient per hour and per day. */
+    SEND_QUOTA_PATIENT_PER_HOUR: z.coerce.number().int().min(1).default(QUOTA_DEFAULTS.patientPerHour),
+    SEND_QUOTA_PATIENT_PER_DAY: z.coerce.number().int().min(1).default(QUOTA_DEFAULTS.patientPerDay),
+    /** Send quota: the most messages of one organization per minute and per day. */
+    SEND_QUOTA_ORGANIZATION_PER_MINUTE: z.coerce.number().int().min(1).default(QUOTA_DEFAULTS.organizationPerMinute),
+    SEND_QUOTA_ORGANIZATION_PER_DAY: z.coerce.number().int().min(1).default(QUOTA_DEFAULTS.organizationPerDay),
+    /** Send quota: how many times each limit automated messages (reminders, offers, acknowledgements) may fill; they wait, never fail, beyond it. */
+    SEND_QUOTA_AUTOMATED_FACTOR: z.coerce.number().min(1).max(100).default(QUOTA_DEFAULTS.automatedFactor),
     /** Lets `PUT /internal/clock` move the service's clock (end-to-end tests, ADR 0009); refused in production. */
     CLOCK_CONTROL: envBoolean.default(false),
   })

@@ -3,8 +3,9 @@ import type { Logger } from '@pep/service-kit';
 import { SOURCE } from './events.js';
 import type { PrismaClient, Reminder } from './generated/prisma/client.js';
 import { addressFor, type Channel, type Outbound } from './outbound.js';
-import { OFFER_TEXT } from './offer-handlers.js';
-import { CANCELLATION_ACK, SYSTEM_USER } from './reminder-planner.js';
+import { OFFER_ACCEPTED, OFFER_TAKEN, OFFER_TEXT } from './offer-handlers.js';
+import { QuotaExceeded, type SendQuota } from './quota.js';
+import { CANCELLATION_ACK, CONFIRMATION_ACK, SYSTEM_USER } from './reminder-planner.js';
 import { isAllowed, nextAllowed } from './send-time.js';
 import { messagingSettings } from './settings.js';
 import { contextFor, render, variablesOf, wordingFor } from './templates.js';
@@ -26,6 +27,17 @@ export interface DispatcherOptions {
 }
 
 const RETRY_BASE_MS = 60_000;
+// Counters of past quota windows are pruned at most this often per replica.
+const PRUNE_EVERY_MS = 10 * 60_000;
+
+/** What a held-back message is, for operators: the label of `messaging_quota_deferred_total`. */
+function kindOf(reminder: Reminder): 'reminder' | 'offer' | 'acknowledgement' | 'planned' {
+  const key = reminder.messageTemplate;
+  if (key === OFFER_TEXT || key === OFFER_ACCEPTED || key === OFFER_TAKEN) return 'offer';
+  if (key === CONFIRMATION_ACK || key === CANCELLATION_ACK) return 'acknowledgement';
+  // Staff's hand-planned reminders and demo messages are planned by a person, not by the platform.
+  return reminder.createdBy === SYSTEM_USER ? 'reminder' : 'planned';
+}
 
 /**
  * Sends due reminders. Reminders are rows, so nothing is lost while the service is down: the first round after a
@@ -40,10 +52,12 @@ export class ReminderDispatcher {
   private timer: NodeJS.Timeout | null = null;
   private round: Promise<number> | null = null;
   private stopped = true;
+  private prunedAt = 0;
 
   constructor(
     private readonly prisma: PrismaClient,
     private readonly outbound: Outbound,
+    private readonly quota: SendQuota,
     private readonly clock: () => Date,
     private readonly logger: Logger,
     private readonly options: DispatcherOptions = {},
@@ -119,11 +133,19 @@ export class ReminderDispatcher {
         }),
       ),
     );
+    if (now.getTime() - this.prunedAt >= PRUNE_EVERY_MS) {
+      this.prunedAt = now.getTime();
+      // Housekeeping after the sends, so a failure here never holds a reminder back.
+      await this.quota.prune().catch((error: unknown) => this.logger.error({ err: { message: (error as Error).message } }, 'pruning send quota counters failed'));
+    }
     return claimed.length;
   }
 
   /** Changes the reminder only while this round's claim holds. */
-  private async settle(reminder: Reminder, data: { status: 'scheduled' | 'skipped' | 'blocked'; statusReason: string | null; retryAt?: Date | null }) {
+  private async settle(
+    reminder: Reminder,
+    data: { status: 'scheduled' | 'skipped' | 'blocked'; statusReason: string | null; retryAt?: Date | null; attempts?: { decrement: number } },
+  ) {
     await this.prisma.reminder.updateMany({ where: { id: reminder.id, status: 'queued', claimedAt: reminder.claimedAt }, data: { ...data, updatedBy: SYSTEM_USER } });
   }
 
@@ -167,14 +189,45 @@ export class ReminderDispatcher {
     const text = render(reminder.text ?? wording?.text ?? '', variables);
     const subject = render(wording?.subject ?? 'Appointment reminder', variables);
 
+    try {
+      await this.send(reminder, { channel, to, text, subject, key, language: contact.language, patient: contact.id }, now);
+    } catch (error) {
+      if (!(error instanceof QuotaExceeded)) throw error;
+      await this.defer(reminder, error);
+    }
+  }
+
+  /**
+   * Holds back a message the send quota refused: it stays due, its next attempt moved to when the window frees, and
+   * operators hear of it (a warning and `messaging_quota_deferred_total`). The wait is not a failed attempt.
+   */
+  private async defer(reminder: Reminder, exceeded: QuotaExceeded): Promise<void> {
+    const kind = kindOf(reminder);
+    const limit = `${exceeded.limit.scope}-${exceeded.limit.window}`;
+    this.quota.deferred(kind, exceeded);
+    this.logger.warn(
+      { reminderId: reminder.id, organization: reminder.organization, kind, limit, max: exceeded.limit.max, retryAt: exceeded.freesAt.toISOString() },
+      'send quota reached: message deferred until the window frees',
+    );
+    await this.settle(reminder, { status: 'scheduled', statusReason: `quota:${limit}`, retryAt: exceeded.freesAt, attempts: { decrement: 1 } });
+  }
+
+  /** Sends the reminder as rendered and records the outcome while this round's claim holds. */
+  private async send(
+    reminder: Reminder,
+    rendered: { channel: Channel; to: string; text: string; subject: string; key: string; language: string; patient: string },
+    now: Date,
+  ): Promise<void> {
+    const { organization } = reminder;
+    const { channel, to, text, subject, key } = rendered;
     await this.outbound.send(
       {
         organization,
-        patient: contact.id,
+        patient: rendered.patient,
         channel,
         text,
         subject,
-        language: contact.language,
+        language: rendered.language,
         key: reminder.text ? null : key,
         automated: true,
         appointment: reminder.appointment,

@@ -7,7 +7,7 @@ import { assertNoSchemaDrift, migrate, openDatabase, type Database } from '@pep/
 import { createLogger, type ServiceApp } from '@pep/service-kit';
 import { waitFor } from '@pep/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appointmentData, as, organization, PUBLIC_URL, publishSettings, scheduling, SECRET, testClock, world } from '../test/harness.js';
+import { appointmentData, as, organization, PUBLIC_URL, publishSettings, scheduling, SECRET, testClock, UNREACHABLE, world } from '../test/harness.js';
 import { buildMessaging } from './app.js';
 import type { ReminderDispatcher } from './dispatcher.js';
 import { migrationsDir } from './migrations.js';
@@ -37,6 +37,9 @@ describe('messaging service on PGlite and the in-process bus (embedded runtime)'
       mailer: { from: 'clinic@example.test', directory: mailDir },
       clock,
       dispatcher: { intervalMs: null },
+      // Every record here arrives by event first; an id the read models miss would answer 503.
+      patientsUrl: UNREACHABLE,
+      schedulingUrl: UNREACHABLE,
     }));
     await app.ready();
   });

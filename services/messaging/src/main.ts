@@ -22,6 +22,16 @@ main(async () => {
     ...(config.SMS_SINK_WEBHOOK_TOKEN ? { sinkWebhookToken: config.SMS_SINK_WEBHOOK_TOKEN } : {}),
     mailer: config.SMTP_URL ? { from: config.MAIL_FROM, smtpUrl: config.SMTP_URL } : { from: config.MAIL_FROM, directory: config.MAIL_DIR! },
     dispatcher: { intervalMs: config.DISPATCH_INTERVAL_MS },
+    quota: {
+      patientPerHour: config.SEND_QUOTA_PATIENT_PER_HOUR,
+      patientPerDay: config.SEND_QUOTA_PATIENT_PER_DAY,
+      organizationPerMinute: config.SEND_QUOTA_ORGANIZATION_PER_MINUTE,
+      organizationPerDay: config.SEND_QUOTA_ORGANIZATION_PER_DAY,
+      automatedFactor: config.SEND_QUOTA_AUTOMATED_FACTOR,
+    },
+    patientsUrl: config.PATIENTS_URL,
+    schedulingUrl: config.SCHEDULING_URL,
+    ownerLookupTimeoutMs: config.OWNER_LOOKUP_TIMEOUT_MS,
     ...(clock ? { clock } : {}),
   });
   if (clock) registerClockRoutes(app, clock, logger);

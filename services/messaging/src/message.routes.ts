@@ -6,7 +6,7 @@ import { idParams, listOf } from './schemas.js';
 
 const tags = ['messages'];
 const page = listOf(messageResponse);
-const FILTERS = 'Filter by patient, channel, type (inbound/outbound), status, and createdAt with comparisons (createdAt=>=2026-01-01T00:00:00Z).';
+const FILTERS = 'Filter by patient (404 when not of the organization), channel, type (inbound/outbound), status, and createdAt with comparisons (createdAt=>=2026-01-01T00:00:00Z).';
 
 /** Routes of the `messages` group. Every record belongs to the caller's organization; others answer 404. */
 export function registerMessageRoutes(app: ServiceApp, messages: MessageService): void {
@@ -24,8 +24,12 @@ export function registerMessageRoutes(app: ServiceApp, messages: MessageService)
           tags,
           summary: 'Send a message to a patient',
           description:
-            'Sends now by SMS (default), e-mail or voice and answers 200 with the stored message. A patient who must not be contacted answers 409 and nothing is sent; ' +
-            `one without the needed address answers 400. A vendor's refusal answers the message with status undelivered. ${whoMayCall(WRITERS)}`,
+            'Sends now by SMS (default), e-mail or voice and answers 200 with the stored message. The patient and the appointment (of that patient) must be ' +
+            "the organization's, else 404 naming the field. A patient whose contact details have not reached messaging yet, or whose owner cannot be asked, " +
+            'answers 503 with Retry-After. A patient who must not be contacted answers 409 and nothing is sent; ' +
+            `one without the needed address answers 400. A vendor's refusal answers the message with status undelivered. ` +
+            'Over the send quota (messages per patient an hour and a day, per organization a minute and a day) answers 429 naming the limit, with ' +
+            `Retry-After in seconds until it frees, and nothing is stored or sent. ${whoMayCall(WRITERS)}`,
           body: sendMessageBody,
           response: { 200: messageResponse },
         },

@@ -2,6 +2,7 @@ import { dateBoundsWhere, HttpProblem, type Identity, notFound, pageOf, pageWind
 import type { Prisma, PrismaClient } from './generated/prisma/client.js';
 import type { MessageListQuery, MessageResponse, SendMessageBody } from './message.schemas.js';
 import { addressFor, type Outbound } from './outbound.js';
+import { notArrivedYet, type References } from './references.js';
 import { invalidFields, type Page } from './schemas.js';
 import { toMessageResponse } from './views.js';
 
@@ -10,10 +11,12 @@ export class MessageService {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly outbound: Outbound,
+    private readonly references: References,
   ) {}
 
-  /** One page of the organization's messages matching the filters, newest first. */
+  /** One page of the organization's messages matching the filters, newest first; a patient filter not of the organization answers 404. */
   async list(identity: Identity, query: MessageListQuery): Promise<Page<MessageResponse>> {
+    if (query.patient) await this.references.patient(identity, query.patient, 'querystring.patient', { allowDeleted: true });
     const where: Prisma.MessageWhereInput = {
       organization: identity.organization,
       deleted: false,
@@ -38,31 +41,26 @@ export class MessageService {
   }
 
   /**
-   * Sends a staff member's message now. A patient who must not be contacted answers 409 and nothing is sent; a
-   * vendor's refusal is answered as the stored message with status undelivered.
+   * Sends a staff member's message now. The patient and the appointment must be the organization's (404 naming the
+   * field). A patient patients vouches for whose contact details have not arrived yet answers 503 with Retry-After:
+   * there is no address to send to, and nothing is stored. A patient who must not be contacted answers 409 and nothing
+   * is sent; a vendor's refusal is answered as the stored message with status undelivered.
    */
   async send(identity: Identity, body: SendMessageBody, correlationId: string): Promise<MessageResponse> {
     const channel = body.channel ?? 'sms';
-    const [contact, appointment] = await Promise.all([
-      this.prisma.patientContact.findFirst({ where: { id: body.patient, organization: identity.organization, deleted: false } }),
-      body.appointment ? this.prisma.appointment.findFirst({ where: { id: body.appointment, organization: identity.organization } }) : null,
-    ]);
-    const errors = [
-      ...(contact ? [] : [{ field: 'body.patient', message: 'no such patient' }]),
-      ...(body.appointment && !appointment ? [{ field: 'body.appointment', message: 'no such appointment' }] : []),
-    ];
-    if (errors.length > 0) throw invalidFields(errors);
-    if (contact!.doNotContact || contact!.optedOutAt) throw new HttpProblem(409, 'do-not-contact', 'The patient must not be contacted.');
-    const to = addressFor(channel, contact!);
+    const { contact } = await this.references.patientAndAppointment(identity, body);
+    if (!contact) throw notArrivedYet('patient');
+    if (contact.doNotContact || contact.optedOutAt) throw new HttpProblem(409, 'do-not-contact', 'The patient must not be contacted.');
+    const to = addressFor(channel, contact);
     if (!to) throw invalidFields([{ field: 'body.channel', message: channel === 'email' ? 'the patient has no e-mail address' : 'the patient has no phone number' }]);
     const { message } = await this.outbound.send(
       {
         organization: identity.organization,
-        patient: contact!.id,
+        patient: contact.id,
         channel,
         text: body.text,
         subject: body.subject ?? 'Message from your clinic',
-        language: contact!.language,
+        language: contact.language,
         automated: false,
         appointment: body.appointment ?? null,
         createdBy: identity.user,

@@ -4,6 +4,7 @@ import type { Logger } from '@pep/service-kit';
 import { answerLinks } from './email-links.js';
 import { enqueue, SOURCE } from './events.js';
 import type { Message, Prisma, PrismaClient } from './generated/prisma/client.js';
+import type { SendQuota, TakenCount } from './quota.js';
 import { SendError, type Vendors } from './vendors.js';
 
 /** Channels the platform sends on. */
@@ -59,7 +60,8 @@ export function messageEventData(message: Message) {
 /**
  * Sends messages and keeps their record. The row is written `pending` before the vendor is called, so a status
  * callback that beats the answer finds it and a crash mid-send leaves a trace; the outcome and its event commit
- * together afterwards.
+ * together afterwards. The send quota is taken in the transaction that writes that row: over a limit, nothing is
+ * stored or sent and {@link QuotaExceeded} is thrown.
  */
 export class Outbound {
   constructor(
@@ -70,13 +72,20 @@ export class Outbound {
     private readonly logger: Logger,
     /** Signs the answer links of reminder and offer e-mails. */
     private readonly linkKey: Buffer,
+    private readonly quota: SendQuota,
   ) {}
 
-  /** Sends to the given address; a vendor's refusal is recorded (undelivered, message.failed) and answered, not thrown. */
+  /**
+   * Sends to the given address; a vendor's refusal is recorded (undelivered, message.failed) and answered, not thrown.
+   * Throws {@link QuotaExceeded} when the send quota is reached, having stored nothing.
+   */
   async send(request: OutboundRequest, to: string, afterSend?: AfterSend): Promise<{ message: Message; failure: SendError | null }> {
     const id = randomUUID();
-    await this.prisma.message.create({
-      data: {
+    let taken: TakenCount[] = [];
+    await this.prisma.$transaction(async (tx) => {
+      taken = await this.quota.take(tx, request.organization, request.patient, request.automated);
+      await tx.message.create({
+        data: {
         id,
         organization: request.organization,
         patient: request.patient,
@@ -95,6 +104,7 @@ export class Outbound {
         createdBy: request.createdBy,
         updatedBy: request.createdBy,
       },
+      });
     });
     const statusCallback = `${this.publicUrl}/api/callback/twilio/${id}`;
     let failure: SendError | null = null;
@@ -127,6 +137,7 @@ export class Outbound {
           ? createEvent(messageFailedV1, { ...context, data: { ...messageEventData(row), reason: failure.reason } })
           : createEvent(messageSentV1, { ...context, data: messageEventData(row) }),
       ];
+      if (failure) await this.quota.giveBack(tx, taken);
       if (afterSend) events.push(...(await afterSend(tx, row, failure)));
       await enqueue(tx, events);
       return row;

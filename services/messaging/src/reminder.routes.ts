@@ -14,7 +14,8 @@ import { idParams, listOf } from './schemas.js';
 
 const tags = ['reminders'];
 const page = listOf(reminderResponse);
-const FILTERS = 'Filter by patient, appointment, status, type, and sendAt with comparisons: `sendAt=>=2026-01-01T00:00:00Z&sendAt=<2026-02-01T00:00:00Z`.';
+const FILTERS =
+  'Filter by patient, appointment (404 when not of the organization), status, type, and sendAt with comparisons: `sendAt=>=2026-01-01T00:00:00Z&sendAt=<2026-02-01T00:00:00Z`.';
 
 /** Routes of the `reminders` group. Every record belongs to the caller's organization; others answer 404. */
 export function registerReminderRoutes(app: ServiceApp, reminders: ReminderService): void {
@@ -31,7 +32,10 @@ export function registerReminderRoutes(app: ServiceApp, reminders: ReminderServi
           hide,
           tags,
           summary: 'Plan a reminder by hand',
-          description: `Answers 200 with the reminder. Reminders of appointments are planned on their own when they are booked. ${whoMayCall(WRITERS)}`,
+          description:
+            'Answers 200 with the reminder. Reminders of appointments are planned on their own when they are booked. The patient, the appointment (of that ' +
+            "patient) and the template must be the organization's, else 404 naming the field; 503 with Retry-After when their owner cannot be asked. " +
+            whoMayCall(WRITERS),
           body: createReminderBody,
           response: { 200: reminderResponse },
         },
@@ -69,17 +73,17 @@ export function registerReminderRoutes(app: ServiceApp, reminders: ReminderServi
   app.get(
     '/api/reminders/findByApptId/:id',
     {
-      schema: { tags, summary: "An appointment's reminders", description: `Paged, soonest first. ${whoMayCall(READERS)}`, params: idParams, querystring: reminderSubListQuery, response: { 200: page } },
+      schema: { tags, summary: "An appointment's reminders", description: `Paged, soonest first; 404 for an appointment not of the organization. ${whoMayCall(READERS)}`, params: idParams, querystring: reminderSubListQuery, response: { 200: page } },
     },
-    async (request) => reminders.list(requireIdentity(request, READERS), { ...request.query, appointment: request.params.id }),
+    async (request) => reminders.list(requireIdentity(request, READERS), { ...request.query, appointment: request.params.id }, 'params.id'),
   );
 
   app.get(
     '/api/reminders/findByPatientId/:id',
     {
-      schema: { tags, summary: "A patient's reminders", description: `Paged, soonest first. ${whoMayCall(READERS)}`, params: idParams, querystring: reminderSubListQuery, response: { 200: page } },
+      schema: { tags, summary: "A patient's reminders", description: `Paged, soonest first; 404 for a patient not of the organization. ${whoMayCall(READERS)}`, params: idParams, querystring: reminderSubListQuery, response: { 200: page } },
     },
-    async (request) => reminders.list(requireIdentity(request, READERS), { ...request.query, patient: request.params.id }),
+    async (request) => reminders.list(requireIdentity(request, READERS), { ...request.query, patient: request.params.id }, 'params.id'),
   );
 
   app.get(

@@ -9,6 +9,7 @@ import {
   type ReminderSummaryResponse,
   type UpdateReminderBody,
 } from './reminder.schemas.js';
+import type { References } from './references.js';
 import { invalidFields, type ListQuery, type Page } from './schemas.js';
 import { reminderTypeOf, toReminderResponse } from './views.js';
 
@@ -21,10 +22,15 @@ export class ReminderService {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly clock: () => Date,
+    private readonly references: References,
   ) {}
 
-  /** One page of the organization's reminders matching the filters, soonest first. */
-  async list(identity: Identity, query: ListQuery & Filters): Promise<Page<ReminderResponse>> {
+  /**
+   * One page of the organization's reminders matching the filters, soonest first. A patient or appointment filter
+   * must name the organization's record (404 otherwise), so another organization's id is not answered as an empty list.
+   */
+  async list(identity: Identity, query: ListQuery & Filters, filterField: 'querystring' | 'params.id' = 'querystring'): Promise<Page<ReminderResponse>> {
+    await this.checkFilters(identity, query, filterField);
     const where = whereOf(identity.organization, query);
     const [rows, total] = await Promise.all([
       this.prisma.reminder.findMany({ where, orderBy: [{ sendAt: 'asc' }, { id: 'asc' }], ...pageWindow(query) }),
@@ -35,6 +41,7 @@ export class ReminderService {
 
   /** Counts of the organization's reminders by status over the filters (typically a sendAt range). */
   async summary(identity: Identity, query: Filters): Promise<ReminderSummaryResponse> {
+    await this.checkFilters(identity, query, 'querystring');
     const groups = await this.prisma.reminder.groupBy({ by: ['status'], where: whereOf(identity.organization, query), _count: { _all: true } });
     const counts = Object.fromEntries(reminderStatuses.map((status) => [status, 0])) as Record<(typeof reminderStatuses)[number], number>;
     for (const group of groups) counts[group.status] = group._count._all;
@@ -46,13 +53,13 @@ export class ReminderService {
     return toReminderResponse(await this.own(identity, id));
   }
 
-  /** Plans a reminder by hand; the appointment, when named, must be one messaging knows of the organization (400). */
+  /**
+   * Plans a reminder by hand. The patient, the appointment and the template must be the organization's (404 naming the
+   * field); a patient or appointment their owner vouches for but messaging has not heard of yet is planned anyway.
+   */
   async create(identity: Identity, body: CreateReminderBody): Promise<ReminderResponse> {
-    const appointment = body.appointment
-      ? await this.prisma.appointment.findFirst({ where: { id: body.appointment, organization: identity.organization, deleted: false } })
-      : null;
-    if (body.appointment && !appointment) throw invalidFields([{ field: 'body.appointment', message: 'no such appointment' }]);
-    const contact = await this.prisma.patientContact.findFirst({ where: { id: body.patient, organization: identity.organization } });
+    const { contact, appointment } = await this.references.patientAndAppointment(identity, body);
+    if (body.messageTemplate) await this.references.template(identity, body.messageTemplate, 'body.messageTemplate');
     const blocked = contact !== null && (contact.doNotContact || contact.optedOutAt !== null);
     const sendAt = new Date(body.sendAt);
     const reminder = await this.prisma.reminder.create({
@@ -60,7 +67,7 @@ export class ReminderService {
         id: randomUUID(),
         organization: identity.organization,
         patient: body.patient,
-        appointment: appointment?.id ?? null,
+        appointment: body.appointment ?? null,
         provider: appointment?.provider ?? null,
         facility: appointment?.facility ?? null,
         type: reminderTypeOf(body.type ?? 'appointment'),
@@ -80,6 +87,8 @@ export class ReminderService {
 
   /** Changes a reminder that is not sent yet (scheduled, blocked or skipped); others answer 409. */
   async update(identity: Identity, id: string, body: UpdateReminderBody): Promise<ReminderResponse> {
+    await this.own(identity, id);
+    if (body.messageTemplate) await this.references.template(identity, body.messageTemplate, 'body.messageTemplate');
     return this.prisma.$transaction(async (tx) => {
       const current = await this.own(identity, id, tx);
       if (!['scheduled', 'blocked', 'skipped'].includes(current.status)) throw notChangeable();
@@ -112,6 +121,15 @@ export class ReminderService {
       data: { deleted: true, updatedBy: identity.user, ...(pending ? { status: 'skipped', statusReason: 'deleted' } : {}) },
     });
     return toReminderResponse(updated);
+  }
+
+  private async checkFilters(identity: Identity, filters: Filters, field: 'querystring' | 'params.id'): Promise<void> {
+    // History of a deleted patient or appointment stays readable.
+    const options = { allowDeleted: true };
+    await Promise.all([
+      filters.patient ? this.references.patient(identity, filters.patient, field === 'params.id' ? field : 'querystring.patient', options) : null,
+      filters.appointment ? this.references.appointment(identity, filters.appointment, field === 'params.id' ? field : 'querystring.appointment', options) : null,
+    ]);
   }
 
   private async own(identity: Identity, id: string, db: Prisma.TransactionClient | PrismaClient = this.prisma): Promise<Reminder> {

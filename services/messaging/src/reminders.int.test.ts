@@ -260,13 +260,21 @@ describe('messaging service: reminders from appointment events, sent through Twi
       [{ patient: 'nope', sendAt: '2026-04-01T14:00:00Z' }, 'body.patient'],
       [{ patient: records.patient._id, sendAt: 'tomorrow' }, 'body.sendAt'],
       [{ patient: records.patient._id, sendAt: '2026-04-01T14:00:00Z', channel: 'fax' }, 'body.channel'],
-      [{ patient: records.patient._id, sendAt: '2026-04-01T14:00:00Z', appointment: randomUUID() }, 'body.appointment'],
       [{ patient: records.patient._id, sendAt: '2026-04-01T14:00:00Z', organization: randomUUID() }, 'body.organization'],
     ] as const) {
       const response = await call('POST', '/api/reminders', payload);
       expect(response.statusCode, JSON.stringify(payload)).toBe(400);
       expect(response.json().errors.map((error: { field: string }) => error.field)).toContain(field);
     }
+    // Appointments and templates the organization does not have; an appointment messaging never heard of is asked of
+    // scheduling, which this test does not run.
+    const unknownTemplate = await call('POST', '/api/reminders', { patient: records.patient._id, sendAt: '2026-04-01T14:00:00Z', messageTemplate: 'no-such-key' });
+    expect(unknownTemplate.statusCode).toBe(404);
+    expect(unknownTemplate.json().errors).toEqual([{ field: 'body.messageTemplate', message: 'no such message template in your organization' }]);
+    expect((await call('PUT', `/api/reminders/${created.json()._id}`, { messageTemplate: 'no-such-key' })).statusCode).toBe(404);
+    const unheardOf = await call('POST', '/api/reminders', { patient: records.patient._id, sendAt: '2026-04-01T14:00:00Z', appointment: randomUUID() });
+    expect(unheardOf.statusCode).toBe(503);
+    expect(unheardOf.headers['retry-after']).toBe('5');
     expect((await call('GET', '/api/reminders?status=lost')).statusCode).toBe(400);
     expect((await call('POST', '/api/reminders', { patient: records.patient._id, sendAt: '2026-04-01T14:00:00Z' }, await as(org.provider))).statusCode).toBe(403);
     expect((await call('GET', '/api/reminders', undefined, await as(org.provider))).statusCode).toBe(200);

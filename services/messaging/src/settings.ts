@@ -24,7 +24,7 @@ export async function messagingSettings(db: Db, organization: string): Promise<M
 }
 
 /**
- * Keeps the organization-wide reminder settings from auth's settings.changed. Settings of a single user, provider or
+ * Keeps the organization-wide reminder settings and the organization's own send quota from auth's settings.changed. Settings of a single user, provider or
  * facility are not used yet. A deleted setting means the defaults again. An allowed-hours window that ends before it
  * starts (overnight) is not supported: the defaults are kept instead, so reminders never go out at night by mistake.
  */
@@ -35,11 +35,11 @@ export const settingsChangedHandler = on(settingsChangedV1, async (event, tx) =>
   const window = { start: settings.quietHoursStart ?? SETTING_DEFAULTS.quietHoursStart, end: settings.quietHoursEnd ?? SETTING_DEFAULTS.quietHoursEnd };
   const allowed = isValidWindow(window) ? window : { start: SETTING_DEFAULTS.quietHoursStart, end: SETTING_DEFAULTS.quietHoursEnd };
   await tx.$executeRawUnsafe(
-    `INSERT INTO "organization_setting" ("organization", "reminder_offsets_hours", "quiet_hours_start", "quiet_hours_end", "help_text", "changed_at")
-     VALUES ($1::uuid, $2::int[], $3, $4, $5, $6::timestamptz)
+    `INSERT INTO "organization_setting" ("organization", "reminder_offsets_hours", "quiet_hours_start", "quiet_hours_end", "help_text", "changed_at", "send_quota")
+     VALUES ($1::uuid, $2::int[], $3, $4, $5, $6::timestamptz, $7::jsonb)
      ON CONFLICT ("organization") DO UPDATE SET "reminder_offsets_hours" = EXCLUDED."reminder_offsets_hours",
        "quiet_hours_start" = EXCLUDED."quiet_hours_start", "quiet_hours_end" = EXCLUDED."quiet_hours_end",
-       "help_text" = EXCLUDED."help_text", "changed_at" = EXCLUDED."changed_at"
+       "help_text" = EXCLUDED."help_text", "changed_at" = EXCLUDED."changed_at", "send_quota" = EXCLUDED."send_quota"
      WHERE "organization_setting"."changed_at" <= EXCLUDED."changed_at"`,
     event.organization,
     offsets,
@@ -47,5 +47,6 @@ export const settingsChangedHandler = on(settingsChangedV1, async (event, tx) =>
     allowed.end,
     settings.helpText ?? null,
     event.time,
+    settings.sendQuota ? JSON.stringify(settings.sendQuota) : null,
   );
 });

@@ -97,7 +97,10 @@ export function registerTemplateRoutes(app: ServiceApp, templates: TemplateServi
       schema: {
         tags,
         summary: 'Render a template',
-        description: `As it would be sent to the patient about the appointment: dates and times in the facility's time zone and the patient's language. ${whoMayCall(READERS)}`,
+        description:
+          "As it would be sent to the patient about the appointment: dates and times in the facility's time zone and the patient's language. A patient or " +
+          "appointment not of the organization answers 404; one whose details have not reached messaging yet, 503 with Retry-After. " +
+          whoMayCall(READERS),
         params: keyParams,
         querystring: resolveQuery,
         response: { 200: resolvedResponse },

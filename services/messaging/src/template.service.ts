@@ -3,7 +3,8 @@ import { HttpProblem, type Identity, notFound, onPage, pageOf, pageWindow } from
 import type { z } from 'zod';
 import type { PrismaClient } from './generated/prisma/client.js';
 import { messagingSettings } from './settings.js';
-import { type ListQuery, type Page } from './schemas.js';
+import { notArrivedYet, type References } from './references.js';
+import { invalidFields, type ListQuery, type Page } from './schemas.js';
 import type {
   createPatientTemplateBody,
   CreateTemplateBody,
@@ -28,7 +29,10 @@ function builtInResponse(organization: string, key: string, language: string): M
 
 /** Message templates: an organization's wording of the messages the platform sends, over the built-in wording. */
 export class TemplateService {
-  constructor(private readonly prisma: PrismaClient) {}
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly references: References,
+  ) {}
 
   /** Creates a template; one already live for the key and language answers 409, a deleted one is written anew. */
   async create(identity: Identity, body: CreateTemplateBody): Promise<MessageTemplateResponse> {
@@ -95,9 +99,17 @@ export class TemplateService {
 
   /**
    * Renders the wording of a key for a patient and appointment, as it would be sent: dates and times in the
-   * facility's time zone and the patient's language. Ids the organization does not know fill nothing.
+   * facility's time zone and the patient's language. Ids not of the organization answer 404 rather than a text with
+   * blanks; ones their owner vouches for whose details have not arrived yet answer 503 with Retry-After.
    */
   async resolve(identity: Identity, key: string, query: { patient?: string | undefined; appointment?: string | undefined; language?: string | undefined }): Promise<z.infer<typeof resolvedResponse>> {
+    const [patient, appointment] = await Promise.all([
+      query.patient ? this.references.patient(identity, query.patient, 'querystring.patient', { allowDeleted: true }) : undefined,
+      query.appointment ? this.references.appointment(identity, query.appointment, 'querystring.appointment', { allowDeleted: true }) : undefined,
+    ]);
+    if (patient === null) throw notArrivedYet('patient');
+    if (appointment === null) throw notArrivedYet('appointment');
+    if (patient && appointment && appointment.patient !== patient.id) throw invalidFields([{ field: 'querystring.appointment', message: "not this patient's appointment" }]);
     const settings = await messagingSettings(this.prisma, identity.organization);
     const context = await contextFor(this.prisma, identity.organization, { patient: query.patient ?? null, appointment: query.appointment ?? null, help: settings.helpText });
     const language = query.language ?? context.patient?.language ?? 'en';

@@ -24,6 +24,7 @@ import type { z } from 'zod';
 import { buildMessaging } from '../src/app.js';
 import type { ReminderDispatcher } from '../src/dispatcher.js';
 import { migrationsDir } from '../src/migrations.js';
+import type { QuotaLimits } from '../src/quota.js';
 import type { MailerConfig } from '../src/vendors.js';
 
 /** The internal identity secret the tests sign callers with. */
@@ -57,6 +58,8 @@ export interface MessagingUnderTest {
   topicPrefix: string;
   databaseUrl: string;
   clock: TestClock;
+  /** The owners' base URLs it asks. */
+  owners: { patients: string; scheduling: string };
   /** Stops the service, keeping its database (a crash or a deploy). */
   stop(): Promise<void>;
   /** Stops the service and drops the database it created. */
@@ -75,7 +78,16 @@ export interface StartOptions {
   topicPrefix?: string;
   /** Let the dispatcher poll on its own at this interval, as in production. */
   dispatchIntervalMs?: number;
+  /** Send quota limits other than the defaults. */
+  quota?: Partial<QuotaLimits>;
+  /** Where the service logs, when a test reads its log; otherwise TEST_LOG_LEVEL (default silent) on stdout. */
+  logDestination?: NodeJS.WritableStream;
+  /** The owners asked about ids the read models have not heard of (default: {@link UNREACHABLE}, so a miss answers 503). */
+  owners?: { patients: string; scheduling: string };
 }
+
+/** A base URL nothing listens at: an owner that cannot be asked. */
+export const UNREACHABLE = 'http://127.0.0.1:1';
 
 /**
  * Starts a messaging service: a fresh database (or a shared one), migrated, relay and consumers running; the
@@ -88,9 +100,12 @@ export async function startMessaging(label: string, brokers: string[], options: 
   const database = await openDatabase({ kind: 'postgres', url: databaseUrl });
   await migrate(database, { migrationsDir });
   const topicPrefix = options.replicaOf?.topicPrefix ?? options.topicPrefix ?? uniqueTopicPrefix(label);
-  const logger = createLogger({ service: 'messaging', level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
+  const logger = options.logDestination
+    ? createLogger({ service: 'messaging', level: 'info', destination: options.logDestination })
+    : createLogger({ service: 'messaging', level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
   const clock = options.clock ?? options.replicaOf?.clock ?? testClock(new Date().toISOString());
   const fake = options.twilio ?? null;
+  const owners = options.owners ?? options.replicaOf?.owners ?? { patients: UNREACHABLE, scheduling: UNREACHABLE };
   const build = async () => {
     const bus = new KafkaBus({ brokers, clientId: `test-${label}`, topicPrefix, logger });
     const built = await buildMessaging({
@@ -105,6 +120,10 @@ export async function startMessaging(label: string, brokers: string[], options: 
       outboxPollIntervalMs: 200,
       clock,
       dispatcher: { intervalMs: options.dispatchIntervalMs ?? null },
+      ...(options.quota ? { quota: options.quota } : {}),
+      patientsUrl: owners.patients,
+      schedulingUrl: owners.scheduling,
+      ownerLookupTimeoutMs: 1_000,
     });
     try {
       await built.app.ready();
@@ -138,6 +157,7 @@ export async function startMessaging(label: string, brokers: string[], options: 
     topicPrefix,
     databaseUrl,
     clock,
+    owners,
     stop,
     async close() {
       await stop();

@@ -1,13 +1,14 @@
 import type { Bus, Subscription } from '@pep/bus';
 import '@pep/contracts';
-import { asTransactional, consumeEvents, type Database, OutboxRelay, TRANSACTION_OPTIONS } from '@pep/db';
-import { addGauge, createServiceApp, type Logger, type ServiceApp } from '@pep/service-kit';
+import { asTransactional, consumeEvents, type Database, organizationAccessBindings, organizationMayAct, OutboxRelay, TRANSACTION_OPTIONS } from '@pep/db';
+import { addGauge, createServiceApp, guardOrganizations, type Logger, type ServiceApp } from '@pep/service-kit';
 import { PrismaClient } from './generated/prisma/client.js';
 import { FollowingService } from './following.service.js';
 import { consentBindings } from './consent.handlers.js';
 import { journeyBindings } from './journey.handlers.js';
 import { MergeService } from './merge.service.js';
 import { registerNotBuiltRoutes } from './not-built.routes.js';
+import { registerPatientLookupRoutes } from './patient-lookup.routes.js';
 import { registerPatientRoutes } from './patient.routes.js';
 import { PatientService } from './patient.service.js';
 
@@ -46,7 +47,9 @@ export async function buildApp(deps: PatientsAppDeps): Promise<ServiceApp> {
 
   addGauge(app, 'outbox_pending_events', 'Events committed but not yet published to the bus.', () => relay.pendingCount());
   const eventsWritten = () => relay.notify();
+  guardOrganizations(app, organizationMayAct(transactional));
   registerPatientRoutes(app, new PatientService(prisma, eventsWritten), new FollowingService(prisma, eventsWritten), new MergeService(prisma, eventsWritten));
+  registerPatientLookupRoutes(app, prisma);
   registerNotBuiltRoutes(app);
 
   const subscriptions: Subscription[] = [];
@@ -59,6 +62,14 @@ export async function buildApp(deps: PatientsAppDeps): Promise<ServiceApp> {
         logger: deps.logger.child({ component: 'consumer' }),
         groupId: 'patients.journey',
         bindings: [...journeyBindings, ...consentBindings],
+        ...(deps.maxEventAttempts !== undefined ? { maxAttempts: deps.maxEventAttempts } : {}),
+      }),
+      await consumeEvents({
+        bus: deps.bus,
+        prisma: transactional,
+        logger: deps.logger.child({ component: 'consumer' }),
+        groupId: 'patients.organization-access',
+        bindings: organizationAccessBindings,
         ...(deps.maxEventAttempts !== undefined ? { maxAttempts: deps.maxEventAttempts } : {}),
       }),
     );

@@ -1,7 +1,7 @@
 import type { Bus, Subscription } from '@pep/bus';
 import '@pep/contracts';
-import { asTransactional, consumeEvents, type Database, OutboxRelay, TRANSACTION_OPTIONS } from '@pep/db';
-import { addGauge, createServiceApp, type Logger, type ServiceApp } from '@pep/service-kit';
+import { asTransactional, consumeEvents, type Database, organizationAccessBindings, organizationMayAct, OutboxRelay, TRANSACTION_OPTIONS } from '@pep/db';
+import { addGauge, createOwnerLookup, createServiceApp, guardOrganizations, type Logger, type ServiceApp } from '@pep/service-kit';
 import { registerAppointmentRoutes } from './appointment.routes.js';
 import { AppointmentService } from './appointment.service.js';
 import { registerAvailabilityRoutes } from './availability.routes.js';
@@ -10,7 +10,10 @@ import { registerCatalogGroups } from './catalog.routes.js';
 import { PrismaClient } from './generated/prisma/client.js';
 import { registerNotBuiltRoutes } from './not-built.routes.js';
 import { offerHandlers, startExpiryPoller } from './offer.handlers.js';
+import { patientDirectoryBindings } from './patient-directory.handlers.js';
+import { PatientDirectory } from './patient-directory.js';
 import { patientMergedHandler } from './patient-merged.handler.js';
+import { registerSchedulingLookupRoutes } from './record-lookup.routes.js';
 import { replyReceivedHandler } from './reply-received.handler.js';
 import { registerOfferAnswerRoutes, registerOfferRoutes } from './offer.routes.js';
 import { OfferAnswers, OfferService } from './offer.service.js';
@@ -24,6 +27,10 @@ export interface SchedulingAppDeps {
   database: Database;
   bus: Bus;
   internalAuthSecret: string;
+  /** The patients service's base URL, asked about patients not in the read model yet; a function while it is not listening yet. */
+  patientsUrl: string | (() => string | undefined);
+  /** How long a patient lookup may take before the request answers 503 (default 2 s). */
+  ownerLookupTimeoutMs?: number;
   bodyLimit?: number;
   /** Outbox poll interval; tests shorten it. */
   outboxPollIntervalMs?: number;
@@ -57,14 +64,26 @@ export async function buildApp(deps: SchedulingAppDeps): Promise<ServiceApp> {
   });
 
   addGauge(app, 'outbox_pending_events', 'Events committed but not yet published to the bus.', () => relay.pendingCount());
+  guardOrganizations(app, organizationMayAct(transactional));
+  const patients = new PatientDirectory(
+    prisma,
+    createOwnerLookup({
+      owner: 'patients',
+      baseUrl: deps.patientsUrl,
+      internalAuthSecret: deps.internalAuthSecret,
+      timeoutMs: deps.ownerLookupTimeoutMs ?? 2_000,
+      logger: deps.logger.child({ component: 'patient-lookup' }),
+    }),
+  );
   registerCatalogGroups(app, prisma, eventsWritten);
-  const appointments = new AppointmentService(prisma, eventsWritten);
+  registerSchedulingLookupRoutes(app, prisma);
+  const appointments = new AppointmentService(prisma, eventsWritten, patients);
   registerAppointmentRoutes(app, appointments);
-  registerAvailabilityRoutes(app, new AvailabilityService(prisma, eventsWritten, deps.now));
+  registerAvailabilityRoutes(app, new AvailabilityService(prisma, eventsWritten, patients, deps.now));
   const offers = new OfferService(prisma, eventsWritten, deps.now, deps.logger.child({ component: 'offers' }));
-  registerWaitlistRoutes(app, new WaitlistService(prisma, eventsWritten));
+  registerWaitlistRoutes(app, new WaitlistService(prisma, eventsWritten, patients));
   registerOfferAnswerRoutes(app, new OfferAnswers(prisma, offers, eventsWritten));
-  registerOfferRoutes(app, offers);
+  registerOfferRoutes(app, offers, patients);
   registerNotBuiltRoutes(app);
 
   const subscriptions: Subscription[] = [];
@@ -81,7 +100,9 @@ export async function buildApp(deps: SchedulingAppDeps): Promise<ServiceApp> {
         ...(deps.maxEventAttempts !== undefined ? { maxAttempts: deps.maxEventAttempts } : {}),
       });
     subscriptions.push(await consume('scheduling.settings', [settingsChangedHandler]));
+    subscriptions.push(await consume('scheduling.organization-access', organizationAccessBindings));
     subscriptions.push(await consume('scheduling.patients', [patientMergedHandler]));
+    subscriptions.push(await consume('scheduling.patient-directory', patientDirectoryBindings));
     subscriptions.push(await consume('scheduling.offers', offerHandlers(offers, deps.logger.child({ component: 'offers' }))));
     subscriptions.push(await consume('scheduling.replies', [replyReceivedHandler(appointments, deps.logger.child({ component: 'replies' }))]));
     stopExpiry = startExpiryPoller(offers, deps.offerExpiryIntervalMs ?? 30_000, deps.logger.child({ component: 'offer-expiry' }));

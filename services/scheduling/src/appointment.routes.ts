@@ -29,7 +29,7 @@ export function registerAppointmentRoutes(app: ServiceApp, appointments: Appoint
           hide,
           tags,
           summary: 'Appointments',
-          description: `Paged with page/limit, soonest first. ${FILTERS} Also by patient. ${whoMayCall(READERS)}`,
+          description: `Paged with page/limit, soonest first. ${FILTERS} Also by patient (one of the organization's, 404 otherwise). ${whoMayCall(READERS)}`,
           querystring: appointmentListQuery,
           response: { 200: page },
         },
@@ -44,7 +44,8 @@ export function registerAppointmentRoutes(app: ServiceApp, appointments: Appoint
           tags,
           summary: 'Book an appointment',
           description:
-            'Answers 200 with the created appointment. Provider, facility and type must be records of the organization (400 otherwise); ' +
+            'Answers 200 with the created appointment. Patient, provider, facility and type must be live records of the organization (else 404 naming the field for the patient, 400 ' +
+            'for the others; 503 with Retry-After when the patients service cannot be asked about a patient created a moment ago); ' +
             `a provider already booked at that time answers 409 unless the organization allows double booking. ${whoMayCall(WRITERS)}`,
           body: createAppointmentBody,
           response: { 200: appointmentResponse },
@@ -76,13 +77,13 @@ export function registerAppointmentRoutes(app: ServiceApp, appointments: Appoint
       schema: {
         tags,
         summary: "A patient's appointments",
-        description: `Paged, soonest first; the same filters as the list. An unknown patient has none. ${whoMayCall(READERS)}`,
+        description: `Paged, soonest first; the same filters as the list. A patient that is not the organization's answers 404. ${whoMayCall(READERS)}`,
         params: idParams,
         querystring: patientAppointmentsQuery,
         response: { 200: page },
       },
     },
-    async (request) => appointments.list(requireIdentity(request, READERS), { ...request.query, patient: request.params.id }),
+    async (request) => appointments.ofPatient(requireIdentity(request, READERS), request.params.id, request.query),
   );
 
   app.get(

@@ -15,6 +15,7 @@ import { reopenHeldBy } from './availability.service.js';
 import { enqueue, SOURCE, type Db } from './events.js';
 import type { Appointment, AppointmentType, Facility, Prisma, PrismaClient, Provider } from './generated/prisma/client.js';
 import { allowsDoubleBooking } from './organization-setting.js';
+import { patientNotFound, type PatientDirectory } from './patient-directory.js';
 import { invalidFields, sqlState, type ListQuery, type Page } from './schemas.js';
 import { appointmentSnapshot, toAppointmentResponse } from './views.js';
 
@@ -38,10 +39,22 @@ export class AppointmentService {
     private readonly prisma: PrismaClient,
     /** Called after a commit that wrote events, so the relay publishes at once. */
     private readonly eventsWritten: () => void,
+    private readonly patients: PatientDirectory,
   ) {}
 
-  /** One page of the organization's appointments matching the filters, soonest first. */
+  /** One page of the organization's appointments matching the filters, soonest first; a patient filter must name one of its patients (404). */
   async list(identity: Identity, query: ListQuery & Filters): Promise<Page<AppointmentResponse>> {
+    if (query.patient) await this.patients.require(identity, query.patient, 'querystring.patient', 'read');
+    return this.page(identity, query);
+  }
+
+  /** One page of a patient's appointments; 404 when the patient is not one of the organization's. */
+  async ofPatient(identity: Identity, patient: string, query: ListQuery & Omit<Filters, 'patient'>): Promise<Page<AppointmentResponse>> {
+    await this.patients.requirePath(identity, patient);
+    return this.page(identity, { ...query, patient });
+  }
+
+  private async page(identity: Identity, query: ListQuery & Filters): Promise<Page<AppointmentResponse>> {
     const where = whereOf(identity.organization, query);
     const [rows, total] = await Promise.all([
       this.prisma.appointment.findMany({ where, orderBy: [{ date: 'asc' }, { id: 'asc' }], ...pageWindow(query) }),
@@ -68,7 +81,7 @@ export class AppointmentService {
    * bookings of one slot exactly one commits and the other answers 409.
    */
   async create(identity: Identity, body: CreateAppointmentBody, correlationId: string): Promise<AppointmentResponse> {
-    const { facility, type } = await this.references(identity.organization, body);
+    const { facility, type } = await this.references(identity, body);
     const date = new Date(body.date);
     const duration = body.duration ?? type!.duration;
     const created = await this.slotGuarded(() =>
@@ -106,7 +119,7 @@ export class AppointmentService {
    * with what it was before; a type change alone publishes appointment.updated; no change publishes nothing.
    */
   async update(identity: Identity, id: string, body: UpdateAppointmentBody, correlationId: string): Promise<AppointmentResponse> {
-    await this.references(identity.organization, body);
+    await this.references(identity, body);
     let wrote = false;
     const result = await this.slotGuarded(() =>
       this.prisma.$transaction(async (tx) => {
@@ -233,16 +246,19 @@ export class AppointmentService {
   }
 
   /**
-   * The live provider, facility and type the body names, each of the caller's organization; a 400 naming every
-   * field that names none (another organization's record looks like no record).
+   * The live provider, facility and type the body names, each of the caller's organization (a 400 naming every field
+   * that names none: another organization's record looks like no record), and its patient a live one of the
+   * organization (404 naming the field otherwise, as for every other service's record).
    */
-  private async references(organization: string, body: { provider?: string; facility?: string; type?: string }) {
-    const live = { organization, deleted: false };
-    const [provider, facility, type] = await Promise.all([
+  private async references(identity: Identity, body: { patient?: string; provider?: string; facility?: string; type?: string }) {
+    const live = { organization: identity.organization, deleted: false };
+    const [patient, provider, facility, type] = await Promise.all([
+      body.patient === undefined ? null : this.patients.problem(identity, body.patient, 'body.patient', 'write'),
       body.provider === undefined ? undefined : this.prisma.provider.findFirst({ where: { ...live, id: body.provider } }),
       body.facility === undefined ? undefined : this.prisma.facility.findFirst({ where: { ...live, id: body.facility } }),
       body.type === undefined ? undefined : this.prisma.appointmentType.findFirst({ where: { ...live, id: body.type } }),
     ]);
+    if (patient) throw patientNotFound(patient);
     const errors: InvalidField[] = [];
     if (provider === null) errors.push({ field: 'body.provider', message: 'no such provider' });
     if (facility === null) errors.push({ field: 'body.facility', message: 'no such facility' });

@@ -3,7 +3,7 @@ import { kafkaBrokers, waitFor } from '@pep/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { booking, catalog } from '../test/fixtures.js';
-import { as, observe, organization, startScheduling, type SchedulingUnderTest } from '../test/harness.js';
+import { as, knownPatient, observe, organization, startScheduling, type SchedulingUnderTest } from '../test/harness.js';
 import { NOT_BUILT } from './not-built.routes.js';
 
 describe('scheduling service: appointments', () => {
@@ -46,7 +46,6 @@ describe('scheduling service: appointments', () => {
     const appointment = created.json();
     expect(appointment).toMatchObject({
       organization: org.id,
-      patient: booking(records, '').patient,
       ...records,
       date: '2026-03-02T15:00:00.000Z',
       duration: 30,
@@ -102,7 +101,7 @@ describe('scheduling service: appointments', () => {
 
   it('refuses a second appointment of the provider at an overlapping time, and frees the slot on cancel and delete', async () => {
     const first = (await book('2026-04-01T10:00:00Z')).json();
-    const overlapping = await book('2026-04-01T10:15:00Z', { patient: randomUUID() });
+    const overlapping = await book('2026-04-01T10:15:00Z', { patient: await knownPatient(service, org.id) });
     expect(overlapping.statusCode).toBe(409);
     expect(overlapping.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(overlapping.json()).toMatchObject({ status: 409, type: '/problems/slot-taken', detail: 'The provider already has an appointment at that time.' });
@@ -131,7 +130,7 @@ describe('scheduling service: appointments', () => {
     const other = organization();
     const headers = await as(other.admin);
     const mine = await catalog(service.app, headers);
-    const patient = randomUUID();
+    const patient = await knownPatient(service, other.id);
     const at = async (date: string, overrides: Record<string, unknown> = {}) => {
       const response = await service.app.inject({ method: 'POST', url: '/api/appointments', headers, payload: booking(mine, date, overrides) });
       expect(response.statusCode, response.body).toBe(200);
@@ -164,7 +163,7 @@ describe('scheduling service: appointments', () => {
     expect(await ids(`?patient=${patient}`)).toEqual([january, march]);
     expect(await ids('', `/api/appointments/getByPatientId/${patient}`)).toEqual([january, march]);
     expect(await ids('?date=>2026-02-01T00:00:00Z', `/api/appointments/getByPatientId/${patient}`)).toEqual([march]);
-    expect(await ids('', `/api/appointments/getByPatientId/${randomUUID()}`)).toEqual([]);
+    expect(await ids('', `/api/appointments/getByPatientId/${await knownPatient(service, other.id)}`)).toEqual([]);
     expect(await ids('?limit=2&page=2', '/api/appointments/crudList')).toHaveLength(2);
     const page = (await service.app.inject({ url: '/api/appointments?limit=2', headers })).json();
     expect(page).toMatchObject({ page: 1, limit: 2, total: 5 });
@@ -195,7 +194,7 @@ describe('scheduling service: appointments', () => {
       [booking(records, '2026-05-01T10:00:00Z', { organization: other.id }), ['body.organization']],
       [booking(records, '2026-05-01T10:00:00Z', { provider: 'dr-who' }), ['body.provider']],
       // Records of another organization, or none at all, are named field by field.
-      [booking(theirs, '2026-05-01T10:00:00Z'), ['body.provider', 'body.facility', 'body.type']],
+      [booking({ ...theirs, patient: records.patient }, '2026-05-01T10:00:00Z'), ['body.provider', 'body.facility', 'body.type']],
       [booking(records, '2026-05-01T10:00:00Z', { facility: randomUUID() }), ['body.facility']],
     ];
     for (const [payload, fields] of attempts) {

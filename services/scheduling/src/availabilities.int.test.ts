@@ -5,7 +5,7 @@ import { DateTime } from 'luxon';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { booking, catalog, create } from '../test/fixtures.js';
-import { as, observe, organization, startScheduling, type SchedulingUnderTest } from '../test/harness.js';
+import { as, knownPatient, observe, organization, startScheduling, type SchedulingUnderTest } from '../test/harness.js';
 
 type Availability = { _id: string; status: string; date: string; offer: string | null; appointment: string | null } & Record<string, unknown>;
 
@@ -156,6 +156,29 @@ describe('scheduling service: availabilities and open slots', () => {
     expect((await call('POST', '/api/availabilities', { ...slot, date: '2026-04-03T15:00:00Z' }, org.integrator)).statusCode).toBe(200);
   });
 
+  it('names the field at fault in each shape of availability body, never `body: Invalid input`', async () => {
+    const { org, call, slot, records } = await clinic();
+    const before = await rows(org.id);
+    const fieldsOf = async (method: 'POST' | 'PUT', payload: unknown) => {
+      const response = await call(method, '/api/availabilities', payload);
+      expect(response.statusCode, JSON.stringify(payload)).toBe(400);
+      return (response.json().errors as Array<{ field: string }>).map((error) => error.field);
+    };
+    expect(await fieldsOf('POST', { provider: 'nobody', facility: records.facility, date: 'tomorrow' })).toEqual(['body.provider', 'body.date']);
+    expect(await fieldsOf('POST', {})).toEqual(['body.provider', 'body.facility', 'body.date']);
+    expect(await fieldsOf('POST', [{ ...slot, date: '2026-04-02T15:00:00Z' }, { ...slot, date: 'soon' }])).toEqual(['body.1.date']);
+    expect(await fieldsOf('POST', { ...slot, workingHours: { from: 'monday', until: '2026-04-30', weekdays: [8], start: '9am', end: '17:00' } })).toEqual([
+      'body.workingHours.from',
+      'body.workingHours.weekdays.0',
+      'body.workingHours.start',
+    ]);
+    expect(await fieldsOf('POST', { ...slot, date: '2026-04-02T15:00:00Z', colour: 'red' })).toEqual(['body.colour']);
+    const first = randomUUID();
+    expect(await fieldsOf('PUT', [{ _id: first, locked: true }, { _id: randomUUID(), locked: false }, { _id: first, locked: false }])).toEqual(['body.2._id']);
+    expect(await fieldsOf('PUT', [{ _id: first }])).toEqual(['body.0']);
+    expect(await rows(org.id)).toEqual(before);
+  });
+
   it('lists availabilities by provider, facility, appointment type, state and date', async () => {
     const { org, call, slot, add, records } = await clinic();
     const other = await create(service.app, await as(org.admin), '/api/providers', { firstname: 'Other', lastname: 'Doctor' });
@@ -179,7 +202,7 @@ describe('scheduling service: availabilities and open slots', () => {
   it('books an available slot for a patient: the appointment and the booked availability commit together', async () => {
     const { org, call, add } = await clinic();
     const slot = await add('2026-03-10T14:00:00Z');
-    const patient = randomUUID();
+    const patient = await knownPatient(service, org.id);
     const booked = await call('PUT', `/api/availabilities/${slot._id}/book`, { patient, status: 'confirmed' });
     expect(booked.statusCode, booked.body).toBe(200);
     expect(booked.json()).toMatchObject({ _id: slot._id, status: 'booked', updatedBy: org.staff.user });
@@ -192,7 +215,7 @@ describe('scheduling service: availabilities and open slots', () => {
     // Booking it again, by either route, answers 409 and changes nothing.
     const before = await rows(org.id);
     for (const [method, url] of [['PUT', `/api/availabilities/${slot._id}/book`], ['POST', `/api/availabilities/book/${slot._id}`]] as const) {
-      const again = await call(method, url, { patient: randomUUID() });
+      const again = await call(method, url, { patient: await knownPatient(service, org.id) });
       expect(again.statusCode).toBe(409);
       expect(again.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(again.json()).toMatchObject({ status: 409, detail: 'The availability is booked, not available.' });
@@ -207,16 +230,16 @@ describe('scheduling service: availabilities and open slots', () => {
     const untyped = await add('2026-03-11T16:00:00Z', { appointmentType: undefined, duration: 60 });
     expect((await call('POST', '/api/appointments', booking(records, '2026-03-11T14:15:00Z'))).statusCode).toBe(200);
     const before = await rows(org.id);
-    const taken = await call('POST', `/api/availabilities/book/${busy._id}`, { patient: randomUUID() });
+    const taken = await call('POST', `/api/availabilities/book/${busy._id}`, { patient: await knownPatient(service, org.id) });
     expect(taken.statusCode).toBe(409);
     expect(taken.json().detail).toBe('The provider already has an appointment at that time.');
-    expect((await call('POST', `/api/availabilities/book/${locked._id}`, { patient: randomUUID() })).json()).toMatchObject({ status: 409, detail: 'The availability is locked.' });
-    const typeless = await call('POST', `/api/availabilities/book/${untyped._id}`, { patient: randomUUID() });
+    expect((await call('POST', `/api/availabilities/book/${locked._id}`, { patient: await knownPatient(service, org.id) })).json()).toMatchObject({ status: 409, detail: 'The availability is locked.' });
+    const typeless = await call('POST', `/api/availabilities/book/${untyped._id}`, { patient: await knownPatient(service, org.id) });
     expect(typeless.statusCode).toBe(400);
     expect(typeless.json().errors).toEqual([{ field: 'body.appointmentType', message: 'required: the availability is for any type' }]);
-    expect((await call('POST', `/api/availabilities/book/${untyped._id}`, { patient: randomUUID() }, org.provider)).statusCode).toBe(403);
+    expect((await call('POST', `/api/availabilities/book/${untyped._id}`, { patient: await knownPatient(service, org.id) }, org.provider)).statusCode).toBe(403);
     expect(await rows(org.id)).toEqual(before);
-    const typed = await call('POST', `/api/availabilities/book/${untyped._id}`, { patient: randomUUID(), appointmentType: records.type });
+    const typed = await call('POST', `/api/availabilities/book/${untyped._id}`, { patient: await knownPatient(service, org.id), appointmentType: records.type });
     expect(typed.statusCode).toBe(200);
     expect((await call('GET', `/api/appointments/${typed.json().appointment}`)).json()).toMatchObject({ type: records.type, duration: 60 });
   });
@@ -232,7 +255,7 @@ describe('scheduling service: availabilities and open slots', () => {
     // An appointment booked directly over part of two slots makes both not open.
     const direct = (await call('POST', '/api/appointments', booking(records, '2026-03-12T14:15:00Z'))).json();
     expect(await open(range)).toEqual(['2026-03-12T15:00:00.000Z']);
-    const booked = (await call('PUT', `/api/availabilities/${third._id}/book`, { patient: randomUUID() })).json();
+    const booked = (await call('PUT', `/api/availabilities/${third._id}/book`, { patient: records.patient })).json();
     expect(await open(range)).toEqual([]);
     expect((await call('GET', `/api/scheduler/availabilities/count?${range}`)).json()).toEqual({ count: 0 });
 
@@ -247,7 +270,7 @@ describe('scheduling service: availabilities and open slots', () => {
     expect(opened.map((event) => event.data.reason)).toEqual(['created', 'appointment-cancelled']);
 
     // Moving a booked appointment elsewhere frees its slot too.
-    const rebooked = (await call('PUT', `/api/availabilities/${third._id}/book`, { patient: randomUUID() })).json();
+    const rebooked = (await call('PUT', `/api/availabilities/${third._id}/book`, { patient: records.patient })).json();
     expect((await call('PUT', `/api/appointments/${rebooked.appointment}`, { date: '2026-03-12T18:00:00Z' })).statusCode).toBe(200);
     expect((await call('GET', `/api/availabilities/${third._id}`)).json().status).toBe('available');
   });
@@ -270,7 +293,7 @@ describe('scheduling service: availabilities and open slots', () => {
     // A provider no longer schedulable has no open slots, and theirs cannot be booked.
     const unschedulable = await add('2026-03-16T17:00:00Z', { provider: (await create(service.app, admin, '/api/providers', { firstname: 'Off', lastname: 'Duty', schedulable: false }))._id });
     expect(await open(range)).toHaveLength(4);
-    expect((await call('POST', `/api/availabilities/book/${unschedulable._id}`, { patient: randomUUID() })).json().detail).toBe('The provider is not schedulable or the facility was deleted.');
+    expect((await call('POST', `/api/availabilities/book/${unschedulable._id}`, { patient: await knownPatient(service, org.id) })).json().detail).toBe('The provider is not schedulable or the facility was deleted.');
     await call('DELETE', `/api/facilities/${west._id}`);
     expect(await open(range)).toHaveLength(3);
     const wrong = await call('GET', '/api/scheduler/availabilities?from=2026-03-16&to=2026-03-15');
@@ -285,7 +308,7 @@ describe('scheduling service: availabilities and open slots', () => {
     const a = await add('2026-03-17T14:00:00Z');
     const b = await add('2026-03-17T15:00:00Z');
     const c = await add('2026-03-17T16:00:00Z');
-    await call('PUT', `/api/availabilities/${c._id}/book`, { patient: randomUUID() });
+    await call('PUT', `/api/availabilities/${c._id}/book`, { patient: await knownPatient(service, org.id) });
 
     const held = await call('PUT', '/api/availabilities', [
       { _id: a._id, status: 'booked-pending' },
@@ -335,7 +358,7 @@ describe('scheduling service: availabilities and open slots', () => {
       expect(expired.response.map((a: Availability) => a._id)).toEqual([soon._id]);
       expect((await call('GET', `/api/availabilities?provider=${records.provider}&status=available`)).json().total).toBe(1);
       expect(await open(`provider=${records.provider}&from=2026-02-21&to=2026-02-21`)).toEqual([later.date]);
-      expect((await call('POST', `/api/availabilities/book/${soon._id}`, { patient: randomUUID() })).json()).toMatchObject({ status: 409, detail: 'The availability is expired, not available.' });
+      expect((await call('POST', `/api/availabilities/book/${soon._id}`, { patient: records.patient })).json()).toMatchObject({ status: 409, detail: 'The availability is expired, not available.' });
       expect((await call('PUT', '/api/availabilities', [{ _id: soon._id, status: 'booked-pending' }])).json().errors).toEqual([{ field: 'body.0.status', message: 'expired → booked-pending is not allowed' }]);
     } finally {
       clock = saved;
@@ -374,9 +397,9 @@ describe('scheduling service: availabilities and open slots', () => {
 
   it('shows a slot freed by a cancellation as offered in the offer, booked-by-offer once accepted, and available when an offer ends unanswered', async () => {
     const { org, records, call, add } = await clinic();
-    const entry = await create(service.app, await as(org.staff), '/api/waitlists', { patient: randomUUID(), provider: records.provider });
+    const entry = await create(service.app, await as(org.staff), '/api/waitlists', { patient: await knownPatient(service, org.id), provider: records.provider });
     const slot = await add('2026-03-19T14:00:00Z');
-    const booked = (await call('PUT', `/api/availabilities/${slot._id}/book`, { patient: randomUUID() })).json();
+    const booked = (await call('PUT', `/api/availabilities/${slot._id}/book`, { patient: await knownPatient(service, org.id) })).json();
     await call('PUT', `/api/appointments/${booked.appointment}/cancel`);
     const offered = await waitFor(
       async () => {
@@ -389,7 +412,7 @@ describe('scheduling service: availabilities and open slots', () => {
     expect(offer).toMatchObject({ source: 'cancellation', cancelledAppointment: booked.appointment, date: slot.date, waitlists: [entry._id] });
     // An offered slot is not open and cannot be booked by hand.
     expect((await call('GET', `/api/scheduler/availabilities/count?provider=${records.provider}&from=2026-03-19&to=2026-03-19`)).json()).toEqual({ count: 0 });
-    expect((await call('POST', `/api/availabilities/book/${slot._id}`, { patient: randomUUID() })).json().detail).toBe('The availability is offered, not available.');
+    expect((await call('POST', `/api/availabilities/book/${slot._id}`, { patient: await knownPatient(service, org.id) })).json().detail).toBe('The availability is offered, not available.');
 
     expect((await call('GET', `/api/waitlists/confirmOffer/${entry._id}`)).statusCode).toBe(200);
     const taken = (await call('GET', `/api/availabilities/${slot._id}`)).json();
@@ -399,7 +422,7 @@ describe('scheduling service: availabilities and open slots', () => {
     expect(bookedEvents[1]!.data).toMatchObject({ status: 'booked-by-offer', offer: offered.offer, appointment: accepted.usedForAppointment, patient: entry.patient });
 
     // A manual offer of a free slot marks it offered; cancelling the offer makes it available again.
-    const second = await create(service.app, await as(org.staff), '/api/waitlists', { patient: randomUUID(), provider: records.provider });
+    const second = await create(service.app, await as(org.staff), '/api/waitlists', { patient: await knownPatient(service, org.id), provider: records.provider });
     const free = await add('2026-03-19T16:00:00Z');
     const manual = await create(service.app, await as(org.staff), '/api/offers', { provider: records.provider, facility: records.facility, appointmentType: records.type, date: free.date, waitlists: [second._id] });
     expect((await call('GET', `/api/availabilities/${free._id}`)).json()).toMatchObject({ status: 'offered', offer: manual._id });
@@ -410,7 +433,7 @@ describe('scheduling service: availabilities and open slots', () => {
 
   it('refuses to offer a slot whose availability is locked, held, booked elsewhere or already offered, changing nothing', async () => {
     const { org, records, call, add } = await clinic();
-    const entry = await create(service.app, await as(org.staff), '/api/waitlists', { patient: randomUUID(), provider: records.provider });
+    const entry = await create(service.app, await as(org.staff), '/api/waitlists', { patient: await knownPatient(service, org.id), provider: records.provider });
     const offerOf = (date: string) => call('POST', '/api/offers', { provider: records.provider, facility: records.facility, appointmentType: records.type, date, waitlists: [entry._id] });
     const locked = await add('2026-03-20T14:00:00Z', { locked: true });
     const held = await add('2026-03-20T15:00:00Z');
@@ -427,7 +450,7 @@ describe('scheduling service: availabilities and open slots', () => {
     const free = await add('2026-03-20T17:00:00Z');
     const first = await offerOf(free.date);
     expect(first.statusCode).toBe(200);
-    const second = await create(service.app, await as(org.staff), '/api/waitlists', { patient: randomUUID(), provider: records.provider });
+    const second = await create(service.app, await as(org.staff), '/api/waitlists', { patient: await knownPatient(service, org.id), provider: records.provider });
     const again = await call('POST', '/api/offers', { provider: records.provider, facility: records.facility, appointmentType: records.type, date: free.date, waitlists: [second._id] });
     expect(again.json().type).toBe('/problems/slot-unavailable');
     expect((await call('GET', `/api/availabilities/${free._id}`)).json()).toMatchObject({ status: 'offered', offer: first.json()._id });

@@ -1,9 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { kafkaBrokers } from '@pep/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { booking, catalog, create } from '../test/fixtures.js';
-import { as, organization, startScheduling, type SchedulingUnderTest } from '../test/harness.js';
+import { as, knownPatient, knownPatients, organization, startScheduling, type SchedulingUnderTest } from '../test/harness.js';
 
 const MOST = 30;
 
@@ -32,7 +31,7 @@ describe('scheduling service: simultaneous bookings of one availability', () => 
     const headers = await as(org.staff);
     const records = await catalog(service.app, await as(org.admin));
     const slot = await create(service.app, headers, '/api/availabilities', { provider: records.provider, facility: records.facility, appointmentType: records.type, date: '2099-06-01T14:00:00Z' });
-    const patients = Array.from({ length: MOST }, () => randomUUID());
+    const patients = await knownPatients(service, org.id, MOST);
     const responses = await Promise.all(
       patients.map((patient, i) =>
         service.app.inject({ method: i % 2 === 0 ? 'PUT' : 'POST', url: i % 2 === 0 ? `/api/availabilities/${slot._id}/book` : `/api/availabilities/book/${slot._id}`, headers, payload: { patient } }),
@@ -65,8 +64,8 @@ describe('scheduling service: simultaneous bookings of one availability', () => 
       const date = `2099-07-${String(round + 1).padStart(2, '0')}T14:00:00.000Z`;
       const slot = await create(service.app, headers, '/api/availabilities', { provider: records.provider, facility: records.facility, appointmentType: records.type, date });
       const [viaSlot, direct] = await Promise.all([
-        service.app.inject({ method: 'PUT', url: `/api/availabilities/${slot._id}/book`, headers, payload: { patient: randomUUID() } }),
-        service.app.inject({ method: 'POST', url: '/api/appointments', headers, payload: booking(records, date.replace('14:00', '14:15'), { patient: randomUUID() }) }),
+        service.app.inject({ method: 'PUT', url: `/api/availabilities/${slot._id}/book`, headers, payload: { patient: await knownPatient(service, org.id) } }),
+        service.app.inject({ method: 'POST', url: '/api/appointments', headers, payload: booking(records, date.replace('14:00', '14:15'), { patient: await knownPatient(service, org.id) }) }),
       ]);
       expect([viaSlot.statusCode, direct.statusCode].sort()).toEqual([200, 409]);
       const availability = (await service.app.inject({ url: `/api/availabilities/${slot._id}`, headers })).json();

@@ -23,7 +23,7 @@ const FILTERS =
 const RANGE =
   '`from` and `to` are instants, or local days of each slot’s facility (`from=2026-03-08&to=2026-03-14` is that week on the facility’s clock, DST changes included); at most 92 days.';
 const BOOK =
-  'Books the slot for a patient: creates the appointment (provider busy then: 409 slot-taken, unless the organization allows double booking) and marks the ' +
+  'Books the slot for a patient (a live one of the organization: 404 naming the field otherwise, 503 with Retry-After when the patients service cannot be asked): creates the appointment (provider busy then: 409 slot-taken, unless the organization allows double booking) and marks the ' +
   'availability booked. A slot that is not available (offered, booked, expired) or locked answers 409 and nothing changes; of simultaneous bookings exactly one wins. ' +
   `A booked-pending slot (held for this booking) can be booked. Answers the availability with its appointment. ${whoMayCall(WRITERS)}`;
 

@@ -26,6 +26,12 @@ export const availabilityItem = z
   .strict();
 export type AvailabilityItem = z.infer<typeof availabilityItem>;
 
+// A comparison of two fields means something only once both are valid; otherwise it would add a second, wrong complaint.
+const validFields =
+  (...fields: string[]) =>
+  (payload: z.core.ParsePayload): boolean =>
+    typeof payload.value === 'object' && payload.value !== null && !payload.issues.some((issue) => fields.includes(String(issue.path?.[0])));
+
 /** Weekly working hours of POST /api/availabilities, expanded into one availability per slot. */
 export const workingHoursBody = z
   .object({
@@ -43,8 +49,8 @@ export const workingHoursBody = z
         slotMinutes: durationMinutes.optional().describe("Length of each slot; defaults to the appointment type's duration."),
       })
       .strict()
-      .refine((hours) => hours.start < hours.end, { message: 'end must be after start', path: ['end'] })
-      .refine((hours) => hours.from <= hours.until, { message: 'until must not be before from', path: ['until'] }),
+      .refine((hours) => hours.start < hours.end, { message: 'end must be after start', path: ['end'], when: validFields('start', 'end') })
+      .refine((hours) => hours.from <= hours.until, { message: 'until must not be before from', path: ['until'], when: validFields('from', 'until') }),
   })
   .strict();
 export type WorkingHoursBody = z.infer<typeof workingHoursBody>;
@@ -73,7 +79,13 @@ export const updateAvailabilitiesBody = z
   .array(availabilityChange)
   .min(1)
   .max(200)
-  .refine((changes) => new Set(changes.map((change) => change._id)).size === changes.length, 'each availability at most once');
+  .superRefine((changes, context) => {
+    const seen = new Set<string>();
+    changes.forEach((change, index) => {
+      if (seen.has(change._id)) context.addIssue({ code: 'custom', message: 'each availability at most once', path: [index, '_id'] });
+      seen.add(change._id);
+    });
+  });
 
 const filters = {
   facility: z.uuid().optional(),

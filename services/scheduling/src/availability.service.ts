@@ -18,6 +18,7 @@ import { enqueue, SOURCE, type Db } from './events.js';
 import type { Appointment, AppointmentType, Availability, Offer, Prisma, PrismaClient } from './generated/prisma/client.js';
 import { daysBetween, endOf, expandWorkingHours, intervalView, isDay, resolveRange, subtractIntervals, type Interval, type RangeBound } from './open-slots.js';
 import { allowsDoubleBooking } from './organization-setting.js';
+import { patientNotFound, type PatientDirectory } from './patient-directory.js';
 import { invalidFields, sqlState, type ListQuery, type Page } from './schemas.js';
 import { appointmentSnapshot, apiValue, availabilitySnapshot, storedValue, toAvailabilityResponse, type LocatedAvailability } from './views.js';
 
@@ -52,6 +53,7 @@ export class AvailabilityService {
     private readonly prisma: PrismaClient,
     /** Called after a commit that wrote events, so the relay publishes at once. */
     private readonly eventsWritten: () => void,
+    private readonly patients: PatientDirectory,
     /** The clock slots expire by; tests move it. */
     private readonly now: () => Date = () => new Date(),
   ) {}
@@ -363,9 +365,12 @@ export class AvailabilityService {
   async book(identity: Identity, id: string, body: BookAvailabilityBody, correlationId: string): Promise<AvailabilityResponse> {
     const organization = identity.organization;
     const now = this.now();
-    if (body.appointmentType && !(await this.prisma.appointmentType.findFirst({ where: { id: body.appointmentType, organization, deleted: false }, select: { id: true } }))) {
-      throw invalidFields([{ field: 'body.appointmentType', message: 'no such appointment type' }]);
-    }
+    const [patient, type] = await Promise.all([
+      this.patients.problem(identity, body.patient, 'body.patient', 'write'),
+      body.appointmentType ? this.prisma.appointmentType.findFirst({ where: { id: body.appointmentType, organization, deleted: false }, select: { id: true } }) : undefined,
+    ]);
+    if (patient) throw patientNotFound(patient);
+    if (type === null) throw invalidFields([{ field: 'body.appointmentType', message: 'no such appointment type' }]);
     const result = await this.prisma
       .$transaction(async (tx) => {
         const current = await ownAvailability(tx, organization, id, true);

@@ -2,7 +2,7 @@ import { ConfigError, parseConfig } from '@pep/service-kit';
 import { describe, expect, it } from 'vitest';
 import { configSchema } from './config.js';
 
-const base = { DATABASE_URL: 'postgres://scheduling@db:5432/scheduling', INTERNAL_AUTH_SECRET: 'i'.repeat(32) };
+const base = { DATABASE_URL: 'postgres://scheduling@db:5432/scheduling', INTERNAL_AUTH_SECRET: 'i'.repeat(32), PATIENTS_URL: 'http://patients:8080' };
 
 describe('scheduling configuration', () => {
   it('fills in the defaults', () => {
@@ -13,6 +13,11 @@ describe('scheduling configuration', () => {
     expect(() => parseConfig(configSchema, { ...base, DATABASE_URL: undefined })).toThrow(/DATABASE_URL/);
     expect(parseConfig(configSchema, { ...base, DATABASE_URL: undefined, PGLITE_DIR: '.data/scheduling' }).PGLITE_DIR).toBe('.data/scheduling');
     expect(() => parseConfig(configSchema, { ...base, INTERNAL_AUTH_SECRET: 'short' })).toThrow(ConfigError);
+  });
+
+  it('wants the patients service, which it asks about patients it has not heard of', () => {
+    expect(() => parseConfig(configSchema, { ...base, PATIENTS_URL: undefined })).toThrow(/PATIENTS_URL/);
+    expect(() => parseConfig(configSchema, { ...base, PATIENTS_URL: 'patients' })).toThrow(/PATIENTS_URL/);
   });
 
   it('moves its clock only when asked to, and never in production', () => {

@@ -10,6 +10,8 @@ export const configSchema = baseConfigSchema
     KAFKA_CLIENT_ID: z.string().default('scheduling'),
     TOPIC_PREFIX: z.string().default(''),
     INTERNAL_AUTH_SECRET: z.string().min(32, 'must be at least 32 characters'),
+    /** The patients service, asked about a patient its events have not told of yet (bookings, waitlists). */
+    PATIENTS_URL: z.string().url(),
     MIGRATE_ON_START: envBoolean.default(true),
     /** Lets `PUT /internal/clock` move the service's clock (end-to-end tests, ADR 0009); refused in production. */
     CLOCK_CONTROL: envBoolean.default(false),

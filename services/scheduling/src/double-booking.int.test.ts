@@ -3,7 +3,7 @@ import { kafkaBrokers, waitFor } from '@pep/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { booking, catalog } from '../test/fixtures.js';
-import { as, organization, publishOrganizationSettings, startScheduling, type SchedulingUnderTest } from '../test/harness.js';
+import { as, knownPatients, organization, publishOrganizationSettings, startScheduling, type SchedulingUnderTest } from '../test/harness.js';
 
 const ATTEMPTS = 20;
 
@@ -24,14 +24,15 @@ describe('scheduling service: no double booking, enforced by the database', () =
   });
 
   /** Books one provider `ATTEMPTS` times at once, each overlapping the others by at least 20 minutes. */
-  async function race(headers: Record<string, string>, records: Awaited<ReturnType<typeof catalog>>) {
+  async function race(organization: string, headers: Record<string, string>, records: Awaited<ReturnType<typeof catalog>>) {
+    const patients = await knownPatients(service, organization, ATTEMPTS);
     const responses = await Promise.all(
       Array.from({ length: ATTEMPTS }, (_, i) =>
         service.app.inject({
           method: 'POST',
           url: '/api/appointments',
           headers,
-          payload: booking(records, `2026-07-01T10:${String(i % 10).padStart(2, '0')}:00Z`, { patient: randomUUID() }),
+          payload: booking(records, `2026-07-01T10:${String(i % 10).padStart(2, '0')}:00Z`, { patient: patients[i] }),
         }),
       ),
     );
@@ -46,7 +47,7 @@ describe('scheduling service: no double booking, enforced by the database', () =
     const org = organization();
     const headers = await as(org.staff);
     const records = await catalog(service.app, headers);
-    const { responses, statuses, rows, events } = await race(headers, records);
+    const { responses, statuses, rows, events } = await race(org.id, headers, records);
     expect(statuses.filter((status) => status === 200), `statuses ${statuses.join(',')}: ${responses.find((r) => r.statusCode >= 500)?.body ?? ''}`).toHaveLength(1);
     expect(statuses.filter((status) => status === 409)).toHaveLength(ATTEMPTS - 1);
     for (const response of responses.filter((r) => r.statusCode === 409)) {
@@ -74,7 +75,7 @@ describe('scheduling service: no double booking, enforced by the database', () =
     expect((await sql.query('SELECT count(*)::int AS n FROM inbox WHERE event_id = $1', [allowed.id])).rows[0].n).toBe(1);
     expect(await stored()).toBe(true);
 
-    const { statuses, rows, events } = await race(headers, records);
+    const { statuses, rows, events } = await race(org.id, headers, records);
     expect(statuses).toEqual(Array(ATTEMPTS).fill(200));
     expect(rows).toBe(ATTEMPTS);
     expect(events).toBe(ATTEMPTS);

@@ -6,7 +6,7 @@ import { createLogger, type ServiceApp } from '@pep/service-kit';
 import { waitFor } from '@pep/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { booking, catalog, create } from '../test/fixtures.js';
-import { as, organization, SECRET } from '../test/harness.js';
+import { announcingPatients, as, organization, patientFor, SECRET, usePatientSource } from '../test/harness.js';
 import { buildApp } from './app.js';
 import { HAND_WRITTEN_INDEXES, migrationsDir } from './migrations.js';
 
@@ -23,8 +23,11 @@ describe('scheduling service on PGlite and the in-process bus (embedded runtime)
     database = await openDatabase({ kind: 'pglite', dataDir: null });
     await migrate(database, { migrationsDir });
     bus = new InProcessBus();
-    app = await buildApp({ logger: createLogger({ service: 'scheduling', level: 'silent' }), database, bus, internalAuthSecret: SECRET });
+    // No patients service here: every patient is announced on the bus, as the embedded runtime's patients would.
+    app = await buildApp({ logger: createLogger({ service: 'scheduling', level: 'silent' }), database, bus, internalAuthSecret: SECRET, patientsUrl: () => undefined });
     await app.ready();
+    const session = await database.sql.connect();
+    usePatientSource(app, announcingPatients(bus, async (ids) => (await session.query('SELECT id FROM patient WHERE id = ANY($1::uuid[])', [ids])).rows.length));
     subscription = await bus.subscribe({
       groupId: 'test.observer',
       topics: ['scheduling.appointment'],
@@ -91,7 +94,7 @@ describe('scheduling service on PGlite and the in-process bus (embedded runtime)
     const headers = await as(org.staff);
     const records = await catalog(app, headers);
     const entries: Array<Awaited<ReturnType<typeof create>>> = [];
-    for (let i = 0; i < 2; i += 1) entries.push(await create(app, headers, '/api/waitlists', { patient: `6d2b1c7e-9a4f-4e3b-8c1d-2f6a7b8c9d0${i}`, provider: records.provider }));
+    for (let i = 0; i < 2; i += 1) entries.push(await create(app, headers, '/api/waitlists', { patient: await patientFor(app, headers), provider: records.provider }));
     const booked = (await app.inject({ method: 'POST', url: '/api/appointments', headers, payload: booking(records, '2099-10-01T09:00:00Z') })).json();
     await app.inject({ method: 'PUT', url: `/api/appointments/${booked._id}/cancel`, headers });
     await waitFor(async () => (await app.inject({ url: `/api/waitlists/${entries[1]!._id}`, headers })).json().status === 'offered', { message: 'the freed slot offered' });

@@ -15,6 +15,7 @@ main(async () => {
     database,
     bus,
     internalAuthSecret: config.INTERNAL_AUTH_SECRET,
+    patientsUrl: config.PATIENTS_URL,
     bodyLimit: config.BODY_LIMIT_BYTES,
     ...(clock ? { now: clock } : {}),
   });

@@ -1,9 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { kafkaBrokers } from '@pep/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { catalog, create } from '../test/fixtures.js';
-import { as, organization, startScheduling, type SchedulingUnderTest } from '../test/harness.js';
+import { as, knownPatients, organization, startScheduling, type SchedulingUnderTest } from '../test/harness.js';
 
 const MOST = 30;
 
@@ -31,7 +30,8 @@ describe('scheduling service: the first acceptance of an offer wins, atomically'
     const headers = await as(org.staff);
     const records = await catalog(service.app, await as(org.admin));
     const entries: Array<Awaited<ReturnType<typeof create>>> = [];
-    for (let i = 0; i < patients; i += 1) entries.push(await create(service.app, headers, '/api/waitlists', { patient: randomUUID() }));
+    const waiting = await knownPatients(service, org.id, patients);
+    for (let i = 0; i < patients; i += 1) entries.push(await create(service.app, headers, '/api/waitlists', { patient: waiting[i] }));
     const offer = await create(service.app, headers, '/api/offers', {
       provider: records.provider,
       facility: records.facility,

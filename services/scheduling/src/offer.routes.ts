@@ -2,6 +2,7 @@ import { requireIdentity, type ServiceApp } from '@pep/service-kit';
 import { z } from 'zod';
 import { createOfferBody, offerListQuery, offerResponse, offerSummaryQuery, offerSummaryResponse, offerWaitlistResponse, updateOfferBody } from './offer.schemas.js';
 import type { OfferAnswers, OfferService } from './offer.service.js';
+import type { PatientDirectory } from './patient-directory.js';
 import { READERS, whoMayCall, WRITERS } from './roles.js';
 import { idParams, listOf, listQuery } from './schemas.js';
 import { waitlistResponse } from './waitlist.schemas.js';
@@ -59,7 +60,7 @@ export function registerOfferAnswerRoutes(app: ServiceApp, answers: OfferAnswers
 }
 
 /** Routes of the `offers` group. */
-export function registerOfferRoutes(app: ServiceApp, offers: OfferService): void {
+export function registerOfferRoutes(app: ServiceApp, offers: OfferService, patients: PatientDirectory): void {
   for (const [url, hide] of [['/api/offers', false], ['/api/offers/', true]] as const) {
     app.get(
       url,
@@ -110,11 +111,20 @@ export function registerOfferRoutes(app: ServiceApp, offers: OfferService): void
   app.get(
     '/api/offers/findByPatientId/:id',
     {
-      schema: { tags, summary: 'Offers made to a patient', description: `Paged, newest first; an unknown patient has none. ${whoMayCall(READERS)}`, params: idParams, querystring: offerListQuery, response: { 200: page } },
+      schema: {
+        tags,
+        summary: 'Offers made to a patient',
+        description: `Paged, newest first; a patient that is not the organization's answers 404. ${whoMayCall(READERS)}`,
+        params: idParams,
+        querystring: offerListQuery,
+        response: { 200: page },
+      },
     },
     async (request) => {
+      const identity = requireIdentity(request, READERS);
+      await patients.requirePath(identity, request.params.id);
       const { page: p, limit, ...filters } = request.query;
-      return offers.list(requireIdentity(request, READERS), { page: p, limit }, { ...filters, patient: request.params.id });
+      return offers.list(identity, { page: p, limit }, { ...filters, patient: request.params.id });
     },
   );
   app.get(

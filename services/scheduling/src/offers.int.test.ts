@@ -4,7 +4,7 @@ import { kafkaBrokers, waitFor } from '@pep/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { booking, catalog, create } from '../test/fixtures.js';
-import { as, observe, organization, publishOrganizationSettings, startScheduling, type SchedulingUnderTest } from '../test/harness.js';
+import { as, knownPatient, knownPatients, observe, organization, publishOrganizationSettings, startScheduling, type SchedulingUnderTest } from '../test/harness.js';
 
 type Data = Record<string, unknown> & { patients?: Array<{ patient: string; waitlist: string }>; offered?: Array<{ patient: string; waitlist: string }> };
 
@@ -38,14 +38,15 @@ describe('scheduling service: offers of freed slots', () => {
       await waitFor(async () => (await sql.query('SELECT 1 FROM inbox WHERE event_id = $1', [event.id])).rows.length === 1, { timeoutMs: 30_000, message: 'settings kept' });
     }
     const entries: Array<Awaited<ReturnType<typeof create>>> = [];
-    for (let i = 0; i < waiting; i += 1) entries.push(await create(service.app, headers, '/api/waitlists', { patient: randomUUID(), provider: records.provider }));
+    const patients = await knownPatients(service, org.id, waiting);
+    for (let i = 0; i < waiting; i += 1) entries.push(await create(service.app, headers, '/api/waitlists', { patient: patients[i], provider: records.provider }));
     const call = (method: 'GET' | 'POST' | 'PUT', url: string, payload?: Record<string, unknown>) => service.app.inject({ method, url, headers, ...(payload ? { payload } : {}) });
     return { org, headers, records, entries, call };
   }
 
   /** Books and cancels an appointment, and waits for the offer the cancellation makes. */
   async function freeSlot(place: Awaited<ReturnType<typeof clinic>>, date: string) {
-    const booked = await place.call('POST', '/api/appointments', booking(place.records, date, { patient: randomUUID() }));
+    const booked = await place.call('POST', '/api/appointments', booking(place.records, date, { patient: await knownPatient(service, place.org.id) }));
     const appointment = booked.json()._id as string;
     await place.call('PUT', `/api/appointments/${appointment}/cancel`);
     const row = await waitFor(async () => (await sql.query('SELECT id FROM offer WHERE from_appointment = $1', [appointment])).rows[0] as { id: string } | undefined, {
@@ -188,14 +189,14 @@ describe('scheduling service: offers of freed slots', () => {
     expect((await place.call('GET', '/api/offers?status=in-progress')).json().total).toBe(1);
     expect((await place.call('GET', '/api/offers/crudList')).json().total).toBe(2);
     expect((await place.call('GET', '/api/offers/reports/find?source=manual&date=>=2026-05-14T00:00:00Z')).json().total).toBe(2);
-    await place.call('POST', '/api/appointments', booking(place.records, '2026-05-15T09:00:00Z', { patient: randomUUID() }));
+    await place.call('POST', '/api/appointments', booking(place.records, '2026-05-15T09:00:00Z', { patient: await knownPatient(service, place.org.id) }));
     const busy = await place.call('POST', '/api/offers', { ...body, date: '2026-05-15T09:10:00Z' });
     expect(busy.statusCode).toBe(409);
   });
 
   it('does not offer a slot that is booked again before the offer is made, or that nobody fits', async () => {
     const place = await clinic(null, 0);
-    const booked = await place.call('POST', '/api/appointments', booking(place.records, '2026-05-16T09:00:00Z', { patient: randomUUID() }));
+    const booked = await place.call('POST', '/api/appointments', booking(place.records, '2026-05-16T09:00:00Z', { patient: await knownPatient(service, place.org.id) }));
     await place.call('PUT', `/api/appointments/${booked.json()._id}/cancel`);
     await waitFor(async () => (await sql.query('SELECT 1 FROM inbox WHERE consumer = $1 AND event_id IN (SELECT id FROM outbox WHERE envelope->>\'subject\' = $2 AND envelope->>\'type\' = \'appointment.cancelled\')', ['scheduling.offers', booked.json()._id])).rows.length === 1, { timeoutMs: 30_000, message: 'the cancellation handled' });
     expect((await sql.query('SELECT count(*)::int AS n FROM offer WHERE organization = $1', [place.org.id])).rows[0].n).toBe(0);

@@ -5,7 +5,7 @@ import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hoursNearTransition, ZONES } from '../test/dst.js';
 import { create } from '../test/fixtures.js';
-import { as, organization, startScheduling, type SchedulingUnderTest } from '../test/harness.js';
+import { as, knownPatient, organization, startScheduling, type SchedulingUnderTest } from '../test/harness.js';
 import { minutesOfClock } from './open-slots.js';
 
 type Slot = { _id: string; date: string; endDate: string };
@@ -18,6 +18,7 @@ describe('scheduling service: open slots across time zones and DST transitions (
   let headers: Record<string, string>;
   const facilities = new Map<string, string>();
   let type: string;
+  let patient: string;
 
   beforeAll(async () => {
     // Before every 2027 transition, so each generated slot is in the future.
@@ -25,6 +26,7 @@ describe('scheduling service: open slots across time zones and DST transitions (
     headers = await as(org.admin);
     for (const zone of ZONES) facilities.set(zone, (await create(service.app, headers, '/api/facilities', { name: zone, timeZone: zone }))._id);
     type = (await create(service.app, headers, '/api/appointmentTypes', { name: 'Visit', duration: 30 }))._id;
+    patient = await knownPatient(service, org.id);
   });
   afterAll(async () => {
     await service?.close();
@@ -61,7 +63,7 @@ describe('scheduling service: open slots across time zones and DST transitions (
               method: 'POST',
               url: '/api/appointments',
               headers,
-              payload: { patient: randomUUID(), provider, facility, type, date: new Date(start).toISOString(), duration: minutes },
+              payload: { patient, provider, facility, type, date: new Date(start).toISOString(), duration: minutes },
             });
             if (booked.statusCode !== 200) continue;
             if (cancel) expect((await service.app.inject({ method: 'PUT', url: `/api/appointments/${booked.json()._id}/cancel`, headers })).statusCode).toBe(200);

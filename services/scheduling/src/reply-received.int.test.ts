@@ -3,7 +3,7 @@ import { createEvent, replyReceivedV1 } from '@pep/contracts';
 import { kafkaBrokers, waitFor } from '@pep/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { booking, catalog } from '../test/fixtures.js';
-import { as, observe, organization, startScheduling, type SchedulingUnderTest } from '../test/harness.js';
+import { as, knownPatient, observe, organization, startScheduling, type SchedulingUnderTest } from '../test/harness.js';
 
 describe("scheduling service: patients' answers to reminders", () => {
   let service: SchedulingUnderTest;
@@ -24,7 +24,7 @@ describe("scheduling service: patients' answers to reminders", () => {
 
   const call = async (method: 'GET' | 'POST', url: string, payload?: Record<string, unknown>) =>
     service.app.inject({ method, url, headers: await as(org.staff), ...(payload ? { payload } : {}) });
-  const book = async (date: string) => (await call('POST', '/api/appointments', { ...booking(records, date), patient: randomUUID() })).json() as { _id: string; patient: string };
+  const book = async (date: string) => (await call('POST', '/api/appointments', { ...booking(records, date), patient: await knownPatient(service, org.id) })).json() as { _id: string; patient: string };
   const reply = (appointment: string, patient: string, intent: 'confirm' | 'cancel', organizationId = org.id) =>
     createEvent(replyReceivedV1, {
       source: '/services/messaging',

@@ -1,21 +1,62 @@
 import { randomUUID } from 'node:crypto';
-import { kafkaBrokers } from '@pep/testing';
+import { createServer } from 'node:net';
+import { KafkaBus } from '@pep/bus';
+import { migrate, openDatabase, type Database } from '@pep/db';
+import * as patients from '@pep/patients';
+import { createLogger, type ServiceApp } from '@pep/service-kit';
+import { createTestDatabase, kafkaBrokers, uniqueTopicPrefix, type TestDatabase } from '@pep/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { booking, catalog } from '../test/fixtures.js';
-import { as, organization, startScheduling, type SchedulingUnderTest } from '../test/harness.js';
+import { as, knownPatient, organization, SECRET, startScheduling, type SchedulingUnderTest } from '../test/harness.js';
 import { NOT_BUILT } from './not-built.routes.js';
+
+/** The real patients service, on its own database and topic prefix: scheduling never hears its events, so each patient it creates is one the read model has not heard of yet. */
+async function startPatients(brokers: string[]) {
+  const testDatabase: TestDatabase = await createTestDatabase('tenancy-patients');
+  const database: Database = await openDatabase({ kind: 'postgres', url: testDatabase.url });
+  await migrate(database, { migrationsDir: patients.migrationsDir });
+  const logger = createLogger({ service: 'patients', level: 'silent' });
+  const bus = new KafkaBus({ brokers, clientId: 'test-tenancy-patients', topicPrefix: uniqueTopicPrefix('tenancy-patients'), logger });
+  const app: ServiceApp = await patients.buildApp({ logger, database, bus, internalAuthSecret: SECRET });
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    app,
+    url,
+    async close() {
+      await app.close();
+      await bus.close();
+      await database.close();
+      await testDatabase.drop();
+    },
+  };
+}
+
+/** A port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
 
 describe('scheduling service: one organization never reaches another’s records', () => {
   let service: SchedulingUnderTest;
+  let owner: Awaited<ReturnType<typeof startPatients>>;
+  // Where scheduling finds patients; a test points it elsewhere to see patients unreachable.
+  let patientsUrl: string | undefined;
   let sql: pg.Client;
   const a = organization();
   const b = organization();
-  let ofA: Awaited<ReturnType<typeof catalog>> & { appointment: string };
+  let ofA: Awaited<ReturnType<typeof catalog>> & { appointment: string; availability: string; waitlist: string; otherWaitlist: string };
   let ofB: Awaited<ReturnType<typeof catalog>> & { appointment: string; patient: string; waitlist: string; queued: string; offer: string; availability: string };
 
   beforeAll(async () => {
-    service = await startScheduling('tenancy', await kafkaBrokers());
+    const brokers = await kafkaBrokers();
+    owner = await startPatients(brokers);
+    patientsUrl = owner.url;
+    service = await startScheduling('tenancy', brokers, { patientsUrl: () => patientsUrl, ownerLookupTimeoutMs: 1_000 });
     sql = new pg.Client({ connectionString: service.databaseUrl });
     await sql.connect();
     const book = async (headers: Record<string, string>, records: Awaited<ReturnType<typeof catalog>>) =>
@@ -25,8 +66,22 @@ describe('scheduling service: one organization never reaches another’s records
     const recordsOfA = await catalog(service.app, asA);
     const recordsOfB = await catalog(service.app, asB);
     await service.app.inject({ method: 'POST', url: '/api/providers', headers: asB, payload: { firstname: 'Bella', lastname: 'Bravo' } });
-    ofA = { ...recordsOfA, appointment: await book(asA, recordsOfA) };
-    const entryOfB = async () => (await service.app.inject({ method: 'POST', url: '/api/waitlists', headers: asB, payload: { patient: randomUUID(), provider: recordsOfB.provider } })).json()._id as string;
+    const entryOf = async (headers: Record<string, string>, records: Awaited<ReturnType<typeof catalog>>, patient = records.patient) =>
+      (await service.app.inject({ method: 'POST', url: '/api/waitlists', headers, payload: { patient, provider: records.provider } })).json()._id as string;
+    const availabilityOfA = await service.app.inject({
+      method: 'POST',
+      url: '/api/availabilities',
+      headers: asA,
+      payload: { provider: recordsOfA.provider, facility: recordsOfA.facility, appointmentType: recordsOfA.type, date: '2099-10-01T10:00:00Z' },
+    });
+    ofA = {
+      ...recordsOfA,
+      appointment: await book(asA, recordsOfA),
+      availability: availabilityOfA.json()._id as string,
+      waitlist: await entryOf(asA, recordsOfA),
+      otherWaitlist: await entryOf(asA, recordsOfA, await knownPatient(service, a.id)),
+    };
+    const entryOfB = () => entryOf(asB, recordsOfB);
     const waitlist = await entryOfB();
     const queued = await entryOfB();
     // A serial offer: the first entry is offered, the second queued, so every answer route has something to change.
@@ -45,7 +100,7 @@ describe('scheduling service: one organization never reaches another’s records
     ofB = {
       ...recordsOfB,
       appointment: await book(asB, recordsOfB),
-      patient: booking(recordsOfB, '').patient,
+      patient: recordsOfB.patient,
       waitlist,
       queued,
       offer: offer.json()._id as string,
@@ -55,7 +110,24 @@ describe('scheduling service: one organization never reaches another’s records
   afterAll(async () => {
     await sql?.end();
     await service?.close();
+    await owner?.close();
   });
+
+  /** Every row scheduling keeps of anyone (but the inbox and the patient read model, which events fill), and every event it wrote. */
+  const snapshotOfAll = async () => {
+    const rows = async (table: string, order = 'id') => (await sql.query(`SELECT * FROM ${table} ORDER BY ${order}`)).rows;
+    return {
+      providers: await rows('provider'),
+      facilities: await rows('facility'),
+      types: await rows('appointment_type'),
+      appointments: await rows('appointment'),
+      waitlists: await rows('waitlist'),
+      offers: await rows('offer'),
+      availabilities: await rows('availability'),
+      recipients: await rows('offer_recipient', 'offer, waitlist'),
+      events: (await sql.query('SELECT id FROM outbox ORDER BY seq')).rows,
+    };
+  };
 
   /** Every row that belongs to organization B. */
   const snapshotOfB = async () => {
@@ -103,9 +175,12 @@ describe('scheduling service: one organization never reaches another’s records
       { method: 'GET', route: '/api/offers/:id/waitlists', id: ofB.offer },
       { method: 'POST', route: '/api/offers/:id/cancel', id: ofB.offer },
       { method: 'GET', route: '/api/availabilities/:id', id: ofB.availability },
-      { method: 'PUT', route: '/api/availabilities/:id/book', id: ofB.availability, payload: { patient: randomUUID() } },
-      { method: 'POST', route: '/api/availabilities/book/:id', id: ofB.availability, payload: { patient: randomUUID() } },
+      // A's own patient, so the answer is about B's availability.
+      { method: 'PUT', route: '/api/availabilities/:id/book', id: ofB.availability, payload: { patient: ofA.patient } },
+      { method: 'POST', route: '/api/availabilities/book/:id', id: ofB.availability, payload: { patient: ofA.patient } },
       { method: 'GET', route: '/api/providers/:id/availabilities', id: ofB.provider },
+      { method: 'GET', route: '/api/appointments/getByPatientId/:id', id: ofB.patient },
+      { method: 'GET', route: '/api/offers/findByPatientId/:id', id: ofB.patient },
     );
     return routes.map((attempt) => ({ ...attempt, url: attempt.url ?? attempt.route.replace(':id', attempt.id) }));
   };
@@ -117,12 +192,7 @@ describe('scheduling service: one organization never reaches another’s records
       .flatMap(([path, methods]) => Object.keys(methods).map((method) => `${method.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`))
       .filter((route) => route.includes('/:') && !notBuilt.has(route));
     expect(withIds.length).toBeGreaterThanOrEqual(28);
-    // A patient id names no record here (patients owns them): it filters A's own appointments, tested below.
-    const covered = new Set([
-      ...attempts().map((attempt) => `${attempt.method} ${attempt.route}`),
-      'GET /api/appointments/getByPatientId/:id',
-      'GET /api/offers/findByPatientId/:id',
-    ]);
+    const covered = new Set(attempts().map((attempt) => `${attempt.method} ${attempt.route}`));
     expect(withIds.filter((route) => !covered.has(route))).toEqual([]);
   });
 
@@ -142,7 +212,12 @@ describe('scheduling service: one organization never reaches another’s records
   it("refuses B's provider, facility and type in A's bookings as unknown, and shows A nothing of B's", async () => {
     const before = await snapshotOfB();
     const headers = await as(a.admin);
-    const booked = await service.app.inject({ method: 'POST', url: '/api/appointments', headers, payload: booking({ provider: ofB.provider, facility: ofB.facility, type: ofB.type }, '2026-09-02T10:00:00Z') });
+    const booked = await service.app.inject({
+      method: 'POST',
+      url: '/api/appointments',
+      headers,
+      payload: booking({ patient: ofA.patient, provider: ofB.provider, facility: ofB.facility, type: ofB.type }, '2026-09-02T10:00:00Z'),
+    });
     expect(booked.statusCode).toBe(400);
     expect(booked.json().errors.map((error: { field: string }) => error.field)).toEqual(['body.provider', 'body.facility', 'body.type']);
     const moved = await service.app.inject({ method: 'PUT', url: `/api/appointments/${ofA.appointment}`, headers, payload: { provider: ofB.provider, facility: ofB.facility } });
@@ -157,12 +232,10 @@ describe('scheduling service: one organization never reaches another’s records
       '/api/appointmentTypes/crudList',
       '/api/appointments',
       `/api/appointments?provider=${ofB.provider}`,
-      `/api/appointments/getByPatientId/${ofB.patient}`,
       '/api/appointments/crudList',
       '/api/waitlists',
       '/api/waitlists/crudList',
       `/api/waitlists?provider=${ofB.provider}`,
-      `/api/waitlists/filter?patient=${ofB.patient}`,
       '/api/offers',
       '/api/offers/crudList',
       '/api/offers/reports/find',
@@ -178,7 +251,7 @@ describe('scheduling service: one organization never reaches another’s records
     }
     expect((await service.app.inject({ url: `/api/appointments/summary?provider=${ofB.provider}`, headers })).json().total).toBe(0);
     expect((await service.app.inject({ url: '/api/offers/reports/summary', headers })).json().total).toBe(0);
-    expect((await service.app.inject({ url: '/api/waitlists/count', headers })).json().count).toBe(0);
+    expect((await service.app.inject({ url: `/api/waitlists/count?provider=${ofB.provider}`, headers })).json().count).toBe(0);
     expect((await service.app.inject({ url: `/api/scheduler/availabilities/count?provider=${ofB.provider}&from=2099-09-01&to=2099-09-30`, headers })).json().count).toBe(0);
     const foreignFreeBusy = await service.app.inject({ url: `/api/availabilities/freebusy?provider=${ofB.provider}&from=2099-09-01T00:00:00Z&to=2099-09-30T00:00:00Z`, headers });
     expect(foreignFreeBusy.statusCode).toBe(404);
@@ -198,7 +271,7 @@ describe('scheduling service: one organization never reaches another’s records
       headers,
       payload: { provider: ofA.provider, facility: ofA.facility, appointmentType: ofA.type, date: '2099-09-01T10:00:00Z' },
     });
-    expect(candidates.json().total).toBe(0);
+    expect(candidates.json().response.map((candidate: { waitlist: { _id: string } }) => candidate.waitlist._id)).toEqual(expect.not.arrayContaining([ofB.waitlist, ofB.queued]));
     const foreignBulk = await service.app.inject({ method: 'POST', url: '/api/waitlists/bulk/action', headers, payload: { action: 'remove', ids: [ofB.waitlist] } });
     expect(foreignBulk.statusCode).toBe(404);
     const foreignOffer = await service.app.inject({
@@ -209,5 +282,139 @@ describe('scheduling service: one organization never reaches another’s records
     });
     expect(foreignOffer.statusCode).toBe(400);
     expect(await snapshotOfB()).toEqual(before);
+  });
+  /** A's patient and catalog records, as a booking names them. */
+  const catalogOfA = () => ({ patient: ofA.patient, provider: ofA.provider, facility: ofA.facility, type: ofA.type });
+
+  /** Every write route's reference fields (and every patient filter), each naming `ids`' record where A's would be valid. */
+  const referenceCases = (ids: { patient: string; provider: string; facility: string; type: string; availability: string; waitlist: string }) => {
+    type Case = { method: 'GET' | 'POST' | 'PUT'; url: string; payload?: unknown; field?: string };
+    const valid = { patient: ofA.patient, provider: ofA.provider, facility: ofA.facility, type: ofA.type };
+    const slot = { provider: ofA.provider, facility: ofA.facility, appointmentType: ofA.type, date: '2099-11-01T10:00:00Z' };
+    const hours = { workingHours: { from: '2099-11-02', until: '2099-11-02', weekdays: [1, 2, 3, 4, 5, 6, 7], start: '09:00', end: '10:00' } };
+    const cases: Case[] = [
+      ...(['patient', 'provider', 'facility', 'type'] as const).map((field): Case => ({
+        method: 'POST',
+        url: '/api/appointments',
+        payload: booking({ ...valid, [field]: ids[field] }, '2026-10-01T10:00:00Z'),
+        field: `body.${field}`,
+      })),
+      ...(['provider', 'facility', 'type'] as const).map((field): Case => ({ method: 'PUT', url: `/api/appointments/${ofA.appointment}`, payload: { [field]: ids[field] }, field: `body.${field}` })),
+      ...(['provider', 'facility', 'appointmentType'] as const).flatMap((field): Case[] => {
+        const id = ids[field === 'appointmentType' ? 'type' : field];
+        return [
+          { method: 'POST', url: '/api/availabilities', payload: { ...slot, [field]: id }, field: `body.${field}` },
+          { method: 'POST', url: '/api/availabilities', payload: [{ ...slot, [field]: id }], field: `body.0.${field}` },
+          { method: 'POST', url: '/api/availabilities', payload: { ...slot, date: undefined, ...hours, [field]: id }, field: `body.${field}` },
+        ];
+      }),
+      { method: 'PUT', url: '/api/availabilities', payload: [{ _id: ids.availability, status: 'expired' }] },
+      { method: 'PUT', url: '/api/availabilities', payload: [{ _id: ofA.availability, appointmentType: ids.type }], field: 'body.0.appointmentType' },
+      ...[`/api/availabilities/${ofA.availability}/book`, `/api/availabilities/book/${ofA.availability}`].flatMap((url, i): Case[] => [
+        { method: i === 0 ? 'PUT' : 'POST', url, payload: { patient: ids.patient }, field: 'body.patient' },
+        { method: i === 0 ? 'PUT' : 'POST', url, payload: { patient: ofA.patient, appointmentType: ids.type }, field: 'body.appointmentType' },
+      ]),
+      { method: 'POST', url: '/api/waitlists', payload: { patient: ids.patient }, field: 'body.patient' },
+      ...(['provider', 'facility', 'appointmentType', 'facilities'] as const).flatMap((field): Case[] => {
+        const id = field === 'appointmentType' ? ids.type : field === 'facilities' ? [ids.facility] : ids[field];
+        return [
+          { method: 'POST', url: '/api/waitlists', payload: { patient: ofA.patient, [field]: id }, field: `body.${field}` },
+          { method: 'PUT', url: `/api/waitlists/${ofA.waitlist}`, payload: { [field]: id }, field: `body.${field}` },
+        ];
+      }),
+      ...(['provider', 'facility', 'appointmentType'] as const).flatMap((field): Case[] => {
+        const id = ids[field === 'appointmentType' ? 'type' : field];
+        return [
+          { method: 'POST', url: '/api/waitlists/candidates', payload: { ...slot, [field]: id }, field: `body.${field}` },
+          { method: 'POST', url: '/api/offers', payload: { ...slot, [field]: id }, field: `body.${field}` },
+        ];
+      }),
+      { method: 'POST', url: '/api/offers', payload: { ...slot, waitlists: [ids.waitlist] }, field: 'body.waitlists' },
+      { method: 'POST', url: `/api/waitlists/move/update-position/${ids.provider}/${ofA.waitlist}/${ofA.otherWaitlist}` },
+      { method: 'POST', url: `/api/waitlists/move/update-position/${ofA.provider}/${ids.waitlist}/${ofA.waitlist}` },
+      { method: 'POST', url: '/api/waitlists/bulk/action', payload: { action: 'remove', ids: [ofA.waitlist, ids.waitlist] } },
+      { method: 'POST', url: '/api/waitlists/find/count', payload: { patient: ids.patient }, field: 'body.patient' },
+      ...['/api/appointments', '/api/appointments/crudList', '/api/waitlists', '/api/waitlists/crudList', '/api/waitlists/filter', '/api/waitlists/count', `/api/providers/${ofA.provider}/waitlists`].map(
+        (url): Case => ({ method: 'GET', url: `${url}?patient=${ids.patient}`, field: 'querystring.patient' }),
+      ),
+      { method: 'GET', url: `/api/appointments/getByPatientId/${ids.patient}` },
+      { method: 'GET', url: `/api/offers/findByPatientId/${ids.patient}` },
+    ];
+    return cases;
+  };
+
+  it("refuses B's ids, and ids that name nothing, in every reference field of A's write routes and patient filters, writing nothing", async () => {
+    const headers = await as(a.admin);
+    const foreign = { patient: ofB.patient, provider: ofB.provider, facility: ofB.facility, type: ofB.type, availability: ofB.availability, waitlist: ofB.queued };
+    const unknown = { patient: randomUUID(), provider: randomUUID(), facility: randomUUID(), type: randomUUID(), availability: randomUUID(), waitlist: randomUUID() };
+    for (const [label, ids] of [['B’s', foreign], ['unknown', unknown]] as const) {
+      const cases = referenceCases(ids);
+      expect(cases.length).toBeGreaterThanOrEqual(50);
+      for (const attempt of cases) {
+        const what = `${label}: ${attempt.method} ${attempt.url} ${JSON.stringify(attempt.payload ?? '')}`;
+        const before = await snapshotOfAll();
+        const response = await service.app.inject({ method: attempt.method, url: attempt.url, headers, ...(attempt.payload !== undefined ? { payload: attempt.payload as object } : {}) });
+        // Another service's record (the patient) is refused like any id of another organization: 404 naming the field (ADR 0015).
+        const status = !attempt.field || attempt.field.endsWith('.patient') ? 404 : 400;
+        expect(response.statusCode, `${what} → ${response.body}`).toBe(status);
+        expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+        if (attempt.field) expect(response.json().errors.map((error: { field: string }) => error.field), what).toContain(attempt.field);
+        expect(await snapshotOfAll(), what).toEqual(before);
+      }
+    }
+    // The same requests with A's own records pass the checks (so the refusals above are about the ids alone).
+    expect((await service.app.inject({ url: `/api/appointments/getByPatientId/${ofA.patient}`, headers })).statusCode).toBe(200);
+    expect((await service.app.inject({ url: `/api/waitlists/count?patient=${ofA.patient}`, headers })).json().count).toBe(1);
+  });
+
+  it('books a patient created in patients a moment ago, before its event could arrive, by asking patients; refuses one patients says is not the caller’s', async () => {
+    const create = async (caller: typeof a.admin, lastname: string) => {
+      const response = await owner.app.inject({ method: 'POST', url: '/api/patients', headers: await as(caller), payload: { firstname: 'Nina', lastname } });
+      expect(response.statusCode, response.body).toBe(200);
+      return response.json()._id as string;
+    };
+    const fresh = await create(a.admin, 'Newcomer');
+    const theirs = await create(b.admin, 'Elsewhere');
+    expect((await sql.query('SELECT 1 FROM patient WHERE id = ANY($1::uuid[])', [[fresh, theirs]])).rows).toEqual([]);
+    const headers = await as(a.staff);
+    const booked = await service.app.inject({ method: 'POST', url: '/api/appointments', headers, payload: booking({ ...catalogOfA(), patient: fresh }, '2026-10-02T10:00:00Z') });
+    expect(booked.statusCode, booked.body).toBe(200);
+    expect(booked.json().patient).toBe(fresh);
+    expect((await service.app.inject({ method: 'POST', url: '/api/waitlists', headers, payload: { patient: fresh } })).statusCode).toBe(200);
+    expect((await service.app.inject({ url: `/api/appointments/getByPatientId/${fresh}`, headers })).json().total).toBe(1);
+
+    const before = await snapshotOfAll();
+    const refused = await service.app.inject({ method: 'POST', url: '/api/appointments', headers, payload: booking({ ...catalogOfA(), patient: theirs }, '2026-10-03T10:00:00Z') });
+    expect(refused.statusCode).toBe(404);
+    expect(refused.json().errors).toEqual([{ field: 'body.patient', message: 'no such patient' }]);
+    expect((await service.app.inject({ url: `/api/appointments/getByPatientId/${theirs}`, headers })).statusCode).toBe(404);
+    expect((await service.app.inject({ url: `/api/offers/findByPatientId/${theirs}`, headers })).statusCode).toBe(404);
+    expect(await snapshotOfAll()).toEqual(before);
+  });
+
+  it('answers 503 with Retry-After, writing nothing, when a patient it has not heard of cannot be checked with patients', async () => {
+    const headers = await as(a.staff);
+    const unheardOf = randomUUID();
+    patientsUrl = `http://127.0.0.1:${await closedPort()}`;
+    try {
+      const before = await snapshotOfAll();
+      for (const [method, url, payload] of [
+        ['POST', '/api/appointments', booking(catalogOfA(), '2026-10-04T10:00:00Z', { patient: unheardOf })],
+        ['PUT', `/api/availabilities/${ofA.availability}/book`, { patient: unheardOf }],
+        ['POST', '/api/waitlists', { patient: unheardOf }],
+        ['GET', `/api/appointments/getByPatientId/${unheardOf}`, undefined],
+        ['GET', `/api/waitlists?patient=${unheardOf}`, undefined],
+      ] as const) {
+        const response = await service.app.inject({ method, url, headers, ...(payload ? { payload } : {}) });
+        expect(response.statusCode, `${method} ${url}`).toBe(503);
+        expect(response.headers['retry-after']).toBe('5');
+        expect(response.json()).toMatchObject({ type: '/problems/owner-unavailable', status: 503 });
+      }
+      expect(await snapshotOfAll()).toEqual(before);
+      // A patient the read model knows needs no call.
+      expect((await service.app.inject({ method: 'POST', url: '/api/appointments', headers, payload: booking(catalogOfA(), '2026-10-05T10:00:00Z') })).statusCode).toBe(200);
+    } finally {
+      patientsUrl = owner.url;
+    }
   });
 });

@@ -21,7 +21,7 @@ import {
 
 const tags = ['waitlists'];
 const page = listOf(waitlistResponse);
-const FILTERS = 'Filter by status, patient, provider, facility (asked for or listed) and appointmentType.';
+const FILTERS = "Filter by status, patient (one of the organization's, 404 otherwise), provider, facility (asked for or listed) and appointmentType.";
 
 /** Routes of the `waitlists` group (but the offer answers) and `GET /api/providers/:id/waitlists`. */
 export function registerWaitlistRoutes(app: ServiceApp, waitlists: WaitlistService): void {
@@ -41,7 +41,7 @@ export function registerWaitlistRoutes(app: ServiceApp, waitlists: WaitlistServi
           hide,
           tags,
           summary: 'Put a patient on the waitlist',
-          description: `Answers 200 with the entry, last in the waitlist and waiting. Provider, facility(ies) and type must be records of the organization (400 otherwise). ${whoMayCall(WRITERS)}`,
+          description: `Answers 200 with the entry, last in the waitlist and waiting. Patient (live), provider, facility(ies) and type must be records of the organization (404 naming the field for the patient, 400 for the others; 503 with Retry-After when the patients service cannot be asked). ${whoMayCall(WRITERS)}`,
           body: createWaitlistBody,
           response: { 200: waitlistResponse },
         },
@@ -95,7 +95,7 @@ export function registerWaitlistRoutes(app: ServiceApp, waitlists: WaitlistServi
     {
       schema: { tags, summary: 'Count waitlist entries (filters in the body)', description: `As /count, with several states at once in \`statuses\`. ${whoMayCall(READERS)}`, body: findCountBody, response: { 200: countResponse } },
     },
-    async (request) => waitlists.count(requireIdentity(request, READERS), request.body),
+    async (request) => waitlists.count(requireIdentity(request, READERS), request.body, 'body'),
   );
 
   app.post(

@@ -3,6 +3,7 @@ import { createEvent, waitlistEntryChangedV1, type EventEnvelope } from '@pep/co
 import { HttpProblem, type Identity, type InvalidField, notFound, pageOf, pageWindow } from '@pep/service-kit';
 import { enqueue, SOURCE, type Db } from './events.js';
 import type { Prisma, PrismaClient, Waitlist } from './generated/prisma/client.js';
+import { patientNotFound, type PatientDirectory } from './patient-directory.js';
 import { rankCandidates } from './ranking.js';
 import { invalidFields, type ListQuery, type Page } from './schemas.js';
 import { storedValue, toWaitlistResponse, waitlistSnapshot } from './views.js';
@@ -39,10 +40,12 @@ export class WaitlistService {
     private readonly prisma: PrismaClient,
     /** Called after a commit that wrote events, so the relay publishes at once. */
     private readonly eventsWritten: () => void,
+    private readonly patients: PatientDirectory,
   ) {}
 
-  /** One page of the organization's entries matching the filters, in waitlist order. */
+  /** One page of the organization's entries matching the filters, in waitlist order; a patient filter must name one of its patients (404). */
   async list(identity: Identity, query: ListQuery, filters: WaitlistFilters, search?: string): Promise<Page<WaitlistResponse>> {
+    if (filters.patient) await this.patients.require(identity, filters.patient, 'querystring.patient', 'read');
     const where = await this.whereOf(identity.organization, filters, search);
     const [rows, total] = await Promise.all([
       this.prisma.waitlist.findMany({ where, orderBy: [{ position: 'asc' }, { createdAt: 'asc' }, { id: 'asc' }], ...pageWindow(query) }),
@@ -52,7 +55,8 @@ export class WaitlistService {
   }
 
   /** How many of the organization's entries match the filters. */
-  async count(identity: Identity, filters: WaitlistFilters): Promise<{ count: number }> {
+  async count(identity: Identity, filters: WaitlistFilters, from: 'querystring' | 'body' = 'querystring'): Promise<{ count: number }> {
+    if (filters.patient) await this.patients.require(identity, filters.patient, `${from}.patient`, 'read');
     return { count: await this.prisma.waitlist.count({ where: await this.whereOf(identity.organization, filters) }) };
   }
 
@@ -70,7 +74,7 @@ export class WaitlistService {
 
   /** Adds a patient at the end of the organization's waitlist. */
   async create(identity: Identity, body: CreateWaitlistBody, correlationId: string): Promise<WaitlistResponse> {
-    await this.references(identity.organization, body);
+    await this.references(identity.organization, body, this.patients.problem(identity, body.patient, 'body.patient', 'write'));
     const entry = await this.prisma.$transaction(async (tx) => {
       const last = await tx.waitlist.aggregate({ where: { organization: identity.organization }, _max: { position: true } });
       const created = await tx.waitlist.create({
@@ -268,16 +272,22 @@ export class WaitlistService {
     };
   }
 
-  /** A 400 naming every provider, facility or type the body names that is not a live record of the organization. */
-  private async references(organization: string, body: { provider?: string | undefined; facility?: string | undefined; facilities?: string[] | undefined; appointmentType?: string | undefined }) {
+  /** A 400 naming every provider, facility or type the body names that is not a live record of the organization; a 404 naming the patient field first when the patient is not the caller's. */
+  private async references(
+    organization: string,
+    body: { provider?: string | undefined; facility?: string | undefined; facilities?: string[] | undefined; appointmentType?: string | undefined },
+    patientCheck: Promise<InvalidField | null> = Promise.resolve(null),
+  ) {
     const live = { organization, deleted: false };
     const facilities = [...new Set([...(body.facility ? [body.facility] : []), ...(body.facilities ?? [])])];
-    const [provider, foundFacilities, type] = await Promise.all([
+    const [patient, provider, foundFacilities, type] = await Promise.all([
+      patientCheck,
       body.provider === undefined ? undefined : this.prisma.provider.findFirst({ where: { ...live, id: body.provider } }),
       facilities.length === 0 ? [] : this.prisma.facility.findMany({ where: { ...live, id: { in: facilities } }, select: { id: true } }),
       body.appointmentType === undefined ? undefined : this.prisma.appointmentType.findFirst({ where: { ...live, id: body.appointmentType } }),
     ]);
     const known = new Set(foundFacilities.map((facility) => facility.id));
+    if (patient) throw patientNotFound(patient);
     const errors: InvalidField[] = [];
     if (provider === null) errors.push({ field: 'body.provider', message: 'no such provider' });
     if (body.facility && !known.has(body.facility)) errors.push({ field: 'body.facility', message: 'no such facility' });

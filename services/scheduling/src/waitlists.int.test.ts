@@ -3,7 +3,7 @@ import { kafkaBrokers, waitFor } from '@pep/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { catalog, create } from '../test/fixtures.js';
-import { as, observe, organization, startScheduling, type SchedulingUnderTest } from '../test/harness.js';
+import { as, knownPatient, observe, organization, startScheduling, type SchedulingUnderTest } from '../test/harness.js';
 
 describe('scheduling service: waitlists', () => {
   let service: SchedulingUnderTest;
@@ -30,7 +30,7 @@ describe('scheduling service: waitlists', () => {
 
   const call = async (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, payload?: unknown, caller = org.staff) =>
     service.app.inject({ method, url, headers: await as(caller), ...(payload !== undefined ? { payload: payload as Record<string, unknown> } : {}) });
-  const entry = (body: Record<string, unknown>) => create(service.app, headers, '/api/waitlists', { patient: randomUUID(), ...body });
+  const entry = async (body: Record<string, unknown>) => create(service.app, headers, '/api/waitlists', { patient: await knownPatient(service, org.id), ...body });
 
   it('adds, reads, changes and deletes entries, publishing waitlist.entry-changed without the notes', async () => {
     const created = await entry({ provider: records.provider, facility: records.facility, appointmentType: records.type, notes: 'mornings only' });
@@ -56,7 +56,7 @@ describe('scheduling service: waitlists', () => {
     const other = organization();
     const mine = await catalog(service.app, await as(other.admin));
     const otherHeaders = await as(other.staff);
-    const add = (body: Record<string, unknown>) => create(service.app, otherHeaders, '/api/waitlists', { patient: randomUUID(), ...body });
+    const add = async (body: Record<string, unknown>) => create(service.app, otherHeaders, '/api/waitlists', { patient: await knownPatient(service, other.id), ...body });
     const a = await add({ provider: mine.provider, notes: 'prefers afternoons' });
     const b = await add({ facilities: [mine.facility] });
     await add({ appointmentType: mine.type });
@@ -79,7 +79,7 @@ describe('scheduling service: waitlists', () => {
     const mine = await catalog(service.app, await as(other.admin));
     const otherFacility = await create(service.app, await as(other.admin), '/api/facilities', { name: 'Elsewhere', timeZone: 'UTC' });
     const otherHeaders = await as(other.staff);
-    const add = (body: Record<string, unknown>) => create(service.app, otherHeaders, '/api/waitlists', { patient: randomUUID(), ...body });
+    const add = async (body: Record<string, unknown>) => create(service.app, otherHeaders, '/api/waitlists', { patient: await knownPatient(service, other.id), ...body });
     const anything = await add({});
     const sameType = await add({ appointmentType: mine.type });
     const exact = await add({ provider: mine.provider, facilities: [otherFacility._id, mine.facility], appointmentType: mine.type });
@@ -89,7 +89,7 @@ describe('scheduling service: waitlists', () => {
     await add({ provider: mine.provider, appointmentType: randomUUID() }).catch(() => undefined);
     const busy = await add({});
     // A patient with an appointment at that time is not offered it.
-    await service.app.inject({ method: 'POST', url: '/api/appointments', headers: otherHeaders, payload: { patient: busy.patient, ...mine, provider: (await create(service.app, otherHeaders, '/api/providers', { firstname: 'O', lastname: 'Other' }))._id, date: '2026-06-01T10:15:00Z' } });
+    await service.app.inject({ method: 'POST', url: '/api/appointments', headers: otherHeaders, payload: { ...mine, patient: busy.patient, provider: (await create(service.app, otherHeaders, '/api/providers', { firstname: 'O', lastname: 'Other' }))._id, date: '2026-06-01T10:15:00Z' } });
     const answer = await service.app.inject({
       method: 'POST',
       url: '/api/waitlists/candidates',
@@ -109,7 +109,7 @@ describe('scheduling service: waitlists', () => {
     const other = organization();
     const mine = await catalog(service.app, await as(other.admin));
     const otherHeaders = await as(other.staff);
-    const add = (body: Record<string, unknown>) => create(service.app, otherHeaders, '/api/waitlists', { patient: randomUUID(), ...body });
+    const add = async (body: Record<string, unknown>) => create(service.app, otherHeaders, '/api/waitlists', { patient: await knownPatient(service, other.id), ...body });
     const first = await add({ provider: mine.provider });
     const between = await add({});
     const second = await add({ provider: mine.provider });

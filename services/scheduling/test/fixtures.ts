@@ -1,4 +1,5 @@
 import type { ServiceApp } from '@pep/service-kit';
+import { patientFor } from './harness.js';
 
 let counter = 0;
 
@@ -9,16 +10,16 @@ export async function create(app: ServiceApp, headers: Record<string, string>, u
   return response.json() as { _id: string } & Record<string, unknown>;
 }
 
-/** A provider, a facility and a 30-minute appointment type of the caller's organization. */
+/** A provider, a facility and a 30-minute appointment type of the caller's organization, and a patient of it the read model knows. */
 export async function catalog(app: ServiceApp, headers: Record<string, string>) {
   counter += 1;
   const provider = await create(app, headers, '/api/providers', { firstname: 'Grace', lastname: `Hopper${counter}` });
   const facility = await create(app, headers, '/api/facilities', { name: `Main Street Clinic ${counter}`, timeZone: 'America/New_York' });
   const type = await create(app, headers, '/api/appointmentTypes', { name: `Check-up ${counter}`, duration: 30 });
-  return { provider: provider._id, facility: facility._id, type: type._id };
+  return { provider: provider._id, facility: facility._id, type: type._id, patient: await patientFor(app, headers) };
 }
 
-/** Body of a booking with the given catalog records at the given instant. */
-export function booking(records: { provider: string; facility: string; type: string }, date: string, overrides: Record<string, unknown> = {}) {
-  return { patient: '5d2b1c7e-9a4f-4e3b-8c1d-2f6a7b8c9d0e', ...records, date, ...overrides };
+/** Body of a booking of the catalog's patient with its records at the given instant. */
+export function booking(records: { provider: string; facility: string; type: string; patient: string }, date: string, overrides: Record<string, unknown> = {}) {
+  return { ...records, date, ...overrides };
 }

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { KafkaBus, type Subscription } from '@pep/bus';
-import { createEvent, parseEvent, settingsChangedV1, type EventEnvelope } from '@pep/contracts';
+import { KafkaBus, type Bus, type Subscription } from '@pep/bus';
+import { createEvent, parseEvent, patientCreatedV1, settingsChangedV1, type EventEnvelope } from '@pep/contracts';
 import { migrate, openDatabase, type Database } from '@pep/db';
-import { createLogger, signIdentity, type Identity, type ServiceApp } from '@pep/service-kit';
-import { createTestDatabase, uniqueTopicPrefix } from '@pep/testing';
+import { createLogger, signIdentity, verifyIdentity, type Identity, type ServiceApp } from '@pep/service-kit';
+import { createTestDatabase, uniqueTopicPrefix, waitFor } from '@pep/testing';
+import pg from 'pg';
 import { buildApp } from '../src/app.js';
 import { migrationsDir } from '../src/migrations.js';
 
@@ -28,7 +29,16 @@ export interface StartOptions {
   now?: () => Date;
   /** How often the service looks for lapsed offers. */
   offerExpiryIntervalMs?: number;
+  /**
+   * Where the patients service listens. Left out, there is none: a patient the read model has not heard of answers 503,
+   * so every test books patients it published ({@link knownPatients}) or created in a real patients service.
+   */
+  patientsUrl?: string | (() => string | undefined);
+  ownerLookupTimeoutMs?: number;
 }
+
+/** How patients are made for each app, so fixtures given only an app can make them. */
+const sources = new WeakMap<ServiceApp, PatientSource>();
 
 /** Starts a scheduling service on a fresh database, migrated, with its relay and consumer running. */
 export async function startScheduling(label: string, brokers: string[], options: StartOptions = {}): Promise<SchedulingUnderTest> {
@@ -43,13 +53,15 @@ export async function startScheduling(label: string, brokers: string[], options:
     database,
     bus,
     internalAuthSecret: SECRET,
+    patientsUrl: options.patientsUrl ?? (() => undefined),
+    ...(options.ownerLookupTimeoutMs !== undefined ? { ownerLookupTimeoutMs: options.ownerLookupTimeoutMs } : {}),
     bodyLimit: 16 * 1024,
     outboxPollIntervalMs: 200,
     ...(options.now ? { now: options.now } : {}),
     ...(options.offerExpiryIntervalMs !== undefined ? { offerExpiryIntervalMs: options.offerExpiryIntervalMs } : {}),
   });
   await app.ready();
-  return {
+  const service: SchedulingUnderTest = {
     app,
     database,
     bus,
@@ -62,6 +74,68 @@ export async function startScheduling(label: string, brokers: string[], options:
       await testDatabase.drop();
     },
   };
+  const sql = new pg.Pool({ connectionString: testDatabase.url, max: 1 });
+  usePatientSource(
+    app,
+    announcingPatients(bus, async (ids) => (await sql.query('SELECT count(*)::int AS n FROM patient WHERE id = ANY($1::uuid[])', [ids])).rows[0].n as number),
+  );
+  const close = service.close;
+  service.close = async () => {
+    await sql.end();
+    await close();
+  };
+  return service;
+}
+
+/** Makes patients of an organization known to a service the way the patients service does; answers their ids. */
+export type PatientSource = (organization: string, count: number) => Promise<string[]>;
+
+/**
+ * A patient source publishing patient.created on `bus`, then waiting until `known` (how many of the ids the read
+ * model holds) counts them all.
+ */
+export function announcingPatients(bus: Bus, known: (ids: string[]) => Promise<number>): PatientSource {
+  return async (organization, count) => {
+    const ids = Array.from({ length: count }, () => randomUUID());
+    await bus.publish(
+      ids.map((id) => {
+        const event = createEvent(patientCreatedV1, {
+          source: '/services/patients',
+          organization,
+          subject: id,
+          data: { _id: id, firstname: 'Pat', lastname: 'Ient', phone: null, email: null, dateOfBirth: null, doNotContact: false },
+        });
+        return { topic: patientCreatedV1.topic, key: id, value: JSON.stringify(event) };
+      }),
+    );
+    await waitFor(async () => (await known(ids)) === count, { timeoutMs: 30_000, message: 'patient.created reaches the read model' });
+    return ids;
+  };
+}
+
+/** Lets {@link patientFor} make patients for an app not started by {@link startScheduling} (the embedded runtime's). */
+export function usePatientSource(app: ServiceApp, source: PatientSource): void {
+  sources.set(app, source);
+}
+
+/** Patients of an organization as the patients service announces them, once the read model holds them. */
+export async function knownPatients(service: SchedulingUnderTest, organization: string, count = 1): Promise<string[]> {
+  const source = sources.get(service.app);
+  if (!source) throw new Error('no patient source for this app');
+  return source(organization, count);
+}
+
+/** One patient of the organization, known to the read model. */
+export async function knownPatient(service: SchedulingUnderTest, organization: string): Promise<string> {
+  return (await knownPatients(service, organization, 1))[0]!;
+}
+
+/** A patient of the organization of the caller whose headers these are, in the service behind `app`. */
+export async function patientFor(app: ServiceApp, headers: Record<string, string>): Promise<string> {
+  const source = sources.get(app);
+  const identity = await verifyIdentity(SECRET, headers['x-internal-identity']);
+  if (!source || !identity) throw new Error('patientFor wants an app with a patient source and headers made by as()');
+  return (await source(identity.organization, 1))[0]!;
 }
 
 /** Headers of a request made by this caller, as the gateway would send them. */

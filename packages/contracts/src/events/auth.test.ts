@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createEvent, EventContractError, parseEvent } from '../registry.js';
-import { demoUserMessageRequestedV1, organizationCreatedV1, widgetCreatedV1, widgetUpdatedV1 } from './auth.js';
+import { demoUserMessageRequestedV1, organizationCreatedV1, settingsChangedV1, widgetCreatedV1, widgetUpdatedV1 } from './auth.js';
 
 const id = '0b0f4a4e-8a53-4a5e-9d1f-0f7d5d1c2b3a';
 const source = '/services/auth';
@@ -20,6 +20,15 @@ describe('auth event contracts', () => {
     expect(parseEvent(JSON.stringify(event)).data).toEqual(data);
     expect(() => createEvent(demoUserMessageRequestedV1, { source, organization: id, subject: id, data: { ...data, channel: 'fax' } as never })).toThrow(EventContractError);
     expect(() => createEvent(demoUserMessageRequestedV1, { source, organization: id, subject: id, data: { ...data, messageTemplate: '' } })).toThrow(EventContractError);
+  });
+
+  it("carries an organization's own send quota only with whole, positive limits it knows", () => {
+    const data = (sendQuota: unknown) => ({ _id: id, organization: id, ref: 'organization' as const, refId: id, settings: { sendQuota }, unsubscribed: [], unsubscribedAll: false, deleted: false });
+    const event = createEvent(settingsChangedV1, { source, organization: id, subject: id, data: data({ patientPerHour: 5, organizationPerDay: 2000 }) as never });
+    expect(parseEvent(JSON.stringify(event)).data).toMatchObject({ settings: { sendQuota: { patientPerHour: 5, organizationPerDay: 2000 } } });
+    for (const invalid of [{ patientPerHour: 0 }, { patientPerHour: 2.5 }, { perWeek: 10 }, 'lots']) {
+      expect(() => createEvent(settingsChangedV1, { source, organization: id, subject: id, data: data(invalid) as never }), JSON.stringify(invalid)).toThrow(EventContractError);
+    }
   });
 
   it('describes widgets without their key, and names what an update changed', () => {

@@ -68,6 +68,36 @@ export const userDeactivatedV1 = defineEvent({
   data: z.object({ _id: z.uuid() }),
 });
 
+/**
+ * A user's password was changed (by a reset link); every access token issued to them before the event's `time`, in any
+ * organization, must be refused from now on. Keyed by the user; the envelope's organization is one they belong to.
+ */
+export const userPasswordChangedV1 = defineEvent({
+  type: 'user.password-changed',
+  version: 1,
+  topic: USER_TOPIC,
+  data: z.object({ _id: z.uuid() }),
+});
+
+/** Why a user's sessions in an organization were revoked. */
+export const sessionRevocationReasons = ['refresh-token-reuse'] as const;
+
+/**
+ * A user's sessions in the event's organization were revoked (their refresh tokens die); access tokens issued to them
+ * there before the event's `time` must be refused from now on.
+ */
+export const userSessionsRevokedV1 = defineEvent({
+  type: 'user.sessions-revoked',
+  version: 1,
+  topic: USER_TOPIC,
+  data: z.object({
+    /** User id. */
+    _id: z.uuid(),
+    /** What caused it: a refresh token presented twice means it leaked. */
+    reason: z.enum(sessionRevocationReasons),
+  }),
+});
+
 const SETTINGS_TOPIC = 'auth.settings';
 const INTEGRATOR_CLIENT_TOPIC = 'auth.integrator-client';
 const GROUP_TOPIC = 'auth.group';
@@ -86,6 +116,22 @@ function isTimeZone(name: string): boolean {
     return false;
   }
 }
+
+/** Limits an organization may set on the messages it sends, each the most per window; the platform's limits still apply. */
+export const sendQuotaSetting = z
+  .object({
+    /** Messages to one patient per hour. */
+    patientPerHour: z.number().int().min(1).optional(),
+    /** Messages to one patient per day (UTC). */
+    patientPerDay: z.number().int().min(1).optional(),
+    /** Messages of the organization per minute. */
+    organizationPerMinute: z.number().int().min(1).optional(),
+    /** Messages of the organization per day (UTC). */
+    organizationPerDay: z.number().int().min(1).optional(),
+  })
+  .strict()
+  .describe('Tighter limits than the platform’s on messages sent: per patient an hour and a day, per organization a minute and a day. Higher values have no effect.');
+export type SendQuotaSetting = z.infer<typeof sendQuotaSetting>;
 
 /**
  * Setting properties. The documented keys are the ones other services act on (reminders, scheduling, offers);
@@ -114,6 +160,8 @@ export const settingProperties = z
     frontOfficeAcceptance: z.boolean().optional().describe('Default false.'),
     /** Text shown to patients who ask for help. */
     helpText: z.string().max(2000).optional(),
+    /** The organization's own, tighter send quota (messaging, ADR 0012); a limit above the platform's has no effect. */
+    sendQuota: sendQuotaSetting.optional(),
   })
   .catchall(z.unknown());
 export type SettingProperties = z.infer<typeof settingProperties>;

@@ -1,0 +1,152 @@
+import { readdir, readFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestDatabase, kafkaBrokers, uniqueTopicPrefix, waitFor, type TestDatabase } from '@pep/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startService, type ServiceProcess } from './processes.js';
+
+// Revocation across the distributed runtime: auth and patients in their own processes behind TWO gateway replicas, on
+// real Postgres and Kafka. Each replica follows auth's events in its own consumer group; once an event has reached both,
+// the very next request with a revoked token answers 401 on both.
+describe('distributed platform: revocation takes effect at once on every gateway replica', () => {
+  const databases: TestDatabase[] = [];
+  const services: ServiceProcess[] = [];
+  let gateways: ServiceProcess[] = [];
+  let mailDir: string;
+
+  beforeAll(async () => {
+    const common = {
+      KAFKA_BROKERS: (await kafkaBrokers()).join(','),
+      TOPIC_PREFIX: uniqueTopicPrefix('e2e-revocation'),
+      INTERNAL_AUTH_SECRET: 'e2e-internal-secret-0123456789abcdefgh',
+    };
+    mailDir = await mkdtemp(join(tmpdir(), 'pep-e2e-revocation-mail-'));
+    const database = async (label: string) => {
+      const created = await createTestDatabase(label);
+      databases.push(created);
+      return created.url;
+    };
+    const [auth, patients] = await Promise.all([
+      startService('auth', {
+        ...common,
+        DATABASE_URL: await database('e2e-rev-auth'),
+        SIGNING_KEY_SECRET: 'e2e-signing-key-secret-0123456789abcdef',
+        PUBLIC_URL: 'http://localhost:3000',
+        MAIL_DIR: mailDir,
+        // Scheduling is not deployed here; nothing in this test asks auth about providers or facilities.
+        SCHEDULING_URL: 'http://127.0.0.1:1',
+      }),
+      startService('patients', { ...common, DATABASE_URL: await database('e2e-rev-patients') }),
+    ]);
+    services.push(auth!, patients!);
+    const gatewayEnv = { ...common, UPSTREAMS: `auth=${auth!.url},patients=${patients!.url}`, RATE_LIMIT_PER_MINUTE: '100000' };
+    gateways = await Promise.all([startService('gateway', { ...gatewayEnv, GATEWAY_REPLICA_ID: 'one' }), startService('gateway', { ...gatewayEnv, GATEWAY_REPLICA_ID: 'two' })]);
+    services.push(...gateways);
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const service of services.reverse()) await service.stop();
+    for (const database of databases) await database.drop();
+    if (mailDir) await rm(mailDir, { recursive: true, force: true });
+  });
+
+  const api = async (gateway: ServiceProcess, method: string, path: string, body?: unknown, token?: string) => {
+    const response = await fetch(`${gateway.url}${path}`, {
+      method,
+      headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...(token ? { 'x-access-token': `Bearer ${token}` } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked by the assertions
+    return { status: response.status, type: response.headers.get('content-type'), body: (await response.json()) as Record<string, any> };
+  };
+  /** How many events of a type a replica has applied to its revocation list (its Prometheus counter). */
+  const applied = async (gateway: ServiceProcess, type: string) => {
+    const text = await (await fetch(`${gateway.url}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith('gateway_revocation_events_total') && l.includes(`type="${type}"`));
+    return line ? Number(line.split(' ').at(-1)) : 0;
+  };
+  /** Runs `change` through the first gateway and waits until the event it causes has reached every replica. */
+  const revokeAndAwaitDelivery = async (type: string, change: () => Promise<{ status: number }>) => {
+    const before = await Promise.all(gateways.map((gateway) => applied(gateway, type)));
+    expect((await change()).status).toBe(200);
+    await waitFor(async () => (await Promise.all(gateways.map((gateway) => applied(gateway, type)))).every((count, i) => count > before[i]!), {
+      timeoutMs: 30_000,
+      message: `${type} reaches both gateway replicas`,
+    });
+  };
+  let counter = 0;
+  const signup = async () => {
+    counter += 1;
+    const email = `owner-${counter}-${Date.now()}@revocation.example`;
+    const response = await api(gateways[0]!, 'POST', '/api/users/signup', {
+      email,
+      password: 'revocation passphrase',
+      firstname: 'Rita',
+      lastname: 'Revoked',
+      organizationName: `Revoked Clinic ${counter}`,
+    });
+    expect(response.status).toBe(200);
+    return { email, token: response.body['token'] as string, organization: response.body['organization']._id as string };
+  };
+  const expectRefused = (response: { status: number; type: string | null; body: Record<string, unknown> }) => {
+    expect(response.status).toBe(401);
+    expect(response.type).toContain('application/problem+json');
+  };
+
+  it('both replicas load the revocation feed and say so', async () => {
+    for (const gateway of gateways) {
+      const ready = (await (await fetch(`${gateway.url}/health/ready`)).json()) as { checks: Record<string, string> };
+      expect(ready.checks).toMatchObject({ revocations: 'ok' });
+      expect(await (await fetch(`${gateway.url}/metrics`)).text()).toMatch(/gateway_revocation_feed_up\{[^}]*\} 1/);
+    }
+  });
+
+  it('a deleted organization: the next POST /api/patients and the next read answer 401 on both replicas', async () => {
+    const owner = await signup();
+    const patient = await api(gateways[1]!, 'POST', '/api/patients', { firstname: 'Pat', lastname: 'Before' }, owner.token);
+    expect(patient.status).toBe(200);
+    await revokeAndAwaitDelivery('organization.deleted', () => api(gateways[0]!, 'DELETE', `/api/organizations/${owner.organization}`, undefined, owner.token));
+    for (const gateway of gateways) {
+      expectRefused(await api(gateway, 'POST', '/api/patients', { firstname: 'Gina', lastname: 'Ghost' }, owner.token));
+      expectRefused(await api(gateway, 'GET', `/api/patients/${patient.body['_id']}`, undefined, owner.token));
+    }
+    // Nor can its people sign in to it again for a fresh token.
+    const login = await api(gateways[0]!, 'POST', '/api/users/login', { email: owner.email, password: 'revocation passphrase' });
+    expect(login.status).toBe(401);
+  });
+
+  it('a deactivated integrator client: its token answers 401 on both replicas', async () => {
+    const owner = await signup();
+    const client = await api(gateways[0]!, 'POST', '/api/integratorClients', { name: 'EHR sync' }, owner.token);
+    const login = await api(gateways[1]!, 'POST', '/api/integratorClients/login', { clientId: client.body['clientId'], clientSecret: client.body['clientSecret'] });
+    const clientToken = login.body['token'] as string;
+    expect((await api(gateways[1]!, 'GET', '/api/patients', undefined, clientToken)).status).toBe(200);
+    await revokeAndAwaitDelivery('integrator-client.updated', () =>
+      api(gateways[0]!, 'PUT', `/api/integratorClients/${client.body['_id']}`, { active: false }, owner.token),
+    );
+    for (const gateway of gateways) expectRefused(await api(gateway, 'GET', '/api/patients', undefined, clientToken));
+  });
+
+  it('a changed password: the old token answers 401 on both replicas, the token of the next login works on both', async () => {
+    const owner = await signup();
+    expect((await api(gateways[0]!, 'POST', '/api/users/forgot-password', { email: owner.email })).status).toBe(200);
+    const link = await waitFor(
+      async () => {
+        for (const name of (await readdir(mailDir)).filter((file) => file.endsWith('.eml'))) {
+          // Quoted-printable soft line breaks may split the link.
+          const text = (await readFile(join(mailDir, name), 'utf8')).replace(/=\r?\n/g, '').replace(/=3D/g, '=');
+          if (!text.includes(owner.email)) continue;
+          const match = /\/reset-password\/([\w-]{20,})/.exec(text);
+          if (match) return match[1];
+        }
+        return undefined;
+      },
+      { timeoutMs: 15_000, message: 'the reset mail' },
+    );
+    await revokeAndAwaitDelivery('user.password-changed', () => api(gateways[0]!, 'POST', `/api/users/reset-password/${link}`, { password: 'a new revocation passphrase' }));
+    for (const gateway of gateways) expectRefused(await api(gateway, 'GET', '/api/patients', undefined, owner.token));
+    const again = await api(gateways[1]!, 'POST', '/api/users/login', { email: owner.email, password: 'a new revocation passphrase' });
+    expect(again.status).toBe(200);
+    for (const gateway of gateways) expect((await api(gateway, 'GET', '/api/patients', undefined, again.body['token'])).status).toBe(200);
+  });
+});

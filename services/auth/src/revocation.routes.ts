@@ -1,0 +1,31 @@
+import { ACCESS_REVOCATIONS_PATH, accessRevocationsSnapshotSchema, REVOCATIONS_READER_ROLE } from '@pep/contracts';
+import { requireIdentity, type ServiceApp } from '@pep/service-kit';
+import type { PrismaClient } from './generated/prisma/client.js';
+import { recentRevocations } from './revocation.repository.js';
+
+// Revocations a little older than the token lifetime are kept in the answer, so clock skew between hosts cannot hide one.
+const SKEW_MARGIN_MS = 60_000;
+
+/**
+ * The internal route the gateway loads access-token revocations from at start and on every refresh, before applying auth's
+ * events: only callers with the gateway's internal identity (a role no person or client holds) may read it.
+ */
+export function registerRevocationRoutes(app: ServiceApp, prisma: PrismaClient, clock: () => Date, tokenLifetimeSeconds: number): void {
+  app.get(
+    ACCESS_REVOCATIONS_PATH,
+    {
+      schema: {
+        tags: ['internal'],
+        summary: 'Access-token revocations that may still cover a live token (internal, for the gateway)',
+        hide: true,
+        response: { 200: accessRevocationsSnapshotSchema },
+      },
+    },
+    async (request) => {
+      requireIdentity(request, [REVOCATIONS_READER_ROLE]);
+      const now = clock();
+      const revocations = await recentRevocations(prisma, new Date(now.getTime() - tokenLifetimeSeconds * 1000 - SKEW_MARGIN_MS));
+      return { asOf: now.toISOString(), tokenLifetimeSeconds, revocations };
+    },
+  );
+}

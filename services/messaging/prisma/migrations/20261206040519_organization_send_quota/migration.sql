@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "organization_setting" ADD COLUMN     "send_quota" JSONB;
