@@ -59,10 +59,14 @@ export class References {
 
   /** A patient and, optionally, an appointment of theirs; an appointment known to be another patient's answers 400. */
   async patientAndAppointment(identity: Identity, ids: { patient: string; appointment?: string | undefined }, options: Options = {}) {
-    const [contact, appointment] = await Promise.all([
+    // Both are asked at once, but the patient's refusal is the one reported when both fail, whichever answered first.
+    const [patient, booked] = await Promise.allSettled([
       this.patient(identity, ids.patient, 'body.patient', options),
       ids.appointment ? this.appointment(identity, ids.appointment, 'body.appointment', options) : null,
     ]);
+    if (patient.status === 'rejected') throw patient.reason;
+    if (booked.status === 'rejected') throw booked.reason;
+    const [contact, appointment] = [patient.value, booked.value];
     // A merge moves appointments to the survivor, so the read model's patient is the one to compare with.
     if (appointment && appointment.patient !== ids.patient) {
       throw new HttpProblem(400, 'validation', 'The request is invalid.', { errors: [{ field: 'body.appointment', message: "not this patient's appointment" }] });
