@@ -2,6 +2,7 @@
 // Plays a patient's SMS reply to the embedded platform (npm start), whose texts go to the development sink instead
 // of Twilio: posts Twilio's incoming-message webhook, signed the way Twilio signs it, with the token the platform
 // keeps in its data folder. Usage: npm run reply -- <from phone> <text>, e.g. npm run reply -- 415-555-2671 C
+// It finds the platform (any port) from the data folder's platform.json, or from PLATFORM_URL and PUBLIC_URL.
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import process from 'node:process';
 import { pathToFileURL, URLSearchParams } from 'node:url';
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
 import twilio from 'twilio';
+import { platformUrls, readPlatformFile } from './local-platform.mjs';
 
 /**
  * Twilio's webhook for patients' replies. Replies to reminders and to offers are read alike, against the latest
@@ -62,9 +64,9 @@ async function main() {
     process.stderr.write('usage: npm run reply -- <from phone> <text>   (e.g. npm run reply -- 415-555-2671 C)\n');
     process.exit(2);
   }
-  const publicUrl = process.env['PUBLIC_URL'] ?? 'http://localhost:3000';
-  const platformUrl = process.env['PLATFORM_URL'] ?? publicUrl;
-  const tokenFile = join(process.env['DATA_DIR'] ?? '.data', TOKEN_FILE);
+  const { dataDir, written } = await readPlatformFile(process.env);
+  const { url: platformUrl, publicUrl } = platformUrls(process.env, written);
+  const tokenFile = join(dataDir, TOKEN_FILE);
   let token;
   try {
     token = (await readFile(tokenFile, 'utf8')).trim();
@@ -82,6 +84,15 @@ async function main() {
     process.exit(1);
   }
   const answer = await response.text();
+  if (response.status === 403) {
+    // The platform checks the signature over its own PUBLIC_URL; a mismatch is the usual cause, so name what was signed.
+    process.stderr.write(
+      `403: the platform at ${platformUrl} refused the signature, made over ${publicUrl}${reply.path} with the token in ${tokenFile}.\n` +
+        'It checks signatures over its PUBLIC_URL (http://localhost:<PORT> unless set) with the token of its own data folder: ' +
+        'run this with the DATA_DIR the platform was started with (its platform.json names both URLs), or set PUBLIC_URL to the platform’s.\n',
+    );
+    process.exit(1);
+  }
   if (!response.ok) {
     process.stderr.write(`${response.status} ${answer}\n`);
     process.exit(1);

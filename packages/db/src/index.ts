@@ -7,4 +7,5 @@ export * from './migrate.js';
 export * from './drift.js';
 export * from './infrastructure.js';
 export * from './errors.js';
+export * from './transaction-retry.js';
 export * from './organization-access.js';

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   containersOf,
+  podSpecOf,
   findRenderer,
   isKustomization,
   kustomizeLayoutProblems,
@@ -133,6 +134,17 @@ describe('the manifest checks catch broken manifests', () => {
     const problems = workloadProblems(deployment);
     expect(problems).toContainEqual(expect.stringContaining('readinessProbe'));
     expect(problems).toContainEqual(expect.stringContaining('livenessProbe'));
+  });
+
+  it('a CronJob is held to the rules of the Jobs it makes (auth-operator)', () => {
+    const cronJob = find('CronJob', 'auth-operator');
+    expect(workloadProblems(cronJob)).toEqual([]);
+    const pod = podSpecOf(cronJob)!;
+    delete pod.automountServiceAccountToken;
+    delete (containersOf(cronJob)[0]!.resources as Obj).limits;
+    const problems = workloadProblems(cronJob);
+    expect(problems).toContainEqual(expect.stringMatching(/^CronJob\/auth-operator: automountServiceAccountToken must be false/));
+    expect(problems).toContainEqual(expect.stringContaining('limits'));
   });
 
   it('a misspelled field, which the schema alone accepts', () => {

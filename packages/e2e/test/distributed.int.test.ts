@@ -1,6 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createTestDatabase, freePort, kafkaBrokers, uniqueTopicPrefix, waitFor, type TestDatabase } from '@pep/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startService, type ServiceProcess } from './processes.js';
@@ -12,6 +14,7 @@ describe('distributed platform', () => {
   const services: ServiceProcess[] = [];
   let gateway: ServiceProcess;
   let mailDir: string;
+  let authDatabaseUrl: string;
 
   beforeAll(async () => {
     const common = {
@@ -30,14 +33,18 @@ describe('distributed platform', () => {
     // Auth and messaging ask scheduling (and messaging patients) about records their events have not brought yet.
     const schedulingPort = await freePort();
     const owners = { PATIENTS_URL: `http://127.0.0.1:${patientsPort}`, SCHEDULING_URL: `http://127.0.0.1:${schedulingPort}` };
+    // Auth seeds demo accounts' practices through the gateway, which starts last.
+    const gatewayPort = await freePort();
+    authDatabaseUrl = await database('e2e-auth');
     const [auth, patients, scheduling, messaging] = await Promise.all([
       startService('auth', {
         ...common,
-        DATABASE_URL: await database('e2e-auth'),
+        DATABASE_URL: authDatabaseUrl,
         SIGNING_KEY_SECRET: 'e2e-signing-key-secret-0123456789abcdef',
         PUBLIC_URL: 'http://localhost:3000',
         MAIL_DIR: mailDir,
         SCHEDULING_URL: owners.SCHEDULING_URL,
+        GATEWAY_URL: `http://127.0.0.1:${gatewayPort}`,
       }),
       startService('patients', { ...common, DATABASE_URL: await database('e2e-patients') }, { port: patientsPort }),
       startService('scheduling', { ...common, DATABASE_URL: await database('e2e-scheduling'), PATIENTS_URL: owners.PATIENTS_URL }, { port: schedulingPort }),
@@ -48,7 +55,7 @@ describe('distributed platform', () => {
     gateway = await startService('gateway', {
       ...common,
       UPSTREAMS: `auth=${auth.url},patients=${patients.url},scheduling=${scheduling.url},messaging=${messaging.url}`,
-    });
+    }, { port: gatewayPort });
     services.push(gateway);
   });
 
@@ -85,6 +92,22 @@ describe('distributed platform', () => {
     for (const service of services) expect((await fetch(`${service.url}/internal/clock`)).status, service.name).toBe(404);
     const put = await fetch(`${gateway.url}/internal/clock`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ now: '2040-01-01T00:00:00Z' }) });
     expect(put.status).toBe(404);
+    // The embedded runtime's sandbox clock is added by services/embedded to its own gateway only.
+    for (const path of ['/sandbox/clock', '/sandbox/next', '/sandbox/send-due']) {
+      const moved = await fetch(`${gateway.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ advance: '14h' }) });
+      expect(moved.status, path).toBe(404);
+    }
+  });
+
+  it('points a browser at the docs from the host root, and serves the password-reset page from auth', async () => {
+    const home = await fetch(`${gateway.url}/`, { headers: { accept: 'text/html' } });
+    expect(home.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(await home.text()).toContain('href="/api/docs"');
+    expect(await (await fetch(`${gateway.url}/`)).json()).toMatchObject({ docs: '/api/docs', status: '/api/status' });
+    const page = await fetch(`${gateway.url}/reset-password/not-a-real-link-token-0000`);
+    expect(page.status).toBe(400);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(await page.text()).toContain('This link no longer works');
   });
 
   it('signs a clinic up, logs in and works with patients through the gateway, tenant-scoped', async () => {
@@ -138,9 +161,52 @@ describe('distributed platform', () => {
     expect((await api('GET', `/api/patients/${id}`)).status).toBe(401);
   });
 
+  it('routes Bandwidth’s reply webhook at the host root to messaging, which without credentials believes the address the gateway signed', async () => {
+    const callback = (id: string) =>
+      JSON.stringify([{ type: 'message-received', to: '+14155550100', message: { id, from: '+14155550199', to: ['+14155550100'], text: 'C', direction: 'in', segmentCount: 1 } }]);
+    const post = (base: string, id: string, headers: Record<string, string> = {}) =>
+      fetch(`${base}/webhooks/reply/bandwidth/sms`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: callback(id) });
+    const messaging = services.find((service) => service.name === 'messaging')!;
+    // A number no patient has: read, recorded nowhere; what matters is who may post it.
+    const viaGateway = await post(gateway.url, 'bw-e2e-1', { 'x-internal-client-address': 'claimed-by-the-client' });
+    expect(viaGateway.status).toBe(200);
+    expect(await viaGateway.json()).toEqual({ received: 1, ignored: 0 });
+    expect((await post(messaging.url, 'bw-e2e-2')).status).toBe(200);
+    expect((await post(messaging.url, 'bw-e2e-3', { 'x-internal-client-address': 'forged' })).status).toBe(403);
+    const document = (await api('GET', '/api/docs/json')).body as { paths: Record<string, Record<string, unknown>> };
+    expect(document.paths['/webhooks/reply/bandwidth/sms']?.['post']).toMatchObject({ 'x-service': 'messaging' });
+  });
+
+  it('makes a platform operator with the built operator command, who creates a demo account seeded through the gateway and sends it a sample', { timeout: 120_000 }, async () => {
+    const signup = await api('POST', '/api/users/signup', { email: 'ops@distributed.example', password: 'operator passphrase 1', firstname: 'Opal', lastname: 'Ops', organizationName: 'Operators' });
+    expect(signup.status).toBe(200);
+    const command = spawnSync(process.execPath, [fileURLToPath(new URL('../../../services/auth/dist/operator-cli.js', import.meta.url)), 'add', 'ops@distributed.example'], {
+      env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: authDatabaseUrl },
+      encoding: 'utf8',
+    });
+    expect(command.stdout, command.stderr).toBe('ops@distributed.example is now a platform operator\n');
+    const token = (await api('POST', '/api/users/login', { email: 'ops@distributed.example', password: 'operator passphrase 1' })).body['token'] as string;
+    const created = await api(
+      'POST',
+      '/api/demoUsers',
+      { email: 'prospect@distributed.example', firstname: 'Pia', lastname: 'Prospect', salesforceId: 'SFDISTRIB01', demoConfiguration: { patients: 4, providers: 2, facilities: 1, waitlists: 1, appointments: 2, phone: '+14155550177' } },
+      token,
+    );
+    expect(created.status, JSON.stringify(created.body)).toBe(200);
+    const practice = created.body['demoPractice'];
+    expect([practice.providers.length, practice.facilities.length, practice.patients.length, practice.waitlists.length, practice.appointments.length]).toEqual([2, 1, 4, 1, 2]);
+    const sample = await api('POST', '/api/demoUsers/SFDISTRIB01/messages/patientReminder', undefined, token);
+    expect(sample.body).toMatchObject({ messageTemplate: 'patientReminder', patient: practice.demoPatient, status: 'requested' });
+    const link = new URL(created.body['sampleLinks'].customActionRecall as string);
+    const page = await fetch(`${gateway.url}${link.pathname}${link.search}`, { headers: { accept: 'text/html' } });
+    expect([page.status, page.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8']);
+  });
+
   it('stops every process cleanly on SIGTERM, having logged no PHI', async () => {
     for (const service of [...services].reverse()) expect(await service.stop(), `${service.name}:\n${service.output().slice(-1_500)}`).toBe(0);
     const logs = services.map((service) => service.output()).join('\n');
-    for (const phi of ['Stributed', 'dee@example.com', 'lead@distributed.example', 'distributed passphrase']) expect(logs).not.toContain(phi);
+    for (const phi of ['Stributed', 'dee@example.com', 'lead@distributed.example', 'distributed passphrase', 'prospect@distributed.example', '+14155550177', '4155550177']) {
+      expect(logs).not.toContain(phi);
+    }
   });
 });

@@ -273,6 +273,10 @@ describe('the patient journey across the distributed platform', () => {
     }
     expect(fake.sent).toHaveLength(2);
     expect(fake.unauthorized).toBe(0);
+    // As a v1 client reads a patient's messages: a bare array, newest first, each with the vendor's id under externalId.value.
+    const messages = await api('GET', `/api/messages?patient=${patient.ada}`);
+    expect(messages.body[0]).toMatchObject({ direction: 'outbound', from: fake.from, to: PATIENTS.ada.phone, status: expect.stringMatching(/^(sent|delivered)$/), externalId: { value: textsTo('ada')[0]!.sid } });
+    expect(messages.body[0].text).toBe(textsTo('ada')[0]!.params['Body']);
   });
 
   it('a signed C confirms the appointment; the same webhook delivered twice has one effect; an unsigned one none', async () => {
@@ -292,8 +296,8 @@ describe('the patient journey across the distributed platform', () => {
 
     await waitFor(async () => (await appointmentStatus(adaAppointment)) === 'confirmed', { ...WAIT, message: 'reply.received reaches scheduling, which confirms' });
     const inbound = await api('GET', `/api/messages?patient=${patient.ada}&type=inbound`);
-    expect(inbound.body['total']).toBe(1);
-    expect(inbound.body['response'][0]).toMatchObject({ text: 'C', externalId: confirm.messageSid, classification: 'positive', appointment: adaAppointment });
+    expect(inbound.body).toHaveLength(1);
+    expect(inbound.body[0]).toMatchObject({ text: 'C', direction: 'inbound', from: PATIENTS.ada.phone, to: fake.from, externalId: { value: confirm.messageSid }, classification: 'positive', appointment: adaAppointment });
     // appointment.confirmed comes back to messaging, which shows the answered reminder as confirmed.
     await waitFor(async () => (await remindersOf(adaAppointment)).find((reminder) => reminder['offsetHours'] === 168)?.['status'] === 'confirmed', {
       ...WAIT,
@@ -317,11 +321,20 @@ describe('the patient journey across the distributed platform', () => {
     );
 
     for (const who of ['wen', 'wil', 'wes'] as const) {
-      const offer = await waitFor(async () => textsTo(who).find((text) => /Reply YES/.test(text.params['Body'] ?? '')) ?? null, { ...WAIT, message: `the offer reaches ${who}` });
+      const offer = await waitFor(async () => textsTo(who).find((text) => /reply YES/i.test(text.params['Body'] ?? '')) ?? null, { ...WAIT, message: `the offer reaches ${who}` });
       expect(offer.params['Body']).toContain(PATIENTS[who].firstname);
       expect(offer.params['Body']).toMatch(localTime(boAt));
       expect(offer.params['Body']).toContain(localDay(boAt));
     }
+    // Bo is told the cancellation, then invited to reply WAITLIST, in that order.
+    const invite = await waitFor(
+      async () => {
+        const index = textsTo('bo').findIndex((text) => /Reply WAITLIST/.test(text.params['Body'] ?? ''));
+        return index > 0 ? index : null;
+      },
+      { ...WAIT, message: 'Bo is invited to reply WAITLIST' },
+    );
+    expect(textsTo('bo')[invite - 1]!.params['Body']).toMatch(/is cancelled/);
     const offers = await api('GET', '/api/offers');
     expect(offers.body['response']).toHaveLength(1);
     expect(offers.body['response'][0]).toMatchObject({ status: 'in-progress', source: 'cancellation', cancelledAppointment: boAppointment, date: boAt.toUTC().toISO() });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dateBoundsWhere, dateFilter, onPage, pageOf, pageWindow } from './api-conventions.js';
+import { dateBoundsWhere, dateFilter, onPage, pageInHeaders, pageOf, pageWindow, recordView, searchQuery } from './api-conventions.js';
 
 describe('date filter', () => {
   it('reads repeated comparisons into bounds, mending a + offset that arrived as a space', () => {
@@ -39,5 +39,49 @@ describe('pages', () => {
     expect(onPage(all, { page: 2, limit: 2 })).toEqual([3, 4]);
     expect(onPage(all, { page: 3, limit: 2 })).toEqual([5]);
     expect(onPage(all, { page: 4, limit: 2 })).toEqual([]);
+  });
+});
+
+describe('pages in headers', () => {
+  /** What pageInHeaders sets on a reply, for a request to `url`. */
+  const answer = (url: string, page: number, limit: number, total: number, records: string[]) => {
+    const headers: Record<string, string> = {};
+    const body = pageInHeaders({ request: { url }, reply: { header: (name, value) => (headers[name] = value) } }, pageOf(records, { page, limit }, total));
+    return { body, headers };
+  };
+
+  it('answers the bare records, the total in X-Total-Count, and RFC 8288 links that change only page and limit', () => {
+    const first = answer('/api/messages?patient=p1&type=inbound&limit=2', 1, 2, 5, ['a', 'b']);
+    expect(first.body).toEqual(['a', 'b']);
+    expect(first.headers).toEqual({ 'x-total-count': '5', link: '</api/messages?patient=p1&type=inbound&limit=2&page=2>; rel="next"' });
+
+    const middle = answer('/api/messages?page=2&limit=2&patient=p1', 2, 2, 5, ['c', 'd']);
+    expect(middle.headers['link']).toBe('</api/messages?page=3&limit=2&patient=p1>; rel="next", </api/messages?page=1&limit=2&patient=p1>; rel="prev"');
+
+    const last = answer('/api/messages?page=3&limit=2', 3, 2, 5, ['e']);
+    expect(last.headers['link']).toBe('</api/messages?page=2&limit=2>; rel="prev"');
+  });
+
+  it('sets no Link when everything fits one page, and points prev at the last page from past the end', () => {
+    expect(answer('/api/patients/search?type=name&value=ann', 1, 25, 3, ['a', 'b', 'c']).headers).toEqual({ 'x-total-count': '3' });
+    expect(answer('/api/patients/search?type=name&value=ann&page=9', 9, 25, 30, []).headers['link']).toBe('</api/patients/search?type=name&value=ann&page=2&limit=25>; rel="prev"');
+  });
+});
+
+describe('search query', () => {
+  it("reads the v1 client's name, keeps value as an alias, and names name when neither is given", () => {
+    expect(searchQuery.parse({ name: ' curie ' })).toEqual({ page: 1, limit: 25, value: 'curie' });
+    expect(searchQuery.parse({ value: 'curie', page: '2' })).toEqual({ page: 2, limit: 25, value: 'curie' });
+    expect(searchQuery.parse({ name: 'marie', value: 'pierre' })).toMatchObject({ value: 'marie' });
+    const missing = searchQuery.safeParse({});
+    expect(missing.error?.issues).toEqual([expect.objectContaining({ path: ['name'] })]);
+  });
+});
+
+describe('record view', () => {
+  it("carries the v1 `user`, the tenant's root account: the organization's id", () => {
+    const at = new Date('2026-01-01T00:00:00Z');
+    const view = recordView({ id: 'r1', organization: 'o1', deleted: false, createdBy: 'u1', updatedBy: 'u1', createdAt: at, updatedAt: at });
+    expect(view).toMatchObject({ _id: 'r1', organization: 'o1', user: 'o1', deleted: 0 });
   });
 });

@@ -14,8 +14,25 @@ export const listQuery = z.object({
 });
 export type ListQuery = z.infer<typeof listQuery>;
 
-/** Query of the `search` routes: `value` matches names, every word somewhere, case-insensitively. */
-export const searchQuery = listQuery.extend({ value: z.string().trim().min(1).max(100) });
+const searchWords = z.string().trim().min(1).max(100);
+
+/**
+ * Query of the `search` routes: `name` (the v1 client's parameter) or its alias `value` matches names, every word
+ * somewhere, case-insensitively; handlers read it as `value`.
+ */
+export const searchQuery = listQuery
+  .extend({
+    name: searchWords.optional().describe('Words to find in the names, every one somewhere, case-insensitively.'),
+    value: searchWords.optional().describe('Alias of name; name wins when both are given.'),
+  })
+  .transform(({ name, value, ...rest }, context) => {
+    const words = name ?? value;
+    if (words === undefined) {
+      context.addIssue({ code: 'custom', path: ['name'], message: 'required: the words to find in the names (name=...)' });
+      return z.NEVER;
+    }
+    return { ...rest, value: words };
+  });
 export type SearchQuery = z.infer<typeof searchQuery>;
 
 /** The v1 list envelope. */
@@ -46,6 +63,50 @@ export function pageOf<T>(response: T[], query: ListQuery, total: number): Page<
   return { response, page: query.page, limit: query.limit, total };
 }
 
+/** What {@link pageInHeaders} needs of the request and reply: Fastify's satisfy it. */
+export interface HeaderPaging {
+  request: { url: string };
+  reply: { header(name: string, value: string): unknown };
+}
+
+/**
+ * The v1 lists answered as a bare array (patient search, a patient's messages): the records of the page as the body,
+ * the total in `X-Total-Count` and the neighbouring pages in an RFC 8288 `Link` header (`rel="next"`, `rel="prev"`)
+ * whose targets are the request's own path and query with only `page` and `limit` changed.
+ */
+export function pageInHeaders<T>({ request, reply }: HeaderPaging, page: Page<T>): T[] {
+  reply.header('x-total-count', String(page.total));
+  const links: string[] = [];
+  if (page.page * page.limit < page.total) links.push(`<${pageUrl(request.url, page.page + 1, page.limit)}>; rel="next"`);
+  if (page.page > 1) links.push(`<${pageUrl(request.url, Math.min(page.page - 1, Math.max(1, Math.ceil(page.total / page.limit))), page.limit)}>; rel="prev"`);
+  if (links.length > 0) reply.header('link', links.join(', '));
+  return page.response;
+}
+
+// A path-absolute reference: RFC 8288 resolves it against the request's URL, so it stays right behind the gateway.
+function pageUrl(requestUrl: string, page: number, limit: number): string {
+  const [path, query = ''] = requestUrl.split('?', 2) as [string, string?];
+  const params = new URLSearchParams(query);
+  params.set('page', String(page));
+  params.set('limit', String(limit));
+  return `${path}?${params.toString()}`;
+}
+
+/** The response headers of {@link pageInHeaders}, for a route's OpenAPI response (`z.array(item).meta(pagingHeaders)`). */
+export const pagingHeaders = {
+  headers: {
+    'X-Total-Count': { type: 'integer', description: 'How many records match in all, on every page.' },
+    Link: {
+      type: 'string',
+      description: 'RFC 8288 links to the neighbouring pages, e.g. `</api/patients/search?type=name&value=ann&page=2&limit=25>; rel="next"`; no rel="next" on the last page.',
+    },
+  },
+};
+
+/** A bare-array list answer with its paging in headers (see {@link pageInHeaders}), as the OpenAPI document shows it. */
+export const arrayPageOf = <T extends z.ZodType>(item: T) =>
+  z.array(item).meta({ description: 'The records of the page, as a bare array; paging in X-Total-Count and Link.', ...pagingHeaders });
+
 /** Path of the routes that take a record id. */
 export const idParams = z.object({ id: z.uuid() }).strict();
 
@@ -61,10 +122,20 @@ export const clearableText = (max = 200) => text(max).nullable().optional();
 /** The product's `deleted` flag: 1 once soft-deleted. */
 export const deletedFlag = z.union([z.literal(0), z.literal(1)]);
 
+/**
+ * The v1 `user` of every record: the tenant's root account. The organization is that root, so it is the organization's
+ * id (ADR 0022); bodies may name it, or the caller's own user id, where v1 clients send `user`.
+ */
+export const rootAccount = z.uuid().describe("The tenant's root account (v1 `user`): the organization's id.");
+
+/** The v1 `user` of a record of `organization` (see {@link rootAccount}). */
+export const rootAccountOf = (organization: string): string => organization;
+
 /** Fields every record answers with besides its own. */
 export const recordFields = {
   _id: z.uuid(),
   organization: z.uuid(),
+  user: rootAccount,
   deleted: deletedFlag,
   createdBy: z.string(),
   updatedBy: z.string(),
@@ -88,6 +159,7 @@ export function recordView(row: RecordRow) {
   return {
     _id: row.id,
     organization: row.organization,
+    user: rootAccountOf(row.organization),
     deleted: row.deleted ? (1 as const) : (0 as const),
     createdBy: row.createdBy,
     updatedBy: row.updatedBy,

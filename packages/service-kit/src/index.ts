@@ -12,3 +12,4 @@ export * from './clock.js';
 export * from './owner-lookup.js';
 export * from './organization-guard.js';
 export * from './input-guard.js';
+export * from './client-address.js';

@@ -162,13 +162,23 @@ function fromFastifyError(error: FastifyError): ProblemDocument {
       return { type: problemType('validation'), title: 'Bad Request', status: 400, detail: error.message };
   }
   const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
+  // An error that declares its message safe to show (`expose`, as http-errors does) may name its own problem type.
+  const exposed = (error as { expose?: unknown }).expose === true;
+  const slug = (error as { problemType?: unknown }).problemType;
   return {
-    type: problemType(status >= 500 ? 'internal' : 'request'),
+    type: problemType(exposed && typeof slug === 'string' ? slug : status >= 500 ? 'internal' : 'request'),
     title: TITLES[status] ?? 'Error',
     status,
     // Internal messages can carry data; callers get a generic detail for server errors.
-    detail: status >= 500 ? 'An unexpected error occurred.' : error.message,
+    detail: status >= 500 && !exposed ? 'An unexpected error occurred.' : error.message,
   };
+}
+
+/** Response headers an error asks for (`headers`, as http-errors carries them); only Retry-After is honoured. */
+function retryAfterOf(error: FastifyError): string | undefined {
+  const headers = (error as { headers?: unknown }).headers;
+  const value = headers && typeof headers === 'object' ? (headers as Record<string, unknown>)['retry-after'] : undefined;
+  return typeof value === 'string' || typeof value === 'number' ? String(value) : undefined;
 }
 
 /** Makes every failure of an app, including unknown routes, answer `application/problem+json`. */
@@ -185,7 +195,11 @@ export function registerProblemHandlers(app: AnyApp): void {
       return sendProblem(reply, request, { type: problemType('internal'), title: TITLES[500]!, status: 500, detail: 'An unexpected error occurred.' });
     }
     const problem = fromFastifyError(error);
-    if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
+    const retryAfter = retryAfterOf(error);
+    if (retryAfter !== undefined && !reply.hasHeader('retry-after')) reply.header('retry-after', retryAfter);
+    // An exposed server error is a known condition (a database too busy, say), not a bug: its code is enough to log.
+    if (problem.status >= 500 && (error as { expose?: unknown }).expose === true) request.log.warn({ status: problem.status, code: error.code, type: problem.type }, 'request not served');
+    else if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
     return sendProblem(reply, request, problem);
   });
   app.setNotFoundHandler((request, reply) =>

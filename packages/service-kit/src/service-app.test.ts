@@ -76,6 +76,35 @@ describe('service app', () => {
     expect(response.json()).toMatchObject({ status: 429, retryAfter: 30 });
   });
 
+  it('answers an error that exposes its status (http-errors style, as a database contention error does) with its type, detail and Retry-After', async () => {
+    const exposed = (status: number, headers: Record<string, string>) =>
+      Object.assign(new Error('The database is too busy; try again shortly.'), { statusCode: status, expose: true, problemType: 'database-busy', headers });
+    const { app } = await buildTestApp({
+      beforeReady: (app) => {
+        app.get('/contended', async () => {
+          throw exposed(409, {});
+        });
+        app.get('/overloaded', async () => {
+          throw exposed(503, { 'retry-after': '1' });
+        });
+        app.get('/broken', async () => {
+          throw Object.assign(new Error('secret internals'), { statusCode: 503 });
+        });
+      },
+    });
+    const contended = await app.inject({ url: '/contended' });
+    expect(contended.statusCode).toBe(409);
+    expect(contended.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(contended.json()).toMatchObject({ type: '/problems/database-busy', status: 409, title: 'Conflict' });
+    const overloaded = await app.inject({ url: '/overloaded' });
+    expect(overloaded.statusCode).toBe(503);
+    expect(overloaded.headers['retry-after']).toBe('1');
+    expect(overloaded.json()).toMatchObject({ type: '/problems/database-busy', status: 503, detail: 'The database is too busy; try again shortly.' });
+    // A server error that does not say its message is safe keeps the generic detail.
+    const broken = await app.inject({ url: '/broken' });
+    expect(broken.json()).toMatchObject({ type: '/problems/internal', status: 503, detail: 'An unexpected error occurred.' });
+  });
+
   it('answers unknown routes with a 404 problem', async () => {
     const { app } = await buildTestApp();
     const response = await app.inject({ method: 'GET', url: '/nowhere?name=secret' });

@@ -48,6 +48,8 @@ export interface ServiceAppOptions {
   internalAuthSecret?: string;
   /** Proxy hops whose X-Forwarded-For is trusted when working out the client address. */
   trustProxy?: number;
+  /** Security schemes routes name in their own `security` (a vendor webhook's Basic credentials), for the OpenAPI document. */
+  securitySchemes?: Record<string, { type: 'http'; scheme: 'basic' | 'bearer'; description?: string }>;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -92,6 +94,7 @@ export async function createServiceApp(options: ServiceAppOptions): Promise<Serv
     openapi: {
       openapi: '3.1.0',
       info: { title: options.name, version: options.version ?? '0.1.0', description: options.description ?? '' },
+      ...(options.securitySchemes ? { components: { securitySchemes: options.securitySchemes } } : {}),
     },
     transform: jsonSchemaTransform,
   });

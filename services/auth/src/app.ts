@@ -1,11 +1,13 @@
 import type { Bus, Subscription } from '@pep/bus';
 import '@pep/contracts';
-import { asTransactional, consumeEvents, type Database, type EventBinding, OutboxRelay, TRANSACTION_OPTIONS } from '@pep/db';
+import { asTransactional, consumeEvents, type Database, type EventBinding, OutboxRelay, retryingTransactions, TRANSACTION_OPTIONS } from '@pep/db';
 import { addGauge, createOwnerLookup, createServiceApp, type Logger, type ServiceApp } from '@pep/service-kit';
 import { PrismaClient } from './generated/prisma/client.js';
 import { registerActivityRoutes } from './activity.routes.js';
 import { registerAvatarRoutes } from './avatar.routes.js';
 import { AvatarService } from './avatar.service.js';
+import { DemoPracticeSeeder } from './demo-practice.seeder.js';
+import { DemoSampleLinks } from './demo-sample-links.js';
 import { registerDemoUserRoutes } from './demo-user.routes.js';
 import { DemoUserService } from './demo-user.service.js';
 import { ACTIVITY_CONSUMER, activityBindings, ActivityService } from './activity.service.js';
@@ -18,6 +20,7 @@ import { BackgroundMail, createMailer, type Mailer, type MailerConfig } from './
 import { registerLoginRoutes } from './login.routes.js';
 import { registerOrganizationRoutes } from './organization.routes.js';
 import { OrganizationService } from './organization.service.js';
+import { registerPasswordResetPageRoutes } from './password-reset-page.routes.js';
 import { PasswordResetService } from './password-reset.service.js';
 import { PATIENT_ACCOUNT_CONSUMER, patientAccountBindings } from './patient-account.consumer.js';
 import { PatientLoginService } from './patient-login.service.js';
@@ -71,12 +74,18 @@ export interface AuthAppDeps {
   schedulingUrl: string | (() => string | undefined);
   /** How long such a question may take before the request answers 503 (default 2 s). */
   ownerLookupTimeoutMs?: number;
+  /**
+   * Base URL of the gateway, which demo practices are seeded through (ADR 0023); a function when it is known only once the
+   * gateway listens (embedded). Without it demo users get no practice.
+   */
+  gatewayUrl?: string | (() => string | undefined);
 }
 
 /** Builds the auth service: routes, signing keys and the outbox relay, closed in the right order. */
 export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
   const clock = deps.clock ?? (() => new Date());
-  const prisma = new PrismaClient({ adapter: deps.database.adapter, transactionOptions: TRANSACTION_OPTIONS });
+  // A transaction aborted by a deadlock or serialization failure runs again; a race it still loses answers 409, not 500.
+  const prisma = retryingTransactions(new PrismaClient({ adapter: deps.database.adapter, transactionOptions: TRANSACTION_OPTIONS }));
   const relay = new OutboxRelay({
     prisma: asTransactional(prisma),
     bus: deps.bus,
@@ -111,6 +120,7 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
 
   addGauge(app, 'outbox_pending_events', 'Events committed but not yet published to the bus.', () => relay.pendingCount());
   registerUserRoutes(app, new UserService(prisma, sessions, limiter, clock, eventsWritten), sessions, resets);
+  registerPasswordResetPageRoutes(app, resets);
   registerUserAdminRoutes(app, new UserAdminService(prisma, resets, clock, eventsWritten), invites);
   registerOrganizationRoutes(app, new OrganizationService(prisma, eventsWritten, clock), sessions, invites);
   registerTokenRoutes(app, sessions, keys);
@@ -137,7 +147,9 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
   registerActivityRoutes(app, new ActivityService(prisma, clock));
   registerLoginRoutes(app, sessions, patientLogins);
   registerWidgetRoutes(app, new WidgetService(prisma, sessions, limiter, clock, eventsWritten));
-  registerDemoUserRoutes(app, new DemoUserService(prisma, resets, eventsWritten));
+  const gatewayUrl = deps.gatewayUrl;
+  const seeder = new DemoPracticeSeeder({ gatewayUrl: typeof gatewayUrl === 'function' ? gatewayUrl : () => gatewayUrl, clock });
+  registerDemoUserRoutes(app, new DemoUserService(prisma, resets, sessions, limiter, seeder, eventsWritten), new DemoSampleLinks(deps.signingKeySecret, deps.publicUrl, clock));
   await registerAvatarRoutes(app, new AvatarService(prisma, eventsWritten), deps.avatarMaxBytes ?? 1_000_000);
 
   let closing = false;

@@ -29,6 +29,8 @@ export const configSchema = baseConfigSchema
     SCHEDULING_URL: z.string().url(),
     /** How long such a question may take before the request answers 503 with Retry-After. */
     OWNER_LOOKUP_TIMEOUT_MS: z.coerce.number().int().min(100).max(30_000).default(2_000),
+    /** Base URL of the gateway, which demo practices are seeded through; unset, demo users get no practice (ADR 0023). */
+    GATEWAY_URL: z.string().url().optional(),
     /** Largest avatar image accepted, in bytes; keep it under the gateway's BODY_LIMIT_BYTES. */
     AVATAR_MAX_BYTES: z.coerce.number().int().min(1024).max(10_485_760).default(1_000_000),
   })

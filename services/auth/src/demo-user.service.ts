@@ -1,40 +1,72 @@
 import { randomUUID } from 'node:crypto';
-import { createEvent, demoUserMessageRequestedV1, organizationCreatedV1, userCreatedV1 } from '@pep/contracts';
-import { HttpProblem, notFound, type Identity } from '@pep/service-kit';
+import { createEvent, demoSamples, demoUserMessageRequestedV1, organizationCreatedV1, userCreatedV1 } from '@pep/contracts';
+import { HttpProblem, notFound } from '@pep/service-kit';
 import type { z } from 'zod';
-import type { CreateDemoUserBody, DemoMessageBody, DemoUserResponse, demoMessageResponse } from './demo-user.schemas.js';
+import { NO_PRACTICE, sizeOf, type DemoPractice, type DemoPracticeSeeder } from './demo-practice.seeder.js';
+import type { CreateDemoUserBody, DemoUserResponse, demoMessageResponse } from './demo-user.schemas.js';
 import { enqueue, SOURCE } from './events.js';
 import type { Prisma, PrismaClient } from './generated/prisma/client.js';
 import type { PasswordResetService } from './password-reset.service.js';
+import { RULES, type RateLimiter } from './rate-limiter.js';
+import type { SessionService } from './session.service.js';
 import { findMember, findUserByEmail, type Member } from './user.repository.js';
 import { isUniqueViolation } from './user.service.js';
 import { NO_PASSWORD, toUserResponse, userSnapshot } from './views.js';
 
 const emailTaken = () => new HttpProblem(409, 'email-taken', 'An account with this e-mail already exists.');
 const salesforceIdTaken = () => new HttpProblem(409, 'salesforce-id-taken', 'A demo user with this salesforceId already exists.');
+const unknownSample = (name: string) =>
+  new HttpProblem(404, 'not-found', `There is no sample message named ${name}; the samples are ${demoSamples.join(', ')}.`);
+
+function practiceOf(member: Member): DemoPractice | null {
+  return (member.user.demoPractice as unknown as DemoPractice | null) ?? null;
+}
 
 function toDemoUserResponse(member: Member): DemoUserResponse {
+  const practice = practiceOf(member);
   return {
     ...toUserResponse(member),
     salesforceId: member.user.salesforceId ?? '',
     demoConfiguration: (member.user.demoConfig as Record<string, unknown> | null) ?? null,
+    demoPractice: practice
+      ? {
+          facilities: practice.facilities,
+          providers: practice.providers,
+          appointmentTypes: practice.appointmentTypes,
+          patients: practice.patients,
+          demoPatient: practice.demoPatient,
+          waitlists: practice.waitlists,
+          appointments: practice.appointments,
+          completedAt: practice.completedAt,
+        }
+      : null,
   };
 }
 
-/** Demo users: trial organizations sales creates for prospects, and sample messages sent to them. */
+/** What a sample request answers. */
+export type DemoMessageResponse = z.infer<typeof demoMessageResponse>;
+
+/** Demo users: trial organizations sales creates for prospects, their seeded demo practices, and sample messages. */
 export class DemoUserService {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly resets: PasswordResetService,
+    private readonly sessions: SessionService,
+    private readonly limiter: RateLimiter,
+    private readonly seeder: DemoPracticeSeeder,
     private readonly eventsWritten: () => void,
   ) {}
 
   /**
    * Creates a demo organization with the prospect as its admin, pending until they choose a password from the mailed
-   * link (valid 7 days); organization.created (demo) and user.created.
+   * link (valid 7 days), and seeds its demo practice; organization.created (demo) and user.created. The same e-mail and
+   * salesforceId sent again answer the account, resuming the seeding if it had stopped, instead of 409.
    */
   async create(body: CreateDemoUserBody, correlationId: string): Promise<DemoUserResponse> {
+    const size = sizeOf(body.demoConfiguration);
     const email = body.email.toLowerCase();
+    const resumed = await this.unfinished(email, body.salesforceId);
+    if (resumed) return this.seed(resumed, size);
     if (await findUserByEmail(this.prisma, email)) throw emailTaken();
     if (await this.prisma.user.findUnique({ where: { salesforceId: body.salesforceId }, select: { id: true } })) throw salesforceIdTaken();
     const organizationId = randomUUID();
@@ -71,7 +103,7 @@ export class DemoUserService {
       });
       this.eventsWritten();
       this.resets.mailAccountLink(member.user, link.token, 'welcome', name);
-      return toDemoUserResponse(member);
+      return await this.seed(member, size);
     } catch (error) {
       if (isUniqueViolation(error)) {
         const taken = await findUserByEmail(this.prisma, email);
@@ -82,24 +114,77 @@ export class DemoUserService {
   }
 
   /**
-   * Asks messaging, through demo-user.message-requested, to send the demo user a sample of a message template: by
-   * e-mail to their address, or by SMS to the phone given. Auth does not know messaging's templates; messaging
-   * renders the template for the demo organization and reports the outcome with its own events.
+   * The demo member with this e-mail and salesforceId, if any: the same request sent again (after a 503, or a timeout
+   * while the practice was being seeded) finishes or answers it rather than answering 409.
    */
-  async requestMessage(identity: Identity, salesforceId: string, messageTemplate: string, body: DemoMessageBody, correlationId: string): Promise<z.infer<typeof demoMessageResponse>> {
-    const user = await this.prisma.user.findUnique({
-      where: { salesforceId },
-      include: { memberships: { where: { organization: { demo: true, deletedAt: null } }, orderBy: { createdAt: 'asc' }, take: 1 } },
+  private async unfinished(email: string, salesforceId: string): Promise<Member | null> {
+    const user = await this.prisma.user.findUnique({ where: { salesforceId }, select: { id: true, email: true } });
+    if (!user || user.email !== email || !this.seeder.enabled) return null;
+    const membership = await this.demoMembership(user.id);
+    return membership ? findMember(this.prisma, membership.organizationId, user.id) : null;
+  }
+
+  /** Seeds (or finishes seeding) the member's demo practice with their own token; a failure answers 503 and keeps what was made. */
+  private async seed(member: Member, size: ReturnType<typeof sizeOf>): Promise<DemoUserResponse> {
+    if (!this.seeder.enabled || practiceOf(member)?.completedAt) return toDemoUserResponse(member);
+    const { token } = await this.sessions.issueAccessToken({ user: member.userId, organization: member.organizationId, roles: ['admin'], kind: 'staff' });
+    const save = async (practice: DemoPractice) => {
+      await this.prisma.user.update({ where: { id: member.userId }, data: { demoPractice: practice as unknown as Prisma.InputJsonObject } });
+    };
+    try {
+      const practice = await this.seeder.seed({ token, firstname: member.user.firstname, lastname: member.user.lastname }, size, practiceOf(member) ?? NO_PRACTICE, save);
+      return toDemoUserResponse({ ...member, user: { ...member.user, demoPractice: practice as unknown as Prisma.JsonValue } });
+    } catch (error) {
+      if (error instanceof HttpProblem) throw error;
+      throw new HttpProblem(503, 'demo-practice-incomplete', 'The demo user exists but its practice is not fully seeded; send the same request again to finish it.', {
+        retryAfter: 5,
+      });
+    }
+  }
+
+  private demoMembership(userId: string) {
+    return this.prisma.membership.findFirst({
+      where: { userId, organization: { demo: true, deletedAt: null } },
+      orderBy: { createdAt: 'asc' },
+      select: { organizationId: true },
     });
-    const membership = user?.memberships[0];
+  }
+
+  /**
+   * Asks messaging, through demo-user.message-requested, to send a sample to the demo account's demo patient (never
+   * anyone else: the address is the demo patient's, set from demoConfiguration.phone when the practice was seeded).
+   * Counted against the account's hourly allowance (429 beyond it). `requestedBy` is the operator, or `demo-link` for a
+   * signed link.
+   */
+  async requestMessage(requestedBy: string, salesforceId: string, sample: string, variant: string | undefined, correlationId: string): Promise<DemoMessageResponse> {
+    const user = await this.prisma.user.findUnique({ where: { salesforceId } });
+    const membership = user ? await this.demoMembership(user.id) : null;
     if (!user || !membership) throw notFound('demo user');
-    const channel = body.channel;
+    if (!(demoSamples as readonly string[]).includes(sample)) throw unknownSample(sample);
+    const practice = user.demoPractice as unknown as DemoPractice | null;
+    if (!practice?.demoPatient || !practice.demoPhone) {
+      throw new HttpProblem(409, 'no-demo-patient', 'This demo account has no demo patient with a phone; create demo users with demoConfiguration.phone.', {
+        errors: [{ field: 'demoConfiguration.phone', message: 'the salesperson’s mobile, set when the demo user is created' }],
+      });
+    }
+    await this.limiter.hit(RULES.demoMessagePerAccount, user.id);
     const event = createEvent(demoUserMessageRequestedV1, {
       source: SOURCE,
       organization: membership.organizationId,
       subject: user.id,
       correlationId,
-      data: { _id: user.id, salesforceId, messageTemplate, channel, to: channel === 'sms' ? body.phone! : user.email, requestedBy: identity.user, firstname: user.firstname, lastname: user.lastname },
+      data: {
+        _id: user.id,
+        salesforceId,
+        messageTemplate: sample,
+        channel: 'sms',
+        to: practice.demoPhone,
+        patient: practice.demoPatient,
+        ...(variant ? { variant } : {}),
+        requestedBy,
+        firstname: user.firstname,
+        lastname: user.lastname,
+      },
     });
     await this.prisma.$transaction((tx) => enqueue(tx, [event]));
     this.eventsWritten();
@@ -108,8 +193,10 @@ export class DemoUserService {
       user: user.id,
       organization: membership.organizationId,
       salesforceId,
-      messageTemplate,
-      channel,
+      messageTemplate: sample,
+      channel: 'sms',
+      patient: practice.demoPatient,
+      type: variant ?? null,
       status: 'requested',
       requestedAt: event.time,
     };

@@ -1,14 +1,18 @@
 import { z } from 'zod';
-import { INTEGRATOR_ROLES } from './roles.js';
+import { INTEGRATOR_ROLES, PLATFORM_ADMIN } from './roles.js';
 
 const name = z.string().trim().min(1).max(200);
-const roles = z.array(z.enum(INTEGRATOR_ROLES)).min(1).max(INTEGRATOR_ROLES.length);
+// platform-admin is for the sales tooling's key (demo users); only a platform operator may give it (checked in the service).
+const CLIENT_ROLES = [...INTEGRATOR_ROLES, ...PLATFORM_ADMIN] as const;
+const roles = z.array(z.enum(CLIENT_ROLES)).min(1).max(CLIENT_ROLES.length);
 
 /** Body of POST /api/integratorClients. */
 export const createIntegratorClientBody = z
   .object({
     name,
-    roles: roles.default(['integrator']).describe('Roles its access tokens carry; default integrator. Admin is never allowed.'),
+    roles: roles
+      .default(['integrator'])
+      .describe('Roles its access tokens carry; default integrator. Admin is never allowed; platform-admin only when a platform operator creates it.'),
     active: z.boolean().default(true),
   })
   .strict();

@@ -12,9 +12,19 @@ import type {
 import { hashPassword, verifyDummyPassword, verifyPassword } from './passwords.js';
 import { RULES, type RateLimiter } from './rate-limiter.js';
 import { recordRevocation } from './revocation.repository.js';
+import { PLATFORM_ADMIN } from './roles.js';
 import type { SessionService } from './session.service.js';
 import { isUuid, type ListQuery } from './user.schemas.js';
 import type { Db } from './user.repository.js';
+
+/** Only a platform operator can hand the operators' role on to a client (the sales tooling's key for demo users). */
+function refuseOperatorRoleFromNonOperator(identity: Identity, roles: readonly string[]): void {
+  if (roles.includes(PLATFORM_ADMIN[0]) && !identity.roles.includes(PLATFORM_ADMIN[0])) {
+    throw new HttpProblem(403, 'forbidden', 'Only a platform operator may give a client the platform-admin role.', {
+      errors: [{ field: 'body.roles', message: 'platform-admin needs a platform operator; leave it out' }],
+    });
+  }
+}
 
 /** The answer to every failed integrator login, whichever part was wrong. */
 const invalidClientCredentials = () => new HttpProblem(401, 'invalid-credentials', 'The client id or secret is incorrect.');
@@ -64,6 +74,7 @@ export class IntegratorClientService {
 
   /** Registers a client with a random id and secret; the secret is answered this once and kept only as a hash. */
   async create(identity: Identity, body: CreateIntegratorClientBody, correlationId: string) {
+    refuseOperatorRoleFromNonOperator(identity, body.roles);
     const clientSecret = randomBytes(32).toString('base64url');
     const secretHash = await hashPassword(clientSecret);
     const client = await this.prisma.$transaction(async (tx) => {
@@ -91,6 +102,7 @@ export class IntegratorClientService {
   /** Renames, changes roles or (de)activates a client; integrator-client.updated. */
   async update(identity: Identity, id: string, body: UpdateIntegratorClientBody, correlationId: string): Promise<IntegratorClientResponse> {
     const existing = await this.own(this.prisma, identity, id);
+    if (body.roles) refuseOperatorRoleFromNonOperator(identity, body.roles);
     const roles = body.roles ? [...new Set(body.roles)] : undefined;
     const changed = [
       ...(body.name !== undefined && body.name !== existing.name ? ['name'] : []),

@@ -22,6 +22,7 @@ main(async () => {
     avatarMaxBytes: config.AVATAR_MAX_BYTES,
     schedulingUrl: config.SCHEDULING_URL,
     ownerLookupTimeoutMs: config.OWNER_LOOKUP_TIMEOUT_MS,
+    ...(config.GATEWAY_URL ? { gatewayUrl: config.GATEWAY_URL } : {}),
     ...(config.ZENDESK_SHARED_SECRET ? { zendeskSharedSecret: config.ZENDESK_SHARED_SECRET } : {}),
   });
   await runService(app, { host: config.HOST, port: config.PORT, logger, shutdownTimeoutSeconds: config.SHUTDOWN_TIMEOUT_SECONDS, afterClose: close });

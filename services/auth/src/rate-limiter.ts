@@ -25,6 +25,8 @@ export const RULES = {
   patientLoginPerAddress: { name: 'patient-login-address', limit: 20, windowSeconds: 15 * 60 },
   // A widget key is public and every visitor's browser logs in with it, so every login counts, not only failures.
   widgetLoginPerAddress: { name: 'widget-login-address', limit: 60, windowSeconds: 15 * 60 },
+  // Every sample is a paid text to the salesperson's phone; a loop in sales tooling should not run up the bill.
+  demoMessagePerAccount: { name: 'demo-message-account', limit: 30, windowSeconds: 60 * 60 },
 } satisfies Record<string, RateRule>;
 
 interface CounterRow {

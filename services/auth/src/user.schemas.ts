@@ -1,3 +1,4 @@
+import { rootAccount } from '@pep/service-kit';
 import { z } from 'zod';
 import { STAFF_ROLES } from './roles.js';
 
@@ -45,6 +46,7 @@ export const userResponse = z.object({
   lastname: z.string(),
   name: z.string(),
   organization: z.uuid(),
+  user: rootAccount,
   roles: z.array(z.string()),
   type: z.literal('staff'),
   active: z.number().int().describe('1 when the user may act in the organization, 0 once decommissioned.'),
@@ -60,6 +62,7 @@ export type UserResponse = z.infer<typeof userResponse>;
 /** An organization as the API returns it. */
 export const organizationResponse = z.object({
   _id: z.uuid(),
+  user: rootAccount.describe("The tenant's root account (v1 `user`): the organization itself, so its own id."),
   name: z.string(),
   active: z.boolean(),
   deleted: z.boolean(),

@@ -1,3 +1,4 @@
+import { rootAccountOf } from '@pep/service-kit';
 import type { Organization, User } from './generated/prisma/client.js';
 import type { Member } from './user.repository.js';
 import type { OrganizationResponse, UserResponse } from './user.schemas.js';
@@ -12,6 +13,7 @@ export function toUserResponse(member: Member): UserResponse {
     lastname: user.lastname,
     name: `${user.firstname} ${user.lastname}`,
     organization: member.organizationId,
+    user: rootAccountOf(member.organizationId),
     roles: member.roles,
     type: 'staff',
     active: member.active ? 1 : 0,
@@ -33,6 +35,7 @@ export function avatarPath(userId: string, avatarId: string): string {
 export function toOrganizationResponse(organization: Organization): OrganizationResponse {
   return {
     _id: organization.id,
+    user: rootAccountOf(organization.id),
     name: organization.name,
     active: organization.active,
     deleted: organization.deletedAt !== null,

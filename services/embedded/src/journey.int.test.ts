@@ -69,7 +69,7 @@ describe('embedded platform: a patient journey from booking to STOP, through the
     expect(response.status, `${method} ${path}: ${JSON.stringify(response.body)}`).toBe(200);
     return response.body;
   };
-  const messagesOf = async (patient: string): Promise<Message[]> => (await ok('GET', `/api/messages?patient=${patient}&limit=100`))['response'];
+  const messagesOf = async (patient: string): Promise<Message[]> => (await ok('GET', `/api/messages?patient=${patient}&limit=100`)) as unknown as Message[];
   const outboundOf = async (patient: string, key: string) => (await messagesOf(patient)).filter((message) => message.type === 'outbound' && message.key === key);
   /** Waits for the dispatcher to have sent the patient a text of that kind (its record is listed while pending too), and answers it. */
   const sent = (patient: string, key: string, what: string) =>
@@ -141,7 +141,7 @@ describe('embedded platform: a patient journey from booking to STOP, through the
     const patReminder = await sent(pat['_id'], 'reminder', "Pat's reminder sent");
     expect(patReminder).toMatchObject({ channel: 'sms', status: 'sent', to: '+14155552671', externalStatus: { sink: true }, appointment: patVisit['_id'] });
     expect(patReminder.text).toContain('Tuesday, May 12, 2026');
-    expect(patReminder.text).toContain('Reply C to confirm or X to cancel');
+    expect(patReminder.text).toContain('Reply YES to confirm or NO to cancel');
     expect((await remindersOf(patVisit)).map((reminder) => reminder['status'])).toEqual(['sent', 'scheduled', 'scheduled']);
 
     // An unsigned reply, or one signed with another token, is refused: the sink keeps Twilio's signature check.
@@ -162,6 +162,7 @@ describe('embedded platform: a patient journey from booking to STOP, through the
     expect((await reply('415-555-2672', 'X')).status).toBe(200);
     await waitFor(async () => (await ok('GET', `/api/appointments/${quinnVisit['_id']}`))['status'] === 'cancelled', { timeoutMs: 20_000, message: "Quinn's appointment cancelled by the reply" });
     await sent(quinn['_id'], 'cancellation-ack', 'cancellation acknowledged');
+    expect((await sent(quinn['_id'], 'waitlist-invite', 'invited to reply WAITLIST')).text).toContain('Reply WAITLIST');
 
     // Scheduling offers the freed slot to the three waitlisted patients; messaging texts each of them.
     const offers = await Promise.all(waiting.map((entry) => sent(entry['_id'], 'offer', 'offer texted')));
@@ -169,7 +170,7 @@ describe('embedded platform: a patient journey from booking to STOP, through the
     expect(offerId).toBeTruthy();
     expect(offers.map((offer) => offer.offer)).toEqual([offerId, offerId, offerId]);
     expect(offers[0]!.text).toContain('Tuesday, May 12, 2026 at 11:00 AM');
-    expect(offers[0]!.text).toContain('Reply YES');
+    expect(offers[0]!.text).toContain('The first patient to reply YES gets it');
     expect(await ok('GET', `/api/offers/${offerId}`)).toMatchObject({ status: 'in-progress', source: 'cancellation' });
 
     // Wendy and Walt reply YES at once: exactly one gets the slot, the other is told it is taken.

@@ -1,5 +1,6 @@
 import { createLogger, main, parseConfig } from '@pep/service-kit';
 import { configSchema } from './config.js';
+import { demoBanner, seedDemo } from './demo.js';
 import { startPlatform } from './platform.js';
 
 main(async () => {
@@ -19,6 +20,11 @@ main(async () => {
     { url: platform.url, status: `${platform.url}/api/status`, messages: `${platform.url}/api/messages`, mail: platform.mailDir, reply: 'npm run reply -- <phone> <text>' },
     'platform started (embedded)',
   );
+  // `npm start -- --demo`: a clinic with a demo practice to log in to, seeded once per data folder.
+  if (process.argv.includes('--demo')) {
+    const login = await seedDemo({ url: `http://127.0.0.1:${new URL(platform.url).port}`, dataDir: config.DATA_DIR, phone: process.env['DEMO_PHONE'] });
+    process.stdout.write(demoBanner(platform.publicUrl, login));
+  }
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;

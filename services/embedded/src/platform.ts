@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import * as auth from '@pep/auth';
 import { InProcessBus, type Bus } from '@pep/bus';
@@ -8,7 +9,9 @@ import { buildApp as buildGateway } from '@pep/gateway';
 import * as messaging from '@pep/messaging';
 import * as patients from '@pep/patients';
 import * as scheduling from '@pep/scheduling';
-import { createLogger, type Logger, type ServiceApp } from '@pep/service-kit';
+import { createLogger, type ControllableClock, type Logger, type ServiceApp } from '@pep/service-kit';
+import { registerSandboxRoutes } from './sandbox.routes.js';
+import { persistentClock, PLATFORM_FILE, SANDBOX_TOKEN_FILE } from './sandbox.js';
 
 /** What {@link startPlatform} needs. */
 export interface PlatformOptions {
@@ -27,7 +30,7 @@ export interface PlatformOptions {
   publicUrl?: string | undefined;
   /**
    * Now, for scheduling and messaging (reminders, offers and their expiry); tests move it. Auth keeps the real time:
-   * its tokens are checked against it.
+   * its tokens are checked against it. When absent, a clock kept in the data folder that `npm run sandbox` moves forward.
    */
   clock?: (() => Date) | undefined;
   /** How often the reminder dispatcher looks for due reminders (messaging's default when absent). */
@@ -46,6 +49,8 @@ export interface RunningPlatform {
   mailDir: string;
   /** The file holding the token a developer signs patients' SMS replies with (scripts/sms-reply.mjs reads it). */
   smsWebhookTokenFile: string;
+  /** The file holding the token that moves the sandbox clock (scripts/sandbox.mjs reads it); only without {@link PlatformOptions.clock}. */
+  sandboxTokenFile: string | null;
   /** Stops the gateway first (no new requests), then each service, the bus and the databases. */
   stop(): Promise<void>;
 }
@@ -67,6 +72,12 @@ interface Context {
   dispatchIntervalMs: number | undefined;
   /** Each service's loopback URL once it listens; services built earlier ask later ones through it (owner lookups). */
   upstreams: Record<string, string>;
+  /** The gateway's loopback URL once it listens. */
+  gatewayUrl?: string;
+  /** Set when messaging is built: one round of its reminder dispatcher (the sandbox sends what is due with it). */
+  sendDue?: () => Promise<number>;
+  /** Set when messaging is built: when its next planned text is due. */
+  nextDue?: () => Promise<Date | null>;
 }
 
 /** Where the development sink's webhook token is kept in the data folder. */
@@ -90,6 +101,8 @@ const SERVICES: Array<{
         mailer: { from: 'no-reply@localhost', directory: join(context.dataDir, 'mail') },
         // Scheduling is built after auth: until it listens, a provider or facility auth has not heard of answers 503.
         schedulingUrl: () => context.upstreams['scheduling'],
+        // Demo practices are seeded through the public API, as a sales tool would (ADR 0023); the gateway listens last.
+        gatewayUrl: () => context.gatewayUrl,
       }),
   },
   { name: 'patients', migrationsDir: patients.migrationsDir, build: (shared) => patients.buildApp(shared) },
@@ -104,8 +117,8 @@ const SERVICES: Array<{
     migrationsDir: messaging.migrationsDir,
     // No vendor accounts on a laptop: SMS and voice go to the development sink GET /api/messages lists, mail to .eml
     // files. Replies are signed with a token kept in the data folder, so a developer can play the patient.
-    build: async (shared, context) =>
-      messaging.buildApp({
+    build: async (shared, context) => {
+      const built = await messaging.buildMessaging({
         ...shared,
         publicUrl: context.publicUrl,
         twilio: null,
@@ -115,7 +128,11 @@ const SERVICES: Array<{
         ...(context.dispatchIntervalMs !== undefined ? { dispatcher: { intervalMs: context.dispatchIntervalMs } } : {}),
         patientsUrl: () => context.upstreams['patients'],
         schedulingUrl: () => context.upstreams['scheduling'],
-      }),
+      });
+      context.sendDue = () => built.dispatcher.runOnce();
+      context.nextDue = () => built.dispatcher.nextDue();
+      return built.app;
+    },
   },
 ];
 
@@ -135,6 +152,10 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
   const databases: Database[] = [];
   const apps: ServiceApp[] = [];
   const upstreams: Record<string, string> = {};
+  // Tests bring their own clock; otherwise the developer's sandbox clock, which only moves when told to.
+  const sandboxClock: ControllableClock | null = options.clock ? null : await persistentClock(dataDir);
+  const clock = options.clock ?? sandboxClock!;
+  const context: Context = { dataDir, publicUrl, clock, dispatchIntervalMs: options.dispatchIntervalMs, upstreams };
 
   try {
     for (const service of SERVICES) {
@@ -144,7 +165,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       await migrate(database, { migrationsDir: service.migrationsDir, logger });
       const app = await service.build(
         { logger, database, bus, internalAuthSecret: secret, ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}) },
-        { dataDir, publicUrl, clock: options.clock, dispatchIntervalMs: options.dispatchIntervalMs, upstreams },
+        context,
       );
       apps.push(app);
       upstreams[service.name] = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -160,14 +181,31 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       revocations: { bus, authUrl: upstreams['auth']!, replicaId: 'embedded' },
     });
     apps.unshift(gateway);
+    if (sandboxClock) {
+      registerSandboxRoutes(gateway, {
+        dataDir,
+        clock: sandboxClock,
+        token: await persistentSecret(join(dataDir, SANDBOX_TOKEN_FILE)),
+        sendDue: context.sendDue!,
+        nextDue: context.nextDue!,
+      });
+    }
     const url = await gateway.listen({ host: options.host, port: options.port });
+    context.gatewayUrl = `http://127.0.0.1:${(gateway.server.address() as AddressInfo).port}`;
+    // The developer's scripts find the platform here, whatever port it took (npm run reply signs over publicUrl).
+    const platformFile = join(dataDir, PLATFORM_FILE);
+    await writeFile(platformFile, `${JSON.stringify({ url, publicUrl, pid: process.pid }, null, 2)}\n`);
     return {
       url,
       services: upstreams,
       publicUrl,
       mailDir: join(dataDir, 'mail'),
       smsWebhookTokenFile: join(dataDir, SMS_WEBHOOK_TOKEN_FILE),
-      stop: () => stopAll(apps, bus, databases),
+      sandboxTokenFile: sandboxClock ? join(dataDir, SANDBOX_TOKEN_FILE) : null,
+      stop: async () => {
+        await rm(platformFile, { force: true });
+        await stopAll(apps, bus, databases);
+      },
     };
   } catch (error) {
     await stopAll(apps, bus, databases);

@@ -1,8 +1,9 @@
 import { Writable } from 'node:stream';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { createLogger } from '@pep/service-kit';
+import { CLIENT_ADDRESS_HEADER, createLogger, verifyClientAddress } from '@pep/service-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from './app.js';
+import { mergeDocuments } from './openapi.js';
 import { listGroups, ownerOf } from './route-table.js';
 
 const logger = createLogger({ service: 'gateway-test', level: 'silent' });
@@ -17,6 +18,10 @@ describe('gateway', () => {
     upstream = Fastify();
     upstream.get('/health/ready', async () => ({ status: 'ok', checks: { database: 'ok' } }));
     upstream.all('/api/*', async (request) => {
+      seen.push({ url: request.url, headers: request.headers, body: request.body });
+      return { echoed: request.url, method: request.method };
+    });
+    upstream.post('/webhooks/*', async (request) => {
       seen.push({ url: request.url, headers: request.headers, body: request.body });
       return { echoed: request.url, method: request.method };
     });
@@ -63,6 +68,41 @@ describe('gateway', () => {
     for (const leak of ['ada.lovelace', 'lovelace', '14155550147', 'biopsy', 'from=', 'value=']) expect(logged).not.toContain(leak);
     const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(entries.filter((entry) => entry['msg'] === 'forwarding to service').map((entry) => entry['upstream'])).toEqual(['patients', 'messaging', 'patients']);
+  });
+
+  it('routes the vendors’ webhooks at the host root to messaging, with the client address it established signed, never the client’s claim', async () => {
+    const app = await buildApp({ logger, upstreams: { messaging: upstreamUrl }, internalAuthSecret: SECRET, bodyLimit: 1024, trustProxyHops: 1 });
+    const payload = [{ type: 'message-received', message: { id: 'm-1', from: '+15551230001', text: 'C' } }];
+    const response = await app.inject({
+      method: 'POST',
+      url: '/webhooks/reply/bandwidth/sms',
+      headers: { 'x-forwarded-for': '203.0.113.9', [CLIENT_ADDRESS_HEADER]: 'claimed-by-the-client', authorization: 'Basic dXNlcjpwYXNz' },
+      payload,
+    });
+    expect(response.statusCode).toBe(200);
+    const last = seen.at(-1)!;
+    expect(last.url).toBe('/webhooks/reply/bandwidth/sms');
+    expect(last.body).toEqual(payload);
+    // Bandwidth's own credentials pass through; the address is the one the gateway worked out (one trusted hop), signed.
+    expect(last.headers['authorization']).toBe('Basic dXNlcjpwYXNz');
+    expect(last.headers['x-forwarded-for']).toBe('203.0.113.9');
+    expect(await verifyClientAddress(SECRET, last.headers[CLIENT_ADDRESS_HEADER] as string)).toBe('203.0.113.9');
+    expect((await app.inject({ method: 'POST', url: '/webhooks/reply/bandwidth/sms', payload })).statusCode).toBe(200);
+    expect(await verifyClientAddress(SECRET, seen.at(-1)!.headers[CLIENT_ADDRESS_HEADER] as string)).toBe('127.0.0.1');
+    await app.close();
+    const without = await gateway({ patients: upstreamUrl });
+    expect((await without.inject({ method: 'POST', url: '/webhooks/reply/bandwidth/sms', payload })).statusCode).toBe(501);
+    await without.close();
+  });
+
+  it('shows the vendors’ webhooks in the merged OpenAPI document, with their Basic scheme', () => {
+    const operation = { summary: 'A reply', security: [{ vendorBasic: [] }] };
+    const merged = mergeDocuments({ openapi: '3.1.0', info: {} }, [
+      { service: 'messaging', document: { openapi: '3.1.0', info: {}, paths: { '/webhooks/reply/bandwidth/sms': { post: operation }, '/health/ready': { get: {} } } } },
+    ]);
+    expect(merged.paths?.['/webhooks/reply/bandwidth/sms']?.['post']).toMatchObject({ ...operation, 'x-service': 'messaging' });
+    expect(merged.paths?.['/health/ready']).toBeUndefined();
+    expect(merged.components?.securitySchemes?.['vendorBasic']).toMatchObject({ type: 'http', scheme: 'basic' });
   });
 
   it('never forwards a client-supplied internal identity', async () => {

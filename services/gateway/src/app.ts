@@ -9,6 +9,7 @@ import { registerProxyRoutes } from './proxy.routes.js';
 import { RevocationFeed, type RevocationFeedOptions } from './revocation-feed.js';
 import type { ServiceName } from './route-table.js';
 import { registerStatusRoutes } from './status.routes.js';
+import { registerHomeRoutes } from './home.routes.js';
 
 /** What the gateway is built from. */
 export interface GatewayDeps {
@@ -58,7 +59,8 @@ export async function buildApp(deps: GatewayDeps): Promise<ServiceApp> {
   const origins = deps.corsOrigins ?? '*';
   await app.register(cors, {
     origin: origins === '*' ? '*' : origins,
-    exposedHeaders: ['x-request-id', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'retry-after'],
+    // x-total-count and link carry the paging of the v1 lists answered as bare arrays.
+    exposedHeaders: ['x-request-id', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'retry-after', 'x-total-count', 'link'],
     allowedHeaders: ['authorization', 'x-access-token', 'content-type', 'x-request-id'],
     maxAge: 600,
   });
@@ -83,8 +85,9 @@ export async function buildApp(deps: GatewayDeps): Promise<ServiceApp> {
   });
 
   registerStatusRoutes(app, { upstreams: deps.upstreams, downtimeMessage: deps.downtimeMessage, isClosing: () => closing });
+  registerHomeRoutes(app);
   await registerOpenApi(app, deps.upstreams);
-  await registerProxyRoutes(app, { upstreams: deps.upstreams, timeoutMs: deps.upstreamTimeoutMs ?? 30_000, bodyLimit });
+  await registerProxyRoutes(app, { upstreams: deps.upstreams, timeoutMs: deps.upstreamTimeoutMs ?? 30_000, bodyLimit, internalAuthSecret: deps.internalAuthSecret });
   return app;
 }
 

@@ -57,13 +57,13 @@ export async function registerOpenApi(app: ServiceApp, upstreams: Partial<Record
   });
 }
 
-/** Merges the services' documents: only `/api/*` paths, tagged by service, schemas kept apart. */
+/** Merges the services' documents: only `/api/*` paths and the vendors' `/webhooks/*`, tagged by service, schemas kept apart. */
 export function mergeDocuments(own: OpenApiDocument, services: Array<{ service: string; document: OpenApiDocument }>): OpenApiDocument {
   const paths: NonNullable<OpenApiDocument['paths']> = {};
   const schemas: Record<string, unknown> = { ...(own.components?.schemas ?? {}) };
   const addPaths = (document: OpenApiDocument, service: string) => {
     for (const [path, operations] of Object.entries(document.paths ?? {})) {
-      if (!path.startsWith('/api/')) continue;
+      if (!path.startsWith('/api/') && !path.startsWith('/webhooks/')) continue;
       paths[path] = { ...(paths[path] ?? {}) };
       for (const [method, operation] of Object.entries(operations)) {
         const tags = Array.isArray(operation['tags']) && operation['tags'].length > 0 ? operation['tags'] : [service];
@@ -88,6 +88,8 @@ export function mergeDocuments(own: OpenApiDocument, services: Array<{ service: 
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
         accessToken: { type: 'apiKey', in: 'header', name: 'x-access-token' },
+        // Vendors' webhooks name it in their own `security`; the credentials are the ones configured at the vendor.
+        vendorBasic: { type: 'http', scheme: 'basic', description: 'HTTP Basic credentials configured for a vendor webhook (Bandwidth).' },
       },
     },
     security: [{ bearer: [] }, { accessToken: [] }],

@@ -1,5 +1,5 @@
 import replyFrom from '@fastify/reply-from';
-import { HttpProblem, IDENTITY_HEADER, sendProblem, problemType, type AnyApp } from '@pep/service-kit';
+import { CLIENT_ADDRESS_HEADER, HttpProblem, IDENTITY_HEADER, sendProblem, signClientAddress, problemType, type AnyApp } from '@pep/service-kit';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { listGroups, type ServiceName } from './route-table.js';
 
@@ -8,12 +8,17 @@ const METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT'] as const;
 
 /**
  * Paths owned by another service than their group's: logins whose credential check is auth's
- * (DESIGN.md), and auth's public key set, which sits outside `/api`.
+ * (DESIGN.md), auth's public key set, which sits outside `/api`, and the vendors' webhooks at the host root.
  */
 const EXACT_ROUTES: Array<{ method: 'GET' | 'POST'; url: string; service: ServiceName }> = [
   { method: 'POST', url: '/api/patients/login', service: 'auth' },
   { method: 'POST', url: '/api/providers/login', service: 'auth' },
   { method: 'GET', url: '/.well-known/jwks.json', service: 'auth' },
+  // The page the password-reset and welcome e-mails link to (PUBLIC_URL/reset-password/<token>) and its form.
+  { method: 'GET', url: '/reset-password/:token', service: 'auth' },
+  { method: 'POST', url: '/reset-password/:token', service: 'auth' },
+  // Vendors are configured with these URLs as the product had them (Bandwidth's replies); messaging checks their credentials.
+  { method: 'POST', url: '/webhooks/*', service: 'messaging' },
 ];
 
 /** Options for {@link registerProxyRoutes}. */
@@ -21,6 +26,8 @@ export interface ProxyOptions {
   upstreams: Partial<Record<ServiceName, string>>;
   timeoutMs: number;
   bodyLimit: number;
+  /** Signs the client address passed to services ({@link CLIENT_ADDRESS_HEADER}); without it none is passed. */
+  internalAuthSecret?: string;
 }
 
 /**
@@ -62,19 +69,23 @@ export async function registerProxyRoutes(app: AnyApp, options: ProxyOptions): P
         disableRequestLogging: true,
         undici: { connections: 128, pipelining: 1, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs },
       });
-      const forward = (request: FastifyRequest, reply: FastifyReply) => {
+      const forward = async (request: FastifyRequest, reply: FastifyReply) => {
         const length = Number(request.headers['content-length'] ?? 0);
         if (length > options.bodyLimit) throw new HttpProblem(413, 'body-too-large', 'The request body is too large.');
         request.log.info({ upstream: service }, 'forwarding to service');
+        // X-Forwarded-For tells a service the address but anyone reaching the service could write it; this one is signed,
+        // for services that decide by the caller's address (a webhook only loopback callers may use).
+        const clientAddress = options.internalAuthSecret ? await signClientAddress(options.internalAuthSecret, request.ip) : null;
         return reply.from(request.url, {
           rewriteRequestHeaders: (_original, headers) => {
-            // Only the gateway may vouch for a caller; whatever a client sent in its place is dropped.
-            const { [IDENTITY_HEADER]: _dropped, ...rest } = headers;
+            // Only the gateway may vouch for a caller or its address; whatever a client sent in their place is dropped.
+            const { [IDENTITY_HEADER]: _dropped, [CLIENT_ADDRESS_HEADER]: _claimed, ...rest } = headers;
             return {
               ...rest,
               'x-request-id': request.id,
               // The client address as the gateway established it (honouring TRUST_PROXY), never the client's claim.
               'x-forwarded-for': request.ip,
+              ...(clientAddress ? { [CLIENT_ADDRESS_HEADER]: clientAddress } : {}),
               ...(request.internalIdentity ? { [IDENTITY_HEADER]: request.internalIdentity } : {}),
             };
           },

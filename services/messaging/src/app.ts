@@ -1,7 +1,8 @@
 import type { Bus, Subscription } from '@pep/bus';
 import '@pep/contracts';
-import { asTransactional, consumeEvents, type Database, type EventBinding, organizationAccessBindings, organizationMayAct, OutboxRelay, TRANSACTION_OPTIONS } from '@pep/db';
+import { asTransactional, consumeEvents, type Database, type EventBinding, organizationAccessBindings, organizationMayAct, OutboxRelay, retryingTransactions, TRANSACTION_OPTIONS } from '@pep/db';
 import { addGauge, createOwnerLookup, createServiceApp, guardOrganizations, type Logger, type ServiceApp } from '@pep/service-kit';
+import { registerBandwidthCallbackRoutes, VENDOR_BASIC_SCHEME, type BasicCredentials } from './bandwidth-callback.routes.js';
 import { registerCallbackRoutes } from './callback.routes.js';
 import { linkKey } from './email-links.js';
 import { demoMessageHandler } from './demo-message.handler.js';
@@ -17,6 +18,7 @@ import { SendQuota, type QuotaLimits } from './quota.js';
 import { catalogBindings, patientBindings } from './read-models.js';
 import { References } from './references.js';
 import { reminderPlanningBindings } from './reminder-planner.js';
+import { waitlistTextBindings } from './waitlist-texts.js';
 import { registerReminderRoutes } from './reminder.routes.js';
 import { ReminderService } from './reminder.service.js';
 import { settingsChangedHandler } from './settings.js';
@@ -39,6 +41,8 @@ export interface MessagingAppDeps {
    * replies with it); without it every webhook answers 403. Ignored when Twilio is configured: its auth token signs.
    */
   sinkWebhookToken?: string | undefined;
+  /** The Basic credentials Bandwidth's callbacks carry; absent or null, only loopback callers may post them. */
+  bandwidthCallback?: BasicCredentials | null | undefined;
   mailer: MailerConfig;
   bodyLimit?: number;
   /** Outbox poll interval; tests shorten it. */
@@ -67,7 +71,8 @@ export interface Messaging {
 
 /** Builds the messaging service: routes, outbox relay, read-model, reminder and offer consumers, and the reminder dispatcher. */
 export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging> {
-  const prisma = new PrismaClient({ adapter: deps.database.adapter, transactionOptions: TRANSACTION_OPTIONS });
+  // A transaction aborted by a deadlock or serialization failure runs again; a race it still loses answers 409, not 500.
+  const prisma = retryingTransactions(new PrismaClient({ adapter: deps.database.adapter, transactionOptions: TRANSACTION_OPTIONS }));
   const transactional = asTransactional(prisma);
   const clock = deps.clock ?? (() => new Date());
   const relay = new OutboxRelay({
@@ -88,6 +93,7 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
     logger: deps.logger,
     internalAuthSecret: deps.internalAuthSecret,
     ...(deps.bodyLimit !== undefined ? { bodyLimit: deps.bodyLimit } : {}),
+    securitySchemes: { ...VENDOR_BASIC_SCHEME },
     readiness: { database: () => deps.database.ping(), broker: () => deps.bus.healthy() },
   });
   const quota = new SendQuota(prisma, clock, app, deps.quota);
@@ -106,13 +112,9 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
   registerMessageRoutes(app, new MessageService(prisma, outbound, references));
   registerTemplateRoutes(app, new TemplateService(prisma, references));
   registerPatientTemplateRoutes(app, new PatientTemplateService(prisma));
-  registerCallbackRoutes(app, prisma, {
-    webhookToken: vendors.webhookToken,
-    linkKey: answerLinkKey,
-    publicUrl,
-    eventsWritten,
-    inbound: new InboundService(prisma, clock, eventsWritten, deps.logger.child({ component: 'inbound' })),
-  });
+  const inbound = new InboundService(prisma, clock, eventsWritten, deps.logger.child({ component: 'inbound' }));
+  registerCallbackRoutes(app, prisma, { webhookToken: vendors.webhookToken, linkKey: answerLinkKey, publicUrl, eventsWritten, inbound });
+  registerBandwidthCallbackRoutes(app, { inbound, credentials: deps.bandwidthCallback ?? null, internalAuthSecret: deps.internalAuthSecret });
   registerNotBuiltRoutes(app);
 
   const consume = (groupId: string, bindings: EventBinding[]) =>
@@ -129,7 +131,7 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
     relay.start();
     subscriptions.push(
       await consume('messaging.read-models', [...patientBindings(clock), ...catalogBindings, settingsChangedHandler, demoMessageHandler(clock)]),
-      await consume('messaging.reminders', reminderPlanningBindings(clock)),
+      await consume('messaging.reminders', [...reminderPlanningBindings(clock), ...waitlistTextBindings(clock)]),
       await consume('messaging.offers', offerBindings(clock)),
       await consume('messaging.organization-access', organizationAccessBindings),
     );

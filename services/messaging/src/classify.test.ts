@@ -16,6 +16,18 @@ describe('reading SMS replies', () => {
     expect(classifyReply('help', false)).toMatchObject({ intent: 'help', classification: 'recognized-keywords' });
   });
 
+  it('reads the one-letter and word answers to a reminder: Y, C, YES confirm; N, X, NO cancel', () => {
+    for (const word of ['Y', 'c', 'YES', 'yes.']) expect(classifyReply(word, false), word).toMatchObject({ intent: 'confirm', classification: 'positive' });
+    for (const word of ['N', 'x', 'NO', 'no!']) expect(classifyReply(word, false), word).toMatchObject({ intent: 'cancel', classification: 'negative' });
+  });
+
+  it('reads WAITLIST in any case and with any punctuation or spacing', () => {
+    for (const word of ['WAITLIST', 'waitlist', 'Waitlist!', ' wait list ', 'Wait-List.', '"waitlist"']) {
+      expect(classifyReply(word, false), word).toEqual({ intent: 'waitlist', classification: 'recognized-keywords', keyword: 'WAITLIST' });
+    }
+    expect(classifyReply('put me on the waitlist please', false)).toMatchObject({ intent: 'other' });
+  });
+
   it('does not read keywords inside sentences', () => {
     expect(classifyReply('please stop by the pharmacy', false)).toEqual({ intent: 'other', classification: 'unclassified', keyword: null });
     expect(classifyReply('Can I come at 3 instead?', false)).toMatchObject({ intent: 'other' });

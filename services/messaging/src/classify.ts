@@ -2,7 +2,7 @@
 export type Classification = 'positive' | 'negative' | 'irregular' | 'recognized-keywords' | 'unclassified';
 
 /** What a reply asks for. */
-export type Intent = 'confirm' | 'cancel' | 'accept-offer' | 'decline-offer' | 'opt-out' | 'opt-in' | 'help' | 'other';
+export type Intent = 'confirm' | 'cancel' | 'accept-offer' | 'decline-offer' | 'opt-out' | 'opt-in' | 'help' | 'waitlist' | 'other';
 
 /** A reply, read. `keyword` is the normalized word that decided it (STOP, C…), when one did. */
 export interface Reading {
@@ -16,7 +16,8 @@ export interface Reading {
 const OPT_OUT = new Set(['STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT', 'OPTOUT', 'OPT-OUT', 'REVOKE']);
 const OPT_IN = new Set(['START', 'UNSTOP', 'SUBSCRIBE']);
 const HELP = new Set(['HELP', 'INFO']);
-const CONFIRM = new Set(['C', 'CONFIRM', 'CONFIRMED', 'Y', 'YES', 'OK', '1']);
+// SI/SÍ: the Spanish reminder and offer texts ask for SÍ.
+const CONFIRM = new Set(['C', 'CONFIRM', 'CONFIRMED', 'Y', 'YES', 'OK', '1', 'SI', 'SÍ']);
 const DECLINE = new Set(['X', 'N', 'NO', '2']);
 
 /**
@@ -28,6 +29,8 @@ export function classifyReply(text: string, optedOut: boolean): Reading {
   if (OPT_OUT.has(word)) return { intent: 'opt-out', classification: 'recognized-keywords', keyword: word };
   if (OPT_IN.has(word) || (optedOut && word === 'YES')) return { intent: 'opt-in', classification: 'recognized-keywords', keyword: word };
   if (HELP.has(word)) return { intent: 'help', classification: 'recognized-keywords', keyword: word };
+  // Patients write it as they please (Waitlist!, wait list, wait-list): only its letters count.
+  if (word.replace(/[^A-Z]/g, '') === 'WAITLIST') return { intent: 'waitlist', classification: 'recognized-keywords', keyword: 'WAITLIST' };
   if (CONFIRM.has(word)) return { intent: 'confirm', classification: 'positive', keyword: word };
   if (DECLINE.has(word)) return { intent: 'cancel', classification: 'negative', keyword: word };
   if (word === '') return { intent: 'other', classification: 'irregular', keyword: null };

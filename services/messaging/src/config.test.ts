@@ -37,6 +37,14 @@ describe('messaging configuration', () => {
     expect(() => parseConfig(configSchema, { ...base, ...twilio, TWILIO_ACCOUNT_SID: 'AC123' })).toThrow(/TWILIO_ACCOUNT_SID/);
   });
 
+  it('takes Bandwidth callback credentials as a pair, and none by default (loopback callers only)', () => {
+    expect(parseConfig(configSchema, base).BANDWIDTH_CALLBACK_USERNAME).toBeUndefined();
+    expect(parseConfig(configSchema, { ...base, BANDWIDTH_CALLBACK_USERNAME: 'bandwidth', BANDWIDTH_CALLBACK_PASSWORD: 'p'.repeat(16) })).toMatchObject({ BANDWIDTH_CALLBACK_USERNAME: 'bandwidth' });
+    expect(() => parseConfig(configSchema, { ...base, BANDWIDTH_CALLBACK_USERNAME: 'bandwidth' })).toThrow(/BANDWIDTH_CALLBACK_USERNAME/);
+    expect(() => parseConfig(configSchema, { ...base, BANDWIDTH_CALLBACK_PASSWORD: 'p'.repeat(16) })).toThrow(/BANDWIDTH_CALLBACK_USERNAME/);
+    expect(() => parseConfig(configSchema, { ...base, BANDWIDTH_CALLBACK_USERNAME: 'bandwidth', BANDWIDTH_CALLBACK_PASSWORD: 'short' })).toThrow(/BANDWIDTH_CALLBACK_PASSWORD/);
+  });
+
   it('moves its clock only when asked to, and never in production', () => {
     expect(parseConfig(configSchema, { ...base, NODE_ENV: 'test', CLOCK_CONTROL: 'true' }).CLOCK_CONTROL).toBe(true);
     expect(parseConfig(configSchema, { ...base, NODE_ENV: 'production', CLOCK_CONTROL: 'false' }).CLOCK_CONTROL).toBe(false);

@@ -29,6 +29,12 @@ export const configSchema = baseConfigSchema
      * them), so a developer can play the patient; unset, every callback is refused.
      */
     SMS_SINK_WEBHOOK_TOKEN: z.string().min(16).optional(),
+    /**
+     * HTTP Basic credentials Bandwidth is configured to send with its callbacks (`POST /webhooks/reply/bandwidth/sms`);
+     * both or neither. Without them only callers on this machine (loopback, as the gateway saw them) are accepted.
+     */
+    BANDWIDTH_CALLBACK_USERNAME: z.string().min(1).optional(),
+    BANDWIDTH_CALLBACK_PASSWORD: z.string().min(6, 'must be at least 6 characters, as Bandwidth asks').optional(),
     SMTP_URL: z.string().url().optional(),
     MAIL_FROM: z.string().min(3).default('no-reply@localhost'),
     MAIL_DIR: z.string().min(1).optional(),
@@ -60,6 +66,10 @@ export const configSchema = baseConfigSchema
     path: ['SMTP_URL'],
   })
   .refine(...clockControlRefinement)
+  .refine((config) => (config.BANDWIDTH_CALLBACK_USERNAME === undefined) === (config.BANDWIDTH_CALLBACK_PASSWORD === undefined), {
+    message: 'set both BANDWIDTH_CALLBACK_USERNAME and BANDWIDTH_CALLBACK_PASSWORD, or neither (loopback callers only)',
+    path: ['BANDWIDTH_CALLBACK_USERNAME'],
+  })
   .refine((config) => [config.TWILIO_ACCOUNT_SID, config.TWILIO_AUTH_TOKEN, config.TWILIO_FROM].every((value) => value === undefined) || (config.TWILIO_ACCOUNT_SID && config.TWILIO_AUTH_TOKEN && config.TWILIO_FROM), {
     message: 'set all of TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM, or none (development sink)',
     path: ['TWILIO_ACCOUNT_SID'],

@@ -1,14 +1,16 @@
 import { createEvent, reminderSentV1 } from '@pep/contracts';
 import type { Logger } from '@pep/service-kit';
+import { isDemoSample } from './demo-samples.js';
 import { SOURCE } from './events.js';
 import type { PrismaClient, Reminder } from './generated/prisma/client.js';
 import { addressFor, type Channel, type Outbound } from './outbound.js';
-import { OFFER_ACCEPTED, OFFER_TAKEN, OFFER_TEXT } from './offer-handlers.js';
+import { OFFER_KEYS, OFFER_PARALLEL, OFFER_TEXT, OFFER_TEXTS } from './offer-handlers.js';
 import { QuotaExceeded, type SendQuota } from './quota.js';
 import { CANCELLATION_ACK, CONFIRMATION_ACK, SYSTEM_USER } from './reminder-planner.js';
 import { isAllowed, nextAllowed } from './send-time.js';
 import { messagingSettings } from './settings.js';
 import { contextFor, render, variablesOf, wordingFor } from './templates.js';
+import { planWaitlistInvite, WAITLIST_INVITE, WAITLIST_JOINED } from './waitlist-texts.js';
 
 /** Tuning of a {@link ReminderDispatcher}. */
 export interface DispatcherOptions {
@@ -27,14 +29,16 @@ export interface DispatcherOptions {
 }
 
 const RETRY_BASE_MS = 60_000;
+// Texts that are about an appointment's cancellation, so they still go once it is cancelled.
+const ABOUT_CANCELLED = new Set([CANCELLATION_ACK, WAITLIST_INVITE, WAITLIST_JOINED]);
 // Counters of past quota windows are pruned at most this often per replica.
 const PRUNE_EVERY_MS = 10 * 60_000;
 
 /** What a held-back message is, for operators: the label of `messaging_quota_deferred_total`. */
 function kindOf(reminder: Reminder): 'reminder' | 'offer' | 'acknowledgement' | 'planned' {
   const key = reminder.messageTemplate;
-  if (key === OFFER_TEXT || key === OFFER_ACCEPTED || key === OFFER_TAKEN) return 'offer';
-  if (key === CONFIRMATION_ACK || key === CANCELLATION_ACK) return 'acknowledgement';
+  if (key && OFFER_KEYS.has(key)) return 'offer';
+  if (key === CONFIRMATION_ACK || (key !== null && ABOUT_CANCELLED.has(key))) return 'acknowledgement';
   // Staff's hand-planned reminders and demo messages are planned by a person, not by the platform.
   return reminder.createdBy === SYSTEM_USER ? 'reminder' : 'planned';
 }
@@ -89,6 +93,14 @@ export class ReminderDispatcher {
       this.round = null;
     });
     return this.round;
+  }
+
+  /** When the next round will have something to send: the earliest send (or retry) time still planned, or null when none is. */
+  async nextDue(): Promise<Date | null> {
+    const [row] = await this.prisma.$queryRawUnsafe<Array<{ at: Date | null }>>(
+      `SELECT min(COALESCE("retry_at", "send_at")) AS "at" FROM "reminder" WHERE NOT "deleted" AND "status" = 'scheduled'`,
+    );
+    return row?.at ? new Date(row.at) : null;
   }
 
   private schedule(delayMs: number): void {
@@ -156,9 +168,9 @@ export class ReminderDispatcher {
       this.prisma.patientContact.findFirst({ where: { id: reminder.patient, organization } }),
     ]);
     const cancelled = appointment !== null && (appointment.deleted || appointment.status === 'cancelled');
-    if (cancelled && reminder.messageTemplate !== CANCELLATION_ACK) return this.settle(reminder, { status: 'skipped', statusReason: 'appointment-cancelled' });
+    if (cancelled && !ABOUT_CANCELLED.has(reminder.messageTemplate ?? '')) return this.settle(reminder, { status: 'skipped', statusReason: 'appointment-cancelled' });
     if (appointment && appointment.date <= now) return this.settle(reminder, { status: 'skipped', statusReason: 'appointment-passed' });
-    if (reminder.messageTemplate === OFFER_TEXT) {
+    if (OFFER_TEXTS.includes(reminder.messageTemplate ?? '')) {
       // An offer texted after it lapsed or was taken would invite a YES that can only be refused.
       const offer = reminder.offer ? await this.prisma.offer.findFirst({ where: { id: reminder.offer, organization } }) : null;
       if (!offer || offer.status !== 'in-progress' || offer.expireAt <= now) return this.settle(reminder, { status: 'skipped', statusReason: 'offer-closed' });
@@ -228,7 +240,9 @@ export class ReminderDispatcher {
         text,
         subject,
         language: rendered.language,
-        key: reminder.text ? null : key,
+        // A parallel offer's text is an offer all the same: replies, calls and e-mail links find it by that key.
+        // A demo sample's text is its wording, not staff's, so the sample's name stays its key.
+        key: reminder.text && !isDemoSample(key) ? null : key === OFFER_PARALLEL ? OFFER_TEXT : key,
         automated: true,
         appointment: reminder.appointment,
         reminder: reminder.id,
@@ -250,7 +264,8 @@ export class ReminderDispatcher {
           return [];
         }
         const sentAt = this.clock();
-        await tx.reminder.updateMany({ where: mine, data: { status: 'sent', statusReason: null, sentAt, channel, message: message.id, retryAt: null, updatedBy: SYSTEM_USER } });
+        const sent = await tx.reminder.updateMany({ where: mine, data: { status: 'sent', statusReason: null, sentAt, channel, message: message.id, retryAt: null, updatedBy: SYSTEM_USER } });
+        if (sent.count > 0 && reminder.messageTemplate === CANCELLATION_ACK && channel === 'sms') await planWaitlistInvite(tx, reminder, sentAt);
         return [
           createEvent(reminderSentV1, {
             source: SOURCE,

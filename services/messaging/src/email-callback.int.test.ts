@@ -115,8 +115,8 @@ describe('messaging service: answer links in reminder and offer e-mails', () => 
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(repliesOf(records.patient._id)).toHaveLength(2);
     const inbound = (await service.app.inject({ url: `/api/messages?patient=${records.patient._id}&type=inbound`, headers: await as(org.staff) })).json();
-    expect(inbound.total).toBe(2);
-    expect(inbound.response.map((reply: { text: string; channel: string; classification: string }) => [reply.text, reply.channel, reply.classification]).sort()).toEqual([
+    expect(inbound).toHaveLength(2);
+    expect(inbound.map((reply: { text: string; channel: string; classification: string }) => [reply.text, reply.channel, reply.classification]).sort()).toEqual([
       ['cancel', 'email', 'negative'],
       ['confirm', 'email', 'positive'],
     ]);

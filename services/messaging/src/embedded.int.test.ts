@@ -77,16 +77,16 @@ describe('messaging service on PGlite and the in-process bus (embedded runtime)'
     clock.set('2026-03-03T15:00:30Z');
     expect(await dispatcher.runOnce()).toBe(1);
     const messages = (await app.inject({ url: `/api/messages?patient=${records.patient._id}`, headers })).json();
-    expect(messages.total).toBe(1);
-    expect(messages.response[0]).toMatchObject({ type: 'outbound', channel: 'sms', status: 'sent', externalStatus: { sink: true }, automated: true, appointment: appointment._id, key: 'reminder' });
-    expect(messages.response[0].text).toContain('Reply C to confirm or X to cancel');
-    expect(messages.response[0].text).toContain('Thursday, March 5, 2026');
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).toMatchObject({ type: 'outbound', channel: 'sms', status: 'sent', externalStatus: { sink: true }, automated: true, appointment: appointment._id, key: 'reminder' });
+    expect(messages[0].text).toContain('Reply YES to confirm or NO to cancel');
+    expect(messages[0].text).toContain('Thursday, March 5, 2026');
     const reminders = (await app.inject({ url: `/api/reminders/findByApptId/${appointment._id}`, headers })).json().response;
     expect(reminders.map((reminder: { status: string }) => reminder.status)).toEqual(['sent', 'scheduled']);
 
     // Staff e-mail goes to .eml files when no SMTP server is configured.
     await app.inject({ method: 'POST', url: '/api/messages', headers, payload: { patient: records.patient._id, channel: 'sms', text: 'See you soon' } });
-    expect((await app.inject({ url: `/api/messages?patient=${records.patient._id}`, headers })).json().total).toBe(2);
+    expect((await app.inject({ url: `/api/messages?patient=${records.patient._id}`, headers })).json()).toHaveLength(2);
     expect(await readdir(mailDir)).toEqual([]);
   });
 });

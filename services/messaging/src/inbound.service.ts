@@ -11,12 +11,26 @@ import { sqlState } from './schemas.js';
 import { messagingSettings } from './settings.js';
 import { contextFor, render, variablesOf, wordingFor } from './templates.js';
 
-/** The fields of Twilio's incoming-message webhook messaging reads. */
+/** The fields of Twilio's incoming-message webhook messaging reads; other vendors' replies are put in the same words. */
 export interface IncomingSms {
+  /** The vendor's id of the message. */
   MessageSid: string;
   From: string;
   To: string;
   Body: string;
+  /** The vendor that delivered it; Twilio when absent. */
+  vendor?: SmsVendor;
+}
+
+/** The SMS vendors replies arrive through. */
+export type SmsVendor = 'twilio' | 'bandwidth';
+
+/**
+ * The id a reply is recorded under, unique among inbound messages: Twilio's SID as it is (`SM…`, never a colon), other
+ * vendors' ids prefixed with the vendor (`bandwidth:<id>`), so one vendor's id can never pass for another's message.
+ */
+export function replyExternalId(sms: Pick<IncomingSms, 'MessageSid' | 'vendor'>): string {
+  return !sms.vendor || sms.vendor === 'twilio' ? sms.MessageSid : `${sms.vendor}:${sms.MessageSid}`;
 }
 
 /**
@@ -61,9 +75,14 @@ export class InboundService {
     private readonly logger: Logger,
   ) {}
 
-  /** Records and answers one incoming SMS; answers TwiML. */
+  /**
+   * Records and answers one incoming SMS; answers TwiML. Only Twilio reads the answer: for another vendor the
+   * acknowledgement (STOP, START, HELP) is recorded as skipped, since nothing carries it back yet.
+   */
   async receive(sms: IncomingSms, correlationId: string): Promise<string> {
-    if (await this.prisma.message.findFirst({ where: { externalId: sms.MessageSid, type: 'inbound' }, select: { id: true } })) return twiml(null);
+    const externalId = replyExternalId(sms);
+    const inResponse = !sms.vendor || sms.vendor === 'twilio';
+    if (await this.prisma.message.findFirst({ where: { externalId, type: 'inbound' }, select: { id: true } })) return twiml(null);
     const contact = await this.sender(sms.From);
     if (!contact) {
       this.logger.info({ messageSid: sms.MessageSid }, 'reply from a number no patient has');
@@ -75,7 +94,8 @@ export class InboundService {
     const offer = await this.openOffer(contact, now);
     // A yes or no to a text offering a slot answers the offer; otherwise it answers the latest appointment reminder.
     const reading = offer && read.intent === 'confirm' ? { ...read, intent: 'accept-offer' as const } : offer && read.intent === 'cancel' ? { ...read, intent: 'decline-offer' as const } : read;
-    const reminder = offer
+    // WAITLIST asks about the appointment last written about (the cancellation's invitation), even while an offer is open.
+    const reminder = offer && reading.intent !== 'waitlist'
       ? null
       : await this.prisma.reminder.findFirst({
           where: { organization, patient: contact.id, status: { in: ['sent', 'delivered', 'confirmed'] }, appointment: { not: null }, deleted: false },
@@ -106,7 +126,8 @@ export class InboundService {
             to: sms.To,
             text: sms.Body,
             language: contact.language,
-            externalId: sms.MessageSid,
+            externalId,
+            ...(inResponse ? {} : { externalStatus: { vendor: sms.vendor, messageId: sms.MessageSid } }),
             classification: reading.classification === 'recognized-keywords' ? 'recognized_keywords' : reading.classification,
             appointment: reminder?.appointment ?? null,
             reminder: offer?.reminder ?? reminder?.id ?? null,
@@ -148,20 +169,21 @@ export class InboundService {
               patient: contact.id,
               type: 'outbound',
               channel: 'sms',
-              status: 'sent',
+              status: inResponse ? 'sent' : 'skipped',
+              ...(inResponse ? {} : { skippedStatusReason: 'no-reply-channel' }),
               key: ackKey,
               from: sms.To,
               to: sms.From,
               text: ack,
               language: contact.language,
-              externalStatus: { twiml: true, inReplyTo: sms.MessageSid },
+              externalStatus: inResponse ? { twiml: true, inReplyTo: sms.MessageSid } : { vendor: sms.vendor, inReplyTo: sms.MessageSid },
               automated: true,
               appointment: reminder?.appointment ?? null,
               createdBy: PATIENT,
               updatedBy: PATIENT,
             },
           });
-          events.push(createEvent(messageSentV1, { ...context, subject: answer.id, data: messageEventData(answer) }));
+          if (inResponse) events.push(createEvent(messageSentV1, { ...context, subject: answer.id, data: messageEventData(answer) }));
         }
         await enqueue(tx, events);
       });
@@ -171,7 +193,7 @@ export class InboundService {
       throw error;
     }
     this.eventsWritten();
-    this.logger.info({ messageSid: sms.MessageSid, intent: reading.intent, classification: reading.classification }, 'reply received');
+    this.logger.info({ messageSid: sms.MessageSid, vendor: sms.vendor ?? 'twilio', intent: reading.intent, classification: reading.classification }, 'reply received');
     return twiml(ack);
   }
 

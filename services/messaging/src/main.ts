@@ -20,6 +20,7 @@ main(async () => {
       ? { accountSid: config.TWILIO_ACCOUNT_SID, authToken: config.TWILIO_AUTH_TOKEN!, from: config.TWILIO_FROM!, apiUrl: config.TWILIO_API_URL }
       : null,
     ...(config.SMS_SINK_WEBHOOK_TOKEN ? { sinkWebhookToken: config.SMS_SINK_WEBHOOK_TOKEN } : {}),
+    bandwidthCallback: config.BANDWIDTH_CALLBACK_USERNAME ? { username: config.BANDWIDTH_CALLBACK_USERNAME, password: config.BANDWIDTH_CALLBACK_PASSWORD! } : null,
     mailer: config.SMTP_URL ? { from: config.MAIL_FROM, smtpUrl: config.SMTP_URL } : { from: config.MAIL_FROM, directory: config.MAIL_DIR! },
     dispatcher: { intervalMs: config.DISPATCH_INTERVAL_MS },
     quota: {

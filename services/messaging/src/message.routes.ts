@@ -1,4 +1,4 @@
-import { requireIdentity, type ServiceApp } from '@pep/service-kit';
+import { arrayPageOf, pageInHeaders, requireIdentity, type ServiceApp } from '@pep/service-kit';
 import { messageListQuery, messageResponse, sendMessageBody } from './message.schemas.js';
 import type { MessageService } from './message.service.js';
 import { READERS, whoMayCall, WRITERS } from './roles.js';
@@ -13,8 +13,19 @@ export function registerMessageRoutes(app: ServiceApp, messages: MessageService)
   for (const [url, hide] of [['/api/messages', false], ['/api/messages/', true]] as const) {
     app.get(
       url,
-      { schema: { hide, tags, summary: 'Messages', description: `Paged with page/limit, newest first. ${FILTERS} ${whoMayCall(READERS)}`, querystring: messageListQuery, response: { 200: page } } },
-      async (request) => messages.list(requireIdentity(request, READERS), request.query),
+      {
+        schema: {
+          hide,
+          tags,
+          summary: 'Messages',
+          description:
+            'Newest first, as a bare array, as v1 clients read a patient’s messages (`$[0].text`); paged with page/limit, the total in X-Total-Count ' +
+            `and the next page in Link (rel="next"). ${FILTERS} ${whoMayCall(READERS)}`,
+          querystring: messageListQuery,
+          response: { 200: arrayPageOf(messageResponse) },
+        },
+      },
+      async (request, reply) => pageInHeaders({ request, reply }, await messages.list(requireIdentity(request, READERS), request.query)),
     );
     app.post(
       url,
@@ -40,7 +51,7 @@ export function registerMessageRoutes(app: ServiceApp, messages: MessageService)
 
   app.get(
     '/api/messages/crudList',
-    { schema: { tags, summary: 'Messages, for administration screens', description: `As the list. ${whoMayCall(READERS)}`, querystring: messageListQuery, response: { 200: page } } },
+    { schema: { tags, summary: 'Messages, for administration screens', description: `The filters and order of the list, in the v1 list envelope ({response, page, limit, total}). ${whoMayCall(READERS)}`, querystring: messageListQuery, response: { 200: page } } },
     async (request) => messages.list(requireIdentity(request, READERS), request.query),
   );
 

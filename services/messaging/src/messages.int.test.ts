@@ -57,11 +57,11 @@ describe('messaging service: staff messages and Twilio status callbacks', () => 
     const placed = fake.sent.at(-1)!;
     expect(placed.kind).toBe('call');
     expect(placed.params['Twiml']).toBe('<?xml version="1.0" encoding="UTF-8"?><Response><Say language="en-US">Please call the clinic.</Say></Response>');
-    expect(call.json().externalId).toBe(placed.sid);
+    expect(call.json().externalId).toEqual({ value: placed.sid });
 
-    const listed = (await service.app.inject({ url: `/api/messages?patient=${records.patient._id}`, headers: await as(org.provider) })).json();
-    expect(listed.total).toBe(3);
-    expect(listed.response.map((message: { channel: string }) => message.channel)).toEqual(['voice', 'email', 'sms']);
+    const listed = await service.app.inject({ url: `/api/messages?patient=${records.patient._id}`, headers: await as(org.provider) });
+    expect(listed.headers['x-total-count']).toBe('3');
+    expect(listed.json().map((message: { channel: string }) => message.channel)).toEqual(['voice', 'email', 'sms']);
     expect((await service.app.inject({ url: '/api/messages/crudList?channel=email', headers: await as(org.admin) })).json().total).toBe(1);
     expect((await service.app.inject({ url: `/api/messages/${sms.json()._id}`, headers: await as(org.staff) })).json()).toEqual(sms.json());
   });
@@ -103,7 +103,7 @@ describe('messaging service: staff messages and Twilio status callbacks', () => 
   it('records delivery from signed Twilio callbacks once, and refuses tampered ones', async () => {
     const message = (await send({ patient: records.patient._id, text: 'Delivery test' })).json();
     const path = `/api/callback/twilio/${message._id}`;
-    const delivered = { MessageSid: message.externalId, MessageStatus: 'delivered', AccountSid: fake.accountSid, To: '+15551230077' };
+    const delivered = { MessageSid: message.externalId.value, MessageStatus: 'delivered', AccountSid: fake.accountSid, To: '+15551230077' };
 
     const tampered = await twilioCallback(service.app, fake, path, delivered, { tamper: { MessageStatus: 'undelivered' } });
     expect(tampered.statusCode).toBe(403);
@@ -123,17 +123,17 @@ describe('messaging service: staff messages and Twilio status callbacks', () => 
     const published = await eventsOf(message._id, 2);
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     expect(events.seen.filter((event) => event.subject === message._id).map((event) => event.type)).toEqual(['message.sent', 'message.delivered']);
-    expect(published[1]!.data).toMatchObject({ _id: message._id, externalId: message.externalId });
+    expect(published[1]!.data).toMatchObject({ _id: message._id, externalId: message.externalId.value });
 
     const lost = (await send({ patient: records.patient._id, text: 'Failure test' })).json();
     const lostPath = `/api/callback/twilio/${lost._id}`;
-    expect((await twilioCallback(service.app, fake, lostPath, { MessageSid: lost.externalId, MessageStatus: 'undelivered', ErrorCode: '30003' })).statusCode).toBe(204);
+    expect((await twilioCallback(service.app, fake, lostPath, { MessageSid: lost.externalId.value, MessageStatus: 'undelivered', ErrorCode: '30003' })).statusCode).toBe(204);
     expect((await service.app.inject({ url: `/api/messages/${lost._id}`, headers: await as(org.staff) })).json()).toMatchObject({ status: 'undelivered', skippedStatusReason: 'twilio-30003' });
     const failed = await eventsOf(lost._id, 2);
     expect(failed[1]).toMatchObject({ type: 'message.failed', data: { reason: 'twilio-30003' } });
 
     // A callback naming another message's SID, or no message at all, finds nothing.
-    expect((await twilioCallback(service.app, fake, lostPath, { MessageSid: message.externalId, MessageStatus: 'delivered' })).statusCode).toBe(404);
+    expect((await twilioCallback(service.app, fake, lostPath, { MessageSid: message.externalId.value, MessageStatus: 'delivered' })).statusCode).toBe(404);
     expect((await twilioCallback(service.app, fake, `/api/callback/twilio/${randomUUID()}`, delivered)).statusCode).toBe(404);
   });
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { offerAcceptedV1, offerClosedV1, offerCreatedV1, offerExpiredV1, offerExtendedV1, type EventEnvelope } from '@pep/contracts';
+import { offerAcceptedV1, offerApprovedV1, offerClosedV1, offerCreatedV1, offerExpiredV1, offerExtendedV1, offerRejectedV1, type EventEnvelope } from '@pep/contracts';
 import { on, type EventBinding } from '@pep/db';
 import type { z } from 'zod';
 import { typed, type Db } from './events.js';
@@ -7,8 +7,18 @@ import { SYSTEM_USER } from './reminder-planner.js';
 
 /** Keys of the texts about offers of freed slots. */
 export const OFFER_TEXT = 'offer';
+/** The offer text of a parallel offer (first YES wins); sent as an `offer` message, so replies, calls and e-mail links treat it as one. */
+export const OFFER_PARALLEL = 'offer-parallel';
+/** The answer to a YES the front office must approve first. */
+export const OFFER_PENDING = 'offer-pending';
 export const OFFER_ACCEPTED = 'offer-accepted';
+/** The answer when the front office declines an acceptance it held. */
+export const OFFER_DECLINED = 'offer-declined';
 export const OFFER_TAKEN = 'offer-taken';
+/** Keys of the texts that offer a slot. */
+export const OFFER_TEXTS = [OFFER_TEXT, OFFER_PARALLEL];
+/** Keys of every text about an offer. */
+export const OFFER_KEYS = new Set([...OFFER_TEXTS, OFFER_PENDING, OFFER_ACCEPTED, OFFER_DECLINED, OFFER_TAKEN]);
 
 /** What every offer event says of the offer itself. */
 type OfferData = Omit<z.output<typeof offerCreatedV1.data>, 'offered'>;
@@ -53,21 +63,34 @@ export function offerBindings(clock: () => Date): EventBinding[] {
       on(definition, async (event, tx) => {
         const db = typed(tx);
         await keepOffer(db, event);
-        await planTexts(db, event, event.data.offered.map((offered) => offered.patient), OFFER_TEXT, clock(), false);
+        const key = event.data.protocol === 'parallel' ? OFFER_PARALLEL : OFFER_TEXT;
+        await planTexts(db, event, event.data.offered.map((offered) => offered.patient), key, clock(), false);
       }),
     ),
     on(offerAcceptedV1, async (event, tx) => {
       const db = typed(tx);
       await keepOffer(db, event);
-      await planTexts(db, event, [event.data.patient], OFFER_ACCEPTED, clock(), true);
+      // Not "booked" while the front office has yet to approve: the patient is told it is being checked.
+      await planTexts(db, event, [event.data.patient], event.data.awaitingApproval ? OFFER_PENDING : OFFER_ACCEPTED, clock(), true);
+    }),
+    // Staff decide later, maybe at night: these wait for the allowed hours like any text the patient did not just ask for.
+    on(offerApprovedV1, async (event, tx) => {
+      const db = typed(tx);
+      await keepOffer(db, event);
+      await planTexts(db, event, [event.data.patient], OFFER_ACCEPTED, clock(), false);
+    }),
+    on(offerRejectedV1, async (event, tx) => {
+      const db = typed(tx);
+      await keepOffer(db, event);
+      await planTexts(db, event, [event.data.patient], OFFER_DECLINED, clock(), false);
     }),
     on(offerClosedV1, async (event, tx) => {
       const db = typed(tx);
       await keepOffer(db, event);
       // Texts not sent yet are void; those who were texted the offer are told the slot is gone.
-      await db.reminder.updateMany({ where: { organization: event.organization, offer: event.data._id, messageTemplate: OFFER_TEXT, status: { in: ['scheduled', 'blocked'] } }, data: { status: 'skipped', statusReason: 'offer-closed' } });
+      await db.reminder.updateMany({ where: { organization: event.organization, offer: event.data._id, messageTemplate: { in: OFFER_TEXTS }, status: { in: ['scheduled', 'blocked'] } }, data: { status: 'skipped', statusReason: 'offer-closed' } });
       const texted = await db.reminder.findMany({
-        where: { organization: event.organization, offer: event.data._id, messageTemplate: OFFER_TEXT, status: { in: ['sent', 'delivered'] }, patient: { in: event.data.patients.map((offered) => offered.patient) } },
+        where: { organization: event.organization, offer: event.data._id, messageTemplate: { in: OFFER_TEXTS }, status: { in: ['sent', 'delivered'] }, patient: { in: event.data.patients.map((offered) => offered.patient) } },
         select: { patient: true },
       });
       await planTexts(db, event, texted.map((row) => row.patient), OFFER_TAKEN, clock(), false);
@@ -75,7 +98,7 @@ export function offerBindings(clock: () => Date): EventBinding[] {
     on(offerExpiredV1, async (event, tx) => {
       const db = typed(tx);
       await keepOffer(db, event);
-      await db.reminder.updateMany({ where: { organization: event.organization, offer: event.data._id, messageTemplate: OFFER_TEXT, status: { in: ['scheduled', 'blocked'] } }, data: { status: 'skipped', statusReason: 'offer-expired' } });
+      await db.reminder.updateMany({ where: { organization: event.organization, offer: event.data._id, messageTemplate: { in: OFFER_TEXTS }, status: { in: ['scheduled', 'blocked'] } }, data: { status: 'skipped', statusReason: 'offer-expired' } });
     }),
   ];
 }

@@ -49,7 +49,7 @@ describe('messaging service: texting offers of freed slots', () => {
     ...overrides,
   });
 
-  it('texts the offer to each patient, reads the first YES as accepting it, then books the winner and tells the other', async () => {
+  it('texts a parallel offer to each patient saying the first YES gets it, reads the first YES as accepting it, then books the winner and tells the other', async () => {
     const org = organization();
     const records = await world(service.bus, org.id, { patient: { phone: '+15552220001', firstname: 'Amir' } });
     const other = patientData({ phone: '+15552220002', firstname: 'Bea' });
@@ -66,7 +66,7 @@ describe('messaging service: texting offers of freed slots', () => {
     await waitFor(async () => (await rows('SELECT 1 FROM reminder WHERE offer = $1', [offer._id])).length === 2, { timeoutMs: 30_000, message: 'offer texts planned' });
     await drain();
     expect(textsTo('+15552220001')).toEqual([
-      'Hi Amir, an earlier appointment with Grace Hopper at Main Street Clinic is available on Wednesday, September 2, 2026 at 9:00 AM. Reply YES to take it or NO to pass. The offer ends at 11:00 AM.',
+      'Hi Amir, an earlier appointment with Grace Hopper at Main Street Clinic is available on Wednesday, September 2, 2026 at 9:00 AM. The first patient to reply YES gets it; if you are not free then, ignore this message. The offer ends at 11:00 AM.',
     ]);
     expect(textsTo('+15552220002')).toHaveLength(1);
 

@@ -5,7 +5,7 @@ import { answerLinks } from './email-links.js';
 import { enqueue, SOURCE } from './events.js';
 import type { Message, Prisma, PrismaClient } from './generated/prisma/client.js';
 import type { SendQuota, TakenCount } from './quota.js';
-import { SendError, type Vendors } from './vendors.js';
+import { SendError, type Handed, type Vendors } from './vendors.js';
 
 /** Channels the platform sends on. */
 export type Channel = 'sms' | 'email' | 'voice';
@@ -108,7 +108,7 @@ export class Outbound {
     });
     const statusCallback = `${this.publicUrl}/api/callback/twilio/${id}`;
     let failure: SendError | null = null;
-    let handed: { externalId: string | null; externalStatus: Record<string, unknown> } = { externalId: null, externalStatus: {} };
+    let handed: Handed = { externalId: null, externalStatus: {} };
     try {
       handed =
         request.channel === 'sms'
@@ -130,7 +130,7 @@ export class Outbound {
           ? { status: 'undelivered', skippedStatusReason: failure.reason, externalStatus: { error: failure.reason }, terminatingStateAt: new Date() }
           : { status: 'sent', externalStatus: handed.externalStatus as Prisma.InputJsonValue },
       });
-      const row = await tx.message.update({ where: { id }, data: { externalId: handed.externalId } });
+      const row = await tx.message.update({ where: { id }, data: { externalId: handed.externalId, ...(handed.from ? { from: handed.from } : {}) } });
       const context = { source: SOURCE, organization: row.organization, subject: row.id, correlationId: request.correlationId, ...(request.causationId ? { causationId: request.causationId } : {}) };
       const events: EventEnvelope[] = [
         failure

@@ -177,13 +177,13 @@ describe('messaging service: reminders from appointment events, sent through Twi
     expect(sends[0]!.kind).toBe('message');
     expect(sends[0]!.params['From']).toBe(fake.from);
     expect(sends[0]!.params['Body']).toBe(
-      'Hi Grace, this is a reminder of your appointment with Grace Hopper at Main Street Clinic on Tuesday, March 10, 2026 at 10:00 AM. Reply C to confirm or X to cancel.',
+      'Hi Grace, this is a reminder of your appointment with Grace Hopper at Main Street Clinic on Tuesday, March 10, 2026 at 10:00 AM. Reply YES to confirm or NO to cancel.',
     );
     const reminder = (await service.app.inject({ url: `/api/reminders/${first!._id}`, headers: await as(org.staff) })).json();
     expect(reminder).toMatchObject({ status: 'sent', sentAt: '2026-03-03T14:00:05.000Z', channel: 'sms' });
     expect(sends[0]!.params['StatusCallback']).toBe(`${PUBLIC_URL}/api/callback/twilio/${reminder.message}`);
     const message = (await service.app.inject({ url: `/api/messages/${reminder.message}`, headers: await as(org.staff) })).json();
-    expect(message).toMatchObject({ type: 'outbound', channel: 'sms', status: 'sent', externalId: sends[0]!.sid, to: '+15551230042', reminder: first!._id, appointment: appointment._id });
+    expect(message).toMatchObject({ type: 'outbound', channel: 'sms', status: 'sent', externalId: { value: sends[0]!.sid }, to: '+15551230042', reminder: first!._id, appointment: appointment._id });
 
     const published = await waitFor(() => {
       const mine = events.seen.filter((event) => event.subject === reminder.message || event.subject === first!._id);
@@ -291,13 +291,13 @@ describe('messaging service: reminders from appointment events, sent through Twi
     const headers = await as(org.admin);
     const resolve = async (query: string) => (await service.app.inject({ url: `/api/messageTemplates/reminder/resolve${query}`, headers })).json();
     expect((await resolve(`?patient=${records.patient._id}&appointment=${appointment._id}`)).text).toBe(
-      'Hola Lin, le recordamos su cita con Grace Hopper en Main Street Clinic el martes, 10 de marzo de 2026 a las 10:00. Responda C para confirmar o X para cancelar.',
+      'Hola Lin, le recordamos su cita con Grace Hopper en Main Street Clinic el martes, 10 de marzo de 2026 a las 10:00. Responda SÍ para confirmar o NO para cancelar.',
     );
     const custom = await service.app.inject({ method: 'POST', url: '/api/messageTemplates/reminder', headers, payload: { language: 'es', text: '{{patient.firstname}}: cita {{appointment.date}} {{appointment.time}}' } });
     expect(custom.statusCode, custom.body).toBe(200);
     expect(custom.json()).toMatchObject({ key: 'reminder', language: 'es', builtIn: false });
     expect((await resolve(`?patient=${records.patient._id}&appointment=${appointment._id}`)).text).toBe('Lin: cita martes, 10 de marzo de 2026 10:00');
-    expect((await resolve(`?patient=${records.patient._id}&appointment=${appointment._id}&language=en`)).text).toContain('Reply C to confirm');
+    expect((await resolve(`?patient=${records.patient._id}&appointment=${appointment._id}&language=en`)).text).toContain('Reply YES to confirm');
     expect((await service.app.inject({ method: 'POST', url: '/api/messageTemplates', headers, payload: { key: 'reminder', language: 'es', text: 'again' } })).statusCode).toBe(409);
     const fresh = await service.app.inject({ method: 'POST', url: '/api/messageTemplates', headers, payload: { key: 'welcome', text: 'Welcome {{patient.firstname}}' } });
     expect(fresh.statusCode).toBe(200);
@@ -308,7 +308,7 @@ describe('messaging service: reminders from appointment events, sent through Twi
     expect((await service.app.inject({ url: '/api/messageTemplates/stop-ack', headers })).json()).toMatchObject({ builtIn: true, text: expect.stringContaining('START') });
     expect((await service.app.inject({ url: '/api/messageTemplates/no-such-key', headers })).statusCode).toBe(404);
     await service.app.inject({ method: 'DELETE', url: `/api/messageTemplates/${custom.json()._id}`, headers });
-    expect((await resolve(`?patient=${records.patient._id}&appointment=${appointment._id}`)).text).toContain('Responda C');
+    expect((await resolve(`?patient=${records.patient._id}&appointment=${appointment._id}`)).text).toContain('Responda SÍ');
     expect((await service.app.inject({ method: 'POST', url: '/api/messageTemplates/reminder', headers: await as(org.staff), payload: { text: 'x' } })).statusCode).toBe(403);
 
     const canned = await service.app.inject({ method: 'POST', url: '/api/patientMessageTemplates', headers, payload: { name: 'Running late', text: 'The doctor is running 15 minutes late.' } });

@@ -92,8 +92,8 @@ describe('messaging service: patients’ SMS replies', () => {
     expect(received!.data).toMatchObject({ patient: records.patient._id, intent: 'confirm', classification: 'positive', appointment: appointment._id, reminder, channel: 'sms', offer: null });
     expect(JSON.stringify(received)).not.toContain('+15551110001');
     const inbound = (await service.app.inject({ url: `/api/messages?patient=${records.patient._id}&type=inbound`, headers: await as(org.staff) })).json();
-    expect(inbound.total).toBe(1);
-    expect(inbound.response[0]).toMatchObject({ text: 'c', classification: 'positive', externalId: sid, from: '+15551110001', appointment: appointment._id, status: 'delivered' });
+    expect(inbound).toHaveLength(1);
+    expect(inbound[0]).toMatchObject({ text: 'c', classification: 'positive', externalId: { value: sid }, from: '+15551110001', appointment: appointment._id, status: 'delivered' });
 
     // Scheduling confirms; the patient is thanked once, at once, and the reminder shows as confirmed.
     await publish(service.bus, appointmentConfirmedV1, org.id, appointment._id, { ...appointment, status: 'confirmed' }, '/services/scheduling');
@@ -116,8 +116,9 @@ describe('messaging service: patients’ SMS replies', () => {
     await waitFor(async () => (await rows("SELECT 1 FROM reminder WHERE appointment = $1 AND message_template = 'cancellation-ack'", [appointment._id])).length === 1, { timeoutMs: 30_000, message: 'acknowledgement planned' });
     await drain();
     expect(fake.sent.filter((send) => send.params['To'] === '+15551110002').map((send) => send.params['Body'])).toEqual([
-      expect.stringContaining('Reply C to confirm'),
+      expect.stringContaining('Reply YES to confirm or NO to cancel'),
       'Your appointment on Wednesday, August 5, 2026 at 10:00 AM is cancelled. Call Main Street Clinic to book another time.',
+      'Would you like an earlier or another time with Grace Hopper at Main Street Clinic? Reply WAITLIST and we will text you when one opens.',
     ]);
   });
 
@@ -144,7 +145,7 @@ describe('messaging service: patients’ SMS replies', () => {
     await drain();
     expect(fake.sent.length).toBe(sendsBefore);
     const answers = (await service.app.inject({ url: `/api/messages?patient=${records.patient._id}&type=outbound`, headers: await as(org.staff) })).json();
-    expect(answers.response[0]).toMatchObject({ key: 'stop-ack', status: 'sent', externalStatus: { twiml: true, inReplyTo: sid } });
+    expect(answers[0]).toMatchObject({ key: 'stop-ack', status: 'sent', externalStatus: { twiml: true, inReplyTo: sid } });
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(events.seen.filter((event) => event.type === 'patient.opted-out' && event.subject === records.patient._id)).toHaveLength(1);
 

@@ -8,6 +8,8 @@ export {
   optionalText,
   recordFields,
   recordView,
+  rootAccount,
+  rootAccountOf,
   text,
   type ListQuery,
   type Page,

@@ -4,7 +4,7 @@ import type { Db } from './events.js';
 import { isValidWindow, type AllowedHours } from './send-time.js';
 
 /** What patients asking for HELP are told when the organization wrote nothing of its own. */
-export const DEFAULT_HELP_TEXT = 'Reply C to confirm, X to cancel, STOP to stop messages. For anything else, please call the clinic.';
+export const DEFAULT_HELP_TEXT = 'Reply YES to confirm, NO to cancel, WAITLIST to join the waitlist, STOP to stop messages. For anything else, please call the clinic.';
 
 /** The settings messaging acts on, for one organization. */
 export interface MessagingSettings {

@@ -16,9 +16,10 @@ import {
   upsertTemplateBody,
 } from './template.schemas.js';
 import type { PatientTemplateService, TemplateService } from './template.service.js';
+import { BUILT_IN_KEYS } from './templates.js';
 
 const tags = ['messageTemplates'];
-const VARIABLES = 'Variables: {{patient.firstname}}, {{provider.name}}, {{facility.name}}, {{appointment.date}}, {{appointment.time}}, {{help}}.';
+const VARIABLES = 'Variables: {{patient.firstname}}, {{provider.name}}, {{facility.name}}, {{appointment.date}}, {{appointment.time}}, {{offer.expires}}, {{help}}.';
 
 /** Routes of the `messageTemplates` group: the organization's wording over the built-in one. */
 export function registerTemplateRoutes(app: ServiceApp, templates: TemplateService): void {
@@ -30,7 +31,7 @@ export function registerTemplateRoutes(app: ServiceApp, templates: TemplateServi
           hide,
           tags,
           summary: 'Create a message template',
-          description: `One per key and language: an existing one answers 409. Built-in keys: reminder, confirmation-ack, cancellation-ack, stop-ack, start-ack, help. ${VARIABLES} ${whoMayCall(TEMPLATE_WRITERS)}`,
+          description: `One per key and language: an existing one answers 409. Built-in keys (each shipped in English and Spanish): ${BUILT_IN_KEYS.join(', ')}. ${VARIABLES} ${whoMayCall(TEMPLATE_WRITERS)}`,
           body: createTemplateBody,
           response: { 200: messageTemplateResponse },
         },

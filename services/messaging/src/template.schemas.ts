@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { listQuery, recordFields } from './schemas.js';
+import { listQuery, recordFields, rootAccount } from './schemas.js';
 
 /** A template key: lower-case letters, digits and dashes; `list` names the list route. */
 export const templateKey = z
@@ -14,6 +14,7 @@ const language = z.string().regex(/^[a-z]{2}$/, 'ISO 639-1, e.g. en');
 export const messageTemplateResponse = z.object({
   _id: z.uuid().nullable(),
   organization: z.uuid(),
+  user: rootAccount,
   key: z.string(),
   language: z.string(),
   description: z.string().nullable(),

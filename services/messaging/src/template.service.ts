@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import type { PrismaClient } from './generated/prisma/client.js';
 import { messagingSettings } from './settings.js';
 import { notArrivedYet, type References } from './references.js';
-import { invalidFields, type ListQuery, type Page } from './schemas.js';
+import { invalidFields, rootAccountOf, type ListQuery, type Page } from './schemas.js';
 import type {
   createPatientTemplateBody,
   CreateTemplateBody,
@@ -24,7 +24,7 @@ function builtInResponse(organization: string, key: string, language: string): M
   const wording = builtIn(key, language);
   if (!wording) return null;
   const known = (BUILT_IN_TEMPLATES as Record<string, Record<string, unknown>>)[key]![language] ? language : 'en';
-  return { _id: null, organization, key, language: known, description: null, subject: wording.subject, text: wording.text, builtIn: true, deleted: 0, createdAt: null, updatedAt: null };
+  return { _id: null, organization, user: rootAccountOf(organization), key, language: known, description: null, subject: wording.subject, text: wording.text, builtIn: true, deleted: 0, createdAt: null, updatedAt: null };
 }
 
 /** Message templates: an organization's wording of the messages the platform sends, over the built-in wording. */

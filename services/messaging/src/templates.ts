@@ -16,8 +16,13 @@ export const BUILT_IN_KEYS = [
   'start-ack',
   'help',
   'offer',
+  'offer-parallel',
+  'offer-pending',
   'offer-accepted',
+  'offer-declined',
   'offer-taken',
+  'waitlist-invite',
+  'waitlist-joined',
   'voice-reminder',
   'voice-offer',
   'voice-retry',
@@ -40,11 +45,11 @@ export const BUILT_IN_TEMPLATES: Record<BuiltInKey, Record<string, Wording>> = {
   reminder: {
     en: {
       subject: 'Appointment reminder',
-      text: 'Hi {{patient.firstname}}, this is a reminder of your appointment with {{provider.name}} at {{facility.name}} on {{appointment.date}} at {{appointment.time}}. Reply C to confirm or X to cancel.',
+      text: 'Hi {{patient.firstname}}, this is a reminder of your appointment with {{provider.name}} at {{facility.name}} on {{appointment.date}} at {{appointment.time}}. Reply YES to confirm or NO to cancel.',
     },
     es: {
       subject: 'Recordatorio de cita',
-      text: 'Hola {{patient.firstname}}, le recordamos su cita con {{provider.name}} en {{facility.name}} el {{appointment.date}} a las {{appointment.time}}. Responda C para confirmar o X para cancelar.',
+      text: 'Hola {{patient.firstname}}, le recordamos su cita con {{provider.name}} en {{facility.name}} el {{appointment.date}} a las {{appointment.time}}. Responda SÍ para confirmar o NO para cancelar.',
     },
   },
   'confirmation-ack': {
@@ -70,12 +75,50 @@ export const BUILT_IN_TEMPLATES: Record<BuiltInKey, Record<string, Wording>> = {
   offer: {
     en: {
       subject: 'An earlier appointment is available',
-      text: 'Hi {{patient.firstname}}, an earlier appointment with {{provider.name}} at {{facility.name}} is available on {{appointment.date}} at {{appointment.time}}. Reply YES to take it or NO to pass. The offer ends at {{offer.expires}}.',
+      text: 'Hi {{patient.firstname}}, an earlier appointment with {{provider.name}} at {{facility.name}} is available on {{appointment.date}} at {{appointment.time}}. Reply YES to book it or NO to pass. The offer ends at {{offer.expires}}.',
     },
     es: {
       subject: 'Hay una cita más temprana disponible',
-      text: 'Hola {{patient.firstname}}, hay una cita más temprana con {{provider.name}} en {{facility.name}} el {{appointment.date}} a las {{appointment.time}}. Responda YES para tomarla o NO para dejarla. La oferta termina a las {{offer.expires}}.',
+      text: 'Hola {{patient.firstname}}, hay una cita más temprana con {{provider.name}} en {{facility.name}} el {{appointment.date}} a las {{appointment.time}}. Responda SÍ para reservarla o NO para dejarla. La oferta termina a las {{offer.expires}}.',
     },
+  },
+  'offer-parallel': {
+    en: {
+      subject: 'An earlier appointment is available',
+      text: 'Hi {{patient.firstname}}, an earlier appointment with {{provider.name}} at {{facility.name}} is available on {{appointment.date}} at {{appointment.time}}. The first patient to reply YES gets it; if you are not free then, ignore this message. The offer ends at {{offer.expires}}.',
+    },
+    es: {
+      subject: 'Hay una cita más temprana disponible',
+      text: 'Hola {{patient.firstname}}, hay una cita más temprana con {{provider.name}} en {{facility.name}} el {{appointment.date}} a las {{appointment.time}}. El primer paciente que responda SÍ se la queda; si no puede a esa hora, ignore este mensaje. La oferta termina a las {{offer.expires}}.',
+    },
+  },
+  'offer-pending': {
+    en: {
+      subject: 'We are checking your appointment',
+      text: 'Thank you, {{patient.firstname}}. Our front office is checking the appointment with {{provider.name}} on {{appointment.date}} at {{appointment.time}}; another message will follow once it is confirmed.',
+    },
+    es: {
+      subject: 'Estamos revisando su cita',
+      text: 'Gracias, {{patient.firstname}}. Nuestra recepción está revisando la cita con {{provider.name}} el {{appointment.date}} a las {{appointment.time}}; le enviaremos otro mensaje cuando esté confirmada.',
+    },
+  },
+  'offer-declined': {
+    en: { subject: 'Appointment no longer available', text: 'Sorry, {{patient.firstname}}, the appointment with {{provider.name}} on {{appointment.date}} at {{appointment.time}} is no longer available.' },
+    es: { subject: 'Cita ya no disponible', text: 'Lo sentimos, {{patient.firstname}}, la cita con {{provider.name}} el {{appointment.date}} a las {{appointment.time}} ya no está disponible.' },
+  },
+  'waitlist-invite': {
+    en: {
+      subject: 'Would you like another time?',
+      text: 'Would you like an earlier or another time with {{provider.name}} at {{facility.name}}? Reply WAITLIST and we will text you when one opens.',
+    },
+    es: {
+      subject: '¿Desea otra hora?',
+      text: '¿Desea una hora más temprana u otra con {{provider.name}} en {{facility.name}}? Responda WAITLIST y le escribiremos cuando haya una.',
+    },
+  },
+  'waitlist-joined': {
+    en: { subject: 'You are on the waitlist', text: 'You are on the waitlist for {{provider.name}} at {{facility.name}}. We will text you when a time opens.' },
+    es: { subject: 'Está en la lista de espera', text: 'Está en la lista de espera de {{provider.name}} en {{facility.name}}. Le escribiremos cuando haya una hora disponible.' },
   },
   'offer-accepted': {
     en: { subject: 'Appointment booked', text: 'You got it, {{patient.firstname}}: your appointment with {{provider.name}} on {{appointment.date}} at {{appointment.time}} is booked.' },

@@ -141,7 +141,9 @@ describe('messaging service: one organization never reaches another’s records'
     ]) {
       const list = await service.app.inject({ url, headers });
       expect(list.statusCode, url).toBe(200);
-      expect(list.json().response.some((record: { _id: string | null }) => Object.values(ofB).includes(record._id ?? '')), url).toBe(false);
+      // GET /api/messages is a bare array (v1); the other lists are {response: [...]}.
+      const records = Array.isArray(list.json()) ? list.json() : list.json().response;
+      expect(records.some((record: { _id: string | null }) => Object.values(ofB).includes(record._id ?? '')), url).toBe(false);
       expect(list.body, url).not.toContain('Bravo');
     }
     const remindersOfA = (await sql.query('SELECT count(*)::int AS n FROM reminder WHERE organization = $1 AND NOT deleted', [a.id])).rows[0].n;

@@ -21,6 +21,8 @@ export type MailerConfig = { from: string } & ({ smtpUrl: string } | { directory
 export interface Handed {
   /** Its id at the vendor. */
   externalId: string | null;
+  /** The address it went out from (the clinic's sending number, the mail sender), when the vendor says or we chose it. */
+  from?: string | null;
   /** What the vendor answered, or `{ sink: true }` when nothing left the platform. */
   externalStatus: Record<string, unknown>;
 }
@@ -52,6 +54,9 @@ export interface Vendors {
 }
 
 const TWILIO_API = 'https://api.twilio.com';
+
+/** The sending number the development sink reports; scripts/sms-reply.mjs plays patients' replies to it (SINK_NUMBER). */
+export const SINK_FROM = '+15550100000';
 
 /** Twilio's HTTP client, sending its requests to another base URL (a stand-in speaking Twilio's REST API). */
 class RebasedRequestClient extends twilio.RequestClient {
@@ -91,9 +96,10 @@ export function createVendors(options: VendorOptions): Vendors {
   const mail = createMailTransport(options.mailer);
   const config = options.twilio;
   if (!config) {
-    const sink: Handed = { externalId: null, externalStatus: { sink: true } };
+    // Ids shaped like Twilio's (SM… for texts, CA… for calls), so clients that correlate by vendor id work on a laptop too.
+    const sink = (prefix: 'SM' | 'CA'): Handed => ({ externalId: prefix + randomUUID().replace(/-/g, ''), from: SINK_FROM, externalStatus: { sink: true } });
     // Replies to the sink go through the same signature check as Twilio's, with a token of the developer's instead.
-    return { sms: async () => sink, voice: async () => sink, email: mail.send, webhookToken: options.sinkWebhookToken || null, close: mail.close };
+    return { sms: async () => sink('SM'), voice: async () => sink('CA'), email: mail.send, webhookToken: options.sinkWebhookToken || null, close: mail.close };
   }
   const base = (config.apiUrl ?? TWILIO_API).replace(/\/+$/, '');
   const client = twilio(config.accountSid, config.authToken, base === TWILIO_API ? {} : { httpClient: new RebasedRequestClient(base) });
@@ -102,7 +108,7 @@ export function createVendors(options: VendorOptions): Vendors {
     async sms(to, text, statusCallback) {
       try {
         const message = await client.messages.create({ to, body: text, statusCallback, ...sender });
-        return { externalId: message.sid, externalStatus: { status: message.status } };
+        return { externalId: message.sid, from: message.from ?? ('from' in sender ? sender.from : null), externalStatus: { status: message.status } };
       } catch (error) {
         throw sendErrorOf(error);
       }
@@ -113,7 +119,7 @@ export function createVendors(options: VendorOptions): Vendors {
       const script = url ? { url, method: 'POST' as const } : { twiml: response.toString() };
       try {
         const call = await client.calls.create({ to, from: config.from, ...script, statusCallback, statusCallbackEvent: ['completed'] });
-        return { externalId: call.sid, externalStatus: { status: call.status } };
+        return { externalId: call.sid, from: config.from, externalStatus: { status: call.status } };
       } catch (error) {
         throw sendErrorOf(error);
       }
@@ -131,7 +137,7 @@ function createMailTransport(config: MailerConfig): { send: Vendors['email']; cl
       async send(to, subject, text) {
         try {
           const info = await transport.sendMail({ from: config.from, to, subject, text });
-          return { externalId: info.messageId ?? null, externalStatus: { response: info.response } };
+          return { externalId: info.messageId ?? null, from: config.from, externalStatus: { response: info.response } };
         } catch (error) {
           const code = (error as { responseCode?: number }).responseCode;
           // 5xx from the mail server is a refusal (no such mailbox); anything else may pass on another try.
@@ -147,7 +153,7 @@ function createMailTransport(config: MailerConfig): { send: Vendors['email']; cl
       const info = await transport.sendMail({ from: config.from, to, subject, text });
       await mkdir(config.directory, { recursive: true });
       await writeFile(join(config.directory, `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID()}.eml`), info.message as Buffer, { mode: 0o600 });
-      return { externalId: info.messageId ?? null, externalStatus: { sink: true } };
+      return { externalId: info.messageId ?? null, from: config.from, externalStatus: { sink: true } };
     },
     close: () => transport.close(),
   };

@@ -1,7 +1,7 @@
 import type { Message, MessageTemplate, PatientMessageTemplate, Reminder } from './generated/prisma/client.js';
 import type { MessageResponse } from './message.schemas.js';
 import type { ReminderResponse } from './reminder.schemas.js';
-import { recordView } from './schemas.js';
+import { recordView, rootAccountOf } from './schemas.js';
 import type { MessageTemplateResponse, PatientTemplateResponse } from './template.schemas.js';
 
 // Prisma spells enum values with dashes as identifiers; the API speaks the product's names.
@@ -41,6 +41,7 @@ export function toMessageResponse(message: Message): MessageResponse {
     ...recordView(message),
     patient: message.patient,
     type: message.type,
+    direction: message.type,
     channel: message.channel,
     status: message.status,
     skippedStatusReason: message.skippedStatusReason,
@@ -50,7 +51,7 @@ export function toMessageResponse(message: Message): MessageResponse {
     subject: message.subject,
     text: message.text,
     language: message.language,
-    externalId: message.externalId,
+    externalId: message.externalId === null ? null : { value: message.externalId },
     externalStatus: (message.externalStatus as Record<string, unknown> | null) ?? null,
     classification: message.classification ? dashed<NonNullable<MessageResponse['classification']>>(message.classification) : null,
     automated: message.automated,
@@ -66,6 +67,7 @@ export function toTemplateResponse(template: MessageTemplate): MessageTemplateRe
   return {
     _id: template.id,
     organization: template.organization,
+    user: rootAccountOf(template.organization),
     key: template.key,
     language: template.language,
     description: template.description,

@@ -84,6 +84,8 @@ export interface StartOptions {
   logDestination?: NodeJS.WritableStream;
   /** The owners asked about ids the read models have not heard of (default: {@link UNREACHABLE}, so a miss answers 503). */
   owners?: { patients: string; scheduling: string };
+  /** The Basic credentials Bandwidth's callbacks must carry (default none: loopback callers only). */
+  bandwidthCallback?: { username: string; password: string };
 }
 
 /** A base URL nothing listens at: an owner that cannot be asked. */
@@ -116,6 +118,7 @@ export async function startMessaging(label: string, brokers: string[], options: 
       publicUrl: PUBLIC_URL,
       twilio: fake ? { accountSid: fake.accountSid, authToken: fake.authToken, from: fake.from, apiUrl: fake.url } : null,
       mailer: options.mailer ?? { from: 'clinic@example.test', directory: join(tmpdir(), `messaging-test-mail-${randomUUID()}`) },
+      ...(options.bandwidthCallback ? { bandwidthCallback: options.bandwidthCallback } : {}),
       bodyLimit: 16 * 1024,
       outboxPollIntervalMs: 200,
       clock,

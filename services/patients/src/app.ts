@@ -1,6 +1,6 @@
 import type { Bus, Subscription } from '@pep/bus';
 import '@pep/contracts';
-import { asTransactional, consumeEvents, type Database, organizationAccessBindings, organizationMayAct, OutboxRelay, TRANSACTION_OPTIONS } from '@pep/db';
+import { asTransactional, consumeEvents, type Database, organizationAccessBindings, organizationMayAct, OutboxRelay, retryingTransactions, TRANSACTION_OPTIONS } from '@pep/db';
 import { addGauge, createServiceApp, guardOrganizations, type Logger, type ServiceApp } from '@pep/service-kit';
 import { PrismaClient } from './generated/prisma/client.js';
 import { FollowingService } from './following.service.js';
@@ -27,7 +27,8 @@ export interface PatientsAppDeps {
 
 /** Builds the patients service: routes, outbox relay and event consumers, closed in the right order. */
 export async function buildApp(deps: PatientsAppDeps): Promise<ServiceApp> {
-  const prisma = new PrismaClient({ adapter: deps.database.adapter, transactionOptions: TRANSACTION_OPTIONS });
+  // A transaction aborted by a deadlock or serialization failure runs again; a race it still loses answers 409, not 500.
+  const prisma = retryingTransactions(new PrismaClient({ adapter: deps.database.adapter, transactionOptions: TRANSACTION_OPTIONS }));
   const transactional = asTransactional(prisma);
   const relay = new OutboxRelay({
     prisma: transactional,

@@ -32,8 +32,8 @@ describe('patients service on PGlite and the in-process bus (embedded runtime)',
     const second = await createPatient(app, orgA, { firstname: 'emile', lastname: 'ZOLA', phone: '(415) 555-2621', contact: [{ type: 'email', value: 'EZ@example.com' }] });
     expect(second['possibleDuplicateOf']).toEqual([first._id]);
     expect((await call(app, orgA, 'PUT', `/api/patients/${first._id}`, { doNotContact: true, city: 'Paris' })).status).toBe(200);
-    expect((await call(app, orgA, 'GET', '/api/patients/search?type=email&value=ez@EXAMPLE.com')).body.total).toBe(1);
-    expect((await call(app, orgA, 'GET', '/api/patients/search?type=name&value=emil')).body.total).toBe(2);
+    expect((await call(app, orgA, 'GET', '/api/patients/search?type=email&value=ez@EXAMPLE.com')).body).toHaveLength(1);
+    expect((await call(app, orgA, 'GET', '/api/patients/search?type=name&value=emil')).body).toHaveLength(2);
     expect((await call(app, orgA, 'POST', `/api/patients/${first._id}/follow`)).body.subscribers).toEqual([orgA.user]);
     expect((await call(app, orgA, 'POST', '/api/patients/recent', { patient: first._id })).body.total).toBe(1);
     const merged = await call(app, orgA, 'POST', '/api/patients/merge', { survivor: first._id, merged: second._id });

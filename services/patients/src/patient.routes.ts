@@ -1,4 +1,4 @@
-import { requireIdentity, type ServiceApp } from '@pep/service-kit';
+import { arrayPageOf, pageInHeaders, requireIdentity, type ServiceApp } from '@pep/service-kit';
 import { z } from 'zod';
 import type { FollowingService } from './following.service.js';
 import type { MergeService } from './merge.service.js';
@@ -83,13 +83,14 @@ export function registerPatientRoutes(app: ServiceApp, patients: PatientService,
         description:
           'type=name: every word of the value must appear in the first or last name, case and accents ignored (prefix and ' +
           'contains both match). type=phone: the value in any common format, matched exactly (E.164) against every phone of ' +
-          'the patient. type=email: exact, case-insensitive. type=dateOfBirth: exact YYYY-MM-DD. Live patients only; paged. ' +
-          whoMayCall(STAFF),
+          'the patient. type=email: exact, case-insensitive. type=dateOfBirth: exact YYYY-MM-DD. Live patients only. ' +
+          'Answers a bare array, as v1 clients read it (`$[0]._id`); paged with page/limit, the total in X-Total-Count and the next ' +
+          `page in Link (rel="next"). ${whoMayCall(STAFF)}`,
         querystring: searchQuery,
-        response: { 200: listOf(patientResponse) },
+        response: { 200: arrayPageOf(patientResponse) },
       },
     },
-    async (request) => patients.search(requireIdentity(request, STAFF), request.query),
+    async (request, reply) => pageInHeaders({ request, reply }, await patients.search(requireIdentity(request, STAFF), request.query)),
   );
 
   app.get(

@@ -1,4 +1,4 @@
-import { idParams, listOf, listQuery, type ListQuery } from '@pep/service-kit';
+import { idParams, listOf, listQuery, rootAccount, type ListQuery } from '@pep/service-kit';
 import { z } from 'zod';
 import { CONTACT_TYPES, toE164 } from './contact.js';
 
@@ -114,6 +114,7 @@ const contactResponse = z.object({
 export const patientResponse = z.object({
   _id: z.uuid(),
   organization: z.string(),
+  user: rootAccount,
   firstname: z.string(),
   lastname: z.string(),
   middlename: z.string().nullable(),

@@ -1,3 +1,4 @@
+import { rootAccountOf } from '@pep/service-kit';
 import { displayPhone, parseContacts, reachableChannels } from './contact.js';
 import type { PatientRecord } from './patient.repository.js';
 import type { PatientResponse, PatientSummary } from './patient.schemas.js';
@@ -7,6 +8,7 @@ export function toPatientResponse(patient: PatientRecord): PatientResponse {
   return {
     _id: patient.id,
     organization: patient.organization,
+    user: rootAccountOf(patient.organization),
     firstname: patient.firstname,
     lastname: patient.lastname,
     middlename: patient.middlename,

@@ -1,6 +1,6 @@
 import type { Bus, Subscription } from '@pep/bus';
 import '@pep/contracts';
-import { asTransactional, consumeEvents, type Database, organizationAccessBindings, organizationMayAct, OutboxRelay, TRANSACTION_OPTIONS } from '@pep/db';
+import { asTransactional, consumeEvents, type Database, organizationAccessBindings, organizationMayAct, OutboxRelay, retryingTransactions, TRANSACTION_OPTIONS } from '@pep/db';
 import { addGauge, createOwnerLookup, createServiceApp, guardOrganizations, type Logger, type ServiceApp } from '@pep/service-kit';
 import { registerAppointmentRoutes } from './appointment.routes.js';
 import { AppointmentService } from './appointment.service.js';
@@ -44,7 +44,8 @@ export interface SchedulingAppDeps {
 
 /** Builds the scheduling service: routes, outbox relay, the settings and offer consumers and the offer expiry poller, closed in the right order. */
 export async function buildApp(deps: SchedulingAppDeps): Promise<ServiceApp> {
-  const prisma = new PrismaClient({ adapter: deps.database.adapter, transactionOptions: TRANSACTION_OPTIONS });
+  // A transaction aborted by a deadlock or serialization failure runs again; a race it still loses answers 409, not 500.
+  const prisma = retryingTransactions(new PrismaClient({ adapter: deps.database.adapter, transactionOptions: TRANSACTION_OPTIONS }));
   const transactional = asTransactional(prisma);
   const relay = new OutboxRelay({
     prisma: transactional,

@@ -6,16 +6,28 @@ import { listQuery, nonEmpty, recordFields } from './schemas.js';
 
 export { dateFilter, instant, type DateBound } from '@pep/service-kit';
 
-/** Body of POST /api/appointments. Provider, facility and type must be live records of the caller's organization. */
+/**
+ * Body of POST /api/appointments, as v1 clients send it. Provider, facility and type must be live records of the caller's
+ * organization; `user` (the v1 tenant root) must name the organization or the caller.
+ */
 export const createAppointmentBody = z
   .object({
     patient: z.uuid().describe('Patient id (patients service).'),
     provider: z.uuid(),
     facility: z.uuid(),
-    type: z.uuid().describe('Appointment type id.'),
+    type: z.uuid().optional().describe('Appointment type id; optional (v1 clients book without one).'),
     date: instant,
-    duration: durationMinutes.optional().describe("Minutes; defaults to the appointment type's duration."),
-    source: z.enum(appointmentSources).optional().describe('Default ui.'),
+    duration: durationMinutes
+      .optional()
+      .describe("Minutes, a number or a string of digits (\"15\"); defaults to the type's duration, else the organization's appointmentDurationMinutes setting (15)."),
+    source: z.enum(appointmentSources).optional().describe('Default ui; manual: booked by hand in another tool.'),
+    user: z
+      .uuid()
+      .optional()
+      .describe(
+        "The v1 tenant root account: the organization's id (what every record's `user` shows) or the caller's own user id; anything else answers 404 " +
+          'naming body.user, so a body can never place an appointment under another tenant. The appointment is always the caller’s organization’s.',
+      ),
     status: z.enum(['unconfirmed', 'confirmed']).optional().describe('Default unconfirmed; an integration may book an already confirmed appointment.'),
   })
   .strict();
@@ -72,7 +84,7 @@ export const appointmentResponse = z.object({
   patient: z.uuid(),
   provider: z.uuid(),
   facility: z.uuid(),
-  type: z.uuid(),
+  type: z.uuid().nullable().describe('Appointment type id; null when booked without one.'),
   date: z.string(),
   duration: z.number().int().describe('Minutes.'),
   source: z.enum(appointmentSources),

@@ -9,12 +9,12 @@ import {
   createEvent,
   type EventEnvelope,
 } from '@pep/contracts';
-import { dateBoundsWhere, HttpProblem, type Identity, type InvalidField, notFound, pageOf, pageWindow } from '@pep/service-kit';
+import { dateBoundsWhere, HttpProblem, rootAccountOf, type Identity, type InvalidField, notFound, pageOf, pageWindow } from '@pep/service-kit';
 import type { AppointmentListQuery, AppointmentResponse, CreateAppointmentBody, SummaryQuery, SummaryResponse, UpdateAppointmentBody } from './appointment.schemas.js';
 import { reopenHeldBy } from './availability.service.js';
 import { enqueue, SOURCE, type Db } from './events.js';
 import type { Appointment, AppointmentType, Facility, Prisma, PrismaClient, Provider } from './generated/prisma/client.js';
-import { allowsDoubleBooking } from './organization-setting.js';
+import { allowsDoubleBooking, defaultAppointmentDuration } from './organization-setting.js';
 import { patientNotFound, type PatientDirectory } from './patient-directory.js';
 import { invalidFields, sqlState, type ListQuery, type Page } from './schemas.js';
 import { appointmentSnapshot, toAppointmentResponse } from './views.js';
@@ -81,9 +81,12 @@ export class AppointmentService {
    * bookings of one slot exactly one commits and the other answers 409.
    */
   async create(identity: Identity, body: CreateAppointmentBody, correlationId: string): Promise<AppointmentResponse> {
+    if (body.user !== undefined && !namesCaller(identity, body.user)) {
+      throw new HttpProblem(404, 'not-found', 'No such user in the organization.', { errors: [{ field: 'body.user', message: "the organization's id or your own user id" }] });
+    }
     const { facility, type } = await this.references(identity, body);
     const date = new Date(body.date);
-    const duration = body.duration ?? type!.duration;
+    const duration = body.duration ?? type?.duration ?? (await defaultAppointmentDuration(this.prisma, identity.organization));
     const created = await this.slotGuarded(() =>
       this.prisma.$transaction(async (tx) => {
         const appointment = await tx.appointment.create({
@@ -93,7 +96,7 @@ export class AppointmentService {
             patient: body.patient,
             providerId: body.provider,
             facilityId: body.facility,
-            typeId: body.type,
+            typeId: body.type ?? null,
             date,
             duration,
             endAt: endOf(date, duration),
@@ -284,6 +287,11 @@ export class AppointmentService {
     if (!appointment) throw notFound('appointment');
     return appointment;
   }
+}
+
+/** Whether a body's v1 `user` names the caller's tenant root (the organization) or the caller; see ADR 0022. */
+function namesCaller(identity: Identity, user: string): boolean {
+  return user === rootAccountOf(identity.organization) || user === identity.user;
 }
 
 function endOf(date: Date, minutes: number): Date {

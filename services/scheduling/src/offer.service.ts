@@ -4,10 +4,12 @@ import {
   appointmentCreatedV1,
   createEvent,
   offerAcceptedV1,
+  offerApprovedV1,
   offerClosedV1,
   offerCreatedV1,
   offerExpiredV1,
   offerExtendedV1,
+  offerRejectedV1,
   type EventEnvelope,
 } from '@pep/contracts';
 import { dateBoundsWhere, HttpProblem, type Identity, type InvalidField, type Logger, notFound, onPage, pageOf, pageWindow } from '@pep/service-kit';
@@ -126,8 +128,14 @@ export class OfferService {
   }
 
   /** Offers the slot of a cancelled appointment; at most one offer per cancelled appointment. */
-  async offerCancelledSlot(tx: Db, event: EventEnvelope<{ _id: string; provider: string; facility: string; type: string; date: string; duration: number }>): Promise<void> {
+  async offerCancelledSlot(tx: Db, event: EventEnvelope<{ _id: string; provider: string; facility: string; type: string | null; date: string; duration: number }>): Promise<void> {
     if (await tx.offer.findUnique({ where: { fromAppointment: event.data._id } })) return;
+    // Waiting patients are matched by the type they asked for; a slot booked without one has nothing to match them by.
+    if (event.data.type === null) {
+      this.logger?.info({ appointment: event.data._id }, 'freed slot not offered: booked without an appointment type');
+      return;
+    }
+    const appointmentType = event.data.type;
     const offer = await this.makeOffer(
       tx,
       { organization: event.organization, user: 'system', correlationId: event.correlationid, causationId: event.id },
@@ -135,7 +143,7 @@ export class OfferService {
         organization: event.organization,
         provider: event.data.provider,
         facility: event.data.facility,
-        appointmentType: event.data.type,
+        appointmentType,
         date: new Date(event.data.date),
         duration: event.data.duration,
         source: 'cancellation',
@@ -266,12 +274,21 @@ export class OfferService {
     return { kind: 'accepted', entry: winner };
   }
 
-  /** The front office approves an acceptance it held: the entry is accepted and the offer names who approved. */
+  /**
+   * The front office approves an acceptance it held: the entry is accepted, the offer names who approved, and
+   * offer.approved tells the patient the booking stands.
+   */
   private async approve(tx: Db, actor: Actor, entry: Waitlist): Promise<AcceptOutcome> {
     await lockOffer(tx, entry.offerId!);
-    await tx.offer.update({ where: { id: entry.offerId! }, data: { approvedBy: actor.user, updatedBy: actor.user } });
+    const offer = await tx.offer.update({ where: { id: entry.offerId! }, data: { approvedBy: actor.user, updatedBy: actor.user } });
     const approved = await tx.waitlist.update({ where: { id: entry.id }, data: { status: 'accepted', updatedBy: actor.user } });
-    await enqueue(tx, [entryChanged(approved, ['status'], actor.correlationId, actor.causationId)]);
+    const facility = await tx.facility.findFirst({ where: { id: offer.facilityId }, select: { timeZone: true } });
+    const events = [entryChanged(approved, ['status'], actor.correlationId, actor.causationId)];
+    if (offer.usedForAppointment) {
+      const data = { ...offerSnapshot(offer, facility?.timeZone ?? 'UTC'), patient: entry.patient, waitlist: entry.id, appointment: offer.usedForAppointment };
+      events.push(createEvent(offerApprovedV1, { ...context(offer, actor), data }));
+    }
+    await enqueue(tx, events);
     return { kind: 'approved', entry: approved };
   }
 
@@ -296,11 +313,21 @@ export class OfferService {
     return released;
   }
 
-  /** Front office declines a held acceptance: the entry is declined and its booking cancelled (which frees the slot again). */
+  /**
+   * Front office declines a held acceptance: the entry is declined and its booking cancelled (which frees the slot
+   * again); offer.rejected tells the patient the slot is no longer theirs.
+   */
   private async rejectHeld(tx: Db, actor: Actor, entry: Waitlist, offer: WithRecipients): Promise<Waitlist> {
-    await tx.offer.update({ where: { id: offer.id }, data: { declinedBy: actor.user, updatedBy: actor.user } });
+    const rejected = await tx.offer.update({ where: { id: offer.id }, data: { declinedBy: actor.user, updatedBy: actor.user } });
     const declined = await tx.waitlist.update({ where: { id: entry.id }, data: { status: 'declined', offerId: null, updatedBy: actor.user } });
-    const events: EventEnvelope[] = [entryChanged(declined, ['status', 'offer'], actor.correlationId, actor.causationId)];
+    const facility = await tx.facility.findFirst({ where: { id: offer.facilityId }, select: { timeZone: true } });
+    const events: EventEnvelope[] = [
+      entryChanged(declined, ['status', 'offer'], actor.correlationId, actor.causationId),
+      createEvent(offerRejectedV1, {
+        ...context(offer, actor),
+        data: { ...offerSnapshot(rejected, facility?.timeZone ?? 'UTC'), patient: entry.patient, waitlist: entry.id, appointment: offer.usedForAppointment },
+      }),
+    ];
     if (offer.usedForAppointment) {
       const appointment = await tx.appointment.findFirst({ where: { id: offer.usedForAppointment, status: { not: 'cancelled' } }, include: { facility: { select: { timeZone: true } } } });
       if (appointment) {

@@ -152,6 +152,9 @@ describe('scheduling service: offers of freed slots', () => {
     const refused = await place.call('GET', `/api/waitlists/declineOffer/${a._id}`);
     expect(refused.json()).toMatchObject({ status: 'declined', offer: null });
     expect((await place.call('GET', `/api/offers/${offer}`)).json().declinedBy).toBe(place.org.staff.user);
+    // Messaging tells the patient the slot is no longer theirs from offer.rejected.
+    const [rejected] = await eventsOf(offer, 'offer.rejected');
+    expect(rejected!.data).toMatchObject({ patient: a.patient, waitlist: a._id, appointment: held!.data.appointment, timeZone: 'America/New_York' });
     // The held booking is cancelled, which frees the slot again: the next patient is offered it.
     await waitFor(async () => (await place.call('GET', `/api/waitlists/${b._id}`)).json().status === 'offered', { timeoutMs: 30_000, message: 'offered afresh' });
     expect((await place.call('GET', `/api/waitlists/confirmOffer/${b._id}`)).json().status).toBe('confirming');
@@ -159,6 +162,10 @@ describe('scheduling service: offers of freed slots', () => {
     expect(approved.json().status).toBe('accepted');
     const second = (await place.call('GET', `/api/offers?status=patient-found`)).json().response[0];
     expect(second).toMatchObject({ approvedBy: place.org.staff.user, patientFound: b.patient });
+    // ...and that the booking stands from offer.approved, once.
+    const [approvedEvent] = await eventsOf(second._id, 'offer.approved');
+    expect(approvedEvent!.data).toMatchObject({ patient: b.patient, waitlist: b._id, appointment: second.usedForAppointment, date: '2026-05-13T09:00:00.000Z', timeZone: 'America/New_York' });
+    expect(events.seen.filter((event) => event.type === 'offer.approved' && event.subject === offer)).toEqual([]);
   });
 
   it('makes, lists, changes and cancels offers by hand', async () => {

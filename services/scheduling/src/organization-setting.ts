@@ -8,6 +8,12 @@ export async function allowsDoubleBooking(db: Db, organization: string): Promise
   return setting?.allowDoubleBooking ?? false;
 }
 
+/** Minutes of an appointment booked with neither a type nor a duration: the organization's setting, else the default. */
+export async function defaultAppointmentDuration(db: Db, organization: string): Promise<number> {
+  const setting = await db.organizationSetting.findUnique({ where: { organization } });
+  return setting?.appointmentDurationMinutes ?? SETTING_DEFAULTS.appointmentDurationMinutes;
+}
+
 /** How the organization offers freed slots. */
 export interface OfferSettings {
   protocol: 'parallel' | 'serial';
@@ -37,11 +43,13 @@ export const settingsChangedHandler = on(settingsChangedV1, async (event, tx) =>
   const settings = event.data.deleted ? {} : event.data.settings;
   const allow = settings.allowDoubleBooking === true;
   await tx.$executeRawUnsafe(
-    `INSERT INTO "organization_setting" ("organization", "allow_double_booking", "offer_protocol", "max_offers_per_slot", "offer_expiry_minutes", "front_office_acceptance", "changed_at")
-     VALUES ($1::uuid, $2, $3::"offer_protocol", $4, $5, $6, $7::timestamptz)
+    `INSERT INTO "organization_setting" ("organization", "allow_double_booking", "offer_protocol", "max_offers_per_slot", "offer_expiry_minutes", "front_office_acceptance",
+       "appointment_duration_minutes", "changed_at")
+     VALUES ($1::uuid, $2, $3::"offer_protocol", $4, $5, $6, $8, $7::timestamptz)
      ON CONFLICT ("organization") DO UPDATE SET "allow_double_booking" = EXCLUDED."allow_double_booking", "offer_protocol" = EXCLUDED."offer_protocol",
        "max_offers_per_slot" = EXCLUDED."max_offers_per_slot", "offer_expiry_minutes" = EXCLUDED."offer_expiry_minutes",
-       "front_office_acceptance" = EXCLUDED."front_office_acceptance", "changed_at" = EXCLUDED."changed_at"
+       "front_office_acceptance" = EXCLUDED."front_office_acceptance", "appointment_duration_minutes" = EXCLUDED."appointment_duration_minutes",
+       "changed_at" = EXCLUDED."changed_at"
      WHERE "organization_setting"."changed_at" <= EXCLUDED."changed_at"`,
     event.organization,
     allow,
@@ -50,5 +58,6 @@ export const settingsChangedHandler = on(settingsChangedV1, async (event, tx) =>
     settings.offerExpiryMinutes ?? null,
     settings.frontOfficeAcceptance ?? null,
     event.time,
+    settings.appointmentDurationMinutes ?? null,
   );
 });

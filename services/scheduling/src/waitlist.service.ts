@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createEvent, waitlistEntryChangedV1, type EventEnvelope } from '@pep/contracts';
+import { createEvent, waitlistEntryChangedV1, waitlistRequestedV1, type EventEnvelope } from '@pep/contracts';
 import { HttpProblem, type Identity, type InvalidField, notFound, pageOf, pageWindow } from '@pep/service-kit';
 import { enqueue, SOURCE, type Db } from './events.js';
 import type { Prisma, PrismaClient, Waitlist } from './generated/prisma/client.js';
@@ -295,6 +295,68 @@ export class WaitlistService {
     if (type === null) errors.push({ field: 'body.appointmentType', message: 'no such appointment type' });
     if (errors.length > 0) throw invalidFields(errors);
   }
+}
+
+/**
+ * Puts a patient who replied WAITLIST on the waitlist for the provider, facility and type of the appointment the reply
+ * referred to, inside the reply's transaction; null when that is not the patient's appointment. A patient already
+ * waiting for the same gets no second entry (a declined one waits again), so a repeated reply changes nothing.
+ * Publishes waitlist.requested either way, which messaging answers.
+ */
+export async function joinWaitlistFromReply(
+  tx: Db,
+  reply: { organization: string; patient: string; appointment: string; correlationId: string; causationId: string },
+): Promise<Waitlist | null> {
+  const { organization, patient } = reply;
+  const appointment = await tx.appointment.findFirst({ where: { id: reply.appointment, organization, patient, deleted: false } });
+  if (!appointment) return null;
+  // Two WAITLIST replies handled at once (two consumers after a rebalance) must not both find no entry and add one.
+  await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(hashtext('waitlist-reply:' || $1))`, patient);
+  const same = { organization, patient, providerId: appointment.providerId, facilityId: appointment.facilityId, appointmentTypeId: appointment.typeId, deleted: false };
+  const existing = await tx.waitlist.findFirst({ where: { ...same, status: { not: 'accepted' } }, orderBy: { position: 'asc' } });
+  const user = `patient:${patient}`;
+  const events: EventEnvelope[] = [];
+  let entry: Waitlist;
+  if (existing) {
+    entry = existing.status === 'declined' ? await tx.waitlist.update({ where: { id: existing.id }, data: { status: 'waiting', updatedBy: user } }) : existing;
+    if (entry !== existing) events.push(entryChanged(entry, ['status'], reply.correlationId, reply.causationId));
+  } else {
+    const last = await tx.waitlist.aggregate({ where: { organization }, _max: { position: true } });
+    entry = await tx.waitlist.create({
+      data: {
+        id: randomUUID(),
+        organization,
+        patient,
+        providerId: appointment.providerId,
+        facilityId: appointment.facilityId,
+        appointmentTypeId: appointment.typeId,
+        position: (last._max.position ?? 0) + 1,
+        createdBy: user,
+        updatedBy: user,
+      },
+    });
+    events.push(entryChanged(entry, ['created'], reply.correlationId, reply.causationId));
+  }
+  events.push(
+    createEvent(waitlistRequestedV1, {
+      source: SOURCE,
+      organization,
+      subject: entry.id,
+      correlationId: reply.correlationId,
+      causationId: reply.causationId,
+      data: {
+        _id: entry.id,
+        patient,
+        appointment: appointment.id,
+        provider: entry.providerId,
+        facility: entry.facilityId,
+        appointmentType: entry.appointmentTypeId,
+        created: existing === null,
+      },
+    }),
+  );
+  await enqueue(tx, events);
+  return entry;
 }
 
 /** The caller's organization's live entry, locked for the rest of the transaction when asked; 404 otherwise. */

@@ -158,6 +158,8 @@ export const settingProperties = z
     offerExpiryMinutes: z.number().int().min(1).max(10_080).optional().describe('Default 60.'),
     /** Whether accepted offers wait for the front office to approve them. */
     frontOfficeAcceptance: z.boolean().optional().describe('Default false.'),
+    /** Minutes of an appointment booked with neither an appointment type nor a duration. */
+    appointmentDurationMinutes: z.number().int().min(1).max(1440).optional().describe('Default 15.'),
     /** Text shown to patients who ask for help. */
     helpText: z.string().max(2000).optional(),
     /** The organization's own, tighter send quota (messaging, ADR 0012); a limit above the platform's has no effect. */
@@ -176,6 +178,7 @@ export const SETTING_DEFAULTS = {
   maxOffersPerSlot: 5,
   offerExpiryMinutes: 60,
   frontOfficeAcceptance: false,
+  appointmentDurationMinutes: 15,
 } as const satisfies SettingProperties;
 
 /**
@@ -317,6 +320,27 @@ export const widgetUpdatedV1 = defineEvent({
 export const demoMessageChannels = ['email', 'sms'] as const;
 
 /**
+ * The sample messages sales can send a demo account's demo patient (`POST /api/demoUsers/:salesforceId/messages/:name`),
+ * as v1 names them; messaging holds their wording.
+ */
+export const demoSamples = [
+  'patientReminder',
+  'patientReminderConfirmationThanks',
+  'patientReminderCancellationNoShow',
+  'patientReminderCancellationThanksWithReschedule',
+  'patientDemoLinkToScheduleAppointment',
+  'customActionNoShowFollowup',
+  'customActionRecall',
+  'customActionJoinToWaitingRoom',
+  'patientTelehealthSessionReminder',
+  'patientApptOffer',
+  'patientApptOfferParallel',
+  'patientApptOfferWithReschedule',
+] as const;
+/** A sample message's name. */
+export type DemoSample = (typeof demoSamples)[number];
+
+/**
  * Sales asked for a sample message to be sent to a demo user (a prospect trying the platform). Messaging owns sending:
  * it renders the template for the demo organization and sends it to the address given here. Unlike other auth events
  * this one carries the prospect's address, because the prospect asked to receive it; consumers must not log it.
@@ -343,5 +367,9 @@ export const demoUserMessageRequestedV1 = defineEvent({
     firstname: z.string().min(1).optional(),
     /** The demo user's last name. */
     lastname: z.string().min(1).optional(),
+    /** The demo account's demo patient, the only one a sample goes to; absent for requests made before demo practices. */
+    patient: z.uuid().optional(),
+    /** A variant of the sample, e.g. insurance or intake for patientReminderConfirmationThanks. */
+    variant: z.string().min(1).max(40).optional(),
   }),
 });

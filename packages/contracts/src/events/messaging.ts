@@ -12,8 +12,8 @@ export const messageChannels = ['sms', 'email', 'voice'] as const;
 /** How a reply was read: the product's classifications. */
 export const replyClassifications = ['positive', 'negative', 'irregular', 'recognized-keywords', 'unclassified'] as const;
 
-/** What a patient's reply asks for. */
-export const replyIntents = ['confirm', 'cancel', 'accept-offer', 'decline-offer', 'opt-out', 'opt-in', 'help', 'other'] as const;
+/** What a patient's reply asks for; `waitlist` asks to wait for another slot like the appointment it refers to. */
+export const replyIntents = ['confirm', 'cancel', 'accept-offer', 'decline-offer', 'opt-out', 'opt-in', 'help', 'other', 'waitlist'] as const;
 
 /** What a message was sent about, when it was sent about something. */
 const messageRefs = z.object({

@@ -7,7 +7,7 @@ const APPOINTMENT_TYPE_TOPIC = 'scheduling.appointment-type';
 const APPOINTMENT_TOPIC = 'scheduling.appointment';
 
 /** Where an appointment came from (the product's `source` values). */
-export const appointmentSources = ['integrator', 'reminder', 'ui', 'waitlist', 'reschedule', 'telehealth'] as const;
+export const appointmentSources = ['integrator', 'reminder', 'ui', 'waitlist', 'reschedule', 'telehealth', 'manual'] as const;
 /** The states of an appointment. */
 export const appointmentStatuses = ['unconfirmed', 'confirmed', 'cancelled'] as const;
 
@@ -137,8 +137,8 @@ const appointmentSnapshot = z.object({
   provider: z.uuid(),
   /** Facility id. */
   facility: z.uuid(),
-  /** Appointment type id. */
-  type: z.uuid(),
+  /** Appointment type id; null when booked without one (a v1 client's body). */
+  type: z.uuid().nullable(),
   /** Start (RFC 3339, UTC). */
   date: z.iso.datetime({ offset: true }),
   /** Length in minutes. */
@@ -225,6 +225,29 @@ export const waitlistEntryChangedV1 = defineEvent({
   data: waitlistSnapshot.extend({ changed }),
 });
 
+/**
+ * A patient asked by reply (WAITLIST) to wait for another slot like `appointment`'s: `_id` is their waitlist entry for
+ * that provider, facility and type, `created` false when they already had one (no second entry is made).
+ */
+export const waitlistRequestedV1 = defineEvent({
+  type: 'waitlist.requested',
+  version: 1,
+  topic: WAITLIST_TOPIC,
+  data: z.object({
+    /** Waitlist entry id. */
+    _id: z.uuid(),
+    /** Patient id (patients service). */
+    patient: z.uuid(),
+    /** The appointment the reply referred to (usually the one just cancelled). */
+    appointment: z.uuid(),
+    provider: z.uuid().nullable(),
+    facility: z.uuid().nullable(),
+    appointmentType: z.uuid().nullable(),
+    /** Whether this reply made the entry (false: the patient was already waiting for the same). */
+    created: z.boolean(),
+  }),
+});
+
 /** A patient an offer is (or was) made to. */
 const offerPatient = z.object({
   /** Patient id (patients service). */
@@ -278,6 +301,22 @@ export const offerAcceptedV1 = defineEvent({
   version: 1,
   topic: OFFER_TOPIC,
   data: offerSnapshot.extend({ patient: z.uuid(), waitlist: z.uuid(), appointment: z.uuid(), awaitingApproval: z.boolean() }),
+});
+
+/** The front office approved an acceptance it held (`offer.accepted` with `awaitingApproval`): the booking stands. */
+export const offerApprovedV1 = defineEvent({
+  type: 'offer.approved',
+  version: 1,
+  topic: OFFER_TOPIC,
+  data: offerSnapshot.extend({ patient: z.uuid(), waitlist: z.uuid(), appointment: z.uuid() }),
+});
+
+/** The front office declined an acceptance it held: the patient does not get the slot; `appointment` was their held booking, now cancelled. */
+export const offerRejectedV1 = defineEvent({
+  type: 'offer.rejected',
+  version: 1,
+  topic: OFFER_TOPIC,
+  data: offerSnapshot.extend({ patient: z.uuid(), waitlist: z.uuid(), appointment: z.uuid().nullable() }),
 });
 
 /** Nobody accepted before the offer lapsed; `patients` were offered it and are waiting again. */

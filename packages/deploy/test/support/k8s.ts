@@ -3,6 +3,7 @@ import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:
 import path from 'node:path';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
+import { CronJob } from 'kubernetes-models/batch/v1/CronJob';
 import { Job } from 'kubernetes-models/batch/v1/Job';
 import { Ingress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
@@ -51,6 +52,7 @@ const MODELS: Record<string, ModelClass> = {
   'v1/ServiceAccount': ServiceAccount,
   'apps/v1/Deployment': Deployment,
   'batch/v1/Job': Job,
+  'batch/v1/CronJob': CronJob,
   'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
   'networking.k8s.io/v1/Ingress': Ingress,
@@ -138,8 +140,13 @@ const PROBE_PATHS = { startupProbe: '/health/live', livenessProbe: '/health/live
 const MIN_GRACE_SECONDS = 25;
 const CREDENTIALS_IN_URL = /\/\/[^/\s:@]+:[^/\s@]+@/;
 
+/** The object holding a workload's pod template: its spec, or a CronJob's job template spec. */
+function templateHolderOf(doc: unknown): unknown {
+  return dig(doc, 'kind') === 'CronJob' ? dig(doc, 'spec', 'jobTemplate', 'spec') : dig(doc, 'spec');
+}
+
 export function podSpecOf(doc: unknown): Obj | undefined {
-  const spec = dig(doc, 'spec', 'template', 'spec');
+  const spec = dig(templateHolderOf(doc), 'template', 'spec');
   return isObj(spec) ? spec : undefined;
 }
 
@@ -149,13 +156,14 @@ export function containersOf(doc: unknown): Obj[] {
 }
 
 export function podLabelsOf(doc: unknown): Obj {
-  const labels = dig(doc, 'spec', 'template', 'metadata', 'labels');
+  const labels = dig(templateHolderOf(doc), 'template', 'metadata', 'labels');
   return isObj(labels) ? labels : {};
 }
 
 function isWorkload(doc: unknown): boolean {
   const kind = dig(doc, 'kind');
-  return kind === 'Deployment' || kind === 'Job';
+  // A CronJob is checked as the Jobs it makes (e.g. auth-operator, run on demand with kubectl create job --from).
+  return kind === 'Deployment' || kind === 'Job' || kind === 'CronJob';
 }
 
 function portMatches(port: unknown, container: Obj): boolean {
@@ -183,7 +191,7 @@ export function workloadProblems(doc: unknown): string[] {
       problems.push(`${id}: terminationGracePeriodSeconds must be at least ${MIN_GRACE_SECONDS}`);
     }
   } else {
-    const spec = dig(doc, 'spec');
+    const spec = templateHolderOf(doc);
     if (typeof dig(spec, 'backoffLimit') !== 'number') problems.push(`${id}: backoffLimit is missing`);
     if (typeof dig(spec, 'ttlSecondsAfterFinished') !== 'number') {
       problems.push(`${id}: ttlSecondsAfterFinished is missing`);
@@ -305,7 +313,7 @@ export function platformProblems(docs: unknown[], services: DeployedService[]): 
   const problems: string[] = [];
   const ofKind = (kind: string): Obj[] => docs.filter((doc): doc is Obj => isObj(doc) && doc.kind === kind);
   const deployments = ofKind('Deployment');
-  const jobs = ofKind('Job');
+  const jobs = [...ofKind('Job'), ...ofKind('CronJob')];
   const k8sServices = ofKind('Service');
   const hpas = ofKind('HorizontalPodAutoscaler');
   const pdbs = ofKind('PodDisruptionBudget');
