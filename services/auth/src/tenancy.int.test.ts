@@ -134,6 +134,7 @@ describe('auth service: one organization never reaches another’s records', () 
       { method: 'PUT', route: '/api/widgets/:id', url: `/api/widgets/${ofB.widget}`, payload: { active: false } },
       // Demo users are platform-wide by design, so an organization admin is refused outright.
       { method: 'POST', route: '/api/demoUsers/:salesforceId/messages/:messageTemplate', url: '/api/demoUsers/SF00000001/messages/reminder', status: 403 },
+      { method: 'GET', route: '/api/demoUsers/:salesforceId/messages/:messageTemplate', url: '/api/demoUsers/SF00000001/messages/patientReminder', status: 403 },
       // Not id routes, but they name B's records in the body.
       { method: 'POST', route: '/api/groups', url: '/api/groups', payload: { name: 'Mixed', users: [user] } },
       { method: 'POST', route: '/api/settings', url: '/api/settings', payload: { ref: 'integrator', refId: ofB.integratorClient } },
