@@ -32,22 +32,32 @@ describe('distributed platform', () => {
     const patientsPort = await freePort();
     // Auth and messaging ask scheduling (and messaging patients) about records their events have not brought yet.
     const schedulingPort = await freePort();
+    // Scheduling asks auth whether a v1 booking's `user` is one of the organization's users.
+    const authPort = await freePort();
     const owners = { PATIENTS_URL: `http://127.0.0.1:${patientsPort}`, SCHEDULING_URL: `http://127.0.0.1:${schedulingPort}` };
     // Auth seeds demo accounts' practices through the gateway, which starts last.
     const gatewayPort = await freePort();
     authDatabaseUrl = await database('e2e-auth');
     const [auth, patients, scheduling, messaging] = await Promise.all([
-      startService('auth', {
-        ...common,
-        DATABASE_URL: authDatabaseUrl,
-        SIGNING_KEY_SECRET: 'e2e-signing-key-secret-0123456789abcdef',
-        PUBLIC_URL: 'http://localhost:3000',
-        MAIL_DIR: mailDir,
-        SCHEDULING_URL: owners.SCHEDULING_URL,
-        GATEWAY_URL: `http://127.0.0.1:${gatewayPort}`,
-      }),
+      startService(
+        'auth',
+        {
+          ...common,
+          DATABASE_URL: authDatabaseUrl,
+          SIGNING_KEY_SECRET: 'e2e-signing-key-secret-0123456789abcdef',
+          PUBLIC_URL: 'http://localhost:3000',
+          MAIL_DIR: mailDir,
+          SCHEDULING_URL: owners.SCHEDULING_URL,
+          GATEWAY_URL: `http://127.0.0.1:${gatewayPort}`,
+        },
+        { port: authPort },
+      ),
       startService('patients', { ...common, DATABASE_URL: await database('e2e-patients') }, { port: patientsPort }),
-      startService('scheduling', { ...common, DATABASE_URL: await database('e2e-scheduling'), PATIENTS_URL: owners.PATIENTS_URL }, { port: schedulingPort }),
+      startService(
+        'scheduling',
+        { ...common, DATABASE_URL: await database('e2e-scheduling'), PATIENTS_URL: owners.PATIENTS_URL, AUTH_URL: `http://127.0.0.1:${authPort}` },
+        { port: schedulingPort },
+      ),
       // No Twilio account: texts go to the development sink.
       startService('messaging', { ...common, DATABASE_URL: await database('e2e-messaging'), PUBLIC_URL: 'http://localhost:3000', MAIL_DIR: mailDir, ...owners }),
     ]);
@@ -156,6 +166,17 @@ describe('distributed platform', () => {
     });
     const otherToken = other.body['token'] as string;
     expect((await api('GET', `/api/patients/${id}`, undefined, otherToken)).status).toBe(404);
+
+    // The v1 booking body's `user`: scheduling asks auth, in its own process, whether it is a user of the organization.
+    const colleague = await api('POST', '/api/users', { email: 'desk@distributed.example', firstname: 'Dana', lastname: 'Desk' }, token);
+    expect(colleague.status).toBe(200);
+    const v1Booking = (user: string, date: string) => ({ ...slot, type: undefined, source: 'manual', duration: '15', status: 'unconfirmed', user, patient: id, date });
+    const byColleague = await api('POST', '/api/appointments', v1Booking(colleague.body['_id'], '2030-03-11T14:00:00.000Z'), token);
+    expect(byColleague.status, JSON.stringify(byColleague.body)).toBe(200);
+    expect(byColleague.body['user']).toBe(signup.body['organization']._id);
+    const byStranger = await api('POST', '/api/appointments', v1Booking(other.body['user']._id, '2030-03-11T15:00:00.000Z'), token);
+    expect(byStranger.status).toBe(404);
+    expect(byStranger.body['errors']).toEqual([expect.objectContaining({ field: 'body.user' })]);
     const organizationId = signup.body['organization']._id as string;
     expect((await api('GET', `/api/organizations/${organizationId}`, undefined, otherToken)).status).toBe(404);
     expect((await api('GET', `/api/patients/${id}`)).status).toBe(401);

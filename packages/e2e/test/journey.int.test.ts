@@ -78,15 +78,21 @@ describe('the patient journey across the distributed platform', () => {
     const patientsPort = await freePort();
     // Auth and messaging ask scheduling (and messaging patients) about records their events have not brought yet.
     const schedulingPort = await freePort();
+    // Scheduling asks auth whether a v1 booking's `user` is one of the organization's users.
+    const authPort = await freePort();
     const started = await Promise.all([
-      startService('auth', {
-        ...common,
-        DATABASE_URL: await database('journey-auth'),
-        SIGNING_KEY_SECRET: 'journey-signing-key-secret-0123456789abc',
-        PUBLIC_URL: publicUrl,
-        MAIL_DIR: mailDir,
-        SCHEDULING_URL: `http://127.0.0.1:${schedulingPort}`,
-      }),
+      startService(
+        'auth',
+        {
+          ...common,
+          DATABASE_URL: await database('journey-auth'),
+          SIGNING_KEY_SECRET: 'journey-signing-key-secret-0123456789abc',
+          PUBLIC_URL: publicUrl,
+          MAIL_DIR: mailDir,
+          SCHEDULING_URL: `http://127.0.0.1:${schedulingPort}`,
+        },
+        { port: authPort },
+      ),
       startService('patients', { ...common, DATABASE_URL: await database('journey-patients') }, { port: patientsPort }),
       startService(
         'scheduling',
@@ -96,6 +102,7 @@ describe('the patient journey across the distributed platform', () => {
           NODE_ENV: 'test',
           CLOCK_CONTROL: 'true',
           PATIENTS_URL: `http://127.0.0.1:${patientsPort}`,
+          AUTH_URL: `http://127.0.0.1:${authPort}`,
         },
         { port: schedulingPort },
       ),

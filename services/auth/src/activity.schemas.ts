@@ -1,3 +1,4 @@
+import { rootAccount } from '@pep/service-kit';
 import { z } from 'zod';
 import { listQuery } from './user.schemas.js';
 
@@ -17,6 +18,7 @@ export const updateActivityBody = z.object({ read: z.boolean().describe('Whether
 export const activityResponse = z.object({
   _id: z.uuid().describe('The event id.'),
   organization: z.string(),
+  user: rootAccount,
   type: z.string().describe('Event type, e.g. appointment.cancelled.'),
   subject: z.string().describe('Id of the record the event is about.'),
   actor: z.string().nullable().describe('Who caused it, when the event says.'),

@@ -1,6 +1,6 @@
 import { listEventDefinitions, type EventEnvelope } from '@pep/contracts';
 import { on, type EventBinding, type RawSqlClient } from '@pep/db';
-import { type Identity, notFound, pageOf, pageWindow } from '@pep/service-kit';
+import { type Identity, notFound, pageOf, pageWindow, rootAccountOf } from '@pep/service-kit';
 import type { Activity, Prisma, PrismaClient } from './generated/prisma/client.js';
 import type { ActivityListQuery, ActivityResponse } from './activity.schemas.js';
 
@@ -98,6 +98,7 @@ function toResponse(activity: Activity): ActivityResponse {
   return {
     _id: activity.id,
     organization: activity.organizationId,
+    user: rootAccountOf(activity.organizationId),
     type: activity.type,
     subject: activity.subject,
     actor: activity.actor,

@@ -34,6 +34,7 @@ import { SettingService } from './setting.service.js';
 import { SigningKeyStore } from './signing-keys.js';
 import { registerTokenRoutes } from './token.routes.js';
 import { registerUserAdminRoutes } from './user-admin.routes.js';
+import { registerUserLookupRoutes } from './user-lookup.routes.js';
 import { UserAdminService } from './user-admin.service.js';
 import { registerUserRoutes } from './user.routes.js';
 import { UserService } from './user.service.js';
@@ -122,6 +123,7 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
   registerUserRoutes(app, new UserService(prisma, sessions, limiter, clock, eventsWritten), sessions, resets);
   registerPasswordResetPageRoutes(app, resets);
   registerUserAdminRoutes(app, new UserAdminService(prisma, resets, clock, eventsWritten), invites);
+  registerUserLookupRoutes(app, prisma);
   registerOrganizationRoutes(app, new OrganizationService(prisma, eventsWritten, clock), sessions, invites);
   registerTokenRoutes(app, sessions, keys);
   registerRevocationRoutes(app, prisma, clock, accessTokenTtlSeconds);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createEvent, userCreatedV1, userUpdatedV1 } from '@pep/contracts';
-import { HttpProblem, type Identity, type Logger, notFound, pageOf, pageWindow } from '@pep/service-kit';
+import { HttpProblem, type Identity, type Logger, notFound, pageOf, pageWindow, rootAccountOf } from '@pep/service-kit';
 import { enqueue, SOURCE } from './events.js';
 import type { GroupInvite, Prisma, PrismaClient } from './generated/prisma/client.js';
 import type { AcceptInvitationBody, GroupInviteResponse, InviteUserBody } from './group.schemas.js';
@@ -271,6 +271,7 @@ export class GroupInviteService {
     return {
       _id: invite.id,
       organization: invite.organizationId,
+      user: rootAccountOf(invite.organizationId),
       group: invite.groupId,
       email: invite.groupId ? invite.email : maskEmail(invite.email),
       roles: invite.roles,

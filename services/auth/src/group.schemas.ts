@@ -1,3 +1,4 @@
+import { rootAccount } from '@pep/service-kit';
 import { z } from 'zod';
 import { STAFF_ROLES } from './roles.js';
 import { userResponse } from './user.schemas.js';
@@ -24,6 +25,7 @@ export type UpdateGroupBody = z.infer<typeof updateGroupBody>;
 export const groupResponse = z.object({
   _id: z.uuid(),
   organization: z.uuid(),
+  user: rootAccount,
   name: z.string(),
   type: z.enum(['user', 'system']),
   users: z.array(z.uuid()),
@@ -71,6 +73,7 @@ export const getInviteQuery = z.object({ token: inviteToken }).strict();
 export const groupInviteResponse = z.object({
   _id: z.uuid(),
   organization: z.uuid(),
+  user: rootAccount,
   group: z.uuid().nullable().describe('null for an invitation to the organization alone.'),
   email: z.string().describe('Masked (first character and domain) for invitations of an existing user to the organization.'),
   roles: z.array(z.string()),

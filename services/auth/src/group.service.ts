@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createEvent, groupCreatedV1, groupDeletedV1, groupMemberAddedV1, groupMemberRemovedV1, groupUpdatedV1, type EventEnvelope } from '@pep/contracts';
-import { type Identity, notFound, pageOf, pageWindow } from '@pep/service-kit';
+import { type Identity, notFound, pageOf, pageWindow, rootAccountOf } from '@pep/service-kit';
 import { enqueue, SOURCE } from './events.js';
 import type { Group, GroupMember, PrismaClient } from './generated/prisma/client.js';
 import type { CreateGroupBody, GroupResponse, UpdateGroupBody } from './group.schemas.js';
@@ -18,6 +18,7 @@ export function toGroupResponse(group: GroupWithMembers): GroupResponse {
   return {
     _id: group.id,
     organization: group.organizationId,
+    user: rootAccountOf(group.organizationId),
     name: group.name,
     type: group.type as GroupResponse['type'],
     users: group.members.map((member) => member.userId),

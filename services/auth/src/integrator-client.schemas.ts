@@ -1,3 +1,4 @@
+import { rootAccount } from '@pep/service-kit';
 import { z } from 'zod';
 import { INTEGRATOR_ROLES, PLATFORM_ADMIN } from './roles.js';
 
@@ -33,6 +34,7 @@ export type IntegratorLoginBody = z.infer<typeof integratorLoginBody>;
 export const integratorClientResponse = z.object({
   _id: z.uuid(),
   organization: z.uuid(),
+  user: rootAccount,
   name: z.string(),
   clientId: z.string().describe('Public; sent with the secret to log in.'),
   roles: z.array(z.string()),

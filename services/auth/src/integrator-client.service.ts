@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createEvent, integratorClientCreatedV1, integratorClientDeletedV1, integratorClientUpdatedV1 } from '@pep/contracts';
-import { HttpProblem, type Identity, notFound, pageOf, pageWindow } from '@pep/service-kit';
+import { HttpProblem, type Identity, notFound, pageOf, pageWindow, rootAccountOf } from '@pep/service-kit';
 import { enqueue, SOURCE } from './events.js';
 import type { IntegratorClient, PrismaClient } from './generated/prisma/client.js';
 import type {
@@ -34,6 +34,7 @@ export function toIntegratorClientResponse(client: IntegratorClient): Integrator
   return {
     _id: client.id,
     organization: client.organizationId,
+    user: rootAccountOf(client.organizationId),
     name: client.name,
     clientId: client.clientId,
     roles: client.roles,

@@ -1,4 +1,5 @@
 import { settingProperties, settingRefs } from '@pep/contracts';
+import { rootAccount } from '@pep/service-kit';
 import { z } from 'zod';
 import { listQuery } from './user.schemas.js';
 
@@ -54,6 +55,7 @@ export type SettingListQuery = z.infer<typeof settingListQuery>;
 export const settingResponse = z.object({
   _id: z.uuid(),
   organization: z.uuid(),
+  user: rootAccount,
   ref: z.enum(settingRefs),
   refId: z.string(),
   settings: z.record(z.string(), z.unknown()),

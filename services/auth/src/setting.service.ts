@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createEvent, settingsChangedV1, type SettingProperties } from '@pep/contracts';
-import { HttpProblem, type Identity, notFound, pageOf, pageWindow } from '@pep/service-kit';
+import { HttpProblem, type Identity, notFound, pageOf, pageWindow, rootAccountOf } from '@pep/service-kit';
 import { enqueue, SOURCE } from './events.js';
 import type { Prisma, PrismaClient, Setting } from './generated/prisma/client.js';
 import { SETTING_WRITERS } from './roles.js';
@@ -20,6 +20,7 @@ export function toSettingResponse(setting: Setting): SettingResponse {
   return {
     _id: setting.id,
     organization: setting.organizationId,
+    user: rootAccountOf(setting.organizationId),
     ref: setting.ref as SettingRef,
     refId: setting.refId,
     settings: setting.settings as Record<string, unknown>,

@@ -1,3 +1,4 @@
+import { rootAccount } from '@pep/service-kit';
 import { z } from 'zod';
 
 const name = z.string().trim().min(1).max(200);
@@ -32,6 +33,7 @@ export const widgetLoginBody = z.object({ key: z.string().min(1).max(100).descri
 export const widgetResponse = z.object({
   _id: z.uuid(),
   organization: z.uuid(),
+  user: rootAccount,
   name: z.string(),
   key: z.string().describe('Public: it goes into the embed snippet on the clinic’s web page.'),
   allowedOrigins: z.array(z.string()),

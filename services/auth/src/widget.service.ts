@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createEvent, widgetCreatedV1, widgetUpdatedV1 } from '@pep/contracts';
-import { HttpProblem, type Identity, notFound, pageOf, pageWindow } from '@pep/service-kit';
+import { HttpProblem, type Identity, notFound, pageOf, pageWindow, rootAccountOf } from '@pep/service-kit';
 import { enqueue, SOURCE } from './events.js';
 import type { PrismaClient, Widget } from './generated/prisma/client.js';
 import { RULES, type RateLimiter } from './rate-limiter.js';
@@ -18,6 +18,7 @@ function toWidgetResponse(widget: Widget): WidgetResponse {
   return {
     _id: widget.id,
     organization: widget.organizationId,
+    user: rootAccountOf(widget.organizationId),
     name: widget.name,
     key: widget.key,
     allowedOrigins: widget.allowedOrigins,

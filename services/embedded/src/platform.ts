@@ -110,7 +110,12 @@ const SERVICES: Array<{
     name: 'scheduling',
     migrationsDir: scheduling.migrationsDir,
     build: (shared, context) =>
-      scheduling.buildApp({ ...shared, patientsUrl: () => context.upstreams['patients'], ...(context.clock ? { now: context.clock } : {}) }),
+      scheduling.buildApp({
+        ...shared,
+        patientsUrl: () => context.upstreams['patients'],
+        authUrl: () => context.upstreams['auth'],
+        ...(context.clock ? { now: context.clock } : {}),
+      }),
   },
   {
     name: 'messaging',

@@ -115,7 +115,7 @@ describe('v1 clients: shapes and parameters, through the gateway of the embedded
     expect(JSON.stringify(neither.body)).toContain('querystring.name');
   });
 
-  it('books with the v1 body: no type, source manual, duration as a string, user the root account', { timeout: 60_000 }, async () => {
+  it('books with the v1 body: no type, source manual, duration as a string, user the root account or a user of the organization', { timeout: 60_000 }, async () => {
     const provider = (await ok('POST', '/api/providers', { firstname: 'Barbara', lastname: 'Liskov' })).body;
     const facility = (await ok('POST', '/api/facilities', { name: 'Eastside Clinic', timeZone: 'America/New_York' })).body;
     const patient = (await ok('POST', '/api/patients', { firstname: 'Bea', lastname: 'Booker', phone: '+14155550102' })).body;
@@ -159,15 +159,31 @@ describe('v1 clients: shapes and parameters, through the gateway of the embedded
     });
     expect(byAdmin.body).toMatchObject({ type: null, duration: 15, user: organization });
 
+    // Another user of the organization, created as an admin would: auth says it is one of the organization's users.
+    const colleague = (await ok('POST', '/api/users', { email: 'front-desk@v1-clinic.example', firstname: 'Fran', lastname: 'Desk' })).body;
+    const byColleague = await ok('POST', '/api/appointments', {
+      facility: facility._id,
+      provider: provider._id,
+      status: 'unconfirmed',
+      source: 'manual',
+      duration: '15',
+      user: colleague._id,
+      patient: patient._id,
+      date: '2036-03-02T18:00:00.000Z',
+    });
+    expect(byColleague.body).toMatchObject({ patient: patient._id, user: organization, organization });
+
     // Another tenant's root account is refused, naming the field, and nothing is booked.
     const other = await fetch(`${platform.url}/api/users/signup`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ email: 'owner@other-clinic.example', password: 'correct horse battery staple', firstname: 'Otto', lastname: 'Other', organizationName: 'Other Clinic' }),
     });
-    const otherOrganization = ((await other.json()) as Body).organization._id;
+    const otherBody = (await other.json()) as Body;
+    const otherOrganization = otherBody.organization._id;
     const before = (await ok('GET', `/api/appointments?patient=${patient._id}`)).body.total;
-    for (const user of [otherOrganization, '6f1c1a52-7d0e-4c7e-9a4b-2a1f0c3b9d11']) {
+    // Another organization's root account, a user of another organization (its admin) and an unknown id.
+    for (const user of [otherOrganization, otherBody.user._id, '6f1c1a52-7d0e-4c7e-9a4b-2a1f0c3b9d11']) {
       const refused = await v1('POST', '/api/appointments', {
         facility: facility._id,
         provider: provider._id,
@@ -233,6 +249,27 @@ describe('v1 clients: shapes and parameters, through the gateway of the embedded
     expect(walked).toEqual(listed.body.map((message: Body) => message._id));
   });
 
+  it("auth's views carry `user`, the organization's root account: groups, settings, widgets, integrator clients, activities", { timeout: 60_000 }, async () => {
+    const created = [
+      (await ok('POST', '/api/groups', { name: 'Front desk' })).body,
+      (await ok('POST', '/api/settings', { ref: 'user', refId: admin, settings: { helpText: 'Call the front desk' } })).body,
+      (await ok('POST', '/api/widgets', { name: 'Booking widget' })).body,
+      (await ok('POST', '/api/integratorClients', { name: 'EHR bridge' })).body,
+    ];
+    for (const view of created) expect(view).toMatchObject({ organization, user: organization });
+    for (const path of ['/api/groups', '/api/settings', '/api/widgets', '/api/integratorClients']) {
+      const listed = (await ok('GET', path)).body.response as Body[];
+      expect(listed.length, path).toBeGreaterThan(0);
+      for (const view of listed) expect(view, path).toMatchObject({ user: organization });
+    }
+    // The feed fills from everyone's events; the bookings above are in it once their events have arrived.
+    const activities = await waitFor(async () => {
+      const listed = (await ok('GET', '/api/activities')).body.response as Body[];
+      return listed.length > 0 ? listed : undefined;
+    }, { timeoutMs: 30_000, message: 'activities' });
+    for (const view of activities) expect(view).toMatchObject({ organization, user: organization });
+  });
+
   it('the OpenAPI document shows the bare arrays with their paging headers, and the v1 booking body', async () => {
     const document = (await (await fetch(`${platform.url}/api/docs/json`)).json()) as Body;
     for (const path of ['/api/patients/search', '/api/messages']) {
@@ -249,6 +286,10 @@ describe('v1 clients: shapes and parameters, through the gateway of the embedded
     expect(booking.properties.source.enum).toContain('manual');
     const message = document.paths['/api/messages/{id}'].get.responses['200'].content['application/json'].schema;
     expect(message.properties).toHaveProperty('direction');
+    for (const path of ['/api/groups/{id}', '/api/settings/{id}', '/api/widgets/{id}', '/api/integratorClients/{id}']) {
+      const operation = document.paths[path].get ?? document.paths[path].put;
+      expect(operation.responses['200'].content['application/json'].schema.properties, path).toHaveProperty('user');
+    }
     expect(message.properties.externalId.anyOf ?? [message.properties.externalId]).toEqual(expect.arrayContaining([expect.objectContaining({ properties: expect.objectContaining({ value: expect.anything() }) })]));
   });
 });

@@ -29,7 +29,9 @@ export interface SchedulingAppDeps {
   internalAuthSecret: string;
   /** The patients service's base URL, asked about patients not in the read model yet; a function while it is not listening yet. */
   patientsUrl: string | (() => string | undefined);
-  /** How long a patient lookup may take before the request answers 503 (default 2 s). */
+  /** The auth service's base URL, asked whether a booking's v1 `user` is a user of the caller's organization; unset answers 503 to such a booking. */
+  authUrl?: string | (() => string | undefined);
+  /** How long a patient or user lookup may take before the request answers 503 (default 2 s). */
   ownerLookupTimeoutMs?: number;
   bodyLimit?: number;
   /** Outbox poll interval; tests shorten it. */
@@ -78,7 +80,14 @@ export async function buildApp(deps: SchedulingAppDeps): Promise<ServiceApp> {
   );
   registerCatalogGroups(app, prisma, eventsWritten);
   registerSchedulingLookupRoutes(app, prisma);
-  const appointments = new AppointmentService(prisma, eventsWritten, patients);
+  const users = createOwnerLookup({
+    owner: 'auth',
+    baseUrl: deps.authUrl ?? (() => undefined),
+    internalAuthSecret: deps.internalAuthSecret,
+    timeoutMs: deps.ownerLookupTimeoutMs ?? 2_000,
+    logger: deps.logger.child({ component: 'user-lookup' }),
+  });
+  const appointments = new AppointmentService(prisma, eventsWritten, patients, users);
   registerAppointmentRoutes(app, appointments);
   registerAvailabilityRoutes(app, new AvailabilityService(prisma, eventsWritten, patients, deps.now));
   const offers = new OfferService(prisma, eventsWritten, deps.now, deps.logger.child({ component: 'offers' }));

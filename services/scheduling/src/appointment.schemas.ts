@@ -8,7 +8,7 @@ export { dateFilter, instant, type DateBound } from '@pep/service-kit';
 
 /**
  * Body of POST /api/appointments, as v1 clients send it. Provider, facility and type must be live records of the caller's
- * organization; `user` (the v1 tenant root) must name the organization or the caller.
+ * organization; `user` (the v1 tenant root) must name the organization or one of its users (auth is asked).
  */
 export const createAppointmentBody = z
   .object({
@@ -25,8 +25,9 @@ export const createAppointmentBody = z
       .uuid()
       .optional()
       .describe(
-        "The v1 tenant root account: the organization's id (what every record's `user` shows) or the caller's own user id; anything else answers 404 " +
-          'naming body.user, so a body can never place an appointment under another tenant. The appointment is always the caller’s organization’s.',
+        "The v1 tenant root account: the organization's id (what every record's `user` shows) or the id of a user of the organization (the caller " +
+          'or another active member, as auth knows them); anything else answers 404 naming body.user, so a body can never place an appointment ' +
+          'under another tenant. The appointment is always the caller’s organization’s. 503 with Retry-After when auth cannot be asked.',
       ),
     status: z.enum(['unconfirmed', 'confirmed']).optional().describe('Default unconfirmed; an integration may book an already confirmed appointment.'),
   })

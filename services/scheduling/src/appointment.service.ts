@@ -9,7 +9,7 @@ import {
   createEvent,
   type EventEnvelope,
 } from '@pep/contracts';
-import { dateBoundsWhere, HttpProblem, rootAccountOf, type Identity, type InvalidField, notFound, pageOf, pageWindow } from '@pep/service-kit';
+import { dateBoundsWhere, HttpProblem, rootAccountOf, type Identity, type InvalidField, notFound, type OwnerLookup, pageOf, pageWindow } from '@pep/service-kit';
 import type { AppointmentListQuery, AppointmentResponse, CreateAppointmentBody, SummaryQuery, SummaryResponse, UpdateAppointmentBody } from './appointment.schemas.js';
 import { reopenHeldBy } from './availability.service.js';
 import { enqueue, SOURCE, type Db } from './events.js';
@@ -40,6 +40,8 @@ export class AppointmentService {
     /** Called after a commit that wrote events, so the relay publishes at once. */
     private readonly eventsWritten: () => void,
     private readonly patients: PatientDirectory,
+    /** Auth's owner lookup, asked whether a booking's v1 `user` is another user of the caller's organization. */
+    private readonly users?: OwnerLookup,
   ) {}
 
   /** One page of the organization's appointments matching the filters, soonest first; a patient filter must name one of its patients (404). */
@@ -81,9 +83,7 @@ export class AppointmentService {
    * bookings of one slot exactly one commits and the other answers 409.
    */
   async create(identity: Identity, body: CreateAppointmentBody, correlationId: string): Promise<AppointmentResponse> {
-    if (body.user !== undefined && !namesCaller(identity, body.user)) {
-      throw new HttpProblem(404, 'not-found', 'No such user in the organization.', { errors: [{ field: 'body.user', message: "the organization's id or your own user id" }] });
-    }
+    if (body.user !== undefined) await this.requireUser(identity, body.user);
     const { facility, type } = await this.references(identity, body);
     const date = new Date(body.date);
     const duration = body.duration ?? type?.duration ?? (await defaultAppointmentDuration(this.prisma, identity.organization));
@@ -249,6 +249,15 @@ export class AppointmentService {
   }
 
   /**
+   * A v1 `user` other than the organization or the caller is accepted when auth says it is a user of the caller's
+   * organization; it never selects a tenant. Auth unreachable answers 503 (the lookup's problem), never a blind accept.
+   */
+  private async requireUser(identity: Identity, user: string): Promise<void> {
+    if (namesCaller(identity, user)) return;
+    if (!this.users || !(await this.users.exists(identity, 'user', user))) throw userNotFound();
+  }
+
+  /**
    * The live provider, facility and type the body names, each of the caller's organization (a 400 naming every field
    * that names none: another organization's record looks like no record), and its patient a live one of the
    * organization (404 naming the field otherwise, as for every other service's record).
@@ -289,9 +298,15 @@ export class AppointmentService {
   }
 }
 
-/** Whether a body's v1 `user` names the caller's tenant root (the organization) or the caller; see ADR 0022. */
+/** Whether a body's v1 `user` names the caller's tenant root (the organization) or the caller, known without asking auth; see ADR 0022. */
 function namesCaller(identity: Identity, user: string): boolean {
   return user === rootAccountOf(identity.organization) || user === identity.user;
+}
+
+function userNotFound(): HttpProblem {
+  return new HttpProblem(404, 'not-found', 'No such user in the organization.', {
+    errors: [{ field: 'body.user', message: "the organization's id or the id of one of its users" }],
+  });
 }
 
 function endOf(date: Date, minutes: number): Date {

@@ -2,7 +2,7 @@ import { ConfigError, parseConfig } from '@pep/service-kit';
 import { describe, expect, it } from 'vitest';
 import { configSchema } from './config.js';
 
-const base = { DATABASE_URL: 'postgres://scheduling@db:5432/scheduling', INTERNAL_AUTH_SECRET: 'i'.repeat(32), PATIENTS_URL: 'http://patients:8080' };
+const base = { DATABASE_URL: 'postgres://scheduling@db:5432/scheduling', INTERNAL_AUTH_SECRET: 'i'.repeat(32), PATIENTS_URL: 'http://patients:8080', AUTH_URL: 'http://auth:8080' };
 
 describe('scheduling configuration', () => {
   it('fills in the defaults', () => {
@@ -18,6 +18,11 @@ describe('scheduling configuration', () => {
   it('wants the patients service, which it asks about patients it has not heard of', () => {
     expect(() => parseConfig(configSchema, { ...base, PATIENTS_URL: undefined })).toThrow(/PATIENTS_URL/);
     expect(() => parseConfig(configSchema, { ...base, PATIENTS_URL: 'patients' })).toThrow(/PATIENTS_URL/);
+  });
+
+  it('wants the auth service, which it asks about the v1 `user` of a booking', () => {
+    expect(() => parseConfig(configSchema, { ...base, AUTH_URL: undefined })).toThrow(/AUTH_URL/);
+    expect(() => parseConfig(configSchema, { ...base, AUTH_URL: 'auth' })).toThrow(/AUTH_URL/);
   });
 
   it('moves its clock only when asked to, and never in production', () => {

@@ -12,6 +12,8 @@ export const configSchema = baseConfigSchema
     INTERNAL_AUTH_SECRET: z.string().min(32, 'must be at least 32 characters'),
     /** The patients service, asked about a patient its events have not told of yet (bookings, waitlists). */
     PATIENTS_URL: z.string().url(),
+    /** The auth service, asked whether a v1 booking's `user` is a user of the caller's organization (ADR 0022). */
+    AUTH_URL: z.string().url(),
     MIGRATE_ON_START: envBoolean.default(true),
     /** Lets `PUT /internal/clock` move the service's clock (end-to-end tests, ADR 0009); refused in production. */
     CLOCK_CONTROL: envBoolean.default(false),

@@ -16,6 +16,7 @@ main(async () => {
     bus,
     internalAuthSecret: config.INTERNAL_AUTH_SECRET,
     patientsUrl: config.PATIENTS_URL,
+    authUrl: config.AUTH_URL,
     bodyLimit: config.BODY_LIMIT_BYTES,
     ...(clock ? { now: clock } : {}),
   });

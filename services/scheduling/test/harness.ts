@@ -34,6 +34,8 @@ export interface StartOptions {
    * so every test books patients it published ({@link knownPatients}) or created in a real patients service.
    */
   patientsUrl?: string | (() => string | undefined);
+  /** Where the auth service listens; left out, a booking naming another user of the organization answers 503. */
+  authUrl?: string | (() => string | undefined);
   ownerLookupTimeoutMs?: number;
 }
 
@@ -54,6 +56,7 @@ export async function startScheduling(label: string, brokers: string[], options:
     bus,
     internalAuthSecret: SECRET,
     patientsUrl: options.patientsUrl ?? (() => undefined),
+    ...(options.authUrl !== undefined ? { authUrl: options.authUrl } : {}),
     ...(options.ownerLookupTimeoutMs !== undefined ? { ownerLookupTimeoutMs: options.ownerLookupTimeoutMs } : {}),
     bodyLimit: 16 * 1024,
     outboxPollIntervalMs: 200,
