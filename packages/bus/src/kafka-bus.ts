@@ -47,6 +47,11 @@ const SAFE_LOG_FIELDS = ['groupId', 'memberId', 'topic', 'partition', 'broker', 
 /** kafkajs messages that are expected with this bus's deliberate settings and would only be noise at warn level. */
 /** Tries at creating or joining topics while a busy broker still reports them unknown. */
 const TOPIC_CREATION_ATTEMPTS = 5;
+/**
+ * Longest a subscription waits for its topics at start. A busy broker (many topics, a loaded controller) can take far
+ * longer than a publish may; a service that gave up after a publish's bound exited at start and never came back.
+ */
+const SUBSCRIBE_TOPICS_TIMEOUT_MS = 30_000;
 
 /** Whether kafkajs marks an error as worth another try. */
 const retriable = (error: unknown) => (error as { retriable?: boolean } | null)?.retriable === true;
@@ -119,7 +124,8 @@ export class KafkaBus implements Bus {
     assertSubscribable(options);
     const policy = retryPolicy(options);
     const topics = options.topics.map((topic) => this.physicalTopic(topic));
-    await withTimeout(this.ensureTopics(topics), this.publishTimeoutMs, `could not create topics within ${this.publishTimeoutMs} ms`);
+    const bound = Math.max(this.publishTimeoutMs, SUBSCRIBE_TOPICS_TIMEOUT_MS);
+    await withTimeout(this.ensureTopics(topics), bound, `could not create topics within ${bound} ms`);
     const subscription = new KafkaSubscription(this.subscriptionHost(), options, policy, topics);
     this.subscriptions.add(subscription);
     // Joining right after the topics were created can meet a broker still reporting them unknown (retriable).

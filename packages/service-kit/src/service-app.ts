@@ -70,6 +70,8 @@ export async function createServiceApp(options: ServiceAppOptions): Promise<Serv
     // Keep-alive connections would otherwise hold shutdown open until their idle timeout.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    // Consumers join their groups in onReady; a busy broker may take longer than Fastify's 10 s default to answer.
+    pluginTimeout: 60_000,
     ...(options.trustProxy ? { trustProxy: (_address: string, hop: number) => hop < options.trustProxy! } : {}),
     ajv: { customOptions: { removeAdditional: false } },
     // Errors the router raises before any route runs (a malformed percent-encoded path) answer problem+json too.
