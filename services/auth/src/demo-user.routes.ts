@@ -85,7 +85,15 @@ export function registerDemoUserRoutes(app: ServiceApp, demos: DemoUserService, 
           `demo user; with an access token no signature is needed. ${whoMayCall(PLATFORM_ADMIN)}`,
         params: demoMessageParams,
         querystring: demoLinkQuery,
-        response: { 200: demoMessageResponse.describe('Or text/html for a browser.') },
+        response: {
+          200: {
+            description: 'What was sent: JSON for an API caller, a small HTML page for a browser (`Accept: text/html`).',
+            content: {
+              'application/json': { schema: demoMessageResponse },
+              'text/html': { schema: z.string().describe('An HTML page naming the sample and the demo patient it went to.') },
+            },
+          },
+        },
       },
     },
     async (request, reply) => {

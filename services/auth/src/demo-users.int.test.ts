@@ -146,6 +146,12 @@ describe('auth service: demo users for sales trials', () => {
     expect(page.body).not.toContain('+15557654322');
     const json = await get(`${link.pathname}${link.search}`, { accept: 'application/json' });
     expect(json.json()).toMatchObject({ messageTemplate: 'customActionRecall', patient: demoPatient, status: 'requested' });
+    // The OpenAPI document declares both answers, so a client generated from it knows the page as well as the JSON.
+    const document = (await service.app.inject({ url: '/openapi.json' })).json() as {
+      paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, unknown> }> }>>;
+    };
+    const declared = document.paths['/api/demoUsers/{salesforceId}/messages/{messageTemplate}']?.get?.responses['200']?.content ?? {};
+    expect(Object.keys(declared).sort()).toEqual(['application/json', 'text/html']);
     // The signature covers the sample: another sample's path with this link's signature is refused.
     expect((await get(`/api/demoUsers/SFLINKS001/messages/patientReminder${link.search}`, {})).statusCode).toBe(401);
     expect((await get('/api/demoUsers/SFLINKS001/messages/patientReminder', {})).statusCode).toBe(401);

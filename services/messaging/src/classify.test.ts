@@ -28,6 +28,13 @@ describe('reading SMS replies', () => {
     expect(classifyReply('put me on the waitlist please', false)).toMatchObject({ intent: 'other' });
   });
 
+  it('reads the Spanish texts’ ESPERA and the whole phrase LISTA DE ESPERA as WAITLIST', () => {
+    for (const word of ['ESPERA', 'espera.', 'Lista de espera', 'lista-de-espera!']) {
+      expect(classifyReply(word, false), word).toEqual({ intent: 'waitlist', classification: 'recognized-keywords', keyword: 'WAITLIST' });
+    }
+    expect(classifyReply('espero que sí', false)).toMatchObject({ intent: 'other' });
+  });
+
   it('does not read keywords inside sentences', () => {
     expect(classifyReply('please stop by the pharmacy', false)).toEqual({ intent: 'other', classification: 'unclassified', keyword: null });
     expect(classifyReply('Can I come at 3 instead?', false)).toMatchObject({ intent: 'other' });

@@ -19,6 +19,7 @@ const HELP = new Set(['HELP', 'INFO']);
 // SI/SÍ: the Spanish reminder and offer texts ask for SÍ.
 const CONFIRM = new Set(['C', 'CONFIRM', 'CONFIRMED', 'Y', 'YES', 'OK', '1', 'SI', 'SÍ']);
 const DECLINE = new Set(['X', 'N', 'NO', '2']);
+const WAITLIST = new Set(['WAITLIST', 'ESPERA', 'LISTADEESPERA']);
 
 /**
  * Reads an SMS reply. Only a reply that is one keyword counts (a sentence that happens to contain "stop" does not);
@@ -29,8 +30,9 @@ export function classifyReply(text: string, optedOut: boolean): Reading {
   if (OPT_OUT.has(word)) return { intent: 'opt-out', classification: 'recognized-keywords', keyword: word };
   if (OPT_IN.has(word) || (optedOut && word === 'YES')) return { intent: 'opt-in', classification: 'recognized-keywords', keyword: word };
   if (HELP.has(word)) return { intent: 'help', classification: 'recognized-keywords', keyword: word };
-  // Patients write it as they please (Waitlist!, wait list, wait-list): only its letters count.
-  if (word.replace(/[^A-Z]/g, '') === 'WAITLIST') return { intent: 'waitlist', classification: 'recognized-keywords', keyword: 'WAITLIST' };
+  // Patients write it as they please (Waitlist!, wait list, wait-list): only its letters count. The Spanish texts ask
+  // for ESPERA; LISTA DE ESPERA, the whole phrase, means the same.
+  if (WAITLIST.has(word.replace(/[^A-Z]/g, ''))) return { intent: 'waitlist', classification: 'recognized-keywords', keyword: 'WAITLIST' };
   if (CONFIRM.has(word)) return { intent: 'confirm', classification: 'positive', keyword: word };
   if (DECLINE.has(word)) return { intent: 'cancel', classification: 'negative', keyword: word };
   if (word === '') return { intent: 'other', classification: 'irregular', keyword: null };

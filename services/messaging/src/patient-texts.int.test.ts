@@ -127,7 +127,7 @@ describe('messaging service: what patients read and can answer', () => {
     expect(textsTo('+15553330002')).toEqual([
       'Hola Lucía, le recordamos su cita con Grace Hopper en Main Street Clinic el miércoles, 5 de agosto de 2026 a las 10:00. Responda SÍ para confirmar o NO para cancelar.',
       'Su cita del miércoles, 5 de agosto de 2026 a las 10:00 fue cancelada. Llame a Main Street Clinic para reservar otra hora.',
-      '¿Desea una hora más temprana u otra con Grace Hopper en Main Street Clinic? Responda WAITLIST y le escribiremos cuando haya una.',
+      '¿Desea una hora más temprana u otra con Grace Hopper en Main Street Clinic? Responda ESPERA y le escribiremos cuando haya una.',
     ]);
   });
 

@@ -113,7 +113,7 @@ export const BUILT_IN_TEMPLATES: Record<BuiltInKey, Record<string, Wording>> = {
     },
     es: {
       subject: '¿Desea otra hora?',
-      text: '¿Desea una hora más temprana u otra con {{provider.name}} en {{facility.name}}? Responda WAITLIST y le escribiremos cuando haya una.',
+      text: '¿Desea una hora más temprana u otra con {{provider.name}} en {{facility.name}}? Responda ESPERA y le escribiremos cuando haya una.',
     },
   },
   'waitlist-joined': {
