@@ -56,6 +56,7 @@ const report = {
   direct,
   gateway,
   throughputRatio: Number((gateway.requestsPerSecond / direct.requestsPerSecond).toFixed(2)),
+  addedP99Ms: gateway.p99Ms - direct.p99Ms,
 };
 process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 if (direct.non2xx > 0 || gateway.non2xx > 0) {

@@ -48,9 +48,22 @@ export interface SubscribeOptions {
   fromBeginning?: boolean;
 }
 
-/** A running subscription. */
+/**
+ * Where a subscription stands: `joining` while it creates its topics, connects or (re)joins its group (the broker may be
+ * unreachable, or a dead member may still hold the group until its session times out), `joined` while it is a member
+ * that consumes, `stopped` once stopped.
+ */
+export type SubscriptionState = 'joining' | 'joined' | 'stopped';
+
+/** A subscription, consuming or still joining its group in the background. */
 export interface Subscription {
-  /** Stops fetching, waits for the in-flight record to finish and commit, then leaves the group. */
+  /** The consumer group it belongs to. */
+  readonly groupId: string;
+  /** Where it stands now; it goes back to `joining` while the broker is lost or the group rebalances. */
+  state(): SubscriptionState;
+  /** Resolves the first time it has joined its group; rejects if it is stopped before that. */
+  readonly joined: Promise<void>;
+  /** Stops fetching (or joining), waits for the in-flight record to finish and commit, then leaves the group. */
   stop(): Promise<void>;
 }
 
@@ -73,7 +86,10 @@ export function deadLetterTopic(topic: string, groupId: string): string {
 export interface Bus {
   /** Publishes all messages; resolves only once the transport has durably accepted every one. */
   publish(messages: OutgoingMessage[]): Promise<void>;
-  /** Starts consuming; resolves once the subscription is running. */
+  /**
+   * Starts consuming. Resolves at once, whatever the broker is doing: creating topics and joining the group go on in
+   * the background, retried with backoff until they succeed or the subscription is stopped (see its `state()`).
+   */
   subscribe(options: SubscribeOptions): Promise<Subscription>;
   /** Whether the transport can reach its broker right now (for readiness probes). */
   healthy(): Promise<boolean>;

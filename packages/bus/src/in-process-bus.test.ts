@@ -303,6 +303,16 @@ describe('InProcessBus', () => {
     await vi.waitFor(() => expect(again.values()).toEqual(['v']), waitOptions);
   });
 
+  it('is a member of its group from the start, until stopped', async () => {
+    const bus = newBus();
+    const subscription = await bus.subscribe({ groupId: 'svc.reader', topics: ['t'], handler: async () => {} });
+    expect(subscription.groupId).toBe('svc.reader');
+    expect(subscription.state()).toBe('joined');
+    await expect(subscription.joined).resolves.toBeUndefined();
+    await subscription.stop();
+    expect(subscription.state()).toBe('stopped');
+  });
+
   it('starts at the end of the log when fromBeginning is false', async () => {
     const bus = newBus();
     await bus.publish([{ topic: 't', key: 'k', value: 'old' }]);

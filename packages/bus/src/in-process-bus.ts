@@ -155,7 +155,11 @@ export class InProcessBus implements Bus {
     group.members.push(member);
 
     let stopping: Promise<void> | null = null;
+    // One process: there is no broker to wait for, so a subscription is a member of its group from the start.
     const subscription: Subscription = {
+      groupId: options.groupId,
+      state: () => (stopping ? 'stopped' : 'joined'),
+      joined: Promise.resolve(),
       stop: () => {
         stopping ??= (async () => {
           const index = group.members.indexOf(member);

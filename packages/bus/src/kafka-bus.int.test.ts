@@ -1,4 +1,5 @@
-import { kafkaBrokers, startDedicatedKafka, uniqueTopicPrefix, waitFor, type ControllableKafka } from '@pep/testing';
+import net from 'node:net';
+import { freePort, kafkaBrokers, startDedicatedKafka, uniqueTopicPrefix, waitFor, type ControllableKafka } from '@pep/testing';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEAD_LETTER_HEADERS, deadLetterTopic, type IncomingMessage } from './bus.js';
@@ -44,8 +45,11 @@ describe('KafkaBus on a real broker', () => {
     const bus = newBus({ brokers, topicPrefix: uniqueTopicPrefix('bus-groups') });
     const first = collector();
     const second = collector();
-    await bus.subscribe({ groupId: 'first', topics: ['orders'], handler: first.handler });
+    const firstSubscription = await bus.subscribe({ groupId: 'first', topics: ['orders'], handler: first.handler });
     await bus.subscribe({ groupId: 'second', topics: ['orders'], handler: second.handler });
+    expect(firstSubscription.groupId).toBe('first');
+    await firstSubscription.joined;
+    expect(firstSubscription.state()).toBe('joined');
     const sent = Array.from({ length: 12 }, (_, i) => `v${i}`);
     await bus.publish(sent.map((value, i) => ({ topic: 'orders', key: `k${i}`, value, headers: { ce_id: `id-${i}` } })));
     await waitFor(() => first.seen.length >= 12 && second.seen.length >= 12, { timeoutMs: 30_000, message: 'both groups to get every record' });
@@ -186,6 +190,30 @@ describe('KafkaBus on a real broker', () => {
     expect(again.values()).toEqual(['next']);
   });
 
+  it('keeps its membership through a handler slower than the session timeout', async () => {
+    const bus = newBus({ brokers, topicPrefix: uniqueTopicPrefix('bus-slow'), sessionTimeoutMs: 6_000 });
+    const calls: string[] = [];
+    const subscription = await bus.subscribe({
+      groupId: 'slow-handler',
+      topics: ['jobs'],
+      handler: async (message) => {
+        calls.push(message.value.toString());
+        // Longer than the session: without heartbeats meanwhile the broker would drop the member and the record would
+        // come again after the rejoin.
+        if (message.value.toString() === 'slow') await sleep(9_000);
+      },
+    });
+    await subscription.joined;
+    await bus.publish([
+      { topic: 'jobs', key: 'j', value: 'slow' },
+      { topic: 'jobs', key: 'j', value: 'next' },
+    ]);
+    await waitFor(() => calls.includes('next'), { timeoutMs: 60_000, message: 'the record after the slow one' });
+    await sleep(1_500);
+    expect(calls).toEqual(['slow', 'next']);
+    expect(subscription.state()).toBe('joined');
+  });
+
   it('answers healthy while the broker is up', async () => {
     const bus = newBus({ brokers });
     expect(await bus.healthy()).toBe(true);
@@ -271,5 +299,88 @@ describe('KafkaBus when the broker goes away', () => {
     expect(seen).toContain('stuck');
     expect(seen.indexOf('stuck')).toBeLessThan(seen.indexOf('after-outage'));
     expect(seen.indexOf('before-outage')).toBeLessThan(seen.indexOf('stuck'));
+  });
+});
+
+/** A TCP proxy to a real broker that starts listening only when told, standing for a broker that becomes reachable. */
+class LateProxy {
+  private server: net.Server | null = null;
+  private readonly sockets = new Set<net.Socket>();
+
+  constructor(
+    readonly port: number,
+    private readonly target: { host: string; port: number },
+  ) {}
+
+  listen(): Promise<void> {
+    const server = net.createServer((client) => {
+      const upstream = net.connect(this.target.port, this.target.host);
+      for (const socket of [client, upstream]) {
+        this.sockets.add(socket);
+        socket.on('close', () => this.sockets.delete(socket));
+        socket.on('error', () => socket.destroy());
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}
+
+describe('KafkaBus while the broker cannot be reached', () => {
+  it('subscribes at once, keeps joining in the background, and stops and closes promptly', async () => {
+    // Nothing listens on this port: every connection is refused.
+    const bus = newBus({ brokers: [`127.0.0.1:${await freePort()}`], topicPrefix: uniqueTopicPrefix('bus-nobroker') });
+    const handled = collector();
+    const subscription = await bus.subscribe({ groupId: 'patient', topics: ['orders'], handler: handled.handler });
+    expect(subscription.state()).toBe('joining');
+    // Several attempts fail meanwhile; the subscription stays joining and does not give up.
+    await sleep(2_500);
+    expect(subscription.state()).toBe('joining');
+    const second = await bus.subscribe({ groupId: 'other', topics: ['invoices'], handler: handled.handler });
+
+    // Generous bounds: what they rule out is waiting for a connection attempt's retries (tens of seconds) or forever.
+    let started = Date.now();
+    await subscription.stop();
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(subscription.state()).toBe('stopped');
+    await expect(subscription.joined).rejects.toThrow(/stopped before it joined/);
+    started = Date.now();
+    await bus.close();
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(second.state()).toBe('stopped');
+    expect(handled.seen).toEqual([]);
+  });
+
+  it('starts consuming once the broker becomes reachable', async () => {
+    const [host, port] = (await kafkaBrokers())[0]!.split(':') as [string, string];
+    const proxy = new LateProxy(await freePort(), { host, port: Number(port) });
+    try {
+      const prefix = uniqueTopicPrefix('bus-late');
+      const bus = newBus({ brokers: [`127.0.0.1:${proxy.port}`], topicPrefix: prefix });
+      const handled = collector();
+      const subscription = await bus.subscribe({ groupId: 'late', topics: ['orders'], handler: handled.handler });
+      await sleep(1_500);
+      expect(subscription.state()).toBe('joining');
+
+      await proxy.listen();
+      await waitFor(() => subscription.state() === 'joined', { timeoutMs: 60_000, message: 'the subscription to join once the broker is reachable' });
+      await subscription.joined;
+      const producer = newBus({ brokers: await kafkaBrokers(), topicPrefix: prefix });
+      await producer.publish([{ topic: 'orders', key: 'o-1', value: 'after-the-broker-came' }]);
+      await waitFor(() => handled.seen.length > 0, { timeoutMs: 30_000, message: 'the record published once the broker was reachable' });
+      expect(handled.values()).toEqual(['after-the-broker-came']);
+    } finally {
+      await Promise.all(buses.splice(0).map((bus) => bus.close()));
+      await proxy.close();
+    }
   });
 });

@@ -3,8 +3,8 @@
 import kafkajs from 'kafkajs';
 import type { Admin, Consumer, ConsumerConfig, ConsumerCrashEvent, EachBatchPayload, IHeaders, Kafka, LogEntry, Producer, logCreator } from 'kafkajs';
 import { pino, type Logger } from 'pino';
-import { deadLetterTopic, type Bus, type OutgoingMessage, type SubscribeOptions, type Subscription } from './bus.js';
-import { assertSubscribable, deliver, errorSummary, retryPolicy, withTimeout, type ConsumedRecord, type RetryPolicy } from './delivery.js';
+import { deadLetterTopic, type Bus, type OutgoingMessage, type SubscribeOptions, type Subscription, type SubscriptionState } from './bus.js';
+import { assertSubscribable, deliver, errorSummary, retryPolicy, sleep as abortableSleep, withTimeout, type ConsumedRecord, type RetryPolicy } from './delivery.js';
 
 const { Kafka: KafkaClient, Partitioners, logLevel } = kafkajs;
 
@@ -27,9 +27,17 @@ export interface KafkaBusOptions {
   publishTimeoutMs?: number;
   /** How long `healthy()` waits for the cluster to answer (default 2000). */
   healthTimeoutMs?: number;
-  /** Partitions a subscription processes at the same time; each partition stays in order (default 1). */
+  /**
+   * Partitions a subscription processes at the same time; each partition stays in order (default 3, a topic's
+   * partitions, as the in-process bus runs every partition at once). One at a time, a handler's round trips to its
+   * database bounded the whole group's rate, and one slow record held up every key.
+   */
   partitionsConsumedConcurrently?: number;
-  /** Consumer group session timeout (default 30000). */
+  /**
+   * Consumer group session timeout (default 10000): how long the broker keeps a member that stopped heartbeating (a
+   * killed process) and its partitions before it hands them to the others. The broker accepts 6000 and up by default
+   * (`group.min.session.timeout.ms`).
+   */
   sessionTimeoutMs?: number;
 }
 
@@ -45,13 +53,18 @@ interface ProducerRecord {
 const SAFE_LOG_FIELDS = ['groupId', 'memberId', 'topic', 'partition', 'broker', 'clientId', 'retryCount', 'retryTime', 'error', 'host', 'port'];
 
 /** kafkajs messages that are expected with this bus's deliberate settings and would only be noise at warn level. */
-/** Tries at creating or joining topics while a busy broker still reports them unknown. */
+/** Tries at creating topics while a busy broker still reports them unknown. */
 const TOPIC_CREATION_ATTEMPTS = 5;
 /**
- * Longest a subscription waits for its topics at start. A busy broker (many topics, a loaded controller) can take far
- * longer than a publish may; a service that gave up after a publish's bound exited at start and never came back.
+ * Longest one attempt of a subscription at creating its topics may take. A busy broker (many topics, a loaded
+ * controller) can take far longer than a publish may; the attempt after it starts over.
  */
 const SUBSCRIBE_TOPICS_TIMEOUT_MS = 30_000;
+/** Pauses between a subscription's attempts at joining while the broker cannot be reached: 500 ms doubling up to 5 s. */
+const JOIN_RETRY_INITIAL_MS = 500;
+const JOIN_RETRY_MAX_MS = 5_000;
+/** Default session timeout; see {@link KafkaBusOptions.sessionTimeoutMs} and ADR 0024. */
+const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
 
 /** Whether kafkajs marks an error as worth another try. */
 const retriable = (error: unknown) => (error as { retriable?: boolean } | null)?.retriable === true;
@@ -92,8 +105,8 @@ export class KafkaBus implements Bus {
     this.replicationFactor = options.replicationFactor;
     this.publishTimeoutMs = options.publishTimeoutMs ?? 5_000;
     this.healthTimeoutMs = options.healthTimeoutMs ?? 2_000;
-    this.partitionsConsumedConcurrently = options.partitionsConsumedConcurrently ?? 1;
-    this.sessionTimeoutMs = options.sessionTimeoutMs ?? 30_000;
+    this.partitionsConsumedConcurrently = options.partitionsConsumedConcurrently ?? 3;
+    this.sessionTimeoutMs = options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS;
     this.kafka = new KafkaClient({
       brokers: options.brokers,
       clientId: options.clientId,
@@ -124,25 +137,11 @@ export class KafkaBus implements Bus {
     assertSubscribable(options);
     const policy = retryPolicy(options);
     const topics = options.topics.map((topic) => this.physicalTopic(topic));
-    const bound = Math.max(this.publishTimeoutMs, SUBSCRIBE_TOPICS_TIMEOUT_MS);
-    await withTimeout(this.ensureTopics(topics), bound, `could not create topics within ${bound} ms`);
     const subscription = new KafkaSubscription(this.subscriptionHost(), options, policy, topics);
     this.subscriptions.add(subscription);
-    // Joining right after the topics were created can meet a broker still reporting them unknown (retriable).
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await subscription.start();
-        return subscription;
-      } catch (error) {
-        if (attempt < TOPIC_CREATION_ATTEMPTS && retriable(error)) {
-          await sleep(200 * attempt);
-          continue;
-        }
-        this.subscriptions.delete(subscription);
-        await subscription.stop();
-        throw error;
-      }
-    }
+    // Not awaited: a service starts and serves whatever the broker is doing (ADR 0024); the subscription keeps trying.
+    subscription.begin();
+    return subscription;
   }
 
   async healthy(): Promise<boolean> {
@@ -193,6 +192,10 @@ export class KafkaBus implements Bus {
       logger: this.logger,
       partitionsConsumedConcurrently: this.partitionsConsumedConcurrently,
       sessionTimeoutMs: this.sessionTimeoutMs,
+      ensureTopics: (topics) => {
+        const bound = Math.max(this.publishTimeoutMs, SUBSCRIBE_TOPICS_TIMEOUT_MS);
+        return withTimeout(this.ensureTopics(topics), bound, `could not create topics within ${bound} ms`);
+      },
       // The prefix namespaces groups as well as topics: one group name shared by buses on different prefixes
       // (environments on one cluster, parallel test files) would otherwise mix their members, and kafkajs
       // hands members partitions of topics they never subscribed to.
@@ -318,6 +321,8 @@ interface SubscriptionHost {
   logger: Logger;
   partitionsConsumedConcurrently: number;
   sessionTimeoutMs: number;
+  /** Creates the topics not known to exist yet, within a bound. */
+  ensureTopics(topics: string[]): Promise<void>;
   createConsumer(config: ConsumerConfig): Consumer;
   logicalTopic(topic: string): string;
   publishDeadLetter(groupId: string, record: ConsumedRecord, rawKey: Buffer | null, headers: Record<string, string>): Promise<void>;
@@ -327,15 +332,36 @@ interface SubscriptionHost {
 /** Longest pause before a consumer that kafkajs gave up on is created again. */
 const MAX_RECREATE_DELAY_MS = 30_000;
 
-/** One subscription: a kafkajs consumer in the group, recreated if kafkajs gives up on it. */
+/** Raised inside a subscription's own steps once it is stopped; never reaches callers. */
+class StoppedError extends Error {
+  constructor() {
+    super('the subscription was stopped');
+  }
+}
+
+/**
+ * One subscription: a kafkajs consumer in the group, recreated if kafkajs gives up on it. It creates its topics and
+ * joins in the background, retrying with backoff for as long as it takes, so that neither an unreachable broker nor a
+ * group still held by a dead member holds up the service that subscribes.
+ */
 class KafkaSubscription implements Subscription {
+  readonly groupId: string;
+  readonly joined: Promise<void>;
+  private current: SubscriptionState = 'joining';
+  private resolveJoined!: () => void;
+  private rejectJoined!: (error: Error) => void;
   private consumer: Consumer | null = null;
   private readonly abort = new AbortController();
+  /** Settles when stop() begins, so every step of joining can give way to it. */
+  private readonly stopSignalled: Promise<void>;
+  private joining: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
   private recreateTimer: NodeJS.Timeout | null = null;
   private recreateAttempts = 0;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly logger: Logger;
+  /** A third of the session, as Kafka advises, so two missed heartbeats still leave the member in the group. */
+  private readonly heartbeatIntervalMs: number;
 
   constructor(
     private readonly bus: SubscriptionHost,
@@ -343,15 +369,64 @@ class KafkaSubscription implements Subscription {
     private readonly policy: RetryPolicy,
     private readonly topics: string[],
   ) {
+    this.groupId = options.groupId;
     this.logger = bus.logger.child({ groupId: options.groupId });
+    this.heartbeatIntervalMs = Math.max(500, Math.min(3_000, Math.floor(bus.sessionTimeoutMs / 3)));
+    this.joined = new Promise<void>((resolve, reject) => {
+      this.resolveJoined = resolve;
+      this.rejectJoined = reject;
+    });
+    // Nobody has to wait for it: stopping an unwatched subscription early must not raise an unhandled rejection.
+    this.joined.catch(() => undefined);
+    this.stopSignalled = new Promise((resolve) => this.abort.signal.addEventListener('abort', () => resolve(), { once: true }));
   }
 
-  /** Connects, joins the group and starts consuming; rejects if the cluster cannot be reached. */
-  async start(): Promise<void> {
+  state(): SubscriptionState {
+    return this.current;
+  }
+
+  /** Starts creating the topics and joining in the background; failures are retried with backoff until stop(). */
+  begin(): void {
+    this.joining ??= this.joinUntilStopped();
+  }
+
+  private async joinUntilStopped(): Promise<void> {
+    for (let attempt = 1; !this.abort.signal.aborted; attempt++) {
+      try {
+        await this.beforeStop(this.bus.ensureTopics(this.topics));
+        await this.start();
+        // From here on kafkajs restarts the consumer after retriable failures, and scheduleRecreate after the others.
+        return;
+      } catch (error) {
+        if (this.abort.signal.aborted) return;
+        const delay = Math.min(JOIN_RETRY_MAX_MS, JOIN_RETRY_INITIAL_MS * 2 ** (attempt - 1));
+        this.logger.warn({ err: errorSummary(error), attempt, retryInMs: delay }, 'consumer could not join yet; will try again');
+        await abortableSleep(delay, this.abort.signal);
+      }
+    }
+  }
+
+  /**
+   * Waits for one step of joining, unless stop() comes first: then it throws at once and `cleanUp` runs whenever the
+   * step settles, so a connection opened after stop() is closed again rather than left behind.
+   */
+  private async beforeStop<T>(step: Promise<T>, cleanUp?: () => Promise<void>): Promise<T> {
+    step.catch(() => undefined);
+    const outcome = await Promise.race([step.then(() => 'done' as const), this.stopSignalled.then(() => 'stopped' as const)]);
+    if (outcome === 'stopped') {
+      if (cleanUp) void step.then(cleanUp, cleanUp).catch(() => undefined);
+      throw new StoppedError();
+    }
+    return step;
+  }
+
+  /** Connects, subscribes and runs the consumer; the join itself completes in kafkajs (GROUP_JOIN), retried there. */
+  private async start(): Promise<void> {
     const consumer = this.bus.createConsumer({
       groupId: this.options.groupId,
       allowAutoTopicCreation: false,
       sessionTimeout: this.bus.sessionTimeoutMs,
+      heartbeatInterval: this.heartbeatIntervalMs,
       maxWaitTimeInMs: 1_000,
       retry: {
         initialRetryTime: 300,
@@ -367,31 +442,43 @@ class KafkaSubscription implements Subscription {
       },
     });
     this.consumer = consumer;
+    const current = () => this.consumer === consumer && !this.stopping;
     consumer.on(consumer.events.CRASH, (event: ConsumerCrashEvent) => {
+      if (!current()) return;
+      this.current = 'joining';
       // kafkajs restarts by itself only after retriable errors; after any other it would stay down for good.
-      if (!event.payload.restart && !this.stopping) {
+      if (!event.payload.restart) {
         this.logger.error({ err: errorSummary(event.payload.error) }, 'consumer crashed and kafkajs will not restart it; recreating it');
         this.scheduleRecreate(consumer);
       }
     });
-    consumer.on(consumer.events.GROUP_JOIN, () => {
-      this.recreateAttempts = 0;
+    consumer.on(consumer.events.REBALANCING, () => {
+      if (current()) this.current = 'joining';
     });
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      if (!current()) return;
+      this.recreateAttempts = 0;
+      this.current = 'joined';
+      this.resolveJoined();
+    });
+    const disconnect = () => consumer.disconnect().catch(() => undefined);
     try {
-      await consumer.connect();
-      await consumer.subscribe({ topics: this.topics, fromBeginning: this.options.fromBeginning ?? true });
-      await consumer.run({
-        autoCommit: true,
-        // Commits at most every second in addition to the end of each batch; only resolved (handled) offsets are committed.
-        autoCommitInterval: 1_000,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: this.bus.partitionsConsumedConcurrently,
-        eachBatch: (payload) => this.track(this.eachBatch(payload)),
-      });
-      // stop() may have run while this (re)start was connecting, and disconnected the consumer before it existed.
-      if (this.stopping) await consumer.disconnect();
+      await this.beforeStop(consumer.connect(), disconnect);
+      await this.beforeStop(consumer.subscribe({ topics: this.topics, fromBeginning: this.options.fromBeginning ?? true }), disconnect);
+      // run() returns once the first join settled; while a dead member still holds the group that waits for its session to end.
+      await this.beforeStop(
+        consumer.run({
+          autoCommit: true,
+          // Commits at most every second in addition to the end of each batch; only resolved (handled) offsets are committed.
+          autoCommitInterval: 1_000,
+          eachBatchAutoResolve: false,
+          partitionsConsumedConcurrently: this.bus.partitionsConsumedConcurrently,
+          eachBatch: (payload) => this.track(this.eachBatch(payload)),
+        }),
+        disconnect,
+      );
     } catch (error) {
-      await consumer.disconnect().catch(() => undefined);
+      await disconnect();
       if (this.consumer === consumer) this.consumer = null;
       throw error;
     }
@@ -399,10 +486,15 @@ class KafkaSubscription implements Subscription {
 
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      this.current = 'stopped';
       this.abort.abort();
+      this.rejectJoined(new Error(`consumer group ${this.options.groupId} was stopped before it joined`));
       if (this.recreateTimer) clearTimeout(this.recreateTimer);
-      // disconnect() lets the running batch finish (its loop ends after the in-flight record) before leaving the group.
+      // disconnect() lets the running batch finish (its loop ends after the in-flight record) before leaving the group;
+      // a consumer still connecting or joining is simply disconnected.
       await this.consumer?.disconnect().catch((error: unknown) => this.logger.warn({ err: errorSummary(error) }, 'consumer disconnect failed'));
+      // Every step of joining gives way to stop(), so this ends at once.
+      await this.joining;
       await Promise.allSettled([...this.inFlight]);
       this.consumer = null;
       this.bus.release(this);
@@ -442,6 +534,27 @@ class KafkaSubscription implements Subscription {
    */
   private async eachBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, uncommittedOffsets, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const topic = this.bus.logicalTopic(batch.topic);
+    // kafkajs heartbeats only when asked: this keeps the member alive through a slow handler (a busy database can take
+    // longer than the session) as the Java client's background heartbeat does. A failure here (a rebalance) shows at
+    // the heartbeat after the record, which ends the batch.
+    const keepAlive = setInterval(() => void heartbeat().catch(() => undefined), this.heartbeatIntervalMs);
+    try {
+      await this.handleBatch(topic, { batch, resolveOffset, heartbeat, isRunning, isStale });
+    } finally {
+      clearInterval(keepAlive);
+    }
+    if (this.abort.signal.aborted || !isRunning()) {
+      // Stopping: commit what was handled now rather than trusting a later automatic commit to still happen.
+      await commitOffsetsIfNecessary(uncommittedOffsets());
+    } else {
+      await commitOffsetsIfNecessary();
+    }
+  }
+
+  private async handleBatch(
+    topic: string,
+    { batch, resolveOffset, heartbeat, isRunning, isStale }: Pick<EachBatchPayload, 'batch' | 'resolveOffset' | 'heartbeat' | 'isRunning' | 'isStale'>,
+  ): Promise<void> {
     for (const message of batch.messages) {
       if (!isRunning() || isStale() || this.abort.signal.aborted) break;
       const record: ConsumedRecord = {
@@ -480,12 +593,6 @@ class KafkaSubscription implements Subscription {
       if (outcome === 'aborted') break;
       resolveOffset(message.offset);
       await heartbeat();
-    }
-    if (this.abort.signal.aborted || !isRunning()) {
-      // Stopping: commit what was handled now rather than trusting a later automatic commit to still happen.
-      await commitOffsetsIfNecessary(uncommittedOffsets());
-    } else {
-      await commitOffsetsIfNecessary();
     }
   }
 }

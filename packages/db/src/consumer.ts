@@ -29,12 +29,15 @@ export interface ConsumeOptions {
   bindings: EventBinding[];
   maxAttempts?: number;
   retryDelayMs?: number;
+  /** Called once an event's effect has committed (not for a redelivered one): wakes work that waits on what it wrote. */
+  afterCommit?: (event: EventEnvelope) => void;
 }
 
 /**
  * Subscribes to the topics of the bound events and applies each event exactly once (inbox).
  * Events of other types or versions on those topics are skipped; events that break their
- * contract throw, are retried, and end in the dead-letter topic.
+ * contract throw, are retried, and end in the dead-letter topic. Resolves at once: the group is
+ * joined in the background, whatever the broker is doing (the subscription's `state()` tells).
  */
 export async function consumeEvents(options: ConsumeOptions): Promise<Subscription> {
   const byKey = new Map(options.bindings.map((binding) => [`${binding.definition.type}@${binding.definition.version}`, binding]));
@@ -49,6 +52,7 @@ export async function consumeEvents(options: ConsumeOptions): Promise<Subscripti
       const binding = byKey.get(`${event.type}@${event.dataversion}`);
       if (!binding) return;
       const outcome = await handleOnce(options.prisma, options.groupId, event.id, (tx) => binding.handle(event, tx));
+      if (outcome === 'handled') options.afterCommit?.(event);
       options.logger.debug({ eventId: event.id, type: event.type, outcome, groupId: options.groupId }, 'event consumed');
     },
   });

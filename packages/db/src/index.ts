@@ -9,3 +9,14 @@ export * from './infrastructure.js';
 export * from './errors.js';
 export * from './transaction-retry.js';
 export * from './organization-access.js';
+export {
+  createIdempotencyStore,
+  IdempotencyLeaseLostError,
+  type IdempotencyAnswer,
+  type IdempotencyFingerprint,
+  type IdempotencyKeyScope,
+  type IdempotencyRecordState,
+  type IdempotencyReservation,
+  type IdempotencyStore,
+  type IdempotencyStoreOptions,
+} from './idempotency.js';

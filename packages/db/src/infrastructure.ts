@@ -10,6 +10,8 @@ export interface InfrastructureConfig {
   KAFKA_BROKERS?: string[] | undefined;
   KAFKA_CLIENT_ID: string;
   TOPIC_PREFIX: string;
+  /** Consumer session timeout; the bus's default (10 s) when absent. */
+  KAFKA_SESSION_TIMEOUT_MS?: number | undefined;
   MIGRATE_ON_START: boolean;
 }
 
@@ -42,7 +44,14 @@ export async function openServiceInfrastructure(
   }
   const bus = createBus(
     config.KAFKA_BROKERS
-      ? { kind: 'kafka', brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID, topicPrefix: config.TOPIC_PREFIX, logger }
+      ? {
+          kind: 'kafka',
+          brokers: config.KAFKA_BROKERS,
+          clientId: config.KAFKA_CLIENT_ID,
+          topicPrefix: config.TOPIC_PREFIX,
+          logger,
+          ...(config.KAFKA_SESSION_TIMEOUT_MS !== undefined ? { sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS } : {}),
+        }
       : { kind: 'in-process', logger },
   );
   return {

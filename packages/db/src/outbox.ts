@@ -8,17 +8,21 @@ import type { RawSqlClient, TransactionalClient } from './sql-client.js';
  * together with the state change they describe. Only registered event types may be written.
  */
 export async function enqueueEvents(tx: RawSqlClient, events: EventEnvelope[]): Promise<void> {
-  for (const event of events) {
+  const topics = events.map((event) => {
     const definition = findEventDefinition(event.type, event.dataversion);
     if (!definition) throw new Error(`event ${event.type}@${event.dataversion} is not registered in the contracts`);
-    await tx.$executeRawUnsafe(
-      'INSERT INTO "outbox" ("id", "topic", "key", "envelope") VALUES ($1::uuid, $2, $3, $4::jsonb)',
-      event.id,
-      definition.topic,
-      event.subject,
-      JSON.stringify(event),
-    );
-  }
+    return definition.topic;
+  });
+  if (events.length === 0) return;
+  // One statement however many events (a batch of sends writes hundreds); rows take their `seq` in the given order.
+  await tx.$executeRawUnsafe(
+    `INSERT INTO "outbox" ("id", "topic", "key", "envelope")
+     SELECT e.id::uuid, e.topic, e.key, e.envelope::jsonb FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS e(id, topic, key, envelope, n) ORDER BY e.n`,
+    events.map((event) => event.id),
+    topics,
+    events.map((event) => event.subject),
+    events.map((event) => JSON.stringify(event)),
+  );
 }
 
 interface OutboxRow {
@@ -181,18 +185,22 @@ export class OutboxRelay {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = () => {
+      const wake = () => {
         if (!this.running || wakeOnNotify) {
           this.nudged = false;
-          this.wake = null;
           done();
         }
       };
+      // A wait that ends by its timer must drop its wake too: left behind, the next notify() (an event committed while
+      // the following batch is being published) would call it, clear the nudge and end nothing, and that event would
+      // wait a whole poll interval.
+      const done = () => {
+        clearTimeout(timer);
+        if (this.wake === wake) this.wake = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake = wake;
     });
   }
 

@@ -1,4 +1,6 @@
 import { contentionOf, isTransientTransactionFailure, type Contention } from './errors.js';
+import { markEffectCommitted, reservationFor } from './idempotency.js';
+import type { RawSqlClient } from './sql-client.js';
 
 /**
  * A database failure caused by concurrent work, carrying the HTTP answer it deserves in the http-errors shape the service
@@ -50,16 +52,26 @@ export function retryingTransactions<T extends object>(client: T, options: Trans
   const attempts = Math.max(1, options.attempts ?? 4);
   const baseDelayMs = options.baseDelayMs ?? 20;
   return new Proxy(client, {
-    get(target, property) {
+    get(target, property, receiver: object) {
       const value = Reflect.get(target, property, target) as unknown;
       if (typeof value !== 'function') return value;
       // Bound to the client itself: Prisma's methods may use private state a proxy receiver cannot reach.
       const method = (value as (...args: unknown[]) => unknown).bind(target);
       if (property !== '$transaction') return method;
       return async (work: unknown, ...rest: unknown[]) => {
+        // A request holding an idempotency key records, in the same transaction, that its effect committed: a retry after
+        // a crash between this commit and the stored answer then knows not to run it again (ADR 0025).
+        const reservation = typeof work === 'function' ? reservationFor(receiver) : undefined;
+        const unit = reservation
+          ? async (tx: RawSqlClient) => {
+              const result = await (work as (tx: RawSqlClient) => Promise<unknown>)(tx);
+              await markEffectCommitted(tx, reservation);
+              return result;
+            }
+          : work;
         for (let attempt = 1; ; attempt += 1) {
           try {
-            return await method(work, ...rest);
+            return await method(unit, ...rest);
           } catch (error) {
             if (typeof work === 'function' && attempt < attempts && isTransientTransactionFailure(error)) {
               const pause = baseDelayMs * 2 ** (attempt - 1);

@@ -5,10 +5,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTestDatabase, freePort, kafkaBrokers, uniqueTopicPrefix, waitFor, type TestDatabase } from '@pep/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startService, type ServiceProcess } from './processes.js';
+import { startService, stopAll, type ServiceProcess } from './processes.js';
 
 // The distributed runtime: auth, patients, scheduling, messaging and the gateway each in their own process, on their
 // own Postgres databases, talking through a real Kafka broker.
+const MESSAGING_SESSION_MS = 30_000;
+
 describe('distributed platform', () => {
   const databases: TestDatabase[] = [];
   const services: ServiceProcess[] = [];
@@ -58,8 +60,16 @@ describe('distributed platform', () => {
         { ...common, DATABASE_URL: await database('e2e-scheduling'), PATIENTS_URL: owners.PATIENTS_URL, AUTH_URL: `http://127.0.0.1:${authPort}` },
         { port: schedulingPort },
       ),
-      // No Twilio account: texts go to the development sink.
-      startService('messaging', { ...common, DATABASE_URL: await database('e2e-messaging'), PUBLIC_URL: 'http://localhost:3000', MAIL_DIR: mailDir, ...owners }),
+      // No Twilio account: texts go to the development sink. A session longer than the default (10 s) makes the kill -9
+      // test below certain to see the restarted process serve while its dead predecessor still holds the groups.
+      startService('messaging', {
+        ...common,
+        DATABASE_URL: await database('e2e-messaging'),
+        PUBLIC_URL: 'http://localhost:3000',
+        MAIL_DIR: mailDir,
+        KAFKA_SESSION_TIMEOUT_MS: String(MESSAGING_SESSION_MS),
+        ...owners,
+      }),
     ]);
     services.push(auth, patients, scheduling, messaging);
     gateway = await startService('gateway', {
@@ -71,6 +81,8 @@ describe('distributed platform', () => {
 
   afterAll(async () => {
     for (const service of services.reverse()) await service.stop();
+    // Also those a failed start or test left running.
+    await stopAll();
     for (const database of databases) await database.drop();
     if (mailDir) await rm(mailDir, { recursive: true, force: true });
   });
@@ -223,10 +235,61 @@ describe('distributed platform', () => {
     expect([page.status, page.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8']);
   });
 
+  it('serves again at once after messaging is killed with kill -9 and started with the same command, and consumes again', { timeout: 180_000 }, async () => {
+    const signup = await api('POST', '/api/users/signup', { email: 'restart@distributed.example', password: 'restart passphrase', firstname: 'Rae', lastname: 'Start', organizationName: 'Restart Clinic' });
+    expect(signup.status).toBe(200);
+    const token = signup.body['token'] as string;
+    const created = async (path: string, body: unknown) => {
+      const answer = await api('POST', path, body, token);
+      expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+      return answer.body['_id'] as string;
+    };
+    const patient = await created('/api/patients', { firstname: 'Kim', lastname: 'Restarted', phone: '+12125550160' });
+    const slot = {
+      patient,
+      provider: await created('/api/providers', { firstname: 'Ida', lastname: 'Restart' }),
+      facility: await created('/api/facilities', { name: 'Restart Street', timeZone: 'America/New_York' }),
+      type: await created('/api/appointmentTypes', { name: 'Follow-up', duration: 30 }),
+    };
+    const remindersOf = async (appointment: string) => {
+      const answer = await api('GET', `/api/reminders/findByApptId/${appointment}`, undefined, token);
+      return answer.status === 200 ? (answer.body['response'] as unknown[]).length : -1;
+    };
+    const before = await created('/api/appointments', { ...slot, date: '2031-05-05T14:00:00.000Z' });
+    await waitFor(async () => (await remindersOf(before)) > 0, { timeoutMs: 60_000, message: 'messaging plans reminders before the kill' });
+
+    const index = services.findIndex((service) => service.name === 'messaging');
+    await services[index]!.kill();
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    // Its dead member still holds messaging's consumer groups until its session times out; that must not hold up HTTP.
+    const restarted = await services[index]!.restart({ until: 'live' });
+    services[index] = restarted;
+    const ready = await fetch(`${restarted.url}/health/ready`);
+    // Ready (its database answers) and serving, while its groups still wait for the dead member's session to end.
+    expect(ready.status).toBe(200);
+    const { consumers } = (await ready.json()) as { consumers: Record<string, string> };
+    expect(Object.keys(consumers).sort()).toEqual(['messaging.offers', 'messaging.organization-access', 'messaging.read-models', 'messaging.reminders']);
+    expect(Object.values(consumers)).toContain('joining');
+    expect(await remindersOf(before)).toBeGreaterThan(0);
+
+    // It consumes again once the dead member's session has expired: a booking made now gets its reminders.
+    const after = await created('/api/appointments', { ...slot, date: '2031-05-06T14:00:00.000Z' });
+    await waitFor(async () => (await remindersOf(after)) > 0, {
+      timeoutMs: MESSAGING_SESSION_MS + 30_000,
+      intervalMs: 500,
+      message: 'the restarted messaging consumes appointment.created',
+    });
+    await waitFor(async () => ((await (await fetch(`${restarted.url}/health/ready`)).json()) as { status: string }).status === 'ok', {
+      timeoutMs: 30_000,
+      message: 'every consumer group of the restarted messaging joined',
+    });
+    expect(restarted.output()).not.toContain('timed out');
+  });
+
   it('stops every process cleanly on SIGTERM, having logged no PHI', async () => {
     for (const service of [...services].reverse()) expect(await service.stop(), `${service.name}:\n${service.output().slice(-1_500)}`).toBe(0);
     const logs = services.map((service) => service.output()).join('\n');
-    for (const phi of ['Stributed', 'dee@example.com', 'lead@distributed.example', 'distributed passphrase', 'prospect@distributed.example', '+14155550177', '4155550177']) {
+    for (const phi of ['Stributed', 'Restarted', '+12125550160', 'dee@example.com', 'lead@distributed.example', 'distributed passphrase', 'prospect@distributed.example', '+14155550177', '4155550177']) {
       expect(logs).not.toContain(phi);
     }
   });

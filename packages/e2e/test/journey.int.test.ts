@@ -6,7 +6,7 @@ import { createTestDatabase, freePort, kafkaBrokers, startTwilioFake, uniqueTopi
 import { DateTime } from 'luxon';
 import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startService, type ServiceProcess } from './processes.js';
+import { startService, stopAll, type ServiceProcess } from './processes.js';
 
 // The core patient journey of DESIGN.md on the distributed runtime: auth, patients, scheduling, messaging and the
 // gateway each in their own process on their own database, talking through a real Kafka broker; SMS go to a
@@ -140,6 +140,8 @@ describe('the patient journey across the distributed platform', () => {
 
   afterAll(async () => {
     for (const service of services.reverse()) await service.stop();
+    // Also those a failed start or test left running.
+    await stopAll();
     for (const database of databases) await database.drop();
     await fake?.close();
     if (mailDir) await rm(mailDir, { recursive: true, force: true });

@@ -1,22 +1,38 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { freePort, waitFor } from '@pep/testing';
+import { freePort, guardResources, waitFor } from '@pep/testing';
+
+/**
+ * What {@link startService} waits for: `settled` (the default) is ready with the broker reachable and every consumer
+ * group joined, as the tests that follow expect; `ready` is `/health/ready` answering 200 (the database reachable);
+ * `live` is `/health/live` answering 200.
+ */
+export type StartedWhen = 'settled' | 'ready' | 'live';
 
 /** A service running as its own process from its built `dist/main.js`, as in production. */
 export interface ServiceProcess {
   name: string;
   url: string;
+  port: number;
   /** Everything it printed (JSON log lines). */
   output(): string;
   /** SIGTERM, then the exit code. */
   stop(): Promise<number | null>;
+  /** SIGKILL, as `kill -9`: no shutdown at all; resolves once the process is gone. */
+  kill(): Promise<void>;
+  /** Starts the same command again (same environment and port), e.g. after {@link kill}. */
+  restart(options?: { until?: StartedWhen }): Promise<ServiceProcess>;
 }
 
+/** Every process started here and not yet exited, so a failed start or test leaves none behind. */
+const running = new Set<ChildProcess>();
+
 /**
- * Starts `services/<name>/dist/main.js` with the given environment and waits until it is ready; on `port` when given
- * (a URL other services must know before it starts), else on a free one.
+ * Starts `services/<name>/dist/main.js` with the given environment and waits until it is `until` (default `settled`);
+ * on `port` when given (a URL other services must know before it starts), else on a free one. A process that does not
+ * get there is killed before this rejects.
  */
-export async function startService(name: string, env: Record<string, string>, options: { port?: number } = {}): Promise<ServiceProcess> {
+export async function startService(name: string, env: Record<string, string>, options: { port?: number; until?: StartedWhen } = {}): Promise<ServiceProcess> {
   const port = options.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
   let output = '';
@@ -24,28 +40,68 @@ export async function startService(name: string, env: Record<string, string>, op
     env: { PATH: process.env['PATH'] ?? '', NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Killed when the test process exits, however it exits (a crashed worker included).
+  const guard = guardResources(undefined);
+  guard.watch(child);
+  running.add(child);
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      running.delete(child);
+      guard.release();
+      resolve(code);
+    }),
+  );
+  const until = options.until ?? 'settled';
   try {
     await waitFor(
       async () => {
-        if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}:\n${output.slice(-2_000)}`);
-        return (await fetch(`${url}/health/ready`).catch(() => null))?.status === 200;
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited with ${child.exitCode ?? child.signalCode}:\n${output.slice(-2_000)}`);
+        if (until === 'live') return (await fetch(`${url}/health/live`).catch(() => null))?.status === 200;
+        const ready = await fetch(`${url}/health/ready`).catch(() => null);
+        if (ready?.status !== 200) return false;
+        return until === 'ready' || ((await ready.json()) as { status?: string }).status === 'ok';
       },
-      { timeoutMs: 90_000, intervalMs: 250, message: `${name} becomes ready` },
+      { timeoutMs: 90_000, intervalMs: 250, message: `${name} becomes ${until}` },
     );
   } catch (error) {
     child.kill('SIGKILL');
+    await exited;
     throw error;
   }
-  return {
+  const started: ServiceProcess = {
     name,
     url,
+    port,
     output: () => output,
     async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       return exited;
     },
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+    restart: (again = {}) => startService(name, env, { port, ...again }),
   };
+  return started;
+}
+
+/** Stops every process still running (SIGTERM, then SIGKILL after `graceMs`): for afterAll, whatever happened before. */
+export async function stopAll(graceMs = 20_000): Promise<void> {
+  await Promise.all(
+    [...running].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+          child.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, kafkaBrokers, uniqueTopicPrefix, waitFor, type TestDatabase } from '@pep/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startService, type ServiceProcess } from './processes.js';
+import { startService, stopAll, type ServiceProcess } from './processes.js';
 
 // Revocation across the distributed runtime: auth and patients in their own processes behind TWO gateway replicas, on
 // real Postgres and Kafka. Each replica follows auth's events in its own consumer group; once an event has reached both,
@@ -46,6 +46,8 @@ describe('distributed platform: revocation takes effect at once on every gateway
 
   afterAll(async () => {
     for (const service of services.reverse()) await service.stop();
+    // Also those a failed start or test left running.
+    await stopAll();
     for (const database of databases) await database.drop();
     if (mailDir) await rm(mailDir, { recursive: true, force: true });
   });

@@ -36,4 +36,9 @@ export const baseConfigSchema = z.object({
   BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1_048_576),
   /** Seconds allowed for a graceful shutdown before the process exits anyway. */
   SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().positive().default(20),
+  /**
+   * Kafka consumer session timeout in ms (default 10000): how long a killed member holds its partitions (ADR 0024).
+   * Kafka's brokers accept 6000 to 1800000 by default.
+   */
+  KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000).max(1_800_000).optional(),
 });

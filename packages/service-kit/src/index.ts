@@ -13,3 +13,4 @@ export * from './owner-lookup.js';
 export * from './organization-guard.js';
 export * from './input-guard.js';
 export * from './client-address.js';
+export * from './idempotency.js';

@@ -140,6 +140,40 @@ describe('service app', () => {
     expect(duringClose).toBe(503);
   });
 
+  it('stays ready while a report-only dependency fails or a consumer is joining, and shows both in details and metrics', async () => {
+    let broker = false;
+    let state: 'joining' | 'joined' | 'stopped' = 'joining';
+    const app = await createServiceApp({
+      name: 'test',
+      logger: silent,
+      readiness: { database: async () => true },
+      reportOnly: { broker: async () => broker },
+      consumers: () => [{ groupId: 'test.things', state: () => state }, null],
+    });
+    await app.ready();
+    const degraded = await app.inject({ url: '/health/ready' });
+    expect(degraded.statusCode).toBe(200);
+    expect(degraded.json()).toEqual({ status: 'degraded', checks: { database: 'ok', broker: 'failing' }, consumers: { 'test.things': 'joining' } });
+    const joiningMetrics = (await app.inject({ url: '/metrics' })).body;
+    expect(joiningMetrics).toMatch(/^bus_consumer_joined\{[^}]*group="test\.things"[^}]*\} 0$/m);
+    expect(joiningMetrics).toMatch(/^health_check_up\{[^}]*check="broker"[^}]*required="false"[^}]*\} 0$/m);
+    expect(joiningMetrics).toMatch(/^health_check_up\{[^}]*check="database"[^}]*required="true"[^}]*\} 1$/m);
+
+    broker = true;
+    state = 'joined';
+    const healthy = await app.inject({ url: '/health/ready' });
+    expect(healthy.json()).toEqual({ status: 'ok', checks: { database: 'ok', broker: 'ok' }, consumers: { 'test.things': 'joined' } });
+    const joinedMetrics = (await app.inject({ url: '/metrics' })).body;
+    expect(joinedMetrics).toMatch(/^bus_consumer_joined\{[^}]*group="test\.things"[^}]*\} 1$/m);
+    expect(joinedMetrics).toMatch(/^health_check_up\{[^}]*check="broker"[^}]*\} 1$/m);
+
+    // A stopped consumer is no longer reported.
+    state = 'stopped';
+    expect((await app.inject({ url: '/health/ready' })).json()).toEqual({ status: 'ok', checks: { database: 'ok', broker: 'ok' } });
+    expect((await app.inject({ url: '/metrics' })).body).not.toMatch(/^bus_consumer_joined/m);
+    await app.close();
+  });
+
   it('trusts only identities signed with the internal secret', async () => {
     const { app } = await buildTestApp();
     const identity = { organization: 'org-1', user: 'user-1', roles: ['admin'] };

@@ -14,7 +14,8 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
-import { registerHealth, type ReadinessCheck } from './health.js';
+import { registerHealth, registerHealthMetrics, type ConsumerStatus, type ReadinessCheck } from './health.js';
+import { documentIdempotency, registerIdempotency, type IdempotencyOptions } from './idempotency.js';
 import { IDENTITY_HEADER, verifyIdentity } from './identity.js';
 import { guardInput } from './input-guard.js';
 import { registerMetrics } from './metrics.js';
@@ -42,15 +43,23 @@ export interface ServiceAppOptions {
   logger: Logger;
   /** Largest accepted request body in bytes. */
   bodyLimit?: number;
-  /** Dependencies readiness depends on (database, broker). */
+  /** Dependencies readiness depends on (the database): `/health/ready` answers 503 while one fails. */
   readiness?: Record<string, ReadinessCheck>;
+  /** Dependencies shown in `/health/ready` and `/metrics` that never make the service unready (the broker; ADR 0024). */
+  reportOnly?: Record<string, ReadinessCheck>;
+  /** The service's consumer groups (bus subscriptions), whose state `/health/ready` and `bus_consumer_joined` show. */
+  consumers?: () => Iterable<ConsumerStatus | null | undefined>;
   /** Secret the gateway signs caller identities with; without it no request carries an identity. */
   internalAuthSecret?: string;
   /** Proxy hops whose X-Forwarded-For is trusted when working out the client address. */
   trustProxy?: number;
   /** Security schemes routes name in their own `security` (a vendor webhook's Basic credentials), for the OpenAPI document. */
   securitySchemes?: Record<string, { type: 'http'; scheme: 'basic' | 'bearer'; description?: string }>;
+  /** Where the service keeps `Idempotency-Key` records (its own database); with it every write honours the header (ADR 0025). */
+  idempotency?: IdempotencyOptions;
 }
+
+type OpenApiPaths = { paths?: Record<string, Record<string, unknown>> };
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
@@ -70,7 +79,8 @@ export async function createServiceApp(options: ServiceAppOptions): Promise<Serv
     // Keep-alive connections would otherwise hold shutdown open until their idle timeout.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
-    // Consumers join their groups in onReady; a busy broker may take longer than Fastify's 10 s default to answer.
+    // onReady hooks start consumers in the background and return (ADR 0024); what they still await (a first database
+    // read) may take longer than Fastify's 10 s default on a loaded database.
     pluginTimeout: 60_000,
     ...(options.trustProxy ? { trustProxy: (_address: string, hop: number) => hop < options.trustProxy! } : {}),
     ajv: { customOptions: { removeAdditional: false } },
@@ -81,6 +91,8 @@ export async function createServiceApp(options: ServiceAppOptions): Promise<Serv
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerProblemHandlers(app);
+  // Before any route is added: it wraps the handler of every write route.
+  if (options.idempotency) registerIdempotency(app, options.idempotency);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -99,11 +111,15 @@ export async function createServiceApp(options: ServiceAppOptions): Promise<Serv
       ...(options.securitySchemes ? { components: { securitySchemes: options.securitySchemes } } : {}),
     },
     transform: jsonSchemaTransform,
+    // The service's document is OpenAPI 3.1 (`openapi` above), never Swagger 2.
+    ...(options.idempotency ? { transformObject: (document) => documentIdempotency((document as { openapiObject: OpenApiPaths }).openapiObject) } : {}),
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  registerHealth(app, options.readiness ?? {});
+  const health = { readiness: options.readiness, reportOnly: options.reportOnly, consumers: options.consumers };
+  registerHealth(app, health);
   registerMetrics(app, options.name);
+  registerHealthMetrics(app, health);
   return app;
 }
 

@@ -11,5 +11,6 @@ export { createTestDatabase, postgresAdminUrl, LOCAL_POSTGRES_URL, type TestData
 export { waitFor, sleep, type WaitForOptions } from './wait-for.js';
 export { containerRuntimeAvailable } from './containers.js';
 export { freePort } from './ports.js';
-export { startTwilioFake, type TwilioFake, type FakeSend } from './twilio-fake.js';
+export { startTwilioFake, type TwilioFake, type FakeSend, type TwilioFaultMode } from './twilio-fake.js';
+export { guardResources, type ProcessGuard } from './process-guard.js';
 export { startSmtpSink, type SmtpSink } from './smtp-sink.js';

@@ -7,7 +7,18 @@ export interface FakeSend {
   kind: 'message' | 'call';
   sid: string;
   params: Record<string, string>;
+  /** When the fake took it (ms since the epoch). */
+  at: number;
+  /** Taken, but the caller never heard so: the fake was in `timeout` mode and dropped the connection instead of answering. */
+  unconfirmed: boolean;
 }
+
+/**
+ * How the fake misbehaves: `none`; `error` answers 500 to every request and takes nothing; `timeout` takes each
+ * message (it is sent) but never answers: it holds the request for `hangMs`, then drops the connection, as a vendor
+ * whose answer is lost on the way back.
+ */
+export type TwilioFaultMode = 'none' | 'error' | 'timeout';
 
 /** A local HTTP server speaking the part of Twilio's REST API messaging uses, so the real SDK runs against it. */
 export interface TwilioFake {
@@ -25,6 +36,12 @@ export interface TwilioFake {
   down: boolean;
   /** Milliseconds each send takes, so concurrent senders overlap. */
   latencyMs: number;
+  /** A fault the fake is playing (fault-injection runs); `none` by default. */
+  fault: TwilioFaultMode;
+  /** In `timeout` mode, how long a request is held before its connection is dropped. */
+  hangMs: number;
+  /** Requests answered 500 or dropped because of {@link fault}. */
+  faulted: number;
   close(): Promise<void>;
 }
 
@@ -53,6 +70,9 @@ export async function startTwilioFake(): Promise<TwilioFake> {
     invalidNumbers: new Set(),
     down: false,
     latencyMs: 0,
+    fault: 'none',
+    hangMs: 1_000,
+    faulted: 0,
     close: async () => undefined,
   };
   const server: Server = createServer((request, response) => {
@@ -67,6 +87,10 @@ export async function startTwilioFake(): Promise<TwilioFake> {
       if (request.headers['content-type'] !== 'application/x-www-form-urlencoded') return json(response, 400, { code: 20001, message: 'Bad content type', status: 400 });
       const params = await formOf(request);
       if (fake.down) return json(response, 503, { code: 20503, message: 'Service unavailable', status: 503 });
+      if (fake.fault === 'error') {
+        fake.faulted += 1;
+        return json(response, 500, { code: 20500, message: 'Internal Server Error', status: 500 });
+      }
       if (!params['To'] || (!params['From'] && !params['MessagingServiceSid'])) return json(response, 400, { code: 21604, message: "A 'To' phone number is required.", status: 400 });
       if (fake.invalidNumbers.has(params['To'])) {
         return json(response, 400, { code: 21211, message: `The 'To' number ${params['To']} is not a valid phone number.`, more_info: 'https://www.twilio.com/docs/errors/21211', status: 400 });
@@ -76,7 +100,14 @@ export async function startTwilioFake(): Promise<TwilioFake> {
       if (kind === 'message' && !params['Body']) return json(response, 400, { code: 21602, message: 'Message body is required.', status: 400 });
       if (kind === 'call' && !params['Twiml'] && !params['Url']) return json(response, 400, { code: 21205, message: 'Url or Twiml is required.', status: 400 });
       const sid = `${kind === 'message' ? 'SM' : 'CA'}${hex(16)}`;
-      fake.sent.push({ kind, sid, params });
+      if (fake.fault === 'timeout') {
+        fake.faulted += 1;
+        fake.sent.push({ kind, sid, params, at: Date.now(), unconfirmed: true });
+        await new Promise((resolve) => setTimeout(resolve, fake.hangMs));
+        request.socket.destroy();
+        return;
+      }
+      fake.sent.push({ kind, sid, params, at: Date.now(), unconfirmed: false });
       const now = new Date().toUTCString();
       const common = { sid, account_sid: fake.accountSid, to: params['To'], from: params['From'] ?? null, date_created: now, date_updated: now, api_version: '2010-04-01' };
       return json(
@@ -90,6 +121,11 @@ export async function startTwilioFake(): Promise<TwilioFake> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  fake.close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  fake.close = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      // A request held in `timeout` mode must not keep the server open.
+      server.closeAllConnections();
+    });
   return fake;
 }

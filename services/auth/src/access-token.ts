@@ -13,6 +13,9 @@ export const TOKEN_TYPE = 'at+jwt';
 /** Private claim: the issue instant in milliseconds (the standard `iat` has whole seconds only). */
 export const ISSUED_AT_MS_CLAIM = 'iat_ms';
 
+/** Private claim: requests a minute the gateway allows this token's caller, when not the gateway's default (integrator clients). */
+export const RATE_LIMIT_CLAIM = 'rate_limit_per_minute';
+
 /** Who a token was issued to. */
 export const tokenKinds = ['staff', 'patient', 'provider', 'integrator', 'widget'] as const;
 export type TokenKind = (typeof tokenKinds)[number];
@@ -30,6 +33,8 @@ export const accessClaimsSchema = z.object({
   exp: z.number().int(),
   /** Issue instant in milliseconds; absent in tokens signed before it was added. */
   iat_ms: z.number().int().optional(),
+  /** The caller's own rate limit, requests a minute; absent = the gateway's default. */
+  rate_limit_per_minute: z.number().int().positive().optional(),
 });
 export type AccessClaims = z.infer<typeof accessClaimsSchema>;
 
@@ -39,6 +44,8 @@ export interface TokenSubject {
   organization: string;
   roles: string[];
   kind: TokenKind;
+  /** Requests a minute the gateway allows the caller; absent = the gateway's default. */
+  rateLimitPerMinute?: number | null | undefined;
 }
 
 /** Signs an access token with the current key. */
@@ -51,7 +58,14 @@ export async function signAccessToken(
   const iat = Math.floor(now.getTime() / 1000);
   const exp = iat + ttlSeconds;
   // `iat` is whole seconds; revocations compare with the millisecond, so a token issued just after one keeps working.
-  const token = await new SignJWT({ org: subject.organization, roles: subject.roles, kind: subject.kind, [ISSUED_AT_MS_CLAIM]: now.getTime() })
+  const token = await new SignJWT({
+    org: subject.organization,
+    roles: subject.roles,
+    kind: subject.kind,
+    [ISSUED_AT_MS_CLAIM]: now.getTime(),
+    // Carried in the token so the gateway limits each request without asking auth.
+    ...(subject.rateLimitPerMinute ? { [RATE_LIMIT_CLAIM]: subject.rateLimitPerMinute } : {}),
+  })
     .setProtectedHeader({ alg: SIGNING_ALGORITHM, kid: key.kid, typ: TOKEN_TYPE })
     .setIssuer(TOKEN_ISSUER)
     .setAudience(TOKEN_AUDIENCE)

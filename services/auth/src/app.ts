@@ -1,6 +1,6 @@
 import type { Bus, Subscription } from '@pep/bus';
 import '@pep/contracts';
-import { asTransactional, consumeEvents, type Database, type EventBinding, OutboxRelay, retryingTransactions, TRANSACTION_OPTIONS } from '@pep/db';
+import { asTransactional, consumeEvents, createIdempotencyStore, type Database, type EventBinding, OutboxRelay, retryingTransactions, TRANSACTION_OPTIONS } from '@pep/db';
 import { addGauge, createOwnerLookup, createServiceApp, type Logger, type ServiceApp } from '@pep/service-kit';
 import { PrismaClient } from './generated/prisma/client.js';
 import { registerActivityRoutes } from './activity.routes.js';
@@ -68,6 +68,8 @@ export interface AuthAppDeps {
   maxEventAttempts?: number;
   /** Largest avatar image accepted, in bytes (default 1,000,000). */
   avatarMaxBytes?: number;
+  /** Highest rate limit an organization's admin may give an integrator client, requests a minute (default 6,000). */
+  integratorRateLimitMaxPerMinute?: number;
   /**
    * Base URL of scheduling, asked about provider, facility and appointment type ids its events have not brought yet; a
    * function when it is known only once scheduling listens (embedded).
@@ -115,8 +117,12 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
     description: 'Organizations, users, groups and invitations, logins and tokens, settings.',
     logger: deps.logger,
     internalAuthSecret: deps.internalAuthSecret,
+    idempotency: { store: createIdempotencyStore(asTransactional(prisma)) },
     ...(deps.bodyLimit !== undefined ? { bodyLimit: deps.bodyLimit } : {}),
-    readiness: { database: () => deps.database.ping(), broker: () => deps.bus.healthy() },
+    // Ready with the database alone: the broker's and the consumers' state is shown, not gating (ADR 0024).
+    readiness: { database: () => deps.database.ping() },
+    reportOnly: { broker: () => deps.bus.healthy() },
+    consumers: () => started,
   });
 
   addGauge(app, 'outbox_pending_events', 'Events committed but not yet published to the bus.', () => relay.pendingCount());
@@ -127,7 +133,7 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
   registerOrganizationRoutes(app, new OrganizationService(prisma, eventsWritten, clock), sessions, invites);
   registerTokenRoutes(app, sessions, keys);
   registerRevocationRoutes(app, prisma, clock, accessTokenTtlSeconds);
-  const integrators = new IntegratorClientService(prisma, sessions, limiter, clock, eventsWritten);
+  const integrators = new IntegratorClientService(prisma, sessions, limiter, clock, eventsWritten, deps.integratorRateLimitMaxPerMinute ?? 6_000);
   registerIntegratorClientRoutes(app, integrators);
   const schedulingRefs = new SchedulingRefs(
     prisma,
@@ -156,14 +162,14 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
 
   let closing = false;
   let consumers: Promise<Array<Subscription | null>> = Promise.resolve([]);
-  // Read models (the activity feed, patient accounts, scheduling records): joining a consumer group can take a rebalance's time when replicas
-  // start together, so they start in the background (retrying) instead of holding up readiness; routes serve what has
-  // arrived so far.
+  const started: Subscription[] = [];
+  // Read models (the activity feed, patient accounts, scheduling records): subscriptions join their groups in the
+  // background (ADR 0024); routes serve what has arrived so far.
   const startConsumer = async (groupId: string, bindings: EventBinding[], component: string): Promise<Subscription | null> => {
     const logger = deps.logger.child({ component });
     for (let attempt = 1; !closing; attempt += 1) {
       try {
-        return await consumeEvents({
+        const subscription = await consumeEvents({
           bus: deps.bus,
           prisma: asTransactional(prisma),
           logger,
@@ -171,6 +177,8 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
           bindings,
           ...(deps.maxEventAttempts !== undefined ? { maxAttempts: deps.maxEventAttempts } : {}),
         });
+        started.push(subscription);
+        return subscription;
       } catch (error) {
         logger.warn({ err: { message: (error as Error).message }, attempt }, 'consumer did not start; retrying');
         await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * 2 ** attempt)).unref());

@@ -33,6 +33,8 @@ export const configSchema = baseConfigSchema
     GATEWAY_URL: z.string().url().optional(),
     /** Largest avatar image accepted, in bytes; keep it under the gateway's BODY_LIMIT_BYTES. */
     AVATAR_MAX_BYTES: z.coerce.number().int().min(1024).max(10_485_760).default(1_000_000),
+    /** Highest rate limit (requests a minute) an organization's admin may give an integrator client; operators may go above. */
+    INTEGRATOR_RATE_LIMIT_MAX_PER_MINUTE: z.coerce.number().int().min(1).max(60_000).default(6_000),
   })
   .refine((config) => config.DATABASE_URL || config.PGLITE_DIR, {
     message: 'set DATABASE_URL (Postgres) or PGLITE_DIR (embedded)',

@@ -6,6 +6,18 @@ const name = z.string().trim().min(1).max(200);
 // platform-admin is for the sales tooling's key (demo users); only a platform operator may give it (checked in the service).
 const CLIENT_ROLES = [...INTEGRATOR_ROLES, ...PLATFORM_ADMIN] as const;
 const roles = z.array(z.enum(CLIENT_ROLES)).min(1).max(CLIENT_ROLES.length);
+/** Above this not even a platform operator may go: one client at 1,000 requests a second is a denial of service, not a sync. */
+export const RATE_LIMIT_CEILING_PER_MINUTE = 60_000;
+const rateLimitPerMinute = z
+  .number()
+  .int()
+  .min(1)
+  .max(RATE_LIMIT_CEILING_PER_MINUTE)
+  .nullable()
+  .describe(
+    "Requests a minute the gateway allows this client's tokens, from its next login; null = the gateway's default. An " +
+      "organization's admin may set up to the platform's maximum; above it, only a platform operator.",
+  );
 
 /** Body of POST /api/integratorClients. */
 export const createIntegratorClientBody = z
@@ -15,13 +27,19 @@ export const createIntegratorClientBody = z
       .default(['integrator'])
       .describe('Roles its access tokens carry; default integrator. Admin is never allowed; platform-admin only when a platform operator creates it.'),
     active: z.boolean().default(true),
+    rateLimitPerMinute: rateLimitPerMinute.default(null),
   })
   .strict();
 export type CreateIntegratorClientBody = z.infer<typeof createIntegratorClientBody>;
 
 /** Body of PUT /api/integratorClients/:id. */
 export const updateIntegratorClientBody = z
-  .object({ name: name.optional(), roles: roles.optional(), active: z.boolean().optional().describe('An inactive client cannot log in.') })
+  .object({
+    name: name.optional(),
+    roles: roles.optional(),
+    active: z.boolean().optional().describe('An inactive client cannot log in.'),
+    rateLimitPerMinute: rateLimitPerMinute.optional(),
+  })
   .strict()
   .refine((body) => Object.keys(body).length > 0, 'change at least one field');
 export type UpdateIntegratorClientBody = z.infer<typeof updateIntegratorClientBody>;
@@ -39,6 +57,7 @@ export const integratorClientResponse = z.object({
   clientId: z.string().describe('Public; sent with the secret to log in.'),
   roles: z.array(z.string()),
   active: z.boolean(),
+  rateLimitPerMinute: z.number().int().nullable().describe("Requests a minute the gateway allows this client; null = the gateway's default."),
   lastLogin: z.string().nullable(),
   createdBy: z.string(),
   createdAt: z.string(),

@@ -26,6 +26,14 @@ function refuseOperatorRoleFromNonOperator(identity: Identity, roles: readonly s
   }
 }
 
+/** An organization's admin sets a client's rate limit up to the platform's maximum; only a platform operator goes above it. */
+function refuseRateLimitAboveMaximum(identity: Identity, rateLimitPerMinute: number | null | undefined, maximum: number): void {
+  if (rateLimitPerMinute == null || rateLimitPerMinute <= maximum || identity.roles.includes(PLATFORM_ADMIN[0])) return;
+  throw new HttpProblem(400, 'validation', 'The request is invalid.', {
+    errors: [{ field: 'body.rateLimitPerMinute', message: `at most ${maximum} requests a minute; a platform operator can allow more` }],
+  });
+}
+
 /** The answer to every failed integrator login, whichever part was wrong. */
 const invalidClientCredentials = () => new HttpProblem(401, 'invalid-credentials', 'The client id or secret is incorrect.');
 
@@ -39,6 +47,7 @@ export function toIntegratorClientResponse(client: IntegratorClient): Integrator
     clientId: client.clientId,
     roles: client.roles,
     active: client.active,
+    rateLimitPerMinute: client.rateLimitPerMinute,
     lastLogin: client.lastLogin?.toISOString() ?? null,
     createdBy: client.createdBy,
     createdAt: client.createdAt.toISOString(),
@@ -56,6 +65,8 @@ export class IntegratorClientService {
     private readonly limiter: RateLimiter,
     private readonly clock: () => Date,
     private readonly eventsWritten: () => void,
+    /** Highest rate limit an organization's admin may give a client (requests a minute). */
+    private readonly maxRateLimitPerMinute: number,
   ) {}
 
   /** One page of the organization's clients, oldest first. */
@@ -76,6 +87,7 @@ export class IntegratorClientService {
   /** Registers a client with a random id and secret; the secret is answered this once and kept only as a hash. */
   async create(identity: Identity, body: CreateIntegratorClientBody, correlationId: string) {
     refuseOperatorRoleFromNonOperator(identity, body.roles);
+    refuseRateLimitAboveMaximum(identity, body.rateLimitPerMinute, this.maxRateLimitPerMinute);
     const clientSecret = randomBytes(32).toString('base64url');
     const secretHash = await hashPassword(clientSecret);
     const client = await this.prisma.$transaction(async (tx) => {
@@ -88,6 +100,7 @@ export class IntegratorClientService {
           secretHash,
           roles: [...new Set(body.roles)],
           active: body.active,
+          rateLimitPerMinute: body.rateLimitPerMinute,
           createdBy: identity.user,
         },
       });
@@ -100,22 +113,29 @@ export class IntegratorClientService {
     return { ...toIntegratorClientResponse(client), clientSecret };
   }
 
-  /** Renames, changes roles or (de)activates a client; integrator-client.updated. */
+  /** Renames, changes roles or rate limit, or (de)activates a client; integrator-client.updated. */
   async update(identity: Identity, id: string, body: UpdateIntegratorClientBody, correlationId: string): Promise<IntegratorClientResponse> {
     const existing = await this.own(this.prisma, identity, id);
     if (body.roles) refuseOperatorRoleFromNonOperator(identity, body.roles);
+    refuseRateLimitAboveMaximum(identity, body.rateLimitPerMinute, this.maxRateLimitPerMinute);
     const roles = body.roles ? [...new Set(body.roles)] : undefined;
     const changed = [
       ...(body.name !== undefined && body.name !== existing.name ? ['name'] : []),
       ...(roles && [...roles].sort().join() !== [...existing.roles].sort().join() ? ['roles'] : []),
       ...(body.active !== undefined && body.active !== existing.active ? ['active'] : []),
+      ...(body.rateLimitPerMinute !== undefined && body.rateLimitPerMinute !== existing.rateLimitPerMinute ? ['rateLimitPerMinute'] : []),
     ];
     if (changed.length === 0) return toIntegratorClientResponse(existing);
     const updated = await this.prisma.$transaction(async (tx) => {
       const now = this.clock();
       const client = await tx.integratorClient.update({
         where: { id },
-        data: { ...(body.name !== undefined ? { name: body.name } : {}), ...(roles ? { roles } : {}), ...(body.active !== undefined ? { active: body.active } : {}) },
+        data: {
+          ...(body.name !== undefined ? { name: body.name } : {}),
+          ...(roles ? { roles } : {}),
+          ...(body.active !== undefined ? { active: body.active } : {}),
+          ...(body.rateLimitPerMinute !== undefined ? { rateLimitPerMinute: body.rateLimitPerMinute } : {}),
+        },
       });
       if (changed.includes('active') && !client.active) {
         await recordRevocation(tx, { scope: 'subject', subject: id, notBefore: now, reason: 'client-deactivated' });
@@ -176,7 +196,13 @@ export class IntegratorClientService {
     }
     await this.limiter.reset(RULES.integratorLoginPerClient, body.clientId);
     await this.prisma.integratorClient.update({ where: { id: client.id }, data: { lastLogin: this.clock() } });
-    return this.sessions.issueAccessToken({ user: client.id, organization: client.organizationId, roles: client.roles, kind: 'integrator' });
+    return this.sessions.issueAccessToken({
+      user: client.id,
+      organization: client.organizationId,
+      roles: client.roles,
+      kind: 'integrator',
+      rateLimitPerMinute: client.rateLimitPerMinute,
+    });
   }
 
   /** Whether the organization has a client with this id (settings of ref integrator name one). */

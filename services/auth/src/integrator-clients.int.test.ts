@@ -1,9 +1,10 @@
+import { signIdentity } from '@pep/service-kit';
 import { kafkaBrokers } from '@pep/testing';
 import { decodeJwt } from 'jose';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addMembership } from '../test/fixtures.js';
-import { bearer, signup, startAuth, type AuthUnderTest } from '../test/harness.js';
+import { bearer, SECRET, signup, startAuth, type AuthUnderTest } from '../test/harness.js';
 
 describe('auth service: integrator clients', () => {
   let service: AuthUnderTest;
@@ -92,6 +93,42 @@ describe('auth service: integrator clients', () => {
     expect(Number(locked.headers['retry-after'])).toBeGreaterThan(0);
     service.clock.advance(15 * 60 * 1000 + 1000);
     expect((await login(client.clientId, client.clientSecret)).statusCode).toBe(200);
+  });
+
+  it("carries a client's own rate limit in its tokens, set by the admin within the platform maximum", async () => {
+    const admin = await signup(service.app);
+    const headers = await bearer(admin.token);
+    const created = await register(headers, { name: 'Nightly sync', rateLimitPerMinute: 1200 });
+    expect(created.statusCode).toBe(200);
+    const client = created.json();
+    expect(client.rateLimitPerMinute).toBe(1200);
+    expect(decodeJwt((await login(client.clientId, client.clientSecret)).json().token)['rate_limit_per_minute']).toBe(1200);
+
+    // Above the platform maximum (6,000 by default) an admin is refused, naming the field, and nothing changes.
+    const tooMuch = await service.app.inject({ method: 'PUT', url: `/api/integratorClients/${client._id}`, headers, payload: { rateLimitPerMinute: 6001 } });
+    expect(tooMuch.statusCode).toBe(400);
+    expect(tooMuch.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(tooMuch.json().errors).toEqual([expect.objectContaining({ field: 'body.rateLimitPerMinute' })]);
+    expect((await register(headers, { name: 'Greedy', rateLimitPerMinute: 6001 })).statusCode).toBe(400);
+    expect((await service.app.inject({ url: `/api/integratorClients/${client._id}`, headers })).json().rateLimitPerMinute).toBe(1200);
+    const notWhole = await service.app.inject({ method: 'PUT', url: `/api/integratorClients/${client._id}`, headers, payload: { rateLimitPerMinute: 0 } });
+    expect(notWhole.json().errors).toEqual([expect.objectContaining({ field: 'body.rateLimitPerMinute' })]);
+
+    // A platform operator may go above it.
+    const operator = {
+      'x-internal-identity': await signIdentity(SECRET, { organization: admin.organization._id, user: admin.user._id, roles: ['admin', 'platform-admin'] }),
+    };
+    const raised = await service.app.inject({ method: 'PUT', url: `/api/integratorClients/${client._id}`, headers: operator, payload: { rateLimitPerMinute: 20_000 } });
+    expect(raised.statusCode).toBe(200);
+    expect(raised.json().rateLimitPerMinute).toBe(20_000);
+    const changed = await sql.query("SELECT envelope FROM outbox WHERE key = $1 AND envelope->>'type' = 'integrator-client.updated'", [client._id]);
+    expect(changed.rows.map((row) => row.envelope.data.changed)).toEqual([['rateLimitPerMinute']]);
+    expect(decodeJwt((await login(client.clientId, client.clientSecret)).json().token)['rate_limit_per_minute']).toBe(20_000);
+
+    // Back to the gateway's default: the token carries no limit of its own.
+    const reset = await service.app.inject({ method: 'PUT', url: `/api/integratorClients/${client._id}`, headers, payload: { rateLimitPerMinute: null } });
+    expect(reset.json().rateLimitPerMinute).toBeNull();
+    expect(decodeJwt((await login(client.clientId, client.clientSecret)).json().token)).not.toHaveProperty('rate_limit_per_minute');
   });
 
   it('stops logins of deactivated and deleted clients', async () => {

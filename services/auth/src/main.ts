@@ -20,6 +20,7 @@ main(async () => {
     mailer: config.SMTP_URL ? { from: config.MAIL_FROM, smtpUrl: config.SMTP_URL } : { from: config.MAIL_FROM, directory: config.MAIL_DIR! },
     bodyLimit: config.BODY_LIMIT_BYTES,
     avatarMaxBytes: config.AVATAR_MAX_BYTES,
+    integratorRateLimitMaxPerMinute: config.INTEGRATOR_RATE_LIMIT_MAX_PER_MINUTE,
     schedulingUrl: config.SCHEDULING_URL,
     ownerLookupTimeoutMs: config.OWNER_LOOKUP_TIMEOUT_MS,
     ...(config.GATEWAY_URL ? { gatewayUrl: config.GATEWAY_URL } : {}),

@@ -10,5 +10,9 @@ export const configSchema = baseConfigSchema.extend({
   INTERNAL_AUTH_SECRET: z.string().min(32).optional(),
   /** Where people (and SMS webhooks) reach the platform, when not http://localhost:PORT (a tunnel, a proxy). */
   PUBLIC_URL: z.string().url().optional(),
+  /** Requests a minute the gateway allows each caller without a limit of its own (user when signed in, else address). */
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(600),
+  /** Highest rate limit an organization's admin may give an integrator client; platform operators may go above. */
+  INTEGRATOR_RATE_LIMIT_MAX_PER_MINUTE: z.coerce.number().int().min(1).max(60_000).default(6_000),
 });
 export type EmbeddedConfig = z.output<typeof configSchema>;

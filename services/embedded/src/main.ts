@@ -14,6 +14,8 @@ main(async () => {
     internalAuthSecret: config.INTERNAL_AUTH_SECRET,
     bodyLimit: config.BODY_LIMIT_BYTES,
     publicUrl: config.PUBLIC_URL,
+    rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
+    integratorRateLimitMaxPerMinute: config.INTEGRATOR_RATE_LIMIT_MAX_PER_MINUTE,
   });
   logger.info(
     // Nothing leaves the laptop: texts are listed by GET /api/messages, and a patient's reply is played with npm run reply.

@@ -26,6 +26,8 @@ export interface PlatformOptions {
   bodyLimit?: number;
   /** Requests per minute the gateway allows each caller (its default when absent); suites that sweep the whole API raise it. */
   rateLimitPerMinute?: number | undefined;
+  /** Highest rate limit an organization's admin may give an integrator client (auth's default when absent). */
+  integratorRateLimitMaxPerMinute?: number | undefined;
   /** The URL people reach the platform at, for links in e-mails and the SMS webhooks' signatures; defaults to the gateway's address. */
   publicUrl?: string | undefined;
   /**
@@ -70,6 +72,7 @@ interface Context {
   publicUrl: string;
   clock: (() => Date) | undefined;
   dispatchIntervalMs: number | undefined;
+  integratorRateLimitMaxPerMinute: number | undefined;
   /** Each service's loopback URL once it listens; services built earlier ask later ones through it (owner lookups). */
   upstreams: Record<string, string>;
   /** The gateway's loopback URL once it listens. */
@@ -103,6 +106,7 @@ const SERVICES: Array<{
         schedulingUrl: () => context.upstreams['scheduling'],
         // Demo practices are seeded through the public API, as a sales tool would (ADR 0023); the gateway listens last.
         gatewayUrl: () => context.gatewayUrl,
+        ...(context.integratorRateLimitMaxPerMinute ? { integratorRateLimitMaxPerMinute: context.integratorRateLimitMaxPerMinute } : {}),
       }),
   },
   { name: 'patients', migrationsDir: patients.migrationsDir, build: (shared) => patients.buildApp(shared) },
@@ -160,7 +164,14 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
   // Tests bring their own clock; otherwise the developer's sandbox clock, which only moves when told to.
   const sandboxClock: ControllableClock | null = options.clock ? null : await persistentClock(dataDir);
   const clock = options.clock ?? sandboxClock!;
-  const context: Context = { dataDir, publicUrl, clock, dispatchIntervalMs: options.dispatchIntervalMs, upstreams };
+  const context: Context = {
+    dataDir,
+    publicUrl,
+    clock,
+    dispatchIntervalMs: options.dispatchIntervalMs,
+    integratorRateLimitMaxPerMinute: options.integratorRateLimitMaxPerMinute,
+    upstreams,
+  };
 
   try {
     for (const service of SERVICES) {

@@ -270,6 +270,33 @@ describe('v1 clients: shapes and parameters, through the gateway of the embedded
     for (const view of activities) expect(view).toMatchObject({ organization, user: organization });
   });
 
+  it('an integrator client gets the rate limit its admin gave it, with RateLimit headers to pace itself by', { timeout: 60_000 }, async () => {
+    const sync = async (rateLimitPerMinute: number) => {
+      const client = (await ok('POST', '/api/integratorClients', { name: `Sync at ${rateLimitPerMinute}`, rateLimitPerMinute })).body;
+      const login = await fetch(`${platform.url}/api/integratorClients/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ clientId: client.clientId, clientSecret: client.clientSecret }),
+      });
+      const { token: clientToken } = (await login.json()) as Body;
+      return () => fetch(`${platform.url}/api/providers`, { headers: { authorization: `Bearer ${clientToken}` } });
+    };
+    // Far above the gateway's default of 600 a minute: the token's own limit is what the gateway applies.
+    const fast = await sync(1200);
+    const first = await fast();
+    expect(first.status).toBe(200);
+    expect(first.headers.get('ratelimit-limit')).toBe('1200');
+    expect(first.headers.get('ratelimit-remaining')).toBe('1199');
+    expect(first.headers.get('ratelimit-policy')).toBe('1200;w=60');
+    // And below it, where the default would still let it through.
+    const slow = await sync(2);
+    const answers = [await slow(), await slow(), await slow()];
+    expect(answers.map((answer) => answer.status)).toEqual([200, 200, 429]);
+    expect(answers.map((answer) => answer.headers.get('ratelimit-remaining'))).toEqual(['1', '0', '0']);
+    expect(Number(answers[2]!.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(answers[2]!.headers.get('content-type')).toMatch(/problem\+json/);
+  });
+
   it('the OpenAPI document shows the bare arrays with their paging headers, and the v1 booking body', async () => {
     const document = (await (await fetch(`${platform.url}/api/docs/json`)).json()) as Body;
     for (const path of ['/api/patients/search', '/api/messages']) {
@@ -291,5 +318,10 @@ describe('v1 clients: shapes and parameters, through the gateway of the embedded
       expect(operation.responses['200'].content['application/json'].schema.properties, path).toHaveProperty('user');
     }
     expect(message.properties.externalId.anyOf ?? [message.properties.externalId]).toEqual(expect.arrayContaining([expect.objectContaining({ properties: expect.objectContaining({ value: expect.anything() }) })]));
+    // Every answer documents the rate limit headers, and a 429 with Retry-After; a client's own limit is in its schema.
+    expect(Object.keys(document.paths['/api/patients/search'].get.responses['200'].headers)).toEqual(expect.arrayContaining(['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'RateLimit-Policy']));
+    expect(document.paths['/api/appointments'].post.responses['429']).toEqual({ $ref: '#/components/responses/RateLimited' });
+    expect(document.components.responses.RateLimited.headers).toHaveProperty('Retry-After');
+    expect(document.paths['/api/integratorClients'].post.requestBody.content['application/json'].schema.properties).toHaveProperty('rateLimitPerMinute');
   });
 });

@@ -27,6 +27,8 @@ export type VerifiedToken = Identity & {
   issuedAtSeconds?: number;
   /** `iat_ms`, when the token carries it. */
   issuedAtMs?: number;
+  /** `rate_limit_per_minute`: the caller's own limit (an integrator client's), when auth gave it one. */
+  rateLimitPerMinute?: number;
 };
 
 /** Verifies access tokens against a JWKS: algorithm pinned to ES256, issuer, audience and expiry checked. */
@@ -61,12 +63,14 @@ export function verifierFor(keys: JWTVerifyGetKey, clockToleranceSeconds = 5): T
       throw new Error('access token lacks organization or roles');
     }
     const issuedAtMs = payload['iat_ms'];
+    const rateLimitPerMinute = payload['rate_limit_per_minute'];
     return {
       organization,
       user: payload.sub!,
       roles: roles as string[],
       issuedAtSeconds: payload.iat!,
       ...(typeof issuedAtMs === 'number' && Number.isInteger(issuedAtMs) ? { issuedAtMs } : {}),
+      ...(typeof rateLimitPerMinute === 'number' && Number.isInteger(rateLimitPerMinute) && rateLimitPerMinute > 0 ? { rateLimitPerMinute } : {}),
     };
   };
 }

@@ -105,10 +105,37 @@ describe('gateway', () => {
     expect(merged.components?.securitySchemes?.['vendorBasic']).toMatchObject({ type: 'http', scheme: 'basic' });
   });
 
+  it('documents the rate limit headers on every answer and the 429 in the merged OpenAPI document', () => {
+    const merged = mergeDocuments({ openapi: '3.1.0', info: {} }, [
+      { service: 'patients', document: { openapi: '3.1.0', info: {}, paths: { '/api/patients/{id}': { get: { responses: { 200: { description: 'A patient' } } } } } } },
+    ]);
+    const operation = merged.paths?.['/api/patients/{id}']?.['get'] as { responses: Record<string, { headers?: Record<string, unknown>; $ref?: string }> };
+    expect(Object.keys(operation.responses['200']!.headers ?? {})).toEqual(['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'RateLimit-Policy']);
+    expect(operation.responses['429']).toEqual({ $ref: '#/components/responses/RateLimited' });
+    expect(merged.components?.headers).toHaveProperty('Retry-After');
+    expect(merged.components?.responses?.['RateLimited']).toMatchObject({ headers: { 'Retry-After': { $ref: '#/components/headers/Retry-After' } } });
+  });
+
   it('never forwards a client-supplied internal identity', async () => {
     const app = await gateway({ patients: upstreamUrl });
     await app.inject({ method: 'GET', url: '/api/patients/1', headers: { 'x-internal-identity': 'forged' } });
     expect(seen.at(-1)!.headers['x-internal-identity']).toBeUndefined();
+    await app.close();
+  });
+
+  it('passes Idempotency-Key to the owner, lets browsers send it and read Idempotent-Replayed', async () => {
+    const app = await gateway({ scheduling: upstreamUrl });
+    await app.inject({ method: 'POST', url: '/api/appointments', headers: { 'idempotency-key': 'retry-me-1' }, payload: {} });
+    expect(seen.at(-1)!.headers['idempotency-key']).toBe('retry-me-1');
+    const preflight = await app.inject({
+      method: 'OPTIONS',
+      url: '/api/appointments',
+      headers: { origin: 'https://clinic.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,idempotency-key' },
+    });
+    expect(preflight.statusCode).toBe(204);
+    expect(String(preflight.headers['access-control-allow-headers']).split(/,\s*/)).toContain('idempotency-key');
+    const answer = await app.inject({ method: 'POST', url: '/api/appointments', headers: { origin: 'https://clinic.example' }, payload: {} });
+    expect(String(answer.headers['access-control-expose-headers']).split(/,\s*/)).toContain('idempotent-replayed');
     await app.close();
   });
 

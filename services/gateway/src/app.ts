@@ -23,6 +23,7 @@ export interface GatewayDeps {
   jwksUrl?: string | undefined;
   /** Overrides how tokens are verified (tests with their own keys). */
   verifyToken?: TokenVerifier;
+  /** Requests a minute per caller whose token carries no limit of its own (integrator clients' may; default 600). */
   rateLimitPerMinute?: number;
   /** `*` or the allowed origins. */
   corsOrigins?: string | string[];
@@ -34,6 +35,9 @@ export interface GatewayDeps {
   revocations?: Omit<RevocationFeedOptions, 'logger' | 'internalAuthSecret' | 'onEvent'> | undefined;
 }
 
+/** The rate limit headers every limited answer carries (IETF draft httpapi-ratelimit-headers), exposed to browsers. */
+export const RATE_LIMIT_HEADERS = ['ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'ratelimit-policy'] as const;
+
 /** Builds the gateway: security headers, CORS, rate limits, token verification, docs, status and routing. */
 export async function buildApp(deps: GatewayDeps): Promise<ServiceApp> {
   const bodyLimit = deps.bodyLimit ?? 1_048_576;
@@ -43,7 +47,14 @@ export async function buildApp(deps: GatewayDeps): Promise<ServiceApp> {
     logger: deps.logger,
     bodyLimit,
     ...(deps.trustProxyHops ? { trustProxy: deps.trustProxyHops } : {}),
-    ...(deps.revocations ? { readiness: { revocations: async () => feed?.isCurrent() ?? false } } : {}),
+    // Fail closed (ADR 0014): not ready until revocations are confirmed current; the broker itself is only reported.
+    ...(deps.revocations
+      ? {
+          readiness: { revocations: async () => feed?.isCurrent() ?? false },
+          reportOnly: { broker: () => deps.revocations!.bus.healthy() },
+          consumers: () => [feed?.consumer],
+        }
+      : {}),
   });
   const feed = deps.revocations ? createRevocationFeed(app, deps) : null;
   let closing = false;
@@ -60,8 +71,9 @@ export async function buildApp(deps: GatewayDeps): Promise<ServiceApp> {
   await app.register(cors, {
     origin: origins === '*' ? '*' : origins,
     // x-total-count and link carry the paging of the v1 lists answered as bare arrays.
-    exposedHeaders: ['x-request-id', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'retry-after', 'x-total-count', 'link'],
-    allowedHeaders: ['authorization', 'x-access-token', 'content-type', 'x-request-id'],
+    exposedHeaders: ['x-request-id', ...RATE_LIMIT_HEADERS, 'retry-after', 'x-total-count', 'link', 'idempotent-replayed'],
+    // Idempotency-Key is passed to the services untouched, like every header but the internal ones (ADR 0025).
+    allowedHeaders: ['authorization', 'x-access-token', 'content-type', 'x-request-id', 'idempotency-key'],
     maxAge: 600,
   });
 
@@ -72,14 +84,22 @@ export async function buildApp(deps: GatewayDeps): Promise<ServiceApp> {
     revocations: feed ?? undefined,
   });
 
+  const defaultLimit = deps.rateLimitPerMinute ?? 600;
+  const unlimited = (url: string) => url.startsWith('/health/') || url === '/metrics';
+  // The plugin sends RateLimit-Limit, -Remaining and -Reset (the IETF draft's names) but not the policy; it is the limit
+  // this caller gets and the window, so a client can pace itself from its first answer.
+  app.addHook('onRequest', async (request, reply) => {
+    if (!unlimited(request.url)) reply.header('ratelimit-policy', `${request.tokenRateLimitPerMinute ?? defaultLimit};w=60`);
+  });
   await app.register(rateLimit, {
     global: true,
-    max: deps.rateLimitPerMinute ?? 600,
+    // An integrator client's token may carry its own limit (set in auth); everyone else gets the gateway's.
+    max: (request) => request.tokenRateLimitPerMinute ?? defaultLimit,
     timeWindow: 60_000,
     enableDraftSpec: true,
-    // Authenticated callers are limited per user, so a clinic behind one NAT is not one bucket.
+    // Authenticated callers are limited per user (or client), so a clinic behind one NAT is not one bucket.
     keyGenerator: (request) => (request.identity ? `user:${request.identity.user}` : `ip:${request.ip}`),
-    allowList: (request) => request.url.startsWith('/health/') || request.url === '/metrics',
+    allowList: (request) => unlimited(request.url),
     errorResponseBuilder: (_request, context) =>
       new HttpProblem(429, 'rate-limited', `Too many requests; retry in ${Math.ceil(context.ttl / 1000)} s.`),
   });

@@ -34,10 +34,12 @@ describe('gateway authentication', () => {
     await upstream.close();
   });
 
-  const token = (overrides: { kid?: string; aud?: string; iss?: string; exp?: number | string; key?: KeyPair['privateKey'] } = {}) =>
-    new SignJWT({ org: ORG, roles: ['admin'], kind: 'staff' })
+  const token = (
+    overrides: { kid?: string; aud?: string; iss?: string; exp?: number | string; key?: KeyPair['privateKey']; sub?: string; claims?: Record<string, unknown> } = {},
+  ) =>
+    new SignJWT({ org: ORG, roles: ['admin'], kind: 'staff', ...overrides.claims })
       .setProtectedHeader({ alg: 'ES256', kid: overrides.kid ?? 'key-1', typ: 'at+jwt' })
-      .setSubject('user-1')
+      .setSubject(overrides.sub ?? 'user-1')
       .setJti(crypto.randomUUID())
       .setIssuer(overrides.iss ?? TOKEN_ISSUER)
       .setAudience(overrides.aud ?? TOKEN_AUDIENCE)
@@ -117,14 +119,50 @@ describe('gateway authentication', () => {
     for (let i = 0; i < 4; i++) responses.push(await app.inject({ url: '/api/patients/1' }));
     expect(responses.slice(0, 3).map((response) => response.statusCode)).toEqual([200, 200, 200]);
     expect(responses[0]!.headers['ratelimit-limit']).toBe('3');
-    expect(responses[2]!.headers['ratelimit-remaining']).toBe('0');
+    expect(responses[0]!.headers['ratelimit-policy']).toBe('3;w=60');
+    expect(responses.slice(0, 3).map((response) => response.headers['ratelimit-remaining'])).toEqual(['2', '1', '0']);
+    expect(Number(responses[0]!.headers['ratelimit-reset'])).toBeGreaterThan(0);
     const limited = responses[3]!;
     expect(limited.statusCode).toBe(429);
     expect(limited.headers['content-type']).toMatch(/problem\+json/);
+    expect(limited.json()).toMatchObject({ status: 429, type: expect.stringContaining('rate-limited') });
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    expect(limited.headers['ratelimit-remaining']).toBe('0');
+    expect(limited.headers['ratelimit-policy']).toBe('3;w=60');
     // Another caller has its own bucket.
     const other = await app.inject({ url: '/api/patients/1', headers: { authorization: `Bearer ${await token()}` } });
     expect(other.statusCode).toBe(200);
+    await app.close();
+  });
+
+  it("gives an integrator client the limit its token carries, and everyone else the gateway's default", async () => {
+    // A small default keeps it quick: 5 a minute refuses a client syncing 20 requests; its own 50 does not.
+    const app = await gateway({ rateLimitPerMinute: 5 });
+    const integrator = { authorization: `Bearer ${await token({ sub: 'client-1', claims: { kind: 'integrator', roles: ['integrator'], rate_limit_per_minute: 50 } })}` };
+    const staff = { authorization: `Bearer ${await token({ sub: 'user-2' })}` };
+    const synced = [];
+    for (let i = 0; i < 20; i++) synced.push(await app.inject({ url: '/api/patients/1', headers: integrator }));
+    expect(synced.map((response) => response.statusCode)).toEqual(Array(20).fill(200));
+    expect(synced[0]!.headers['ratelimit-limit']).toBe('50');
+    expect(synced[0]!.headers['ratelimit-policy']).toBe('50;w=60');
+    expect(synced.map((response) => Number(response.headers['ratelimit-remaining']))).toEqual(Array.from({ length: 20 }, (_, i) => 49 - i));
+    const defaulted = [];
+    for (let i = 0; i < 20; i++) defaulted.push(await app.inject({ url: '/api/patients/1', headers: staff }));
+    expect(defaulted.filter((response) => response.statusCode === 200)).toHaveLength(5);
+    expect(defaulted[0]!.headers['ratelimit-policy']).toBe('5;w=60');
+    expect(defaulted[5]!.statusCode).toBe(429);
+    expect(Number(defaulted[5]!.headers['retry-after'])).toBeGreaterThan(0);
+    // A claim that is not a positive whole number is ignored: the default applies.
+    const odd = await app.inject({ url: '/api/patients/1', headers: { authorization: `Bearer ${await token({ sub: 'client-2', claims: { rate_limit_per_minute: 'lots' } })}` } });
+    expect(odd.headers['ratelimit-limit']).toBe('5');
+    await app.close();
+  });
+
+  it('lets browsers read the rate limit headers', async () => {
+    const app = await gateway();
+    const response = await app.inject({ url: '/api/patients/1', headers: { origin: 'https://clinic.example' } });
+    const exposed = String(response.headers['access-control-expose-headers']).split(',').map((name) => name.trim().toLowerCase());
+    for (const header of ['ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'ratelimit-policy', 'retry-after']) expect(exposed).toContain(header);
     await app.close();
   });
 

@@ -26,6 +26,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The signed internal identity header to forward, when the caller presented a valid token. */
     internalIdentity: string | null;
+    /** The caller's own rate limit from its token (requests a minute), when it has one; else the gateway's default applies. */
+    tokenRateLimitPerMinute: number | null;
   }
 }
 
@@ -44,6 +46,7 @@ export function registerAuthentication(
   },
 ): void {
   app.decorateRequest('internalIdentity', null);
+  app.decorateRequest('tokenRateLimitPerMinute', null);
   app.addHook('onRequest', async (request, reply) => {
     if (!request.url.startsWith('/api/')) return;
     const token = extractAccessToken(request.headers);
@@ -51,7 +54,7 @@ export function registerAuthentication(
     if (!token) return;
     try {
       if (!options.verify) throw new Error('no key set to verify tokens with');
-      const { issuedAtSeconds, issuedAtMs, ...identity } = await options.verify(token);
+      const { issuedAtSeconds, issuedAtMs, rateLimitPerMinute, ...identity } = await options.verify(token);
       if (options.revocations) {
         // Fail closed (ADR 0014): a replica that cannot confirm its revocations are current does not vouch for anyone.
         if (!options.revocations.isCurrent()) {
@@ -65,6 +68,7 @@ export function registerAuthentication(
         }
       }
       request.identity = identity;
+      request.tokenRateLimitPerMinute = rateLimitPerMinute ?? null;
       request.internalIdentity = await signIdentity(options.internalAuthSecret, identity);
     } catch (error) {
       if (TOKEN_OPTIONAL.some((pattern) => pattern.test(path))) return;

@@ -8,7 +8,14 @@ main(async () => {
   const logger = createLogger({ service: 'gateway', level: config.LOG_LEVEL });
   const authUrl = config.UPSTREAMS.auth;
   if (!authUrl) throw new Error('UPSTREAMS must name auth: the gateway loads access-token revocations from it');
-  const bus = createBus({ kind: 'kafka', brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID, topicPrefix: config.TOPIC_PREFIX, logger });
+  const bus = createBus({
+    kind: 'kafka',
+    brokers: config.KAFKA_BROKERS,
+    clientId: config.KAFKA_CLIENT_ID,
+    topicPrefix: config.TOPIC_PREFIX,
+    logger,
+    ...(config.KAFKA_SESSION_TIMEOUT_MS !== undefined ? { sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS } : {}),
+  });
   const app = await buildApp({
     logger,
     upstreams: config.UPSTREAMS,

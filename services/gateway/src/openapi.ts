@@ -7,7 +7,12 @@ interface OpenApiDocument {
   openapi: string;
   info: Record<string, unknown>;
   paths?: Record<string, Record<string, Record<string, unknown>>>;
-  components?: { schemas?: Record<string, unknown>; securitySchemes?: Record<string, unknown> };
+  components?: {
+    schemas?: Record<string, unknown>;
+    securitySchemes?: Record<string, unknown>;
+    headers?: Record<string, unknown>;
+    responses?: Record<string, unknown>;
+  };
   tags?: Array<{ name: string; description?: string }>;
   [key: string]: unknown;
 }
@@ -18,7 +23,31 @@ const DESCRIPTION = [
   '`{ response, page, limit, total }`. Where the product is silent, REST conventions are followed.',
   'Send the access token as `Authorization: Bearer <token>` or `x-access-token`. Errors are',
   '`application/problem+json`. Endpoints of services not deployed yet answer 501.',
+  'Every answer carries `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` and `RateLimit-Policy`',
+  '(IETF draft httpapi-ratelimit-headers): the caller (user or integrator client; address when anonymous) has a',
+  'number of requests a minute, the gateway default unless the integrator client was given its own; over it the',
+  'answer is 429 with `Retry-After`.',
 ].join(' ');
+
+/** The rate limit headers of every answer, as OpenAPI header objects. */
+const RATE_LIMIT_HEADER_OBJECTS: Record<string, { description: string; schema: Record<string, unknown> }> = {
+  'RateLimit-Limit': { description: 'Requests the caller may make in the current window.', schema: { type: 'integer', minimum: 0 } },
+  'RateLimit-Remaining': { description: 'Requests left in the current window.', schema: { type: 'integer', minimum: 0 } },
+  'RateLimit-Reset': { description: 'Seconds until the window ends and the count starts again.', schema: { type: 'integer', minimum: 0 } },
+  'RateLimit-Policy': { description: "The caller's quota and window in seconds, e.g. `600;w=60`.", schema: { type: 'string', examples: ['600;w=60'] } },
+};
+const RETRY_AFTER = { description: 'Seconds to wait before sending again.', schema: { type: 'integer', minimum: 0 } };
+const rateLimitHeaderRefs = Object.fromEntries(Object.keys(RATE_LIMIT_HEADER_OBJECTS).map((name) => [name, { $ref: `#/components/headers/${name}` }]));
+
+/** An operation with the rate limit headers on each of its answers and the 429 the gateway may answer instead. */
+function withRateLimits(operation: Record<string, unknown>): Record<string, unknown> {
+  const responses: Record<string, Record<string, unknown>> = {};
+  for (const [status, response] of Object.entries((operation['responses'] ?? {}) as Record<string, Record<string, unknown>>)) {
+    responses[status] = '$ref' in response ? response : { ...response, headers: { ...((response['headers'] as object | undefined) ?? {}), ...rateLimitHeaderRefs } };
+  }
+  responses['429'] ??= { $ref: '#/components/responses/RateLimited' };
+  return { ...operation, responses };
+}
 
 /**
  * Serves one OpenAPI document for the whole API at `/api/docs/json` (UI at `/api/docs`), merged
@@ -67,7 +96,7 @@ export function mergeDocuments(own: OpenApiDocument, services: Array<{ service: 
       paths[path] = { ...(paths[path] ?? {}) };
       for (const [method, operation] of Object.entries(operations)) {
         const tags = Array.isArray(operation['tags']) && operation['tags'].length > 0 ? operation['tags'] : [service];
-        paths[path]![method] = { ...operation, tags, 'x-service': service };
+        paths[path]![method] = withRateLimits({ ...operation, tags, 'x-service': service });
       }
     }
   };
@@ -85,6 +114,22 @@ export function mergeDocuments(own: OpenApiDocument, services: Array<{ service: 
     paths,
     components: {
       schemas,
+      headers: { ...RATE_LIMIT_HEADER_OBJECTS, 'Retry-After': RETRY_AFTER },
+      responses: {
+        RateLimited: {
+          description: "Over the caller's rate limit; retry after `Retry-After` seconds.",
+          headers: { ...rateLimitHeaderRefs, 'Retry-After': { $ref: '#/components/headers/Retry-After' } },
+          content: {
+            'application/problem+json': {
+              schema: {
+                type: 'object',
+                properties: { type: { type: 'string' }, title: { type: 'string' }, status: { const: 429 }, detail: { type: 'string' } },
+                required: ['type', 'title', 'status'],
+              },
+            },
+          },
+        },
+      },
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
         accessToken: { type: 'apiKey', in: 'header', name: 'x-access-token' },

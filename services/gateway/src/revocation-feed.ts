@@ -47,15 +47,18 @@ export class RevocationFeed {
     this.groupId = `gateway.revocations.${replica.replace(/[^\w.-]/g, '-')}`;
   }
 
-  /** Subscribes, then loads the snapshot (events published in between are in one or the other), then refreshes on a timer. */
+  /**
+   * Subscribes (the group is joined in the background), then refreshes on a timer: the feed is confirmed by a snapshot
+   * loaded after the group was joined, so every event is in the snapshot or delivered. Returns at once; until then
+   * tokens are refused (fail closed).
+   */
   async start(): Promise<void> {
     try {
       await this.subscribe();
     } catch (error) {
-      // The broker may be down at start; every refresh tries again and the feed stays unconfirmed until it succeeds.
+      // Only a closed bus refuses to subscribe; every refresh tries again and the feed stays unconfirmed meanwhile.
       this.options.logger.warn({ err: { message: (error as Error).message } }, 'revocation events not followed yet');
     }
-    await this.refresh();
     const schedule = () => {
       if (this.stopped) return;
       // Until the feed is confirmed (auth or the broker still starting) it retries every second.
@@ -63,7 +66,12 @@ export class RevocationFeed {
       this.timer = setTimeout(() => void this.refresh().finally(schedule), this.isCurrent() ? interval : Math.min(1_000, interval));
       this.timer.unref();
     };
-    schedule();
+    void this.refresh().finally(schedule);
+  }
+
+  /** This replica's subscription to auth's events, once made (its state says whether it has joined). */
+  get consumer(): Subscription | null {
+    return this.subscription;
   }
 
   /** Whether the feed is confirmed live: the snapshot was loaded recently and the bus is reachable. */
@@ -80,7 +88,7 @@ export class RevocationFeed {
 
   private async subscribe(): Promise<void> {
     if (this.subscription || this.stopped) return;
-    this.subscription = await this.options.bus.subscribe({
+    const subscription = await this.options.bus.subscribe({
       groupId: this.groupId,
       topics: REVOCATION_TOPICS,
       // A new replica starts from now: what came before is in the snapshot.
@@ -93,19 +101,23 @@ export class RevocationFeed {
         this.options.onEvent?.(event.type);
       },
     });
+    this.subscription = subscription;
+    // stop() may have come while subscribing; it found nothing to stop then.
+    if (this.stopped) await subscription.stop();
   }
 
   /** Reloads the snapshot and checks the bus; a failure leaves the feed unconfirmed until the next success. */
   async refresh(): Promise<void> {
     try {
       this.busUp = await this.options.bus.healthy();
-      // A subscription that could not start (broker down at start) is retried here: the "reconnect".
-      if (this.busUp && !this.subscription) await this.subscribe();
+      if (!this.subscription) await this.subscribe();
+      // Joined before the snapshot was asked for: an event the group's "from now" start missed is in the snapshot.
+      const joined = this.subscription?.state() === 'joined';
       const snapshot = await this.loadSnapshot();
       for (const revocation of snapshot.revocations) this.list.add(revocation);
       this.lifetimeMs = snapshot.tokenLifetimeSeconds * 1000;
       this.list.forgetBefore(this.now() - this.lifetimeMs - 60_000);
-      if (this.busUp && this.subscription) this.confirmedAt = this.now();
+      if (this.busUp && joined) this.confirmedAt = this.now();
     } catch (error) {
       this.options.logger.warn({ err: { message: (error as Error).message } }, 'revocation snapshot not loaded');
     }

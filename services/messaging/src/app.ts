@@ -1,6 +1,6 @@
 import type { Bus, Subscription } from '@pep/bus';
 import '@pep/contracts';
-import { asTransactional, consumeEvents, type Database, type EventBinding, organizationAccessBindings, organizationMayAct, OutboxRelay, retryingTransactions, TRANSACTION_OPTIONS } from '@pep/db';
+import { asTransactional, consumeEvents, createIdempotencyStore, type Database, type EventBinding, organizationAccessBindings, organizationMayAct, OutboxRelay, retryingTransactions, TRANSACTION_OPTIONS } from '@pep/db';
 import { addGauge, createOwnerLookup, createServiceApp, guardOrganizations, type Logger, type ServiceApp } from '@pep/service-kit';
 import { registerBandwidthCallbackRoutes, VENDOR_BASIC_SCHEME, type BasicCredentials } from './bandwidth-callback.routes.js';
 import { registerCallbackRoutes } from './callback.routes.js';
@@ -92,9 +92,13 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
     description: 'Reminders, offer texts, messages by SMS, voice and e-mail, patients’ replies, message templates and vendor callbacks; broadcasts, chat, follow-ups and feedback to come.',
     logger: deps.logger,
     internalAuthSecret: deps.internalAuthSecret,
+    idempotency: { store: createIdempotencyStore(asTransactional(prisma)) },
     ...(deps.bodyLimit !== undefined ? { bodyLimit: deps.bodyLimit } : {}),
     securitySchemes: { ...VENDOR_BASIC_SCHEME },
-    readiness: { database: () => deps.database.ping(), broker: () => deps.bus.healthy() },
+    // Ready with the database alone: the broker's and the consumers' state is shown, not gating (ADR 0024).
+    readiness: { database: () => deps.database.ping() },
+    reportOnly: { broker: () => deps.bus.healthy() },
+    consumers: () => subscriptions,
   });
   const quota = new SendQuota(prisma, clock, app, deps.quota);
   const outbound = new Outbound(prisma, vendors, publicUrl, eventsWritten, deps.logger.child({ component: 'outbound' }), answerLinkKey, quota);
@@ -124,6 +128,8 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
       logger: deps.logger.child({ component: 'consumer' }),
       groupId,
       bindings,
+      // What a handler plans (an offer text, an acknowledgement, a reminder due now) goes at once, not at the next poll.
+      afterCommit: () => dispatcher.notify(),
       ...(deps.maxEventAttempts !== undefined ? { maxAttempts: deps.maxEventAttempts } : {}),
     });
   const subscriptions: Subscription[] = [];

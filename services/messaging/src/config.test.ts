@@ -19,6 +19,11 @@ describe('messaging configuration', () => {
       PUBLIC_URL: 'http://localhost:3000',
       TWILIO_API_URL: 'https://api.twilio.com',
       DISPATCH_INTERVAL_MS: 5_000,
+      DISPATCH_BATCH_SIZE: 100,
+      DISPATCH_LANES: 2,
+      REMINDER_STALE_AFTER_MINUTES: 120,
+      REMINDER_MIN_LEAD_MINUTES: 120,
+      PATIENT_TEXT_SPACING_SECONDS: 30,
       CLOCK_CONTROL: false,
       OWNER_LOOKUP_TIMEOUT_MS: 2_000,
     });

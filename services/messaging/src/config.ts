@@ -1,5 +1,6 @@
 import { baseConfigSchema, clockControlRefinement, envBoolean, envList } from '@pep/service-kit';
 import { z } from 'zod';
+import { DISPATCH_DEFAULTS } from './dispatcher.js';
 import { QUOTA_DEFAULTS } from './quota.js';
 
 /**
@@ -40,6 +41,14 @@ export const configSchema = baseConfigSchema
     MAIL_DIR: z.string().min(1).optional(),
     /** How often the reminder dispatcher looks for due reminders. */
     DISPATCH_INTERVAL_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
+    /** Reminders the dispatcher claims and sends per round, and how many rounds one replica runs at once (ADR 0011). */
+    DISPATCH_BATCH_SIZE: z.coerce.number().int().min(1).max(1_000).default(100),
+    DISPATCH_LANES: z.coerce.number().int().min(1).max(16).default(2),
+    /** A planned reminder later than this past its send time is skipped when its appointment is within REMINDER_MIN_LEAD_MINUTES. */
+    REMINDER_STALE_AFTER_MINUTES: z.coerce.number().int().min(1).default(DISPATCH_DEFAULTS.staleAfterMs / 60_000),
+    REMINDER_MIN_LEAD_MINUTES: z.coerce.number().int().min(0).default(DISPATCH_DEFAULTS.minLeadMs / 60_000),
+    /** The least time between two texts to one patient (answers to the patient's own reply excepted); 0 turns spacing off. */
+    PATIENT_TEXT_SPACING_SECONDS: z.coerce.number().int().min(0).max(3_600).default(DISPATCH_DEFAULTS.spacingMs / 1_000),
     /** Base URL of the patients service, asked whether a patient id messaging has not heard of yet is the caller's. */
     PATIENTS_URL: z.string().url(),
     /** Base URL of the scheduling service, asked the same about appointment ids. */

@@ -40,8 +40,9 @@ describe('messaging service: the reminder dispatcher', () => {
 
   it('never sends one reminder twice from two replicas on one database, and sends every one', async () => {
     const clock = testClock('2026-05-01T14:00:00Z');
-    const first = await start('dispatch-replicas', brokers, { twilio: fake, clock });
-    const second = await start('dispatch-replicas-2', brokers, { twilio: fake, replicaOf: first });
+    // Small batches, so both replicas get some of the 40.
+    const first = await start('dispatch-replicas', brokers, { twilio: fake, clock, dispatcher: { batchSize: 10 } });
+    const second = await start('dispatch-replicas-2', brokers, { twilio: fake, replicaOf: first, dispatcher: { batchSize: 10 } });
     const org = organization();
     const headers = await as(org.staff);
     const records = await world(first.bus, org.id);

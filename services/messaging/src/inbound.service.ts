@@ -4,12 +4,12 @@ import type { Logger } from '@pep/service-kit';
 import twilio from 'twilio';
 import { classifyReply, type Reading } from './classify.js';
 import { enqueue, SOURCE } from './events.js';
-import type { Message, PatientContact, PrismaClient } from './generated/prisma/client.js';
+import type { Message, PatientContact, Prisma, PrismaClient, Reminder } from './generated/prisma/client.js';
 import { messageEventData } from './outbound.js';
 import { applyConsent } from './read-models.js';
 import { sqlState } from './schemas.js';
-import { messagingSettings } from './settings.js';
-import { contextFor, render, variablesOf, wordingFor } from './templates.js';
+import { DEFAULT_HELP_TEXT, messagingSettings } from './settings.js';
+import { builtIn, contextFor, render, variablesOf, wordingFor } from './templates.js';
 
 /** The fields of Twilio's incoming-message webhook messaging reads; other vendors' replies are put in the same words. */
 export interface IncomingSms {
@@ -52,6 +52,17 @@ export interface Answer {
 /** Who replies are recorded as written by. */
 const PATIENT = 'patient';
 
+/**
+ * How a reminder's last attempt ends when the vendor took the request but its answer never came back (a dropped
+ * connection): recorded as failed, though the text may have gone (ADR 0029).
+ */
+export const OUTCOME_UNKNOWN = ['retrying:unreachable', 'send-failed:unreachable'];
+
+/** Why a reminder recorded as not sent became sent: the patient answered it (ADR 0029). */
+export const ANSWERED_AFTER_LOST_ANSWER = 'answered-after-lost-vendor-answer';
+
+const ackKeyOf = (reading: Reading) => (reading.intent === 'opt-out' ? 'stop-ack' : reading.intent === 'opt-in' ? 'start-ack' : reading.intent === 'help' ? 'help' : null);
+
 const twiml = (reply: string | null) => {
   const response = new twilio.twiml.MessagingResponse();
   if (reply) response.message(reply);
@@ -60,7 +71,8 @@ const twiml = (reply: string | null) => {
 
 /**
  * Patients' SMS replies. Each is recorded once (the vendor's message id is unique), read, and published as
- * reply.received about the appointment of the patient's latest sent reminder; the owner of the appointment decides
+ * reply.received about the appointment of the patient's latest reminder handed to the vendor (ADR 0029); a reply from
+ * a number no patient has is kept apart ({@link InboundService.receiveUnmatched}). The owner of the appointment decides
  * what it means. STOP and START change consent here at once; STOP, START and HELP are answered in the webhook's
  * own response (TwiML), so a webhook delivered twice answers the second time with nothing. Keys pressed in calls
  * and links opened in e-mails are recorded and published the same way ({@link InboundService.answer}), about the
@@ -83,11 +95,9 @@ export class InboundService {
     const externalId = replyExternalId(sms);
     const inResponse = !sms.vendor || sms.vendor === 'twilio';
     if (await this.prisma.message.findFirst({ where: { externalId, type: 'inbound' }, select: { id: true } })) return twiml(null);
+    if (await this.prisma.unmatchedReply.findUnique({ where: { externalId }, select: { id: true } })) return twiml(null);
     const contact = await this.sender(sms.From);
-    if (!contact) {
-      this.logger.info({ messageSid: sms.MessageSid }, 'reply from a number no patient has');
-      return twiml(null);
-    }
+    if (!contact) return this.receiveUnmatched(sms, externalId, inResponse);
     const { organization } = contact;
     const now = this.clock();
     const read = classifyReply(sms.Body, contact.optedOutAt !== null);
@@ -95,13 +105,9 @@ export class InboundService {
     // A yes or no to a text offering a slot answers the offer; otherwise it answers the latest appointment reminder.
     const reading = offer && read.intent === 'confirm' ? { ...read, intent: 'accept-offer' as const } : offer && read.intent === 'cancel' ? { ...read, intent: 'decline-offer' as const } : read;
     // WAITLIST asks about the appointment last written about (the cancellation's invitation), even while an offer is open.
-    const reminder = offer && reading.intent !== 'waitlist'
-      ? null
-      : await this.prisma.reminder.findFirst({
-          where: { organization, patient: contact.id, status: { in: ['sent', 'delivered', 'confirmed'] }, appointment: { not: null }, deleted: false },
-          orderBy: { sentAt: 'desc' },
-        });
-    const ackKey = reading.intent === 'opt-out' ? 'stop-ack' : reading.intent === 'opt-in' ? 'start-ack' : reading.intent === 'help' ? 'help' : null;
+    const answered = offer && reading.intent !== 'waitlist' ? null : await this.answeredReminder(contact);
+    const reminder = answered?.reminder ?? null;
+    const ackKey = ackKeyOf(reading);
     let ack: string | null = null;
     if (ackKey) {
       const settings = await messagingSettings(this.prisma, organization);
@@ -153,10 +159,20 @@ export class InboundService {
             },
           }),
         ];
+        if (answered?.lostAnswer) {
+          // The reply proves the text arrived: the reminder went, and is not sent again (unless a sender holds it now).
+          await tx.reminder.updateMany({
+            where: { id: answered.reminder.id, status: { in: ['scheduled', 'skipped'] }, statusReason: { in: OUTCOME_UNKNOWN } },
+            data: { status: 'sent', statusReason: ANSWERED_AFTER_LOST_ANSWER, sentAt: now, message: answered.lostAnswer, retryAt: null, updatedBy: PATIENT },
+          });
+        }
         if (reading.intent === 'opt-out' || reading.intent === 'opt-in') {
           const optingOut = reading.intent === 'opt-out';
           await tx.patientContact.update({ where: { id: contact.id }, data: { optedOutAt: optingOut ? (contact.optedOutAt ?? now) : null } });
           await applyConsent(tx, organization, contact.id, now);
+          // A number that spoke before any patient was known at it now says otherwise: patients learnt there later
+          // follow this word; those who already had the earlier one keep what they have.
+          await tx.numberConsent.updateMany({ where: { phone: sms.From }, data: { optedOut: optingOut, keyword: reading.keyword ?? '', changedAt: now, appliedTo: { push: contact.id } } });
           const data = { _id: contact.id, channel: 'sms' as const, keyword: reading.keyword ?? '' };
           events.push(optingOut ? createEvent(patientOptedOutV1, { ...context, subject: contact.id, data }) : createEvent(patientOptedInV1, { ...context, subject: contact.id, data }));
         }
@@ -195,6 +211,64 @@ export class InboundService {
     this.eventsWritten();
     this.logger.info({ messageSid: sms.MessageSid, vendor: sms.vendor ?? 'twilio', intent: reading.intent, classification: reading.classification }, 'reply received');
     return twiml(ack);
+  }
+
+  /**
+   * A reply from a number no patient has in messaging yet: recorded so it is not lost, STOP, START and HELP answered
+   * in the built-in English wording (no organization or language is known), STOP and START kept for the number and
+   * applied to the patients messaging learns there later (read-models.ts). Anything else answers nothing we sent.
+   */
+  private async receiveUnmatched(sms: IncomingSms, externalId: string, inResponse: boolean): Promise<string> {
+    const now = this.clock();
+    const consent = await this.prisma.numberConsent.findUnique({ where: { phone: sms.From } });
+    const reading = classifyReply(sms.Body, consent?.optedOut ?? false);
+    const ackKey = ackKeyOf(reading);
+    const wording = ackKey ? builtIn(ackKey, 'en') : null;
+    const ack = wording ? render(wording.text, variablesOf({ help: DEFAULT_HELP_TEXT }, 'en')) : null;
+    try {
+      await this.prisma.$transaction(async (tx) => {
+        await tx.unmatchedReply.create({
+          data: {
+            id: randomUUID(),
+            externalId,
+            from: sms.From,
+            to: sms.To,
+            text: sms.Body,
+            classification: reading.classification === 'recognized-keywords' ? 'recognized_keywords' : reading.classification,
+            intent: reading.intent,
+            receivedAt: now,
+          },
+        });
+        if (reading.intent === 'opt-out' || reading.intent === 'opt-in') {
+          const word = { optedOut: reading.intent === 'opt-out', keyword: reading.keyword ?? '', changedAt: now, appliedTo: [] };
+          await tx.numberConsent.upsert({ where: { phone: sms.From }, create: { phone: sms.From, ...word }, update: word });
+        }
+      });
+    } catch (error) {
+      if (sqlState(error) === '23505' || (error as { code?: string }).code === 'P2002') return twiml(null);
+      throw error;
+    }
+    this.logger.info({ messageSid: sms.MessageSid, vendor: sms.vendor ?? 'twilio', intent: reading.intent, classification: reading.classification }, 'reply from a number no patient has: recorded');
+    return twiml(inResponse ? ack : null);
+  }
+
+  /**
+   * The reminder an SMS reply answers: the latest one handed to the vendor, sent or with an attempt whose outcome is
+   * unknown (the vendor's answer was lost); `lostAnswer` names the message of the latter.
+   */
+  private async answeredReminder(contact: PatientContact): Promise<{ reminder: Reminder; lostAnswer: string | null } | null> {
+    const mine = { organization: contact.organization, patient: contact.id, appointment: { not: null }, deleted: false } satisfies Prisma.ReminderWhereInput;
+    const [sent, unknown] = await Promise.all([
+      this.prisma.reminder.findFirst({ where: { ...mine, status: { in: ['sent', 'delivered', 'confirmed'] } }, orderBy: { sentAt: 'desc' } }),
+      this.prisma.reminder.findFirst({ where: { ...mine, status: { in: ['scheduled', 'queued', 'skipped'] }, statusReason: { in: OUTCOME_UNKNOWN } }, orderBy: { updatedAt: 'desc' } }),
+    ]);
+    if (!unknown) return sent ? { reminder: sent, lostAnswer: null } : null;
+    const lost = await this.prisma.message.findFirst({ where: { reminder: unknown.id, type: 'outbound' }, orderBy: { createdAt: 'desc' }, select: { id: true, createdAt: true } });
+    if (!lost) return sent ? { reminder: sent, lostAnswer: null } : null;
+    // Messages are stamped by one clock (the database's), reminders' sentAt by the service's: compare the messages.
+    const sentMessage = sent?.message ? await this.prisma.message.findFirst({ where: { id: sent.message }, select: { createdAt: true } }) : null;
+    if (sent && (!sentMessage || sentMessage.createdAt > lost.createdAt)) return { reminder: sent, lostAnswer: null };
+    return { reminder: unknown, lostAnswer: lost.id };
   }
 
   /**

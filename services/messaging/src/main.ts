@@ -22,7 +22,14 @@ main(async () => {
     ...(config.SMS_SINK_WEBHOOK_TOKEN ? { sinkWebhookToken: config.SMS_SINK_WEBHOOK_TOKEN } : {}),
     bandwidthCallback: config.BANDWIDTH_CALLBACK_USERNAME ? { username: config.BANDWIDTH_CALLBACK_USERNAME, password: config.BANDWIDTH_CALLBACK_PASSWORD! } : null,
     mailer: config.SMTP_URL ? { from: config.MAIL_FROM, smtpUrl: config.SMTP_URL } : { from: config.MAIL_FROM, directory: config.MAIL_DIR! },
-    dispatcher: { intervalMs: config.DISPATCH_INTERVAL_MS },
+    dispatcher: {
+      intervalMs: config.DISPATCH_INTERVAL_MS,
+      batchSize: config.DISPATCH_BATCH_SIZE,
+      lanes: config.DISPATCH_LANES,
+      staleAfterMs: config.REMINDER_STALE_AFTER_MINUTES * 60_000,
+      minLeadMs: config.REMINDER_MIN_LEAD_MINUTES * 60_000,
+      spacingMs: config.PATIENT_TEXT_SPACING_SECONDS * 1_000,
+    },
     quota: {
       patientPerHour: config.SEND_QUOTA_PATIENT_PER_HOUR,
       patientPerDay: config.SEND_QUOTA_PATIENT_PER_DAY,

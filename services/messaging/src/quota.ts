@@ -36,6 +36,7 @@ export interface QuotaLimit {
 }
 
 const WINDOW_MS: Record<QuotaWindow, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000 };
+const WINDOW_RANK: Record<QuotaWindow, number> = { day: 0, hour: 1, minute: 2 };
 // Counters of windows older than this are of no use to anyone and are pruned.
 const KEEP_MS = 2 * WINDOW_MS.day;
 
@@ -137,6 +138,65 @@ export class SendQuota {
         throw new QuotaExceeded(limit, new Date(count.windowStart.getTime() + WINDOW_MS[limit.window]), now);
       }
       taken.push(count);
+    }
+    return taken;
+  }
+
+  /**
+   * {@link take} for a batch of sends at once, in three statements whatever its size: each counter the batch touches
+   * is created if missing, locked in the order single sends take them (longest window first), and raised by what the
+   * batch takes from it only where that stays within its limit. When any counter would pass its limit the first such
+   * limit is thrown as {@link QuotaExceeded}, the caller's transaction rolls back whatever was taken, and the caller
+   * sends one by one (where the limit falls between two sends of the batch). Answers what each send took.
+   */
+  async takeMany(tx: Prisma.TransactionClient, sends: Array<{ organization: string; patient: string }>, automated: boolean): Promise<TakenCount[][]> {
+    const now = this.clock();
+    const organizations = [...new Set(sends.map((send) => send.organization))];
+    const settings = await tx.organizationSetting.findMany({ where: { organization: { in: organizations } }, select: { organization: true, sendQuota: true } });
+    const own = new Map(settings.map((row) => [row.organization, sendQuotaSetting.safeParse(row.sendQuota ?? {})]));
+    const counters = new Map<string, { count: TakenCount; limit: QuotaLimit; take: number }>();
+    const taken = sends.map((send) => {
+      const setting = own.get(send.organization);
+      return this.limitsFor(automated, setting?.success ? setting.data : {}).map((limit) => {
+        const count: TakenCount = { organization: send.organization, scope: limit.scope, subject: limit.scope === 'patient' ? send.patient : send.organization, window: limit.window, windowStart: windowStart(now, limit.window) };
+        const key = `${count.organization}|${count.scope}|${count.subject}|${count.window}`;
+        const counter = counters.get(key) ?? { count, limit, take: 0 };
+        counter.take += 1;
+        counters.set(key, counter);
+        return count;
+      });
+    });
+    // The order single sends take counters in (longest window first, the organization's before the patient's), so a
+    // batch and a single send never wait on each other in opposite orders.
+    const rank = (counter: { count: TakenCount }) => `${WINDOW_RANK[counter.count.window]}|${counter.count.scope === 'organization' ? 0 : 1}|${counter.count.organization}|${counter.count.subject}`;
+    const ordered = [...counters.values()].sort((a, b) => (rank(a) < rank(b) ? -1 : rank(a) > rank(b) ? 1 : 0));
+    const column = <T>(pick: (counter: (typeof ordered)[number]) => T) => ordered.map(pick);
+    const keys = [column((c) => c.count.organization), column((c) => c.count.scope), column((c) => c.count.subject), column((c) => c.count.window), column((c) => c.count.windowStart.toISOString())];
+    await tx.$executeRawUnsafe(
+      `INSERT INTO "send_count" ("organization", "scope", "subject", "period", "window_start", "count")
+       SELECT o, s, j, p, w, 0 FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::timestamptz[]) WITH ORDINALITY AS k(o, s, j, p, w, n) ORDER BY n
+       ON CONFLICT DO NOTHING`,
+      ...keys,
+    );
+    await tx.$queryRawUnsafe(
+      `SELECT 1 FROM "send_count" c JOIN unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::timestamptz[]) WITH ORDINALITY AS k(o, s, j, p, w, n)
+         ON c."organization" = k.o AND c."scope" = k.s AND c."subject" = k.j AND c."period" = k.p AND c."window_start" = k.w
+       ORDER BY k.n FOR UPDATE OF c`,
+      ...keys,
+    );
+    const raised = await tx.$queryRawUnsafe<Array<{ n: bigint | number }>>(
+      `UPDATE "send_count" c SET "count" = c."count" + k.t
+       FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::timestamptz[], $6::int[], $7::int[]) WITH ORDINALITY AS k(o, s, j, p, w, t, m, n)
+       WHERE c."organization" = k.o AND c."scope" = k.s AND c."subject" = k.j AND c."period" = k.p AND c."window_start" = k.w AND c."count" + k.t <= k.m
+       RETURNING k.n`,
+      ...keys,
+      column((c) => c.take),
+      column((c) => c.limit.max),
+    );
+    if (raised.length < ordered.length) {
+      const done = new Set(raised.map((row) => Number(row.n)));
+      const refused = ordered.find((_, index) => !done.has(index + 1))!;
+      throw new QuotaExceeded(refused.limit, new Date(refused.count.windowStart.getTime() + WINDOW_MS[refused.limit.window]), now);
     }
     return taken;
   }

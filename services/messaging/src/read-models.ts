@@ -1,4 +1,5 @@
 import {
+  createEvent,
   facilityCreatedV1,
   facilityDeletedV1,
   facilityUpdatedV1,
@@ -6,13 +7,15 @@ import {
   patientCreatedV1,
   patientDeletedV1,
   patientMergedV1,
+  patientOptedInV1,
+  patientOptedOutV1,
   patientUpdatedV1,
   providerCreatedV1,
   providerDeletedV1,
   providerUpdatedV1,
 } from '@pep/contracts';
 import { on, type EventBinding } from '@pep/db';
-import { typed, type Db } from './events.js';
+import { enqueue, SOURCE, typed, type Db } from './events.js';
 
 /**
  * Holds or releases a patient's planned reminders when consent changes: do-not-contact (from patients, or the
@@ -34,6 +37,30 @@ export async function applyConsent(db: Db, organization: string, patient: string
   }
 }
 
+/**
+ * Gives a patient just learnt at a number the STOP or START that number sent while no patient was known at it
+ * (ADR 0029), once per patient: a STOP opts them out as their own would (patients hears patient.opted-out and sets
+ * do-not-contact), a START lifts an opt-out. Runs in the transaction that writes the contact, before any reminder of
+ * theirs can be planned or sent with it.
+ */
+export async function applyNumberConsent(db: Db, organization: string, patient: string, phone: string, cause: { id: string; correlationid: string }): Promise<void> {
+  // Claiming the patient in the row and reading the word is one statement, so two deliveries cannot both apply it.
+  const [word] = await db.$queryRawUnsafe<Array<{ opted_out: boolean; keyword: string; changed_at: Date }>>(
+    `UPDATE "number_consent" SET "applied_to" = array_append(COALESCE("applied_to", '{}'), $2::uuid)
+     WHERE "phone" = $1 AND NOT ($2::uuid = ANY(COALESCE("applied_to", '{}')))
+     RETURNING "opted_out", "keyword", "changed_at"`,
+    phone,
+    patient,
+  );
+  if (!word) return;
+  const contact = await db.patientContact.findFirst({ where: { id: patient, organization } });
+  if (!contact || (word.opted_out ? contact.optedOutAt !== null : contact.optedOutAt === null)) return;
+  await db.patientContact.update({ where: { id: patient }, data: { optedOutAt: word.opted_out ? word.changed_at : null } });
+  const context = { source: SOURCE, organization, subject: patient, correlationId: cause.correlationid, causationId: cause.id };
+  const data = { _id: patient, channel: 'sms' as const, keyword: word.keyword };
+  await enqueue(db, [word.opted_out ? createEvent(patientOptedOutV1, { ...context, data }) : createEvent(patientOptedInV1, { ...context, data })]);
+}
+
 /** Bindings keeping patients' contact details and consent; `clock` decides which blocked reminders are still ahead. */
 export function patientBindings(clock: () => Date): EventBinding[] {
   const snapshotHandler = (definition: typeof patientCreatedV1 | typeof patientUpdatedV1) =>
@@ -53,6 +80,7 @@ export function patientBindings(clock: () => Date): EventBinding[] {
         create: { id: data._id, organization: event.organization, ...fields },
         update: fields,
       });
+      if (data.phone) await applyNumberConsent(db, event.organization, data._id, data.phone, event);
       await applyConsent(db, event.organization, data._id, clock());
     });
 

@@ -9,6 +9,7 @@ import {
   as,
   observe,
   organization,
+  patientData,
   publish,
   PUBLIC_URL,
   publishSettings,
@@ -162,7 +163,7 @@ describe('messaging service: patients’ SMS replies', () => {
     expect(help.body).toContain('<Message>Call Main Street Clinic at 555-0100.</Message>');
   });
 
-  it('refuses unsigned and tampered webhooks, takes GET webhooks signed with their query, and ignores unknown numbers', async () => {
+  it('refuses unsigned and tampered webhooks, takes GET webhooks signed with their query, and keeps replies from unknown numbers apart', async () => {
     const { records } = await remindedPatient('+15551110004');
     const count = async () => (await rows("SELECT count(*)::int AS n FROM message WHERE type = 'inbound'", []))[0].n as number;
     const before = await count();
@@ -183,6 +184,94 @@ describe('messaging service: patients’ SMS replies', () => {
 
     expect((await reply('+15559999999', 'C')).body).toBe(EMPTY);
     expect(await count()).toBe(before + 1);
+    // Kept apart, not lost: no reminder of ours went to that number, so it answers nothing.
+    expect(await rows('SELECT intent FROM unmatched_reply WHERE "from" = $1', ['+15559999999'])).toEqual([{ intent: 'confirm' }]);
+  });
+
+  it('keeps a STOP sent before messaging knew the patient, and opts out the patient learnt at the number afterwards, once', async () => {
+    clock.set('2026-08-01T14:00:00Z');
+    const phone = '+15551110007';
+    const sid = `SM${randomUUID().replace(/-/g, '')}`;
+    const stop = await reply(phone, 'STOP', sid);
+    expect(stop.body).toBe('<?xml version="1.0" encoding="UTF-8"?><Response><Message>You will receive no more messages from us. Reply START to receive them again.</Message></Response>');
+    expect((await reply(phone, 'STOP', sid)).body).toBe(EMPTY);
+    expect(await rows('SELECT intent, classification::text, text FROM unmatched_reply WHERE "from" = $1', [phone])).toEqual([{ intent: 'opt-out', classification: 'recognized-keywords', text: 'STOP' }]);
+
+    // The patient's record arrives late; one appointment may even be booked before it.
+    const org = organization();
+    await publishSettings(service.bus, org.id, { reminderOffsetsHours: [48] });
+    const facility = { _id: randomUUID(), timeZone: 'America/New_York' };
+    const records = { patient: patientData({ phone, firstname: 'Rosa' }), facility, provider: { _id: randomUUID() } } as unknown as Awaited<ReturnType<typeof world>>;
+    const early = appointmentData(records, '2026-08-05T14:00:00.000Z');
+    await scheduling.book(service.bus, org.id, early);
+    await world(service.bus, org.id, { patient: records.patient });
+    const [optedOut] = await eventsOf(records.patient._id, 'patient.opted-out');
+    expect(optedOut!.data).toEqual({ _id: records.patient._id, channel: 'sms', keyword: 'STOP' });
+    expect((await rows('SELECT opted_out_at FROM patient_contact WHERE id = $1', [records.patient._id]))[0].opted_out_at).toEqual(new Date('2026-08-01T14:00:00Z'));
+    const late = appointmentData(records, '2026-08-06T14:00:00.000Z');
+    await scheduling.book(service.bus, org.id, late);
+    await waitFor(async () => (await rows("SELECT 1 FROM reminder WHERE appointment = ANY($1) AND status = 'blocked' AND status_reason = 'do-not-contact'", [[early._id, late._id]])).length === 2, {
+      timeoutMs: 30_000,
+      message: 'both reminders blocked',
+    });
+    clock.set('2026-08-04T15:00:00Z');
+    await drain();
+    expect(fake.sent.filter((send) => send.params['To'] === phone)).toEqual([]);
+
+    // A later event about the patient does not apply the number's STOP again.
+    await updatePatient(service.bus, org.id, records.patient, { firstname: 'Rosita' });
+    await waitFor(async () => (await rows('SELECT firstname FROM patient_contact WHERE id = $1', [records.patient._id]))[0]?.firstname === 'Rosita', { timeoutMs: 30_000, message: 'update kept' });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(events.seen.filter((event) => event.type === 'patient.opted-out' && event.subject === records.patient._id)).toHaveLength(1);
+
+    // Now known, the patient's START is theirs, and the number's word follows it for patients learnt there later.
+    expect((await reply(phone, 'START')).body).toContain('You will receive messages from us again.');
+    await eventsOf(records.patient._id, 'patient.opted-in');
+    expect(await rows('SELECT opted_out, keyword FROM number_consent WHERE phone = $1', [phone])).toEqual([{ opted_out: false, keyword: 'START' }]);
+  });
+
+  // Claimed: a dispatcher round took the reminder for its retry before the reply came, so the reply cannot mark it; the
+  // round sees the reply and settles it instead of sending.
+  it.each([
+    { claimedBeforeReply: false, phone: '+15551110008' },
+    { claimedBeforeReply: true, phone: '+15551110009' },
+  ])('reads a reply to a text whose vendor call timed out as answering that reminder, and does not send it again (claimed by a round first: $claimedBeforeReply)', async ({ claimedBeforeReply, phone }) => {
+    clock.set('2026-08-01T14:00:00Z');
+    const org = organization();
+    await publishSettings(service.bus, org.id, { reminderOffsetsHours: [48] });
+    const records = await world(service.bus, org.id, { patient: { phone, firstname: 'Rosa' } });
+    await waitFor(async () => (await rows('SELECT 1 FROM patient_contact WHERE id = $1', [records.patient._id])).length === 1, { timeoutMs: 30_000, message: 'patient kept' });
+    const appointment = appointmentData(records, '2026-08-05T14:00:00.000Z');
+    await scheduling.book(service.bus, org.id, appointment);
+    await waitFor(async () => (await rows('SELECT 1 FROM reminder WHERE appointment = $1', [appointment._id])).length === 1, { timeoutMs: 30_000, message: 'reminder planned' });
+
+    // Twilio takes the text but the connection drops before its answer: messaging plans a retry.
+    clock.set('2026-08-03T14:00:00Z');
+    fake.fault = 'timeout';
+    fake.hangMs = 200;
+    try {
+      await drain();
+    } finally {
+      fake.fault = 'none';
+    }
+    expect(fake.sent.filter((send) => send.params['To'] === phone).map((send) => send.unconfirmed)).toEqual([true]);
+    const [pending] = await rows('SELECT id, status, status_reason FROM reminder WHERE appointment = $1', [appointment._id]);
+    expect(pending).toMatchObject({ status: 'scheduled', status_reason: 'retrying:unreachable' });
+
+    // A round that claimed it and then died: its claim lapses, and the next round takes the reminder over.
+    if (claimedBeforeReply) await rows(`UPDATE reminder SET status = 'queued', claimed_at = '2026-08-03T13:00:00Z' WHERE id = $1`, [pending.id]);
+    expect((await reply(phone, 'C')).body).toBe(EMPTY);
+    const [received] = await eventsOf(records.patient._id, 'reply.received');
+    expect(received!.data).toMatchObject({ intent: 'confirm', appointment: appointment._id, reminder: pending.id });
+    if (!claimedBeforeReply) {
+      expect((await rows('SELECT status, status_reason FROM reminder WHERE id = $1', [pending.id]))[0]).toEqual({ status: 'sent', status_reason: 'answered-after-lost-vendor-answer' });
+    }
+
+    // The retry would have fallen due by now: nothing goes again.
+    clock.set('2026-08-03T16:00:00Z');
+    await drain();
+    expect(fake.sent.filter((send) => send.params['To'] === phone)).toHaveLength(1);
+    expect((await rows('SELECT status, status_reason FROM reminder WHERE id = $1', [pending.id]))[0]).toEqual({ status: 'sent', status_reason: 'answered-after-lost-vendor-answer' });
   });
 
   it('does not let whoever holds a number a patient left answer for that patient', async () => {

@@ -1,6 +1,7 @@
 import { SETTING_DEFAULTS, settingsChangedV1 } from '@pep/contracts';
 import { on } from '@pep/db';
 import type { Db } from './events.js';
+import type { OrganizationSetting } from './generated/prisma/client.js';
 import { isValidWindow, type AllowedHours } from './send-time.js';
 
 /** What patients asking for HELP are told when the organization wrote nothing of its own. */
@@ -15,7 +16,11 @@ export interface MessagingSettings {
 
 /** The organization's settings, with the platform defaults for what it has not set. */
 export async function messagingSettings(db: Db, organization: string): Promise<MessagingSettings> {
-  const row = await db.organizationSetting.findUnique({ where: { organization } });
+  return settingsOf(await db.organizationSetting.findUnique({ where: { organization } }));
+}
+
+/** {@link messagingSettings} from the organization's row, already loaded; null for an organization that set nothing. */
+export function settingsOf(row: OrganizationSetting | null): MessagingSettings {
   return {
     reminderOffsetsHours: row?.reminderOffsetsHours ?? [...SETTING_DEFAULTS.reminderOffsetsHours],
     allowed: row ? { start: row.quietHoursStart, end: row.quietHoursEnd } : { start: SETTING_DEFAULTS.quietHoursStart, end: SETTING_DEFAULTS.quietHoursEnd },

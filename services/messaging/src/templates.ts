@@ -213,6 +213,11 @@ export function render(template: string, variables: Record<string, string>): str
  */
 export async function wordingFor(db: Db, organization: string, key: string, language: string): Promise<(Wording & { language: string; custom: boolean }) | null> {
   const own = await db.messageTemplate.findMany({ where: { organization, key, deleted: false, language: { in: [language, 'en'] } } });
+  return chooseWording(own, key, language);
+}
+
+/** {@link wordingFor} from the organization's own live wordings of the key, already loaded (the dispatcher loads a batch's at once). */
+export function chooseWording(own: Array<{ language: string; subject: string | null; text: string }>, key: string, language: string): (Wording & { language: string; custom: boolean }) | null {
   const preferred = own.find((row) => row.language === language) ?? own.find((row) => row.language === 'en');
   if (preferred) return { subject: preferred.subject, text: preferred.text, language: preferred.language, custom: true };
   const fallback = builtIn(key, language);

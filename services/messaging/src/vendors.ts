@@ -58,10 +58,14 @@ const TWILIO_API = 'https://api.twilio.com';
 /** The sending number the development sink reports; scripts/sms-reply.mjs plays patients' replies to it (SINK_NUMBER). */
 export const SINK_FROM = '+15550100000';
 
+// The SDK's agent allows 20 connections to Twilio by default: with Twilio's ~50–300 ms per request, at most a few hundred
+// texts a second per replica. The dispatcher sends a batch's texts concurrently (ADR 0027), so it gets more.
+const REQUEST_CLIENT_OPTIONS = { keepAlive: true, maxSockets: 256, maxTotalSockets: 256 };
+
 /** Twilio's HTTP client, sending its requests to another base URL (a stand-in speaking Twilio's REST API). */
 class RebasedRequestClient extends twilio.RequestClient {
   constructor(private readonly base: string) {
-    super();
+    super(REQUEST_CLIENT_OPTIONS);
   }
 
   override request<TData>(opts: RequestClient.RequestOptions<TData>) {
@@ -102,7 +106,7 @@ export function createVendors(options: VendorOptions): Vendors {
     return { sms: async () => sink('SM'), voice: async () => sink('CA'), email: mail.send, webhookToken: options.sinkWebhookToken || null, close: mail.close };
   }
   const base = (config.apiUrl ?? TWILIO_API).replace(/\/+$/, '');
-  const client = twilio(config.accountSid, config.authToken, base === TWILIO_API ? {} : { httpClient: new RebasedRequestClient(base) });
+  const client = twilio(config.accountSid, config.authToken, { httpClient: base === TWILIO_API ? new twilio.RequestClient(REQUEST_CLIENT_OPTIONS) : new RebasedRequestClient(base) });
   const sender = config.from.startsWith('MG') ? { messagingServiceSid: config.from } : { from: config.from };
   return {
     async sms(to, text, statusCallback) {

@@ -22,7 +22,7 @@ import { createTestDatabase, uniqueTopicPrefix, type TwilioFake } from '@pep/tes
 import twilio from 'twilio';
 import type { z } from 'zod';
 import { buildMessaging } from '../src/app.js';
-import type { ReminderDispatcher } from '../src/dispatcher.js';
+import type { DispatcherOptions, ReminderDispatcher } from '../src/dispatcher.js';
 import { migrationsDir } from '../src/migrations.js';
 import type { QuotaLimits } from '../src/quota.js';
 import type { MailerConfig } from '../src/vendors.js';
@@ -80,6 +80,11 @@ export interface StartOptions {
   dispatchIntervalMs?: number;
   /** Send quota limits other than the defaults. */
   quota?: Partial<QuotaLimits>;
+  /**
+   * Dispatcher tuning. Tests hold the clock still and text one patient many times, so texts are not spaced unless a
+   * test asks (`spacingMs`).
+   */
+  dispatcher?: DispatcherOptions;
   /** Where the service logs, when a test reads its log; otherwise TEST_LOG_LEVEL (default silent) on stdout. */
   logDestination?: NodeJS.WritableStream;
   /** The owners asked about ids the read models have not heard of (default: {@link UNREACHABLE}, so a miss answers 503). */
@@ -122,7 +127,7 @@ export async function startMessaging(label: string, brokers: string[], options: 
       bodyLimit: 16 * 1024,
       outboxPollIntervalMs: 200,
       clock,
-      dispatcher: { intervalMs: options.dispatchIntervalMs ?? null },
+      dispatcher: { spacingMs: 0, ...options.dispatcher, intervalMs: options.dispatchIntervalMs ?? null },
       ...(options.quota ? { quota: options.quota } : {}),
       patientsUrl: owners.patients,
       schedulingUrl: owners.scheduling,

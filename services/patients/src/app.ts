@@ -1,6 +1,6 @@
 import type { Bus, Subscription } from '@pep/bus';
 import '@pep/contracts';
-import { asTransactional, consumeEvents, type Database, organizationAccessBindings, organizationMayAct, OutboxRelay, retryingTransactions, TRANSACTION_OPTIONS } from '@pep/db';
+import { asTransactional, consumeEvents, createIdempotencyStore, type Database, organizationAccessBindings, organizationMayAct, OutboxRelay, retryingTransactions, TRANSACTION_OPTIONS } from '@pep/db';
 import { addGauge, createServiceApp, guardOrganizations, type Logger, type ServiceApp } from '@pep/service-kit';
 import { PrismaClient } from './generated/prisma/client.js';
 import { FollowingService } from './following.service.js';
@@ -42,8 +42,12 @@ export async function buildApp(deps: PatientsAppDeps): Promise<ServiceApp> {
     description: 'Patients, their followers and journey; referrals, insurances, forms, uploads and EHR integrators (not built yet).',
     logger: deps.logger,
     internalAuthSecret: deps.internalAuthSecret,
+    idempotency: { store: createIdempotencyStore(asTransactional(prisma)) },
     ...(deps.bodyLimit !== undefined ? { bodyLimit: deps.bodyLimit } : {}),
-    readiness: { database: () => deps.database.ping(), broker: () => deps.bus.healthy() },
+    // Ready with the database alone: the broker's and the consumers' state is shown, not gating (ADR 0024).
+    readiness: { database: () => deps.database.ping() },
+    reportOnly: { broker: () => deps.bus.healthy() },
+    consumers: () => subscriptions,
   });
 
   addGauge(app, 'outbox_pending_events', 'Events committed but not yet published to the bus.', () => relay.pendingCount());

@@ -1,6 +1,6 @@
 import type { Bus, Subscription } from '@pep/bus';
 import '@pep/contracts';
-import { asTransactional, consumeEvents, type Database, organizationAccessBindings, organizationMayAct, OutboxRelay, retryingTransactions, TRANSACTION_OPTIONS } from '@pep/db';
+import { asTransactional, consumeEvents, createIdempotencyStore, type Database, organizationAccessBindings, organizationMayAct, OutboxRelay, retryingTransactions, TRANSACTION_OPTIONS } from '@pep/db';
 import { addGauge, createOwnerLookup, createServiceApp, guardOrganizations, type Logger, type ServiceApp } from '@pep/service-kit';
 import { registerAppointmentRoutes } from './appointment.routes.js';
 import { AppointmentService } from './appointment.service.js';
@@ -62,8 +62,12 @@ export async function buildApp(deps: SchedulingAppDeps): Promise<ServiceApp> {
     description: 'Providers, facilities, appointment types, appointments, availabilities and open slots, waitlists and offers of freed slots; recalls to come.',
     logger: deps.logger,
     internalAuthSecret: deps.internalAuthSecret,
+    idempotency: { store: createIdempotencyStore(asTransactional(prisma)) },
     ...(deps.bodyLimit !== undefined ? { bodyLimit: deps.bodyLimit } : {}),
-    readiness: { database: () => deps.database.ping(), broker: () => deps.bus.healthy() },
+    // Ready with the database alone: the broker's and the consumers' state is shown, not gating (ADR 0024).
+    readiness: { database: () => deps.database.ping() },
+    reportOnly: { broker: () => deps.bus.healthy() },
+    consumers: () => subscriptions,
   });
 
   addGauge(app, 'outbox_pending_events', 'Events committed but not yet published to the bus.', () => relay.pendingCount());

@@ -10,6 +10,7 @@ import {
   type EventEnvelope,
 } from '@pep/contracts';
 import { dateBoundsWhere, HttpProblem, rootAccountOf, type Identity, type InvalidField, notFound, type OwnerLookup, pageOf, pageWindow } from '@pep/service-kit';
+import { lockProviderHours } from './booking-lock.js';
 import type { AppointmentListQuery, AppointmentResponse, CreateAppointmentBody, SummaryQuery, SummaryResponse, UpdateAppointmentBody } from './appointment.schemas.js';
 import { reopenHeldBy } from './availability.service.js';
 import { enqueue, SOURCE, type Db } from './events.js';
@@ -89,6 +90,7 @@ export class AppointmentService {
     const duration = body.duration ?? type?.duration ?? (await defaultAppointmentDuration(this.prisma, identity.organization));
     const created = await this.slotGuarded(() =>
       this.prisma.$transaction(async (tx) => {
+        await lockProviderHours(tx, body.provider, date, endOf(date, duration));
         const appointment = await tx.appointment.create({
           data: {
             id: randomUUID(),

@@ -255,6 +255,10 @@ describe('scheduling service: availabilities and open slots', () => {
     // An appointment booked directly over part of two slots makes both not open.
     const direct = (await call('POST', '/api/appointments', booking(records, '2026-03-12T14:15:00Z'))).json();
     expect(await open(range)).toEqual(['2026-03-12T15:00:00.000Z']);
+    // Booked while the organization allowed double booking, it is outside the no-overlap constraint and still busy time.
+    await sql.query('UPDATE appointment SET allow_overlap = true WHERE id = $1', [direct._id]);
+    expect(await open(range)).toEqual(['2026-03-12T15:00:00.000Z']);
+    expect((await call('GET', `/api/scheduler/availabilities/count?${range}`)).json()).toEqual({ count: 1 });
     const booked = (await call('PUT', `/api/availabilities/${third._id}/book`, { patient: records.patient })).json();
     expect(await open(range)).toEqual([]);
     expect((await call('GET', `/api/scheduler/availabilities/count?${range}`)).json()).toEqual({ count: 0 });
@@ -301,6 +305,9 @@ describe('scheduling service: availabilities and open slots', () => {
     expect(wrong.json().errors).toEqual([{ field: 'querystring.to', message: 'must be after from' }]);
     expect((await call('GET', '/api/scheduler/availabilities?from=2026-03-16&to=2026-09-16')).json().errors[0].field).toBe('querystring.to');
     expect((await call('GET', '/api/scheduler/availabilities?from=tomorrow&to=2026-03-16')).json().errors[0].field).toBe('querystring.from');
+    const forged = await call('GET', `/api/scheduler/availabilities?${range}&after=${Buffer.from('yesterday').toString('base64url')}`);
+    expect(forged.statusCode).toBe(400);
+    expect(forged.json().errors).toEqual([{ field: 'querystring.after', message: 'not a cursor this list gave out; follow the Link header or start again' }]);
   });
 
   it('moves availabilities through the state machine by hand, all or none, answering 409 for a transition not allowed', async () => {

@@ -125,12 +125,25 @@ export function registerAvailabilityRoutes(app: ServiceApp, availabilities: Avai
   const OPEN =
     'Open slots: available, unlocked, future availabilities of schedulable providers, lying within the range, that no live (not cancelled) appointment of the provider overlaps, ' +
     'for the provider, facility and appointment type asked for (a type matches slots for it, or for any type and long enough).';
+  const PAGES =
+    'Paged, soonest first: `page` and `limit` as everywhere, and while more follow, `Link: <…&after=…>; rel="next"` resumes after the last slot of the page ' +
+    '(cheap at any depth; its pages keep the total the listing began with). Follow it until it is missing.';
   app.get(
     '/api/scheduler/availabilities',
-    { schema: { tags: ['scheduler'], summary: 'Open slots', description: `${OPEN} Paged, soonest first. ${RANGE} ${whoMayCall(READERS)}`, querystring: schedulerQuery, response: { 200: page } } },
-    async (request) => {
-      const { page: p, limit, ...filters } = request.query;
-      return availabilities.openSlots(requireIdentity(request, READERS), { page: p, limit }, filters);
+    {
+      schema: {
+        tags: ['scheduler'],
+        summary: 'Open slots',
+        description: `${OPEN} ${PAGES} ${RANGE} ${whoMayCall(READERS)}`,
+        querystring: schedulerQuery,
+        response: { 200: page.meta({ headers: { Link: { type: 'string', description: 'RFC 8288 link to the next page (with `after`); none on the last page.' } } }) },
+      },
+    },
+    async (request, reply) => {
+      const { page: p, limit, after, ...filters } = request.query;
+      const answer = await availabilities.openSlots(requireIdentity(request, READERS), { page: p, limit, after }, filters);
+      if (answer.next) reply.header('link', `<${nextPageUrl(request.url, p + 1, answer.next)}>; rel="next"`);
+      return answer.page;
     },
   );
   app.get(
@@ -138,4 +151,13 @@ export function registerAvailabilityRoutes(app: ServiceApp, availabilities: Avai
     { schema: { tags: ['scheduler'], summary: 'How many open slots', description: `${OPEN} ${RANGE} ${whoMayCall(READERS)}`, querystring: schedulerFilters, response: { 200: countResponse } } },
     async (request) => availabilities.countOpenSlots(requireIdentity(request, READERS), request.query),
   );
+}
+
+// Path-absolute, as the kit's header paging writes it (ADR 0022): it resolves against whatever host was called.
+function nextPageUrl(requestUrl: string, page: number, after: string): string {
+  const [path, query = ''] = requestUrl.split('?', 2) as [string, string?];
+  const params = new URLSearchParams(query);
+  params.set('page', String(page));
+  params.set('after', after);
+  return `${path}?${params.toString()}`;
 }

@@ -135,8 +135,34 @@ export const schedulerFilters = z.object({
 });
 export type SchedulerFilters = z.infer<typeof schedulerFilters>;
 
+/** Where a page of open slots resumes: after this start and id, with the total the listing began with. */
+export interface SlotCursor {
+  date: Date;
+  id: string;
+  total: number;
+}
+
+/** A {@link SlotCursor} as the `after` parameter carries it: base64url of `<epoch ms>.<id>.<total>`. */
+export function encodeSlotCursor(cursor: SlotCursor): string {
+  return Buffer.from(`${cursor.date.getTime()}.${cursor.id}.${cursor.total}`).toString('base64url');
+}
+
+const slotCursor = z
+  .string()
+  .max(200)
+  .transform((value, context): SlotCursor => {
+    const match = /^(\d{1,15})\.([0-9a-f-]{36})\.(\d{1,9})$/.exec(Buffer.from(value, 'base64url').toString());
+    const id = match?.[2];
+    if (!match || !id || !z.uuid().safeParse(id).success) {
+      context.addIssue({ code: 'custom', message: 'not a cursor this list gave out; follow the Link header or start again' });
+      return z.NEVER;
+    }
+    return { date: new Date(Number(match[1])), id, total: Number(match[3]) };
+  })
+  .describe('Resume after the last slot of the previous page: the `after` of the `Link: rel="next"` target; `page` then only numbers the page.');
+
 /** Query of GET /api/scheduler/availabilities. */
-export const schedulerQuery = listQuery.extend(schedulerFilters.shape);
+export const schedulerQuery = listQuery.extend({ ...schedulerFilters.shape, after: slotCursor.optional() });
 
 /** Query of GET /api/availabilities/freebusy. */
 export const freeBusyQuery = z.object({ provider: z.uuid(), facility: z.uuid().optional().describe('Needed when from or to is a local day.'), ...range });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { appointmentCreatedV1, availabilityBookedV1, availabilityOpenedV1, createEvent, type EventEnvelope } from '@pep/contracts';
 import { HttpProblem, type Identity, type InvalidField, notFound, pageOf, pageWindow } from '@pep/service-kit';
+import { lockProviderHours } from './booking-lock.js';
 import { BOOKABLE, canSet, effectiveStatus, type AvailabilityState } from './availability-status.js';
 import type {
   AvailabilityChange,
@@ -12,8 +13,10 @@ import type {
   FreeBusyQuery,
   FreeBusyResponse,
   SchedulerFilters,
+  SlotCursor,
   WorkingHoursBody,
 } from './availability.schemas.js';
+import { encodeSlotCursor } from './availability.schemas.js';
 import { enqueue, SOURCE, type Db } from './events.js';
 import type { Appointment, AppointmentType, Availability, Offer, Prisma, PrismaClient } from './generated/prisma/client.js';
 import { daysBetween, endOf, expandWorkingHours, intervalView, isDay, resolveRange, subtractIntervals, type Interval, type RangeBound } from './open-slots.js';
@@ -82,39 +85,67 @@ export class AvailabilityService {
     return toAvailabilityResponse(await ownAvailability(this.prisma, identity.organization, id), this.now());
   }
 
-  /** One page of open slots, soonest first. */
-  async openSlots(identity: Identity, query: ListQuery, filters: SchedulerFilters): Promise<Page<AvailabilityResponse>> {
+  /**
+   * One page of open slots, soonest first, and the cursor of the next page (null on the last). A page after a cursor
+   * resumes from the cursor's slot through the open candidates' index and takes the total the listing began with; a
+   * numbered page (the v1 way) skips the earlier pages' slots and counts them all.
+   */
+  async openSlots(identity: Identity, query: ListQuery & { after?: SlotCursor | undefined }, filters: SchedulerFilters): Promise<{ page: Page<AvailabilityResponse>; next: string | null }> {
     const now = this.now();
     const open = await this.openSlotQuery(identity.organization, filters, now);
-    if (!open) return pageOf([], query, 0);
-    const window = pageWindow(query);
-    const [ids, counted] = await Promise.all([
-      this.prisma.$queryRawUnsafe<Array<{ id: string }>>(`SELECT a."id"::text AS id ${open.sql} ORDER BY a."date", a."id" LIMIT ${window.take} OFFSET ${window.skip}`, ...open.values),
-      this.prisma.$queryRawUnsafe<Array<{ n: number }>>(`SELECT count(*)::int AS n ${open.sql}`, ...open.values),
+    if (!open) return { page: pageOf([], query, 0), next: null };
+    const after = query.after;
+    const skip = after ? 0 : pageWindow(query).skip;
+    // A query text of its own when resuming, so the row comparison is always the index scan's start.
+    const resume = after ? `AND (a."date", a."id") > ($12::timestamptz, $13::uuid)` : '';
+    // One row past the page tells whether there is a next one.
+    const [rows, total] = await Promise.all([
+      this.prisma.$queryRawUnsafe<OpenSlotRow[]>(
+        `SELECT ${OPEN_SLOT_COLUMNS} ${open.from} WHERE ${open.where} AND NOT EXISTS (${LIVE_APPOINTMENT_OVERLAPS}) ${resume}
+         ORDER BY a."date", a."id" LIMIT ${query.limit + 1} OFFSET ${skip}`,
+        ...open.values,
+        ...(after ? [after.date.toISOString(), after.id] : []),
+      ),
+      after ? after.total : this.countOpen(open),
     ]);
-    const rows = await this.prisma.availability.findMany({ where: { id: { in: ids.map((row) => row.id) } }, include: withTimeZone });
-    const byId = new Map(rows.map((row) => [row.id, row]));
-    return pageOf(
-      ids.flatMap(({ id }) => (byId.has(id) ? [toAvailabilityResponse(byId.get(id)!, now)] : [])),
-      query,
-      counted[0]?.n ?? 0,
-    );
+    const slots = rows.slice(0, query.limit).map((row) => toAvailabilityResponse(locatedOf(row), now));
+    const last = rows.length > query.limit ? rows[query.limit - 1] : undefined;
+    return { page: pageOf(slots, query, total), next: last ? encodeSlotCursor({ date: new Date(last.date), id: last.id, total }) : null };
   }
 
   /** How many open slots match the filters. */
   async countOpenSlots(identity: Identity, filters: SchedulerFilters): Promise<{ count: number }> {
     const open = await this.openSlotQuery(identity.organization, filters, this.now());
-    if (!open) return { count: 0 };
-    const counted = await this.prisma.$queryRawUnsafe<Array<{ n: number }>>(`SELECT count(*)::int AS n ${open.sql}`, ...open.values);
-    return { count: counted[0]?.n ?? 0 };
+    return { count: open ? await this.countOpen(open) : 0 };
   }
 
   /**
-   * The FROM/WHERE of open slots, with its values; null when no facility can match. A day bound is a local day of each
-   * slot's facility, so the range is resolved once per time zone and each slot is held to its own zone's range. Slots
-   * of a deleted facility, or of a provider deleted or not schedulable, are not open.
+   * Counts open slots set-wise: each provider's live appointments in the range are merged once into a multirange,
+   * and every candidate is tested against its provider's, instead of one index probe per candidate.
    */
-  private async openSlotQuery(organization: string, filters: SchedulerFilters, now: Date) {
+  private async countOpen(open: OpenSlotQuery): Promise<number> {
+    const counted = await this.prisma.$queryRawUnsafe<Array<{ n: number }>>(
+      // MATERIALIZED: inlined, the aggregate ran again for every candidate.
+      `WITH busy AS MATERIALIZED (
+         SELECT p."provider", range_agg(tstzrange(p."date", p."end_at", '[)')) AS spans FROM "appointment" p
+          WHERE p."organization" = $1::uuid AND p."status" <> 'cancelled' AND NOT p."deleted"
+            AND ($6::uuid IS NULL OR p."provider" = $6::uuid)
+            AND p."date" < $11::timestamptz AND p."date" > $10::timestamptz - interval '1440 minutes' AND p."end_at" > $10::timestamptz
+          GROUP BY p."provider")
+       SELECT count(*)::int AS n ${open.from} LEFT JOIN busy b ON b."provider" = a."provider"
+        WHERE ${open.where} AND NOT coalesce(b.spans && tstzrange(a."date", a."end_at", '[)'), false)`,
+      ...open.values,
+    );
+    return counted[0]?.n ?? 0;
+  }
+
+  /**
+   * The FROM and WHERE of open-slot candidates (live appointments not subtracted yet), with their values; null when no
+   * facility can match. A day bound is a local day of each slot's facility, so the range is resolved once per time zone
+   * and each slot is held to its own zone's range. Slots of a deleted facility, or of a provider deleted or not
+   * schedulable, are not open.
+   */
+  private async openSlotQuery(organization: string, filters: SchedulerFilters, now: Date): Promise<OpenSlotQuery | null> {
     const zones = await this.zonesOf(organization, filters.facility);
     if (zones.length === 0) return null;
     const ranges = zones.map((zone) => ({ zone, ...checkedRange(filters.from, filters.to, zone) }));
@@ -124,19 +155,20 @@ export class AvailabilityService {
       if (!type) return null;
       minutes = type.duration;
     }
-    const sql = `FROM "availability" a
-      JOIN "facility" f ON f."id" = a."facility" AND f."organization" = a."organization" AND NOT f."deleted"
-      JOIN "provider" pr ON pr."id" = a."provider" AND pr."organization" = a."organization" AND NOT pr."deleted" AND pr."schedulable"
-      JOIN unnest($2::text[], $3::timestamptz[], $4::timestamptz[]) AS r(zone, from_at, to_at) ON r.zone = f."time_zone"
-      WHERE a."organization" = $1::uuid AND NOT a."deleted" AND a."status" = 'available' AND NOT a."locked"
+    // The availabilities drive the query, each looking up its facility and provider: OFFSET 0 keeps those lookups
+    // subqueries the planner cannot turn around. Without statistics (PGlite never gathers any) it otherwise made the
+    // providers the outer loop and read every candidate once per provider.
+    const from = `FROM "availability" a
+      CROSS JOIN LATERAL (SELECT f."time_zone" FROM "facility" f WHERE f."id" = a."facility" AND f."organization" = a."organization" AND NOT f."deleted" OFFSET 0) f
+      JOIN unnest($2::text[], $3::timestamptz[], $4::timestamptz[]) AS r(zone, from_at, to_at) ON r.zone = f."time_zone"`;
+    // status, locked and deleted as the availability_open index has them, so the index serves the query.
+    const where = `a."organization" = $1::uuid AND a."status" = 'available' AND NOT a."locked" AND NOT a."deleted"
         AND a."date" > $5::timestamptz AND a."date" >= r.from_at AND a."end_at" <= r.to_at
+        AND a."date" >= $10::timestamptz AND a."date" < $11::timestamptz
+        AND EXISTS (SELECT 1 FROM "provider" pr WHERE pr."id" = a."provider" AND pr."organization" = a."organization" AND NOT pr."deleted" AND pr."schedulable" OFFSET 0)
         AND ($6::uuid IS NULL OR a."provider" = $6::uuid)
         AND ($7::uuid IS NULL OR a."facility" = $7::uuid)
-        AND ($8::uuid IS NULL OR a."appointment_type" = $8::uuid OR (a."appointment_type" IS NULL AND a."duration" >= $9::int))
-        AND NOT EXISTS (
-          SELECT 1 FROM "appointment" p
-           WHERE p."organization" = a."organization" AND p."provider" = a."provider" AND NOT p."deleted" AND p."status" <> 'cancelled'
-             AND p."date" < a."end_at" AND p."end_at" > a."date")`;
+        AND ($8::uuid IS NULL OR a."appointment_type" = $8::uuid OR (a."appointment_type" IS NULL AND a."duration" >= $9::int))`;
     const values = [
       organization,
       ranges.map((range) => range.zone),
@@ -147,8 +179,11 @@ export class AvailabilityService {
       filters.facility ?? null,
       filters.appointmentType ?? null,
       minutes,
+      // The widest of the zones' ranges, as plain bounds the index scans can start and stop at.
+      new Date(Math.min(...ranges.map((range) => range.start))).toISOString(),
+      new Date(Math.max(...ranges.map((range) => range.end))).toISOString(),
     ];
-    return { sql, values };
+    return { from, where, values };
   }
 
   /** The time zones of the facility asked for, or of every facility of the organization. */
@@ -385,6 +420,7 @@ export class AvailabilityService {
         }
         const typeId = current.appointmentTypeId ?? body.appointmentType;
         if (!typeId) throw invalidFields([{ field: 'body.appointmentType', message: 'required: the availability is for any type' }]);
+        await lockProviderHours(tx, current.providerId, current.date, current.endAt);
         const appointment = await tx.appointment.create({
           data: {
             id: randomUUID(),
@@ -545,5 +581,42 @@ function whereOf(organization: string, filters: AvailabilityFilters, now: Date):
     ...(filters.facility ? { facilityId: filters.facility } : {}),
     ...(filters.appointmentType ? { OR: [{ appointmentTypeId: filters.appointmentType }, { appointmentTypeId: null }] } : {}),
     AND: [status, ...(filters.date ?? []).map((bound) => ({ date: { [bound.op]: bound.at } }))],
+  };
+}
+
+/** The candidates of open slots as {@link AvailabilityService.openSlotQuery} builds them: `a` is the availability. */
+interface OpenSlotQuery {
+  from: string;
+  where: string;
+  values: unknown[];
+}
+
+/**
+ * Whether a live appointment of the slot's provider overlaps it: a short read of the appointment_live_start index, since
+ * an appointment lasts at most a day (appointment_duration_check) and so starts less than a day before the slot.
+ */
+const LIVE_APPOINTMENT_OVERLAPS = `SELECT 1 FROM "appointment" p
+   WHERE p."organization" = a."organization" AND p."provider" = a."provider" AND p."status" <> 'cancelled' AND NOT p."deleted"
+     AND p."date" < a."end_at" AND p."date" > a."date" - interval '1440 minutes' AND p."end_at" > a."date"`;
+
+/** An availability's columns under their model names, with its facility's zone: a page is read in one query. */
+const OPEN_SLOT_COLUMNS = `a."id"::text AS "id", a."organization"::text AS "organization", a."provider"::text AS "providerId",
+  a."facility"::text AS "facilityId", a."appointment_type"::text AS "appointmentTypeId", a."date", a."duration", a."end_at" AS "endAt",
+  a."external_id" AS "externalId", a."status"::text AS "status", a."offer"::text AS "offerId", a."appointment"::text AS "appointmentId",
+  a."locked", a."deleted", a."created_by" AS "createdBy", a."updated_by" AS "updatedBy", a."created_at" AS "createdAt",
+  a."updated_at" AS "updatedAt", f."time_zone" AS "timeZone"`;
+
+type OpenSlotRow = Omit<Availability, 'date' | 'endAt' | 'createdAt' | 'updatedAt'> & { date: Date | string; endAt: Date | string; createdAt: Date | string; updatedAt: Date | string; timeZone: string };
+
+/** A row of {@link OPEN_SLOT_COLUMNS} as the model the views take (instants may come back as text from raw SQL). */
+function locatedOf(row: OpenSlotRow): LocatedAvailability {
+  const { timeZone, ...availability } = row;
+  return {
+    ...availability,
+    date: new Date(row.date),
+    endAt: new Date(row.endAt),
+    createdAt: new Date(row.createdAt),
+    updatedAt: new Date(row.updatedAt),
+    facility: { timeZone },
   };
 }

@@ -42,6 +42,8 @@ describe('scheduling service: open slots across time zones and DST transitions (
         fc.array(appointment, { maxLength: 5 }),
         fc.tuple(fraction, fraction),
         async ({ zone, hours }, appointments, cut) => {
+          // Signed afresh each run: the identity lapses, and a run on a busy machine outlasts it.
+          headers = await as(org.admin);
           const provider = (await create(service.app, headers, '/api/providers', { firstname: 'Prop', lastname: randomUUID() }))._id;
           const facility = facilities.get(zone)!;
           const posted = await service.app.inject({ method: 'POST', url: '/api/availabilities', headers, payload: { provider, facility, appointmentType: type, workingHours: hours } });
@@ -70,10 +72,36 @@ describe('scheduling service: open slots across time zones and DST transitions (
             else live.push({ start, end: start + minutes * 60_000 });
           }
 
-          const ask = async (from: string, to: string) => {
-            const answer = await service.app.inject({ url: `/api/scheduler/availabilities?provider=${provider}&facility=${facility}&limit=100&from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`, headers });
+          const query = (from: string, to: string) => `provider=${provider}&facility=${facility}&from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`;
+          const get = async (url: string) => {
+            const answer = await service.app.inject({ url, headers });
             expect(answer.statusCode, answer.body).toBe(200);
-            return answer.json().response as Slot[];
+            return { body: answer.json() as { response: Slot[]; total: number }, next: /<([^>]+)>; rel="next"/.exec(String(answer.headers['link'] ?? ''))?.[1] };
+          };
+          // One page of 100, then the same range in small pages both ways a client pages (Link cursors, page numbers):
+          // every way answers the same slots in the same order, and the total and the count agree with them.
+          const ask = async (from: string, to: string) => {
+            const whole = await get(`/api/scheduler/availabilities?${query(from, to)}&limit=100`);
+            expect(whole.body.total).toBe(whole.body.response.length);
+            expect(whole.next).toBeUndefined();
+            const linked: Slot[] = [];
+            for (let url: string | undefined = `/api/scheduler/availabilities?${query(from, to)}&limit=3`; url; ) {
+              const page = await get(url);
+              expect(page.body.total).toBe(whole.body.total);
+              linked.push(...page.body.response);
+              url = page.next;
+            }
+            const numbered: Slot[] = [];
+            for (let page = 1; page === 1 || numbered.length < whole.body.total; page++) {
+              const answer = await get(`/api/scheduler/availabilities?${query(from, to)}&limit=7&page=${page}`);
+              if (answer.body.response.length === 0) break;
+              numbered.push(...answer.body.response);
+            }
+            const counted = await service.app.inject({ url: `/api/scheduler/availabilities/count?${query(from, to)}`, headers });
+            expect(counted.json()).toEqual({ count: whole.body.total });
+            expect(linked.map((slot) => slot._id)).toEqual(whole.body.response.map((slot) => slot._id));
+            expect(numbered.map((slot) => slot._id)).toEqual(whole.body.response.map((slot) => slot._id));
+            return whole.body.response;
           };
           const startMinute = minutesOfClock(hours.start);
           const check = (slots: Slot[], range: { start: number; end: number }) => {

@@ -231,7 +231,7 @@ export const integratorClientCreatedV1 = defineEvent({
   data: integratorClientSnapshot,
 });
 
-/** An integrator client changed (name, roles, active); the full new snapshot and the changed fields. */
+/** An integrator client changed (name, roles, active, rateLimitPerMinute); the full new snapshot and the changed fields. */
 export const integratorClientUpdatedV1 = defineEvent({
   type: 'integrator-client.updated',
   version: 1,

@@ -1,0 +1,109 @@
+import { InProcessBus } from '@pep/bus';
+import { createEvent, organizationDeletedV1 } from '@pep/contracts';
+import { createTestDatabase, waitFor, type TestDatabase } from '@pep/testing';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openDatabase, type Database } from './connection.js';
+import { enqueueEvents, OutboxRelay } from './outbox.js';
+import type { RawSqlClient, TransactionalClient } from './sql-client.js';
+
+const OUTBOX = `CREATE TABLE "outbox" (
+  "id" UUID NOT NULL PRIMARY KEY, "seq" BIGSERIAL NOT NULL, "topic" TEXT NOT NULL, "key" TEXT NOT NULL, "envelope" JSONB NOT NULL,
+  "created_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP, "published_at" TIMESTAMPTZ(3),
+  "attempts" INTEGER NOT NULL DEFAULT 0, "last_error" TEXT)`;
+
+/** The relay's client over raw sessions, so this package needs no generated Prisma client. */
+function sqlClient(db: Database): TransactionalClient {
+  const on = (run: <T>(text: string, values: unknown[]) => Promise<T[]>): RawSqlClient => ({
+    $executeRawUnsafe: async (text, ...values) => (await run(text, values)).length,
+    $queryRawUnsafe: async <T>(text: string, ...values: unknown[]) => (await run(text, values)) as T,
+  });
+  const once = async <T>(text: string, values: unknown[]) => {
+    const session = await db.sql.connect();
+    try {
+      return (await session.query<T>(text, values)).rows;
+    } finally {
+      await session.release();
+    }
+  };
+  return {
+    ...on(once),
+    async $transaction(work) {
+      const session = await db.sql.connect();
+      try {
+        await session.query('BEGIN');
+        const result = await work(on(async (text, values) => (await session.query(text, values)).rows as never));
+        await session.query('COMMIT');
+        return result;
+      } catch (error) {
+        await session.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      } finally {
+        await session.release();
+      }
+    },
+  };
+}
+
+/** A relay that can run something right after a batch, before it decides whether to wait. */
+class ObservedRelay extends OutboxRelay {
+  batches = 0;
+  afterNextBatch: (() => Promise<void>) | null = null;
+
+  override async publishBatch(): Promise<number> {
+    const published = await super.publishBatch();
+    this.batches++;
+    const after = this.afterNextBatch;
+    this.afterNextBatch = null;
+    await after?.();
+    return published;
+  }
+}
+
+describe('OutboxRelay', () => {
+  let testDb: TestDatabase;
+  let db: Database;
+  let client: TransactionalClient;
+
+  beforeEach(async () => {
+    testDb = await createTestDatabase('db_outbox');
+    db = await openDatabase({ kind: 'postgres', url: testDb.url, poolMax: 4 });
+    client = sqlClient(db);
+    await client.$executeRawUnsafe(OUTBOX);
+  });
+  afterEach(async () => {
+    await db.close();
+    await testDb.drop();
+  });
+
+  const commitEvent = async () => {
+    const event = createEvent(organizationDeletedV1, { source: 'test', organization: crypto.randomUUID(), subject: crypto.randomUUID(), data: { _id: crypto.randomUUID() } });
+    await client.$transaction((tx) => enqueueEvents(tx, [event]));
+    return event.id;
+  };
+  const published = async (id: string) =>
+    (await client.$queryRawUnsafe<Array<{ published: boolean }>>('SELECT "published_at" IS NOT NULL AS "published" FROM "outbox" WHERE "id" = $1::uuid', id))[0]?.published;
+
+  it('publishes an event committed while a batch is out at once, even when its last wait ended by the clock', async () => {
+    const bus = new InProcessBus({});
+    const relay = new ObservedRelay({ prisma: client, bus, logger: pino({ level: 'silent' }), pollIntervalMs: 50 });
+    relay.start();
+    try {
+      // Nothing to publish and no notify(): every wait so far ended by its timer.
+      await waitFor(() => relay.batches >= 2, { message: 'two idle polls' });
+      let committed = '';
+      relay.afterNextBatch = async () => {
+        // From here on the relay would sleep for an hour: only the notify below can make it publish.
+        Object.assign(relay, { pollIntervalMs: 3_600_000 });
+        committed = await commitEvent();
+        relay.notify();
+      };
+      await waitFor(() => committed, { message: 'the event committed during a batch' });
+      await waitFor(() => published(committed), { message: 'the event published without waiting for the next poll' });
+      expect(await relay.pendingCount()).toBe(0);
+    } finally {
+      await relay.stop();
+      await bus.close();
+    }
+  });
+});
