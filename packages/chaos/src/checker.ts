@@ -200,6 +200,10 @@ export async function check(runtime: DistributedRuntime, workload: Workload, pla
   const messageById = new Map(messages.map((message) => [message['id'] as string, message]));
   const inboundBySid = new Map<string, number>();
   for (const message of messages) if (message['type'] === 'inbound' && message['external_id']) inboundBySid.set(message['external_id'] as string, (inboundBySid.get(message['external_id'] as string) ?? 0) + 1);
+  // A reply from a number messaging had not learnt yet is kept apart, and its STOP applied once the patient arrives (ADR 0029).
+  for (const reply of await query(db.messaging, `SELECT external_id FROM unmatched_reply`)) {
+    inboundBySid.set(reply['external_id'] as string, (inboundBySid.get(reply['external_id'] as string) ?? 0) + 1);
+  }
   const unrecorded = new Map<string, number>();
   const afterAmbiguous = new Map<string, number>();
   for (const kind of ['reply.C', 'reply.X', 'reply.STOP', 'reply.YES'] as const) {

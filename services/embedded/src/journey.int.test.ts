@@ -162,6 +162,8 @@ describe('embedded platform: a patient journey from booking to STOP, through the
     expect((await reply('415-555-2672', 'X')).status).toBe(200);
     await waitFor(async () => (await ok('GET', `/api/appointments/${quinnVisit['_id']}`))['status'] === 'cancelled', { timeoutMs: 20_000, message: "Quinn's appointment cancelled by the reply" });
     await sent(quinn['_id'], 'cancellation-ack', 'cancellation acknowledged');
+    // Half a minute later, the invitation: two texts to one patient keep their distance (ADR 0027).
+    clock.set('2026-05-05T15:01:00Z');
     expect((await sent(quinn['_id'], 'waitlist-invite', 'invited to reply WAITLIST')).text).toContain('Reply WAITLIST');
 
     // Scheduling offers the freed slot to the three waitlisted patients; messaging texts each of them.
@@ -188,6 +190,8 @@ describe('embedded platform: a patient journey from booking to STOP, through the
     expect(await booked(loser)).toEqual([]);
     expect(await booked(willa)).toEqual([]);
     expect(await sent(winner['_id'], 'offer-accepted', 'winner told of the booking')).toMatchObject({ offer: offerId, externalStatus: { sink: true } });
+    // The others are told the slot is taken once half a minute has passed since their offer text (ADR 0027's spacing).
+    clock.set('2026-05-05T15:01:30Z');
     expect((await sent(loser['_id'], 'offer-taken', 'the other YES told the slot is taken')).text).toContain('no longer available');
     await sent(willa['_id'], 'offer-taken', 'the patient who did not answer told too');
     expect(await outboundOf(loser['_id'], 'offer-accepted')).toEqual([]);
@@ -200,10 +204,13 @@ describe('embedded platform: a patient journey from booking to STOP, through the
     expect(stop.twiml).toContain(`<Message>${stopAck[0]!.text}</Message>`);
     const beforeStop = (await messagesOf(pat['_id'])).filter((message) => message.type === 'outbound').length;
 
-    // Sunday 10 May, noon: the reminders of the 8th and the 10th fall due. Emma gets hers; Pat gets nothing more.
+    // Sunday 10 May, noon: the reminders of the 8th and the 10th fall due at once, as after an outage. Emma gets the
+    // latest only, the 8th's is superseded (ADR 0027); Pat gets nothing more.
     clock.set('2026-05-10T16:00:00Z');
-    await waitFor(async () => (await outboundOf(emma['_id'], 'reminder')).filter((message) => message.status === 'sent').length === 3, { timeoutMs: 20_000, message: "Emma's later reminders sent" });
     const statuses = async (visit: Body) => (await remindersOf(visit)).map((reminder) => `${reminder['messageTemplate'] ?? reminder['offsetHours']}:${reminder['status']}`);
+    await waitFor(async () => (await statuses(emmaVisit)).join() === '168:sent,96:skipped,48:sent', { timeoutMs: 20_000, message: "Emma's latest reminder sent, the one it supersedes skipped" });
+    expect((await remindersOf(emmaVisit)).find((reminder) => reminder['offsetHours'] === 96)).toMatchObject({ statusReason: 'superseded' });
+    expect((await outboundOf(emma['_id'], 'reminder')).filter((message) => message.status === 'sent')).toHaveLength(2);
     await waitFor(async () => (await statuses(patVisit)).join() === '168:confirmed,confirmation-ack:sent,96:blocked,48:blocked', {
       timeoutMs: 20_000,
       message: "Pat's later reminders blocked",

@@ -78,6 +78,9 @@ describe('embedded platform: a patient answers NO, then WAITLIST, through the ga
 
     await reply('+14155552681', 'NO');
     await waitFor(async () => (await v1('GET', `/api/appointments/${visit['_id']}`))['status'] === 'cancelled', { timeoutMs: 20_000, message: 'cancelled by NO' });
+    await sentTexts(pat['_id'], 2, 'acknowledgement sent');
+    // The invitation keeps half a minute's distance from the acknowledgement it follows (ADR 0027).
+    now = new Date('2026-05-05T14:01:00Z');
     const afterNo = await sentTexts(pat['_id'], 3, 'acknowledgement and invitation sent');
     expect(afterNo.map((message) => [message['key'], message['text']])).toEqual([
       ['reminder', reminder!['text']],
