@@ -1,62 +1,12 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
+import type { IdempotencyKeyScope, IdempotencyRecordState, IdempotencyStore } from '@pep/service-kit';
 import type { RawSqlClient } from './sql-client.js';
-
-/** Whose key it is: idempotency keys are unique per organization. */
-export interface IdempotencyKeyScope {
-  organization: string;
-  key: string;
-}
-
-/** What a key was first used for; a retry must match it. */
-export interface IdempotencyFingerprint {
-  method: string;
-  path: string;
-  /** Hash of everything else that makes the request what it is (body, query, caller). */
-  requestHash: string;
-}
-
-/** A stored first answer, replayed to retries. */
-export interface IdempotencyAnswer {
-  status: number;
-  headers: Record<string, string>;
-  body: Buffer;
-}
-
-/** A key's record as a retry finds it. */
-export interface IdempotencyRecordState {
-  fingerprint: IdempotencyFingerprint;
-  /** `in-progress` until the first request's answer is stored. */
-  state: 'in-progress' | 'completed';
-  /** Whether the first request's lease ran out (its process is presumed gone). */
-  leaseExpired: boolean;
-  /** Whether a transaction of the first request committed. */
-  effectCommitted: boolean;
-  /** The answer to replay; null for a completed record whose answer could not be kept. */
-  answer: IdempotencyAnswer | null;
-}
-
-/** The outcome of {@link IdempotencyStore.reserve}: this request runs (owned), or finds the key's record. */
-export type IdempotencyReservation = { owned: true; lockId: string } | { owned: false; record: IdempotencyRecordState | null };
 
 /** Options of {@link createIdempotencyStore}. */
 export interface IdempotencyStoreOptions {
   /** How long a first answer is kept (default 24 h); an older record counts as absent. */
   retentionMs?: number;
-}
-
-/** One service's `idempotency_record` table behind the operations the service kit's idempotency plugin needs. */
-export interface IdempotencyStore {
-  /** Claims the key for this request for `leaseMs`, or answers the record that holds it. */
-  reserve(scope: IdempotencyKeyScope, fingerprint: IdempotencyFingerprint, leaseMs: number): Promise<IdempotencyReservation>;
-  /** Runs `work` so that every transaction of this store's client it runs marks the reservation's effect committed. */
-  runWithin<T>(scope: IdempotencyKeyScope, lockId: string, work: () => T): T;
-  /** Stores the answer (null: none can be kept) and ends the reservation. */
-  complete(scope: IdempotencyKeyScope, lockId: string, answer: IdempotencyAnswer | null): Promise<void>;
-  /** Deletes the reservation so a retry runs afresh; false (record kept) when a transaction of it committed. */
-  release(scope: IdempotencyKeyScope, lockId: string): Promise<boolean>;
-  /** Deletes records older than the retention; answers how many. */
-  purgeExpired(): Promise<number>;
 }
 
 /** The reservation the current request holds, with the client whose transactions must record its effect. */

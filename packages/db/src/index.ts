@@ -12,11 +12,5 @@ export * from './organization-access.js';
 export {
   createIdempotencyStore,
   IdempotencyLeaseLostError,
-  type IdempotencyAnswer,
-  type IdempotencyFingerprint,
-  type IdempotencyKeyScope,
-  type IdempotencyRecordState,
-  type IdempotencyReservation,
-  type IdempotencyStore,
   type IdempotencyStoreOptions,
 } from './idempotency.js';

@@ -34,25 +34,33 @@ export interface IdempotencyAnswer {
 /** A key's record as a retry finds it. */
 export interface IdempotencyRecordState {
   fingerprint: IdempotencyFingerprint;
+  /** `in-progress` until the first request's answer is stored. */
   state: 'in-progress' | 'completed';
+  /** Whether the first request's lease ran out (its process is presumed gone). */
   leaseExpired: boolean;
+  /** Whether a transaction of the first request committed. */
   effectCommitted: boolean;
+  /** The answer to replay; null for a completed record whose answer could not be kept. */
   answer: IdempotencyAnswer | null;
 }
+
+/** The outcome of {@link IdempotencyStore.reserve}: this request runs (owned), or finds the key's record. */
+export type IdempotencyReservation = { owned: true; lockId: string } | { owned: false; record: IdempotencyRecordState | null };
 
 /**
  * Where a service keeps its keys' records: its own database (`@pep/db`'s `createIdempotencyStore` over the service's
  * Prisma client). The kit never touches a database itself.
  */
 export interface IdempotencyStore {
-  reserve(
-    scope: IdempotencyKeyScope,
-    fingerprint: IdempotencyFingerprint,
-    leaseMs: number,
-  ): Promise<{ owned: true; lockId: string } | { owned: false; record: IdempotencyRecordState | null }>;
+  /** Claims the key for this request for `leaseMs`, or answers the record that holds it. */
+  reserve(scope: IdempotencyKeyScope, fingerprint: IdempotencyFingerprint, leaseMs: number): Promise<IdempotencyReservation>;
+  /** Runs `work` so that every transaction of this store's client it runs marks the reservation's effect committed. */
   runWithin<T>(scope: IdempotencyKeyScope, lockId: string, work: () => T): T;
+  /** Stores the answer (null: none can be kept) and ends the reservation. */
   complete(scope: IdempotencyKeyScope, lockId: string, answer: IdempotencyAnswer | null): Promise<void>;
+  /** Deletes the reservation so a retry runs afresh; false (record kept) when a transaction of it committed. */
   release(scope: IdempotencyKeyScope, lockId: string): Promise<boolean>;
+  /** Deletes records older than the retention; answers how many. */
   purgeExpired(): Promise<number>;
 }
 
