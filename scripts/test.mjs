@@ -1,9 +1,15 @@
-// `npm test`: brings up real Postgres and a real Kafka broker once (from the environment,
-// testcontainers, or started locally), then runs every project's typecheck, lint and tests with Nx,
+// `npm test`: checks the formatting first, then brings up real Postgres and a real Kafka broker once (from the
+// environment, testcontainers, or started locally), runs every project's typecheck, lint and tests with Nx,
 // and ends with one line adding up the tests of every project.
 import { spawn, spawnSync } from 'node:child_process';
 
 const env = { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false' };
+
+// Seconds, and no infrastructure: a file left unformatted fails the run before anything slow starts.
+if (spawnSync('npx', ['prettier', '--check', '.', '--log-level', 'warn'], { stdio: 'inherit', env }).status !== 0) {
+  process.stderr.write('Formatting: the files above differ from what Prettier writes; `npm run format` rewrites them.\n');
+  process.exit(1);
+}
 
 if (spawnSync('npx', ['nx', 'run', 'testing:build', '--outputStyle=stream'], { stdio: 'inherit', env }).status !== 0) process.exit(1);
 const { ensureTestInfrastructure } = await import('../packages/testing/dist/index.js');

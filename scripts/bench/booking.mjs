@@ -15,7 +15,7 @@ const raceRounds = Number(process.env.BENCH_RACE_ROUNDS ?? 3);
 const backends = (process.env.BENCH_BACKENDS ?? 'postgres').split(',');
 const NOW = new Date('2027-02-20T12:00:00Z');
 
-// Before bookings took the provider's hour locks (booking-lock.ts): Postgres, 2 cores shared with other work, Node 20.
+// Before bookings took the provider's hour locks (lockProviderHours, now in booking-core.ts): Postgres, 2 cores shared with other work, Node 20.
 // The ratios printed are now ÷ baseline for throughput and baseline ÷ now for times, so above 1 is better.
 const BASELINE = {
   postgres: { bookingsPerSecond: 15, raceWallMs: { availability: 3237, appointment: 4516 } },

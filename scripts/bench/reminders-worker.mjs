@@ -21,6 +21,10 @@ const [role, databaseUrl] = process.argv.slice(2);
 const settings = JSON.parse(process.env.BENCH_WORKER ?? '{}');
 const logger = createLogger({ service: 'bench', level: 'warn', destination: process.stderr });
 const print = (value) => process.stdout.write(`${JSON.stringify(value)}\n`);
+const cpuMs = () => {
+  const { user, system } = process.cpuUsage();
+  return Math.round((user + system) / 1000);
+};
 const closers = [];
 let clockOffsetMs = settings.clockOffsetMs ?? 0;
 
@@ -49,7 +53,7 @@ if (role === 'fake') {
     const to = new Set(fake.sent.map((send) => send.params['To']));
     // A loop, not Math.min(...): a spread of 100,000 arguments overflows the stack.
     const times = fake.sent.reduce((span, send) => ({ first: Math.min(span.first, send.at), last: Math.max(span.last, send.at) }), { first: Infinity, last: -Infinity });
-    print({ sent: fake.sent.length, distinctTo: to.size, ...times });
+    print({ sent: fake.sent.length, distinctTo: to.size, ...times, cpuMs: cpuMs() });
   });
 } else if (role === 'dispatcher') {
   const database = await openDatabase({ kind: 'postgres', url: databaseUrl, poolMax: settings.poolMax ?? 10 });
@@ -57,16 +61,20 @@ if (role === 'fake') {
   const bus = new InProcessBus({ logger });
   const { app, dispatcher } = await buildMessaging(messagingDeps(database, bus, { dispatcher: { intervalMs: settings.intervalMs ?? 5_000, ...(settings.dispatcher ?? {}) } }));
   await app.ready();
+  const lines = createInterface({ input: process.stdin });
   if (settings.awaitStart) {
     // Started (an hour before the burst on its clock): the benchmark now sets the clock and wakes the dispatcher, so
     // the burst falls due a known moment later however long this machine took to get here.
     print({ built: true });
-    const line = await new Promise((resolve) => createInterface({ input: process.stdin }).once('line', resolve));
+    const line = await new Promise((resolve) => lines.once('line', resolve));
     clockOffsetMs = JSON.parse(line).clockOffsetMs;
     dispatcher.notify();
   }
   closers.push(() => app.close(), () => bus.close(), () => database.close());
   print({ ready: true });
+  // Each later line asks for the CPU time spent so far: a replica's own cost per text, which the machine's other load
+  // does not change the way it changes the rate.
+  lines.on('line', () => print({ cpuMs: cpuMs() }));
 } else if (role === 'plan') {
   const database = await openDatabase({ kind: 'postgres', url: databaseUrl });
   await migrate(database, { migrationsDir });

@@ -7,9 +7,10 @@
 //   4. planning: --appointments (default 10,000) appointment.created events planned into reminders.
 // Postgres from BENCH_DATABASE_URL or TEST_DATABASE_URL (an admin URL: the benchmark creates and drops its database), else
 // the local server as the tests find it.
-//   --count 100000  --latency-count 150  --appointments 10000  --replicas 1,2  --vendor-latency 50
+//   --count 100000  --latency-count 150  --appointments 10000  --replicas 1,2  --vendor-latency 50  --batch-size 250  --lanes 2
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -25,7 +26,8 @@ const { values: flags } = parseArgs({
     appointments: { type: 'string', default: '10000' },
     replicas: { type: 'string', default: '1,2' },
     'vendor-latency': { type: 'string', default: '50' },
-    'batch-size': { type: 'string', default: '100' },
+    'batch-size': { type: 'string', default: '250' },
+    lanes: { type: 'string', default: '2' },
   },
 });
 const count = Number(flags.count);
@@ -33,7 +35,9 @@ const latencyCount = Number(flags['latency-count']);
 const appointments = Number(flags.appointments);
 const replicaCounts = flags.replicas.split(',').map(Number);
 const vendorLatencyMs = Number(flags['vendor-latency']);
+// The dispatchers' batch (and the raw claim's, so the ceiling claims as they do) and rounds in flight per replica.
 const claimBatch = Number(flags['batch-size']);
+const lanes = Number(flags.lanes);
 // The figures of the issue that asked for this benchmark, measured from outside before the dispatcher changed.
 const BASELINE = { lateSeconds: [4.7, 6.6], sendsPerSecond: 78 };
 const TARGET_SENDS_PER_SECOND = 2_000;
@@ -88,8 +92,9 @@ const morning = (() => {
 })();
 
 /**
- * Seeds `n` appointment reminders due at 08:00 local (48 h before, 400 per clinic, one patient each), planned before
- * the dispatchers start as the morning's reminders are planned days before.
+ * Seeds `n` appointment reminders due at 08:00 local (48 h before the day's appointments, which fill 24 half-hour
+ * slots from 08:00; 400 per clinic, one patient each), planned before the dispatchers start as the morning's reminders
+ * are planned days before.
  */
 async function seed(n, tag) {
   const clinics = Math.ceil(n / PER_CLINIC);
@@ -112,7 +117,7 @@ async function seed(n, tag) {
   await pool.query(
     `INSERT INTO appointment (id, organization, patient, provider, facility, date, duration, status, time_zone, updated_at)
      SELECT ${id('a', 'i')}, ${id('o', `(i / ${PER_CLINIC})`)}, ${id('p', 'i')}, ${id('d', `(i / ${PER_CLINIC})`)}, ${id('f', `(i / ${PER_CLINIC})`)},
-            $2::timestamptz + interval '48 hours', 30, 'unconfirmed', '${TIME_ZONE}', now()
+            $2::timestamptz + interval '48 hours' + (i % 24) * interval '30 minutes', 30, 'unconfirmed', '${TIME_ZONE}', now()
      FROM generate_series(0, $1 - 1) i`,
     [n, morning],
   );
@@ -153,7 +158,7 @@ const round = (value, digits = 2) => Number(value.toFixed(digits));
 
 /** Starts `replicas` dispatchers whose clocks read 08:00 local `leadMs` after they were told to start. */
 async function dispatchers(replicas, twilio, leadMs) {
-  const settings = { twilio, intervalMs: 5_000, awaitStart: true, clockOffsetMs: morning.getTime() - Date.now() - 3_600_000 };
+  const settings = { twilio, intervalMs: 5_000, awaitStart: true, clockOffsetMs: morning.getTime() - Date.now() - 3_600_000, dispatcher: { batchSize: claimBatch, lanes } };
   const started = Array.from({ length: replicas }, () => startChild('dispatcher', settings, [db.url]));
   await Promise.all(started.map((child) => child.next()));
   const clockOffsetMs = morning.getTime() - (Date.now() + leadMs);
@@ -162,7 +167,53 @@ async function dispatchers(replicas, twilio, leadMs) {
   return started;
 }
 
-const report = { machine: { cpus: (await import('node:os')).cpus().length, node: process.version }, vendorLatencyMs, morning: morning.toISOString() };
+/** CPU time (ms) the given dispatchers have spent so far, together. */
+async function cpuOf(started) {
+  const answers = await Promise.all(
+    started.map((child) => {
+      child.child.stdin.write('\n');
+      return child.next();
+    }),
+  );
+  return answers.reduce((sum, answer) => sum + answer.cpuMs, 0);
+}
+
+/** CPU time (ms) the vendor stand-in has spent so far. */
+async function fakeCpu(fake) {
+  fake.child.stdin.write('\n');
+  return (await fake.next()).cpuMs;
+}
+
+/**
+ * CPU time (ms) of each server process serving the benchmark's database now, by pid, read from /proc: null when the
+ * server runs elsewhere (another host, a container).
+ */
+async function postgresCpu() {
+  try {
+    const { rows } = await pool.query('SELECT pid FROM pg_stat_activity WHERE datname = current_database()');
+    const byPid = new Map();
+    for (const { pid } of rows) {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+      // Fields after the command's closing parenthesis; utime and stime are the 14th and 15th, in ticks of 10 ms.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      byPid.set(pid, (Number(fields[11]) + Number(fields[12])) * 10);
+    }
+    return byPid;
+  } catch {
+    return null;
+  }
+}
+
+/** What the sessions alive at `after` spent since `before` (a session opened since counts from zero). */
+function postgresCpuSince(before, after) {
+  if (!before || !after) return null;
+  let ms = 0;
+  for (const [pid, spent] of after) ms += spent - (before.get(pid) ?? 0);
+  return ms;
+}
+
+const cpus = (await import('node:os')).cpus().length;
+const report = { machine: { cpus, node: process.version }, vendorLatencyMs, dispatcher: { batchSize: claimBatch, lanes }, morning: morning.toISOString() };
 let failed = false;
 try {
   const fake = startChild('fake', { latencyMs: vendorLatencyMs });
@@ -192,9 +243,13 @@ try {
   for (const replicas of replicaCounts) {
     const organizations = await seed(count, `burst-${replicas}-${randomUUID()}`);
     const started = await dispatchers(replicas, twilioConfig, LEAD_MS);
+    const cpuBefore = await cpuOf(started);
+    const [vendorBefore, postgresBefore] = [await fakeCpu(fake), await postgresCpu()];
     const t0 = Date.now();
     await waitSent(organizations, count, 3_600_000);
     const wallSeconds = (Date.now() - t0) / 1000;
+    const cpuMs = (await cpuOf(started)) - cpuBefore;
+    const [vendorMs, postgresMs] = [(await fakeCpu(fake)) - vendorBefore, postgresCpuSince(postgresBefore, await postgresCpu())];
     const result = await figures(organizations);
     await Promise.all(started.map((child) => child.stop()));
     report.burst[`replicas${replicas}`] = {
@@ -205,7 +260,18 @@ try {
       sendsPerSecond: Math.round(result.sent / Math.max(result.spanSeconds, 0.001)),
       lastLeftLateSeconds: round(result.maxLate),
       wallSeconds: round(wallSeconds, 1),
+      // CPU time per text (ms): the replicas together, the vendor stand-in, and the database's sessions (null when its
+      // processes cannot be read here). The machine's other load moves them far less than the rate, and their sum
+      // bounds the rate: at most cores × 1000 ÷ sum texts a second when all three share the cores, as here.
+      cpuMsPerSend: {
+        replicas: round(cpuMs / Math.max(result.sent, 1), 3),
+        vendor: round(vendorMs / Math.max(result.sent, 1), 3),
+        postgres: postgresMs === null ? null : round(postgresMs / Math.max(result.sent, 1), 3),
+      },
     };
+    const perSend = report.burst[`replicas${replicas}`].cpuMsPerSend;
+    // The rate these three could reach on this machine's cores with nothing else running and no time lost waiting.
+    perSend.cpuBoundSendsPerSecond = perSend.postgres === null ? null : Math.round((cpus * 1000) / (perSend.replicas + perSend.vendor + perSend.postgres));
     process.stderr.write(`burst ${replicas}: ${JSON.stringify(report.burst[`replicas${replicas}`])}\n`);
     if (result.duplicates > 0 || result.sent !== count) failed = true;
   }

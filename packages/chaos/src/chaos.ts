@@ -2,8 +2,9 @@
 // injected, waits for a quiet period, reads everything back and prints the table it also writes to a file.
 // Flags: --duration <seconds|Nm> (default 5m), --seed <n> (default: random, printed), --short (one fault of each kind),
 // --quiet <seconds> (how long the platform may take to settle, default 120), --out <folder> (default .data/chaos),
-// --keep-databases (leave the run's databases behind, named in the output, to look into a failure).
-import { resolve } from 'node:path';
+// --keep-databases (leave the run's databases behind, named in the output, to look into a failure). Each service's log
+// is written to <out>/logs/<service>.log.
+import { join, resolve } from 'node:path';
 import process from 'node:process';
 import { parseArgs } from 'node:util';
 import { renderReport, writeReport } from './report.js';
@@ -35,6 +36,7 @@ const report = await runChaos({
   durationMs: seconds(values.duration) * 1_000,
   quietMs: seconds(values.quiet) * 1_000,
   keepDatabases: values['keep-databases'],
+  logDirectory: join(resolve(values.out), 'logs'),
   log: say,
 });
 const file = await writeReport(report, resolve(values.out));

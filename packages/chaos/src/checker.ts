@@ -11,8 +11,21 @@ export interface CountRow {
   acknowledged: number;
   /** Acknowledged, but the effect never appeared. */
   lost: number;
-  /** One cause, two effects (two appointments for one booking, two texts for one reminder, ...). */
+  /**
+   * One cause, two effects (two appointments for one booking, two texts for one reminder, ...), where the platform
+   * could tell: its own work, and requests that carried an Idempotency-Key (or a vendor's message id). Must be 0.
+   */
   duplicated: number;
+  /**
+   * Two effects of one request retried without an Idempotency-Key (its first answer lost): measured, not a failure,
+   * since nothing tells the platform the second request is the first one again.
+   */
+  duplicatedWithoutKey: number;
+  /** Operations sent without an Idempotency-Key (the rest carried one, or are webhooks or the platform's own work). */
+  withoutKey: number;
+  /** Operations that took more than one request, with a key and without one. */
+  retriedWithKey: number;
+  retriedWithoutKey: number;
   /** An effect no operation asked for. */
   withoutCause: number;
   /** Work accepted but never done (an outbox row never published, a due reminder never sent). */
@@ -49,7 +62,30 @@ async function query(url: string, sql: string, values: unknown[] = []): Promise<
   }
 }
 
-const row = (operation: string, note = ''): CountRow => ({ operation, attempted: 0, acknowledged: 0, lost: 0, duplicated: 0, withoutCause: 0, stuck: 0, vendorAmbiguous: 0, note });
+const row = (operation: string, note = ''): CountRow => ({
+  operation,
+  attempted: 0,
+  acknowledged: 0,
+  lost: 0,
+  duplicated: 0,
+  duplicatedWithoutKey: 0,
+  withoutKey: 0,
+  retriedWithKey: 0,
+  retriedWithoutKey: 0,
+  withoutCause: 0,
+  stuck: 0,
+  vendorAmbiguous: 0,
+  note,
+});
+
+/** Counts `extra` effects of one operation in the column its Idempotency-Key (or its lack) puts them in. */
+function duplicateOf(counted: CountRow, operation: Operation | undefined, extra: number): void {
+  if (operation?.keyed === false) counted.duplicatedWithoutKey += extra;
+  else counted.duplicated += extra;
+}
+
+/** Reasons of a message recorded undelivered without the vendor's word (its answer lost, or its sender killed mid-send). */
+const OUTCOME_UNKNOWN = ['outcome-unknown', 'unreachable'];
 
 /** The platform message id a text was sent for: the last segment of its status callback URL. */
 export function messageIdOf(send: FakeSend): string | null {
@@ -146,6 +182,9 @@ export async function check(runtime: DistributedRuntime, workload: Workload, pla
     const counted = rows.get(operation.kind)!;
     counted.attempted += 1;
     if (operation.acknowledged) counted.acknowledged += 1;
+    if (operation.keyed === false) counted.withoutKey += 1;
+    if (operation.attempts > 1 && operation.keyed === false) counted.retriedWithoutKey += 1;
+    else if (operation.attempts > 1) counted.retriedWithKey += 1;
   }
   const ours = [...workload.patients.values()];
   const allPhones = new Set(workload.operations.filter((operation) => operation.kind === 'patient.create').map((operation) => operation.data['phone'] as string));
@@ -157,8 +196,9 @@ export async function check(runtime: DistributedRuntime, workload: Workload, pla
   for (const operation of ops('patient.create')) if (operation.acknowledged && !patientById.has(operation.data['answer']['_id'] as string)) created.lost += 1;
   const byPhone = new Map<string, number>();
   for (const patient of patients) byPhone.set(patient['phone'] as string, (byPhone.get(patient['phone'] as string) ?? 0) + 1);
+  const creationByPhone = new Map(ops('patient.create').map((operation) => [operation.data['phone'] as string, operation]));
   for (const [phone, count] of byPhone) {
-    if (allPhones.has(phone) && count > 1) created.duplicated += count - 1;
+    if (allPhones.has(phone) && count > 1) duplicateOf(created, creationByPhone.get(phone), count - 1);
     if (!allPhones.has(phone)) created.withoutCause += count;
   }
 
@@ -180,7 +220,8 @@ export async function check(runtime: DistributedRuntime, workload: Workload, pla
     } else if (!attemptKeys.has(key)) booking.withoutCause += 1;
     if (!appointment['deleted']) liveByBooking.set(key, (liveByBooking.get(key) ?? 0) + 1);
   }
-  for (const count of liveByBooking.values()) if (count > 1) booking.duplicated += count - 1;
+  const bookingByKey = new Map(ops('appointment.book').map((operation) => [`${operation.data['patient']}|${operation.data['provider']}|${new Date(operation.data['date'] as string).toISOString()}`, operation]));
+  for (const [key, count] of liveByBooking) if (count > 1) duplicateOf(booking, bookingByKey.get(key), count - 1);
   const cancelling = rows.get('appointment.cancel')!;
   for (const operation of ops('appointment.cancel')) {
     if (operation.acknowledged && appointmentById.get(operation.data['appointment'] as string)?.['status'] !== 'cancelled') cancelling.lost += 1;
@@ -196,7 +237,10 @@ export async function check(runtime: DistributedRuntime, workload: Workload, pla
   for (const count of entriesByKey.values()) if (count > 1) waitlisting.duplicated += count - 1;
 
   // Messaging: inbound replies, outbound texts, reminders.
-  const messages = await query(db.messaging, `SELECT id, patient, type::text AS type, channel::text AS channel, status::text AS status, external_id, reminder, offer, key, "to", text FROM message WHERE deleted = false`);
+  const messages = await query(
+    db.messaging,
+    `SELECT id, patient, type::text AS type, channel::text AS channel, status::text AS status, skipped_status_reason, external_id, reminder, offer, key, "to", text FROM message WHERE deleted = false`,
+  );
   const messageById = new Map(messages.map((message) => [message['id'] as string, message]));
   const inboundBySid = new Map<string, number>();
   for (const message of messages) if (message['type'] === 'inbound' && message['external_id']) inboundBySid.set(message['external_id'] as string, (inboundBySid.get(message['external_id'] as string) ?? 0) + 1);
@@ -244,9 +288,9 @@ export async function check(runtime: DistributedRuntime, workload: Workload, pla
   }
   for (const operation of ops('message.send')) {
     const recorded = references.get(operation.data['reference'] as string) ?? 0;
-    if (recorded > 1) staff.duplicated += recorded - 1;
+    if (recorded > 1) duplicateOf(staff, operation, recorded - 1);
   }
-  staff.note = 'lost: acknowledged as sent, but no record or no vendor send; duplicated: one request, two messages';
+  staff.note = 'lost: acknowledged as sent, but no record or no vendor send; duplicated: one request, two messages (without key: a retried POST the platform cannot tell from a new one)';
   const unrecordedNote = (kind: string) =>
     (unrecorded.get(kind) ? ` (${unrecorded.get(kind)} without inbound record)` : '') +
     (afterAmbiguous.get(kind) ? ` (${afterAmbiguous.get(kind)} answered a text whose vendor call had timed out)` : '');
@@ -256,7 +300,15 @@ export async function check(runtime: DistributedRuntime, workload: Workload, pla
 
   const sends = (runtime.twilio?.sent ?? []).filter((send) => send.kind === 'message');
   const sendsByMessage = new Map<string, FakeSend[]>();
-  const text = row('text (vendor send)', 'without cause: a send with no message record; lost: a message recorded sent the vendor never took');
+  const text = row(
+    'text (vendor send)',
+    'without cause: a send with no message record; lost: a message recorded sent the vendor never took; vendor-ambiguous: also messages settled as outcome-unknown (their sender killed mid-send)',
+  );
+  // Messages recorded undelivered without the vendor's word: the vendor may have taken them, so a second send of what
+  // they carried is the price of never sending zero times, not a duplicate.
+  const unknownOutcome = new Set(
+    messages.filter((message) => message['status'] === 'undelivered' && OUTCOME_UNKNOWN.includes((message['skipped_status_reason'] as string | null) ?? '')).map((message) => message['id'] as string),
+  );
   for (const send of sends) {
     text.attempted += 1;
     if (!send.unconfirmed) text.acknowledged += 1;
@@ -271,13 +323,14 @@ export async function check(runtime: DistributedRuntime, workload: Workload, pla
   for (const message of messages) {
     if (message['type'] !== 'outbound' || message['channel'] !== 'sms') continue;
     if (message['status'] === 'pending') text.stuck += 1;
+    if (message['skipped_status_reason'] === 'outcome-unknown') text.vendorAmbiguous += 1;
     if ((message['status'] === 'sent' || message['status'] === 'delivered') && message['external_id'] && !sids.has(message['external_id'] as string)) text.lost += 1;
   }
   // Two vendor sends for one message, or for one reminder, or two offer texts of one offer to one patient.
   const duplicates = (groups: Map<string, FakeSend[]>, counted: CountRow) => {
     for (const group of groups.values()) {
       if (group.length < 2) continue;
-      if (group.some((send) => send.unconfirmed)) counted.vendorAmbiguous += group.length - 1;
+      if (group.some((send) => send.unconfirmed || unknownOutcome.has(messageIdOf(send) ?? ''))) counted.vendorAmbiguous += group.length - 1;
       else counted.duplicated += group.length - 1;
     }
   };
@@ -353,6 +406,12 @@ export async function check(runtime: DistributedRuntime, workload: Workload, pla
   events.acknowledged = broker.events.length;
 
   const billing = row('billing usage', 'not deployed: no billing service yet, nothing to count');
+  // What the operations that were not acknowledged got last (0: no answer), so a row's gap can be read.
+  for (const [kind, counted] of rows) {
+    const statuses = new Map<number, number>();
+    for (const operation of ops(kind as Operation['kind'])) if (!operation.acknowledged) statuses.set(operation.status, (statuses.get(operation.status) ?? 0) + 1);
+    if (statuses.size > 0) counted.note += `${counted.note ? '; ' : ''}not acknowledged: ${[...statuses].map(([status, n]) => `${status} ×${n}`).join(', ')}`;
+  }
 
   // Invariants.
   const invariants: InvariantResult[] = [];

@@ -7,6 +7,8 @@ export const REPLY_PATH = '/api/callback/sms/reminders';
 /** An answer from the platform; `status` 0 when no answer came (connection refused, reset or timed out). */
 export interface Answer {
   status: number;
+  /** Seconds the platform asked the client to wait before retrying (`Retry-After`), when it did. */
+  retryAfter?: number;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are read by the workload's own checks
   body: any;
 }
@@ -29,21 +31,21 @@ export class PlatformClient {
 
   /**
    * One request with the token. `idempotencyKey` is sent as Idempotency-Key, so a retry after an answer that never
-   * came is safe where the platform honours it.
+   * came is safe where the platform honours it. The client gives up on an answer after `timeoutMs` (status 0).
    */
-  async request(method: string, path: string, body?: unknown, idempotencyKey?: string): Promise<Answer> {
-    let answer = await this.raw(method, path, body, idempotencyKey);
+  async request(method: string, path: string, body?: unknown, idempotencyKey?: string, timeoutMs = 20_000): Promise<Answer> {
+    let answer = await this.raw(method, path, body, idempotencyKey, timeoutMs);
     if (answer.status === 401) {
       const login = await this.raw('POST', '/api/users/login', this.login);
       if (login.status === 200) {
         this.token = login.body['token'] as string;
-        answer = await this.raw(method, path, body, idempotencyKey);
+        answer = await this.raw(method, path, body, idempotencyKey, timeoutMs);
       }
     }
     return answer;
   }
 
-  private async raw(method: string, path: string, body?: unknown, idempotencyKey?: string): Promise<Answer> {
+  private async raw(method: string, path: string, body?: unknown, idempotencyKey?: string, timeoutMs = 20_000): Promise<Answer> {
     try {
       const response = await fetch(`${this.gatewayUrl}${path}`, {
         method,
@@ -53,7 +55,7 @@ export class PlatformClient {
           ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}),
         },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(20_000),
+        signal: AbortSignal.timeout(timeoutMs),
       });
       const text = await response.text();
       let parsed: unknown = text;
@@ -62,7 +64,8 @@ export class PlatformClient {
       } catch {
         // Not JSON (TwiML, HTML): kept as text.
       }
-      return { status: response.status, body: parsed };
+      const retryAfter = Number(response.headers.get('retry-after') ?? Number.NaN);
+      return { status: response.status, body: parsed, ...(Number.isFinite(retryAfter) ? { retryAfter } : {}) };
     } catch {
       return { status: 0, body: null };
     }

@@ -15,7 +15,11 @@ export interface ChaosReport {
   failures: string[];
 }
 
-/** The failures of a run: any lost, duplicated or stuck count, any broken invariant, any fault the platform did not recover from. */
+/**
+ * The failures of a run: any lost, duplicated (with a key, or by the platform's own work) or stuck count, any broken
+ * invariant, any fault the platform did not recover from. Duplicates of requests retried without a key are reported,
+ * not failures: the platform cannot tell such a retry from a new request.
+ */
 export function failuresOf(rows: CountRow[], invariants: InvariantResult[], faults: FaultRecord[]): string[] {
   const failures: string[] = [];
   for (const counted of rows) {
@@ -30,6 +34,16 @@ const cell = (value: string | number) => String(value).replace(/\|/g, '\\|');
 const table = (header: string[], body: Array<Array<string | number>>) =>
   [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...body.map((line) => `| ${line.map(cell).join(' | ')} |`)].join('\n');
 
+/** The report's totals in one line: lost, duplicated with and without key, vendor-ambiguous, stuck, invariant violations. */
+export function totalsOf(report: Pick<ChaosReport, 'rows' | 'invariants'>): string {
+  const sum = (key: 'lost' | 'duplicated' | 'duplicatedWithoutKey' | 'vendorAmbiguous' | 'stuck' | 'withoutCause') => report.rows.reduce((total, row) => total + row[key], 0);
+  const violations = report.invariants.reduce((total, invariant) => total + invariant.violations, 0);
+  return (
+    `lost ${sum('lost')}, duplicated with key ${sum('duplicated')}, duplicated without key ${sum('duplicatedWithoutKey')}, ` +
+    `vendor-ambiguous ${sum('vendorAmbiguous')}, stuck ${sum('stuck')}, without cause ${sum('withoutCause')}, invariant violations ${violations}`
+  );
+}
+
 /** The report as Markdown: operations and their counts, the faults injected, the invariants. */
 export function renderReport(report: ChaosReport): string {
   const faultKinds = new Map<string, FaultRecord[]>();
@@ -42,9 +56,25 @@ export function renderReport(report: ChaosReport): string {
     '## Operations',
     '',
     table(
-      ['operation', 'attempted', 'acknowledged', 'lost', 'duplicated', 'without cause', 'stuck', 'vendor-ambiguous', 'what is counted'],
-      report.rows.map((row) => [row.operation, row.attempted, row.acknowledged, row.lost, row.duplicated, row.withoutCause, row.stuck, row.vendorAmbiguous, row.note]),
+      ['operation', 'attempted', 'acknowledged', 'without key', 'retried (with key / without)', 'lost', 'duplicated (with key)', 'duplicated (without key)', 'without cause', 'stuck', 'vendor-ambiguous', 'what is counted'],
+      report.rows.map((row) => [
+        row.operation,
+        row.attempted,
+        row.acknowledged,
+        row.withoutKey,
+        `${row.retriedWithKey} / ${row.retriedWithoutKey}`,
+        row.lost,
+        row.duplicated,
+        row.duplicatedWithoutKey,
+        row.withoutCause,
+        row.stuck,
+        row.vendorAmbiguous,
+        row.note,
+      ]),
     ),
+    '',
+    `Totals: ${totalsOf(report)}. "Duplicated (with key)" also counts the platform's own work (texts, events); a request retried without an ` +
+      'Idempotency-Key cannot be told from a new one, so its duplicates are shown, not failed.',
     '',
     '## Faults',
     '',

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { sleep, uniqueTopicPrefix } from '@pep/testing';
 import { DateTime } from 'luxon';
 import pg from 'pg';
@@ -20,6 +22,8 @@ export interface ChaosOptions {
   quietMs: number;
   /** Leave the run's databases in place, to look into what it left behind. */
   keepDatabases?: boolean;
+  /** Where each service's log (the last 200 kB, across its restarts) is written when the run ends, as `<service>.log`. */
+  logDirectory?: string;
   log?: (line: string) => void;
 }
 
@@ -40,6 +44,11 @@ function morning(): Date {
   const nine = now.set({ hour: 9, minute: 0, second: 0, millisecond: 0 });
   if (now < nine) return nine.toJSDate();
   return now < nine.plus({ hours: 1 }) ? now.toJSDate() : nine.plus({ days: 1 }).toJSDate();
+}
+
+/** The random source of a run's fault schedule, from its seed alone (`faultRound` with it gives the run's rounds). */
+export function faultSchedule(seed: number): Random {
+  return new Random((seed ^ 0x5bd1e995) >>> 0);
 }
 
 /** Moves the platform's clock forward in steps until `until`, one step every `everyMs`; resolves when there or stopped. */
@@ -91,6 +100,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     env: {
       messaging: {
         DISPATCH_INTERVAL_MS: '500',
+        // A message a kill -9 left pending is settled within the quiet period: the clock has moved past the bound by
+        // then, and the real minute the sweep waits first (no send still waits for the vendor) passes during it.
+        PENDING_SWEEP_INTERVAL_MS: '2000',
+        PENDING_SETTLE_MIN_REAL_SECONDS: '61',
         SEND_QUOTA_PATIENT_PER_HOUR: '1000',
         SEND_QUOTA_PATIENT_PER_DAY: '1000',
         SEND_QUOTA_ORGANIZATION_PER_MINUTE: '100000',
@@ -102,6 +115,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   });
   try {
     const random = new Random(options.seed);
+    // The fault schedule draws from its own source: a function of the seed alone, whatever the workload's timing.
+    const faultRandom = faultSchedule(options.seed);
     const twilio = runtime.twilio!;
     // Longer than the fake's hold, so a timed-out send is one the vendor took but never confirmed.
     twilio.hangMs = 1_500;
@@ -128,13 +143,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       { vendorFaultMs: options.short ? 6_000 : 15_000, brokerDownMs: options.short ? 6_000 : 15_000, restartTimeoutMs: options.short ? 90_000 : 180_000 },
       dueNow,
     );
-    const planned: PlannedFault[] = faultRound(random, { brokerOwned: runtime.kafka !== null, everyDatabase: !options.short });
+    const planned: PlannedFault[] = faultRound(faultRandom, { brokerOwned: runtime.kafka !== null, everyDatabase: !options.short });
     const expectedFaultTimeMs = options.short ? 90_000 : options.durationMs;
     let faultsDone = false;
     const clock = advanceClock(runtime, new Date(start.getTime() + CLOCK_SPAN_MS), Math.max(1_000, (0.8 * expectedFaultTimeMs) / (CLOCK_SPAN_MS / CLOCK_STEP_MS)), () => faultsDone);
     const faultsUntil = began + options.durationMs;
     for (let round = 0; ; round++) {
-      const faults = round === 0 ? planned : faultRound(random, { brokerOwned: runtime.kafka !== null, everyDatabase: true });
+      const faults = round === 0 ? planned : faultRound(faultRandom, { brokerOwned: runtime.kafka !== null, everyDatabase: true });
       for (const fault of faults) {
         await sleep(options.short ? 2_000 : 5_000);
         await injector.inject(fault);
@@ -175,5 +190,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     };
   } finally {
     await runtime.stop();
+    if (options.logDirectory) await keepLogs(runtime, options.logDirectory).catch((error: unknown) => log(`service logs not written: ${(error as Error).message}`));
   }
+}
+
+/** Writes each service's log into `directory`, so what a fault left behind can be read after the run. */
+async function keepLogs(runtime: DistributedRuntime, directory: string): Promise<void> {
+  await mkdir(directory, { recursive: true });
+  for (const service of Object.values(runtime.services)) await writeFile(join(directory, `${service.name}.log`), service.output());
 }

@@ -8,6 +8,8 @@ export const SERVICE_NAMES = ['auth', 'patients', 'scheduling', 'messaging', 'ga
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 const OUTPUT_LIMIT = 200_000;
+/** How long the runner waits for one readiness answer. */
+const READY_PROBE_TIMEOUT_MS = 5_000;
 
 /**
  * A service running as its own process from its built `dist/main.js`, on a fixed port, that can be killed (-9),
@@ -70,16 +72,27 @@ export class ServiceProcess {
     if (options.ready !== false) await this.waitReady(options.timeoutMs ?? 120_000);
   }
 
-  /** Waits until the running process answers ready; throws with its log tail when it exits or the bound passes. */
+  /**
+   * Waits until the running process answers ready; throws with its log tail and its last readiness answer when it
+   * exits or the bound passes.
+   */
   async waitReady(timeoutMs: number): Promise<void> {
+    let last = 'no answer yet';
     await waitFor(
       async () => {
         if (!this.running) throw new Error(`${this.name} exited:\n${this.log.slice(-3_000)}`);
-        return (await fetch(`${this.url}/health/ready`, { signal: AbortSignal.timeout(2_000) }).catch(() => null))?.status === 200;
+        // Longer than the service gives each of its checks (2 s): an answer held up by a slow report-only check (the
+        // broker) is still an answer, and a ready service is not taken for a dead one.
+        const response = await fetch(`${this.url}/health/ready`, { signal: AbortSignal.timeout(READY_PROBE_TIMEOUT_MS) }).catch((error: unknown) => {
+          last = `probe failed: ${(error as Error).name}`;
+          return null;
+        });
+        if (response) last = `${response.status} ${(await response.text().catch(() => '')).slice(0, 300)}`;
+        return response?.status === 200;
       },
       { timeoutMs, intervalMs: 250, message: `${this.name} becomes ready` },
     ).catch((error: unknown) => {
-      throw new Error(`${(error as Error).message}\n--- ${this.name} log tail ---\n${this.log.slice(-3_000)}`, { cause: error });
+      throw new Error(`${(error as Error).message}; last readiness answer: ${last}\n--- ${this.name} log tail ---\n${this.log.slice(-3_000)}`, { cause: error });
     });
   }
 

@@ -30,6 +30,11 @@ export interface Operation {
   attempts: number;
   /** A 2xx answer: its effect must appear. */
   acknowledged: boolean;
+  /**
+   * Whether its requests carried an Idempotency-Key (every retry the same); null for vendors' webhooks, which the
+   * platform deduplicates by the vendor's message id instead.
+   */
+  keyed: boolean | null;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- per-kind details the checker reads
   data: Record<string, any>;
 }
@@ -69,6 +74,11 @@ const HALF_HOUR = 30 * 60_000;
 const DAY = 24 * 3_600_000;
 /** Bookings one provider takes before the next provider is made. */
 const SLOTS_PER_PROVIDER = 40;
+/** The share of the API's writes sent with an Idempotency-Key; the others are retried bare, as a naive client does. */
+const KEYED_SHARE = 0.5;
+/** The share of clients that give up on an answer after {@link IMPATIENT_TIMEOUT_MS} and retry, faults or not. */
+const IMPATIENT_SHARE = 0.25;
+const IMPATIENT_TIMEOUT_MS = 5_000;
 
 /** The operations a run performs against the platform, and everything it needs to check them afterwards. */
 export class Workload {
@@ -150,14 +160,23 @@ export class Workload {
     this.background.add(tracked);
   }
 
-  /** Sends one request, retrying with the same Idempotency-Key while no answer or a 5xx comes (as a careful client does). */
-  private async operate(kind: OperationKind, method: string, path: string, body: unknown, data: Operation['data']): Promise<Operation> {
-    const operation: Operation = { id: operationId(), kind, startedAt: Date.now(), answeredAt: 0, status: 0, attempts: 0, acknowledged: false, data };
+  /**
+   * Sends one request, retrying while no answer (a dropped connection, the client's own timeout) or a 5xx comes: half
+   * the time with one Idempotency-Key on every try (a careful client, which also waits out `409 idempotency-key-in-use`),
+   * otherwise bare (a naive one), so the report shows what a retry costs with and without a key. `keyed` forces a choice.
+   */
+  private async operate(kind: OperationKind, method: string, path: string, body: unknown, data: Operation['data'], keyed = this.random.next() < KEYED_SHARE): Promise<Operation> {
+    const operation: Operation = { id: operationId(), kind, startedAt: Date.now(), answeredAt: 0, status: 0, attempts: 0, acknowledged: false, keyed, data };
     this.operations.push(operation);
+    const timeoutMs = this.random.next() < IMPATIENT_SHARE ? IMPATIENT_TIMEOUT_MS : 20_000;
     let answer: Answer = { status: 0, body: null };
     for (let attempt = 1; attempt <= 6; attempt++) {
       operation.attempts = attempt;
-      answer = await this.client.request(method, path, body, operation.id);
+      answer = await this.client.request(method, path, body, keyed ? operation.id : undefined, timeoutMs);
+      if (keyed && answer.status === 409 && /idempotency-key-in-use/.test(String(answer.body?.['type'] ?? ''))) {
+        await sleep(1_000 * (answer.retryAfter ?? 1));
+        continue;
+      }
       if (answer.status !== 0 && answer.status < 500) break;
       await sleep(1_000 * attempt);
     }
@@ -283,7 +302,7 @@ export class Workload {
 
   private async reply(kind: OperationKind, patient: WorkloadPatient, text: string, data: Operation['data']): Promise<Operation> {
     const messageSid = TwilioWebhooks.messageSid();
-    const operation: Operation = { id: operationId(), kind, startedAt: Date.now(), answeredAt: 0, status: 0, attempts: 0, acknowledged: false, data: { ...data, patient: patient.id, phone: patient.phone, messageSid } };
+    const operation: Operation = { id: operationId(), kind, startedAt: Date.now(), answeredAt: 0, status: 0, attempts: 0, acknowledged: false, keyed: null, data: { ...data, patient: patient.id, phone: patient.phone, messageSid } };
     this.operations.push(operation);
     let answer: Answer = { status: 0, body: null };
     // Twilio retries a webhook that got no answer; with `twice`, it also arrives a second time at once.
@@ -309,7 +328,7 @@ export class Workload {
     if (candidates.length === 0) return;
     const send = candidates[this.random.int(candidates.length)]!;
     const messageId = new URL(send.params['StatusCallback']!).pathname.split('/').at(-1)!;
-    const operation: Operation = { id: operationId(), kind: 'status.out-of-order', startedAt: Date.now(), answeredAt: 0, status: 0, attempts: 0, acknowledged: false, data: { sid: send.sid, message: messageId } };
+    const operation: Operation = { id: operationId(), kind: 'status.out-of-order', startedAt: Date.now(), answeredAt: 0, status: 0, attempts: 0, acknowledged: false, keyed: null, data: { sid: send.sid, message: messageId } };
     this.operations.push(operation);
     let acknowledged = true;
     for (const status of ['delivered', 'sent', 'delivered']) {
@@ -338,7 +357,9 @@ export class Workload {
     for (let index = 0; index < 3; index++) {
       const patient = await this.createPatient('waitlisted');
       if (!patient) continue;
-      const entry = await this.operate('waitlist.add', 'POST', '/api/waitlists', { patient: patient.id, provider }, { patient: patient.id, provider });
+      // Always with a key: a second entry for one patient would have the offer texted to them twice, which the
+      // report would count against the platform's offers rather than against this request.
+      const entry = await this.operate('waitlist.add', 'POST', '/api/waitlists', { patient: patient.id, provider }, { patient: patient.id, provider }, true);
       if (entry.acknowledged) {
         waitlisted.push(patient);
         scenario.waitlisted.push(patient.id);

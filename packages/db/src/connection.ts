@@ -1,9 +1,7 @@
 import { mkdir } from 'node:fs/promises';
-import { PGlite } from '@electric-sql/pglite';
-import { btree_gist } from '@electric-sql/pglite/contrib/btree_gist';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
-import { PrismaPGlite } from 'pglite-prisma-adapter';
+import type { PrismaPGlite } from 'pglite-prisma-adapter';
 
 /** Where a service's database lives: a Postgres server, or an embedded PGlite (on disk, or in memory when `dataDir` is null). */
 export type DatabaseConfig =
@@ -117,6 +115,7 @@ function pgSession(client: pg.PoolClient): SqlConnection {
 }
 
 async function openPglite(dataDir: string | null): Promise<Database> {
+  const { PGlite, btree_gist, PrismaPGlite } = await loadPglite();
   if (dataDir !== null) await mkdir(dataDir, { recursive: true });
   // Extensions a service's migrations may create must be loaded into PGlite up front (Postgres has them on disk).
   const extensions = { btree_gist };
@@ -151,6 +150,26 @@ async function openPglite(dataDir: string | null): Promise<Database> {
       return closing;
     },
   };
+}
+
+// PGlite is an optional peer of this package: the embedded runtime installs it, a service's image does not (it
+// only ever talks to Postgres). So it is loaded on first use, and its absence is explained instead of surfacing
+// as an unnamed module error.
+async function loadPglite() {
+  try {
+    const [{ PGlite }, { btree_gist }, { PrismaPGlite }] = await Promise.all([
+      import('@electric-sql/pglite'),
+      import('@electric-sql/pglite/contrib/btree_gist'),
+      import('pglite-prisma-adapter'),
+    ]);
+    return { PGlite, btree_gist, PrismaPGlite };
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    throw new Error(
+      'an embedded PGlite database was asked for, but PGlite is not installed here (service images carry only the Postgres driver): set DATABASE_URL',
+      { cause: error },
+    );
+  }
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

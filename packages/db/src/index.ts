@@ -4,7 +4,6 @@ export * from './inbox.js';
 export * from './consumer.js';
 export * from './connection.js';
 export * from './migrate.js';
-export * from './drift.js';
 export * from './infrastructure.js';
 export * from './errors.js';
 export * from './transaction-retry.js';

@@ -86,6 +86,7 @@ describe('the compose checks catch a broken compose file', () => {
       // billing is a service the gateway knows but compose does not run (yet).
       (defined.gateway as Obj).depends_on = { billing: { condition: 'service_healthy' } };
       ((defined.patients as Obj).build as Obj).dockerfile = 'services/patients/Dockerfile.missing';
+      ((defined.auth as Obj).build as Obj).args = { SERVICE: 'patients' };
       const postgres = defined.postgres as Obj;
       postgres.volumes = [...asArray(postgres.volumes), './nowhere/init.sql:/docker-entrypoint-initdb.d/99.sql:ro'];
     });
@@ -93,6 +94,8 @@ describe('the compose checks catch a broken compose file', () => {
     const problems = composeProblems(bad, services);
     expect(problems).toContainEqual('service gateway: depends on billing, which is not defined');
     expect(problems).toContainEqual(expect.stringContaining('Dockerfile services/patients/Dockerfile.missing does not exist'));
+    expect(problems).toContainEqual('service patients: must build from the Dockerfile at the repository root');
+    expect(problems).toContainEqual('service auth: must build with the build argument SERVICE=auth (has patients)');
     expect(problems).toContainEqual(expect.stringContaining('mounts ./nowhere/init.sql'));
     expect(problems).toContainEqual('service gateway: must wait for patients to be healthy');
     expect(problems).toContainEqual('service gateway: must wait for auth to be healthy');

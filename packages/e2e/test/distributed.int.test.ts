@@ -98,6 +98,8 @@ describe('distributed platform', () => {
   };
 
   it('reports every deployed service healthy', async () => {
+    // Consumer groups join in the background after a start (ADR 0024); a service is degraded, not ok, until they have.
+    await waitFor(async () => (await api('GET', '/api/status')).body['status'] === 'ok', { timeoutMs: 60_000, message: 'every consumer group joined' });
     const status = await api('GET', '/api/status');
     expect(status.body['services']).toEqual(
       expect.arrayContaining([

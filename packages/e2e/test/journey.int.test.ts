@@ -422,8 +422,10 @@ describe('the patient journey across the distributed platform', () => {
   });
 
   it('reports messaging healthy, and stops every process cleanly, having logged no PHI', async () => {
-    const status = await fetch(`${gateway.url}/api/status`);
-    expect(((await status.json()) as Body)['services']).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'messaging', status: 'ok' })]));
+    // Degraded (not ok) while a consumer group is between members, as in a rebalance: that passes within a session.
+    const messaging = async () => (((await (await fetch(`${gateway.url}/api/status`)).json()) as Body)['services'] as Array<Record<string, unknown>>).find((service) => service['name'] === 'messaging');
+    await waitFor(async () => (await messaging())?.['status'] === 'ok', { ...WAIT, message: 'messaging reported ok' });
+    expect(await messaging()).toMatchObject({ name: 'messaging', status: 'ok', checks: { database: 'ok', broker: 'ok' } });
     for (const service of [...services].reverse()) expect(await service.stop(), `${service.name}:\n${service.output().slice(-1_500)}`).toBe(0);
     const logs = services.map((service) => service.output()).join('\n');
     for (const person of Object.values(PATIENTS)) {

@@ -2,6 +2,7 @@ export * from './config.js';
 export * from './logger.js';
 export * from './problem.js';
 export * from './identity.js';
+export * from './route-access.js';
 export * from './health.js';
 export * from './metrics.js';
 export * from './service-app.js';

@@ -15,8 +15,11 @@ describe('logger', () => {
     const app = await createServiceApp({ name: 'test', logger: createLogger({ service: 'test', destination }) });
     app.get('/api/patients/search', async () => ({ ok: true }));
     await app.inject({ url: '/api/patients/search?type=name&value=Lovelace' });
-    const incoming = lines.map((line) => JSON.parse(line)).find((entry) => entry.msg === 'incoming request');
-    expect(incoming.req.url).toBe('/api/patients/search');
+    // One line per request, written when it is answered.
+    const entries = lines.map((line) => JSON.parse(line));
+    expect(entries.map((entry) => entry.msg)).toEqual(['request completed']);
+    expect(entries[0]).toMatchObject({ req: { method: 'GET', url: '/api/patients/search' }, res: { statusCode: 200 } });
+    expect(entries[0].responseTime).toBeTypeOf('number');
     expect(lines.join('')).not.toContain('Lovelace');
     // Probes would drown everything else at info level.
     lines.length = 0;

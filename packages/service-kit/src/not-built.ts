@@ -9,27 +9,21 @@ export type Endpoint = readonly [EndpointMethod, string];
 
 /**
  * Registers v1 endpoints a service owns but does not serve yet, each answering 501 problem+json so clients and the
- * gateway see an honest "not built" rather than a stand-in answer or a 404. Collection roots (`/api/<name>`) answer
- * with and without the trailing slash the product lists them with.
+ * gateway see an honest "not built" rather than a stand-in answer or a 404.
  */
 export function registerNotBuilt(app: ServiceApp, service: string, endpoints: ReadonlyArray<Endpoint>): void {
   for (const [method, url] of endpoints) {
-    const collectionRoot = url.split('/').length === 3;
-    const urls = collectionRoot ? [url, `${url}/`] : [url];
-    urls.forEach((path, index) =>
-      app.route({
-        method,
-        url: path,
-        schema: {
-          hide: index > 0,
-          tags: [url.split('/')[2] ?? service],
-          summary: 'Not built yet',
-          description: `Part of the v1 API owned by the ${service} service; answers 501 until it is built.`,
-        },
-        handler: async () => {
-          throw new HttpProblem(501, 'not-implemented', `${method} ${url} is not built yet.`);
-        },
-      }),
-    );
+    app.route({
+      method,
+      url,
+      schema: {
+        tags: [url.split('/')[2] ?? service],
+        summary: 'Not built yet',
+        description: `Part of the v1 API owned by the ${service} service; answers 501 until it is built.`,
+      },
+      handler: async () => {
+        throw new HttpProblem(501, 'not-implemented', `${method} ${url} is not built yet.`);
+      },
+    });
   }
 }

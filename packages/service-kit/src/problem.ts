@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { MethodIndex } from './route-access.js';
 import type { AnyApp } from './service-app.js';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 
@@ -181,8 +182,11 @@ function retryAfterOf(error: FastifyError): string | undefined {
   return typeof value === 'string' || typeof value === 'number' ? String(value) : undefined;
 }
 
-/** Makes every failure of an app, including unknown routes, answer `application/problem+json`. */
-export function registerProblemHandlers(app: AnyApp): void {
+/**
+ * Makes every failure of an app, including unknown routes, answer `application/problem+json`. With the app's method
+ * index, a known path asked with a method it does not serve answers 405 with `Allow` instead of 404.
+ */
+export function registerProblemHandlers(app: AnyApp, methods?: MethodIndex): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof HttpProblem) {
       // A problem that says when to come back says it as a header too, as clients and proxies expect.
@@ -202,12 +206,18 @@ export function registerProblemHandlers(app: AnyApp): void {
     else if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
     return sendProblem(reply, request, problem);
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, request, {
-      type: problemType('not-found'),
-      title: 'Not Found',
-      status: 404,
-      detail: `No route for ${request.method} ${request.url.split('?')[0]}`,
-    }),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0];
+    const allowed = methods?.allowedFor(request.url) ?? [];
+    if (allowed.length > 0 && !allowed.includes(request.method)) {
+      reply.header('allow', allowed.join(', '));
+      return sendProblem(reply, request, {
+        type: problemType('method-not-allowed'),
+        title: 'Method Not Allowed',
+        status: 405,
+        detail: `${path} does not answer ${request.method}; it answers ${allowed.join(', ')}.`,
+      });
+    }
+    return sendProblem(reply, request, { type: problemType('not-found'), title: 'Not Found', status: 404, detail: `No route for ${request.method} ${path}` });
+  });
 }

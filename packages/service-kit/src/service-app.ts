@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
 import Fastify, {
+  LogController,
   type FastifyBaseLogger,
   type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
   type RawReplyDefaultExpression,
   type RawRequestDefaultExpression,
   type RawServerDefault,
@@ -20,6 +23,7 @@ import { IDENTITY_HEADER, verifyIdentity } from './identity.js';
 import { guardInput } from './input-guard.js';
 import { registerMetrics } from './metrics.js';
 import { frameworkErrorProblem, registerProblemHandlers, sendProblem } from './problem.js';
+import { registerMethodNotAllowed, registerRouteAccess } from './route-access.js';
 
 /** A Fastify app with the zod type provider, as every service builds it. */
 export type ServiceApp = FastifyInstance<
@@ -63,6 +67,20 @@ type OpenApiPaths = { paths?: Record<string, Record<string, unknown>> };
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
+/** Fastify's request lines as one line per request, written when it is answered, instead of an incoming/completed pair. */
+class OneLinePerRequest extends LogController {
+  override incomingRequest(): void {}
+
+  // Through the request's logger: a route's logLevel (probes log at warn), the request id and what a handler bound to it
+  // (the gateway's upstream) apply.
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (this.isLogDisabled(request)) return;
+    const line = { req: request, res: { statusCode: reply.statusCode }, responseTime: Math.round(reply.elapsedTime) };
+    if (error) request.log.error({ ...line, err: error }, 'request errored');
+    else request.log.info(line, 'request completed');
+  }
+}
+
 /**
  * Builds the common shell of a service: request ids, problem+json errors, zod validation and
  * serialization, OpenAPI at `/openapi.json`, health, metrics and graceful close. Routes come after.
@@ -76,6 +94,7 @@ export async function createServiceApp(options: ServiceAppOptions): Promise<Serv
       const given = request.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
+    logController: new OneLinePerRequest(),
     // Keep-alive connections would otherwise hold shutdown open until their idle timeout.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
@@ -84,13 +103,17 @@ export async function createServiceApp(options: ServiceAppOptions): Promise<Serv
     pluginTimeout: 60_000,
     ...(options.trustProxy ? { trustProxy: (_address: string, hop: number) => hop < options.trustProxy! } : {}),
     ajv: { customOptions: { removeAdditional: false } },
+    // `/api/patients/` is `/api/patients`: the product's clients send both, and one registration serves them.
+    routerOptions: { ignoreTrailingSlash: true },
     // Errors the router raises before any route runs (a malformed percent-encoded path) answer problem+json too.
     frameworkErrors: (error, request, reply) => sendProblem(reply, request, frameworkErrorProblem(error)),
   }).withTypeProvider<ZodTypeProvider>() as unknown as ServiceApp;
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  registerProblemHandlers(app);
+  // Before any route is added: both read every route as it is registered.
+  registerProblemHandlers(app, registerMethodNotAllowed(app));
+  registerRouteAccess(app);
   // Before any route is added: it wraps the handler of every write route.
   if (options.idempotency) registerIdempotency(app, options.idempotency);
 

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseEvent, type EventEnvelope } from '@pep/contracts';
 import { KafkaBus, type Subscription } from '@pep/bus';
-import { assertNoSchemaDrift } from '@pep/db';
+import { assertNoSchemaDrift } from '@pep/schema-drift';
 import { createLogger } from '@pep/service-kit';
 import { kafkaBrokers, waitFor } from '@pep/testing';
 import pg from 'pg';

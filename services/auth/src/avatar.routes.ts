@@ -1,8 +1,8 @@
 import multipart from '@fastify/multipart';
-import { HttpProblem, requireIdentity, type ServiceApp } from '@pep/service-kit';
+import { callerOf, HttpProblem, type ServiceApp } from '@pep/service-kit';
 import { z } from 'zod';
 import { AVATAR_TYPES, sniffImageType, type AvatarService } from './avatar.service.js';
-import { STAFF, whoMayCall } from './roles.js';
+import { STAFF } from './roles.js';
 import { idParams, userResponse } from './user.schemas.js';
 
 const TAGS = ['users'];
@@ -23,6 +23,7 @@ export async function registerAvatarRoutes(app: ServiceApp, avatars: AvatarServi
     scope.put(
       '/api/users/:id/upload',
       {
+        config: { roles: STAFF },
         schema: {
           tags: TAGS,
           summary: 'Upload a user’s avatar',
@@ -30,14 +31,14 @@ export async function registerAvatarRoutes(app: ServiceApp, avatars: AvatarServi
             'Send multipart/form-data with the image as the one file part (named `file`). PNG, JPEG, GIF or WebP, told by the ' +
             `image's own bytes (415 otherwise), at most ${maxBytes} bytes (413). The image is kept per organization and the ` +
             'user’s `avatar` becomes the path that serves it (GET /api/users/:id/avatar/:avatarId); a new upload gets a new ' +
-            `path. Users change their own; admins anyone in their organization. ${whoMayCall(STAFF)}`,
+            'path. Users change their own; admins anyone in their organization.',
           params: idParams,
           consumes: ['multipart/form-data'],
           response: { 200: userResponse },
         },
       },
       async (request) => {
-        const identity = requireIdentity(request, STAFF);
+        const identity = callerOf(request);
         const member = await avatars.authorize(identity, request.params.id);
         if (!request.isMultipart()) {
           throw new HttpProblem(415, 'unsupported-media-type', 'Send multipart/form-data with the image in a part named file.', {
@@ -78,13 +79,13 @@ export async function registerAvatarRoutes(app: ServiceApp, avatars: AvatarServi
   app.get(
     '/api/users/:id/avatar/:avatarId',
     {
+      config: { roles: 'public' },
       schema: {
         tags: TAGS,
         summary: 'A user’s avatar image',
         description:
           'The path is the user’s `avatar` field. Served without a token so it works in an <img> tag: the avatar id is random ' +
-          'and changes with each upload, so only those shown the user can find it. Replaced images answer 404. ' +
-          whoMayCall('public'),
+          'and changes with each upload, so only those shown the user can find it. Replaced images answer 404.',
         params: z.object({ id: z.uuid(), avatarId: z.uuid() }).strict(),
       },
     },

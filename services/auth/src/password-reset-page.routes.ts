@@ -77,7 +77,7 @@ export function registerPasswordResetPageRoutes(app: ServiceApp, resets: Passwor
     });
     const route = { hide: true, params: tokenParams };
 
-    scope.get('/reset-password/:token', { schema: route }, async (request, reply) => {
+    scope.get('/reset-password/:token', { schema: route, config: { roles: 'public' } }, async (request, reply) => {
       const { token } = request.params as z.output<typeof tokenParams>;
       try {
         await resets.check(token);
@@ -88,7 +88,7 @@ export function registerPasswordResetPageRoutes(app: ServiceApp, resets: Passwor
       return html(reply, 200, form());
     });
 
-    scope.post('/reset-password/:token', { schema: { ...route, body: formBody } }, async (request, reply) => {
+    scope.post('/reset-password/:token', { schema: { ...route, body: formBody }, config: { roles: 'public' } }, async (request, reply) => {
       const { token } = request.params as z.output<typeof tokenParams>;
       const { password = '', confirm = '' } = request.body as z.output<typeof formBody>;
       const valid = resetPasswordBody.safeParse({ password });

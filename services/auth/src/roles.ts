@@ -9,10 +9,6 @@ export const STAFF = STAFF_ROLES;
 /** Any authenticated caller. */
 export const ANYONE = ALL_ROLES;
 
-/** The sentence every route's OpenAPI description ends with, naming who may call it. */
-export function whoMayCall(roles: readonly string[] | 'public'): string {
-  return roles === 'public' ? 'Public: no access token needed.' : `Roles: ${roles.join(', ')}.`;
-}
 /** Who may change settings. */
 export const SETTING_WRITERS = ['admin', 'manager'] as const;
 /** Roles an integrator client may carry; never admin, so a client cannot manage users or mint more clients. */

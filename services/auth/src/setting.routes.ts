@@ -1,80 +1,81 @@
-import { requireIdentity, type ServiceApp } from '@pep/service-kit';
-import { SETTING_WRITERS, STAFF, whoMayCall } from './roles.js';
+import { callerOf, type ServiceApp } from '@pep/service-kit';
+import { SETTING_WRITERS, STAFF } from './roles.js';
 import { createSettingBody, messageKeyParams, settingListQuery, settingResponse, updateSettingBody } from './setting.schemas.js';
 import type { SettingService } from './setting.service.js';
 import { idParams, listOf } from './user.schemas.js';
 
 const TAGS = ['settings'];
-const SUBSCRIPTION = `Admins and managers, and a user for the setting about themselves (ref user). ${whoMayCall(STAFF)}`;
+const SUBSCRIPTION = 'Admins and managers, and a user for the setting about themselves (ref user).';
 
 /** Routes of the `settings` group. Every record belongs to the caller's organization; others answer 404. */
 export function registerSettingRoutes(app: ServiceApp, settings: SettingService): void {
-  for (const [url, hide] of [['/api/settings', false], ['/api/settings/', true]] as const) {
-    app.get(
-      url,
-      {
-        schema: {
-          hide,
-          tags: TAGS,
-          summary: "The organization's settings",
-          description: `Paged with page/limit; filter by ref and refId. ${whoMayCall(STAFF)}`,
-          querystring: settingListQuery,
-          response: { 200: listOf(settingResponse) },
-        },
+  app.get(
+    '/api/settings',
+    {
+      config: { roles: STAFF },
+      schema: {
+        tags: TAGS,
+        summary: "The organization's settings",
+        description: 'Paged with page/limit; filter by ref and refId.',
+        querystring: settingListQuery,
+        response: { 200: listOf(settingResponse) },
       },
-      async (request) => settings.list(requireIdentity(request, STAFF), request.query),
-    );
-    app.post(
-      url,
-      {
-        schema: {
-          hide,
-          tags: TAGS,
-          summary: 'Create the settings of a subject',
-          description:
-            "One record per subject (ref and refId); a second answers 409. The subject must be the organization's user, provider, facility, " +
-            'appointment type or integrator client, else 404 naming body.refId (503 with Retry-After when scheduling cannot be asked). ' +
-            `Documented keys of \`settings\` are validated, others kept as given. ${whoMayCall(SETTING_WRITERS)}`,
-          body: createSettingBody,
-          response: { 200: settingResponse },
-        },
+    },
+    async (request) => settings.list(callerOf(request), request.query),
+  );
+  app.post(
+    '/api/settings',
+    {
+      config: { roles: SETTING_WRITERS },
+      schema: {
+        tags: TAGS,
+        summary: 'Create the settings of a subject',
+        description:
+          "One record per subject (ref and refId); a second answers 409. The subject must be the organization's user, provider, facility, " +
+          'appointment type or integrator client, else 404 naming body.refId (503 with Retry-After when scheduling cannot be asked). ' +
+          'Documented keys of `settings` are validated, others kept as given.',
+        body: createSettingBody,
+        response: { 200: settingResponse },
       },
-      async (request) => settings.create(requireIdentity(request, SETTING_WRITERS), request.body, request.id),
-    );
-  }
+    },
+    async (request) => settings.create(callerOf(request), request.body, request.id),
+  );
 
   app.get(
     '/api/settings/:id',
-    { schema: { tags: TAGS, summary: 'Get a setting', description: whoMayCall(STAFF), params: idParams, response: { 200: settingResponse } } },
-    async (request) => settings.get(requireIdentity(request, STAFF), request.params.id),
+    { config: { roles: STAFF }, schema: { tags: TAGS, summary: 'Get a setting', params: idParams, response: { 200: settingResponse } } },
+    async (request) => settings.get(callerOf(request), request.params.id),
   );
 
   app.put(
     '/api/settings/:id',
     {
+      config: { roles: SETTING_WRITERS },
       schema: {
         tags: TAGS,
         summary: 'Change a setting',
-        description: `\`settings\` replaces the stored object whole. ${whoMayCall(SETTING_WRITERS)}`,
+        description: '`settings` replaces the stored object whole.',
         params: idParams,
         body: updateSettingBody,
         response: { 200: settingResponse },
       },
     },
-    async (request) => settings.update(requireIdentity(request, SETTING_WRITERS), request.params.id, request.body, request.id),
+    async (request) => settings.update(callerOf(request), request.params.id, request.body, request.id),
   );
 
   app.delete(
     '/api/settings/:id',
     {
-      schema: { tags: TAGS, summary: 'Delete a setting', description: `Answers the deleted record. ${whoMayCall(SETTING_WRITERS)}`, params: idParams, response: { 200: settingResponse } },
+      config: { roles: SETTING_WRITERS },
+      schema: { tags: TAGS, summary: 'Delete a setting', description: 'Answers the deleted record.', params: idParams, response: { 200: settingResponse } },
     },
-    async (request) => settings.remove(requireIdentity(request, SETTING_WRITERS), request.params.id, request.id),
+    async (request) => settings.remove(callerOf(request), request.params.id, request.id),
   );
 
   app.put(
     '/api/settings/:id/subscribe/:messageKey',
     {
+      config: { roles: STAFF },
       schema: {
         tags: TAGS,
         summary: 'Subscribe to a message key again',
@@ -83,20 +84,22 @@ export function registerSettingRoutes(app: ServiceApp, settings: SettingService)
         response: { 200: settingResponse },
       },
     },
-    async (request) => settings.subscribe(requireIdentity(request, STAFF), request.params.id, request.params.messageKey, request.id),
+    async (request) => settings.subscribe(callerOf(request), request.params.id, request.params.messageKey, request.id),
   );
 
   app.put(
     '/api/settings/:id/unsubscribe',
     {
+      config: { roles: STAFF },
       schema: { tags: TAGS, summary: 'Unsubscribe from every message', description: SUBSCRIPTION, params: idParams, response: { 200: settingResponse } },
     },
-    async (request) => settings.unsubscribe(requireIdentity(request, STAFF), request.params.id, undefined, request.id),
+    async (request) => settings.unsubscribe(callerOf(request), request.params.id, undefined, request.id),
   );
 
   app.put(
     '/api/settings/:id/unsubscribe/:messageKey',
     {
+      config: { roles: STAFF },
       schema: {
         tags: TAGS,
         summary: 'Unsubscribe from a message key',
@@ -105,7 +108,7 @@ export function registerSettingRoutes(app: ServiceApp, settings: SettingService)
         response: { 200: settingResponse },
       },
     },
-    async (request) => settings.unsubscribe(requireIdentity(request, STAFF), request.params.id, request.params.messageKey, request.id),
+    async (request) => settings.unsubscribe(callerOf(request), request.params.id, request.params.messageKey, request.id),
   );
 }
 

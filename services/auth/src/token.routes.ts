@@ -2,7 +2,6 @@ import type { ServiceApp } from '@pep/service-kit';
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { tokenKinds, toJwks } from './access-token.js';
-import { whoMayCall } from './roles.js';
 import type { SessionService } from './session.service.js';
 import type { SigningKeyStore } from './signing-keys.js';
 import { sessionResponse } from './user.schemas.js';
@@ -40,10 +39,11 @@ export function registerTokenRoutes(app: ServiceApp, sessions: SessionService, k
   app.get(
     '/.well-known/jwks.json',
     {
+      config: { roles: 'public' },
       schema: {
         tags: TAGS,
         summary: 'Public keys that verify access tokens',
-        description: `JSON Web Key Set (RFC 7517): the current ES256 key and its predecessor, so tokens stay verifiable across a rotation. ${whoMayCall('public')}`,
+        description: 'JSON Web Key Set (RFC 7517): the current ES256 key and its predecessor, so tokens stay verifiable across a rotation.',
         response: { 200: jwksResponse },
       },
     },
@@ -56,10 +56,11 @@ export function registerTokenRoutes(app: ServiceApp, sessions: SessionService, k
   app.get(
     '/api/tokens/validate',
     {
+      config: { roles: 'public' },
       schema: {
         tags: TAGS,
         summary: 'Validate an access token',
-        description: `Answers the claims of the access token the request carries, or 401. ${whoMayCall('public')}`,
+        description: 'Answers the claims of the access token the request carries, or 401.',
         response: { 200: claimsResponse },
       },
     },
@@ -69,12 +70,13 @@ export function registerTokenRoutes(app: ServiceApp, sessions: SessionService, k
   app.post(
     '/api/tokens/validate',
     {
+      config: { roles: 'public' },
       schema: {
         tags: TAGS,
         summary: 'Exchange a refresh token for a new pair',
         description:
           'The refresh token is single use. Presenting one that was already exchanged revokes every token descended from ' +
-          `the same login and answers 401. ${whoMayCall('public')}`,
+          'the same login and answers 401.',
         body: z.object({ refreshToken: z.string().min(1).max(200) }).strict(),
         response: { 200: sessionResponse },
       },

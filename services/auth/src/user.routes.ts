@@ -1,7 +1,7 @@
-import { requireIdentity, type ServiceApp } from '@pep/service-kit';
+import { callerOf, type ServiceApp } from '@pep/service-kit';
 import { clientAddress } from './client-address.js';
 import type { PasswordResetService } from './password-reset.service.js';
-import { ADMIN, ANYONE, STAFF, whoMayCall } from './roles.js';
+import { ADMIN, ANYONE, STAFF } from './roles.js';
 import type { SessionService } from './session.service.js';
 import {
   acceptedResponse,
@@ -28,10 +28,11 @@ export function registerUserRoutes(app: ServiceApp, users: UserService, sessions
   app.post(
     '/api/users/signup',
     {
+      config: { roles: 'public' },
       schema: {
         tags: TAGS,
         summary: 'Sign up a new organization and its first admin',
-        description: `Creates the organization and its first user (role admin), signed in. A taken e-mail answers 409. ${whoMayCall('public')}`,
+        description: 'Creates the organization and its first user (role admin), signed in. A taken e-mail answers 409.',
         body: signupBody,
         response: { 200: signupResponse },
       },
@@ -42,12 +43,13 @@ export function registerUserRoutes(app: ServiceApp, users: UserService, sessions
   app.post(
     '/api/users/login',
     {
+      config: { roles: 'public' },
       schema: {
         tags: TAGS,
         summary: 'Log in with e-mail and password',
         description:
           'Answers a token pair. A wrong e-mail and a wrong password answer the same 401; repeated failures per account ' +
-          `and per address answer 429 with Retry-After. ${whoMayCall('public')}`,
+          'and per address answer 429 with Retry-After.',
         body: loginBody,
         response: { 200: sessionResponse },
       },
@@ -58,10 +60,11 @@ export function registerUserRoutes(app: ServiceApp, users: UserService, sessions
   app.post(
     '/api/users/forgot-password',
     {
+      config: { roles: 'public' },
       schema: {
         tags: TAGS,
         summary: 'E-mail a password reset link',
-        description: `Always answers the same, whether or not the e-mail has an account. Rate limited. ${whoMayCall('public')}`,
+        description: 'Always answers the same, whether or not the e-mail has an account. Rate limited.',
         body: forgotPasswordBody,
         response: { 200: acceptedResponse },
       },
@@ -72,10 +75,11 @@ export function registerUserRoutes(app: ServiceApp, users: UserService, sessions
   app.get(
     '/api/users/reset-password/:token',
     {
+      config: { roles: 'public' },
       schema: {
         tags: TAGS,
         summary: 'Check a password reset link',
-        description: `200 while the link can be used, 400 otherwise. REST conventions are followed. ${whoMayCall('public')}`,
+        description: '200 while the link can be used, 400 otherwise. REST conventions are followed.',
         params: resetTokenParams,
         response: { 200: z.object({ valid: z.literal(true), expiresAt: z.string() }) },
       },
@@ -86,10 +90,11 @@ export function registerUserRoutes(app: ServiceApp, users: UserService, sessions
   app.post(
     '/api/users/reset-password/:token',
     {
+      config: { roles: 'public' },
       schema: {
         tags: TAGS,
         summary: 'Set a new password with a reset link',
-        description: `The link works once, within an hour; every session of the user is revoked. ${whoMayCall('public')}`,
+        description: 'The link works once, within an hour; every session of the user is revoked.',
         params: resetTokenParams,
         body: resetPasswordBody,
         response: { 200: acceptedResponse },
@@ -98,55 +103,55 @@ export function registerUserRoutes(app: ServiceApp, users: UserService, sessions
     async (request) => resets.reset(request.params.token, request.body.password, clientAddress(request)),
   );
 
-  for (const [url, hide] of [['/api/users', false], ['/api/users/', true]] as const) {
-    app.get(
-      url,
-      {
-        schema: {
-          hide,
-          tags: TAGS,
-          summary: "The organization's users",
-          description: `Paged with page/limit. ${whoMayCall(STAFF)}`,
-          querystring: listQuery,
-          response: { 200: listOf(userResponse) },
-        },
+  app.get(
+    '/api/users',
+    {
+      config: { roles: STAFF },
+      schema: {
+        tags: TAGS,
+        summary: "The organization's users",
+        description: 'Paged with page/limit.',
+        querystring: listQuery,
+        response: { 200: listOf(userResponse) },
       },
-      async (request) => users.list(requireIdentity(request, STAFF), request.query),
-    );
-  }
+    },
+    async (request) => users.list(callerOf(request), request.query),
+  );
 
   app.get(
     '/api/users/:id',
-    { schema: { tags: TAGS, summary: 'Get a user', description: whoMayCall(STAFF), params: idParams, response: { 200: userResponse } } },
-    async (request) => users.get(requireIdentity(request, STAFF), request.params.id),
+    { config: { roles: STAFF }, schema: { tags: TAGS, summary: 'Get a user', params: idParams, response: { 200: userResponse } } },
+    async (request) => users.get(callerOf(request), request.params.id),
   );
 
   app.put(
     '/api/users/:id',
     {
+      config: { roles: ANYONE },
       schema: {
         tags: TAGS,
         summary: 'Change a user',
-        description: `Users change themselves; admins change anyone in their organization, and roles (not their own). ${whoMayCall(ANYONE)}`,
+        description: 'Users change themselves; admins change anyone in their organization, and roles (not their own).',
         params: idParams,
         body: updateUserBody,
         response: { 200: userResponse },
       },
     },
-    async (request) => users.update(requireIdentity(request, ANYONE), request.params.id, request.body, request.id),
+    async (request) => users.update(callerOf(request), request.params.id, request.body, request.id),
   );
 
   app.post(
     '/api/users/decommission/:id',
     {
+      config: { roles: ADMIN },
       schema: {
         tags: TAGS,
         summary: 'Decommission a user',
-        description: `Deactivates the user in the organization and revokes their sessions there. ${whoMayCall(ADMIN)}`,
+        description: 'Deactivates the user in the organization and revokes their sessions there.',
         params: idParams,
         response: { 200: userResponse },
       },
     },
-    async (request) => users.decommission(requireIdentity(request, ADMIN), request.params.id, request.id),
+    async (request) => users.decommission(callerOf(request), request.params.id, request.id),
   );
 }

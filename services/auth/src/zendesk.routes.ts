@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { HttpProblem, requireIdentity, type ServiceApp } from '@pep/service-kit';
+import { callerOf, HttpProblem, type ServiceApp } from '@pep/service-kit';
 import { SignJWT } from 'jose';
 import { z } from 'zod';
 import type { PrismaClient } from './generated/prisma/client.js';
-import { STAFF, whoMayCall } from './roles.js';
+import { STAFF } from './roles.js';
 
 // Zendesk refuses JWTs issued more than three minutes before they are presented.
 const ZENDESK_TOKEN_TTL_SECONDS = 180;
@@ -13,17 +13,18 @@ export function registerZendeskRoutes(app: ServiceApp, prisma: PrismaClient, sha
   app.post(
     '/api/tokens/zendesk',
     {
+      config: { roles: STAFF },
       schema: {
         tags: ['tokens'],
         summary: 'A Zendesk single sign-on token',
         description:
           'An HS256 JWT (jti, iat, exp, email, name, external_id = user id, organization) signed with the shared secret of ' +
-          `Zendesk's JWT SSO, valid 3 minutes. 501 while the service has no ZENDESK_SHARED_SECRET. ${whoMayCall(STAFF)}`,
+          "Zendesk's JWT SSO, valid 3 minutes. 501 while the service has no ZENDESK_SHARED_SECRET.",
         response: { 200: z.object({ token: z.string(), expiresAt: z.string() }) },
       },
     },
     async (request) => {
-      const identity = requireIdentity(request, STAFF);
+      const identity = callerOf(request);
       if (!sharedSecret) throw new HttpProblem(501, 'not-implemented', 'Zendesk single sign-on is not configured.');
       const member = await prisma.membership.findUnique({
         where: { organizationId_userId: { organizationId: identity.organization, userId: identity.user } },

@@ -14,5 +14,7 @@ export const configSchema = baseConfigSchema.extend({
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(600),
   /** Highest rate limit an organization's admin may give an integrator client; platform operators may go above. */
   INTEGRATOR_RATE_LIMIT_MAX_PER_MINUTE: z.coerce.number().int().min(1).max(60_000).default(6_000),
+  /** `pretty` (one readable line per entry) or `json`; unset, pretty when stdout is a terminal and JSON otherwise. */
+  LOG_FORMAT: z.enum(['pretty', 'json']).optional(),
 });
 export type EmbeddedConfig = z.output<typeof configSchema>;

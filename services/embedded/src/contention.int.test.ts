@@ -21,7 +21,8 @@ describe('embedded platform: simultaneous bookings of one slot through the gatew
       ...(body ? { body: JSON.stringify(body) } : {}),
     });
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked by the assertions
-    return { status: response.status, type: response.headers.get('content-type') ?? '', body: (await response.json()) as Record<string, any> };
+    const parsed = (await response.json()) as Record<string, any>;
+    return { status: response.status, type: response.headers.get('content-type') ?? '', body: parsed };
   };
   const created = async (path: string, body: unknown) => {
     const response = await api('POST', path, body);

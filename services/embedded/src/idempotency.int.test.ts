@@ -18,7 +18,8 @@ describe('embedded platform: retried writes through the gateway', () => {
       ...(body ? { body: JSON.stringify(body) } : {}),
     });
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked by the assertions
-    return { status: response.status, replayed: response.headers.get('idempotent-replayed'), body: (await response.json()) as Record<string, any> };
+    const parsed = (await response.json()) as Record<string, any>;
+    return { status: response.status, replayed: response.headers.get('idempotent-replayed'), body: parsed };
   };
 
   beforeAll(async () => {

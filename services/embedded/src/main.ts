@@ -2,11 +2,14 @@ import { createLogger, main, parseConfig } from '@pep/service-kit';
 import { configSchema } from './config.js';
 import { demoBanner, seedDemo } from './demo.js';
 import { startPlatform } from './platform.js';
+import { chooseLogFormat, terminalLogStream } from './terminal-log.js';
 
 main(async () => {
   const config = parseConfig(configSchema);
-  const logger = createLogger({ service: 'platform', level: config.LOG_LEVEL });
+  const logDestination = chooseLogFormat(config.LOG_FORMAT, process.stdout.isTTY) === 'pretty' ? await terminalLogStream() : undefined;
+  const logger = createLogger({ service: 'platform', level: config.LOG_LEVEL, ...(logDestination ? { destination: logDestination } : {}) });
   const platform = await startPlatform({
+    logDestination,
     dataDir: config.DATA_DIR,
     host: config.HOST,
     port: config.PORT,

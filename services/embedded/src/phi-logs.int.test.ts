@@ -95,7 +95,8 @@ describe('embedded platform: no personal data in any log line', () => {
     });
     const text = await response.text();
     // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked by the assertions
-    return { status: response.status, body: (text.startsWith('{') || text.startsWith('[') ? JSON.parse(text) : text) as Record<string, any> };
+    const parsed = (text.startsWith('{') || text.startsWith('[') ? JSON.parse(text) : text) as Record<string, any>;
+    return { status: response.status, body: parsed };
   };
   const expectStatus = async (status: number, method: string, path: string, body?: unknown, raw?: string) => {
     const response = await api(method, path, body, raw);
@@ -206,7 +207,7 @@ describe('embedded platform: no personal data in any log line', () => {
     // The test must have seen the lines it searches: request logs of every service, the proxy's, the bus's and handlers'.
     const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
     for (const service of ['gateway', 'auth', 'patients', 'scheduling', 'messaging']) {
-      expect(entries.some((entry) => entry['service'] === service && entry['msg'] === 'incoming request'), service).toBe(true);
+      expect(entries.some((entry) => entry['service'] === service && entry['msg'] === 'request completed'), service).toBe(true);
     }
     expect(entries.some((entry) => entry['service'] === 'gateway' && entry['msg'] === 'forwarding to service')).toBe(true);
     expect(entries.some((entry) => entry['msg'] === 'event consumed')).toBe(true);

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { CLIENT_ADDRESS_HEADER, createLogger, verifyClientAddress } from '@pep/service-kit';
+import { CLIENT_ADDRESS_HEADER, createLogger, createServiceApp, verifyClientAddress } from '@pep/service-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from './app.js';
 import { mergeDocuments } from './openapi.js';
@@ -68,6 +68,14 @@ describe('gateway', () => {
     for (const leak of ['ada.lovelace', 'lovelace', '14155550147', 'biopsy', 'from=', 'value=']) expect(logged).not.toContain(leak);
     const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(entries.filter((entry) => entry['msg'] === 'forwarding to service').map((entry) => entry['upstream'])).toEqual(['patients', 'messaging', 'patients']);
+    // One line per request, naming the service that answered it.
+    const answered = entries.filter((entry) => entry['msg'] === 'request completed');
+    expect(answered.map((entry) => [entry['upstream'], (entry['res'] as { statusCode: number }).statusCode])).toEqual([
+      ['patients', 200],
+      ['messaging', 200],
+      ['patients', 200],
+    ]);
+    expect(entries.filter((entry) => entry['msg'] === 'incoming request')).toEqual([]);
   });
 
   it('routes the vendors’ webhooks at the host root to messaging, with the client address it established signed, never the client’s claim', async () => {
@@ -154,6 +162,36 @@ describe('gateway', () => {
     await app.inject({ method: 'GET', url: '/api/patients/login' });
     expect(seen.length).toBe(before + 1);
     await app.close();
+  });
+
+  it('passes a service’s 405 and its Allow through, and answers 405 itself for a wrong method on its own paths', async () => {
+    const service = await createServiceApp({ name: 'patients', logger });
+    service.get('/api/patients', { config: { roles: 'public' } }, async () => ({ listed: true }));
+    const serviceUrl = await service.listen({ host: '127.0.0.1', port: 0 });
+    const app = await gateway({ patients: serviceUrl });
+    try {
+      const wrong = await app.inject({ method: 'DELETE', url: '/api/patients' });
+      expect(wrong.statusCode).toBe(405);
+      expect(wrong.headers['allow']).toBe('GET, HEAD');
+      expect(wrong.headers['content-type']).toMatch(/problem\+json/);
+      expect(wrong.json()).toMatchObject({ status: 405, type: '/problems/method-not-allowed' });
+      // A trailing slash reaches the same route, through the gateway as on the service.
+      const slashed = await app.inject({ method: 'GET', url: '/api/patients/' });
+      expect(slashed.statusCode).toBe(200);
+      expect(slashed.json()).toEqual({ listed: true });
+      const own = await app.inject({ method: 'POST', url: '/api/status/' });
+      expect(own.statusCode).toBe(405);
+      expect(own.headers['allow']).toBe('GET, HEAD');
+      expect((await app.inject({ method: 'GET', url: '/api/downtimeMessage/' })).statusCode).toBe(200);
+      // Groups of services not deployed answer 501 to every method, never 405.
+      for (const method of ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'] as const) {
+        const notDeployed = await app.inject({ method, url: '/api/appointments/' });
+        expect(notDeployed.statusCode).toBe(501);
+      }
+    } finally {
+      await app.close();
+      await service.close();
+    }
   });
 
   it('answers 404 problem+json for paths of no group', async () => {

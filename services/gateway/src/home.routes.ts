@@ -33,6 +33,7 @@ export function registerHomeRoutes(app: ServiceApp): void {
   app.get(
     '/',
     {
+      config: { roles: 'public' },
       schema: {
         tags: ['status'],
         summary: 'Where the API documentation and status are',

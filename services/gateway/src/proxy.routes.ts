@@ -72,7 +72,9 @@ export async function registerProxyRoutes(app: AnyApp, options: ProxyOptions): P
       const forward = async (request: FastifyRequest, reply: FastifyReply) => {
         const length = Number(request.headers['content-length'] ?? 0);
         if (length > options.bodyLimit) throw new HttpProblem(413, 'body-too-large', 'The request body is too large.');
-        request.log.info({ upstream: service }, 'forwarding to service');
+        // The request's one line (written when it is answered) names the service; the hand-over itself is a detail.
+        request.log = request.log.child({ upstream: service });
+        request.log.debug('forwarding to service');
         // X-Forwarded-For tells a service the address but anyone reaching the service could write it; this one is signed,
         // for services that decide by the caller's address (a webhook only loopback callers may use).
         const clientAddress = options.internalAuthSecret ? await signClientAddress(options.internalAuthSecret, request.ip) : null;

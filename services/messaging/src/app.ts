@@ -14,6 +14,7 @@ import { MessageService } from './message.service.js';
 import { registerNotBuiltRoutes } from './not-built.routes.js';
 import { offerBindings } from './offer-handlers.js';
 import { Outbound } from './outbound.js';
+import { PendingSweep, type PendingSweepOptions } from './pending-sweep.js';
 import { SendQuota, type QuotaLimits } from './quota.js';
 import { catalogBindings, patientBindings } from './read-models.js';
 import { References } from './references.js';
@@ -53,6 +54,8 @@ export interface MessagingAppDeps {
   clock?: () => Date;
   /** Reminder dispatcher tuning; `intervalMs: null` leaves sending to explicit runOnce() calls (tests). */
   dispatcher?: DispatcherOptions;
+  /** Settling of messages a crashed send left pending; it sweeps on its own only when the dispatcher polls on its own (tests call runOnce()). */
+  pendingSweep?: PendingSweepOptions;
   /** Limits of the send quota (ADR 0012); those left out are the defaults. */
   quota?: Partial<QuotaLimits>;
   /** Base URL of patients, asked about patient ids the read models have not heard of; a function when known only later (embedded). */
@@ -67,6 +70,8 @@ export interface MessagingAppDeps {
 export interface Messaging {
   app: ServiceApp;
   dispatcher: ReminderDispatcher;
+  /** Settles messages left pending by a send that crashed; tests drive it directly. */
+  sweep: PendingSweep;
 }
 
 /** Builds the messaging service: routes, outbox relay, read-model, reminder and offer consumers, and the reminder dispatcher. */
@@ -103,6 +108,10 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
   const quota = new SendQuota(prisma, clock, app, deps.quota);
   const outbound = new Outbound(prisma, vendors, publicUrl, eventsWritten, deps.logger.child({ component: 'outbound' }), answerLinkKey, quota);
   const dispatcher = new ReminderDispatcher(prisma, outbound, quota, clock, deps.logger.child({ component: 'dispatcher' }), deps.dispatcher);
+  const sweep = new PendingSweep(prisma, clock, eventsWritten, deps.logger.child({ component: 'pending-sweep' }), {
+    ...deps.pendingSweep,
+    ...(deps.dispatcher?.intervalMs === null && deps.pendingSweep?.intervalMs === undefined ? { intervalMs: null } : {}),
+  });
 
   addGauge(app, 'outbox_pending_events', 'Events committed but not yet published to the bus.', () => relay.pendingCount());
   guardOrganizations(app, organizationMayAct(transactional));
@@ -112,7 +121,8 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
   const lookup = (owner: string, baseUrl: string | (() => string | undefined)) =>
     createOwnerLookup({ owner, baseUrl, internalAuthSecret: deps.internalAuthSecret, ...(deps.ownerLookupTimeoutMs !== undefined ? { timeoutMs: deps.ownerLookupTimeoutMs } : {}) });
   const references = new References(prisma, { patients: lookup('patients', deps.patientsUrl), scheduling: lookup('scheduling', deps.schedulingUrl) });
-  registerReminderRoutes(app, new ReminderService(prisma, clock, references));
+  // Staff's reminders wake the dispatcher as the planner's do: one due now goes at once, a later one resets its sleep.
+  registerReminderRoutes(app, new ReminderService(prisma, clock, references, () => dispatcher.notify()));
   registerMessageRoutes(app, new MessageService(prisma, outbound, references));
   registerTemplateRoutes(app, new TemplateService(prisma, references));
   registerPatientTemplateRoutes(app, new PatientTemplateService(prisma));
@@ -142,16 +152,17 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
       await consume('messaging.organization-access', organizationAccessBindings),
     );
     dispatcher.start();
+    sweep.start();
   });
   // Runs after in-flight requests drained: stop sending and consuming, publish what is left, then disconnect.
   app.addHook('onClose', async () => {
-    await dispatcher.stop();
+    await Promise.all([dispatcher.stop(), sweep.stop()]);
     await Promise.all(subscriptions.map((subscription) => subscription.stop()));
     await relay.shutdown();
     vendors.close();
     await prisma.$disconnect();
   });
-  return { app, dispatcher };
+  return { app, dispatcher, sweep };
 }
 
 /** Builds the messaging service (see {@link buildMessaging}). */

@@ -10,6 +10,7 @@ import { enqueue, SOURCE } from './events.js';
 import type { PrismaClient } from './generated/prisma/client.js';
 import type { InboundService } from './inbound.service.js';
 import { messageEventData } from './outbound.js';
+import { outcomeUnknown } from './pending-sweep.js';
 import { idParams } from './schemas.js';
 import { registerVoiceCallbackRoutes } from './voice-callback.routes.js';
 import { VoiceService } from './voice.service.js';
@@ -92,6 +93,7 @@ export function registerCallbackRoutes(app: ServiceApp, prisma: PrismaClient, op
       scope.route({
         method,
         url,
+        config: { roles: 'public' },
         schema: {
           tags: ['callback'],
           summary: 'A patient’s SMS reply (Twilio webhook)',
@@ -116,12 +118,15 @@ export function registerCallbackRoutes(app: ServiceApp, prisma: PrismaClient, op
 /**
  * `POST /api/callback/twilio/:id`: Twilio's delivery reports of the message (SMS or call) with that id. Only requests
  * signed with the account's token count (403 otherwise, nothing recorded). A message's first final state is kept:
- * a report delivered twice, or a late report of an earlier state, changes nothing.
+ * a report delivered twice, or a late report of an earlier state, changes nothing; an `undelivered` recorded without
+ * the vendor's word (outcome unknown) is not final. A report that is not final names the vendor's id of a message still
+ * pending, and nothing else.
  */
 function registerTwilioStatusRoute(scope: ServiceApp, prisma: PrismaClient, options: CallbackOptions): void {
   scope.post(
     '/api/callback/twilio/:id',
     {
+      config: { roles: 'public' },
       schema: {
         tags: ['callback'],
         summary: "Twilio's delivery status of a message",
@@ -140,7 +145,16 @@ function registerTwilioStatusRoute(scope: ServiceApp, prisma: PrismaClient, opti
         const message = await tx.message.findUnique({ where: { id: request.params.id } });
         if (!message || message.type !== 'outbound' || (message.externalId && sid && message.externalId !== sid)) throw notFound('message');
         const outcome = OUTCOMES[status] ?? null;
-        if (!outcome || message.status === 'delivered' || message.status === 'undelivered') return false;
+        if (!outcome) {
+          // The vendor took a message still pending (its sender may have died before hearing so): its id is kept, so
+          // the pending sweep and a reminder claimed again know it went.
+          if (message.status === 'pending' && sid && !message.externalId) {
+            await tx.message.update({ where: { id: message.id }, data: { externalId: sid, externalStatus: { status } } });
+          }
+          return false;
+        }
+        // An `undelivered` that was a guess (the vendor's answer lost, the sender dead) gives way to the vendor's word.
+        if (message.status === 'delivered' || (message.status === 'undelivered' && !outcomeUnknown(message))) return false;
         const reason = body.ErrorCode ? `twilio-${body.ErrorCode}` : status;
         const updated = await tx.message.update({
           where: { id: message.id },

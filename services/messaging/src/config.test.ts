@@ -19,15 +19,21 @@ describe('messaging configuration', () => {
       PUBLIC_URL: 'http://localhost:3000',
       TWILIO_API_URL: 'https://api.twilio.com',
       DISPATCH_INTERVAL_MS: 5_000,
-      DISPATCH_BATCH_SIZE: 100,
+      DISPATCH_BATCH_SIZE: 250,
       DISPATCH_LANES: 2,
       REMINDER_STALE_AFTER_MINUTES: 120,
       REMINDER_MIN_LEAD_MINUTES: 120,
       PATIENT_TEXT_SPACING_SECONDS: 30,
       CLOCK_CONTROL: false,
       OWNER_LOOKUP_TIMEOUT_MS: 2_000,
+      PENDING_SETTLE_AFTER_MINUTES: 10,
+      PENDING_SETTLE_MIN_REAL_SECONDS: 120,
+      PENDING_SWEEP_INTERVAL_MS: 60_000,
     });
     expect(parseConfig(configSchema, base).TWILIO_ACCOUNT_SID).toBeUndefined();
+    // A pending message is settled only after the claim lease (5 min) and the vendor wait (60 s) have passed.
+    expect(() => parseConfig(configSchema, { ...base, PENDING_SETTLE_AFTER_MINUTES: '5' })).toThrow(/PENDING_SETTLE_AFTER_MINUTES/);
+    expect(() => parseConfig(configSchema, { ...base, PENDING_SETTLE_MIN_REAL_SECONDS: '60' })).toThrow(/PENDING_SETTLE_MIN_REAL_SECONDS/);
   });
 
   it('wants a database, somewhere for mail, a long enough secret, the owners of what requests refer to, and all of Twilio or none of it', () => {

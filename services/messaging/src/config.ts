@@ -1,6 +1,7 @@
 import { baseConfigSchema, clockControlRefinement, envBoolean, envList } from '@pep/service-kit';
 import { z } from 'zod';
 import { DISPATCH_DEFAULTS } from './dispatcher.js';
+import { PENDING_SWEEP_DEFAULTS } from './pending-sweep.js';
 import { QUOTA_DEFAULTS } from './quota.js';
 
 /**
@@ -42,13 +43,25 @@ export const configSchema = baseConfigSchema
     /** How often the reminder dispatcher looks for due reminders. */
     DISPATCH_INTERVAL_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
     /** Reminders the dispatcher claims and sends per round, and how many rounds one replica runs at once (ADR 0011). */
-    DISPATCH_BATCH_SIZE: z.coerce.number().int().min(1).max(1_000).default(100),
+    DISPATCH_BATCH_SIZE: z.coerce.number().int().min(1).max(1_000).default(DISPATCH_DEFAULTS.batchSize),
     DISPATCH_LANES: z.coerce.number().int().min(1).max(16).default(2),
     /** A planned reminder later than this past its send time is skipped when its appointment is within REMINDER_MIN_LEAD_MINUTES. */
     REMINDER_STALE_AFTER_MINUTES: z.coerce.number().int().min(1).default(DISPATCH_DEFAULTS.staleAfterMs / 60_000),
     REMINDER_MIN_LEAD_MINUTES: z.coerce.number().int().min(0).default(DISPATCH_DEFAULTS.minLeadMs / 60_000),
     /** The least time between two texts to one patient (answers to the patient's own reply excepted); 0 turns spacing off. */
     PATIENT_TEXT_SPACING_SECONDS: z.coerce.number().int().min(0).max(3_600).default(DISPATCH_DEFAULTS.spacingMs / 1_000),
+    /**
+     * A message still `pending` this long after it was written (its sender died mid-send) is settled without sending
+     * again: `sent` if the vendor reported on it, else `undelivered` (outcome-unknown). Longer than the claim lease (5 min).
+     */
+    PENDING_SETTLE_AFTER_MINUTES: z.coerce.number().int().min(6).max(1_440).default(PENDING_SWEEP_DEFAULTS.settleAfterMs / 60_000),
+    /**
+     * The least real time (the database's clock) such a message waits first, however the service's clock is moved
+     * (CLOCK_CONTROL): longer than the consent lock waits for vendors (60 s), so a send still waiting is never settled.
+     */
+    PENDING_SETTLE_MIN_REAL_SECONDS: z.coerce.number().int().min(61).max(86_400).default(PENDING_SWEEP_DEFAULTS.minRealAgeMs / 1_000),
+    /** How often messaging looks for such messages. */
+    PENDING_SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(PENDING_SWEEP_DEFAULTS.intervalMs),
     /** Base URL of the patients service, asked whether a patient id messaging has not heard of yet is the caller's. */
     PATIENTS_URL: z.string().url(),
     /** Base URL of the scheduling service, asked the same about appointment ids. */

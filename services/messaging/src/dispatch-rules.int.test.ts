@@ -159,4 +159,31 @@ describe('messaging service: what the dispatcher sends when (STOP races, late re
     await waitFor(() => bodies().length === 2, { timeoutMs: 30_000, message: 'the acknowledgement sent without a poll' });
     expect(bodies()[1]).toBe('Thank you Rosa, your appointment on Wednesday, August 5, 2026 at 10:00 AM is confirmed.');
   });
+
+  it('sends a reminder staff plan by hand due now, or move to now, at once, not at the next poll', async () => {
+    const clock = testClock('2026-08-03T14:00:00Z');
+    // Polling every ten minutes: only the wake-up of the API's own write explains a send within the test's time.
+    const service = await start('dispatch-wake-by-hand', brokers, { twilio: fake, clock, dispatchIntervalMs: 600_000 });
+    const org = organization();
+    const headers = await as(org.staff);
+    const planned = patientData({ phone: '+15558870004' });
+    const moved = patientData({ phone: '+15558870005' });
+    for (const patient of [planned, moved]) await publish(service.bus, patientCreatedV1, org.id, patient._id, patient, '/services/patients');
+    await waitFor(async () => (await rows(service, 'SELECT 1 FROM patient_contact WHERE organization = $1', [org.id])).length === 2, { timeoutMs: 30_000, message: 'contacts kept' });
+    // The round the contacts' events woke is over: from here on nothing but a wake-up (or ten minutes) starts one.
+    await sleep(300);
+    const bodies = (phone: string) => fake.sent.filter((send) => send.params['To'] === phone).map((send) => send.params['Body']);
+
+    await plan(service, headers, planned._id, '2026-08-03T14:00:00Z', 'planned by hand for now');
+    await waitFor(() => bodies('+15558870004').length === 1, { timeoutMs: 30_000, message: 'the hand-planned reminder sent without a poll' });
+    expect(bodies('+15558870004')).toEqual(['planned by hand for now']);
+
+    const later = await plan(service, headers, moved._id, '2026-08-04T14:00:00Z', 'moved to now');
+    await sleep(300);
+    expect(bodies('+15558870005')).toEqual([]);
+    const put = await service.app.inject({ method: 'PUT', url: `/api/reminders/${later}`, headers, payload: { sendAt: '2026-08-03T14:00:00Z' } });
+    expect(put.statusCode, put.body).toBe(200);
+    await waitFor(() => bodies('+15558870005').length === 1, { timeoutMs: 30_000, message: 'the reminder moved to now sent without a poll' });
+    await waitFor(async () => (await rows(service, 'SELECT status FROM reminder WHERE id = $1', [later]))[0].status === 'sent', { timeoutMs: 30_000, message: 'recorded sent' });
+  });
 });

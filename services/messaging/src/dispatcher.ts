@@ -5,6 +5,7 @@ import { SOURCE } from './events.js';
 import type { PrismaClient, Reminder } from './generated/prisma/client.js';
 import { ANSWERED_AFTER_LOST_ANSWER, OUTCOME_UNKNOWN } from './inbound.service.js';
 import { addressFor, type Channel, type Outbound, type OutboundItem, type SendOutcome } from './outbound.js';
+import { settleConfirmedClaims } from './pending-sweep.js';
 import { OFFER_KEYS, OFFER_PARALLEL, OFFER_TEXT, OFFER_TEXTS } from './offer-handlers.js';
 import { QuotaExceeded, type SendQuota } from './quota.js';
 import { CANCELLATION_ACK, CONFIRMATION_ACK, SYSTEM_USER } from './reminder-planner.js';
@@ -41,8 +42,11 @@ export interface DispatcherOptions {
   spacingMs?: number;
 }
 
-/** Defaults of the staleness rule and the spacing of texts to one patient (ADR 0027). */
-export const DISPATCH_DEFAULTS = { staleAfterMs: 2 * 3_600_000, minLeadMs: 2 * 3_600_000, spacingMs: 30_000 } as const;
+/**
+ * Defaults of the staleness rule and the spacing of texts to one patient (ADR 0027), and of the batch: 250 a round
+ * cost about a sixth less CPU per text than 100, the replica's and Postgres' together (ADR 0033).
+ */
+export const DISPATCH_DEFAULTS = { staleAfterMs: 2 * 3_600_000, minLeadMs: 2 * 3_600_000, spacingMs: 30_000, batchSize: 250 } as const;
 
 const RETRY_BASE_MS = 60_000;
 // How long a wake-up waits for more wake-ups to fold into the same round.
@@ -113,7 +117,7 @@ export class ReminderDispatcher {
     private readonly logger: Logger,
     private readonly options: DispatcherOptions = {},
   ) {
-    this.batchSize = options.batchSize ?? 100;
+    this.batchSize = options.batchSize ?? DISPATCH_DEFAULTS.batchSize;
     this.lanes = Math.max(1, options.lanes ?? 2);
     this.leaseMs = options.leaseMs ?? 5 * 60_000;
     this.maxAttempts = options.maxAttempts ?? 5;
@@ -261,7 +265,9 @@ export class ReminderDispatcher {
   }
 
   /** Decides each claimed reminder's fate from bulk-loaded read models, settles those not sent, and sends the rest. */
-  private async dispatch(claimed: Reminder[], now: Date): Promise<void> {
+  private async dispatch(all: Reminder[], now: Date): Promise<void> {
+    // A lapsed claim whose text the vendor took (its sender died before recording it) is settled, not sent again.
+    const claimed = await settleConfirmedClaims(this.prisma, all, now);
     const loaded = await this.load(claimed, now);
     const settles: Settle[] = [];
     const ready: Ready[] = [];

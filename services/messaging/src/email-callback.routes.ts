@@ -59,6 +59,7 @@ export function registerEmailCallbackRoutes(scope: ServiceApp, answers: EmailAns
     scope.get(
       LINK_PATHS[kind].path,
       {
+        config: { roles: 'public' },
         schema: {
           tags: ['callback'],
           summary: `${SUMMARIES[kind]}: the question`,
@@ -86,6 +87,7 @@ export function registerEmailCallbackRoutes(scope: ServiceApp, answers: EmailAns
     scope.post(
       LINK_PATHS[kind].path,
       {
+        config: { roles: 'public' },
         schema: {
           tags: ['callback'],
           summary: `${SUMMARIES[kind]}: the answer`,

@@ -6,6 +6,7 @@ import { classifyReply, type Reading } from './classify.js';
 import { enqueue, SOURCE } from './events.js';
 import type { Message, PatientContact, Prisma, PrismaClient, Reminder } from './generated/prisma/client.js';
 import { messageEventData } from './outbound.js';
+import { OUTCOME_UNKNOWN_REASON } from './pending-sweep.js';
 import { applyConsent } from './read-models.js';
 import { sqlState } from './schemas.js';
 import { DEFAULT_HELP_TEXT, messagingSettings } from './settings.js';
@@ -254,21 +255,35 @@ export class InboundService {
 
   /**
    * The reminder an SMS reply answers: the latest one handed to the vendor, sent or with an attempt whose outcome is
-   * unknown (the vendor's answer was lost); `lostAnswer` names the message of the latter.
+   * unknown (the vendor's answer was lost, or its sender died mid-send); `lostAnswer` names the message of the latter.
    */
   private async answeredReminder(contact: PatientContact): Promise<{ reminder: Reminder; lostAnswer: string | null } | null> {
     const mine = { organization: contact.organization, patient: contact.id, appointment: { not: null }, deleted: false } satisfies Prisma.ReminderWhereInput;
-    const [sent, unknown] = await Promise.all([
+    const [sent, unknown, crashed] = await Promise.all([
       this.prisma.reminder.findFirst({ where: { ...mine, status: { in: ['sent', 'delivered', 'confirmed'] } }, orderBy: { sentAt: 'desc' } }),
       this.prisma.reminder.findFirst({ where: { ...mine, status: { in: ['scheduled', 'queued', 'skipped'] }, statusReason: { in: OUTCOME_UNKNOWN } }, orderBy: { updatedAt: 'desc' } }),
+      // A text whose sender died mid-send (ADR 0031): its message pending, or settled as outcome-unknown.
+      this.prisma.message.findFirst({
+        where: { organization: contact.organization, patient: contact.id, type: 'outbound', reminder: { not: null }, deleted: false, OR: [{ status: 'pending' }, { status: 'undelivered', skippedStatusReason: OUTCOME_UNKNOWN_REASON }] },
+        orderBy: { createdAt: 'desc' },
+        select: { id: true, reminder: true, createdAt: true },
+      }),
     ]);
-    if (!unknown) return sent ? { reminder: sent, lostAnswer: null } : null;
-    const lost = await this.prisma.message.findFirst({ where: { reminder: unknown.id, type: 'outbound' }, orderBy: { createdAt: 'desc' }, select: { id: true, createdAt: true } });
+    let lost: { reminder: Reminder; message: { id: string; createdAt: Date } } | null = null;
+    if (unknown) {
+      const message = await this.prisma.message.findFirst({ where: { reminder: unknown.id, type: 'outbound' }, orderBy: { createdAt: 'desc' }, select: { id: true, createdAt: true } });
+      if (message) lost = { reminder: unknown, message };
+    }
+    if (crashed && (!lost || crashed.createdAt > lost.message.createdAt)) {
+      // Only while its reminder has not gone since (claimed again, or waiting for its retry).
+      const owner = await this.prisma.reminder.findFirst({ where: { ...mine, id: crashed.reminder!, status: { in: ['scheduled', 'queued'] } } });
+      if (owner) lost = { reminder: owner, message: crashed };
+    }
     if (!lost) return sent ? { reminder: sent, lostAnswer: null } : null;
     // Messages are stamped by one clock (the database's), reminders' sentAt by the service's: compare the messages.
     const sentMessage = sent?.message ? await this.prisma.message.findFirst({ where: { id: sent.message }, select: { createdAt: true } }) : null;
-    if (sent && (!sentMessage || sentMessage.createdAt > lost.createdAt)) return { reminder: sent, lostAnswer: null };
-    return { reminder: unknown, lostAnswer: lost.id };
+    if (sent && (!sentMessage || sentMessage.createdAt > lost.message.createdAt)) return { reminder: sent, lostAnswer: null };
+    return { reminder: lost.reminder, lostAnswer: lost.message.id };
   }
 
   /**

@@ -30,6 +30,11 @@ main(async () => {
       minLeadMs: config.REMINDER_MIN_LEAD_MINUTES * 60_000,
       spacingMs: config.PATIENT_TEXT_SPACING_SECONDS * 1_000,
     },
+    pendingSweep: {
+      settleAfterMs: config.PENDING_SETTLE_AFTER_MINUTES * 60_000,
+      minRealAgeMs: config.PENDING_SETTLE_MIN_REAL_SECONDS * 1_000,
+      intervalMs: config.PENDING_SWEEP_INTERVAL_MS,
+    },
     quota: {
       patientPerHour: config.SEND_QUOTA_PATIENT_PER_HOUR,
       patientPerDay: config.SEND_QUOTA_PATIENT_PER_DAY,

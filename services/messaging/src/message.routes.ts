@@ -1,7 +1,7 @@
-import { arrayPageOf, pageInHeaders, requireIdentity, type ServiceApp } from '@pep/service-kit';
+import { arrayPageOf, callerOf, pageInHeaders, type ServiceApp } from '@pep/service-kit';
 import { messageListQuery, messageResponse, sendMessageBody } from './message.schemas.js';
 import type { MessageService } from './message.service.js';
-import { READERS, whoMayCall, WRITERS } from './roles.js';
+import { READERS, WRITERS } from './roles.js';
 import { idParams, listOf } from './schemas.js';
 
 const tags = ['messages'];
@@ -10,54 +10,52 @@ const FILTERS = 'Filter by patient (404 when not of the organization), channel, 
 
 /** Routes of the `messages` group. Every record belongs to the caller's organization; others answer 404. */
 export function registerMessageRoutes(app: ServiceApp, messages: MessageService): void {
-  for (const [url, hide] of [['/api/messages', false], ['/api/messages/', true]] as const) {
-    app.get(
-      url,
-      {
-        schema: {
-          hide,
-          tags,
-          summary: 'Messages',
-          description:
-            'Newest first, as a bare array, as v1 clients read a patient’s messages (`$[0].text`); paged with page/limit, the total in X-Total-Count ' +
-            `and the next page in Link (rel="next"). ${FILTERS} ${whoMayCall(READERS)}`,
-          querystring: messageListQuery,
-          response: { 200: arrayPageOf(messageResponse) },
-        },
+  app.get(
+    '/api/messages',
+    {
+      config: { roles: READERS },
+      schema: {
+        tags,
+        summary: 'Messages',
+        description:
+          'Newest first, as a bare array, as v1 clients read a patient’s messages (`$[0].text`); paged with page/limit, the total in X-Total-Count ' +
+          `and the next page in Link (rel="next"). ${FILTERS}`,
+        querystring: messageListQuery,
+        response: { 200: arrayPageOf(messageResponse) },
       },
-      async (request, reply) => pageInHeaders({ request, reply }, await messages.list(requireIdentity(request, READERS), request.query)),
-    );
-    app.post(
-      url,
-      {
-        schema: {
-          hide,
-          tags,
-          summary: 'Send a message to a patient',
-          description:
-            'Sends now by SMS (default), e-mail or voice and answers 200 with the stored message. The patient and the appointment (of that patient) must be ' +
-            "the organization's, else 404 naming the field. A patient whose contact details have not reached messaging yet, or whose owner cannot be asked, " +
-            'answers 503 with Retry-After. A patient who must not be contacted answers 409 and nothing is sent; ' +
-            `one without the needed address answers 400. A vendor's refusal answers the message with status undelivered. ` +
-            'Over the send quota (messages per patient an hour and a day, per organization a minute and a day) answers 429 naming the limit, with ' +
-            `Retry-After in seconds until it frees, and nothing is stored or sent. ${whoMayCall(WRITERS)}`,
-          body: sendMessageBody,
-          response: { 200: messageResponse },
-        },
+    },
+    async (request, reply) => pageInHeaders({ request, reply }, await messages.list(callerOf(request), request.query)),
+  );
+  app.post(
+    '/api/messages',
+    {
+      config: { roles: WRITERS },
+      schema: {
+        tags,
+        summary: 'Send a message to a patient',
+        description:
+          'Sends now by SMS (default), e-mail or voice and answers 200 with the stored message. The patient and the appointment (of that patient) must be ' +
+          "the organization's, else 404 naming the field. A patient whose contact details have not reached messaging yet, or whose owner cannot be asked, " +
+          'answers 503 with Retry-After. A patient who must not be contacted answers 409 and nothing is sent; ' +
+          `one without the needed address answers 400. A vendor's refusal answers the message with status undelivered. ` +
+          'Over the send quota (messages per patient an hour and a day, per organization a minute and a day) answers 429 naming the limit, with ' +
+          'Retry-After in seconds until it frees, and nothing is stored or sent.',
+        body: sendMessageBody,
+        response: { 200: messageResponse },
       },
-      async (request) => messages.send(requireIdentity(request, WRITERS), request.body, request.id),
-    );
-  }
+    },
+    async (request) => messages.send(callerOf(request), request.body, request.id),
+  );
 
   app.get(
     '/api/messages/crudList',
-    { schema: { tags, summary: 'Messages, for administration screens', description: `The filters and order of the list, in the v1 list envelope ({response, page, limit, total}). ${whoMayCall(READERS)}`, querystring: messageListQuery, response: { 200: page } } },
-    async (request) => messages.list(requireIdentity(request, READERS), request.query),
+    { config: { roles: READERS }, schema: { tags, summary: 'Messages, for administration screens', description: 'The filters and order of the list, in the v1 list envelope ({response, page, limit, total}).', querystring: messageListQuery, response: { 200: page } } },
+    async (request) => messages.list(callerOf(request), request.query),
   );
 
   app.get(
     '/api/messages/:id',
-    { schema: { tags, summary: 'Get a message', description: whoMayCall(READERS), params: idParams, response: { 200: messageResponse } } },
-    async (request) => messages.get(requireIdentity(request, READERS), request.params.id),
+    { config: { roles: READERS }, schema: { tags, summary: 'Get a message', params: idParams, response: { 200: messageResponse } } },
+    async (request) => messages.get(callerOf(request), request.params.id),
   );
 }

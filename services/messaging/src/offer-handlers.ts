@@ -89,11 +89,24 @@ export function offerBindings(clock: () => Date): EventBinding[] {
       await keepOffer(db, event);
       // Texts not sent yet are void; those who were texted the offer are told the slot is gone.
       await db.reminder.updateMany({ where: { organization: event.organization, offer: event.data._id, messageTemplate: { in: OFFER_TEXTS }, status: { in: ['scheduled', 'blocked'] } }, data: { status: 'skipped', statusReason: 'offer-closed' } });
-      const texted = await db.reminder.findMany({
-        where: { organization: event.organization, offer: event.data._id, messageTemplate: { in: OFFER_TEXTS }, status: { in: ['sent', 'delivered'] }, patient: { in: event.data.patients.map((offered) => offered.patient) } },
-        select: { patient: true },
-      });
-      await planTexts(db, event, texted.map((row) => row.patient), OFFER_TAKEN, clock(), false);
+      const texted = (
+        await db.reminder.findMany({
+          where: { organization: event.organization, offer: event.data._id, messageTemplate: { in: OFFER_TEXTS }, status: { in: ['sent', 'delivered'] }, patient: { in: event.data.patients.map((offered) => offered.patient) } },
+          select: { patient: true },
+        })
+      ).map((row) => row.patient);
+      // Those who answered YES too (a parallel offer someone else won) are answered: at once, like any answer to their
+      // own message, not spaced after their last text or held for quiet hours. The others were not waiting for it.
+      const saidYes = new Set(
+        (
+          await db.message.findMany({
+            where: { organization: event.organization, offer: event.data._id, type: 'inbound', classification: 'positive', patient: { in: texted } },
+            select: { patient: true },
+          })
+        ).map((row) => row.patient),
+      );
+      await planTexts(db, event, texted.filter((patient) => saidYes.has(patient)), OFFER_TAKEN, clock(), true);
+      await planTexts(db, event, texted.filter((patient) => !saidYes.has(patient)), OFFER_TAKEN, clock(), false);
     }),
     on(offerExpiredV1, async (event, tx) => {
       const db = typed(tx);

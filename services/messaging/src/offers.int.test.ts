@@ -89,6 +89,63 @@ describe('messaging service: texting offers of freed slots', () => {
     expect(late.data).toMatchObject({ intent: 'confirm', offer: null });
   });
 
+  it('answers the YES of a patient who lost a parallel offer at once, while the same news to one who did not answer keeps the 30 s spacing', async () => {
+    const spacedClock = testClock('2026-09-01T14:00:00Z');
+    const spaced = await startMessaging('offers-spacing', await kafkaBrokers(), { twilio: fake, clock: spacedClock, dispatcher: { spacingMs: 30_000 } });
+    const pool = new pg.Pool({ connectionString: spaced.databaseUrl, max: 2 });
+    try {
+      const query = async (text: string, params: unknown[]) => (await pool.query(text, params)).rows;
+      const org = organization();
+      const records = await world(spaced.bus, org.id, { patient: { phone: '+15552220011', firstname: 'Amir' } });
+      const loser = patientData({ phone: '+15552220012', firstname: 'Bea' });
+      const silent = patientData({ phone: '+15552220013', firstname: 'Cy' });
+      for (const patient of [loser, silent]) await publish(spaced.bus, patientCreatedV1, org.id, patient._id, patient, '/services/patients');
+      for (const id of [records.patient._id, loser._id, silent._id, records.facility._id]) {
+        await waitFor(async () => (await query('SELECT 1 FROM patient_contact WHERE id = $1 UNION SELECT 1 FROM facility WHERE id = $1', [id])).length === 1, { timeoutMs: 30_000, message: 'read models kept' });
+      }
+      const offer = offerOf(records);
+      const offered = [records.patient._id, loser._id, silent._id].map((patient) => ({ patient, waitlist: randomUUID() }));
+      await publish(spaced.bus, offerCreatedV1, org.id, offer._id, { ...offer, offered }, '/services/scheduling');
+      await waitFor(async () => (await query('SELECT 1 FROM reminder WHERE offer = $1', [offer._id])).length === 3, { timeoutMs: 30_000, message: 'offer texts planned' });
+      const drainSpaced = async () => {
+        while ((await spaced.dispatcher.runOnce()) > 0);
+      };
+      await drainSpaced();
+      for (const phone of ['+15552220011', '+15552220012', '+15552220013']) expect(textsTo(phone), phone).toHaveLength(1);
+
+      // Amir and Bea both answer YES in the same instant the offer went out; Cy does not answer.
+      for (const from of ['+15552220011', '+15552220012']) {
+        const answer = await twilioCallback(spaced.app, fake, '/api/callback/sms/offers', { MessageSid: `SM${randomUUID().replace(/-/g, '')}`, From: from, To: fake.from, Body: 'YES' });
+        expect(answer.statusCode).toBe(200);
+      }
+      expect(await query(`SELECT 1 FROM message WHERE offer = $1 AND type = 'inbound' AND classification = 'positive'`, [offer._id])).toHaveLength(2);
+      // Scheduling gives Amir the slot and closes the offer for Bea and Cy.
+      await publish(spaced.bus, offerAcceptedV1, org.id, offer._id, { ...offer, status: 'patient-found', patient: records.patient._id, waitlist: offered[0]!.waitlist, appointment: randomUUID(), awaitingApproval: false }, '/services/scheduling');
+      await publish(spaced.bus, offerClosedV1, org.id, offer._id, { ...offer, status: 'patient-found', reason: 'patient-found', patients: offered.slice(1) }, '/services/scheduling');
+      await waitFor(async () => (await query('SELECT 1 FROM reminder WHERE offer = $1', [offer._id])).length === 6, { timeoutMs: 30_000, message: 'outcome texts planned' });
+
+      // The clock has not moved: 30 s have not passed since any of them was texted the offer.
+      await drainSpaced();
+      const taken = 'Sorry, the appointment on Wednesday, September 2, 2026 at 9:00 AM is no longer available. You stay on the waitlist.';
+      expect(textsTo('+15552220011')[1]).toBe('You got it, Amir: your appointment with Grace Hopper on Wednesday, September 2, 2026 at 9:00 AM is booked.');
+      expect(textsTo('+15552220012')).toEqual([expect.any(String), taken]);
+      expect(textsTo('+15552220013')).toHaveLength(1);
+      const takenRows = async () =>
+        Object.fromEntries(
+          (await query(`SELECT patient, status, status_reason, forced_time FROM reminder WHERE offer = $1 AND message_template = 'offer-taken'`, [offer._id])).map((row) => [row.patient, `${row.status}:${row.status_reason}:${row.forced_time}`]),
+        );
+      expect(await takenRows()).toEqual({ [loser._id]: 'sent:null:true', [silent._id]: 'scheduled:spacing:false' });
+
+      spacedClock.set('2026-09-01T14:00:30Z');
+      await drainSpaced();
+      expect(textsTo('+15552220013')).toEqual([expect.any(String), taken]);
+      expect(await takenRows()).toEqual({ [loser._id]: 'sent:null:true', [silent._id]: 'sent:null:false' });
+    } finally {
+      await pool.end();
+      await spaced.close();
+    }
+  });
+
   it('does not text an offer that lapsed before it could go out', async () => {
     const org = organization();
     const records = await world(service.bus, org.id, { patient: { phone: '+15552220003' } });

@@ -1,4 +1,4 @@
-import { requireIdentity, type ServiceApp } from '@pep/service-kit';
+import { callerOf, type ServiceApp } from '@pep/service-kit';
 import {
   createReminderBody,
   reminderListQuery,
@@ -9,7 +9,7 @@ import {
   updateReminderBody,
 } from './reminder.schemas.js';
 import type { ReminderService } from './reminder.service.js';
-import { READERS, whoMayCall, WRITERS } from './roles.js';
+import { READERS, WRITERS } from './roles.js';
 import { idParams, listOf } from './schemas.js';
 
 const tags = ['reminders'];
@@ -19,97 +19,98 @@ const FILTERS =
 
 /** Routes of the `reminders` group. Every record belongs to the caller's organization; others answer 404. */
 export function registerReminderRoutes(app: ServiceApp, reminders: ReminderService): void {
-  for (const [url, hide] of [['/api/reminders', false], ['/api/reminders/', true]] as const) {
-    app.get(
-      url,
-      { schema: { hide, tags, summary: 'Reminders', description: `Paged with page/limit, soonest first. ${FILTERS} ${whoMayCall(READERS)}`, querystring: reminderListQuery, response: { 200: page } } },
-      async (request) => reminders.list(requireIdentity(request, READERS), request.query),
-    );
-    app.post(
-      url,
-      {
-        schema: {
-          hide,
-          tags,
-          summary: 'Plan a reminder by hand',
-          description:
-            'Answers 200 with the reminder. Reminders of appointments are planned on their own when they are booked. The patient, the appointment (of that ' +
-            "patient) and the template must be the organization's, else 404 naming the field; 503 with Retry-After when their owner cannot be asked. " +
-            whoMayCall(WRITERS),
-          body: createReminderBody,
-          response: { 200: reminderResponse },
-        },
+  app.get(
+    '/api/reminders',
+    { config: { roles: READERS }, schema: { tags, summary: 'Reminders', description: `Paged with page/limit, soonest first. ${FILTERS}`, querystring: reminderListQuery, response: { 200: page } } },
+    async (request) => reminders.list(callerOf(request), request.query),
+  );
+  app.post(
+    '/api/reminders',
+    {
+      config: { roles: WRITERS },
+      schema: {
+        tags,
+        summary: 'Plan a reminder by hand',
+        description:
+          'Answers 200 with the reminder. Reminders of appointments are planned on their own when they are booked. The patient, the appointment (of that ' +
+          "patient) and the template must be the organization's, else 404 naming the field; 503 with Retry-After when their owner cannot be asked.",
+        body: createReminderBody,
+        response: { 200: reminderResponse },
       },
-      async (request) => reminders.create(requireIdentity(request, WRITERS), request.body),
-    );
-  }
+    },
+    async (request) => reminders.create(callerOf(request), request.body),
+  );
 
   app.get(
     '/api/reminders/crudList',
-    { schema: { tags, summary: 'Reminders, for administration screens', description: `As the list. ${whoMayCall(READERS)}`, querystring: reminderListQuery, response: { 200: page } } },
-    async (request) => reminders.list(requireIdentity(request, READERS), request.query),
+    { config: { roles: READERS }, schema: { tags, summary: 'Reminders, for administration screens', description: 'As the list.', querystring: reminderListQuery, response: { 200: page } } },
+    async (request) => reminders.list(callerOf(request), request.query),
   );
 
   app.get(
     '/api/reminders/reports/find',
-    { schema: { tags, summary: 'Reminders for reports', description: `As the list. ${FILTERS} ${whoMayCall(READERS)}`, querystring: reminderListQuery, response: { 200: page } } },
-    async (request) => reminders.list(requireIdentity(request, READERS), request.query),
+    { config: { roles: READERS }, schema: { tags, summary: 'Reminders for reports', description: `As the list. ${FILTERS}`, querystring: reminderListQuery, response: { 200: page } } },
+    async (request) => reminders.list(callerOf(request), request.query),
   );
 
   app.get(
     '/api/reminders/reports/summary',
     {
+      config: { roles: READERS },
       schema: {
         tags,
         summary: 'Counts of reminders by status',
-        description: `Over a sendAt range (sendAt=>=…&sendAt=<…) and optionally one type. ${whoMayCall(READERS)}`,
+        description: 'Over a sendAt range (sendAt=>=…&sendAt=<…) and optionally one type.',
         querystring: reminderSummaryQuery,
         response: { 200: reminderSummaryResponse },
       },
     },
-    async (request) => reminders.summary(requireIdentity(request, READERS), request.query),
+    async (request) => reminders.summary(callerOf(request), request.query),
   );
 
   app.get(
     '/api/reminders/findByApptId/:id',
     {
-      schema: { tags, summary: "An appointment's reminders", description: `Paged, soonest first; 404 for an appointment not of the organization. ${whoMayCall(READERS)}`, params: idParams, querystring: reminderSubListQuery, response: { 200: page } },
+      config: { roles: READERS },
+      schema: { tags, summary: "An appointment's reminders", description: 'Paged, soonest first; 404 for an appointment not of the organization.', params: idParams, querystring: reminderSubListQuery, response: { 200: page } },
     },
-    async (request) => reminders.list(requireIdentity(request, READERS), { ...request.query, appointment: request.params.id }, 'params.id'),
+    async (request) => reminders.list(callerOf(request), { ...request.query, appointment: request.params.id }, 'params.id'),
   );
 
   app.get(
     '/api/reminders/findByPatientId/:id',
     {
-      schema: { tags, summary: "A patient's reminders", description: `Paged, soonest first; 404 for a patient not of the organization. ${whoMayCall(READERS)}`, params: idParams, querystring: reminderSubListQuery, response: { 200: page } },
+      config: { roles: READERS },
+      schema: { tags, summary: "A patient's reminders", description: 'Paged, soonest first; 404 for a patient not of the organization.', params: idParams, querystring: reminderSubListQuery, response: { 200: page } },
     },
-    async (request) => reminders.list(requireIdentity(request, READERS), { ...request.query, patient: request.params.id }, 'params.id'),
+    async (request) => reminders.list(callerOf(request), { ...request.query, patient: request.params.id }, 'params.id'),
   );
 
   app.get(
     '/api/reminders/:id',
-    { schema: { tags, summary: 'Get a reminder', description: whoMayCall(READERS), params: idParams, response: { 200: reminderResponse } } },
-    async (request) => reminders.get(requireIdentity(request, READERS), request.params.id),
+    { config: { roles: READERS }, schema: { tags, summary: 'Get a reminder', params: idParams, response: { 200: reminderResponse } } },
+    async (request) => reminders.get(callerOf(request), request.params.id),
   );
 
   app.put(
     '/api/reminders/:id',
     {
+      config: { roles: WRITERS },
       schema: {
         tags,
         summary: 'Change a reminder not sent yet',
-        description: `Time, channel, template or text; \`status: skipped\` cancels it and \`status: scheduled\` puts it back. A reminder being sent or sent answers 409. ${whoMayCall(WRITERS)}`,
+        description: 'Time, channel, template or text; `status: skipped` cancels it and `status: scheduled` puts it back. A reminder being sent or sent answers 409.',
         params: idParams,
         body: updateReminderBody,
         response: { 200: reminderResponse },
       },
     },
-    async (request) => reminders.update(requireIdentity(request, WRITERS), request.params.id, request.body),
+    async (request) => reminders.update(callerOf(request), request.params.id, request.body),
   );
 
   app.delete(
     '/api/reminders/:id',
-    { schema: { tags, summary: 'Delete a reminder', description: `Soft delete; one not sent yet never goes out. ${whoMayCall(WRITERS)}`, params: idParams, response: { 200: reminderResponse } } },
-    async (request) => reminders.remove(requireIdentity(request, WRITERS), request.params.id),
+    { config: { roles: WRITERS }, schema: { tags, summary: 'Delete a reminder', description: 'Soft delete; one not sent yet never goes out.', params: idParams, response: { 200: reminderResponse } } },
+    async (request) => reminders.remove(callerOf(request), request.params.id),
   );
 }

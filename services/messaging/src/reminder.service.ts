@@ -23,6 +23,8 @@ export class ReminderService {
     private readonly prisma: PrismaClient,
     private readonly clock: () => Date,
     private readonly references: References,
+    /** Called after a reminder was committed `scheduled`, so the dispatcher sends one due now at once (ADR 0027). */
+    private readonly scheduledWritten: () => void,
   ) {}
 
   /**
@@ -82,6 +84,7 @@ export class ReminderService {
         updatedBy: identity.user,
       },
     });
+    if (reminder.status === 'scheduled') this.scheduledWritten();
     return toReminderResponse(reminder);
   }
 
@@ -89,7 +92,7 @@ export class ReminderService {
   async update(identity: Identity, id: string, body: UpdateReminderBody): Promise<ReminderResponse> {
     await this.own(identity, id);
     if (body.messageTemplate) await this.references.template(identity, body.messageTemplate, 'body.messageTemplate');
-    return this.prisma.$transaction(async (tx) => {
+    const updated = await this.prisma.$transaction(async (tx) => {
       const current = await this.own(identity, id, tx);
       if (!['scheduled', 'blocked', 'skipped'].includes(current.status)) throw notChangeable();
       const data: Prisma.ReminderUpdateInput = { updatedBy: identity.user };
@@ -108,8 +111,11 @@ export class ReminderService {
       // Applies only if no dispatcher claimed the reminder since it was read.
       const changed = await tx.reminder.updateMany({ where: { id, status: current.status }, data: data as Prisma.ReminderUpdateManyMutationInput });
       if (changed.count === 0) throw notChangeable();
-      return toReminderResponse(await tx.reminder.findUniqueOrThrow({ where: { id } }));
+      return tx.reminder.findUniqueOrThrow({ where: { id } });
     });
+    // Moved to now, or put back: a round takes it at once rather than at the next poll.
+    if (updated.status === 'scheduled') this.scheduledWritten();
+    return toReminderResponse(updated);
   }
 
   /** Deletes a reminder softly; one not sent yet is skipped so it never goes out. */

@@ -4,8 +4,3 @@ export const WRITERS = ['admin', 'manager', 'staff'] as const;
 export const READERS = ['admin', 'manager', 'staff', 'provider', 'integrator'] as const;
 /** Who may change the organization's message wording. */
 export const TEMPLATE_WRITERS = ['admin', 'manager'] as const;
-
-/** The sentence every route's OpenAPI description ends with, naming who may call it. */
-export function whoMayCall(roles: readonly string[]): string {
-  return `Roles: ${roles.join(', ')}.`;
-}

@@ -190,16 +190,36 @@ export interface TemplateContext {
 /** The values of every variable a template may use; missing ones are empty. */
 export function variablesOf(context: TemplateContext, language: string): Record<string, string> {
   const appointment = context.appointment;
-  const local = appointment ? DateTime.fromJSDate(appointment.date, { zone: appointment.timeZone }).setLocale(language) : null;
+  const offer = context.offer;
   return {
     'patient.firstname': context.patient?.firstname ?? '',
     'provider.name': context.provider?.name ?? '',
     'facility.name': context.facility?.name ?? '',
-    'appointment.date': local ? local.toLocaleString(DateTime.DATE_HUGE) : '',
-    'appointment.time': local ? local.toLocaleString(DateTime.TIME_SIMPLE) : '',
-    'offer.expires': context.offer ? DateTime.fromJSDate(context.offer.expireAt, { zone: context.offer.timeZone }).setLocale(language).toLocaleString(DateTime.TIME_SIMPLE) : '',
+    'appointment.date': appointment ? localized(appointment.date, appointment.timeZone, language, 'date') : '',
+    'appointment.time': appointment ? localized(appointment.date, appointment.timeZone, language, 'time') : '',
+    'offer.expires': offer ? localized(offer.expireAt, offer.timeZone, language, 'time') : '',
     help: context.help ?? '',
   };
+}
+
+// Formatted instants by instant, zone, language and format. A morning's reminders fall on a clinic's few dozen slot
+// times, and formatting one in luxon was most of the work of rendering a text.
+const LOCALIZED_KEPT = 10_000;
+const localizedTexts = new Map<string, string>();
+
+/** An instant as a patient reads it: the long date or the short time, in the zone and language given. */
+function localized(instant: Date, zone: string, language: string, format: 'date' | 'time'): string {
+  const key = `${instant.getTime()}|${zone}|${language}|${format}`;
+  let text = localizedTexts.get(key);
+  if (text === undefined) {
+    text = DateTime.fromJSDate(instant, { zone })
+      .setLocale(language)
+      .toLocaleString(format === 'date' ? DateTime.DATE_HUGE : DateTime.TIME_SIMPLE);
+    // Bounded: dropping them all now and then costs a few formats, never memory.
+    if (localizedTexts.size >= LOCALIZED_KEPT) localizedTexts.clear();
+    localizedTexts.set(key, text);
+  }
+  return text;
 }
 
 /** Fills `{{variable}}` placeholders; unknown ones become empty rather than leaking braces to patients. */

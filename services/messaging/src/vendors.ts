@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
 import { join } from 'node:path';
 import nodemailer, { type Transporter } from 'nodemailer';
 import twilio from 'twilio';
 import type RequestClient from 'twilio/lib/base/RequestClient.js';
+import type * as TwilioResponse from 'twilio/lib/http/response.js';
 
 /** Twilio's account and the number (or messaging service) messages go out from. */
 export interface TwilioConfig {
@@ -58,19 +61,70 @@ const TWILIO_API = 'https://api.twilio.com';
 /** The sending number the development sink reports; scripts/sms-reply.mjs plays patients' replies to it (SINK_NUMBER). */
 export const SINK_FROM = '+15550100000';
 
-// The SDK's agent allows 20 connections to Twilio by default: with Twilio's ~50–300 ms per request, at most a few hundred
-// texts a second per replica. The dispatcher sends a batch's texts concurrently (ADR 0027), so it gets more.
-const REQUEST_CLIENT_OPTIONS = { keepAlive: true, maxSockets: 256, maxTotalSockets: 256 };
+// The SDK's agent allows 20 connections to Twilio and keeps 5 open between bursts: with Twilio's ~50–300 ms per
+// request, at most a few hundred texts a second per replica, and a new TLS handshake for most texts of the next batch.
+// The dispatcher sends a batch's texts concurrently (ADR 0027), so it gets more, and keeps them all open. An idle one is
+// closed after 4 s, before servers' usual keep-alive timeouts (Node's 5 s): a request is not written to a connection the
+// other end is closing, which would fail a text that never arrived.
+const AGENT_OPTIONS = { keepAlive: true, maxSockets: 256, maxTotalSockets: 256, maxFreeSockets: 256, timeout: 4_000 };
+const REQUEST_TIMEOUT_MS = 30_000;
 
-/** Twilio's HTTP client, sending its requests to another base URL (a stand-in speaking Twilio's REST API). */
-class RebasedRequestClient extends twilio.RequestClient {
+/** URL-encodes a Twilio request's parameters; a list repeats its key, as Twilio expects (StatusCallbackEvent). */
+function formOf(values: object): string {
+  const form = new URLSearchParams();
+  for (const [key, value] of Object.entries(values)) {
+    if (value === undefined || value === null) continue;
+    for (const one of Array.isArray(value) ? value : [value]) form.append(key, String(one));
+  }
+  return form.toString();
+}
+
+/**
+ * The SDK's HTTP client on Node's own `http`/`https` with a keep-alive agent, optionally rebased onto a stand-in
+ * speaking Twilio's REST API. The SDK's default goes through axios, whose per-request work (merging configs, header
+ * objects, interceptors) was the largest part of a replica's time per text (ADR 0033); the SDK still builds each
+ * request and reads each answer, this only moves the bytes.
+ */
+class KeepAliveRequestClient extends twilio.RequestClient {
+  private readonly agents = { http: new http.Agent(AGENT_OPTIONS), https: new https.Agent(AGENT_OPTIONS) };
+
   constructor(private readonly base: string) {
-    super(REQUEST_CLIENT_OPTIONS);
+    super({ keepAlive: true });
   }
 
-  override request<TData>(opts: RequestClient.RequestOptions<TData>) {
-    const uri = opts.uri.startsWith(TWILIO_API) ? this.base + opts.uri.slice(TWILIO_API.length) : opts.uri;
-    return super.request<TData>({ ...opts, uri });
+  override async request<TData>(opts: RequestClient.RequestOptions<TData>): Promise<TwilioResponse.default<TData>> {
+    const url = new URL(opts.uri.startsWith(TWILIO_API) ? this.base + opts.uri.slice(TWILIO_API.length) : opts.uri);
+    const headers: Record<string, string> = { ...(opts.headers as Record<string, string> | undefined) };
+    if (opts.username && opts.password) headers['Authorization'] = `Basic ${Buffer.from(`${opts.username}:${opts.password}`).toString('base64')}`;
+    else if (opts.authStrategy) headers['Authorization'] = await opts.authStrategy.getAuthString();
+    if (opts.params) url.search = formOf(opts.params);
+    const data = opts.data as object | undefined;
+    const body = data ? (headers['Content-Type'] === 'application/json' ? JSON.stringify(data) : formOf(data)) : undefined;
+    if (body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(body));
+    const secure = url.protocol === 'https:';
+    return new Promise((resolve, reject) => {
+      const request = (secure ? https : http).request(
+        url,
+        { method: opts.method.toUpperCase(), headers, agent: secure ? this.agents.https : this.agents.http, timeout: opts.timeout ?? REQUEST_TIMEOUT_MS },
+        (response) => {
+          let text = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => (text += chunk));
+          response.on('error', reject);
+          // The SDK parses the JSON (and reads Twilio's error codes from it) itself.
+          response.on('end', () => resolve({ statusCode: response.statusCode ?? 0, body: text as TData, headers: response.headers }));
+        },
+      );
+      request.on('timeout', () => request.destroy(new Error('request timed out')));
+      request.on('error', reject);
+      request.end(body);
+    });
+  }
+
+  /** Closes the kept-alive connections. */
+  close(): void {
+    this.agents.http.destroy();
+    this.agents.https.destroy();
   }
 }
 
@@ -106,7 +160,8 @@ export function createVendors(options: VendorOptions): Vendors {
     return { sms: async () => sink('SM'), voice: async () => sink('CA'), email: mail.send, webhookToken: options.sinkWebhookToken || null, close: mail.close };
   }
   const base = (config.apiUrl ?? TWILIO_API).replace(/\/+$/, '');
-  const client = twilio(config.accountSid, config.authToken, { httpClient: base === TWILIO_API ? new twilio.RequestClient(REQUEST_CLIENT_OPTIONS) : new RebasedRequestClient(base) });
+  const httpClient = new KeepAliveRequestClient(base);
+  const client = twilio(config.accountSid, config.authToken, { httpClient });
   const sender = config.from.startsWith('MG') ? { messagingServiceSid: config.from } : { from: config.from };
   return {
     async sms(to, text, statusCallback) {
@@ -130,7 +185,10 @@ export function createVendors(options: VendorOptions): Vendors {
     },
     email: mail.send,
     webhookToken: config.authToken,
-    close: mail.close,
+    close: () => {
+      httpClient.close();
+      mail.close();
+    },
   };
 }
 

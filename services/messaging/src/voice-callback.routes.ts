@@ -26,6 +26,7 @@ export function registerVoiceCallbackRoutes(scope: ServiceApp, voice: VoiceServi
     scope.route({
       method,
       url,
+      config: { roles: 'public' },
       schema: {
         tags: ['callback'],
         summary: `A ${url.endsWith('offers') ? 'offer' : 'reminder'} call (Twilio voice webhook)`,

@@ -24,6 +24,7 @@ import type { z } from 'zod';
 import { buildMessaging } from '../src/app.js';
 import type { DispatcherOptions, ReminderDispatcher } from '../src/dispatcher.js';
 import { migrationsDir } from '../src/migrations.js';
+import type { PendingSweep } from '../src/pending-sweep.js';
 import type { QuotaLimits } from '../src/quota.js';
 import type { MailerConfig } from '../src/vendors.js';
 
@@ -53,6 +54,8 @@ export function testClock(start: string): TestClock {
 export interface MessagingUnderTest {
   app: ServiceApp;
   dispatcher: ReminderDispatcher;
+  /** Settles messages a crashed send left pending; only runs when the test calls runOnce(). */
+  sweep: PendingSweep;
   database: Database;
   bus: KafkaBus;
   topicPrefix: string;
@@ -148,7 +151,7 @@ export async function startMessaging(label: string, brokers: string[], options: 
     if (!/topic|partition/i.test((error as Error).message)) throw error;
     return build();
   });
-  const { app, dispatcher, bus } = started;
+  const { app, dispatcher, sweep, bus } = started;
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
@@ -160,6 +163,7 @@ export async function startMessaging(label: string, brokers: string[], options: 
   return {
     app,
     dispatcher,
+    sweep,
     database,
     bus,
     topicPrefix,

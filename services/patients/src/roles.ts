@@ -4,8 +4,3 @@ export const STAFF = ['admin', 'manager', 'staff', 'provider', 'integrator'] as 
 export const CURATORS = ['admin', 'manager', 'staff', 'integrator'] as const;
 /** Users with a person behind them, who follow patients and have recently viewed ones. */
 export const PEOPLE = ['admin', 'manager', 'staff', 'provider'] as const;
-
-/** The sentence every route's OpenAPI description ends with, naming who may call it. */
-export function whoMayCall(roles: readonly string[]): string {
-  return `Roles: ${roles.join(', ')}.`;
-}

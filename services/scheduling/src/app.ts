@@ -16,7 +16,8 @@ import { patientMergedHandler } from './patient-merged.handler.js';
 import { registerSchedulingLookupRoutes } from './record-lookup.routes.js';
 import { replyReceivedHandler } from './reply-received.handler.js';
 import { registerOfferAnswerRoutes, registerOfferRoutes } from './offer.routes.js';
-import { OfferAnswers, OfferService } from './offer.service.js';
+import { OfferAnswers, OfferLifecycle } from './offer-lifecycle.js';
+import { OfferQueries } from './offer-queries.js';
 import { settingsChangedHandler } from './organization-setting.js';
 import { registerWaitlistRoutes } from './waitlist.routes.js';
 import { WaitlistService } from './waitlist.service.js';
@@ -94,10 +95,10 @@ export async function buildApp(deps: SchedulingAppDeps): Promise<ServiceApp> {
   const appointments = new AppointmentService(prisma, eventsWritten, patients, users);
   registerAppointmentRoutes(app, appointments);
   registerAvailabilityRoutes(app, new AvailabilityService(prisma, eventsWritten, patients, deps.now));
-  const offers = new OfferService(prisma, eventsWritten, deps.now, deps.logger.child({ component: 'offers' }));
+  const offers = new OfferLifecycle(prisma, eventsWritten, deps.now, deps.logger.child({ component: 'offers' }));
   registerWaitlistRoutes(app, new WaitlistService(prisma, eventsWritten, patients));
   registerOfferAnswerRoutes(app, new OfferAnswers(prisma, offers, eventsWritten));
-  registerOfferRoutes(app, offers, patients);
+  registerOfferRoutes(app, new OfferQueries(prisma), offers, patients);
   registerNotBuiltRoutes(app);
 
   const subscriptions: Subscription[] = [];

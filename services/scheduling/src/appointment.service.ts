@@ -1,31 +1,14 @@
-import { randomUUID } from 'node:crypto';
-import {
-  appointmentCancelledV1,
-  appointmentConfirmedV1,
-  appointmentCreatedV1,
-  appointmentDeletedV1,
-  appointmentRescheduledV1,
-  appointmentUpdatedV1,
-  createEvent,
-  type EventEnvelope,
-} from '@pep/contracts';
+import { appointmentConfirmedV1, appointmentRescheduledV1, appointmentUpdatedV1, createEvent } from '@pep/contracts';
 import { dateBoundsWhere, HttpProblem, rootAccountOf, type Identity, type InvalidField, notFound, type OwnerLookup, pageOf, pageWindow } from '@pep/service-kit';
-import { lockProviderHours } from './booking-lock.js';
 import type { AppointmentListQuery, AppointmentResponse, CreateAppointmentBody, SummaryQuery, SummaryResponse, UpdateAppointmentBody } from './appointment.schemas.js';
-import { reopenHeldBy } from './availability.service.js';
-import { enqueue, SOURCE, type Db } from './events.js';
-import type { Appointment, AppointmentType, Facility, Prisma, PrismaClient, Provider } from './generated/prisma/client.js';
+import { bookAppointment, cancelAppointment, deleteAppointment, endOf, eventContext, reopenSlotOf, slotTaken, withTimeZone, type Actor, type LocatedAppointment } from './booking-core.js';
+import { enqueue, type Db } from './events.js';
+import type { AppointmentType, Facility, Prisma, PrismaClient, Provider } from './generated/prisma/client.js';
 import { allowsDoubleBooking, defaultAppointmentDuration } from './organization-setting.js';
 import { patientNotFound, type PatientDirectory } from './patient-directory.js';
 import { invalidFields, sqlState, type ListQuery, type Page } from './schemas.js';
 import { appointmentSnapshot, toAppointmentResponse } from './views.js';
 
-/** An appointment with the time zone of its facility, which every event about it carries. */
-type Located = Appointment & { facility: { timeZone: string } };
-
-const withTimeZone = { facility: { select: { timeZone: true } } } as const;
-
-const slotTaken = () => new HttpProblem(409, 'slot-taken', 'The provider already has an appointment at that time.');
 const cancelledAppointment = () => new HttpProblem(409, 'appointment-cancelled', 'The appointment is cancelled; book a new one instead.');
 
 /** Fields whose change moves an appointment: reminders planned for the old slot are void. */
@@ -80,41 +63,16 @@ export class AppointmentService {
   }
 
   /**
-   * Books an appointment. The exclusion constraint decides whether the provider is free, so of two concurrent
-   * bookings of one slot exactly one commits and the other answers 409.
+   * Books an appointment through the booking core ({@link bookAppointment}). The exclusion constraint decides whether
+   * the provider is free, so of two concurrent bookings of one slot exactly one commits and the other answers 409.
    */
   async create(identity: Identity, body: CreateAppointmentBody, correlationId: string): Promise<AppointmentResponse> {
     if (body.user !== undefined) await this.requireUser(identity, body.user);
     const { facility, type } = await this.references(identity, body);
     const date = new Date(body.date);
     const duration = body.duration ?? type?.duration ?? (await defaultAppointmentDuration(this.prisma, identity.organization));
-    const created = await this.slotGuarded(() =>
-      this.prisma.$transaction(async (tx) => {
-        await lockProviderHours(tx, body.provider, date, endOf(date, duration));
-        const appointment = await tx.appointment.create({
-          data: {
-            id: randomUUID(),
-            organization: identity.organization,
-            patient: body.patient,
-            providerId: body.provider,
-            facilityId: body.facility,
-            typeId: body.type ?? null,
-            date,
-            duration,
-            endAt: endOf(date, duration),
-            source: body.source ?? 'ui',
-            status: body.status ?? 'unconfirmed',
-            allowOverlap: await allowsDoubleBooking(tx, identity.organization),
-            createdBy: identity.user,
-            updatedBy: identity.user,
-          },
-        });
-        await enqueue(tx, [
-          createEvent(appointmentCreatedV1, { ...context(appointment, correlationId), data: appointmentSnapshot(appointment, facility!.timeZone) }),
-        ]);
-        return appointment;
-      }),
-    );
+    const booking = { patient: body.patient, provider: body.provider, facility: body.facility, type: body.type ?? null, date, duration, source: body.source ?? 'ui', status: body.status ?? 'unconfirmed' } as const;
+    const created = await this.prisma.$transaction((tx) => bookAppointment(tx, actorOf(identity, correlationId), booking, facility!.timeZone));
     this.eventsWritten();
     return toAppointmentResponse(created);
   }
@@ -164,11 +122,11 @@ export class AppointmentService {
         const snapshot = appointmentSnapshot(updated, updated.facility.timeZone);
         // The slot an availability booked for it is free once it is elsewhere.
         if (next.provider !== current.providerId || next.facility !== current.facilityId || next.date.getTime() !== current.date.getTime()) {
-          await reopenHeldBy(tx, updated, { user: identity.user, correlationId });
+          await reopenSlotOf(tx, updated, { user: identity.user, correlationId });
         }
         const event = moved
           ? createEvent(appointmentRescheduledV1, {
-              ...context(updated, correlationId),
+              ...eventContext(updated.organization, updated.id, actorOf(identity, correlationId)),
               data: {
                 ...snapshot,
                 changed,
@@ -181,7 +139,7 @@ export class AppointmentService {
                 },
               },
             })
-          : createEvent(appointmentUpdatedV1, { ...context(updated, correlationId), data: { ...snapshot, changed } });
+          : createEvent(appointmentUpdatedV1, { ...eventContext(updated.organization, updated.id, actorOf(identity, correlationId)), data: { ...snapshot, changed } });
         await enqueue(tx, [event]);
         wrote = true;
         return updated;
@@ -193,58 +151,45 @@ export class AppointmentService {
 
   /** Confirms an appointment; confirming it again changes nothing, and a cancelled one cannot be confirmed (409). */
   confirm(identity: Identity, id: string, correlationId: string, within?: Db): Promise<AppointmentResponse> {
-    return this.transition(identity, id, correlationId, within, (current) => {
+    return this.transition(identity, id, correlationId, within, async (tx, current, actor) => {
       if (current.status === 'cancelled') throw cancelledAppointment();
       if (current.status === 'confirmed') return null;
-      return {
-        data: { status: 'confirmed' },
-        event: (row) => createEvent(appointmentConfirmedV1, { ...context(row, correlationId), data: appointmentSnapshot(row, row.facility.timeZone) }),
-      };
+      const confirmed = await tx.appointment.update({ where: { id }, data: { status: 'confirmed', updatedBy: actor.user }, include: withTimeZone });
+      await enqueue(tx, [createEvent(appointmentConfirmedV1, { ...eventContext(confirmed.organization, confirmed.id, actor), data: appointmentSnapshot(confirmed, confirmed.facility.timeZone) })]);
+      return confirmed;
     });
   }
 
   /** Cancels an appointment, freeing its slot; cancelling it again changes nothing. */
   cancel(identity: Identity, id: string, correlationId: string, within?: Db): Promise<AppointmentResponse> {
-    return this.transition(identity, id, correlationId, within, (current) => {
-      if (current.status === 'cancelled') return null;
-      return {
-        data: { status: 'cancelled' },
-        event: (row) => createEvent(appointmentCancelledV1, { ...context(row, correlationId), data: appointmentSnapshot(row, row.facility.timeZone) }),
-      };
-    });
+    return this.transition(identity, id, correlationId, within, (tx, current, actor) => (current.status === 'cancelled' ? Promise.resolve(null) : cancelAppointment(tx, actor, current)));
   }
 
   /** Deletes an appointment softly and answers it; its slot is free and it answers 404 from then on. */
   remove(identity: Identity, id: string, correlationId: string): Promise<AppointmentResponse> {
-    return this.transition(identity, id, correlationId, undefined, () => ({
-      data: { deleted: true },
-      event: (row) => createEvent(appointmentDeletedV1, { ...context(row, correlationId), data: appointmentSnapshot(row, row.facility.timeZone) }),
-    }));
+    return this.transition(identity, id, correlationId, undefined, (tx, current, actor) => deleteAppointment(tx, actor, current));
   }
 
   /**
-   * Applies a state change decided on the locked row; `decide` answers null when there is nothing to do. A cancelled or
-   * deleted appointment gives back the availability it was booked into. `within` runs it in a transaction already open
-   * (an event handler's, so the change commits with the inbox record).
+   * Applies a state change decided on the locked row; `apply` answers null when there is nothing to do, or the row
+   * after the change it wrote with its events. `within` runs it in a transaction already open (an event handler's, so
+   * the change commits with the inbox record).
    */
   private async transition(
     identity: Identity,
     id: string,
     correlationId: string,
     within: Db | undefined,
-    decide: (current: Located) => { data: Prisma.AppointmentUpdateInput; event: (row: Located) => EventEnvelope } | null,
+    apply: (tx: Db, current: LocatedAppointment, actor: Actor) => Promise<LocatedAppointment | null>,
   ): Promise<AppointmentResponse> {
     let wrote = false;
     const inTransaction = <T>(work: (tx: Db) => Promise<T>) => (within ? work(within) : this.prisma.$transaction(work));
     const result = await inTransaction(async (tx) => {
       const current = await this.own(tx, identity, id, true);
-      const change = decide(current);
-      if (!change) return current;
-      const updated = await tx.appointment.update({ where: { id }, data: { ...change.data, updatedBy: identity.user }, include: withTimeZone });
-      await enqueue(tx, [change.event(updated)]);
-      if (updated.status === 'cancelled' || updated.deleted) await reopenHeldBy(tx, updated, { user: identity.user, correlationId });
+      const changed = await apply(tx, current, actorOf(identity, correlationId));
+      if (!changed) return current;
       wrote = true;
-      return updated;
+      return changed;
     });
     if (wrote) this.eventsWritten();
     return toAppointmentResponse(result);
@@ -286,13 +231,14 @@ export class AppointmentService {
     try {
       return await write();
     } catch (error) {
+      // A move meets the no-overlap constraint as a booking does.
       if (sqlState(error) === '23P01') throw slotTaken();
       throw error;
     }
   }
 
   /** The caller's organization's live appointment, locked for the rest of the transaction when asked; 404 otherwise. */
-  private async own(db: Db, identity: Identity, id: string, lock = false): Promise<Located> {
+  private async own(db: Db, identity: Identity, id: string, lock = false): Promise<LocatedAppointment> {
     if (lock) await db.$executeRawUnsafe('SELECT 1 FROM "appointment" WHERE "id" = $1::uuid AND "organization" = $2::uuid FOR UPDATE', id, identity.organization);
     const appointment = await db.appointment.findFirst({ where: { id, organization: identity.organization, deleted: false }, include: withTimeZone });
     if (!appointment) throw notFound('appointment');
@@ -311,12 +257,9 @@ function userNotFound(): HttpProblem {
   });
 }
 
-function endOf(date: Date, minutes: number): Date {
-  return new Date(date.getTime() + minutes * 60_000);
-}
-
-function context(appointment: Appointment, correlationId: string) {
-  return { source: SOURCE, organization: appointment.organization, subject: appointment.id, correlationId };
+/** The caller of a route as the booking core's actor. */
+function actorOf(identity: Identity, correlationId: string): Actor {
+  return { organization: identity.organization, user: identity.user, correlationId };
 }
 
 function whereOf(organization: string, filters: Filters): Prisma.AppointmentWhereInput {

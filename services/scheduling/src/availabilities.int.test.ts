@@ -325,6 +325,9 @@ describe('scheduling service: availabilities and open slots', () => {
     expect(held.json().map((x: Availability) => x.status)).toEqual(['booked-pending', 'booked-by-integrator']);
     const [integrated] = await eventsOf(b._id, 'availability.booked');
     expect(integrated!.data).toMatchObject({ status: 'booked-by-integrator', appointment: null, patient: null, externalId: 'ehr-9' });
+    // Stored as the API spells it, the one spelling of Prisma and raw SQL; the column's check refuses any other.
+    expect((await sql.query('SELECT status FROM availability WHERE id = ANY($1::uuid[]) ORDER BY date', [[a._id, b._id]])).rows.map((row) => row.status)).toEqual(['booked-pending', 'booked-by-integrator']);
+    await expect(sql.query("UPDATE availability SET status = 'booked_pending' WHERE id = $1", [a._id])).rejects.toMatchObject({ code: '23514' });
 
     const before = await rows(org.id);
     const refused = await call('PUT', '/api/availabilities', [

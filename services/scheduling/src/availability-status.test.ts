@@ -1,6 +1,6 @@
 import { availabilityStatuses } from '@pep/contracts';
 import { describe, expect, it } from 'vitest';
-import { BOOKABLE, canSet, canTransition, effectiveStatus, SETTABLE, TRANSITIONS } from './availability-status.js';
+import { BOOKABLE, canSet, canTransition, effectiveStatus, SETTABLE, stateOf, TRANSITIONS } from './availability-status.js';
 
 describe('availability states', () => {
   it('goes from available to held or offered, from there to booked or expired, and back to available only by release', () => {
@@ -44,5 +44,11 @@ describe('availability states', () => {
       expect(effectiveStatus(state, start, start)).toBe('expired');
     }
     for (const state of ['booked', 'booked-by-offer', 'booked-by-integrator', 'expired'] as const) expect(effectiveStatus(state, start, new Date('2027-01-01T00:00:00Z'))).toBe(state);
+  });
+
+  it('reads a stored status as the state it spells, and refuses a value outside the column’s check', () => {
+    for (const state of availabilityStatuses) expect(stateOf(state)).toBe(state);
+    expect(() => stateOf('booked_pending')).toThrow(/outside its check/);
+    expect(() => stateOf('')).toThrow(/outside its check/);
   });
 });

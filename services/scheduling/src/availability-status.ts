@@ -1,4 +1,4 @@
-import type { availabilityStatuses } from '@pep/contracts';
+import { availabilityStatuses } from '@pep/contracts';
 
 /** A state of an availability, as the API spells it. */
 export type AvailabilityState = (typeof availabilityStatuses)[number];
@@ -49,4 +49,10 @@ export function canSet(from: AvailabilityState, to: AvailabilityState): boolean 
  */
 export function effectiveStatus(stored: AvailabilityState, date: Date, now: Date): AvailabilityState {
   return LAPSING.has(stored) && date.getTime() <= now.getTime() ? 'expired' : stored;
+}
+
+/** A stored status as the state it is; the column's check admits only the API's spellings, so another value throws. */
+export function stateOf(stored: string): AvailabilityState {
+  if (!(availabilityStatuses as readonly string[]).includes(stored)) throw new Error(`stored availability status outside its check: ${stored}`);
+  return stored as AvailabilityState;
 }

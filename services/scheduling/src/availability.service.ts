@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { appointmentCreatedV1, availabilityBookedV1, availabilityOpenedV1, createEvent, type EventEnvelope } from '@pep/contracts';
+import type { EventEnvelope } from '@pep/contracts';
 import { HttpProblem, type Identity, type InvalidField, notFound, pageOf, pageWindow } from '@pep/service-kit';
-import { lockProviderHours } from './booking-lock.js';
-import { BOOKABLE, canSet, effectiveStatus, type AvailabilityState } from './availability-status.js';
+import { BOOKABLE, canSet, effectiveStatus, stateOf, type AvailabilityState } from './availability-status.js';
 import type {
   AvailabilityChange,
   AvailabilityFilters,
@@ -17,25 +16,13 @@ import type {
   WorkingHoursBody,
 } from './availability.schemas.js';
 import { encodeSlotCursor } from './availability.schemas.js';
-import { enqueue, SOURCE, type Db } from './events.js';
-import type { Appointment, AppointmentType, Availability, Offer, Prisma, PrismaClient } from './generated/prisma/client.js';
+import { bookAvailability, ownAvailability, slotBooked, slotOpened, withTimeZone } from './booking-core.js';
+import { enqueue } from './events.js';
+import type { AppointmentType, Availability, Prisma, PrismaClient } from './generated/prisma/client.js';
 import { daysBetween, endOf, expandWorkingHours, intervalView, isDay, resolveRange, subtractIntervals, type Interval, type RangeBound } from './open-slots.js';
-import { allowsDoubleBooking } from './organization-setting.js';
 import { patientNotFound, type PatientDirectory } from './patient-directory.js';
 import { invalidFields, sqlState, type ListQuery, type Page } from './schemas.js';
-import { appointmentSnapshot, apiValue, availabilitySnapshot, storedValue, toAvailabilityResponse, type LocatedAvailability } from './views.js';
-
-/** Who changes an availability and under which request, for the events it publishes. */
-export interface ChangeContext {
-  user: string;
-  correlationId: string;
-  causationId?: string;
-}
-
-/** Why a slot became available, as availability.opened tells it. */
-type OpenReason = 'created' | 'appointment-cancelled' | 'offer-ended' | 'released';
-
-const withTimeZone = { facility: { select: { timeZone: true } } } as const;
+import { toAvailabilityResponse, type LocatedAvailability } from './views.js';
 
 /** Most slots one POST may create; a year of 15-minute slots on weekdays is about 8,000, so hours are posted in parts. */
 const MAX_CREATED = 1000;
@@ -98,19 +85,22 @@ export class AvailabilityService {
     const skip = after ? 0 : pageWindow(query).skip;
     // A query text of its own when resuming, so the row comparison is always the index scan's start.
     const resume = after ? `AND (a."date", a."id") > ($12::timestamptz, $13::uuid)` : '';
-    // One row past the page tells whether there is a next one.
-    const [rows, total] = await Promise.all([
-      this.prisma.$queryRawUnsafe<OpenSlotRow[]>(
-        `SELECT ${OPEN_SLOT_COLUMNS} ${open.from} WHERE ${open.where} AND NOT EXISTS (${LIVE_APPOINTMENT_OVERLAPS}) ${resume}
-         ORDER BY a."date", a."id" LIMIT ${query.limit + 1} OFFSET ${skip}`,
+    // One row past the page tells whether there is a next one. The page comes back as one JSON text: read as 19 columns,
+    // decoding and mapping each cell was most of a page's time on PGlite (npm run bench:slots).
+    const [page, total] = await Promise.all([
+      this.prisma.$queryRawUnsafe<Array<{ slots: string }>>(
+        `SELECT coalesce(json_agg(s.slot ORDER BY s."date", s."id"), '[]')::text AS "slots" FROM (
+           SELECT a."date", a."id", ${OPEN_SLOT_FIELDS} AS slot ${open.from} WHERE ${open.where} AND NOT EXISTS (${LIVE_APPOINTMENT_OVERLAPS}) ${resume}
+            ORDER BY a."date", a."id" LIMIT ${query.limit + 1} OFFSET ${skip}) s`,
         ...open.values,
         ...(after ? [after.date.toISOString(), after.id] : []),
       ),
       after ? after.total : this.countOpen(open),
     ]);
-    const slots = rows.slice(0, query.limit).map((row) => toAvailabilityResponse(locatedOf(row), now));
+    const rows = (JSON.parse(page[0]?.slots ?? '[]') as OpenSlotFields[]).map(locatedOf);
+    const slots = rows.slice(0, query.limit).map((row) => toAvailabilityResponse(row, now));
     const last = rows.length > query.limit ? rows[query.limit - 1] : undefined;
-    return { page: pageOf(slots, query, total), next: last ? encodeSlotCursor({ date: new Date(last.date), id: last.id, total }) : null };
+    return { page: pageOf(slots, query, total), next: last ? encodeSlotCursor({ date: last.date, id: last.id, total }) : null };
   }
 
   /** How many open slots match the filters. */
@@ -120,20 +110,23 @@ export class AvailabilityService {
   }
 
   /**
-   * Counts open slots set-wise: each provider's live appointments in the range are merged once into a multirange,
-   * and every candidate is tested against its provider's, instead of one index probe per candidate.
+   * Counts open slots set-wise: each provider's live appointments in the range are merged once into a multirange, and
+   * every candidate is tested against its provider's, instead of one index probe per candidate. The multiranges are
+   * kept in one array, found by the provider's place in a second: joined as rows, each candidate was compared with
+   * every provider's row.
    */
   private async countOpen(open: OpenSlotQuery): Promise<number> {
     const counted = await this.prisma.$queryRawUnsafe<Array<{ n: number }>>(
       // MATERIALIZED: inlined, the aggregate ran again for every candidate.
       `WITH busy AS MATERIALIZED (
-         SELECT p."provider", range_agg(tstzrange(p."date", p."end_at", '[)')) AS spans FROM "appointment" p
-          WHERE p."organization" = $1::uuid AND p."status" <> 'cancelled' AND NOT p."deleted"
-            AND ($6::uuid IS NULL OR p."provider" = $6::uuid)
-            AND p."date" < $11::timestamptz AND p."date" > $10::timestamptz - interval '1440 minutes' AND p."end_at" > $10::timestamptz
-          GROUP BY p."provider")
-       SELECT count(*)::int AS n ${open.from} LEFT JOIN busy b ON b."provider" = a."provider"
-        WHERE ${open.where} AND NOT coalesce(b.spans && tstzrange(a."date", a."end_at", '[)'), false)`,
+         SELECT array_agg(b."provider") AS providers, array_agg(b.spans) AS spans FROM (
+           SELECT p."provider", range_agg(tstzrange(p."date", p."end_at", '[)')) AS spans FROM "appointment" p
+            WHERE p."organization" = $1::uuid AND p."status" <> 'cancelled' AND NOT p."deleted"
+              AND ($6::uuid IS NULL OR p."provider" = $6::uuid)
+              AND p."date" < $11::timestamptz AND p."date" > $10::timestamptz - interval '1440 minutes' AND p."end_at" > $10::timestamptz
+            GROUP BY p."provider") b)
+       SELECT count(*)::int AS n ${open.from} CROSS JOIN busy b
+        WHERE ${open.where} AND NOT coalesce(b.spans[array_position(b.providers, a."provider")] && tstzrange(a."date", a."end_at", '[)'), false)`,
       ...open.values,
     );
     return counted[0]?.n ?? 0;
@@ -155,9 +148,10 @@ export class AvailabilityService {
       if (!type) return null;
       minutes = type.duration;
     }
-    // The availabilities drive the query, each looking up its facility and provider: OFFSET 0 keeps those lookups
-    // subqueries the planner cannot turn around. Without statistics (PGlite never gathers any) it otherwise made the
-    // providers the outer loop and read every candidate once per provider.
+    // The availabilities drive the query, each looking up its facility: OFFSET 0 keeps that lookup a subquery the planner
+    // cannot turn around. Without statistics (PGlite never gathers any) it otherwise made the providers the outer loop and
+    // read every candidate once per provider. The schedulable providers are read once, as an array each candidate's is
+    // looked up in: a lookup per candidate scanned the organization's providers (npm run bench:slots).
     const from = `FROM "availability" a
       CROSS JOIN LATERAL (SELECT f."time_zone" FROM "facility" f WHERE f."id" = a."facility" AND f."organization" = a."organization" AND NOT f."deleted" OFFSET 0) f
       JOIN unnest($2::text[], $3::timestamptz[], $4::timestamptz[]) AS r(zone, from_at, to_at) ON r.zone = f."time_zone"`;
@@ -165,7 +159,7 @@ export class AvailabilityService {
     const where = `a."organization" = $1::uuid AND a."status" = 'available' AND NOT a."locked" AND NOT a."deleted"
         AND a."date" > $5::timestamptz AND a."date" >= r.from_at AND a."end_at" <= r.to_at
         AND a."date" >= $10::timestamptz AND a."date" < $11::timestamptz
-        AND EXISTS (SELECT 1 FROM "provider" pr WHERE pr."id" = a."provider" AND pr."organization" = a."organization" AND NOT pr."deleted" AND pr."schedulable" OFFSET 0)
+        AND a."provider" = ANY (ARRAY(SELECT pr."id" FROM "provider" pr WHERE pr."organization" = $1::uuid AND NOT pr."deleted" AND pr."schedulable"))
         AND ($6::uuid IS NULL OR a."provider" = $6::uuid)
         AND ($7::uuid IS NULL OR a."facility" = $7::uuid)
         AND ($8::uuid IS NULL OR a."appointment_type" = $8::uuid OR (a."appointment_type" IS NULL AND a."duration" >= $9::int))`;
@@ -247,7 +241,7 @@ export class AvailabilityService {
         const clashes = planned.filter((slot) => taken.has(startKey(slot.row)));
         if (clashes.length > 0) throw availabilityExists(clashes.map((slot) => ({ field: slot.field, message: 'the provider already has an availability starting then' })));
         const rows = await tx.availability.createManyAndReturn({ data: planned.map((slot) => slot.row), include: withTimeZone });
-        await enqueue(tx, rows.filter((row) => !row.locked).map((row) => opened(row, 'created', { user: identity.user, correlationId })));
+        await enqueue(tx, rows.filter((row) => !row.locked).map((row) => slotOpened(row, 'created', { user: identity.user, correlationId })));
         return rows;
       })
       .catch((error: unknown) => {
@@ -345,7 +339,7 @@ export class AvailabilityService {
         const conflicts: InvalidField[] = [];
         const plans = changes.map((change, index) => {
           const current = rows.get(change._id)!;
-          const state = effectiveStatus(apiValue<AvailabilityState>(current.status), current.date, now);
+          const state = effectiveStatus(stateOf(current.status), current.date, now);
           const at = (field: string) => `body.${index}.${field}`;
           if (change.status !== undefined && !canSet(state, change.status)) conflicts.push({ field: at('status'), message: `${state} → ${change.status} is not allowed` });
           const moves = change.date !== undefined || change.duration !== undefined || change.appointmentType !== undefined;
@@ -362,7 +356,7 @@ export class AvailabilityService {
         const events: EventEnvelope[] = [];
         for (const { current, state, change, date, duration } of plans) {
           const data: Prisma.AvailabilityUncheckedUpdateInput = {
-            ...(change.status !== undefined && change.status !== state ? { status: storedValue<Availability['status']>(change.status) } : {}),
+            ...(change.status !== undefined && change.status !== state ? { status: change.status } : {}),
             ...(change.date !== undefined || change.duration !== undefined ? { date, duration, endAt: endOf(date, duration) } : {}),
             ...(change.appointmentType !== undefined ? { appointmentTypeId: change.appointmentType } : {}),
             ...(change.externalId !== undefined ? { externalId: change.externalId } : {}),
@@ -374,9 +368,9 @@ export class AvailabilityService {
           }
           const row = await tx.availability.update({ where: { id: current.id }, data: { ...data, updatedBy: identity.user }, include: withTimeZone });
           const context = { user: identity.user, correlationId };
-          const after = effectiveStatus(apiValue<AvailabilityState>(row.status), row.date, now);
-          if (after === 'available' && !row.locked && (state !== 'available' || current.locked)) events.push(opened(row, 'released', context));
-          if (after === 'booked-by-integrator' && state !== 'booked-by-integrator') events.push(booked(row, null, context));
+          const after = effectiveStatus(stateOf(row.status), row.date, now);
+          if (after === 'available' && !row.locked && (state !== 'available' || current.locked)) events.push(slotOpened(row, 'released', context));
+          if (after === 'booked-by-integrator' && state !== 'booked-by-integrator') events.push(slotBooked(row, null, context));
           results.push(row);
         }
         await enqueue(tx, events);
@@ -392,10 +386,9 @@ export class AvailabilityService {
   }
 
   /**
-   * Books an available slot for a patient: the appointment is created under the normal no-overlap rule and the
-   * availability marked booked, in one transaction. The availability's row lock serializes bookings of one slot,
-   * so of simultaneous bookings exactly one wins and the others find it booked (409). A slot that is not available
-   * (offered, booked, expired, locked) answers 409 and nothing changes.
+   * Books an available slot for a patient, as the booking core books one ({@link bookAvailability}): of simultaneous
+   * bookings of one slot exactly one wins and the others answer 409; a slot that is not available answers 409 and
+   * nothing changes. The patient and type are checked first, outside the transaction.
    */
   async book(identity: Identity, id: string, body: BookAvailabilityBody, correlationId: string): Promise<AvailabilityResponse> {
     const organization = identity.organization;
@@ -406,125 +399,13 @@ export class AvailabilityService {
     ]);
     if (patient) throw patientNotFound(patient);
     if (type === null) throw invalidFields([{ field: 'body.appointmentType', message: 'no such appointment type' }]);
-    const result = await this.prisma
-      .$transaction(async (tx) => {
-        const current = await ownAvailability(tx, organization, id, true);
-        const state = effectiveStatus(apiValue<AvailabilityState>(current.status), current.date, now);
-        if (!BOOKABLE.has(state)) throw new HttpProblem(409, 'availability-unavailable', `The availability is ${state}, not available.`);
-        if (current.locked) throw new HttpProblem(409, 'availability-unavailable', 'The availability is locked.');
-        const live = { organization, deleted: false };
-        const [provider, facility] = await Promise.all([tx.provider.findFirst({ where: { ...live, id: current.providerId } }), tx.facility.findFirst({ where: { ...live, id: current.facilityId } })]);
-        if (!provider?.schedulable || !facility) throw new HttpProblem(409, 'availability-unavailable', 'The provider is not schedulable or the facility was deleted.');
-        if (current.appointmentTypeId && body.appointmentType && body.appointmentType !== current.appointmentTypeId) {
-          throw invalidFields([{ field: 'body.appointmentType', message: 'the availability is for another appointment type' }]);
-        }
-        const typeId = current.appointmentTypeId ?? body.appointmentType;
-        if (!typeId) throw invalidFields([{ field: 'body.appointmentType', message: 'required: the availability is for any type' }]);
-        await lockProviderHours(tx, current.providerId, current.date, current.endAt);
-        const appointment = await tx.appointment.create({
-          data: {
-            id: randomUUID(),
-            organization,
-            patient: body.patient,
-            providerId: current.providerId,
-            facilityId: current.facilityId,
-            typeId,
-            date: current.date,
-            duration: current.duration,
-            endAt: current.endAt,
-            source: body.source ?? 'ui',
-            status: body.status ?? 'unconfirmed',
-            allowOverlap: await allowsDoubleBooking(tx, organization),
-            createdBy: identity.user,
-            updatedBy: identity.user,
-          },
-        });
-        const row = await tx.availability.update({ where: { id }, data: { status: 'booked', appointmentId: appointment.id, offerId: null, updatedBy: identity.user }, include: withTimeZone });
-        const context = { user: identity.user, correlationId };
-        await enqueue(tx, [
-          createEvent(appointmentCreatedV1, { source: SOURCE, organization, subject: appointment.id, correlationId, data: appointmentSnapshot(appointment, row.facility.timeZone) }),
-          booked(row, appointment, context),
-        ]);
-        return row;
-      })
-      .catch((error: unknown) => {
-        if (sqlState(error) === '23P01') throw new HttpProblem(409, 'slot-taken', 'The provider already has an appointment at that time.');
-        throw error;
-      });
+    const result = await this.prisma.$transaction((tx) => bookAvailability(tx, { organization, user: identity.user, correlationId }, id, body, now));
     this.eventsWritten();
     return toAvailabilityResponse(result, now);
   }
 }
 
-// ---- links with appointments and offers, inside the caller's transaction --------------------------------------
-
-/** Reopens the slot an appointment held, when it was cancelled, deleted or moved away; nothing when it held none. */
-export async function reopenHeldBy(tx: Db, appointment: Pick<Appointment, 'id' | 'organization'>, context: ChangeContext): Promise<void> {
-  const held = await tx.availability.findMany({ where: { organization: appointment.organization, appointmentId: appointment.id, status: { in: ['booked', 'booked_by_offer'] } }, select: { id: true } });
-  const events: EventEnvelope[] = [];
-  for (const { id } of held) {
-    const row = await tx.availability.update({ where: { id }, data: { status: 'available', appointmentId: null, offerId: null, updatedBy: context.user }, include: withTimeZone });
-    // A slot staff locked is available again but not open, so it is not announced as opened.
-    if (!row.locked) events.push(opened(row, 'appointment-cancelled', context));
-  }
-  await enqueue(tx, events);
-}
-
-/**
- * Whether a slot may be offered as far as its availability goes: there is none (a freed appointment outside any
- * published availability), or it is available and not locked. A slot held for someone (booked-pending), booked
- * elsewhere (an EHR), locked by staff or already offered must not be offered again. Locks the rows it reads, so a
- * booking and an offer of one slot cannot both pass.
- */
-export async function slotOfferable(tx: Db, slot: { organization: string; provider: string; date: Date }): Promise<boolean> {
-  const rows = await tx.$queryRawUnsafe<Array<{ status: string; locked: boolean }>>(
-    `SELECT "status"::text AS "status", "locked" FROM "availability"
-      WHERE "organization" = $1::uuid AND "provider" = $2::uuid AND "date" = $3::timestamptz AND NOT "deleted"
-      ORDER BY "id" FOR UPDATE`,
-    slot.organization,
-    slot.provider,
-    slot.date,
-  );
-  return rows.every((row) => row.status === 'available' && !row.locked);
-}
-
-/** Marks the availability of an offer's slot (same provider and start, available, unlocked) offered in that offer. */
-export async function offerSlot(tx: Db, offer: Pick<Offer, 'id' | 'organization' | 'providerId' | 'date'>, context: ChangeContext): Promise<void> {
-  await tx.availability.updateMany({
-    where: { organization: offer.organization, providerId: offer.providerId, date: offer.date, deleted: false, locked: false, status: 'available' },
-    data: { status: 'offered', offerId: offer.id, updatedBy: context.user },
-  });
-}
-
-/** The patient who accepted an offer got its slot: the availability offered in it is booked-by-offer. */
-export async function takeByOffer(tx: Db, offer: Pick<Offer, 'id'>, appointment: Appointment, context: ChangeContext): Promise<void> {
-  const taken = await tx.availability.updateManyAndReturn({
-    where: { offerId: offer.id, status: 'offered' },
-    data: { status: 'booked_by_offer', appointmentId: appointment.id, updatedBy: context.user },
-    include: withTimeZone,
-  });
-  await enqueue(tx, taken.map((row) => booked(row, appointment, context)));
-}
-
-/** An offer ended without a patient (or was cancelled): the availability offered in it is available again. */
-export async function offerEnded(tx: Db, offer: Pick<Offer, 'id'>, context: ChangeContext): Promise<void> {
-  const released = await tx.availability.updateManyAndReturn({
-    where: { offerId: offer.id, status: 'offered' },
-    data: { status: 'available', offerId: null, updatedBy: context.user },
-    include: withTimeZone,
-  });
-  await enqueue(tx, released.map((row) => opened(row, 'offer-ended', context)));
-}
-
 // ---- helpers -------------------------------------------------------------------------------------------------
-
-/** The organization's live availability with its facility's zone, locked for the transaction when asked; 404 otherwise. */
-async function ownAvailability(db: Db, organization: string, id: string, lock = false): Promise<LocatedAvailability> {
-  if (lock) await db.$executeRawUnsafe('SELECT 1 FROM "availability" WHERE "id" = $1::uuid AND "organization" = $2::uuid FOR UPDATE', id, organization);
-  const availability = await db.availability.findFirst({ where: { id, organization, deleted: false }, include: withTimeZone });
-  if (!availability) throw notFound('availability');
-  return availability;
-}
 
 /** A new availability row. */
 function newRow(identity: Identity, body: { provider: string; facility: string; appointmentType?: string | undefined; externalId?: string | undefined; locked?: boolean | undefined }, date: Date, duration: number) {
@@ -553,26 +434,13 @@ function checkedRange(from: RangeBound, to: RangeBound, zone: string): Interval 
   return range;
 }
 
-function eventContext(row: Availability, context: ChangeContext) {
-  return { source: SOURCE, organization: row.organization, subject: row.id, correlationId: context.correlationId, ...(context.causationId ? { causationId: context.causationId } : {}) };
-}
-
-function opened(row: LocatedAvailability, reason: OpenReason, context: ChangeContext): EventEnvelope {
-  return createEvent(availabilityOpenedV1, { ...eventContext(row, context), data: { ...availabilitySnapshot(row), reason } });
-}
-
-function booked(row: LocatedAvailability, appointment: Appointment | null, context: ChangeContext): EventEnvelope {
-  return createEvent(availabilityBookedV1, { ...eventContext(row, context), data: { ...availabilitySnapshot(row), appointment: appointment?.id ?? null, patient: appointment?.patient ?? null } });
-}
-
 /** The list filters as a Prisma `where`; a status filter means the state now, so expiry is computed here too. */
 function whereOf(organization: string, filters: AvailabilityFilters, now: Date): Prisma.AvailabilityWhereInput {
-  const lapsing: Array<Availability['status']> = ['available', 'booked_pending', 'offered'];
+  const lapsing: AvailabilityState[] = ['available', 'booked-pending', 'offered'];
   let status: Prisma.AvailabilityWhereInput = {};
   if (filters.status === 'expired') status = { OR: [{ status: 'expired' }, { status: { in: lapsing }, date: { lte: now } }] };
   else if (filters.status) {
-    const stored = storedValue<Availability['status']>(filters.status);
-    status = lapsing.includes(stored) ? { status: stored, date: { gt: now } } : { status: stored };
+    status = lapsing.includes(filters.status) ? { status: filters.status, date: { gt: now } } : { status: filters.status };
   }
   return {
     organization,
@@ -599,24 +467,60 @@ const LIVE_APPOINTMENT_OVERLAPS = `SELECT 1 FROM "appointment" p
    WHERE p."organization" = a."organization" AND p."provider" = a."provider" AND p."status" <> 'cancelled' AND NOT p."deleted"
      AND p."date" < a."end_at" AND p."date" > a."date" - interval '1440 minutes' AND p."end_at" > a."date"`;
 
-/** An availability's columns under their model names, with its facility's zone: a page is read in one query. */
-const OPEN_SLOT_COLUMNS = `a."id"::text AS "id", a."organization"::text AS "organization", a."provider"::text AS "providerId",
-  a."facility"::text AS "facilityId", a."appointment_type"::text AS "appointmentTypeId", a."date", a."duration", a."end_at" AS "endAt",
-  a."external_id" AS "externalId", a."status"::text AS "status", a."offer"::text AS "offerId", a."appointment"::text AS "appointmentId",
-  a."locked", a."deleted", a."created_by" AS "createdBy", a."updated_by" AS "updatedBy", a."created_at" AS "createdAt",
-  a."updated_at" AS "updatedAt", f."time_zone" AS "timeZone"`;
+/**
+ * An availability's fields with its facility's zone, as one JSON array (instants in epoch milliseconds, as a Date holds
+ * them); {@link locatedOf} reads them back in this order.
+ */
+const OPEN_SLOT_FIELDS = `json_build_array(a."id", a."organization", a."provider", a."facility", a."appointment_type",
+  floor(extract(epoch FROM a."date") * 1000)::bigint, a."duration", floor(extract(epoch FROM a."end_at") * 1000)::bigint,
+  a."external_id", a."status", a."offer", a."appointment", a."locked", a."deleted", a."created_by", a."updated_by",
+  floor(extract(epoch FROM a."created_at") * 1000)::bigint, floor(extract(epoch FROM a."updated_at") * 1000)::bigint, f."time_zone")`;
 
-type OpenSlotRow = Omit<Availability, 'date' | 'endAt' | 'createdAt' | 'updatedAt'> & { date: Date | string; endAt: Date | string; createdAt: Date | string; updatedAt: Date | string; timeZone: string };
+type OpenSlotFields = [
+  id: string,
+  organization: string,
+  providerId: string,
+  facilityId: string,
+  appointmentTypeId: string | null,
+  date: number,
+  duration: number,
+  endAt: number,
+  externalId: string | null,
+  status: Availability['status'],
+  offerId: string | null,
+  appointmentId: string | null,
+  locked: boolean,
+  deleted: boolean,
+  createdBy: string,
+  updatedBy: string,
+  createdAt: number,
+  updatedAt: number,
+  timeZone: string,
+];
 
-/** A row of {@link OPEN_SLOT_COLUMNS} as the model the views take (instants may come back as text from raw SQL). */
-function locatedOf(row: OpenSlotRow): LocatedAvailability {
-  const { timeZone, ...availability } = row;
+/** A slot of {@link OPEN_SLOT_FIELDS} as the model the views take. */
+function locatedOf(fields: OpenSlotFields): LocatedAvailability {
+  const [id, organization, providerId, facilityId, appointmentTypeId, date, duration, endAt, externalId, status, offerId, appointmentId, locked, deleted, createdBy, updatedBy, createdAt, updatedAt, timeZone] =
+    fields;
   return {
-    ...availability,
-    date: new Date(row.date),
-    endAt: new Date(row.endAt),
-    createdAt: new Date(row.createdAt),
-    updatedAt: new Date(row.updatedAt),
+    id,
+    organization,
+    providerId,
+    facilityId,
+    appointmentTypeId,
+    date: new Date(date),
+    duration,
+    endAt: new Date(endAt),
+    externalId,
+    status,
+    offerId,
+    appointmentId,
+    locked,
+    deleted,
+    createdBy,
+    updatedBy,
+    createdAt: new Date(createdAt),
+    updatedAt: new Date(updatedAt),
     facility: { timeZone },
   };
 }

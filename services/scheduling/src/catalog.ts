@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { EventEnvelope } from '@pep/contracts';
-import { type Identity, notFound, pageOf, pageWindow, requireIdentity, type ServiceApp } from '@pep/service-kit';
+import { callerOf, type Identity, notFound, pageOf, pageWindow, type ServiceApp } from '@pep/service-kit';
 import { z } from 'zod';
 import { enqueue, SOURCE, type Db } from './events.js';
 import type { PrismaClient } from './generated/prisma/client.js';
-import { READERS, whoMayCall, WRITERS } from './roles.js';
+import { READERS, WRITERS } from './roles.js';
 import { idParams, listOf, listQuery, searchQuery, type ListQuery, type Page, type RecordRow } from './schemas.js';
 
 // Providers, facilities and appointment types behave alike: soft-deleted records of an organization, listed by
@@ -180,48 +180,46 @@ export function registerCatalogRoutes<Row extends CatalogRow, TCreate extends z.
   // Widened so the route types do not try to relate the generic response schema to the service's answer type.
   const response: z.ZodType = routes.response;
   const page = listOf(response);
-  for (const [url, hide] of [[base, false], [`${base}/`, true]] as const) {
-    app.get(
-      url,
-      { schema: { hide, tags, summary: `Visible ${routes.plural}`, description: `Paged with page/limit, by name. ${whoMayCall(READERS)}`, querystring: listQuery, response: { 200: page } } },
-      async (request) => service.list(requireIdentity(request, READERS), request.query, 'visible'),
-    );
-    app.post(
-      url,
-      { schema: { hide, tags, summary: `Create ${routes.singular}`, description: `Answers 200 with the created record. ${whoMayCall(WRITERS)}`, body: routes.createBody, response: { 200: response } } },
-      async (request) => service.create(requireIdentity(request, WRITERS), routes.createData(request.body as z.output<TCreate>), request.id),
-    );
-  }
+  app.get(
+    base,
+    { config: { roles: READERS }, schema: { tags, summary: `Visible ${routes.plural}`, description: 'Paged with page/limit, by name.', querystring: listQuery, response: { 200: page } } },
+    async (request) => service.list(callerOf(request), request.query, 'visible'),
+  );
+  app.post(
+    base,
+    { config: { roles: WRITERS }, schema: { tags, summary: `Create ${routes.singular}`, description: 'Answers 200 with the created record.', body: routes.createBody, response: { 200: response } } },
+    async (request) => service.create(callerOf(request), routes.createData(request.body as z.output<TCreate>), request.id),
+  );
   app.get(
     `${base}/search`,
-    { schema: { tags, summary: `Find ${routes.plural} by name`, description: `Visible or hidden; every word of \`value\` must appear in a name. ${whoMayCall(READERS)}`, querystring: searchQuery, response: { 200: page } } },
-    async (request) => service.list(requireIdentity(request, READERS), request.query, 'all', request.query.value),
+    { config: { roles: READERS }, schema: { tags, summary: `Find ${routes.plural} by name`, description: 'Visible or hidden; every word of `value` must appear in a name.', querystring: searchQuery, response: { 200: page } } },
+    async (request) => service.list(callerOf(request), request.query, 'all', request.query.value),
   );
   app.get(
     `${base}/hidden`,
-    { schema: { tags, summary: `Hidden ${routes.plural}`, description: `Those with visible false. ${whoMayCall(READERS)}`, querystring: listQuery, response: { 200: page } } },
-    async (request) => service.list(requireIdentity(request, READERS), request.query, 'hidden'),
+    { config: { roles: READERS }, schema: { tags, summary: `Hidden ${routes.plural}`, description: 'Those with visible false.', querystring: listQuery, response: { 200: page } } },
+    async (request) => service.list(callerOf(request), request.query, 'hidden'),
   );
   if (routes.crudList) {
     app.get(
       `${base}/crudList`,
-      { schema: { tags, summary: `All ${routes.plural}, visible or not`, description: `For administration screens. ${whoMayCall(READERS)}`, querystring: listQuery, response: { 200: page } } },
-      async (request) => service.list(requireIdentity(request, READERS), request.query, 'all'),
+      { config: { roles: READERS }, schema: { tags, summary: `All ${routes.plural}, visible or not`, description: 'For administration screens.', querystring: listQuery, response: { 200: page } } },
+      async (request) => service.list(callerOf(request), request.query, 'all'),
     );
   }
   app.get(
     `${base}/:id`,
-    { schema: { tags, summary: `Get ${routes.singular}`, description: whoMayCall(READERS), params: idParams, response: { 200: response } } },
-    async (request) => service.get(requireIdentity(request, READERS), request.params.id),
+    { config: { roles: READERS }, schema: { tags, summary: `Get ${routes.singular}`, params: idParams, response: { 200: response } } },
+    async (request) => service.get(callerOf(request), request.params.id),
   );
   app.put(
     `${base}/:id`,
-    { schema: { tags, summary: `Change ${routes.singular}`, description: `Changes the fields given; null clears an optional one. ${whoMayCall(WRITERS)}`, params: idParams, body: routes.updateBody, response: { 200: response } } },
-    async (request) => service.update(requireIdentity(request, WRITERS), request.params.id, routes.updateData(request.body as z.output<TUpdate>), request.id),
+    { config: { roles: WRITERS }, schema: { tags, summary: `Change ${routes.singular}`, description: 'Changes the fields given; null clears an optional one.', params: idParams, body: routes.updateBody, response: { 200: response } } },
+    async (request) => service.update(callerOf(request), request.params.id, routes.updateData(request.body as z.output<TUpdate>), request.id),
   );
   app.delete(
     `${base}/:id`,
-    { schema: { tags, summary: `Delete ${routes.singular}`, description: `Soft delete: answers the record with deleted 1; it then answers 404. Appointments keep pointing at it. ${whoMayCall(WRITERS)}`, params: idParams, response: { 200: response } } },
-    async (request) => service.remove(requireIdentity(request, WRITERS), request.params.id, request.id),
+    { config: { roles: WRITERS }, schema: { tags, summary: `Delete ${routes.singular}`, description: 'Soft delete: answers the record with deleted 1; it then answers 404. Appointments keep pointing at it.', params: idParams, response: { 200: response } } },
+    async (request) => service.remove(callerOf(request), request.params.id, request.id),
   );
 }

@@ -1,7 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { InProcessBus, type Subscription } from '@pep/bus';
 import { createEvent, parseEvent, settingsChangedV1, type EventEnvelope } from '@pep/contracts';
-import { assertNoSchemaDrift, migrate, type Database, openDatabase } from '@pep/db';
+import { migrate, type Database, openDatabase } from '@pep/db';
+import { assertNoSchemaDrift } from '@pep/schema-drift';
 import { createLogger, type ServiceApp } from '@pep/service-kit';
 import { waitFor } from '@pep/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

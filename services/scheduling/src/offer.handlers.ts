@@ -2,7 +2,7 @@ import { appointmentCancelledV1, replyReceivedV1 } from '@pep/contracts';
 import { on, type EventBinding } from '@pep/db';
 import { HttpProblem, type Logger } from '@pep/service-kit';
 import type { Db } from './events.js';
-import type { OfferService } from './offer.service.js';
+import type { OfferLifecycle } from './offer-lifecycle.js';
 
 /**
  * The consumers of the `scheduling.offers` group. A cancellation is handled from the event rather than inside the
@@ -11,7 +11,7 @@ import type { OfferService } from './offer.service.js';
  * the same path. The inbox makes a redelivered event change nothing; the unique `from_appointment` makes a second
  * offer of one cancellation impossible.
  */
-export function offerHandlers(offers: OfferService, logger: Logger): EventBinding[] {
+export function offerHandlers(offers: OfferLifecycle, logger: Logger): EventBinding[] {
   return [
     on(appointmentCancelledV1, async (event, tx) => {
       await offers.offerCancelledSlot(tx as unknown as Db, event);
@@ -41,7 +41,7 @@ export function offerHandlers(offers: OfferService, logger: Logger): EventBindin
 }
 
 /** Lapses due offers every `intervalMs` until stopped; a run still going when the next is due is not doubled. */
-export function startExpiryPoller(offers: OfferService, intervalMs: number, logger: Logger): () => Promise<void> {
+export function startExpiryPoller(offers: OfferLifecycle, intervalMs: number, logger: Logger): () => Promise<void> {
   let running: Promise<unknown> | null = null;
   const timer = setInterval(() => {
     if (running) return;

@@ -1,9 +1,10 @@
-import { requireIdentity, type ServiceApp } from '@pep/service-kit';
+import { callerOf, type ServiceApp } from '@pep/service-kit';
 import { z } from 'zod';
 import { createOfferBody, offerListQuery, offerResponse, offerSummaryQuery, offerSummaryResponse, offerWaitlistResponse, updateOfferBody } from './offer.schemas.js';
-import type { OfferAnswers, OfferService } from './offer.service.js';
+import type { OfferAnswers, OfferLifecycle } from './offer-lifecycle.js';
+import type { OfferQueries } from './offer-queries.js';
 import type { PatientDirectory } from './patient-directory.js';
-import { READERS, whoMayCall, WRITERS } from './roles.js';
+import { READERS, WRITERS } from './roles.js';
 import { idParams, listOf, listQuery } from './schemas.js';
 import { waitlistResponse } from './waitlist.schemas.js';
 
@@ -17,6 +18,7 @@ export function registerOfferAnswerRoutes(app: ServiceApp, answers: OfferAnswers
   app.get(
     '/api/waitlists/confirmOffer/:id',
     {
+      config: { roles: WRITERS },
       schema: {
         tags: ['waitlists'],
         summary: 'Accept the offer made to a waitlist entry',
@@ -24,104 +26,105 @@ export function registerOfferAnswerRoutes(app: ServiceApp, answers: OfferAnswers
           'On behalf of the entry’s patient. The first acceptance of an offer wins the slot: it books an unconfirmed appointment (source waitlist) and answers 200 with the entry, ' +
           'accepted; every other acceptance answers 409 slot-taken and those patients wait again. When the organization has the front office approve acceptances ' +
           '(frontOfficeAcceptance), the entry is confirming and the booking holds the slot; calling this again on a confirming entry is the approval (entry accepted, ' +
-          `offer approvedBy), declineOffer on it the refusal (booking cancelled, slot offered afresh). ${whoMayCall(WRITERS)}`,
+          'offer approvedBy), declineOffer on it the refusal (booking cancelled, slot offered afresh).',
         params: idParams,
         response: { 200: waitlistResponse },
       },
     },
-    async (request) => answers.confirm(requireIdentity(request, WRITERS), request.params.id, request.id),
+    async (request) => answers.confirm(callerOf(request), request.params.id, request.id),
   );
   app.get(
     '/api/waitlists/declineOffer/:id',
     {
+      config: { roles: WRITERS },
       schema: {
         tags: ['waitlists'],
         summary: 'Decline the offer made to a waitlist entry',
-        description: `On behalf of the entry’s patient, who waits again; a serial offer moves on to the next patient. On a confirming entry: the front office refuses the acceptance. ${whoMayCall(WRITERS)}`,
+        description: 'On behalf of the entry’s patient, who waits again; a serial offer moves on to the next patient. On a confirming entry: the front office refuses the acceptance.',
         params: idParams,
         response: { 200: waitlistResponse },
       },
     },
-    async (request) => answers.refuse(requireIdentity(request, WRITERS), request.params.id, 'declined', request.id),
+    async (request) => answers.refuse(callerOf(request), request.params.id, 'declined', request.id),
   );
   app.get(
     '/api/waitlists/cancelOffer/:id',
     {
+      config: { roles: WRITERS },
       schema: {
         tags: ['waitlists'],
         summary: 'Withdraw the offer from a waitlist entry',
-        description: `Staff take the entry out of its offer (it waits again); a serial offer moves on to the next patient. ${whoMayCall(WRITERS)}`,
+        description: 'Staff take the entry out of its offer (it waits again); a serial offer moves on to the next patient.',
         params: idParams,
         response: { 200: waitlistResponse },
       },
     },
-    async (request) => answers.refuse(requireIdentity(request, WRITERS), request.params.id, 'withdrawn', request.id),
+    async (request) => answers.refuse(callerOf(request), request.params.id, 'withdrawn', request.id),
   );
 }
 
 /** Routes of the `offers` group. */
-export function registerOfferRoutes(app: ServiceApp, offers: OfferService, patients: PatientDirectory): void {
-  for (const [url, hide] of [['/api/offers', false], ['/api/offers/', true]] as const) {
-    app.get(
-      url,
-      { schema: { hide, tags, summary: 'Offers', description: `Paged, newest first. ${FILTERS} ${whoMayCall(READERS)}`, querystring: offerListQuery, response: { 200: page } } },
-      async (request) => {
-        const { page: p, limit, ...filters } = request.query;
-        return offers.list(requireIdentity(request, READERS), { page: p, limit }, filters);
-      },
-    );
-    app.post(
-      url,
-      {
-        schema: {
-          hide,
-          tags,
-          summary: 'Offer a free slot by hand',
-          description:
-            'Offers the slot to the best-ranked waiting patients (as /api/waitlists/candidates ranks them), or to the entries named in `waitlists`; protocol, how many and ' +
-            `expiry default to the organization's settings. Answers 200 with the offer; 409 when the provider is busy then or nobody fits. ${whoMayCall(WRITERS)}`,
-          body: createOfferBody,
-          response: { 200: offerResponse },
-        },
-      },
-      async (request) => offers.create(requireIdentity(request, WRITERS), request.body, request.id),
-    );
-  }
+export function registerOfferRoutes(app: ServiceApp, offers: OfferQueries, lifecycle: OfferLifecycle, patients: PatientDirectory): void {
   app.get(
-    '/api/offers/crudList',
-    { schema: { tags, summary: 'Offers, for administration screens', description: `As the list. ${whoMayCall(READERS)}`, querystring: offerListQuery, response: { 200: page } } },
+    '/api/offers',
+    { config: { roles: READERS }, schema: { tags, summary: 'Offers', description: `Paged, newest first. ${FILTERS}`, querystring: offerListQuery, response: { 200: page } } },
     async (request) => {
       const { page: p, limit, ...filters } = request.query;
-      return offers.list(requireIdentity(request, READERS), { page: p, limit }, filters);
+      return offers.list(callerOf(request), { page: p, limit }, filters);
+    },
+  );
+  app.post(
+    '/api/offers',
+    {
+      config: { roles: WRITERS },
+      schema: {
+        tags,
+        summary: 'Offer a free slot by hand',
+        description:
+          'Offers the slot to the best-ranked waiting patients (as /api/waitlists/candidates ranks them), or to the entries named in `waitlists`; protocol, how many and ' +
+          "expiry default to the organization's settings. Answers 200 with the offer; 409 when the provider is busy then or nobody fits.",
+        body: createOfferBody,
+        response: { 200: offerResponse },
+      },
+    },
+    async (request) => lifecycle.create(callerOf(request), request.body, request.id),
+  );
+  app.get(
+    '/api/offers/crudList',
+    { config: { roles: READERS }, schema: { tags, summary: 'Offers, for administration screens', description: 'As the list.', querystring: offerListQuery, response: { 200: page } } },
+    async (request) => {
+      const { page: p, limit, ...filters } = request.query;
+      return offers.list(callerOf(request), { page: p, limit }, filters);
     },
   );
   app.get(
     '/api/offers/reports/find',
-    { schema: { tags, summary: 'Offers for reports', description: `${FILTERS} ${whoMayCall(READERS)}`, querystring: offerListQuery, response: { 200: page } } },
+    { config: { roles: READERS }, schema: { tags, summary: 'Offers for reports', description: `${FILTERS}`, querystring: offerListQuery, response: { 200: page } } },
     async (request) => {
       const { page: p, limit, ...filters } = request.query;
-      return offers.list(requireIdentity(request, READERS), { page: p, limit }, filters);
+      return offers.list(callerOf(request), { page: p, limit }, filters);
     },
   );
   app.get(
     '/api/offers/reports/summary',
-    { schema: { tags, summary: 'Counts of offers', description: `By status and source, and the fill rate. ${FILTERS} ${whoMayCall(READERS)}`, querystring: offerSummaryQuery, response: { 200: offerSummaryResponse } } },
-    async (request) => offers.summary(requireIdentity(request, READERS), request.query),
+    { config: { roles: READERS }, schema: { tags, summary: 'Counts of offers', description: `By status and source, and the fill rate. ${FILTERS}`, querystring: offerSummaryQuery, response: { 200: offerSummaryResponse } } },
+    async (request) => offers.summary(callerOf(request), request.query),
   );
   app.get(
     '/api/offers/findByPatientId/:id',
     {
+      config: { roles: READERS },
       schema: {
         tags,
         summary: 'Offers made to a patient',
-        description: `Paged, newest first; a patient that is not the organization's answers 404. ${whoMayCall(READERS)}`,
+        description: "Paged, newest first; a patient that is not the organization's answers 404.",
         params: idParams,
         querystring: offerListQuery,
         response: { 200: page },
       },
     },
     async (request) => {
-      const identity = requireIdentity(request, READERS);
+      const identity = callerOf(request);
       await patients.requirePath(identity, request.params.id);
       const { page: p, limit, ...filters } = request.query;
       return offers.list(identity, { page: p, limit }, { ...filters, patient: request.params.id });
@@ -129,42 +132,45 @@ export function registerOfferRoutes(app: ServiceApp, offers: OfferService, patie
   );
   app.get(
     '/api/offers/:id',
-    { schema: { tags, summary: 'Get an offer', description: whoMayCall(READERS), params: idParams, response: { 200: offerResponse } } },
-    async (request) => offers.get(requireIdentity(request, READERS), request.params.id),
+    { config: { roles: READERS }, schema: { tags, summary: 'Get an offer', params: idParams, response: { 200: offerResponse } } },
+    async (request) => offers.get(callerOf(request), request.params.id),
   );
   app.put(
     '/api/offers/:id',
     {
-      schema: { tags, summary: 'Change when an offer lapses', description: `Only while in progress (409 otherwise). ${whoMayCall(WRITERS)}`, params: idParams, body: updateOfferBody, response: { 200: offerResponse } },
+      config: { roles: WRITERS },
+      schema: { tags, summary: 'Change when an offer lapses', description: 'Only while in progress (409 otherwise).', params: idParams, body: updateOfferBody, response: { 200: offerResponse } },
     },
-    async (request) => offers.update(requireIdentity(request, WRITERS), request.params.id, new Date(request.body.expireAt)),
+    async (request) => lifecycle.update(callerOf(request), request.params.id, new Date(request.body.expireAt)),
   );
   app.get(
     '/api/offers/:id/waitlists',
     {
+      config: { roles: READERS },
       schema: {
         tags,
         summary: 'The waitlist entries an offer was made to',
-        description: `In rank order, each with its place and state in the offer. ${whoMayCall(READERS)}`,
+        description: 'In rank order, each with its place and state in the offer.',
         params: idParams,
         querystring: listQuery,
         response: { 200: listOf(offerWaitlistResponse) },
       },
     },
-    async (request) => offers.waitlists(requireIdentity(request, READERS), request.params.id, request.query),
+    async (request) => offers.waitlists(callerOf(request), request.params.id, request.query),
   );
   app.post(
     '/api/offers/:id/cancel',
     {
+      config: { roles: WRITERS },
       schema: {
         tags,
         summary: 'Cancel an offer',
-        description: `Ends an offer in progress; the patients offered wait again and are told (offer.closed). Cancelling a cancelled offer changes nothing; a finished one answers 409. ${whoMayCall(WRITERS)}`,
+        description: 'Ends an offer in progress; the patients offered wait again and are told (offer.closed). Cancelling a cancelled offer changes nothing; a finished one answers 409.',
         params: idParams,
         body: noBody,
         response: { 200: offerResponse },
       },
     },
-    async (request) => offers.cancel(requireIdentity(request, WRITERS), request.params.id, request.id),
+    async (request) => lifecycle.cancel(callerOf(request), request.params.id, request.id),
   );
 }

@@ -140,6 +140,14 @@ describe('scheduling service: offers of freed slots', () => {
     expect((await place.call('GET', `/api/waitlists/${a._id}`)).json().status).toBe('waiting');
     expect((await place.call('GET', `/api/waitlists/${b._id}`)).json().status).toBe('accepted');
     expect((await sql.query("SELECT count(*)::int AS n FROM appointment WHERE patient = $1 AND source = 'waitlist'", [b.patient])).rows[0].n).toBe(1);
+    // The booking the YES made is traced to it, as every event of the acceptance is.
+    const [appointment] = (await sql.query("SELECT id FROM appointment WHERE patient = $1 AND source = 'waitlist'", [b.patient])).rows as Array<{ id: string }>;
+    const [created] = await eventsOf(appointment!.id, 'appointment.created');
+    expect(created).toMatchObject({ causationid: yes.id, correlationid: yes.correlationid });
+    const [accepted] = await eventsOf(offer, 'offer.accepted');
+    expect(accepted).toMatchObject({ causationid: yes.id });
+    // Stored as the API spells it, the one spelling of Prisma and raw SQL.
+    expect((await sql.query('SELECT status FROM offer WHERE id = $1', [offer])).rows[0].status).toBe('patient-found');
   });
 
   it('holds the slot for the front office when it approves acceptances, and offers it afresh when it refuses', async () => {

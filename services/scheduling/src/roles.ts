@@ -5,8 +5,3 @@ export const READERS = ['admin', 'manager', 'staff', 'provider', 'integrator'] a
 
 /** Who maintains availabilities: clinic staff, and integrations syncing the open slots of an EHR. */
 export const AVAILABILITY_WRITERS = [...WRITERS, 'integrator'] as const;
-
-/** The sentence every route's OpenAPI description ends with, naming who may call it. */
-export function whoMayCall(roles: readonly string[]): string {
-  return `Roles: ${roles.join(', ')}.`;
-}

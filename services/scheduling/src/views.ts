@@ -1,8 +1,8 @@
-import type { waitlistStatuses, offerProtocols, offerSources, offerStatuses } from '@pep/contracts';
+import { offerSources, offerStatuses, waitlistStatuses, type offerProtocols } from '@pep/contracts';
 import type { Appointment, AppointmentType, Availability, Facility, Offer, Provider, Waitlist } from './generated/prisma/client.js';
 import type { AppointmentResponse } from './appointment.schemas.js';
 import type { AppointmentTypeResponse } from './appointment-type.schemas.js';
-import { effectiveStatus, type AvailabilityState } from './availability-status.js';
+import { effectiveStatus, stateOf } from './availability-status.js';
 import type { AvailabilityResponse } from './availability.schemas.js';
 import type { FacilityResponse } from './facility.schemas.js';
 import type { OfferResponse } from './offer.schemas.js';
@@ -140,14 +140,13 @@ export function appointmentSnapshot(appointment: Appointment, timeZone: string) 
   };
 }
 
-/** The API's spelling of a stored enum value: Prisma names them with `_` where the product writes `-`. */
-export function apiValue<T extends string>(value: string): T {
-  return value.replace(/_/g, '-') as T;
-}
-
-/** The stored spelling of an API enum value (the inverse of {@link apiValue}). */
-export function storedValue<T extends string>(value: string): T {
-  return value.replace(/-/g, '_') as T;
+/**
+ * A stored status or source as the type of the values it may take. The column's check admits only those values, spelled
+ * as the API spells them, so a value outside them is a broken invariant and fails loudly rather than reaching a client.
+ */
+export function oneOf<T extends string>(allowed: readonly T[], value: string): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new Error(`stored value outside its check: ${value}`);
+  return value as T;
 }
 
 /** A waitlist entry as the API shows it. */
@@ -161,7 +160,7 @@ export function toWaitlistResponse(entry: Waitlist): WaitlistResponse {
     appointmentType: entry.appointmentTypeId,
     position: entry.position,
     notes: entry.notes,
-    status: apiValue<(typeof waitlistStatuses)[number]>(entry.status),
+    status: oneOf(waitlistStatuses, entry.status),
     offer: entry.offerId,
   };
 }
@@ -176,7 +175,7 @@ export function waitlistSnapshot(entry: Waitlist, changed: string[]) {
     facilities: entry.facilities,
     appointmentType: entry.appointmentTypeId,
     position: entry.position,
-    status: apiValue<(typeof waitlistStatuses)[number]>(entry.status),
+    status: oneOf(waitlistStatuses, entry.status),
     offer: entry.offerId,
     deleted: entry.deleted,
     changed,
@@ -196,8 +195,8 @@ export function toOfferResponse(offer: Offer & { recipients: Array<{ waitlistId:
     duration: offer.duration,
     expireAt: offer.expireAt.toISOString(),
     protocol: offer.protocol,
-    source: apiValue<(typeof offerSources)[number]>(offer.source),
-    status: apiValue<(typeof offerStatuses)[number]>(offer.status),
+    source: oneOf(offerSources, offer.source),
+    status: oneOf(offerStatuses, offer.status),
     patientFound: offer.patientFound,
     patientFoundAt: offer.patientFoundAt?.toISOString() ?? null,
     usedForAppointment: offer.usedForAppointment,
@@ -223,8 +222,8 @@ export function offerSnapshot(offer: Offer, timeZone: string) {
     timeZone,
     expireAt: offer.expireAt.toISOString(),
     protocol: offer.protocol as (typeof offerProtocols)[number],
-    source: apiValue<(typeof offerSources)[number]>(offer.source),
-    status: apiValue<(typeof offerStatuses)[number]>(offer.status),
+    source: oneOf(offerSources, offer.source),
+    status: oneOf(offerStatuses, offer.status),
   };
 }
 
@@ -233,8 +232,9 @@ export type LocatedAvailability = Availability & { facility: { timeZone: string 
 
 /** An availability as the API shows it, in the state it is in at `now` (a slot that started open is expired). */
 export function toAvailabilityResponse(availability: LocatedAvailability, now: Date): AvailabilityResponse {
-  return {
-    ...recordView(availability),
+  // Not `{ ...recordView(availability), provider, … }`: V8 (Node 20) defines each property after a spread through a slow
+  // path, which made this the costliest step of a page of open slots (npm run bench:slots). Same fields, same order.
+  return Object.assign(recordView(availability), {
     provider: availability.providerId,
     facility: availability.facilityId,
     appointmentType: availability.appointmentTypeId,
@@ -243,11 +243,11 @@ export function toAvailabilityResponse(availability: LocatedAvailability, now: D
     endDate: availability.endAt.toISOString(),
     timeZone: availability.facility.timeZone,
     externalId: availability.externalId,
-    status: effectiveStatus(apiValue<AvailabilityState>(availability.status), availability.date, now),
+    status: effectiveStatus(stateOf(availability.status), availability.date, now),
     offer: availability.offerId,
     appointment: availability.appointmentId,
     locked: availability.locked,
-  };
+  });
 }
 
 /** The availability snapshot events carry. */
@@ -261,7 +261,7 @@ export function availabilitySnapshot(availability: LocatedAvailability) {
     duration: availability.duration,
     endDate: availability.endAt.toISOString(),
     timeZone: availability.facility.timeZone,
-    status: apiValue<AvailabilityState>(availability.status),
+    status: stateOf(availability.status),
     offer: availability.offerId,
     externalId: availability.externalId,
   };

@@ -6,7 +6,7 @@ import type { Prisma, PrismaClient, Waitlist } from './generated/prisma/client.j
 import { patientNotFound, type PatientDirectory } from './patient-directory.js';
 import { rankCandidates } from './ranking.js';
 import { invalidFields, type ListQuery, type Page } from './schemas.js';
-import { storedValue, toWaitlistResponse, waitlistSnapshot } from './views.js';
+import { toWaitlistResponse, waitlistSnapshot } from './views.js';
 import type {
   BulkActionBody,
   CandidateResponse,
@@ -18,7 +18,7 @@ import type {
 } from './waitlist.schemas.js';
 
 /** States in which an entry is part of an offer; it can then only leave through the offer. */
-export const IN_OFFER = new Set(['in_flight', 'offered', 'confirming']);
+export const IN_OFFER: ReadonlySet<string> = new Set(['in-flight', 'offered', 'confirming']);
 
 const inOffer = () => new HttpProblem(409, 'waitlist-entry-in-offer', 'The waitlist entry is part of an offer in progress; cancel its offer first.');
 
@@ -264,7 +264,7 @@ export class WaitlistService {
     return {
       organization,
       deleted: false,
-      ...(statuses ? { status: { in: statuses.map((status) => storedValue<Waitlist['status']>(status)) } } : {}),
+      ...(statuses ? { status: { in: statuses } } : {}),
       ...(filters.patient ? { patient: filters.patient } : {}),
       ...(filters.provider ? { providerId: filters.provider } : {}),
       ...(filters.appointmentType ? { appointmentTypeId: filters.appointmentType } : {}),

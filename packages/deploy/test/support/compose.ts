@@ -69,6 +69,21 @@ export function environmentOf(service: unknown): Map<string, string> {
   return result;
 }
 
+/** A service's build arguments (`build.args`), whichever of compose's two forms (map or KEY=value list) is used. */
+export function buildArgsOf(service: unknown): Map<string, string> {
+  const args = dig(service, 'build', 'args');
+  const result = new Map<string, string>();
+  if (Array.isArray(args)) {
+    for (const item of args) {
+      const [key, ...rest] = String(item).split('=');
+      if (key) result.set(key, rest.join('='));
+    }
+  } else if (isObj(args)) {
+    for (const [key, value] of Object.entries(args)) result.set(key, value === null ? '' : String(value));
+  }
+  return result;
+}
+
 /** depends_on targets with their condition, from either the list or the map form. */
 export function dependenciesOf(service: unknown): Map<string, string> {
   const dependsOn = dig(service, 'depends_on');
@@ -82,7 +97,7 @@ export function dependenciesOf(service: unknown): Map<string, string> {
 /**
  * How the compose file fits the repository and the runtime contract: every referenced path
  * exists, every dependency is a defined service that can report health when waited on, each
- * application service builds from its own Dockerfile with the contract's variables, and the
+ * application service builds from the shared Dockerfile as itself, with the contract's variables, and the
  * gateway routes to all services.
  */
 export function composeProblems(compose: Obj, services: DeployedService[], baseDir = path.dirname(composeFile)): string[] {
@@ -137,8 +152,12 @@ export function composeProblems(compose: Obj, services: DeployedService[], baseD
     const build = definition.build;
     const context = path.resolve(baseDir, (isObj(build) ? asString(build.context) : asString(build)) ?? '.');
     const dockerfile = path.resolve(context, (isObj(build) ? asString(build.dockerfile) : undefined) ?? 'Dockerfile');
-    if (dockerfile !== service.dockerfile) problems.push(`${where}: must build from services/${service.name}/Dockerfile`);
+    if (dockerfile !== service.dockerfile) problems.push(`${where}: must build from the Dockerfile at the repository root`);
     if (context !== fromRoot()) problems.push(`${where}: the build context must be the repository root`);
+    const serviceArg = buildArgsOf(definition).get('SERVICE');
+    if (serviceArg !== service.name) {
+      problems.push(`${where}: must build with the build argument SERVICE=${service.name} (has ${serviceArg ?? 'none'})`);
+    }
 
     const environment = environmentOf(definition);
     const required = requiredEnv(service);

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { posix } from 'node:path';
 
 export interface Instruction {
   keyword: string;
@@ -14,8 +15,12 @@ export interface Stage {
 /**
  * A deliberately small Dockerfile reader: joins continuation lines, drops comments and parser
  * directives, and groups instructions by stage. Enough for structural checks, not a builder.
+ * `buildArgs` are the `--build-arg`s of one build: with them, `${NAME}` and `$NAME` are replaced as
+ * the build would replace them (ARG and ENV values; in RUN the shell sees the same values), so the
+ * checks see one service's image. CMD, ENTRYPOINT and HEALTHCHECK are left as written: they run in
+ * the container.
  */
-export function parseDockerfile(text: string): Stage[] {
+export function parseDockerfile(text: string, buildArgs: Record<string, string> = {}): Stage[] {
   const logical: string[] = [];
   let pending = '';
   for (const raw of text.split(/\r?\n/)) {
@@ -32,25 +37,52 @@ export function parseDockerfile(text: string): Stage[] {
   if (pending.trim()) logical.push(pending.trim());
 
   const stages: Stage[] = [];
+  // ARGs before the first FROM serve FROM lines, and a stage that declares one again (`ARG NAME`).
+  const globalArgs = new Map<string, string>();
+  let scope = new Map<string, string>();
+  const declare = (target: Map<string, string>, declaration: string, fallback: Map<string, string>) => {
+    const [, name = '', value] = /^(\w+)(?:=(.*))?$/.exec(declaration) ?? [];
+    const given = buildArgs[name] ?? (value !== undefined ? substitute(unquote(value), target) : fallback.get(name));
+    if (given !== undefined) target.set(name, given);
+  };
   for (const line of logical) {
     const match = /^(\S+)\s*(.*)$/s.exec(line);
     const keyword = (match?.[1] ?? '').toUpperCase();
-    const args = (match?.[2] ?? '').replace(/\s+/g, ' ').trim();
+    const written = (match?.[2] ?? '').replace(/\s+/g, ' ').trim();
     if (keyword === 'FROM') {
-      const from = /^(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?/i.exec(args);
+      const from = /^(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?/i.exec(substitute(written, globalArgs));
       stages.push({ from: from?.[1] ?? '', name: from?.[2], instructions: [] });
-    } else if (stages.length > 0) {
-      stages[stages.length - 1]!.instructions.push({ keyword, args });
-    } else {
-      // ARG before the first FROM is the only instruction allowed there.
-      stages.push({ from: '', name: undefined, instructions: [{ keyword, args }] });
+      scope = new Map();
+      continue;
     }
+    if (stages.length === 0) {
+      // ARG before the first FROM is the only instruction allowed there.
+      if (keyword === 'ARG') declare(globalArgs, written, new Map());
+      continue;
+    }
+    const args = RUNS_IN_CONTAINER.has(keyword) ? written : substitute(written, scope);
+    if (keyword === 'ARG') declare(scope, written, globalArgs);
+    if (keyword === 'ENV') {
+      for (const [, name = '', value = ''] of args.matchAll(/(\w+)=("[^"]*"|\S+)/g)) scope.set(name, unquote(value));
+    }
+    stages[stages.length - 1]!.instructions.push({ keyword, args });
   }
-  return stages.filter((stage) => stage.from !== '' || stage.instructions.some((i) => i.keyword !== 'ARG'));
+  return stages;
 }
 
-export function readDockerfile(file: string): Stage[] {
-  return parseDockerfile(readFileSync(file, 'utf8'));
+const RUNS_IN_CONTAINER = new Set(['CMD', 'ENTRYPOINT', 'HEALTHCHECK']);
+
+function unquote(value: string): string {
+  return value.replace(/^"(.*)"$/, '$1');
+}
+
+/** `${NAME}` and `$NAME` replaced by their values; unknown names are left as written. */
+function substitute(text: string, values: Map<string, string>): string {
+  return text.replace(/\$\{(\w+)\}|\$(\w+)/g, (whole, braced?: string, bare?: string) => values.get(braced ?? bare ?? '') ?? whole);
+}
+
+export function readDockerfile(file: string, buildArgs: Record<string, string> = {}): Stage[] {
+  return parseDockerfile(readFileSync(file, 'utf8'), buildArgs);
 }
 
 /** The stage a stage builds on, following `FROM <earlier stage>` back to an image. */
@@ -93,6 +125,9 @@ export interface DockerfileExpectations {
   port?: number;
 }
 
+/** Node 24 (LTS) on a slim Debian, pinned to a release and optionally to a digest. */
+const NODE_BASE_IMAGE = /^node:24\.\d+\.\d+-(trixie|bookworm)-slim(@sha256:[0-9a-f]{64})?$/;
+
 export function dockerfileProblems(stages: Stage[], expected: DockerfileExpectations): string[] {
   const problems: string[] = [];
   const runtime = stages.at(-1);
@@ -101,8 +136,8 @@ export function dockerfileProblems(stages: Stage[], expected: DockerfileExpectat
   }
   for (const stage of stages) {
     const fromStage = stages.some((other) => other.name === stage.from);
-    if (!fromStage && !/^node:20(\.\d+)*-bookworm-slim(@sha256:[0-9a-f]{64})?$/.test(stage.from)) {
-      problems.push(`stage ${stage.name ?? stage.from}: base image must be node:20-bookworm-slim`);
+    if (!fromStage && !NODE_BASE_IMAGE.test(stage.from)) {
+      problems.push(`stage ${stage.name ?? stage.from}: base image must be Node 24 slim, pinned to a release (node:24.x.y-<debian>-slim), not ${stage.from}`);
     }
   }
   const all = stages.flatMap((stage) => stage.instructions);
@@ -122,8 +157,13 @@ export function dockerfileProblems(stages: Stage[], expected: DockerfileExpectat
     command = undefined;
   }
   const main = `services/${expected.service}/dist/main.js`;
-  if (!Array.isArray(command) || command[0] !== 'node' || command[1] !== main) {
-    problems.push(`runtime stage: CMD must be the exec form ["node", "${main}"] (so node receives SIGTERM)`);
+  const workdir = lastOf(stages, runtime, 'WORKDIR')?.args ?? '/';
+  const script = Array.isArray(command) && typeof command[1] === 'string' ? posix.resolve(workdir, command[1]) : '';
+  if (!Array.isArray(command) || command[0] !== 'node' || !script.endsWith(`/${main}`)) {
+    problems.push(`runtime stage: CMD must be the exec form ["node", <${main}>] (so node receives SIGTERM)`);
+  }
+  if (!workdir.endsWith(`/services/${expected.service}`)) {
+    problems.push(`runtime stage: WORKDIR must be the service's folder (services/${expected.service}), where its Jobs run dist/migrate.js`);
   }
   if (envOf(stages, runtime).get('NODE_ENV') !== 'production') problems.push('runtime stage: NODE_ENV must be production');
 
@@ -138,8 +178,13 @@ export function dockerfileProblems(stages: Stage[], expected: DockerfileExpectat
   if (!runs.some((run) => /--omit=dev/.test(run))) {
     problems.push('production dependencies only: no npm ci/prune with --omit=dev');
   }
-  if (!runs.some((run) => new RegExp(`nx run (@pep/)?${expected.service}:build\\b`).test(run))) {
+  if (!runs.some((run) => new RegExp(`nx run "?(@pep/)?${expected.service}:build\\b`).test(run))) {
     problems.push(`the build stage must run the service's build (nx run ${expected.service}:build)`);
+  }
+  if (!runs.some((run) => new RegExp(`production-dependencies\\.mjs prune "?services/${expected.service}\\b`).test(run))) {
+    problems.push(
+      `production dependencies must be pruned to the service's own (node scripts/production-dependencies.mjs prune services/${expected.service})`,
+    );
   }
   const mentionsMigrations = all.some(
     (instruction) =>

