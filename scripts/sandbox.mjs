@@ -47,7 +47,8 @@ async function main() {
       return fail(`the platform does not answer at ${url}: is npm start running (with DATA_DIR=${dataDir}, or PLATFORM_URL set)?`);
     }
     const body = await response.json().catch(() => ({}));
-    if (response.status === 404) fail(`${url} has no sandbox: it is only in the embedded platform (npm start), not in the distributed gateway.`);
+    if (response.status === 404)
+      fail(`${url} has no sandbox: it is only in the embedded platform (npm start), not in the distributed gateway.`);
     if (!response.ok) fail(`${response.status}: ${body.detail ?? JSON.stringify(body)}`);
     return body;
   };

@@ -43,7 +43,15 @@ export function e164(phone) {
  */
 export function signedReply({ token, publicUrl, from, text, messageSid = `SM${randomBytes(16).toString('hex')}` }) {
   /** @type {Record<string, string>} */
-  const params = { MessageSid: messageSid, SmsSid: messageSid, From: e164(from), To: SINK_NUMBER, Body: text, NumMedia: '0', NumSegments: '1' };
+  const params = {
+    MessageSid: messageSid,
+    SmsSid: messageSid,
+    From: e164(from),
+    To: SINK_NUMBER,
+    Body: text,
+    NumMedia: '0',
+    NumSegments: '1',
+  };
   const signature = twilio.getExpectedTwilioSignature(token, `${publicUrl.replace(/\/+$/, '')}${REPLY_PATH}`, params);
   return {
     path: REPLY_PATH,
@@ -55,7 +63,14 @@ export function signedReply({ token, publicUrl, from, text, messageSid = `SM${ra
 /** The text of the platform's TwiML answer (STOP, START and HELP are answered in it), or null when it answers nothing. */
 function answerOf(/** @type {string} */ twiml) {
   const match = /<Message>([\s\S]*?)<\/Message>/.exec(twiml);
-  return match?.[1]?.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&') ?? null;
+  return (
+    match?.[1]
+      ?.replace(/&lt;/g, '<')
+      .replace(/&gt;/g, '>')
+      .replace(/&quot;/g, '"')
+      .replace(/&apos;/g, "'")
+      .replace(/&amp;/g, '&') ?? null
+  );
 }
 
 async function main() {
@@ -98,7 +113,9 @@ async function main() {
     process.exit(1);
   }
   const said = answerOf(answer);
-  process.stdout.write(`${response.status}: reply from ${e164(from)} received${said ? `; answered "${said}"` : ''}. Its effects show in GET /api/messages and the appointment.\n`);
+  process.stdout.write(
+    `${response.status}: reply from ${e164(from)} received${said ? `; answered "${said}"` : ''}. Its effects show in GET /api/messages and the appointment.\n`,
+  );
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

@@ -31,10 +31,14 @@ const count = (line) => {
 let status = 1;
 try {
   status = await new Promise((resolve) => {
-    const nx = spawn('npx', ['nx', 'run-many', '-t', 'typecheck', 'lint', 'test', '--parallel=1', '--outputStyle=stream', ...process.argv.slice(2)], {
-      env,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const nx = spawn(
+      'npx',
+      ['nx', 'run-many', '-t', 'typecheck', 'lint', 'test', '--parallel=1', '--outputStyle=stream', ...process.argv.slice(2)],
+      {
+        env,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     let pending = '';
     nx.stdout.on('data', (chunk) => {
       process.stdout.write(chunk);

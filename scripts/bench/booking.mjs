@@ -77,7 +77,12 @@ async function bench(backend) {
     }
     const summary = (list) => ({
       rounds: list.length,
-      wallMsP50: ms(quantile(list.map((r) => r.wallMs), 0.5)),
+      wallMsP50: ms(
+        quantile(
+          list.map((r) => r.wallMs),
+          0.5,
+        ),
+      ),
       wallMsMax: ms(Math.max(...list.map((r) => r.wallMs))),
       statuses: list.map((r) => r.statuses),
       exactlyOneWinnerNo5xx: list.every((r) => r.fair),
@@ -92,7 +97,9 @@ async function bench(backend) {
       baseline,
       ratioToBaseline: {
         bookingsPerSecond: ratio(baseline.bookingsPerSecond && throughput.bookingsPerSecond / baseline.bookingsPerSecond),
-        raceWallAvailability: ratio(baseline.raceWallMs.availability && baseline.raceWallMs.availability / raceSummary.availability.wallMsP50),
+        raceWallAvailability: ratio(
+          baseline.raceWallMs.availability && baseline.raceWallMs.availability / raceSummary.availability.wallMsP50,
+        ),
         raceWallAppointment: ratio(baseline.raceWallMs.appointment && baseline.raceWallMs.appointment / raceSummary.appointment.wallMsP50),
       },
     };

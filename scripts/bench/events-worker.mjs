@@ -5,7 +5,17 @@
 import { randomUUID } from 'node:crypto';
 import { KafkaBus } from '@pep/bus';
 import { appointmentCreatedV1, createEvent } from '@pep/contracts';
-import { asTransactional, consumeEvents, enqueueEvents, migrate, on, openDatabase, OutboxRelay, retryingTransactions, TRANSACTION_OPTIONS } from '@pep/db';
+import {
+  asTransactional,
+  consumeEvents,
+  enqueueEvents,
+  migrate,
+  on,
+  openDatabase,
+  OutboxRelay,
+  retryingTransactions,
+  TRANSACTION_OPTIONS,
+} from '@pep/db';
 import { migrationsDir } from '@pep/scheduling';
 import { createLogger } from '@pep/service-kit';
 import { PrismaClient } from '../../services/scheduling/dist/generated/prisma/client.js';

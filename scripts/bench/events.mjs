@@ -87,11 +87,17 @@ try {
   const publishedAt = new Map(written.publishedAt);
   const measured = written.commits.filter(([, committedAt]) => committedAt >= written.start + warmupMs);
   const spans = (from, to) => {
-    const sorted = measured.map(([id, committedAt]) => (to(id) ?? NaN) - (from(id, committedAt) ?? NaN)).filter((ms) => Number.isFinite(ms)).sort((a, b) => a - b);
+    const sorted = measured
+      .map(([id, committedAt]) => (to(id) ?? NaN) - (from(id, committedAt) ?? NaN))
+      .filter((ms) => Number.isFinite(ms))
+      .sort((a, b) => a - b);
     const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
     return { events: sorted.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted.at(-1) };
   };
-  const trip = spans((_, committedAt) => committedAt, (id) => effectedAt.get(id));
+  const trip = spans(
+    (_, committedAt) => committedAt,
+    (id) => effectedAt.get(id),
+  );
   const windowSeconds = (written.writeEnd - written.start) / 1000;
   const inWindow = written.publishes.filter(([at]) => at <= written.writeEnd);
   const publishedInWindow = inWindow.reduce((sum, [, count]) => sum + count, 0);
@@ -114,8 +120,14 @@ try {
     },
     commitToEffectMs: { ...trip, targetP99: TARGET_P99_MS, p99RatioToTarget: Number((trip.p99 / TARGET_P99_MS).toFixed(2)) },
     // Where the time goes: commit until the broker acknowledged the relay's publish, then until the consumer's effect.
-    commitToPublishMs: spans((_, committedAt) => committedAt, (id) => publishedAt.get(id)),
-    publishToEffectMs: spans((id) => publishedAt.get(id), (id) => effectedAt.get(id)),
+    commitToPublishMs: spans(
+      (_, committedAt) => committedAt,
+      (id) => publishedAt.get(id),
+    ),
+    publishToEffectMs: spans(
+      (id) => publishedAt.get(id),
+      (id) => effectedAt.get(id),
+    ),
     lostEvents: missing,
   };
   failed = missing > 0 || written.skipped > 0 || !written.drained;

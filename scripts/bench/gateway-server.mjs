@@ -28,7 +28,11 @@ if (role === 'patients') {
     body: JSON.stringify({ firstname: 'Bench', lastname: 'Mark', phone: '+14155552671' }),
   });
   const patient = await created.json();
-  closers.push(() => app.close(), () => bus.close(), () => database.close());
+  closers.push(
+    () => app.close(),
+    () => bus.close(),
+    () => database.close(),
+  );
   process.stdout.write(`${JSON.stringify({ patientsUrl, path: `/api/patients/${patient._id}`, internal })}\n`);
 } else {
   const { publicKey, privateKey } = await generateKeyPair('ES256');

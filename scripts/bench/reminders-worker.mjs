@@ -52,14 +52,19 @@ if (role === 'fake') {
   createInterface({ input: process.stdin }).on('line', () => {
     const to = new Set(fake.sent.map((send) => send.params['To']));
     // A loop, not Math.min(...): a spread of 100,000 arguments overflows the stack.
-    const times = fake.sent.reduce((span, send) => ({ first: Math.min(span.first, send.at), last: Math.max(span.last, send.at) }), { first: Infinity, last: -Infinity });
+    const times = fake.sent.reduce((span, send) => ({ first: Math.min(span.first, send.at), last: Math.max(span.last, send.at) }), {
+      first: Infinity,
+      last: -Infinity,
+    });
     print({ sent: fake.sent.length, distinctTo: to.size, ...times, cpuMs: cpuMs() });
   });
 } else if (role === 'dispatcher') {
   const database = await openDatabase({ kind: 'postgres', url: databaseUrl, poolMax: settings.poolMax ?? 10 });
   await migrate(database, { migrationsDir });
   const bus = new InProcessBus({ logger });
-  const { app, dispatcher } = await buildMessaging(messagingDeps(database, bus, { dispatcher: { intervalMs: settings.intervalMs ?? 5_000, ...(settings.dispatcher ?? {}) } }));
+  const { app, dispatcher } = await buildMessaging(
+    messagingDeps(database, bus, { dispatcher: { intervalMs: settings.intervalMs ?? 5_000, ...(settings.dispatcher ?? {}) } }),
+  );
   await app.ready();
   const lines = createInterface({ input: process.stdin });
   if (settings.awaitStart) {
@@ -70,7 +75,11 @@ if (role === 'fake') {
     clockOffsetMs = JSON.parse(line).clockOffsetMs;
     dispatcher.notify();
   }
-  closers.push(() => app.close(), () => bus.close(), () => database.close());
+  closers.push(
+    () => app.close(),
+    () => bus.close(),
+    () => database.close(),
+  );
   print({ ready: true });
   // Each later line asks for the CPU time spent so far: a replica's own cost per text, which the machine's other load
   // does not change the way it changes the rate.
@@ -82,7 +91,11 @@ if (role === 'fake') {
   // Its dispatcher stays off: this measures planning only.
   const { app } = await buildMessaging(messagingDeps(database, bus, { dispatcher: { intervalMs: null } }));
   await app.ready();
-  closers.push(() => app.close(), () => bus.close(), () => database.close());
+  closers.push(
+    () => app.close(),
+    () => bus.close(),
+    () => database.close(),
+  );
   const organization = randomUUID();
   const [facility, provider] = [randomUUID(), randomUUID()];
   const base = Date.now() + (settings.clockOffsetMs ?? 0);

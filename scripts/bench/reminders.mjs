@@ -86,7 +86,9 @@ const morning = (() => {
   const day = new Date(Date.now() + 2 * 86_400_000);
   const date = day.toISOString().slice(0, 10);
   // 08:00 local is 13:00 UTC in winter and 12:00 UTC in summer.
-  const offset = new Intl.DateTimeFormat('en-US', { timeZone: TIME_ZONE, timeZoneName: 'shortOffset' }).formatToParts(day).find((part) => part.type === 'timeZoneName').value;
+  const offset = new Intl.DateTimeFormat('en-US', { timeZone: TIME_ZONE, timeZoneName: 'shortOffset' })
+    .formatToParts(day)
+    .find((part) => part.type === 'timeZoneName').value;
   const hours = -Number(offset.replace('GMT', '') || 0);
   return new Date(`${date}T${String(8 + hours).padStart(2, '0')}:00:00Z`);
 })();
@@ -99,7 +101,8 @@ const morning = (() => {
 async function seed(n, tag) {
   const clinics = Math.ceil(n / PER_CLINIC);
   // Deterministic ids shaped as version-4 UUIDs, as events' schemas require.
-  const id = (prefix, expression) => `(overlay(overlay(md5('${tag}-${prefix}-' || ${expression}) placing '4' from 13) placing '8' from 17))::uuid`;
+  const id = (prefix, expression) =>
+    `(overlay(overlay(md5('${tag}-${prefix}-' || ${expression}) placing '4' from 13) placing '8' from 17))::uuid`;
   await pool.query(
     `INSERT INTO facility (id, organization, name, time_zone, updated_at)
      SELECT ${id('f', 'k')}, ${id('o', 'k')}, 'Main Street Clinic', '${TIME_ZONE}', now() FROM generate_series(0, $1 - 1) k`,
@@ -135,7 +138,9 @@ async function seed(n, tag) {
 async function waitSent(organizations, n, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const { rows } = await pool.query(`SELECT count(*)::int AS n FROM reminder WHERE status <> 'scheduled' AND status <> 'queued' AND organization IN (${organizations})`);
+    const { rows } = await pool.query(
+      `SELECT count(*)::int AS n FROM reminder WHERE status <> 'scheduled' AND status <> 'queued' AND organization IN (${organizations})`,
+    );
     if (rows[0].n >= n) return;
     if (Date.now() > deadline) throw new Error(`only ${rows[0].n} of ${n} reminders settled in ${timeoutMs / 1000} s`);
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -150,7 +155,9 @@ async function figures(organizations) {
             extract(epoch FROM max(sent_at) - min(sent_at))::float AS "spanSeconds"
      FROM reminder WHERE organization IN (${organizations})`,
   );
-  const duplicates = await pool.query(`SELECT count(*)::int AS n FROM (SELECT reminder FROM message WHERE organization IN (${organizations}) GROUP BY reminder HAVING count(*) > 1) d`);
+  const duplicates = await pool.query(
+    `SELECT count(*)::int AS n FROM (SELECT reminder FROM message WHERE organization IN (${organizations}) GROUP BY reminder HAVING count(*) > 1) d`,
+  );
   return { ...rows[0], duplicates: duplicates.rows[0].n };
 }
 
@@ -158,7 +165,13 @@ const round = (value, digits = 2) => Number(value.toFixed(digits));
 
 /** Starts `replicas` dispatchers whose clocks read 08:00 local `leadMs` after they were told to start. */
 async function dispatchers(replicas, twilio, leadMs) {
-  const settings = { twilio, intervalMs: 5_000, awaitStart: true, clockOffsetMs: morning.getTime() - Date.now() - 3_600_000, dispatcher: { batchSize: claimBatch, lanes } };
+  const settings = {
+    twilio,
+    intervalMs: 5_000,
+    awaitStart: true,
+    clockOffsetMs: morning.getTime() - Date.now() - 3_600_000,
+    dispatcher: { batchSize: claimBatch, lanes },
+  };
   const started = Array.from({ length: replicas }, () => startChild('dispatcher', settings, [db.url]));
   await Promise.all(started.map((child) => child.next()));
   const clockOffsetMs = morning.getTime() - (Date.now() + leadMs);
@@ -213,7 +226,12 @@ function postgresCpuSince(before, after) {
 }
 
 const cpus = (await import('node:os')).cpus().length;
-const report = { machine: { cpus, node: process.version }, vendorLatencyMs, dispatcher: { batchSize: claimBatch, lanes }, morning: morning.toISOString() };
+const report = {
+  machine: { cpus, node: process.version },
+  vendorLatencyMs,
+  dispatcher: { batchSize: claimBatch, lanes },
+  morning: morning.toISOString(),
+};
 let failed = false;
 try {
   const fake = startChild('fake', { latencyMs: vendorLatencyMs });
@@ -271,7 +289,8 @@ try {
     };
     const perSend = report.burst[`replicas${replicas}`].cpuMsPerSend;
     // The rate these three could reach on this machine's cores with nothing else running and no time lost waiting.
-    perSend.cpuBoundSendsPerSecond = perSend.postgres === null ? null : Math.round((cpus * 1000) / (perSend.replicas + perSend.vendor + perSend.postgres));
+    perSend.cpuBoundSendsPerSecond =
+      perSend.postgres === null ? null : Math.round((cpus * 1000) / (perSend.replicas + perSend.vendor + perSend.postgres));
     process.stderr.write(`burst ${replicas}: ${JSON.stringify(report.burst[`replicas${replicas}`])}\n`);
     if (result.duplicates > 0 || result.sent !== count) failed = true;
   }
@@ -305,7 +324,11 @@ try {
         }
       }),
     );
-    report.claimCeiling[`claimers${claimers}`] = { claimed, batch: claimBatch, claimsPerSecond: Math.round(claimed / ((performance.now() - started) / 1000)) };
+    report.claimCeiling[`claimers${claimers}`] = {
+      claimed,
+      batch: claimBatch,
+      claimsPerSecond: Math.round(claimed / ((performance.now() - started) / 1000)),
+    };
     if (claimed !== count) failed = true;
   }
 

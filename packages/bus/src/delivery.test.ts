@@ -19,30 +19,43 @@ describe('retry policy', () => {
 describe('runWithRetry', () => {
   it('numbers attempts from 1 and stops at the bound', async () => {
     const attempts: number[] = [];
-    const outcome = await runWithRetry(record, async (message) => {
-      attempts.push(message.attempt);
-      throw new Error('no');
-    }, retryPolicy({ maxAttempts: 3, retryDelayMs: 1 }));
+    const outcome = await runWithRetry(
+      record,
+      async (message) => {
+        attempts.push(message.attempt);
+        throw new Error('no');
+      },
+      retryPolicy({ maxAttempts: 3, retryDelayMs: 1 }),
+    );
     expect(attempts).toEqual([1, 2, 3]);
     expect(outcome).toMatchObject({ kind: 'exhausted', attempts: 3 });
   });
 
   it('gives up waiting when aborted, without counting the record as handled', async () => {
     const abort = new AbortController();
-    const outcome = runWithRetry(record, async () => {
-      setTimeout(() => abort.abort(), 5);
-      throw new Error('no');
-    }, retryPolicy({ retryDelayMs: 60_000 }), { signal: abort.signal });
+    const outcome = runWithRetry(
+      record,
+      async () => {
+        setTimeout(() => abort.abort(), 5);
+        throw new Error('no');
+      },
+      retryPolicy({ retryDelayMs: 60_000 }),
+      { signal: abort.signal },
+    );
     await expect(outcome).resolves.toEqual({ kind: 'aborted', attempts: 1 });
   });
 
   it('shields later attempts from a handler that mutates headers', async () => {
     const seen: Record<string, string>[] = [];
-    await runWithRetry(record, async (message) => {
-      seen.push({ ...message.headers });
-      message.headers.ce_id = 'changed';
-      if (message.attempt === 1) throw new Error('again');
-    }, retryPolicy({ retryDelayMs: 1 }));
+    await runWithRetry(
+      record,
+      async (message) => {
+        seen.push({ ...message.headers });
+        message.headers.ce_id = 'changed';
+        if (message.attempt === 1) throw new Error('again');
+      },
+      retryPolicy({ retryDelayMs: 1 }),
+    );
     expect(seen).toEqual([{ ce_id: 'e1' }, { ce_id: 'e1' }]);
   });
 });
@@ -62,7 +75,11 @@ describe('deliver', () => {
     });
     expect(outcome).toBe('dead-lettered');
     expect(letters).toHaveLength(1);
-    expect(letters[0]).toMatchObject({ ce_id: 'e1', [DEAD_LETTER_HEADERS.error]: 'TypeError: bad shape', [DEAD_LETTER_HEADERS.attempts]: '2' });
+    expect(letters[0]).toMatchObject({
+      ce_id: 'e1',
+      [DEAD_LETTER_HEADERS.error]: 'TypeError: bad shape',
+      [DEAD_LETTER_HEADERS.attempts]: '2',
+    });
   });
 
   it('rejects when the dead letter cannot be written, so the caller does not commit', async () => {

@@ -94,7 +94,10 @@ describe('InProcessBus', () => {
             else for (const batch of numbered) await bus.publish(batch);
             await vi.waitFor(() => expect(seen).toHaveLength(sequence), waitOptions);
             for (const key of ['k1', 'k2', 'k3', 'k4']) {
-              const expected = numbered.flat().filter((message) => message.key === key).map((message) => message.value);
+              const expected = numbered
+                .flat()
+                .filter((message) => message.key === key)
+                .map((message) => message.value);
               expect(seen.filter(([k]) => k === key).map(([, value]) => value)).toEqual(expected);
             }
           } finally {
@@ -155,7 +158,10 @@ describe('InProcessBus', () => {
 
     await subscriptionB.stop();
     await bus.publish(Array.from({ length: 60 }, (_, i) => ({ topic: 't', key: `k${i}`, value: `second-${i}` })));
-    await vi.waitFor(() => expect(a.seen.filter((message) => message.value.toString().startsWith('second-'))).toHaveLength(60), waitOptions);
+    await vi.waitFor(
+      () => expect(a.seen.filter((message) => message.value.toString().startsWith('second-'))).toHaveLength(60),
+      waitOptions,
+    );
     expect(new Set(a.seen.map((message) => message.partition))).toEqual(new Set([0, 1, 2]));
     expect(b.values().some((value) => value.startsWith('second-'))).toBe(false);
     // Nothing was delivered twice: the partitions moved only at committed offsets.
@@ -178,7 +184,11 @@ describe('InProcessBus', () => {
     await bus.publish([{ topic: 't', key: 'k', value: 'slow' }]);
     await vi.waitFor(() => expect(events).toEqual(['a-start-slow']), waitOptions);
     // The newcomer gets nothing while the only partition stays with the first member.
-    const joined = bus.subscribe({ groupId: 'g', topics: ['t'], handler: async (message) => void events.push(`b-${message.value.toString()}`) });
+    const joined = bus.subscribe({
+      groupId: 'g',
+      topics: ['t'],
+      handler: async (message) => void events.push(`b-${message.value.toString()}`),
+    });
     await bus.publish([{ topic: 't', key: 'k', value: 'next' }]);
     await new Promise((resolve) => setTimeout(resolve, 30));
     expect(events).toEqual(['a-start-slow']);
@@ -393,10 +403,14 @@ describe('InProcessBus', () => {
       await second.publish([{ topic: 't', key: 'k', value: 'next' }]);
       const { seen, handler } = collector();
       await second.subscribe({ groupId: 'g', topics: ['t'], handler });
-      await vi.waitFor(() => expect(seen.map((message) => [message.offset, message.value.toString()])).toEqual([
-        ['0', '{"id":1}'],
-        ['1', 'next'],
-      ]), waitOptions);
+      await vi.waitFor(
+        () =>
+          expect(seen.map((message) => [message.offset, message.value.toString()])).toEqual([
+            ['0', '{"id":1}'],
+            ['1', 'next'],
+          ]),
+        waitOptions,
+      );
     });
 
     it('persists dead letters and group offsets with fsync on', async () => {

@@ -1,6 +1,16 @@
 import { pino, type Logger } from 'pino';
 import { deadLetterTopic, type Bus, type OutgoingMessage, type SubscribeOptions, type Subscription } from './bus.js';
-import { assertSubscribable, assertTopicName, deliver, errorSummary, retryDelay, retryPolicy, sleep, type ConsumedRecord, type RetryPolicy } from './delivery.js';
+import {
+  assertSubscribable,
+  assertTopicName,
+  deliver,
+  errorSummary,
+  retryDelay,
+  retryPolicy,
+  sleep,
+  type ConsumedRecord,
+  type RetryPolicy,
+} from './delivery.js';
 import { FileStore, MemoryStore, type LogStore, type StoredRecord } from './in-process-store.js';
 import { partitionForKey } from './murmur2.js';
 
@@ -289,7 +299,9 @@ export class InProcessBus implements Bus {
         }
       }
     });
-    group.rebalancing = run.catch((error: unknown) => this.logger.error({ err: errorSummary(error), groupId: group.id }, 'rebalance failed'));
+    group.rebalancing = run.catch((error: unknown) =>
+      this.logger.error({ err: errorSummary(error), groupId: group.id }, 'rebalance failed'),
+    );
     return run;
   }
 
@@ -361,7 +373,10 @@ export class InProcessBus implements Bus {
       try {
         outcome = await deliver(record, context);
       } catch (error) {
-        this.logger.error({ err: errorSummary(error), groupId: group.id, topic, partition, offset: record.offset }, 'could not dead-letter; will redeliver');
+        this.logger.error(
+          { err: errorSummary(error), groupId: group.id, topic, partition, offset: record.offset },
+          'could not dead-letter; will redeliver',
+        );
         await sleep(Math.max(DEAD_LETTER_FAILURE_BACKOFF_MS, retryDelay(member.policy, 1)), signal);
         continue;
       }

@@ -164,7 +164,8 @@ export class FileStore implements LogStore {
     const lines = await readLines(path);
     return lines.map((text, index) => {
       const record = fromLine(JSON.parse(text) as RecordLine);
-      if (record.offset !== index) throw new Error(`partition log ${topic}/${partition} is corrupt: offset ${record.offset} at line ${index + 1}`);
+      if (record.offset !== index)
+        throw new Error(`partition log ${topic}/${partition} is corrupt: offset ${record.offset} at line ${index + 1}`);
       return record;
     });
   }
@@ -279,5 +280,7 @@ function fromLine(line: RecordLine): StoredRecord {
 }
 
 function cloneOffsets(source: Map<string, Map<string, Map<number, number>>>): Map<string, Map<string, Map<number, number>>> {
-  return new Map([...source].map(([group, byTopic]) => [group, new Map([...byTopic].map(([topic, byPartition]) => [topic, new Map(byPartition)]))]));
+  return new Map(
+    [...source].map(([group, byTopic]) => [group, new Map([...byTopic].map(([topic, byPartition]) => [topic, new Map(byPartition)]))]),
+  );
 }

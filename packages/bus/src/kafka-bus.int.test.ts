@@ -52,7 +52,10 @@ describe('KafkaBus on a real broker', () => {
     expect(firstSubscription.state()).toBe('joined');
     const sent = Array.from({ length: 12 }, (_, i) => `v${i}`);
     await bus.publish(sent.map((value, i) => ({ topic: 'orders', key: `k${i}`, value, headers: { ce_id: `id-${i}` } })));
-    await waitFor(() => first.seen.length >= 12 && second.seen.length >= 12, { timeoutMs: 30_000, message: 'both groups to get every record' });
+    await waitFor(() => first.seen.length >= 12 && second.seen.length >= 12, {
+      timeoutMs: 30_000,
+      message: 'both groups to get every record',
+    });
     // Give a stray duplicate time to show up.
     await sleep(500);
     expect(first.values().sort()).toEqual([...sent].sort());
@@ -372,7 +375,10 @@ describe('KafkaBus while the broker cannot be reached', () => {
       expect(subscription.state()).toBe('joining');
 
       await proxy.listen();
-      await waitFor(() => subscription.state() === 'joined', { timeoutMs: 60_000, message: 'the subscription to join once the broker is reachable' });
+      await waitFor(() => subscription.state() === 'joined', {
+        timeoutMs: 60_000,
+        message: 'the subscription to join once the broker is reachable',
+      });
       await subscription.joined;
       const producer = newBus({ brokers: await kafkaBrokers(), topicPrefix: prefix });
       await producer.publish([{ topic: 'orders', key: 'o-1', value: 'after-the-broker-came' }]);

@@ -1,10 +1,37 @@
 // Every kafkajs import of the package lives in this file: kafkajs is in maintenance mode, and
 // keeping it behind the Bus interface here is what makes replacing it a one-file change.
 import kafkajs from 'kafkajs';
-import type { Admin, Consumer, ConsumerConfig, ConsumerCrashEvent, EachBatchPayload, IHeaders, Kafka, LogEntry, Producer, logCreator } from 'kafkajs';
+import type {
+  Admin,
+  Consumer,
+  ConsumerConfig,
+  ConsumerCrashEvent,
+  EachBatchPayload,
+  IHeaders,
+  Kafka,
+  LogEntry,
+  Producer,
+  logCreator,
+} from 'kafkajs';
 import { pino, type Logger } from 'pino';
-import { deadLetterTopic, type Bus, type OutgoingMessage, type SubscribeOptions, type Subscription, type SubscriptionState } from './bus.js';
-import { assertSubscribable, deliver, errorSummary, retryPolicy, sleep as abortableSleep, withTimeout, type ConsumedRecord, type RetryPolicy } from './delivery.js';
+import {
+  deadLetterTopic,
+  type Bus,
+  type OutgoingMessage,
+  type SubscribeOptions,
+  type Subscription,
+  type SubscriptionState,
+} from './bus.js';
+import {
+  assertSubscribable,
+  deliver,
+  errorSummary,
+  retryPolicy,
+  sleep as abortableSleep,
+  withTimeout,
+  type ConsumedRecord,
+  type RetryPolicy,
+} from './delivery.js';
 
 const { Kafka: KafkaClient, Partitioners, logLevel } = kafkajs;
 
@@ -50,7 +77,19 @@ interface ProducerRecord {
 }
 
 /** Fields of kafkajs log entries that are safe to keep: none of them can carry a record's key, value or headers. */
-const SAFE_LOG_FIELDS = ['groupId', 'memberId', 'topic', 'partition', 'broker', 'clientId', 'retryCount', 'retryTime', 'error', 'host', 'port'];
+const SAFE_LOG_FIELDS = [
+  'groupId',
+  'memberId',
+  'topic',
+  'partition',
+  'broker',
+  'clientId',
+  'retryCount',
+  'retryTime',
+  'error',
+  'host',
+  'port',
+];
 
 /** kafkajs messages that are expected with this bus's deliberate settings and would only be noise at warn level. */
 /** Tries at creating topics while a busy broker still reports them unknown. */
@@ -492,7 +531,9 @@ class KafkaSubscription implements Subscription {
       if (this.recreateTimer) clearTimeout(this.recreateTimer);
       // disconnect() lets the running batch finish (its loop ends after the in-flight record) before leaving the group;
       // a consumer still connecting or joining is simply disconnected.
-      await this.consumer?.disconnect().catch((error: unknown) => this.logger.warn({ err: errorSummary(error) }, 'consumer disconnect failed'));
+      await this.consumer
+        ?.disconnect()
+        .catch((error: unknown) => this.logger.warn({ err: errorSummary(error) }, 'consumer disconnect failed'));
       // Every step of joining gives way to stop(), so this ends at once.
       await this.joining;
       await Promise.allSettled([...this.inFlight]);
@@ -532,7 +573,15 @@ class KafkaSubscription implements Subscription {
    * that could not be written, a rebalance seen by a heartbeat) leaves the record unresolved,
    * so kafkajs fetches it again.
    */
-  private async eachBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, uncommittedOffsets, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  private async eachBatch({
+    batch,
+    resolveOffset,
+    heartbeat,
+    commitOffsetsIfNecessary,
+    uncommittedOffsets,
+    isRunning,
+    isStale,
+  }: EachBatchPayload): Promise<void> {
     const topic = this.bus.logicalTopic(batch.topic);
     // kafkajs heartbeats only when asked: this keeps the member alive through a slow handler (a busy database can take
     // longer than the session) as the Java client's background heartbeat does. A failure here (a rebalance) shows at
@@ -553,7 +602,13 @@ class KafkaSubscription implements Subscription {
 
   private async handleBatch(
     topic: string,
-    { batch, resolveOffset, heartbeat, isRunning, isStale }: Pick<EachBatchPayload, 'batch' | 'resolveOffset' | 'heartbeat' | 'isRunning' | 'isStale'>,
+    {
+      batch,
+      resolveOffset,
+      heartbeat,
+      isRunning,
+      isStale,
+    }: Pick<EachBatchPayload, 'batch' | 'resolveOffset' | 'heartbeat' | 'isRunning' | 'isStale'>,
   ): Promise<void> {
     for (const message of batch.messages) {
       if (!isRunning() || isStale() || this.abort.signal.aborted) break;

@@ -101,7 +101,9 @@ interface BusEvent {
 }
 
 /** Every event on the run's topics, the dead-letter topics' contents, and the lag of the groups that are live. */
-async function readBroker(runtime: DistributedRuntime): Promise<{ events: BusEvent[]; deadLetters: Map<string, string[]>; lag: Map<string, number> }> {
+async function readBroker(
+  runtime: DistributedRuntime,
+): Promise<{ events: BusEvent[]; deadLetters: Map<string, string[]>; lag: Map<string, number> }> {
   const kafka = new Kafka({ clientId: 'chaos-checker', brokers: runtime.brokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
@@ -109,7 +111,14 @@ async function readBroker(runtime: DistributedRuntime): Promise<{ events: BusEve
     const topics = (await admin.listTopics()).filter((topic) => topic.startsWith(runtime.topicPrefix) && !topic.startsWith('__'));
     const highs = new Map<string, Array<{ partition: number; high: number; low: number }>>();
     for (const topic of topics) {
-      highs.set(topic, (await admin.fetchTopicOffsets(topic)).map((offset) => ({ partition: offset.partition, high: Number(offset.high), low: Number(offset.low) })));
+      highs.set(
+        topic,
+        (await admin.fetchTopicOffsets(topic)).map((offset) => ({
+          partition: offset.partition,
+          high: Number(offset.high),
+          low: Number(offset.low),
+        })),
+      );
     }
     const events: BusEvent[] = [];
     const deadLetters = new Map<string, string[]>();
@@ -187,13 +196,16 @@ export async function check(runtime: DistributedRuntime, workload: Workload, pla
     else if (operation.attempts > 1) counted.retriedWithKey += 1;
   }
   const ours = [...workload.patients.values()];
-  const allPhones = new Set(workload.operations.filter((operation) => operation.kind === 'patient.create').map((operation) => operation.data['phone'] as string));
+  const allPhones = new Set(
+    workload.operations.filter((operation) => operation.kind === 'patient.create').map((operation) => operation.data['phone'] as string),
+  );
 
   // Patients.
   const patients = await query(db.patients, `SELECT id, phone, do_not_contact FROM patient WHERE deleted_at IS NULL`);
   const patientById = new Map(patients.map((patient) => [patient['id'] as string, patient]));
   const created = rows.get('patient.create')!;
-  for (const operation of ops('patient.create')) if (operation.acknowledged && !patientById.has(operation.data['answer']['_id'] as string)) created.lost += 1;
+  for (const operation of ops('patient.create'))
+    if (operation.acknowledged && !patientById.has(operation.data['answer']['_id'] as string)) created.lost += 1;
   const byPhone = new Map<string, number>();
   for (const patient of patients) byPhone.set(patient['phone'] as string, (byPhone.get(patient['phone'] as string) ?? 0) + 1);
   const creationByPhone = new Map(ops('patient.create').map((operation) => [operation.data['phone'] as string, operation]));
@@ -203,14 +215,23 @@ export async function check(runtime: DistributedRuntime, workload: Workload, pla
   }
 
   // Appointments and offers.
-  const appointments = await query(db.scheduling, `SELECT id, patient, provider, date, end_at, status::text AS status, source::text AS source, deleted, allow_overlap FROM appointment`);
+  const appointments = await query(
+    db.scheduling,
+    `SELECT id, patient, provider, date, end_at, status::text AS status, source::text AS source, deleted, allow_overlap FROM appointment`,
+  );
   const appointmentById = new Map(appointments.map((appointment) => [appointment['id'] as string, appointment]));
   const live = appointments.filter((appointment) => !appointment['deleted'] && appointment['status'] !== 'cancelled');
-  const offers = await query(db.scheduling, `SELECT id, provider, date, status::text AS status, patient_found, used_for_appointment, from_appointment FROM offer WHERE deleted = false`);
+  const offers = await query(
+    db.scheduling,
+    `SELECT id, provider, date, status::text AS status, patient_found, used_for_appointment, from_appointment FROM offer WHERE deleted = false`,
+  );
   const recipients = await query(db.scheduling, `SELECT offer, patient, status::text AS status FROM offer_recipient`);
   const booking = rows.get('appointment.book')!;
-  for (const operation of ops('appointment.book')) if (operation.acknowledged && !appointmentById.has(operation.data['answer']['_id'] as string)) booking.lost += 1;
-  const attemptKeys = new Set(workload.bookingAttempts.map((attempt) => `${attempt.patient}|${attempt.provider}|${new Date(attempt.date).toISOString()}`));
+  for (const operation of ops('appointment.book'))
+    if (operation.acknowledged && !appointmentById.has(operation.data['answer']['_id'] as string)) booking.lost += 1;
+  const attemptKeys = new Set(
+    workload.bookingAttempts.map((attempt) => `${attempt.patient}|${attempt.provider}|${new Date(attempt.date).toISOString()}`),
+  );
   const usedForOffer = new Set(offers.map((offer) => offer['used_for_appointment'] as string | null).filter(Boolean));
   const liveByBooking = new Map<string, number>();
   for (const appointment of appointments) {
@@ -220,20 +241,28 @@ export async function check(runtime: DistributedRuntime, workload: Workload, pla
     } else if (!attemptKeys.has(key)) booking.withoutCause += 1;
     if (!appointment['deleted']) liveByBooking.set(key, (liveByBooking.get(key) ?? 0) + 1);
   }
-  const bookingByKey = new Map(ops('appointment.book').map((operation) => [`${operation.data['patient']}|${operation.data['provider']}|${new Date(operation.data['date'] as string).toISOString()}`, operation]));
+  const bookingByKey = new Map(
+    ops('appointment.book').map((operation) => [
+      `${operation.data['patient']}|${operation.data['provider']}|${new Date(operation.data['date'] as string).toISOString()}`,
+      operation,
+    ]),
+  );
   for (const [key, count] of liveByBooking) if (count > 1) duplicateOf(booking, bookingByKey.get(key), count - 1);
   const cancelling = rows.get('appointment.cancel')!;
   for (const operation of ops('appointment.cancel')) {
-    if (operation.acknowledged && appointmentById.get(operation.data['appointment'] as string)?.['status'] !== 'cancelled') cancelling.lost += 1;
+    if (operation.acknowledged && appointmentById.get(operation.data['appointment'] as string)?.['status'] !== 'cancelled')
+      cancelling.lost += 1;
   }
 
   // Waitlist entries.
   const waitlists = await query(db.scheduling, `SELECT id, patient, provider FROM waitlist WHERE deleted = false`);
   const waitlistIds = new Set(waitlists.map((entry) => entry['id'] as string));
   const waitlisting = rows.get('waitlist.add')!;
-  for (const operation of ops('waitlist.add')) if (operation.acknowledged && !waitlistIds.has(operation.data['answer']['_id'] as string)) waitlisting.lost += 1;
+  for (const operation of ops('waitlist.add'))
+    if (operation.acknowledged && !waitlistIds.has(operation.data['answer']['_id'] as string)) waitlisting.lost += 1;
   const entriesByKey = new Map<string, number>();
-  for (const entry of waitlists) entriesByKey.set(`${entry['patient']}|${entry['provider']}`, (entriesByKey.get(`${entry['patient']}|${entry['provider']}`) ?? 0) + 1);
+  for (const entry of waitlists)
+    entriesByKey.set(`${entry['patient']}|${entry['provider']}`, (entriesByKey.get(`${entry['patient']}|${entry['provider']}`) ?? 0) + 1);
   for (const count of entriesByKey.values()) if (count > 1) waitlisting.duplicated += count - 1;
 
   // Messaging: inbound replies, outbound texts, reminders.
@@ -243,7 +272,9 @@ export async function check(runtime: DistributedRuntime, workload: Workload, pla
   );
   const messageById = new Map(messages.map((message) => [message['id'] as string, message]));
   const inboundBySid = new Map<string, number>();
-  for (const message of messages) if (message['type'] === 'inbound' && message['external_id']) inboundBySid.set(message['external_id'] as string, (inboundBySid.get(message['external_id'] as string) ?? 0) + 1);
+  for (const message of messages)
+    if (message['type'] === 'inbound' && message['external_id'])
+      inboundBySid.set(message['external_id'] as string, (inboundBySid.get(message['external_id'] as string) ?? 0) + 1);
   // A reply from a number messaging had not learnt yet is kept apart, and its STOP applied once the patient arrives (ADR 0029).
   for (const reply of await query(db.messaging, `SELECT external_id FROM unmatched_reply`)) {
     inboundBySid.set(reply['external_id'] as string, (inboundBySid.get(reply['external_id'] as string) ?? 0) + 1);
@@ -262,11 +293,15 @@ export async function check(runtime: DistributedRuntime, workload: Workload, pla
         continue;
       }
       const appointment = operation.data['appointment'] ? appointmentById.get(operation.data['appointment'] as string) : undefined;
-      const missed = (kind === 'reply.C' && appointment && appointment['status'] !== 'confirmed') || (kind === 'reply.X' && appointment && appointment['status'] !== 'cancelled');
+      const missed =
+        (kind === 'reply.C' && appointment && appointment['status'] !== 'confirmed') ||
+        (kind === 'reply.X' && appointment && appointment['status'] !== 'cancelled');
       if (missed) {
         counted.lost += 1;
         // Telling apart the replies to a text the vendor took without confirming (its call timed out, a retry pending).
-        const ambiguous = workload.textsTo(operation.data['phone'] as string).some((send) => send.unconfirmed && send.at < operation.startedAt);
+        const ambiguous = workload
+          .textsTo(operation.data['phone'] as string)
+          .some((send) => send.unconfirmed && send.at < operation.startedAt);
         if (ambiguous) afterAmbiguous.set(kind, (afterAmbiguous.get(kind) ?? 0) + 1);
       }
       if (kind === 'reply.STOP' && patientById.get(operation.data['patient'] as string)?.['do_not_contact'] !== true) counted.lost += 1;
@@ -290,7 +325,8 @@ export async function check(runtime: DistributedRuntime, workload: Workload, pla
     const recorded = references.get(operation.data['reference'] as string) ?? 0;
     if (recorded > 1) duplicateOf(staff, operation, recorded - 1);
   }
-  staff.note = 'lost: acknowledged as sent, but no record or no vendor send; duplicated: one request, two messages (without key: a retried POST the platform cannot tell from a new one)';
+  staff.note =
+    'lost: acknowledged as sent, but no record or no vendor send; duplicated: one request, two messages (without key: a retried POST the platform cannot tell from a new one)';
   const unrecordedNote = (kind: string) =>
     (unrecorded.get(kind) ? ` (${unrecorded.get(kind)} without inbound record)` : '') +
     (afterAmbiguous.get(kind) ? ` (${afterAmbiguous.get(kind)} answered a text whose vendor call had timed out)` : '');
@@ -307,7 +343,12 @@ export async function check(runtime: DistributedRuntime, workload: Workload, pla
   // Messages recorded undelivered without the vendor's word: the vendor may have taken them, so a second send of what
   // they carried is the price of never sending zero times, not a duplicate.
   const unknownOutcome = new Set(
-    messages.filter((message) => message['status'] === 'undelivered' && OUTCOME_UNKNOWN.includes((message['skipped_status_reason'] as string | null) ?? '')).map((message) => message['id'] as string),
+    messages
+      .filter(
+        (message) =>
+          message['status'] === 'undelivered' && OUTCOME_UNKNOWN.includes((message['skipped_status_reason'] as string | null) ?? ''),
+      )
+      .map((message) => message['id'] as string),
   );
   for (const send of sends) {
     text.attempted += 1;
@@ -324,13 +365,19 @@ export async function check(runtime: DistributedRuntime, workload: Workload, pla
     if (message['type'] !== 'outbound' || message['channel'] !== 'sms') continue;
     if (message['status'] === 'pending') text.stuck += 1;
     if (message['skipped_status_reason'] === 'outcome-unknown') text.vendorAmbiguous += 1;
-    if ((message['status'] === 'sent' || message['status'] === 'delivered') && message['external_id'] && !sids.has(message['external_id'] as string)) text.lost += 1;
+    if (
+      (message['status'] === 'sent' || message['status'] === 'delivered') &&
+      message['external_id'] &&
+      !sids.has(message['external_id'] as string)
+    )
+      text.lost += 1;
   }
   // Two vendor sends for one message, or for one reminder, or two offer texts of one offer to one patient.
   const duplicates = (groups: Map<string, FakeSend[]>, counted: CountRow) => {
     for (const group of groups.values()) {
       if (group.length < 2) continue;
-      if (group.some((send) => send.unconfirmed || unknownOutcome.has(messageIdOf(send) ?? ''))) counted.vendorAmbiguous += group.length - 1;
+      if (group.some((send) => send.unconfirmed || unknownOutcome.has(messageIdOf(send) ?? '')))
+        counted.vendorAmbiguous += group.length - 1;
       else counted.duplicated += group.length - 1;
     }
   };
@@ -340,7 +387,10 @@ export async function check(runtime: DistributedRuntime, workload: Workload, pla
     db.messaging,
     `SELECT id, status::text AS status, status_reason, send_at, retry_at, appointment FROM reminder WHERE deleted = false`,
   );
-  const reminder = row('reminder or automated text (due)', 'attempted: due by the final clock; stuck: due and not sent, skipped or blocked');
+  const reminder = row(
+    'reminder or automated text (due)',
+    'attempted: due by the final clock; stuck: due and not sent, skipped or blocked',
+  );
   const sendsByReminder = new Map<string, FakeSend[]>();
   for (const [id, group] of sendsByMessage) {
     const owner = messageById.get(id)?.['reminder'] as string | null;
@@ -374,7 +424,10 @@ export async function check(runtime: DistributedRuntime, workload: Workload, pla
 
   // Delivery reports delivered twice and out of order.
   const reports = rows.get('status.out-of-order')!;
-  const deliveredEvents = await query(db.messaging, `SELECT envelope->>'subject' AS message, count(*)::int AS n FROM outbox WHERE envelope->>'type' = 'message.delivered' GROUP BY 1`);
+  const deliveredEvents = await query(
+    db.messaging,
+    `SELECT envelope->>'subject' AS message, count(*)::int AS n FROM outbox WHERE envelope->>'type' = 'message.delivered' GROUP BY 1`,
+  );
   const deliveredCount = new Map(deliveredEvents.map((event) => [event['message'] as string, event['n'] as number]));
   for (const operation of ops('status.out-of-order')) {
     const count = deliveredCount.get(operation.data['message'] as string) ?? 0;
@@ -385,7 +438,10 @@ export async function check(runtime: DistributedRuntime, workload: Workload, pla
 
   // Events: outbox relays, inboxes, dead letters.
   const broker = await readBroker(runtime);
-  const events = row('event (outbox → topic → inbox)', 'stuck: outbox rows never published; lost: an event of a type a consumer handles missing from its inbox');
+  const events = row(
+    'event (outbox → topic → inbox)',
+    'stuck: outbox rows never published; lost: an event of a type a consumer handles missing from its inbox',
+  );
   events.attempted = broker.events.length;
   const typeById = new Map(broker.events.map((event) => [event.id, event.type]));
   const inboxDetail: string[] = [];
@@ -394,7 +450,11 @@ export async function check(runtime: DistributedRuntime, workload: Workload, pla
     events.stuck += pending?.['n'] as number;
     const inbox = await query(db[owner], `SELECT consumer, event_id FROM inbox`);
     const byConsumer = new Map<string, Set<string>>();
-    for (const entry of inbox) byConsumer.set(entry['consumer'] as string, (byConsumer.get(entry['consumer'] as string) ?? new Set()).add(entry['event_id'] as string));
+    for (const entry of inbox)
+      byConsumer.set(
+        entry['consumer'] as string,
+        (byConsumer.get(entry['consumer'] as string) ?? new Set()).add(entry['event_id'] as string),
+      );
     for (const [consumer, handled] of byConsumer) {
       const types = new Set([...handled].map((id) => typeById.get(id)).filter((type): type is string => Boolean(type)));
       const missing = broker.events.filter((event) => types.has(event.type) && !handled.has(event.id));
@@ -409,15 +469,18 @@ export async function check(runtime: DistributedRuntime, workload: Workload, pla
   // What the operations that were not acknowledged got last (0: no answer), so a row's gap can be read.
   for (const [kind, counted] of rows) {
     const statuses = new Map<number, number>();
-    for (const operation of ops(kind as Operation['kind'])) if (!operation.acknowledged) statuses.set(operation.status, (statuses.get(operation.status) ?? 0) + 1);
-    if (statuses.size > 0) counted.note += `${counted.note ? '; ' : ''}not acknowledged: ${[...statuses].map(([status, n]) => `${status} ×${n}`).join(', ')}`;
+    for (const operation of ops(kind as Operation['kind']))
+      if (!operation.acknowledged) statuses.set(operation.status, (statuses.get(operation.status) ?? 0) + 1);
+    if (statuses.size > 0)
+      counted.note += `${counted.note ? '; ' : ''}not acknowledged: ${[...statuses].map(([status, n]) => `${status} ×${n}`).join(', ')}`;
   }
 
   // Invariants.
   const invariants: InvariantResult[] = [];
   let overlaps = 0;
   const byProvider = new Map<string, Row[]>();
-  for (const appointment of live) byProvider.set(appointment['provider'] as string, [...(byProvider.get(appointment['provider'] as string) ?? []), appointment]);
+  for (const appointment of live)
+    byProvider.set(appointment['provider'] as string, [...(byProvider.get(appointment['provider'] as string) ?? []), appointment]);
   for (const list of byProvider.values()) {
     for (let a = 0; a < list.length; a++) {
       for (let b = a + 1; b < list.length; b++) {
@@ -435,7 +498,9 @@ export async function check(runtime: DistributedRuntime, workload: Workload, pla
   for (const scenario of workload.offers) {
     const offer = offers.find((candidate) => candidate['provider'] === scenario.provider);
     const winners = live.filter((appointment) => appointment['provider'] === scenario.provider && appointment['source'] === 'waitlist');
-    const accepted = offer ? recipients.filter((recipient) => recipient['offer'] === offer['id'] && recipient['status'] === 'accepted').length : 0;
+    const accepted = offer
+      ? recipients.filter((recipient) => recipient['offer'] === offer['id'] && recipient['status'] === 'accepted').length
+      : 0;
     if (winners.length > 1 || accepted > 1) {
       offerViolations += 1;
       yes.duplicated += Math.max(winners.length, accepted) - 1;
@@ -448,7 +513,11 @@ export async function check(runtime: DistributedRuntime, workload: Workload, pla
     }
   }
   yes.note = `lost: YES acknowledged but the offer has no single winner; duplicated: more than one winner${unrecordedNote('reply.YES')}`;
-  invariants.push({ invariant: 'every answered offer closed with at most one winner', violations: offerViolations, detail: offerDetail.join('; ') || `${workload.offers.length} offers` });
+  invariants.push({
+    invariant: 'every answered offer closed with at most one winner',
+    violations: offerViolations,
+    detail: offerDetail.join('; ') || `${workload.offers.length} offers`,
+  });
 
   let afterStop = 0;
   const stopRow = rows.get('reply.STOP')!;
@@ -464,19 +533,29 @@ export async function check(runtime: DistributedRuntime, workload: Workload, pla
       else stopRow.duplicated += confirmations.length - 1;
     }
   }
-  invariants.push({ invariant: 'STOP honoured: nothing sent after it', violations: afterStop, detail: `${ours.filter((patient) => patient.stoppedAt !== undefined).length} patients stopped` });
+  invariants.push({
+    invariant: 'STOP honoured: nothing sent after it',
+    violations: afterStop,
+    detail: `${ours.filter((patient) => patient.stoppedAt !== undefined).length} patients stopped`,
+  });
 
   const laggards = [...broker.lag].filter(([, behind]) => behind > 0);
   invariants.push({
     invariant: "every consumer's inbox covers its topics (and live groups caught up)",
     violations: events.lost + laggards.reduce((sum, [, behind]) => sum + behind, 0),
-    detail: [...inboxDetail, ...laggards.map(([group, behind]) => `${group}: ${behind} behind`)].join('; ') || `${broker.lag.size} live groups`,
+    detail:
+      [...inboxDetail, ...laggards.map(([group, behind]) => `${group}: ${behind} behind`)].join('; ') || `${broker.lag.size} live groups`,
   });
   const deadLettered = [...broker.deadLetters].reduce((sum, [, reasons]) => sum + reasons.length, 0);
   invariants.push({
     invariant: 'dead-letter topics empty',
     violations: deadLettered,
-    detail: [...broker.deadLetters].map(([topic, reasons]) => `${topic.slice(runtime.topicPrefix.length)}: ${reasons.length} (${[...new Set(reasons)].join(' | ').slice(0, 200)})`).join('; '),
+    detail: [...broker.deadLetters]
+      .map(
+        ([topic, reasons]) =>
+          `${topic.slice(runtime.topicPrefix.length)}: ${reasons.length} (${[...new Set(reasons)].join(' | ').slice(0, 200)})`,
+      )
+      .join('; '),
   });
 
   return { rows: [...rows.values(), text, reminder, offerRow, events, billing], invariants };
@@ -484,5 +563,8 @@ export async function check(runtime: DistributedRuntime, workload: Workload, pla
 
 /** The databases' names, for the report. */
 export function databaseNames(runtime: DistributedRuntime): Record<DatabaseOwner, string> {
-  return Object.fromEntries(DATABASE_OWNERS.map((owner) => [owner, new URL(runtime.databases[owner]).pathname.slice(1)])) as Record<DatabaseOwner, string>;
+  return Object.fromEntries(DATABASE_OWNERS.map((owner) => [owner, new URL(runtime.databases[owner]).pathname.slice(1)])) as Record<
+    DatabaseOwner,
+    string
+  >;
 }

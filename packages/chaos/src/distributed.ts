@@ -23,7 +23,10 @@ async function savedState(dataDir: string): Promise<Saved> {
     return JSON.parse(await readFile(file, 'utf8')) as Saved;
   } catch {
     // Databases are kept between runs, so the secrets sealing auth's keys and the login are kept with them.
-    const state: Saved = { secrets: newSecrets(), login: { email: 'admin@clinic.example', password: `pep-${newSecrets().smsWebhookToken.slice(0, 16)}` } };
+    const state: Saved = {
+      secrets: newSecrets(),
+      login: { email: 'admin@clinic.example', password: `pep-${newSecrets().smsWebhookToken.slice(0, 16)}` },
+    };
     await writeFile(file, JSON.stringify(state, null, 2), { mode: 0o600 });
     return state;
   }

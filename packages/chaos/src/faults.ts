@@ -4,7 +4,14 @@ import { DATABASE_OWNERS, type DistributedRuntime } from './runtime.js';
 import { SERVICE_NAMES, type ServiceName } from './service-process.js';
 
 /** The kinds of fault a run injects, one row each in the report. */
-export const FAULT_KINDS = ['kill -9', 'broker restart', 'postgres connections terminated', 'consumer paused past its session', 'vendor 500s', 'vendor timeouts'] as const;
+export const FAULT_KINDS = [
+  'kill -9',
+  'broker restart',
+  'postgres connections terminated',
+  'consumer paused past its session',
+  'vendor 500s',
+  'vendor timeouts',
+] as const;
 /** One of {@link FAULT_KINDS}. */
 export type FaultKind = (typeof FAULT_KINDS)[number];
 

@@ -89,12 +89,27 @@ export class TwilioWebhooks {
 
   /** A patient's SMS reply; answers the status and the TwiML. */
   reply(from: string, text: string, messageSid: string): Promise<Answer> {
-    return this.post(REPLY_PATH, { MessageSid: messageSid, SmsSid: messageSid, AccountSid: this.accountSid, From: from, To: this.clinicNumber, Body: text, NumMedia: '0' });
+    return this.post(REPLY_PATH, {
+      MessageSid: messageSid,
+      SmsSid: messageSid,
+      AccountSid: this.accountSid,
+      From: from,
+      To: this.clinicNumber,
+      Body: text,
+      NumMedia: '0',
+    });
   }
 
   /** A delivery report for the platform's message `messageId` (the id in its status callback URL). */
   status(messageId: string, sid: string, to: string, status: string): Promise<Answer> {
-    return this.post(`/api/callback/twilio/${messageId}`, { MessageSid: sid, SmsSid: sid, AccountSid: this.accountSid, MessageStatus: status, To: to, From: this.clinicNumber });
+    return this.post(`/api/callback/twilio/${messageId}`, {
+      MessageSid: sid,
+      SmsSid: sid,
+      AccountSid: this.accountSid,
+      MessageStatus: status,
+      To: to,
+      From: this.clinicNumber,
+    });
   }
 
   private async post(path: string, params: Record<string, string>): Promise<Answer> {

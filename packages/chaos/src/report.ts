@@ -23,20 +23,25 @@ export interface ChaosReport {
 export function failuresOf(rows: CountRow[], invariants: InvariantResult[], faults: FaultRecord[]): string[] {
   const failures: string[] = [];
   for (const counted of rows) {
-    for (const key of ['lost', 'duplicated', 'stuck'] as const) if (counted[key] > 0) failures.push(`${counted.operation}: ${key} ${counted[key]}`);
+    for (const key of ['lost', 'duplicated', 'stuck'] as const)
+      if (counted[key] > 0) failures.push(`${counted.operation}: ${key} ${counted[key]}`);
   }
-  for (const invariant of invariants) if (invariant.violations > 0) failures.push(`${invariant.invariant}: ${invariant.violations} (${invariant.detail})`);
+  for (const invariant of invariants)
+    if (invariant.violations > 0) failures.push(`${invariant.invariant}: ${invariant.violations} (${invariant.detail})`);
   for (const fault of faults) if (!fault.recovered) failures.push(`${fault.kind} ${fault.target}: not recovered (${fault.detail})`);
   return failures;
 }
 
 const cell = (value: string | number) => String(value).replace(/\|/g, '\\|');
 const table = (header: string[], body: Array<Array<string | number>>) =>
-  [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...body.map((line) => `| ${line.map(cell).join(' | ')} |`)].join('\n');
+  [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...body.map((line) => `| ${line.map(cell).join(' | ')} |`)].join(
+    '\n',
+  );
 
 /** The report's totals in one line: lost, duplicated with and without key, vendor-ambiguous, stuck, invariant violations. */
 export function totalsOf(report: Pick<ChaosReport, 'rows' | 'invariants'>): string {
-  const sum = (key: 'lost' | 'duplicated' | 'duplicatedWithoutKey' | 'vendorAmbiguous' | 'stuck' | 'withoutCause') => report.rows.reduce((total, row) => total + row[key], 0);
+  const sum = (key: 'lost' | 'duplicated' | 'duplicatedWithoutKey' | 'vendorAmbiguous' | 'stuck' | 'withoutCause') =>
+    report.rows.reduce((total, row) => total + row[key], 0);
   const violations = report.invariants.reduce((total, invariant) => total + invariant.violations, 0);
   return (
     `lost ${sum('lost')}, duplicated with key ${sum('duplicated')}, duplicated without key ${sum('duplicatedWithoutKey')}, ` +
@@ -56,7 +61,20 @@ export function renderReport(report: ChaosReport): string {
     '## Operations',
     '',
     table(
-      ['operation', 'attempted', 'acknowledged', 'without key', 'retried (with key / without)', 'lost', 'duplicated (with key)', 'duplicated (without key)', 'without cause', 'stuck', 'vendor-ambiguous', 'what is counted'],
+      [
+        'operation',
+        'attempted',
+        'acknowledged',
+        'without key',
+        'retried (with key / without)',
+        'lost',
+        'duplicated (with key)',
+        'duplicated (without key)',
+        'without cause',
+        'stuck',
+        'vendor-ambiguous',
+        'what is counted',
+      ],
       report.rows.map((row) => [
         row.operation,
         row.attempted,
@@ -80,12 +98,20 @@ export function renderReport(report: ChaosReport): string {
     '',
     table(
       ['fault', 'count', 'recovered', 'targets and details'],
-      [...faultKinds].map(([kind, faults]) => [kind, faults.length, faults.filter((fault) => fault.recovered).length, faults.map((fault) => `${fault.target}: ${fault.detail}`).join('; ')]),
+      [...faultKinds].map(([kind, faults]) => [
+        kind,
+        faults.length,
+        faults.filter((fault) => fault.recovered).length,
+        faults.map((fault) => `${fault.target}: ${fault.detail}`).join('; '),
+      ]),
     ),
     '',
     '## Invariants',
     '',
-    table(['invariant', 'violations', 'detail'], report.invariants.map((invariant) => [invariant.invariant, invariant.violations, invariant.detail])),
+    table(
+      ['invariant', 'violations', 'detail'],
+      report.invariants.map((invariant) => [invariant.invariant, invariant.violations, invariant.detail]),
+    ),
     '',
     ...(report.failures.length > 0 ? ['## Failures', '', ...report.failures.map((failure) => `- ${failure}`), ''] : []),
   ].join('\n');

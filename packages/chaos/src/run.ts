@@ -73,7 +73,8 @@ async function count(url: string, sql: string, values: unknown[]): Promise<numbe
 /** Work still in flight: unpublished outbox rows, due reminders not yet done, texts being sent. */
 async function inFlight(runtime: DistributedRuntime): Promise<number> {
   let total = 0;
-  for (const owner of DATABASE_OWNERS) total += await count(runtime.databases[owner], 'SELECT count(*) AS n FROM outbox WHERE published_at IS NULL', []);
+  for (const owner of DATABASE_OWNERS)
+    total += await count(runtime.databases[owner], 'SELECT count(*) AS n FROM outbox WHERE published_at IS NULL', []);
   total += await count(
     runtime.databases.messaging,
     `SELECT count(*) AS n FROM reminder WHERE deleted = false AND status IN ('scheduled', 'pending', 'queued') AND send_at <= $1 AND (retry_at IS NULL OR retry_at <= $1)`,
@@ -123,7 +124,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     // Outside quiet hours, so texts go as soon as they are due (quiet hours would hold them past the run).
     await runtime.setClock(morning());
     const start = runtime.now();
-    const client = new PlatformClient(runtime.gatewayUrl, { email: `chaos-${options.seed}@chaos.example`, password: `chaos-${randomBytes(8).toString('hex')}` });
+    const client = new PlatformClient(runtime.gatewayUrl, {
+      email: `chaos-${options.seed}@chaos.example`,
+      password: `chaos-${randomBytes(8).toString('hex')}`,
+    });
     const webhooks = new TwilioWebhooks(runtime.gatewayUrl, runtime.publicUrl, runtime.webhookToken, twilio.accountSid, twilio.from);
     const workload = new Workload(client, webhooks, twilio, random, start, () => runtime.now(), log, options.short ? 30_000 : 90_000);
     await workload.setUp();
@@ -140,13 +144,22 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const injector = new FaultInjector(
       runtime,
       log,
-      { vendorFaultMs: options.short ? 6_000 : 15_000, brokerDownMs: options.short ? 6_000 : 15_000, restartTimeoutMs: options.short ? 90_000 : 180_000 },
+      {
+        vendorFaultMs: options.short ? 6_000 : 15_000,
+        brokerDownMs: options.short ? 6_000 : 15_000,
+        restartTimeoutMs: options.short ? 90_000 : 180_000,
+      },
       dueNow,
     );
     const planned: PlannedFault[] = faultRound(faultRandom, { brokerOwned: runtime.kafka !== null, everyDatabase: !options.short });
     const expectedFaultTimeMs = options.short ? 90_000 : options.durationMs;
     let faultsDone = false;
-    const clock = advanceClock(runtime, new Date(start.getTime() + CLOCK_SPAN_MS), Math.max(1_000, (0.8 * expectedFaultTimeMs) / (CLOCK_SPAN_MS / CLOCK_STEP_MS)), () => faultsDone);
+    const clock = advanceClock(
+      runtime,
+      new Date(start.getTime() + CLOCK_SPAN_MS),
+      Math.max(1_000, (0.8 * expectedFaultTimeMs) / (CLOCK_SPAN_MS / CLOCK_STEP_MS)),
+      () => faultsDone,
+    );
     const faultsUntil = began + options.durationMs;
     for (let round = 0; ; round++) {
       const faults = round === 0 ? planned : faultRound(faultRandom, { brokerOwned: runtime.kafka !== null, everyDatabase: true });
@@ -190,7 +203,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     };
   } finally {
     await runtime.stop();
-    if (options.logDirectory) await keepLogs(runtime, options.logDirectory).catch((error: unknown) => log(`service logs not written: ${(error as Error).message}`));
+    if (options.logDirectory)
+      await keepLogs(runtime, options.logDirectory).catch((error: unknown) => log(`service logs not written: ${(error as Error).message}`));
   }
 }
 

@@ -145,7 +145,11 @@ export async function startDistributedRuntime(options: RuntimeOptions): Promise<
         databases[owner] = await namedDatabase(`${options.databases.prefix}_${owner}`);
       }
     }
-    log(`databases: ${Object.values(databases).map((url) => new URL(url).pathname.slice(1)).join(', ')}`);
+    log(
+      `databases: ${Object.values(databases)
+        .map((url) => new URL(url).pathname.slice(1))
+        .join(', ')}`,
+    );
 
     let kafka: ControllableKafka | null = null;
     let brokers = options.kafka === 'environment' ? parseBrokerList(process.env['KAFKA_BROKERS']) : undefined;
@@ -257,7 +261,10 @@ export async function startDistributedRuntime(options: RuntimeOptions): Promise<
       async terminateConnections(name) {
         const database = new URL(databases[name]).pathname.slice(1);
         return withAdmin(async (client) => {
-          const result = await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [database]);
+          const result = await client.query(
+            'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+            [database],
+          );
           return result.rowCount ?? 0;
         });
       },

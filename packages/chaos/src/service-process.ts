@@ -83,16 +83,21 @@ export class ServiceProcess {
         if (!this.running) throw new Error(`${this.name} exited:\n${this.log.slice(-3_000)}`);
         // Longer than the service gives each of its checks (2 s): an answer held up by a slow report-only check (the
         // broker) is still an answer, and a ready service is not taken for a dead one.
-        const response = await fetch(`${this.url}/health/ready`, { signal: AbortSignal.timeout(READY_PROBE_TIMEOUT_MS) }).catch((error: unknown) => {
-          last = `probe failed: ${(error as Error).name}`;
-          return null;
-        });
+        const response = await fetch(`${this.url}/health/ready`, { signal: AbortSignal.timeout(READY_PROBE_TIMEOUT_MS) }).catch(
+          (error: unknown) => {
+            last = `probe failed: ${(error as Error).name}`;
+            return null;
+          },
+        );
         if (response) last = `${response.status} ${(await response.text().catch(() => '')).slice(0, 300)}`;
         return response?.status === 200;
       },
       { timeoutMs, intervalMs: 250, message: `${this.name} becomes ready` },
     ).catch((error: unknown) => {
-      throw new Error(`${(error as Error).message}; last readiness answer: ${last}\n--- ${this.name} log tail ---\n${this.log.slice(-3_000)}`, { cause: error });
+      throw new Error(
+        `${(error as Error).message}; last readiness answer: ${last}\n--- ${this.name} log tail ---\n${this.log.slice(-3_000)}`,
+        { cause: error },
+      );
     });
   }
 

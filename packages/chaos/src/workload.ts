@@ -118,7 +118,10 @@ export class Workload {
   async setUp(): Promise<void> {
     const signup = await this.client.signup({ firstname: 'Chaos', lastname: 'Monkey', organizationName: 'Fault Injection Clinic' });
     if (signup.status !== 200) throw new Error(`signup failed: ${signup.status} ${JSON.stringify(signup.body)}`);
-    const settings = await this.client.request('POST', '/api/settings', { ref: 'organization', settings: { offerExpiryMinutes: 10_080, offerProtocol: 'parallel' } });
+    const settings = await this.client.request('POST', '/api/settings', {
+      ref: 'organization',
+      settings: { offerExpiryMinutes: 10_080, offerProtocol: 'parallel' },
+    });
     if (settings.status !== 200) throw new Error(`settings failed: ${settings.status} ${JSON.stringify(settings.body)}`);
     this.facility = await this.created('/api/facilities', { name: 'Chaos Street', timeZone: 'America/New_York' });
     this.type = await this.created('/api/appointmentTypes', { name: 'Check-up', duration: 30 });
@@ -156,7 +159,9 @@ export class Workload {
 
   private spawn(task: Promise<void>): void {
     if (this.background.size >= 2) return;
-    const tracked = task.catch((error: unknown) => this.log(`offer scenario: ${(error as Error).message}`)).finally(() => this.background.delete(tracked));
+    const tracked = task
+      .catch((error: unknown) => this.log(`offer scenario: ${(error as Error).message}`))
+      .finally(() => this.background.delete(tracked));
     this.background.add(tracked);
   }
 
@@ -165,8 +170,25 @@ export class Workload {
    * the time with one Idempotency-Key on every try (a careful client, which also waits out `409 idempotency-key-in-use`),
    * otherwise bare (a naive one), so the report shows what a retry costs with and without a key. `keyed` forces a choice.
    */
-  private async operate(kind: OperationKind, method: string, path: string, body: unknown, data: Operation['data'], keyed = this.random.next() < KEYED_SHARE): Promise<Operation> {
-    const operation: Operation = { id: operationId(), kind, startedAt: Date.now(), answeredAt: 0, status: 0, attempts: 0, acknowledged: false, keyed, data };
+  private async operate(
+    kind: OperationKind,
+    method: string,
+    path: string,
+    body: unknown,
+    data: Operation['data'],
+    keyed = this.random.next() < KEYED_SHARE,
+  ): Promise<Operation> {
+    const operation: Operation = {
+      id: operationId(),
+      kind,
+      startedAt: Date.now(),
+      answeredAt: 0,
+      status: 0,
+      attempts: 0,
+      acknowledged: false,
+      keyed,
+      data,
+    };
     this.operations.push(operation);
     const timeoutMs = this.random.next() < IMPATIENT_SHARE ? IMPATIENT_TIMEOUT_MS : 20_000;
     let answer: Answer = { status: 0, body: null };
@@ -215,7 +237,13 @@ export class Workload {
 
   private async createPatient(role: WorkloadPatient['role']): Promise<WorkloadPatient | null> {
     const phone = this.nextPhone();
-    const operation = await this.operate('patient.create', 'POST', '/api/patients', { firstname: 'Chaos', lastname: `Patient ${this.phones}`, phone, language: 'en' }, { phone, role });
+    const operation = await this.operate(
+      'patient.create',
+      'POST',
+      '/api/patients',
+      { firstname: 'Chaos', lastname: `Patient ${this.phones}`, phone, language: 'en' },
+      { phone, role },
+    );
     if (!operation.acknowledged) return null;
     const patient: WorkloadPatient = { id: operation.data['answer']['_id'] as string, phone, role };
     this.patients.set(patient.id, patient);
@@ -225,9 +253,22 @@ export class Workload {
   private async book(patient: WorkloadPatient, provider: string, date: Date, far: boolean): Promise<BookedAppointment | null> {
     const iso = date.toISOString();
     this.bookingAttempts.push({ patient: patient.id, provider, date: iso });
-    const operation = await this.operate('appointment.book', 'POST', '/api/appointments', { patient: patient.id, provider, facility: this.facility, type: this.type, date: iso }, { patient: patient.id, provider, date: iso });
+    const operation = await this.operate(
+      'appointment.book',
+      'POST',
+      '/api/appointments',
+      { patient: patient.id, provider, facility: this.facility, type: this.type, date: iso },
+      { patient: patient.id, provider, date: iso },
+    );
     if (!operation.acknowledged) return null;
-    const appointment: BookedAppointment = { id: operation.data['answer']['_id'] as string, patient: patient.id, provider, date: iso, far, cancelled: false };
+    const appointment: BookedAppointment = {
+      id: operation.data['answer']['_id'] as string,
+      patient: patient.id,
+      provider,
+      date: iso,
+      far,
+      cancelled: false,
+    };
     this.appointments.push(appointment);
     return appointment;
   }
@@ -264,7 +305,9 @@ export class Workload {
     if (candidates.length === 0) return this.bookFar();
     const appointment = candidates[this.random.int(candidates.length)]!;
     appointment.cancelled = true;
-    await this.operate('appointment.cancel', 'PUT', `/api/appointments/${appointment.id}/cancel`, undefined, { appointment: appointment.id });
+    await this.operate('appointment.cancel', 'PUT', `/api/appointments/${appointment.id}/cancel`, undefined, {
+      appointment: appointment.id,
+    });
   }
 
   /** Texts the fake took for a phone number. */
@@ -279,7 +322,13 @@ export class Workload {
     const patient = far[this.random.int(far.length)]!;
     // A reference in the text ties each message to its operation, so a retried request that sent twice shows.
     const reference = operationId().slice(0, 8);
-    await this.operate('message.send', 'POST', '/api/messages', { patient: patient.id, text: `Please bring your insurance card (ref ${reference}).` }, { patient: patient.id, reference });
+    await this.operate(
+      'message.send',
+      'POST',
+      '/api/messages',
+      { patient: patient.id, text: `Please bring your insurance card (ref ${reference}).` },
+      { patient: patient.id, reference },
+    );
   }
 
   /**
@@ -302,13 +351,25 @@ export class Workload {
 
   private async reply(kind: OperationKind, patient: WorkloadPatient, text: string, data: Operation['data']): Promise<Operation> {
     const messageSid = TwilioWebhooks.messageSid();
-    const operation: Operation = { id: operationId(), kind, startedAt: Date.now(), answeredAt: 0, status: 0, attempts: 0, acknowledged: false, keyed: null, data: { ...data, patient: patient.id, phone: patient.phone, messageSid } };
+    const operation: Operation = {
+      id: operationId(),
+      kind,
+      startedAt: Date.now(),
+      answeredAt: 0,
+      status: 0,
+      attempts: 0,
+      acknowledged: false,
+      keyed: null,
+      data: { ...data, patient: patient.id, phone: patient.phone, messageSid },
+    };
     this.operations.push(operation);
     let answer: Answer = { status: 0, body: null };
     // Twilio retries a webhook that got no answer; with `twice`, it also arrives a second time at once.
     for (let attempt = 1; attempt <= 6; attempt++) {
       operation.attempts = attempt;
-      const sends = data['twice'] ? [this.webhooks.reply(patient.phone, text, messageSid), this.webhooks.reply(patient.phone, text, messageSid)] : [this.webhooks.reply(patient.phone, text, messageSid)];
+      const sends = data['twice']
+        ? [this.webhooks.reply(patient.phone, text, messageSid), this.webhooks.reply(patient.phone, text, messageSid)]
+        : [this.webhooks.reply(patient.phone, text, messageSid)];
       const answers = await Promise.all(sends);
       answer = answers.find((candidate) => candidate.status === 200) ?? answers[0]!;
       if (answer.status !== 0 && answer.status < 500) break;
@@ -323,12 +384,26 @@ export class Workload {
 
   /** Delivery reports for a text, twice and out of order: delivered, then sent, then delivered again. */
   private async reportOutOfOrder(): Promise<void> {
-    const reported = new Set(this.operations.filter((operation) => operation.kind === 'status.out-of-order').map((operation) => operation.data['sid'] as string));
-    const candidates = this.twilio.sent.filter((send) => send.kind === 'message' && !send.unconfirmed && !reported.has(send.sid) && send.params['StatusCallback']);
+    const reported = new Set(
+      this.operations.filter((operation) => operation.kind === 'status.out-of-order').map((operation) => operation.data['sid'] as string),
+    );
+    const candidates = this.twilio.sent.filter(
+      (send) => send.kind === 'message' && !send.unconfirmed && !reported.has(send.sid) && send.params['StatusCallback'],
+    );
     if (candidates.length === 0) return;
     const send = candidates[this.random.int(candidates.length)]!;
     const messageId = new URL(send.params['StatusCallback']!).pathname.split('/').at(-1)!;
-    const operation: Operation = { id: operationId(), kind: 'status.out-of-order', startedAt: Date.now(), answeredAt: 0, status: 0, attempts: 0, acknowledged: false, keyed: null, data: { sid: send.sid, message: messageId } };
+    const operation: Operation = {
+      id: operationId(),
+      kind: 'status.out-of-order',
+      startedAt: Date.now(),
+      answeredAt: 0,
+      status: 0,
+      attempts: 0,
+      acknowledged: false,
+      keyed: null,
+      data: { sid: send.sid, message: messageId },
+    };
     this.operations.push(operation);
     let acknowledged = true;
     for (const status of ['delivered', 'sent', 'delivered']) {
@@ -359,7 +434,14 @@ export class Workload {
       if (!patient) continue;
       // Always with a key: a second entry for one patient would have the offer texted to them twice, which the
       // report would count against the platform's offers rather than against this request.
-      const entry = await this.operate('waitlist.add', 'POST', '/api/waitlists', { patient: patient.id, provider }, { patient: patient.id, provider }, true);
+      const entry = await this.operate(
+        'waitlist.add',
+        'POST',
+        '/api/waitlists',
+        { patient: patient.id, provider },
+        { patient: patient.id, provider },
+        true,
+      );
       if (entry.acknowledged) {
         waitlisted.push(patient);
         scenario.waitlisted.push(patient.id);
@@ -370,13 +452,24 @@ export class Workload {
     const booked = await this.book(holder, provider, new Date(date), true);
     if (!booked) return;
     booked.cancelled = true;
-    const cancel = await this.operate('appointment.cancel', 'PUT', `/api/appointments/${booked.id}/cancel`, undefined, { appointment: booked.id, offer: true });
+    const cancel = await this.operate('appointment.cancel', 'PUT', `/api/appointments/${booked.id}/cancel`, undefined, {
+      appointment: booked.id,
+      offer: true,
+    });
     if (!cancel.acknowledged) return;
     scenario.cancelledAppointment = booked.id;
     // Each waits for its offer text; faults may hold texts up for a while.
     const deadline = Date.now() + this.offerWaitMs;
-    while (Date.now() < deadline && !waitlisted.every((patient) => this.textsTo(patient.phone).some((send) => /YES/i.test(send.params['Body'] ?? '')))) await sleep(500);
-    const answers = await Promise.all(waitlisted.filter((patient) => this.textsTo(patient.phone).length > 0).map((patient) => this.reply('reply.YES', patient, 'YES', { provider, date, twice: false })));
+    while (
+      Date.now() < deadline &&
+      !waitlisted.every((patient) => this.textsTo(patient.phone).some((send) => /YES/i.test(send.params['Body'] ?? '')))
+    )
+      await sleep(500);
+    const answers = await Promise.all(
+      waitlisted
+        .filter((patient) => this.textsTo(patient.phone).length > 0)
+        .map((patient) => this.reply('reply.YES', patient, 'YES', { provider, date, twice: false })),
+    );
     scenario.yes = answers.filter((answer) => answer.acknowledged).map((answer) => answer.data['patient'] as string);
   }
 }

@@ -14,8 +14,19 @@ const patient = {
 
 describe('event contracts', () => {
   it('builds a CloudEvents-shaped envelope that parses back to the same event', () => {
-    const event = createEvent(patientCreatedV1, { source: '/services/patients', organization: 'org-1', subject: patient._id, data: patient });
-    expect(event).toMatchObject({ specversion: '1.0', type: 'patient.created', dataversion: 1, subject: patient._id, correlationid: event.id });
+    const event = createEvent(patientCreatedV1, {
+      source: '/services/patients',
+      organization: 'org-1',
+      subject: patient._id,
+      data: patient,
+    });
+    expect(event).toMatchObject({
+      specversion: '1.0',
+      type: 'patient.created',
+      dataversion: 1,
+      subject: patient._id,
+      correlationid: event.id,
+    });
     expect(parseEvent(JSON.stringify(event))).toEqual(event);
   });
 

@@ -33,7 +33,7 @@ describe('openDatabase (postgres)', () => {
 
       // A session keeps its state between calls: that is what session-level advisory locks need.
       const session = await db.sql.connect();
-      await session.exec('SET application_name = \'pep-db-test\'; CREATE TEMP TABLE t (x int); INSERT INTO t VALUES (1), (2);');
+      await session.exec("SET application_name = 'pep-db-test'; CREATE TEMP TABLE t (x int); INSERT INTO t VALUES (1), (2);");
       const { rows } = await session.query<{ n: number; app: string }>(
         "SELECT count(*)::int AS n, current_setting('application_name') AS app FROM t WHERE x >= $1",
         [1],
@@ -114,14 +114,15 @@ describe('openDatabase (pglite)', () => {
   });
 
   // The adapter recognises database errors with `instanceof` against the PGlite it resolves: this package must use that same copy.
-  it("maps a unique violation on PGlite to a constraint error Prisma understands", async () => {
+  it('maps a unique violation on PGlite to a constraint error Prisma understands', async () => {
     const db = await openDatabase({ kind: 'pglite', dataDir: null });
     try {
       const adapter = await db.adapter.connect();
       await adapter.executeScript('CREATE TABLE u (id int PRIMARY KEY); INSERT INTO u VALUES (1);');
-      const error = await adapter
-        .executeRaw({ sql: 'INSERT INTO u VALUES (1)', args: [], argTypes: [] })
-        .then(() => undefined, (e: unknown) => e);
+      const error = await adapter.executeRaw({ sql: 'INSERT INTO u VALUES (1)', args: [], argTypes: [] }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(error).toMatchObject({ name: 'DriverAdapterError', cause: { kind: 'UniqueConstraintViolation' } });
     } finally {
       await db.close();

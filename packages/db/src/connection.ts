@@ -5,8 +5,7 @@ import type { PrismaPGlite } from 'pglite-prisma-adapter';
 
 /** Where a service's database lives: a Postgres server, or an embedded PGlite (on disk, or in memory when `dataDir` is null). */
 export type DatabaseConfig =
-  | { kind: 'postgres'; url: string; poolMax?: number }
-  | { kind: 'pglite'; dataDir: string | null /* null = in-memory */ };
+  { kind: 'postgres'; url: string; poolMax?: number } | { kind: 'pglite'; dataDir: string | null /* null = in-memory */ };
 
 /** One database session: statements sent through it run on the same server session, in order. */
 export interface SqlConnection {
@@ -85,7 +84,10 @@ function openPostgres(config: { url: string; poolMax?: number }, options: OpenDa
       },
     },
     ping: (timeoutMs = DEFAULT_PING_TIMEOUT_MS) =>
-      withTimeout(pool.query('select 1').then(() => true), timeoutMs).catch(() => false),
+      withTimeout(
+        pool.query('select 1').then(() => true),
+        timeoutMs,
+      ).catch(() => false),
     close() {
       closing ??= pool.end();
       return closing;
@@ -144,7 +146,10 @@ async function openPglite(dataDir: string | null): Promise<Database> {
     ping: (timeoutMs = DEFAULT_PING_TIMEOUT_MS) =>
       pglite.closed
         ? Promise.resolve(false)
-        : withTimeout(pglite.query('select 1').then(() => true), timeoutMs).catch(() => false),
+        : withTimeout(
+            pglite.query('select 1').then(() => true),
+            timeoutMs,
+          ).catch(() => false),
     close() {
       closing ??= pglite.closed ? Promise.resolve() : pglite.close();
       return closing;

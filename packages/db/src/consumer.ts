@@ -15,7 +15,10 @@ export interface EventBinding {
 }
 
 /** Binds a handler to a definition, typing the event it receives. */
-export function on<TSchema extends z.ZodType>(definition: EventDefinition<string, TSchema>, handle: EventHandler<z.output<TSchema>>): EventBinding {
+export function on<TSchema extends z.ZodType>(
+  definition: EventDefinition<string, TSchema>,
+  handle: EventHandler<z.output<TSchema>>,
+): EventBinding {
   return { definition, handle: handle as EventHandler<unknown> };
 }
 

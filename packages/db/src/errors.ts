@@ -50,7 +50,16 @@ export function contentionOf(error: unknown): Contention | undefined {
   }
   const message = error instanceof Error ? error.message : '';
   // P2028 is every error of Prisma's transaction manager; only these two mean "too busy", the others are bugs.
-  const busy = (code === 'P2028' && /unable to start a transaction in the given time|expired transaction/i.test(message)) || code === 'P2037' || state === '53300';
-  if (busy) return { status: 503, slug: 'database-busy', detail: 'The database is too busy to serve this request now; try again shortly.', retryAfter: 1 };
+  const busy =
+    (code === 'P2028' && /unable to start a transaction in the given time|expired transaction/i.test(message)) ||
+    code === 'P2037' ||
+    state === '53300';
+  if (busy)
+    return {
+      status: 503,
+      slug: 'database-busy',
+      detail: 'The database is too busy to serve this request now; try again shortly.',
+      retryAfter: 1,
+    };
   return undefined;
 }

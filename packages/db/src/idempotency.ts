@@ -87,7 +87,8 @@ export function createIdempotencyStore(client: RawSqlClient, options: Idempotenc
       retentionMs,
     );
     if (!row) return null;
-    const headers = typeof row.response_headers === 'string' ? (JSON.parse(row.response_headers) as Record<string, string>) : row.response_headers;
+    const headers =
+      typeof row.response_headers === 'string' ? (JSON.parse(row.response_headers) as Record<string, string>) : row.response_headers;
     return {
       fingerprint: { method: row.method, path: row.path, requestHash: row.request_hash },
       state: row.status === 'completed' ? 'completed' : 'in-progress',

@@ -8,8 +8,4 @@ export * from './infrastructure.js';
 export * from './errors.js';
 export * from './transaction-retry.js';
 export * from './organization-access.js';
-export {
-  createIdempotencyStore,
-  IdempotencyLeaseLostError,
-  type IdempotencyStoreOptions,
-} from './idempotency.js';
+export { createIdempotencyStore, IdempotencyLeaseLostError, type IdempotencyStoreOptions } from './idempotency.js';

@@ -129,9 +129,7 @@ describe('migrate on Postgres', () => {
 
     expect(result).toEqual({ applied: BASIC, alreadyApplied: [] });
     expect(await scalar<number>(db, 'SELECT count(*)::int AS value FROM widget')).toBe(2);
-    expect(logger.lines.filter((l) => l.msg === 'applied migration').map((l) => l.obj)).toEqual(
-      BASIC.map((migration) => ({ migration })),
-    );
+    expect(logger.lines.filter((l) => l.msg === 'applied migration').map((l) => l.obj)).toEqual(BASIC.map((migration) => ({ migration })));
 
     const rows = await migrationRows(db);
     expect(rows.map((r) => r.migration_name)).toEqual(BASIC);
@@ -289,9 +287,7 @@ describe('migrate on Postgres', () => {
 
     const conn = await db.sql.connect();
     try {
-      const { rows } = await conn.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS locked', [
-        MIGRATION_LOCK_KEY,
-      ]);
+      const { rows } = await conn.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS locked', [MIGRATION_LOCK_KEY]);
       expect(rows[0]?.locked).toBe(true);
       await conn.query('SELECT pg_advisory_unlock($1::bigint)', [MIGRATION_LOCK_KEY]);
     } finally {
@@ -441,7 +437,13 @@ describe('scriptMatchesChecksum', () => {
     let script = '';
     for (let i = 0; ; i++) {
       script = `select ${i};`;
-      if (createHash('sha256').update(script).digest().some((b) => b < 0x10)) break;
+      if (
+        createHash('sha256')
+          .update(script)
+          .digest()
+          .some((b) => b < 0x10)
+      )
+        break;
     }
     const legacy = Array.from(createHash('sha256').update(script).digest(), (b) => b.toString(16)).join('');
     expect(legacy.length).toBeLessThan(64);

@@ -133,9 +133,7 @@ export function scriptMatchesChecksum(script: string, recorded: string): boolean
   return variants.some((variant) => {
     const digest = createHash('sha256').update(variant).digest();
     const rendered =
-      recorded.length !== 0 && recorded.length !== 64
-        ? Array.from(digest, (byte) => byte.toString(16)).join('')
-        : digest.toString('hex');
+      recorded.length !== 0 && recorded.length !== 64 ? Array.from(digest, (byte) => byte.toString(16)).join('') : digest.toString('hex');
     return rendered === recorded;
   });
 }
@@ -145,7 +143,12 @@ export async function readMigrations(migrationsDir: string): Promise<LocalMigrat
   const lock = await readFile(join(migrationsDir, LOCK_FILE), 'utf8').catch(() => null);
   if (lock !== null) {
     const line = lock.split('\n').find((l) => l.startsWith('provider'));
-    const provider = line ? line.replace(/^provider = /, '').trim().replace(/^"|"$/g, '') : '<none>';
+    const provider = line
+      ? line
+          .replace(/^provider = /, '')
+          .trim()
+          .replace(/^"|"$/g, '')
+      : '<none>';
     if (provider !== 'postgresql') {
       throw new MigrationFolderError(
         `${LOCK_FILE} in ${migrationsDir} is for provider "${provider}", not "postgresql"; these migrations were written for another database`,
@@ -223,11 +226,8 @@ export async function migrate(db: Database | SqlConnectionSource, options: Migra
   }
 }
 
-
 async function acquireLock(conn: SqlConnection, timeoutMs: number, logger?: MigrationLogger): Promise<void> {
-  const tried = await conn.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS locked', [
-    MIGRATION_LOCK_KEY,
-  ]);
+  const tried = await conn.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS locked', [MIGRATION_LOCK_KEY]);
   if (tried.rows[0]?.locked) return;
   logger?.warn({ lockKey: MIGRATION_LOCK_KEY }, 'another migrator holds the migration lock; waiting for it');
   // lock_timeout bounds the wait of the blocking call; reset right after so it does not apply to the migrations' own DDL.
@@ -317,11 +317,9 @@ async function applyOne(conn: SqlConnection, migration: LocalMigration): Promise
   } catch (error) {
     // If even ROLLBACK fails the session is gone, and the server discards the open transaction with it.
     await conn.query('ROLLBACK').catch(() => undefined);
-    throw new MigrationApplyError(
-      `migration ${migration.name} failed and was rolled back: ${describeSqlError(error)}`,
-      migration.name,
-      { cause: error },
-    );
+    throw new MigrationApplyError(`migration ${migration.name} failed and was rolled back: ${describeSqlError(error)}`, migration.name, {
+      cause: error,
+    });
   }
 }
 

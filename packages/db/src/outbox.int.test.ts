@@ -77,12 +77,22 @@ describe('OutboxRelay', () => {
   });
 
   const commitEvent = async () => {
-    const event = createEvent(organizationDeletedV1, { source: 'test', organization: crypto.randomUUID(), subject: crypto.randomUUID(), data: { _id: crypto.randomUUID() } });
+    const event = createEvent(organizationDeletedV1, {
+      source: 'test',
+      organization: crypto.randomUUID(),
+      subject: crypto.randomUUID(),
+      data: { _id: crypto.randomUUID() },
+    });
     await client.$transaction((tx) => enqueueEvents(tx, [event]));
     return event.id;
   };
   const published = async (id: string) =>
-    (await client.$queryRawUnsafe<Array<{ published: boolean }>>('SELECT "published_at" IS NOT NULL AS "published" FROM "outbox" WHERE "id" = $1::uuid', id))[0]?.published;
+    (
+      await client.$queryRawUnsafe<Array<{ published: boolean }>>(
+        'SELECT "published_at" IS NOT NULL AS "published" FROM "outbox" WHERE "id" = $1::uuid',
+        id,
+      )
+    )[0]?.published;
 
   it('publishes an event committed while a batch is out at once, even when its last wait ended by the clock', async () => {
     const bus = new InProcessBus({});

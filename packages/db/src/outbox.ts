@@ -129,7 +129,7 @@ export class OutboxRelay {
     return prisma.$transaction(
       async (tx) => {
         const [turn] = await tx.$queryRawUnsafe<{ locked: boolean }[]>(
-          "SELECT pg_try_advisory_xact_lock(hashtext('outbox-relay')) AS \"locked\"",
+          'SELECT pg_try_advisory_xact_lock(hashtext(\'outbox-relay\')) AS "locked"',
         );
         if (!turn?.locked) return 0;
         const rows = await tx.$queryRawUnsafe<OutboxRow[]>(
@@ -234,4 +234,3 @@ function errorSummary(error: unknown): { message: string; name?: string } {
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
-

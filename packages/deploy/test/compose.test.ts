@@ -1,14 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  composeProblems,
-  composeSchemaProblems,
-  databasesCreatedBy,
-  environmentOf,
-  readCompose,
-  servicesOf,
-} from './support/compose.js';
+import { composeProblems, composeSchemaProblems, databasesCreatedBy, environmentOf, readCompose, servicesOf } from './support/compose.js';
 import { isKustomization, nameOf } from './support/k8s.js';
 import { asArray, deployedServices, dig, fromRoot, isObj, isYamlFile, listFiles, readYamlDocuments, type Obj } from './support/repo.js';
 
@@ -43,11 +36,7 @@ describe('docker-compose.yml', () => {
   it('runs Postgres, Kafka and a mail catcher next to the services', () => {
     const images = Object.values(servicesOf(compose)).map((service) => String(dig(service, 'image')));
     expect(images).toEqual(
-      expect.arrayContaining([
-        expect.stringMatching(/^postgres:15/),
-        'apache/kafka:3.9.1',
-        expect.stringMatching(/^axllent\/mailpit:/),
-      ]),
+      expect.arrayContaining([expect.stringMatching(/^postgres:15/), 'apache/kafka:3.9.1', expect.stringMatching(/^axllent\/mailpit:/)]),
     );
     expect(asArray(dig(servicesOf(compose), 'gateway', 'ports'))).toContain('3000:3000');
   });

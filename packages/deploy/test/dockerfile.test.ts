@@ -71,7 +71,10 @@ describe('the Dockerfile', () => {
       .map((line) => line.trim())
       .filter((line) => line && !line.startsWith('#'));
     for (const entry of ['node_modules', 'dist', '.data', '.nx', '.git', 'coverage']) {
-      expect(ignored.some((line) => line === entry || line === `**/${entry}`), entry).toBe(true);
+      expect(
+        ignored.some((line) => line === entry || line === `**/${entry}`),
+        entry,
+      ).toBe(true);
     }
   });
 });
@@ -79,7 +82,9 @@ describe('the Dockerfile', () => {
 describe('the Dockerfile checks catch a broken Dockerfile', () => {
   it('a single-stage image', () => {
     const stages = parseDockerfile(
-      ['FROM node:24.21.0-trixie-slim', 'WORKDIR /app', 'COPY . .', 'RUN npm install', 'CMD node services/patients/dist/main.js'].join('\n'),
+      ['FROM node:24.21.0-trixie-slim', 'WORKDIR /app', 'COPY . .', 'RUN npm install', 'CMD node services/patients/dist/main.js'].join(
+        '\n',
+      ),
     );
     expect(dockerfileProblems(stages, { service: 'patients', hasDatabase: true })).toEqual([
       'must be multi-stage: build tools and sources stay out of the runtime image',
@@ -133,7 +138,7 @@ describe('the Dockerfile checks catch a broken Dockerfile', () => {
     expect(dockerfileProblems(stages, { service: 'gateway', hasDatabase: false, port: 3000 })).toEqual([
       'runtime stage: USER root is root',
       'runtime stage: CMD must be the exec form ["node", <services/gateway/dist/main.js>] (so node receives SIGTERM)',
-      'runtime stage: WORKDIR must be the service\'s folder (services/gateway), where its Jobs run dist/migrate.js',
+      "runtime stage: WORKDIR must be the service's folder (services/gateway), where its Jobs run dist/migrate.js",
     ]);
   });
 });

@@ -41,11 +41,7 @@ const overlays = readdirSync(path.join(k8sDir, 'overlays'), { withFileTypes: tru
 
 /** Everything the repository's manifests must satisfy, whether read from files or rendered. */
 function allProblems(documents: unknown[]): string[] {
-  return [
-    ...documents.flatMap(schemaProblems),
-    ...documents.flatMap(workloadProblems),
-    ...platformProblems(documents, services),
-  ];
+  return [...documents.flatMap(schemaProblems), ...documents.flatMap(workloadProblems), ...platformProblems(documents, services)];
 }
 
 function find(kind: string, name: string): Obj {
@@ -216,9 +212,7 @@ describe('the manifest checks catch broken manifests', () => {
     const entry = env.find((candidate) => candidate.name === 'SIGNING_KEY_SECRET')!;
     delete entry.valueFrom;
     entry.value = 'a-literal-signing-key-secret-of-32-characters';
-    expect(workloadProblems(literal)).toContainEqual(
-      expect.stringContaining('SIGNING_KEY_SECRET must come from a secretKeyRef'),
-    );
+    expect(workloadProblems(literal)).toContainEqual(expect.stringContaining('SIGNING_KEY_SECRET must come from a secretKeyRef'));
 
     const missing = find('Deployment', 'auth');
     const container = containersOf(missing)[0]!;
@@ -244,9 +238,7 @@ describe('the manifest checks catch broken manifests', () => {
       .filter((entry) => String(entry.name).startsWith('TWILIO_'))
       .map((entry) => dig(entry, 'valueFrom', 'secretKeyRef') as Obj);
     expect(twilio).toHaveLength(3);
-    expect(new Set(twilio.map((ref) => `${String(ref.name)} ${String(ref.optional)}`))).toEqual(
-      new Set(['messaging-twilio true']),
-    );
+    expect(new Set(twilio.map((ref) => `${String(ref.name)} ${String(ref.optional)}`))).toEqual(new Set(['messaging-twilio true']));
 
     const broken = find('Deployment', 'messaging');
     const env = containersOf(broken)[0]!.env as Obj[];
@@ -254,9 +246,7 @@ describe('the manifest checks catch broken manifests', () => {
     delete token.valueFrom;
     token.value = 'a-literal-twilio-auth-token';
     ((env.find((entry) => entry.name === 'DATABASE_URL')!.valueFrom as Obj).secretKeyRef as Obj).optional = true;
-    expect(workloadProblems(broken)).toContainEqual(
-      expect.stringContaining('TWILIO_AUTH_TOKEN must come from a secretKeyRef'),
-    );
+    expect(workloadProblems(broken)).toContainEqual(expect.stringContaining('TWILIO_AUTH_TOKEN must come from a secretKeyRef'));
     const others = values.filter((value) => resourceId(value) !== 'Deployment/messaging');
     expect(platformProblems([...others, broken], services)).toContainEqual(
       'Deployment/messaging: DATABASE_URL is required, so its reference must not be optional',
@@ -292,8 +282,7 @@ describe('the manifest checks catch broken manifests', () => {
       rmSync(target, { force: true });
       writeFileSync(target, text);
     };
-    const kustomization = (extra: string): string =>
-      `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n${extra}`;
+    const kustomization = (extra: string): string => `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n${extra}`;
     write('kustomization.yaml', kustomization('resources:\n  - config.yaml\nimages:\n  - name: pep/nonexistent\n    newTag: "1"\n'));
     write('config.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n');
     write('forgotten.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: f\n');

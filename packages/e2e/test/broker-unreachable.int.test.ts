@@ -31,56 +31,67 @@ describe('distributed platform: a service started while the broker is unreachabl
     return { code: response.status, body: (await response.json()) as Readiness };
   };
 
-  it('serves HTTP and reports the broker and its consumers down, then joins once the broker is reachable', { timeout: 180_000 }, async () => {
-    const [brokerHost, brokerPort] = (await kafkaBrokers())[0]!.split(':') as [string, string];
-    const proxyPort = await freePort();
-    database = await createTestDatabase('e2e-broker-unreachable');
-    patients = await startService(
-      'patients',
-      {
-        KAFKA_BROKERS: `127.0.0.1:${proxyPort}`,
-        TOPIC_PREFIX: uniqueTopicPrefix('e2e-nobroker'),
-        INTERNAL_AUTH_SECRET: 'e2e-internal-secret-0123456789abcdefgh',
-        DATABASE_URL: database.url,
-      },
-      { until: 'ready' },
-    );
+  it(
+    'serves HTTP and reports the broker and its consumers down, then joins once the broker is reachable',
+    { timeout: 180_000 },
+    async () => {
+      const [brokerHost, brokerPort] = (await kafkaBrokers())[0]!.split(':') as [string, string];
+      const proxyPort = await freePort();
+      database = await createTestDatabase('e2e-broker-unreachable');
+      patients = await startService(
+        'patients',
+        {
+          KAFKA_BROKERS: `127.0.0.1:${proxyPort}`,
+          TOPIC_PREFIX: uniqueTopicPrefix('e2e-nobroker'),
+          INTERNAL_AUTH_SECRET: 'e2e-internal-secret-0123456789abcdefgh',
+          DATABASE_URL: database.url,
+        },
+        { until: 'ready' },
+      );
 
-    expect((await fetch(`${patients.url}/health/live`)).status).toBe(200);
-    const down = await readiness();
-    expect(down.code).toBe(200);
-    expect(down.body).toEqual({
-      status: 'degraded',
-      checks: { database: 'ok', broker: 'failing' },
-      consumers: { 'patients.journey': 'joining', 'patients.organization-access': 'joining' },
-    });
-    const metrics = await (await fetch(`${patients.url}/metrics`)).text();
-    expect(metrics).toMatch(/^bus_consumer_joined\{[^}]*group="patients\.journey"[^}]*\} 0$/m);
-    expect(metrics).toMatch(/^health_check_up\{[^}]*check="broker"[^}]*\} 0$/m);
-    // Its routes answer: without the gateway's signed identity, a list is refused as unauthenticated, not unavailable.
-    const list = await fetch(`${patients.url}/api/patients`);
-    expect(list.status).toBe(401);
-    expect(patients.output()).not.toContain('timed out');
+      expect((await fetch(`${patients.url}/health/live`)).status).toBe(200);
+      const down = await readiness();
+      expect(down.code).toBe(200);
+      expect(down.body).toEqual({
+        status: 'degraded',
+        checks: { database: 'ok', broker: 'failing' },
+        consumers: { 'patients.journey': 'joining', 'patients.organization-access': 'joining' },
+      });
+      const metrics = await (await fetch(`${patients.url}/metrics`)).text();
+      expect(metrics).toMatch(/^bus_consumer_joined\{[^}]*group="patients\.journey"[^}]*\} 0$/m);
+      expect(metrics).toMatch(/^health_check_up\{[^}]*check="broker"[^}]*\} 0$/m);
+      // Its routes answer: without the gateway's signed identity, a list is refused as unauthenticated, not unavailable.
+      const list = await fetch(`${patients.url}/api/patients`);
+      expect(list.status).toBe(401);
+      expect(patients.output()).not.toContain('timed out');
 
-    proxy = net.createServer((client) => {
-      const upstream = net.connect(Number(brokerPort), brokerHost);
-      for (const socket of [client, upstream]) {
-        sockets.add(socket);
-        socket.on('close', () => sockets.delete(socket));
-        socket.on('error', () => socket.destroy());
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve, reject) => {
-      proxy!.once('error', reject);
-      proxy!.listen(proxyPort, '127.0.0.1', () => resolve());
-    });
-    const up = await waitFor(async () => {
-      const answer = await readiness();
-      return answer.body.status === 'ok' ? answer : null;
-    }, { timeoutMs: 90_000, intervalMs: 500, message: 'the broker and both consumer groups reported up' });
-    expect(up.body).toEqual({ status: 'ok', checks: { database: 'ok', broker: 'ok' }, consumers: { 'patients.journey': 'joined', 'patients.organization-access': 'joined' } });
+      proxy = net.createServer((client) => {
+        const upstream = net.connect(Number(brokerPort), brokerHost);
+        for (const socket of [client, upstream]) {
+          sockets.add(socket);
+          socket.on('close', () => sockets.delete(socket));
+          socket.on('error', () => socket.destroy());
+        }
+        client.pipe(upstream).pipe(client);
+      });
+      await new Promise<void>((resolve, reject) => {
+        proxy!.once('error', reject);
+        proxy!.listen(proxyPort, '127.0.0.1', () => resolve());
+      });
+      const up = await waitFor(
+        async () => {
+          const answer = await readiness();
+          return answer.body.status === 'ok' ? answer : null;
+        },
+        { timeoutMs: 90_000, intervalMs: 500, message: 'the broker and both consumer groups reported up' },
+      );
+      expect(up.body).toEqual({
+        status: 'ok',
+        checks: { database: 'ok', broker: 'ok' },
+        consumers: { 'patients.journey': 'joined', 'patients.organization-access': 'joined' },
+      });
 
-    expect(await patients.stop()).toBe(0);
-  });
+      expect(await patients.stop()).toBe(0);
+    },
+  );
 });

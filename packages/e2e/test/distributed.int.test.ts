@@ -57,7 +57,12 @@ describe('distributed platform', () => {
       startService('patients', { ...common, DATABASE_URL: await database('e2e-patients') }, { port: patientsPort }),
       startService(
         'scheduling',
-        { ...common, DATABASE_URL: await database('e2e-scheduling'), PATIENTS_URL: owners.PATIENTS_URL, AUTH_URL: `http://127.0.0.1:${authPort}` },
+        {
+          ...common,
+          DATABASE_URL: await database('e2e-scheduling'),
+          PATIENTS_URL: owners.PATIENTS_URL,
+          AUTH_URL: `http://127.0.0.1:${authPort}`,
+        },
         { port: schedulingPort },
       ),
       // No Twilio account: texts go to the development sink. A session longer than the default (10 s) makes the kill -9
@@ -72,10 +77,14 @@ describe('distributed platform', () => {
       }),
     ]);
     services.push(auth, patients, scheduling, messaging);
-    gateway = await startService('gateway', {
-      ...common,
-      UPSTREAMS: `auth=${auth.url},patients=${patients.url},scheduling=${scheduling.url},messaging=${messaging.url}`,
-    }, { port: gatewayPort });
+    gateway = await startService(
+      'gateway',
+      {
+        ...common,
+        UPSTREAMS: `auth=${auth.url},patients=${patients.url},scheduling=${scheduling.url},messaging=${messaging.url}`,
+      },
+      { port: gatewayPort },
+    );
     services.push(gateway);
   });
 
@@ -99,7 +108,10 @@ describe('distributed platform', () => {
 
   it('reports every deployed service healthy', async () => {
     // Consumer groups join in the background after a start (ADR 0024); a service is degraded, not ok, until they have.
-    await waitFor(async () => (await api('GET', '/api/status')).body['status'] === 'ok', { timeoutMs: 60_000, message: 'every consumer group joined' });
+    await waitFor(async () => (await api('GET', '/api/status')).body['status'] === 'ok', {
+      timeoutMs: 60_000,
+      message: 'every consumer group joined',
+    });
     const status = await api('GET', '/api/status');
     expect(status.body['services']).toEqual(
       expect.arrayContaining([
@@ -114,11 +126,19 @@ describe('distributed platform', () => {
 
   it('runs on real time: no service exposes a movable clock unless started with CLOCK_CONTROL, nor the gateway routes one', async () => {
     for (const service of services) expect((await fetch(`${service.url}/internal/clock`)).status, service.name).toBe(404);
-    const put = await fetch(`${gateway.url}/internal/clock`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ now: '2040-01-01T00:00:00Z' }) });
+    const put = await fetch(`${gateway.url}/internal/clock`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ now: '2040-01-01T00:00:00Z' }),
+    });
     expect(put.status).toBe(404);
     // The embedded runtime's sandbox clock is added by services/embedded to its own gateway only.
     for (const path of ['/sandbox/clock', '/sandbox/next', '/sandbox/send-due']) {
-      const moved = await fetch(`${gateway.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ advance: '14h' }) });
+      const moved = await fetch(`${gateway.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ advance: '14h' }),
+      });
       expect(moved.status, path).toBe(404);
     }
   });
@@ -151,16 +171,24 @@ describe('distributed platform', () => {
     const created = await api('POST', '/api/patients', { firstname: 'Dee', lastname: 'Stributed', email: 'dee@example.com' }, token);
     expect(created.status).toBe(200);
     const id = created.body['_id'] as string;
-    await waitFor(async () => ((await api('GET', `/api/patients/${id}/journey`, undefined, token)).body['response'] as unknown[]).length === 1, {
-      timeoutMs: 30_000,
-      message: 'patient.created travels through Kafka to the journey',
-    });
+    await waitFor(
+      async () => ((await api('GET', `/api/patients/${id}/journey`, undefined, token)).body['response'] as unknown[]).length === 1,
+      {
+        timeoutMs: 30_000,
+        message: 'patient.created travels through Kafka to the journey',
+      },
+    );
 
     // Scheduling books the patient in its own process; the event crosses Kafka into the patient's journey.
     const provider = await api('POST', '/api/providers', { firstname: 'Grace', lastname: 'Hopper' }, token);
     const facility = await api('POST', '/api/facilities', { name: 'Main Street', timeZone: 'America/New_York' }, token);
     const type = await api('POST', '/api/appointmentTypes', { name: 'Check-up', duration: 30 }, token);
-    const slot = { provider: provider.body['_id'], facility: facility.body['_id'], type: type.body['_id'], date: '2030-03-10T14:00:00.000Z' };
+    const slot = {
+      provider: provider.body['_id'],
+      facility: facility.body['_id'],
+      type: type.body['_id'],
+      date: '2030-03-10T14:00:00.000Z',
+    };
     expect((await api('POST', '/api/appointments', { patient: id, ...slot }, token)).status).toBe(200);
     expect((await api('POST', '/api/appointments', { patient: id, ...slot }, token)).status).toBe(409);
     await waitFor(
@@ -184,7 +212,16 @@ describe('distributed platform', () => {
     // The v1 booking body's `user`: scheduling asks auth, in its own process, whether it is a user of the organization.
     const colleague = await api('POST', '/api/users', { email: 'desk@distributed.example', firstname: 'Dana', lastname: 'Desk' }, token);
     expect(colleague.status).toBe(200);
-    const v1Booking = (user: string, date: string) => ({ ...slot, type: undefined, source: 'manual', duration: '15', status: 'unconfirmed', user, patient: id, date });
+    const v1Booking = (user: string, date: string) => ({
+      ...slot,
+      type: undefined,
+      source: 'manual',
+      duration: '15',
+      status: 'unconfirmed',
+      user,
+      patient: id,
+      date,
+    });
     const byColleague = await api('POST', '/api/appointments', v1Booking(colleague.body['_id'], '2030-03-11T14:00:00.000Z'), token);
     expect(byColleague.status, JSON.stringify(byColleague.body)).toBe(200);
     expect(byColleague.body['user']).toBe(signup.body['organization']._id);
@@ -198,9 +235,19 @@ describe('distributed platform', () => {
 
   it('routes Bandwidth’s reply webhook at the host root to messaging, which without credentials believes the address the gateway signed', async () => {
     const callback = (id: string) =>
-      JSON.stringify([{ type: 'message-received', to: '+14155550100', message: { id, from: '+14155550199', to: ['+14155550100'], text: 'C', direction: 'in', segmentCount: 1 } }]);
+      JSON.stringify([
+        {
+          type: 'message-received',
+          to: '+14155550100',
+          message: { id, from: '+14155550199', to: ['+14155550100'], text: 'C', direction: 'in', segmentCount: 1 },
+        },
+      ]);
     const post = (base: string, id: string, headers: Record<string, string> = {}) =>
-      fetch(`${base}/webhooks/reply/bandwidth/sms`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: callback(id) });
+      fetch(`${base}/webhooks/reply/bandwidth/sms`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: callback(id),
+      });
     const messaging = services.find((service) => service.name === 'messaging')!;
     // A number no patient has: read, recorded nowhere; what matters is who may post it.
     const viaGateway = await post(gateway.url, 'bw-e2e-1', { 'x-internal-client-address': 'claimed-by-the-client' });
@@ -212,86 +259,143 @@ describe('distributed platform', () => {
     expect(document.paths['/webhooks/reply/bandwidth/sms']?.['post']).toMatchObject({ 'x-service': 'messaging' });
   });
 
-  it('makes a platform operator with the built operator command, who creates a demo account seeded through the gateway and sends it a sample', { timeout: 120_000 }, async () => {
-    const signup = await api('POST', '/api/users/signup', { email: 'ops@distributed.example', password: 'operator passphrase 1', firstname: 'Opal', lastname: 'Ops', organizationName: 'Operators' });
-    expect(signup.status).toBe(200);
-    const command = spawnSync(process.execPath, [fileURLToPath(new URL('../../../services/auth/dist/operator-cli.js', import.meta.url)), 'add', 'ops@distributed.example'], {
-      env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: authDatabaseUrl },
-      encoding: 'utf8',
-    });
-    expect(command.stdout, command.stderr).toBe('ops@distributed.example is now a platform operator\n');
-    const token = (await api('POST', '/api/users/login', { email: 'ops@distributed.example', password: 'operator passphrase 1' })).body['token'] as string;
-    const created = await api(
-      'POST',
-      '/api/demoUsers',
-      { email: 'prospect@distributed.example', firstname: 'Pia', lastname: 'Prospect', salesforceId: 'SFDISTRIB01', demoConfiguration: { patients: 4, providers: 2, facilities: 1, waitlists: 1, appointments: 2, phone: '+14155550177' } },
-      token,
-    );
-    expect(created.status, JSON.stringify(created.body)).toBe(200);
-    const practice = created.body['demoPractice'];
-    expect([practice.providers.length, practice.facilities.length, practice.patients.length, practice.waitlists.length, practice.appointments.length]).toEqual([2, 1, 4, 1, 2]);
-    const sample = await api('POST', '/api/demoUsers/SFDISTRIB01/messages/patientReminder', undefined, token);
-    expect(sample.body).toMatchObject({ messageTemplate: 'patientReminder', patient: practice.demoPatient, status: 'requested' });
-    const link = new URL(created.body['sampleLinks'].customActionRecall as string);
-    const page = await fetch(`${gateway.url}${link.pathname}${link.search}`, { headers: { accept: 'text/html' } });
-    expect([page.status, page.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8']);
-  });
+  it(
+    'makes a platform operator with the built operator command, who creates a demo account seeded through the gateway and sends it a sample',
+    { timeout: 120_000 },
+    async () => {
+      const signup = await api('POST', '/api/users/signup', {
+        email: 'ops@distributed.example',
+        password: 'operator passphrase 1',
+        firstname: 'Opal',
+        lastname: 'Ops',
+        organizationName: 'Operators',
+      });
+      expect(signup.status).toBe(200);
+      const command = spawnSync(
+        process.execPath,
+        [fileURLToPath(new URL('../../../services/auth/dist/operator-cli.js', import.meta.url)), 'add', 'ops@distributed.example'],
+        {
+          env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: authDatabaseUrl },
+          encoding: 'utf8',
+        },
+      );
+      expect(command.stdout, command.stderr).toBe('ops@distributed.example is now a platform operator\n');
+      const token = (await api('POST', '/api/users/login', { email: 'ops@distributed.example', password: 'operator passphrase 1' })).body[
+        'token'
+      ] as string;
+      const created = await api(
+        'POST',
+        '/api/demoUsers',
+        {
+          email: 'prospect@distributed.example',
+          firstname: 'Pia',
+          lastname: 'Prospect',
+          salesforceId: 'SFDISTRIB01',
+          demoConfiguration: { patients: 4, providers: 2, facilities: 1, waitlists: 1, appointments: 2, phone: '+14155550177' },
+        },
+        token,
+      );
+      expect(created.status, JSON.stringify(created.body)).toBe(200);
+      const practice = created.body['demoPractice'];
+      expect([
+        practice.providers.length,
+        practice.facilities.length,
+        practice.patients.length,
+        practice.waitlists.length,
+        practice.appointments.length,
+      ]).toEqual([2, 1, 4, 1, 2]);
+      const sample = await api('POST', '/api/demoUsers/SFDISTRIB01/messages/patientReminder', undefined, token);
+      expect(sample.body).toMatchObject({ messageTemplate: 'patientReminder', patient: practice.demoPatient, status: 'requested' });
+      const link = new URL(created.body['sampleLinks'].customActionRecall as string);
+      const page = await fetch(`${gateway.url}${link.pathname}${link.search}`, { headers: { accept: 'text/html' } });
+      expect([page.status, page.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8']);
+    },
+  );
 
-  it('serves again at once after messaging is killed with kill -9 and started with the same command, and consumes again', { timeout: 180_000 }, async () => {
-    const signup = await api('POST', '/api/users/signup', { email: 'restart@distributed.example', password: 'restart passphrase', firstname: 'Rae', lastname: 'Start', organizationName: 'Restart Clinic' });
-    expect(signup.status).toBe(200);
-    const token = signup.body['token'] as string;
-    const created = async (path: string, body: unknown) => {
-      const answer = await api('POST', path, body, token);
-      expect(answer.status, JSON.stringify(answer.body)).toBe(200);
-      return answer.body['_id'] as string;
-    };
-    const patient = await created('/api/patients', { firstname: 'Kim', lastname: 'Restarted', phone: '+12125550160' });
-    const slot = {
-      patient,
-      provider: await created('/api/providers', { firstname: 'Ida', lastname: 'Restart' }),
-      facility: await created('/api/facilities', { name: 'Restart Street', timeZone: 'America/New_York' }),
-      type: await created('/api/appointmentTypes', { name: 'Follow-up', duration: 30 }),
-    };
-    const remindersOf = async (appointment: string) => {
-      const answer = await api('GET', `/api/reminders/findByApptId/${appointment}`, undefined, token);
-      return answer.status === 200 ? (answer.body['response'] as unknown[]).length : -1;
-    };
-    const before = await created('/api/appointments', { ...slot, date: '2031-05-05T14:00:00.000Z' });
-    await waitFor(async () => (await remindersOf(before)) > 0, { timeoutMs: 60_000, message: 'messaging plans reminders before the kill' });
+  it(
+    'serves again at once after messaging is killed with kill -9 and started with the same command, and consumes again',
+    { timeout: 180_000 },
+    async () => {
+      const signup = await api('POST', '/api/users/signup', {
+        email: 'restart@distributed.example',
+        password: 'restart passphrase',
+        firstname: 'Rae',
+        lastname: 'Start',
+        organizationName: 'Restart Clinic',
+      });
+      expect(signup.status).toBe(200);
+      const token = signup.body['token'] as string;
+      const created = async (path: string, body: unknown) => {
+        const answer = await api('POST', path, body, token);
+        expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+        return answer.body['_id'] as string;
+      };
+      const patient = await created('/api/patients', { firstname: 'Kim', lastname: 'Restarted', phone: '+12125550160' });
+      const slot = {
+        patient,
+        provider: await created('/api/providers', { firstname: 'Ida', lastname: 'Restart' }),
+        facility: await created('/api/facilities', { name: 'Restart Street', timeZone: 'America/New_York' }),
+        type: await created('/api/appointmentTypes', { name: 'Follow-up', duration: 30 }),
+      };
+      const remindersOf = async (appointment: string) => {
+        const answer = await api('GET', `/api/reminders/findByApptId/${appointment}`, undefined, token);
+        return answer.status === 200 ? (answer.body['response'] as unknown[]).length : -1;
+      };
+      const before = await created('/api/appointments', { ...slot, date: '2031-05-05T14:00:00.000Z' });
+      await waitFor(async () => (await remindersOf(before)) > 0, {
+        timeoutMs: 60_000,
+        message: 'messaging plans reminders before the kill',
+      });
 
-    const index = services.findIndex((service) => service.name === 'messaging');
-    await services[index]!.kill();
-    await new Promise((resolve) => setTimeout(resolve, 3_000));
-    // Its dead member still holds messaging's consumer groups until its session times out; that must not hold up HTTP.
-    const restarted = await services[index]!.restart({ until: 'live' });
-    services[index] = restarted;
-    const ready = await fetch(`${restarted.url}/health/ready`);
-    // Ready (its database answers) and serving, while its groups still wait for the dead member's session to end.
-    expect(ready.status).toBe(200);
-    const { consumers } = (await ready.json()) as { consumers: Record<string, string> };
-    expect(Object.keys(consumers).sort()).toEqual(['messaging.offers', 'messaging.organization-access', 'messaging.read-models', 'messaging.reminders']);
-    expect(Object.values(consumers)).toContain('joining');
-    expect(await remindersOf(before)).toBeGreaterThan(0);
+      const index = services.findIndex((service) => service.name === 'messaging');
+      await services[index]!.kill();
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      // Its dead member still holds messaging's consumer groups until its session times out; that must not hold up HTTP.
+      const restarted = await services[index]!.restart({ until: 'live' });
+      services[index] = restarted;
+      const ready = await fetch(`${restarted.url}/health/ready`);
+      // Ready (its database answers) and serving, while its groups still wait for the dead member's session to end.
+      expect(ready.status).toBe(200);
+      const { consumers } = (await ready.json()) as { consumers: Record<string, string> };
+      expect(Object.keys(consumers).sort()).toEqual([
+        'messaging.offers',
+        'messaging.organization-access',
+        'messaging.read-models',
+        'messaging.reminders',
+      ]);
+      expect(Object.values(consumers)).toContain('joining');
+      expect(await remindersOf(before)).toBeGreaterThan(0);
 
-    // It consumes again once the dead member's session has expired: a booking made now gets its reminders.
-    const after = await created('/api/appointments', { ...slot, date: '2031-05-06T14:00:00.000Z' });
-    await waitFor(async () => (await remindersOf(after)) > 0, {
-      timeoutMs: MESSAGING_SESSION_MS + 30_000,
-      intervalMs: 500,
-      message: 'the restarted messaging consumes appointment.created',
-    });
-    await waitFor(async () => ((await (await fetch(`${restarted.url}/health/ready`)).json()) as { status: string }).status === 'ok', {
-      timeoutMs: 30_000,
-      message: 'every consumer group of the restarted messaging joined',
-    });
-    expect(restarted.output()).not.toContain('timed out');
-  });
+      // It consumes again once the dead member's session has expired: a booking made now gets its reminders.
+      const after = await created('/api/appointments', { ...slot, date: '2031-05-06T14:00:00.000Z' });
+      await waitFor(async () => (await remindersOf(after)) > 0, {
+        timeoutMs: MESSAGING_SESSION_MS + 30_000,
+        intervalMs: 500,
+        message: 'the restarted messaging consumes appointment.created',
+      });
+      await waitFor(async () => ((await (await fetch(`${restarted.url}/health/ready`)).json()) as { status: string }).status === 'ok', {
+        timeoutMs: 30_000,
+        message: 'every consumer group of the restarted messaging joined',
+      });
+      expect(restarted.output()).not.toContain('timed out');
+    },
+  );
 
   it('stops every process cleanly on SIGTERM, having logged no PHI', async () => {
-    for (const service of [...services].reverse()) expect(await service.stop(), `${service.name}:\n${service.output().slice(-1_500)}`).toBe(0);
+    for (const service of [...services].reverse())
+      expect(await service.stop(), `${service.name}:\n${service.output().slice(-1_500)}`).toBe(0);
     const logs = services.map((service) => service.output()).join('\n');
-    for (const phi of ['Stributed', 'Restarted', '+12125550160', 'dee@example.com', 'lead@distributed.example', 'distributed passphrase', 'prospect@distributed.example', '+14155550177', '4155550177']) {
+    for (const phi of [
+      'Stributed',
+      'Restarted',
+      '+12125550160',
+      'dee@example.com',
+      'lead@distributed.example',
+      'distributed passphrase',
+      'prospect@distributed.example',
+      '+14155550177',
+      '4155550177',
+    ]) {
       expect(logs).not.toContain(phi);
     }
   });

@@ -2,7 +2,17 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestDatabase, freePort, kafkaBrokers, startTwilioFake, uniqueTopicPrefix, waitFor, type FakeSend, type TwilioFake, type TestDatabase } from '@pep/testing';
+import {
+  createTestDatabase,
+  freePort,
+  kafkaBrokers,
+  startTwilioFake,
+  uniqueTopicPrefix,
+  waitFor,
+  type FakeSend,
+  type TwilioFake,
+  type TestDatabase,
+} from '@pep/testing';
 import { DateTime } from 'luxon';
 import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -165,14 +175,26 @@ describe('the patient journey across the distributed platform', () => {
   /** Moves the clocks of messaging and scheduling to the same instant (ADR 0009), as the platform's time. */
   const moveClocks = async (to: DateTime) => {
     for (const service of [messaging, scheduling]) {
-      const response = await fetch(`${service.url}/internal/clock`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ now: to.toUTC().toISO() }) });
+      const response = await fetch(`${service.url}/internal/clock`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ now: to.toUTC().toISO() }),
+      });
       expect(response.status).toBe(200);
     }
   };
 
   /** A patient's SMS reply, as Twilio delivers it to the gateway: form-encoded, signed with the account's token over the public URL. */
   const reply = async (from: string, text: string, messageSid = `SM${randomBytes(16).toString('hex')}`) => {
-    const params = { MessageSid: messageSid, SmsSid: messageSid, AccountSid: fake.accountSid, From: from, To: fake.from, Body: text, NumMedia: '0' };
+    const params = {
+      MessageSid: messageSid,
+      SmsSid: messageSid,
+      AccountSid: fake.accountSid,
+      From: from,
+      To: fake.from,
+      Body: text,
+      NumMedia: '0',
+    };
     const signature = twilio.getExpectedTwilioSignature(fake.authToken, `${publicUrl}${REPLY_PATH}`, params);
     const response = await fetch(`${gateway.url}${REPLY_PATH}`, {
       method: 'POST',
@@ -182,7 +204,8 @@ describe('the patient journey across the distributed platform', () => {
     return { status: response.status, twiml: await response.text(), messageSid };
   };
 
-  const textsTo = (who: Who): FakeSend[] => fake.sent.filter((send) => send.kind === 'message' && send.params['To'] === PATIENTS[who].phone);
+  const textsTo = (who: Who): FakeSend[] =>
+    fake.sent.filter((send) => send.kind === 'message' && send.params['To'] === PATIENTS[who].phone);
   const remindersOf = async (appointment: string): Promise<Body[]> => {
     const answer = await api('GET', `/api/reminders/findByApptId/${appointment}?limit=50`);
     expect(answer.status).toBe(200);
@@ -205,7 +228,13 @@ describe('the patient journey across the distributed platform', () => {
     const signup = await fetch(`${gateway.url}/api/users/signup`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email: 'front@journey.example', password: 'journey passphrase', firstname: 'Fran', lastname: 'Front', organizationName: 'Journey Clinic' }),
+      body: JSON.stringify({
+        email: 'front@journey.example',
+        password: 'journey passphrase',
+        firstname: 'Fran',
+        lastname: 'Front',
+        organizationName: 'Journey Clinic',
+      }),
     });
     expect(signup.status).toBe(200);
     token = ((await signup.json()) as Body)['token'] as string;
@@ -219,11 +248,13 @@ describe('the patient journey across the distributed platform', () => {
     // Next week, before the clinic's messaging hours open, on the day whose first reminder (a week ahead) is the next
     // 08:00 in New York still comfortably ahead: so it is planned, not skipped as past.
     const now = DateTime.now().setZone(ZONE);
-    const firstReminderDay = now.plus({ minutes: 15 }) < now.set({ hour: 8, minute: 0, second: 0, millisecond: 0 }) ? now : now.plus({ days: 1 });
+    const firstReminderDay =
+      now.plus({ minutes: 15 }) < now.set({ hour: 8, minute: 0, second: 0, millisecond: 0 }) ? now : now.plus({ days: 1 });
     const day = firstReminderDay.plus({ days: 7 }).startOf('day');
     adaAt = day.set({ hour: 7, minute: 30 });
     boAt = day.set({ hour: 7, minute: 0 });
-    const book = (who: Who, at: DateTime) => created('/api/appointments', { patient: patient[who], provider, facility, type, date: at.toUTC().toISO() });
+    const book = (who: Who, at: DateTime) =>
+      created('/api/appointments', { patient: patient[who], provider, facility, type, date: at.toUTC().toISO() });
     adaAppointment = await book('ada', adaAt);
     boAppointment = await book('bo', boAt);
 
@@ -231,13 +262,20 @@ describe('the patient journey across the distributed platform', () => {
       [adaAppointment, adaAt],
       [boAppointment, boAt],
     ] as const) {
-      const planned = await waitFor(async () => {
-        const reminders = await remindersOf(appointment);
-        return reminders.length === OFFSETS_HOURS.length ? reminders : null;
-      }, { ...WAIT, message: 'appointment.created reaches messaging, which plans the reminders' });
+      const planned = await waitFor(
+        async () => {
+          const reminders = await remindersOf(appointment);
+          return reminders.length === OFFSETS_HOURS.length ? reminders : null;
+        },
+        { ...WAIT, message: 'appointment.created reaches messaging, which plans the reminders' },
+      );
       const byOffset = Object.fromEntries(planned.map((reminder) => [reminder['offsetHours'], reminder]));
       for (const offset of OFFSETS_HOURS) {
-        expect(byOffset[offset], `the ${offset} h reminder`).toMatchObject({ status: 'scheduled', sendAt: expectedSendAt(at, offset).toUTC().toISO(), patient: appointment === adaAppointment ? patient.ada : patient.bo });
+        expect(byOffset[offset], `the ${offset} h reminder`).toMatchObject({
+          status: 'scheduled',
+          sendAt: expectedSendAt(at, offset).toUTC().toISO(),
+          patient: appointment === adaAppointment ? patient.ada : patient.bo,
+        });
         // Outside quiet hours, in the facility's time zone.
         const local = DateTime.fromISO(byOffset[offset]['sendAt'] as string).setZone(ZONE);
         expect(local.hour * 60 + local.minute).toBeGreaterThanOrEqual(8 * 60);
@@ -246,15 +284,21 @@ describe('the patient journey across the distributed platform', () => {
     }
 
     // Messaging has the patient, provider and facility it will name (their owners' events), as it would send it.
-    await waitFor(async () => {
-      const preview = await api('GET', `/api/messageTemplates/reminder/resolve?patient=${patient.ada}&appointment=${adaAppointment}`);
-      const text = (preview.body['text'] as string | undefined) ?? '';
-      return text.includes(PATIENTS.ada.firstname) && text.includes('Grace Hopper') && text.includes('Harbor Clinic');
-    }, { ...WAIT, message: 'messaging knows the patient, provider and facility' });
-    await waitFor(async () => {
-      const preview = await api('GET', `/api/messageTemplates/reminder/resolve?patient=${patient.bo}&appointment=${boAppointment}`);
-      return ((preview.body['text'] as string | undefined) ?? '').includes(PATIENTS.bo.firstname);
-    }, { ...WAIT, message: 'messaging knows the second patient' });
+    await waitFor(
+      async () => {
+        const preview = await api('GET', `/api/messageTemplates/reminder/resolve?patient=${patient.ada}&appointment=${adaAppointment}`);
+        const text = (preview.body['text'] as string | undefined) ?? '';
+        return text.includes(PATIENTS.ada.firstname) && text.includes('Grace Hopper') && text.includes('Harbor Clinic');
+      },
+      { ...WAIT, message: 'messaging knows the patient, provider and facility' },
+    );
+    await waitFor(
+      async () => {
+        const preview = await api('GET', `/api/messageTemplates/reminder/resolve?patient=${patient.bo}&appointment=${boAppointment}`);
+        return ((preview.body['text'] as string | undefined) ?? '').includes(PATIENTS.bo.firstname);
+      },
+      { ...WAIT, message: 'messaging knows the second patient' },
+    );
     expect(fake.sent).toHaveLength(0);
   });
 
@@ -265,7 +309,10 @@ describe('the patient journey across the distributed platform', () => {
       ['ada', adaAt],
       ['bo', boAt],
     ] as const) {
-      const [text] = await waitFor(async () => (textsTo(who).length > 0 ? textsTo(who) : null), { ...WAIT, message: `the reminder reaches ${who} at Twilio` });
+      const [text] = await waitFor(async () => (textsTo(who).length > 0 ? textsTo(who) : null), {
+        ...WAIT,
+        message: `the reminder reaches ${who} at Twilio`,
+      });
       expect(text!.params['From']).toBe(fake.from);
       expect(text!.params['Body']).toContain(PATIENTS[who].firstname);
       expect(text!.params['Body']).toMatch(localTime(at));
@@ -274,17 +321,29 @@ describe('the patient journey across the distributed platform', () => {
     }
     // Only the week-ahead ones: the others are days away still.
     for (const appointment of [adaAppointment, boAppointment]) {
-      const reminders = await waitFor(async () => {
-        const all = await remindersOf(appointment);
-        return all.find((reminder) => reminder['offsetHours'] === 168)?.['status'] === 'sent' ? all : null;
-      }, { ...WAIT, message: 'the reminder is recorded as sent' });
-      expect(reminders.filter((reminder) => reminder['offsetHours'] !== 168).map((reminder) => reminder['status'])).toEqual(['scheduled', 'scheduled']);
+      const reminders = await waitFor(
+        async () => {
+          const all = await remindersOf(appointment);
+          return all.find((reminder) => reminder['offsetHours'] === 168)?.['status'] === 'sent' ? all : null;
+        },
+        { ...WAIT, message: 'the reminder is recorded as sent' },
+      );
+      expect(reminders.filter((reminder) => reminder['offsetHours'] !== 168).map((reminder) => reminder['status'])).toEqual([
+        'scheduled',
+        'scheduled',
+      ]);
     }
     expect(fake.sent).toHaveLength(2);
     expect(fake.unauthorized).toBe(0);
     // As a v1 client reads a patient's messages: a bare array, newest first, each with the vendor's id under externalId.value.
     const messages = await api('GET', `/api/messages?patient=${patient.ada}`);
-    expect(messages.body[0]).toMatchObject({ direction: 'outbound', from: fake.from, to: PATIENTS.ada.phone, status: expect.stringMatching(/^(sent|delivered)$/), externalId: { value: textsTo('ada')[0]!.sid } });
+    expect(messages.body[0]).toMatchObject({
+      direction: 'outbound',
+      from: fake.from,
+      to: PATIENTS.ada.phone,
+      status: expect.stringMatching(/^(sent|delivered)$/),
+      externalId: { value: textsTo('ada')[0]!.sid },
+    });
     expect(messages.body[0].text).toBe(textsTo('ada')[0]!.params['Body']);
   });
 
@@ -303,15 +362,29 @@ describe('the patient journey across the distributed platform', () => {
     expect(again.status).toBe(200);
     expect(again.twiml).not.toContain('<Message');
 
-    await waitFor(async () => (await appointmentStatus(adaAppointment)) === 'confirmed', { ...WAIT, message: 'reply.received reaches scheduling, which confirms' });
+    await waitFor(async () => (await appointmentStatus(adaAppointment)) === 'confirmed', {
+      ...WAIT,
+      message: 'reply.received reaches scheduling, which confirms',
+    });
     const inbound = await api('GET', `/api/messages?patient=${patient.ada}&type=inbound`);
     expect(inbound.body).toHaveLength(1);
-    expect(inbound.body[0]).toMatchObject({ text: 'C', direction: 'inbound', from: PATIENTS.ada.phone, to: fake.from, externalId: { value: confirm.messageSid }, classification: 'positive', appointment: adaAppointment });
-    // appointment.confirmed comes back to messaging, which shows the answered reminder as confirmed.
-    await waitFor(async () => (await remindersOf(adaAppointment)).find((reminder) => reminder['offsetHours'] === 168)?.['status'] === 'confirmed', {
-      ...WAIT,
-      message: 'messaging marks the answered reminder confirmed',
+    expect(inbound.body[0]).toMatchObject({
+      text: 'C',
+      direction: 'inbound',
+      from: PATIENTS.ada.phone,
+      to: fake.from,
+      externalId: { value: confirm.messageSid },
+      classification: 'positive',
+      appointment: adaAppointment,
     });
+    // appointment.confirmed comes back to messaging, which shows the answered reminder as confirmed.
+    await waitFor(
+      async () => (await remindersOf(adaAppointment)).find((reminder) => reminder['offsetHours'] === 168)?.['status'] === 'confirmed',
+      {
+        ...WAIT,
+        message: 'messaging marks the answered reminder confirmed',
+      },
+    );
     // The forged X changed nothing.
     expect(await appointmentStatus(adaAppointment)).toBe('confirmed');
   });
@@ -321,16 +394,24 @@ describe('the patient journey across the distributed platform', () => {
 
     const cancel = await reply(PATIENTS.bo.phone, 'X');
     expect(cancel.status).toBe(200);
-    await waitFor(async () => (await appointmentStatus(boAppointment)) === 'cancelled', { ...WAIT, message: 'scheduling cancels on the patient’s X' });
+    await waitFor(async () => (await appointmentStatus(boAppointment)) === 'cancelled', {
+      ...WAIT,
+      message: 'scheduling cancels on the patient’s X',
+    });
     // Its reminders not sent yet are void.
     await waitFor(
       async () =>
-        (await remindersOf(boAppointment)).filter((reminder) => reminder['offsetHours'] !== null && reminder['offsetHours'] !== 168).every((reminder) => reminder['status'] === 'skipped'),
+        (await remindersOf(boAppointment))
+          .filter((reminder) => reminder['offsetHours'] !== null && reminder['offsetHours'] !== 168)
+          .every((reminder) => reminder['status'] === 'skipped'),
       { ...WAIT, message: 'messaging voids the cancelled appointment’s reminders' },
     );
 
     for (const who of ['wen', 'wil', 'wes'] as const) {
-      const offer = await waitFor(async () => textsTo(who).find((text) => /reply YES/i.test(text.params['Body'] ?? '')) ?? null, { ...WAIT, message: `the offer reaches ${who}` });
+      const offer = await waitFor(async () => textsTo(who).find((text) => /reply YES/i.test(text.params['Body'] ?? '')) ?? null, {
+        ...WAIT,
+        message: `the offer reaches ${who}`,
+      });
       expect(offer.params['Body']).toContain(PATIENTS[who].firstname);
       expect(offer.params['Body']).toMatch(localTime(boAt));
       expect(offer.params['Body']).toContain(localDay(boAt));
@@ -346,31 +427,49 @@ describe('the patient journey across the distributed platform', () => {
     expect(textsTo('bo')[invite - 1]!.params['Body']).toMatch(/is cancelled/);
     const offers = await api('GET', '/api/offers');
     expect(offers.body['response']).toHaveLength(1);
-    expect(offers.body['response'][0]).toMatchObject({ status: 'in-progress', source: 'cancellation', cancelledAppointment: boAppointment, date: boAt.toUTC().toISO() });
+    expect(offers.body['response'][0]).toMatchObject({
+      status: 'in-progress',
+      source: 'cancellation',
+      cancelledAppointment: boAppointment,
+      date: boAt.toUTC().toISO(),
+    });
   });
 
   it('two YES at the same moment: exactly one gets the slot, the other is told it is taken', async () => {
     const [wen, wil] = await Promise.all([reply(PATIENTS.wen.phone, 'YES'), reply(PATIENTS.wil.phone, 'Yes')]);
     expect([wen.status, wil.status]).toEqual([200, 200]);
 
-    const offer = await waitFor(async () => {
-      const current = (await api('GET', '/api/offers')).body['response'][0] as Body;
-      return current['status'] === 'patient-found' ? current : null;
-    }, { ...WAIT, message: 'scheduling gives the slot to the first YES' });
+    const offer = await waitFor(
+      async () => {
+        const current = (await api('GET', '/api/offers')).body['response'][0] as Body;
+        return current['status'] === 'patient-found' ? current : null;
+      },
+      { ...WAIT, message: 'scheduling gives the slot to the first YES' },
+    );
     const winner = offer['patientFound'] === patient.wen ? 'wen' : 'wil';
     const loser = winner === 'wen' ? 'wil' : 'wen';
     expect(offer['patientFound']).toBe(patient[winner]);
 
     const slot = boAt.toUTC().toISO()!;
-    const booked = await api('GET', `/api/appointments?provider=${provider}&date=${encodeURIComponent(`>=${slot}`)}&date=${encodeURIComponent(`<=${slot}`)}`);
+    const booked = await api(
+      'GET',
+      `/api/appointments?provider=${provider}&date=${encodeURIComponent(`>=${slot}`)}&date=${encodeURIComponent(`<=${slot}`)}`,
+    );
     const live = (booked.body['response'] as Body[]).filter((appointment) => appointment['status'] !== 'cancelled');
     expect(live).toHaveLength(1);
     expect(live[0]).toMatchObject({ _id: offer['usedForAppointment'], patient: patient[winner], source: 'waitlist' });
 
-    const entries = Object.fromEntries(await Promise.all((['wen', 'wil', 'wes'] as const).map(async (who) => [who, (await api('GET', `/api/waitlists/${waitlist[who]}`)).body['status']])));
+    const entries = Object.fromEntries(
+      await Promise.all(
+        (['wen', 'wil', 'wes'] as const).map(async (who) => [who, (await api('GET', `/api/waitlists/${waitlist[who]}`)).body['status']]),
+      ),
+    );
     expect(entries).toEqual({ [winner]: 'accepted', [loser]: 'waiting', wes: 'waiting' });
 
-    const booking = await waitFor(async () => textsTo(winner).find((text) => /booked/.test(text.params['Body'] ?? '')) ?? null, { ...WAIT, message: 'the winner is told the slot is theirs' });
+    const booking = await waitFor(async () => textsTo(winner).find((text) => /booked/.test(text.params['Body'] ?? '')) ?? null, {
+      ...WAIT,
+      message: 'the winner is told the slot is theirs',
+    });
     expect(booking.params['Body']).toMatch(localTime(boAt));
     for (const who of [loser, 'wes'] as const) {
       const taken = await waitFor(async () => textsTo(who).find((text) => /no longer available/.test(text.params['Body'] ?? '')) ?? null, {
@@ -386,10 +485,16 @@ describe('the patient journey across the distributed platform', () => {
 
   it('STOP: the patient is answered once, then nothing more is sent to them', async () => {
     // Whatever messaging still had to say about the confirmation has gone out before the patient stops.
-    await waitFor(async () => (await remindersOf(adaAppointment)).every((reminder) => reminder['status'] !== 'queued' && (reminder['offsetHours'] !== null || reminder['status'] !== 'scheduled')), {
-      ...WAIT,
-      message: 'messaging has nothing pending for the patient but the later reminders',
-    });
+    await waitFor(
+      async () =>
+        (await remindersOf(adaAppointment)).every(
+          (reminder) => reminder['status'] !== 'queued' && (reminder['offsetHours'] !== null || reminder['status'] !== 'scheduled'),
+        ),
+      {
+        ...WAIT,
+        message: 'messaging has nothing pending for the patient but the later reminders',
+      },
+    );
     const before = textsTo('ada').length;
 
     const stop = await reply(PATIENTS.ada.phone, 'STOP');
@@ -400,7 +505,9 @@ describe('the patient journey across the distributed platform', () => {
     expect(duplicate.twiml).not.toContain('<Message');
 
     // Their later reminders are blocked at once; staff cannot write to them either.
-    const later = (await remindersOf(adaAppointment)).filter((reminder) => reminder['offsetHours'] === 96 || reminder['offsetHours'] === 48);
+    const later = (await remindersOf(adaAppointment)).filter(
+      (reminder) => reminder['offsetHours'] === 96 || reminder['offsetHours'] === 48,
+    );
     expect(later.map((reminder) => [reminder['status'], reminder['statusReason']])).toEqual([
       ['blocked', 'do-not-contact'],
       ['blocked', 'do-not-contact'],
@@ -410,27 +517,41 @@ describe('the patient journey across the distributed platform', () => {
 
     // Move the platform to the four-days-ahead reminders: the slot's new holder gets theirs, the patient who stopped nothing.
     const winnerAppointment = ((await api('GET', '/api/offers')).body['response'][0] as Body)['usedForAppointment'] as string;
-    const winnerFourDays = await waitFor(async () => (await remindersOf(winnerAppointment)).find((reminder) => reminder['offsetHours'] === 96) ?? null, { ...WAIT, message: 'the new booking has reminders' });
+    const winnerFourDays = await waitFor(
+      async () => (await remindersOf(winnerAppointment)).find((reminder) => reminder['offsetHours'] === 96) ?? null,
+      { ...WAIT, message: 'the new booking has reminders' },
+    );
     expect(winnerFourDays['sendAt']).toBe(expectedSendAt(boAt, 96).toUTC().toISO());
     await moveClocks(DateTime.max(expectedSendAt(adaAt, 96), expectedSendAt(boAt, 96)).plus({ minutes: 1 }));
-    await waitFor(async () => (await remindersOf(winnerAppointment)).find((reminder) => reminder['offsetHours'] === 96)?.['status'] === 'sent', {
-      ...WAIT,
-      message: 'the dispatcher passes the four-days-ahead reminders',
-    });
+    await waitFor(
+      async () => (await remindersOf(winnerAppointment)).find((reminder) => reminder['offsetHours'] === 96)?.['status'] === 'sent',
+      {
+        ...WAIT,
+        message: 'the dispatcher passes the four-days-ahead reminders',
+      },
+    );
     expect(textsTo('ada')).toHaveLength(before);
-    expect((await remindersOf(adaAppointment)).find((reminder) => reminder['offsetHours'] === 96)).toMatchObject({ status: 'blocked', sentAt: null });
+    expect((await remindersOf(adaAppointment)).find((reminder) => reminder['offsetHours'] === 96)).toMatchObject({
+      status: 'blocked',
+      sentAt: null,
+    });
   });
 
   it('reports messaging healthy, and stops every process cleanly, having logged no PHI', async () => {
     // Degraded (not ok) while a consumer group is between members, as in a rebalance: that passes within a session.
-    const messaging = async () => (((await (await fetch(`${gateway.url}/api/status`)).json()) as Body)['services'] as Array<Record<string, unknown>>).find((service) => service['name'] === 'messaging');
+    const messaging = async () =>
+      (((await (await fetch(`${gateway.url}/api/status`)).json()) as Body)['services'] as Array<Record<string, unknown>>).find(
+        (service) => service['name'] === 'messaging',
+      );
     await waitFor(async () => (await messaging())?.['status'] === 'ok', { ...WAIT, message: 'messaging reported ok' });
     expect(await messaging()).toMatchObject({ name: 'messaging', status: 'ok', checks: { database: 'ok', broker: 'ok' } });
-    for (const service of [...services].reverse()) expect(await service.stop(), `${service.name}:\n${service.output().slice(-1_500)}`).toBe(0);
+    for (const service of [...services].reverse())
+      expect(await service.stop(), `${service.name}:\n${service.output().slice(-1_500)}`).toBe(0);
     const logs = services.map((service) => service.output()).join('\n');
     for (const person of Object.values(PATIENTS)) {
       for (const phi of [person.firstname, person.lastname, person.phone, person.phone.slice(2)]) expect(logs).not.toContain(phi);
     }
-    for (const phi of ['front@journey.example', 'journey passphrase', 'Please call us back', 'no more messages']) expect(logs).not.toContain(phi);
+    for (const phi of ['front@journey.example', 'journey passphrase', 'Please call us back', 'no more messages'])
+      expect(logs).not.toContain(phi);
   });
 });

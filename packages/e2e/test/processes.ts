@@ -32,7 +32,11 @@ const running = new Set<ChildProcess>();
  * on `port` when given (a URL other services must know before it starts), else on a free one. A process that does not
  * get there is killed before this rejects.
  */
-export async function startService(name: string, env: Record<string, string>, options: { port?: number; until?: StartedWhen } = {}): Promise<ServiceProcess> {
+export async function startService(
+  name: string,
+  env: Record<string, string>,
+  options: { port?: number; until?: StartedWhen } = {},
+): Promise<ServiceProcess> {
   const port = options.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
   let output = '';
@@ -57,7 +61,8 @@ export async function startService(name: string, env: Record<string, string>, op
   try {
     await waitFor(
       async () => {
-        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited with ${child.exitCode ?? child.signalCode}:\n${output.slice(-2_000)}`);
+        if (child.exitCode !== null || child.signalCode !== null)
+          throw new Error(`${name} exited with ${child.exitCode ?? child.signalCode}:\n${output.slice(-2_000)}`);
         if (until === 'live') return (await fetch(`${url}/health/live`).catch(() => null))?.status === 200;
         const ready = await fetch(`${url}/health/ready`).catch(() => null);
         if (ready?.status !== 200) return false;

@@ -40,7 +40,10 @@ describe('distributed platform: revocation takes effect at once on every gateway
     ]);
     services.push(auth!, patients!);
     const gatewayEnv = { ...common, UPSTREAMS: `auth=${auth!.url},patients=${patients!.url}`, RATE_LIMIT_PER_MINUTE: '100000' };
-    gateways = await Promise.all([startService('gateway', { ...gatewayEnv, GATEWAY_REPLICA_ID: 'one' }), startService('gateway', { ...gatewayEnv, GATEWAY_REPLICA_ID: 'two' })]);
+    gateways = await Promise.all([
+      startService('gateway', { ...gatewayEnv, GATEWAY_REPLICA_ID: 'one' }),
+      startService('gateway', { ...gatewayEnv, GATEWAY_REPLICA_ID: 'two' }),
+    ]);
     services.push(...gateways);
   }, 180_000);
 
@@ -71,10 +74,13 @@ describe('distributed platform: revocation takes effect at once on every gateway
   const revokeAndAwaitDelivery = async (type: string, change: () => Promise<{ status: number }>) => {
     const before = await Promise.all(gateways.map((gateway) => applied(gateway, type)));
     expect((await change()).status).toBe(200);
-    await waitFor(async () => (await Promise.all(gateways.map((gateway) => applied(gateway, type)))).every((count, i) => count > before[i]!), {
-      timeoutMs: 30_000,
-      message: `${type} reaches both gateway replicas`,
-    });
+    await waitFor(
+      async () => (await Promise.all(gateways.map((gateway) => applied(gateway, type)))).every((count, i) => count > before[i]!),
+      {
+        timeoutMs: 30_000,
+        message: `${type} reaches both gateway replicas`,
+      },
+    );
   };
   let counter = 0;
   const signup = async () => {
@@ -107,7 +113,9 @@ describe('distributed platform: revocation takes effect at once on every gateway
     const owner = await signup();
     const patient = await api(gateways[1]!, 'POST', '/api/patients', { firstname: 'Pat', lastname: 'Before' }, owner.token);
     expect(patient.status).toBe(200);
-    await revokeAndAwaitDelivery('organization.deleted', () => api(gateways[0]!, 'DELETE', `/api/organizations/${owner.organization}`, undefined, owner.token));
+    await revokeAndAwaitDelivery('organization.deleted', () =>
+      api(gateways[0]!, 'DELETE', `/api/organizations/${owner.organization}`, undefined, owner.token),
+    );
     for (const gateway of gateways) {
       expectRefused(await api(gateway, 'POST', '/api/patients', { firstname: 'Gina', lastname: 'Ghost' }, owner.token));
       expectRefused(await api(gateway, 'GET', `/api/patients/${patient.body['_id']}`, undefined, owner.token));
@@ -120,7 +128,10 @@ describe('distributed platform: revocation takes effect at once on every gateway
   it('a deactivated integrator client: its token answers 401 on both replicas', async () => {
     const owner = await signup();
     const client = await api(gateways[0]!, 'POST', '/api/integratorClients', { name: 'EHR sync' }, owner.token);
-    const login = await api(gateways[1]!, 'POST', '/api/integratorClients/login', { clientId: client.body['clientId'], clientSecret: client.body['clientSecret'] });
+    const login = await api(gateways[1]!, 'POST', '/api/integratorClients/login', {
+      clientId: client.body['clientId'],
+      clientSecret: client.body['clientSecret'],
+    });
     const clientToken = login.body['token'] as string;
     expect((await api(gateways[1]!, 'GET', '/api/patients', undefined, clientToken)).status).toBe(200);
     await revokeAndAwaitDelivery('integrator-client.updated', () =>
@@ -145,7 +156,9 @@ describe('distributed platform: revocation takes effect at once on every gateway
       },
       { timeoutMs: 15_000, message: 'the reset mail' },
     );
-    await revokeAndAwaitDelivery('user.password-changed', () => api(gateways[0]!, 'POST', `/api/users/reset-password/${link}`, { password: 'a new revocation passphrase' }));
+    await revokeAndAwaitDelivery('user.password-changed', () =>
+      api(gateways[0]!, 'POST', `/api/users/reset-password/${link}`, { password: 'a new revocation passphrase' }),
+    );
     for (const gateway of gateways) expectRefused(await api(gateway, 'GET', '/api/patients', undefined, owner.token));
     const again = await api(gateways[1]!, 'POST', '/api/users/login', { email: owner.email, password: 'a new revocation passphrase' });
     expect(again.status).toBe(200);

@@ -92,9 +92,10 @@ describe('checkSchemaDrift', () => {
       'partial or expression index "outbox_unpublished_idx" on "outbox" ("created_at"): in the database but not in the schema',
       'table "audit_scratch": in the database but not in the schema',
     ]);
-    expect(
-      await checkSchemaDrift({ schemaPath, db, ignoreTables: ['audit_scratch'], ignoreIndexes: ['outbox_unpublished_idx'] }),
-    ).toEqual({ ok: true, differences: [] });
+    expect(await checkSchemaDrift({ schemaPath, db, ignoreTables: ['audit_scratch'], ignoreIndexes: ['outbox_unpublished_idx'] })).toEqual({
+      ok: true,
+      differences: [],
+    });
   });
 
   it('understands enums, relations, implicit many-to-many, composite keys, defaults, lists, native and unsupported types', async () => {

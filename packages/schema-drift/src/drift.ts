@@ -126,9 +126,7 @@ async function loadDatamodel(schemaPath: string): Promise<LoadedSchema> {
     throw new Error('this Prisma version does not describe indexes in its DMMF; the drift check needs them');
   }
   // relationMode is not part of the DMMF; "prisma" means foreign keys are emulated, so none exist in the database.
-  const relationModePrisma = files.some(([, content]) =>
-    /datasource\s+\w+\s*\{[^}]*\brelationMode\s*=\s*"prisma"/.test(content),
-  );
+  const relationModePrisma = files.some(([, content]) => /datasource\s+\w+\s*\{[^}]*\brelationMode\s*=\s*"prisma"/.test(content));
   return { datamodel, relationModePrisma, unsupported: unsupportedFields(files.map(([, content]) => content)) };
 }
 
@@ -437,8 +435,7 @@ function implicitManyToManyTables(
   }
   const tables: ExpectedTable[] = [];
   for (const [relation, sides] of byRelation) {
-    const implicit =
-      sides.length > 0 && sides.every((s) => s.field.isList && !s.field.relationFromFields?.length);
+    const implicit = sides.length > 0 && sides.every((s) => s.field.isList && !s.field.relationFromFields?.length);
     if (!implicit) continue;
     // Column A references the model whose name sorts first.
     const models = sides.map((s) => s.model).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -665,10 +662,7 @@ async function readActualSchema(conn: SqlConnection, schemas: string[]): Promise
 
   const key = (schema: string, table: string) => `${schema}\u0000${table}`;
   const tables = new Map<string, ActualTable>(
-    tableRows.map((row) => [
-      key(row.schema, row.name),
-      { schema: row.schema, name: row.name, columns: [], indexes: [], foreignKeys: [] },
-    ]),
+    tableRows.map((row) => [key(row.schema, row.name), { schema: row.schema, name: row.name, columns: [], indexes: [], foreignKeys: [] }]),
   );
   for (const row of columnRows) {
     tables.get(key(row.schema, row.table))?.columns.push({
@@ -792,7 +786,9 @@ function defaultDifference(column: ActualColumn, expected: ExpectedDefault): str
           : 'has no default; the schema expects an autoincrement sequence';
     case 'now':
       if (actual !== null && /^(CURRENT_TIMESTAMP|now\(\))$/i.test(actual.trim())) return null;
-      return hasDefault ? `default is ${shown}; the schema expects CURRENT_TIMESTAMP` : 'has no default; the schema expects CURRENT_TIMESTAMP';
+      return hasDefault
+        ? `default is ${shown}; the schema expects CURRENT_TIMESTAMP`
+        : 'has no default; the schema expects CURRENT_TIMESTAMP';
     case 'value': {
       if (actual === null) return `has no default; the schema expects ${showExpectedDefault(expected)}`;
       if (expected.compare === 'presence') return null;
@@ -869,9 +865,7 @@ function compareTable(table: ExpectedTable, found: ActualTable, label: string, i
     }
     if (!column.checked) continue;
     const typeMatches =
-      col.type.isEnum === column.type.isEnum &&
-      col.type.isArray === column.type.isArray &&
-      col.type.base === column.type.base;
+      col.type.isEnum === column.type.isEnum && col.type.isArray === column.type.isArray && col.type.base === column.type.base;
     if (!typeMatches) out.push(`${colLabel}: type is ${showType(col.type)}; the schema expects ${showType(column.type)}`);
     if (col.notNull !== column.notNull) {
       out.push(
@@ -918,12 +912,12 @@ function compareTable(table: ExpectedTable, found: ActualTable, label: string, i
     if (idx.algorithm !== index.algorithm) out.push(`${idxLabel}: uses ${idx.algorithm}; the schema expects ${index.algorithm}`);
   }
   for (const index of unmatched) {
-    const at = remaining.findIndex(
-      (i) => i.unique === index.unique && !i.partialOrExpression && sameColumns(i.columns, index.columns),
-    );
+    const at = remaining.findIndex((i) => i.unique === index.unique && !i.partialOrExpression && sameColumns(i.columns, index.columns));
     if (at >= 0) {
       const [idx] = remaining.splice(at, 1) as [ActualIndex];
-      out.push(`${kind(index.unique)} on ${label} ${showColumns(index.columns)}: is named ${q(idx.name)}; the schema expects ${q(index.name)}`);
+      out.push(
+        `${kind(index.unique)} on ${label} ${showColumns(index.columns)}: is named ${q(idx.name)}; the schema expects ${q(index.name)}`,
+      );
     } else {
       out.push(`${kind(index.unique)} ${q(index.name)} on ${label} ${showColumns(index.columns)}: missing in the database`);
     }
@@ -943,10 +937,14 @@ function compareTable(table: ExpectedTable, found: ActualTable, label: string, i
       continue;
     }
     if (match.onDelete !== fk.onDelete) {
-      out.push(`foreign key ${showFk(label, match)}: ON DELETE is ${showAction(match.onDelete)}; the schema expects ${showAction(fk.onDelete)}`);
+      out.push(
+        `foreign key ${showFk(label, match)}: ON DELETE is ${showAction(match.onDelete)}; the schema expects ${showAction(fk.onDelete)}`,
+      );
     }
     if (match.onUpdate !== fk.onUpdate) {
-      out.push(`foreign key ${showFk(label, match)}: ON UPDATE is ${showAction(match.onUpdate)}; the schema expects ${showAction(fk.onUpdate)}`);
+      out.push(
+        `foreign key ${showFk(label, match)}: ON UPDATE is ${showAction(match.onUpdate)}; the schema expects ${showAction(fk.onUpdate)}`,
+      );
     }
   }
   for (const extra of actualFks.values()) out.push(`foreign key ${showFk(label, extra)}: in the database but not in the schema`);

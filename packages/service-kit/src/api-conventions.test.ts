@@ -46,7 +46,10 @@ describe('pages in headers', () => {
   /** What pageInHeaders sets on a reply, for a request to `url`. */
   const answer = (url: string, page: number, limit: number, total: number, records: string[]) => {
     const headers: Record<string, string> = {};
-    const body = pageInHeaders({ request: { url }, reply: { header: (name, value) => (headers[name] = value) } }, pageOf(records, { page, limit }, total));
+    const body = pageInHeaders(
+      { request: { url }, reply: { header: (name, value) => (headers[name] = value) } },
+      pageOf(records, { page, limit }, total),
+    );
     return { body, headers };
   };
 
@@ -56,7 +59,9 @@ describe('pages in headers', () => {
     expect(first.headers).toEqual({ 'x-total-count': '5', link: '</api/messages?patient=p1&type=inbound&limit=2&page=2>; rel="next"' });
 
     const middle = answer('/api/messages?page=2&limit=2&patient=p1', 2, 2, 5, ['c', 'd']);
-    expect(middle.headers['link']).toBe('</api/messages?page=3&limit=2&patient=p1>; rel="next", </api/messages?page=1&limit=2&patient=p1>; rel="prev"');
+    expect(middle.headers['link']).toBe(
+      '</api/messages?page=3&limit=2&patient=p1>; rel="next", </api/messages?page=1&limit=2&patient=p1>; rel="prev"',
+    );
 
     const last = answer('/api/messages?page=3&limit=2', 3, 2, 5, ['e']);
     expect(last.headers['link']).toBe('</api/messages?page=2&limit=2>; rel="prev"');
@@ -64,7 +69,9 @@ describe('pages in headers', () => {
 
   it('sets no Link when everything fits one page, and points prev at the last page from past the end', () => {
     expect(answer('/api/patients/search?type=name&value=ann', 1, 25, 3, ['a', 'b', 'c']).headers).toEqual({ 'x-total-count': '3' });
-    expect(answer('/api/patients/search?type=name&value=ann&page=9', 9, 25, 30, []).headers['link']).toBe('</api/patients/search?type=name&value=ann&page=2&limit=25>; rel="prev"');
+    expect(answer('/api/patients/search?type=name&value=ann&page=9', 9, 25, 30, []).headers['link']).toBe(
+      '</api/patients/search?type=name&value=ann&page=2&limit=25>; rel="prev"',
+    );
   });
 });
 
@@ -81,7 +88,15 @@ describe('search query', () => {
 describe('record view', () => {
   it("carries the v1 `user`, the tenant's root account: the organization's id", () => {
     const at = new Date('2026-01-01T00:00:00Z');
-    const view = recordView({ id: 'r1', organization: 'o1', deleted: false, createdBy: 'u1', updatedBy: 'u1', createdAt: at, updatedAt: at });
+    const view = recordView({
+      id: 'r1',
+      organization: 'o1',
+      deleted: false,
+      createdBy: 'u1',
+      updatedBy: 'u1',
+      createdAt: at,
+      updatedAt: at,
+    });
     expect(view).toMatchObject({ _id: 'r1', organization: 'o1', user: 'o1', deleted: 0 });
   });
 });

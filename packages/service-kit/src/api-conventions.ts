@@ -78,7 +78,10 @@ export function pageInHeaders<T>({ request, reply }: HeaderPaging, page: Page<T>
   reply.header('x-total-count', String(page.total));
   const links: string[] = [];
   if (page.page * page.limit < page.total) links.push(`<${pageUrl(request.url, page.page + 1, page.limit)}>; rel="next"`);
-  if (page.page > 1) links.push(`<${pageUrl(request.url, Math.min(page.page - 1, Math.max(1, Math.ceil(page.total / page.limit))), page.limit)}>; rel="prev"`);
+  if (page.page > 1)
+    links.push(
+      `<${pageUrl(request.url, Math.min(page.page - 1, Math.max(1, Math.ceil(page.total / page.limit))), page.limit)}>; rel="prev"`,
+    );
   if (links.length > 0) reply.header('link', links.join(', '));
   return page.response;
 }
@@ -98,7 +101,8 @@ export const pagingHeaders = {
     'X-Total-Count': { type: 'integer', description: 'How many records match in all, on every page.' },
     Link: {
       type: 'string',
-      description: 'RFC 8288 links to the neighbouring pages, e.g. `</api/patients/search?type=name&value=ann&page=2&limit=25>; rel="next"`; no rel="next" on the last page.',
+      description:
+        'RFC 8288 links to the neighbouring pages, e.g. `</api/patients/search?type=name&value=ann&page=2&limit=25>; rel="next"`; no rel="next" on the last page.',
     },
   },
 };
@@ -215,6 +219,11 @@ export const dateFilter = z
   .describe('Repeat with a comparison before each instant, e.g. date=>=2026-01-01T00:00:00Z&date=<2026-02-01T00:00:00Z (>, >=, <, <=).');
 
 /** A date filter's bounds as a Prisma `where` fragment on one column; empty when there is no filter. */
-export function dateBoundsWhere<C extends string>(column: C, bounds: DateBound[] | undefined): { AND?: Array<Record<C, Partial<Record<DateBound['op'], Date>>>> } {
-  return bounds ? { AND: bounds.map((bound) => ({ [column]: { [bound.op]: bound.at } }) as Record<C, Partial<Record<DateBound['op'], Date>>>) } : {};
+export function dateBoundsWhere<C extends string>(
+  column: C,
+  bounds: DateBound[] | undefined,
+): { AND?: Array<Record<C, Partial<Record<DateBound['op'], Date>>>> } {
+  return bounds
+    ? { AND: bounds.map((bound) => ({ [column]: { [bound.op]: bound.at } }) as Record<C, Partial<Record<DateBound['op'], Date>>>) }
+    : {};
 }

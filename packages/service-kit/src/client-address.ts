@@ -16,7 +16,14 @@ const keyOf = (secret: string) => new TextEncoder().encode(secret);
 
 /** Signs the client address of a request for {@link CLIENT_ADDRESS_HEADER}; short-lived so a captured header is soon useless. */
 export async function signClientAddress(secret: string, address: string, ttlSeconds = 60): Promise<string> {
-  return new SignJWT({}).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(address).setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt().setExpirationTime(`${ttlSeconds}s`).sign(keyOf(secret));
+  return new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(address)
+    .setIssuer(ISSUER)
+    .setAudience(AUDIENCE)
+    .setIssuedAt()
+    .setExpirationTime(`${ttlSeconds}s`)
+    .sign(keyOf(secret));
 }
 
 /** The address a {@link CLIENT_ADDRESS_HEADER} value vouches for; null when it is absent, forged or expired. */

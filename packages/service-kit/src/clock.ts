@@ -22,11 +22,17 @@ export function controllableClock(real: () => Date = () => new Date()): Controll
   return clock;
 }
 
-const clockState = z.object({ now: z.string().describe('What the clock reads.'), offsetMs: z.number().int().describe('How far it is from real time.') });
+const clockState = z.object({
+  now: z.string().describe('What the clock reads.'),
+  offsetMs: z.number().int().describe('How far it is from real time.'),
+});
 const setClockBody = z.object({ now: z.iso.datetime({ offset: true }).describe('The instant the clock is to read now.') }).strict();
 
 /** The config refinement that refuses CLOCK_CONTROL (a service's `envBoolean.default(false)`) in production; spread into `.refine(...)`. */
-export const clockControlRefinement: [(config: { CLOCK_CONTROL: boolean; NODE_ENV: string }) => boolean, { message: string; path: string[] }] = [
+export const clockControlRefinement: [
+  (config: { CLOCK_CONTROL: boolean; NODE_ENV: string }) => boolean,
+  { message: string; path: string[] },
+] = [
   (config) => !(config.CLOCK_CONTROL && config.NODE_ENV === 'production'),
   { message: 'a movable clock is for tests only: unset CLOCK_CONTROL or run with NODE_ENV other than production', path: ['CLOCK_CONTROL'] },
 ];

@@ -9,21 +9,27 @@ export class ConfigError extends Error {
 }
 
 /** Parses environment variables with a zod schema, reporting all invalid or missing variables together. */
-export function parseConfig<TSchema extends z.ZodType>(schema: TSchema, env: Record<string, string | undefined> = process.env): z.output<TSchema> {
+export function parseConfig<TSchema extends z.ZodType>(
+  schema: TSchema,
+  env: Record<string, string | undefined> = process.env,
+): z.output<TSchema> {
   const result = schema.safeParse(env);
   if (result.success) return result.data;
   throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`));
 }
 
 /** Reads "true"/"false"/"1"/"0" environment values as booleans (z.coerce.boolean treats "false" as true). */
-export const envBoolean = z
-  .enum(['true', 'false', '1', '0'])
-  .transform((value) => value === 'true' || value === '1');
+export const envBoolean = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
 
 /** A comma-separated list environment value. */
 export const envList = z
   .string()
-  .transform((value) => value.split(',').map((item) => item.trim()).filter(Boolean))
+  .transform((value) =>
+    value
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean),
+  )
   .pipe(z.array(z.string()).min(1));
 
 /** Settings every service process shares. */

@@ -46,7 +46,8 @@ export function registerHealth(app: AnyApp, options: HealthOptions): void {
     const [required, reported] = await Promise.all([runChecks(options.readiness), runChecks(options.reportOnly)]);
     const consumers = consumerStates(options.consumers);
     const ready = !closing && Object.values(required).every((result) => result === 'ok');
-    const degraded = Object.values(reported).some((result) => result !== 'ok') || Object.values(consumers).some((state) => state !== 'joined');
+    const degraded =
+      Object.values(reported).some((result) => result !== 'ok') || Object.values(consumers).some((state) => state !== 'joined');
     reply.code(ready ? 200 : 503);
     return {
       status: ready ? (degraded ? 'degraded' : 'ok') : closing ? 'shutting-down' : 'unavailable',

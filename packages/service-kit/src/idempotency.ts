@@ -126,7 +126,8 @@ export function fingerprintOf(request: FastifyRequest): IdempotencyFingerprint {
   return { method: request.method, path, requestHash };
 }
 
-const sameRequest = (a: IdempotencyFingerprint, b: IdempotencyFingerprint) => a.method === b.method && a.path === b.path && a.requestHash === b.requestHash;
+const sameRequest = (a: IdempotencyFingerprint, b: IdempotencyFingerprint) =>
+  a.method === b.method && a.path === b.path && a.requestHash === b.requestHash;
 
 /**
  * Makes every write (POST, PUT, PATCH, DELETE) sent with an `Idempotency-Key` by an authenticated caller have one
@@ -141,14 +142,24 @@ export function registerIdempotency(app: AnyApp, options: IdempotencyOptions): v
   const leaseMs = options.leaseMs ?? 60_000;
   // Made on first use: the kit adds its metrics registry after this plugin.
   let counter: Counter<'outcome'> | undefined;
-  const outcomes = { inc: (labels: { outcome: string }) => (counter ??= addCounter(app, 'http_idempotency_outcomes_total', 'Writes sent with an Idempotency-Key, by outcome.', ['outcome'])).inc(labels) };
+  const outcomes = {
+    inc: (labels: { outcome: string }) =>
+      (counter ??= addCounter(app, 'http_idempotency_outcomes_total', 'Writes sent with an Idempotency-Key, by outcome.', ['outcome'])).inc(
+        labels,
+      ),
+  };
 
   const answerExisting = (record: IdempotencyRecordState, fingerprint: IdempotencyFingerprint, reply: FastifyReply) => {
     if (!sameRequest(record.fingerprint, fingerprint)) {
       outcomes.inc({ outcome: 'mismatch' });
-      throw new HttpProblem(422, 'idempotency-key-reused', 'This Idempotency-Key was already used for a different request (method, path, body, query or caller); send a new key for a new request.', {
-        errors: [{ field: `headers.${IDEMPOTENCY_KEY_HEADER}`, message: 'already used for a different request' }],
-      });
+      throw new HttpProblem(
+        422,
+        'idempotency-key-reused',
+        'This Idempotency-Key was already used for a different request (method, path, body, query or caller); send a new key for a new request.',
+        {
+          errors: [{ field: `headers.${IDEMPOTENCY_KEY_HEADER}`, message: 'already used for a different request' }],
+        },
+      );
     }
     if (record.state === 'completed' && record.answer) {
       outcomes.inc({ outcome: 'replayed' });
@@ -159,10 +170,19 @@ export function registerIdempotency(app: AnyApp, options: IdempotencyOptions): v
     }
     if (record.state === 'completed' || (record.leaseExpired && record.effectCommitted)) {
       outcomes.inc({ outcome: 'unavailable' });
-      throw new HttpProblem(409, 'idempotency-answer-unavailable', 'The request sent with this Idempotency-Key took effect, but its answer was not kept (the server stopped before answering); it will not run again. Read the records it concerns, or use a new key for a new request.');
+      throw new HttpProblem(
+        409,
+        'idempotency-answer-unavailable',
+        'The request sent with this Idempotency-Key took effect, but its answer was not kept (the server stopped before answering); it will not run again. Read the records it concerns, or use a new key for a new request.',
+      );
     }
     outcomes.inc({ outcome: 'in-progress' });
-    throw new HttpProblem(409, 'idempotency-key-in-use', 'A request with this Idempotency-Key is still being processed; retry when it has finished.', { retryAfter: 1 });
+    throw new HttpProblem(
+      409,
+      'idempotency-key-in-use',
+      'A request with this Idempotency-Key is still being processed; retry when it has finished.',
+      { retryAfter: 1 },
+    );
   };
 
   app.addHook('onRoute', (route) => {
@@ -188,7 +208,10 @@ export function registerIdempotency(app: AnyApp, options: IdempotencyOptions): v
           }
           // Released between the claim and the read: claim again.
           if (reservation.record) return answerExisting(reservation.record, fingerprint, reply);
-          if (attempt >= MAX_ATTEMPTS) throw new HttpProblem(409, 'idempotency-key-in-use', 'Requests with this Idempotency-Key are racing; retry shortly.', { retryAfter: 1 });
+          if (attempt >= MAX_ATTEMPTS)
+            throw new HttpProblem(409, 'idempotency-key-in-use', 'Requests with this Idempotency-Key are racing; retry shortly.', {
+              retryAfter: 1,
+            });
         }
       })();
     } as RouteHandlerMethod;
@@ -201,7 +224,14 @@ export function registerIdempotency(app: AnyApp, options: IdempotencyOptions): v
     const status = reply.statusCode;
     try {
       // A streamed answer cannot be kept.
-      const body = typeof payload === 'string' ? Buffer.from(payload) : Buffer.isBuffer(payload) ? payload : payload === null || payload === undefined ? Buffer.alloc(0) : null;
+      const body =
+        typeof payload === 'string'
+          ? Buffer.from(payload)
+          : Buffer.isBuffer(payload)
+            ? payload
+            : payload === null || payload === undefined
+              ? Buffer.alloc(0)
+              : null;
       // An error that may have run nothing, a refusal to retry later, or an answer that cannot be replayed: the retry must
       // run, unless something of this request committed (then it is told so, or gets the answer, and nothing runs twice).
       if ((status >= 500 || status === 429 || body === null) && (await store.release(holding.scope, holding.lockId))) return payload;
@@ -217,7 +247,9 @@ export function registerIdempotency(app: AnyApp, options: IdempotencyOptions): v
     const holding = held.get(request);
     if (!holding || holding.settled) return;
     holding.settled = true;
-    await store.release(holding.scope, holding.lockId).catch((error: unknown) => request.log.warn({ err: error }, 'idempotency key not released'));
+    await store
+      .release(holding.scope, holding.lockId)
+      .catch((error: unknown) => request.log.warn({ err: error }, 'idempotency key not released'));
   });
 
   let purging: NodeJS.Timeout | undefined;
@@ -249,8 +281,21 @@ const PARAMETER = {
     'first is still running, 409 with Retry-After. 1–255 printable ASCII characters, e.g. a UUID. Ignored on requests without an access token.',
   schema: { type: 'string', minLength: 1, maxLength: 255 },
 };
-const PROBLEM = { content: { 'application/problem+json': { schema: { type: 'object', properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' } } } } } };
-const CONFLICT = { description: 'Conflict, among them: a request with the same Idempotency-Key is still running (Retry-After), or it took effect but its answer was not kept.', ...PROBLEM };
+const PROBLEM = {
+  content: {
+    'application/problem+json': {
+      schema: {
+        type: 'object',
+        properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' } },
+      },
+    },
+  },
+};
+const CONFLICT = {
+  description:
+    'Conflict, among them: a request with the same Idempotency-Key is still running (Retry-After), or it took effect but its answer was not kept.',
+  ...PROBLEM,
+};
 const REUSED = { description: 'The Idempotency-Key was already used for a different request.', ...PROBLEM };
 
 /** An OpenAPI document with the optional `Idempotency-Key` header and its 409/422 answers on every write operation. */
@@ -264,7 +309,10 @@ export function documentIdempotency<T extends { paths?: Record<string, Record<st
         paths[path]![method] = operation;
         continue;
       }
-      const { parameters = [], responses = {} } = operation as { parameters?: Array<{ name?: string; in?: string }>; responses?: Record<string, unknown> };
+      const { parameters = [], responses = {} } = operation as {
+        parameters?: Array<{ name?: string; in?: string }>;
+        responses?: Record<string, unknown>;
+      };
       const named = parameters.some((parameter) => parameter.in === 'header' && parameter.name?.toLowerCase() === IDEMPOTENCY_KEY_HEADER);
       paths[path]![method] = {
         ...operation,

@@ -9,14 +9,22 @@ const silent = createLogger({ service: 'test', level: 'silent' });
 async function buildTestApp() {
   const stored: unknown[] = [];
   const app = await createServiceApp({ name: 'test', logger: silent, bodyLimit: 64 * 1024 });
-  app.post('/things', { schema: { body: z.object({ name: z.string(), tags: z.array(z.string()).optional(), settings: z.json().optional() }).strict() } }, async (request) => {
-    stored.push(request.body);
-    return { ok: true };
-  });
-  app.get('/things/:key', { schema: { params: z.object({ key: z.string() }), querystring: z.object({ value: z.string().optional() }) } }, async (request) => {
-    stored.push(request.query);
-    return { ok: true };
-  });
+  app.post(
+    '/things',
+    { schema: { body: z.object({ name: z.string(), tags: z.array(z.string()).optional(), settings: z.json().optional() }).strict() } },
+    async (request) => {
+      stored.push(request.body);
+      return { ok: true };
+    },
+  );
+  app.get(
+    '/things/:key',
+    { schema: { params: z.object({ key: z.string() }), querystring: z.object({ value: z.string().optional() }) } },
+    async (request) => {
+      stored.push(request.query);
+      return { ok: true };
+    },
+  );
   const point = z.object({ x: z.number(), y: z.number() }).strict();
   const range = z.object({ from: z.iso.date(), until: z.iso.date() }).strict();
   app.post('/shapes', { schema: { body: z.union([point, z.array(point).min(1), range]) } }, async (request) => {
@@ -38,7 +46,11 @@ const fields = (body: { errors?: Array<{ field: string }> }) => (body.errors ?? 
 describe('input guard', () => {
   it('refuses NUL characters anywhere in a body with 400 naming each field, and stores nothing', async () => {
     const { app, stored } = await buildTestApp();
-    const response = await app.inject({ method: 'POST', url: '/things', payload: { name: 'Ada\u0000', tags: ['ok', 'b\u0000d'], settings: { 'k\u0000': 1, deep: { x: '\u0000' } } } });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/things',
+      payload: { name: 'Ada\u0000', tags: ['ok', 'b\u0000d'], settings: { 'k\u0000': 1, deep: { x: '\u0000' } } },
+    });
     expect(response.statusCode).toBe(400);
     expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(fields(response.json()).sort()).toEqual(['body.name', 'body.settings.deep.x', 'body.settings.k\\u0000', 'body.tags.1']);
@@ -48,7 +60,12 @@ describe('input guard', () => {
 
   it('refuses unpaired surrogates, which UTF-8 cannot carry, but keeps paired ones', async () => {
     const { app, stored } = await buildTestApp();
-    const lone = await app.inject({ method: 'POST', url: '/things', headers: { 'content-type': 'application/json' }, payload: '{"name":"x\\ud800y"}' });
+    const lone = await app.inject({
+      method: 'POST',
+      url: '/things',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"name":"x\\ud800y"}',
+    });
     expect(lone.statusCode).toBe(400);
     expect(fields(lone.json())).toEqual(['body.name']);
     const emoji = await app.inject({ method: 'POST', url: '/things', payload: { name: 'smile \u{1F600}' } });
@@ -63,7 +80,12 @@ describe('input guard', () => {
     const [field] = fields(deep.json());
     expect(field).toMatch(/^body\.settings(\.(0|a))+$/);
     expect(field!.split('.')).toHaveLength(MAX_INPUT_DEPTH + 1);
-    const bare = await app.inject({ method: 'POST', url: '/things', headers: { 'content-type': 'application/json' }, payload: '['.repeat(20_000) + ']'.repeat(20_000) });
+    const bare = await app.inject({
+      method: 'POST',
+      url: '/things',
+      headers: { 'content-type': 'application/json' },
+      payload: '['.repeat(20_000) + ']'.repeat(20_000),
+    });
     expect(bare.statusCode).toBe(400);
     expect(bare.headers['content-type']).toMatch(/^application\/problem\+json/);
     const fine = await app.inject({ method: 'POST', url: '/things', payload: { name: 'x', settings: nested(MAX_INPUT_DEPTH - 2) } });
@@ -95,12 +117,23 @@ describe('input guard', () => {
     const cases: Array<[unknown, string[]]> = [
       [{ x: 1, y: 'two' }, ['body.y']],
       [{ from: '2026-01-01', until: 'soon' }, ['body.until']],
-      [[{ x: 1, y: 2 }, { x: 'a', y: 2 }], ['body.1.x']],
+      [
+        [
+          { x: 1, y: 2 },
+          { x: 'a', y: 2 },
+        ],
+        ['body.1.x'],
+      ],
       [{ x: 1, y: 2, until: '2026-01-01' }, ['body.until']],
       ['text', ['body']],
     ];
     for (const [payload, expected] of cases) {
-      const response = await app.inject({ method: 'POST', url: '/shapes', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(payload) });
+      const response = await app.inject({
+        method: 'POST',
+        url: '/shapes',
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify(payload),
+      });
       expect(response.statusCode, JSON.stringify(payload)).toBe(400);
       expect(fields(response.json()), JSON.stringify(payload)).toEqual(expected);
     }
@@ -109,7 +142,14 @@ describe('input guard', () => {
 
   it('walks without recursion and stops after the limit', () => {
     expect(findUnsafeInput(nested(100_000), 'body')).toHaveLength(1);
-    expect(findUnsafeInput(Array.from({ length: 50 }, () => '\u0000'), 'body', MAX_INPUT_DEPTH, 5)).toHaveLength(5);
+    expect(
+      findUnsafeInput(
+        Array.from({ length: 50 }, () => '\u0000'),
+        'body',
+        MAX_INPUT_DEPTH,
+        5,
+      ),
+    ).toHaveLength(5);
     expect(findUnsafeInput({ a: ['fine', { b: 2 }] }, 'body')).toEqual([]);
   });
 });

@@ -69,7 +69,10 @@ describe('logger', () => {
   it('drops the query of every URL it logs, in any field, message or error, at any depth', () => {
     const { lines, logger } = captured();
     const url = 'http://127.0.0.1:3001/api/callback/sms/reminders?From=%2B14155550147&Body=STOP';
-    logger.info({ source: url, upstream: { url: new URL(url) }, list: ['/api/patients/search?type=name&value=Lovelace'] }, 'fetching from remote server');
+    logger.info(
+      { source: url, upstream: { url: new URL(url) }, list: ['/api/patients/search?type=name&value=Lovelace'] },
+      'fetching from remote server',
+    );
     logger.info('Route GET:%s not found', '/api/patients/search?type=email&value=ada%40example.com');
     logger.warn(new Error(`request to ${url} failed`));
     logger.child({ component: 'proxy' }).error({ err: new TypeError(`fetch ${url} failed`) }, 'upstream failed');
@@ -97,19 +100,31 @@ describe('logger', () => {
     expect(scrubErrorText('null value in column "lastname" of relation "patient" violates not-null constraint')).toBe(
       'null value in column "lastname" of relation "patient" violates not-null constraint',
     );
-    expect(scrubErrorText('Invalid `prisma.patient.create()` invocation:\n{\n  data: {\n    firstname: "Philippa",\n    gender: "Wrenwhistle"\n  }\n}')).toBe(
-      'Invalid `prisma.patient.create()` invocation:\n{\n  data: {\n    firstname: "[redacted]",\n    gender: "[redacted]"\n  }\n}',
+    expect(
+      scrubErrorText(
+        'Invalid `prisma.patient.create()` invocation:\n{\n  data: {\n    firstname: "Philippa",\n    gender: "Wrenwhistle"\n  }\n}',
+      ),
+    ).toBe('Invalid `prisma.patient.create()` invocation:\n{\n  data: {\n    firstname: "[redacted]",\n    gender: "[redacted]"\n  }\n}');
+    expect(
+      scrubErrorText(
+        '[\n  {\n    "code": "custom",\n    "path": [\n      "phone"\n    ],\n    "message": "not a valid phone number"\n  }\n]',
+      ),
+    ).toBe('[\n  {\n    "code": "[redacted]",\n    "path": [\n      "[redacted]"\n    ],\n    "message": "[redacted]"\n  }\n]');
+    expect(scrubErrorText(`Unexpected token 'P', "{"firstname": "Philippa W"... is not valid JSON`)).toBe(
+      `Unexpected token '[redacted]', "[redacted]"... is not valid JSON`,
     );
-    expect(scrubErrorText('[\n  {\n    "code": "custom",\n    "path": [\n      "phone"\n    ],\n    "message": "not a valid phone number"\n  }\n]')).toBe(
-      '[\n  {\n    "code": "[redacted]",\n    "path": [\n      "[redacted]"\n    ],\n    "message": "[redacted]"\n  }\n]',
-    );
-    expect(scrubErrorText(`Unexpected token 'P', "{"firstname": "Philippa W"... is not valid JSON`)).toBe(`Unexpected token '[redacted]', "[redacted]"... is not valid JSON`);
     expect(scrubErrorText("Can't reach the server: received 'Ada Lovelace'")).toBe("Can't reach the server: received '[redacted]'");
     expect(scrubErrorText('"exp" claim timestamp check failed')).toBe('"exp" claim timestamp check failed');
     // Vendors name the number or address they refused, unquoted (Twilio's and an SMTP server's wording).
-    expect(scrubErrorText('The To number +14155550147 is not a valid phone number.')).toBe('The To number [redacted] is not a valid phone number.');
-    expect(scrubErrorText('550 5.1.1 <Ada.Lovelace@Example.com>: Recipient address rejected')).toBe('550 5.1.1 <[redacted]>: Recipient address rejected');
-    expect(scrubErrorText('no patient at (415) 555-0147 or 415.555.0148, offset 4155550149')).toBe('no patient at [redacted] or [redacted], offset 4155550149');
+    expect(scrubErrorText('The To number +14155550147 is not a valid phone number.')).toBe(
+      'The To number [redacted] is not a valid phone number.',
+    );
+    expect(scrubErrorText('550 5.1.1 <Ada.Lovelace@Example.com>: Recipient address rejected')).toBe(
+      '550 5.1.1 <[redacted]>: Recipient address rejected',
+    );
+    expect(scrubErrorText('no patient at (415) 555-0147 or 415.555.0148, offset 4155550149')).toBe(
+      'no patient at [redacted] or [redacted], offset 4155550149',
+    );
   });
 
   it('replaces contact details in any field or message, and leaves ids, times and addresses of servers alone', () => {
@@ -123,11 +138,14 @@ describe('logger', () => {
 
   it('logs request paths as routes: ids kept, other values by their parameter name, unmatched parts as *', () => {
     const id = '3f0c2a4e-8a51-4f0b-9d55-1f2e3d4c5b6a';
-    expect(loggablePath({ url: `/api/patients/${id}/journey?x=1`, routeOptions: { url: '/api/patients/:id/journey' } })).toBe(`/api/patients/${id}/journey`);
+    expect(loggablePath({ url: `/api/patients/${id}/journey?x=1`, routeOptions: { url: '/api/patients/:id/journey' } })).toBe(
+      `/api/patients/${id}/journey`,
+    );
     expect(loggablePath({ url: '/api/patients/Lovelace', routeOptions: { url: '/api/patients/:id' } })).toBe('/api/patients/:id');
-    expect(loggablePath({ url: '/api/users/reset-password/s3cr3t-T0ken', routeOptions: { url: '/api/users/reset-password/:token' } })).toBe('/api/users/reset-password/:token');
+    expect(loggablePath({ url: '/api/users/reset-password/s3cr3t-T0ken', routeOptions: { url: '/api/users/reset-password/:token' } })).toBe(
+      '/api/users/reset-password/:token',
+    );
     expect(loggablePath({ url: `/api/patients/${id}/Lovelace`, routeOptions: { url: '/api/patients/*' } })).toBe(`/api/patients/${id}/*`);
     expect(loggablePath({ url: '/nothing/+14155550147/12' })).toBe('/*/*/12');
   });
 });
-

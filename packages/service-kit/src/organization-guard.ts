@@ -14,6 +14,10 @@ export function guardOrganizations(app: AnyApp, mayAct: OrganizationCheck): void
     const identity = request.identity;
     if (!identity || (await mayAct(identity.organization))) return;
     reply.header('www-authenticate', 'Bearer error="invalid_token"');
-    throw new HttpProblem(401, 'organization-unavailable', 'The organization of this token was deleted or suspended; sign in to an active organization.');
+    throw new HttpProblem(
+      401,
+      'organization-unavailable',
+      'The organization of this token was deleted or suspended; sign in to an active organization.',
+    );
   });
 }

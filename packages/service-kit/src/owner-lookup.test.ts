@@ -79,7 +79,10 @@ describe('owner lookup', () => {
     await forged.text();
     const lookup = createOwnerLookup({ owner: 'owner', baseUrl: ownerUrl, internalAuthSecret: 'another-secret-0123456789abcdefghij' });
     await expect(lookup.exists(orgA, 'widget', widgetOfA)).rejects.toMatchObject({ status: 503 });
-    const missing = await owner.inject({ url: `/internal/records/widget/${randomUUID()}`, headers: { 'x-internal-identity': await signIdentity(SECRET, orgA) } });
+    const missing = await owner.inject({
+      url: `/internal/records/widget/${randomUUID()}`,
+      headers: { 'x-internal-identity': await signIdentity(SECRET, orgA) },
+    });
     expect(missing.statusCode).toBe(404);
     expect(missing.headers[OWNER_LOOKUP_HEADER]).toBe('widget');
     expect(missing.headers['content-type']).toMatch(/^application\/problem\+json/);

@@ -66,7 +66,10 @@ export function createOwnerLookup(options: OwnerLookupOptions): OwnerLookup {
         status = response.status;
         answered = response.headers.get(OWNER_LOOKUP_HEADER) === kind;
       } catch (error) {
-        throw unavailable(kind, error instanceof Error && error.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : 'unreachable');
+        throw unavailable(
+          kind,
+          error instanceof Error && error.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : 'unreachable',
+        );
       }
       if (!answered) throw unavailable(kind, `answered ${status} without looking the record up`);
       if (status === 204 || status === 200) return true;

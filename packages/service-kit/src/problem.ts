@@ -99,7 +99,10 @@ interface ZodIssueLike {
 function branchDistance(issues: ZodIssueLike[]): [number, number, number] {
   const atRoot = issues.filter((issue) => issue.path.length === 0);
   const wrongType = atRoot.some((issue) => issue.code === 'invalid_type') ? 1 : 0;
-  const unknown = atRoot.reduce((sum, issue) => sum + (issue.code === 'unrecognized_keys' && Array.isArray(issue.keys) ? issue.keys.length : 0), 0);
+  const unknown = atRoot.reduce(
+    (sum, issue) => sum + (issue.code === 'unrecognized_keys' && Array.isArray(issue.keys) ? issue.keys.length : 0),
+    0,
+  );
   return [wrongType, unknown, issues.length];
 }
 
@@ -108,7 +111,8 @@ function closestBranch(branches: ZodIssueLike[][]): ZodIssueLike[] | undefined {
   for (const issues of branches) {
     const distance = branchDistance(issues);
     // Ties keep the earlier branch, the one the schema lists first.
-    if (!best || (distance[0] - best.distance[0] || distance[1] - best.distance[1] || distance[2] - best.distance[2]) < 0) best = { issues, distance };
+    if (!best || (distance[0] - best.distance[0] || distance[1] - best.distance[1] || distance[2] - best.distance[2]) < 0)
+      best = { issues, distance };
   }
   return best?.issues;
 }
@@ -139,7 +143,13 @@ export function frameworkErrorProblem(error: FastifyError): ProblemDocument {
         errors: [{ field: 'path', message: 'malformed percent-encoding; encode each byte as % and two hex digits' }],
       };
     case 'FST_ERR_MAX_PARAM_LENGTH':
-      return { type: problemType('uri-too-long'), title: 'URI Too Long', status: 414, detail: 'A path segment is too long.', errors: [{ field: 'path', message: 'too long' }] };
+      return {
+        type: problemType('uri-too-long'),
+        title: 'URI Too Long',
+        status: 414,
+        detail: 'A path segment is too long.',
+        errors: [{ field: 'path', message: 'too long' }],
+      };
   }
   return { type: problemType('internal'), title: 'Internal Server Error', status: 500, detail: 'An unexpected error occurred.' };
 }
@@ -147,7 +157,12 @@ export function frameworkErrorProblem(error: FastifyError): ProblemDocument {
 function fromFastifyError(error: FastifyError): ProblemDocument {
   if (hasZodFastifySchemaValidationErrors(error)) {
     const errors = error.validation.map((issue) =>
-      fieldsOf(locationOf(error.validationContext, issue.instancePath), { ...(issue.params as object), code: issue.keyword, path: [], message: issue.message ?? '' }),
+      fieldsOf(locationOf(error.validationContext, issue.instancePath), {
+        ...(issue.params as object),
+        code: issue.keyword,
+        path: [],
+        message: issue.message ?? '',
+      }),
     );
     return { type: problemType('validation'), title: 'Bad Request', status: 400, detail: 'The request is invalid.', errors: errors.flat() };
   }
@@ -158,7 +173,12 @@ function fromFastifyError(error: FastifyError): ProblemDocument {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return { type: problemType('body-too-large'), title: 'Payload Too Large', status: 413, detail: 'The request body is too large.' };
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { type: problemType('unsupported-media-type'), title: 'Unsupported Media Type', status: 415, detail: 'Send application/json.' };
+      return {
+        type: problemType('unsupported-media-type'),
+        title: 'Unsupported Media Type',
+        status: 415,
+        detail: 'Send application/json.',
+      };
     case 'FST_ERR_VALIDATION':
       return { type: problemType('validation'), title: 'Bad Request', status: 400, detail: error.message };
   }
@@ -196,13 +216,19 @@ export function registerProblemHandlers(app: AnyApp, methods?: MethodIndex): voi
     }
     if (isResponseSerializationError(error)) {
       request.log.error({ err: { message: error.message, issues: error.cause.issues } }, 'response does not match its schema');
-      return sendProblem(reply, request, { type: problemType('internal'), title: TITLES[500]!, status: 500, detail: 'An unexpected error occurred.' });
+      return sendProblem(reply, request, {
+        type: problemType('internal'),
+        title: TITLES[500]!,
+        status: 500,
+        detail: 'An unexpected error occurred.',
+      });
     }
     const problem = fromFastifyError(error);
     const retryAfter = retryAfterOf(error);
     if (retryAfter !== undefined && !reply.hasHeader('retry-after')) reply.header('retry-after', retryAfter);
     // An exposed server error is a known condition (a database too busy, say), not a bug: its code is enough to log.
-    if (problem.status >= 500 && (error as { expose?: unknown }).expose === true) request.log.warn({ status: problem.status, code: error.code, type: problem.type }, 'request not served');
+    if (problem.status >= 500 && (error as { expose?: unknown }).expose === true)
+      request.log.warn({ status: problem.status, code: error.code, type: problem.type }, 'request not served');
     else if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
     return sendProblem(reply, request, problem);
   });
@@ -218,6 +244,11 @@ export function registerProblemHandlers(app: AnyApp, methods?: MethodIndex): voi
         detail: `${path} does not answer ${request.method}; it answers ${allowed.join(', ')}.`,
       });
     }
-    return sendProblem(reply, request, { type: problemType('not-found'), title: 'Not Found', status: 404, detail: `No route for ${request.method} ${path}` });
+    return sendProblem(reply, request, {
+      type: problemType('not-found'),
+      title: 'Not Found',
+      status: 404,
+      detail: `No route for ${request.method} ${path}`,
+    });
   });
 }

@@ -17,14 +17,10 @@ async function buildTestApp(options: { ready?: () => Promise<boolean>; beforeRea
     internalAuthSecret: SECRET,
     readiness: { database: options.ready ?? (async () => true) },
   });
-  app.post(
-    '/things',
-    { schema: { body: z.object({ name: z.string(), count: z.number().int() }).strict() } },
-    async (request) => {
-      stored.push(request.body);
-      return { ok: true };
-    },
-  );
+  app.post('/things', { schema: { body: z.object({ name: z.string(), count: z.number().int() }).strict() } }, async (request) => {
+    stored.push(request.body);
+    return { ok: true };
+  });
   app.get('/me', async (request) => requireIdentity(request, ['admin']));
   app.get('/busy', async () => {
     throw new HttpProblem(429, 'rate-limited', 'Slow down.', { retryAfter: 30 });
@@ -37,7 +33,12 @@ async function buildTestApp(options: { ready?: () => Promise<boolean>; beforeRea
 describe('service app', () => {
   it('answers malformed JSON with a 400 problem and stores nothing', async () => {
     const { app, stored } = await buildTestApp();
-    const response = await app.inject({ method: 'POST', url: '/things', headers: { 'content-type': 'application/json' }, payload: '{"name":' });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/things',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"name":',
+    });
     expect(response.statusCode).toBe(400);
     expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(response.json()).toMatchObject({ status: 400, title: 'Bad Request', type: expect.stringContaining('malformed-body') });
@@ -78,7 +79,12 @@ describe('service app', () => {
 
   it('answers an error that exposes its status (http-errors style, as a database contention error does) with its type, detail and Retry-After', async () => {
     const exposed = (status: number, headers: Record<string, string>) =>
-      Object.assign(new Error('The database is too busy; try again shortly.'), { statusCode: status, expose: true, problemType: 'database-busy', headers });
+      Object.assign(new Error('The database is too busy; try again shortly.'), {
+        statusCode: status,
+        expose: true,
+        problemType: 'database-busy',
+        headers,
+      });
     const { app } = await buildTestApp({
       beforeReady: (app) => {
         app.get('/contended', async () => {
@@ -99,7 +105,11 @@ describe('service app', () => {
     const overloaded = await app.inject({ url: '/overloaded' });
     expect(overloaded.statusCode).toBe(503);
     expect(overloaded.headers['retry-after']).toBe('1');
-    expect(overloaded.json()).toMatchObject({ type: '/problems/database-busy', status: 503, detail: 'The database is too busy; try again shortly.' });
+    expect(overloaded.json()).toMatchObject({
+      type: '/problems/database-busy',
+      status: 503,
+      detail: 'The database is too busy; try again shortly.',
+    });
     // A server error that does not say its message is safe keeps the generic detail.
     const broken = await app.inject({ url: '/broken' });
     expect(broken.json()).toMatchObject({ type: '/problems/internal', status: 503, detail: 'An unexpected error occurred.' });
@@ -153,7 +163,11 @@ describe('service app', () => {
     await app.ready();
     const degraded = await app.inject({ url: '/health/ready' });
     expect(degraded.statusCode).toBe(200);
-    expect(degraded.json()).toEqual({ status: 'degraded', checks: { database: 'ok', broker: 'failing' }, consumers: { 'test.things': 'joining' } });
+    expect(degraded.json()).toEqual({
+      status: 'degraded',
+      checks: { database: 'ok', broker: 'failing' },
+      consumers: { 'test.things': 'joining' },
+    });
     const joiningMetrics = (await app.inject({ url: '/metrics' })).body;
     expect(joiningMetrics).toMatch(/^bus_consumer_joined\{[^}]*group="test\.things"[^}]*\} 0$/m);
     expect(joiningMetrics).toMatch(/^health_check_up\{[^}]*check="broker"[^}]*required="false"[^}]*\} 0$/m);

@@ -10,12 +10,7 @@ import Fastify, {
   type RawRequestDefaultExpression,
   type RawServerDefault,
 } from 'fastify';
-import {
-  jsonSchemaTransform,
-  serializerCompiler,
-  validatorCompiler,
-  type ZodTypeProvider,
-} from 'fastify-type-provider-zod';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import { registerHealth, registerHealthMetrics, type ConsumerStatus, type ReadinessCheck } from './health.js';
 import { documentIdempotency, registerIdempotency, type IdempotencyOptions } from './idempotency.js';
@@ -135,7 +130,9 @@ export async function createServiceApp(options: ServiceAppOptions): Promise<Serv
     },
     transform: jsonSchemaTransform,
     // The service's document is OpenAPI 3.1 (`openapi` above), never Swagger 2.
-    ...(options.idempotency ? { transformObject: (document) => documentIdempotency((document as { openapiObject: OpenApiPaths }).openapiObject) } : {}),
+    ...(options.idempotency
+      ? { transformObject: (document) => documentIdempotency((document as { openapiObject: OpenApiPaths }).openapiObject) }
+      : {}),
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 

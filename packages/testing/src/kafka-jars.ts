@@ -17,8 +17,7 @@ const LOCK_WAIT_MS = 10 * 60_000;
 /** Where the broker's jars are cached: `$PEP_CACHE_DIR/kafka-<v>`, else `${XDG_CACHE_HOME:-~/.cache}/patient-engagement-platform/kafka-<v>`. */
 export function kafkaCacheDir(): string {
   const root =
-    process.env.PEP_CACHE_DIR ||
-    path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'patient-engagement-platform');
+    process.env.PEP_CACHE_DIR || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'patient-engagement-platform');
   return path.join(root, `kafka-${KAFKA_VERSION}`);
 }
 
@@ -27,7 +26,9 @@ export async function ensureKafkaJars(): Promise<string> {
   const cacheDir = kafkaCacheDir();
   const libs = path.join(cacheDir, 'libs');
   // The marker holds the pom's digest, so editing the pom (another version) refreshes the cache.
-  const digest = createHash('sha256').update(await readFile(POM)).digest('hex');
+  const digest = createHash('sha256')
+    .update(await readFile(POM))
+    .digest('hex');
   if (await isComplete(libs, digest)) return libs;
 
   await mkdir(cacheDir, { recursive: true });
@@ -84,9 +85,7 @@ function runMaven(args: string[], cwd: string): Promise<void> {
       ),
     );
     child.once('close', (code) =>
-      code === 0
-        ? resolve()
-        : reject(new Error(`mvn ${args.join(' ')} exited with ${code}:\n${output.trim()}`)),
+      code === 0 ? resolve() : reject(new Error(`mvn ${args.join(' ')} exited with ${code}:\n${output.trim()}`)),
     );
   });
 }

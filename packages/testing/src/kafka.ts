@@ -25,7 +25,7 @@ export function kafkaBrokers(): Promise<string[]> {
   processBroker ??= (async () => {
     process.stderr.write(
       '[@pep/testing] KAFKA_BROKERS is not set and no globalSetup provided a broker: starting one for this process ' +
-        '(add @pep/testing\'s src/global-setup.ts to vitest globalSetup to share one per run)\n',
+        "(add @pep/testing's src/global-setup.ts to vitest globalSetup to share one per run)\n",
     );
     // Released at process exit by the broker's own exit hook.
     const kafka = await provisionKafka();

@@ -85,8 +85,7 @@ export class LocalKafkaBroker {
       } catch (error) {
         await broker.destroy().catch(() => undefined);
         // Another process may grab a port between our check and the JVM's bind; only then is a retry useful.
-        const portRace =
-          error instanceof Error && /Address already in use|BindException|in use by another process/.test(error.message);
+        const portRace = error instanceof Error && /Address already in use|BindException|in use by another process/.test(error.message);
         if (portRace && attempt < 3 && options.port === undefined) continue;
         throw error;
       }

@@ -20,7 +20,9 @@ describe('the Twilio fake’s fault modes', () => {
   it('takes messages and confirms them when well', async () => {
     fake = await startTwilioFake();
     expect((await send(fake)).status).toBe(201);
-    expect(fake.sent).toEqual([expect.objectContaining({ kind: 'message', unconfirmed: false, params: expect.objectContaining({ Body: 'hello' }) })]);
+    expect(fake.sent).toEqual([
+      expect.objectContaining({ kind: 'message', unconfirmed: false, params: expect.objectContaining({ Body: 'hello' }) }),
+    ]);
   });
 
   it('answers 500 and takes nothing in error mode', async () => {

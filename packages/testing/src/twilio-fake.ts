@@ -78,27 +78,42 @@ export async function startTwilioFake(): Promise<TwilioFake> {
   const server: Server = createServer((request, response) => {
     void (async () => {
       const match = /^\/2010-04-01\/Accounts\/(AC[0-9a-f]{32})\/(Messages|Calls)\.json$/.exec(request.url ?? '');
-      if (request.method !== 'POST' || !match) return json(response, 404, { code: 20404, message: 'The requested resource was not found', status: 404 });
+      if (request.method !== 'POST' || !match)
+        return json(response, 404, { code: 20404, message: 'The requested resource was not found', status: 404 });
       const expected = `Basic ${Buffer.from(`${fake.accountSid}:${fake.authToken}`).toString('base64')}`;
       if (request.headers.authorization !== expected || match[1] !== fake.accountSid) {
         fake.unauthorized += 1;
-        return json(response, 401, { code: 20003, message: 'Authenticate', more_info: 'https://www.twilio.com/docs/errors/20003', status: 401 });
+        return json(response, 401, {
+          code: 20003,
+          message: 'Authenticate',
+          more_info: 'https://www.twilio.com/docs/errors/20003',
+          status: 401,
+        });
       }
-      if (request.headers['content-type'] !== 'application/x-www-form-urlencoded') return json(response, 400, { code: 20001, message: 'Bad content type', status: 400 });
+      if (request.headers['content-type'] !== 'application/x-www-form-urlencoded')
+        return json(response, 400, { code: 20001, message: 'Bad content type', status: 400 });
       const params = await formOf(request);
       if (fake.down) return json(response, 503, { code: 20503, message: 'Service unavailable', status: 503 });
       if (fake.fault === 'error') {
         fake.faulted += 1;
         return json(response, 500, { code: 20500, message: 'Internal Server Error', status: 500 });
       }
-      if (!params['To'] || (!params['From'] && !params['MessagingServiceSid'])) return json(response, 400, { code: 21604, message: "A 'To' phone number is required.", status: 400 });
+      if (!params['To'] || (!params['From'] && !params['MessagingServiceSid']))
+        return json(response, 400, { code: 21604, message: "A 'To' phone number is required.", status: 400 });
       if (fake.invalidNumbers.has(params['To'])) {
-        return json(response, 400, { code: 21211, message: `The 'To' number ${params['To']} is not a valid phone number.`, more_info: 'https://www.twilio.com/docs/errors/21211', status: 400 });
+        return json(response, 400, {
+          code: 21211,
+          message: `The 'To' number ${params['To']} is not a valid phone number.`,
+          more_info: 'https://www.twilio.com/docs/errors/21211',
+          status: 400,
+        });
       }
       const kind = match[2] === 'Messages' ? 'message' : 'call';
       if (fake.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, fake.latencyMs));
-      if (kind === 'message' && !params['Body']) return json(response, 400, { code: 21602, message: 'Message body is required.', status: 400 });
-      if (kind === 'call' && !params['Twiml'] && !params['Url']) return json(response, 400, { code: 21205, message: 'Url or Twiml is required.', status: 400 });
+      if (kind === 'message' && !params['Body'])
+        return json(response, 400, { code: 21602, message: 'Message body is required.', status: 400 });
+      if (kind === 'call' && !params['Twiml'] && !params['Url'])
+        return json(response, 400, { code: 21205, message: 'Url or Twiml is required.', status: 400 });
       const sid = `${kind === 'message' ? 'SM' : 'CA'}${hex(16)}`;
       if (fake.fault === 'timeout') {
         fake.faulted += 1;
@@ -109,12 +124,27 @@ export async function startTwilioFake(): Promise<TwilioFake> {
       }
       fake.sent.push({ kind, sid, params, at: Date.now(), unconfirmed: false });
       const now = new Date().toUTCString();
-      const common = { sid, account_sid: fake.accountSid, to: params['To'], from: params['From'] ?? null, date_created: now, date_updated: now, api_version: '2010-04-01' };
+      const common = {
+        sid,
+        account_sid: fake.accountSid,
+        to: params['To'],
+        from: params['From'] ?? null,
+        date_created: now,
+        date_updated: now,
+        api_version: '2010-04-01',
+      };
       return json(
         response,
         201,
         kind === 'message'
-          ? { ...common, body: params['Body'], status: 'queued', num_segments: '1', direction: 'outbound-api', uri: `/2010-04-01/Accounts/${fake.accountSid}/Messages/${sid}.json` }
+          ? {
+              ...common,
+              body: params['Body'],
+              status: 'queued',
+              num_segments: '1',
+              direction: 'outbound-api',
+              uri: `/2010-04-01/Accounts/${fake.accountSid}/Messages/${sid}.json`,
+            }
           : { ...common, status: 'queued', direction: 'outbound-api', uri: `/2010-04-01/Accounts/${fake.accountSid}/Calls/${sid}.json` },
       );
     })();

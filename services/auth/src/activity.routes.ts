@@ -15,7 +15,8 @@ export function registerActivityRoutes(app: ServiceApp, activities: ActivityServ
       schema: {
         tags: TAGS,
         summary: "The organization's activity feed",
-        description: 'Events of every service about the organization, newest first; paged with page/limit, filtered by type, subject and read.',
+        description:
+          'Events of every service about the organization, newest first; paged with page/limit, filtered by type, subject and read.',
         querystring: activityListQuery,
         response: { 200: listOf(activityResponse) },
       },

@@ -3,12 +3,11 @@ import { z } from 'zod';
 import { listQuery } from './user.schemas.js';
 
 /** Query of GET /api/activities: paging and filters. */
-export const activityListQuery = listQuery
-  .extend({
-    type: z.string().min(1).max(100).optional().describe('Only this event type, e.g. patient.created.'),
-    subject: z.string().min(1).max(100).optional().describe('Only events about this record id.'),
-    read: z.enum(['true', 'false']).optional().describe('Only read (true) or unread (false) activities.'),
-  });
+export const activityListQuery = listQuery.extend({
+  type: z.string().min(1).max(100).optional().describe('Only this event type, e.g. patient.created.'),
+  subject: z.string().min(1).max(100).optional().describe('Only events about this record id.'),
+  read: z.enum(['true', 'false']).optional().describe('Only read (true) or unread (false) activities.'),
+});
 export type ActivityListQuery = z.infer<typeof activityListQuery>;
 
 /** Body of PUT /api/activities/:id. */

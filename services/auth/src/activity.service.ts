@@ -9,11 +9,23 @@ export const ACTIVITY_CONSUMER = 'auth.activities';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // Status-like fields whose values are short codes, never a person's details.
-const STATUS_KEYS = new Set(['status', 'active', 'deleted', 'changed', 'ref', 'type', 'doNotContact', 'classification', 'reason', 'channel']);
+const STATUS_KEYS = new Set([
+  'status',
+  'active',
+  'deleted',
+  'changed',
+  'ref',
+  'type',
+  'doNotContact',
+  'classification',
+  'reason',
+  'channel',
+]);
 const CODE = /^[\w.:-]{1,64}$/;
 const ACTOR_KEYS = ['actor', 'updatedBy', 'createdBy', 'invitedBy', 'user'] as const;
 
-const isCode = (value: unknown) => typeof value === 'boolean' || typeof value === 'number' || (typeof value === 'string' && CODE.test(value));
+const isCode = (value: unknown) =>
+  typeof value === 'boolean' || typeof value === 'number' || (typeof value === 'string' && CODE.test(value));
 const isId = (value: unknown) => typeof value === 'string' && UUID.test(value);
 
 /**

@@ -1,6 +1,15 @@
 import type { Bus, Subscription } from '@pep/bus';
 import '@pep/contracts';
-import { asTransactional, consumeEvents, createIdempotencyStore, type Database, type EventBinding, OutboxRelay, retryingTransactions, TRANSACTION_OPTIONS } from '@pep/db';
+import {
+  asTransactional,
+  consumeEvents,
+  createIdempotencyStore,
+  type Database,
+  type EventBinding,
+  OutboxRelay,
+  retryingTransactions,
+  TRANSACTION_OPTIONS,
+} from '@pep/db';
 import { addGauge, createOwnerLookup, createServiceApp, type Logger, type ServiceApp } from '@pep/service-kit';
 import { PrismaClient } from './generated/prisma/client.js';
 import { registerActivityRoutes } from './activity.routes.js';
@@ -108,9 +117,35 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
   const accessTokenTtlSeconds = deps.accessTokenTtlSeconds ?? 900;
   const sessions = new SessionService(prisma, keys, limiter, clock, accessTokenTtlSeconds, eventsWritten);
   const background = new BackgroundMail();
-  const resets = new PasswordResetService(prisma, limiter, mailer, background, deps.publicUrl, clock, deps.logger.child({ component: 'password-reset' }), eventsWritten);
-  const invites = new GroupInviteService(prisma, limiter, mailer, background, deps.publicUrl, clock, deps.logger.child({ component: 'invitations' }), eventsWritten);
-  const patientLogins = new PatientLoginService(prisma, sessions, limiter, mailer, background, clock, deps.logger.child({ component: 'patient-login' }));
+  const resets = new PasswordResetService(
+    prisma,
+    limiter,
+    mailer,
+    background,
+    deps.publicUrl,
+    clock,
+    deps.logger.child({ component: 'password-reset' }),
+    eventsWritten,
+  );
+  const invites = new GroupInviteService(
+    prisma,
+    limiter,
+    mailer,
+    background,
+    deps.publicUrl,
+    clock,
+    deps.logger.child({ component: 'invitations' }),
+    eventsWritten,
+  );
+  const patientLogins = new PatientLoginService(
+    prisma,
+    sessions,
+    limiter,
+    mailer,
+    background,
+    clock,
+    deps.logger.child({ component: 'patient-login' }),
+  );
 
   const app = await createServiceApp({
     name: 'auth',
@@ -133,7 +168,14 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
   registerOrganizationRoutes(app, new OrganizationService(prisma, eventsWritten, clock), sessions, invites);
   registerTokenRoutes(app, sessions, keys);
   registerRevocationRoutes(app, prisma, clock, accessTokenTtlSeconds);
-  const integrators = new IntegratorClientService(prisma, sessions, limiter, clock, eventsWritten, deps.integratorRateLimitMaxPerMinute ?? 6_000);
+  const integrators = new IntegratorClientService(
+    prisma,
+    sessions,
+    limiter,
+    clock,
+    eventsWritten,
+    deps.integratorRateLimitMaxPerMinute ?? 6_000,
+  );
   registerIntegratorClientRoutes(app, integrators);
   const schedulingRefs = new SchedulingRefs(
     prisma,
@@ -157,7 +199,11 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
   registerWidgetRoutes(app, new WidgetService(prisma, sessions, limiter, clock, eventsWritten));
   const gatewayUrl = deps.gatewayUrl;
   const seeder = new DemoPracticeSeeder({ gatewayUrl: typeof gatewayUrl === 'function' ? gatewayUrl : () => gatewayUrl, clock });
-  registerDemoUserRoutes(app, new DemoUserService(prisma, resets, sessions, limiter, seeder, eventsWritten), new DemoSampleLinks(deps.signingKeySecret, deps.publicUrl, clock));
+  registerDemoUserRoutes(
+    app,
+    new DemoUserService(prisma, resets, sessions, limiter, seeder, eventsWritten),
+    new DemoSampleLinks(deps.signingKeySecret, deps.publicUrl, clock),
+  );
   await registerAvatarRoutes(app, new AvatarService(prisma, eventsWritten), deps.avatarMaxBytes ?? 1_000_000);
 
   let closing = false;

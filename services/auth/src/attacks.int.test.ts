@@ -58,7 +58,10 @@ describe('auth service: forged and tampered access tokens are refused', () => {
   it('refuses HS256 tokens keyed with the public key', async () => {
     const [, payload] = genuine.token.split('.');
     const header = encode({ alg: 'HS256', typ: 'at+jwt', kid: realKey.kid });
-    for (const secret of [JSON.stringify(realKey.publicJwk), JSON.stringify((await service.app.inject({ url: '/.well-known/jwks.json' })).json())]) {
+    for (const secret of [
+      JSON.stringify(realKey.publicJwk),
+      JSON.stringify((await service.app.inject({ url: '/.well-known/jwks.json' })).json()),
+    ]) {
       const signature = createHmac('sha256', secret).update(`${header}.${payload}`).digest('base64url');
       expect((await validate(`${header}.${payload}.${signature}`)).statusCode).toBe(401);
     }
@@ -105,7 +108,12 @@ describe('auth service: forged and tampered access tokens are refused', () => {
   it('refuses a tampered payload (roles raised, organization or subject swapped)', async () => {
     const [header, payload, signature] = genuine.token.split('.') as [string, string, string];
     const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
-    for (const change of [{ roles: ['admin', 'integrator'] }, { org: '00000000-0000-4000-8000-000000000000' }, { sub: 'someone-else' }, { exp: claims.exp + 86_400 }]) {
+    for (const change of [
+      { roles: ['admin', 'integrator'] },
+      { org: '00000000-0000-4000-8000-000000000000' },
+      { sub: 'someone-else' },
+      { exp: claims.exp + 86_400 },
+    ]) {
       expect((await validate(`${header}.${encode({ ...claims, ...change })}.${signature}`)).statusCode, JSON.stringify(change)).toBe(401);
     }
     // A flipped bit in the signature as well.

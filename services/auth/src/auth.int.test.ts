@@ -29,7 +29,12 @@ describe('auth service: signup and login against real Postgres and Kafka', () =>
     service = await startAuth('auth', brokers, { logger: createLogger({ service: 'auth', level: 'debug', destination }) });
     sql = new pg.Client({ connectionString: service.databaseUrl });
     await sql.connect();
-    observer = new KafkaBus({ brokers, clientId: 'auth-observer', topicPrefix: service.topicPrefix, logger: createLogger({ service: 'observer', level: 'silent' }) });
+    observer = new KafkaBus({
+      brokers,
+      clientId: 'auth-observer',
+      topicPrefix: service.topicPrefix,
+      logger: createLogger({ service: 'observer', level: 'silent' }),
+    });
     subscription = await observer.subscribe({
       groupId: 'test.observer',
       topics: ['auth.organization', 'auth.user'],
@@ -46,9 +51,18 @@ describe('auth service: signup and login against real Postgres and Kafka', () =>
   });
 
   const counts = async () =>
-    (await sql.query('SELECT (SELECT count(*) FROM "user")::int AS users, (SELECT count(*) FROM organization)::int AS orgs, (SELECT count(*) FROM outbox)::int AS outbox')).rows[0];
+    (
+      await sql.query(
+        'SELECT (SELECT count(*) FROM "user")::int AS users, (SELECT count(*) FROM organization)::int AS orgs, (SELECT count(*) FROM outbox)::int AS outbox',
+      )
+    ).rows[0];
   const login = (email: string, password: string, address = '203.0.113.10') =>
-    service.app.inject({ method: 'POST', url: '/api/users/login', payload: { email, password }, headers: { 'x-forwarded-for': `${address}, 10.0.0.1` } });
+    service.app.inject({
+      method: 'POST',
+      url: '/api/users/login',
+      payload: { email, password },
+      headers: { 'x-forwarded-for': `${address}, 10.0.0.1` },
+    });
 
   it('has no drift between its migrations and schema.prisma', async () => {
     await assertNoSchemaDrift({ schemaPath: fileURLToPath(new URL('../prisma/schema.prisma', import.meta.url)), db: service.database });
@@ -77,8 +91,14 @@ describe('auth service: signup and login against real Postgres and Kafka', () =>
       { timeoutMs: 30_000, message: 'signup events on the bus' },
     );
     const byType = Object.fromEntries(events.map((event) => [event.type, event]));
-    expect(byType['organization.created']).toMatchObject({ subject: result.organization._id, data: { _id: result.organization._id, active: true } });
-    expect(byType['user.created']).toMatchObject({ subject: result.user._id, data: { _id: result.user._id, roles: ['admin'], active: true } });
+    expect(byType['organization.created']).toMatchObject({
+      subject: result.organization._id,
+      data: { _id: result.organization._id, active: true },
+    });
+    expect(byType['user.created']).toMatchObject({
+      subject: result.user._id,
+      data: { _id: result.user._id, roles: ['admin'], active: true },
+    });
     expect(JSON.stringify(byType['user.created'])).not.toContain('ada.admin@clinic.example');
 
     const { rows } = await sql.query('SELECT password_hash FROM "user" WHERE id = $1', [result.user._id]);
@@ -89,7 +109,11 @@ describe('auth service: signup and login against real Postgres and Kafka', () =>
   it('refuses a second account for the same e-mail, whatever its case', async () => {
     const first = await signup(service.app);
     const before = await counts();
-    const again = await service.app.inject({ method: 'POST', url: '/api/users/signup', payload: newSignup({ email: first.email.toUpperCase() }) });
+    const again = await service.app.inject({
+      method: 'POST',
+      url: '/api/users/signup',
+      payload: newSignup({ email: first.email.toUpperCase() }),
+    });
     expect(again.statusCode).toBe(409);
     expect(again.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(await counts()).toEqual(before);
@@ -162,8 +186,12 @@ describe('auth service: signup and login against real Postgres and Kafka', () =>
   });
 
   it('documents every route with tags and a summary', async () => {
-    const document = (await service.app.inject({ url: '/openapi.json' })).json() as { paths: Record<string, Record<string, { tags?: string[]; summary?: string }>> };
-    const operations = Object.entries(document.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method, op })));
+    const document = (await service.app.inject({ url: '/openapi.json' })).json() as {
+      paths: Record<string, Record<string, { tags?: string[]; summary?: string }>>;
+    };
+    const operations = Object.entries(document.paths).flatMap(([path, methods]) =>
+      Object.entries(methods).map(([method, op]) => ({ path, method, op })),
+    );
     expect(operations.length).toBeGreaterThan(50);
     for (const { path, method, op } of operations) {
       expect(op.tags?.length, `${method} ${path}`).toBeGreaterThan(0);

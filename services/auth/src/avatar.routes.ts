@@ -8,7 +8,9 @@ import { idParams, userResponse } from './user.schemas.js';
 const TAGS = ['users'];
 
 const tooLarge = (field: string, maxBytes: number) =>
-  new HttpProblem(413, 'body-too-large', `The image is larger than ${maxBytes} bytes.`, { errors: [{ field, message: `at most ${maxBytes} bytes` }] });
+  new HttpProblem(413, 'body-too-large', `The image is larger than ${maxBytes} bytes.`, {
+    errors: [{ field, message: `at most ${maxBytes} bytes` }],
+  });
 
 /**
  * Avatar upload (multipart/form-data, in its own scope so no other route accepts multipart bodies) and the route
@@ -51,11 +53,14 @@ export async function registerAvatarRoutes(app: ServiceApp, avatars: AvatarServi
         } catch (error) {
           throw invalidUpload(error);
         }
-        if (!part) throw new HttpProblem(400, 'validation', 'The request is invalid.', { errors: [{ field: 'body.file', message: 'required' }] });
+        if (!part)
+          throw new HttpProblem(400, 'validation', 'The request is invalid.', { errors: [{ field: 'body.file', message: 'required' }] });
         const field = `body.${part.fieldname}`;
         if (part.fieldname !== 'file') {
           part.file.resume();
-          throw new HttpProblem(400, 'validation', 'The request is invalid.', { errors: [{ field, message: 'unknown field; send the image as file' }] });
+          throw new HttpProblem(400, 'validation', 'The request is invalid.', {
+            errors: [{ field, message: 'unknown field; send the image as file' }],
+          });
         }
         let image: Buffer;
         try {
@@ -64,7 +69,8 @@ export async function registerAvatarRoutes(app: ServiceApp, avatars: AvatarServi
           if ((error as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') throw tooLarge(field, maxBytes);
           throw invalidUpload(error);
         }
-        if (image.length === 0) throw new HttpProblem(400, 'validation', 'The request is invalid.', { errors: [{ field, message: 'empty file' }] });
+        if (image.length === 0)
+          throw new HttpProblem(400, 'validation', 'The request is invalid.', { errors: [{ field, message: 'empty file' }] });
         const type = sniffImageType(image);
         if (!type) {
           throw new HttpProblem(415, 'unsupported-media-type', `The avatar must be one of ${AVATAR_TYPES.join(', ')}.`, {
@@ -105,7 +111,11 @@ export async function registerAvatarRoutes(app: ServiceApp, avatars: AvatarServi
 function invalidUpload(error: unknown): HttpProblem {
   const code = (error as { code?: string }).code ?? '';
   if (code === 'FST_FILES_LIMIT' || code === 'FST_PARTS_LIMIT' || code === 'FST_FIELDS_LIMIT') {
-    return new HttpProblem(400, 'validation', 'The request is invalid.', { errors: [{ field: 'body', message: 'send one file part only' }] });
+    return new HttpProblem(400, 'validation', 'The request is invalid.', {
+      errors: [{ field: 'body', message: 'send one file part only' }],
+    });
   }
-  return new HttpProblem(400, 'malformed-body', 'The multipart body could not be read.', { errors: [{ field: 'body', message: 'malformed multipart/form-data' }] });
+  return new HttpProblem(400, 'malformed-body', 'The multipart body could not be read.', {
+    errors: [{ field: 'body', message: 'malformed multipart/form-data' }],
+  });
 }

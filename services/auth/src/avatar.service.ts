@@ -37,7 +37,8 @@ export class AvatarService {
   async authorize(identity: Identity, id: string): Promise<Member> {
     const member = await findMember(this.prisma, identity.organization, id);
     if (!member) throw notFound('user');
-    if (identity.user !== id && !identity.roles.includes('admin')) throw new HttpProblem(403, 'forbidden', 'Only the user or an admin may change the avatar.');
+    if (identity.user !== id && !identity.roles.includes('admin'))
+      throw new HttpProblem(403, 'forbidden', 'Only the user or an admin may change the avatar.');
     return member;
   }
 
@@ -46,7 +47,16 @@ export class AvatarService {
     const avatarId = randomUUID();
     const updated = await this.prisma.$transaction(async (tx) => {
       await tx.avatar.deleteMany({ where: { organizationId: member.organizationId, userId: member.userId } });
-      await tx.avatar.create({ data: { id: avatarId, organizationId: member.organizationId, userId: member.userId, contentType, size: image.length, data: new Uint8Array(image) } });
+      await tx.avatar.create({
+        data: {
+          id: avatarId,
+          organizationId: member.organizationId,
+          userId: member.userId,
+          contentType,
+          size: image.length,
+          data: new Uint8Array(image),
+        },
+      });
       await tx.membership.update({ where: { id: member.id }, data: { avatarId } });
       const changed = (await findMember(tx, member.organizationId, member.userId))!;
       await enqueue(tx, [

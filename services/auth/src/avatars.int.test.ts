@@ -31,9 +31,18 @@ describe('auth service: avatar uploads', () => {
     await service?.close();
   });
 
-  const upload = async (id: string, headers: Record<string, string>, parts = [{ field: 'file', filename: 'me.png', contentType: 'image/png', data: TINY_PNG }]) => {
+  const upload = async (
+    id: string,
+    headers: Record<string, string>,
+    parts = [{ field: 'file', filename: 'me.png', contentType: 'image/png', data: TINY_PNG }],
+  ) => {
     const { payload, contentType } = multipartBody(parts);
-    return service.app.inject({ method: 'PUT', url: `/api/users/${id}/upload`, headers: { ...headers, 'content-type': contentType }, payload });
+    return service.app.inject({
+      method: 'PUT',
+      url: `/api/users/${id}/upload`,
+      headers: { ...headers, 'content-type': contentType },
+      payload,
+    });
   };
 
   it('stores the image, sets the avatar path, serves it and publishes user.updated', async () => {
@@ -46,13 +55,19 @@ describe('auth service: avatar uploads', () => {
     expect(image.headers['content-type']).toBe('image/png');
     expect(image.headers['x-content-type-options']).toBe('nosniff');
     expect(image.rawPayload.equals(TINY_PNG)).toBe(true);
-    const { rows } = await sql.query("SELECT envelope FROM outbox WHERE key = $1 AND envelope->>'type' = 'user.updated' ORDER BY seq", [colleague.user._id]);
+    const { rows } = await sql.query("SELECT envelope FROM outbox WHERE key = $1 AND envelope->>'type' = 'user.updated' ORDER BY seq", [
+      colleague.user._id,
+    ]);
     expect(rows.at(-1).envelope.data.changed).toEqual(['avatar']);
     // Kept per organization: the colleague's own organization shows no avatar.
-    expect((await service.app.inject({ url: `/api/users/${colleague.user._id}`, headers: await bearer(colleague.token) })).json().avatar).toBeNull();
+    expect(
+      (await service.app.inject({ url: `/api/users/${colleague.user._id}`, headers: await bearer(colleague.token) })).json().avatar,
+    ).toBeNull();
 
     // An admin replaces it; the old path is gone.
-    const replaced = await upload(colleague.user._id, await bearer(owner.token), [{ field: 'file', filename: 'x.gif', contentType: 'image/gif', data: Buffer.from('GIF89a\x01\x00\x01\x00\x00\x00\x00;', 'latin1') }]);
+    const replaced = await upload(colleague.user._id, await bearer(owner.token), [
+      { field: 'file', filename: 'x.gif', contentType: 'image/gif', data: Buffer.from('GIF89a\x01\x00\x01\x00\x00\x00\x00;', 'latin1') },
+    ]);
     expect(replaced.statusCode).toBe(200);
     expect(replaced.json().avatar).not.toBe(avatar);
     expect((await service.app.inject({ url: avatar })).statusCode).toBe(404);
@@ -66,12 +81,16 @@ describe('auth service: avatar uploads', () => {
 
   it('refuses what is no image, too large, or not multipart, naming the field', async () => {
     const headers = await bearer(owner.token);
-    const script = await upload(owner.user._id, headers, [{ field: 'file', filename: 'me.png', contentType: 'image/png', data: Buffer.from('<svg onload="alert(1)"/>') }]);
+    const script = await upload(owner.user._id, headers, [
+      { field: 'file', filename: 'me.png', contentType: 'image/png', data: Buffer.from('<svg onload="alert(1)"/>') },
+    ]);
     expect(script.statusCode).toBe(415);
     expect(script.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(script.json().errors).toEqual([{ field: 'body.file', message: expect.stringContaining('image/png') }]);
 
-    const huge = await upload(owner.user._id, headers, [{ field: 'file', filename: 'big.png', contentType: 'image/png', data: Buffer.concat([TINY_PNG, Buffer.alloc(1_000_001)]) }]);
+    const huge = await upload(owner.user._id, headers, [
+      { field: 'file', filename: 'big.png', contentType: 'image/png', data: Buffer.concat([TINY_PNG, Buffer.alloc(1_000_001)]) },
+    ]);
     expect(huge.statusCode).toBe(413);
     expect(huge.json().errors).toEqual([{ field: 'body.file', message: 'at most 1000000 bytes' }]);
 
@@ -79,7 +98,9 @@ describe('auth service: avatar uploads', () => {
     expect(json.statusCode).toBe(415);
     expect(json.json().errors).toEqual([{ field: 'body', message: 'multipart/form-data expected' }]);
 
-    const wrongField = await upload(owner.user._id, headers, [{ field: 'picture', filename: 'me.png', contentType: 'image/png', data: TINY_PNG }]);
+    const wrongField = await upload(owner.user._id, headers, [
+      { field: 'picture', filename: 'me.png', contentType: 'image/png', data: TINY_PNG },
+    ]);
     expect(wrongField.statusCode).toBe(400);
     expect(wrongField.json().errors[0].field).toBe('body.picture');
     const badId = await upload('not-a-uuid', headers);
@@ -95,9 +116,17 @@ describe('auth service: avatar uploads', () => {
     const headers = await bearer(owner.token);
     const image = Buffer.concat([TINY_PNG, Buffer.alloc(900_000, 7)]);
     // The accepted upload after the refused ones shows the server still reads well-formed requests afterwards.
-    for (const [id, status] of [[randomUUID(), 404], [randomUUID(), 404], [owner.user._id, 200]] as const) {
+    for (const [id, status] of [
+      [randomUUID(), 404],
+      [randomUUID(), 404],
+      [owner.user._id, 200],
+    ] as const) {
       const { payload, contentType } = multipartBody([{ field: 'file', filename: 'me.png', contentType: 'image/png', data: image }]);
-      const response = await fetch(`${address}/api/users/${id}/upload`, { method: 'PUT', headers: { ...headers, 'content-type': contentType }, body: payload });
+      const response = await fetch(`${address}/api/users/${id}/upload`, {
+        method: 'PUT',
+        headers: { ...headers, 'content-type': contentType },
+        body: payload,
+      });
       expect(response.status, id).toBe(status);
       if (status === 404) {
         expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);

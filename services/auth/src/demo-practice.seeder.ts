@@ -6,7 +6,13 @@ export const demoPracticeSize = z.object({
   providers: z.coerce.number().int().min(1).max(20).default(2).describe('Providers (default 2, at most 20).'),
   facilities: z.coerce.number().int().min(1).max(10).default(1).describe('Facilities (default 1, at most 10).'),
   patients: z.coerce.number().int().min(1).max(100).default(10).describe('Patients, the demo patient included (default 10, at most 100).'),
-  waitlists: z.coerce.number().int().min(0).max(50).default(3).describe('Waitlisted patients (default 3, at most 50 and fewer than patients).'),
+  waitlists: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(50)
+    .default(3)
+    .describe('Waitlisted patients (default 3, at most 50 and fewer than patients).'),
   appointments: z.coerce.number().int().min(0).max(50).optional().describe('Upcoming appointments (default: one per patient, at most 10).'),
   phone: z
     .string()
@@ -22,7 +28,10 @@ export type DemoPracticeSize = z.output<typeof demoPracticeSize> & { appointment
 export function sizeOf(configuration: Record<string, unknown> | undefined): DemoPracticeSize {
   const parsed = demoPracticeSize.safeParse(configuration ?? {});
   if (!parsed.success) {
-    const errors = parsed.error.issues.map((issue) => ({ field: ['body', 'demoConfiguration', ...issue.path].join('.'), message: issue.message }));
+    const errors = parsed.error.issues.map((issue) => ({
+      field: ['body', 'demoConfiguration', ...issue.path].join('.'),
+      message: issue.message,
+    }));
     throw new HttpProblem(400, 'validation-failed', 'demoConfiguration has an invalid size or phone.', { errors });
   }
   const size = parsed.data;
@@ -62,8 +71,33 @@ export const NO_PRACTICE: DemoPractice = {
   completedAt: null,
 };
 
-const PROVIDERS = ['Grace Hopper', 'Alan Turing', 'Ada Byron', 'Edsger Dijkstra', 'Barbara Liskov', 'Donald Knuth', 'Frances Allen', 'John Backus'];
-const FIRST = ['Avery', 'Blake', 'Casey', 'Devon', 'Emerson', 'Finley', 'Harper', 'Jordan', 'Kai', 'Logan', 'Morgan', 'Parker', 'Quinn', 'Riley', 'Sage'];
+const PROVIDERS = [
+  'Grace Hopper',
+  'Alan Turing',
+  'Ada Byron',
+  'Edsger Dijkstra',
+  'Barbara Liskov',
+  'Donald Knuth',
+  'Frances Allen',
+  'John Backus',
+];
+const FIRST = [
+  'Avery',
+  'Blake',
+  'Casey',
+  'Devon',
+  'Emerson',
+  'Finley',
+  'Harper',
+  'Jordan',
+  'Kai',
+  'Logan',
+  'Morgan',
+  'Parker',
+  'Quinn',
+  'Riley',
+  'Sage',
+];
 const LAST = ['Adams', 'Baker', 'Clark', 'Diaz', 'Evans', 'Foster', 'Garcia', 'Hughes'];
 const TYPES = [
   { name: 'Check-up', duration: 30 },
@@ -101,9 +135,15 @@ export class DemoPracticeSeeder {
   }
 
   /** Seeds what `practice` does not hold yet; answers the completed practice. */
-  async seed(account: DemoAccount, size: DemoPracticeSize, start: DemoPractice, save: (practice: DemoPractice) => Promise<void>): Promise<DemoPractice> {
+  async seed(
+    account: DemoAccount,
+    size: DemoPracticeSize,
+    start: DemoPractice,
+    save: (practice: DemoPractice) => Promise<void>,
+  ): Promise<DemoPractice> {
     const base = this.deps.gatewayUrl();
-    if (!base) throw new HttpProblem(503, 'demo-practice-unavailable', 'No gateway is configured (GATEWAY_URL) to seed demo practices through.');
+    if (!base)
+      throw new HttpProblem(503, 'demo-practice-unavailable', 'No gateway is configured (GATEWAY_URL) to seed demo practices through.');
     const api = new Api(base, account.token);
     let practice = { ...start };
     const step = async (change: Partial<DemoPractice>) => {
@@ -113,7 +153,10 @@ export class DemoPracticeSeeder {
 
     while (practice.facilities.length < size.facilities) {
       const n = practice.facilities.length + 1;
-      const facility = await api.post('/api/facilities', { name: n === 1 ? 'Main Street Clinic' : `Main Street Clinic ${n}`, timeZone: TIME_ZONE });
+      const facility = await api.post('/api/facilities', {
+        name: n === 1 ? 'Main Street Clinic' : `Main Street Clinic ${n}`,
+        timeZone: TIME_ZONE,
+      });
       await step({ facilities: [...practice.facilities, facility] });
     }
     while (practice.providers.length < size.providers) {
@@ -144,7 +187,10 @@ export class DemoPracticeSeeder {
       const body =
         n === 0
           ? { firstname: account.firstname, lastname: account.lastname, ...(size.phone ? { phone: size.phone } : {}) }
-          : { firstname: FIRST[n % FIRST.length], lastname: `${LAST[Math.floor(n / FIRST.length) % LAST.length]}${n >= FIRST.length * LAST.length ? ` ${n}` : ''}` };
+          : {
+              firstname: FIRST[n % FIRST.length],
+              lastname: `${LAST[Math.floor(n / FIRST.length) % LAST.length]}${n >= FIRST.length * LAST.length ? ` ${n}` : ''}`,
+            };
       const created = await api.postFull('/api/patients', body).catch((error: unknown) => {
         // Patients judges phone numbers; a number it refuses is the caller's to fix, and the same request with it resumes.
         if (n === 0 && error instanceof ApiError && error.status === 400 && error.fields.some((field) => field.endsWith('phone'))) {
@@ -156,7 +202,9 @@ export class DemoPracticeSeeder {
       });
       await step({
         patients: [...practice.patients, String(created['_id'])],
-        ...(n === 0 ? { demoPatient: String(created['_id']), demoPhone: typeof created['phone'] === 'string' ? created['phone'] : null } : {}),
+        ...(n === 0
+          ? { demoPatient: String(created['_id']), demoPhone: typeof created['phone'] === 'string' ? created['phone'] : null }
+          : {}),
       });
     }
     // Tomorrow on, half-hourly from 10:00 New York time (14:00 UTC is 9 or 10 there), one appointment per patient.
@@ -175,7 +223,12 @@ export class DemoPracticeSeeder {
     while (practice.waitlists.length < size.waitlists) {
       // The last patients wait, so the demo patient (the first) waits only when every patient does.
       const patient = practice.patients[practice.patients.length - 1 - practice.waitlists.length];
-      const entry = await api.post('/api/waitlists', { patient, provider: practice.providers[0], facility: practice.facilities[0], appointmentType: practice.appointmentTypes[0] });
+      const entry = await api.post('/api/waitlists', {
+        patient,
+        provider: practice.providers[0],
+        facility: practice.facilities[0],
+        appointmentType: practice.appointmentTypes[0],
+      });
       await step({ waitlists: [...practice.waitlists, entry] });
     }
     if (!practice.completedAt) await step({ completedAt: this.deps.clock().toISOString() });
@@ -223,7 +276,9 @@ class Api {
         await new Promise((resolve) => setTimeout(resolve, retryAfter * 1000));
         continue;
       }
-      const fields = Array.isArray(answer['errors']) ? (answer['errors'] as Array<{ field?: unknown }>).map((error) => String(error.field)) : [];
+      const fields = Array.isArray(answer['errors'])
+        ? (answer['errors'] as Array<{ field?: unknown }>).map((error) => String(error.field))
+        : [];
       throw new ApiError(path, response.status, String(answer['type'] ?? ''), fields);
     }
   }

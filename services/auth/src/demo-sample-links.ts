@@ -24,7 +24,10 @@ export class DemoSampleLinks {
     const expires = this.clock().getTime() + LINK_TTL_MS;
     const base = this.publicUrl.replace(/\/$/, '');
     return Object.fromEntries(
-      demoSamples.map((sample) => [sample, `${base}/api/demoUsers/${salesforceId}/messages/${sample}?expires=${expires}&signature=${this.sign(salesforceId, sample, expires)}`]),
+      demoSamples.map((sample) => [
+        sample,
+        `${base}/api/demoUsers/${salesforceId}/messages/${sample}?expires=${expires}&signature=${this.sign(salesforceId, sample, expires)}`,
+      ]),
     );
   }
 

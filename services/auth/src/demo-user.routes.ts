@@ -2,7 +2,14 @@ import { callerOf, type ServiceApp } from '@pep/service-kit';
 import { z } from 'zod';
 import type { DemoSampleLinks } from './demo-sample-links.js';
 import { sentPage } from './demo-sample.page.js';
-import { createDemoUserBody, demoMessageBody, demoMessageParams, demoMessageQuery, demoMessageResponse, demoUserResponse } from './demo-user.schemas.js';
+import {
+  createDemoUserBody,
+  demoMessageBody,
+  demoMessageParams,
+  demoMessageQuery,
+  demoMessageResponse,
+  demoUserResponse,
+} from './demo-user.schemas.js';
 import type { DemoUserService } from './demo-user.service.js';
 import { PLATFORM_ADMIN } from './roles.js';
 

@@ -40,7 +40,12 @@ export const demoMessageParams = z
 
 /** Query of the sample-message path: `type` picks a variant (insurance or intake for patientReminderConfirmationThanks). */
 export const demoMessageQuery = z
-  .object({ type: z.enum(['insurance', 'intake']).optional().describe('For patientReminderConfirmationThanks: the thanks asks for insurance or intake forms.') })
+  .object({
+    type: z
+      .enum(['insurance', 'intake'])
+      .optional()
+      .describe('For patientReminderConfirmationThanks: the thanks asks for insurance or intake forms.'),
+  })
   .strict();
 
 /** Body of POST /api/demoUsers/:salesforceId/messages/:messageTemplate; may be omitted (an e-mail to the demo user). */

@@ -97,7 +97,13 @@ export class DemoUserService {
             correlationId,
             data: { _id: organizationId, name: organization.name, active: organization.active, demo: true },
           }),
-          createEvent(userCreatedV1, { source: SOURCE, organization: organizationId, subject: userId, correlationId, data: userSnapshot(created) }),
+          createEvent(userCreatedV1, {
+            source: SOURCE,
+            organization: organizationId,
+            subject: userId,
+            correlationId,
+            data: userSnapshot(created),
+          }),
         ]);
         return { member: created, link };
       });
@@ -127,18 +133,36 @@ export class DemoUserService {
   /** Seeds (or finishes seeding) the member's demo practice with their own token; a failure answers 503 and keeps what was made. */
   private async seed(member: Member, size: ReturnType<typeof sizeOf>): Promise<DemoUserResponse> {
     if (!this.seeder.enabled || practiceOf(member)?.completedAt) return toDemoUserResponse(member);
-    const { token } = await this.sessions.issueAccessToken({ user: member.userId, organization: member.organizationId, roles: ['admin'], kind: 'staff' });
+    const { token } = await this.sessions.issueAccessToken({
+      user: member.userId,
+      organization: member.organizationId,
+      roles: ['admin'],
+      kind: 'staff',
+    });
     const save = async (practice: DemoPractice) => {
-      await this.prisma.user.update({ where: { id: member.userId }, data: { demoPractice: practice as unknown as Prisma.InputJsonObject } });
+      await this.prisma.user.update({
+        where: { id: member.userId },
+        data: { demoPractice: practice as unknown as Prisma.InputJsonObject },
+      });
     };
     try {
-      const practice = await this.seeder.seed({ token, firstname: member.user.firstname, lastname: member.user.lastname }, size, practiceOf(member) ?? NO_PRACTICE, save);
+      const practice = await this.seeder.seed(
+        { token, firstname: member.user.firstname, lastname: member.user.lastname },
+        size,
+        practiceOf(member) ?? NO_PRACTICE,
+        save,
+      );
       return toDemoUserResponse({ ...member, user: { ...member.user, demoPractice: practice as unknown as Prisma.JsonValue } });
     } catch (error) {
       if (error instanceof HttpProblem) throw error;
-      throw new HttpProblem(503, 'demo-practice-incomplete', 'The demo user exists but its practice is not fully seeded; send the same request again to finish it.', {
-        retryAfter: 5,
-      });
+      throw new HttpProblem(
+        503,
+        'demo-practice-incomplete',
+        'The demo user exists but its practice is not fully seeded; send the same request again to finish it.',
+        {
+          retryAfter: 5,
+        },
+      );
     }
   }
 
@@ -156,16 +180,27 @@ export class DemoUserService {
    * Counted against the account's hourly allowance (429 beyond it). `requestedBy` is the operator, or `demo-link` for a
    * signed link.
    */
-  async requestMessage(requestedBy: string, salesforceId: string, sample: string, variant: string | undefined, correlationId: string): Promise<DemoMessageResponse> {
+  async requestMessage(
+    requestedBy: string,
+    salesforceId: string,
+    sample: string,
+    variant: string | undefined,
+    correlationId: string,
+  ): Promise<DemoMessageResponse> {
     const user = await this.prisma.user.findUnique({ where: { salesforceId } });
     const membership = user ? await this.demoMembership(user.id) : null;
     if (!user || !membership) throw notFound('demo user');
     if (!(demoSamples as readonly string[]).includes(sample)) throw unknownSample(sample);
     const practice = user.demoPractice as unknown as DemoPractice | null;
     if (!practice?.demoPatient || !practice.demoPhone) {
-      throw new HttpProblem(409, 'no-demo-patient', 'This demo account has no demo patient with a phone; create demo users with demoConfiguration.phone.', {
-        errors: [{ field: 'demoConfiguration.phone', message: 'the salesperson’s mobile, set when the demo user is created' }],
-      });
+      throw new HttpProblem(
+        409,
+        'no-demo-patient',
+        'This demo account has no demo patient with a phone; create demo users with demoConfiguration.phone.',
+        {
+          errors: [{ field: 'demoConfiguration.phone', message: 'the salesperson’s mobile, set when the demo user is created' }],
+        },
+      );
     }
     await this.limiter.hit(RULES.demoMessagePerAccount, user.id);
     const event = createEvent(demoUserMessageRequestedV1, {

@@ -17,7 +17,13 @@ describe('auth service: demo users for sales trials', () => {
     await sql.connect();
     const owner = await signup(service.app);
     orgAdmin = await bearer(owner.token);
-    operator = { 'x-internal-identity': await signIdentity(SECRET, { organization: owner.organization._id, user: owner.user._id, roles: ['platform-admin'] }) };
+    operator = {
+      'x-internal-identity': await signIdentity(SECRET, {
+        organization: owner.organization._id,
+        user: owner.user._id,
+        roles: ['platform-admin'],
+      }),
+    };
   });
   afterAll(async () => {
     await sql?.end();
@@ -27,10 +33,18 @@ describe('auth service: demo users for sales trials', () => {
   const call = (url: string, headers: Record<string, string>, payload?: unknown) =>
     service.app.inject({ method: 'POST', url, headers, ...(payload !== undefined ? { payload: payload as object } : {}) });
   const events = async (key: string) =>
-    (await sql.query("SELECT envelope FROM outbox WHERE key = $1 ORDER BY seq", [key])).rows.map((row) => row.envelope as { type: string; organization: string; data: Record<string, unknown> });
+    (await sql.query('SELECT envelope FROM outbox WHERE key = $1 ORDER BY seq', [key])).rows.map(
+      (row) => row.envelope as { type: string; organization: string; data: Record<string, unknown> },
+    );
 
   it('creates a demo organization with the prospect as its pending admin, for platform admins only', async () => {
-    const body = { email: 'Prospect@Hospital.Example', firstname: 'Paula', lastname: 'Prospect', salesforceId: '0035g00000AbCdEFG1', demoConfiguration: { seats: 3 } };
+    const body = {
+      email: 'Prospect@Hospital.Example',
+      firstname: 'Paula',
+      lastname: 'Prospect',
+      salesforceId: '0035g00000AbCdEFG1',
+      demoConfiguration: { seats: 3 },
+    };
     expect((await call('/api/demoUsers', orgAdmin, body)).statusCode).toBe(403);
     expect((await call('/api/demoUsers', {}, body)).statusCode).toBe(401);
 
@@ -50,23 +64,40 @@ describe('auth service: demo users for sales trials', () => {
     expect((await events(user.organization)).map((event) => [event.type, event.data['demo']])).toEqual([['organization.created', true]]);
     expect((await events(user._id)).map((event) => event.type)).toEqual(['user.created']);
     // Mail goes out after the answer; wait for it.
-    const [mail] = await waitFor(async () => {
-      const mails = await mailsTo(service.mailDir, 'prospect@hospital.example');
-      return mails.length > 0 ? mails : null;
-    }, { timeoutMs: 20_000, message: 'the welcome mail' });
+    const [mail] = await waitFor(
+      async () => {
+        const mails = await mailsTo(service.mailDir, 'prospect@hospital.example');
+        return mails.length > 0 ? mails : null;
+      },
+      { timeoutMs: 20_000, message: 'the welcome mail' },
+    );
     expect(mail!.text).toContain(`${PUBLIC_URL}/reset-password/`);
 
     const again = await call('/api/demoUsers', operator, { ...body, email: 'other@hospital.example' });
     expect(again.statusCode).toBe(409);
     expect(again.json().type).toBe('/problems/salesforce-id-taken');
-    expect((await call('/api/demoUsers', operator, { ...body, salesforceId: '0035g00000ZZZZZZZ9' })).json().type).toBe('/problems/email-taken');
+    expect((await call('/api/demoUsers', operator, { ...body, salesforceId: '0035g00000ZZZZZZZ9' })).json().type).toBe(
+      '/problems/email-taken',
+    );
     const bad = await call('/api/demoUsers', operator, { ...body, salesforceId: 'no spaces!', extra: 1 });
     expect(bad.statusCode).toBe(400);
-    expect(bad.json().errors.map((error: { field: string }) => error.field).sort()).toEqual(['body.extra', 'body.salesforceId']);
+    expect(
+      bad
+        .json()
+        .errors.map((error: { field: string }) => error.field)
+        .sort(),
+    ).toEqual(['body.extra', 'body.salesforceId']);
   });
 
   it('asks messaging, through an event, to send a named sample to the demo patient only, 404 for unknown ones, 429 beyond the hourly allowance', async () => {
-    const user = (await call('/api/demoUsers', operator, { email: 'trial@clinic.example', firstname: 'Tom', lastname: 'Trial', salesforceId: 'SF00000001' })).json();
+    const user = (
+      await call('/api/demoUsers', operator, {
+        email: 'trial@clinic.example',
+        firstname: 'Tom',
+        lastname: 'Trial',
+        salesforceId: 'SF00000001',
+      })
+    ).json();
     // No gateway configured here, so no practice was seeded: samples have no one to go to.
     expect(user.demoPractice).toBeNull();
     const url = '/api/demoUsers/SF00000001/messages/patientReminder';
@@ -78,18 +109,51 @@ describe('auth service: demo users for sales trials', () => {
     const demoPatient = '7b0f6c1e-3a52-4a8e-9f1d-0c2b5e6a7d01';
     await sql.query('UPDATE "user" SET demo_practice = $2 WHERE id = $1', [
       user._id,
-      JSON.stringify({ facilities: [], providers: [], appointmentTypes: [], workingHours: [], patients: [demoPatient], demoPatient, demoPhone: '+15557654321', waitlists: [], appointments: [], completedAt: '2026-12-06T00:00:00.000Z' }),
+      JSON.stringify({
+        facilities: [],
+        providers: [],
+        appointmentTypes: [],
+        workingHours: [],
+        patients: [demoPatient],
+        demoPatient,
+        demoPhone: '+15557654321',
+        waitlists: [],
+        appointments: [],
+        completedAt: '2026-12-06T00:00:00.000Z',
+      }),
     ]);
     expect((await call(url, orgAdmin)).statusCode).toBe(403);
     const sent = await call(url, operator);
     expect(sent.statusCode).toBe(200);
-    expect(sent.json()).toMatchObject({ user: user._id, organization: user.organization, salesforceId: 'SF00000001', messageTemplate: 'patientReminder', channel: 'sms', patient: demoPatient, type: null, status: 'requested' });
+    expect(sent.json()).toMatchObject({
+      user: user._id,
+      organization: user.organization,
+      salesforceId: 'SF00000001',
+      messageTemplate: 'patientReminder',
+      channel: 'sms',
+      patient: demoPatient,
+      type: null,
+      status: 'requested',
+    });
     // Whatever the body says, the sample goes to the demo patient's phone.
-    const redirected = await call('/api/demoUsers/SF00000001/messages/patientReminderConfirmationThanks?type=insurance', operator, { channel: 'sms', phone: '+15551234567' });
+    const redirected = await call('/api/demoUsers/SF00000001/messages/patientReminderConfirmationThanks?type=insurance', operator, {
+      channel: 'sms',
+      phone: '+15551234567',
+    });
     expect(redirected.statusCode).toBe(200);
     const requested = (await events(user._id)).filter((event) => event.type === 'demo-user.message-requested');
     expect(requested.map((event) => event.data)).toEqual([
-      { _id: user._id, salesforceId: 'SF00000001', messageTemplate: 'patientReminder', channel: 'sms', to: '+15557654321', patient: demoPatient, requestedBy: expect.any(String), firstname: 'Tom', lastname: 'Trial' },
+      {
+        _id: user._id,
+        salesforceId: 'SF00000001',
+        messageTemplate: 'patientReminder',
+        channel: 'sms',
+        to: '+15557654321',
+        patient: demoPatient,
+        requestedBy: expect.any(String),
+        firstname: 'Tom',
+        lastname: 'Trial',
+      },
       {
         _id: user._id,
         salesforceId: 'SF00000001',
@@ -117,7 +181,7 @@ describe('auth service: demo users for sales trials', () => {
     expect((await call('/api/demoUsers/SF99999999/messages/patientReminder', operator)).statusCode).toBe(404);
     // A real user's organization is no demo, even when found by a salesforceId written to it.
     const regular = await signup(service.app);
-    await sql.query("UPDATE \"user\" SET salesforce_id = 'SFREGULAR1' WHERE id = $1", [regular.user._id]);
+    await sql.query('UPDATE "user" SET salesforce_id = \'SFREGULAR1\' WHERE id = $1', [regular.user._id]);
     expect((await call('/api/demoUsers/SFREGULAR1/messages/patientReminder', operator)).statusCode).toBe(404);
 
     // 30 samples an hour per demo account: two were sent, 28 more pass, the next is refused and nothing is recorded for it.
@@ -130,11 +194,29 @@ describe('auth service: demo users for sales trials', () => {
   });
 
   it('answers a browser opening a signed sample link with a small HTML page, and refuses links that are not signed', async () => {
-    const created = (await call('/api/demoUsers', operator, { email: 'links@clinic.example', firstname: 'Lin', lastname: 'Links', salesforceId: 'SFLINKS001' })).json();
+    const created = (
+      await call('/api/demoUsers', operator, {
+        email: 'links@clinic.example',
+        firstname: 'Lin',
+        lastname: 'Links',
+        salesforceId: 'SFLINKS001',
+      })
+    ).json();
     const demoPatient = '7b0f6c1e-3a52-4a8e-9f1d-0c2b5e6a7d02';
     await sql.query('UPDATE "user" SET demo_practice = $2 WHERE id = $1', [
       created._id,
-      JSON.stringify({ facilities: [], providers: [], appointmentTypes: [], workingHours: [], patients: [demoPatient], demoPatient, demoPhone: '+15557654322', waitlists: [], appointments: [], completedAt: '2026-12-06T00:00:00.000Z' }),
+      JSON.stringify({
+        facilities: [],
+        providers: [],
+        appointmentTypes: [],
+        workingHours: [],
+        patients: [demoPatient],
+        demoPatient,
+        demoPhone: '+15557654322',
+        waitlists: [],
+        appointments: [],
+        completedAt: '2026-12-06T00:00:00.000Z',
+      }),
     ]);
     const link = new URL(created.sampleLinks.customActionRecall as string);
     expect(link.origin).toBe(PUBLIC_URL);

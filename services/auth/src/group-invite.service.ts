@@ -35,7 +35,10 @@ export class GroupInviteService {
 
   /** Invites an e-mail to the group; an earlier pending invitation of the same e-mail to the group is replaced. */
   async invite(identity: Identity, groupId: string, body: InviteUserBody, correlationId: string): Promise<GroupInviteResponse> {
-    const group = await this.prisma.group.findFirst({ where: { id: groupId, organizationId: identity.organization }, include: { organization: true } });
+    const group = await this.prisma.group.findFirst({
+      where: { id: groupId, organizationId: identity.organization },
+      include: { organization: true },
+    });
     if (!group) throw notFound('group');
     const email = body.email.toLowerCase();
     const token = newOpaqueToken();
@@ -67,9 +70,17 @@ export class GroupInviteService {
    * not mailed, so an id never confirms that someone exists elsewhere; people from outside are invited by e-mail.
    * Answers the invitation with the e-mail masked, because the inviter named the user by id.
    */
-  async inviteToOrganization(identity: Identity, organizationId: string, userId: string, roles: string[], correlationId: string): Promise<GroupInviteResponse> {
+  async inviteToOrganization(
+    identity: Identity,
+    organizationId: string,
+    userId: string,
+    roles: string[],
+    correlationId: string,
+  ): Promise<GroupInviteResponse> {
     const organization =
-      organizationId === identity.organization ? await this.prisma.organization.findFirst({ where: { id: organizationId, deletedAt: null } }) : null;
+      organizationId === identity.organization
+        ? await this.prisma.organization.findFirst({ where: { id: organizationId, deletedAt: null } })
+        : null;
     if (!organization) throw notFound('organization');
     const member = await findMember(this.prisma, organizationId, userId);
     if (!member) throw notFound('user');
@@ -109,13 +120,15 @@ export class GroupInviteService {
     }
     const member = await findMember(this.prisma, identity.organization, userId);
     if (!member) throw notFound('user');
-    if (!identity.roles.some((role) => (GROUP_WRITERS as readonly string[]).includes(role))) throw new HttpProblem(403, 'forbidden', 'Your role may not do this.');
+    if (!identity.roles.some((role) => (GROUP_WRITERS as readonly string[]).includes(role)))
+      throw new HttpProblem(403, 'forbidden', 'Your role may not do this.');
     return this.pendingPage({ organizationId: identity.organization, email: member.user.email }, query);
   }
 
   /** One page of a group's pending invitations. */
   async ofGroup(identity: Identity, groupId: string, query: ListQuery) {
-    if (!(await this.prisma.group.findFirst({ where: { id: groupId, organizationId: identity.organization }, select: { id: true } }))) throw notFound('group');
+    if (!(await this.prisma.group.findFirst({ where: { id: groupId, organizationId: identity.organization }, select: { id: true } })))
+      throw notFound('group');
     return this.pendingPage({ organizationId: identity.organization, groupId }, query);
   }
 
@@ -162,7 +175,9 @@ export class GroupInviteService {
     } else {
       const missing = (['password', 'firstname', 'lastname'] as const).filter((field) => body[field] === undefined);
       if (missing.length > 0) {
-        throw new HttpProblem(400, 'validation', 'The request is invalid.', { errors: missing.map((field) => ({ field: `body.${field}`, message: 'required for a new account' })) });
+        throw new HttpProblem(400, 'validation', 'The request is invalid.', {
+          errors: missing.map((field) => ({ field: `body.${field}`, message: 'required for a new account' })),
+        });
       }
       newUser = { passwordHash: await hashPassword(body.password!), firstname: body.firstname!, lastname: body.lastname! };
     }
@@ -190,7 +205,11 @@ export class GroupInviteService {
     const user = await this.prisma.user.findUnique({ where: { id: identity.user } });
     if (!user) throw notFound('user');
     if (!user.emailVerifiedAt) {
-      throw new HttpProblem(403, 'email-unverified', 'Your e-mail address is not verified yet; accept with the link in the invitation e-mail.');
+      throw new HttpProblem(
+        403,
+        'email-unverified',
+        'Your e-mail address is not verified yet; accept with the link in the invitation e-mail.',
+      );
     }
     const invites = await this.prisma.groupInvite.findMany({
       where: { email: user.email, acceptedAt: null, expiresAt: { gt: this.clock() }, organization: { active: true, deletedAt: null } },
@@ -212,7 +231,6 @@ export class GroupInviteService {
     return { accepted };
   }
 
-
   /**
    * Uses the invitation once and makes the user a member of its organization (user.created, or user.updated when
    * a deactivated member returns) and of its group (group.member-added).
@@ -232,12 +250,20 @@ export class GroupInviteService {
     if (!member) {
       await tx.membership.create({ data: { id: randomUUID(), organizationId: organization, userId, roles: invite.roles } });
       const joined = (await findMember(tx, organization, userId))!;
-      await enqueue(tx, [createEvent(userCreatedV1, { source: SOURCE, organization, subject: userId, correlationId, data: userSnapshot(joined) })]);
+      await enqueue(tx, [
+        createEvent(userCreatedV1, { source: SOURCE, organization, subject: userId, correlationId, data: userSnapshot(joined) }),
+      ]);
     } else if (!member.active) {
       await tx.membership.update({ where: { id: member.id }, data: { active: true, roles: invite.roles } });
       const returned = (await findMember(tx, organization, userId))!;
       await enqueue(tx, [
-        createEvent(userUpdatedV1, { source: SOURCE, organization, subject: userId, correlationId, data: { ...userSnapshot(returned), changed: ['active', 'roles'] } }),
+        createEvent(userUpdatedV1, {
+          source: SOURCE,
+          organization,
+          subject: userId,
+          correlationId,
+          data: { ...userSnapshot(returned), changed: ['active', 'roles'] },
+        }),
       ]);
     }
     // Following the link (or holding a proven address) shows the mailbox is theirs.
@@ -253,8 +279,12 @@ export class GroupInviteService {
 
   /** The pending invitation of a token in an active organization, with its group and organization; 404 otherwise. */
   private async pending(token: string) {
-    const invite = await this.prisma.groupInvite.findUnique({ where: { tokenHash: hashToken(token) }, include: { group: true, organization: true } });
-    if (!invite || invite.acceptedAt || invite.expiresAt <= this.clock() || !invite.organization.active || invite.organization.deletedAt) throw invitationNotFound();
+    const invite = await this.prisma.groupInvite.findUnique({
+      where: { tokenHash: hashToken(token) },
+      include: { group: true, organization: true },
+    });
+    if (!invite || invite.acceptedAt || invite.expiresAt <= this.clock() || !invite.organization.active || invite.organization.deletedAt)
+      throw invitationNotFound();
     return invite;
   }
 
@@ -264,7 +294,11 @@ export class GroupInviteService {
       this.prisma.groupInvite.findMany({ where: filter, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], ...pageWindow(query) }),
       this.prisma.groupInvite.count({ where: filter }),
     ]);
-    return pageOf(invites.map((invite) => this.toResponse(invite)), query, total);
+    return pageOf(
+      invites.map((invite) => this.toResponse(invite)),
+      query,
+      total,
+    );
   }
 
   private toResponse(invite: GroupInvite): GroupInviteResponse {
@@ -283,7 +317,13 @@ export class GroupInviteService {
     };
   }
 
-  private async sendInvitation(invite: GroupInvite, token: string, organizationName: string, groupName: string | null, correlationId: string): Promise<void> {
+  private async sendInvitation(
+    invite: GroupInvite,
+    token: string,
+    organizationName: string,
+    groupName: string | null,
+    correlationId: string,
+  ): Promise<void> {
     const link = `${this.publicUrl.replace(/\/+$/, '')}/accept-invitation?token=${token}`;
     try {
       await this.mailer.send({
@@ -297,7 +337,6 @@ export class GroupInviteService {
       this.logger.error({ err: mailFailure(error), invite: invite.id, correlationId }, 'invitation mail not sent');
     }
   }
-
 }
 
 /**

@@ -26,7 +26,13 @@ export function registerGroupRoutes(app: ServiceApp, groups: GroupService, invit
     '/api/groups',
     {
       config: { roles: STAFF },
-      schema: { tags: TAGS, summary: "The organization's groups", description: 'Paged with page/limit, by name.', querystring: listQuery, response: { 200: listOf(groupResponse) } },
+      schema: {
+        tags: TAGS,
+        summary: "The organization's groups",
+        description: 'Paged with page/limit, by name.',
+        querystring: listQuery,
+        response: { 200: listOf(groupResponse) },
+      },
     },
     async (request) => groups.list(callerOf(request), request.query),
   );
@@ -37,7 +43,8 @@ export function registerGroupRoutes(app: ServiceApp, groups: GroupService, invit
       schema: {
         tags: TAGS,
         summary: 'Create a group',
-        description: 'Users and facilities must belong to the organization (else 404 naming the field; 503 with Retry-After when scheduling cannot be asked about a facility).',
+        description:
+          'Users and facilities must belong to the organization (else 404 naming the field; 503 with Retry-After when scheduling cannot be asked about a facility).',
         body: createGroupBody,
         response: { 200: groupResponse },
       },

@@ -4,19 +4,32 @@ import { STAFF_ROLES } from './roles.js';
 import { userResponse } from './user.schemas.js';
 
 const groupName = z.string().trim().min(1).max(200);
-const facilities = z.array(z.string().trim().min(1).max(100)).max(500).describe("Ids of the organization's facilities (scheduling); any other answers 404 naming it.");
+const facilities = z
+  .array(z.string().trim().min(1).max(100))
+  .max(500)
+  .describe("Ids of the organization's facilities (scheduling); any other answers 404 naming it.");
 const userIds = z.array(z.uuid()).max(1000).describe('Ids of users of the organization.');
 const personName = z.string().trim().min(1).max(100);
 
 /** Body of POST /api/groups. */
 export const createGroupBody = z
-  .object({ name: groupName, type: z.enum(['user', 'system']).default('user'), users: userIds.default([]), facilities: facilities.default([]) })
+  .object({
+    name: groupName,
+    type: z.enum(['user', 'system']).default('user'),
+    users: userIds.default([]),
+    facilities: facilities.default([]),
+  })
   .strict();
 export type CreateGroupBody = z.infer<typeof createGroupBody>;
 
 /** Body of PUT /api/groups/:id; `users` and `facilities` replace the stored lists. */
 export const updateGroupBody = z
-  .object({ name: groupName.optional(), type: z.enum(['user', 'system']).optional(), users: userIds.optional(), facilities: facilities.optional() })
+  .object({
+    name: groupName.optional(),
+    type: z.enum(['user', 'system']).optional(),
+    users: userIds.optional(),
+    facilities: facilities.optional(),
+  })
   .strict()
   .refine((body) => Object.keys(body).length > 0, 'change at least one field');
 export type UpdateGroupBody = z.infer<typeof updateGroupBody>;
@@ -43,7 +56,12 @@ export const memberParams = z.object({ id: z.uuid(), user: z.uuid() }).strict();
 export const inviteUserBody = z
   .object({
     email: z.email().max(254),
-    roles: z.array(z.enum(STAFF_ROLES)).min(1).max(STAFF_ROLES.length).default(['staff']).describe('Roles in the organization for a new member; default staff.'),
+    roles: z
+      .array(z.enum(STAFF_ROLES))
+      .min(1)
+      .max(STAFF_ROLES.length)
+      .default(['staff'])
+      .describe('Roles in the organization for a new member; default staff.'),
   })
   .strict();
 export type InviteUserBody = z.infer<typeof inviteUserBody>;

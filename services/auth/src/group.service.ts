@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { createEvent, groupCreatedV1, groupDeletedV1, groupMemberAddedV1, groupMemberRemovedV1, groupUpdatedV1, type EventEnvelope } from '@pep/contracts';
+import {
+  createEvent,
+  groupCreatedV1,
+  groupDeletedV1,
+  groupMemberAddedV1,
+  groupMemberRemovedV1,
+  groupUpdatedV1,
+  type EventEnvelope,
+} from '@pep/contracts';
 import { type Identity, notFound, pageOf, pageWindow, rootAccountOf } from '@pep/service-kit';
 import { enqueue, SOURCE } from './events.js';
 import type { Group, GroupMember, PrismaClient } from './generated/prisma/client.js';
@@ -37,16 +45,32 @@ export async function lockGroup(db: Db, organization: string, id: string): Promi
 
 /** Adds users to a group (those already in it are skipped) and writes group.member-added for each one added. */
 export async function addMembers(db: Db, group: Group, users: string[], correlationId: string): Promise<number> {
-  const existing = new Set((await db.groupMember.findMany({ where: { groupId: group.id, userId: { in: users } } })).map((member) => member.userId));
+  const existing = new Set(
+    (await db.groupMember.findMany({ where: { groupId: group.id, userId: { in: users } } })).map((member) => member.userId),
+  );
   const added = [...new Set(users)].filter((user) => !existing.has(user));
   if (added.length === 0) return 0;
   await db.groupMember.createMany({ data: added.map((userId) => ({ groupId: group.id, userId })) });
-  await enqueue(db, added.map((user) => memberEvent(groupMemberAddedV1, group, user, correlationId)));
+  await enqueue(
+    db,
+    added.map((user) => memberEvent(groupMemberAddedV1, group, user, correlationId)),
+  );
   return added.length;
 }
 
-function memberEvent(definition: typeof groupMemberAddedV1 | typeof groupMemberRemovedV1, group: Group, user: string, correlationId: string): EventEnvelope {
-  return createEvent(definition, { source: SOURCE, organization: group.organizationId, subject: group.id, correlationId, data: { _id: group.id, user } });
+function memberEvent(
+  definition: typeof groupMemberAddedV1 | typeof groupMemberRemovedV1,
+  group: Group,
+  user: string,
+  correlationId: string,
+): EventEnvelope {
+  return createEvent(definition, {
+    source: SOURCE,
+    organization: group.organizationId,
+    subject: group.id,
+    correlationId,
+    data: { _id: group.id, user },
+  });
 }
 
 /** Groups of an organization's users: CRUD and membership; group.* events. */
@@ -80,12 +104,25 @@ export class GroupService {
     await this.schedulingRefs.requireAll(identity, 'facility', body.facilities, 'body.facilities');
     const created = await this.prisma.$transaction(async (tx) => {
       const group = await tx.group.create({
-        data: { id: randomUUID(), organizationId: identity.organization, name: body.name, type: body.type, facilities: [...new Set(body.facilities)], createdBy: identity.user },
+        data: {
+          id: randomUUID(),
+          organizationId: identity.organization,
+          name: body.name,
+          type: body.type,
+          facilities: [...new Set(body.facilities)],
+          createdBy: identity.user,
+        },
       });
       if (users.length > 0) await tx.groupMember.createMany({ data: users.map((userId) => ({ groupId: group.id, userId })) });
       const full = (await tx.group.findUnique({ where: { id: group.id }, include: withMembers }))!;
       await enqueue(tx, [
-        createEvent(groupCreatedV1, { source: SOURCE, organization: identity.organization, subject: group.id, correlationId, data: snapshot(full) }),
+        createEvent(groupCreatedV1, {
+          source: SOURCE,
+          organization: identity.organization,
+          subject: group.id,
+          correlationId,
+          data: snapshot(full),
+        }),
         ...users.map((user) => memberEvent(groupMemberAddedV1, group, user, correlationId)),
       ]);
       return full;
@@ -115,17 +152,32 @@ export class GroupService {
       if (changed.length > 0) {
         await tx.group.update({
           where: { id },
-          data: { ...(body.name !== undefined ? { name: body.name } : {}), ...(body.type !== undefined ? { type: body.type } : {}), ...(facilities ? { facilities } : {}) },
+          data: {
+            ...(body.name !== undefined ? { name: body.name } : {}),
+            ...(body.type !== undefined ? { type: body.type } : {}),
+            ...(facilities ? { facilities } : {}),
+          },
         });
       }
       if (removed.length > 0) {
         await tx.groupMember.deleteMany({ where: { groupId: id, userId: { in: removed } } });
-        await enqueue(tx, removed.map((user) => memberEvent(groupMemberRemovedV1, group, user, correlationId)));
+        await enqueue(
+          tx,
+          removed.map((user) => memberEvent(groupMemberRemovedV1, group, user, correlationId)),
+        );
       }
       const added = await addMembers(tx, group, wanted, correlationId);
       const full = (await tx.group.findUnique({ where: { id }, include: withMembers }))!;
       if (changed.length > 0) {
-        await enqueue(tx, [createEvent(groupUpdatedV1, { source: SOURCE, organization: identity.organization, subject: id, correlationId, data: { ...snapshot(full), changed } })]);
+        await enqueue(tx, [
+          createEvent(groupUpdatedV1, {
+            source: SOURCE,
+            organization: identity.organization,
+            subject: id,
+            correlationId,
+            data: { ...snapshot(full), changed },
+          }),
+        ]);
       }
       wrote = changed.length > 0 || removed.length > 0 || added > 0;
       return full;
@@ -139,7 +191,9 @@ export class GroupService {
     const removed = await this.prisma.$transaction(async (tx) => {
       const group = await this.own(tx, identity, id, true);
       await tx.group.delete({ where: { id } });
-      await enqueue(tx, [createEvent(groupDeletedV1, { source: SOURCE, organization: identity.organization, subject: id, correlationId, data: { _id: id } })]);
+      await enqueue(tx, [
+        createEvent(groupDeletedV1, { source: SOURCE, organization: identity.organization, subject: id, correlationId, data: { _id: id } }),
+      ]);
       return group;
     });
     this.eventsWritten();
@@ -187,12 +241,20 @@ export class GroupService {
   }
 
   private async own(db: Db, identity: Identity, id: string, lock = false): Promise<GroupWithMembers> {
-    const group = lock ? await lockGroup(db, identity.organization, id) : await db.group.findFirst({ where: { id, organizationId: identity.organization }, include: withMembers });
+    const group = lock
+      ? await lockGroup(db, identity.organization, id)
+      : await db.group.findFirst({ where: { id, organizationId: identity.organization }, include: withMembers });
     if (!group) throw notFound('group');
     return group;
   }
 }
 
 function snapshot(group: GroupWithMembers) {
-  return { _id: group.id, name: group.name, type: group.type as GroupResponse['type'], users: group.members.map((member) => member.userId), facilities: group.facilities };
+  return {
+    _id: group.id,
+    name: group.name,
+    type: group.type as GroupResponse['type'],
+    users: group.members.map((member) => member.userId),
+    facilities: group.facilities,
+  };
 }

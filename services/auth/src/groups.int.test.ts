@@ -38,15 +38,21 @@ describe('auth service: groups and invitations, over real SMTP', () => {
     return { admin, adminHeaders: await bearer(admin.token), staff, staffHeaders: await bearer(switched.json().token as string) };
   }
 
-  const call = (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, headers: Record<string, string> = {}, payload?: Record<string, unknown>) =>
-    service.app.inject({ method, url, headers, ...(payload ? { payload } : {}) });
+  const call = (
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    url: string,
+    headers: Record<string, string> = {},
+    payload?: Record<string, unknown>,
+  ) => service.app.inject({ method, url, headers, ...(payload ? { payload } : {}) });
   const eventsOf = async (key: string) =>
-    (await sql.query("SELECT envelope FROM outbox WHERE key = $1 AND envelope->>'type' LIKE 'group.%' ORDER BY seq", [key])).rows.map((row) => [
-      row.envelope.type,
-      row.envelope.data.user ?? row.envelope.data.changed ?? null,
-    ]);
+    (await sql.query("SELECT envelope FROM outbox WHERE key = $1 AND envelope->>'type' LIKE 'group.%' ORDER BY seq", [key])).rows.map(
+      (row) => [row.envelope.type, row.envelope.data.user ?? row.envelope.data.changed ?? null],
+    );
   const mailTo = (email: string, after = 0) =>
-    waitFor(() => inbox.slice(after).find((mail) => JSON.stringify(mail.to).includes(email)), { timeoutMs: 10_000, message: `mail to ${email}` });
+    waitFor(() => inbox.slice(after).find((mail) => JSON.stringify(mail.to).includes(email)), {
+      timeoutMs: 10_000,
+      message: `mail to ${email}`,
+    });
   const tokenIn = (mail: ParsedMail) => {
     const match = new RegExp(`${PUBLIC_URL}/accept-invitation\\?token=([\\w-]+)`).exec(mail.text ?? '');
     expect(match, 'invitation link in the mail').not.toBeNull();
@@ -55,7 +61,8 @@ describe('auth service: groups and invitations, over real SMTP', () => {
   let address = 0;
   const accept = (group: string, payload: Record<string, unknown>, headers: Record<string, string> = {}) =>
     call('POST', `/api/groups/${group}/accept-invitation`, { 'x-forwarded-for': `198.51.100.${++address % 250}`, ...headers }, payload);
-  const login = (email: string, password: string) => call('POST', '/api/users/login', { 'x-forwarded-for': `192.0.2.${++address % 250}` }, { email, password });
+  const login = (email: string, password: string) =>
+    call('POST', '/api/users/login', { 'x-forwarded-for': `192.0.2.${++address % 250}` }, { email, password });
 
   it('creates, lists, changes and deletes groups, publishing membership changes', async () => {
     const { admin, adminHeaders, staff, staffHeaders } = await team();
@@ -64,7 +71,13 @@ describe('auth service: groups and invitations, over real SMTP', () => {
     const created = await call('POST', '/api/groups', adminHeaders, { name: 'Front desk', users: [admin.user._id], facilities: [first] });
     expect(created.statusCode).toBe(200);
     const group = created.json();
-    expect(group).toMatchObject({ name: 'Front desk', type: 'user', users: [admin.user._id], facilities: [first], organization: admin.organization._id });
+    expect(group).toMatchObject({
+      name: 'Front desk',
+      type: 'user',
+      users: [admin.user._id],
+      facilities: [first],
+      organization: admin.organization._id,
+    });
 
     const added = await call('POST', `/api/groups/${group._id}/${staff.user._id}`, adminHeaders);
     expect(added.json().users).toEqual([admin.user._id, staff.user._id]);
@@ -73,7 +86,11 @@ describe('auth service: groups and invitations, over real SMTP', () => {
     expect(ofStaff).toMatchObject({ total: 1, page: 1, limit: 25 });
     expect(ofStaff.response[0]._id).toBe(group._id);
 
-    const put = await call('PUT', `/api/groups/${group._id}`, adminHeaders, { name: 'Front office', users: [staff.user._id], facilities: [first, second] });
+    const put = await call('PUT', `/api/groups/${group._id}`, adminHeaders, {
+      name: 'Front office',
+      users: [staff.user._id],
+      facilities: [first, second],
+    });
     expect(put.json()).toMatchObject({ name: 'Front office', users: [staff.user._id], facilities: [first, second] });
     const removed = await call('DELETE', `/api/groups/${group._id}/${staff.user._id}`, adminHeaders);
     expect(removed.json().users).toEqual([]);
@@ -128,7 +145,10 @@ describe('auth service: groups and invitations, over real SMTP', () => {
     const { admin, adminHeaders } = await team();
     const group = (await call('POST', '/api/groups', adminHeaders, { name: 'Schedulers' })).json();
     const email = `new-${Date.now()}@invitee.example`;
-    const invited = await call('POST', `/api/groups/${group._id}/invite-user`, adminHeaders, { email: email.toUpperCase(), roles: ['manager'] });
+    const invited = await call('POST', `/api/groups/${group._id}/invite-user`, adminHeaders, {
+      email: email.toUpperCase(),
+      roles: ['manager'],
+    });
     expect(invited.statusCode).toBe(200);
     expect(invited.json()).toMatchObject({ email, roles: ['manager'], status: 'pending', group: group._id, invitedBy: admin.user._id });
     expect(JSON.stringify(invited.json())).not.toMatch(/token/i);
@@ -146,11 +166,22 @@ describe('auth service: groups and invitations, over real SMTP', () => {
 
     const shown = await call('GET', `/api/groups/public/get-invite?token=${token}`);
     expect(shown.statusCode).toBe(200);
-    expect(shown.json()).toMatchObject({ email, organizationName: admin.organization.name, groupName: 'Schedulers', group: group._id, accountExists: false });
+    expect(shown.json()).toMatchObject({
+      email,
+      organizationName: admin.organization.name,
+      groupName: 'Schedulers',
+      group: group._id,
+      accountExists: false,
+    });
 
     const incomplete = await accept(group._id, { token });
     expect(incomplete.statusCode).toBe(400);
-    expect(incomplete.json().errors.map((error: { field: string }) => error.field).sort()).toEqual(['body.firstname', 'body.lastname', 'body.password']);
+    expect(
+      incomplete
+        .json()
+        .errors.map((error: { field: string }) => error.field)
+        .sort(),
+    ).toEqual(['body.firstname', 'body.lastname', 'body.password']);
     const accepted = await accept(group._id, { token, password: 'invited passphrase', firstname: 'Ivy', lastname: 'Invitee' });
     expect(accepted.statusCode).toBe(200);
     const user = accepted.json().user;
@@ -191,7 +222,11 @@ describe('auth service: groups and invitations, over real SMTP', () => {
     const accepted = await accept(group._id, { token, password: existing.password });
     expect(accepted.statusCode).toBe(200);
     expect(accepted.json().user).toMatchObject({ _id: existing.user._id, organization: admin.organization._id, roles: ['staff'] });
-    const switched = await call('POST', `/api/organizations/${admin.organization._id}/users/${existing.user._id}/switch`, await bearer(existing.token));
+    const switched = await call(
+      'POST',
+      `/api/organizations/${admin.organization._id}/users/${existing.user._id}/switch`,
+      await bearer(existing.token),
+    );
     expect(switched.statusCode).toBe(200);
 
     // Signed in as the invitee, no password is needed.
@@ -219,7 +254,9 @@ describe('auth service: groups and invitations, over real SMTP', () => {
     service.clock.advance(7 * 86_400_000 + 1000);
     try {
       expect((await call('GET', `/api/groups/public/get-invite?token=${second}`)).statusCode).toBe(404);
-      expect((await accept(group._id, { token: second, password: 'too late passphrase', firstname: 'L', lastname: 'Ate' })).statusCode).toBe(404);
+      expect(
+        (await accept(group._id, { token: second, password: 'too late passphrase', firstname: 'L', lastname: 'Ate' })).statusCode,
+      ).toBe(404);
       expect((await call('GET', `/api/groups/${group._id}/invites`, adminHeaders)).json().total).toBe(0);
     } finally {
       service.clock.advance(-(7 * 86_400_000 + 1000));
@@ -245,14 +282,22 @@ describe('auth service: groups and invitations, over real SMTP', () => {
 
     // The mailbox's owner resets the password through the mailed link, which proves the address.
     await call('POST', '/api/users/forgot-password', { 'x-forwarded-for': '203.0.113.200' }, { email });
-    const resetMail = await waitFor(() => inbox.find((mail) => JSON.stringify(mail.to).includes(email) && mail.text?.includes('reset-password')), { timeoutMs: 10_000 });
+    const resetMail = await waitFor(
+      () => inbox.find((mail) => JSON.stringify(mail.to).includes(email) && mail.text?.includes('reset-password')),
+      { timeoutMs: 10_000 },
+    );
     const resetToken = new RegExp(`${PUBLIC_URL}/reset-password/([\\w-]+)`).exec(resetMail.text ?? '')![1]!;
     expect((await call('POST', `/api/users/reset-password/${resetToken}`, {}, { password: 'owner passphrase!' })).statusCode).toBe(200);
     const owner = (await login(email, 'owner passphrase!')).json();
 
     const response = await call('PUT', '/api/groups/accept-pending-invites', await bearer(owner.token));
     expect(response.statusCode).toBe(200);
-    expect(response.json().accepted.map((invite: { group: string; status: string }) => [invite.group, invite.status]).sort()).toEqual(
+    expect(
+      response
+        .json()
+        .accepted.map((invite: { group: string; status: string }) => [invite.group, invite.status])
+        .sort(),
+    ).toEqual(
       [
         [groupA._id, 'accepted'],
         [groupB._id, 'accepted'],

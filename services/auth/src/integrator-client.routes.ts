@@ -64,7 +64,10 @@ export function registerIntegratorClientRoutes(app: ServiceApp, clients: Integra
 
   app.get(
     '/api/integratorClients/:id',
-    { config: { roles: ADMIN }, schema: { tags: TAGS, summary: 'Get an integrator client', params: idParams, response: { 200: integratorClientResponse } } },
+    {
+      config: { roles: ADMIN },
+      schema: { tags: TAGS, summary: 'Get an integrator client', params: idParams, response: { 200: integratorClientResponse } },
+    },
     async (request) => clients.get(callerOf(request), request.params.id),
   );
 

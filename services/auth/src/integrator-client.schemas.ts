@@ -25,7 +25,9 @@ export const createIntegratorClientBody = z
     name,
     roles: roles
       .default(['integrator'])
-      .describe('Roles its access tokens carry; default integrator. Admin is never allowed; platform-admin only when a platform operator creates it.'),
+      .describe(
+        'Roles its access tokens carry; default integrator. Admin is never allowed; platform-admin only when a platform operator creates it.',
+      ),
     active: z.boolean().default(true),
     rateLimitPerMinute: rateLimitPerMinute.default(null),
   })
@@ -57,7 +59,11 @@ export const integratorClientResponse = z.object({
   clientId: z.string().describe('Public; sent with the secret to log in.'),
   roles: z.array(z.string()),
   active: z.boolean(),
-  rateLimitPerMinute: z.number().int().nullable().describe("Requests a minute the gateway allows this client; null = the gateway's default."),
+  rateLimitPerMinute: z
+    .number()
+    .int()
+    .nullable()
+    .describe("Requests a minute the gateway allows this client; null = the gateway's default."),
   lastLogin: z.string().nullable(),
   createdBy: z.string(),
   createdAt: z.string(),

@@ -55,7 +55,13 @@ export function toIntegratorClientResponse(client: IntegratorClient): Integrator
   };
 }
 
-const snapshot = (client: IntegratorClient) => ({ _id: client.id, name: client.name, clientId: client.clientId, roles: client.roles, active: client.active });
+const snapshot = (client: IntegratorClient) => ({
+  _id: client.id,
+  name: client.name,
+  clientId: client.clientId,
+  roles: client.roles,
+  active: client.active,
+});
 
 /** Integrator clients: machine credentials of an organization, and their logins. */
 export class IntegratorClientService {
@@ -105,7 +111,13 @@ export class IntegratorClientService {
         },
       });
       await enqueue(tx, [
-        createEvent(integratorClientCreatedV1, { source: SOURCE, organization: identity.organization, subject: created.id, correlationId, data: snapshot(created) }),
+        createEvent(integratorClientCreatedV1, {
+          source: SOURCE,
+          organization: identity.organization,
+          subject: created.id,
+          correlationId,
+          data: snapshot(created),
+        }),
       ]);
       return created;
     });

@@ -22,7 +22,12 @@ describe('auth service: integrator clients', () => {
 
   let address = 0;
   const login = (clientId: string, clientSecret: string, from = `203.0.113.${++address % 250}`) =>
-    service.app.inject({ method: 'POST', url: '/api/integratorClients/login', payload: { clientId, clientSecret }, headers: { 'x-forwarded-for': from } });
+    service.app.inject({
+      method: 'POST',
+      url: '/api/integratorClients/login',
+      payload: { clientId, clientSecret },
+      headers: { 'x-forwarded-for': from },
+    });
   const register = async (headers: Record<string, string>, payload: Record<string, unknown> = { name: 'EHR bridge' }) =>
     service.app.inject({ method: 'POST', url: '/api/integratorClients', headers, payload });
 
@@ -32,7 +37,14 @@ describe('auth service: integrator clients', () => {
     const response = await register(headers);
     expect(response.statusCode).toBe(200);
     const client = response.json();
-    expect(client).toMatchObject({ name: 'EHR bridge', roles: ['integrator'], active: true, organization: admin.organization._id, lastLogin: null, createdBy: admin.user._id });
+    expect(client).toMatchObject({
+      name: 'EHR bridge',
+      roles: ['integrator'],
+      active: true,
+      organization: admin.organization._id,
+      lastLogin: null,
+      createdBy: admin.user._id,
+    });
     expect(client.clientSecret).toMatch(/^[\w-]{43}$/);
     expect(client.clientId).toMatch(/^[\w-]{22}$/);
 
@@ -45,8 +57,16 @@ describe('auth service: integrator clients', () => {
     const list = (await service.app.inject({ url: '/api/integratorClients/', headers })).json();
     expect(list).toMatchObject({ page: 1, limit: 25, total: 1 });
     expect(JSON.stringify(list)).not.toContain(client.clientSecret);
-    const events = await sql.query("SELECT envelope FROM outbox WHERE key = $1 AND envelope->>'type' = 'integrator-client.created'", [client._id]);
-    expect(events.rows[0].envelope.data).toEqual({ _id: client._id, name: 'EHR bridge', clientId: client.clientId, roles: ['integrator'], active: true });
+    const events = await sql.query("SELECT envelope FROM outbox WHERE key = $1 AND envelope->>'type' = 'integrator-client.created'", [
+      client._id,
+    ]);
+    expect(events.rows[0].envelope.data).toEqual({
+      _id: client._id,
+      name: 'EHR bridge',
+      clientId: client.clientId,
+      roles: ['integrator'],
+      active: true,
+    });
     expect(JSON.stringify(events.rows)).not.toContain(client.clientSecret);
   });
 
@@ -58,11 +78,20 @@ describe('auth service: integrator clients', () => {
     const body = response.json();
     expect(Object.keys(body).sort()).toEqual(['expiresIn', 'token']);
     expect(body.expiresIn).toBe(900);
-    expect(decodeJwt(body.token)).toMatchObject({ iss: 'pep-auth', aud: 'pep-api', sub: client._id, org: admin.organization._id, roles: ['integrator', 'staff'], kind: 'integrator' });
+    expect(decodeJwt(body.token)).toMatchObject({
+      iss: 'pep-auth',
+      aud: 'pep-api',
+      sub: client._id,
+      org: admin.organization._id,
+      roles: ['integrator', 'staff'],
+      kind: 'integrator',
+    });
     // The same validation as user tokens.
     const validated = await service.app.inject({ url: '/api/tokens/validate', headers: { authorization: `Bearer ${body.token}` } });
     expect(validated.json()).toMatchObject({ kind: 'integrator', sub: client._id });
-    expect((await service.app.inject({ url: `/api/integratorClients/${client._id}`, headers: await bearer(admin.token) })).json().lastLogin).not.toBeNull();
+    expect(
+      (await service.app.inject({ url: `/api/integratorClients/${client._id}`, headers: await bearer(admin.token) })).json().lastLogin,
+    ).not.toBeNull();
 
     // An integrator token does not manage clients.
     expect((await service.app.inject({ url: '/api/integratorClients', headers: await bearer(body.token) })).statusCode).toBe(403);
@@ -79,7 +108,11 @@ describe('auth service: integrator clients', () => {
     }
     const strip = (body: Record<string, unknown>) => ({ ...body, requestId: undefined });
     expect(strip(wrongSecret.json())).toEqual(strip(unknownClient.json()));
-    const extra = await service.app.inject({ method: 'POST', url: '/api/integratorClients/login', payload: { clientId: 'a', clientSecret: 'b', grant_type: 'x' } });
+    const extra = await service.app.inject({
+      method: 'POST',
+      url: '/api/integratorClients/login',
+      payload: { clientId: 'a', clientSecret: 'b', grant_type: 'x' },
+    });
     expect(extra.statusCode).toBe(400);
     expect(extra.json().errors.map((error: { field: string }) => error.field)).toContain('body.grant_type');
   });
@@ -105,28 +138,54 @@ describe('auth service: integrator clients', () => {
     expect(decodeJwt((await login(client.clientId, client.clientSecret)).json().token)['rate_limit_per_minute']).toBe(1200);
 
     // Above the platform maximum (6,000 by default) an admin is refused, naming the field, and nothing changes.
-    const tooMuch = await service.app.inject({ method: 'PUT', url: `/api/integratorClients/${client._id}`, headers, payload: { rateLimitPerMinute: 6001 } });
+    const tooMuch = await service.app.inject({
+      method: 'PUT',
+      url: `/api/integratorClients/${client._id}`,
+      headers,
+      payload: { rateLimitPerMinute: 6001 },
+    });
     expect(tooMuch.statusCode).toBe(400);
     expect(tooMuch.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(tooMuch.json().errors).toEqual([expect.objectContaining({ field: 'body.rateLimitPerMinute' })]);
     expect((await register(headers, { name: 'Greedy', rateLimitPerMinute: 6001 })).statusCode).toBe(400);
     expect((await service.app.inject({ url: `/api/integratorClients/${client._id}`, headers })).json().rateLimitPerMinute).toBe(1200);
-    const notWhole = await service.app.inject({ method: 'PUT', url: `/api/integratorClients/${client._id}`, headers, payload: { rateLimitPerMinute: 0 } });
+    const notWhole = await service.app.inject({
+      method: 'PUT',
+      url: `/api/integratorClients/${client._id}`,
+      headers,
+      payload: { rateLimitPerMinute: 0 },
+    });
     expect(notWhole.json().errors).toEqual([expect.objectContaining({ field: 'body.rateLimitPerMinute' })]);
 
     // A platform operator may go above it.
     const operator = {
-      'x-internal-identity': await signIdentity(SECRET, { organization: admin.organization._id, user: admin.user._id, roles: ['admin', 'platform-admin'] }),
+      'x-internal-identity': await signIdentity(SECRET, {
+        organization: admin.organization._id,
+        user: admin.user._id,
+        roles: ['admin', 'platform-admin'],
+      }),
     };
-    const raised = await service.app.inject({ method: 'PUT', url: `/api/integratorClients/${client._id}`, headers: operator, payload: { rateLimitPerMinute: 20_000 } });
+    const raised = await service.app.inject({
+      method: 'PUT',
+      url: `/api/integratorClients/${client._id}`,
+      headers: operator,
+      payload: { rateLimitPerMinute: 20_000 },
+    });
     expect(raised.statusCode).toBe(200);
     expect(raised.json().rateLimitPerMinute).toBe(20_000);
-    const changed = await sql.query("SELECT envelope FROM outbox WHERE key = $1 AND envelope->>'type' = 'integrator-client.updated'", [client._id]);
+    const changed = await sql.query("SELECT envelope FROM outbox WHERE key = $1 AND envelope->>'type' = 'integrator-client.updated'", [
+      client._id,
+    ]);
     expect(changed.rows.map((row) => row.envelope.data.changed)).toEqual([['rateLimitPerMinute']]);
     expect(decodeJwt((await login(client.clientId, client.clientSecret)).json().token)['rate_limit_per_minute']).toBe(20_000);
 
     // Back to the gateway's default: the token carries no limit of its own.
-    const reset = await service.app.inject({ method: 'PUT', url: `/api/integratorClients/${client._id}`, headers, payload: { rateLimitPerMinute: null } });
+    const reset = await service.app.inject({
+      method: 'PUT',
+      url: `/api/integratorClients/${client._id}`,
+      headers,
+      payload: { rateLimitPerMinute: null },
+    });
     expect(reset.json().rateLimitPerMinute).toBeNull();
     expect(decodeJwt((await login(client.clientId, client.clientSecret)).json().token)).not.toHaveProperty('rate_limit_per_minute');
   });
@@ -137,11 +196,21 @@ describe('auth service: integrator clients', () => {
     const client = (await register(headers)).json();
     expect((await login(client.clientId, client.clientSecret)).statusCode).toBe(200);
 
-    const off = await service.app.inject({ method: 'PUT', url: `/api/integratorClients/${client._id}`, headers, payload: { active: false } });
+    const off = await service.app.inject({
+      method: 'PUT',
+      url: `/api/integratorClients/${client._id}`,
+      headers,
+      payload: { active: false },
+    });
     expect(off.statusCode).toBe(200);
     expect(off.json().active).toBe(false);
     expect((await login(client.clientId, client.clientSecret)).statusCode).toBe(401);
-    const on = await service.app.inject({ method: 'PUT', url: `/api/integratorClients/${client._id}`, headers, payload: { active: true, name: 'Renamed bridge' } });
+    const on = await service.app.inject({
+      method: 'PUT',
+      url: `/api/integratorClients/${client._id}`,
+      headers,
+      payload: { active: true, name: 'Renamed bridge' },
+    });
     expect(on.json()).toMatchObject({ active: true, name: 'Renamed bridge' });
     expect((await login(client.clientId, client.clientSecret)).statusCode).toBe(200);
 
@@ -150,7 +219,10 @@ describe('auth service: integrator clients', () => {
     expect((await login(client.clientId, client.clientSecret)).statusCode).toBe(401);
     expect((await service.app.inject({ url: `/api/integratorClients/${client._id}`, headers })).statusCode).toBe(404);
 
-    const { rows } = await sql.query("SELECT envelope FROM outbox WHERE key = $1 AND envelope->>'type' LIKE 'integrator-client.%' ORDER BY seq", [client._id]);
+    const { rows } = await sql.query(
+      "SELECT envelope FROM outbox WHERE key = $1 AND envelope->>'type' LIKE 'integrator-client.%' ORDER BY seq",
+      [client._id],
+    );
     expect(rows.map((row) => [row.envelope.type, row.envelope.data.changed])).toEqual([
       ['integrator-client.created', undefined],
       ['integrator-client.updated', ['active']],
@@ -183,7 +255,9 @@ describe('auth service: integrator clients', () => {
       expect(response.statusCode, field).toBe(400);
       expect(response.json().errors.map((error: { field: string }) => error.field)).toContain(field);
     }
-    expect((await sql.query('SELECT count(*)::int AS n FROM integrator_client WHERE organization = $1', [admin.organization._id])).rows[0].n).toBe(0);
+    expect(
+      (await sql.query('SELECT count(*)::int AS n FROM integrator_client WHERE organization = $1', [admin.organization._id])).rows[0].n,
+    ).toBe(0);
   });
 
   it('lets settings name only integrator clients of the organization', async () => {
@@ -192,7 +266,8 @@ describe('auth service: integrator clients', () => {
     const client = (await register(headers)).json();
     const other = await signup(service.app);
     const foreign = (await register(await bearer(other.token))).json();
-    const setting = (refId: string) => service.app.inject({ method: 'POST', url: '/api/settings', headers, payload: { ref: 'integrator', refId } });
+    const setting = (refId: string) =>
+      service.app.inject({ method: 'POST', url: '/api/settings', headers, payload: { ref: 'integrator', refId } });
     expect((await setting(foreign._id)).statusCode).toBe(404);
     expect((await setting('ehr-1')).statusCode).toBe(404);
     expect((await setting(client._id)).statusCode).toBe(200);

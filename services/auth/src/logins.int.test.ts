@@ -34,10 +34,30 @@ describe('auth service: provider, patient and widget logins', () => {
       const owner = await signup(service.app);
       const address = nextAddress();
       // The owner is admin only: right password, but no provider anywhere, answers as a wrong password does.
-      const notProvider = await call('POST', '/api/providers/login', { email: owner.email, password: owner.password }, { 'x-forwarded-for': address });
-      const wrong = await call('POST', '/api/providers/login', { email: owner.email, password: 'not the password' }, { 'x-forwarded-for': address });
-      const unknown = await call('POST', '/api/providers/login', { email: 'nobody@nowhere.example', password: 'whatever it is' }, { 'x-forwarded-for': address });
-      const staffLogin = await call('POST', '/api/users/login', { email: 'nobody@nowhere.example', password: 'whatever it is' }, { 'x-forwarded-for': address });
+      const notProvider = await call(
+        'POST',
+        '/api/providers/login',
+        { email: owner.email, password: owner.password },
+        { 'x-forwarded-for': address },
+      );
+      const wrong = await call(
+        'POST',
+        '/api/providers/login',
+        { email: owner.email, password: 'not the password' },
+        { 'x-forwarded-for': address },
+      );
+      const unknown = await call(
+        'POST',
+        '/api/providers/login',
+        { email: 'nobody@nowhere.example', password: 'whatever it is' },
+        { 'x-forwarded-for': address },
+      );
+      const staffLogin = await call(
+        'POST',
+        '/api/users/login',
+        { email: 'nobody@nowhere.example', password: 'whatever it is' },
+        { 'x-forwarded-for': address },
+      );
       for (const refused of [notProvider, wrong, unknown]) {
         expect(refused.statusCode).toBe(401);
         expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
@@ -49,7 +69,12 @@ describe('auth service: provider, patient and widget logins', () => {
       // Made a provider of a second organization, the same user logs in there as a provider.
       const other = await signup(service.app);
       await addMembership(sql, other.organization._id, owner.user._id, ['provider', 'staff']);
-      const login = await call('POST', '/api/providers/login', { email: owner.email.toUpperCase(), password: owner.password }, { 'x-forwarded-for': nextAddress() });
+      const login = await call(
+        'POST',
+        '/api/providers/login',
+        { email: owner.email.toUpperCase(), password: owner.password },
+        { 'x-forwarded-for': nextAddress() },
+      );
       expect(login.statusCode).toBe(200);
       const session = login.json();
       expect(session).not.toHaveProperty('refreshToken');
@@ -59,19 +84,32 @@ describe('auth service: provider, patient and widget logins', () => {
       const validated = await call('GET', '/api/tokens/validate', undefined, { authorization: `Bearer ${session.token}` });
       expect(validated.json()).toMatchObject({ kind: 'provider', roles: ['provider'] });
       // The provider token is no admin token, even though the user administers their first organization.
-      expect((await call('POST', '/api/users', { email: 'x@y.example', firstname: 'X', lastname: 'Y' }, await bearer(session.token))).statusCode).toBe(403);
+      expect(
+        (await call('POST', '/api/users', { email: 'x@y.example', firstname: 'X', lastname: 'Y' }, await bearer(session.token))).statusCode,
+      ).toBe(403);
     });
 
     it('shares the login limits of users/login and validates the body', async () => {
       const owner = await signup(service.app);
       const address = nextAddress();
       for (let attempt = 0; attempt < 5; attempt += 1) {
-        expect((await call('POST', '/api/providers/login', { email: owner.email, password: 'wrong password' }, { 'x-forwarded-for': address })).statusCode).toBe(401);
+        expect(
+          (await call('POST', '/api/providers/login', { email: owner.email, password: 'wrong password' }, { 'x-forwarded-for': address }))
+            .statusCode,
+        ).toBe(401);
       }
-      const limited = await call('POST', '/api/users/login', { email: owner.email, password: owner.password }, { 'x-forwarded-for': address });
+      const limited = await call(
+        'POST',
+        '/api/users/login',
+        { email: owner.email, password: owner.password },
+        { 'x-forwarded-for': address },
+      );
       expect(limited.statusCode).toBe(429);
       expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
-      expect((await call('POST', '/api/providers/login', { email: owner.email, password: owner.password }, { 'x-forwarded-for': nextAddress() })).statusCode).toBe(429);
+      expect(
+        (await call('POST', '/api/providers/login', { email: owner.email, password: owner.password }, { 'x-forwarded-for': nextAddress() }))
+          .statusCode,
+      ).toBe(429);
 
       const bad = await call('POST', '/api/providers/login', { email: owner.email, password: 'x', role: 'admin' });
       expect(bad.statusCode).toBe(400);
@@ -82,23 +120,36 @@ describe('auth service: provider, patient and widget logins', () => {
   });
 
   describe('patients', () => {
-    const publishPatient = async (organization: string, data: { _id: string; email: string | null }, type: 'created' | 'updated' = 'created') => {
+    const publishPatient = async (
+      organization: string,
+      data: { _id: string; email: string | null },
+      type: 'created' | 'updated' = 'created',
+    ) => {
       const snapshot = { firstname: 'Pat', lastname: 'Private', phone: null, dateOfBirth: null, doNotContact: false, ...data };
       const event =
         type === 'created'
           ? createEvent(patientCreatedV1, { source: '/services/patients', organization, subject: data._id, data: snapshot })
-          : createEvent(patientUpdatedV1, { source: '/services/patients', organization, subject: data._id, data: { ...snapshot, changed: ['email'] } });
+          : createEvent(patientUpdatedV1, {
+              source: '/services/patients',
+              organization,
+              subject: data._id,
+              data: { ...snapshot, changed: ['email'] },
+            });
       await service.bus.publish([{ topic: patientCreatedV1.topic, key: data._id, value: JSON.stringify(event) }]);
     };
     const accountOf = async (patient: string) => (await sql.query('SELECT * FROM patient_account WHERE patient = $1', [patient])).rows[0];
     const codeIn = async (email: string, count: number) => {
-      const mails = await waitFor(async () => {
-        const found = await mailsTo(service.mailDir, email);
-        return found.length >= count ? found : undefined;
-      }, { timeoutMs: 10_000 });
+      const mails = await waitFor(
+        async () => {
+          const found = await mailsTo(service.mailDir, email);
+          return found.length >= count ? found : undefined;
+        },
+        { timeoutMs: 10_000 },
+      );
       return /\b(\d{6})\b/.exec(mails[count - 1]!.text)![1]!;
     };
-    const login = (payload: Record<string, unknown>, address = '198.51.100.7') => call('POST', '/api/patients/login', payload, { 'x-forwarded-for': address });
+    const login = (payload: Record<string, unknown>, address = '198.51.100.7') =>
+      call('POST', '/api/patients/login', payload, { 'x-forwarded-for': address });
 
     it('mails a code to a patient of the organization, and exchanges it once for a token of that one patient', async () => {
       const clinic = await signup(service.app);
@@ -119,9 +170,14 @@ describe('auth service: provider, patient and widget logins', () => {
 
       // Another organization's id with the same e-mail reaches nobody.
       const elsewhere = await signup(service.app);
-      expect((await login({ organization: elsewhere.organization._id, email: 'pat.private@mail.example', code }, nextAddress())).statusCode).toBe(401);
+      expect(
+        (await login({ organization: elsewhere.organization._id, email: 'pat.private@mail.example', code }, nextAddress())).statusCode,
+      ).toBe(401);
 
-      const wrong = await login({ organization, email: 'pat.private@mail.example', code: code === '000000' ? '111111' : '000000' }, nextAddress());
+      const wrong = await login(
+        { organization, email: 'pat.private@mail.example', code: code === '000000' ? '111111' : '000000' },
+        nextAddress(),
+      );
       expect(wrong.statusCode).toBe(401);
       expect(wrong.json()).toMatchObject({ type: '/problems/invalid-credentials' });
       const session = await login({ organization, email: 'PAT.PRIVATE@mail.example', code }, nextAddress());
@@ -163,7 +219,9 @@ describe('auth service: provider, patient and widget logins', () => {
       await waitFor(async () => (await accountOf(child!)).deleted === true, { timeoutMs: 20_000 });
       await login({ organization, email: 'family@mail.example' }, nextAddress());
       const second = await codeIn('family@mail.example', 2);
-      expect((await login({ organization, email: 'family@mail.example', code: second, patient: child }, nextAddress())).statusCode).toBe(401);
+      expect((await login({ organization, email: 'family@mail.example', code: second, patient: child }, nextAddress())).statusCode).toBe(
+        401,
+      );
     });
 
     it('kills a code after five wrong tries and limits codes and tries per account and address', async () => {
@@ -186,7 +244,8 @@ describe('auth service: provider, patient and widget logins', () => {
       expect((await login({ organization, email: 'guessed@mail.example', code }, nextAddress())).statusCode).toBe(401);
 
       // Code requests: five per account per hour.
-      for (let request = 0; request < 5; request += 1) expect((await login({ organization, email: 'flood@mail.example' }, nextAddress())).statusCode).toBe(200);
+      for (let request = 0; request < 5; request += 1)
+        expect((await login({ organization, email: 'flood@mail.example' }, nextAddress())).statusCode).toBe(200);
       expect((await login({ organization, email: 'flood@mail.example' }, nextAddress())).statusCode).toBe(429);
     });
 
@@ -201,7 +260,9 @@ describe('auth service: provider, patient and widget logins', () => {
       // Forty wrong guesses and the right code together, each from its own address.
       const guesses = Array.from({ length: 40 }, (_, i) => String((Number(code) + 1 + i) % 1_000_000).padStart(6, '0'));
       guesses.splice(20, 0, code);
-      const answers = await Promise.all(guesses.map((guess, i) => login({ organization, email: 'burst@mail.example', code: guess }, `198.18.7.${i + 1}`)));
+      const answers = await Promise.all(
+        guesses.map((guess, i) => login({ organization, email: 'burst@mail.example', code: guess }, `198.18.7.${i + 1}`)),
+      );
       const admitted = answers.filter((answer) => answer.statusCode !== 429);
       expect(admitted.length).toBeLessThanOrEqual(5);
       const { rows } = await sql.query('SELECT attempts FROM patient_login_code WHERE organization = $1', [organization]);
@@ -211,8 +272,15 @@ describe('auth service: provider, patient and widget logins', () => {
     it('answers 400 naming the field', async () => {
       const bad = await login({ organization: 'not-a-uuid', email: 'a@b.example', code: '12ab' });
       expect(bad.statusCode).toBe(400);
-      expect(bad.json().errors.map((error: { field: string }) => error.field).sort()).toEqual(['body.code', 'body.organization']);
-      expect((await login({ organization: randomUUID(), email: 'a@b.example', password: 'x' })).json().errors).toEqual([{ field: 'body.password', message: 'unknown field' }]);
+      expect(
+        bad
+          .json()
+          .errors.map((error: { field: string }) => error.field)
+          .sort(),
+      ).toEqual(['body.code', 'body.organization']);
+      expect((await login({ organization: randomUUID(), email: 'a@b.example', password: 'x' })).json().errors).toEqual([
+        { field: 'body.password', message: 'unknown field' },
+      ]);
     });
   });
 
@@ -220,7 +288,13 @@ describe('auth service: provider, patient and widget logins', () => {
     it('lets admins register widget keys that log in as the widget role, held to their origins', async () => {
       const clinic = await signup(service.app, { organizationName: 'Widget Clinic' });
       const admin = await bearer(clinic.token);
-      const staffIdentity = { 'x-internal-identity': await signIdentity(SECRET, { organization: clinic.organization._id, user: clinic.user._id, roles: ['staff'] }) };
+      const staffIdentity = {
+        'x-internal-identity': await signIdentity(SECRET, {
+          organization: clinic.organization._id,
+          user: clinic.user._id,
+          roles: ['staff'],
+        }),
+      };
       expect((await call('POST', '/api/widgets', { name: 'Booking' }, staffIdentity)).statusCode).toBe(403);
       expect((await call('POST', '/api/widgets', { name: 'Booking' })).statusCode).toBe(401);
       const invalid = await call('POST', '/api/widgets', { name: 'Booking', allowedOrigins: ['javascript:alert(1)'] }, admin);
@@ -230,7 +304,13 @@ describe('auth service: provider, patient and widget logins', () => {
       const created = await call('POST', '/api/widgets/', { name: 'Booking', allowedOrigins: ['https://Clinic.Example'] }, admin);
       expect(created.statusCode).toBe(200);
       const widget = created.json();
-      expect(widget).toMatchObject({ name: 'Booking', organization: clinic.organization._id, allowedOrigins: ['https://clinic.example'], active: true, createdBy: clinic.user._id });
+      expect(widget).toMatchObject({
+        name: 'Booking',
+        organization: clinic.organization._id,
+        allowedOrigins: ['https://clinic.example'],
+        active: true,
+        createdBy: clinic.user._id,
+      });
       expect(widget.key).toMatch(/^wk_/);
       expect((await call('GET', '/api/widgets', undefined, admin)).json()).toMatchObject({ total: 1, response: [{ _id: widget._id }] });
       const { rows } = await sql.query("SELECT envelope->>'type' AS type FROM outbox WHERE key = $1 ORDER BY seq", [widget._id]);
@@ -238,13 +318,29 @@ describe('auth service: provider, patient and widget logins', () => {
 
       // From a page the widget does not allow, or with no Origin, the key does not log in.
       const address = nextAddress();
-      expect((await call('POST', '/api/widgets/login', { key: widget.key }, { 'x-forwarded-for': address, origin: 'https://evil.example' })).statusCode).toBe(401);
+      expect(
+        (await call('POST', '/api/widgets/login', { key: widget.key }, { 'x-forwarded-for': address, origin: 'https://evil.example' }))
+          .statusCode,
+      ).toBe(401);
       expect((await call('POST', '/api/widgets/login', { key: widget.key }, { 'x-forwarded-for': address })).statusCode).toBe(401);
-      expect((await call('POST', '/api/widgets/login', { key: 'wk_unknown' }, { 'x-forwarded-for': address, origin: 'https://clinic.example' })).statusCode).toBe(401);
-      const login = await call('POST', '/api/widgets/login', { key: widget.key }, { 'x-forwarded-for': address, origin: 'https://clinic.example' });
+      expect(
+        (await call('POST', '/api/widgets/login', { key: 'wk_unknown' }, { 'x-forwarded-for': address, origin: 'https://clinic.example' }))
+          .statusCode,
+      ).toBe(401);
+      const login = await call(
+        'POST',
+        '/api/widgets/login',
+        { key: widget.key },
+        { 'x-forwarded-for': address, origin: 'https://clinic.example' },
+      );
       expect(login.statusCode).toBe(200);
       expect(login.json().expiresIn).toBe(900);
-      expect(decodeJwt(login.json().token)).toMatchObject({ sub: widget._id, org: clinic.organization._id, roles: ['widget'], kind: 'widget' });
+      expect(decodeJwt(login.json().token)).toMatchObject({
+        sub: widget._id,
+        org: clinic.organization._id,
+        roles: ['widget'],
+        kind: 'widget',
+      });
 
       const asWidget = await bearer(login.json().token);
       const profile = await call('GET', '/api/widgets/user', undefined, asWidget);
@@ -265,7 +361,16 @@ describe('auth service: provider, patient and widget logins', () => {
       // Deactivated, it logs in no more and its tokens no longer find it.
       const off = await call('PUT', `/api/widgets/${widget._id}`, { active: false }, admin);
       expect(off.json()).toMatchObject({ active: false });
-      expect((await call('POST', '/api/widgets/login', { key: widget.key }, { 'x-forwarded-for': nextAddress(), origin: 'https://clinic.example' })).statusCode).toBe(401);
+      expect(
+        (
+          await call(
+            'POST',
+            '/api/widgets/login',
+            { key: widget.key },
+            { 'x-forwarded-for': nextAddress(), origin: 'https://clinic.example' },
+          )
+        ).statusCode,
+      ).toBe(401);
       expect((await call('GET', '/api/widgets/user', undefined, asWidget)).statusCode).toBe(401);
       const bad = await call('PUT', `/api/widgets/${widget._id}`, { key: 'mine' }, admin);
       expect(bad.json().errors).toContainEqual({ field: 'body.key', message: 'unknown field' });
@@ -279,7 +384,9 @@ describe('auth service: provider, patient and widget logins', () => {
         expect((await call('POST', '/api/widgets/login', { key: widget.key }, { 'x-forwarded-for': address })).statusCode).toBe(200);
       }
       expect((await call('POST', '/api/widgets/login', { key: widget.key }, { 'x-forwarded-for': address })).statusCode).toBe(429);
-      expect((await call('POST', '/api/widgets/login', {}, { 'x-forwarded-for': nextAddress() })).json().errors).toEqual([{ field: 'body.key', message: expect.any(String) }]);
+      expect((await call('POST', '/api/widgets/login', {}, { 'x-forwarded-for': nextAddress() })).json().errors).toEqual([
+        { field: 'body.key', message: expect.any(String) },
+      ]);
     });
   });
 });

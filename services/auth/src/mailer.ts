@@ -35,9 +35,13 @@ export function createMailer(config: MailerConfig): Mailer {
     async send(mail) {
       const info = await transport.sendMail({ from: config.from, ...mail });
       await mkdir(config.directory, { recursive: true });
-      await writeFile(join(config.directory, `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID()}.eml`), info.message as Buffer, {
-        mode: 0o600,
-      });
+      await writeFile(
+        join(config.directory, `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID()}.eml`),
+        info.message as Buffer,
+        {
+          mode: 0o600,
+        },
+      );
     },
     close: () => transport.close(),
   };

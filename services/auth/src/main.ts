@@ -17,7 +17,9 @@ main(async () => {
     signingKeyRotationDays: config.SIGNING_KEY_ROTATION_DAYS,
     accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
     publicUrl: config.PUBLIC_URL,
-    mailer: config.SMTP_URL ? { from: config.MAIL_FROM, smtpUrl: config.SMTP_URL } : { from: config.MAIL_FROM, directory: config.MAIL_DIR! },
+    mailer: config.SMTP_URL
+      ? { from: config.MAIL_FROM, smtpUrl: config.SMTP_URL }
+      : { from: config.MAIL_FROM, directory: config.MAIL_DIR! },
     bodyLimit: config.BODY_LIMIT_BYTES,
     avatarMaxBytes: config.AVATAR_MAX_BYTES,
     integratorRateLimitMaxPerMinute: config.INTEGRATOR_RATE_LIMIT_MAX_PER_MINUTE,
@@ -26,5 +28,11 @@ main(async () => {
     ...(config.GATEWAY_URL ? { gatewayUrl: config.GATEWAY_URL } : {}),
     ...(config.ZENDESK_SHARED_SECRET ? { zendeskSharedSecret: config.ZENDESK_SHARED_SECRET } : {}),
   });
-  await runService(app, { host: config.HOST, port: config.PORT, logger, shutdownTimeoutSeconds: config.SHUTDOWN_TIMEOUT_SECONDS, afterClose: close });
+  await runService(app, {
+    host: config.HOST,
+    port: config.PORT,
+    logger,
+    shutdownTimeoutSeconds: config.SHUTDOWN_TIMEOUT_SECONDS,
+    afterClose: close,
+  });
 });

@@ -28,10 +28,13 @@ export class OperatorService {
     return this.prisma.$transaction(async (tx) => {
       const user = await tx.user.findUnique({ where: { email: email.toLowerCase() }, include: { memberships: true } });
       if (!user || user.memberships.length === 0) {
-        throw new OperatorError(`no account with the e-mail ${email}: sign up first (POST /api/users/signup, or the web app), then run this again`);
+        throw new OperatorError(
+          `no account with the e-mail ${email}: sign up first (POST /api/users/signup, or the web app), then run this again`,
+        );
       }
       const missing = user.memberships.filter((membership) => !membership.roles.includes(ROLE));
-      for (const membership of missing) await tx.membership.update({ where: { id: membership.id }, data: { roles: [...membership.roles, ROLE] } });
+      for (const membership of missing)
+        await tx.membership.update({ where: { id: membership.id }, data: { roles: [...membership.roles, ROLE] } });
       return missing.length > 0;
     });
   }
@@ -47,7 +50,8 @@ export class OperatorService {
       for (const membership of holding) {
         await tx.membership.update({ where: { id: membership.id }, data: { roles: membership.roles.filter((role) => role !== ROLE) } });
       }
-      if (user && holding.length > 0) await recordRevocation(tx, { scope: 'subject', subject: user.id, notBefore: this.clock(), reason: 'sessions-revoked' });
+      if (user && holding.length > 0)
+        await recordRevocation(tx, { scope: 'subject', subject: user.id, notBefore: this.clock(), reason: 'sessions-revoked' });
       return holding.length > 0;
     });
   }
@@ -60,7 +64,8 @@ export class OperatorService {
       orderBy: { createdAt: 'asc' },
     });
     const byEmail = new Map<string, string[]>();
-    for (const membership of memberships) byEmail.set(membership.user.email, [...(byEmail.get(membership.user.email) ?? []), membership.organization.name]);
+    for (const membership of memberships)
+      byEmail.set(membership.user.email, [...(byEmail.get(membership.user.email) ?? []), membership.organization.name]);
     return [...byEmail].sort(([a], [b]) => a.localeCompare(b)).map(([email, organizations]) => ({ email, organizations }));
   }
 }

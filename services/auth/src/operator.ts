@@ -26,15 +26,19 @@ export async function runOperatorCommand(args: string[], target: OperatorTarget)
   if (!command || !['add', 'remove', 'list'].includes(command) || (command !== 'list' && !email)) throw new OperatorError(USAGE);
   const dataDir = resolve(target.dataDir ?? '.data');
   if (!target.databaseUrl) await refuseWhilePlatformRuns(dataDir);
-  const config = target.databaseUrl ? ({ kind: 'postgres', url: target.databaseUrl } as const) : ({ kind: 'pglite', dataDir: join(dataDir, 'auth') } as const);
+  const config = target.databaseUrl
+    ? ({ kind: 'postgres', url: target.databaseUrl } as const)
+    : ({ kind: 'pglite', dataDir: join(dataDir, 'auth') } as const);
   // A data folder made before the first `npm start` has no tables yet; Postgres is migrated by its own Job.
   if (config.kind === 'pglite') await runMigrations({ pgliteDir: config.dataDir, migrationsDir });
   const database = await openDatabase(config);
   const prisma = new PrismaClient({ adapter: database.adapter, transactionOptions: TRANSACTION_OPTIONS });
   try {
     const operators = new OperatorService(prisma);
-    if (command === 'add') return [(await operators.add(email!)) ? `${email} is now a platform operator` : `${email} already was a platform operator`];
-    if (command === 'remove') return [(await operators.remove(email!)) ? `${email} is no longer a platform operator` : `${email} was not a platform operator`];
+    if (command === 'add')
+      return [(await operators.add(email!)) ? `${email} is now a platform operator` : `${email} already was a platform operator`];
+    if (command === 'remove')
+      return [(await operators.remove(email!)) ? `${email} is no longer a platform operator` : `${email} was not a platform operator`];
     const list = await operators.list();
     return list.length === 0 ? ['no platform operators'] : list.map((entry) => `${entry.email}\t${entry.organizations.join(', ')}`);
   } finally {

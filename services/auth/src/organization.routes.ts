@@ -10,7 +10,12 @@ import { idParams, listOf, listQuery, organizationResponse, sessionResponse, use
 const TAGS = ['organizations'];
 
 /** Routes of the `organizations` group. Only the caller's own organization is visible; others answer 404. */
-export function registerOrganizationRoutes(app: ServiceApp, organizations: OrganizationService, sessions: SessionService, invites: GroupInviteService): void {
+export function registerOrganizationRoutes(
+  app: ServiceApp,
+  organizations: OrganizationService,
+  sessions: SessionService,
+  invites: GroupInviteService,
+): void {
   const name = z.string().trim().min(1).max(200);
   const roles = z.array(z.enum(STAFF_ROLES)).min(1).max(STAFF_ROLES.length);
   app.get(
@@ -72,12 +77,22 @@ export function registerOrganizationRoutes(app: ServiceApp, organizations: Organ
           'e-mail. A user who is already an active member answers 409; one who never belonged to the organization answers 404 like an unknown id ' +
           'and is not mailed (invite people from outside by e-mail, POST /api/groups/:id/invite-user).',
         params: z.object({ id: z.uuid(), invitedUserId: z.uuid() }).strict(),
-        body: z.object({ roles: roles.default(['staff']).describe('Roles on joining; default staff.') }).strict().nullable().describe('May be omitted.'),
+        body: z
+          .object({ roles: roles.default(['staff']).describe('Roles on joining; default staff.') })
+          .strict()
+          .nullable()
+          .describe('May be omitted.'),
         response: { 200: groupInviteResponse },
       },
     },
     async (request) =>
-      invites.inviteToOrganization(callerOf(request), request.params.id, request.params.invitedUserId, request.body?.roles ?? ['staff'], request.id),
+      invites.inviteToOrganization(
+        callerOf(request),
+        request.params.id,
+        request.params.invitedUserId,
+        request.body?.roles ?? ['staff'],
+        request.id,
+      ),
   );
 
   app.put(
@@ -88,19 +103,22 @@ export function registerOrganizationRoutes(app: ServiceApp, organizations: Organ
         tags: TAGS,
         summary: "Change a member's roles",
         description:
-          '`roles` replaces the staff roles. Admins may change their own, but taking admin from the last active admin ' +
-          'answers 409.',
+          '`roles` replaces the staff roles. Admins may change their own, but taking admin from the last active admin ' + 'answers 409.',
         params: z.object({ id: z.uuid(), userId: z.uuid() }).strict(),
         body: z.object({ roles }).strict(),
         response: { 200: userResponse },
       },
     },
-    async (request) => organizations.changeRoles(callerOf(request), request.params.id, request.params.userId, request.body.roles, request.id),
+    async (request) =>
+      organizations.changeRoles(callerOf(request), request.params.id, request.params.userId, request.body.roles, request.id),
   );
 
   app.get(
     '/api/organizations/:id',
-    { config: { roles: STAFF }, schema: { tags: TAGS, summary: 'Get the organization', params: idParams, response: { 200: organizationResponse } } },
+    {
+      config: { roles: STAFF },
+      schema: { tags: TAGS, summary: 'Get the organization', params: idParams, response: { 200: organizationResponse } },
+    },
     async (request) => organizations.get(callerOf(request), request.params.id),
   );
 
@@ -142,7 +160,8 @@ export function registerOrganizationRoutes(app: ServiceApp, organizations: Organ
       schema: {
         tags: TAGS,
         summary: "The caller's access to the organization",
-        description: "Whether the organization and the caller's membership are active, and the caller's roles there. REST conventions are followed.",
+        description:
+          "Whether the organization and the caller's membership are active, and the caller's roles there. REST conventions are followed.",
         params: idParams,
         response: {
           200: z.object({ _id: z.uuid(), organization: z.uuid(), user: z.string(), active: z.boolean(), roles: z.array(z.string()) }),

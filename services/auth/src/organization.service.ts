@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { createEvent, organizationCreatedV1, organizationDeletedV1, organizationUpdatedV1, userCreatedV1, userUpdatedV1 } from '@pep/contracts';
+import {
+  createEvent,
+  organizationCreatedV1,
+  organizationDeletedV1,
+  organizationUpdatedV1,
+  userCreatedV1,
+  userUpdatedV1,
+} from '@pep/contracts';
 import { HttpProblem, type Identity, notFound, onPage, pageOf } from '@pep/service-kit';
 import { enqueue, SOURCE } from './events.js';
 import type { PrismaClient } from './generated/prisma/client.js';
@@ -61,7 +68,13 @@ export class OrganizationService {
       await tx.membership.create({ data: { id: randomUUID(), organizationId: id, userId: identity.user, roles: ['admin'] } });
       const member = (await findMember(tx, id, identity.user))!;
       await enqueue(tx, [
-        createEvent(organizationCreatedV1, { source: SOURCE, organization: id, subject: id, correlationId, data: { _id: id, name: organization.name, active: organization.active } }),
+        createEvent(organizationCreatedV1, {
+          source: SOURCE,
+          organization: id,
+          subject: id,
+          correlationId,
+          data: { _id: id, name: organization.name, active: organization.active },
+        }),
         createEvent(userCreatedV1, { source: SOURCE, organization: id, subject: identity.user, correlationId, data: userSnapshot(member) }),
       ]);
       return organization;
@@ -119,7 +132,13 @@ export class OrganizationService {
       await tx.membership.update({ where: { id: member.id }, data: { roles: next } });
       const changed = (await findMember(tx, id, userId))!;
       await enqueue(tx, [
-        createEvent(userUpdatedV1, { source: SOURCE, organization: id, subject: userId, correlationId, data: { ...userSnapshot(changed), changed: ['roles'] } }),
+        createEvent(userUpdatedV1, {
+          source: SOURCE,
+          organization: id,
+          subject: userId,
+          correlationId,
+          data: { ...userSnapshot(changed), changed: ['roles'] },
+        }),
       ]);
       return changed;
     });

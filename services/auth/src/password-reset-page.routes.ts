@@ -92,7 +92,8 @@ export function registerPasswordResetPageRoutes(app: ServiceApp, resets: Passwor
       const { token } = request.params as z.output<typeof tokenParams>;
       const { password = '', confirm = '' } = request.body as z.output<typeof formBody>;
       const valid = resetPasswordBody.safeParse({ password });
-      if (!valid.success) return html(reply, 400, form(`The password must have ${valid.error.issues[0]?.message ?? 'between 10 and 256 characters'}.`));
+      if (!valid.success)
+        return html(reply, 400, form(`The password must have ${valid.error.issues[0]?.message ?? 'between 10 and 256 characters'}.`));
       if (password !== confirm) return html(reply, 400, form('The two passwords differ; type the same one twice.'));
       try {
         await resets.reset(token, password, clientAddress(request));

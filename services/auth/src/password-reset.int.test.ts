@@ -28,13 +28,18 @@ describe('auth service: forgotten passwords, over real SMTP', () => {
 
   const forgot = (email: string, address = '203.0.113.50') =>
     service.app.inject({ method: 'POST', url: '/api/users/forgot-password', payload: { email }, headers: { 'x-forwarded-for': address } });
-  const mailTo = (email: string) => waitFor(() => inbox.find((mail) => mail.text?.includes('reset') && JSON.stringify(mail.to).includes(email)), { timeoutMs: 10_000, message: `mail to ${email}` });
+  const mailTo = (email: string) =>
+    waitFor(() => inbox.find((mail) => mail.text?.includes('reset') && JSON.stringify(mail.to).includes(email)), {
+      timeoutMs: 10_000,
+      message: `mail to ${email}`,
+    });
   const linkIn = (mail: ParsedMail) => {
     const match = new RegExp(`${PUBLIC_URL}/reset-password/([\\w-]+)`).exec(mail.text ?? '');
     expect(match, 'reset link in the mail').not.toBeNull();
     return match![1]!;
   };
-  const login = (email: string, password: string) => service.app.inject({ method: 'POST', url: '/api/users/login', payload: { email, password } });
+  const login = (email: string, password: string) =>
+    service.app.inject({ method: 'POST', url: '/api/users/login', payload: { email, password } });
 
   it('mails a single-use link that sets a new password and ends every session', async () => {
     const account = await signup(service.app);
@@ -49,15 +54,26 @@ describe('auth service: forgotten passwords, over real SMTP', () => {
     expect(rows.map((row) => row.token_hash)).not.toContain(token);
 
     expect((await service.app.inject({ url: `/api/users/reset-password/${token}` })).statusCode).toBe(200);
-    const reset = await service.app.inject({ method: 'POST', url: `/api/users/reset-password/${token}`, payload: { password: 'a brand new passphrase' } });
+    const reset = await service.app.inject({
+      method: 'POST',
+      url: `/api/users/reset-password/${token}`,
+      payload: { password: 'a brand new passphrase' },
+    });
     expect(reset.statusCode).toBe(200);
 
     expect((await login(account.email, account.password)).statusCode).toBe(401);
     expect((await login(account.email, 'a brand new passphrase')).statusCode).toBe(200);
     // Sessions from before the reset are over.
-    expect((await service.app.inject({ method: 'POST', url: '/api/tokens/validate', payload: { refreshToken: account.refreshToken } })).statusCode).toBe(401);
+    expect(
+      (await service.app.inject({ method: 'POST', url: '/api/tokens/validate', payload: { refreshToken: account.refreshToken } }))
+        .statusCode,
+    ).toBe(401);
 
-    const again = await service.app.inject({ method: 'POST', url: `/api/users/reset-password/${token}`, payload: { password: 'yet another passphrase' } });
+    const again = await service.app.inject({
+      method: 'POST',
+      url: `/api/users/reset-password/${token}`,
+      payload: { password: 'yet another passphrase' },
+    });
     expect(again.statusCode).toBe(400);
     expect(again.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect((await service.app.inject({ url: `/api/users/reset-password/${token}` })).statusCode).toBe(400);
@@ -79,7 +95,11 @@ describe('auth service: forgotten passwords, over real SMTP', () => {
     const token = linkIn(await mailTo(account.email));
     service.clock.advance(60 * 60 * 1000 + 1000);
     try {
-      const response = await service.app.inject({ method: 'POST', url: `/api/users/reset-password/${token}`, payload: { password: 'too late passphrase' } });
+      const response = await service.app.inject({
+        method: 'POST',
+        url: `/api/users/reset-password/${token}`,
+        payload: { password: 'too late passphrase' },
+      });
       expect(response.statusCode).toBe(400);
     } finally {
       service.clock.advance(-(60 * 60 * 1000 + 1000));
@@ -88,8 +108,20 @@ describe('auth service: forgotten passwords, over real SMTP', () => {
   });
 
   it('refuses made-up links and weak new passwords', async () => {
-    expect((await service.app.inject({ method: 'POST', url: `/api/users/reset-password/${'x'.repeat(43)}`, payload: { password: 'long enough passphrase' } })).statusCode).toBe(400);
-    const weak = await service.app.inject({ method: 'POST', url: `/api/users/reset-password/${'x'.repeat(43)}`, payload: { password: 'short' } });
+    expect(
+      (
+        await service.app.inject({
+          method: 'POST',
+          url: `/api/users/reset-password/${'x'.repeat(43)}`,
+          payload: { password: 'long enough passphrase' },
+        })
+      ).statusCode,
+    ).toBe(400);
+    const weak = await service.app.inject({
+      method: 'POST',
+      url: `/api/users/reset-password/${'x'.repeat(43)}`,
+      payload: { password: 'short' },
+    });
     expect(weak.statusCode).toBe(400);
     expect(weak.json().errors.map((error: { field: string }) => error.field)).toContain('body.password');
   });

@@ -48,7 +48,13 @@ export class PasswordResetService {
       const token = newOpaqueToken();
       const now = this.clock();
       await this.prisma.passwordResetToken.create({
-        data: { id: randomUUID(), tokenHash: hashToken(token), userId: user.id, createdAt: now, expiresAt: new Date(now.getTime() + RESET_TOKEN_TTL_MS) },
+        data: {
+          id: randomUUID(),
+          tokenHash: hashToken(token),
+          userId: user.id,
+          createdAt: now,
+          expiresAt: new Date(now.getTime() + RESET_TOKEN_TTL_MS),
+        },
       });
       // Sent after answering, so the response time does not tell whether a mail went out.
       this.background.track(this.sendLink(email, token, user.id));
@@ -79,10 +85,20 @@ export class PasswordResetService {
       await revokeUserTokens(tx, owner, now);
       await recordRevocation(tx, { scope: 'subject', subject: owner, notBefore: now, reason: 'password-changed' });
       // The envelope needs an organization; the user's oldest one stands in, as the revocation covers them everywhere.
-      const home = await tx.membership.findFirst({ where: { userId: owner }, orderBy: { createdAt: 'asc' }, select: { organizationId: true } });
+      const home = await tx.membership.findFirst({
+        where: { userId: owner },
+        orderBy: { createdAt: 'asc' },
+        select: { organizationId: true },
+      });
       if (home) {
         await enqueue(tx, [
-          createEvent(userPasswordChangedV1, { source: SOURCE, organization: home.organizationId, subject: owner, time: now, data: { _id: owner } }),
+          createEvent(userPasswordChangedV1, {
+            source: SOURCE,
+            organization: home.organizationId,
+            subject: owner,
+            time: now,
+            data: { _id: owner },
+          }),
         ]);
       }
       return owner;
@@ -129,7 +145,6 @@ export class PasswordResetService {
     );
   }
 
-
   private async sendLink(email: string, token: string, userId: string): Promise<void> {
     const link = `${this.publicUrl.replace(/\/+$/, '')}/reset-password/${token}`;
     try {
@@ -142,5 +157,4 @@ export class PasswordResetService {
       this.logger.error({ err: mailFailure(error), user: userId }, 'password reset mail not sent');
     }
   }
-
 }

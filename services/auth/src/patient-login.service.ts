@@ -39,15 +39,19 @@ export class PatientLoginService {
   /** Mails a code (without `code`) or exchanges a code for a patient token (with it). */
   login(body: PatientLoginBody, address: string): Promise<{ message: string; expiresIn: number } | PatientSessionResponse> {
     const email = body.email.trim().toLowerCase();
-    return body.code === undefined ? this.sendCode(body.organization, email, address) : this.verify(body.organization, email, body.code, body.patient, address);
+    return body.code === undefined
+      ? this.sendCode(body.organization, email, address)
+      : this.verify(body.organization, email, body.code, body.patient, address);
   }
-
 
   private async sendCode(organization: string, email: string, address: string) {
     const account = `${organization}:${email}`;
     await this.limiter.hit(RULES.patientLoginPerAddress, address);
     await this.limiter.hit(RULES.patientCodePerAccount, account);
-    const [patients, tenant] = await Promise.all([this.accounts(organization, email), this.prisma.organization.findUnique({ where: { id: organization } })]);
+    const [patients, tenant] = await Promise.all([
+      this.accounts(organization, email),
+      this.prisma.organization.findUnique({ where: { id: organization } }),
+    ]);
     if (patients.length > 0 && tenant?.active && !tenant.deletedAt) {
       const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
       const id = randomUUID();
@@ -56,7 +60,14 @@ export class PatientLoginService {
         // Only the newest code works, so an older mail left in an inbox is no use.
         await tx.patientLoginCode.updateMany({ where: { organizationId: organization, email, usedAt: null }, data: { usedAt: now } });
         await tx.patientLoginCode.create({
-          data: { id, organizationId: organization, email, codeHash: hashCode(id, code), createdAt: now, expiresAt: new Date(now.getTime() + CODE_TTL_SECONDS * 1000) },
+          data: {
+            id,
+            organizationId: organization,
+            email,
+            codeHash: hashCode(id, code),
+            createdAt: now,
+            expiresAt: new Date(now.getTime() + CODE_TTL_SECONDS * 1000),
+          },
         });
       });
       // Sent after answering, so the response time does not tell whether the e-mail belongs to a patient.
@@ -65,7 +76,13 @@ export class PatientLoginService {
     return { message: PATIENT_CODE_MESSAGE, expiresIn: CODE_TTL_SECONDS };
   }
 
-  private async verify(organization: string, email: string, code: string, patient: string | undefined, address: string): Promise<PatientSessionResponse> {
+  private async verify(
+    organization: string,
+    email: string,
+    code: string,
+    patient: string | undefined,
+    address: string,
+  ): Promise<PatientSessionResponse> {
     const account = `${organization}:${email}`;
     // Every try is counted before the code is compared (a success resets the account's count): counted after, tries
     // sent all at once would all pass the limits before any of them was counted.
@@ -85,7 +102,10 @@ export class PatientLoginService {
     if (taken.count === 0) throw invalidCode();
     if (!sameHash(row.codeHash, hashCode(row.id, code))) {
       // A code guessed at too often dies, so the limit per code holds even across addresses.
-      await this.prisma.patientLoginCode.updateMany({ where: { id: row.id, usedAt: null, attempts: { gte: MAX_CODE_ATTEMPTS } }, data: { usedAt: now } });
+      await this.prisma.patientLoginCode.updateMany({
+        where: { id: row.id, usedAt: null, attempts: { gte: MAX_CODE_ATTEMPTS } },
+        data: { usedAt: now },
+      });
       throw invalidCode();
     }
     const patients = await this.accounts(organization, email);
@@ -132,7 +152,6 @@ export class PatientLoginService {
       this.logger.error({ err: mailFailure(error) }, 'patient login code mail not sent');
     }
   }
-
 }
 
 function sameHash(a: string, b: string): boolean {

@@ -46,7 +46,10 @@ export async function recentRevocations(db: Db, since: Date): Promise<AccessRevo
  * Whether a token was revoked after it was issued: a revocation of its subject, its membership or its organization at or
  * after its issue instant (`iat_ms`, or the end of its `iat` second for tokens without it).
  */
-export async function isTokenRevoked(db: Db, token: { sub: string; org: string; iat: number; iat_ms?: number | undefined }): Promise<boolean> {
+export async function isTokenRevoked(
+  db: Db,
+  token: { sub: string; org: string; iat: number; iat_ms?: number | undefined },
+): Promise<boolean> {
   const issuedAt = new Date(token.iat_ms ?? token.iat * 1000 + 999);
   const found = await db.accessRevocation.findFirst({
     where: {

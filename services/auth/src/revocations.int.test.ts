@@ -31,12 +31,19 @@ describe('auth: every revocation cause is recorded for the gateway, with an even
     return response.json();
   };
   /** The one revocation of a scope in the snapshot, and the outbox event that announced it (same instant). */
-  const revocationOf = async (match: { scope: string; subject?: string; organization?: string }, eventType: string, eventSubject: string) => {
+  const revocationOf = async (
+    match: { scope: string; subject?: string; organization?: string },
+    eventType: string,
+    eventSubject: string,
+  ) => {
     const found = (await snapshot()).revocations.filter(
       (r) => r.scope === match.scope && r.subject === match.subject && r.organization === match.organization,
     );
     expect(found).toHaveLength(1);
-    const { rows } = await sql.query("SELECT envelope FROM outbox WHERE envelope->>'type' = $1 AND envelope->>'subject' = $2", [eventType, eventSubject]);
+    const { rows } = await sql.query("SELECT envelope FROM outbox WHERE envelope->>'type' = $1 AND envelope->>'subject' = $2", [
+      eventType,
+      eventSubject,
+    ]);
     expect(rows).toHaveLength(1);
     expect(Date.parse(rows[0].envelope.time)).toBe(Date.parse(found[0]!.notBefore));
     return Date.parse(found[0]!.notBefore);
@@ -58,9 +65,17 @@ describe('auth: every revocation cause is recorded for the gateway, with an even
       headers: await bearer(colleague.token),
     });
     const colleagueThere = switched.json().token as string;
-    const response = await service.app.inject({ method: 'POST', url: `/api/users/decommission/${colleague.user._id}`, headers: await bearer(owner.token) });
+    const response = await service.app.inject({
+      method: 'POST',
+      url: `/api/users/decommission/${colleague.user._id}`,
+      headers: await bearer(owner.token),
+    });
     expect(response.statusCode).toBe(200);
-    const notBefore = await revocationOf({ scope: 'member', subject: colleague.user._id, organization: owner.organization._id }, 'user.deactivated', colleague.user._id);
+    const notBefore = await revocationOf(
+      { scope: 'member', subject: colleague.user._id, organization: owner.organization._id },
+      'user.deactivated',
+      colleague.user._id,
+    );
     expect(issuedAt(colleagueThere)).toBeLessThanOrEqual(notBefore);
   });
 
@@ -69,11 +84,18 @@ describe('auth: every revocation cause is recorded for the gateway, with an even
     const headers = await bearer(owner.token);
     const clientLogin = async ({ clientId, clientSecret }: { clientId: string; clientSecret: string }) => {
       const headers = { 'x-forwarded-for': '203.0.113.77' };
-      const response = await service.app.inject({ method: 'POST', url: '/api/integratorClients/login', payload: { clientId, clientSecret }, headers });
+      const response = await service.app.inject({
+        method: 'POST',
+        url: '/api/integratorClients/login',
+        payload: { clientId, clientSecret },
+        headers,
+      });
       return response.json().token as string;
     };
     for (const how of ['deactivate', 'delete'] as const) {
-      const client = (await service.app.inject({ method: 'POST', url: '/api/integratorClients', headers, payload: { name: `EHR ${how}` } })).json();
+      const client = (
+        await service.app.inject({ method: 'POST', url: '/api/integratorClients', headers, payload: { name: `EHR ${how}` } })
+      ).json();
       const before = await clientLogin(client);
       const changed =
         how === 'deactivate'
@@ -95,22 +117,43 @@ describe('auth: every revocation cause is recorded for the gateway, with an even
 
   it('a deleted organization: every token there was issued before', async () => {
     const owner = await signup(service.app);
-    const response = await service.app.inject({ method: 'DELETE', url: `/api/organizations/${owner.organization._id}`, headers: await bearer(owner.token) });
+    const response = await service.app.inject({
+      method: 'DELETE',
+      url: `/api/organizations/${owner.organization._id}`,
+      headers: await bearer(owner.token),
+    });
     expect(response.statusCode).toBe(200);
-    const notBefore = await revocationOf({ scope: 'organization', organization: owner.organization._id }, 'organization.deleted', owner.organization._id);
+    const notBefore = await revocationOf(
+      { scope: 'organization', organization: owner.organization._id },
+      'organization.deleted',
+      owner.organization._id,
+    );
     expect(issuedAt(owner.token)).toBeLessThanOrEqual(notBefore);
   });
 
   it('a changed password: tokens from before are revoked everywhere, the token of the next login is not', async () => {
     const account = await signup(service.app);
-    await service.app.inject({ method: 'POST', url: '/api/users/forgot-password', payload: { email: account.email }, headers: { 'x-forwarded-for': '203.0.113.78' } });
+    await service.app.inject({
+      method: 'POST',
+      url: '/api/users/forgot-password',
+      payload: { email: account.email },
+      headers: { 'x-forwarded-for': '203.0.113.78' },
+    });
     const mail = await waitFor(async () => (await mailsTo(service.mailDir, account.email))[0], { timeoutMs: 10_000 });
     const link = new RegExp(`${PUBLIC_URL}/reset-password/([\\w-]+)`).exec(mail.text)![1]!;
-    const reset = await service.app.inject({ method: 'POST', url: `/api/users/reset-password/${link}`, payload: { password: 'a brand new passphrase' } });
+    const reset = await service.app.inject({
+      method: 'POST',
+      url: `/api/users/reset-password/${link}`,
+      payload: { password: 'a brand new passphrase' },
+    });
     expect(reset.statusCode).toBe(200);
     const notBefore = await revocationOf({ scope: 'subject', subject: account.user._id }, 'user.password-changed', account.user._id);
     expect(issuedAt(account.token)).toBeLessThanOrEqual(notBefore);
-    const login = await service.app.inject({ method: 'POST', url: '/api/users/login', payload: { email: account.email, password: 'a brand new passphrase' } });
+    const login = await service.app.inject({
+      method: 'POST',
+      url: '/api/users/login',
+      payload: { email: account.email, password: 'a brand new passphrase' },
+    });
     expect(issuedAt(login.json().token)).toBeGreaterThan(notBefore);
     // Auth's own token check, which the gateway lets through unchecked, agrees.
     const validate = (token: string) => service.app.inject({ url: '/api/tokens/validate', headers: { authorization: `Bearer ${token}` } });
@@ -120,9 +163,17 @@ describe('auth: every revocation cause is recorded for the gateway, with an even
 
   it('revoked sessions: a refresh token presented twice revokes the access tokens of that session’s user there', async () => {
     const account = await signup(service.app);
-    const first = await service.app.inject({ method: 'POST', url: '/api/tokens/validate', payload: { refreshToken: account.refreshToken } });
+    const first = await service.app.inject({
+      method: 'POST',
+      url: '/api/tokens/validate',
+      payload: { refreshToken: account.refreshToken },
+    });
     expect(first.statusCode).toBe(200);
-    const reused = await service.app.inject({ method: 'POST', url: '/api/tokens/validate', payload: { refreshToken: account.refreshToken } });
+    const reused = await service.app.inject({
+      method: 'POST',
+      url: '/api/tokens/validate',
+      payload: { refreshToken: account.refreshToken },
+    });
     expect(reused.statusCode).toBe(401);
     const notBefore = await revocationOf(
       { scope: 'member', subject: account.user._id, organization: account.organization._id },
@@ -132,7 +183,11 @@ describe('auth: every revocation cause is recorded for the gateway, with an even
     expect(issuedAt(first.json().token)).toBeLessThanOrEqual(notBefore);
     // Presenting it a third time finds nothing left to revoke: no second revocation, no second event.
     await service.app.inject({ method: 'POST', url: '/api/tokens/validate', payload: { refreshToken: account.refreshToken } });
-    await revocationOf({ scope: 'member', subject: account.user._id, organization: account.organization._id }, 'user.sessions-revoked', account.user._id);
+    await revocationOf(
+      { scope: 'member', subject: account.user._id, organization: account.organization._id },
+      'user.sessions-revoked',
+      account.user._id,
+    );
   });
 
   it('serves revocations to the gateway’s internal identity only', async () => {

@@ -45,12 +45,22 @@ describe("auth service: the read model of scheduling's providers, facilities and
     );
   const context = (organization: string, id: string) => ({ source: '/services/scheduling', organization, subject: id });
   const handled = (count: number) =>
-    waitFor(async () => (await sql.query("SELECT count(*)::int AS n FROM inbox WHERE consumer = 'auth.scheduling-records'")).rows[0].n >= count, {
-      timeoutMs: 30_000,
-      message: 'events handled',
-    });
+    waitFor(
+      async () => (await sql.query("SELECT count(*)::int AS n FROM inbox WHERE consumer = 'auth.scheduling-records'")).rows[0].n >= count,
+      {
+        timeoutMs: 30_000,
+        message: 'events handled',
+      },
+    );
   const settingOf = async (caller: SignupResult, id: string) =>
-    (await service.app.inject({ method: 'POST', url: '/api/settings', headers: await bearer(caller.token), payload: { ref: 'facility', refId: id } })).statusCode;
+    (
+      await service.app.inject({
+        method: 'POST',
+        url: '/api/settings',
+        headers: await bearer(caller.token),
+        payload: { ref: 'facility', refId: id },
+      })
+    ).statusCode;
 
   it('keeps a deletion whatever arrives after it, and never moves a record to another organization', async () => {
     const deletedFirst = randomUUID();
@@ -60,13 +70,18 @@ describe("auth service: the read model of scheduling's providers, facilities and
       // A deletion redelivered ahead of an update: the record stays deleted.
       createEvent(facilityCreatedV1, { ...context(a.organization._id, deletedFirst), data: facility(deletedFirst) }),
       createEvent(facilityDeletedV1, { ...context(a.organization._id, deletedFirst), data: { _id: deletedFirst } }),
-      createEvent(facilityUpdatedV1, { ...context(a.organization._id, deletedFirst), data: { ...facility(deletedFirst), changed: ['name'] } }),
+      createEvent(facilityUpdatedV1, {
+        ...context(a.organization._id, deletedFirst),
+        data: { ...facility(deletedFirst), changed: ['name'] },
+      }),
       // An event naming B for A's facility changes nothing.
       createEvent(facilityCreatedV1, { ...context(a.organization._id, claimed), data: facility(claimed) }),
       createEvent(facilityUpdatedV1, { ...context(b.organization._id, claimed), data: { ...facility(claimed), changed: ['name'] } }),
     );
     await handled(rows[0].n + 5);
-    const stored = await sql.query('SELECT id, kind, organization, deleted FROM scheduling_record WHERE id = ANY($1::uuid[]) ORDER BY id', [[deletedFirst, claimed]]);
+    const stored = await sql.query('SELECT id, kind, organization, deleted FROM scheduling_record WHERE id = ANY($1::uuid[]) ORDER BY id', [
+      [deletedFirst, claimed],
+    ]);
     expect(stored.rows).toEqual(
       expect.arrayContaining([
         { id: deletedFirst, kind: 'facility', organization: a.organization._id, deleted: true },

@@ -8,7 +8,9 @@ const CONCURRENT_LOOKUPS = 8;
 
 /** 404 naming each field whose id is not a record of the caller's organization (an unknown id looks the same). */
 export function unknownReferences(what: string, fields: string[]): HttpProblem {
-  return new HttpProblem(404, 'not-found', `${what} not found`, { errors: fields.map((field) => ({ field, message: `no such ${what} in your organization` })) });
+  return new HttpProblem(404, 'not-found', `${what} not found`, {
+    errors: fields.map((field) => ({ field, message: `no such ${what} in your organization` })),
+  });
 }
 
 /**

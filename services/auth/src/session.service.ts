@@ -48,10 +48,19 @@ export class SessionService {
   }
 
   /** Issues an access token and a refresh token (a new family unless continuing one) for a member. */
-  async issue(db: Db, member: { userId: string; organizationId: string; roles: string[] }, family?: { id: string; parent: string }): Promise<TokenPair> {
+  async issue(
+    db: Db,
+    member: { userId: string; organizationId: string; roles: string[] },
+    family?: { id: string; parent: string },
+  ): Promise<TokenPair> {
     const now = this.clock();
     const key = await this.keys.current();
-    const access = await signAccessToken(key, { user: member.userId, organization: member.organizationId, roles: member.roles, kind: 'staff' }, this.accessTokenTtlSeconds, now);
+    const access = await signAccessToken(
+      key,
+      { user: member.userId, organization: member.organizationId, roles: member.roles, kind: 'staff' },
+      this.accessTokenTtlSeconds,
+      now,
+    );
     const refreshToken = newOpaqueToken();
     await insertRefreshToken(db, {
       id: randomUUID(),
@@ -92,7 +101,12 @@ export class SessionService {
       this.clock(),
     );
     const member = await findMember(this.prisma, membership.organizationId, user.id);
-    return { token: access.token, expiresAt: access.expiresAt.toISOString(), expiresIn: this.accessTokenTtlSeconds, user: toUserResponse(member!) };
+    return {
+      token: access.token,
+      expiresAt: access.expiresAt.toISOString(),
+      expiresIn: this.accessTokenTtlSeconds,
+      user: toUserResponse(member!),
+    };
   }
 
   /** The user and the membership a login lands in (holding `role`, when given), or the one 401 every failure gets. */
@@ -102,7 +116,8 @@ export class SessionService {
     await this.limiter.check(RULES.loginPerAddress, address);
     const user = await findUserByEmail(this.prisma, email);
     // A user who has not set a password yet costs the same work as an unknown one, so timing tells nothing.
-    const valid = user && !isPending(user) ? await verifyPassword(user.passwordHash, body.password) : await verifyDummyPassword(body.password);
+    const valid =
+      user && !isPending(user) ? await verifyPassword(user.passwordHash, body.password) : await verifyDummyPassword(body.password);
     const membership = user && valid ? await findDefaultMembership(this.prisma, user.id, role) : null;
     if (!user || !membership) {
       await this.limiter.hit(RULES.loginPerAccount, email);
@@ -146,7 +161,13 @@ export class SessionService {
     const revoked = await this.prisma.$transaction(async (tx) => {
       const count = await revokeFamily(tx, known.family_id, now);
       if (count === 0) return false;
-      await recordRevocation(tx, { scope: 'member', subject: known.user, organization: known.organization, notBefore: now, reason: 'sessions-revoked' });
+      await recordRevocation(tx, {
+        scope: 'member',
+        subject: known.user,
+        organization: known.organization,
+        notBefore: now,
+        reason: 'sessions-revoked',
+      });
       await enqueue(tx, [
         createEvent(userSessionsRevokedV1, {
           source: SOURCE,
@@ -166,7 +187,8 @@ export class SessionService {
     const member = await findMember(this.prisma, organization, identity.user);
     const target = member ? await this.prisma.organization.findUnique({ where: { id: organization } }) : null;
     // `organizationUser` names the membership, by its own id or by the user's; deleted organizations are gone.
-    if (!member?.active || !target || target.deletedAt || (member.id !== organizationUser && member.userId !== organizationUser)) throw notFound('organization user');
+    if (!member?.active || !target || target.deletedAt || (member.id !== organizationUser && member.userId !== organizationUser))
+      throw notFound('organization user');
     const pair = await this.issue(this.prisma, member);
     return { ...pair, user: toUserResponse(member) };
   }

@@ -67,7 +67,13 @@ export function registerSettingRoutes(app: ServiceApp, settings: SettingService)
     '/api/settings/:id',
     {
       config: { roles: SETTING_WRITERS },
-      schema: { tags: TAGS, summary: 'Delete a setting', description: 'Answers the deleted record.', params: idParams, response: { 200: settingResponse } },
+      schema: {
+        tags: TAGS,
+        summary: 'Delete a setting',
+        description: 'Answers the deleted record.',
+        params: idParams,
+        response: { 200: settingResponse },
+      },
     },
     async (request) => settings.remove(callerOf(request), request.params.id, request.id),
   );
@@ -91,7 +97,13 @@ export function registerSettingRoutes(app: ServiceApp, settings: SettingService)
     '/api/settings/:id/unsubscribe',
     {
       config: { roles: STAFF },
-      schema: { tags: TAGS, summary: 'Unsubscribe from every message', description: SUBSCRIPTION, params: idParams, response: { 200: settingResponse } },
+      schema: {
+        tags: TAGS,
+        summary: 'Unsubscribe from every message',
+        description: SUBSCRIPTION,
+        params: idParams,
+        response: { 200: settingResponse },
+      },
     },
     async (request) => settings.unsubscribe(callerOf(request), request.params.id, undefined, request.id),
   );
@@ -111,4 +123,3 @@ export function registerSettingRoutes(app: ServiceApp, settings: SettingService)
     async (request) => settings.unsubscribe(callerOf(request), request.params.id, request.params.messageKey, request.id),
   );
 }
-

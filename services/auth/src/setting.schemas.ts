@@ -13,7 +13,8 @@ export const messageKey = z.string().regex(/^[A-Za-z0-9][\w.:-]{0,99}$/, 'letter
 /** The `settings` object of a setting record: the documented keys validated, any other key kept, size bounded. */
 export const settingsObject = settingProperties.superRefine((value, context) => {
   if (Object.keys(value).length > MAX_SETTINGS_KEYS) context.addIssue({ code: 'custom', message: `at most ${MAX_SETTINGS_KEYS} keys` });
-  if (Buffer.byteLength(JSON.stringify(value)) > MAX_SETTINGS_BYTES) context.addIssue({ code: 'custom', message: `at most ${MAX_SETTINGS_BYTES} bytes as JSON` });
+  if (Buffer.byteLength(JSON.stringify(value)) > MAX_SETTINGS_BYTES)
+    context.addIssue({ code: 'custom', message: `at most ${MAX_SETTINGS_BYTES} bytes as JSON` });
 });
 
 /** Body of POST /api/settings. */
@@ -26,7 +27,9 @@ export const createSettingBody = z
       .min(1)
       .max(100)
       .optional()
-      .describe('Id of what it configures: a user of the organization, a provider, facility, appointment type or integrator client. Defaults to the organization id for ref organization; required otherwise.'),
+      .describe(
+        'Id of what it configures: a user of the organization, a provider, facility, appointment type or integrator client. Defaults to the organization id for ref organization; required otherwise.',
+      ),
     settings: settingsObject.default({}),
     unsubscribed: z.array(messageKey).max(200).default([]).describe('Message keys the subject does not want.'),
   })

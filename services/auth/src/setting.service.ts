@@ -110,7 +110,13 @@ export class SettingService {
    * contradicts wanting none; keys unsubscribed one by one stay unsubscribed.
    */
   subscribe(identity: Identity, id: string, key: string, correlationId: string): Promise<SettingResponse> {
-    return this.change(identity, id, correlationId, (setting) => ({ unsubscribed: setting.unsubscribed.filter((k) => k !== key), unsubscribedAll: false }), true);
+    return this.change(
+      identity,
+      id,
+      correlationId,
+      (setting) => ({ unsubscribed: setting.unsubscribed.filter((k) => k !== key), unsubscribedAll: false }),
+      true,
+    );
   }
 
   /** Wants no more messages of this key, or of any key when none is given. */
@@ -184,17 +190,26 @@ export class SettingService {
       return identity.organization;
     }
     if (refId === undefined) {
-      throw new HttpProblem(400, 'validation', 'The request is invalid.', { errors: [{ field: 'body.refId', message: `required for ref ${ref}` }] });
+      throw new HttpProblem(400, 'validation', 'The request is invalid.', {
+        errors: [{ field: 'body.refId', message: `required for ref ${ref}` }],
+      });
     }
-    if (ref === 'user' && !(isUuid(refId) && (await findMember(this.prisma, identity.organization, refId)))) throw unknownReferences('user', ['body.refId']);
-    if (ref === 'provider' || ref === 'facility' || ref === 'appointment-type') await this.schedulingRefs.require(identity, ref, refId, 'body.refId');
+    if (ref === 'user' && !(isUuid(refId) && (await findMember(this.prisma, identity.organization, refId))))
+      throw unknownReferences('user', ['body.refId']);
+    if (ref === 'provider' || ref === 'facility' || ref === 'appointment-type')
+      await this.schedulingRefs.require(identity, ref, refId, 'body.refId');
     if (!(await this.extraRefCheck(this.prisma, identity.organization, ref, refId))) throw unknownReferences(ref, ['body.refId']);
     return refId;
   }
 
   /** The caller's organization's setting, locked for the rest of the transaction when asked; 404 otherwise. */
   private async own(db: Db, identity: Identity, id: string, lock = false): Promise<Setting> {
-    if (lock) await db.$executeRawUnsafe('SELECT 1 FROM "setting" WHERE "id" = $1::uuid AND "organization" = $2::uuid FOR UPDATE', id, identity.organization);
+    if (lock)
+      await db.$executeRawUnsafe(
+        'SELECT 1 FROM "setting" WHERE "id" = $1::uuid AND "organization" = $2::uuid FOR UPDATE',
+        id,
+        identity.organization,
+      );
     const setting = await db.setting.findFirst({ where: { id, organizationId: identity.organization } });
     if (!setting) throw notFound('setting');
     return setting;

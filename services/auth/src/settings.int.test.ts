@@ -19,7 +19,12 @@ describe('auth service: settings', () => {
     service = await startAuth('settings', brokers);
     sql = new pg.Client({ connectionString: service.databaseUrl });
     await sql.connect();
-    observer = new KafkaBus({ brokers, clientId: 'settings-observer', topicPrefix: service.topicPrefix, logger: createLogger({ service: 'observer', level: 'silent' }) });
+    observer = new KafkaBus({
+      brokers,
+      clientId: 'settings-observer',
+      topicPrefix: service.topicPrefix,
+      logger: createLogger({ service: 'observer', level: 'silent' }),
+    });
     subscription = await observer.subscribe({
       groupId: 'test.settings-observer',
       topics: ['auth.settings'],
@@ -51,9 +56,12 @@ describe('auth service: settings', () => {
     return { admin, adminHeaders: await bearer(admin.token), manager: await tokenAs(['manager']), staff: await tokenAs(['staff']) };
   }
 
-  const create = (headers: Record<string, string>, payload: Record<string, unknown>) => service.app.inject({ method: 'POST', url: '/api/settings', headers, payload });
+  const create = (headers: Record<string, string>, payload: Record<string, unknown>) =>
+    service.app.inject({ method: 'POST', url: '/api/settings', headers, payload });
   const outboxOf = async (id: string) =>
-    (await sql.query("SELECT envelope FROM outbox WHERE key = $1 AND envelope->>'type' = 'settings.changed' ORDER BY seq", [id])).rows.map((row) => row.envelope.data);
+    (await sql.query("SELECT envelope FROM outbox WHERE key = $1 AND envelope->>'type' = 'settings.changed' ORDER BY seq", [id])).rows.map(
+      (row) => row.envelope.data,
+    );
 
   it('creates organization settings with the documented keys, keeps other keys, and publishes settings.changed', async () => {
     const { admin, adminHeaders } = await team();
@@ -73,12 +81,32 @@ describe('auth service: settings', () => {
     const response = await create(adminHeaders, { ref: 'organization', settings });
     expect(response.statusCode).toBe(200);
     const body = response.json();
-    expect(body).toMatchObject({ ref: 'organization', refId: admin.organization._id, organization: admin.organization._id, settings, unsubscribed: [], unsubscribedAll: false, createdBy: admin.user._id });
+    expect(body).toMatchObject({
+      ref: 'organization',
+      refId: admin.organization._id,
+      organization: admin.organization._id,
+      settings,
+      unsubscribed: [],
+      unsubscribedAll: false,
+      createdBy: admin.user._id,
+    });
     expect(body._id).toMatch(/^[0-9a-f-]{36}$/);
 
-    const event = await waitFor(() => seen.find((e) => e.subject === body._id), { timeoutMs: 30_000, message: 'settings.changed on the bus' });
+    const event = await waitFor(() => seen.find((e) => e.subject === body._id), {
+      timeoutMs: 30_000,
+      message: 'settings.changed on the bus',
+    });
     expect(event).toMatchObject({ type: 'settings.changed', organization: admin.organization._id });
-    expect(event.data).toEqual({ _id: body._id, organization: admin.organization._id, ref: 'organization', refId: admin.organization._id, settings, unsubscribed: [], unsubscribedAll: false, deleted: false });
+    expect(event.data).toEqual({
+      _id: body._id,
+      organization: admin.organization._id,
+      ref: 'organization',
+      refId: admin.organization._id,
+      settings,
+      unsubscribed: [],
+      unsubscribedAll: false,
+      deleted: false,
+    });
 
     const fetched = await service.app.inject({ url: `/api/settings/${body._id}`, headers: adminHeaders });
     expect(fetched.json()).toEqual(body);
@@ -110,7 +138,12 @@ describe('auth service: settings', () => {
       expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(response.json().errors.map((error: { field: string }) => error.field)).toContain(field);
     }
-    const put = await service.app.inject({ method: 'PUT', url: `/api/settings/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`, headers: adminHeaders, payload: { ref: 'user' } });
+    const put = await service.app.inject({
+      method: 'PUT',
+      url: `/api/settings/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`,
+      headers: adminHeaders,
+      payload: { ref: 'user' },
+    });
     expect(put.statusCode).toBe(400);
     expect(put.json().errors.map((error: { field: string }) => error.field)).toContain('body.ref');
     expect(await count()).toBe(before);
@@ -123,9 +156,14 @@ describe('auth service: settings', () => {
     expect(byManager.statusCode).toBe(200);
     const id = byManager.json()._id as string;
     expect((await create(staff.headers, { ref: 'provider', refId: catalog.provider })).statusCode).toBe(403);
-    expect((await service.app.inject({ method: 'PUT', url: `/api/settings/${id}`, headers: staff.headers, payload: { settings: {} } })).statusCode).toBe(403);
+    expect(
+      (await service.app.inject({ method: 'PUT', url: `/api/settings/${id}`, headers: staff.headers, payload: { settings: {} } }))
+        .statusCode,
+    ).toBe(403);
     expect((await service.app.inject({ method: 'DELETE', url: `/api/settings/${id}`, headers: staff.headers })).statusCode).toBe(403);
-    expect((await service.app.inject({ method: 'PUT', url: `/api/settings/${id}/unsubscribe`, headers: staff.headers })).statusCode).toBe(403);
+    expect((await service.app.inject({ method: 'PUT', url: `/api/settings/${id}/unsubscribe`, headers: staff.headers })).statusCode).toBe(
+      403,
+    );
     expect((await service.app.inject({ url: `/api/settings/${id}`, headers: staff.headers })).statusCode).toBe(200);
     expect((await service.app.inject({ url: '/api/settings', headers: staff.headers })).json().total).toBe(1);
     expect((await service.app.inject({ url: '/api/settings' })).statusCode).toBe(401);
@@ -135,7 +173,9 @@ describe('auth service: settings', () => {
     const page = (await service.app.inject({ url: '/api/settings/?page=2&limit=2', headers: adminHeaders })).json();
     expect(page).toMatchObject({ page: 2, limit: 2, total: 3 });
     expect(page.response).toHaveLength(1);
-    const filtered = (await service.app.inject({ url: `/api/settings?ref=facility&refId=${catalog.facility}`, headers: adminHeaders })).json();
+    const filtered = (
+      await service.app.inject({ url: `/api/settings?ref=facility&refId=${catalog.facility}`, headers: adminHeaders })
+    ).json();
     expect(filtered.response.map((s: { _id: string }) => s._id)).toEqual([id]);
     expect(filtered.response[0].organization).toBe(admin.organization._id);
   });
@@ -159,7 +199,10 @@ describe('auth service: settings', () => {
     expect(response.statusCode).toBe(200);
     expect(response.json().unsubscribed).toEqual(['appointment.reminder', 'offer.created']);
     // Twice changes nothing.
-    expect((await put(`/api/settings/${own._id}/unsubscribe/offer.created`)).json().unsubscribed).toEqual(['appointment.reminder', 'offer.created']);
+    expect((await put(`/api/settings/${own._id}/unsubscribe/offer.created`)).json().unsubscribed).toEqual([
+      'appointment.reminder',
+      'offer.created',
+    ]);
     response = await put(`/api/settings/${own._id}/subscribe/appointment.reminder`);
     expect(response.json()).toMatchObject({ unsubscribed: ['offer.created'], unsubscribedAll: false, updatedBy: staff.id });
     response = await put(`/api/settings/${own._id}/unsubscribe`);
@@ -187,7 +230,11 @@ describe('auth service: settings', () => {
     const catalog = await schedulingCatalog(service, admin.organization._id);
     const setting = (await create(adminHeaders, { ref: 'provider', refId: catalog.provider })).json();
     const keys = Array.from({ length: 12 }, (_, index) => `key-${index}`);
-    const responses = await Promise.all(keys.map((key) => service.app.inject({ method: 'PUT', url: `/api/settings/${setting._id}/unsubscribe/${key}`, headers: adminHeaders })));
+    const responses = await Promise.all(
+      keys.map((key) =>
+        service.app.inject({ method: 'PUT', url: `/api/settings/${setting._id}/unsubscribe/${key}`, headers: adminHeaders }),
+      ),
+    );
     expect(responses.map((response) => response.statusCode)).toEqual(keys.map(() => 200));
     const stored = (await service.app.inject({ url: `/api/settings/${setting._id}`, headers: adminHeaders })).json();
     expect([...stored.unsubscribed].sort()).toEqual([...keys].sort());
@@ -198,17 +245,28 @@ describe('auth service: settings', () => {
   it('replaces settings with PUT and deletes, telling read models', async () => {
     const { admin, adminHeaders } = await team();
     const catalog = await schedulingCatalog(service, admin.organization._id);
-    const setting = (await create(adminHeaders, { ref: 'facility', refId: catalog.facility, settings: { maxOffersPerSlot: 2, custom: 1 } })).json();
-    const put = await service.app.inject({ method: 'PUT', url: `/api/settings/${setting._id}`, headers: adminHeaders, payload: { settings: { offerExpiryMinutes: 15 } } });
+    const setting = (
+      await create(adminHeaders, { ref: 'facility', refId: catalog.facility, settings: { maxOffersPerSlot: 2, custom: 1 } })
+    ).json();
+    const put = await service.app.inject({
+      method: 'PUT',
+      url: `/api/settings/${setting._id}`,
+      headers: adminHeaders,
+      payload: { settings: { offerExpiryMinutes: 15 } },
+    });
     expect(put.statusCode).toBe(200);
     expect(put.json().settings).toEqual({ offerExpiryMinutes: 15 });
-    expect((await service.app.inject({ method: 'PUT', url: `/api/settings/${setting._id}`, headers: adminHeaders, payload: {} })).statusCode).toBe(400);
+    expect(
+      (await service.app.inject({ method: 'PUT', url: `/api/settings/${setting._id}`, headers: adminHeaders, payload: {} })).statusCode,
+    ).toBe(400);
 
     const removed = await service.app.inject({ method: 'DELETE', url: `/api/settings/${setting._id}`, headers: adminHeaders });
     expect(removed.statusCode).toBe(200);
     expect(removed.json()._id).toBe(setting._id);
     expect((await service.app.inject({ url: `/api/settings/${setting._id}`, headers: adminHeaders })).statusCode).toBe(404);
-    expect((await service.app.inject({ method: 'DELETE', url: `/api/settings/${setting._id}`, headers: adminHeaders })).statusCode).toBe(404);
+    expect((await service.app.inject({ method: 'DELETE', url: `/api/settings/${setting._id}`, headers: adminHeaders })).statusCode).toBe(
+      404,
+    );
     const events = await outboxOf(setting._id);
     expect(events.map((data) => [data.settings, data.deleted])).toEqual([
       [{ maxOffersPerSlot: 2, custom: 1 }, false],

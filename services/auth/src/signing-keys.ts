@@ -91,7 +91,9 @@ export class SigningKeyStore {
     if (this.keys.length === 0 || this.rotationDue()) {
       await this.refresh();
     } else if (this.stale()) {
-      this.refresh().catch((error: unknown) => this.options.logger.warn({ err: error }, 'reloading signing keys failed; using the loaded ones'));
+      this.refresh().catch((error: unknown) =>
+        this.options.logger.warn({ err: error }, 'reloading signing keys failed; using the loaded ones'),
+      );
     }
   }
 
@@ -173,7 +175,9 @@ export function encrypt(key: Buffer, plaintext: string, associatedData: string):
   const cipher = createCipheriv(CIPHER, key, iv);
   cipher.setAAD(Buffer.from(associatedData));
   const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-  return [FORMAT, iv, cipher.getAuthTag(), ciphertext].map((part) => (typeof part === 'string' ? part : part.toString('base64url'))).join('.');
+  return [FORMAT, iv, cipher.getAuthTag(), ciphertext]
+    .map((part) => (typeof part === 'string' ? part : part.toString('base64url')))
+    .join('.');
 }
 
 /** Reverses {@link encrypt}; throws when the secret is wrong or the ciphertext was altered. */

@@ -25,16 +25,35 @@ describe('auth service: one organization never reaches another’s records', () 
     a = await signup(service.app, { organizationName: 'Clinic A' });
     b = await signup(service.app, { organizationName: 'Clinic B', firstname: 'Bella', lastname: 'Bravo' });
     const asB = await bearer(b.token);
-    const setting = await service.app.inject({ method: 'POST', url: '/api/settings', headers: asB, payload: { ref: 'user', refId: b.user._id, settings: { helpText: 'Clinic B help' } } });
+    const setting = await service.app.inject({
+      method: 'POST',
+      url: '/api/settings',
+      headers: asB,
+      payload: { ref: 'user', refId: b.user._id, settings: { helpText: 'Clinic B help' } },
+    });
     ofB.setting = setting.json()._id;
-    ofB.integratorClient = (await service.app.inject({ method: 'POST', url: '/api/integratorClients', headers: asB, payload: { name: 'Clinic B EHR' } })).json()._id;
+    ofB.integratorClient = (
+      await service.app.inject({ method: 'POST', url: '/api/integratorClients', headers: asB, payload: { name: 'Clinic B EHR' } })
+    ).json()._id;
     catalogOfA = await schedulingCatalog(service, a.organization._id);
     catalogOfB = await schedulingCatalog(service, b.organization._id);
     ofB.group = (
-      await service.app.inject({ method: 'POST', url: '/api/groups', headers: asB, payload: { name: 'Clinic B desk', users: [b.user._id], facilities: [catalogOfB.facility] } })
+      await service.app.inject({
+        method: 'POST',
+        url: '/api/groups',
+        headers: asB,
+        payload: { name: 'Clinic B desk', users: [b.user._id], facilities: [catalogOfB.facility] },
+      })
     ).json()._id;
-    await service.app.inject({ method: 'POST', url: `/api/groups/${ofB.group}/invite-user`, headers: asB, payload: { email: 'newcomer@clinic-b.example' } });
-    ofB.widget = (await service.app.inject({ method: 'POST', url: '/api/widgets', headers: asB, payload: { name: 'Clinic B booking' } })).json()._id;
+    await service.app.inject({
+      method: 'POST',
+      url: `/api/groups/${ofB.group}/invite-user`,
+      headers: asB,
+      payload: { email: 'newcomer@clinic-b.example' },
+    });
+    ofB.widget = (
+      await service.app.inject({ method: 'POST', url: '/api/widgets', headers: asB, payload: { name: 'Clinic B booking' } })
+    ).json()._id;
     const image = multipartBody([{ field: 'file', filename: 'b.png', contentType: 'image/png', data: TINY_PNG }]);
     const uploaded = await service.app.inject({
       method: 'PUT',
@@ -45,16 +64,21 @@ describe('auth service: one organization never reaches another’s records', () 
     ofB.avatar = (uploaded.json().avatar as string).split('/').at(-1)!;
     // B's own events reach its activity feed through the bus; all of them, so the feed is still when the snapshot is taken.
     // (Scheduling's announcements of B's catalog are in the feed too, and waited for above.)
-    await waitFor(async () => {
-      const { rows } = await sql.query(
-        `SELECT (SELECT count(*) FROM outbox WHERE envelope->>'organization' = $1)::int AS sent,
+    await waitFor(
+      async () => {
+        const { rows } = await sql.query(
+          `SELECT (SELECT count(*) FROM outbox WHERE envelope->>'organization' = $1)::int AS sent,
                 (SELECT count(*) FROM activity WHERE organization = $1 AND source = '/services/auth')::int AS recorded`,
-        [b.organization._id],
-      );
-      return rows[0].sent > 0 && rows[0].sent === rows[0].recorded;
-    }, { timeoutMs: 20_000 });
+          [b.organization._id],
+        );
+        return rows[0].sent > 0 && rows[0].sent === rows[0].recorded;
+      },
+      { timeoutMs: 20_000 },
+    );
     ofB.activity = await waitFor(
-      async () => (await sql.query("SELECT id FROM activity WHERE organization = $1 AND type = 'group.created'", [b.organization._id])).rows[0]?.id as string | undefined,
+      async () =>
+        (await sql.query("SELECT id FROM activity WHERE organization = $1 AND type = 'group.created'", [b.organization._id])).rows[0]
+          ?.id as string | undefined,
       { timeoutMs: 20_000 },
     );
   });
@@ -74,7 +98,9 @@ describe('auth service: one organization never reaches another’s records', () 
       settings: await query('SELECT * FROM setting WHERE organization = $1 ORDER BY id', [b.organization._id]),
       integratorClients: await query('SELECT * FROM integrator_client WHERE organization = $1 ORDER BY id', [b.organization._id]),
       groups: await query('SELECT * FROM user_group WHERE organization = $1 ORDER BY id', [b.organization._id]),
-      groupMembers: await query('SELECT m.* FROM group_member m JOIN user_group g ON g.id = m."group" WHERE g.organization = $1 OR m."user" = $2 ORDER BY m."group", m."user"'),
+      groupMembers: await query(
+        'SELECT m.* FROM group_member m JOIN user_group g ON g.id = m."group" WHERE g.organization = $1 OR m."user" = $2 ORDER BY m."group", m."user"',
+      ),
       invites: await query('SELECT * FROM group_invite WHERE organization = $1 ORDER BY id', [b.organization._id]),
       activities: await query('SELECT * FROM activity WHERE organization = $1 ORDER BY id', [b.organization._id]),
       widgets: await query('SELECT * FROM widget WHERE organization = $1 ORDER BY id', [b.organization._id]),
@@ -98,17 +124,44 @@ describe('auth service: one organization never reaches another’s records', () 
       // Platform views cross organizations by design, so an organization admin is refused outright.
       { method: 'POST', route: '/api/users/admin/:id', url: `/api/users/admin/${user}`, status: 403 },
       { method: 'PUT', route: '/api/users/transfer', url: '/api/users/transfer', payload: { user, from: org, to: a.organization._id } },
-      { method: 'PUT', route: '/api/users/transfer', url: '/api/users/transfer', payload: { user: a.user._id, from: a.organization._id, to: org } },
+      {
+        method: 'PUT',
+        route: '/api/users/transfer',
+        url: '/api/users/transfer',
+        payload: { user: a.user._id, from: a.organization._id, to: org },
+      },
       { method: 'GET', route: '/api/organizations/:id', url: `/api/organizations/${org}` },
       { method: 'PUT', route: '/api/organizations/:id', url: `/api/organizations/${org}`, payload: { name: 'Hacked' } },
       { method: 'GET', route: '/api/organizations/:id/users', url: `/api/organizations/${org}/users` },
       { method: 'DELETE', route: '/api/organizations/:id', url: `/api/organizations/${org}` },
-      { method: 'POST', route: '/api/organizations/:id/users/:invitedUserId/invite', url: `/api/organizations/${org}/users/${a.user._id}/invite` },
-      { method: 'PUT', route: '/api/organizations/:id/users/:userId', url: `/api/organizations/${org}/users/${user}`, payload: { roles: ['staff'] } },
-      { method: 'PUT', route: '/api/organizations/:id/users/:userId', url: `/api/organizations/${a.organization._id}/users/${user}`, payload: { roles: ['staff'] } },
+      {
+        method: 'POST',
+        route: '/api/organizations/:id/users/:invitedUserId/invite',
+        url: `/api/organizations/${org}/users/${a.user._id}/invite`,
+      },
+      {
+        method: 'PUT',
+        route: '/api/organizations/:id/users/:userId',
+        url: `/api/organizations/${org}/users/${user}`,
+        payload: { roles: ['staff'] },
+      },
+      {
+        method: 'PUT',
+        route: '/api/organizations/:id/users/:userId',
+        url: `/api/organizations/${a.organization._id}/users/${user}`,
+        payload: { roles: ['staff'] },
+      },
       { method: 'GET', route: '/api/organizations/:id/access', url: `/api/organizations/${org}/access` },
-      { method: 'POST', route: '/api/organizations/:id/users/:organizationUser/switch', url: `/api/organizations/${org}/users/${user}/switch` },
-      { method: 'POST', route: '/api/organizations/:id/users/:organizationUser/switch', url: `/api/organizations/${org}/users/${a.user._id}/switch` },
+      {
+        method: 'POST',
+        route: '/api/organizations/:id/users/:organizationUser/switch',
+        url: `/api/organizations/${org}/users/${user}/switch`,
+      },
+      {
+        method: 'POST',
+        route: '/api/organizations/:id/users/:organizationUser/switch',
+        url: `/api/organizations/${org}/users/${a.user._id}/switch`,
+      },
       { method: 'GET', route: '/api/settings/:id', url: `/api/settings/${ofB.setting}` },
       { method: 'PUT', route: '/api/settings/:id', url: `/api/settings/${ofB.setting}`, payload: { settings: { helpText: 'Hacked' } } },
       { method: 'DELETE', route: '/api/settings/:id', url: `/api/settings/${ofB.setting}` },
@@ -116,7 +169,12 @@ describe('auth service: one organization never reaches another’s records', () 
       { method: 'PUT', route: '/api/settings/:id/unsubscribe', url: `/api/settings/${ofB.setting}/unsubscribe` },
       { method: 'PUT', route: '/api/settings/:id/unsubscribe/:messageKey', url: `/api/settings/${ofB.setting}/unsubscribe/reminder` },
       { method: 'GET', route: '/api/integratorClients/:id', url: `/api/integratorClients/${ofB.integratorClient}` },
-      { method: 'PUT', route: '/api/integratorClients/:id', url: `/api/integratorClients/${ofB.integratorClient}`, payload: { active: false } },
+      {
+        method: 'PUT',
+        route: '/api/integratorClients/:id',
+        url: `/api/integratorClients/${ofB.integratorClient}`,
+        payload: { active: false },
+      },
       { method: 'DELETE', route: '/api/integratorClients/:id', url: `/api/integratorClients/${ofB.integratorClient}` },
       { method: 'GET', route: '/api/groups/:id', url: `/api/groups/${ofB.group}` },
       { method: 'PUT', route: '/api/groups/:id', url: `/api/groups/${ofB.group}`, payload: { name: 'Hacked', users: [] } },
@@ -124,8 +182,18 @@ describe('auth service: one organization never reaches another’s records', () 
       { method: 'POST', route: '/api/groups/:id/:user', url: `/api/groups/${ofB.group}/${a.user._id}` },
       { method: 'DELETE', route: '/api/groups/:id/:user', url: `/api/groups/${ofB.group}/${user}` },
       { method: 'GET', route: '/api/groups/:id/invites', url: `/api/groups/${ofB.group}/invites` },
-      { method: 'POST', route: '/api/groups/:id/invite-user', url: `/api/groups/${ofB.group}/invite-user`, payload: { email: 'intruder@clinic-a.example' } },
-      { method: 'POST', route: '/api/groups/:id/accept-invitation', url: `/api/groups/${ofB.group}/accept-invitation`, payload: { token: 'x'.repeat(43) } },
+      {
+        method: 'POST',
+        route: '/api/groups/:id/invite-user',
+        url: `/api/groups/${ofB.group}/invite-user`,
+        payload: { email: 'intruder@clinic-a.example' },
+      },
+      {
+        method: 'POST',
+        route: '/api/groups/:id/accept-invitation',
+        url: `/api/groups/${ofB.group}/accept-invitation`,
+        payload: { token: 'x'.repeat(43) },
+      },
       { method: 'GET', route: '/api/groups/users/:id', url: `/api/groups/users/${user}` },
       { method: 'PUT', route: '/api/activities/:id', url: `/api/activities/${ofB.activity}`, payload: { read: true } },
       { method: 'PUT', route: '/api/users/:id/upload', url: `/api/users/${user}/upload` },
@@ -133,8 +201,18 @@ describe('auth service: one organization never reaches another’s records', () 
       { method: 'GET', route: '/api/users/:id/avatar/:avatarId', url: `/api/users/${a.user._id}/avatar/${ofB.avatar}` },
       { method: 'PUT', route: '/api/widgets/:id', url: `/api/widgets/${ofB.widget}`, payload: { active: false } },
       // Demo users are platform-wide by design, so an organization admin is refused outright.
-      { method: 'POST', route: '/api/demoUsers/:salesforceId/messages/:messageTemplate', url: '/api/demoUsers/SF00000001/messages/reminder', status: 403 },
-      { method: 'GET', route: '/api/demoUsers/:salesforceId/messages/:messageTemplate', url: '/api/demoUsers/SF00000001/messages/patientReminder', status: 403 },
+      {
+        method: 'POST',
+        route: '/api/demoUsers/:salesforceId/messages/:messageTemplate',
+        url: '/api/demoUsers/SF00000001/messages/reminder',
+        status: 403,
+      },
+      {
+        method: 'GET',
+        route: '/api/demoUsers/:salesforceId/messages/:messageTemplate',
+        url: '/api/demoUsers/SF00000001/messages/patientReminder',
+        status: 403,
+      },
       // Not id routes, but they name B's records in the body.
       { method: 'POST', route: '/api/groups', url: '/api/groups', payload: { name: 'Mixed', users: [user] } },
       { method: 'POST', route: '/api/settings', url: '/api/settings', payload: { ref: 'integrator', refId: ofB.integratorClient } },
@@ -142,10 +220,24 @@ describe('auth service: one organization never reaches another’s records', () 
       { method: 'POST', route: '/api/settings', url: '/api/settings', payload: { ref: 'organization', refId: org } },
       { method: 'POST', route: '/api/settings', url: '/api/settings', payload: { ref: 'provider', refId: catalogOfB.provider } },
       { method: 'POST', route: '/api/settings', url: '/api/settings', payload: { ref: 'facility', refId: catalogOfB.facility } },
-      { method: 'POST', route: '/api/settings', url: '/api/settings', payload: { ref: 'appointment-type', refId: catalogOfB.appointmentType } },
-      { method: 'POST', route: '/api/groups', url: '/api/groups', payload: { name: 'Mixed', facilities: [catalogOfA.facility, catalogOfB.facility] } },
+      {
+        method: 'POST',
+        route: '/api/settings',
+        url: '/api/settings',
+        payload: { ref: 'appointment-type', refId: catalogOfB.appointmentType },
+      },
+      {
+        method: 'POST',
+        route: '/api/groups',
+        url: '/api/groups',
+        payload: { name: 'Mixed', facilities: [catalogOfA.facility, catalogOfB.facility] },
+      },
       // A's own organization, naming B's user: the user must not learn of an invitation, nor A that the user exists.
-      { method: 'POST', route: '/api/organizations/:id/users/:invitedUserId/invite', url: `/api/organizations/${a.organization._id}/users/${user}/invite` },
+      {
+        method: 'POST',
+        route: '/api/organizations/:id/users/:invitedUserId/invite',
+        url: `/api/organizations/${a.organization._id}/users/${user}/invite`,
+      },
     ] as const;
   };
 
@@ -162,12 +254,25 @@ describe('auth service: one organization never reaches another’s records', () 
   it("answers 404 for B's ids to A's admin and changes none of B's rows", async () => {
     const before = await snapshotOfB();
     // B really has one of each record the attempts aim at.
-    for (const rows of [before.settings, before.integratorClients, before.groups, before.groupMembers, before.invites, before.widgets, before.avatars]) {
+    for (const rows of [
+      before.settings,
+      before.integratorClients,
+      before.groups,
+      before.groupMembers,
+      before.invites,
+      before.widgets,
+      before.avatars,
+    ]) {
       expect(rows).toHaveLength(1);
     }
     const headers = await bearer(a.token);
     for (const attempt of attempts()) {
-      const response = await service.app.inject({ method: attempt.method, url: attempt.url, headers, ...('payload' in attempt ? { payload: attempt.payload } : {}) });
+      const response = await service.app.inject({
+        method: attempt.method,
+        url: attempt.url,
+        headers,
+        ...('payload' in attempt ? { payload: attempt.payload } : {}),
+      });
       expect(response.statusCode, `${attempt.method} ${attempt.url}`).toBe('status' in attempt ? attempt.status : 404);
       expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(response.body).not.toContain('Bravo');
@@ -196,7 +301,9 @@ describe('auth service: one organization never reaches another’s records', () 
     const query = async (text: string) => (await sql.query(text, [a.organization._id])).rows;
     return {
       groups: await query('SELECT * FROM user_group WHERE organization = $1 ORDER BY id'),
-      groupMembers: await query('SELECT m.* FROM group_member m JOIN user_group g ON g.id = m."group" WHERE g.organization = $1 ORDER BY m."group", m."user"'),
+      groupMembers: await query(
+        'SELECT m.* FROM group_member m JOIN user_group g ON g.id = m."group" WHERE g.organization = $1 ORDER BY m."group", m."user"',
+      ),
       settings: await query('SELECT * FROM setting WHERE organization = $1 ORDER BY id'),
       invites: await query('SELECT * FROM group_invite WHERE organization = $1 ORDER BY id'),
       memberships: await query('SELECT * FROM organization_membership WHERE organization = $1 ORDER BY id'),
@@ -213,7 +320,12 @@ describe('auth service: one organization never reaches another’s records', () 
       { method: 'POST', url: '/api/groups', payload: { name: 'G', users: [b.user._id] }, field: null },
       { method: 'POST', url: '/api/groups', payload: { name: 'G', users: [nobody] }, field: null },
       { method: 'POST', url: '/api/groups', payload: { name: 'G', facilities: [catalogOfB.facility] }, field: 'body.facilities.0' },
-      { method: 'POST', url: '/api/groups', payload: { name: 'G', facilities: [catalogOfA.facility, 'facility-1'] }, field: 'body.facilities.1' },
+      {
+        method: 'POST',
+        url: '/api/groups',
+        payload: { name: 'G', facilities: [catalogOfA.facility, 'facility-1'] },
+        field: 'body.facilities.1',
+      },
       // A provider is no facility.
       { method: 'POST', url: '/api/groups', payload: { name: 'G', facilities: [catalogOfA.provider] }, field: 'body.facilities.0' },
       { method: 'PUT', url: `/api/groups/${group}`, payload: { users: [b.user._id] }, field: null },
@@ -249,14 +361,23 @@ describe('auth service: one organization never reaches another’s records', () 
     const document = (await service.app.inject({ url: '/openapi.json' })).json() as {
       paths: Record<
         string,
-        Record<string, { requestBody?: { content: Record<string, { schema: { properties?: Record<string, { format?: string; items?: { format?: string } }> } }> } }>
+        Record<
+          string,
+          {
+            requestBody?: {
+              content: Record<string, { schema: { properties?: Record<string, { format?: string; items?: { format?: string } }> } }>;
+            };
+          }
+        >
       >;
     };
     const referenceFields = Object.entries(document.paths).flatMap(([path, methods]) =>
       Object.entries(methods).flatMap(([method, operation]) =>
         Object.entries(operation.requestBody?.content['application/json']?.schema.properties ?? {})
           // Ids are UUIDs; group facilities and setting subjects are kept as strings (v1 sent other ids), so they are named.
-          .filter(([name, schema]) => schema.format === 'uuid' || schema.items?.format === 'uuid' || name === 'facilities' || name === 'refId')
+          .filter(
+            ([name, schema]) => schema.format === 'uuid' || schema.items?.format === 'uuid' || name === 'facilities' || name === 'refId',
+          )
           .map(([name]) => `${method.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')} body.${name}`),
       ),
     );
@@ -281,7 +402,12 @@ describe('auth service: one organization never reaches another’s records', () 
 
   it("answers 404 naming the field for references to B's records, to no one's, or to the wrong kind, and writes nothing in A, mailing no one", async () => {
     const headers = await bearer(a.token);
-    const created = await service.app.inject({ method: 'POST', url: '/api/groups', headers, payload: { name: 'Clinic A desk', facilities: [catalogOfA.facility] } });
+    const created = await service.app.inject({
+      method: 'POST',
+      url: '/api/groups',
+      headers,
+      payload: { name: 'Clinic A desk', facilities: [catalogOfA.facility] },
+    });
     const group = created.json()._id as string;
     const deletedProvider = (await schedulingCatalog(service, a.organization._id)).provider;
     const deletion = createEvent(providerDeletedV1, {
@@ -291,16 +417,26 @@ describe('auth service: one organization never reaches another’s records', () 
       data: { _id: deletedProvider },
     });
     await publishSoon(service, [{ topic: providerDeletedV1.topic, key: deletedProvider, value: JSON.stringify(deletion) }]);
-    const deleted = async () => (await sql.query('SELECT deleted FROM scheduling_record WHERE id = $1', [deletedProvider])).rows[0]?.deleted === true;
+    const deleted = async () =>
+      (await sql.query('SELECT deleted FROM scheduling_record WHERE id = $1', [deletedProvider])).rows[0]?.deleted === true;
     await waitFor(deleted, { timeoutMs: 20_000, message: 'deletion kept' });
     const beforeA = await snapshotOfA();
     const beforeB = await snapshotOfB();
     for (const attempt of referenceAttempts(group, deletedProvider)) {
-      const response = await service.app.inject({ method: attempt.method, url: attempt.url, headers, ...(attempt.payload ? { payload: attempt.payload } : {}) });
+      const response = await service.app.inject({
+        method: attempt.method,
+        url: attempt.url,
+        headers,
+        ...(attempt.payload ? { payload: attempt.payload } : {}),
+      });
       const label = `${attempt.method} ${attempt.url} ${JSON.stringify(attempt.payload ?? {})}`;
       expect(response.statusCode, label).toBe(404);
       expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
-      if (attempt.field) expect(response.json().errors.map((error: { field: string }) => error.field), label).toEqual([attempt.field]);
+      if (attempt.field)
+        expect(
+          response.json().errors.map((error: { field: string }) => error.field),
+          label,
+        ).toEqual([attempt.field]);
       expect(response.body).not.toContain('Bravo');
     }
     // Invitation mail goes out after the answer; give it the time it would take.
@@ -324,7 +460,12 @@ describe('auth service: one organization never reaches another’s records', () 
       expect(response.headers['retry-after']).toBe('5');
       expect(response.json()).toMatchObject({ status: 503, type: '/problems/owner-unavailable' });
     }
-    const group = await service.app.inject({ method: 'POST', url: '/api/groups', headers, payload: { name: 'Later', facilities: [catalogOfA.facility, randomUUID()] } });
+    const group = await service.app.inject({
+      method: 'POST',
+      url: '/api/groups',
+      headers,
+      payload: { name: 'Later', facilities: [catalogOfA.facility, randomUUID()] },
+    });
     expect(group.statusCode).toBe(503);
     expect(group.headers['retry-after']).toBe('5');
     expect(await snapshotOfA()).toEqual(before);

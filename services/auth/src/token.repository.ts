@@ -13,7 +13,16 @@ export interface RefreshTokenRow {
 /** Stores a new refresh token (its hash only). */
 export async function insertRefreshToken(
   db: Db,
-  row: { id: string; tokenHash: string; familyId: string; parentId: string | null; userId: string; organizationId: string; createdAt: Date; expiresAt: Date },
+  row: {
+    id: string;
+    tokenHash: string;
+    familyId: string;
+    parentId: string | null;
+    userId: string;
+    organizationId: string;
+    createdAt: Date;
+    expiresAt: Date;
+  },
 ): Promise<void> {
   await db.refreshToken.create({ data: row });
 }

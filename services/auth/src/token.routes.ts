@@ -21,7 +21,17 @@ const claimsResponse = z.object({
 });
 
 const jwksResponse = z.object({
-  keys: z.array(z.object({ kty: z.string(), crv: z.string(), x: z.string(), y: z.string(), kid: z.string(), alg: z.literal('ES256'), use: z.literal('sig') })),
+  keys: z.array(
+    z.object({
+      kty: z.string(),
+      crv: z.string(),
+      x: z.string(),
+      y: z.string(),
+      kid: z.string(),
+      alg: z.literal('ES256'),
+      use: z.literal('sig'),
+    }),
+  ),
 });
 
 /** The access token a request carries: `Authorization: Bearer <t>`, `x-access-token: Bearer <t>` or a bare `x-access-token`. */

@@ -30,7 +30,14 @@ describe('auth service: access tokens, refresh rotation and signing keys', () =>
     const header = decodeProtectedHeader(account.token);
     expect(header).toMatchObject({ alg: 'ES256', typ: 'at+jwt' });
     const claims = decodeJwt(account.token);
-    expect(claims).toMatchObject({ iss: 'pep-auth', aud: 'pep-api', sub: account.user._id, org: account.organization._id, roles: ['admin'], kind: 'staff' });
+    expect(claims).toMatchObject({
+      iss: 'pep-auth',
+      aud: 'pep-api',
+      sub: account.user._id,
+      org: account.organization._id,
+      roles: ['admin'],
+      kind: 'staff',
+    });
     expect(claims.exp! - claims.iat!).toBe(900);
     expect(claims.jti).toBeTypeOf('string');
 
@@ -39,7 +46,11 @@ describe('auth service: access tokens, refresh rotation and signing keys', () =>
     const jwk = set.keys[0]!;
     expect(jwk).toMatchObject({ kty: 'EC', crv: 'P-256', alg: 'ES256', use: 'sig', kid: header.kid });
     expect(jwk).not.toHaveProperty('d');
-    const { payload } = await jwtVerify(account.token, await importJWK(jwk, 'ES256'), { algorithms: ['ES256'], issuer: 'pep-auth', audience: 'pep-api' });
+    const { payload } = await jwtVerify(account.token, await importJWK(jwk, 'ES256'), {
+      algorithms: ['ES256'],
+      issuer: 'pep-auth',
+      audience: 'pep-api',
+    });
     expect(payload.sub).toBe(account.user._id);
 
     // The private key is stored encrypted, not as a JWK anyone could read.
@@ -61,7 +72,12 @@ describe('auth service: access tokens, refresh rotation and signing keys', () =>
       expect(response.statusCode, Object.keys(headers)[0]).toBe(200);
       expect(response.json()).toMatchObject({ sub: account.user._id, org: account.organization._id, roles: ['admin'], kind: 'staff' });
     }
-    const refused: Record<string, string>[] = [{}, { authorization: 'Bearer' }, { authorization: `Basic ${account.token}` }, { 'x-access-token': 'garbage' }];
+    const refused: Record<string, string>[] = [
+      {},
+      { authorization: 'Bearer' },
+      { authorization: `Basic ${account.token}` },
+      { 'x-access-token': 'garbage' },
+    ];
     for (const headers of refused) {
       const response = await validate(headers);
       expect(response.statusCode).toBe(401);
@@ -142,7 +158,10 @@ describe('auth service: access tokens, refresh rotation and signing keys', () =>
     const account = await signup(service.app);
     const response = await service.app.inject({ url: `/api/users/${account.user._id}`, headers: await bearer(account.token) });
     expect(response.statusCode).toBe(200);
-    expect((await service.app.inject({ url: `/api/users/${account.user._id}`, headers: { authorization: `Bearer ${account.token}` } })).statusCode).toBe(401);
+    expect(
+      (await service.app.inject({ url: `/api/users/${account.user._id}`, headers: { authorization: `Bearer ${account.token}` } }))
+        .statusCode,
+    ).toBe(401);
   });
 
   it('creates exactly one key when two replicas start together on a fresh database', async () => {

@@ -30,19 +30,27 @@ describe('auth service: admins manage users and organizations, over real SMTP', 
   const call = (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, headers: Record<string, string> = {}, payload?: unknown) =>
     service.app.inject({ method, url, headers, ...(payload !== undefined ? { payload: payload as Record<string, unknown> } : {}) });
   const mailTo = async (email: string, count = 1) => {
-    await waitFor(() => inbox.filter((mail) => mail.text && (mail.to as { text: string }).text === email).length >= count, { timeoutMs: 10_000 });
+    await waitFor(() => inbox.filter((mail) => mail.text && (mail.to as { text: string }).text === email).length >= count, {
+      timeoutMs: 10_000,
+    });
     return inbox.filter((mail) => (mail.to as { text: string }).text === email).at(count - 1)!;
   };
   const linkToken = (mail: ParsedMail) => /reset-password\/([\w-]+)/.exec(mail.text!)![1]!;
   const eventTypes = async (key: string) =>
-    (await sql.query('SELECT envelope FROM outbox WHERE key = $1 ORDER BY seq', [key])).rows.map((row) => `${row.envelope.type}@${row.envelope.organization}`);
+    (await sql.query('SELECT envelope FROM outbox WHERE key = $1 ORDER BY seq', [key])).rows.map(
+      (row) => `${row.envelope.type}@${row.envelope.organization}`,
+    );
 
   /** An organization with an admin and a staff member, each with a token for it. */
   async function team() {
     const admin = await signup(service.app, { firstname: 'Ada', lastname: 'Admin' });
     const staff = await signup(service.app, { firstname: 'Sam', lastname: 'Staff' });
     await addMembership(sql, admin.organization._id, staff.user._id, ['staff']);
-    const switched = await call('POST', `/api/organizations/${admin.organization._id}/users/${staff.user._id}/switch`, await bearer(staff.token));
+    const switched = await call(
+      'POST',
+      `/api/organizations/${admin.organization._id}/users/${staff.user._id}/switch`,
+      await bearer(staff.token),
+    );
     return { admin, adminHeaders: await bearer(admin.token), staff, staffHeaders: await bearer(switched.json().token as string) };
   }
 
@@ -57,7 +65,13 @@ describe('auth service: admins manage users and organizations, over real SMTP', 
     const created = await call('POST', '/api/users/', adminHeaders, body);
     expect(created.statusCode).toBe(200);
     const user = created.json();
-    expect(user).toMatchObject({ email: 'new.person@clinic.example', roles: ['provider'], organization: admin.organization._id, active: 1, displayStatus: 'pending' });
+    expect(user).toMatchObject({
+      email: 'new.person@clinic.example',
+      roles: ['provider'],
+      organization: admin.organization._id,
+      active: 1,
+      displayStatus: 'pending',
+    });
     expect((await call('POST', '/api/users', adminHeaders, body)).statusCode).toBe(409);
     expect(await eventTypes(user._id)).toEqual([`user.created@${admin.organization._id}`]);
 
@@ -80,10 +94,14 @@ describe('auth service: admins manage users and organizations, over real SMTP', 
     const activated = await call('PUT', `/api/users/${staff.user._id}/activate`, adminHeaders);
     expect(activated.statusCode).toBe(200);
     expect(activated.json()).toMatchObject({ active: 1, displayStatus: 'active' });
-    const { rows } = await sql.query("SELECT envelope FROM outbox WHERE key = $1 AND envelope->>'type' = 'user.updated' ORDER BY seq", [staff.user._id]);
+    const { rows } = await sql.query("SELECT envelope FROM outbox WHERE key = $1 AND envelope->>'type' = 'user.updated' ORDER BY seq", [
+      staff.user._id,
+    ]);
     expect(rows.at(-1).envelope.data.changed).toEqual(['active']);
 
-    const pending = (await call('POST', '/api/users', adminHeaders, { email: 'slow.reader@clinic.example', firstname: 'Sol', lastname: 'Slow' })).json();
+    const pending = (
+      await call('POST', '/api/users', adminHeaders, { email: 'slow.reader@clinic.example', firstname: 'Sol', lastname: 'Slow' })
+    ).json();
     const first = linkToken(await mailTo('slow.reader@clinic.example'));
     expect((await call('PUT', `/api/users/${pending._id}/activate`, adminHeaders)).json().displayStatus).toBe('pending');
     const second = linkToken(await mailTo('slow.reader@clinic.example', 2));
@@ -100,7 +118,9 @@ describe('auth service: admins manage users and organizations, over real SMTP', 
     const mail = await mailTo(staff.email);
     expect(response.body).not.toContain(linkToken(mail));
     expect(mail.subject).toBe('Reset your password');
-    expect((await call('POST', `/api/users/reset-password/${linkToken(mail)}`, {}, { password: 'reset by the admin' })).statusCode).toBe(200);
+    expect((await call('POST', `/api/users/reset-password/${linkToken(mail)}`, {}, { password: 'reset by the admin' })).statusCode).toBe(
+      200,
+    );
   });
 
   it('stores the caller’s unsubscribe from platform e-mails', async () => {
@@ -112,7 +132,9 @@ describe('auth service: admins manage users and organizations, over real SMTP', 
     const strict = await call('PUT', '/api/users/unsubscribe', staffHeaders, { everything: true });
     expect(strict.statusCode).toBe(400);
     expect(strict.body).toContain('everything');
-    const { rows } = await sql.query("SELECT envelope FROM outbox WHERE key = $1 AND envelope->>'type' = 'user.updated' ORDER BY seq", [staff.user._id]);
+    const { rows } = await sql.query("SELECT envelope FROM outbox WHERE key = $1 AND envelope->>'type' = 'user.updated' ORDER BY seq", [
+      staff.user._id,
+    ]);
     expect(rows.map((row) => [row.envelope.data.changed, row.envelope.data.unsubscribed])).toEqual([
       [['unsubscribed'], true],
       [['unsubscribed'], false],
@@ -123,12 +145,20 @@ describe('auth service: admins manage users and organizations, over real SMTP', 
     const { admin, adminHeaders, staff } = await team();
     expect((await call('POST', '/api/users/admin', adminHeaders, {})).statusCode).toBe(403);
     expect((await call('POST', `/api/users/admin/${staff.user._id}`, adminHeaders)).statusCode).toBe(403);
-    const operator = { 'x-internal-identity': await signIdentity(SECRET, { organization: admin.organization._id, user: admin.user._id, roles: ['platform-admin'] }) };
+    const operator = {
+      'x-internal-identity': await signIdentity(SECRET, {
+        organization: admin.organization._id,
+        user: admin.user._id,
+        roles: ['platform-admin'],
+      }),
+    };
     const found = await call('POST', '/api/users/admin', operator, { email: staff.email.toUpperCase() });
     expect(found.statusCode).toBe(200);
     expect(found.json()).toMatchObject({ total: 1, page: 1, limit: 25 });
     const one = (await call('POST', `/api/users/admin/${staff.user._id}`, operator)).json();
-    expect(one.memberships.map((m: { organization: string }) => m.organization).sort()).toEqual([admin.organization._id, staff.organization._id].sort());
+    expect(one.memberships.map((m: { organization: string }) => m.organization).sort()).toEqual(
+      [admin.organization._id, staff.organization._id].sort(),
+    );
   });
 
   it('creates and deletes organizations; deleted ones answer 404 and cannot be switched into', async () => {
@@ -148,7 +178,11 @@ describe('auth service: admins manage users and organizations, over real SMTP', 
     const deleted = await call('DELETE', `/api/organizations/${second._id}`, inSecond);
     expect(deleted.statusCode).toBe(200);
     expect(deleted.json()).toMatchObject({ active: false, deleted: true });
-    expect(await eventTypes(second._id)).toEqual([`organization.created@${second._id}`, `organization.updated@${second._id}`, `organization.deleted@${second._id}`]);
+    expect(await eventTypes(second._id)).toEqual([
+      `organization.created@${second._id}`,
+      `organization.updated@${second._id}`,
+      `organization.deleted@${second._id}`,
+    ]);
     expect((await call('GET', `/api/organizations/${second._id}`, inSecond)).statusCode).toBe(404);
     expect((await call('POST', `/api/organizations/${second._id}/users/${staff.user._id}/switch`, staffHeaders)).statusCode).toBe(404);
     expect((await call('POST', '/api/tokens/validate', {}, { refreshToken })).statusCode).toBe(401);
@@ -168,13 +202,17 @@ describe('auth service: admins manage users and organizations, over real SMTP', 
     expect(moved.json()).toMatchObject({ organization: other._id, roles: ['manager'], active: 1 });
     const { rows } = await sql.query('SELECT organization, active FROM organization_membership WHERE "user" = $1', [staff.user._id]);
     expect(rows.find((row) => row.organization === admin.organization._id)?.active).toBe(false);
-    expect(await eventTypes(staff.user._id)).toEqual(expect.arrayContaining([`user.deactivated@${admin.organization._id}`, `user.created@${other._id}`]));
+    expect(await eventTypes(staff.user._id)).toEqual(
+      expect.arrayContaining([`user.deactivated@${admin.organization._id}`, `user.created@${other._id}`]),
+    );
   });
 
   it('invites a deactivated member back into the organization; they accept through the invitation flow', async () => {
     const { admin, adminHeaders, staff } = await team();
     const url = `/api/organizations/${admin.organization._id}/users/${staff.user._id}/invite`;
-    expect((await call('POST', `/api/organizations/${admin.organization._id}/users/${admin.user._id}/invite`, adminHeaders)).statusCode).toBe(409);
+    expect(
+      (await call('POST', `/api/organizations/${admin.organization._id}/users/${admin.user._id}/invite`, adminHeaders)).statusCode,
+    ).toBe(409);
     expect((await call('POST', url, adminHeaders)).statusCode).toBe(409);
     expect((await call('POST', `/api/users/decommission/${staff.user._id}`, adminHeaders)).statusCode).toBe(200);
     const invited = await call('POST', url, adminHeaders, { roles: ['provider'] });
@@ -195,7 +233,9 @@ describe('auth service: admins manage users and organizations, over real SMTP', 
   it('never invites by id someone who is not of the organization: 404 as for an unknown id, no mail, nothing stored', async () => {
     const { admin, adminHeaders } = await team();
     const outsider = await signup(service.app, { firstname: 'Olga', lastname: 'Outsider' });
-    const invites = async () => (await sql.query('SELECT count(*)::int AS n FROM group_invite WHERE organization = $1', [admin.organization._id])).rows[0].n as number;
+    const invites = async () =>
+      (await sql.query('SELECT count(*)::int AS n FROM group_invite WHERE organization = $1', [admin.organization._id])).rows[0]
+        .n as number;
     const before = await invites();
     const outside = await call('POST', `/api/organizations/${admin.organization._id}/users/${outsider.user._id}/invite`, adminHeaders);
     const unknown = await call('POST', `/api/organizations/${admin.organization._id}/users/${randomUUID()}/invite`, adminHeaders);

@@ -12,7 +12,11 @@ import { isUniqueViolation } from './user.service.js';
 import { isPending, NO_PASSWORD, toUserResponse, userSnapshot } from './views.js';
 
 const emailTaken = () =>
-  new HttpProblem(409, 'email-taken', 'An account with this e-mail already exists; invite it with POST /api/organizations/:id/users/:invitedUserId/invite.');
+  new HttpProblem(
+    409,
+    'email-taken',
+    'An account with this e-mail already exists; invite it with POST /api/organizations/:id/users/:invitedUserId/invite.',
+  );
 
 /** What admins do to users beyond their profiles (create, re-activate, send links, move), and what platform admins see. */
 export class UserAdminService {
@@ -32,11 +36,23 @@ export class UserAdminService {
     const userId = randomUUID();
     try {
       const { member, link } = await this.prisma.$transaction(async (tx) => {
-        await tx.user.create({ data: { id: userId, email, passwordHash: NO_PASSWORD, firstname: body.firstname, lastname: body.lastname } });
-        await tx.membership.create({ data: { id: randomUUID(), organizationId: identity.organization, userId, roles: [...new Set(body.roles)] } });
+        await tx.user.create({
+          data: { id: userId, email, passwordHash: NO_PASSWORD, firstname: body.firstname, lastname: body.lastname },
+        });
+        await tx.membership.create({
+          data: { id: randomUUID(), organizationId: identity.organization, userId, roles: [...new Set(body.roles)] },
+        });
         const created = (await findMember(tx, identity.organization, userId))!;
         const link = await this.resets.createAccountLink(tx, userId, 'welcome');
-        await enqueue(tx, [createEvent(userCreatedV1, { source: SOURCE, organization: identity.organization, subject: userId, correlationId, data: userSnapshot(created) })]);
+        await enqueue(tx, [
+          createEvent(userCreatedV1, {
+            source: SOURCE,
+            organization: identity.organization,
+            subject: userId,
+            correlationId,
+            data: userSnapshot(created),
+          }),
+        ]);
         return { member: created, link };
       });
       this.eventsWritten();
@@ -60,7 +76,13 @@ export class UserAdminService {
         await tx.membership.update({ where: { id: existing.id }, data: { active: true } });
         const activated = (await findMember(tx, identity.organization, id))!;
         await enqueue(tx, [
-          createEvent(userUpdatedV1, { source: SOURCE, organization: identity.organization, subject: id, correlationId, data: { ...userSnapshot(activated), changed: ['active'] } }),
+          createEvent(userUpdatedV1, {
+            source: SOURCE,
+            organization: identity.organization,
+            subject: id,
+            correlationId,
+            data: { ...userSnapshot(activated), changed: ['active'] },
+          }),
         ]);
         return activated;
       });
@@ -108,29 +130,62 @@ export class UserAdminService {
    * in `from`, active in `to`. Organizations the caller does not administer answer 404.
    */
   async transfer(identity: Identity, body: TransferBody, correlationId: string): Promise<UserResponse> {
-    const [adminOfFrom, adminOfTo] = await Promise.all([isActiveAdmin(this.prisma, body.from, identity.user), isActiveAdmin(this.prisma, body.to, identity.user)]);
+    const [adminOfFrom, adminOfTo] = await Promise.all([
+      isActiveAdmin(this.prisma, body.from, identity.user),
+      isActiveAdmin(this.prisma, body.to, identity.user),
+    ]);
     if (!adminOfFrom || !adminOfTo) throw notFound('organization');
     if (body.user === identity.user) throw new HttpProblem(409, 'self-transfer', 'You may not transfer yourself.');
     const source = await findMember(this.prisma, body.from, body.user);
     if (!source) throw notFound('user');
-    if (!source.active) throw new HttpProblem(409, 'inactive-member', 'The user is not an active member of the organization they would leave.');
+    if (!source.active)
+      throw new HttpProblem(409, 'inactive-member', 'The user is not an active member of the organization they would leave.');
     const roles = body.roles ? [...new Set(body.roles)] : source.roles;
     const member = await this.prisma.$transaction(async (tx) => {
       const now = this.clock();
       await tx.membership.update({ where: { id: source.id }, data: { active: false } });
       await revokeUserTokens(tx, body.user, now, body.from);
-      await recordRevocation(tx, { scope: 'member', subject: body.user, organization: body.from, notBefore: now, reason: 'user-transferred' });
+      await recordRevocation(tx, {
+        scope: 'member',
+        subject: body.user,
+        organization: body.from,
+        notBefore: now,
+        reason: 'user-transferred',
+      });
       const existing = await findMember(tx, body.to, body.user);
       if (existing) await tx.membership.update({ where: { id: existing.id }, data: { active: true, roles } });
       else await tx.membership.create({ data: { id: randomUUID(), organizationId: body.to, userId: body.user, roles } });
       const joined = (await findMember(tx, body.to, body.user))!;
       const changed = existing ? [...(existing.active ? [] : ['active']), ...(sameRoles(existing.roles, roles) ? [] : ['roles'])] : [];
       await enqueue(tx, [
-        createEvent(userDeactivatedV1, { source: SOURCE, organization: body.from, subject: body.user, correlationId, time: now, data: { _id: body.user } }),
+        createEvent(userDeactivatedV1, {
+          source: SOURCE,
+          organization: body.from,
+          subject: body.user,
+          correlationId,
+          time: now,
+          data: { _id: body.user },
+        }),
         ...(!existing
-          ? [createEvent(userCreatedV1, { source: SOURCE, organization: body.to, subject: body.user, correlationId, data: userSnapshot(joined) })]
+          ? [
+              createEvent(userCreatedV1, {
+                source: SOURCE,
+                organization: body.to,
+                subject: body.user,
+                correlationId,
+                data: userSnapshot(joined),
+              }),
+            ]
           : changed.length > 0
-            ? [createEvent(userUpdatedV1, { source: SOURCE, organization: body.to, subject: body.user, correlationId, data: { ...userSnapshot(joined), changed } })]
+            ? [
+                createEvent(userUpdatedV1, {
+                  source: SOURCE,
+                  organization: body.to,
+                  subject: body.user,
+                  correlationId,
+                  data: { ...userSnapshot(joined), changed },
+                }),
+              ]
             : []),
       ]);
       return joined;
@@ -190,6 +245,11 @@ function toPlatformUser(user: User & { memberships: Membership[] }): PlatformUse
     lastLogin: user.lastLogin?.toISOString() ?? null,
     createdAt: user.createdAt.toISOString(),
     updatedAt: user.updatedAt.toISOString(),
-    memberships: user.memberships.map((membership) => ({ _id: membership.id, organization: membership.organizationId, roles: membership.roles, active: membership.active })),
+    memberships: user.memberships.map((membership) => ({
+      _id: membership.id,
+      organization: membership.organizationId,
+      roles: membership.roles,
+      active: membership.active,
+    })),
   };
 }

@@ -12,6 +12,7 @@ const uuid = z.uuid();
 export function registerUserLookupRoutes(app: ServiceApp, prisma: PrismaClient): void {
   registerOwnerLookupRoutes(app, {
     user: async (identity, id) =>
-      uuid.safeParse(id).success && (await prisma.membership.count({ where: { organizationId: identity.organization, userId: id, active: true } })) > 0,
+      uuid.safeParse(id).success &&
+      (await prisma.membership.count({ where: { organizationId: identity.organization, userId: id, active: true } })) > 0,
   });
 }

@@ -14,7 +14,10 @@ export function findUserByEmail(db: Db, email: string): Promise<User | null> {
 
 /** The user's membership of the organization, with the user; null when not a member. */
 export function findMember(db: Db, organization: string, user: string): Promise<Member | null> {
-  return db.membership.findUnique({ where: { organizationId_userId: { organizationId: organization, userId: user } }, include: { user: true } });
+  return db.membership.findUnique({
+    where: { organizationId_userId: { organizationId: organization, userId: user } },
+    include: { user: true },
+  });
 }
 
 /** The membership a login lands in: the user's oldest active one (holding `role`, when given). */
@@ -26,7 +29,12 @@ export function findDefaultMembership(db: Db, user: string, role?: string): Prom
 }
 
 /** One page of an organization's members, by name. */
-export async function listMembers(db: Db, organization: string, page: number, limit: number): Promise<{ members: Member[]; total: number }> {
+export async function listMembers(
+  db: Db,
+  organization: string,
+  page: number,
+  limit: number,
+): Promise<{ members: Member[]; total: number }> {
   const where = { organizationId: organization };
   const [members, total] = await Promise.all([
     db.membership.findMany({
@@ -42,7 +50,10 @@ export async function listMembers(db: Db, organization: string, page: number, li
 
 /** Organizations the user is an active member of. */
 export function listOrganizationsOf(db: Db, user: string): Promise<Organization[]> {
-  return db.organization.findMany({ where: { deletedAt: null, memberships: { some: { userId: user, active: true } } }, orderBy: [{ name: 'asc' }, { id: 'asc' }] });
+  return db.organization.findMany({
+    where: { deletedAt: null, memberships: { some: { userId: user, active: true } } },
+    orderBy: [{ name: 'asc' }, { id: 'asc' }],
+  });
 }
 
 /** The organization, or null. */

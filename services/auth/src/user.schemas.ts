@@ -86,7 +86,9 @@ export type SessionResponse = z.infer<typeof sessionResponse>;
 
 /** What a provider login answers: an access token of kind provider, no refresh token, and the user. */
 export const providerSessionResponse = z.object({
-  token: z.string().describe('ES256 access token of kind provider carrying the provider role only; send as `Authorization: Bearer <token>`.'),
+  token: z
+    .string()
+    .describe('ES256 access token of kind provider carrying the provider role only; send as `Authorization: Bearer <token>`.'),
   expiresAt: z.string().describe('When the access token expires; log in again then.'),
   expiresIn: z.number().int().describe('Seconds until the token expires.'),
   user: userResponse,

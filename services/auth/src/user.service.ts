@@ -41,7 +41,9 @@ export class UserService {
     try {
       const result = await this.prisma.$transaction(async (tx) => {
         const organization = await tx.organization.create({ data: { id: organizationId, name: body.organizationName } });
-        await tx.user.create({ data: { id: userId, email, passwordHash, firstname: body.firstname, lastname: body.lastname, lastLogin: this.clock() } });
+        await tx.user.create({
+          data: { id: userId, email, passwordHash, firstname: body.firstname, lastname: body.lastname, lastLogin: this.clock() },
+        });
         await tx.membership.create({ data: { id: randomUUID(), organizationId, userId, roles: ['admin'] } });
         const member = (await findMember(tx, organizationId, userId))!;
         await enqueue(tx, [
@@ -52,7 +54,13 @@ export class UserService {
             correlationId,
             data: { _id: organizationId, name: organization.name, active: organization.active },
           }),
-          createEvent(userCreatedV1, { source: SOURCE, organization: organizationId, subject: userId, correlationId, data: userSnapshot(member) }),
+          createEvent(userCreatedV1, {
+            source: SOURCE,
+            organization: organizationId,
+            subject: userId,
+            correlationId,
+            data: userSnapshot(member),
+          }),
         ]);
         const pair = await this.sessions.issue(tx, member);
         return { ...pair, user: toUserResponse(member), organization: toOrganizationResponse(organization) };
@@ -138,9 +146,22 @@ export class UserService {
       const now = this.clock();
       await tx.membership.update({ where: { id: existing.id }, data: { active: false } });
       await revokeUserTokens(tx, id, now, identity.organization);
-      await recordRevocation(tx, { scope: 'member', subject: id, organization: identity.organization, notBefore: now, reason: 'user-decommissioned' });
+      await recordRevocation(tx, {
+        scope: 'member',
+        subject: id,
+        organization: identity.organization,
+        notBefore: now,
+        reason: 'user-decommissioned',
+      });
       await enqueue(tx, [
-        createEvent(userDeactivatedV1, { source: SOURCE, organization: identity.organization, subject: id, correlationId, time: now, data: { _id: id } }),
+        createEvent(userDeactivatedV1, {
+          source: SOURCE,
+          organization: identity.organization,
+          subject: id,
+          correlationId,
+          time: now,
+          data: { _id: id },
+        }),
       ]);
       return (await findMember(tx, identity.organization, id))!;
     });

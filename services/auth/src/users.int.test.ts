@@ -20,7 +20,10 @@ describe('auth service: users and organizations', () => {
   });
 
   const login = async (email: string, password: string) =>
-    (await service.app.inject({ method: 'POST', url: '/api/users/login', payload: { email, password } })).json() as { token: string; refreshToken: string };
+    (await service.app.inject({ method: 'POST', url: '/api/users/login', payload: { email, password } })).json() as {
+      token: string;
+      refreshToken: string;
+    };
 
   /** An organization with an admin and a staff member (who joined it from their own signup). */
   async function team() {
@@ -54,25 +57,57 @@ describe('auth service: users and organizations', () => {
 
   it('lets users change themselves and admins change anyone, roles included', async () => {
     const { admin, staff, staffToken } = await team();
-    const self = await service.app.inject({ method: 'PUT', url: `/api/users/${staff.user._id}`, headers: await bearer(staffToken), payload: { firstname: 'Samuel' } });
+    const self = await service.app.inject({
+      method: 'PUT',
+      url: `/api/users/${staff.user._id}`,
+      headers: await bearer(staffToken),
+      payload: { firstname: 'Samuel' },
+    });
     expect(self.statusCode).toBe(200);
     expect(self.json()).toMatchObject({ firstname: 'Samuel', name: 'Samuel Staff', organization: admin.organization._id });
 
-    const notAllowed = await service.app.inject({ method: 'PUT', url: `/api/users/${admin.user._id}`, headers: await bearer(staffToken), payload: { firstname: 'Mallory' } });
+    const notAllowed = await service.app.inject({
+      method: 'PUT',
+      url: `/api/users/${admin.user._id}`,
+      headers: await bearer(staffToken),
+      payload: { firstname: 'Mallory' },
+    });
     expect(notAllowed.statusCode).toBe(403);
-    const ownRoles = await service.app.inject({ method: 'PUT', url: `/api/users/${staff.user._id}`, headers: await bearer(staffToken), payload: { roles: ['admin'] } });
+    const ownRoles = await service.app.inject({
+      method: 'PUT',
+      url: `/api/users/${staff.user._id}`,
+      headers: await bearer(staffToken),
+      payload: { roles: ['admin'] },
+    });
     expect(ownRoles.statusCode).toBe(403);
 
-    const promoted = await service.app.inject({ method: 'PUT', url: `/api/users/${staff.user._id}`, headers: await bearer(admin.token), payload: { roles: ['manager'] } });
+    const promoted = await service.app.inject({
+      method: 'PUT',
+      url: `/api/users/${staff.user._id}`,
+      headers: await bearer(admin.token),
+      payload: { roles: ['manager'] },
+    });
     expect(promoted.statusCode).toBe(200);
     expect(promoted.json().roles).toEqual(['manager']);
 
-    const strict = await service.app.inject({ method: 'PUT', url: `/api/users/${staff.user._id}`, headers: await bearer(admin.token), payload: { passwordHash: 'x' } });
+    const strict = await service.app.inject({
+      method: 'PUT',
+      url: `/api/users/${staff.user._id}`,
+      headers: await bearer(admin.token),
+      payload: { passwordHash: 'x' },
+    });
     expect(strict.statusCode).toBe(400);
-    const taken = await service.app.inject({ method: 'PUT', url: `/api/users/${staff.user._id}`, headers: await bearer(admin.token), payload: { email: admin.email.toUpperCase() } });
+    const taken = await service.app.inject({
+      method: 'PUT',
+      url: `/api/users/${staff.user._id}`,
+      headers: await bearer(admin.token),
+      payload: { email: admin.email.toUpperCase() },
+    });
     expect(taken.statusCode).toBe(409);
 
-    const { rows } = await sql.query("SELECT envelope FROM outbox WHERE envelope->>'type' = 'user.updated' AND key = $1 ORDER BY seq", [staff.user._id]);
+    const { rows } = await sql.query("SELECT envelope FROM outbox WHERE envelope->>'type' = 'user.updated' AND key = $1 ORDER BY seq", [
+      staff.user._id,
+    ]);
     expect(rows.map((row) => row.envelope.data.changed)).toEqual([['firstname'], ['roles']]);
   });
 
@@ -85,14 +120,26 @@ describe('auth service: users and organizations', () => {
     });
     const refreshToken = staffSession.json().refreshToken as string;
 
-    expect((await service.app.inject({ method: 'POST', url: `/api/users/decommission/${staff.user._id}`, headers: await bearer(staffToken) })).statusCode).toBe(403);
-    expect((await service.app.inject({ method: 'POST', url: `/api/users/decommission/${admin.user._id}`, headers: await bearer(admin.token) })).statusCode).toBe(409);
-    const response = await service.app.inject({ method: 'POST', url: `/api/users/decommission/${staff.user._id}`, headers: await bearer(admin.token) });
+    expect(
+      (await service.app.inject({ method: 'POST', url: `/api/users/decommission/${staff.user._id}`, headers: await bearer(staffToken) }))
+        .statusCode,
+    ).toBe(403);
+    expect(
+      (await service.app.inject({ method: 'POST', url: `/api/users/decommission/${admin.user._id}`, headers: await bearer(admin.token) }))
+        .statusCode,
+    ).toBe(409);
+    const response = await service.app.inject({
+      method: 'POST',
+      url: `/api/users/decommission/${staff.user._id}`,
+      headers: await bearer(admin.token),
+    });
     expect(response.statusCode).toBe(200);
     expect(response.json()).toMatchObject({ active: 0, displayStatus: 'suspended' });
 
     expect((await service.app.inject({ method: 'POST', url: '/api/tokens/validate', payload: { refreshToken } })).statusCode).toBe(401);
-    const { rows } = await sql.query("SELECT count(*)::int AS n FROM outbox WHERE envelope->>'type' = 'user.deactivated' AND key = $1", [staff.user._id]);
+    const { rows } = await sql.query("SELECT count(*)::int AS n FROM outbox WHERE envelope->>'type' = 'user.deactivated' AND key = $1", [
+      staff.user._id,
+    ]);
     expect(rows[0].n).toBe(1);
     // Still a member of their own organization, so their own login works and lands there.
     const own = await login(staff.email, staff.password);
@@ -102,11 +149,28 @@ describe('auth service: users and organizations', () => {
   it('shows and renames only the caller’s own organization', async () => {
     const { admin, staffToken } = await team();
     const id = admin.organization._id;
-    expect((await service.app.inject({ url: `/api/organizations/${id}`, headers: await bearer(admin.token) })).json()).toMatchObject({ _id: id, active: true });
-    const renamed = await service.app.inject({ method: 'PUT', url: `/api/organizations/${id}`, headers: await bearer(admin.token), payload: { name: 'Renamed Clinic' } });
+    expect((await service.app.inject({ url: `/api/organizations/${id}`, headers: await bearer(admin.token) })).json()).toMatchObject({
+      _id: id,
+      active: true,
+    });
+    const renamed = await service.app.inject({
+      method: 'PUT',
+      url: `/api/organizations/${id}`,
+      headers: await bearer(admin.token),
+      payload: { name: 'Renamed Clinic' },
+    });
     expect(renamed.statusCode).toBe(200);
     expect(renamed.json().name).toBe('Renamed Clinic');
-    expect((await service.app.inject({ method: 'PUT', url: `/api/organizations/${id}`, headers: await bearer(staffToken), payload: { name: 'Nope' } })).statusCode).toBe(403);
+    expect(
+      (
+        await service.app.inject({
+          method: 'PUT',
+          url: `/api/organizations/${id}`,
+          headers: await bearer(staffToken),
+          payload: { name: 'Nope' },
+        })
+      ).statusCode,
+    ).toBe(403);
 
     const access = await service.app.inject({ url: `/api/organizations/${id}/access`, headers: await bearer(staffToken) });
     expect(access.json()).toMatchObject({ organization: id, active: true, roles: ['staff'] });

@@ -55,5 +55,12 @@ export function isPending(user: User): boolean {
 
 /** The user snapshot events carry (no e-mail). */
 export function userSnapshot(member: Member) {
-  return { _id: member.user.id, firstname: member.user.firstname, lastname: member.user.lastname, roles: member.roles, active: member.active, unsubscribed: member.user.unsubscribed };
+  return {
+    _id: member.user.id,
+    firstname: member.user.firstname,
+    lastname: member.user.lastname,
+    roles: member.roles,
+    active: member.active,
+    unsubscribed: member.user.unsubscribed,
+  };
 }

@@ -2,7 +2,14 @@ import { callerOf, type ServiceApp } from '@pep/service-kit';
 import { clientAddress } from './client-address.js';
 import { ADMIN } from './roles.js';
 import { idParams, listOf, listQuery } from './user.schemas.js';
-import { createWidgetBody, updateWidgetBody, widgetLoginBody, widgetResponse, widgetTokenResponse, widgetUserResponse } from './widget.schemas.js';
+import {
+  createWidgetBody,
+  updateWidgetBody,
+  widgetLoginBody,
+  widgetResponse,
+  widgetTokenResponse,
+  widgetUserResponse,
+} from './widget.schemas.js';
 import type { WidgetService } from './widget.service.js';
 
 const TAGS = ['widgets'];

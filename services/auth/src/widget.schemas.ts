@@ -21,7 +21,11 @@ export type CreateWidgetBody = z.infer<typeof createWidgetBody>;
 
 /** Body of PUT /api/widgets/:id. */
 export const updateWidgetBody = z
-  .object({ name: name.optional(), allowedOrigins: origins.optional(), active: z.boolean().optional().describe('An inactive widget cannot log in.') })
+  .object({
+    name: name.optional(),
+    allowedOrigins: origins.optional(),
+    active: z.boolean().optional().describe('An inactive widget cannot log in.'),
+  })
   .strict()
   .refine((body) => Object.keys(body).length > 0, 'change at least one field');
 export type UpdateWidgetBody = z.infer<typeof updateWidgetBody>;

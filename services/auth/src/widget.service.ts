@@ -10,7 +10,8 @@ import type { ListQuery } from './user.schemas.js';
 import type { CreateWidgetBody, UpdateWidgetBody, WidgetResponse, WidgetUserResponse } from './widget.schemas.js';
 
 /** The answer to every refused widget login, whatever was wrong. */
-const invalidWidget = () => new HttpProblem(401, 'invalid-credentials', 'The widget key is unknown or inactive, or not allowed from this page.');
+const invalidWidget = () =>
+  new HttpProblem(401, 'invalid-credentials', 'The widget key is unknown or inactive, or not allowed from this page.');
 
 const snapshot = (widget: Widget) => ({ _id: widget.id, name: widget.name, allowedOrigins: widget.allowedOrigins, active: widget.active });
 
@@ -64,7 +65,15 @@ export class WidgetService {
           createdBy: identity.user,
         },
       });
-      await enqueue(tx, [createEvent(widgetCreatedV1, { source: SOURCE, organization: identity.organization, subject: created.id, correlationId, data: snapshot(created) })]);
+      await enqueue(tx, [
+        createEvent(widgetCreatedV1, {
+          source: SOURCE,
+          organization: identity.organization,
+          subject: created.id,
+          correlationId,
+          data: snapshot(created),
+        }),
+      ]);
       return created;
     });
     this.eventsWritten();
@@ -86,7 +95,11 @@ export class WidgetService {
       const now = this.clock();
       const widget = await tx.widget.update({
         where: { id },
-        data: { ...(body.name !== undefined ? { name: body.name } : {}), ...(origins ? { allowedOrigins: origins } : {}), ...(body.active !== undefined ? { active: body.active } : {}) },
+        data: {
+          ...(body.name !== undefined ? { name: body.name } : {}),
+          ...(origins ? { allowedOrigins: origins } : {}),
+          ...(body.active !== undefined ? { active: body.active } : {}),
+        },
       });
       if (changed.includes('active') && !widget.active) {
         await recordRevocation(tx, { scope: 'subject', subject: id, notBefore: now, reason: 'widget-deactivated' });
@@ -123,8 +136,12 @@ export class WidgetService {
 
   /** The widget the caller's token speaks for, with its organization; 401 once the widget was deactivated. */
   async user(identity: Identity): Promise<WidgetUserResponse> {
-    const widget = await this.prisma.widget.findFirst({ where: { id: identity.user, organizationId: identity.organization }, include: { organization: true } });
-    if (!widget || !widget.active || widget.organization.deletedAt) throw new HttpProblem(401, 'invalid-token', 'The widget of this token is no longer active.');
+    const widget = await this.prisma.widget.findFirst({
+      where: { id: identity.user, organizationId: identity.organization },
+      include: { organization: true },
+    });
+    if (!widget || !widget.active || widget.organization.deletedAt)
+      throw new HttpProblem(401, 'invalid-token', 'The widget of this token is no longer active.');
     return {
       _id: widget.id,
       name: widget.name,

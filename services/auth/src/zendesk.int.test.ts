@@ -11,7 +11,10 @@ describe('auth service: Zendesk single sign-on tokens', () => {
 
   beforeAll(async () => {
     const brokers = await kafkaBrokers();
-    [configured, unconfigured] = await Promise.all([startAuth('zendesk', brokers, { zendeskSharedSecret: ZENDESK_SECRET }), startAuth('zendesk-off', brokers)]);
+    [configured, unconfigured] = await Promise.all([
+      startAuth('zendesk', brokers, { zendeskSharedSecret: ZENDESK_SECRET }),
+      startAuth('zendesk-off', brokers),
+    ]);
   });
   afterAll(async () => {
     await configured?.close();
@@ -23,9 +26,16 @@ describe('auth service: Zendesk single sign-on tokens', () => {
     expect((await configured.app.inject({ method: 'POST', url: '/api/tokens/zendesk' })).statusCode).toBe(401);
     const response = await configured.app.inject({ method: 'POST', url: '/api/tokens/zendesk', headers: await bearer(owner.token) });
     expect(response.statusCode).toBe(200);
-    const { payload, protectedHeader } = await jwtVerify(response.json().token, new TextEncoder().encode(ZENDESK_SECRET), { algorithms: ['HS256'] });
+    const { payload, protectedHeader } = await jwtVerify(response.json().token, new TextEncoder().encode(ZENDESK_SECRET), {
+      algorithms: ['HS256'],
+    });
     expect(protectedHeader.alg).toBe('HS256');
-    expect(payload).toMatchObject({ email: owner.email, name: 'Zoe Zen', external_id: owner.user._id, organization: owner.organization._id });
+    expect(payload).toMatchObject({
+      email: owner.email,
+      name: 'Zoe Zen',
+      external_id: owner.user._id,
+      organization: owner.organization._id,
+    });
     expect(payload.exp! - payload.iat!).toBe(180);
     expect(typeof payload.jti).toBe('string');
   });

@@ -94,7 +94,12 @@ export async function startAuth(label: string, brokers: string[], options: Start
 }
 
 /** A record of another service as it announces it on the bus (key = subject). */
-function announced<TSchema extends z.ZodType>(definition: EventDefinition<string, TSchema>, organization: string, subject: string, data: z.input<TSchema>) {
+function announced<TSchema extends z.ZodType>(
+  definition: EventDefinition<string, TSchema>,
+  organization: string,
+  subject: string,
+  data: z.input<TSchema>,
+) {
   const event = createEvent(definition, { source: '/services/scheduling', organization, subject, data });
   return { topic: definition.topic, key: subject, value: JSON.stringify(event) };
 }
@@ -151,10 +156,13 @@ export async function schedulingCatalog(service: AuthUnderTest, organization: st
   const sql = new pg.Client({ connectionString: service.databaseUrl });
   await sql.connect();
   try {
-    await waitFor(async () => (await sql.query('SELECT 1 FROM scheduling_record WHERE id = ANY($1::uuid[])', [Object.values(ids)])).rows.length === 3, {
-      timeoutMs: 30_000,
-      message: 'scheduling records kept',
-    });
+    await waitFor(
+      async () => (await sql.query('SELECT 1 FROM scheduling_record WHERE id = ANY($1::uuid[])', [Object.values(ids)])).rows.length === 3,
+      {
+        timeoutMs: 30_000,
+        message: 'scheduling records kept',
+      },
+    );
   } finally {
     await sql.end();
   }

@@ -35,14 +35,24 @@ describe('bad input on every write route of the API', () => {
   let signIns = 0;
 
   const signIn = async () => {
-    const response = await fetch(`${platform.url}/api/users/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(CREDENTIALS) });
+    const response = await fetch(`${platform.url}/api/users/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(CREDENTIALS),
+    });
     expect(response.status).toBe(200);
     token = ((await response.json()) as { token: string }).token;
     signIns += 1;
   };
 
   // A route under test may end the session it is called with (sign out, revoke); the sweep signs in again and retries.
-  const send = async (method: string, url: string, contentType: string | undefined, payload: string | undefined, retry = true): Promise<Answer> => {
+  const send = async (
+    method: string,
+    url: string,
+    contentType: string | undefined,
+    payload: string | undefined,
+    retry = true,
+  ): Promise<Answer> => {
     const response = await fetch(`${platform.url}${url}`, {
       method,
       headers: { authorization: `Bearer ${token}`, ...(contentType ? { 'content-type': contentType } : {}) },
@@ -69,7 +79,14 @@ describe('bad input on every write route of the API', () => {
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'pep-bad-input-'));
-    platform = await startPlatform({ dataDir, host: '127.0.0.1', port: 0, logLevel: 'silent', bodyLimit: BODY_LIMIT, rateLimitPerMinute: 1_000_000 });
+    platform = await startPlatform({
+      dataDir,
+      host: '127.0.0.1',
+      port: 0,
+      logLevel: 'silent',
+      bodyLimit: BODY_LIMIT,
+      rateLimitPerMinute: 1_000_000,
+    });
     const signup = await fetch(`${platform.url}/api/users/signup`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -92,18 +109,35 @@ describe('bad input on every write route of the API', () => {
 
   it('refuses a NUL byte in a text field of patients, providers, facilities, templates, waitlists and groups, and a 3,000-deep settings, with 400 naming the field', async () => {
     const byRoute = new Map((await operations()).map((operation) => [`${operation.method} ${operation.path}`, operation]));
-    for (const route of ['POST /api/patients', 'POST /api/providers', 'POST /api/facilities', 'POST /api/patientMessageTemplates', 'POST /api/waitlists', 'POST /api/groups']) {
+    for (const route of [
+      'POST /api/patients',
+      'POST /api/providers',
+      'POST /api/facilities',
+      'POST /api/patientMessageTemplates',
+      'POST /api/waitlists',
+      'POST /api/groups',
+    ]) {
       const operation = byRoute.get(route);
       expect(operation?.body, route).toBeDefined();
       const sample = sampleOf(operation!.body);
-      const response = await send(operation!.method, urlOf(operation!), 'application/json', JSON.stringify(mapStrings(sample, (text) => `${text}\u0000`)));
+      const response = await send(
+        operation!.method,
+        urlOf(operation!),
+        'application/json',
+        JSON.stringify(mapStrings(sample, (text) => `${text}\u0000`)),
+      );
       expect(response.status, `${route} ${response.text}`).toBe(400);
       expect(response.contentType).toMatch(/^application\/problem\+json/);
       expect(response.body.errors?.map((error) => error.field).sort(), route).toEqual(stringFields(sample).slice(0, 20).sort());
     }
     let deep: unknown = { theme: 'dark' };
     for (let level = 0; level < 3000; level += 1) deep = level % 2 === 0 ? [deep] : { nested: deep };
-    const settings = await send('POST', '/api/settings', 'application/json', JSON.stringify({ ref: 'organization', settings: { layout: deep } }));
+    const settings = await send(
+      'POST',
+      '/api/settings',
+      'application/json',
+      JSON.stringify({ ref: 'organization', settings: { layout: deep } }),
+    );
     expect(settings.status, settings.text).toBe(400);
     expect(settings.body.errors?.[0]?.field).toMatch(/^body\.settings\.layout(\.(0|nested))+$/);
     expect(settings.body.errors?.[0]?.message).toMatch(/nested too deep/);

@@ -40,7 +40,11 @@ describe('embedded platform: simultaneous bookings of one slot through the gatew
       body: JSON.stringify({ ...credentials, firstname: 'Olive', lastname: 'Owner', organizationName: 'Race Clinic' }),
     });
     expect(signup.status).toBe(200);
-    const login = await fetch(`${platform.url}/api/users/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(credentials) });
+    const login = await fetch(`${platform.url}/api/users/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(credentials),
+    });
     token = ((await login.json()) as { token: string }).token;
   });
   afterAll(async () => {
@@ -55,14 +59,24 @@ describe('embedded platform: simultaneous bookings of one slot through the gatew
     const patients: string[] = [];
     for (let i = 0; i < WAY; i += 1) patients.push(await created('/api/patients', { firstname: 'Pat', lastname: `Racer${i}` }));
     for (let round = 0; round < ROUNDS; round += 1) {
-      const slot = await created('/api/availabilities', { provider, facility, appointmentType, date: new Date(Date.UTC(2099, 2, 1 + round, 14)).toISOString() });
+      const slot = await created('/api/availabilities', {
+        provider,
+        facility,
+        appointmentType,
+        date: new Date(Date.UTC(2099, 2, 1 + round, 14)).toISOString(),
+      });
       const responses = await Promise.all(
         patients.map((patient, i) =>
-          i % 2 === 0 ? api('PUT', `/api/availabilities/${slot}/book`, { patient }) : api('POST', `/api/availabilities/book/${slot}`, { patient }),
+          i % 2 === 0
+            ? api('PUT', `/api/availabilities/${slot}/book`, { patient })
+            : api('POST', `/api/availabilities/book/${slot}`, { patient }),
         ),
       );
       const statuses = responses.map((response) => response.status);
-      expect(statuses.filter((status) => status === 200), `round ${round}: ${statuses.join(',')}`).toHaveLength(1);
+      expect(
+        statuses.filter((status) => status === 200),
+        `round ${round}: ${statuses.join(',')}`,
+      ).toHaveLength(1);
       for (const response of responses.filter((r) => r.status !== 200)) {
         expect(response.status, `round ${round}: ${JSON.stringify(response.body)}`).toBe(409);
         expect(response.type).toMatch(/^application\/problem\+json/);

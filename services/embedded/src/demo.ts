@@ -21,9 +21,17 @@ const EMAIL = 'demo@localhost.example';
  * (the same seeder, through the same public API), resuming after an interrupted start. The demo patient's phone is
  * `phone` (texts go to the development sink on a laptop).
  */
-export async function seedDemo(options: { url: string; dataDir: string; phone?: string | undefined; clock?: () => Date }): Promise<DemoLogin> {
+export async function seedDemo(options: {
+  url: string;
+  dataDir: string;
+  phone?: string | undefined;
+  clock?: () => Date;
+}): Promise<DemoLogin> {
   const file = join(options.dataDir, DEMO_FILE);
-  const saved = await readFile(file, 'utf8').then((text) => JSON.parse(text) as Partial<DemoLogin>, () => null);
+  const saved = await readFile(file, 'utf8').then(
+    (text) => JSON.parse(text) as Partial<DemoLogin>,
+    () => null,
+  );
   // The password is written before the sign-up, so a start interrupted after it can still log in.
   const login = { email: saved?.email ?? EMAIL, password: saved?.password ?? randomBytes(12).toString('base64url') };
   let state: DemoLogin = { ...login, organization: saved?.organization ?? '', practice: saved?.practice ?? NO_PRACTICE };
@@ -46,8 +54,18 @@ export async function seedDemo(options: { url: string; dataDir: string; phone?: 
 
 async function signUpOrLogIn(url: string, login: { email: string; password: string }, organization: (id: string) => void): Promise<string> {
   const post = (path: string, body: unknown) =>
-    fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(30_000) });
-  const signup = await post('/api/users/signup', { ...login, firstname: 'Demo', lastname: 'Admin', organizationName: 'Main Street Clinic (demo)' });
+    fetch(`${url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(30_000),
+    });
+  const signup = await post('/api/users/signup', {
+    ...login,
+    firstname: 'Demo',
+    lastname: 'Admin',
+    organizationName: 'Main Street Clinic (demo)',
+  });
   const answer = (await signup.json()) as { token?: string; organization?: { _id?: string }; user?: { organization?: string } };
   if (signup.ok && answer.token) {
     organization(answer.organization?._id ?? '');

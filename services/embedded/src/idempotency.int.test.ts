@@ -32,7 +32,11 @@ describe('embedded platform: retried writes through the gateway', () => {
       body: JSON.stringify({ ...credentials, firstname: 'Olive', lastname: 'Owner', organizationName: 'Retry Clinic' }),
     });
     expect(signup.status).toBe(200);
-    const login = await fetch(`${platform.url}/api/users/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(credentials) });
+    const login = await fetch(`${platform.url}/api/users/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(credentials),
+    });
     token = ((await login.json()) as { token: string }).token;
   });
   afterAll(async () => {
@@ -63,11 +67,21 @@ describe('embedded platform: retried writes through the gateway', () => {
   });
 
   it('documents the header on the writes of the merged OpenAPI document', async () => {
-    const document = (await (await fetch(`${platform.url}/api/docs/json`)).json()) as { paths: Record<string, Record<string, { parameters?: Array<{ name: string }> }>> };
-    for (const [path, method] of [['/api/patients', 'post'], ['/api/appointments', 'post'], ['/api/messages', 'post'], ['/api/users/{id}', 'put']] as const) {
+    const document = (await (await fetch(`${platform.url}/api/docs/json`)).json()) as {
+      paths: Record<string, Record<string, { parameters?: Array<{ name: string }> }>>;
+    };
+    for (const [path, method] of [
+      ['/api/patients', 'post'],
+      ['/api/appointments', 'post'],
+      ['/api/messages', 'post'],
+      ['/api/users/{id}', 'put'],
+    ] as const) {
       const operation = document.paths[path]?.[method];
       expect(operation, `${method} ${path}`).toBeDefined();
-      expect(operation!.parameters?.map((parameter) => parameter.name), `${method} ${path}`).toContain('Idempotency-Key');
+      expect(
+        operation!.parameters?.map((parameter) => parameter.name),
+        `${method} ${path}`,
+      ).toContain('Idempotency-Key');
     }
   });
 });

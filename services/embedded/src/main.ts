@@ -22,12 +22,22 @@ main(async () => {
   });
   logger.info(
     // Nothing leaves the laptop: texts are listed by GET /api/messages, and a patient's reply is played with npm run reply.
-    { url: platform.url, status: `${platform.url}/api/status`, messages: `${platform.url}/api/messages`, mail: platform.mailDir, reply: 'npm run reply -- <phone> <text>' },
+    {
+      url: platform.url,
+      status: `${platform.url}/api/status`,
+      messages: `${platform.url}/api/messages`,
+      mail: platform.mailDir,
+      reply: 'npm run reply -- <phone> <text>',
+    },
     'platform started (embedded)',
   );
   // `npm start -- --demo`: a clinic with a demo practice to log in to, seeded once per data folder.
   if (process.argv.includes('--demo')) {
-    const login = await seedDemo({ url: `http://127.0.0.1:${new URL(platform.url).port}`, dataDir: config.DATA_DIR, phone: process.env['DEMO_PHONE'] });
+    const login = await seedDemo({
+      url: `http://127.0.0.1:${new URL(platform.url).port}`,
+      dataDir: config.DATA_DIR,
+      phone: process.env['DEMO_PHONE'],
+    });
     process.stdout.write(demoBanner(platform.publicUrl, login));
   }
   let stopping = false;

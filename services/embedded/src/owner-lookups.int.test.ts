@@ -47,7 +47,12 @@ describe('services ask the owner about ids their read models have not heard of',
     const database = await openDatabase({ kind: 'postgres', url: created.url });
     databases.push({ database, created });
     await migrate(database, { migrationsDir });
-    const app = await build({ logger: createLogger({ service: name, level: 'silent' }), database, bus: new InProcessBus(), internalAuthSecret: SECRET });
+    const app = await build({
+      logger: createLogger({ service: name, level: 'silent' }),
+      database,
+      bus: new InProcessBus(),
+      internalAuthSecret: SECRET,
+    });
     apps.push(app);
     return { app, database, url: await app.listen({ host: '127.0.0.1', port: 0 }) };
   }
@@ -59,12 +64,24 @@ describe('services ask the owner about ids their read models have not heard of',
     const response = await authApp.inject({
       method: 'POST',
       url: '/api/users/signup',
-      payload: { email: `admin@${name}.example`, password: 'correct horse battery staple', firstname: 'Ada', lastname: 'Admin', organizationName: name },
+      payload: {
+        email: `admin@${name}.example`,
+        password: 'correct horse battery staple',
+        firstname: 'Ada',
+        lastname: 'Admin',
+        organizationName: name,
+      },
     });
     expect(response.statusCode, response.body).toBe(200);
     return { organization: response.json().organization._id, user: response.json().user._id, roles: ['admin'] };
   };
-  const call = async (app: ServiceApp, identity: Identity, method: 'GET' | 'POST' | 'PUT', url: string, payload?: Record<string, unknown>) =>
+  const call = async (
+    app: ServiceApp,
+    identity: Identity,
+    method: 'GET' | 'POST' | 'PUT',
+    url: string,
+    payload?: Record<string, unknown>,
+  ) =>
     app.inject({ method, url, headers: { 'x-internal-identity': await signIdentity(SECRET, identity) }, ...(payload ? { payload } : {}) });
   const create = async (app: ServiceApp, identity: Identity, url: string, payload: Record<string, unknown>) => {
     const response = await call(app, identity, 'POST', url, payload);
@@ -78,7 +95,13 @@ describe('services ask the owner about ids their read models have not heard of',
     const provider = await create(schedulingApp, identity, '/api/providers', { firstname: 'Grace', lastname: 'Hopper' });
     const facility = await create(schedulingApp, identity, '/api/facilities', { name: 'Main Street Clinic', timeZone: 'America/New_York' });
     const type = await create(schedulingApp, identity, '/api/appointmentTypes', { name: 'Check-up', duration: 30 });
-    const appointment = await create(schedulingApp, identity, '/api/appointments', { patient, provider, facility, type, date: '2036-07-20T15:00:00Z' });
+    const appointment = await create(schedulingApp, identity, '/api/appointments', {
+      patient,
+      provider,
+      facility,
+      type,
+      date: '2036-07-20T15:00:00Z',
+    });
     return { patient, provider, facility, type, appointment };
   };
   let a: Awaited<ReturnType<typeof records>>;
@@ -135,7 +158,12 @@ describe('services ask the owner about ids their read models have not heard of',
 
   it('messaging plans a reminder for a patient and appointment created a moment ago, and refuses another organization’s or no one’s', async () => {
     const sendAt = '2036-07-18T15:00:00Z';
-    const planned = await call(messagingApp, orgA, 'POST', '/api/reminders', { patient: a.patient, appointment: a.appointment, sendAt, text: 'See you soon' });
+    const planned = await call(messagingApp, orgA, 'POST', '/api/reminders', {
+      patient: a.patient,
+      appointment: a.appointment,
+      sendAt,
+      text: 'See you soon',
+    });
     expect(planned.statusCode, planned.body).toBe(200);
     expect(planned.json()).toMatchObject({ patient: a.patient, appointment: a.appointment, status: 'scheduled' });
 
@@ -232,14 +260,19 @@ describe('services ask the owner about ids their read models have not heard of',
     }
   };
   /** An opening of A's in scheduling, to book patients into. */
-  const openingOfA = (date: string) => create(schedulingApp, orgA, '/api/availabilities', { provider: a.provider, facility: a.facility, appointmentType: a.type, date });
+  const openingOfA = (date: string) =>
+    create(schedulingApp, orgA, '/api/availabilities', { provider: a.provider, facility: a.facility, appointmentType: a.type, date });
 
   it('scheduling books and waitlists a patient created in patients a moment ago, and refuses another organization’s or no one’s in every patient field, writing nothing', async () => {
     const fresh = await create(patientsApp, orgA, '/api/patients', { firstname: 'Nina', lastname: 'Newcomer' });
     const theirs = await create(patientsApp, orgB, '/api/patients', { firstname: 'Nina', lastname: 'Elsewhere' });
     expect(await heardOf([fresh, theirs])).toEqual([]);
     const catalogOfA = { provider: a.provider, facility: a.facility, type: a.type };
-    const booked = await call(schedulingApp, orgA, 'POST', '/api/appointments', { ...catalogOfA, patient: fresh, date: '2036-07-21T15:00:00Z' });
+    const booked = await call(schedulingApp, orgA, 'POST', '/api/appointments', {
+      ...catalogOfA,
+      patient: fresh,
+      date: '2036-07-21T15:00:00Z',
+    });
     expect(booked.statusCode, booked.body).toBe(200);
     expect(booked.json().patient).toBe(fresh);
     expect((await call(schedulingApp, orgA, 'POST', '/api/waitlists', { patient: fresh })).statusCode).toBe(200);
@@ -248,16 +281,29 @@ describe('services ask the owner about ids their read models have not heard of',
 
     const before = await schedulingRows();
     for (const patient of [theirs, randomUUID()]) {
-      const refused = await call(schedulingApp, orgA, 'POST', '/api/appointments', { ...catalogOfA, patient, date: '2036-07-22T15:00:00Z' });
+      const refused = await call(schedulingApp, orgA, 'POST', '/api/appointments', {
+        ...catalogOfA,
+        patient,
+        date: '2036-07-22T15:00:00Z',
+      });
       expect(refused.statusCode, refused.body).toBe(404);
       expect(refused.json().errors).toEqual([{ field: 'body.patient', message: 'no such patient' }]);
-      const filters = ['/api/appointments', '/api/appointments/crudList', '/api/waitlists', '/api/waitlists/crudList', '/api/waitlists/filter', '/api/waitlists/count'];
+      const filters = [
+        '/api/appointments',
+        '/api/appointments/crudList',
+        '/api/waitlists',
+        '/api/waitlists/crudList',
+        '/api/waitlists/filter',
+        '/api/waitlists/count',
+      ];
       for (const [method, url, payload, field] of [
         ['PUT', `/api/availabilities/${opening}/book`, { patient }, 'body.patient'],
         ['POST', `/api/availabilities/book/${opening}`, { patient }, 'body.patient'],
         ['POST', '/api/waitlists', { patient }, 'body.patient'],
         ['POST', '/api/waitlists/find/count', { patient }, 'body.patient'],
-        ...[...filters, `/api/providers/${a.provider}/waitlists`].map((url) => ['GET', `${url}?patient=${patient}`, undefined, 'querystring.patient'] as const),
+        ...[...filters, `/api/providers/${a.provider}/waitlists`].map(
+          (url) => ['GET', `${url}?patient=${patient}`, undefined, 'querystring.patient'] as const,
+        ),
         ['GET', `/api/appointments/getByPatientId/${patient}`, undefined, 'params.id'],
         ['GET', `/api/offers/findByPatientId/${patient}`, undefined, 'params.id'],
       ] as const) {
@@ -265,7 +311,10 @@ describe('services ask the owner about ids their read models have not heard of',
         const response = await call(schedulingApp, orgA, method, url, payload);
         expect(response.statusCode, `${what} → ${response.body}`).toBe(404);
         expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
-        expect(response.json().errors.map((error: { field: string }) => error.field), what).toEqual([field]);
+        expect(
+          response.json().errors.map((error: { field: string }) => error.field),
+          what,
+        ).toEqual([field]);
       }
     }
     expect(await schedulingRows()).toEqual(before);
@@ -305,7 +354,11 @@ describe('services ask the owner about ids their read models have not heard of',
     const setting = await call(authApp, orgA, 'POST', '/api/settings', { ref: 'provider', refId: randomUUID() });
     expect(setting.statusCode).toBe(503);
     expect(setting.headers['retry-after']).toBe('5');
-    const reminder = await call(messagingApp, orgA, 'POST', '/api/reminders', { patient: a.patient, appointment: randomUUID(), sendAt: '2036-07-18T15:00:00Z' });
+    const reminder = await call(messagingApp, orgA, 'POST', '/api/reminders', {
+      patient: a.patient,
+      appointment: randomUUID(),
+      sendAt: '2036-07-18T15:00:00Z',
+    });
     expect(reminder.statusCode).toBe(503);
     expect((await call(authApp, orgA, 'GET', '/api/settings')).json().total).toBe(3);
     expect((await call(messagingApp, orgA, 'GET', '/api/reminders')).json().total).toBe(1);

@@ -24,7 +24,9 @@ describe('embedded platform', () => {
     try {
       const body = await status(platform);
       expect(body.status).toBe('ok');
-      expect(body.services).toContainEqual(expect.objectContaining({ name: 'patients', status: 'ok', checks: { database: 'ok', broker: 'ok' } }));
+      expect(body.services).toContainEqual(
+        expect.objectContaining({ name: 'patients', status: 'ok', checks: { database: 'ok', broker: 'ok' } }),
+      );
       expect(body.services).toContainEqual({ name: 'gateway', status: 'ok' });
       expect(body.services).toContainEqual(expect.objectContaining({ name: 'auth', status: 'ok' }));
       expect(body.services).toContainEqual(expect.objectContaining({ name: 'scheduling', status: 'ok' }));
@@ -81,7 +83,12 @@ describe('embedded platform', () => {
       const provider = await api('POST', '/api/providers', { firstname: 'Grace', lastname: 'Hopper' }, token);
       const facility = await api('POST', '/api/facilities', { name: 'Main Street', timeZone: 'America/New_York' }, token);
       const type = await api('POST', '/api/appointmentTypes', { name: 'Check-up', duration: 30 }, token);
-      const slot = { provider: provider.body['_id'], facility: facility.body['_id'], type: type.body['_id'], date: '2030-03-10T14:00:00.000Z' };
+      const slot = {
+        provider: provider.body['_id'],
+        facility: facility.body['_id'],
+        type: type.body['_id'],
+        date: '2030-03-10T14:00:00.000Z',
+      };
       const booked = await api('POST', '/api/appointments', { patient: id, ...slot }, token);
       expect(booked.status).toBe(200);
       expect(booked.body).toMatchObject({ status: 'unconfirmed', duration: 30 });
@@ -94,8 +101,12 @@ describe('embedded platform', () => {
         { timeoutMs: 15_000, message: 'appointment.created reaches the patient journey' },
       );
       // Messaging planned its reminders from the same event (the development sink sends nothing out).
-      const reminders = async () => (await api('GET', `/api/reminders/findByApptId/${booked.body['_id']}`, undefined, token)).body['response'];
-      await waitFor(async () => ((await reminders()) ?? []).length > 0, { timeoutMs: 15_000, message: 'reminders planned for the appointment' });
+      const reminders = async () =>
+        (await api('GET', `/api/reminders/findByApptId/${booked.body['_id']}`, undefined, token)).body['response'];
+      await waitFor(async () => ((await reminders()) ?? []).length > 0, {
+        timeoutMs: 15_000,
+        message: 'reminders planned for the appointment',
+      });
 
       const other = await api('POST', '/api/users/signup', {
         email: 'owner@clinic-b.example',
@@ -123,10 +134,15 @@ describe('embedded platform', () => {
     const secret = (await readFile(join(dataDir, 'internal-auth-secret'), 'utf8')).trim();
     const headers = {
       'content-type': 'application/json',
-      'x-internal-identity': await signIdentity(secret, { organization: '0b5d3d1e-7c1a-4c8e-9a55-3d2b8f1e0c11', user: 'u', roles: ['staff'] }),
+      'x-internal-identity': await signIdentity(secret, {
+        organization: '0b5d3d1e-7c1a-4c8e-9a55-3d2b8f1e0c11',
+        user: 'u',
+        roles: ['staff'],
+      }),
     };
     const journey = async (platform: RunningPlatform, id: string) =>
-      ((await (await fetch(`${platform.services['patients']}/api/patients/${id}/journey`, { headers })).json()) as { response: unknown[] }).response;
+      ((await (await fetch(`${platform.services['patients']}/api/patients/${id}/journey`, { headers })).json()) as { response: unknown[] })
+        .response;
 
     const first = await start();
     let id: string;

@@ -50,7 +50,10 @@ describe('embedded platform: revoked tokens are refused at once, and still after
 
       // An integrator client stands in for a second member: decommissioning it works like a user's.
       const client = await api('POST', '/api/integratorClients', { name: 'EHR sync' }, ownerToken);
-      const clientLogin = await api('POST', '/api/integratorClients/login', { clientId: client.body['clientId'], clientSecret: client.body['clientSecret'] });
+      const clientLogin = await api('POST', '/api/integratorClients/login', {
+        clientId: client.body['clientId'],
+        clientSecret: client.body['clientSecret'],
+      });
       staffToken = clientLogin.body['token'];
       expect((await api('POST', '/api/patients', { firstname: 'Ann', lastname: 'Before' }, staffToken)).status).toBe(200);
       expect((await api('DELETE', `/api/integratorClients/${client.body['_id']}`, undefined, ownerToken)).status).toBe(200);

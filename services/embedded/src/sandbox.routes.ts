@@ -28,8 +28,12 @@ const clockState = z.object({
   now: z.string().describe('What scheduling and messaging read as now.'),
   offsetMs: z.number().describe('How far that is ahead of real time.'),
 });
-const afterSending = clockState.extend({ sent: z.number().int().describe('Reminders, offer texts and acknowledgements the dispatcher claimed and sent.') });
-const afterNext = afterSending.extend({ nextDue: z.string().nullable().describe('When the text moved to was due; null when nothing was planned (the clock stays).') });
+const afterSending = clockState.extend({
+  sent: z.number().int().describe('Reminders, offer texts and acknowledgements the dispatcher claimed and sent.'),
+});
+const afterNext = afterSending.extend({
+  nextDue: z.string().nullable().describe('When the text moved to was due; null when nothing was planned (the clock stays).'),
+});
 const advanceBody = z
   .object({ advance: z.string().describe('How far to move the clock forward: minutes, hours or days, e.g. 90m, 14h, 2d.') })
   .strict();
@@ -68,9 +72,14 @@ export function registerSandboxRoutes(app: ServiceApp, options: SandboxOptions):
     requireToken(request.headers[SANDBOX_TOKEN_HEADER]);
     const byMs = parseDuration(request.body.advance);
     if (byMs === null || byMs <= 0 || byMs > MAX_ADVANCE_MS) {
-      throw new HttpProblem(400, 'validation', 'advance must be a positive duration of at most 366 days in minutes, hours or days, e.g. 90m, 14h or 2d.', {
-        errors: [{ field: 'advance', message: 'e.g. 90m, 14h or 2d; the clock only moves forward' }],
-      });
+      throw new HttpProblem(
+        400,
+        'validation',
+        'advance must be a positive duration of at most 366 days in minutes, hours or days, e.g. 90m, 14h or 2d.',
+        {
+          errors: [{ field: 'advance', message: 'e.g. 90m, 14h or 2d; the clock only moves forward' }],
+        },
+      );
     }
     await advanceClock(options.dataDir, options.clock, byMs);
     return { ...state(), sent: await sendAllDue() };
@@ -82,7 +91,8 @@ export function registerSandboxRoutes(app: ServiceApp, options: SandboxOptions):
     requireToken(request.headers[SANDBOX_TOKEN_HEADER]);
     const due = await options.nextDue();
     const ahead = due ? due.getTime() - options.clock().getTime() : 0;
-    if (ahead > MAX_ADVANCE_MS) throw new HttpProblem(409, 'too-far', `The next planned text is due at ${due!.toISOString()}, more than 366 days ahead.`);
+    if (ahead > MAX_ADVANCE_MS)
+      throw new HttpProblem(409, 'too-far', `The next planned text is due at ${due!.toISOString()}, more than 366 days ahead.`);
     if (ahead > 0) await advanceClock(options.dataDir, options.clock, ahead);
     return { ...state(), sent: await sendAllDue(), nextDue: due?.toISOString() ?? null };
   });

@@ -40,7 +40,11 @@ export function writeOperations(document: OpenApiDocument): Operation[] {
       const operation = byMethod[method];
       if (!operation) continue;
       const schema = operation.requestBody?.content?.['application/json']?.schema;
-      operations.push({ method: method.toUpperCase() as Operation['method'], path, body: schema ? resolveRefs(schema, document) : undefined });
+      operations.push({
+        method: method.toUpperCase() as Operation['method'],
+        path,
+        body: schema ? resolveRefs(schema, document) : undefined,
+      });
     }
   }
   return operations;
@@ -52,7 +56,9 @@ function resolveRefs(schema: JsonSchema, document: OpenApiDocument, depth = 0): 
   const resolved: JsonSchema = { ...target };
   delete resolved.$ref;
   if (target.properties) {
-    resolved.properties = Object.fromEntries(Object.entries(target.properties).map(([key, value]) => [key, resolveRefs(value, document, depth + 1)]));
+    resolved.properties = Object.fromEntries(
+      Object.entries(target.properties).map(([key, value]) => [key, resolveRefs(value, document, depth + 1)]),
+    );
   }
   if (target.items) resolved.items = resolveRefs(target.items, document, depth + 1);
   for (const key of ['anyOf', 'oneOf', 'allOf'] as const) {
@@ -113,7 +119,8 @@ export function stringFields(value: unknown, field = 'body'): string[] {
 export function mapStrings(value: unknown, change: (text: string) => string): unknown {
   if (typeof value === 'string') return change(value);
   if (Array.isArray(value)) return value.map((item) => mapStrings(item, change));
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, mapStrings(item, change)]));
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, mapStrings(item, change)]));
   return value;
 }
 
@@ -160,25 +167,68 @@ export function hostileBodies(operation: Operation, bodyLimit: number): HostileB
   const firstString = strings[0]?.split('.').slice(1);
   const withHuge = firstString && firstString.length > 0 ? setAt(sample, firstString, hugeText) : { text: hugeText };
   return [
-    { name: 'NUL in every string field', contentType: JSON_TYPE, payload: JSON.stringify(mapStrings(sample, (text) => `${text}\u0000`)), fields: strings.slice(0, 20), fieldAtFault: strings.length > 0 },
-    { name: 'an unpaired surrogate in every string field', contentType: JSON_TYPE, payload: JSON.stringify(mapStrings(sample, (text) => `${text}\ud800`)), fields: strings.slice(0, 20), fieldAtFault: strings.length > 0 },
-    { name: 'NUL in a field name at the top level', contentType: JSON_TYPE, payload: JSON.stringify({ ...(isObject ? sample : {}), 'na\u0000me': '\u0000' }), fields: ['body.na\\u0000me'], fieldAtFault: true },
+    {
+      name: 'NUL in every string field',
+      contentType: JSON_TYPE,
+      payload: JSON.stringify(mapStrings(sample, (text) => `${text}\u0000`)),
+      fields: strings.slice(0, 20),
+      fieldAtFault: strings.length > 0,
+    },
+    {
+      name: 'an unpaired surrogate in every string field',
+      contentType: JSON_TYPE,
+      payload: JSON.stringify(mapStrings(sample, (text) => `${text}\ud800`)),
+      fields: strings.slice(0, 20),
+      fieldAtFault: strings.length > 0,
+    },
+    {
+      name: 'NUL in a field name at the top level',
+      contentType: JSON_TYPE,
+      payload: JSON.stringify({ ...(isObject ? sample : {}), 'na\u0000me': '\u0000' }),
+      fields: ['body.na\\u0000me'],
+      fieldAtFault: true,
+    },
     { name: 'a bare NUL string', contentType: JSON_TYPE, payload: JSON.stringify('\u0000'), fields: ['body'], fieldAtFault: true },
     { name: 'a 3,000-deep array', contentType: JSON_TYPE, payload: deep, fields: [], fieldAtFault: true },
     {
       name: 'a 3,000-deep value in a field',
       contentType: JSON_TYPE,
-      payload: isObject && Object.keys(sample).length > 0 ? JSON.stringify(sample).replace(/^\{/, `{"settings":${deep},`) : `{"settings":${deep}}`,
+      payload:
+        isObject && Object.keys(sample).length > 0 ? JSON.stringify(sample).replace(/^\{/, `{"settings":${deep},`) : `{"settings":${deep}}`,
       fields: [],
       fieldAtFault: true,
     },
-    { name: 'wrong types in every field', contentType: JSON_TYPE, payload: JSON.stringify(wrongTypes(sample)), fields: [], fieldAtFault: isObject && Object.keys(sample).length > 0 },
-    { name: 'an unknown field', contentType: JSON_TYPE, payload: JSON.stringify(isObject ? { ...sample, notAField: 1 } : { notAField: 1 }), fields: [], fieldAtFault: false },
-    { name: 'a huge string under the size limit', contentType: JSON_TYPE, payload: JSON.stringify(withHuge), fields: [], fieldAtFault: false },
+    {
+      name: 'wrong types in every field',
+      contentType: JSON_TYPE,
+      payload: JSON.stringify(wrongTypes(sample)),
+      fields: [],
+      fieldAtFault: isObject && Object.keys(sample).length > 0,
+    },
+    {
+      name: 'an unknown field',
+      contentType: JSON_TYPE,
+      payload: JSON.stringify(isObject ? { ...sample, notAField: 1 } : { notAField: 1 }),
+      fields: [],
+      fieldAtFault: false,
+    },
+    {
+      name: 'a huge string under the size limit',
+      contentType: JSON_TYPE,
+      payload: JSON.stringify(withHuge),
+      fields: [],
+      fieldAtFault: false,
+    },
     { name: 'an empty body', contentType: JSON_TYPE, payload: '', fields: [], fieldAtFault: false },
     { name: 'not JSON', contentType: JSON_TYPE, payload: '{"firstname": "Ada", ', fields: [], fieldAtFault: false },
     { name: 'JSON sent as text/plain', contentType: 'text/plain', payload: JSON.stringify(sample), fields: [], fieldAtFault: false },
-    { name: 'an array where an object is expected', contentType: JSON_TYPE, payload: JSON.stringify([sample, sample]), fields: [], fieldAtFault: false },
+    {
+      name: 'an array where an object is expected',
+      contentType: JSON_TYPE,
+      payload: JSON.stringify([sample, sample]),
+      fields: [],
+      fieldAtFault: false,
+    },
   ];
 }
 

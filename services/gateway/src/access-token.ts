@@ -70,7 +70,9 @@ export function verifierFor(keys: JWTVerifyGetKey, clockToleranceSeconds = 5): T
       roles: roles as string[],
       issuedAtSeconds: payload.iat!,
       ...(typeof issuedAtMs === 'number' && Number.isInteger(issuedAtMs) ? { issuedAtMs } : {}),
-      ...(typeof rateLimitPerMinute === 'number' && Number.isInteger(rateLimitPerMinute) && rateLimitPerMinute > 0 ? { rateLimitPerMinute } : {}),
+      ...(typeof rateLimitPerMinute === 'number' && Number.isInteger(rateLimitPerMinute) && rateLimitPerMinute > 0
+        ? { rateLimitPerMinute }
+        : {}),
     };
   };
 }

@@ -57,9 +57,18 @@ describe('gateway', () => {
         done();
       },
     });
-    const app = await buildApp({ logger: createLogger({ service: 'gateway', level: 'trace', destination }), upstreams: { patients: upstreamUrl, messaging: upstreamUrl }, internalAuthSecret: SECRET, bodyLimit: 1024 });
-    expect((await app.inject({ method: 'GET', url: '/api/patients/search?type=email&value=ada.lovelace%40example.com' })).statusCode).toBe(200);
-    expect((await app.inject({ method: 'GET', url: '/api/callback/sms/reminders?From=%2B14155550147&Body=my+biopsy+results' })).statusCode).toBe(200);
+    const app = await buildApp({
+      logger: createLogger({ service: 'gateway', level: 'trace', destination }),
+      upstreams: { patients: upstreamUrl, messaging: upstreamUrl },
+      internalAuthSecret: SECRET,
+      bodyLimit: 1024,
+    });
+    expect((await app.inject({ method: 'GET', url: '/api/patients/search?type=email&value=ada.lovelace%40example.com' })).statusCode).toBe(
+      200,
+    );
+    expect(
+      (await app.inject({ method: 'GET', url: '/api/callback/sms/reminders?From=%2B14155550147&Body=my+biopsy+results' })).statusCode,
+    ).toBe(200);
     expect((await app.inject({ method: 'PUT', url: '/api/patients/Lovelace', payload: {} })).statusCode).toBe(200);
     await app.close();
     // Forwarded with the query (the service needs it), logged without it.
@@ -67,7 +76,11 @@ describe('gateway', () => {
     const logged = lines.join('').toLowerCase();
     for (const leak of ['ada.lovelace', 'lovelace', '14155550147', 'biopsy', 'from=', 'value=']) expect(logged).not.toContain(leak);
     const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
-    expect(entries.filter((entry) => entry['msg'] === 'forwarding to service').map((entry) => entry['upstream'])).toEqual(['patients', 'messaging', 'patients']);
+    expect(entries.filter((entry) => entry['msg'] === 'forwarding to service').map((entry) => entry['upstream'])).toEqual([
+      'patients',
+      'messaging',
+      'patients',
+    ]);
     // One line per request, naming the service that answered it.
     const answered = entries.filter((entry) => entry['msg'] === 'request completed');
     expect(answered.map((entry) => [entry['upstream'], (entry['res'] as { statusCode: number }).statusCode])).toEqual([
@@ -79,7 +92,13 @@ describe('gateway', () => {
   });
 
   it('routes the vendors’ webhooks at the host root to messaging, with the client address it established signed, never the client’s claim', async () => {
-    const app = await buildApp({ logger, upstreams: { messaging: upstreamUrl }, internalAuthSecret: SECRET, bodyLimit: 1024, trustProxyHops: 1 });
+    const app = await buildApp({
+      logger,
+      upstreams: { messaging: upstreamUrl },
+      internalAuthSecret: SECRET,
+      bodyLimit: 1024,
+      trustProxyHops: 1,
+    });
     const payload = [{ type: 'message-received', message: { id: 'm-1', from: '+15551230001', text: 'C' } }];
     const response = await app.inject({
       method: 'POST',
@@ -106,7 +125,14 @@ describe('gateway', () => {
   it('shows the vendors’ webhooks in the merged OpenAPI document, with their Basic scheme', () => {
     const operation = { summary: 'A reply', security: [{ vendorBasic: [] }] };
     const merged = mergeDocuments({ openapi: '3.1.0', info: {} }, [
-      { service: 'messaging', document: { openapi: '3.1.0', info: {}, paths: { '/webhooks/reply/bandwidth/sms': { post: operation }, '/health/ready': { get: {} } } } },
+      {
+        service: 'messaging',
+        document: {
+          openapi: '3.1.0',
+          info: {},
+          paths: { '/webhooks/reply/bandwidth/sms': { post: operation }, '/health/ready': { get: {} } },
+        },
+      },
     ]);
     expect(merged.paths?.['/webhooks/reply/bandwidth/sms']?.['post']).toMatchObject({ ...operation, 'x-service': 'messaging' });
     expect(merged.paths?.['/health/ready']).toBeUndefined();
@@ -115,13 +141,29 @@ describe('gateway', () => {
 
   it('documents the rate limit headers on every answer and the 429 in the merged OpenAPI document', () => {
     const merged = mergeDocuments({ openapi: '3.1.0', info: {} }, [
-      { service: 'patients', document: { openapi: '3.1.0', info: {}, paths: { '/api/patients/{id}': { get: { responses: { 200: { description: 'A patient' } } } } } } },
+      {
+        service: 'patients',
+        document: {
+          openapi: '3.1.0',
+          info: {},
+          paths: { '/api/patients/{id}': { get: { responses: { 200: { description: 'A patient' } } } } },
+        },
+      },
     ]);
-    const operation = merged.paths?.['/api/patients/{id}']?.['get'] as { responses: Record<string, { headers?: Record<string, unknown>; $ref?: string }> };
-    expect(Object.keys(operation.responses['200']!.headers ?? {})).toEqual(['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'RateLimit-Policy']);
+    const operation = merged.paths?.['/api/patients/{id}']?.['get'] as {
+      responses: Record<string, { headers?: Record<string, unknown>; $ref?: string }>;
+    };
+    expect(Object.keys(operation.responses['200']!.headers ?? {})).toEqual([
+      'RateLimit-Limit',
+      'RateLimit-Remaining',
+      'RateLimit-Reset',
+      'RateLimit-Policy',
+    ]);
     expect(operation.responses['429']).toEqual({ $ref: '#/components/responses/RateLimited' });
     expect(merged.components?.headers).toHaveProperty('Retry-After');
-    expect(merged.components?.responses?.['RateLimited']).toMatchObject({ headers: { 'Retry-After': { $ref: '#/components/headers/Retry-After' } } });
+    expect(merged.components?.responses?.['RateLimited']).toMatchObject({
+      headers: { 'Retry-After': { $ref: '#/components/headers/Retry-After' } },
+    });
   });
 
   it('never forwards a client-supplied internal identity', async () => {
@@ -138,11 +180,20 @@ describe('gateway', () => {
     const preflight = await app.inject({
       method: 'OPTIONS',
       url: '/api/appointments',
-      headers: { origin: 'https://clinic.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,idempotency-key' },
+      headers: {
+        origin: 'https://clinic.example',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type,idempotency-key',
+      },
     });
     expect(preflight.statusCode).toBe(204);
     expect(String(preflight.headers['access-control-allow-headers']).split(/,\s*/)).toContain('idempotency-key');
-    const answer = await app.inject({ method: 'POST', url: '/api/appointments', headers: { origin: 'https://clinic.example' }, payload: {} });
+    const answer = await app.inject({
+      method: 'POST',
+      url: '/api/appointments',
+      headers: { origin: 'https://clinic.example' },
+      payload: {},
+    });
     expect(String(answer.headers['access-control-expose-headers']).split(/,\s*/)).toContain('idempotent-replayed');
     await app.close();
   });
@@ -223,7 +274,10 @@ describe('gateway', () => {
 
   it('reports every service on /api/status', async () => {
     const app = await gateway({ patients: upstreamUrl, billing: 'http://127.0.0.1:1' });
-    const status = (await app.inject({ url: '/api/status' })).json() as { status: string; services: Array<{ name: string; status: string }> };
+    const status = (await app.inject({ url: '/api/status' })).json() as {
+      status: string;
+      services: Array<{ name: string; status: string }>;
+    };
     const byName = Object.fromEntries(status.services.map((service) => [service.name, service.status]));
     expect(byName).toEqual({
       gateway: 'ok',

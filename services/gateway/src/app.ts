@@ -107,7 +107,12 @@ export async function buildApp(deps: GatewayDeps): Promise<ServiceApp> {
   registerStatusRoutes(app, { upstreams: deps.upstreams, downtimeMessage: deps.downtimeMessage, isClosing: () => closing });
   registerHomeRoutes(app);
   await registerOpenApi(app, deps.upstreams);
-  await registerProxyRoutes(app, { upstreams: deps.upstreams, timeoutMs: deps.upstreamTimeoutMs ?? 30_000, bodyLimit, internalAuthSecret: deps.internalAuthSecret });
+  await registerProxyRoutes(app, {
+    upstreams: deps.upstreams,
+    timeoutMs: deps.upstreamTimeoutMs ?? 30_000,
+    bodyLimit,
+    internalAuthSecret: deps.internalAuthSecret,
+  });
   return app;
 }
 
@@ -121,8 +126,11 @@ function createRevocationFeed(app: ServiceApp, deps: GatewayDeps): RevocationFee
     internalAuthSecret: deps.internalAuthSecret,
     onEvent: (type) => events.inc({ type }),
   });
-  addGauge(app, 'gateway_revocation_feed_up', 'Whether the revocation feed is confirmed live (1) or not (0; tokens are refused).', async () =>
-    feed.isCurrent() ? 1 : 0,
+  addGauge(
+    app,
+    'gateway_revocation_feed_up',
+    'Whether the revocation feed is confirmed live (1) or not (0; tokens are refused).',
+    async () => (feed.isCurrent() ? 1 : 0),
   );
   addGauge(app, 'gateway_revocations_known', 'Revocations this replica enforces.', async () => feed.list.size);
   app.addHook('onReady', () => feed.start());

@@ -35,7 +35,15 @@ describe('gateway authentication', () => {
   });
 
   const token = (
-    overrides: { kid?: string; aud?: string; iss?: string; exp?: number | string; key?: KeyPair['privateKey']; sub?: string; claims?: Record<string, unknown> } = {},
+    overrides: {
+      kid?: string;
+      aud?: string;
+      iss?: string;
+      exp?: number | string;
+      key?: KeyPair['privateKey'];
+      sub?: string;
+      claims?: Record<string, unknown>;
+    } = {},
   ) =>
     new SignJWT({ org: ORG, roles: ['admin'], kind: 'staff', ...overrides.claims })
       .setProtectedHeader({ alg: 'ES256', kid: overrides.kid ?? 'key-1', typ: 'at+jwt' })
@@ -47,7 +55,13 @@ describe('gateway authentication', () => {
       .setExpirationTime(overrides.exp ?? '15m')
       .sign(overrides.key ?? privateKey);
   const gateway = (extra: Partial<Parameters<typeof buildApp>[0]> = {}) =>
-    buildApp({ logger, upstreams: { patients: upstreamUrl, auth: upstreamUrl }, internalAuthSecret: SECRET, verifyToken: verify, ...extra });
+    buildApp({
+      logger,
+      upstreams: { patients: upstreamUrl, auth: upstreamUrl },
+      internalAuthSecret: SECRET,
+      verifyToken: verify,
+      ...extra,
+    });
 
   it('turns a valid token into a signed identity the service trusts, in every accepted header form', async () => {
     const app = await gateway();
@@ -106,7 +120,12 @@ describe('gateway authentication', () => {
   it('lets sign-in and refresh through with a stale token, without identity', async () => {
     const app = await gateway();
     const expired = await token({ exp: Math.floor(Date.now() / 1000) - 3600 });
-    const response = await app.inject({ method: 'POST', url: '/api/tokens/validate', headers: { authorization: `Bearer ${expired}` }, payload: {} });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/tokens/validate',
+      headers: { authorization: `Bearer ${expired}` },
+      payload: {},
+    });
     expect(response.statusCode).toBe(200);
     expect(seen.at(-1)!['x-internal-identity']).toBeUndefined();
     expect(seen.at(-1)!['authorization']).toBe(`Bearer ${expired}`);
@@ -138,7 +157,9 @@ describe('gateway authentication', () => {
   it("gives an integrator client the limit its token carries, and everyone else the gateway's default", async () => {
     // A small default keeps it quick: 5 a minute refuses a client syncing 20 requests; its own 50 does not.
     const app = await gateway({ rateLimitPerMinute: 5 });
-    const integrator = { authorization: `Bearer ${await token({ sub: 'client-1', claims: { kind: 'integrator', roles: ['integrator'], rate_limit_per_minute: 50 } })}` };
+    const integrator = {
+      authorization: `Bearer ${await token({ sub: 'client-1', claims: { kind: 'integrator', roles: ['integrator'], rate_limit_per_minute: 50 } })}`,
+    };
     const staff = { authorization: `Bearer ${await token({ sub: 'user-2' })}` };
     const synced = [];
     for (let i = 0; i < 20; i++) synced.push(await app.inject({ url: '/api/patients/1', headers: integrator }));
@@ -153,7 +174,10 @@ describe('gateway authentication', () => {
     expect(defaulted[5]!.statusCode).toBe(429);
     expect(Number(defaulted[5]!.headers['retry-after'])).toBeGreaterThan(0);
     // A claim that is not a positive whole number is ignored: the default applies.
-    const odd = await app.inject({ url: '/api/patients/1', headers: { authorization: `Bearer ${await token({ sub: 'client-2', claims: { rate_limit_per_minute: 'lots' } })}` } });
+    const odd = await app.inject({
+      url: '/api/patients/1',
+      headers: { authorization: `Bearer ${await token({ sub: 'client-2', claims: { rate_limit_per_minute: 'lots' } })}` },
+    });
     expect(odd.headers['ratelimit-limit']).toBe('5');
     await app.close();
   });
@@ -161,8 +185,11 @@ describe('gateway authentication', () => {
   it('lets browsers read the rate limit headers', async () => {
     const app = await gateway();
     const response = await app.inject({ url: '/api/patients/1', headers: { origin: 'https://clinic.example' } });
-    const exposed = String(response.headers['access-control-expose-headers']).split(',').map((name) => name.trim().toLowerCase());
-    for (const header of ['ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'ratelimit-policy', 'retry-after']) expect(exposed).toContain(header);
+    const exposed = String(response.headers['access-control-expose-headers'])
+      .split(',')
+      .map((name) => name.trim().toLowerCase());
+    for (const header of ['ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'ratelimit-policy', 'retry-after'])
+      expect(exposed).toContain(header);
     await app.close();
   });
 

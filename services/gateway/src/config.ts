@@ -7,7 +7,10 @@ const upstreams = z
   .default('')
   .transform((value, context) => {
     const map: Partial<Record<ServiceName, string>> = {};
-    for (const entry of value.split(',').map((item) => item.trim()).filter(Boolean)) {
+    for (const entry of value
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean)) {
       const [name, url] = entry.split('=', 2).map((part) => part.trim());
       if (!name || !url || !(SERVICES as readonly string[]).includes(name) || !URL.canParse(url)) {
         context.addIssue({ code: 'custom', message: `"${entry}" is not <service>=<url> with a known service` });

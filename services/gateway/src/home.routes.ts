@@ -43,7 +43,8 @@ export function registerHomeRoutes(app: ServiceApp): void {
     },
     async (request, reply) => {
       reply.header('vary', 'accept');
-      if (/\btext\/html\b/.test(request.headers.accept ?? '')) return (reply as FastifyReply).type('text/html; charset=utf-8').send(HOME_PAGE);
+      if (/\btext\/html\b/.test(request.headers.accept ?? ''))
+        return (reply as FastifyReply).type('text/html; charset=utf-8').send(HOME_PAGE);
       return { name: 'patient-engagement-platform', ...LINKS };
     },
   );

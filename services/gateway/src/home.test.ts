@@ -28,7 +28,11 @@ describe('gateway: the host root', () => {
 
   it('points a browser at the API docs and the status in HTML, and an API client in JSON', async () => {
     const app = await gateway();
-    const browser = await app.inject({ method: 'GET', url: '/', headers: { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' } });
+    const browser = await app.inject({
+      method: 'GET',
+      url: '/',
+      headers: { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' },
+    });
     expect(browser.statusCode).toBe(200);
     expect(browser.headers['content-type']).toMatch(/^text\/html/);
     expect(browser.body).toContain('href="/api/docs"');
@@ -40,7 +44,12 @@ describe('gateway: the host root', () => {
       const client = await app.inject({ method: 'GET', url: '/', ...(accept ? { headers: { accept } } : {}) });
       expect(client.statusCode).toBe(200);
       expect(client.headers['content-type']).toMatch(/^application\/json/);
-      expect(client.json()).toEqual({ name: 'patient-engagement-platform', docs: '/api/docs', openapi: '/api/docs/json', status: '/api/status' });
+      expect(client.json()).toEqual({
+        name: 'patient-engagement-platform',
+        docs: '/api/docs',
+        openapi: '/api/docs/json',
+        status: '/api/status',
+      });
       expect(client.headers['vary']).toMatch(/accept/i);
     }
     await app.close();
@@ -48,8 +57,17 @@ describe('gateway: the host root', () => {
 
   it('has no sandbox: the embedded runtime alone adds /sandbox/*, so moving the clock answers 404 here', async () => {
     const app = await gateway();
-    for (const [method, url] of [['GET', '/sandbox/clock'], ['POST', '/sandbox/clock'], ['POST', '/sandbox/send-due']] as const) {
-      const response = await app.inject({ method, url, headers: { 'content-type': 'application/json', 'x-sandbox-token': 'anything' }, payload: '{"advance":"14h"}' });
+    for (const [method, url] of [
+      ['GET', '/sandbox/clock'],
+      ['POST', '/sandbox/clock'],
+      ['POST', '/sandbox/send-due'],
+    ] as const) {
+      const response = await app.inject({
+        method,
+        url,
+        headers: { 'content-type': 'application/json', 'x-sandbox-token': 'anything' },
+        payload: '{"advance":"14h"}',
+      });
       expect(response.statusCode, `${method} ${url}`).toBe(404);
       expect(response.headers['content-type']).toMatch(/problem\+json/);
     }
@@ -61,7 +79,12 @@ describe('gateway: the host root', () => {
     const page = await app.inject({ method: 'GET', url: '/reset-password/abc123' });
     expect(page.statusCode).toBe(200);
     expect(page.body).toBe('<p>the page</p>');
-    const form = await app.inject({ method: 'POST', url: '/reset-password/abc123', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'password=x&confirm=x' });
+    const form = await app.inject({
+      method: 'POST',
+      url: '/reset-password/abc123',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'password=x&confirm=x',
+    });
     expect(form.statusCode).toBe(200);
     expect(seen.slice(-2)).toEqual([
       { method: 'GET', url: '/reset-password/abc123', body: undefined },

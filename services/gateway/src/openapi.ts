@@ -34,16 +34,24 @@ const RATE_LIMIT_HEADER_OBJECTS: Record<string, { description: string; schema: R
   'RateLimit-Limit': { description: 'Requests the caller may make in the current window.', schema: { type: 'integer', minimum: 0 } },
   'RateLimit-Remaining': { description: 'Requests left in the current window.', schema: { type: 'integer', minimum: 0 } },
   'RateLimit-Reset': { description: 'Seconds until the window ends and the count starts again.', schema: { type: 'integer', minimum: 0 } },
-  'RateLimit-Policy': { description: "The caller's quota and window in seconds, e.g. `600;w=60`.", schema: { type: 'string', examples: ['600;w=60'] } },
+  'RateLimit-Policy': {
+    description: "The caller's quota and window in seconds, e.g. `600;w=60`.",
+    schema: { type: 'string', examples: ['600;w=60'] },
+  },
 };
 const RETRY_AFTER = { description: 'Seconds to wait before sending again.', schema: { type: 'integer', minimum: 0 } };
-const rateLimitHeaderRefs = Object.fromEntries(Object.keys(RATE_LIMIT_HEADER_OBJECTS).map((name) => [name, { $ref: `#/components/headers/${name}` }]));
+const rateLimitHeaderRefs = Object.fromEntries(
+  Object.keys(RATE_LIMIT_HEADER_OBJECTS).map((name) => [name, { $ref: `#/components/headers/${name}` }]),
+);
 
 /** An operation with the rate limit headers on each of its answers and the 429 the gateway may answer instead. */
 function withRateLimits(operation: Record<string, unknown>): Record<string, unknown> {
   const responses: Record<string, Record<string, unknown>> = {};
   for (const [status, response] of Object.entries((operation['responses'] ?? {}) as Record<string, Record<string, unknown>>)) {
-    responses[status] = '$ref' in response ? response : { ...response, headers: { ...((response['headers'] as object | undefined) ?? {}), ...rateLimitHeaderRefs } };
+    responses[status] =
+      '$ref' in response
+        ? response
+        : { ...response, headers: { ...((response['headers'] as object | undefined) ?? {}), ...rateLimitHeaderRefs } };
   }
   responses['429'] ??= { $ref: '#/components/responses/RateLimited' };
   return { ...operation, responses };
@@ -70,7 +78,10 @@ export async function registerOpenApi(app: ServiceApp, upstreams: Partial<Record
         }
       }),
     );
-    merged = mergeDocuments(own, parts.filter((part): part is { service: string; document: OpenApiDocument } => part !== null));
+    merged = mergeDocuments(
+      own,
+      parts.filter((part): part is { service: string; document: OpenApiDocument } => part !== null),
+    );
     fetchedAt = Date.now();
   };
 

@@ -1,5 +1,13 @@
 import replyFrom from '@fastify/reply-from';
-import { CLIENT_ADDRESS_HEADER, HttpProblem, IDENTITY_HEADER, sendProblem, signClientAddress, problemType, type AnyApp } from '@pep/service-kit';
+import {
+  CLIENT_ADDRESS_HEADER,
+  HttpProblem,
+  IDENTITY_HEADER,
+  sendProblem,
+  signClientAddress,
+  problemType,
+  type AnyApp,
+} from '@pep/service-kit';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { listGroups, type ServiceName } from './route-table.js';
 

@@ -124,7 +124,11 @@ export class RevocationFeed {
   }
 
   private async loadSnapshot() {
-    const identity = await signIdentity(this.options.internalAuthSecret, { organization: 'platform', user: 'gateway', roles: [REVOCATIONS_READER_ROLE] });
+    const identity = await signIdentity(this.options.internalAuthSecret, {
+      organization: 'platform',
+      user: 'gateway',
+      roles: [REVOCATIONS_READER_ROLE],
+    });
     const response = await undiciRequest(`${this.options.authUrl}${ACCESS_REVOCATIONS_PATH}`, {
       headers: { [IDENTITY_HEADER]: identity },
       headersTimeout: 5_000,

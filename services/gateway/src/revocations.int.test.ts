@@ -77,7 +77,8 @@ describe('gateway: revoked access tokens are refused on every replica as soon as
       .setExpirationTime('15m')
       .sign(privateKey);
   };
-  const call = (app: ServiceApp, accessToken: string) => app.inject({ url: '/api/patients/anything', headers: { authorization: `Bearer ${accessToken}` } });
+  const call = (app: ServiceApp, accessToken: string) =>
+    app.inject({ url: '/api/patients/anything', headers: { authorization: `Bearer ${accessToken}` } });
 
   /** Publishes an auth event, as auth's outbox relay would, and waits until every replica has applied it. */
   const deliver = async (event: EventEnvelope) => {
@@ -107,12 +108,17 @@ describe('gateway: revoked access tokens are refused on every replica as soon as
     topicPrefix = uniqueTopicPrefix('gateway-revocations');
     producer = new KafkaBus({ brokers, clientId: 'gateway-test-producer', topicPrefix, logger });
     // The topics exist before the replicas join, so their "start from now" position is the topics' end.
-    await producer.publish([userDeactivatedV1, organizationDeletedV1, integratorClientDeletedV1].map((d) => ({ topic: d.topic, key: 'warm-up', value: '{}' })));
+    await producer.publish(
+      [userDeactivatedV1, organizationDeletedV1, integratorClientDeletedV1].map((d) => ({ topic: d.topic, key: 'warm-up', value: '{}' })),
+    );
     await startReplica();
     await startReplica();
-    await waitFor(async () => (await Promise.all(replicas.map((app) => app.inject({ url: '/health/ready' })))).every((r) => r.statusCode === 200), {
-      timeoutMs: 30_000,
-    });
+    await waitFor(
+      async () => (await Promise.all(replicas.map((app) => app.inject({ url: '/health/ready' })))).every((r) => r.statusCode === 200),
+      {
+        timeoutMs: 30_000,
+      },
+    );
   }, 60_000);
   afterAll(async () => {
     for (const app of replicas) await app.close();
@@ -154,7 +160,16 @@ describe('gateway: revoked access tokens are refused on every replica as soon as
     const deactivated = uuid();
     const tokens = { deleted: await token({ sub: deleted, org }), deactivated: await token({ sub: deactivated, org }) };
     await deliver(event(integratorClientDeletedV1, org, deleted, { _id: deleted }));
-    await deliver(event(integratorClientUpdatedV1, org, deactivated, { _id: deactivated, name: 'EHR', clientId: 'ehr', roles: ['admin'], active: false, changed: ['active'] }));
+    await deliver(
+      event(integratorClientUpdatedV1, org, deactivated, {
+        _id: deactivated,
+        name: 'EHR',
+        clientId: 'ehr',
+        roles: ['admin'],
+        active: false,
+        changed: ['active'],
+      }),
+    );
     for (const app of replicas) {
       expect((await call(app, tokens.deleted)).statusCode).toBe(401);
       expect((await call(app, tokens.deactivated)).statusCode).toBe(401);
@@ -198,7 +213,12 @@ describe('gateway: revoked access tokens are refused on every replica as soon as
       const refused = await call(blind, await token({ sub: uuid(), org: uuid() }));
       expect(refused.statusCode).toBe(503);
       expect(refused.json()).toMatchObject({ status: 503, type: expect.stringContaining('revocations-unavailable') });
-      const login = await blind.inject({ method: 'POST', url: '/api/users/login', payload: {}, headers: { authorization: `Bearer ${await token({ sub: uuid(), org: uuid() })}` } });
+      const login = await blind.inject({
+        method: 'POST',
+        url: '/api/users/login',
+        payload: {},
+        headers: { authorization: `Bearer ${await token({ sub: uuid(), org: uuid() })}` },
+      });
       expect(login.statusCode).toBe(200);
     } finally {
       snapshotStatus = 200;

@@ -35,7 +35,12 @@ describe('revocation list', () => {
     const list = new RevocationList();
     list.add({ scope: 'member', subject: USER, organization: ORG, notBefore: new Date(CHANGE).toISOString() });
     list.add({ scope: 'organization', organization: OTHER_ORG, notBefore: new Date(CHANGE).toISOString() });
-    const token = (organization: string, subject = USER) => ({ subject, organization, issuedAtSeconds: seconds(CHANGE - 1), issuedAtMs: CHANGE - 1 });
+    const token = (organization: string, subject = USER) => ({
+      subject,
+      organization,
+      issuedAtSeconds: seconds(CHANGE - 1),
+      issuedAtMs: CHANGE - 1,
+    });
     expect(list.isRevoked(token(ORG))).toBe(true);
     expect(list.isRevoked(token('3f0e5d8c-5a55-4b6f-8a43-2d1c8c9b7a64'))).toBe(false);
     expect(list.isRevoked(token(OTHER_ORG, 'someone-else'))).toBe(true);
@@ -45,7 +50,9 @@ describe('revocation list', () => {
     const list = new RevocationList();
     expect(list.add({ scope: 'subject', subject: USER, notBefore: new Date(CHANGE).toISOString() })).toBe(true);
     expect(list.add({ scope: 'subject', subject: USER, notBefore: new Date(CHANGE - 60_000).toISOString() })).toBe(false);
-    expect(list.isRevoked({ subject: USER, organization: ORG, issuedAtSeconds: seconds(CHANGE - 30_000), issuedAtMs: CHANGE - 30_000 })).toBe(true);
+    expect(
+      list.isRevoked({ subject: USER, organization: ORG, issuedAtSeconds: seconds(CHANGE - 30_000), issuedAtMs: CHANGE - 30_000 }),
+    ).toBe(true);
     list.forgetBefore(CHANGE + 1);
     expect(list.size).toBe(0);
   });
@@ -71,7 +78,11 @@ describe('revocations implied by auth events', () => {
     expect(organization(true, ['name'])).toBeNull();
     const client = (active: boolean) =>
       revocationOf(
-        createEvent(integratorClientUpdatedV1, { ...base, subject: USER, data: { _id: USER, name: 'EHR', clientId: 'c', roles: ['admin'], active, changed: ['active'] } }),
+        createEvent(integratorClientUpdatedV1, {
+          ...base,
+          subject: USER,
+          data: { _id: USER, name: 'EHR', clientId: 'c', roles: ['admin'], active, changed: ['active'] },
+        }),
       );
     expect(client(false)).toEqual({ scope: 'subject', subject: USER, notBefore: time.toISOString() });
     expect(client(true)).toBeNull();

@@ -24,7 +24,12 @@ export interface TokenFacts {
 }
 
 /** Auth's topics whose events revoke access tokens. */
-export const REVOCATION_TOPICS = [userDeactivatedV1.topic, organizationDeletedV1.topic, integratorClientDeletedV1.topic, widgetUpdatedV1.topic];
+export const REVOCATION_TOPICS = [
+  userDeactivatedV1.topic,
+  organizationDeletedV1.topic,
+  integratorClientDeletedV1.topic,
+  widgetUpdatedV1.topic,
+];
 
 /**
  * The revocation an auth event implies, or null when it implies none. The event's `time` is the instant auth made the
@@ -56,7 +61,8 @@ export function revocationOf(event: EventEnvelope): AccessRevocation | null {
 
 const keyOf = (revocation: AccessRevocation): string | null => {
   if (revocation.scope === 'subject') return revocation.subject ? `s:${revocation.subject}` : null;
-  if (revocation.scope === 'member') return revocation.subject && revocation.organization ? `m:${revocation.subject}:${revocation.organization}` : null;
+  if (revocation.scope === 'member')
+    return revocation.subject && revocation.organization ? `m:${revocation.subject}:${revocation.organization}` : null;
   return revocation.organization ? `o:${revocation.organization}` : null;
 };
 

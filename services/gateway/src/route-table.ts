@@ -74,7 +74,11 @@ const OWNERS: Record<string, ServiceName> = {
 
 /** The owning service of an `/api/...` path, or null when no group matches. */
 export function ownerOf(path: string): { group: string; service: ServiceName } | null {
-  const segments = path.split('?')[0]!.replace(/^\/api\/?/, '').split('/').filter(Boolean);
+  const segments = path
+    .split('?')[0]!
+    .replace(/^\/api\/?/, '')
+    .split('/')
+    .filter(Boolean);
   if (segments.length === 0) return null;
   const two = segments.length > 1 ? `${segments[0]}/${segments[1]}` : null;
   if (two && OWNERS[two]) return { group: two, service: OWNERS[two] };

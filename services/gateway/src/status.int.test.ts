@@ -22,7 +22,14 @@ describe('gateway: /api/status reports a service whose broker or consumers are d
 
   /** A service built as every service is: ready with its required checks, reporting its broker and consumer group (ADR 0024). */
   const startService = async (name: string, brokers: string[], groupId: string) => {
-    const bus = new KafkaBus({ brokers, clientId: `status-${name}`, topicPrefix: uniqueTopicPrefix('status'), logger, connectionTimeoutMs: 500, healthTimeoutMs: 1_000 });
+    const bus = new KafkaBus({
+      brokers,
+      clientId: `status-${name}`,
+      topicPrefix: uniqueTopicPrefix('status'),
+      logger,
+      connectionTimeoutMs: 500,
+      healthTimeoutMs: 1_000,
+    });
     buses.push(bus);
     const subscription = await bus.subscribe({ groupId, topics: ['status.things'], handler: async () => undefined });
     subscriptions.push(subscription);
@@ -66,12 +73,19 @@ describe('gateway: /api/status reports a service whose broker or consumers are d
       checks: { database: 'ok', broker: 'failing' },
       consumers: { 'scheduling.status-test': 'joining' },
     });
-    expect(byName['patients']).toMatchObject({ status: 'ok', checks: { database: 'ok', broker: 'ok' }, consumers: { [joinedGroup]: 'joined' } });
+    expect(byName['patients']).toMatchObject({
+      status: 'ok',
+      checks: { database: 'ok', broker: 'ok' },
+      consumers: { [joinedGroup]: 'joined' },
+    });
     expect(byName['patients']!.reason).toBeUndefined();
     expect(byName['gateway']).toEqual({ name: 'gateway', status: 'ok' });
     expect(byName['messaging']).toEqual({ name: 'messaging', status: 'not-deployed' });
     expect(body.status).toBe('degraded');
-    expect((await gateway.inject({ url: '/api/status/services/scheduling' })).json()).toMatchObject({ name: 'scheduling', status: 'degraded' });
+    expect((await gateway.inject({ url: '/api/status/services/scheduling' })).json()).toMatchObject({
+      name: 'scheduling',
+      status: 'degraded',
+    });
 
     // A degraded service is the platform's trouble, not the gateway's: it keeps taking traffic.
     const ready = await gateway.inject({ url: '/health/ready' });
@@ -83,10 +97,12 @@ describe('gateway: /api/status reports a service whose broker or consumers are d
     const patientsOnly = await buildApp({ logger, upstreams: { patients: patientsUrl }, internalAuthSecret: SECRET });
     try {
       const body = (await patientsOnly.inject({ url: '/api/status' })).json() as Status;
-      expect(body.services.filter((service) => service.status !== 'not-deployed').map((service) => [service.name, service.status])).toEqual([
-        ['gateway', 'ok'],
-        ['patients', 'ok'],
-      ]);
+      expect(body.services.filter((service) => service.status !== 'not-deployed').map((service) => [service.name, service.status])).toEqual(
+        [
+          ['gateway', 'ok'],
+          ['patients', 'ok'],
+        ],
+      );
       expect(body.status).toBe('ok');
     } finally {
       await patientsOnly.close();

@@ -8,7 +8,10 @@ const serviceStatus = z.object({
   name: z.string(),
   /** `degraded`: serving (its database answers) but the broker is unreachable or a consumer group has not joined (ADR 0024). */
   status: z.enum(['ok', 'degraded', 'unavailable', 'not-deployed']),
-  reason: z.string().optional().describe('Why the service is degraded or unavailable, e.g. `broker failing; not joined: messaging.offers`.'),
+  reason: z
+    .string()
+    .optional()
+    .describe('Why the service is degraded or unavailable, e.g. `broker failing; not joined: messaging.offers`.'),
   checks: z.record(z.string(), z.string()).optional(),
   consumers: z.record(z.string(), z.string()).optional().describe('Each consumer group and its state: `joined` or `joining`.'),
   latencyMs: z.number().optional(),
@@ -27,10 +30,17 @@ interface ReadyBody {
  * (the broker) or a consumer group not joined is `degraded`, with the reason, since its events wait meanwhile.
  */
 export function stateOf(statusCode: number, body: ReadyBody): Pick<ServiceStatus, 'status' | 'reason'> {
-  const failing = Object.entries(body.checks ?? {}).filter(([, result]) => result !== 'ok').map(([check]) => check);
-  const waiting = Object.entries(body.consumers ?? {}).filter(([, state]) => state !== 'joined').map(([group]) => group);
-  const why = [failing.length > 0 ? `${failing.join(', ')} failing` : null, waiting.length > 0 ? `not joined: ${waiting.join(', ')}` : null].filter((part) => part !== null).join('; ');
-  if (statusCode !== 200) return { status: 'unavailable', reason: body.status === 'shutting-down' ? 'shutting down' : why || `readiness answered ${statusCode}` };
+  const failing = Object.entries(body.checks ?? {})
+    .filter(([, result]) => result !== 'ok')
+    .map(([check]) => check);
+  const waiting = Object.entries(body.consumers ?? {})
+    .filter(([, state]) => state !== 'joined')
+    .map(([group]) => group);
+  const why = [failing.length > 0 ? `${failing.join(', ')} failing` : null, waiting.length > 0 ? `not joined: ${waiting.join(', ')}` : null]
+    .filter((part) => part !== null)
+    .join('; ');
+  if (statusCode !== 200)
+    return { status: 'unavailable', reason: body.status === 'shutting-down' ? 'shutting down' : why || `readiness answered ${statusCode}` };
   if (body.status === 'degraded' || why) return { status: 'degraded', reason: why || 'reported degraded' };
   return { status: 'ok' };
 }
@@ -45,7 +55,10 @@ export function registerStatusRoutes(
       if (options.isClosing()) return { name, status: 'unavailable', reason: 'shutting down' };
       // The gateway's own readiness (its revocations) and its revocation feed's group, read as for any service.
       const own = await app.inject({ url: '/health/ready' }).catch(() => null);
-      return { name, ...(own ? stateOf(own.statusCode, own.json() as ReadyBody) : { status: 'unavailable' as const, reason: 'not answering' }) };
+      return {
+        name,
+        ...(own ? stateOf(own.statusCode, own.json() as ReadyBody) : { status: 'unavailable' as const, reason: 'not answering' }),
+      };
     }
     const url = options.upstreams[name];
     if (!url) return { name, status: 'not-deployed' };

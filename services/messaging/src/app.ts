@@ -1,6 +1,17 @@
 import type { Bus, Subscription } from '@pep/bus';
 import '@pep/contracts';
-import { asTransactional, consumeEvents, createIdempotencyStore, type Database, type EventBinding, organizationAccessBindings, organizationMayAct, OutboxRelay, retryingTransactions, TRANSACTION_OPTIONS } from '@pep/db';
+import {
+  asTransactional,
+  consumeEvents,
+  createIdempotencyStore,
+  type Database,
+  type EventBinding,
+  organizationAccessBindings,
+  organizationMayAct,
+  OutboxRelay,
+  retryingTransactions,
+  TRANSACTION_OPTIONS,
+} from '@pep/db';
 import { addGauge, createOwnerLookup, createServiceApp, guardOrganizations, type Logger, type ServiceApp } from '@pep/service-kit';
 import { registerBandwidthCallbackRoutes, VENDOR_BASIC_SCHEME, type BasicCredentials } from './bandwidth-callback.routes.js';
 import { registerCallbackRoutes } from './callback.routes.js';
@@ -94,7 +105,8 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
 
   const app = await createServiceApp({
     name: 'messaging',
-    description: 'Reminders, offer texts, messages by SMS, voice and e-mail, patients’ replies, message templates and vendor callbacks; broadcasts, chat, follow-ups and feedback to come.',
+    description:
+      'Reminders, offer texts, messages by SMS, voice and e-mail, patients’ replies, message templates and vendor callbacks; broadcasts, chat, follow-ups and feedback to come.',
     logger: deps.logger,
     internalAuthSecret: deps.internalAuthSecret,
     idempotency: { store: createIdempotencyStore(asTransactional(prisma)) },
@@ -106,8 +118,23 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
     consumers: () => subscriptions,
   });
   const quota = new SendQuota(prisma, clock, app, deps.quota);
-  const outbound = new Outbound(prisma, vendors, publicUrl, eventsWritten, deps.logger.child({ component: 'outbound' }), answerLinkKey, quota);
-  const dispatcher = new ReminderDispatcher(prisma, outbound, quota, clock, deps.logger.child({ component: 'dispatcher' }), deps.dispatcher);
+  const outbound = new Outbound(
+    prisma,
+    vendors,
+    publicUrl,
+    eventsWritten,
+    deps.logger.child({ component: 'outbound' }),
+    answerLinkKey,
+    quota,
+  );
+  const dispatcher = new ReminderDispatcher(
+    prisma,
+    outbound,
+    quota,
+    clock,
+    deps.logger.child({ component: 'dispatcher' }),
+    deps.dispatcher,
+  );
   const sweep = new PendingSweep(prisma, clock, eventsWritten, deps.logger.child({ component: 'pending-sweep' }), {
     ...deps.pendingSweep,
     ...(deps.dispatcher?.intervalMs === null && deps.pendingSweep?.intervalMs === undefined ? { intervalMs: null } : {}),
@@ -119,8 +146,16 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
     prisma.reminder.count({ where: { deleted: false, status: { in: ['scheduled', 'queued'] }, sendAt: { lte: clock() } } }),
   );
   const lookup = (owner: string, baseUrl: string | (() => string | undefined)) =>
-    createOwnerLookup({ owner, baseUrl, internalAuthSecret: deps.internalAuthSecret, ...(deps.ownerLookupTimeoutMs !== undefined ? { timeoutMs: deps.ownerLookupTimeoutMs } : {}) });
-  const references = new References(prisma, { patients: lookup('patients', deps.patientsUrl), scheduling: lookup('scheduling', deps.schedulingUrl) });
+    createOwnerLookup({
+      owner,
+      baseUrl,
+      internalAuthSecret: deps.internalAuthSecret,
+      ...(deps.ownerLookupTimeoutMs !== undefined ? { timeoutMs: deps.ownerLookupTimeoutMs } : {}),
+    });
+  const references = new References(prisma, {
+    patients: lookup('patients', deps.patientsUrl),
+    scheduling: lookup('scheduling', deps.schedulingUrl),
+  });
   // Staff's reminders wake the dispatcher as the planner's do: one due now goes at once, a later one resets its sleep.
   registerReminderRoutes(app, new ReminderService(prisma, clock, references, () => dispatcher.notify()));
   registerMessageRoutes(app, new MessageService(prisma, outbound, references));
@@ -128,7 +163,11 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
   registerPatientTemplateRoutes(app, new PatientTemplateService(prisma));
   const inbound = new InboundService(prisma, clock, eventsWritten, deps.logger.child({ component: 'inbound' }));
   registerCallbackRoutes(app, prisma, { webhookToken: vendors.webhookToken, linkKey: answerLinkKey, publicUrl, eventsWritten, inbound });
-  registerBandwidthCallbackRoutes(app, { inbound, credentials: deps.bandwidthCallback ?? null, internalAuthSecret: deps.internalAuthSecret });
+  registerBandwidthCallbackRoutes(app, {
+    inbound,
+    credentials: deps.bandwidthCallback ?? null,
+    internalAuthSecret: deps.internalAuthSecret,
+  });
   registerNotBuiltRoutes(app);
 
   const consume = (groupId: string, bindings: EventBinding[]) =>
@@ -146,7 +185,12 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
   app.addHook('onReady', async () => {
     relay.start();
     subscriptions.push(
-      await consume('messaging.read-models', [...patientBindings(clock), ...catalogBindings, settingsChangedHandler, demoMessageHandler(clock)]),
+      await consume('messaging.read-models', [
+        ...patientBindings(clock),
+        ...catalogBindings,
+        settingsChangedHandler,
+        demoMessageHandler(clock),
+      ]),
       await consume('messaging.reminders', [...reminderPlanningBindings(clock), ...waitlistTextBindings(clock)]),
       await consume('messaging.offers', offerBindings(clock)),
       await consume('messaging.organization-access', organizationAccessBindings),

@@ -74,14 +74,27 @@ describe('messaging service: patients’ SMS replies through Bandwidth', () => {
     await fake?.close();
   });
 
-  const post = (payload: unknown, headers: Record<string, string> = {}, app = service.app) => app.inject({ method: 'POST', url: PATH, headers: { 'content-type': 'application/json', ...headers }, payload: JSON.stringify(payload) });
+  const post = (payload: unknown, headers: Record<string, string> = {}, app = service.app) =>
+    app.inject({
+      method: 'POST',
+      url: PATH,
+      headers: { 'content-type': 'application/json', ...headers },
+      payload: JSON.stringify(payload),
+    });
   const rows = async (query: string, params: unknown[]) => (await sql.query(query, params)).rows;
-  const inboundOf = (patient: string) => rows("SELECT text, \"from\", \"to\", external_id, external_status, classification, appointment FROM message WHERE type = 'inbound' AND patient = $1", [patient]);
+  const inboundOf = (patient: string) =>
+    rows(
+      'SELECT text, "from", "to", external_id, external_status, classification, appointment FROM message WHERE type = \'inbound\' AND patient = $1',
+      [patient],
+    );
   const eventsOf = (subject: string, type: string, count = 1) =>
-    waitFor(() => {
-      const mine = events.seen.filter((event) => event.subject === subject && event.type === type);
-      return mine.length >= count ? mine : null;
-    }, { timeoutMs: 30_000, message: `${type} of ${subject}` });
+    waitFor(
+      () => {
+        const mine = events.seen.filter((event) => event.subject === subject && event.type === type);
+        return mine.length >= count ? mine : null;
+      },
+      { timeoutMs: 30_000, message: `${type} of ${subject}` },
+    );
   const settle = () => new Promise((resolve) => setTimeout(resolve, 500));
 
   /** A patient who was sent the reminder of an appointment on 5 August, 10:00 in New York. */
@@ -90,13 +103,21 @@ describe('messaging service: patients’ SMS replies through Bandwidth', () => {
     const org = organization();
     await publishSettings(service.bus, org.id, { reminderOffsetsHours: [48], helpText: 'Call Main Street Clinic at 555-0100.' });
     const records = await world(service.bus, org.id, { patient: { phone, firstname: 'Rosa' } });
-    await waitFor(async () => (await rows('SELECT 1 FROM patient_contact WHERE id = $1', [records.patient._id])).length === 1 && (await rows('SELECT 1 FROM organization_setting WHERE organization = $1', [org.id])).length === 1, {
-      timeoutMs: 30_000,
-      message: 'read models kept',
-    });
+    await waitFor(
+      async () =>
+        (await rows('SELECT 1 FROM patient_contact WHERE id = $1', [records.patient._id])).length === 1 &&
+        (await rows('SELECT 1 FROM organization_setting WHERE organization = $1', [org.id])).length === 1,
+      {
+        timeoutMs: 30_000,
+        message: 'read models kept',
+      },
+    );
     const appointment = appointmentData(records, '2026-08-05T14:00:00.000Z');
     await scheduling.book(service.bus, org.id, appointment);
-    await waitFor(async () => (await rows('SELECT 1 FROM reminder WHERE appointment = $1', [appointment._id])).length === 1, { timeoutMs: 30_000, message: 'reminder planned' });
+    await waitFor(async () => (await rows('SELECT 1 FROM reminder WHERE appointment = $1', [appointment._id])).length === 1, {
+      timeoutMs: 30_000,
+      message: 'reminder planned',
+    });
     clock.set('2026-08-03T14:00:00Z');
     while ((await service.dispatcher.runOnce()) > 0);
     const [reminder] = await rows('SELECT id, status FROM reminder WHERE appointment = $1', [appointment._id]);
@@ -117,12 +138,28 @@ describe('messaging service: patients’ SMS replies through Bandwidth', () => {
 
     const [bandwidthEvent] = await eventsOf(viaBandwidth.records.patient._id, 'reply.received');
     const [twilioEvent] = await eventsOf(viaTwilio.records.patient._id, 'reply.received');
-    const meaning = (data: Record<string, unknown>) => ({ intent: data['intent'], classification: data['classification'], channel: data['channel'], offer: data['offer'] });
-    expect(bandwidthEvent!.data).toMatchObject({ patient: viaBandwidth.records.patient._id, appointment: viaBandwidth.appointment._id, reminder: viaBandwidth.reminder, intent: 'confirm', classification: 'positive' });
+    const meaning = (data: Record<string, unknown>) => ({
+      intent: data['intent'],
+      classification: data['classification'],
+      channel: data['channel'],
+      offer: data['offer'],
+    });
+    expect(bandwidthEvent!.data).toMatchObject({
+      patient: viaBandwidth.records.patient._id,
+      appointment: viaBandwidth.appointment._id,
+      reminder: viaBandwidth.reminder,
+      intent: 'confirm',
+      classification: 'positive',
+    });
     expect(meaning(bandwidthEvent!.data as Record<string, unknown>)).toEqual(meaning(twilioEvent!.data as Record<string, unknown>));
     expect(JSON.stringify(bandwidthEvent)).not.toContain('+15552220001');
 
-    const body = (await service.app.inject({ url: `/api/messages?patient=${viaBandwidth.records.patient._id}&type=inbound`, headers: await as(viaBandwidth.org.staff) })).json();
+    const body = (
+      await service.app.inject({
+        url: `/api/messages?patient=${viaBandwidth.records.patient._id}&type=inbound`,
+        headers: await as(viaBandwidth.org.staff),
+      })
+    ).json();
     // A bare array for v1 clients (or the list envelope): the fields are what matters here.
     const listed = Array.isArray(body) ? body : body.response;
     expect(listed).toHaveLength(1);
@@ -145,7 +182,10 @@ describe('messaging service: patients’ SMS replies through Bandwidth', () => {
     const { records } = await remindedPatient('+15552220003');
     const other = await remindedPatient('+15552220004');
     const id = bandwidthId();
-    const deliveries = await Promise.all([post(bandwidthCallback('+15552220003', 'X', id)), post(bandwidthCallback('+15552220003', 'X', id))]);
+    const deliveries = await Promise.all([
+      post(bandwidthCallback('+15552220003', 'X', id)),
+      post(bandwidthCallback('+15552220003', 'X', id)),
+    ]);
     expect(deliveries.map((delivery) => delivery.statusCode)).toEqual([200, 200]);
     expect((await post(bandwidthCallback('+15552220003', 'X', id))).statusCode).toBe(200);
     await eventsOf(records.patient._id, 'reply.received');
@@ -164,8 +204,16 @@ describe('messaging service: patients’ SMS replies through Bandwidth', () => {
     const single = await remindedPatient('+15552220006');
     const [event] = bandwidthCallback('+15552220005', 'c');
     const variant = { ...event!, type: 'inbound', message: { ...event!.message, direction: 'inbound-api' } };
-    const delivered = { ...bandwidthCallback('+15552220005', '')[0]!, type: 'message-delivered', description: 'ok', message: { ...event!.message, id: bandwidthId(), direction: 'out', from: CLINIC_NUMBER, to: ['+15552220005'] } };
-    const outbound = { ...bandwidthCallback('+15552220005', 'X')[0]!, message: { ...event!.message, id: bandwidthId(), direction: 'out', text: 'X' } };
+    const delivered = {
+      ...bandwidthCallback('+15552220005', '')[0]!,
+      type: 'message-delivered',
+      description: 'ok',
+      message: { ...event!.message, id: bandwidthId(), direction: 'out', from: CLINIC_NUMBER, to: ['+15552220005'] },
+    };
+    const outbound = {
+      ...bandwidthCallback('+15552220005', 'X')[0]!,
+      message: { ...event!.message, id: bandwidthId(), direction: 'out', text: 'X' },
+    };
     const batch = await post([variant, delivered, outbound]);
     expect(batch.statusCode).toBe(200);
     expect(batch.json()).toEqual({ received: 1, ignored: 2 });
@@ -173,8 +221,14 @@ describe('messaging service: patients’ SMS replies through Bandwidth', () => {
     const { to: _to, ...withoutTo } = bare!;
     const alone = await post({ ...withoutTo, message: { ...bare!.message, owner: undefined, to: CLINIC_NUMBER } });
     expect(alone.statusCode).toBe(200);
-    expect((await eventsOf(inbound.records.patient._id, 'reply.received'))[0]!.data).toMatchObject({ intent: 'confirm', appointment: inbound.appointment._id });
-    expect((await eventsOf(single.records.patient._id, 'reply.received'))[0]!.data).toMatchObject({ intent: 'confirm', appointment: single.appointment._id });
+    expect((await eventsOf(inbound.records.patient._id, 'reply.received'))[0]!.data).toMatchObject({
+      intent: 'confirm',
+      appointment: inbound.appointment._id,
+    });
+    expect((await eventsOf(single.records.patient._id, 'reply.received'))[0]!.data).toMatchObject({
+      intent: 'confirm',
+      appointment: single.appointment._id,
+    });
     expect(await inboundOf(single.records.patient._id)).toEqual([expect.objectContaining({ to: CLINIC_NUMBER, text: 'Yes' })]);
     await settle();
     expect(await inboundOf(inbound.records.patient._id)).toEqual([expect.objectContaining({ text: 'c' })]);
@@ -185,9 +239,18 @@ describe('messaging service: patients’ SMS replies through Bandwidth', () => {
     expect((await post(bandwidthCallback('+15552220007', 'STOP'))).statusCode).toBe(200);
     const [optedOut] = await eventsOf(records.patient._id, 'patient.opted-out');
     expect(optedOut!.data).toEqual({ _id: records.patient._id, channel: 'sms', keyword: 'STOP' });
-    const refused = await service.app.inject({ method: 'POST', url: '/api/messages', headers: await as(org.staff), payload: { patient: records.patient._id, text: 'Still there?' } });
+    const refused = await service.app.inject({
+      method: 'POST',
+      url: '/api/messages',
+      headers: await as(org.staff),
+      payload: { patient: records.patient._id, text: 'Still there?' },
+    });
     expect(refused.statusCode).toBe(409);
-    const ack = (await rows("SELECT status, skipped_status_reason, key FROM message WHERE type = 'outbound' AND patient = $1 AND key = 'stop-ack'", [records.patient._id]))[0];
+    const ack = (
+      await rows("SELECT status, skipped_status_reason, key FROM message WHERE type = 'outbound' AND patient = $1 AND key = 'stop-ack'", [
+        records.patient._id,
+      ])
+    )[0];
     expect(ack).toEqual({ status: 'skipped', skipped_status_reason: 'no-reply-channel', key: 'stop-ack' });
   });
 
@@ -222,12 +285,18 @@ describe('messaging service: patients’ SMS replies through Bandwidth', () => {
     const { records } = await remindedPatient('+15552220009');
     const callback = bandwidthCallback('+15552220009', 'C');
     // The gateway vouches for a caller from elsewhere: refused, whatever X-Forwarded-For says.
-    const remote = await post(callback, { [CLIENT_ADDRESS_HEADER]: await signClientAddress(SECRET, '203.0.113.9'), 'x-forwarded-for': '127.0.0.1' });
+    const remote = await post(callback, {
+      [CLIENT_ADDRESS_HEADER]: await signClientAddress(SECRET, '203.0.113.9'),
+      'x-forwarded-for': '127.0.0.1',
+    });
     expect(remote.statusCode).toBe(403);
     expect(remote.json()).toMatchObject({ status: 403, detail: expect.stringContaining('BANDWIDTH_CALLBACK_USERNAME') });
     // An address claim the gateway did not sign, or signed with another key, is not believed.
     expect((await post(callback, { [CLIENT_ADDRESS_HEADER]: 'forged' })).statusCode).toBe(403);
-    expect((await post(callback, { [CLIENT_ADDRESS_HEADER]: await signClientAddress('another-secret-0123456789abcdefghij', '127.0.0.1') })).statusCode).toBe(403);
+    expect(
+      (await post(callback, { [CLIENT_ADDRESS_HEADER]: await signClientAddress('another-secret-0123456789abcdefghij', '127.0.0.1') }))
+        .statusCode,
+    ).toBe(403);
     await settle();
     expect(await inboundOf(records.patient._id)).toEqual([]);
     // A caller on this machine, through the gateway or straight to the service.

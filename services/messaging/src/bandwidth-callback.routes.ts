@@ -14,7 +14,9 @@ export interface BasicCredentials {
 }
 
 /** The OpenAPI security scheme the webhook names; the service declares it and the gateway's merged document too. */
-export const VENDOR_BASIC_SCHEME = { vendorBasic: { type: 'http', scheme: 'basic', description: 'HTTP Basic credentials configured for a vendor webhook (Bandwidth).' } } as const;
+export const VENDOR_BASIC_SCHEME = {
+  vendorBasic: { type: 'http', scheme: 'basic', description: 'HTTP Basic credentials configured for a vendor webhook (Bandwidth).' },
+} as const;
 
 /** What the Bandwidth webhook needs. */
 export interface BandwidthCallbackOptions {
@@ -32,9 +34,16 @@ const bandwidthMessage = z
   .object({
     id: z.string().min(1).max(200).describe("Bandwidth's message id; a callback delivered again with it has no second effect"),
     from: phone.describe("The patient's number (E.164)"),
-    to: z.union([z.array(phone).max(100), phone]).optional().describe('The numbers it was sent to (an array; a single number is taken too)'),
+    to: z
+      .union([z.array(phone).max(100), phone])
+      .optional()
+      .describe('The numbers it was sent to (an array; a single number is taken too)'),
     text: z.string().max(10_000).default('').describe('What the patient wrote; empty for media only'),
-    direction: z.string().max(32).optional().describe('`in` from Bandwidth; `inbound` and `inbound-api` are taken too, anything else is ignored'),
+    direction: z
+      .string()
+      .max(32)
+      .optional()
+      .describe('`in` from Bandwidth; `inbound` and `inbound-api` are taken too, anything else is ignored'),
     time: z.string().max(64).optional(),
     owner: phone.optional().describe('The number of ours that received it'),
     applicationId: z.string().max(200).optional(),
@@ -47,7 +56,11 @@ const bandwidthMessage = z
 /** One Bandwidth callback event. */
 const bandwidthEvent = z
   .object({
-    type: z.string().min(1).max(64).describe('`message-received` (or `inbound`) is read as a reply; delivery reports and other types are acknowledged and ignored'),
+    type: z
+      .string()
+      .min(1)
+      .max(64)
+      .describe('`message-received` (or `inbound`) is read as a reply; delivery reports and other types are acknowledged and ignored'),
     time: z.string().max(64).optional(),
     to: phone.optional().describe('The number of ours that received it'),
     description: z.string().max(1_000).optional(),
@@ -80,7 +93,7 @@ export function registerBandwidthCallbackRoutes(app: ServiceApp, options: Bandwi
         tags: ['callback'],
         summary: 'A patient’s SMS reply (Bandwidth callback)',
         description:
-          "Bandwidth Messaging API v2 callbacks as Bandwidth posts them: a JSON array of `{type, time, to, description, message: {id, from, to: [...], text, direction, time, segmentCount, owner, applicationId, media}}`. " +
+          'Bandwidth Messaging API v2 callbacks as Bandwidth posts them: a JSON array of `{type, time, to, description, message: {id, from, to: [...], text, direction, time, segmentCount, owner, applicationId, media}}`. ' +
           '`message-received` events are read exactly like a Twilio reply (C confirms, X cancels, YES/NO answer an open offer, STOP/START/HELP) and published as reply.received; other types ' +
           '(delivery reports) answer 200 and change nothing. The same message id twice has one effect. Authentication is Bandwidth’s own: HTTP Basic with the credentials ' +
           'configured in BANDWIDTH_CALLBACK_USERNAME/PASSWORD (401 with WWW-Authenticate otherwise); with none configured (the embedded default) only callers on the machine ' +
@@ -98,7 +111,10 @@ export function registerBandwidthCallbackRoutes(app: ServiceApp, options: Bandwi
         const { message } = event;
         if (!RECEIVED_TYPES.has(event.type) || (message.direction !== undefined && !INBOUND_DIRECTIONS.has(message.direction))) continue;
         const ours = event.to ?? message.owner ?? (Array.isArray(message.to) ? message.to[0] : message.to) ?? '';
-        await options.inbound.receive({ MessageSid: message.id, From: message.from, To: ours, Body: message.text, vendor: 'bandwidth' }, request.id);
+        await options.inbound.receive(
+          { MessageSid: message.id, From: message.from, To: ours, Body: message.text, vendor: 'bandwidth' },
+          request.id,
+        );
         received += 1;
       }
       return { received, ignored: events.length - received };
@@ -118,7 +134,11 @@ function bandwidthCaller(options: BandwidthCallbackOptions) {
       // Digests of equal length, compared in constant time: neither the password nor its length leaks through timing.
       if (given !== null && timingSafeEqual(digest(given), expected)) return;
       reply.header('www-authenticate', 'Basic realm="bandwidth-callbacks", charset="UTF-8"');
-      throw new HttpProblem(401, 'unauthenticated', 'Send the Basic credentials configured for Bandwidth callbacks (BANDWIDTH_CALLBACK_USERNAME and BANDWIDTH_CALLBACK_PASSWORD).');
+      throw new HttpProblem(
+        401,
+        'unauthenticated',
+        'Send the Basic credentials configured for Bandwidth callbacks (BANDWIDTH_CALLBACK_USERNAME and BANDWIDTH_CALLBACK_PASSWORD).',
+      );
     }
     if (!isLoopbackAddress(await originalClientAddress(request, options.internalAuthSecret))) {
       throw new HttpProblem(

@@ -89,7 +89,9 @@ export function registerCallbackRoutes(app: ServiceApp, prisma: PrismaClient, op
     registerTwilioStatusRoute(scope, prisma, options);
     // Twilio calls with POST by default; GET (fields in the query) is what the v1 API lists and Twilio can be set to.
     // Numbers used for offers call /sms/offers: one reading serves both, since a reply is read against the latest text.
-    for (const [method, url] of (['GET', 'POST'] as const).flatMap((verb) => ['/api/callback/sms/reminders', '/api/callback/sms/offers'].map((path) => [verb, path] as const))) {
+    for (const [method, url] of (['GET', 'POST'] as const).flatMap((verb) =>
+      ['/api/callback/sms/reminders', '/api/callback/sms/offers'].map((path) => [verb, path] as const),
+    )) {
       scope.route({
         method,
         url,
@@ -110,7 +112,9 @@ export function registerCallbackRoutes(app: ServiceApp, prisma: PrismaClient, op
         },
       });
     }
-    registerVoiceCallbackRoutes(scope, new VoiceService(prisma, options.inbound, options.publicUrl), (request) => signedByTwilio(request, options.webhookToken, options.publicUrl));
+    registerVoiceCallbackRoutes(scope, new VoiceService(prisma, options.inbound, options.publicUrl), (request) =>
+      signedByTwilio(request, options.webhookToken, options.publicUrl),
+    );
     registerEmailCallbackRoutes(scope, new EmailAnswerService(prisma, options.inbound, options.linkKey));
   });
 }
@@ -169,7 +173,12 @@ function registerTwilioStatusRoute(scope: ServiceApp, prisma: PrismaClient, opti
         if (outcome === 'delivered' && updated.reminder) {
           await tx.reminder.updateMany({ where: { id: updated.reminder, status: 'sent' }, data: { status: 'delivered' } });
         }
-        const context = { source: SOURCE, organization: updated.organization, subject: updated.id, correlationId: updated.reminder ?? request.id };
+        const context = {
+          source: SOURCE,
+          organization: updated.organization,
+          subject: updated.id,
+          correlationId: updated.reminder ?? request.id,
+        };
         await enqueue(tx, [
           outcome === 'delivered'
             ? createEvent(messageDeliveredV1, { ...context, data: messageEventData(updated) })

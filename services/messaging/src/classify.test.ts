@@ -17,8 +17,10 @@ describe('reading SMS replies', () => {
   });
 
   it('reads the one-letter and word answers to a reminder: Y, C, YES confirm; N, X, NO cancel', () => {
-    for (const word of ['Y', 'c', 'YES', 'yes.']) expect(classifyReply(word, false), word).toMatchObject({ intent: 'confirm', classification: 'positive' });
-    for (const word of ['N', 'x', 'NO', 'no!']) expect(classifyReply(word, false), word).toMatchObject({ intent: 'cancel', classification: 'negative' });
+    for (const word of ['Y', 'c', 'YES', 'yes.'])
+      expect(classifyReply(word, false), word).toMatchObject({ intent: 'confirm', classification: 'positive' });
+    for (const word of ['N', 'x', 'NO', 'no!'])
+      expect(classifyReply(word, false), word).toMatchObject({ intent: 'cancel', classification: 'negative' });
   });
 
   it('reads WAITLIST in any case and with any punctuation or spacing', () => {

@@ -26,7 +26,11 @@ const WAITLIST = new Set(['WAITLIST', 'ESPERA', 'LISTADEESPERA']);
  * YES from a patient who opted out means opt in again, as Twilio reads it.
  */
 export function classifyReply(text: string, optedOut: boolean): Reading {
-  const word = text.trim().toUpperCase().replace(/[.!?,;:'"]+$/g, '').replace(/^['"]+/, '');
+  const word = text
+    .trim()
+    .toUpperCase()
+    .replace(/[.!?,;:'"]+$/g, '')
+    .replace(/^['"]+/, '');
   if (OPT_OUT.has(word)) return { intent: 'opt-out', classification: 'recognized-keywords', keyword: word };
   if (OPT_IN.has(word) || (optedOut && word === 'YES')) return { intent: 'opt-in', classification: 'recognized-keywords', keyword: word };
   if (HELP.has(word)) return { intent: 'help', classification: 'recognized-keywords', keyword: word };

@@ -50,10 +50,16 @@ describe('messaging configuration', () => {
 
   it('takes Bandwidth callback credentials as a pair, and none by default (loopback callers only)', () => {
     expect(parseConfig(configSchema, base).BANDWIDTH_CALLBACK_USERNAME).toBeUndefined();
-    expect(parseConfig(configSchema, { ...base, BANDWIDTH_CALLBACK_USERNAME: 'bandwidth', BANDWIDTH_CALLBACK_PASSWORD: 'p'.repeat(16) })).toMatchObject({ BANDWIDTH_CALLBACK_USERNAME: 'bandwidth' });
+    expect(
+      parseConfig(configSchema, { ...base, BANDWIDTH_CALLBACK_USERNAME: 'bandwidth', BANDWIDTH_CALLBACK_PASSWORD: 'p'.repeat(16) }),
+    ).toMatchObject({ BANDWIDTH_CALLBACK_USERNAME: 'bandwidth' });
     expect(() => parseConfig(configSchema, { ...base, BANDWIDTH_CALLBACK_USERNAME: 'bandwidth' })).toThrow(/BANDWIDTH_CALLBACK_USERNAME/);
-    expect(() => parseConfig(configSchema, { ...base, BANDWIDTH_CALLBACK_PASSWORD: 'p'.repeat(16) })).toThrow(/BANDWIDTH_CALLBACK_USERNAME/);
-    expect(() => parseConfig(configSchema, { ...base, BANDWIDTH_CALLBACK_USERNAME: 'bandwidth', BANDWIDTH_CALLBACK_PASSWORD: 'short' })).toThrow(/BANDWIDTH_CALLBACK_PASSWORD/);
+    expect(() => parseConfig(configSchema, { ...base, BANDWIDTH_CALLBACK_PASSWORD: 'p'.repeat(16) })).toThrow(
+      /BANDWIDTH_CALLBACK_USERNAME/,
+    );
+    expect(() =>
+      parseConfig(configSchema, { ...base, BANDWIDTH_CALLBACK_USERNAME: 'bandwidth', BANDWIDTH_CALLBACK_PASSWORD: 'short' }),
+    ).toThrow(/BANDWIDTH_CALLBACK_PASSWORD/);
   });
 
   it('moves its clock only when asked to, and never in production', () => {
@@ -71,12 +77,16 @@ describe('messaging configuration', () => {
       SEND_QUOTA_ORGANIZATION_PER_DAY: 10_000,
       SEND_QUOTA_AUTOMATED_FACTOR: 2,
     });
-    expect(parseConfig(configSchema, { ...base, SEND_QUOTA_ORGANIZATION_PER_DAY: '50000', SEND_QUOTA_AUTOMATED_FACTOR: '1.5' })).toMatchObject({
+    expect(
+      parseConfig(configSchema, { ...base, SEND_QUOTA_ORGANIZATION_PER_DAY: '50000', SEND_QUOTA_AUTOMATED_FACTOR: '1.5' }),
+    ).toMatchObject({
       SEND_QUOTA_ORGANIZATION_PER_DAY: 50_000,
       SEND_QUOTA_AUTOMATED_FACTOR: 1.5,
     });
     expect(() => parseConfig(configSchema, { ...base, SEND_QUOTA_PATIENT_PER_HOUR: '0' })).toThrow(/SEND_QUOTA_PATIENT_PER_HOUR/);
-    expect(() => parseConfig(configSchema, { ...base, SEND_QUOTA_ORGANIZATION_PER_MINUTE: 'many' })).toThrow(/SEND_QUOTA_ORGANIZATION_PER_MINUTE/);
+    expect(() => parseConfig(configSchema, { ...base, SEND_QUOTA_ORGANIZATION_PER_MINUTE: 'many' })).toThrow(
+      /SEND_QUOTA_ORGANIZATION_PER_MINUTE/,
+    );
     expect(() => parseConfig(configSchema, { ...base, SEND_QUOTA_AUTOMATED_FACTOR: '0.5' })).toThrow(/SEND_QUOTA_AUTOMATED_FACTOR/);
   });
 });

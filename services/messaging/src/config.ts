@@ -20,7 +20,10 @@ export const configSchema = baseConfigSchema
     MIGRATE_ON_START: envBoolean.default(true),
     /** The platform's public base URL: Twilio calls back at `${PUBLIC_URL}/api/callback/...` and signs that URL. */
     PUBLIC_URL: z.string().url().default('http://localhost:3000'),
-    TWILIO_ACCOUNT_SID: z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'an account SID, AC followed by 32 hex digits').optional(),
+    TWILIO_ACCOUNT_SID: z
+      .string()
+      .regex(/^AC[0-9a-fA-F]{32}$/, 'an account SID, AC followed by 32 hex digits')
+      .optional(),
     TWILIO_AUTH_TOKEN: z.string().min(16).optional(),
     /** Sending number (E.164) or messaging service SID. */
     TWILIO_FROM: z.string().min(3).optional(),
@@ -46,20 +49,43 @@ export const configSchema = baseConfigSchema
     DISPATCH_BATCH_SIZE: z.coerce.number().int().min(1).max(1_000).default(DISPATCH_DEFAULTS.batchSize),
     DISPATCH_LANES: z.coerce.number().int().min(1).max(16).default(2),
     /** A planned reminder later than this past its send time is skipped when its appointment is within REMINDER_MIN_LEAD_MINUTES. */
-    REMINDER_STALE_AFTER_MINUTES: z.coerce.number().int().min(1).default(DISPATCH_DEFAULTS.staleAfterMs / 60_000),
-    REMINDER_MIN_LEAD_MINUTES: z.coerce.number().int().min(0).default(DISPATCH_DEFAULTS.minLeadMs / 60_000),
+    REMINDER_STALE_AFTER_MINUTES: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(DISPATCH_DEFAULTS.staleAfterMs / 60_000),
+    REMINDER_MIN_LEAD_MINUTES: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(DISPATCH_DEFAULTS.minLeadMs / 60_000),
     /** The least time between two texts to one patient (answers to the patient's own reply excepted); 0 turns spacing off. */
-    PATIENT_TEXT_SPACING_SECONDS: z.coerce.number().int().min(0).max(3_600).default(DISPATCH_DEFAULTS.spacingMs / 1_000),
+    PATIENT_TEXT_SPACING_SECONDS: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(3_600)
+      .default(DISPATCH_DEFAULTS.spacingMs / 1_000),
     /**
      * A message still `pending` this long after it was written (its sender died mid-send) is settled without sending
      * again: `sent` if the vendor reported on it, else `undelivered` (outcome-unknown). Longer than the claim lease (5 min).
      */
-    PENDING_SETTLE_AFTER_MINUTES: z.coerce.number().int().min(6).max(1_440).default(PENDING_SWEEP_DEFAULTS.settleAfterMs / 60_000),
+    PENDING_SETTLE_AFTER_MINUTES: z.coerce
+      .number()
+      .int()
+      .min(6)
+      .max(1_440)
+      .default(PENDING_SWEEP_DEFAULTS.settleAfterMs / 60_000),
     /**
      * The least real time (the database's clock) such a message waits first, however the service's clock is moved
      * (CLOCK_CONTROL): longer than the consent lock waits for vendors (60 s), so a send still waiting is never settled.
      */
-    PENDING_SETTLE_MIN_REAL_SECONDS: z.coerce.number().int().min(61).max(86_400).default(PENDING_SWEEP_DEFAULTS.minRealAgeMs / 1_000),
+    PENDING_SETTLE_MIN_REAL_SECONDS: z.coerce
+      .number()
+      .int()
+      .min(61)
+      .max(86_400)
+      .default(PENDING_SWEEP_DEFAULTS.minRealAgeMs / 1_000),
     /** How often messaging looks for such messages. */
     PENDING_SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(PENDING_SWEEP_DEFAULTS.intervalMs),
     /** Base URL of the patients service, asked whether a patient id messaging has not heard of yet is the caller's. */
@@ -92,9 +118,14 @@ export const configSchema = baseConfigSchema
     message: 'set both BANDWIDTH_CALLBACK_USERNAME and BANDWIDTH_CALLBACK_PASSWORD, or neither (loopback callers only)',
     path: ['BANDWIDTH_CALLBACK_USERNAME'],
   })
-  .refine((config) => [config.TWILIO_ACCOUNT_SID, config.TWILIO_AUTH_TOKEN, config.TWILIO_FROM].every((value) => value === undefined) || (config.TWILIO_ACCOUNT_SID && config.TWILIO_AUTH_TOKEN && config.TWILIO_FROM), {
-    message: 'set all of TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM, or none (development sink)',
-    path: ['TWILIO_ACCOUNT_SID'],
-  });
+  .refine(
+    (config) =>
+      [config.TWILIO_ACCOUNT_SID, config.TWILIO_AUTH_TOKEN, config.TWILIO_FROM].every((value) => value === undefined) ||
+      (config.TWILIO_ACCOUNT_SID && config.TWILIO_AUTH_TOKEN && config.TWILIO_FROM),
+    {
+      message: 'set all of TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM, or none (development sink)',
+      path: ['TWILIO_ACCOUNT_SID'],
+    },
+  );
 
 export type MessagingConfig = z.output<typeof configSchema>;

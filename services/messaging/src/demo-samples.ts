@@ -11,8 +11,10 @@ export const DEMO_SAMPLES: Record<DemoSample, { text: string; variants?: Record<
   patientReminderConfirmationThanks: {
     text: 'Thank you {{patient.firstname}}, your appointment on {{appointment.date}} at {{appointment.time}} is confirmed.',
     variants: {
-      insurance: 'Thank you {{patient.firstname}}, your appointment on {{appointment.date}} is confirmed. Please have your insurance card ready, or send us a photo of it before your visit.',
-      intake: 'Thank you {{patient.firstname}}, your appointment on {{appointment.date}} is confirmed. Please fill in your intake forms before your visit to save time at check-in.',
+      insurance:
+        'Thank you {{patient.firstname}}, your appointment on {{appointment.date}} is confirmed. Please have your insurance card ready, or send us a photo of it before your visit.',
+      intake:
+        'Thank you {{patient.firstname}}, your appointment on {{appointment.date}} is confirmed. Please fill in your intake forms before your visit to save time at check-in.',
     },
   },
   patientReminderCancellationNoShow: {

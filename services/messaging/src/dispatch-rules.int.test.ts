@@ -3,7 +3,19 @@ import { appointmentConfirmedV1, patientCreatedV1 } from '@pep/contracts';
 import { kafkaBrokers, startTwilioFake, waitFor, type TwilioFake } from '@pep/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appointmentData, as, organization, patientData, publish, scheduling, startMessaging, testClock, twilioCallback, world, type MessagingUnderTest } from '../test/harness.js';
+import {
+  appointmentData,
+  as,
+  organization,
+  patientData,
+  publish,
+  scheduling,
+  startMessaging,
+  testClock,
+  twilioCallback,
+  world,
+  type MessagingUnderTest,
+} from '../test/harness.js';
 
 const CLINIC_NUMBER = '+15005550006';
 
@@ -39,7 +51,14 @@ describe('messaging service: what the dispatcher sends when (STOP races, late re
     return response.json()._id as string;
   };
   const reply = (service: MessagingUnderTest, from: string, body: string) =>
-    twilioCallback(service.app, fake, '/api/callback/sms/reminders', { MessageSid: `SM${randomUUID().replace(/-/g, '')}`, AccountSid: fake.accountSid, From: from, To: CLINIC_NUMBER, Body: body, NumMedia: '0' });
+    twilioCallback(service.app, fake, '/api/callback/sms/reminders', {
+      MessageSid: `SM${randomUUID().replace(/-/g, '')}`,
+      AccountSid: fake.accountSid,
+      From: from,
+      To: CLINIC_NUMBER,
+      Body: body,
+      NumMedia: '0',
+    });
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
   it('never starts a vendor call to a patient after their STOP was acknowledged, over many rounds of STOP racing due reminders', async () => {
@@ -49,9 +68,16 @@ describe('messaging service: what the dispatcher sends when (STOP races, late re
     const headers = await as(org.staff);
     const rounds = 12;
     const perRound = 5;
-    const patients = Array.from({ length: rounds * perRound }, (_, index) => ({ ...patientData(), phone: `+1555888${String(index).padStart(4, '0')}` }));
+    const patients = Array.from({ length: rounds * perRound }, (_, index) => ({
+      ...patientData(),
+      phone: `+1555888${String(index).padStart(4, '0')}`,
+    }));
     for (const patient of patients) await publish(service.bus, patientCreatedV1, org.id, patient._id, patient, '/services/patients');
-    await waitFor(async () => (await rows(service, 'SELECT count(*)::int AS n FROM patient_contact WHERE organization = $1', [org.id]))[0].n === patients.length, { timeoutMs: 60_000, message: 'contacts kept' });
+    await waitFor(
+      async () =>
+        (await rows(service, 'SELECT count(*)::int AS n FROM patient_contact WHERE organization = $1', [org.id]))[0].n === patients.length,
+      { timeoutMs: 60_000, message: 'contacts kept' },
+    );
 
     const acknowledged = new Map<string, number>();
     for (let round = 0; round < rounds; round++) {
@@ -74,7 +100,10 @@ describe('messaging service: what the dispatcher sends when (STOP races, late re
       const stoppedAt = acknowledged.get(patient.phone)!;
       const sends = fake.sent.filter((send) => send.params['To'] === patient.phone);
       expect(sends.length, patient.phone).toBeLessThanOrEqual(1);
-      for (const send of sends) expect(send.at, `a text reached ${patient.phone} ${send.at - stoppedAt} ms after its STOP was acknowledged`).toBeLessThanOrEqual(stoppedAt);
+      for (const send of sends)
+        expect(send.at, `a text reached ${patient.phone} ${send.at - stoppedAt} ms after its STOP was acknowledged`).toBeLessThanOrEqual(
+          stoppedAt,
+        );
       const [reminder] = await rows(service, 'SELECT status, status_reason FROM reminder WHERE patient = $1', [patient._id]);
       // Sent before the STOP, or held back by it: never sent after it, never left hanging.
       expect(sends.length === 1 ? 'sent' : 'blocked', patient.phone).toBe(reminder.status);
@@ -86,25 +115,39 @@ describe('messaging service: what the dispatcher sends when (STOP races, late re
     const service = await start('dispatch-stale', brokers, { twilio: fake, clock });
     const org = organization();
     const records = await world(service.bus, org.id, { patient: { phone: '+15558870001' } });
-    await waitFor(async () => (await rows(service, 'SELECT 1 FROM facility WHERE id = $1', [records.facility._id])).length === 1 && (await rows(service, 'SELECT 1 FROM patient_contact WHERE id = $1', [records.patient._id])).length === 1, { timeoutMs: 30_000, message: 'read models kept' });
+    await waitFor(
+      async () =>
+        (await rows(service, 'SELECT 1 FROM facility WHERE id = $1', [records.facility._id])).length === 1 &&
+        (await rows(service, 'SELECT 1 FROM patient_contact WHERE id = $1', [records.patient._id])).length === 1,
+      { timeoutMs: 30_000, message: 'read models kept' },
+    );
     // 168, 96 and 48 hours before each (the default offsets), 10:00 or 12:30 in New York.
     const onTime = appointmentData(records, '2026-06-09T14:00:00.000Z');
     const near = appointmentData(records, '2026-06-07T16:30:00.000Z');
     const far = appointmentData(records, '2026-06-12T14:00:00.000Z');
     for (const appointment of [onTime, near, far]) await scheduling.book(service.bus, org.id, appointment);
-    await waitFor(async () => (await rows(service, 'SELECT 1 FROM reminder WHERE organization = $1', [org.id])).length === 9, { timeoutMs: 30_000, message: 'reminders planned' });
+    await waitFor(async () => (await rows(service, 'SELECT 1 FROM reminder WHERE organization = $1', [org.id])).length === 9, {
+      timeoutMs: 30_000,
+      message: 'reminders planned',
+    });
 
     // The service was down from 1 June until 7 June, 11:00 in New York.
     clock.set('2026-06-07T15:00:00Z');
     while ((await service.dispatcher.runOnce()) > 0);
     const status = async (appointment: { _id: string }) =>
-      Object.fromEntries((await rows(service, 'SELECT offset_hours, status, status_reason FROM reminder WHERE appointment = $1', [appointment._id])).map((row) => [row.offset_hours, `${row.status}${row.status_reason ? `:${row.status_reason}` : ''}`]));
+      Object.fromEntries(
+        (await rows(service, 'SELECT offset_hours, status, status_reason FROM reminder WHERE appointment = $1', [appointment._id])).map(
+          (row) => [row.offset_hours, `${row.status}${row.status_reason ? `:${row.status_reason}` : ''}`],
+        ),
+      );
     expect(await status(onTime)).toEqual({ 168: 'skipped:superseded', 96: 'skipped:superseded', 48: 'sent' });
     // 46.5 hours late, with the appointment 90 minutes away.
     expect(await status(near)).toEqual({ 168: 'skipped:send-time-passed', 96: 'skipped:superseded', 48: 'skipped:stale' });
     // Two days late, but the appointment is five days away: still worth sending.
     expect(await status(far)).toEqual({ 168: 'sent', 96: 'scheduled', 48: 'scheduled' });
-    const view = (await service.app.inject({ url: `/api/reminders/findByPatientId/${records.patient._id}`, headers: await as(org.staff) })).json();
+    const view = (
+      await service.app.inject({ url: `/api/reminders/findByPatientId/${records.patient._id}`, headers: await as(org.staff) })
+    ).json();
     expect(JSON.stringify(view)).toContain('"statusReason":"stale"');
     expect(fake.sent.filter((send) => send.params['To'] === '+15558870001')).toHaveLength(2);
   });
@@ -115,7 +158,10 @@ describe('messaging service: what the dispatcher sends when (STOP races, late re
     const org = organization();
     const headers = await as(org.staff);
     const records = await world(service.bus, org.id, { patient: { phone: '+15558870002' } });
-    await waitFor(async () => (await rows(service, 'SELECT 1 FROM patient_contact WHERE id = $1', [records.patient._id])).length === 1, { timeoutMs: 30_000, message: 'contact kept' });
+    await waitFor(async () => (await rows(service, 'SELECT 1 FROM patient_contact WHERE id = $1', [records.patient._id])).length === 1, {
+      timeoutMs: 30_000,
+      message: 'contact kept',
+    });
     const first = await plan(service, headers, records.patient._id, '2026-06-15T13:00:00Z', 'spaced one');
     const second = await plan(service, headers, records.patient._id, '2026-06-15T13:00:01Z', 'spaced two');
     // An answer to the patient's own message, as the planner writes one after a confirmation.
@@ -126,7 +172,11 @@ describe('messaging service: what the dispatcher sends when (STOP races, late re
     );
     expect(await service.dispatcher.runOnce()).toBe(3);
     // Sent concurrently, so in either order.
-    const bodies = () => fake.sent.filter((send) => send.params['To'] === '+15558870002').map((send) => send.params['Body']).sort();
+    const bodies = () =>
+      fake.sent
+        .filter((send) => send.params['To'] === '+15558870002')
+        .map((send) => send.params['Body'])
+        .sort();
     expect(bodies()).toEqual(['spaced answer', 'spaced one']);
     const held = (await service.app.inject({ url: `/api/reminders/${second}`, headers })).json();
     expect(held).toMatchObject({ status: 'scheduled', statusReason: 'spacing' });
@@ -136,7 +186,10 @@ describe('messaging service: what the dispatcher sends when (STOP races, late re
     expect(await service.dispatcher.runOnce()).toBe(1);
     expect(bodies()).toEqual(['spaced answer', 'spaced one', 'spaced two']);
     expect((await service.app.inject({ url: `/api/reminders/${first}`, headers })).json()).toMatchObject({ status: 'sent' });
-    expect((await service.app.inject({ url: `/api/reminders/${second}`, headers })).json()).toMatchObject({ status: 'sent', statusReason: null });
+    expect((await service.app.inject({ url: `/api/reminders/${second}`, headers })).json()).toMatchObject({
+      status: 'sent',
+      statusReason: null,
+    });
   });
 
   it('sends what was just planned due now (a reminder, an acknowledgement) at once, not at the next poll', async () => {
@@ -145,7 +198,12 @@ describe('messaging service: what the dispatcher sends when (STOP races, late re
     const service = await start('dispatch-wake', brokers, { twilio: fake, clock, dispatchIntervalMs: 600_000 });
     const org = organization();
     const records = await world(service.bus, org.id, { patient: { phone: '+15558870003', firstname: 'Rosa' } });
-    await waitFor(async () => (await rows(service, 'SELECT 1 FROM facility WHERE id = $1', [records.facility._id])).length === 1 && (await rows(service, 'SELECT 1 FROM patient_contact WHERE id = $1', [records.patient._id])).length === 1, { timeoutMs: 30_000, message: 'read models kept' });
+    await waitFor(
+      async () =>
+        (await rows(service, 'SELECT 1 FROM facility WHERE id = $1', [records.facility._id])).length === 1 &&
+        (await rows(service, 'SELECT 1 FROM patient_contact WHERE id = $1', [records.patient._id])).length === 1,
+      { timeoutMs: 30_000, message: 'read models kept' },
+    );
     await sleep(300);
     // 96 hours before 5 August, 10:00 in New York, is now.
     const appointment = appointmentData(records, '2026-08-05T14:00:00.000Z');
@@ -155,7 +213,14 @@ describe('messaging service: what the dispatcher sends when (STOP races, late re
     expect(bodies()[0]).toContain('Reply YES to confirm or NO to cancel');
 
     expect((await reply(service, '+15558870003', 'C')).statusCode).toBe(200);
-    await publish(service.bus, appointmentConfirmedV1, org.id, appointment._id, { ...appointment, status: 'confirmed' }, '/services/scheduling');
+    await publish(
+      service.bus,
+      appointmentConfirmedV1,
+      org.id,
+      appointment._id,
+      { ...appointment, status: 'confirmed' },
+      '/services/scheduling',
+    );
     await waitFor(() => bodies().length === 2, { timeoutMs: 30_000, message: 'the acknowledgement sent without a poll' });
     expect(bodies()[1]).toBe('Thank you Rosa, your appointment on Wednesday, August 5, 2026 at 10:00 AM is confirmed.');
   });
@@ -168,22 +233,40 @@ describe('messaging service: what the dispatcher sends when (STOP races, late re
     const headers = await as(org.staff);
     const planned = patientData({ phone: '+15558870004' });
     const moved = patientData({ phone: '+15558870005' });
-    for (const patient of [planned, moved]) await publish(service.bus, patientCreatedV1, org.id, patient._id, patient, '/services/patients');
-    await waitFor(async () => (await rows(service, 'SELECT 1 FROM patient_contact WHERE organization = $1', [org.id])).length === 2, { timeoutMs: 30_000, message: 'contacts kept' });
+    for (const patient of [planned, moved])
+      await publish(service.bus, patientCreatedV1, org.id, patient._id, patient, '/services/patients');
+    await waitFor(async () => (await rows(service, 'SELECT 1 FROM patient_contact WHERE organization = $1', [org.id])).length === 2, {
+      timeoutMs: 30_000,
+      message: 'contacts kept',
+    });
     // The round the contacts' events woke is over: from here on nothing but a wake-up (or ten minutes) starts one.
     await sleep(300);
     const bodies = (phone: string) => fake.sent.filter((send) => send.params['To'] === phone).map((send) => send.params['Body']);
 
     await plan(service, headers, planned._id, '2026-08-03T14:00:00Z', 'planned by hand for now');
-    await waitFor(() => bodies('+15558870004').length === 1, { timeoutMs: 30_000, message: 'the hand-planned reminder sent without a poll' });
+    await waitFor(() => bodies('+15558870004').length === 1, {
+      timeoutMs: 30_000,
+      message: 'the hand-planned reminder sent without a poll',
+    });
     expect(bodies('+15558870004')).toEqual(['planned by hand for now']);
 
     const later = await plan(service, headers, moved._id, '2026-08-04T14:00:00Z', 'moved to now');
     await sleep(300);
     expect(bodies('+15558870005')).toEqual([]);
-    const put = await service.app.inject({ method: 'PUT', url: `/api/reminders/${later}`, headers, payload: { sendAt: '2026-08-03T14:00:00Z' } });
+    const put = await service.app.inject({
+      method: 'PUT',
+      url: `/api/reminders/${later}`,
+      headers,
+      payload: { sendAt: '2026-08-03T14:00:00Z' },
+    });
     expect(put.statusCode, put.body).toBe(200);
-    await waitFor(() => bodies('+15558870005').length === 1, { timeoutMs: 30_000, message: 'the reminder moved to now sent without a poll' });
-    await waitFor(async () => (await rows(service, 'SELECT status FROM reminder WHERE id = $1', [later]))[0].status === 'sent', { timeoutMs: 30_000, message: 'recorded sent' });
+    await waitFor(() => bodies('+15558870005').length === 1, {
+      timeoutMs: 30_000,
+      message: 'the reminder moved to now sent without a poll',
+    });
+    await waitFor(async () => (await rows(service, 'SELECT status FROM reminder WHERE id = $1', [later]))[0].status === 'sent', {
+      timeoutMs: 30_000,
+      message: 'recorded sent',
+    });
   });
 });

@@ -30,7 +30,10 @@ describe('messaging service: the reminder dispatcher', () => {
     return service;
   };
   const contactKept = (service: MessagingUnderTest, patient: string) =>
-    waitFor(async () => (await sql(service).query('SELECT 1 FROM patient_contact WHERE id = $1', [patient])).rows.length === 1, { timeoutMs: 30_000, message: 'contact kept' });
+    waitFor(async () => (await sql(service).query('SELECT 1 FROM patient_contact WHERE id = $1', [patient])).rows.length === 1, {
+      timeoutMs: 30_000,
+      message: 'contact kept',
+    });
   const plan = async (service: MessagingUnderTest, headers: Record<string, string>, patient: string, sendAt: string, text: string) => {
     const response = await service.app.inject({ method: 'POST', url: '/api/reminders', headers, payload: { patient, sendAt, text } });
     expect(response.statusCode, response.body).toBe(200);
@@ -70,7 +73,9 @@ describe('messaging service: the reminder dispatcher', () => {
       fake.latencyMs = 0;
     }
     for (const text of texts) expect(sendsOf(text), text).toHaveLength(1);
-    const { rows } = await sql(first).query("SELECT status, count(*)::int AS n FROM reminder WHERE organization = $1 GROUP BY status", [org.id]);
+    const { rows } = await sql(first).query('SELECT status, count(*)::int AS n FROM reminder WHERE organization = $1 GROUP BY status', [
+      org.id,
+    ]);
     expect(rows).toEqual([{ status: 'sent', n: 40 }]);
     const messages = await sql(first).query('SELECT count(*)::int AS n FROM message WHERE organization = $1', [org.id]);
     expect(messages.rows[0].n).toBe(40);
@@ -87,7 +92,13 @@ describe('messaging service: the reminder dispatcher', () => {
 
     // Down from 12:00 to 16:00; the reminder fell due at 15:00 (11:00 in New York).
     clock.set('2026-05-02T16:00:00Z');
-    const after = await start('dispatch-outage-after', brokers, { twilio: fake, clock, databaseUrl: before.databaseUrl, topicPrefix: before.topicPrefix, dispatchIntervalMs: 200 });
+    const after = await start('dispatch-outage-after', brokers, {
+      twilio: fake,
+      clock,
+      databaseUrl: before.databaseUrl,
+      topicPrefix: before.topicPrefix,
+      dispatchIntervalMs: 200,
+    });
     const headers = await as(org.staff);
     const reminder = await waitFor(
       async () => {
@@ -116,10 +127,18 @@ describe('messaging service: the reminder dispatcher', () => {
     expect(sendsOf('claimed by a dead sender')).toHaveLength(1);
 
     // A reminder of an appointment at a New York facility, due at 02:00 local after an outage, waits for 08:00.
-    const appointment = await service.app.inject({ method: 'POST', url: '/api/reminders', headers, payload: { patient: records.patient._id, sendAt: '2026-05-04T05:00:00Z', text: 'held for the morning' } });
+    const appointment = await service.app.inject({
+      method: 'POST',
+      url: '/api/reminders',
+      headers,
+      payload: { patient: records.patient._id, sendAt: '2026-05-04T05:00:00Z', text: 'held for the morning' },
+    });
     const held = appointment.json()._id as string;
     await sql(service).query('UPDATE reminder SET facility = $2 WHERE id = $1', [held, records.facility._id]);
-    await waitFor(async () => (await sql(service).query('SELECT 1 FROM facility WHERE id = $1', [records.facility._id])).rows.length === 1, { message: 'facility kept' });
+    await waitFor(
+      async () => (await sql(service).query('SELECT 1 FROM facility WHERE id = $1', [records.facility._id])).rows.length === 1,
+      { message: 'facility kept' },
+    );
     clock.set('2026-05-04T06:00:00Z');
     expect(await service.dispatcher.runOnce()).toBe(1);
     expect(sendsOf('held for the morning')).toHaveLength(0);
@@ -151,7 +170,10 @@ describe('messaging service: the reminder dispatcher', () => {
       expect(await service.dispatcher.runOnce()).toBe(0);
       clock.set('2026-05-05T14:01:00Z');
       expect(await service.dispatcher.runOnce()).toBe(1);
-      expect((await service.app.inject({ url: `/api/reminders/${id}`, headers })).json()).toMatchObject({ status: 'sent', statusReason: null });
+      expect((await service.app.inject({ url: `/api/reminders/${id}`, headers })).json()).toMatchObject({
+        status: 'sent',
+        statusReason: null,
+      });
       expect(sendsOf('sent on the second try')).toHaveLength(1);
 
       fake.invalidNumbers.add('+15551239999');
@@ -161,7 +183,10 @@ describe('messaging service: the reminder dispatcher', () => {
       expect(given).toMatchObject({ status: 'skipped', statusReason: 'send-failed:twilio-21211' });
       const message = (await service.app.inject({ url: `/api/messages/${given.message}`, headers })).json();
       expect(message).toMatchObject({ status: 'undelivered', skippedStatusReason: 'twilio-21211' });
-      const failed = await waitFor(() => events.seen.find((event) => event.type === 'message.failed' && event.subject === given.message), { timeoutMs: 30_000, message: 'message.failed' });
+      const failed = await waitFor(() => events.seen.find((event) => event.type === 'message.failed' && event.subject === given.message), {
+        timeoutMs: 30_000,
+        message: 'message.failed',
+      });
       expect(failed.data).toMatchObject({ reason: 'twilio-21211', reminder: refused });
       expect(fake.unauthorized).toBe(0);
     } finally {

@@ -237,7 +237,9 @@ export class ReminderDispatcher {
     if (now.getTime() - this.prunedAt >= PRUNE_EVERY_MS) {
       this.prunedAt = now.getTime();
       // Housekeeping after the sends, so a failure here never holds a reminder back.
-      await this.quota.prune().catch((error: unknown) => this.logger.error({ err: { message: (error as Error).message } }, 'pruning send quota counters failed'));
+      await this.quota
+        .prune()
+        .catch((error: unknown) => this.logger.error({ err: { message: (error as Error).message } }, 'pruning send quota counters failed'));
     }
     return claimed.length;
   }
@@ -301,7 +303,9 @@ export class ReminderDispatcher {
 
   /** Everything the batch's decisions and texts need, in one query per table. */
   private async load(claimed: Reminder[], now: Date) {
-    const ids = <T>(pick: (reminder: Reminder) => T | null) => [...new Set(claimed.map(pick).filter((value): value is T => value !== null))];
+    const ids = <T>(pick: (reminder: Reminder) => T | null) => [
+      ...new Set(claimed.map(pick).filter((value): value is T => value !== null)),
+    ];
     const organizations = ids((reminder) => reminder.organization);
     const [appointments, contacts, offers, settings, latestDue, lastSent, answered] = await Promise.all([
       this.prisma.appointment.findMany({ where: { id: { in: ids((reminder) => reminder.appointment) } } }),
@@ -314,9 +318,17 @@ export class ReminderDispatcher {
     ]);
     const slots = [...appointments, ...offers];
     const [facilities, providers, templates] = await Promise.all([
-      this.prisma.facility.findMany({ where: { id: { in: [...new Set([...ids((reminder) => reminder.facility), ...slots.map((slot) => slot.facility)])] } } }),
+      this.prisma.facility.findMany({
+        where: { id: { in: [...new Set([...ids((reminder) => reminder.facility), ...slots.map((slot) => slot.facility)])] } },
+      }),
       this.prisma.provider.findMany({ where: { id: { in: [...new Set(slots.map((slot) => slot.provider))] } } }),
-      this.prisma.messageTemplate.findMany({ where: { organization: { in: organizations }, key: { in: [...new Set(claimed.map((reminder) => reminder.messageTemplate ?? 'reminder'))] }, deleted: false } }),
+      this.prisma.messageTemplate.findMany({
+        where: {
+          organization: { in: organizations },
+          key: { in: [...new Set(claimed.map((reminder) => reminder.messageTemplate ?? 'reminder'))] },
+          deleted: false,
+        },
+      }),
     ]);
     // Every record is only ever used for the reminder's own organization.
     const byId = <T extends { id: string; organization: string }>(rows: T[]) => {
@@ -342,7 +354,13 @@ export class ReminderDispatcher {
       provider: byId(providers),
       settings: (organization: string) => settingsByOrganization.get(organization) ?? settingsOf(null),
       wording: (organization: string, key: string, language: string) =>
-        chooseWording(templates.filter((row) => row.organization === organization && row.key === key && (row.language === language || row.language === 'en')), key, language),
+        chooseWording(
+          templates.filter(
+            (row) => row.organization === organization && row.key === key && (row.language === language || row.language === 'en'),
+          ),
+          key,
+          language,
+        ),
       latestDue,
       lastSent,
       answered,
@@ -357,7 +375,10 @@ export class ReminderDispatcher {
   private async answeredSinceLostAnswer(claimed: Reminder[]): Promise<Set<string>> {
     const unknown = claimed.filter((reminder) => OUTCOME_UNKNOWN.includes(reminder.statusReason ?? '')).map((reminder) => reminder.id);
     if (unknown.length === 0) return new Set();
-    const replies = await this.prisma.message.findMany({ where: { type: 'inbound', reminder: { in: unknown }, deleted: false }, select: { reminder: true } });
+    const replies = await this.prisma.message.findMany({
+      where: { type: 'inbound', reminder: { in: unknown }, deleted: false },
+      select: { reminder: true },
+    });
     return new Set(replies.map((reply) => reply.reminder!));
   }
 
@@ -399,7 +420,12 @@ export class ReminderDispatcher {
   }
 
   /** What becomes of one claimed reminder: a new state, or a text ready to send. */
-  private decide(reminder: Reminder, loaded: Awaited<ReturnType<ReminderDispatcher['load']>>, lastSent: Map<string, number>, now: Date): Settle | Ready {
+  private decide(
+    reminder: Reminder,
+    loaded: Awaited<ReturnType<ReminderDispatcher['load']>>,
+    lastSent: Map<string, number>,
+    now: Date,
+  ): Settle | Ready {
     const { organization } = reminder;
     const skip = (statusReason: string): Settle => ({ reminder, status: 'skipped', statusReason });
     if (loaded.answered.has(reminder.id)) return { reminder, status: 'sent', statusReason: ANSWERED_AFTER_LOST_ANSWER, retryAt: null };
@@ -410,12 +436,14 @@ export class ReminderDispatcher {
     if (appointment && appointment.date <= now) return skip('appointment-passed');
     const offer = loaded.offer(reminder.offer, organization);
     // An offer texted after it lapsed or was taken would invite a YES that can only be refused.
-    if (OFFER_TEXTS.includes(reminder.messageTemplate ?? '') && (!offer || offer.status !== 'in-progress' || offer.expireAt <= now)) return skip('offer-closed');
+    if (OFFER_TEXTS.includes(reminder.messageTemplate ?? '') && (!offer || offer.status !== 'in-progress' || offer.expireAt <= now))
+      return skip('offer-closed');
     if (isPlanned(reminder) && appointment) {
       // Two reminders of one appointment due at once (after an outage): the patient gets the latest one only.
       if ((loaded.latestDue.get(appointment.id) ?? 0) > reminder.sendAt.getTime()) return skip('superseded');
       // Late, and the appointment is near: a reminder now would arrive as noise, or ask for an answer too late to act on.
-      if (now.getTime() - reminder.sendAt.getTime() > this.staleAfterMs && appointment.date.getTime() - now.getTime() < this.minLeadMs) return skip('stale');
+      if (now.getTime() - reminder.sendAt.getTime() > this.staleAfterMs && appointment.date.getTime() - now.getTime() < this.minLeadMs)
+        return skip('stale');
     }
     if (!contact) {
       // Patients' events may trail scheduling's: wait for the contact a few times before giving up.
@@ -430,7 +458,13 @@ export class ReminderDispatcher {
     const timeZone = facility?.timeZone ?? appointment?.timeZone ?? null;
     // A reminder that fell due while the service was down, or was retried, still waits for the allowed hours.
     if (timeZone && !reminder.forcedTime && !loaded.allowedNow(timeZone, settings.allowed)) {
-      return { reminder, status: 'scheduled', statusReason: null, retryAt: nextAllowed(now, timeZone, settings.allowed), notAnAttempt: true };
+      return {
+        reminder,
+        status: 'scheduled',
+        statusReason: null,
+        retryAt: nextAllowed(now, timeZone, settings.allowed),
+        notAnAttempt: true,
+      };
     }
 
     const channel: Channel | null = reminder.channel ?? (contact.phone ? 'sms' : contact.email ? 'email' : null);
@@ -520,10 +554,19 @@ export class ReminderDispatcher {
     const limit = `${exceeded.limit.scope}-${exceeded.limit.window}`;
     this.quota.deferred(kind, exceeded);
     this.logger.warn(
-      { reminderId: reminder.id, organization: reminder.organization, kind, limit, max: exceeded.limit.max, retryAt: exceeded.freesAt.toISOString() },
+      {
+        reminderId: reminder.id,
+        organization: reminder.organization,
+        kind,
+        limit,
+        max: exceeded.limit.max,
+        retryAt: exceeded.freesAt.toISOString(),
+      },
       'send quota reached: message deferred until the window frees',
     );
-    await this.settleMany([{ reminder, status: 'scheduled', statusReason: `quota:${limit}`, retryAt: exceeded.freesAt, notAnAttempt: true }]);
+    await this.settleMany([
+      { reminder, status: 'scheduled', statusReason: `quota:${limit}`, retryAt: exceeded.freesAt, notAnAttempt: true },
+    ]);
   }
 
   /** Sends the ready reminders as one batch and records each outcome while this round's claim holds. */
@@ -560,7 +603,12 @@ export class ReminderDispatcher {
             // The patient opted out (or was deleted) after the round read their consent: nothing went.
             await tx.reminder.updateMany({
               where: mine,
-              data: { status: outcome.withheld === 'do-not-contact' ? 'blocked' : 'skipped', statusReason: outcome.withheld, message: outcome.id, updatedBy: SYSTEM_USER },
+              data: {
+                status: outcome.withheld === 'do-not-contact' ? 'blocked' : 'skipped',
+                statusReason: outcome.withheld,
+                message: outcome.id,
+                updatedBy: SYSTEM_USER,
+              },
             });
           } else if (outcome.failure) {
             const giveUp = outcome.failure.permanent || reminder.attempts >= this.maxAttempts;
@@ -568,7 +616,12 @@ export class ReminderDispatcher {
               where: mine,
               data: giveUp
                 ? { status: 'skipped', statusReason: `send-failed:${outcome.failure.reason}`, message: outcome.id, updatedBy: SYSTEM_USER }
-                : { status: 'scheduled', statusReason: `retrying:${outcome.failure.reason}`, retryAt: new Date(now.getTime() + RETRY_BASE_MS * 2 ** (reminder.attempts - 1)), updatedBy: SYSTEM_USER },
+                : {
+                    status: 'scheduled',
+                    statusReason: `retrying:${outcome.failure.reason}`,
+                    retryAt: new Date(now.getTime() + RETRY_BASE_MS * 2 ** (reminder.attempts - 1)),
+                    updatedBy: SYSTEM_USER,
+                  },
             });
           } else if (sent.has(reminder.id)) {
             const channel = outcome.item.request.channel;
@@ -582,7 +635,15 @@ export class ReminderDispatcher {
                 organization: reminder.organization,
                 subject: reminder.id,
                 correlationId: reminder.id,
-                data: { _id: reminder.id, patient: reminder.patient, appointment: reminder.appointment, message: outcome.id, channel, sendAt: reminder.sendAt.toISOString(), sentAt: sentAt.toISOString() },
+                data: {
+                  _id: reminder.id,
+                  patient: reminder.patient,
+                  appointment: reminder.appointment,
+                  message: outcome.id,
+                  channel,
+                  sendAt: reminder.sendAt.toISOString(),
+                  sentAt: sentAt.toISOString(),
+                },
               }),
             );
           }
@@ -602,10 +663,32 @@ function isPlanned(reminder: Reminder): boolean {
 
 // The reminder's columns under the client's field names, for rows read with raw SQL.
 const REMINDER_COLUMNS = [
-  'id', 'organization', 'appointment', 'patient', 'provider', 'facility', ['type', 'type::text'], ['channel', 'channel::text'], ['offsetHours', 'offset_hours'],
-  ['sendAt', 'send_at'], ['sentAt', 'sent_at'], ['status', 'status::text'], ['statusReason', 'status_reason'], 'offer', ['messageTemplate', 'message_template'], 'text',
-  'message', ['claimedAt', 'claimed_at'], ['retryAt', 'retry_at'], 'attempts', ['forcedTime', 'forced_time'], 'deleted', ['createdBy', 'created_by'],
-  ['updatedBy', 'updated_by'], ['createdAt', 'created_at'], ['updatedAt', 'updated_at'],
+  'id',
+  'organization',
+  'appointment',
+  'patient',
+  'provider',
+  'facility',
+  ['type', 'type::text'],
+  ['channel', 'channel::text'],
+  ['offsetHours', 'offset_hours'],
+  ['sendAt', 'send_at'],
+  ['sentAt', 'sent_at'],
+  ['status', 'status::text'],
+  ['statusReason', 'status_reason'],
+  'offer',
+  ['messageTemplate', 'message_template'],
+  'text',
+  'message',
+  ['claimedAt', 'claimed_at'],
+  ['retryAt', 'retry_at'],
+  'attempts',
+  ['forcedTime', 'forced_time'],
+  'deleted',
+  ['createdBy', 'created_by'],
+  ['updatedBy', 'updated_by'],
+  ['createdAt', 'created_at'],
+  ['updatedAt', 'updated_at'],
 ]
   .map((column) => (typeof column === 'string' ? `r."${column}"` : `r.${column[1]!.replace(/^(\w+)/, '"$1"')} AS "${column[0]}"`))
   .join(', ');

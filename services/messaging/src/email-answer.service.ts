@@ -45,7 +45,13 @@ export class EmailAnswerService {
     // Scheduling decides whether an acceptance wins; the patient is told at once when the offer is known to be gone.
     const taken = claim.action === 'accept' && !(await this.inbound.offerOpen(message));
     const { outcome } = await this.inbound.answer(
-      { answered: message, key: `email:${message.id}:${claim.action}`, text: claim.action, reading: READINGS[claim.action], outcome: taken ? 'offer-taken' : 'answer-received' },
+      {
+        answered: message,
+        key: `email:${message.id}:${claim.action}`,
+        text: claim.action,
+        reading: READINGS[claim.action],
+        outcome: taken ? 'offer-taken' : 'answer-received',
+      },
       correlationId,
     );
     return { action: claim.action, text: await wordingAbout(this.prisma, message, outcome), language: message.language };
@@ -54,9 +60,13 @@ export class EmailAnswerService {
   private async verified(kind: LinkKind, token: string) {
     const claim = verifyLink(this.key, kind, token);
     if (!claim) throw new HttpProblem(403, 'bad-link', 'The link is not one the clinic sent.', { errors: tokenField('not a valid link') });
-    if (claim.expiresAt <= this.inbound.clock()) throw new HttpProblem(410, 'link-expired', 'The link has expired.', { title: 'Gone', errors: tokenField('expired') });
-    const message = await this.prisma.message.findFirst({ where: { id: claim.message, type: 'outbound', channel: 'email', deleted: false } });
-    if (!message) throw new HttpProblem(404, 'not-found', 'The e-mail of this link no longer exists.', { errors: tokenField('unknown e-mail') });
+    if (claim.expiresAt <= this.inbound.clock())
+      throw new HttpProblem(410, 'link-expired', 'The link has expired.', { title: 'Gone', errors: tokenField('expired') });
+    const message = await this.prisma.message.findFirst({
+      where: { id: claim.message, type: 'outbound', channel: 'email', deleted: false },
+    });
+    if (!message)
+      throw new HttpProblem(404, 'not-found', 'The e-mail of this link no longer exists.', { errors: tokenField('unknown e-mail') });
     return { claim, message };
   }
 }

@@ -17,14 +17,28 @@ const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (char) => `&#${cha
 
 /** A page small enough for any phone's browser, saying one thing, with a button when there is something to do. */
 function page(text: string, language: string, button?: { label: string; action: string }): string {
-  const form = button ? `<form method="post" action="${escapeHtml(button.action)}"><button type="submit">${escapeHtml(button.label)}</button></form>` : '';
+  const form = button
+    ? `<form method="post" action="${escapeHtml(button.action)}"><button type="submit">${escapeHtml(button.label)}</button></form>`
+    : '';
   return `<!doctype html><html lang="${escapeHtml(language)}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="robots" content="noindex"><title>${escapeHtml(text)}</title></head><body><main><p>${escapeHtml(text)}</p>${form}</main></body></html>`;
 }
 
 /** What the page opened from a link asks before anything happens, and its button, per language (English otherwise). */
 const QUESTIONS: Record<string, Record<LinkAction, string> & { yes: string }> = {
-  en: { confirm: 'Confirm your appointment?', cancel: 'Cancel your appointment?', accept: 'Take this appointment?', decline: 'Pass on this appointment?', yes: 'Yes' },
-  es: { confirm: '¿Confirma su cita?', cancel: '¿Cancela su cita?', accept: '¿Acepta esta cita?', decline: '¿Rechaza esta cita?', yes: 'Sí' },
+  en: {
+    confirm: 'Confirm your appointment?',
+    cancel: 'Cancel your appointment?',
+    accept: 'Take this appointment?',
+    decline: 'Pass on this appointment?',
+    yes: 'Yes',
+  },
+  es: {
+    confirm: '¿Confirma su cita?',
+    cancel: '¿Cancela su cita?',
+    accept: '¿Acepta esta cita?',
+    decline: '¿Rechaza esta cita?',
+    yes: 'Sí',
+  },
 };
 
 const questionOf = (action: LinkAction, language: string) => {

@@ -50,7 +50,8 @@ export function verifyLink(key: Buffer, kind: LinkKind, token: string): LinkClai
   const parts = token.split('.');
   if (parts.length !== 4) return null;
   const [message, action, expiresText, signature] = parts as [string, string, string, string];
-  if (!UUID.test(message) || !/^\d{1,12}$/.test(expiresText) || !(LINK_PATHS[kind].actions as readonly string[]).includes(action)) return null;
+  if (!UUID.test(message) || !/^\d{1,12}$/.test(expiresText) || !(LINK_PATHS[kind].actions as readonly string[]).includes(action))
+    return null;
   const expires = Number(expiresText);
   const expected = Buffer.from(signatureOf(key, kind, message, action as LinkAction, expires));
   const given = Buffer.from(signature);
@@ -75,7 +76,8 @@ export interface LinkedEmail {
  * the appointment begins, or the offer ends: an answer after that could change nothing.
  */
 export async function answerLinks(db: Db, key: Buffer, publicUrl: string, email: LinkedEmail): Promise<string | null> {
-  const kind: LinkKind | null = email.key === 'reminder' && email.appointment ? 'reminders' : email.key === 'offer' && email.offer ? 'offers' : null;
+  const kind: LinkKind | null =
+    email.key === 'reminder' && email.appointment ? 'reminders' : email.key === 'offer' && email.offer ? 'offers' : null;
   if (!kind) return null;
   const { organization } = email;
   const about =
@@ -86,8 +88,12 @@ export async function answerLinks(db: Db, key: Buffer, publicUrl: string, email:
   const expiresAt = 'date' in about ? about.date : about.expireAt;
   const wording = await wordingFor(db, organization, kind === 'reminders' ? 'email-reminder-links' : 'email-offer-links', email.language);
   if (!wording) return null;
-  const variables = variablesOf(await contextFor(db, organization, { patient: email.patient, appointment: email.appointment ?? null, offer: email.offer ?? null }), email.language);
+  const variables = variablesOf(
+    await contextFor(db, organization, { patient: email.patient, appointment: email.appointment ?? null, offer: email.offer ?? null }),
+    email.language,
+  );
   const base = `${publicUrl.replace(/\/+$/, '')}${LINK_PATHS[kind].path}?token=`;
-  for (const action of LINK_PATHS[kind].actions) variables[`link.${action}`] = base + signLink(key, kind, { message: email.id, action, expiresAt });
+  for (const action of LINK_PATHS[kind].actions)
+    variables[`link.${action}`] = base + signLink(key, kind, { message: email.id, action, expiresAt });
   return render(wording.text, variables);
 }

@@ -8,7 +8,18 @@ import { assertNoSchemaDrift } from '@pep/schema-drift';
 import { createLogger, type ServiceApp } from '@pep/service-kit';
 import { waitFor } from '@pep/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appointmentData, as, organization, PUBLIC_URL, publishSettings, scheduling, SECRET, testClock, UNREACHABLE, world } from '../test/harness.js';
+import {
+  appointmentData,
+  as,
+  organization,
+  PUBLIC_URL,
+  publishSettings,
+  scheduling,
+  SECRET,
+  testClock,
+  UNREACHABLE,
+  world,
+} from '../test/harness.js';
 import { buildMessaging } from './app.js';
 import type { ReminderDispatcher } from './dispatcher.js';
 import { migrationsDir } from './migrations.js';
@@ -60,9 +71,14 @@ describe('messaging service on PGlite and the in-process bus (embedded runtime)'
     await publishSettings(bus, org.id, { reminderOffsetsHours: [48, 24] });
     const records = await world(bus, org.id);
     const session = await database.sql.connect();
-    await waitFor(async () => (await session.query('SELECT 1 FROM patient_contact WHERE id = $1', [records.patient._id])).rows.length === 1 && (await session.query('SELECT 1 FROM organization_setting WHERE organization = $1', [org.id])).rows.length === 1, {
-      message: 'read models kept',
-    });
+    await waitFor(
+      async () =>
+        (await session.query('SELECT 1 FROM patient_contact WHERE id = $1', [records.patient._id])).rows.length === 1 &&
+        (await session.query('SELECT 1 FROM organization_setting WHERE organization = $1', [org.id])).rows.length === 1,
+      {
+        message: 'read models kept',
+      },
+    );
     // 10:00 in New York on 5 March.
     const appointment = appointmentData(records, '2026-03-05T15:00:00.000Z');
     await scheduling.book(bus, org.id, appointment);
@@ -73,20 +89,36 @@ describe('messaging service on PGlite and the in-process bus (embedded runtime)'
       },
       { message: 'two reminders planned' },
     );
-    expect(planned.map((reminder: { sendAt: string }) => reminder.sendAt)).toEqual(['2026-03-03T15:00:00.000Z', '2026-03-04T15:00:00.000Z']);
+    expect(planned.map((reminder: { sendAt: string }) => reminder.sendAt)).toEqual([
+      '2026-03-03T15:00:00.000Z',
+      '2026-03-04T15:00:00.000Z',
+    ]);
 
     clock.set('2026-03-03T15:00:30Z');
     expect(await dispatcher.runOnce()).toBe(1);
     const messages = (await app.inject({ url: `/api/messages?patient=${records.patient._id}`, headers })).json();
     expect(messages).toHaveLength(1);
-    expect(messages[0]).toMatchObject({ type: 'outbound', channel: 'sms', status: 'sent', externalStatus: { sink: true }, automated: true, appointment: appointment._id, key: 'reminder' });
+    expect(messages[0]).toMatchObject({
+      type: 'outbound',
+      channel: 'sms',
+      status: 'sent',
+      externalStatus: { sink: true },
+      automated: true,
+      appointment: appointment._id,
+      key: 'reminder',
+    });
     expect(messages[0].text).toContain('Reply YES to confirm or NO to cancel');
     expect(messages[0].text).toContain('Thursday, March 5, 2026');
     const reminders = (await app.inject({ url: `/api/reminders/findByApptId/${appointment._id}`, headers })).json().response;
     expect(reminders.map((reminder: { status: string }) => reminder.status)).toEqual(['sent', 'scheduled']);
 
     // Staff e-mail goes to .eml files when no SMTP server is configured.
-    await app.inject({ method: 'POST', url: '/api/messages', headers, payload: { patient: records.patient._id, channel: 'sms', text: 'See you soon' } });
+    await app.inject({
+      method: 'POST',
+      url: '/api/messages',
+      headers,
+      payload: { patient: records.patient._id, channel: 'sms', text: 'See you soon' },
+    });
     expect((await app.inject({ url: `/api/messages?patient=${records.patient._id}`, headers })).json()).toHaveLength(2);
     expect(await readdir(mailDir)).toEqual([]);
   });

@@ -18,7 +18,10 @@ describe('messaging: a message sent with an Idempotency-Key reaches the vendor o
     sql = new pg.Client({ connectionString: service.databaseUrl });
     await sql.connect();
     records = await world(service.bus, org.id, { patient: { phone: '+15551230091' } });
-    await waitFor(async () => (await sql.query('SELECT 1 FROM patient_contact WHERE id = $1', [records.patient._id])).rows.length === 1, { timeoutMs: 30_000, message: 'contact kept' });
+    await waitFor(async () => (await sql.query('SELECT 1 FROM patient_contact WHERE id = $1', [records.patient._id])).rows.length === 1, {
+      timeoutMs: 30_000,
+      message: 'contact kept',
+    });
   });
   afterAll(async () => {
     await sql?.end();
@@ -28,7 +31,8 @@ describe('messaging: a message sent with an Idempotency-Key reaches the vendor o
 
   const send = async (payload: Record<string, unknown>, key: string) =>
     service.app.inject({ method: 'POST', url: '/api/messages', headers: { ...(await as(org.staff)), 'idempotency-key': key }, payload });
-  const messagesTo = async (phone: string) => (await sql.query('SELECT count(*)::int AS n FROM message WHERE "to" = $1', [phone])).rows[0].n as number;
+  const messagesTo = async (phone: string) =>
+    (await sql.query('SELECT count(*)::int AS n FROM message WHERE "to" = $1', [phone])).rows[0].n as number;
 
   it('texts once however often the send is retried, answering the retries with the first answer', async () => {
     const key = randomUUID();
@@ -47,7 +51,9 @@ describe('messaging: a message sent with an Idempotency-Key reaches the vendor o
     const [record] = (await sql.query('SELECT effect_committed, status FROM idempotency_record WHERE key = $1', [key])).rows;
     expect(record).toEqual({ effect_committed: true, status: 'completed' });
     // A new key is a new message.
-    expect((await send({ patient: records.patient._id, text: 'Your results are in.' }, randomUUID())).json()._id).not.toBe(first.json()._id);
+    expect((await send({ patient: records.patient._id, text: 'Your results are in.' }, randomUUID())).json()._id).not.toBe(
+      first.json()._id,
+    );
     expect(fake.sent.length - before).toBe(2);
   });
 

@@ -62,7 +62,8 @@ export const OUTCOME_UNKNOWN = ['retrying:unreachable', 'send-failed:unreachable
 /** Why a reminder recorded as not sent became sent: the patient answered it (ADR 0029). */
 export const ANSWERED_AFTER_LOST_ANSWER = 'answered-after-lost-vendor-answer';
 
-const ackKeyOf = (reading: Reading) => (reading.intent === 'opt-out' ? 'stop-ack' : reading.intent === 'opt-in' ? 'start-ack' : reading.intent === 'help' ? 'help' : null);
+const ackKeyOf = (reading: Reading) =>
+  reading.intent === 'opt-out' ? 'stop-ack' : reading.intent === 'opt-in' ? 'start-ack' : reading.intent === 'help' ? 'help' : null;
 
 const twiml = (reply: string | null) => {
   const response = new twilio.twiml.MessagingResponse();
@@ -104,7 +105,12 @@ export class InboundService {
     const read = classifyReply(sms.Body, contact.optedOutAt !== null);
     const offer = await this.openOffer(contact, now);
     // A yes or no to a text offering a slot answers the offer; otherwise it answers the latest appointment reminder.
-    const reading = offer && read.intent === 'confirm' ? { ...read, intent: 'accept-offer' as const } : offer && read.intent === 'cancel' ? { ...read, intent: 'decline-offer' as const } : read;
+    const reading =
+      offer && read.intent === 'confirm'
+        ? { ...read, intent: 'accept-offer' as const }
+        : offer && read.intent === 'cancel'
+          ? { ...read, intent: 'decline-offer' as const }
+          : read;
     // WAITLIST asks about the appointment last written about (the cancellation's invitation), even while an offer is open.
     const answered = offer && reading.intent !== 'waitlist' ? null : await this.answeredReminder(contact);
     const reminder = answered?.reminder ?? null;
@@ -113,7 +119,14 @@ export class InboundService {
     if (ackKey) {
       const settings = await messagingSettings(this.prisma, organization);
       const wording = await wordingFor(this.prisma, organization, ackKey, contact.language);
-      const variables = variablesOf(await contextFor(this.prisma, organization, { patient: contact.id, appointment: reminder?.appointment ?? null, help: settings.helpText }), contact.language);
+      const variables = variablesOf(
+        await contextFor(this.prisma, organization, {
+          patient: contact.id,
+          appointment: reminder?.appointment ?? null,
+          help: settings.helpText,
+        }),
+        contact.language,
+      );
       ack = wording ? render(wording.text, variables) : null;
     }
     const context = { source: SOURCE, organization, correlationId };
@@ -164,18 +177,35 @@ export class InboundService {
           // The reply proves the text arrived: the reminder went, and is not sent again (unless a sender holds it now).
           await tx.reminder.updateMany({
             where: { id: answered.reminder.id, status: { in: ['scheduled', 'skipped'] }, statusReason: { in: OUTCOME_UNKNOWN } },
-            data: { status: 'sent', statusReason: ANSWERED_AFTER_LOST_ANSWER, sentAt: now, message: answered.lostAnswer, retryAt: null, updatedBy: PATIENT },
+            data: {
+              status: 'sent',
+              statusReason: ANSWERED_AFTER_LOST_ANSWER,
+              sentAt: now,
+              message: answered.lostAnswer,
+              retryAt: null,
+              updatedBy: PATIENT,
+            },
           });
         }
         if (reading.intent === 'opt-out' || reading.intent === 'opt-in') {
           const optingOut = reading.intent === 'opt-out';
-          await tx.patientContact.update({ where: { id: contact.id }, data: { optedOutAt: optingOut ? (contact.optedOutAt ?? now) : null } });
+          await tx.patientContact.update({
+            where: { id: contact.id },
+            data: { optedOutAt: optingOut ? (contact.optedOutAt ?? now) : null },
+          });
           await applyConsent(tx, organization, contact.id, now);
           // A number that spoke before any patient was known at it now says otherwise: patients learnt there later
           // follow this word; those who already had the earlier one keep what they have.
-          await tx.numberConsent.updateMany({ where: { phone: sms.From }, data: { optedOut: optingOut, keyword: reading.keyword ?? '', changedAt: now, appliedTo: { push: contact.id } } });
+          await tx.numberConsent.updateMany({
+            where: { phone: sms.From },
+            data: { optedOut: optingOut, keyword: reading.keyword ?? '', changedAt: now, appliedTo: { push: contact.id } },
+          });
           const data = { _id: contact.id, channel: 'sms' as const, keyword: reading.keyword ?? '' };
-          events.push(optingOut ? createEvent(patientOptedOutV1, { ...context, subject: contact.id, data }) : createEvent(patientOptedInV1, { ...context, subject: contact.id, data }));
+          events.push(
+            optingOut
+              ? createEvent(patientOptedOutV1, { ...context, subject: contact.id, data })
+              : createEvent(patientOptedInV1, { ...context, subject: contact.id, data }),
+          );
         }
         if (ack) {
           // The answer travels in the webhook's response; its record says so instead of naming a vendor id.
@@ -210,7 +240,10 @@ export class InboundService {
       throw error;
     }
     this.eventsWritten();
-    this.logger.info({ messageSid: sms.MessageSid, vendor: sms.vendor ?? 'twilio', intent: reading.intent, classification: reading.classification }, 'reply received');
+    this.logger.info(
+      { messageSid: sms.MessageSid, vendor: sms.vendor ?? 'twilio', intent: reading.intent, classification: reading.classification },
+      'reply received',
+    );
     return twiml(ack);
   }
 
@@ -249,7 +282,10 @@ export class InboundService {
       if (sqlState(error) === '23505' || (error as { code?: string }).code === 'P2002') return twiml(null);
       throw error;
     }
-    this.logger.info({ messageSid: sms.MessageSid, vendor: sms.vendor ?? 'twilio', intent: reading.intent, classification: reading.classification }, 'reply from a number no patient has: recorded');
+    this.logger.info(
+      { messageSid: sms.MessageSid, vendor: sms.vendor ?? 'twilio', intent: reading.intent, classification: reading.classification },
+      'reply from a number no patient has: recorded',
+    );
     return twiml(inResponse ? ack : null);
   }
 
@@ -258,30 +294,56 @@ export class InboundService {
    * unknown (the vendor's answer was lost, or its sender died mid-send); `lostAnswer` names the message of the latter.
    */
   private async answeredReminder(contact: PatientContact): Promise<{ reminder: Reminder; lostAnswer: string | null } | null> {
-    const mine = { organization: contact.organization, patient: contact.id, appointment: { not: null }, deleted: false } satisfies Prisma.ReminderWhereInput;
+    const mine = {
+      organization: contact.organization,
+      patient: contact.id,
+      appointment: { not: null },
+      deleted: false,
+    } satisfies Prisma.ReminderWhereInput;
     const [sent, unknown, crashed] = await Promise.all([
-      this.prisma.reminder.findFirst({ where: { ...mine, status: { in: ['sent', 'delivered', 'confirmed'] } }, orderBy: { sentAt: 'desc' } }),
-      this.prisma.reminder.findFirst({ where: { ...mine, status: { in: ['scheduled', 'queued', 'skipped'] }, statusReason: { in: OUTCOME_UNKNOWN } }, orderBy: { updatedAt: 'desc' } }),
+      this.prisma.reminder.findFirst({
+        where: { ...mine, status: { in: ['sent', 'delivered', 'confirmed'] } },
+        orderBy: { sentAt: 'desc' },
+      }),
+      this.prisma.reminder.findFirst({
+        where: { ...mine, status: { in: ['scheduled', 'queued', 'skipped'] }, statusReason: { in: OUTCOME_UNKNOWN } },
+        orderBy: { updatedAt: 'desc' },
+      }),
       // A text whose sender died mid-send (ADR 0031): its message pending, or settled as outcome-unknown.
       this.prisma.message.findFirst({
-        where: { organization: contact.organization, patient: contact.id, type: 'outbound', reminder: { not: null }, deleted: false, OR: [{ status: 'pending' }, { status: 'undelivered', skippedStatusReason: OUTCOME_UNKNOWN_REASON }] },
+        where: {
+          organization: contact.organization,
+          patient: contact.id,
+          type: 'outbound',
+          reminder: { not: null },
+          deleted: false,
+          OR: [{ status: 'pending' }, { status: 'undelivered', skippedStatusReason: OUTCOME_UNKNOWN_REASON }],
+        },
         orderBy: { createdAt: 'desc' },
         select: { id: true, reminder: true, createdAt: true },
       }),
     ]);
     let lost: { reminder: Reminder; message: { id: string; createdAt: Date } } | null = null;
     if (unknown) {
-      const message = await this.prisma.message.findFirst({ where: { reminder: unknown.id, type: 'outbound' }, orderBy: { createdAt: 'desc' }, select: { id: true, createdAt: true } });
+      const message = await this.prisma.message.findFirst({
+        where: { reminder: unknown.id, type: 'outbound' },
+        orderBy: { createdAt: 'desc' },
+        select: { id: true, createdAt: true },
+      });
       if (message) lost = { reminder: unknown, message };
     }
     if (crashed && (!lost || crashed.createdAt > lost.message.createdAt)) {
       // Only while its reminder has not gone since (claimed again, or waiting for its retry).
-      const owner = await this.prisma.reminder.findFirst({ where: { ...mine, id: crashed.reminder!, status: { in: ['scheduled', 'queued'] } } });
+      const owner = await this.prisma.reminder.findFirst({
+        where: { ...mine, id: crashed.reminder!, status: { in: ['scheduled', 'queued'] } },
+      });
       if (owner) lost = { reminder: owner, message: crashed };
     }
     if (!lost) return sent ? { reminder: sent, lostAnswer: null } : null;
     // Messages are stamped by one clock (the database's), reminders' sentAt by the service's: compare the messages.
-    const sentMessage = sent?.message ? await this.prisma.message.findFirst({ where: { id: sent.message }, select: { createdAt: true } }) : null;
+    const sentMessage = sent?.message
+      ? await this.prisma.message.findFirst({ where: { id: sent.message }, select: { createdAt: true } })
+      : null;
     if (sent && (!sentMessage || sentMessage.createdAt > lost.message.createdAt)) return { reminder: sent, lostAnswer: null };
     return { reminder: lost.reminder, lostAnswer: lost.message.id };
   }
@@ -291,8 +353,11 @@ export class InboundService {
    * about, once per key. Answers the wording key the patient is to be answered with: the first answer's on a repeat.
    */
   async answer(answer: Answer, correlationId: string): Promise<{ outcome: string }> {
-    const recorded = () => this.prisma.message.findFirst({ where: { externalId: answer.key, type: 'inbound' }, select: { externalStatus: true } });
-    const repeat = (row: { externalStatus: unknown }) => ({ outcome: String((row.externalStatus as { outcome?: unknown } | null)?.outcome ?? answer.outcome) });
+    const recorded = () =>
+      this.prisma.message.findFirst({ where: { externalId: answer.key, type: 'inbound' }, select: { externalStatus: true } });
+    const repeat = (row: { externalStatus: unknown }) => ({
+      outcome: String((row.externalStatus as { outcome?: unknown } | null)?.outcome ?? answer.outcome),
+    });
     const earlier = await recorded();
     if (earlier) return repeat(earlier);
     const { answered } = answer;
@@ -342,7 +407,8 @@ export class InboundService {
       });
     } catch (error) {
       // The same answer, delivered twice at once: the other delivery recorded it.
-      if (sqlState(error) === '23505' || (error as { code?: string }).code === 'P2002') return repeat((await recorded()) ?? { externalStatus: null });
+      if (sqlState(error) === '23505' || (error as { code?: string }).code === 'P2002')
+        return repeat((await recorded()) ?? { externalStatus: null });
       throw error;
     }
     this.eventsWritten();
@@ -360,7 +426,13 @@ export class InboundService {
   /** The offer the patient's latest automated text was about, while it is still open; null otherwise. */
   private async openOffer(contact: PatientContact, now: Date): Promise<{ id: string; reminder: string | null } | null> {
     const latest = await this.prisma.message.findFirst({
-      where: { organization: contact.organization, patient: contact.id, type: 'outbound', automated: true, key: { in: ['reminder', 'offer'] } },
+      where: {
+        organization: contact.organization,
+        patient: contact.id,
+        type: 'outbound',
+        automated: true,
+        key: { in: ['reminder', 'offer'] },
+      },
       orderBy: { createdAt: 'desc' },
       select: { key: true, offer: true, reminder: true },
     });
@@ -372,11 +444,17 @@ export class InboundService {
 
   /** The patient a number belongs to: the one last written to at it (one number may be several patients'), else its holder. */
   private async sender(phone: string): Promise<PatientContact | null> {
-    const last = await this.prisma.message.findFirst({ where: { type: 'outbound', to: phone, deleted: false }, orderBy: { createdAt: 'desc' }, select: { patient: true, organization: true } });
+    const last = await this.prisma.message.findFirst({
+      where: { type: 'outbound', to: phone, deleted: false },
+      orderBy: { createdAt: 'desc' },
+      select: { patient: true, organization: true },
+    });
     if (last) {
       // Only while the number is still theirs: a patient who changed numbers must not be answered for by whoever
       // holds the old one now.
-      const contact = await this.prisma.patientContact.findFirst({ where: { id: last.patient, organization: last.organization, phone, deleted: false } });
+      const contact = await this.prisma.patientContact.findFirst({
+        where: { id: last.patient, organization: last.organization, phone, deleted: false },
+      });
       if (contact) return contact;
     }
     return this.prisma.patientContact.findFirst({ where: { phone, deleted: false }, orderBy: { updatedAt: 'desc' } });

@@ -17,11 +17,20 @@ main(async () => {
     bodyLimit: config.BODY_LIMIT_BYTES,
     publicUrl: config.PUBLIC_URL,
     twilio: config.TWILIO_ACCOUNT_SID
-      ? { accountSid: config.TWILIO_ACCOUNT_SID, authToken: config.TWILIO_AUTH_TOKEN!, from: config.TWILIO_FROM!, apiUrl: config.TWILIO_API_URL }
+      ? {
+          accountSid: config.TWILIO_ACCOUNT_SID,
+          authToken: config.TWILIO_AUTH_TOKEN!,
+          from: config.TWILIO_FROM!,
+          apiUrl: config.TWILIO_API_URL,
+        }
       : null,
     ...(config.SMS_SINK_WEBHOOK_TOKEN ? { sinkWebhookToken: config.SMS_SINK_WEBHOOK_TOKEN } : {}),
-    bandwidthCallback: config.BANDWIDTH_CALLBACK_USERNAME ? { username: config.BANDWIDTH_CALLBACK_USERNAME, password: config.BANDWIDTH_CALLBACK_PASSWORD! } : null,
-    mailer: config.SMTP_URL ? { from: config.MAIL_FROM, smtpUrl: config.SMTP_URL } : { from: config.MAIL_FROM, directory: config.MAIL_DIR! },
+    bandwidthCallback: config.BANDWIDTH_CALLBACK_USERNAME
+      ? { username: config.BANDWIDTH_CALLBACK_USERNAME, password: config.BANDWIDTH_CALLBACK_PASSWORD! }
+      : null,
+    mailer: config.SMTP_URL
+      ? { from: config.MAIL_FROM, smtpUrl: config.SMTP_URL }
+      : { from: config.MAIL_FROM, directory: config.MAIL_DIR! },
     dispatcher: {
       intervalMs: config.DISPATCH_INTERVAL_MS,
       batchSize: config.DISPATCH_BATCH_SIZE,
@@ -48,5 +57,11 @@ main(async () => {
     ...(clock ? { clock } : {}),
   });
   if (clock) registerClockRoutes(app, clock, logger);
-  await runService(app, { host: config.HOST, port: config.PORT, logger, shutdownTimeoutSeconds: config.SHUTDOWN_TIMEOUT_SECONDS, afterClose: close });
+  await runService(app, {
+    host: config.HOST,
+    port: config.PORT,
+    logger,
+    shutdownTimeoutSeconds: config.SHUTDOWN_TIMEOUT_SECONDS,
+    afterClose: close,
+  });
 });

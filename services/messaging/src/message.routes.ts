@@ -6,7 +6,8 @@ import { idParams, listOf } from './schemas.js';
 
 const tags = ['messages'];
 const page = listOf(messageResponse);
-const FILTERS = 'Filter by patient (404 when not of the organization), channel, type (inbound/outbound), status, and createdAt with comparisons (createdAt=>=2026-01-01T00:00:00Z).';
+const FILTERS =
+  'Filter by patient (404 when not of the organization), channel, type (inbound/outbound), status, and createdAt with comparisons (createdAt=>=2026-01-01T00:00:00Z).';
 
 /** Routes of the `messages` group. Every record belongs to the caller's organization; others answer 404. */
 export function registerMessageRoutes(app: ServiceApp, messages: MessageService): void {
@@ -49,7 +50,16 @@ export function registerMessageRoutes(app: ServiceApp, messages: MessageService)
 
   app.get(
     '/api/messages/crudList',
-    { config: { roles: READERS }, schema: { tags, summary: 'Messages, for administration screens', description: 'The filters and order of the list, in the v1 list envelope ({response, page, limit, total}).', querystring: messageListQuery, response: { 200: page } } },
+    {
+      config: { roles: READERS },
+      schema: {
+        tags,
+        summary: 'Messages, for administration screens',
+        description: 'The filters and order of the list, in the v1 list envelope ({response, page, limit, total}).',
+        querystring: messageListQuery,
+        response: { 200: page },
+      },
+    },
     async (request) => messages.list(callerOf(request), request.query),
   );
 

@@ -21,7 +21,11 @@ export const messageResponse = z.object({
   text: z.string(),
   language: z.string(),
   externalId: z
-    .object({ value: z.string().describe('The id the vendor gave the message (Twilio SID, mail Message-ID); a generated SM…/CA… id in the development sink.') })
+    .object({
+      value: z
+        .string()
+        .describe('The id the vendor gave the message (Twilio SID, mail Message-ID); a generated SM…/CA… id in the development sink.'),
+    })
     .nullable(),
   externalStatus: z.record(z.string(), z.unknown()).nullable(),
   classification: z.enum(replyClassifications).nullable(),
@@ -46,12 +50,11 @@ export const sendMessageBody = z
 export type SendMessageBody = z.infer<typeof sendMessageBody>;
 
 /** Query of the message lists. */
-export const messageListQuery = listQuery
-  .extend({
-    patient: z.uuid().optional(),
-    channel: z.enum(messageChannels).optional(),
-    type: z.enum(['inbound', 'outbound']).optional(),
-    status: z.enum(messageStatuses).optional(),
-    createdAt: dateFilter.optional(),
-  });
+export const messageListQuery = listQuery.extend({
+  patient: z.uuid().optional(),
+  channel: z.enum(messageChannels).optional(),
+  type: z.enum(['inbound', 'outbound']).optional(),
+  status: z.enum(messageStatuses).optional(),
+  createdAt: dateFilter.optional(),
+});
 export type MessageListQuery = z.infer<typeof messageListQuery>;

@@ -52,7 +52,10 @@ export class MessageService {
     if (!contact) throw notArrivedYet('patient');
     if (contact.doNotContact || contact.optedOutAt) throw new HttpProblem(409, 'do-not-contact', 'The patient must not be contacted.');
     const to = addressFor(channel, contact);
-    if (!to) throw invalidFields([{ field: 'body.channel', message: channel === 'email' ? 'the patient has no e-mail address' : 'the patient has no phone number' }]);
+    if (!to)
+      throw invalidFields([
+        { field: 'body.channel', message: channel === 'email' ? 'the patient has no e-mail address' : 'the patient has no phone number' },
+      ]);
     const { message } = await this.outbound.send(
       {
         organization: identity.organization,

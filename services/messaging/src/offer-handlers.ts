@@ -1,5 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { offerAcceptedV1, offerApprovedV1, offerClosedV1, offerCreatedV1, offerExpiredV1, offerExtendedV1, offerRejectedV1, type EventEnvelope } from '@pep/contracts';
+import {
+  offerAcceptedV1,
+  offerApprovedV1,
+  offerClosedV1,
+  offerCreatedV1,
+  offerExpiredV1,
+  offerExtendedV1,
+  offerRejectedV1,
+  type EventEnvelope,
+} from '@pep/contracts';
 import { on, type EventBinding } from '@pep/db';
 import type { z } from 'zod';
 import { typed, type Db } from './events.js';
@@ -25,7 +34,15 @@ type OfferData = Omit<z.output<typeof offerCreatedV1.data>, 'offered'>;
 
 async function keepOffer(db: Db, event: EventEnvelope<OfferData>): Promise<void> {
   const data = event.data;
-  const fields = { provider: data.provider, facility: data.facility, date: new Date(data.date), duration: data.duration, timeZone: data.timeZone, expireAt: new Date(data.expireAt), status: data.status };
+  const fields = {
+    provider: data.provider,
+    facility: data.facility,
+    date: new Date(data.date),
+    duration: data.duration,
+    timeZone: data.timeZone,
+    expireAt: new Date(data.expireAt),
+    status: data.status,
+  };
   await db.offer.upsert({ where: { id: data._id }, create: { id: data._id, organization: event.organization, ...fields }, update: fields });
 }
 
@@ -34,9 +51,19 @@ async function keepOffer(db: Db, event: EventEnvelope<OfferData>): Promise<void>
  * never to a patient who must not be contacted); `forced` ones go even in quiet hours (answers to a patient who just
  * wrote). One text of each kind per offer and patient, however often the event comes.
  */
-async function planTexts(db: Db, event: EventEnvelope<OfferData>, patients: string[], key: string, now: Date, forced: boolean): Promise<void> {
+async function planTexts(
+  db: Db,
+  event: EventEnvelope<OfferData>,
+  patients: string[],
+  key: string,
+  now: Date,
+  forced: boolean,
+): Promise<void> {
   for (const patient of patients) {
-    if ((await db.reminder.count({ where: { organization: event.organization, offer: event.data._id, patient, messageTemplate: key } })) > 0) continue;
+    if (
+      (await db.reminder.count({ where: { organization: event.organization, offer: event.data._id, patient, messageTemplate: key } })) > 0
+    )
+      continue;
     await db.reminder.create({
       data: {
         id: randomUUID(),
@@ -64,7 +91,14 @@ export function offerBindings(clock: () => Date): EventBinding[] {
         const db = typed(tx);
         await keepOffer(db, event);
         const key = event.data.protocol === 'parallel' ? OFFER_PARALLEL : OFFER_TEXT;
-        await planTexts(db, event, event.data.offered.map((offered) => offered.patient), key, clock(), false);
+        await planTexts(
+          db,
+          event,
+          event.data.offered.map((offered) => offered.patient),
+          key,
+          clock(),
+          false,
+        );
       }),
     ),
     on(offerAcceptedV1, async (event, tx) => {
@@ -88,10 +122,24 @@ export function offerBindings(clock: () => Date): EventBinding[] {
       const db = typed(tx);
       await keepOffer(db, event);
       // Texts not sent yet are void; those who were texted the offer are told the slot is gone.
-      await db.reminder.updateMany({ where: { organization: event.organization, offer: event.data._id, messageTemplate: { in: OFFER_TEXTS }, status: { in: ['scheduled', 'blocked'] } }, data: { status: 'skipped', statusReason: 'offer-closed' } });
+      await db.reminder.updateMany({
+        where: {
+          organization: event.organization,
+          offer: event.data._id,
+          messageTemplate: { in: OFFER_TEXTS },
+          status: { in: ['scheduled', 'blocked'] },
+        },
+        data: { status: 'skipped', statusReason: 'offer-closed' },
+      });
       const texted = (
         await db.reminder.findMany({
-          where: { organization: event.organization, offer: event.data._id, messageTemplate: { in: OFFER_TEXTS }, status: { in: ['sent', 'delivered'] }, patient: { in: event.data.patients.map((offered) => offered.patient) } },
+          where: {
+            organization: event.organization,
+            offer: event.data._id,
+            messageTemplate: { in: OFFER_TEXTS },
+            status: { in: ['sent', 'delivered'] },
+            patient: { in: event.data.patients.map((offered) => offered.patient) },
+          },
           select: { patient: true },
         })
       ).map((row) => row.patient);
@@ -100,18 +148,46 @@ export function offerBindings(clock: () => Date): EventBinding[] {
       const saidYes = new Set(
         (
           await db.message.findMany({
-            where: { organization: event.organization, offer: event.data._id, type: 'inbound', classification: 'positive', patient: { in: texted } },
+            where: {
+              organization: event.organization,
+              offer: event.data._id,
+              type: 'inbound',
+              classification: 'positive',
+              patient: { in: texted },
+            },
             select: { patient: true },
           })
         ).map((row) => row.patient),
       );
-      await planTexts(db, event, texted.filter((patient) => saidYes.has(patient)), OFFER_TAKEN, clock(), true);
-      await planTexts(db, event, texted.filter((patient) => !saidYes.has(patient)), OFFER_TAKEN, clock(), false);
+      await planTexts(
+        db,
+        event,
+        texted.filter((patient) => saidYes.has(patient)),
+        OFFER_TAKEN,
+        clock(),
+        true,
+      );
+      await planTexts(
+        db,
+        event,
+        texted.filter((patient) => !saidYes.has(patient)),
+        OFFER_TAKEN,
+        clock(),
+        false,
+      );
     }),
     on(offerExpiredV1, async (event, tx) => {
       const db = typed(tx);
       await keepOffer(db, event);
-      await db.reminder.updateMany({ where: { organization: event.organization, offer: event.data._id, messageTemplate: { in: OFFER_TEXTS }, status: { in: ['scheduled', 'blocked'] } }, data: { status: 'skipped', statusReason: 'offer-expired' } });
+      await db.reminder.updateMany({
+        where: {
+          organization: event.organization,
+          offer: event.data._id,
+          messageTemplate: { in: OFFER_TEXTS },
+          status: { in: ['scheduled', 'blocked'] },
+        },
+        data: { status: 'skipped', statusReason: 'offer-expired' },
+      });
     }),
   ];
 }

@@ -120,7 +120,9 @@ export class Outbound {
    * meanwhile is not sent to: the message is recorded `skipped` (do-not-contact) and answered with a failure of that reason.
    */
   async send(request: OutboundRequest, to: string, afterSend?: AfterSend): Promise<{ message: Message; failure: SendError | null }> {
-    const take = async (tx: Prisma.TransactionClient) => [await this.quota.take(tx, request.organization, request.patient, request.automated)];
+    const take = async (tx: Prisma.TransactionClient) => [
+      await this.quota.take(tx, request.organization, request.patient, request.automated),
+    ];
     const [outcome] = await this.deliver([{ request, to }], take, async (tx, outcomes) => {
       const [only] = outcomes;
       if (!afterSend || !only) return [];
@@ -138,10 +140,23 @@ export class Outbound {
    * would pass a limit; the caller then sends one by one.
    */
   sendMany(items: OutboundItem[], after?: AfterBatch): Promise<SendOutcome[]> {
-    return this.deliver(items, (tx) => this.quota.takeMany(tx, items.map((item) => item.request), true), after);
+    return this.deliver(
+      items,
+      (tx) =>
+        this.quota.takeMany(
+          tx,
+          items.map((item) => item.request),
+          true,
+        ),
+      after,
+    );
   }
 
-  private async deliver(items: OutboundItem[], take: (tx: Prisma.TransactionClient) => Promise<TakenCount[][]>, after?: AfterBatch): Promise<SendOutcome[]> {
+  private async deliver(
+    items: OutboundItem[],
+    take: (tx: Prisma.TransactionClient) => Promise<TakenCount[][]>,
+    after?: AfterBatch,
+  ): Promise<SendOutcome[]> {
     if (items.length === 0) return [];
     const ids = items.map(() => randomUUID());
     let taken: TakenCount[][] = [];
@@ -174,12 +189,20 @@ export class Outbound {
       );
     });
     // E-mails carry their answer links; made now, since nothing may wait on the database under the consent lock.
-    const bodies = await Promise.all(items.map(({ request }, index) => (request.channel === 'email' ? this.withAnswerLinks(ids[index]!, request) : request.text)));
+    const bodies = await Promise.all(
+      items.map(({ request }, index) => (request.channel === 'email' ? this.withAnswerLinks(ids[index]!, request) : request.text)),
+    );
     const handed = await this.underConsentLock(items, (item, index) => this.call(item, ids[index]!, bodies[index]!));
 
     const outcomes: SendOutcome[] = items.map((item, index) => {
       const result = handed[index]!;
-      return { item, id: ids[index]!, externalId: 'handed' in result ? result.handed.externalId : null, failure: 'failure' in result ? result.failure : null, withheld: 'withheld' in result ? result.withheld : null };
+      return {
+        item,
+        id: ids[index]!,
+        externalId: 'handed' in result ? result.handed.externalId : null,
+        failure: 'failure' in result ? result.failure : null,
+        withheld: 'withheld' in result ? result.withheld : null,
+      };
     });
     await this.prisma.$transaction(async (tx) => {
       // A status callback may have moved a row on already; the outcome never moves it back.
@@ -196,7 +219,15 @@ export class Outbound {
         ids,
         handed.map((result) => ('handed' in result ? 'sent' : 'withheld' in result ? 'skipped' : 'undelivered')),
         handed.map((result) => ('failure' in result ? result.failure.reason : 'withheld' in result ? result.withheld : null)),
-        handed.map((result) => JSON.stringify('handed' in result ? result.handed.externalStatus : 'failure' in result ? { error: result.failure.reason } : { withheld: result.withheld })),
+        handed.map((result) =>
+          JSON.stringify(
+            'handed' in result
+              ? result.handed.externalStatus
+              : 'failure' in result
+                ? { error: result.failure.reason }
+                : { withheld: result.withheld },
+          ),
+        ),
         handed.map((result) => ('handed' in result ? result.handed.externalId : null)),
         handed.map((result) => ('handed' in result ? (result.handed.from ?? null) : null)),
         now,
@@ -218,8 +249,18 @@ export class Outbound {
           offer: request.offer ?? null,
           externalId: outcome.externalId,
         };
-        const context = { source: SOURCE, organization: request.organization, subject: outcome.id, correlationId: request.correlationId, ...(request.causationId ? { causationId: request.causationId } : {}) };
-        events.push(outcome.failure ? createEvent(messageFailedV1, { ...context, data: { ...data, reason: outcome.failure.reason } }) : createEvent(messageSentV1, { ...context, data }));
+        const context = {
+          source: SOURCE,
+          organization: request.organization,
+          subject: outcome.id,
+          correlationId: request.correlationId,
+          ...(request.causationId ? { causationId: request.causationId } : {}),
+        };
+        events.push(
+          outcome.failure
+            ? createEvent(messageFailedV1, { ...context, data: { ...data, reason: outcome.failure.reason } })
+            : createEvent(messageSentV1, { ...context, data }),
+        );
       }
       if (after) events.push(...(await after(tx, outcomes)));
       await enqueue(tx, events);
@@ -227,7 +268,15 @@ export class Outbound {
     this.eventsWritten();
     for (const [index, outcome] of outcomes.entries()) {
       const result = handed[index]!;
-      this.logger.info({ messageId: outcome.id, channel: outcome.item.request.channel, outcome: outcome.withheld ?? outcome.failure?.reason ?? 'sent', sink: 'handed' in result && result.handed.externalStatus['sink'] === true }, 'message sent');
+      this.logger.info(
+        {
+          messageId: outcome.id,
+          channel: outcome.item.request.channel,
+          outcome: outcome.withheld ?? outcome.failure?.reason ?? 'sent',
+          sink: 'handed' in result && result.handed.externalStatus['sink'] === true,
+        },
+        'message sent',
+      );
     }
     return outcomes;
   }
@@ -237,7 +286,10 @@ export class Outbound {
    * contact rows `FOR SHARE` until every call has been answered. A transaction the database aborts after the calls
    * began is never run again (that would send twice): the calls' answers stand.
    */
-  private async underConsentLock<T>(items: OutboundItem[], call: (item: OutboundItem, index: number) => Promise<T>): Promise<Array<T | { withheld: 'do-not-contact' | 'patient-deleted' }>> {
+  private async underConsentLock<T>(
+    items: OutboundItem[],
+    call: (item: OutboundItem, index: number) => Promise<T>,
+  ): Promise<Array<T | { withheld: 'do-not-contact' | 'patient-deleted' }>> {
     let calls: Promise<Array<T | { withheld: 'do-not-contact' | 'patient-deleted' }>> | null = null;
     const patients = [...new Set(items.map((item) => item.request.patient))].sort();
     try {
@@ -263,7 +315,10 @@ export class Outbound {
       );
     } catch (error) {
       if (!calls) throw error;
-      this.logger.warn({ err: { message: (error as Error).message } }, 'consent lock ended before the vendor answered; recording the answers');
+      this.logger.warn(
+        { err: { message: (error as Error).message } },
+        'consent lock ended before the vendor answered; recording the answers',
+      );
     }
     return calls!;
   }
@@ -282,7 +337,11 @@ export class Outbound {
       return { handed };
     } catch (error) {
       // Only the error's kind: a vendor library's message may quote the address.
-      if (!(error instanceof SendError)) this.logger.error({ err: { name: (error as Error).name, code: (error as { code?: unknown }).code }, messageId: id }, 'sending failed unexpectedly');
+      if (!(error instanceof SendError))
+        this.logger.error(
+          { err: { name: (error as Error).name, code: (error as { code?: unknown }).code }, messageId: id },
+          'sending failed unexpectedly',
+        );
       return { failure: error instanceof SendError ? error : new SendError('internal', false) };
     }
   }

@@ -44,7 +44,14 @@ describe('messaging service: what patients read and can answer', () => {
   });
 
   const reply = (from: string, body: string) =>
-    twilioCallback(service.app, fake, '/api/callback/sms/reminders', { MessageSid: `SM${randomUUID().replace(/-/g, '')}`, AccountSid: fake.accountSid, From: from, To: CLINIC_NUMBER, Body: body, NumMedia: '0' });
+    twilioCallback(service.app, fake, '/api/callback/sms/reminders', {
+      MessageSid: `SM${randomUUID().replace(/-/g, '')}`,
+      AccountSid: fake.accountSid,
+      From: from,
+      To: CLINIC_NUMBER,
+      Body: body,
+      NumMedia: '0',
+    });
   const drain = async () => {
     while ((await service.dispatcher.runOnce()) > 0);
   };
@@ -65,13 +72,21 @@ describe('messaging service: what patients read and can answer', () => {
     const org = organization();
     await publishSettings(service.bus, org.id, { reminderOffsetsHours: [48] });
     const records = await world(service.bus, org.id, { patient: { phone, firstname: 'Rosa', ...patient } });
-    await waitFor(async () => (await rows('SELECT 1 FROM patient_contact WHERE id = $1', [records.patient._id])).length === 1 && (await rows('SELECT 1 FROM organization_setting WHERE organization = $1', [org.id])).length === 1, {
-      timeoutMs: 30_000,
-      message: 'read models kept',
-    });
+    await waitFor(
+      async () =>
+        (await rows('SELECT 1 FROM patient_contact WHERE id = $1', [records.patient._id])).length === 1 &&
+        (await rows('SELECT 1 FROM organization_setting WHERE organization = $1', [org.id])).length === 1,
+      {
+        timeoutMs: 30_000,
+        message: 'read models kept',
+      },
+    );
     const appointment = appointmentData(records, '2026-08-05T14:00:00.000Z');
     await scheduling.book(service.bus, org.id, appointment);
-    await waitFor(async () => (await rows('SELECT 1 FROM reminder WHERE appointment = $1', [appointment._id])).length === 1, { timeoutMs: 30_000, message: 'reminder planned' });
+    await waitFor(async () => (await rows('SELECT 1 FROM reminder WHERE appointment = $1', [appointment._id])).length === 1, {
+      timeoutMs: 30_000,
+      message: 'reminder planned',
+    });
     clock.set('2026-08-03T14:00:00Z');
     await drain();
     return { org, records, appointment };
@@ -83,10 +98,15 @@ describe('messaging service: what patients read and can answer', () => {
     const [received] = await repliesOf(reminded.records.patient._id, 1);
     expect(received!.data).toMatchObject({ intent: 'cancel', classification: 'negative', appointment: reminded.appointment._id });
     await scheduling.cancel(service.bus, reminded.org.id, reminded.appointment);
-    await waitFor(async () => (await rows("SELECT 1 FROM reminder WHERE appointment = $1 AND message_template = 'cancellation-ack'", [reminded.appointment._id])).length === 1, {
-      timeoutMs: 30_000,
-      message: 'acknowledgement planned',
-    });
+    await waitFor(
+      async () =>
+        (await rows("SELECT 1 FROM reminder WHERE appointment = $1 AND message_template = 'cancellation-ack'", [reminded.appointment._id]))
+          .length === 1,
+      {
+        timeoutMs: 30_000,
+        message: 'acknowledgement planned',
+      },
+    );
     await drain();
   };
 
@@ -100,18 +120,34 @@ describe('messaging service: what patients read and can answer', () => {
       'Would you like an earlier or another time with Grace Hopper at Main Street Clinic? Reply WAITLIST and we will text you when one opens.',
     ]);
     // The invitation is planned only once the acknowledgement went, so it never overtakes it.
-    const [ack, invite] = await rows("SELECT message_template, sent_at FROM reminder WHERE appointment = $1 AND message_template IN ('cancellation-ack', 'waitlist-invite') ORDER BY sent_at", [appointment._id]);
+    const [ack, invite] = await rows(
+      "SELECT message_template, sent_at FROM reminder WHERE appointment = $1 AND message_template IN ('cancellation-ack', 'waitlist-invite') ORDER BY sent_at",
+      [appointment._id],
+    );
     expect([ack.message_template, invite.message_template]).toEqual(['cancellation-ack', 'waitlist-invite']);
 
     // WAITLIST, however written, asks about the cancelled appointment; scheduling decides and messaging confirms.
     for (const spelling of ['waitlist', 'Wait-List!']) expect((await reply('+15553330001', spelling)).statusCode).toBe(200);
     const received = (await repliesOf(records.patient._id, 3)).slice(1);
-    for (const event of received) expect(event.data).toMatchObject({ intent: 'waitlist', classification: 'recognized-keywords', appointment: appointment._id });
+    for (const event of received)
+      expect(event.data).toMatchObject({ intent: 'waitlist', classification: 'recognized-keywords', appointment: appointment._id });
     const entry = randomUUID();
-    const requested = { _id: entry, patient: records.patient._id, appointment: appointment._id, provider: records.provider._id, facility: records.facility._id, appointmentType: appointment.type };
+    const requested = {
+      _id: entry,
+      patient: records.patient._id,
+      appointment: appointment._id,
+      provider: records.provider._id,
+      facility: records.facility._id,
+      appointmentType: appointment.type,
+    };
     await publish(service.bus, waitlistRequestedV1, org.id, entry, { ...requested, created: true }, '/services/scheduling');
     await publish(service.bus, waitlistRequestedV1, org.id, entry, { ...requested, created: false }, '/services/scheduling');
-    await waitFor(async () => (await rows("SELECT 1 FROM reminder WHERE appointment = $1 AND message_template = 'waitlist-joined'", [appointment._id])).length === 2, { timeoutMs: 30_000, message: 'confirmations planned' });
+    await waitFor(
+      async () =>
+        (await rows("SELECT 1 FROM reminder WHERE appointment = $1 AND message_template = 'waitlist-joined'", [appointment._id])).length ===
+        2,
+      { timeoutMs: 30_000, message: 'confirmations planned' },
+    );
     await drain();
     expect(textsTo('+15553330001').slice(3)).toEqual([
       'You are on the waitlist for Grace Hopper at Main Street Clinic. We will text you when a time opens.',
@@ -147,7 +183,10 @@ describe('messaging service: what patients read and can answer', () => {
       expect.stringContaining('is cancelled'),
       'Want a sooner slot with Grace Hopper? Text WAITLIST.',
     ]);
-    const resolved = await service.app.inject({ url: `/api/messageTemplates/reminder/resolve?patient=${reminded.records.patient._id}&appointment=${reminded.appointment._id}`, headers });
+    const resolved = await service.app.inject({
+      url: `/api/messageTemplates/reminder/resolve?patient=${reminded.records.patient._id}&appointment=${reminded.appointment._id}`,
+      headers,
+    });
     expect(resolved.json().text).toBe('See Grace Hopper on Wednesday, August 5, 2026 at 10:00 AM. YES or NO?');
   });
 
@@ -158,7 +197,11 @@ describe('messaging service: what patients read and can answer', () => {
     const other = patientData({ phone: '+15553330005', firstname: 'Bea' });
     await publish(service.bus, patientCreatedV1, org.id, other._id, other, '/services/patients');
     for (const id of [records.patient._id, other._id, records.facility._id]) {
-      await waitFor(async () => (await rows('SELECT 1 FROM patient_contact WHERE id = $1 UNION SELECT 1 FROM facility WHERE id = $1', [id])).length === 1, { timeoutMs: 30_000, message: 'read models kept' });
+      await waitFor(
+        async () =>
+          (await rows('SELECT 1 FROM patient_contact WHERE id = $1 UNION SELECT 1 FROM facility WHERE id = $1', [id])).length === 1,
+        { timeoutMs: 30_000, message: 'read models kept' },
+      );
     }
     const slot = (patient: string) => ({
       _id: randomUUID(),
@@ -176,8 +219,13 @@ describe('messaging service: what patients read and can answer', () => {
     });
     const approvedOffer = slot(records.patient._id);
     const rejectedOffer = slot(other._id);
-    for (const offer of [approvedOffer, rejectedOffer]) await publish(service.bus, offerCreatedV1, org.id, offer._id, offer, '/services/scheduling');
-    await waitFor(async () => (await rows('SELECT 1 FROM reminder WHERE offer = ANY($1::uuid[])', [[approvedOffer._id, rejectedOffer._id]])).length === 2, { timeoutMs: 30_000, message: 'offer texts planned' });
+    for (const offer of [approvedOffer, rejectedOffer])
+      await publish(service.bus, offerCreatedV1, org.id, offer._id, offer, '/services/scheduling');
+    await waitFor(
+      async () =>
+        (await rows('SELECT 1 FROM reminder WHERE offer = ANY($1::uuid[])', [[approvedOffer._id, rejectedOffer._id]])).length === 2,
+      { timeoutMs: 30_000, message: 'offer texts planned' },
+    );
     await drain();
     expect(textsTo('+15553330004')).toEqual([
       'Hi Amir, an earlier appointment with Grace Hopper at Main Street Clinic is available on Wednesday, September 2, 2026 at 9:00 AM. Reply YES to book it or NO to pass. The offer ends at 11:00 AM.',
@@ -193,16 +241,30 @@ describe('messaging service: what patients read and can answer', () => {
       const [received] = await repliesOf(offer.offered[0]!.patient, 1);
       expect(received!.data).toMatchObject({ intent: 'accept-offer', offer: offer._id });
       const { offered, ...snapshot } = offer;
-      const accepted = { ...snapshot, status: 'patient-found' as const, patient: offered[0]!.patient, waitlist: offered[0]!.waitlist, appointment: randomUUID() };
+      const accepted = {
+        ...snapshot,
+        status: 'patient-found' as const,
+        patient: offered[0]!.patient,
+        waitlist: offered[0]!.waitlist,
+        appointment: randomUUID(),
+      };
       await publish(service.bus, offerAcceptedV1, org.id, offer._id, { ...accepted, awaitingApproval: true }, '/services/scheduling');
       acceptances.push(accepted);
     }
-    await waitFor(async () => (await rows('SELECT 1 FROM reminder WHERE offer = ANY($1::uuid[])', [[approvedOffer._id, rejectedOffer._id]])).length === 4, { timeoutMs: 30_000, message: 'pending answers planned' });
+    await waitFor(
+      async () =>
+        (await rows('SELECT 1 FROM reminder WHERE offer = ANY($1::uuid[])', [[approvedOffer._id, rejectedOffer._id]])).length === 4,
+      { timeoutMs: 30_000, message: 'pending answers planned' },
+    );
     await drain();
     // Staff approve one and decline the other.
     await publish(service.bus, offerApprovedV1, org.id, approvedOffer._id, acceptances[0]!, '/services/scheduling');
     await publish(service.bus, offerRejectedV1, org.id, rejectedOffer._id, acceptances[1]!, '/services/scheduling');
-    await waitFor(async () => (await rows('SELECT 1 FROM reminder WHERE offer = ANY($1::uuid[])', [[approvedOffer._id, rejectedOffer._id]])).length === 6, { timeoutMs: 30_000, message: 'answers planned' });
+    await waitFor(
+      async () =>
+        (await rows('SELECT 1 FROM reminder WHERE offer = ANY($1::uuid[])', [[approvedOffer._id, rejectedOffer._id]])).length === 6,
+      { timeoutMs: 30_000, message: 'answers planned' },
+    );
     await drain();
     expect(textsTo('+15553330004').slice(1)).toEqual([
       'Thank you, Amir. Our front office is checking the appointment with Grace Hopper on Wednesday, September 2, 2026 at 9:00 AM; another message will follow once it is confirmed.',

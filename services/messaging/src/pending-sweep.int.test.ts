@@ -2,7 +2,18 @@ import { randomUUID } from 'node:crypto';
 import { kafkaBrokers, startTwilioFake, waitFor, type TwilioFake } from '@pep/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appointmentData, as, organization, publishSettings, scheduling, startMessaging, testClock, twilioCallback, world, type MessagingUnderTest } from '../test/harness.js';
+import {
+  appointmentData,
+  as,
+  organization,
+  publishSettings,
+  scheduling,
+  startMessaging,
+  testClock,
+  twilioCallback,
+  world,
+  type MessagingUnderTest,
+} from '../test/harness.js';
 
 const MINUTE = 60_000;
 
@@ -38,7 +49,10 @@ describe('messaging service: messages a crashed send left pending', () => {
   };
   const sql = () => pool!;
   const contactKept = (patient: string) =>
-    waitFor(async () => (await sql().query('SELECT 1 FROM patient_contact WHERE id = $1', [patient])).rows.length === 1, { timeoutMs: 30_000, message: 'contact kept' });
+    waitFor(async () => (await sql().query('SELECT 1 FROM patient_contact WHERE id = $1', [patient])).rows.length === 1, {
+      timeoutMs: 30_000,
+      message: 'contact kept',
+    });
   /** The row a crashed send leaves: `pending`, no vendor id, written `realAgeMinutes` ago by the database's clock. */
   const crashedSend = async (org: string, patient: string, realAgeMinutes: number, reminder: string | null = null) => {
     const id = randomUUID();
@@ -49,9 +63,16 @@ describe('messaging service: messages a crashed send left pending', () => {
     );
     return id;
   };
-  const message = async (id: string) => (await sql().query('SELECT status::text, skipped_status_reason, external_status, external_id FROM message WHERE id = $1', [id])).rows[0];
+  const message = async (id: string) =>
+    (await sql().query('SELECT status::text, skipped_status_reason, external_status, external_id FROM message WHERE id = $1', [id]))
+      .rows[0];
   const eventsAbout = async (subject: string) =>
-    (await sql().query(`SELECT envelope->>'type' AS type, envelope->'data'->>'reason' AS reason FROM outbox WHERE envelope->>'subject' = $1 ORDER BY created_at`, [subject])).rows;
+    (
+      await sql().query(
+        `SELECT envelope->>'type' AS type, envelope->'data'->>'reason' AS reason FROM outbox WHERE envelope->>'subject' = $1 ORDER BY created_at`,
+        [subject],
+      )
+    ).rows;
   const sendsTo = (text: string) => fake.sent.filter((send) => (send.params['Body'] ?? '').includes(text));
 
   it('settles it once as outcome-unknown after the bound, without calling the vendor, and a later delivery report still counts', async () => {
@@ -75,7 +96,12 @@ describe('messaging service: messages a crashed send left pending', () => {
     // Two replicas sweep at once: one of them settles it.
     const [byFirst, bySecond] = await Promise.all([first.sweep.runOnce(), second.sweep.runOnce()]);
     expect(byFirst + bySecond).toBe(1);
-    expect(await message(crashed)).toMatchObject({ status: 'undelivered', skipped_status_reason: 'outcome-unknown', external_status: { error: 'outcome-unknown' }, external_id: null });
+    expect(await message(crashed)).toMatchObject({
+      status: 'undelivered',
+      skipped_status_reason: 'outcome-unknown',
+      external_status: { error: 'outcome-unknown' },
+      external_id: null,
+    });
     expect((await message(inFlight)).status).toBe('pending');
     expect(await first.sweep.runOnce()).toBe(0);
     expect(await eventsAbout(crashed)).toEqual([{ type: 'message.failed', reason: 'outcome-unknown' }]);
@@ -83,7 +109,12 @@ describe('messaging service: messages a crashed send left pending', () => {
 
     // The vendor had taken it after all: its report (to our message id) moves it to delivered.
     const sid = `SM${randomUUID().replace(/-/g, '')}`;
-    const report = await twilioCallback(first.app, fake, `/api/callback/twilio/${crashed}`, { MessageSid: sid, MessageStatus: 'delivered', To: '+14155550142', From: fake.from });
+    const report = await twilioCallback(first.app, fake, `/api/callback/twilio/${crashed}`, {
+      MessageSid: sid,
+      MessageStatus: 'delivered',
+      To: '+14155550142',
+      From: fake.from,
+    });
     expect(report.statusCode).toBe(204);
     expect(await message(crashed)).toMatchObject({ status: 'delivered', external_id: sid });
     expect((await eventsAbout(crashed)).map((event) => event.type)).toEqual(['message.failed', 'message.delivered']);
@@ -106,10 +137,18 @@ describe('messaging service: messages a crashed send left pending', () => {
     expect(planned.statusCode, planned.body).toBe(200);
     const reminder = planned.json()._id as string;
     // The dead sender's claim and its pending message, then the vendor's first report (not final) of that message.
-    await sql().query(`UPDATE reminder SET status = 'queued', claimed_at = $2, attempts = attempts + 1 WHERE id = $1`, [reminder, new Date(crashedAt)]);
+    await sql().query(`UPDATE reminder SET status = 'queued', claimed_at = $2, attempts = attempts + 1 WHERE id = $1`, [
+      reminder,
+      new Date(crashedAt),
+    ]);
     const crashed = await crashedSend(org.id, records.patient._id, 60, reminder);
     const sid = `SM${randomUUID().replace(/-/g, '')}`;
-    const report = await twilioCallback(service.app, fake, `/api/callback/twilio/${crashed}`, { MessageSid: sid, MessageStatus: 'sent', To: '+14155550142', From: fake.from });
+    const report = await twilioCallback(service.app, fake, `/api/callback/twilio/${crashed}`, {
+      MessageSid: sid,
+      MessageStatus: 'sent',
+      To: '+14155550142',
+      From: fake.from,
+    });
     expect(report.statusCode).toBe(204);
     expect(await message(crashed)).toMatchObject({ status: 'pending', external_id: sid });
 
@@ -145,7 +184,10 @@ describe('messaging service: messages a crashed send left pending', () => {
     });
     expect(planned.statusCode, planned.body).toBe(200);
     const reminder = planned.json()._id as string;
-    await sql().query(`UPDATE reminder SET status = 'queued', claimed_at = $2, attempts = attempts + 1 WHERE id = $1`, [reminder, new Date(crashedAt)]);
+    await sql().query(`UPDATE reminder SET status = 'queued', claimed_at = $2, attempts = attempts + 1 WHERE id = $1`, [
+      reminder,
+      new Date(crashedAt),
+    ]);
     // Written a moment ago: its sender may still be waiting for the vendor, however far the clock moved.
     const crashed = await crashedSend(org.id, records.patient._id, 0, reminder);
     clock.set(new Date(crashedAt + 6 * MINUTE));
@@ -177,16 +219,25 @@ describe('messaging service: messages a crashed send left pending', () => {
     await publishSettings(service.bus, org.id, { reminderOffsetsHours: [48] });
     const records = await world(service.bus, org.id, { patient: { phone, firstname: 'Rosa' } });
     await contactKept(records.patient._id);
-    await waitFor(async () => (await sql().query('SELECT 1 FROM organization_setting WHERE organization = $1', [org.id])).rows.length === 1, { timeoutMs: 30_000, message: 'settings kept' });
+    await waitFor(
+      async () => (await sql().query('SELECT 1 FROM organization_setting WHERE organization = $1', [org.id])).rows.length === 1,
+      { timeoutMs: 30_000, message: 'settings kept' },
+    );
     const appointment = appointmentData(records, new Date(base + 4 * 24 * 60 * MINUTE).toISOString());
     await scheduling.book(service.bus, org.id, appointment);
-    await waitFor(async () => (await sql().query('SELECT 1 FROM reminder WHERE appointment = $1', [appointment._id])).rows.length === 1, { timeoutMs: 30_000, message: 'reminder planned' });
+    await waitFor(async () => (await sql().query('SELECT 1 FROM reminder WHERE appointment = $1', [appointment._id])).rows.length === 1, {
+      timeoutMs: 30_000,
+      message: 'reminder planned',
+    });
     const reminder = (await sql().query('SELECT id FROM reminder WHERE appointment = $1', [appointment._id])).rows[0].id as string;
 
     // Due; a round claims it, writes its message, hands it to the vendor and dies before recording the answer.
     const claimedAt = base + 2 * 24 * 60 * MINUTE;
     clock.set(new Date(claimedAt));
-    await sql().query(`UPDATE reminder SET status = 'queued', claimed_at = $2, attempts = attempts + 1 WHERE id = $1`, [reminder, new Date(claimedAt)]);
+    await sql().query(`UPDATE reminder SET status = 'queued', claimed_at = $2, attempts = attempts + 1 WHERE id = $1`, [
+      reminder,
+      new Date(claimedAt),
+    ]);
     const crashed = await crashedSend(org.id, records.patient._id, 60, reminder);
 
     // The patient got it and answers C: the reply is about that reminder's appointment.
@@ -199,14 +250,22 @@ describe('messaging service: messages a crashed send left pending', () => {
       NumMedia: '0',
     });
     expect(answer.statusCode).toBe(200);
-    const { rows: received } = await sql().query(`SELECT envelope->'data' AS data FROM outbox WHERE envelope->>'type' = 'reply.received' AND envelope->>'subject' = $1`, [records.patient._id]);
-    expect(received.map((row) => row.data)).toEqual([expect.objectContaining({ intent: 'confirm', appointment: appointment._id, reminder })]);
+    const { rows: received } = await sql().query(
+      `SELECT envelope->'data' AS data FROM outbox WHERE envelope->>'type' = 'reply.received' AND envelope->>'subject' = $1`,
+      [records.patient._id],
+    );
+    expect(received.map((row) => row.data)).toEqual([
+      expect.objectContaining({ intent: 'confirm', appointment: appointment._id, reminder }),
+    ]);
 
     // The claim lapses: the reply proves the text arrived, so it is not sent again, and the sweep records it sent.
     clock.set(new Date(claimedAt + 6 * MINUTE));
     expect(await service.dispatcher.runOnce()).toBe(1);
     expect(fake.sent.filter((send) => send.params['To'] === phone)).toHaveLength(0);
-    expect((await sql().query('SELECT status::text, message FROM reminder WHERE id = $1', [reminder])).rows[0]).toEqual({ status: 'sent', message: crashed });
+    expect((await sql().query('SELECT status::text, message FROM reminder WHERE id = $1', [reminder])).rows[0]).toEqual({
+      status: 'sent',
+      message: crashed,
+    });
     clock.set(new Date(claimedAt + 11 * MINUTE));
     expect(await service.sweep.runOnce()).toBe(1);
     expect(await message(crashed)).toMatchObject({ status: 'sent', skipped_status_reason: null });

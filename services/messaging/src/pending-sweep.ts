@@ -158,7 +158,9 @@ export class PendingSweep {
           offer: row.offer,
           externalId: row.external_id,
         };
-        return row.status === 'sent' ? createEvent(messageSentV1, { ...context, data }) : createEvent(messageFailedV1, { ...context, data: { ...data, reason: OUTCOME_UNKNOWN_REASON } });
+        return row.status === 'sent'
+          ? createEvent(messageSentV1, { ...context, data })
+          : createEvent(messageFailedV1, { ...context, data: { ...data, reason: OUTCOME_UNKNOWN_REASON } });
       });
       await enqueue(tx, events);
       return rows;
@@ -167,7 +169,10 @@ export class PendingSweep {
       this.eventsWritten();
       const unknown = settled.filter((row) => row.status === 'undelivered').length;
       // Ids and counts only: the rows hold the text and the address.
-      this.logger.warn({ settled: settled.length, outcomeUnknown: unknown, messageIds: settled.slice(0, 20).map((row) => row.id) }, 'messages left pending by a crashed send settled without sending again');
+      this.logger.warn(
+        { settled: settled.length, outcomeUnknown: unknown, messageIds: settled.slice(0, 20).map((row) => row.id) },
+        'messages left pending by a crashed send settled without sending again',
+      );
     }
     return settled.length;
   }
@@ -211,7 +216,9 @@ export async function settleConfirmedClaims(prisma: PrismaClient, claimed: Remin
   const known = latest.filter((row) => row.status !== 'pending' || row.external_id !== null || row.answered);
   // Pending, and younger in real time than a vendor call may last: its sender may still be waiting for the vendor
   // (only a moved service clock lapses a claim that fast). Left claimed; a later claim finds what that sender records.
-  const waiting = new Set(latest.filter((row) => row.status === 'pending' && row.external_id === null && !row.answered && row.young).map((row) => row.reminder));
+  const waiting = new Set(
+    latest.filter((row) => row.status === 'pending' && row.external_id === null && !row.answered && row.young).map((row) => row.reminder),
+  );
   if (known.length === 0 && waiting.size === 0) return claimed;
   const byReminder = new Map(known.map((row) => [row.reminder, row]));
   // The relay's next poll publishes the events: a crashed send's reminder is no hurry.
@@ -240,7 +247,15 @@ export async function settleConfirmedClaims(prisma: PrismaClient, claimed: Remin
           organization: reminder.organization,
           subject: reminder.id,
           correlationId: reminder.id,
-          data: { _id: reminder.id, patient: reminder.patient, appointment: reminder.appointment, message: message.id, channel: message.channel, sendAt: reminder.sendAt.toISOString(), sentAt: (reminder.sentAt ?? now).toISOString() },
+          data: {
+            _id: reminder.id,
+            patient: reminder.patient,
+            appointment: reminder.appointment,
+            message: message.id,
+            channel: message.channel,
+            sendAt: reminder.sendAt.toISOString(),
+            sentAt: (reminder.sentAt ?? now).toISOString(),
+          },
         }),
       );
     }

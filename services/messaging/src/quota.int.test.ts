@@ -2,7 +2,17 @@ import { Writable } from 'node:stream';
 import { kafkaBrokers, startTwilioFake, waitFor, type TwilioFake } from '@pep/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appointmentData, as, organization, publishSettings, scheduling, startMessaging, testClock, world, type MessagingUnderTest } from '../test/harness.js';
+import {
+  appointmentData,
+  as,
+  organization,
+  publishSettings,
+  scheduling,
+  startMessaging,
+  testClock,
+  world,
+  type MessagingUnderTest,
+} from '../test/harness.js';
 
 /** The value of one sample of a metric on /metrics, or 0 when the labelled series has not been written yet. */
 async function metric(service: MessagingUnderTest, name: string, labels: Record<string, string>): Promise<number> {
@@ -43,7 +53,10 @@ describe('messaging service: the send quota', () => {
     return service;
   };
   const contactKept = (service: MessagingUnderTest, patient: string) =>
-    waitFor(async () => (await sql(service).query('SELECT 1 FROM patient_contact WHERE id = $1', [patient])).rows.length === 1, { timeoutMs: 30_000, message: 'contact kept' });
+    waitFor(async () => (await sql(service).query('SELECT 1 FROM patient_contact WHERE id = $1', [patient])).rows.length === 1, {
+      timeoutMs: 30_000,
+      message: 'contact kept',
+    });
   const send = async (service: MessagingUnderTest, headers: Record<string, string>, patient: string, text: string) =>
     service.app.inject({ method: 'POST', url: '/api/messages', headers, payload: { patient, text } });
   const sendsOf = (prefix: string) => fake.sent.filter((sent) => String(sent.params['Body']).startsWith(prefix));
@@ -67,7 +80,12 @@ describe('messaging service: the send quota', () => {
     for (const response of refused) {
       expect(response.headers['content-type']).toContain('application/problem+json');
       expect(response.headers['retry-after']).toBe('2400');
-      expect(response.json()).toMatchObject({ status: 429, type: '/problems/send-quota-exceeded', retryAfter: 2400, limit: { scope: 'patient', window: 'hour', max: 20 } });
+      expect(response.json()).toMatchObject({
+        status: 429,
+        type: '/problems/send-quota-exceeded',
+        retryAfter: 2400,
+        limit: { scope: 'patient', window: 'hour', max: 20 },
+      });
     }
     const stored = await sql(service).query('SELECT count(*)::int AS n FROM message WHERE organization = $1', [org.id]);
     expect(stored.rows[0].n).toBe(20);
@@ -79,12 +97,17 @@ describe('messaging service: the send quota', () => {
 
   it('holds an organization to its per-minute and per-day limits across patients, and no other organization to them', async () => {
     const clock = testClock('2026-07-02T14:00:30Z');
-    const service = await start('quota-organization', brokers, { twilio: fake, clock, quota: { organizationPerMinute: 5, organizationPerDay: 8 } });
+    const service = await start('quota-organization', brokers, {
+      twilio: fake,
+      clock,
+      quota: { organizationPerMinute: 5, organizationPerDay: 8 },
+    });
     const org = organization();
     const other = organization();
     const headers = await as(org.staff);
     const patients: string[] = [];
-    for (let index = 0; index < 3; index++) patients.push((await world(service.bus, org.id, { patient: { phone: `+1555123100${index}` } })).patient._id);
+    for (let index = 0; index < 3; index++)
+      patients.push((await world(service.bus, org.id, { patient: { phone: `+1555123100${index}` } })).patient._id);
     const theirs = (await world(service.bus, other.id, { patient: { phone: '+15551231009' } })).patient._id;
     for (const patient of [...patients, theirs]) await contactKept(service, patient);
 
@@ -115,15 +138,24 @@ describe('messaging service: the send quota', () => {
   });
 
   it("holds an organization to its own tighter limits from its settings, and keeps the platform's when its own are looser", async () => {
-    const service = await start('quota-settings', brokers, { twilio: fake, clock: testClock('2026-07-05T14:00:00Z'), quota: { patientPerHour: 4 } });
+    const service = await start('quota-settings', brokers, {
+      twilio: fake,
+      clock: testClock('2026-07-05T14:00:00Z'),
+      quota: { patientPerHour: 4 },
+    });
     const strict = organization();
     const loose = organization();
     await publishSettings(service.bus, strict.id, { sendQuota: { patientPerHour: 2 } });
     await publishSettings(service.bus, loose.id, { sendQuota: { patientPerHour: 1000 } });
-    await waitFor(async () => (await sql(service).query('SELECT 1 FROM organization_setting WHERE organization = ANY($1::uuid[])', [[strict.id, loose.id]])).rows.length === 2, {
-      timeoutMs: 30_000,
-      message: 'settings kept',
-    });
+    await waitFor(
+      async () =>
+        (await sql(service).query('SELECT 1 FROM organization_setting WHERE organization = ANY($1::uuid[])', [[strict.id, loose.id]])).rows
+          .length === 2,
+      {
+        timeoutMs: 30_000,
+        message: 'settings kept',
+      },
+    );
     const codes = async (org: ReturnType<typeof organization>, phone: string, count: number) => {
       const patient = (await world(service.bus, org.id, { patient: { phone } })).patient._id;
       await contactKept(service, patient);
@@ -150,7 +182,9 @@ describe('messaging service: the send quota', () => {
     const records = await world(first.bus, org.id, { patient: { phone: '+15551232000' } });
     await contactKept(first, records.patient._id);
 
-    const responses = await Promise.all(Array.from({ length: 30 }, (_, index) => send(index % 2 === 0 ? first : second, headers, records.patient._id, `race ${index}`)));
+    const responses = await Promise.all(
+      Array.from({ length: 30 }, (_, index) => send(index % 2 === 0 ? first : second, headers, records.patient._id, `race ${index}`)),
+    );
     const codes = responses.map((response) => response.statusCode);
     expect(codes.filter((code) => code === 200)).toHaveLength(10);
     expect(codes.filter((code) => code === 429)).toHaveLength(20);
@@ -158,13 +192,20 @@ describe('messaging service: the send quota', () => {
     expect(stored.rows[0].n).toBe(10);
     expect(sendsOf('race ')).toHaveLength(10);
     // Each replica refused some of its own requests: both raced for the same counter.
-    const refusedBy = [await metric(first, 'messaging_quota_refused_total', { scope: 'patient', window: 'hour' }), await metric(second, 'messaging_quota_refused_total', { scope: 'patient', window: 'hour' })];
+    const refusedBy = [
+      await metric(first, 'messaging_quota_refused_total', { scope: 'patient', window: 'hour' }),
+      await metric(second, 'messaging_quota_refused_total', { scope: 'patient', window: 'hour' }),
+    ];
     expect(refusedBy[0]! + refusedBy[1]!).toBe(20);
     expect(Math.min(...refusedBy)).toBeGreaterThan(0);
   });
 
   it('gives back what a send the vendor refused took', async () => {
-    const service = await start('quota-refund', brokers, { twilio: fake, clock: testClock('2026-07-04T14:00:00Z'), quota: { patientPerHour: 1 } });
+    const service = await start('quota-refund', brokers, {
+      twilio: fake,
+      clock: testClock('2026-07-04T14:00:00Z'),
+      quota: { patientPerHour: 1 },
+    });
     const org = organization();
     const headers = await as(org.staff);
     const records = await world(service.bus, org.id, { patient: { phone: '+15551233000' } });
@@ -204,17 +245,27 @@ describe('messaging service: the send quota', () => {
       },
     });
     // Staff may send 2 an hour to one patient; automated messages may fill it twice over.
-    const service = await start('quota-deferral', brokers, { twilio: fake, clock, quota: { patientPerHour: 2, automatedFactor: 2 }, logDestination });
+    const service = await start('quota-deferral', brokers, {
+      twilio: fake,
+      clock,
+      quota: { patientPerHour: 2, automatedFactor: 2 },
+      logDestination,
+    });
     const org = organization();
     const headers = await as(org.staff);
     const records = await world(service.bus, org.id, { patient: { phone: '+15551234000' } });
     await contactKept(service, records.patient._id);
-    await waitFor(async () => (await sql(service).query('SELECT 1 FROM facility WHERE id = $1', [records.facility._id])).rows.length === 1, { timeoutMs: 30_000, message: 'facility kept' });
+    await waitFor(
+      async () => (await sql(service).query('SELECT 1 FROM facility WHERE id = $1', [records.facility._id])).rows.length === 1,
+      { timeoutMs: 30_000, message: 'facility kept' },
+    );
     // 10:30 EDT on 3 August; its 48-hour reminder falls due at 14:30 UTC today.
     const appointment = appointmentData(records, '2026-08-03T14:30:00.000Z');
     await scheduling.book(service.bus, org.id, appointment);
     const reminder = await waitFor(
-      async () => (await sql(service).query("SELECT id FROM reminder WHERE appointment = $1 AND status = 'scheduled'", [appointment._id])).rows[0]?.id as string | undefined,
+      async () =>
+        (await sql(service).query("SELECT id FROM reminder WHERE appointment = $1 AND status = 'scheduled'", [appointment._id])).rows[0]
+          ?.id as string | undefined,
       { timeoutMs: 30_000, message: 'reminder planned' },
     );
 
@@ -223,7 +274,12 @@ describe('messaging service: the send quota', () => {
     expect((await send(service, headers, records.patient._id, 'deferral staff 3')).statusCode).toBe(429);
     // Staff used their budget; automated messages still have the headroom, which two hand-planned reminders use up.
     for (const text of ['deferral planned 1', 'deferral planned 2']) {
-      const planned = await service.app.inject({ method: 'POST', url: '/api/reminders', headers, payload: { patient: records.patient._id, sendAt: '2026-08-01T14:00:00Z', text } });
+      const planned = await service.app.inject({
+        method: 'POST',
+        url: '/api/reminders',
+        headers,
+        payload: { patient: records.patient._id, sendAt: '2026-08-01T14:00:00Z', text },
+      });
       expect(planned.statusCode, planned.body).toBe(200);
     }
     expect(await service.dispatcher.runOnce()).toBe(2);
@@ -239,10 +295,17 @@ describe('messaging service: the send quota', () => {
     const nothingYet = await sql(service).query('SELECT count(*)::int AS n FROM message WHERE reminder = $1', [reminder]);
     expect(nothingYet.rows[0].n).toBe(0);
     const warning = log.find((line) => line['level'] === 'warn' && line['reminderId'] === reminder);
-    expect(warning).toMatchObject({ organization: org.id, kind: 'reminder', limit: 'patient-hour', max: 4, retryAt: '2026-08-01T15:00:00.000Z' });
+    expect(warning).toMatchObject({
+      organization: org.id,
+      kind: 'reminder',
+      limit: 'patient-hour',
+      max: 4,
+      retryAt: '2026-08-01T15:00:00.000Z',
+    });
     // Nothing that names or reaches the patient is in the log.
     const written = JSON.stringify(log);
-    for (const phi of [records.patient.phone, records.patient.firstname, records.patient.lastname, 'deferral staff']) expect(written).not.toContain(phi);
+    for (const phi of [records.patient.phone, records.patient.firstname, records.patient.lastname, 'deferral staff'])
+      expect(written).not.toContain(phi);
 
     clock.set('2026-08-01T14:59:59Z');
     expect(await service.dispatcher.runOnce()).toBe(0);

@@ -26,7 +26,13 @@ export interface QuotaLimits {
 }
 
 /** Limits a clinic does not reach in normal use and a runaway script reaches in seconds (ADR 0012). */
-export const QUOTA_DEFAULTS: QuotaLimits = { patientPerHour: 20, patientPerDay: 50, organizationPerMinute: 300, organizationPerDay: 10_000, automatedFactor: 2 };
+export const QUOTA_DEFAULTS: QuotaLimits = {
+  patientPerHour: 20,
+  patientPerDay: 50,
+  organizationPerMinute: 300,
+  organizationPerDay: 10_000,
+  automatedFactor: 2,
+};
 
 /** One limit: at most `max` messages per `window` for each subject of `scope`. */
 export interface QuotaLimit {
@@ -89,10 +95,25 @@ export class SendQuota {
     limits: Partial<QuotaLimits> = {},
   ) {
     this.limits = { ...QUOTA_DEFAULTS, ...limits };
-    this.refusals = addCounter(app, 'messaging_quota_refused_total', 'Requests to send refused (429) because a send quota limit was reached.', ['scope', 'window']);
-    this.deferrals = addCounter(app, 'messaging_quota_deferred_total', 'Automated messages held back until a send quota window frees.', ['kind', 'scope', 'window']);
-    addGauge(app, 'messaging_quota_waiting_reminders', 'Reminders, offer texts and acknowledgements due but waiting for a send quota window to free.', () =>
-      this.prisma.reminder.count({ where: { deleted: false, status: { in: ['scheduled', 'queued'] }, statusReason: { startsWith: 'quota:' } } }),
+    this.refusals = addCounter(
+      app,
+      'messaging_quota_refused_total',
+      'Requests to send refused (429) because a send quota limit was reached.',
+      ['scope', 'window'],
+    );
+    this.deferrals = addCounter(app, 'messaging_quota_deferred_total', 'Automated messages held back until a send quota window frees.', [
+      'kind',
+      'scope',
+      'window',
+    ]);
+    addGauge(
+      app,
+      'messaging_quota_waiting_reminders',
+      'Reminders, offer texts and acknowledgements due but waiting for a send quota window to free.',
+      () =>
+        this.prisma.reminder.count({
+          where: { deleted: false, status: { in: ['scheduled', 'queued'] }, statusReason: { startsWith: 'quota:' } },
+        }),
     );
   }
 
@@ -125,7 +146,13 @@ export class SendQuota {
     // Written from a validated event; anything else found there is ignored rather than trusted.
     const own = sendQuotaSetting.safeParse(setting?.sendQuota ?? {});
     for (const limit of this.limitsFor(automated, own.success ? own.data : {})) {
-      const count: TakenCount = { organization, scope: limit.scope, subject: limit.scope === 'patient' ? patient : organization, window: limit.window, windowStart: windowStart(now, limit.window) };
+      const count: TakenCount = {
+        organization,
+        scope: limit.scope,
+        subject: limit.scope === 'patient' ? patient : organization,
+        window: limit.window,
+        windowStart: windowStart(now, limit.window),
+      };
       // Under concurrency the conflicting row is locked and the WHERE re-read, so two sends never both take the last one.
       const rows = await tx.$queryRaw<Array<{ count: number }>>`
         INSERT INTO "send_count" ("organization", "scope", "subject", "period", "window_start", "count")
@@ -149,16 +176,29 @@ export class SendQuota {
    * limit is thrown as {@link QuotaExceeded}, the caller's transaction rolls back whatever was taken, and the caller
    * sends one by one (where the limit falls between two sends of the batch). Answers what each send took.
    */
-  async takeMany(tx: Prisma.TransactionClient, sends: Array<{ organization: string; patient: string }>, automated: boolean): Promise<TakenCount[][]> {
+  async takeMany(
+    tx: Prisma.TransactionClient,
+    sends: Array<{ organization: string; patient: string }>,
+    automated: boolean,
+  ): Promise<TakenCount[][]> {
     const now = this.clock();
     const organizations = [...new Set(sends.map((send) => send.organization))];
-    const settings = await tx.organizationSetting.findMany({ where: { organization: { in: organizations } }, select: { organization: true, sendQuota: true } });
+    const settings = await tx.organizationSetting.findMany({
+      where: { organization: { in: organizations } },
+      select: { organization: true, sendQuota: true },
+    });
     const own = new Map(settings.map((row) => [row.organization, sendQuotaSetting.safeParse(row.sendQuota ?? {})]));
     const counters = new Map<string, { count: TakenCount; limit: QuotaLimit; take: number }>();
     const taken = sends.map((send) => {
       const setting = own.get(send.organization);
       return this.limitsFor(automated, setting?.success ? setting.data : {}).map((limit) => {
-        const count: TakenCount = { organization: send.organization, scope: limit.scope, subject: limit.scope === 'patient' ? send.patient : send.organization, window: limit.window, windowStart: windowStart(now, limit.window) };
+        const count: TakenCount = {
+          organization: send.organization,
+          scope: limit.scope,
+          subject: limit.scope === 'patient' ? send.patient : send.organization,
+          window: limit.window,
+          windowStart: windowStart(now, limit.window),
+        };
         const key = `${count.organization}|${count.scope}|${count.subject}|${count.window}`;
         const counter = counters.get(key) ?? { count, limit, take: 0 };
         counter.take += 1;
@@ -168,14 +208,21 @@ export class SendQuota {
     });
     // The order single sends take counters in (longest window first, the organization's before the patient's), so a
     // batch and a single send never wait on each other in opposite orders.
-    const rank = (counter: { count: TakenCount }) => `${WINDOW_RANK[counter.count.window]}|${counter.count.scope === 'organization' ? 0 : 1}|${counter.count.organization}|${counter.count.subject}`;
+    const rank = (counter: { count: TakenCount }) =>
+      `${WINDOW_RANK[counter.count.window]}|${counter.count.scope === 'organization' ? 0 : 1}|${counter.count.organization}|${counter.count.subject}`;
     // Each key built once, not twice per comparison: a batch of hundreds touches hundreds of counters.
     const ordered = [...counters.values()]
       .map((counter) => ({ counter, rank: rank(counter) }))
       .sort((a, b) => (a.rank < b.rank ? -1 : a.rank > b.rank ? 1 : 0))
       .map(({ counter }) => counter);
     const column = <T>(pick: (counter: (typeof ordered)[number]) => T) => ordered.map(pick);
-    const keys = [column((c) => c.count.organization), column((c) => c.count.scope), column((c) => c.count.subject), column((c) => c.count.window), column((c) => c.count.windowStart.toISOString())];
+    const keys = [
+      column((c) => c.count.organization),
+      column((c) => c.count.scope),
+      column((c) => c.count.subject),
+      column((c) => c.count.window),
+      column((c) => c.count.windowStart.toISOString()),
+    ];
     await tx.$executeRawUnsafe(
       `INSERT INTO "send_count" ("organization", "scope", "subject", "period", "window_start", "count")
        SELECT o, s, j, p, w, 0 FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::timestamptz[]) WITH ORDINALITY AS k(o, s, j, p, w, n) ORDER BY n
@@ -222,7 +269,9 @@ export class SendQuota {
 
   /** Deletes counters of windows long past. */
   async prune(): Promise<number> {
-    return this.prisma.sendCount.deleteMany({ where: { windowStart: { lt: new Date(this.clock().getTime() - KEEP_MS) } } }).then((result) => result.count);
+    return this.prisma.sendCount
+      .deleteMany({ where: { windowStart: { lt: new Date(this.clock().getTime() - KEEP_MS) } } })
+      .then((result) => result.count);
   }
 }
 

@@ -43,7 +43,13 @@ export async function applyConsent(db: Db, organization: string, patient: string
  * do-not-contact), a START lifts an opt-out. Runs in the transaction that writes the contact, before any reminder of
  * theirs can be planned or sent with it.
  */
-export async function applyNumberConsent(db: Db, organization: string, patient: string, phone: string, cause: { id: string; correlationid: string }): Promise<void> {
+export async function applyNumberConsent(
+  db: Db,
+  organization: string,
+  patient: string,
+  phone: string,
+  cause: { id: string; correlationid: string },
+): Promise<void> {
   // Claiming the patient in the row and reading the word is one statement, so two deliveries cannot both apply it.
   const [word] = await db.$queryRawUnsafe<Array<{ opted_out: boolean; keyword: string; changed_at: Date }>>(
     `UPDATE "number_consent" SET "applied_to" = array_append(COALESCE("applied_to", '{}'), $2::uuid)
@@ -58,7 +64,9 @@ export async function applyNumberConsent(db: Db, organization: string, patient: 
   await db.patientContact.update({ where: { id: patient }, data: { optedOutAt: word.opted_out ? word.changed_at : null } });
   const context = { source: SOURCE, organization, subject: patient, correlationId: cause.correlationid, causationId: cause.id };
   const data = { _id: patient, channel: 'sms' as const, keyword: word.keyword };
-  await enqueue(db, [word.opted_out ? createEvent(patientOptedOutV1, { ...context, data }) : createEvent(patientOptedInV1, { ...context, data })]);
+  await enqueue(db, [
+    word.opted_out ? createEvent(patientOptedOutV1, { ...context, data }) : createEvent(patientOptedInV1, { ...context, data }),
+  ]);
 }
 
 /** Bindings keeping patients' contact details and consent; `clock` decides which blocked reminders are still ahead. */
@@ -107,7 +115,10 @@ export function patientBindings(clock: () => Date): EventBinding[] {
     on(patientMergedV1, async (event, tx) => {
       const db = typed(tx);
       const where = { organization: event.organization, patient: event.data.merged };
-      await db.patientContact.updateMany({ where: { id: event.data.merged, organization: event.organization }, data: { deleted: true, mergedInto: event.data.survivor } });
+      await db.patientContact.updateMany({
+        where: { id: event.data.merged, organization: event.organization },
+        data: { deleted: true, mergedInto: event.data.survivor },
+      });
       await db.reminder.updateMany({ where, data: { patient: event.data.survivor } });
       await db.message.updateMany({ where, data: { patient: event.data.survivor } });
       await db.appointment.updateMany({ where, data: { patient: event.data.survivor } });
@@ -121,7 +132,11 @@ export const catalogBindings: EventBinding[] = [
   ...[facilityCreatedV1, facilityUpdatedV1].map((definition) =>
     on(definition, async (event, tx) => {
       const fields = { name: event.data.alternativeName ?? event.data.name, timeZone: event.data.timeZone };
-      await typed(tx).facility.upsert({ where: { id: event.data._id }, create: { id: event.data._id, organization: event.organization, ...fields }, update: fields });
+      await typed(tx).facility.upsert({
+        where: { id: event.data._id },
+        create: { id: event.data._id, organization: event.organization, ...fields },
+        update: fields,
+      });
     }),
   ),
   on(facilityDeletedV1, async (event, tx) => {
@@ -130,7 +145,11 @@ export const catalogBindings: EventBinding[] = [
   ...[providerCreatedV1, providerUpdatedV1].map((definition) =>
     on(definition, async (event, tx) => {
       const fields = { name: event.data.alternativeName ?? event.data.name };
-      await typed(tx).provider.upsert({ where: { id: event.data._id }, create: { id: event.data._id, organization: event.organization, ...fields }, update: fields });
+      await typed(tx).provider.upsert({
+        where: { id: event.data._id },
+        create: { id: event.data._id, organization: event.organization, ...fields },
+        update: fields,
+      });
     }),
   ),
   on(providerDeletedV1, async (event, tx) => {

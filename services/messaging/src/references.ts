@@ -15,7 +15,9 @@ export function unknownReference(what: string, field: string): HttpProblem {
 
 /** 503 for a record its owner vouches for whose details have not reached messaging yet; a retry shortly finds them. */
 export function notArrivedYet(what: string): HttpProblem {
-  return new HttpProblem(503, 'not-arrived-yet', `The ${what} exists but its details have not reached messaging yet; retry shortly.`, { retryAfter: 2 });
+  return new HttpProblem(503, 'not-arrived-yet', `The ${what} exists but its details have not reached messaging yet; retry shortly.`, {
+    retryAfter: 2,
+  });
 }
 
 /** Whether a reference may name a record its owner deleted (reading history) or not (writing something new). */
@@ -39,7 +41,8 @@ export class References {
   async patient(identity: Identity, id: string, field: string, options: Options = {}): Promise<PatientContact | null> {
     const contact = await this.prisma.patientContact.findUnique({ where: { id } });
     if (contact) {
-      if (contact.organization !== identity.organization || (contact.deleted && !options.allowDeleted)) throw unknownReference('patient', field);
+      if (contact.organization !== identity.organization || (contact.deleted && !options.allowDeleted))
+        throw unknownReference('patient', field);
       return contact;
     }
     if (!(await this.owners.patients.exists(identity, 'patient', id))) throw unknownReference('patient', field);
@@ -50,7 +53,8 @@ export class References {
   async appointment(identity: Identity, id: string, field: string, options: Options = {}): Promise<Appointment | null> {
     const appointment = await this.prisma.appointment.findUnique({ where: { id } });
     if (appointment) {
-      if (appointment.organization !== identity.organization || (appointment.deleted && !options.allowDeleted)) throw unknownReference('appointment', field);
+      if (appointment.organization !== identity.organization || (appointment.deleted && !options.allowDeleted))
+        throw unknownReference('appointment', field);
       return appointment;
     }
     if (!(await this.owners.scheduling.exists(identity, 'appointment', id))) throw unknownReference('appointment', field);
@@ -69,7 +73,9 @@ export class References {
     const [contact, appointment] = [patient.value, booked.value];
     // A merge moves appointments to the survivor, so the read model's patient is the one to compare with.
     if (appointment && appointment.patient !== ids.patient) {
-      throw new HttpProblem(400, 'validation', 'The request is invalid.', { errors: [{ field: 'body.appointment', message: "not this patient's appointment" }] });
+      throw new HttpProblem(400, 'validation', 'The request is invalid.', {
+        errors: [{ field: 'body.appointment', message: "not this patient's appointment" }],
+      });
     }
     return { contact, appointment };
   }
@@ -77,7 +83,10 @@ export class References {
   /** 404 naming the field unless the organization has wording for the template key (its own or built in). */
   async template(identity: Identity, key: string, field: string): Promise<void> {
     if (builtIn(key, 'en')) return;
-    const own = await this.prisma.messageTemplate.findFirst({ where: { organization: identity.organization, key, deleted: false }, select: { id: true } });
+    const own = await this.prisma.messageTemplate.findFirst({
+      where: { organization: identity.organization, key, deleted: false },
+      select: { id: true },
+    });
     if (!own) throw unknownReference('message template', field);
   }
 }

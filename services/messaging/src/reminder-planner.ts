@@ -32,7 +32,11 @@ async function keepAppointment(db: Db, event: EventEnvelope<AppointmentData>, de
     timeZone: data.timeZone,
     deleted,
   };
-  await db.appointment.upsert({ where: { id: data._id }, create: { id: data._id, organization: event.organization, ...fields }, update: fields });
+  await db.appointment.upsert({
+    where: { id: data._id },
+    create: { id: data._id, organization: event.organization, ...fields },
+    update: fields,
+  });
 }
 
 /** Voids the appointment's reminders not sent yet, saying why. */
@@ -53,9 +57,20 @@ async function plan(db: Db, organization: string, appointment: AppointmentData, 
   const contact = await db.patientContact.findFirst({ where: { id: appointment.patient, organization } });
   const blocked = contact !== null && (contact.doNotContact || contact.optedOutAt !== null || contact.deleted);
   const rows = settings.reminderOffsetsHours.map((offsetHours) => {
-    const planned = planSendTime({ appointment: new Date(appointment.date), offsetHours, timeZone: appointment.timeZone, allowed: settings.allowed, now });
+    const planned = planSendTime({
+      appointment: new Date(appointment.date),
+      offsetHours,
+      timeZone: appointment.timeZone,
+      allowed: settings.allowed,
+      now,
+    });
     const sendAt = 'sendAt' in planned ? planned.sendAt : new Date(new Date(appointment.date).getTime() - offsetHours * 3_600_000);
-    const [status, statusReason] = 'skip' in planned ? (['skipped', planned.skip] as const) : blocked ? (['blocked', 'do-not-contact'] as const) : (['scheduled', null] as const);
+    const [status, statusReason] =
+      'skip' in planned
+        ? (['skipped', planned.skip] as const)
+        : blocked
+          ? (['blocked', 'do-not-contact'] as const)
+          : (['scheduled', null] as const);
     return {
       id: randomUUID(),
       organization,
@@ -80,9 +95,22 @@ async function plan(db: Db, organization: string, appointment: AppointmentData, 
  * an acknowledgement is planned to go at once, even in quiet hours since the patient just wrote. A change staff made
  * is not announced. One acknowledgement of each kind per appointment.
  */
-async function acknowledgeReply(db: Db, organization: string, appointment: AppointmentData, answer: 'positive' | 'negative', key: string, now: Date): Promise<void> {
+async function acknowledgeReply(
+  db: Db,
+  organization: string,
+  appointment: AppointmentData,
+  answer: 'positive' | 'negative',
+  key: string,
+  now: Date,
+): Promise<void> {
   const replied = await db.message.findFirst({
-    where: { organization, appointment: appointment._id, type: 'inbound', classification: answer, createdAt: { gte: new Date(now.getTime() - 24 * 3_600_000) } },
+    where: {
+      organization,
+      appointment: appointment._id,
+      type: 'inbound',
+      classification: answer,
+      createdAt: { gte: new Date(now.getTime() - 24 * 3_600_000) },
+    },
     select: { id: true },
   });
   if (!replied) return;
@@ -116,7 +144,9 @@ export function reminderPlanningBindings(clock: () => Date): EventBinding[] {
       const db = typed(tx);
       await keepAppointment(db, event);
       // Redelivery is stopped by the inbox; a second created event of one appointment (a replay) plans nothing twice.
-      const existing = await db.reminder.count({ where: { organization: event.organization, appointment: event.data._id, createdBy: SYSTEM_USER } });
+      const existing = await db.reminder.count({
+        where: { organization: event.organization, appointment: event.data._id, createdBy: SYSTEM_USER },
+      });
       if (existing === 0 && event.data.status !== 'cancelled') await plan(db, event.organization, event.data, clock());
     }),
     on(appointmentRescheduledV1, async (event, tx) => {
@@ -130,7 +160,10 @@ export function reminderPlanningBindings(clock: () => Date): EventBinding[] {
       const db = typed(tx);
       await keepAppointment(db, event);
       // The product shows a reminder the patient answered as confirmed.
-      await db.reminder.updateMany({ where: { organization: event.organization, appointment: event.data._id, status: { in: ['sent', 'delivered'] } }, data: { status: 'confirmed' } });
+      await db.reminder.updateMany({
+        where: { organization: event.organization, appointment: event.data._id, status: { in: ['sent', 'delivered'] } },
+        data: { status: 'confirmed' },
+      });
       await acknowledgeReply(db, event.organization, event.data, 'positive', CONFIRMATION_ACK, clock());
     }),
     on(appointmentCancelledV1, async (event, tx) => {

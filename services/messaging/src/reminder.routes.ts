@@ -21,7 +21,16 @@ const FILTERS =
 export function registerReminderRoutes(app: ServiceApp, reminders: ReminderService): void {
   app.get(
     '/api/reminders',
-    { config: { roles: READERS }, schema: { tags, summary: 'Reminders', description: `Paged with page/limit, soonest first. ${FILTERS}`, querystring: reminderListQuery, response: { 200: page } } },
+    {
+      config: { roles: READERS },
+      schema: {
+        tags,
+        summary: 'Reminders',
+        description: `Paged with page/limit, soonest first. ${FILTERS}`,
+        querystring: reminderListQuery,
+        response: { 200: page },
+      },
+    },
     async (request) => reminders.list(callerOf(request), request.query),
   );
   app.post(
@@ -43,13 +52,31 @@ export function registerReminderRoutes(app: ServiceApp, reminders: ReminderServi
 
   app.get(
     '/api/reminders/crudList',
-    { config: { roles: READERS }, schema: { tags, summary: 'Reminders, for administration screens', description: 'As the list.', querystring: reminderListQuery, response: { 200: page } } },
+    {
+      config: { roles: READERS },
+      schema: {
+        tags,
+        summary: 'Reminders, for administration screens',
+        description: 'As the list.',
+        querystring: reminderListQuery,
+        response: { 200: page },
+      },
+    },
     async (request) => reminders.list(callerOf(request), request.query),
   );
 
   app.get(
     '/api/reminders/reports/find',
-    { config: { roles: READERS }, schema: { tags, summary: 'Reminders for reports', description: `As the list. ${FILTERS}`, querystring: reminderListQuery, response: { 200: page } } },
+    {
+      config: { roles: READERS },
+      schema: {
+        tags,
+        summary: 'Reminders for reports',
+        description: `As the list. ${FILTERS}`,
+        querystring: reminderListQuery,
+        response: { 200: page },
+      },
+    },
     async (request) => reminders.list(callerOf(request), request.query),
   );
 
@@ -72,7 +99,14 @@ export function registerReminderRoutes(app: ServiceApp, reminders: ReminderServi
     '/api/reminders/findByApptId/:id',
     {
       config: { roles: READERS },
-      schema: { tags, summary: "An appointment's reminders", description: 'Paged, soonest first; 404 for an appointment not of the organization.', params: idParams, querystring: reminderSubListQuery, response: { 200: page } },
+      schema: {
+        tags,
+        summary: "An appointment's reminders",
+        description: 'Paged, soonest first; 404 for an appointment not of the organization.',
+        params: idParams,
+        querystring: reminderSubListQuery,
+        response: { 200: page },
+      },
     },
     async (request) => reminders.list(callerOf(request), { ...request.query, appointment: request.params.id }, 'params.id'),
   );
@@ -81,7 +115,14 @@ export function registerReminderRoutes(app: ServiceApp, reminders: ReminderServi
     '/api/reminders/findByPatientId/:id',
     {
       config: { roles: READERS },
-      schema: { tags, summary: "A patient's reminders", description: 'Paged, soonest first; 404 for a patient not of the organization.', params: idParams, querystring: reminderSubListQuery, response: { 200: page } },
+      schema: {
+        tags,
+        summary: "A patient's reminders",
+        description: 'Paged, soonest first; 404 for a patient not of the organization.',
+        params: idParams,
+        querystring: reminderSubListQuery,
+        response: { 200: page },
+      },
     },
     async (request) => reminders.list(callerOf(request), { ...request.query, patient: request.params.id }, 'params.id'),
   );
@@ -99,7 +140,8 @@ export function registerReminderRoutes(app: ServiceApp, reminders: ReminderServi
       schema: {
         tags,
         summary: 'Change a reminder not sent yet',
-        description: 'Time, channel, template or text; `status: skipped` cancels it and `status: scheduled` puts it back. A reminder being sent or sent answers 409.',
+        description:
+          'Time, channel, template or text; `status: skipped` cancels it and `status: scheduled` puts it back. A reminder being sent or sent answers 409.',
         params: idParams,
         body: updateReminderBody,
         response: { 200: reminderResponse },
@@ -110,7 +152,16 @@ export function registerReminderRoutes(app: ServiceApp, reminders: ReminderServi
 
   app.delete(
     '/api/reminders/:id',
-    { config: { roles: WRITERS }, schema: { tags, summary: 'Delete a reminder', description: 'Soft delete; one not sent yet never goes out.', params: idParams, response: { 200: reminderResponse } } },
+    {
+      config: { roles: WRITERS },
+      schema: {
+        tags,
+        summary: 'Delete a reminder',
+        description: 'Soft delete; one not sent yet never goes out.',
+        params: idParams,
+        response: { 200: reminderResponse },
+      },
+    },
     async (request) => reminders.remove(callerOf(request), request.params.id),
   );
 }

@@ -3,9 +3,29 @@ import { z } from 'zod';
 import { dateFilter, instant, listQuery, recordFields } from './schemas.js';
 
 /** The states of a reminder (the product's). */
-export const reminderStatuses = ['scheduled', 'pending', 'queued', 'sent', 'confirmed', 'emailOpened', 'skipped', 'delivered', 'blocked'] as const;
+export const reminderStatuses = [
+  'scheduled',
+  'pending',
+  'queued',
+  'sent',
+  'confirmed',
+  'emailOpened',
+  'skipped',
+  'delivered',
+  'blocked',
+] as const;
 /** What a reminder is about (the product's). */
-export const reminderTypes = ['appointment', 'feedback', 'referral', 'outbound-referral', 'followup', 'patient-form', 'recall', 'telehealth', 'waiting-room'] as const;
+export const reminderTypes = [
+  'appointment',
+  'feedback',
+  'referral',
+  'outbound-referral',
+  'followup',
+  'patient-form',
+  'recall',
+  'telehealth',
+  'waiting-room',
+] as const;
 
 const templateKey = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'lower-case letters, digits and dashes');
 
@@ -38,9 +58,9 @@ export type ReminderResponse = z.infer<typeof reminderResponse>;
 export const createReminderBody = z
   .object({
     patient: z.uuid().describe('Patient id (patients service).'),
-    appointment: z.uuid().optional().describe("Appointment it reminds of; its provider and facility are taken from it."),
+    appointment: z.uuid().optional().describe('Appointment it reminds of; its provider and facility are taken from it.'),
     type: z.enum(reminderTypes).optional().describe('Default appointment.'),
-    channel: z.enum(messageChannels).optional().describe("Default: SMS when the patient has a phone, else e-mail."),
+    channel: z.enum(messageChannels).optional().describe('Default: SMS when the patient has a phone, else e-mail.'),
     sendAt: instant,
     messageTemplate: templateKey.optional(),
     text: z.string().trim().min(1).max(1600).optional(),
@@ -82,8 +102,8 @@ export const reminderSubListQuery = listQuery.extend({ sendAt: filters.sendAt, s
 export const reminderSummaryQuery = z.object({ sendAt: filters.sendAt, type: filters.type });
 
 /** Counts of reminders by status, and their total. */
-export const reminderSummaryResponse = z.object({ total: z.number().int(), ...Object.fromEntries(reminderStatuses.map((status) => [status, z.number().int()])) } as Record<
-  'total' | (typeof reminderStatuses)[number],
-  z.ZodNumber
->);
+export const reminderSummaryResponse = z.object({
+  total: z.number().int(),
+  ...Object.fromEntries(reminderStatuses.map((status) => [status, z.number().int()])),
+} as Record<'total' | (typeof reminderStatuses)[number], z.ZodNumber>);
 export type ReminderSummaryResponse = z.infer<typeof reminderSummaryResponse>;

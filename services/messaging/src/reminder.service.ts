@@ -31,7 +31,11 @@ export class ReminderService {
    * One page of the organization's reminders matching the filters, soonest first. A patient or appointment filter
    * must name the organization's record (404 otherwise), so another organization's id is not answered as an empty list.
    */
-  async list(identity: Identity, query: ListQuery & Filters, filterField: 'querystring' | 'params.id' = 'querystring'): Promise<Page<ReminderResponse>> {
+  async list(
+    identity: Identity,
+    query: ListQuery & Filters,
+    filterField: 'querystring' | 'params.id' = 'querystring',
+  ): Promise<Page<ReminderResponse>> {
     await this.checkFilters(identity, query, filterField);
     const where = whereOf(identity.organization, query);
     const [rows, total] = await Promise.all([
@@ -44,7 +48,11 @@ export class ReminderService {
   /** Counts of the organization's reminders by status over the filters (typically a sendAt range). */
   async summary(identity: Identity, query: Filters): Promise<ReminderSummaryResponse> {
     await this.checkFilters(identity, query, 'querystring');
-    const groups = await this.prisma.reminder.groupBy({ by: ['status'], where: whereOf(identity.organization, query), _count: { _all: true } });
+    const groups = await this.prisma.reminder.groupBy({
+      by: ['status'],
+      where: whereOf(identity.organization, query),
+      _count: { _all: true },
+    });
     const counts = Object.fromEntries(reminderStatuses.map((status) => [status, 0])) as Record<(typeof reminderStatuses)[number], number>;
     for (const group of groups) counts[group.status] = group._count._all;
     return { total: Object.values(counts).reduce((sum, count) => sum + count, 0), ...counts };
@@ -104,12 +112,17 @@ export class ReminderService {
       if (body.status === 'skipped') Object.assign(data, { status: 'skipped', statusReason: 'skipped-by-staff' });
       if (body.status === 'scheduled' && current.status !== 'scheduled') {
         const contact = await tx.patientContact.findFirst({ where: { id: current.patient, organization: identity.organization } });
-        if (contact && (contact.doNotContact || contact.optedOutAt)) throw new HttpProblem(409, 'do-not-contact', 'The patient must not be contacted.');
-        if ((body.sendAt ? new Date(body.sendAt) : current.sendAt) < this.clock()) throw invalidFields([{ field: 'body.sendAt', message: 'in the past' }]);
+        if (contact && (contact.doNotContact || contact.optedOutAt))
+          throw new HttpProblem(409, 'do-not-contact', 'The patient must not be contacted.');
+        if ((body.sendAt ? new Date(body.sendAt) : current.sendAt) < this.clock())
+          throw invalidFields([{ field: 'body.sendAt', message: 'in the past' }]);
         Object.assign(data, { status: 'scheduled', statusReason: null });
       }
       // Applies only if no dispatcher claimed the reminder since it was read.
-      const changed = await tx.reminder.updateMany({ where: { id, status: current.status }, data: data as Prisma.ReminderUpdateManyMutationInput });
+      const changed = await tx.reminder.updateMany({
+        where: { id, status: current.status },
+        data: data as Prisma.ReminderUpdateManyMutationInput,
+      });
       if (changed.count === 0) throw notChangeable();
       return tx.reminder.findUniqueOrThrow({ where: { id } });
     });
@@ -133,8 +146,12 @@ export class ReminderService {
     // History of a deleted patient or appointment stays readable.
     const options = { allowDeleted: true };
     await Promise.all([
-      filters.patient ? this.references.patient(identity, filters.patient, field === 'params.id' ? field : 'querystring.patient', options) : null,
-      filters.appointment ? this.references.appointment(identity, filters.appointment, field === 'params.id' ? field : 'querystring.appointment', options) : null,
+      filters.patient
+        ? this.references.patient(identity, filters.patient, field === 'params.id' ? field : 'querystring.patient', options)
+        : null,
+      filters.appointment
+        ? this.references.appointment(identity, filters.appointment, field === 'params.id' ? field : 'querystring.appointment', options)
+        : null,
     ]);
   }
 

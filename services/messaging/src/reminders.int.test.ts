@@ -30,7 +30,11 @@ describe('messaging service: reminders from appointment events, sent through Twi
     const brokers = await kafkaBrokers();
     fake = await startTwilioFake();
     smtp = await startSmtpSink();
-    service = await startMessaging('reminders', brokers, { twilio: fake, mailer: { from: 'clinic@example.test', smtpUrl: smtp.url }, clock });
+    service = await startMessaging('reminders', brokers, {
+      twilio: fake,
+      mailer: { from: 'clinic@example.test', smtpUrl: smtp.url },
+      clock,
+    });
     sql = new pg.Client({ connectionString: service.databaseUrl });
     await sql.connect();
     events = await observe(service, brokers, ['messaging.message', 'messaging.reminder']);
@@ -44,7 +48,10 @@ describe('messaging service: reminders from appointment events, sent through Twi
   });
 
   const known = async (table: string, id: string) =>
-    waitFor(async () => (await sql.query(`SELECT 1 FROM ${table} WHERE id = $1`, [id])).rows.length === 1, { timeoutMs: 30_000, message: `${table} ${id} kept` });
+    waitFor(async () => (await sql.query(`SELECT 1 FROM ${table} WHERE id = $1`, [id])).rows.length === 1, {
+      timeoutMs: 30_000,
+      message: `${table} ${id} kept`,
+    });
   const setUp = async (org: ReturnType<typeof organization>, options: Parameters<typeof world>[2] = {}) => {
     const records = await world(service.bus, org.id, options);
     await known('patient_contact', records.patient._id);
@@ -56,7 +63,9 @@ describe('messaging service: reminders from appointment events, sent through Twi
     waitFor(
       async () => {
         const list = (await service.app.inject({ url: `/api/reminders/findByApptId/${appointment}`, headers: await as(org.staff) })).json();
-        return list.total === count ? (list.response as Array<Record<string, unknown> & { sendAt: string; status: string; _id: string }>) : null;
+        return list.total === count
+          ? (list.response as Array<Record<string, unknown> & { sendAt: string; status: string; _id: string }>)
+          : null;
       },
       { timeoutMs: 30_000, message: `${count} reminders of ${appointment}` },
     );
@@ -79,7 +88,14 @@ describe('messaging service: reminders from appointment events, sent through Twi
       ['2026-03-08T14:00:00.000Z', 'scheduled', null],
     ]);
     const [first] = await remindersOf(appointment._id, org, 3);
-    expect(first).toMatchObject({ patient: records.patient._id, provider: records.provider._id, facility: records.facility._id, type: 'appointment', offsetHours: 168, createdBy: 'system' });
+    expect(first).toMatchObject({
+      patient: records.patient._id,
+      provider: records.provider._id,
+      facility: records.facility._id,
+      type: 'appointment',
+      offsetHours: 168,
+      createdBy: 'system',
+    });
   });
 
   it('holds early times to 08:00 local (EST before the change, EDT after) and late ones to 08:00 the next day', async () => {
@@ -96,7 +112,10 @@ describe('messaging service: reminders from appointment events, sent through Twi
 
     const other = organization();
     await publishSettings(service.bus, other.id, { reminderOffsetsHours: [36], quietHoursStart: '09:00', quietHoursEnd: '19:00' });
-    await waitFor(async () => (await sql.query('SELECT 1 FROM organization_setting WHERE organization = $1', [other.id])).rows.length === 1, { message: 'settings kept' });
+    await waitFor(
+      async () => (await sql.query('SELECT 1 FROM organization_setting WHERE organization = $1', [other.id])).rows.length === 1,
+      { message: 'settings kept' },
+    );
     const theirs = await setUp(other);
     // 09:00 EDT on 12 March: 36 h before is 21:00 EDT on the 10th, after 19:00, so 09:00 EDT on the 11th.
     const late = appointmentData(theirs, '2026-03-12T13:00:00.000Z');
@@ -118,7 +137,9 @@ describe('messaging service: reminders from appointment events, sent through Twi
       ]);
 
       await updatePatient(service.bus, org.id, records.patient, { doNotContact: true });
-      await waitFor(async () => (await remindersOf(soon._id, org, 3)).filter((reminder) => reminder.status === 'blocked').length === 2, { message: 'reminders blocked' });
+      await waitFor(async () => (await remindersOf(soon._id, org, 3)).filter((reminder) => reminder.status === 'blocked').length === 2, {
+        message: 'reminders blocked',
+      });
       const later = appointmentData(records, '2026-03-20T14:00:00.000Z');
       await scheduling.book(service.bus, org.id, later);
       expect((await planned(later._id, org, 3)).map(([, status, reason]) => [status, reason])).toEqual([
@@ -126,13 +147,20 @@ describe('messaging service: reminders from appointment events, sent through Twi
         ['blocked', 'do-not-contact'],
         ['blocked', 'do-not-contact'],
       ]);
-      const refused = await service.app.inject({ method: 'POST', url: '/api/messages', headers: await as(org.staff), payload: { patient: records.patient._id, text: 'Hello' } });
+      const refused = await service.app.inject({
+        method: 'POST',
+        url: '/api/messages',
+        headers: await as(org.staff),
+        payload: { patient: records.patient._id, text: 'Hello' },
+      });
       expect(refused.statusCode).toBe(409);
       expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
 
       // Consent back: reminders still ahead are scheduled again.
       await updatePatient(service.bus, org.id, records.patient, { doNotContact: false });
-      await waitFor(async () => (await remindersOf(later._id, org, 3)).every((reminder) => reminder.status === 'scheduled'), { message: 'reminders released' });
+      await waitFor(async () => (await remindersOf(later._id, org, 3)).every((reminder) => reminder.status === 'scheduled'), {
+        message: 'reminders released',
+      });
     } finally {
       clock.set('2026-03-01T12:00:00Z');
     }
@@ -147,14 +175,20 @@ describe('messaging service: reminders from appointment events, sent through Twi
     await remindersOf(appointment._id, org, 3);
     await scheduling.move(service.bus, org.id, appointment, '2026-03-17T15:00:00.000Z');
     const moved = await remindersOf(appointment._id, org, 6);
-    expect(moved.filter((reminder) => reminder.status === 'skipped').map((reminder) => reminder.statusReason)).toEqual(['rescheduled', 'rescheduled', 'rescheduled']);
+    expect(moved.filter((reminder) => reminder.status === 'skipped').map((reminder) => reminder.statusReason)).toEqual([
+      'rescheduled',
+      'rescheduled',
+      'rescheduled',
+    ]);
     expect(moved.filter((reminder) => reminder.status === 'scheduled').map((reminder) => reminder.sendAt)).toEqual([
       '2026-03-10T15:00:00.000Z',
       '2026-03-13T15:00:00.000Z',
       '2026-03-15T15:00:00.000Z',
     ]);
     await scheduling.cancel(service.bus, org.id, { ...appointment, date: '2026-03-17T15:00:00.000Z' });
-    await waitFor(async () => (await remindersOf(appointment._id, org, 6)).every((reminder) => reminder.status === 'skipped'), { message: 'all skipped' });
+    await waitFor(async () => (await remindersOf(appointment._id, org, 6)).every((reminder) => reminder.status === 'skipped'), {
+      message: 'all skipped',
+    });
     const reasons = (await remindersOf(appointment._id, org, 6)).map((reminder) => reminder.statusReason);
     expect(reasons.filter((reason) => reason === 'appointment-cancelled')).toHaveLength(3);
   });
@@ -183,15 +217,32 @@ describe('messaging service: reminders from appointment events, sent through Twi
     expect(reminder).toMatchObject({ status: 'sent', sentAt: '2026-03-03T14:00:05.000Z', channel: 'sms' });
     expect(sends[0]!.params['StatusCallback']).toBe(`${PUBLIC_URL}/api/callback/twilio/${reminder.message}`);
     const message = (await service.app.inject({ url: `/api/messages/${reminder.message}`, headers: await as(org.staff) })).json();
-    expect(message).toMatchObject({ type: 'outbound', channel: 'sms', status: 'sent', externalId: { value: sends[0]!.sid }, to: '+15551230042', reminder: first!._id, appointment: appointment._id });
+    expect(message).toMatchObject({
+      type: 'outbound',
+      channel: 'sms',
+      status: 'sent',
+      externalId: { value: sends[0]!.sid },
+      to: '+15551230042',
+      reminder: first!._id,
+      appointment: appointment._id,
+    });
 
-    const published = await waitFor(() => {
-      const mine = events.seen.filter((event) => event.subject === reminder.message || event.subject === first!._id);
-      return mine.length >= 2 ? mine : null;
-    }, { timeoutMs: 30_000, message: 'message.sent and reminder.sent' });
+    const published = await waitFor(
+      () => {
+        const mine = events.seen.filter((event) => event.subject === reminder.message || event.subject === first!._id);
+        return mine.length >= 2 ? mine : null;
+      },
+      { timeoutMs: 30_000, message: 'message.sent and reminder.sent' },
+    );
     expect(published.map((event) => event.type).sort()).toEqual(['message.sent', 'reminder.sent']);
     const sent = published.find((event) => event.type === 'message.sent')!;
-    expect(sent.data).toMatchObject({ _id: reminder.message, patient: records.patient._id, channel: 'sms', externalId: sends[0]!.sid, reminder: first!._id });
+    expect(sent.data).toMatchObject({
+      _id: reminder.message,
+      patient: records.patient._id,
+      channel: 'sms',
+      externalId: sends[0]!.sid,
+      reminder: first!._id,
+    });
     // Events never carry the text or the number.
     expect(JSON.stringify(published)).not.toContain('+15551230042');
     expect(JSON.stringify(published)).not.toContain('Grace');
@@ -211,7 +262,9 @@ describe('messaging service: reminders from appointment events, sent through Twi
     const records = await setUp(org, { patient: { phone: null, email: 'maria@example.test', firstname: 'María', language: 'es' } });
     const appointment = appointmentData(records, '2026-03-20T14:00:00.000Z');
     await publishSettings(service.bus, org.id, { reminderOffsetsHours: [24] });
-    await waitFor(async () => (await sql.query('SELECT 1 FROM organization_setting WHERE organization = $1', [org.id])).rows.length === 1, { message: 'settings kept' });
+    await waitFor(async () => (await sql.query('SELECT 1 FROM organization_setting WHERE organization = $1', [org.id])).rows.length === 1, {
+      message: 'settings kept',
+    });
     await scheduling.book(service.bus, org.id, appointment);
     await remindersOf(appointment._id, org, 1);
     clock.set('2026-03-19T14:00:00Z');
@@ -220,7 +273,9 @@ describe('messaging service: reminders from appointment events, sent through Twi
     } finally {
       clock.set('2026-03-01T12:00:00Z');
     }
-    const mail = await waitFor(() => smtp.inbox.find((received) => JSON.stringify(received.to).includes('maria@example.test')), { message: 'mail received' });
+    const mail = await waitFor(() => smtp.inbox.find((received) => JSON.stringify(received.to).includes('maria@example.test')), {
+      message: 'mail received',
+    });
     expect(mail.subject).toBe('Recordatorio de cita');
     expect(mail.from?.text).toContain('clinic@example.test');
     expect(mail.text).toContain('Hola María');
@@ -235,20 +290,42 @@ describe('messaging service: reminders from appointment events, sent through Twi
     const headers = await as(org.staff);
     const call = (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, payload?: Record<string, unknown>, caller = headers) =>
       service.app.inject({ method, url, headers: caller, ...(payload ? { payload } : {}) });
-    const created = await call('POST', '/api/reminders', { patient: records.patient._id, sendAt: '2026-04-01T14:00:00Z', text: 'Please bring your insurance card.', channel: 'sms' });
+    const created = await call('POST', '/api/reminders', {
+      patient: records.patient._id,
+      sendAt: '2026-04-01T14:00:00Z',
+      text: 'Please bring your insurance card.',
+      channel: 'sms',
+    });
     expect(created.statusCode, created.body).toBe(200);
-    expect(created.json()).toMatchObject({ organization: org.id, status: 'scheduled', appointment: null, offsetHours: null, type: 'appointment', deleted: 0 });
+    expect(created.json()).toMatchObject({
+      organization: org.id,
+      status: 'scheduled',
+      appointment: null,
+      offsetHours: null,
+      type: 'appointment',
+      deleted: 0,
+    });
     const id = created.json()._id as string;
     expect((await call('PUT', `/api/reminders/${id}`, { sendAt: '2026-04-02T14:00:00Z' })).json().sendAt).toBe('2026-04-02T14:00:00.000Z');
-    expect((await call('PUT', `/api/reminders/${id}`, { status: 'skipped' })).json()).toMatchObject({ status: 'skipped', statusReason: 'skipped-by-staff' });
-    expect((await call('PUT', `/api/reminders/${id}`, { status: 'scheduled' })).json()).toMatchObject({ status: 'scheduled', statusReason: null });
-    const second = (await call('POST', '/api/reminders', { patient: records.patient._id, sendAt: '2026-04-03T14:00:00Z', type: 'recall' })).json();
+    expect((await call('PUT', `/api/reminders/${id}`, { status: 'skipped' })).json()).toMatchObject({
+      status: 'skipped',
+      statusReason: 'skipped-by-staff',
+    });
+    expect((await call('PUT', `/api/reminders/${id}`, { status: 'scheduled' })).json()).toMatchObject({
+      status: 'scheduled',
+      statusReason: null,
+    });
+    const second = (
+      await call('POST', '/api/reminders', { patient: records.patient._id, sendAt: '2026-04-03T14:00:00Z', type: 'recall' })
+    ).json();
     expect(second.type).toBe('recall');
 
     const summary = (await call('GET', '/api/reminders/reports/summary?sendAt=>=2026-04-01T00:00:00Z&sendAt=<2026-05-01T00:00:00Z')).json();
     expect(summary).toMatchObject({ total: 2, scheduled: 2, sent: 0 });
     expect((await call('GET', `/api/reminders/findByPatientId/${records.patient._id}`)).json().total).toBe(2);
-    expect((await call('GET', '/api/reminders/reports/find?type=recall')).json().response.map((reminder: { _id: string }) => reminder._id)).toEqual([second._id]);
+    expect(
+      (await call('GET', '/api/reminders/reports/find?type=recall')).json().response.map((reminder: { _id: string }) => reminder._id),
+    ).toEqual([second._id]);
     expect((await call('GET', '/api/reminders/crudList?limit=1')).json()).toMatchObject({ page: 1, limit: 1, total: 2 });
 
     const deleted = await call('DELETE', `/api/reminders/${second._id}`);
@@ -268,15 +345,28 @@ describe('messaging service: reminders from appointment events, sent through Twi
     }
     // Appointments and templates the organization does not have; an appointment messaging never heard of is asked of
     // scheduling, which this test does not run.
-    const unknownTemplate = await call('POST', '/api/reminders', { patient: records.patient._id, sendAt: '2026-04-01T14:00:00Z', messageTemplate: 'no-such-key' });
+    const unknownTemplate = await call('POST', '/api/reminders', {
+      patient: records.patient._id,
+      sendAt: '2026-04-01T14:00:00Z',
+      messageTemplate: 'no-such-key',
+    });
     expect(unknownTemplate.statusCode).toBe(404);
-    expect(unknownTemplate.json().errors).toEqual([{ field: 'body.messageTemplate', message: 'no such message template in your organization' }]);
+    expect(unknownTemplate.json().errors).toEqual([
+      { field: 'body.messageTemplate', message: 'no such message template in your organization' },
+    ]);
     expect((await call('PUT', `/api/reminders/${created.json()._id}`, { messageTemplate: 'no-such-key' })).statusCode).toBe(404);
-    const unheardOf = await call('POST', '/api/reminders', { patient: records.patient._id, sendAt: '2026-04-01T14:00:00Z', appointment: randomUUID() });
+    const unheardOf = await call('POST', '/api/reminders', {
+      patient: records.patient._id,
+      sendAt: '2026-04-01T14:00:00Z',
+      appointment: randomUUID(),
+    });
     expect(unheardOf.statusCode).toBe(503);
     expect(unheardOf.headers['retry-after']).toBe('5');
     expect((await call('GET', '/api/reminders?status=lost')).statusCode).toBe(400);
-    expect((await call('POST', '/api/reminders', { patient: records.patient._id, sendAt: '2026-04-01T14:00:00Z' }, await as(org.provider))).statusCode).toBe(403);
+    expect(
+      (await call('POST', '/api/reminders', { patient: records.patient._id, sendAt: '2026-04-01T14:00:00Z' }, await as(org.provider)))
+        .statusCode,
+    ).toBe(403);
     expect((await call('GET', '/api/reminders', undefined, await as(org.provider))).statusCode).toBe(200);
     expect((await call('GET', '/api/reminders', undefined, await as(org.patient))).statusCode).toBe(403);
     expect((await service.app.inject({ url: '/api/reminders' })).statusCode).toBe(401);
@@ -289,34 +379,86 @@ describe('messaging service: reminders from appointment events, sent through Twi
     await scheduling.book(service.bus, org.id, appointment);
     await remindersOf(appointment._id, org, 3);
     const headers = await as(org.admin);
-    const resolve = async (query: string) => (await service.app.inject({ url: `/api/messageTemplates/reminder/resolve${query}`, headers })).json();
+    const resolve = async (query: string) =>
+      (await service.app.inject({ url: `/api/messageTemplates/reminder/resolve${query}`, headers })).json();
     expect((await resolve(`?patient=${records.patient._id}&appointment=${appointment._id}`)).text).toBe(
       'Hola Lin, le recordamos su cita con Grace Hopper en Main Street Clinic el martes, 10 de marzo de 2026 a las 10:00. Responda SÍ para confirmar o NO para cancelar.',
     );
-    const custom = await service.app.inject({ method: 'POST', url: '/api/messageTemplates/reminder', headers, payload: { language: 'es', text: '{{patient.firstname}}: cita {{appointment.date}} {{appointment.time}}' } });
+    const custom = await service.app.inject({
+      method: 'POST',
+      url: '/api/messageTemplates/reminder',
+      headers,
+      payload: { language: 'es', text: '{{patient.firstname}}: cita {{appointment.date}} {{appointment.time}}' },
+    });
     expect(custom.statusCode, custom.body).toBe(200);
     expect(custom.json()).toMatchObject({ key: 'reminder', language: 'es', builtIn: false });
-    expect((await resolve(`?patient=${records.patient._id}&appointment=${appointment._id}`)).text).toBe('Lin: cita martes, 10 de marzo de 2026 10:00');
-    expect((await resolve(`?patient=${records.patient._id}&appointment=${appointment._id}&language=en`)).text).toContain('Reply YES to confirm');
-    expect((await service.app.inject({ method: 'POST', url: '/api/messageTemplates', headers, payload: { key: 'reminder', language: 'es', text: 'again' } })).statusCode).toBe(409);
-    const fresh = await service.app.inject({ method: 'POST', url: '/api/messageTemplates', headers, payload: { key: 'welcome', text: 'Welcome {{patient.firstname}}' } });
+    expect((await resolve(`?patient=${records.patient._id}&appointment=${appointment._id}`)).text).toBe(
+      'Lin: cita martes, 10 de marzo de 2026 10:00',
+    );
+    expect((await resolve(`?patient=${records.patient._id}&appointment=${appointment._id}&language=en`)).text).toContain(
+      'Reply YES to confirm',
+    );
+    expect(
+      (
+        await service.app.inject({
+          method: 'POST',
+          url: '/api/messageTemplates',
+          headers,
+          payload: { key: 'reminder', language: 'es', text: 'again' },
+        })
+      ).statusCode,
+    ).toBe(409);
+    const fresh = await service.app.inject({
+      method: 'POST',
+      url: '/api/messageTemplates',
+      headers,
+      payload: { key: 'welcome', text: 'Welcome {{patient.firstname}}' },
+    });
     expect(fresh.statusCode).toBe(200);
     expect((await service.app.inject({ url: '/api/messageTemplates/list', headers })).json().total).toBe(2);
     const effective = (await service.app.inject({ url: '/api/messageTemplates/?language=es', headers })).json();
     expect(effective.response.find((template: { key: string }) => template.key === 'reminder')).toMatchObject({ builtIn: false });
     expect(effective.response.find((template: { key: string }) => template.key === 'help')).toMatchObject({ builtIn: true, _id: null });
-    expect((await service.app.inject({ url: '/api/messageTemplates/stop-ack', headers })).json()).toMatchObject({ builtIn: true, text: expect.stringContaining('START') });
+    expect((await service.app.inject({ url: '/api/messageTemplates/stop-ack', headers })).json()).toMatchObject({
+      builtIn: true,
+      text: expect.stringContaining('START'),
+    });
     expect((await service.app.inject({ url: '/api/messageTemplates/no-such-key', headers })).statusCode).toBe(404);
     await service.app.inject({ method: 'DELETE', url: `/api/messageTemplates/${custom.json()._id}`, headers });
     expect((await resolve(`?patient=${records.patient._id}&appointment=${appointment._id}`)).text).toContain('Responda SÍ');
-    expect((await service.app.inject({ method: 'POST', url: '/api/messageTemplates/reminder', headers: await as(org.staff), payload: { text: 'x' } })).statusCode).toBe(403);
+    expect(
+      (
+        await service.app.inject({
+          method: 'POST',
+          url: '/api/messageTemplates/reminder',
+          headers: await as(org.staff),
+          payload: { text: 'x' },
+        })
+      ).statusCode,
+    ).toBe(403);
 
-    const canned = await service.app.inject({ method: 'POST', url: '/api/patientMessageTemplates', headers, payload: { name: 'Running late', text: 'The doctor is running 15 minutes late.' } });
+    const canned = await service.app.inject({
+      method: 'POST',
+      url: '/api/patientMessageTemplates',
+      headers,
+      payload: { name: 'Running late', text: 'The doctor is running 15 minutes late.' },
+    });
     expect(canned.statusCode).toBe(200);
     const cannedId = canned.json()._id as string;
-    expect((await service.app.inject({ method: 'PUT', url: `/api/patientMessageTemplates/${cannedId}`, headers, payload: { text: 'Running 20 minutes late.' } })).json().text).toBe('Running 20 minutes late.');
+    expect(
+      (
+        await service.app.inject({
+          method: 'PUT',
+          url: `/api/patientMessageTemplates/${cannedId}`,
+          headers,
+          payload: { text: 'Running 20 minutes late.' },
+        })
+      ).json().text,
+    ).toBe('Running 20 minutes late.');
     expect((await service.app.inject({ url: '/api/patientMessageTemplates', headers })).json().total).toBe(1);
-    expect((await service.app.inject({ method: 'DELETE', url: `/api/patientMessageTemplates/${cannedId}`, headers })).json().deleted).toBe(1);
+    expect((await service.app.inject({ method: 'DELETE', url: `/api/patientMessageTemplates/${cannedId}`, headers })).json().deleted).toBe(
+      1,
+    );
     expect((await service.app.inject({ url: `/api/patientMessageTemplates/${cannedId}`, headers })).statusCode).toBe(404);
   });
 });

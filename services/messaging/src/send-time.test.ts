@@ -34,19 +34,26 @@ const inside = (at: Date, zone: string, hours: AllowedHours) => {
 const zone = fc.constantFrom(...ZONES);
 // Either near a DST change or anywhere in 2025–2027.
 const appointment = fc.oneof(
-  fc.tuple(fc.constantFrom(...TRANSITIONS), fc.integer({ min: -10 * 24 * 60, max: 10 * 24 * 60 })).map(([t, offset]) => new Date(t + offset * 60_000)),
+  fc
+    .tuple(fc.constantFrom(...TRANSITIONS), fc.integer({ min: -10 * 24 * 60, max: 10 * 24 * 60 }))
+    .map(([t, offset]) => new Date(t + offset * 60_000)),
   fc.integer({ min: Date.parse('2025-01-01T00:00:00Z'), max: Date.parse('2027-12-31T00:00:00Z') }).map((t) => new Date(t - (t % 60_000))),
 );
 // Windows that start after any DST gap of these zones (all before 04:00 local) and last at least an hour.
 const hours = fc.oneof(
   fc.constant(DEFAULT_HOURS),
-  fc.integer({ min: 4 * 60, max: 20 * 60 }).chain((start) => fc.integer({ min: start + 60, max: 24 * 60 - 1 }).map((end) => ({ start: clock(start), end: clock(end) }))),
+  fc
+    .integer({ min: 4 * 60, max: 20 * 60 })
+    .chain((start) => fc.integer({ min: start + 60, max: 24 * 60 - 1 }).map((end) => ({ start: clock(start), end: clock(end) }))),
 );
 const offset = fc.integer({ min: 0, max: 24 * 30 });
 // Now is somewhere from three weeks before the appointment to just after it.
-const nowFor = (at: Date) => fc.integer({ min: -21 * 24 * 60, max: 60 }).map((minutesAfter) => new Date(at.getTime() + minutesAfter * 60_000));
+const nowFor = (at: Date) =>
+  fc.integer({ min: -21 * 24 * 60, max: 60 }).map((minutesAfter) => new Date(at.getTime() + minutesAfter * 60_000));
 
-const scenario = fc.tuple(zone, appointment, hours).chain(([timeZone, at, allowed]) => fc.tuple(fc.constant(timeZone), fc.constant(at), fc.constant(allowed), offset, offset, nowFor(at)));
+const scenario = fc
+  .tuple(zone, appointment, hours)
+  .chain(([timeZone, at, allowed]) => fc.tuple(fc.constant(timeZone), fc.constant(at), fc.constant(allowed), offset, offset, nowFor(at)));
 
 describe('reminder send times', () => {
   it('never plans inside quiet hours, after the appointment or in the past', () => {
@@ -93,17 +100,27 @@ describe('reminder send times', () => {
     const now = new Date('2026-01-01T00:00:00Z');
     // 10:00 in New York on 12 March 2026 (EDT, UTC-4).
     const at = new Date('2026-03-12T14:00:00Z');
-    expect(planSendTime({ appointment: at, offsetHours: 48, timeZone: 'America/New_York', allowed, now })).toEqual({ sendAt: new Date('2026-03-10T14:00:00Z') });
+    expect(planSendTime({ appointment: at, offsetHours: 48, timeZone: 'America/New_York', allowed, now })).toEqual({
+      sendAt: new Date('2026-03-10T14:00:00Z'),
+    });
     // 168 h earlier is 09:00 EST (the clocks moved on 8 March): inside the hours, so exactly a week of elapsed time.
-    expect(planSendTime({ appointment: at, offsetHours: 168, timeZone: 'America/New_York', allowed, now })).toEqual({ sendAt: new Date('2026-03-05T14:00:00Z') });
+    expect(planSendTime({ appointment: at, offsetHours: 168, timeZone: 'America/New_York', allowed, now })).toEqual({
+      sendAt: new Date('2026-03-05T14:00:00Z'),
+    });
     // 3 h before 10:00 is 07:00: held to 08:00 that day.
-    expect(planSendTime({ appointment: at, offsetHours: 3, timeZone: 'America/New_York', allowed, now })).toEqual({ sendAt: new Date('2026-03-12T12:00:00Z') });
+    expect(planSendTime({ appointment: at, offsetHours: 3, timeZone: 'America/New_York', allowed, now })).toEqual({
+      sendAt: new Date('2026-03-12T12:00:00Z'),
+    });
     // 13 h before 10:00 is 21:00 the evening before: moved to 08:00 — which would be after an 07:30 appointment, so the
     // reminder goes at 19:59 the evening before instead.
     const early = new Date('2026-03-12T11:30:00Z');
-    expect(planSendTime({ appointment: early, offsetHours: 1, timeZone: 'America/New_York', allowed, now })).toEqual({ sendAt: new Date('2026-03-11T23:59:00Z') });
+    expect(planSendTime({ appointment: early, offsetHours: 1, timeZone: 'America/New_York', allowed, now })).toEqual({
+      sendAt: new Date('2026-03-11T23:59:00Z'),
+    });
     expect(nextAllowed(new Date('2026-03-12T01:00:00Z'), 'America/New_York', allowed)).toEqual(new Date('2026-03-12T12:00:00Z'));
-    expect(planSendTime({ appointment: at, offsetHours: 48, timeZone: 'America/New_York', allowed, now: new Date('2026-03-11T00:00:00Z') })).toEqual({ skip: 'send-time-passed' });
+    expect(
+      planSendTime({ appointment: at, offsetHours: 48, timeZone: 'America/New_York', allowed, now: new Date('2026-03-11T00:00:00Z') }),
+    ).toEqual({ skip: 'send-time-passed' });
   });
 
   it('knows a usable window', () => {

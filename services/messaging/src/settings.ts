@@ -5,7 +5,8 @@ import type { OrganizationSetting } from './generated/prisma/client.js';
 import { isValidWindow, type AllowedHours } from './send-time.js';
 
 /** What patients asking for HELP are told when the organization wrote nothing of its own. */
-export const DEFAULT_HELP_TEXT = 'Reply YES to confirm, NO to cancel, WAITLIST to join the waitlist, STOP to stop messages. For anything else, please call the clinic.';
+export const DEFAULT_HELP_TEXT =
+  'Reply YES to confirm, NO to cancel, WAITLIST to join the waitlist, STOP to stop messages. For anything else, please call the clinic.';
 
 /** The settings messaging acts on, for one organization. */
 export interface MessagingSettings {
@@ -23,7 +24,9 @@ export async function messagingSettings(db: Db, organization: string): Promise<M
 export function settingsOf(row: OrganizationSetting | null): MessagingSettings {
   return {
     reminderOffsetsHours: row?.reminderOffsetsHours ?? [...SETTING_DEFAULTS.reminderOffsetsHours],
-    allowed: row ? { start: row.quietHoursStart, end: row.quietHoursEnd } : { start: SETTING_DEFAULTS.quietHoursStart, end: SETTING_DEFAULTS.quietHoursEnd },
+    allowed: row
+      ? { start: row.quietHoursStart, end: row.quietHoursEnd }
+      : { start: SETTING_DEFAULTS.quietHoursStart, end: SETTING_DEFAULTS.quietHoursEnd },
     helpText: row?.helpText ?? DEFAULT_HELP_TEXT,
   };
 }
@@ -37,7 +40,10 @@ export const settingsChangedHandler = on(settingsChangedV1, async (event, tx) =>
   if (event.data.ref !== 'organization') return;
   const settings = event.data.deleted ? {} : event.data.settings;
   const offsets = [...new Set(settings.reminderOffsetsHours ?? SETTING_DEFAULTS.reminderOffsetsHours)].sort((a, b) => b - a);
-  const window = { start: settings.quietHoursStart ?? SETTING_DEFAULTS.quietHoursStart, end: settings.quietHoursEnd ?? SETTING_DEFAULTS.quietHoursEnd };
+  const window = {
+    start: settings.quietHoursStart ?? SETTING_DEFAULTS.quietHoursStart,
+    end: settings.quietHoursEnd ?? SETTING_DEFAULTS.quietHoursEnd,
+  };
   const allowed = isValidWindow(window) ? window : { start: SETTING_DEFAULTS.quietHoursStart, end: SETTING_DEFAULTS.quietHoursEnd };
   await tx.$executeRawUnsafe(
     `INSERT INTO "organization_setting" ("organization", "reminder_offsets_hours", "quiet_hours_start", "quiet_hours_end", "help_text", "changed_at", "send_quota")

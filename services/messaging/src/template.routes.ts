@@ -19,7 +19,8 @@ import type { PatientTemplateService, TemplateService } from './template.service
 import { BUILT_IN_KEYS } from './templates.js';
 
 const tags = ['messageTemplates'];
-const VARIABLES = 'Variables: {{patient.firstname}}, {{provider.name}}, {{facility.name}}, {{appointment.date}}, {{appointment.time}}, {{offer.expires}}, {{help}}.';
+const VARIABLES =
+  'Variables: {{patient.firstname}}, {{provider.name}}, {{facility.name}}, {{appointment.date}}, {{appointment.time}}, {{offer.expires}}, {{help}}.';
 
 /** Routes of the `messageTemplates` group: the organization's wording over the built-in one. */
 export function registerTemplateRoutes(app: ServiceApp, templates: TemplateService): void {
@@ -56,7 +57,13 @@ export function registerTemplateRoutes(app: ServiceApp, templates: TemplateServi
     '/api/messageTemplates/list',
     {
       config: { roles: READERS },
-      schema: { tags, summary: "The organization's own templates", description: 'Paged, by key.', querystring: templateListQuery, response: { 200: listOf(messageTemplateResponse) } },
+      schema: {
+        tags,
+        summary: "The organization's own templates",
+        description: 'Paged, by key.',
+        querystring: templateListQuery,
+        response: { 200: listOf(messageTemplateResponse) },
+      },
     },
     async (request) => templates.list(callerOf(request), request.query),
   );
@@ -68,7 +75,8 @@ export function registerTemplateRoutes(app: ServiceApp, templates: TemplateServi
       schema: {
         tags,
         summary: 'The wording in use for a key',
-        description: "The organization's template in the language (else in English), else the built-in wording; 404 for a key with neither.",
+        description:
+          "The organization's template in the language (else in English), else the built-in wording; 404 for a key with neither.",
         params: keyParams,
         querystring: templateQuery,
         response: { 200: messageTemplateResponse },
@@ -102,7 +110,7 @@ export function registerTemplateRoutes(app: ServiceApp, templates: TemplateServi
         summary: 'Render a template',
         description:
           "As it would be sent to the patient about the appointment: dates and times in the facility's time zone and the patient's language. A patient or " +
-          "appointment not of the organization answers 404; one whose details have not reached messaging yet, 503 with Retry-After.",
+          'appointment not of the organization answers 404; one whose details have not reached messaging yet, 503 with Retry-After.',
         params: keyParams,
         querystring: resolveQuery,
         response: { 200: resolvedResponse },
@@ -115,7 +123,13 @@ export function registerTemplateRoutes(app: ServiceApp, templates: TemplateServi
     '/api/messageTemplates/:id',
     {
       config: { roles: TEMPLATE_WRITERS },
-      schema: { tags, summary: 'Delete a template', description: 'The built-in wording applies again.', params: idParams, response: { 200: messageTemplateResponse } },
+      schema: {
+        tags,
+        summary: 'Delete a template',
+        description: 'The built-in wording applies again.',
+        params: idParams,
+        response: { 200: messageTemplateResponse },
+      },
     },
     async (request) => templates.remove(callerOf(request), request.params.id),
   );
@@ -126,27 +140,65 @@ export function registerPatientTemplateRoutes(app: ServiceApp, templates: Patien
   const group = ['patientMessageTemplates'];
   app.get(
     '/api/patientMessageTemplates',
-    { config: { roles: READERS }, schema: { tags: group, summary: 'Canned replies', description: 'Paged, by name.', querystring: patientTemplateListQuery, response: { 200: listOf(patientTemplateResponse) } } },
+    {
+      config: { roles: READERS },
+      schema: {
+        tags: group,
+        summary: 'Canned replies',
+        description: 'Paged, by name.',
+        querystring: patientTemplateListQuery,
+        response: { 200: listOf(patientTemplateResponse) },
+      },
+    },
     async (request) => templates.list(callerOf(request), request.query),
   );
   app.post(
     '/api/patientMessageTemplates',
-    { config: { roles: WRITERS }, schema: { tags: group, summary: 'Create a canned reply', body: createPatientTemplateBody, response: { 200: patientTemplateResponse } } },
+    {
+      config: { roles: WRITERS },
+      schema: {
+        tags: group,
+        summary: 'Create a canned reply',
+        body: createPatientTemplateBody,
+        response: { 200: patientTemplateResponse },
+      },
+    },
     async (request) => templates.create(callerOf(request), request.body),
   );
   app.get(
     '/api/patientMessageTemplates/:id',
-    { config: { roles: READERS }, schema: { tags: group, summary: 'Get a canned reply', params: idParams, response: { 200: patientTemplateResponse } } },
+    {
+      config: { roles: READERS },
+      schema: { tags: group, summary: 'Get a canned reply', params: idParams, response: { 200: patientTemplateResponse } },
+    },
     async (request) => templates.get(callerOf(request), request.params.id),
   );
   app.put(
     '/api/patientMessageTemplates/:id',
-    { config: { roles: WRITERS }, schema: { tags: group, summary: 'Change a canned reply', params: idParams, body: updatePatientTemplateBody, response: { 200: patientTemplateResponse } } },
+    {
+      config: { roles: WRITERS },
+      schema: {
+        tags: group,
+        summary: 'Change a canned reply',
+        params: idParams,
+        body: updatePatientTemplateBody,
+        response: { 200: patientTemplateResponse },
+      },
+    },
     async (request) => templates.update(callerOf(request), request.params.id, request.body),
   );
   app.delete(
     '/api/patientMessageTemplates/:id',
-    { config: { roles: WRITERS }, schema: { tags: group, summary: 'Delete a canned reply', description: 'Soft delete.', params: idParams, response: { 200: patientTemplateResponse } } },
+    {
+      config: { roles: WRITERS },
+      schema: {
+        tags: group,
+        summary: 'Delete a canned reply',
+        description: 'Soft delete.',
+        params: idParams,
+        response: { 200: patientTemplateResponse },
+      },
+    },
     async (request) => templates.remove(callerOf(request), request.params.id),
   );
 }

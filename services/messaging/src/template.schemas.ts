@@ -31,7 +31,14 @@ const wording = {
   language: language.optional().describe('Default en.'),
   description: z.string().trim().min(1).max(500).optional(),
   subject: z.string().trim().min(1).max(200).optional().describe('E-mail subject line.'),
-  text: z.string().trim().min(1).max(1600).describe('Variables: {{patient.firstname}}, {{provider.name}}, {{facility.name}}, {{appointment.date}}, {{appointment.time}}, {{help}}.'),
+  text: z
+    .string()
+    .trim()
+    .min(1)
+    .max(1600)
+    .describe(
+      'Variables: {{patient.firstname}}, {{provider.name}}, {{facility.name}}, {{appointment.date}}, {{appointment.time}}, {{help}}.',
+    ),
 };
 
 /** Body of POST /api/messageTemplates. */
@@ -49,15 +56,20 @@ export const keyParams = z.object({ key: templateKey }).strict();
 export const templateQuery = z.object({ language: language.optional() });
 
 /** Query of GET /api/messageTemplates/:key/resolve. */
-export const resolveQuery = z
-  .object({
-    patient: z.uuid().optional().describe("Fills patient variables; the patient's language picks the wording unless `language` is given."),
-    appointment: z.uuid().optional().describe('Fills provider, facility and appointment variables (in the facility’s time zone).'),
-    language: language.optional(),
-  });
+export const resolveQuery = z.object({
+  patient: z.uuid().optional().describe("Fills patient variables; the patient's language picks the wording unless `language` is given."),
+  appointment: z.uuid().optional().describe('Fills provider, facility and appointment variables (in the facility’s time zone).'),
+  language: language.optional(),
+});
 
 /** A template rendered for a patient. */
-export const resolvedResponse = z.object({ key: z.string(), language: z.string(), subject: z.string().nullable(), text: z.string(), builtIn: z.boolean() });
+export const resolvedResponse = z.object({
+  key: z.string(),
+  language: z.string(),
+  subject: z.string().nullable(),
+  text: z.string(),
+  builtIn: z.boolean(),
+});
 
 /** Query of the template list. */
 export const templateListQuery = listQuery.extend({ key: templateKey.optional(), language: language.optional() });
@@ -72,7 +84,10 @@ export const createPatientTemplateBody = z
   .strict();
 
 /** Body of PUT /api/patientMessageTemplates/:id. */
-export const updatePatientTemplateBody = createPatientTemplateBody.partial().strict().refine((body) => Object.keys(body).length > 0, 'change at least one field');
+export const updatePatientTemplateBody = createPatientTemplateBody
+  .partial()
+  .strict()
+  .refine((body) => Object.keys(body).length > 0, 'change at least one field');
 
 /** Query of the patient message template list. */
 export const patientTemplateListQuery = listQuery.extend({ language: language.optional() });

@@ -53,12 +53,24 @@ export const BUILT_IN_TEMPLATES: Record<BuiltInKey, Record<string, Wording>> = {
     },
   },
   'confirmation-ack': {
-    en: { subject: 'Appointment confirmed', text: 'Thank you {{patient.firstname}}, your appointment on {{appointment.date}} at {{appointment.time}} is confirmed.' },
-    es: { subject: 'Cita confirmada', text: 'Gracias {{patient.firstname}}, su cita del {{appointment.date}} a las {{appointment.time}} está confirmada.' },
+    en: {
+      subject: 'Appointment confirmed',
+      text: 'Thank you {{patient.firstname}}, your appointment on {{appointment.date}} at {{appointment.time}} is confirmed.',
+    },
+    es: {
+      subject: 'Cita confirmada',
+      text: 'Gracias {{patient.firstname}}, su cita del {{appointment.date}} a las {{appointment.time}} está confirmada.',
+    },
   },
   'cancellation-ack': {
-    en: { subject: 'Appointment cancelled', text: 'Your appointment on {{appointment.date}} at {{appointment.time}} is cancelled. Call {{facility.name}} to book another time.' },
-    es: { subject: 'Cita cancelada', text: 'Su cita del {{appointment.date}} a las {{appointment.time}} fue cancelada. Llame a {{facility.name}} para reservar otra hora.' },
+    en: {
+      subject: 'Appointment cancelled',
+      text: 'Your appointment on {{appointment.date}} at {{appointment.time}} is cancelled. Call {{facility.name}} to book another time.',
+    },
+    es: {
+      subject: 'Cita cancelada',
+      text: 'Su cita del {{appointment.date}} a las {{appointment.time}} fue cancelada. Llame a {{facility.name}} para reservar otra hora.',
+    },
   },
   'stop-ack': {
     en: { subject: null, text: 'You will receive no more messages from us. Reply START to receive them again.' },
@@ -103,8 +115,14 @@ export const BUILT_IN_TEMPLATES: Record<BuiltInKey, Record<string, Wording>> = {
     },
   },
   'offer-declined': {
-    en: { subject: 'Appointment no longer available', text: 'Sorry, {{patient.firstname}}, the appointment with {{provider.name}} on {{appointment.date}} at {{appointment.time}} is no longer available.' },
-    es: { subject: 'Cita ya no disponible', text: 'Lo sentimos, {{patient.firstname}}, la cita con {{provider.name}} el {{appointment.date}} a las {{appointment.time}} ya no está disponible.' },
+    en: {
+      subject: 'Appointment no longer available',
+      text: 'Sorry, {{patient.firstname}}, the appointment with {{provider.name}} on {{appointment.date}} at {{appointment.time}} is no longer available.',
+    },
+    es: {
+      subject: 'Cita ya no disponible',
+      text: 'Lo sentimos, {{patient.firstname}}, la cita con {{provider.name}} el {{appointment.date}} a las {{appointment.time}} ya no está disponible.',
+    },
   },
   'waitlist-invite': {
     en: {
@@ -117,16 +135,34 @@ export const BUILT_IN_TEMPLATES: Record<BuiltInKey, Record<string, Wording>> = {
     },
   },
   'waitlist-joined': {
-    en: { subject: 'You are on the waitlist', text: 'You are on the waitlist for {{provider.name}} at {{facility.name}}. We will text you when a time opens.' },
-    es: { subject: 'Está en la lista de espera', text: 'Está en la lista de espera de {{provider.name}} en {{facility.name}}. Le escribiremos cuando haya una hora disponible.' },
+    en: {
+      subject: 'You are on the waitlist',
+      text: 'You are on the waitlist for {{provider.name}} at {{facility.name}}. We will text you when a time opens.',
+    },
+    es: {
+      subject: 'Está en la lista de espera',
+      text: 'Está en la lista de espera de {{provider.name}} en {{facility.name}}. Le escribiremos cuando haya una hora disponible.',
+    },
   },
   'offer-accepted': {
-    en: { subject: 'Appointment booked', text: 'You got it, {{patient.firstname}}: your appointment with {{provider.name}} on {{appointment.date}} at {{appointment.time}} is booked.' },
-    es: { subject: 'Cita reservada', text: 'Listo, {{patient.firstname}}: su cita con {{provider.name}} el {{appointment.date}} a las {{appointment.time}} está reservada.' },
+    en: {
+      subject: 'Appointment booked',
+      text: 'You got it, {{patient.firstname}}: your appointment with {{provider.name}} on {{appointment.date}} at {{appointment.time}} is booked.',
+    },
+    es: {
+      subject: 'Cita reservada',
+      text: 'Listo, {{patient.firstname}}: su cita con {{provider.name}} el {{appointment.date}} a las {{appointment.time}} está reservada.',
+    },
   },
   'offer-taken': {
-    en: { subject: 'Appointment no longer available', text: 'Sorry, the appointment on {{appointment.date}} at {{appointment.time}} is no longer available. You stay on the waitlist.' },
-    es: { subject: 'Cita ya no disponible', text: 'Lo sentimos, la cita del {{appointment.date}} a las {{appointment.time}} ya no está disponible. Sigue en la lista de espera.' },
+    en: {
+      subject: 'Appointment no longer available',
+      text: 'Sorry, the appointment on {{appointment.date}} at {{appointment.time}} is no longer available. You stay on the waitlist.',
+    },
+    es: {
+      subject: 'Cita ya no disponible',
+      text: 'Lo sentimos, la cita del {{appointment.date}} a las {{appointment.time}} ya no está disponible. Sigue en la lista de espera.',
+    },
   },
   'voice-reminder': {
     en: {
@@ -231,13 +267,22 @@ export function render(template: string, variables: Record<string, string>): str
  * The wording an organization uses for a key in a language: its own in that language, its own in English, the
  * built-in one in that language, the built-in one in English; null when none exists.
  */
-export async function wordingFor(db: Db, organization: string, key: string, language: string): Promise<(Wording & { language: string; custom: boolean }) | null> {
+export async function wordingFor(
+  db: Db,
+  organization: string,
+  key: string,
+  language: string,
+): Promise<(Wording & { language: string; custom: boolean }) | null> {
   const own = await db.messageTemplate.findMany({ where: { organization, key, deleted: false, language: { in: [language, 'en'] } } });
   return chooseWording(own, key, language);
 }
 
 /** {@link wordingFor} from the organization's own live wordings of the key, already loaded (the dispatcher loads a batch's at once). */
-export function chooseWording(own: Array<{ language: string; subject: string | null; text: string }>, key: string, language: string): (Wording & { language: string; custom: boolean }) | null {
+export function chooseWording(
+  own: Array<{ language: string; subject: string | null; text: string }>,
+  key: string,
+  language: string,
+): (Wording & { language: string; custom: boolean }) | null {
   const preferred = own.find((row) => row.language === language) ?? own.find((row) => row.language === 'en');
   if (preferred) return { subject: preferred.subject, text: preferred.text, language: preferred.language, custom: true };
   const fallback = builtIn(key, language);
@@ -289,6 +334,10 @@ export interface MessageAbout {
 export async function wordingAbout(db: Db, message: MessageAbout, key: string): Promise<string> {
   const wording = await wordingFor(db, message.organization, key, message.language);
   if (!wording) return '';
-  const context = await contextFor(db, message.organization, { patient: message.patient, appointment: message.appointment, offer: message.offer });
+  const context = await contextFor(db, message.organization, {
+    patient: message.patient,
+    appointment: message.appointment,
+    offer: message.offer,
+  });
   return render(wording.text, variablesOf(context, wording.language));
 }

@@ -22,11 +22,18 @@ describe('messaging service: a deleted organization can neither write nor read',
     const org = organization();
     const other = organization();
     const create = async (caller = org.admin, key = 'reminder') =>
-      service.app.inject({ method: 'POST', url: '/api/messageTemplates', headers: await as(caller), payload: { key, text: 'Hello {{patient.firstname}}' } });
+      service.app.inject({
+        method: 'POST',
+        url: '/api/messageTemplates',
+        headers: await as(caller),
+        payload: { key, text: 'Hello {{patient.firstname}}' },
+      });
     expect((await create()).statusCode).toBe(200);
 
     const deleted = await publish(service.bus, organizationDeletedV1, org.id, org.id, { _id: org.id }, '/services/auth');
-    await waitFor(async () => (await sql.query('SELECT 1 FROM inbox WHERE event_id = $1', [deleted.id])).rowCount === 1, { timeoutMs: 20_000 });
+    await waitFor(async () => (await sql.query('SELECT 1 FROM inbox WHERE event_id = $1', [deleted.id])).rowCount === 1, {
+      timeoutMs: 20_000,
+    });
 
     const refused = await create(org.admin, 'welcome');
     expect(refused.statusCode).toBe(401);

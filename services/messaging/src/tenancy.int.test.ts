@@ -4,7 +4,16 @@ import { assertNoSchemaDrift } from '@pep/schema-drift';
 import { kafkaBrokers, waitFor } from '@pep/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appointmentData, as, organization, scheduling, startMessaging, testClock, world, type MessagingUnderTest } from '../test/harness.js';
+import {
+  appointmentData,
+  as,
+  organization,
+  scheduling,
+  startMessaging,
+  testClock,
+  world,
+  type MessagingUnderTest,
+} from '../test/harness.js';
 import { NOT_BUILT } from './not-built.routes.js';
 
 describe('messaging service: one organization never reaches another’s records', () => {
@@ -26,7 +35,10 @@ describe('messaging service: one organization never reaches another’s records'
     worldOfA = await world(service.bus, a.id);
     const anotherOfA = await world(service.bus, a.id);
     for (const patient of [records.patient._id, worldOfA.patient._id, anotherOfA.patient._id]) {
-      await waitFor(async () => (await sql.query('SELECT 1 FROM patient_contact WHERE id = $1', [patient])).rows.length === 1, { timeoutMs: 30_000, message: 'contact kept' });
+      await waitFor(async () => (await sql.query('SELECT 1 FROM patient_contact WHERE id = $1', [patient])).rows.length === 1, {
+        timeoutMs: 30_000,
+        message: 'contact kept',
+      });
     }
     const appointmentOfAnother = appointmentData(anotherOfA, '2026-07-21T15:00:00.000Z');
     ofA.appointmentOfAnother = appointmentOfAnother._id;
@@ -34,7 +46,10 @@ describe('messaging service: one organization never reaches another’s records'
     const appointment = appointmentData(records, '2026-07-20T15:00:00.000Z');
     await scheduling.book(service.bus, b.id, appointment);
     for (const booked of [appointment._id, ofA.appointmentOfAnother]) {
-      await waitFor(async () => (await sql.query('SELECT 1 FROM reminder WHERE appointment = $1', [booked])).rows.length === 3, { timeoutMs: 30_000, message: 'reminders planned' });
+      await waitFor(async () => (await sql.query('SELECT 1 FROM reminder WHERE appointment = $1', [booked])).rows.length === 3, {
+        timeoutMs: 30_000,
+        message: 'reminders planned',
+      });
     }
     const create = async (url: string, payload: Record<string, unknown>) => {
       const response = await service.app.inject({ method: 'POST', url, headers: asB, payload });
@@ -43,7 +58,11 @@ describe('messaging service: one organization never reaches another’s records'
     };
     ofB.patient = records.patient._id;
     ofB.appointment = appointment._id;
-    ofB.reminder = await create('/api/reminders', { patient: records.patient._id, sendAt: '2026-07-10T15:00:00Z', text: 'Bravo secret reminder' });
+    ofB.reminder = await create('/api/reminders', {
+      patient: records.patient._id,
+      sendAt: '2026-07-10T15:00:00Z',
+      text: 'Bravo secret reminder',
+    });
     ofB.message = await create('/api/messages', { patient: records.patient._id, text: 'Bravo secret message' });
     ofB.template = await create('/api/messageTemplates', { key: 'reminder', text: 'Bravo wording {{patient.firstname}}' });
     // A key only B has wording for.
@@ -118,7 +137,12 @@ describe('messaging service: one organization never reaches another’s records'
     const before = await snapshotOfB();
     const headers = await as(a.admin);
     for (const attempt of attempts()) {
-      const response = await service.app.inject({ method: attempt.method, url: attempt.url, headers, ...(attempt.payload ? { payload: attempt.payload } : {}) });
+      const response = await service.app.inject({
+        method: attempt.method,
+        url: attempt.url,
+        headers,
+        ...(attempt.payload ? { payload: attempt.payload } : {}),
+      });
       expect(response.statusCode, `${attempt.method} ${attempt.url}`).toBe(404);
       expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
       for (const secret of ['Bravo', 'Bella', '+15551234321']) expect(response.body).not.toContain(secret);
@@ -143,14 +167,21 @@ describe('messaging service: one organization never reaches another’s records'
       expect(list.statusCode, url).toBe(200);
       // GET /api/messages is a bare array (v1); the other lists are {response: [...]}.
       const records = Array.isArray(list.json()) ? list.json() : list.json().response;
-      expect(records.some((record: { _id: string | null }) => Object.values(ofB).includes(record._id ?? '')), url).toBe(false);
+      expect(
+        records.some((record: { _id: string | null }) => Object.values(ofB).includes(record._id ?? '')),
+        url,
+      ).toBe(false);
       expect(list.body, url).not.toContain('Bravo');
     }
-    const remindersOfA = (await sql.query('SELECT count(*)::int AS n FROM reminder WHERE organization = $1 AND NOT deleted', [a.id])).rows[0].n;
+    const remindersOfA = (await sql.query('SELECT count(*)::int AS n FROM reminder WHERE organization = $1 AND NOT deleted', [a.id]))
+      .rows[0].n;
     expect((await service.app.inject({ url: '/api/reminders/reports/summary', headers })).json().total).toBe(remindersOfA);
     expect((await service.app.inject({ url: '/api/messageTemplates/reminder', headers })).json()).toMatchObject({ builtIn: true });
     // A's own template with B's key stays A's.
-    expect((await service.app.inject({ method: 'POST', url: '/api/messageTemplates/reminder', headers, payload: { text: 'A wording' } })).statusCode).toBe(200);
+    expect(
+      (await service.app.inject({ method: 'POST', url: '/api/messageTemplates/reminder', headers, payload: { text: 'A wording' } }))
+        .statusCode,
+    ).toBe(200);
     expect(await snapshotOfB()).toEqual(before);
   });
 
@@ -171,14 +202,56 @@ describe('messaging service: one organization never reaches another’s records'
     const patient = worldOfA.patient._id;
     return [
       { method: 'POST', url: '/api/reminders', payload: { patient: ofB.patient, sendAt }, status: 404, field: 'body.patient' },
-      { method: 'POST', url: '/api/reminders', payload: { patient, appointment: ofB.appointment, sendAt }, status: 404, field: 'body.appointment' },
-      { method: 'POST', url: '/api/reminders', payload: { patient: ofB.patient, appointment: ofB.appointment, sendAt }, status: 404, field: 'body.patient' },
-      { method: 'POST', url: '/api/reminders', payload: { patient, appointment: ofA.appointmentOfAnother, sendAt }, status: 400, field: 'body.appointment' },
-      { method: 'POST', url: '/api/reminders', payload: { patient, sendAt, messageTemplate: 'bravo-only' }, status: 404, field: 'body.messageTemplate' },
-      { method: 'PUT', url: `/api/reminders/${ofA.reminder}`, payload: { messageTemplate: 'bravo-only' }, status: 404, field: 'body.messageTemplate' },
+      {
+        method: 'POST',
+        url: '/api/reminders',
+        payload: { patient, appointment: ofB.appointment, sendAt },
+        status: 404,
+        field: 'body.appointment',
+      },
+      {
+        method: 'POST',
+        url: '/api/reminders',
+        payload: { patient: ofB.patient, appointment: ofB.appointment, sendAt },
+        status: 404,
+        field: 'body.patient',
+      },
+      {
+        method: 'POST',
+        url: '/api/reminders',
+        payload: { patient, appointment: ofA.appointmentOfAnother, sendAt },
+        status: 400,
+        field: 'body.appointment',
+      },
+      {
+        method: 'POST',
+        url: '/api/reminders',
+        payload: { patient, sendAt, messageTemplate: 'bravo-only' },
+        status: 404,
+        field: 'body.messageTemplate',
+      },
+      {
+        method: 'PUT',
+        url: `/api/reminders/${ofA.reminder}`,
+        payload: { messageTemplate: 'bravo-only' },
+        status: 404,
+        field: 'body.messageTemplate',
+      },
       { method: 'POST', url: '/api/messages', payload: { patient: ofB.patient, text: 'x' }, status: 404, field: 'body.patient' },
-      { method: 'POST', url: '/api/messages', payload: { patient, appointment: ofB.appointment, text: 'x' }, status: 404, field: 'body.appointment' },
-      { method: 'POST', url: '/api/messages', payload: { patient, appointment: ofA.appointmentOfAnother, text: 'x' }, status: 400, field: 'body.appointment' },
+      {
+        method: 'POST',
+        url: '/api/messages',
+        payload: { patient, appointment: ofB.appointment, text: 'x' },
+        status: 404,
+        field: 'body.appointment',
+      },
+      {
+        method: 'POST',
+        url: '/api/messages',
+        payload: { patient, appointment: ofA.appointmentOfAnother, text: 'x' },
+        status: 400,
+        field: 'body.appointment',
+      },
       { method: 'GET', url: `/api/reminders/findByApptId/${ofB.appointment}`, status: 404, field: 'params.id' },
       { method: 'GET', url: `/api/reminders/findByPatientId/${ofB.patient}`, status: 404, field: 'params.id' },
       ...['/api/reminders', '/api/reminders/crudList', '/api/reminders/reports/find'].flatMap((url) => [
@@ -188,8 +261,18 @@ describe('messaging service: one organization never reaches another’s records'
       { method: 'GET', url: `/api/messages?patient=${ofB.patient}`, status: 404, field: 'querystring.patient' },
       { method: 'GET', url: `/api/messages/crudList?patient=${ofB.patient}`, status: 404, field: 'querystring.patient' },
       { method: 'GET', url: `/api/messageTemplates/reminder/resolve?patient=${ofB.patient}`, status: 404, field: 'querystring.patient' },
-      { method: 'GET', url: `/api/messageTemplates/reminder/resolve?patient=${patient}&appointment=${ofB.appointment}`, status: 404, field: 'querystring.appointment' },
-      { method: 'GET', url: `/api/messageTemplates/reminder/resolve?patient=${patient}&appointment=${ofA.appointmentOfAnother}`, status: 400, field: 'querystring.appointment' },
+      {
+        method: 'GET',
+        url: `/api/messageTemplates/reminder/resolve?patient=${patient}&appointment=${ofB.appointment}`,
+        status: 404,
+        field: 'querystring.appointment',
+      },
+      {
+        method: 'GET',
+        url: `/api/messageTemplates/reminder/resolve?patient=${patient}&appointment=${ofA.appointmentOfAnother}`,
+        status: 400,
+        field: 'querystring.appointment',
+      },
     ] as Array<{ method: 'GET' | 'POST' | 'PUT'; url: string; payload?: Record<string, unknown>; status: number; field: string }>;
   };
 
@@ -201,7 +284,9 @@ describe('messaging service: one organization never reaches another’s records'
           string,
           {
             parameters?: Array<{ in: string; name: string; schema?: { format?: string } }>;
-            requestBody?: { content: Record<string, { schema: { properties?: Record<string, { format?: string; items?: { format?: string } }> } }> };
+            requestBody?: {
+              content: Record<string, { schema: { properties?: Record<string, { format?: string; items?: { format?: string } }> } }>;
+            };
           }
         >
       >;
@@ -244,11 +329,19 @@ describe('messaging service: one organization never reaches another’s records'
     const beforeA = await snapshotOfA();
     const beforeB = await snapshotOfB();
     for (const attempt of referenceAttempts()) {
-      const response = await service.app.inject({ method: attempt.method, url: attempt.url, headers, ...(attempt.payload ? { payload: attempt.payload } : {}) });
+      const response = await service.app.inject({
+        method: attempt.method,
+        url: attempt.url,
+        headers,
+        ...(attempt.payload ? { payload: attempt.payload } : {}),
+      });
       const label = `${attempt.method} ${attempt.url} ${JSON.stringify(attempt.payload ?? {})}`;
       expect(response.statusCode, label).toBe(attempt.status);
       expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
-      expect(response.json().errors.map((error: { field: string }) => error.field), label).toEqual([attempt.field]);
+      expect(
+        response.json().errors.map((error: { field: string }) => error.field),
+        label,
+      ).toEqual([attempt.field]);
       for (const secret of ['Bravo', 'Bella', '+15551234321']) expect(response.body, label).not.toContain(secret);
     }
     expect(await snapshotOfA()).toEqual(beforeA);

@@ -14,7 +14,10 @@ describe('Twilio through the keep-alive HTTP client', () => {
 
   beforeAll(async () => {
     fake = await startTwilioFake();
-    vendors = createVendors({ twilio: { accountSid: fake.accountSid, authToken: fake.authToken, from: fake.from, apiUrl: fake.url }, mailer });
+    vendors = createVendors({
+      twilio: { accountSid: fake.accountSid, authToken: fake.authToken, from: fake.from, apiUrl: fake.url },
+      mailer,
+    });
   });
   afterAll(async () => {
     vendors.close();
@@ -25,7 +28,12 @@ describe('Twilio through the keep-alive HTTP client', () => {
     const text = 'Rappel : rendez-vous mardi 9 h 30 & « Dr Müller » — répondez OUI = confirmer? 🙂';
     const handed = await vendors.sms('+15555550101', text, 'https://api.clinic.example/api/callback/twilio/1?a=b&c=d');
     const sent = fake.sent.at(-1)!;
-    expect(sent.params).toMatchObject({ To: '+15555550101', Body: text, From: fake.from, StatusCallback: 'https://api.clinic.example/api/callback/twilio/1?a=b&c=d' });
+    expect(sent.params).toMatchObject({
+      To: '+15555550101',
+      Body: text,
+      From: fake.from,
+      StatusCallback: 'https://api.clinic.example/api/callback/twilio/1?a=b&c=d',
+    });
     expect(handed).toEqual({ externalId: sent.sid, from: fake.from, externalStatus: { status: 'queued' } });
     expect(fake.unauthorized).toBe(0);
   });
@@ -77,9 +85,15 @@ it('answers a Twilio nobody listens at as unreachable', async () => {
       server.close(() => resolve(free));
     });
   });
-  const vendors = createVendors({ twilio: { accountSid: `AC${'0'.repeat(32)}`, authToken: 'token', from: '+15005550006', apiUrl: `http://127.0.0.1:${port}` }, mailer });
+  const vendors = createVendors({
+    twilio: { accountSid: `AC${'0'.repeat(32)}`, authToken: 'token', from: '+15005550006', apiUrl: `http://127.0.0.1:${port}` },
+    mailer,
+  });
   try {
-    await expect(vendors.sms('+15555550105', 'Reminder', 'https://api.clinic.example/cb')).rejects.toMatchObject({ reason: 'unreachable', permanent: false });
+    await expect(vendors.sms('+15555550105', 'Reminder', 'https://api.clinic.example/cb')).rejects.toMatchObject({
+      reason: 'unreachable',
+      permanent: false,
+    });
   } finally {
     vendors.close();
   }

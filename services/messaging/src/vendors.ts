@@ -95,7 +95,8 @@ class KeepAliveRequestClient extends twilio.RequestClient {
   override async request<TData>(opts: RequestClient.RequestOptions<TData>): Promise<TwilioResponse.default<TData>> {
     const url = new URL(opts.uri.startsWith(TWILIO_API) ? this.base + opts.uri.slice(TWILIO_API.length) : opts.uri);
     const headers: Record<string, string> = { ...(opts.headers as Record<string, string> | undefined) };
-    if (opts.username && opts.password) headers['Authorization'] = `Basic ${Buffer.from(`${opts.username}:${opts.password}`).toString('base64')}`;
+    if (opts.username && opts.password)
+      headers['Authorization'] = `Basic ${Buffer.from(`${opts.username}:${opts.password}`).toString('base64')}`;
     else if (opts.authStrategy) headers['Authorization'] = await opts.authStrategy.getAuthString();
     if (opts.params) url.search = formOf(opts.params);
     const data = opts.data as object | undefined;
@@ -105,7 +106,12 @@ class KeepAliveRequestClient extends twilio.RequestClient {
     return new Promise((resolve, reject) => {
       const request = (secure ? https : http).request(
         url,
-        { method: opts.method.toUpperCase(), headers, agent: secure ? this.agents.https : this.agents.http, timeout: opts.timeout ?? REQUEST_TIMEOUT_MS },
+        {
+          method: opts.method.toUpperCase(),
+          headers,
+          agent: secure ? this.agents.https : this.agents.http,
+          timeout: opts.timeout ?? REQUEST_TIMEOUT_MS,
+        },
         (response) => {
           let text = '';
           response.setEncoding('utf8');
@@ -155,9 +161,19 @@ export function createVendors(options: VendorOptions): Vendors {
   const config = options.twilio;
   if (!config) {
     // Ids shaped like Twilio's (SM… for texts, CA… for calls), so clients that correlate by vendor id work on a laptop too.
-    const sink = (prefix: 'SM' | 'CA'): Handed => ({ externalId: prefix + randomUUID().replace(/-/g, ''), from: SINK_FROM, externalStatus: { sink: true } });
+    const sink = (prefix: 'SM' | 'CA'): Handed => ({
+      externalId: prefix + randomUUID().replace(/-/g, ''),
+      from: SINK_FROM,
+      externalStatus: { sink: true },
+    });
     // Replies to the sink go through the same signature check as Twilio's, with a token of the developer's instead.
-    return { sms: async () => sink('SM'), voice: async () => sink('CA'), email: mail.send, webhookToken: options.sinkWebhookToken || null, close: mail.close };
+    return {
+      sms: async () => sink('SM'),
+      voice: async () => sink('CA'),
+      email: mail.send,
+      webhookToken: options.sinkWebhookToken || null,
+      close: mail.close,
+    };
   }
   const base = (config.apiUrl ?? TWILIO_API).replace(/\/+$/, '');
   const httpClient = new KeepAliveRequestClient(base);
@@ -167,7 +183,11 @@ export function createVendors(options: VendorOptions): Vendors {
     async sms(to, text, statusCallback) {
       try {
         const message = await client.messages.create({ to, body: text, statusCallback, ...sender });
-        return { externalId: message.sid, from: message.from ?? ('from' in sender ? sender.from : null), externalStatus: { status: message.status } };
+        return {
+          externalId: message.sid,
+          from: message.from ?? ('from' in sender ? sender.from : null),
+          externalStatus: { status: message.status },
+        };
       } catch (error) {
         throw sendErrorOf(error);
       }
@@ -214,7 +234,11 @@ function createMailTransport(config: MailerConfig): { send: Vendors['email']; cl
     async send(to, subject, text) {
       const info = await transport.sendMail({ from: config.from, to, subject, text });
       await mkdir(config.directory, { recursive: true });
-      await writeFile(join(config.directory, `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID()}.eml`), info.message as Buffer, { mode: 0o600 });
+      await writeFile(
+        join(config.directory, `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID()}.eml`),
+        info.message as Buffer,
+        { mode: 0o600 },
+      );
       return { externalId: info.messageId ?? null, from: config.from, externalStatus: { sink: true } };
     },
     close: () => transport.close(),

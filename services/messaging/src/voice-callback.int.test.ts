@@ -4,7 +4,21 @@ import { kafkaBrokers, startTwilioFake, waitFor, type TwilioFake } from '@pep/te
 import pg from 'pg';
 import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appointmentData, as, observe, organization, publish, PUBLIC_URL, publishSettings, scheduling, startMessaging, testClock, twilioCallback, world, type MessagingUnderTest } from '../test/harness.js';
+import {
+  appointmentData,
+  as,
+  observe,
+  organization,
+  publish,
+  PUBLIC_URL,
+  publishSettings,
+  scheduling,
+  startMessaging,
+  testClock,
+  twilioCallback,
+  world,
+  type MessagingUnderTest,
+} from '../test/harness.js';
 
 const XML = '<?xml version="1.0" encoding="UTF-8"?>';
 const REMINDERS = '/api/callback/voice/reminders';
@@ -45,10 +59,23 @@ describe('messaging service: reminder and offer calls', () => {
     // Twilio is sent to the callback for what to say and which keys to take, not handed the words alone.
     expect([`${PUBLIC_URL}${REMINDERS}`, `${PUBLIC_URL}${OFFERS}`]).toContain(call!.params['Url']);
     expect(call!.params['Twiml']).toBeUndefined();
-    return { CallSid: call!.sid, AccountSid: fake.accountSid, From: fake.from, To: phone, CallStatus: 'in-progress', Direction: 'outbound-api', ApiVersion: '2010-04-01' };
+    return {
+      CallSid: call!.sid,
+      AccountSid: fake.accountSid,
+      From: fake.from,
+      To: phone,
+      CallStatus: 'in-progress',
+      Direction: 'outbound-api',
+      ApiVersion: '2010-04-01',
+    };
   };
-  const gather = (call: Record<string, string>, path: string, step: number, digits: string, options: { tamper?: Record<string, string> } = {}) =>
-    twilioCallback(service.app, fake, `${path}?step=${step}`, { ...call, Digits: digits, FinishedOnKey: '' }, options);
+  const gather = (
+    call: Record<string, string>,
+    path: string,
+    step: number,
+    digits: string,
+    options: { tamper?: Record<string, string> } = {},
+  ) => twilioCallback(service.app, fake, `${path}?step=${step}`, { ...call, Digits: digits, FinishedOnKey: '' }, options);
 
   /** A patient whose first reminder (of an appointment on 5 August, 10:00 in New York) staff moved to a call, placed on 3 August. */
   const calledPatient = async (phone: string, firstname: string) => {
@@ -56,17 +83,30 @@ describe('messaging service: reminder and offer calls', () => {
     const org = organization();
     await publishSettings(service.bus, org.id, { reminderOffsetsHours: [48] });
     const records = await world(service.bus, org.id, { patient: { phone, firstname } });
-    await waitFor(async () => (await rows('SELECT 1 FROM patient_contact WHERE id = $1', [records.patient._id])).length === 1 && (await rows('SELECT 1 FROM organization_setting WHERE organization = $1', [org.id])).length === 1, {
-      timeoutMs: 30_000,
-      message: 'read models kept',
-    });
+    await waitFor(
+      async () =>
+        (await rows('SELECT 1 FROM patient_contact WHERE id = $1', [records.patient._id])).length === 1 &&
+        (await rows('SELECT 1 FROM organization_setting WHERE organization = $1', [org.id])).length === 1,
+      {
+        timeoutMs: 30_000,
+        message: 'read models kept',
+      },
+    );
     const appointment = appointmentData(records, '2026-08-05T14:00:00.000Z');
     await scheduling.book(service.bus, org.id, appointment);
-    const [reminder] = await waitFor(async () => {
-      const found = await rows('SELECT id FROM reminder WHERE appointment = $1', [appointment._id]);
-      return found.length === 1 ? found : null;
-    }, { timeoutMs: 30_000, message: 'reminder planned' });
-    const moved = await service.app.inject({ method: 'PUT', url: `/api/reminders/${reminder.id}`, headers: await as(org.staff), payload: { channel: 'voice' } });
+    const [reminder] = await waitFor(
+      async () => {
+        const found = await rows('SELECT id FROM reminder WHERE appointment = $1', [appointment._id]);
+        return found.length === 1 ? found : null;
+      },
+      { timeoutMs: 30_000, message: 'reminder planned' },
+    );
+    const moved = await service.app.inject({
+      method: 'PUT',
+      url: `/api/reminders/${reminder.id}`,
+      headers: await as(org.staff),
+      payload: { channel: 'voice' },
+    });
     expect(moved.statusCode, moved.body).toBe(200);
     clock.set('2026-08-03T14:00:00Z');
     await drain();
@@ -92,11 +132,25 @@ describe('messaging service: reminder and offer calls', () => {
     expect((await gather(call, REMINDERS, 1, '1')).body).toBe(pressed.body);
     expect(await inboundCount()).toBe(before + 1);
 
-    const [received] = await waitFor(() => (repliesOf(records.patient._id).length > 0 ? repliesOf(records.patient._id) : null), { timeoutMs: 30_000, message: 'reply.received' });
-    expect(received!.data).toMatchObject({ patient: records.patient._id, channel: 'voice', intent: 'confirm', classification: 'positive', appointment: appointment._id, reminder, offer: null });
+    const [received] = await waitFor(() => (repliesOf(records.patient._id).length > 0 ? repliesOf(records.patient._id) : null), {
+      timeoutMs: 30_000,
+      message: 'reply.received',
+    });
+    expect(received!.data).toMatchObject({
+      patient: records.patient._id,
+      channel: 'voice',
+      intent: 'confirm',
+      classification: 'positive',
+      appointment: appointment._id,
+      reminder,
+      offer: null,
+    });
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(repliesOf(records.patient._id)).toHaveLength(1);
-    const [reply] = await rows("SELECT channel, text, classification, appointment, reminder FROM message WHERE type = 'inbound' AND patient = $1", [records.patient._id]);
+    const [reply] = await rows(
+      "SELECT channel, text, classification, appointment, reminder FROM message WHERE type = 'inbound' AND patient = $1",
+      [records.patient._id],
+    );
     expect(reply).toEqual({ channel: 'voice', text: '1', classification: 'positive', appointment: appointment._id, reminder });
   });
 
@@ -104,20 +158,37 @@ describe('messaging service: reminder and offer calls', () => {
     const { records, appointment, call } = await calledPatient('+15553330002', 'Sam');
     const before = await inboundCount();
     expect((await gather(call, REMINDERS, 1, '1', { tamper: { Digits: '2' } })).statusCode).toBe(403);
-    expect((await twilioCallback(service.app, fake, `${REMINDERS}?step=2`, { ...call, Digits: '2' }, { token: 'f'.repeat(32) })).statusCode).toBe(403);
-    const unsigned = await service.app.inject({ method: 'POST', url: `${REMINDERS}?step=1`, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ ...call, Digits: '2' }).toString() });
+    expect(
+      (await twilioCallback(service.app, fake, `${REMINDERS}?step=2`, { ...call, Digits: '2' }, { token: 'f'.repeat(32) })).statusCode,
+    ).toBe(403);
+    const unsigned = await service.app.inject({
+      method: 'POST',
+      url: `${REMINDERS}?step=1`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({ ...call, Digits: '2' }).toString(),
+    });
     expect(unsigned.statusCode).toBe(403);
     expect(unsigned.headers['content-type']).toMatch(/^application\/problem\+json/);
     // The step is part of the signed URL: a result signed for one ask does not pass for another.
     const signature = twilio.getExpectedTwilioSignature(fake.authToken, `${PUBLIC_URL}${REMINDERS}?step=1`, { ...call, Digits: '2' });
-    const moved = await service.app.inject({ method: 'POST', url: `${REMINDERS}?step=2`, headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature }, payload: new URLSearchParams({ ...call, Digits: '2' }).toString() });
+    const moved = await service.app.inject({
+      method: 'POST',
+      url: `${REMINDERS}?step=2`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature },
+      payload: new URLSearchParams({ ...call, Digits: '2' }).toString(),
+    });
     expect(moved.statusCode).toBe(403);
     expect(await inboundCount()).toBe(before);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(repliesOf(records.patient._id)).toHaveLength(0);
 
-    expect((await gather(call, REMINDERS, 1, '2')).body).toBe(`${XML}<Response><Say language="en-US">Thank you, we have your answer.</Say><Hangup/></Response>`);
-    const [received] = await waitFor(() => (repliesOf(records.patient._id).length > 0 ? repliesOf(records.patient._id) : null), { timeoutMs: 30_000, message: 'reply.received' });
+    expect((await gather(call, REMINDERS, 1, '2')).body).toBe(
+      `${XML}<Response><Say language="en-US">Thank you, we have your answer.</Say><Hangup/></Response>`,
+    );
+    const [received] = await waitFor(() => (repliesOf(records.patient._id).length > 0 ? repliesOf(records.patient._id) : null), {
+      timeoutMs: 30_000,
+      message: 'reply.received',
+    });
     expect(received!.data).toMatchObject({ channel: 'voice', intent: 'cancel', classification: 'negative', appointment: appointment._id });
   });
 
@@ -131,7 +202,9 @@ describe('messaging service: reminder and offer calls', () => {
         '<Say language="en-US">Hello Lee, this is a reminder of your appointment with Grace Hopper at Main Street Clinic on Wednesday, August 5, 2026 at 10:00 AM. Press 1 to confirm, or 2 to cancel.</Say>' +
         '</Gather></Response>',
     );
-    expect((await gather(call, REMINDERS, 2, '')).body).toBe(`${XML}<Response><Say language="en-US">We did not get an answer. Goodbye.</Say><Hangup/></Response>`);
+    expect((await gather(call, REMINDERS, 2, '')).body).toBe(
+      `${XML}<Response><Say language="en-US">We did not get an answer. Goodbye.</Say><Hangup/></Response>`,
+    );
     expect(await inboundCount()).toBe(before);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(repliesOf(records.patient._id)).toHaveLength(0);
@@ -145,10 +218,19 @@ describe('messaging service: reminder and offer calls', () => {
     clock.set('2026-09-01T14:00:00Z');
     const org = organization();
     const records = await world(service.bus, org.id, { patient: { phone: '+15553330004', firstname: 'Lin', language: 'es' } });
-    await waitFor(async () => (await rows('SELECT 1 FROM patient_contact WHERE id = $1 UNION ALL SELECT 1 FROM facility WHERE id = $2', [records.patient._id, records.facility._id])).length === 2, {
-      timeoutMs: 30_000,
-      message: 'read models kept',
-    });
+    await waitFor(
+      async () =>
+        (
+          await rows('SELECT 1 FROM patient_contact WHERE id = $1 UNION ALL SELECT 1 FROM facility WHERE id = $2', [
+            records.patient._id,
+            records.facility._id,
+          ])
+        ).length === 2,
+      {
+        timeoutMs: 30_000,
+        message: 'read models kept',
+      },
+    );
     const offer = {
       _id: randomUUID(),
       provider: records.provider._id,
@@ -162,12 +244,31 @@ describe('messaging service: reminder and offer calls', () => {
       source: 'cancellation' as const,
       status: 'in-progress' as const,
     };
-    await publish(service.bus, offerCreatedV1, org.id, offer._id, { ...offer, offered: [{ patient: records.patient._id, waitlist: randomUUID() }] }, '/services/scheduling');
-    const [text] = await waitFor(async () => {
-      const found = await rows('SELECT id FROM reminder WHERE offer = $1', [offer._id]);
-      return found.length === 1 ? found : null;
-    }, { timeoutMs: 30_000, message: 'offer planned' });
-    expect((await service.app.inject({ method: 'PUT', url: `/api/reminders/${text.id}`, headers: await as(org.staff), payload: { channel: 'voice' } })).statusCode).toBe(200);
+    await publish(
+      service.bus,
+      offerCreatedV1,
+      org.id,
+      offer._id,
+      { ...offer, offered: [{ patient: records.patient._id, waitlist: randomUUID() }] },
+      '/services/scheduling',
+    );
+    const [text] = await waitFor(
+      async () => {
+        const found = await rows('SELECT id FROM reminder WHERE offer = $1', [offer._id]);
+        return found.length === 1 ? found : null;
+      },
+      { timeoutMs: 30_000, message: 'offer planned' },
+    );
+    expect(
+      (
+        await service.app.inject({
+          method: 'PUT',
+          url: `/api/reminders/${text.id}`,
+          headers: await as(org.staff),
+          payload: { channel: 'voice' },
+        })
+      ).statusCode,
+    ).toBe(200);
     await drain();
     const call = callTo('+15553330004');
 
@@ -180,10 +281,23 @@ describe('messaging service: reminder and offer calls', () => {
         '<Say language="es-US">Hola Lin, hay una cita más temprana con Grace Hopper en Main Street Clinic el miércoles, 2 de septiembre de 2026 a las 9:00. Marque 1 para tomarla o 2 para dejarla.</Say>' +
         '</Gather></Response>',
     );
-    expect((await service.app.inject({ method: 'GET', url: query.replace('in-progress', 'ringing'), headers: signed })).statusCode).toBe(403);
+    expect((await service.app.inject({ method: 'GET', url: query.replace('in-progress', 'ringing'), headers: signed })).statusCode).toBe(
+      403,
+    );
 
-    expect((await gather(call, OFFERS, 1, '1')).body).toBe(`${XML}<Response><Say language="es-US">Gracias, recibimos su respuesta.</Say><Hangup/></Response>`);
-    const [received] = await waitFor(() => (repliesOf(records.patient._id).length > 0 ? repliesOf(records.patient._id) : null), { timeoutMs: 30_000, message: 'reply.received' });
-    expect(received!.data).toMatchObject({ channel: 'voice', intent: 'accept-offer', classification: 'positive', offer: offer._id, appointment: null });
+    expect((await gather(call, OFFERS, 1, '1')).body).toBe(
+      `${XML}<Response><Say language="es-US">Gracias, recibimos su respuesta.</Say><Hangup/></Response>`,
+    );
+    const [received] = await waitFor(() => (repliesOf(records.patient._id).length > 0 ? repliesOf(records.patient._id) : null), {
+      timeoutMs: 30_000,
+      message: 'reply.received',
+    });
+    expect(received!.data).toMatchObject({
+      channel: 'voice',
+      intent: 'accept-offer',
+      classification: 'positive',
+      offer: offer._id,
+      appointment: null,
+    });
   });
 });

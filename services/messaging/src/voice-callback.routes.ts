@@ -12,7 +12,9 @@ const voiceRequest = z
   .catchall(z.string());
 
 /** Which ask a Gather's result answers; absent when Twilio fetches what the call is to say. */
-const stepQuery = z.object({ step: z.enum(['1', '2']).optional().describe('Which ask of the call this answers; set by the service in the Gather it answered.') });
+const stepQuery = z.object({
+  step: z.enum(['1', '2']).optional().describe('Which ask of the call this answers; set by the service in the Gather it answered.'),
+});
 
 const PATHS = ['/api/callback/voice/reminders', '/api/callback/voice/offers'] as const;
 

@@ -51,7 +51,9 @@ export class VoiceService {
   /** The TwiML answering a request of a call at a step; `path` is the callback Twilio called, where the next ask goes too. */
   async respond(path: string, call: VoiceCall, step: Step, correlationId: string): Promise<string> {
     const response = new twilio.twiml.VoiceResponse();
-    const message = await this.prisma.message.findFirst({ where: { externalId: call.CallSid, type: 'outbound', channel: 'voice', deleted: false } });
+    const message = await this.prisma.message.findFirst({
+      where: { externalId: call.CallSid, type: 'outbound', channel: 'voice', deleted: false },
+    });
     if (!message) {
       // Not a call messaging placed (or no longer on record): nothing to say to whoever answered.
       response.hangup();
@@ -70,7 +72,13 @@ export class VoiceService {
       // Scheduling decides whether an acceptance wins; the patient is told at once when the offer is known to be gone.
       const taken = reading.intent === 'accept-offer' && !(await this.inbound.offerOpen(message));
       const { outcome } = await this.inbound.answer(
-        { answered: message, key: `${call.CallSid}:${step}`, text: call.Digits!, reading, outcome: taken ? 'offer-taken' : 'answer-received' },
+        {
+          answered: message,
+          key: `${call.CallSid}:${step}`,
+          text: call.Digits!,
+          reading,
+          outcome: taken ? 'offer-taken' : 'answer-received',
+        },
         correlationId,
       );
       await say(outcome);
@@ -89,7 +97,13 @@ export class VoiceService {
     }
     if (step === 1) await say('voice-retry');
     // With actionOnEmptyResult, silence comes back as a Gather result too, so a missed ask is asked again.
-    const gather = response.gather({ numDigits: 1, timeout: 6, action: `${this.publicUrl.replace(/\/+$/, '')}${path}?step=${step + 1}`, method: 'POST', actionOnEmptyResult: true });
+    const gather = response.gather({
+      numDigits: 1,
+      timeout: 6,
+      action: `${this.publicUrl.replace(/\/+$/, '')}${path}?step=${step + 1}`,
+      method: 'POST',
+      actionOnEmptyResult: true,
+    });
     gather.say(voice, await wordingAbout(this.prisma, message, purpose === 'offer' ? 'voice-offer' : 'voice-reminder'));
     return response.toString();
   }

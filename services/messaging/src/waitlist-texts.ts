@@ -17,7 +17,12 @@ export const WAITLIST_JOINED = 'waitlist-joined';
  */
 export async function planWaitlistInvite(db: Db, ack: Reminder, sentAt: Date): Promise<void> {
   if (!ack.appointment) return;
-  if ((await db.reminder.count({ where: { organization: ack.organization, appointment: ack.appointment, messageTemplate: WAITLIST_INVITE } })) > 0) return;
+  if (
+    (await db.reminder.count({
+      where: { organization: ack.organization, appointment: ack.appointment, messageTemplate: WAITLIST_INVITE },
+    })) > 0
+  )
+    return;
   await db.reminder.create({
     data: {
       id: randomUUID(),

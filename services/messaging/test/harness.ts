@@ -187,7 +187,14 @@ export async function as(identity: Identity): Promise<Record<string, string>> {
 export function organization() {
   const id = randomUUID();
   const caller = (roles: string[]): Identity => ({ organization: id, user: randomUUID(), roles });
-  return { id, admin: caller(['admin']), staff: caller(['staff']), provider: caller(['provider']), integrator: caller(['integrator']), patient: caller(['patient']) };
+  return {
+    id,
+    admin: caller(['admin']),
+    staff: caller(['staff']),
+    provider: caller(['provider']),
+    integrator: caller(['integrator']),
+    patient: caller(['patient']),
+  };
 }
 
 /** Publishes an event of another service as that service would (key = subject). */
@@ -206,14 +213,50 @@ export async function publish<TSchema extends z.ZodType>(
 
 /** What a patient looks like in patients' events. */
 export function patientData(overrides: Partial<z.input<typeof patientCreatedV1.data>> = {}) {
-  return { _id: randomUUID(), firstname: 'Ada', lastname: 'Lovelace', phone: '+15551230001', email: null, dateOfBirth: null, doNotContact: false, language: 'en', ...overrides };
+  return {
+    _id: randomUUID(),
+    firstname: 'Ada',
+    lastname: 'Lovelace',
+    phone: '+15551230001',
+    email: null,
+    dateOfBirth: null,
+    doNotContact: false,
+    language: 'en',
+    ...overrides,
+  };
 }
 
 /** A patient, facility and provider of an organization, published as their owners would. */
-export async function world(bus: Bus, organization: string, options: { patient?: Partial<z.input<typeof patientCreatedV1.data>>; timeZone?: string } = {}) {
+export async function world(
+  bus: Bus,
+  organization: string,
+  options: { patient?: Partial<z.input<typeof patientCreatedV1.data>>; timeZone?: string } = {},
+) {
   const patient = patientData(options.patient);
-  const facility = { _id: randomUUID(), name: 'Main Street Clinic', alternativeName: null, phonetic: null, address: null, city: null, state: null, postcode: null, country: null, phone: null, timeZone: options.timeZone ?? 'America/New_York', visible: true };
-  const provider = { _id: randomUUID(), name: 'Grace Hopper', firstname: 'Grace', lastname: 'Hopper', alternativeName: null, phonetic: null, schedulable: true, visible: true };
+  const facility = {
+    _id: randomUUID(),
+    name: 'Main Street Clinic',
+    alternativeName: null,
+    phonetic: null,
+    address: null,
+    city: null,
+    state: null,
+    postcode: null,
+    country: null,
+    phone: null,
+    timeZone: options.timeZone ?? 'America/New_York',
+    visible: true,
+  };
+  const provider = {
+    _id: randomUUID(),
+    name: 'Grace Hopper',
+    firstname: 'Grace',
+    lastname: 'Hopper',
+    alternativeName: null,
+    phonetic: null,
+    schedulable: true,
+    visible: true,
+  };
   await publish(bus, patientCreatedV1, organization, patient._id, patient, '/services/patients');
   await publish(bus, facilityCreatedV1, organization, facility._id, facility, '/services/scheduling');
   await publish(bus, providerCreatedV1, organization, provider._id, provider, '/services/scheduling');
@@ -221,7 +264,12 @@ export async function world(bus: Bus, organization: string, options: { patient?:
 }
 
 /** Changes a patient as patients would. */
-export function updatePatient(bus: Bus, organization: string, patient: ReturnType<typeof patientData>, changes: Partial<ReturnType<typeof patientData>>) {
+export function updatePatient(
+  bus: Bus,
+  organization: string,
+  patient: ReturnType<typeof patientData>,
+  changes: Partial<ReturnType<typeof patientData>>,
+) {
   const data = { ...patient, ...changes, changed: Object.keys(changes) };
   return publish(bus, patientUpdatedV1, organization, patient._id, data, '/services/patients');
 }
@@ -245,14 +293,26 @@ export function appointmentData(records: Awaited<ReturnType<typeof world>>, date
 
 /** Books, moves and cancels appointments as scheduling would. */
 export const scheduling = {
-  book: (bus: Bus, organization: string, appointment: ReturnType<typeof appointmentData>) => publish(bus, appointmentCreatedV1, organization, appointment._id, appointment, '/services/scheduling'),
+  book: (bus: Bus, organization: string, appointment: ReturnType<typeof appointmentData>) =>
+    publish(bus, appointmentCreatedV1, organization, appointment._id, appointment, '/services/scheduling'),
   move: (bus: Bus, organization: string, appointment: ReturnType<typeof appointmentData>, date: string) =>
     publish(
       bus,
       appointmentRescheduledV1,
       organization,
       appointment._id,
-      { ...appointment, date, changed: ['date'], previous: { date: appointment.date, duration: appointment.duration, provider: appointment.provider, facility: appointment.facility, timeZone: appointment.timeZone } },
+      {
+        ...appointment,
+        date,
+        changed: ['date'],
+        previous: {
+          date: appointment.date,
+          duration: appointment.duration,
+          provider: appointment.provider,
+          facility: appointment.facility,
+          timeZone: appointment.timeZone,
+        },
+      },
       '/services/scheduling',
     ),
   cancel: (bus: Bus, organization: string, appointment: ReturnType<typeof appointmentData>) =>
@@ -275,7 +335,12 @@ export function publishSettings(bus: Bus, organization: string, settings: Record
 /** Collects every event published on the given topics of a service under test. */
 export async function observe(service: MessagingUnderTest, brokers: string[], topics: string[]) {
   const seen: EventEnvelope[] = [];
-  const observer = new KafkaBus({ brokers, clientId: `observer-${randomUUID()}`, topicPrefix: service.topicPrefix, logger: createLogger({ service: 'observer', level: 'silent' }) });
+  const observer = new KafkaBus({
+    brokers,
+    clientId: `observer-${randomUUID()}`,
+    topicPrefix: service.topicPrefix,
+    logger: createLogger({ service: 'observer', level: 'silent' }),
+  });
   const subscription: Subscription = await observer.subscribe({
     groupId: `test.observer.${randomUUID()}`,
     topics,
@@ -293,7 +358,13 @@ export async function observe(service: MessagingUnderTest, brokers: string[], to
 }
 
 /** Posts a Twilio status callback as Twilio would: form-encoded and signed for the public URL. */
-export function twilioCallback(app: ServiceApp, fake: TwilioFake, path: string, params: Record<string, string>, options: { tamper?: Record<string, string>; token?: string } = {}) {
+export function twilioCallback(
+  app: ServiceApp,
+  fake: TwilioFake,
+  path: string,
+  params: Record<string, string>,
+  options: { tamper?: Record<string, string>; token?: string } = {},
+) {
   const signature = twilio.getExpectedTwilioSignature(options.token ?? fake.authToken, `${PUBLIC_URL}${path}`, params);
   return app.inject({
     method: 'POST',

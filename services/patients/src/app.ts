@@ -1,6 +1,16 @@
 import type { Bus, Subscription } from '@pep/bus';
 import '@pep/contracts';
-import { asTransactional, consumeEvents, createIdempotencyStore, type Database, organizationAccessBindings, organizationMayAct, OutboxRelay, retryingTransactions, TRANSACTION_OPTIONS } from '@pep/db';
+import {
+  asTransactional,
+  consumeEvents,
+  createIdempotencyStore,
+  type Database,
+  organizationAccessBindings,
+  organizationMayAct,
+  OutboxRelay,
+  retryingTransactions,
+  TRANSACTION_OPTIONS,
+} from '@pep/db';
 import { addGauge, createServiceApp, guardOrganizations, type Logger, type ServiceApp } from '@pep/service-kit';
 import { PrismaClient } from './generated/prisma/client.js';
 import { FollowingService } from './following.service.js';
@@ -53,7 +63,12 @@ export async function buildApp(deps: PatientsAppDeps): Promise<ServiceApp> {
   addGauge(app, 'outbox_pending_events', 'Events committed but not yet published to the bus.', () => relay.pendingCount());
   const eventsWritten = () => relay.notify();
   guardOrganizations(app, organizationMayAct(transactional));
-  registerPatientRoutes(app, new PatientService(prisma, eventsWritten), new FollowingService(prisma, eventsWritten), new MergeService(prisma, eventsWritten));
+  registerPatientRoutes(
+    app,
+    new PatientService(prisma, eventsWritten),
+    new FollowingService(prisma, eventsWritten),
+    new MergeService(prisma, eventsWritten),
+  );
   registerPatientLookupRoutes(app, prisma);
   registerNotBuiltRoutes(app);
 

@@ -16,11 +16,20 @@ export const consentBindings: EventBinding[] = [
     }),
   ),
   on(patientOptedInV1, async (event, tx) =>
-    applyConsent(tx as unknown as Db, event.organization, event.data._id, event.correlationid, { doNotContact: false, doNotContactMessage: null }),
+    applyConsent(tx as unknown as Db, event.organization, event.data._id, event.correlationid, {
+      doNotContact: false,
+      doNotContactMessage: null,
+    }),
   ),
 ];
 
-async function applyConsent(tx: Db, organization: string, id: string, correlationId: string, change: { doNotContact: boolean; doNotContactMessage: string | null }) {
+async function applyConsent(
+  tx: Db,
+  organization: string,
+  id: string,
+  correlationId: string,
+  change: { doNotContact: boolean; doNotContactMessage: string | null },
+) {
   const named = await findPatient(tx, organization, id);
   const target = named?.mergedInto ?? named?.id;
   if (!target) return;

@@ -15,12 +15,20 @@ describe("patients: a patient's STOP and START heard by messaging", () => {
   });
 
   const consent = (definition: typeof patientOptedOutV1 | typeof patientOptedInV1, patient: string, organization = orgA.organization) =>
-    createEvent(definition, { source: '/services/messaging', organization, subject: patient, data: { _id: patient, channel: 'sms', keyword: definition === patientOptedOutV1 ? 'STOP' : 'START' } });
+    createEvent(definition, {
+      source: '/services/messaging',
+      organization,
+      subject: patient,
+      data: { _id: patient, channel: 'sms', keyword: definition === patientOptedOutV1 ? 'STOP' : 'START' },
+    });
   // One key keeps the events in order, so once the last is seen applied the others were handled.
   const deliver = (...events: Array<ReturnType<typeof consent>>) =>
-    service.bus.publish(events.map((event) => ({ topic: patientOptedOutV1.topic, key: events.at(-1)!.subject, value: JSON.stringify(event) })));
+    service.bus.publish(
+      events.map((event) => ({ topic: patientOptedOutV1.topic, key: events.at(-1)!.subject, value: JSON.stringify(event) })),
+    );
   const read = async (id: string, caller = orgA) => (await call(service.app, caller, 'GET', `/api/patients/${id}/doNotContact`)).body;
-  const journey = async (id: string) => ((await call(service.app, orgA, 'GET', `/api/patients/${id}/journey`)).body.response ?? []) as Array<{ type: string }>;
+  const journey = async (id: string) =>
+    ((await call(service.app, orgA, 'GET', `/api/patients/${id}/journey`)).body.response ?? []) as Array<{ type: string }>;
 
   it('sets do-not-contact on STOP and lifts it on START, once each, with the change on the journey', async () => {
     const patient = await createPatient(service.app, orgA, { firstname: 'Stop', lastname: 'Per' });
@@ -43,7 +51,10 @@ describe("patients: a patient's STOP and START heard by messaging", () => {
     const elsewhere = await createPatient(service.app, orgB, { firstname: 'Else', lastname: 'Where' });
     expect((await call(service.app, orgA, 'POST', '/api/patients/merge', { survivor: survivor._id, merged: merged._id })).status).toBe(200);
     await deliver(consent(patientOptedOutV1, elsewhere._id), consent(patientOptedOutV1, merged._id));
-    await waitFor(async () => (await read(survivor._id)).doNotContact === true, { timeoutMs: 30_000, message: "the survivor's do-not-contact set" });
+    await waitFor(async () => (await read(survivor._id)).doNotContact === true, {
+      timeoutMs: 30_000,
+      message: "the survivor's do-not-contact set",
+    });
     expect((await read(elsewhere._id, orgB)).doNotContact).toBe(false);
   });
 });

@@ -67,7 +67,10 @@ export interface ContactChange {
  * A new `contact` replaces the list (verification of details kept is carried over); a new `phone` or `email`
  * becomes the first of its kind, added when absent; `null` removes the current one.
  */
-export function applyContactChange(current: ContactEntry[], change: ContactChange): { contact: ContactEntry[]; phone: string | null; email: string | null } {
+export function applyContactChange(
+  current: ContactEntry[],
+  change: ContactChange,
+): { contact: ContactEntry[]; phone: string | null; email: string | null } {
   const known = new Map(current.map((entry) => [keyOf(entry), entry]));
   let list: ContactEntry[] =
     change.contact === undefined
@@ -77,8 +80,10 @@ export function applyContactChange(current: ContactEntry[], change: ContactChang
           return known.get(keyOf({ type: entry.type, value })) ?? { type: entry.type, value, verifiedAt: null, verifiedBy: null };
         });
   const before = primaries(current);
-  if (change.phone !== undefined) list = promote(list, change.phone === null ? null : normalizeValue('mobile', change.phone), before.phone, 'mobile');
-  if (change.email !== undefined) list = promote(list, change.email === null ? null : normalizeValue('email', change.email), before.email, 'email');
+  if (change.phone !== undefined)
+    list = promote(list, change.phone === null ? null : normalizeValue('mobile', change.phone), before.phone, 'mobile');
+  if (change.email !== undefined)
+    list = promote(list, change.email === null ? null : normalizeValue('email', change.email), before.email, 'email');
   const contact = unique(list);
   return { contact, ...primaries(contact) };
 }
@@ -125,7 +130,9 @@ function promote(list: ContactEntry[], value: string | null, previous: string | 
   const existing = list.find((entry) => sameKind(entry) && entry.value === value);
   // The primary mobile is replaced rather than joined: changing `phone` means the old number is no longer the patient's.
   const rest = list.filter((entry) => entry !== existing && !(sameKind(entry) && entry.value === previous && previous !== value));
-  const promoted = existing ? { ...existing, type: phone ? 'mobile' as const : existing.type } : { type, value, verifiedAt: null, verifiedBy: null };
+  const promoted = existing
+    ? { ...existing, type: phone ? ('mobile' as const) : existing.type }
+    : { type, value, verifiedAt: null, verifiedBy: null };
   return [promoted, ...rest];
 }
 

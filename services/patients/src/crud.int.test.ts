@@ -60,8 +60,21 @@ describe('patients: list, update, delete, contacts and duplicates', () => {
 
   it('lists live patients with filters and paging', async () => {
     const ids: string[] = [];
-    for (const [firstname, lastname] of [['Lis', 'Tone'], ['Lis', 'Ttwo'], ['Lis', 'Tthree']]) {
-      ids.push((await createPatient(service.app, orgA, { firstname, lastname, dateOfBirth: '1970-01-0' + (ids.length + 1), externalId: `L-${lastname}` }))._id);
+    for (const [firstname, lastname] of [
+      ['Lis', 'Tone'],
+      ['Lis', 'Ttwo'],
+      ['Lis', 'Tthree'],
+    ]) {
+      ids.push(
+        (
+          await createPatient(service.app, orgA, {
+            firstname,
+            lastname,
+            dateOfBirth: '1970-01-0' + (ids.length + 1),
+            externalId: `L-${lastname}`,
+          })
+        )._id,
+      );
     }
     const page1 = await api('GET', '/api/patients?name=lis&limit=2&page=1');
     expect(page1.status).toBe(200);
@@ -73,16 +86,36 @@ describe('patients: list, update, delete, contacts and duplicates', () => {
     expect((await api('GET', '/api/patients?externalId=L-Tthree')).body.total).toBe(1);
     const crud = await api('GET', '/api/patients/crudList?name=lis&sort=-createdAt');
     expect(crud.body.total).toBe(3);
-    expect(Object.keys(crud.body.response[0]).sort()).toEqual(['_id', 'dateOfBirth', 'displayPhone', 'firstname', 'lastname', 'name', 'updatedAt']);
+    expect(Object.keys(crud.body.response[0]).sort()).toEqual([
+      '_id',
+      'dateOfBirth',
+      'displayPhone',
+      'firstname',
+      'lastname',
+      'name',
+      'updatedAt',
+    ]);
     expect(crud.body.response[0]._id).toBe(ids[2]);
     expect((await api('GET', '/api/patients?limit=101')).status).toBe(400);
   });
 
   it('updates only what it is given and publishes patient.updated naming the changed fields', async () => {
     const patient = await createPatient(service.app, orgA, { firstname: 'Upd', lastname: 'Ate', phone: '415-555-2673' });
-    const updated = await api('PUT', `/api/patients/${patient._id}`, { lastname: 'Ated', city: 'Oakland', phone: '+1 415 555 2674', language: 'es' });
+    const updated = await api('PUT', `/api/patients/${patient._id}`, {
+      lastname: 'Ated',
+      city: 'Oakland',
+      phone: '+1 415 555 2674',
+      language: 'es',
+    });
     expect(updated.status).toBe(200);
-    expect(updated.body).toMatchObject({ firstname: 'Upd', lastname: 'Ated', city: 'Oakland', phone: '+14155552674', language: 'es', updatedBy: orgA.user });
+    expect(updated.body).toMatchObject({
+      firstname: 'Upd',
+      lastname: 'Ated',
+      city: 'Oakland',
+      phone: '+14155552674',
+      language: 'es',
+      updatedBy: orgA.user,
+    });
     // The new mobile replaces the old one: the old number is no longer the patient's.
     expect(updated.body.contact.map((c: { value: string }) => c.value)).toEqual(['+14155552674']);
     const event = await events.next('patient.updated', patient._id);
@@ -98,10 +131,13 @@ describe('patients: list, update, delete, contacts and duplicates', () => {
     const cleared = await api('PUT', `/api/patients/${patient._id}`, { city: null, phone: null });
     expect(cleared.body).toMatchObject({ city: null, phone: null, displayPhone: null, contact: [] });
 
-    await waitFor(async () => {
-      const journey = (await api('GET', `/api/patients/${patient._id}/journey`)).body.response as Array<{ type: string }>;
-      return journey.filter((entry) => entry.type === 'patient.updated').length === 2;
-    }, { timeoutMs: 30_000, message: 'journey records updates' });
+    await waitFor(
+      async () => {
+        const journey = (await api('GET', `/api/patients/${patient._id}/journey`)).body.response as Array<{ type: string }>;
+        return journey.filter((entry) => entry.type === 'patient.updated').length === 2;
+      },
+      { timeoutMs: 30_000, message: 'journey records updates' },
+    );
   });
 
   it('soft-deletes: 404 afterwards, gone from lists, row kept, patient.deleted published', async () => {
@@ -146,12 +182,47 @@ describe('patients: list, update, delete, contacts and duplicates', () => {
     });
     const before = await snapshot();
     const attempts: Array<{ method: 'POST' | 'PUT'; url: string; payload: unknown; fields: string[] }> = [
-      { method: 'POST', url: '/api/patients', payload: { firstname: 'A', lastname: 'B', contact: [{ type: 'mobile', value: '12' }] }, fields: ['body.contact.0.value'] },
-      { method: 'POST', url: '/api/patients', payload: { firstname: 'A', lastname: 'B', contact: [{ type: 'fax', value: '4155552671' }] }, fields: ['body.contact.0.type'] },
-      { method: 'POST', url: '/api/patients', payload: { firstname: '', lastname: 'B', phone: 'nope', gender: 'x', language: 'english' }, fields: ['body.firstname', 'body.phone', 'body.gender', 'body.language'] },
-      { method: 'PUT', url: `/api/patients/${patient._id}`, payload: { phone: 'call me', email: 'not-an-email' }, fields: ['body.phone', 'body.email'] },
-      { method: 'PUT', url: `/api/patients/${patient._id}`, payload: { organization: 'x', mergedInto: patient._id }, fields: ['body.organization', 'body.mergedInto'] },
-      { method: 'PUT', url: `/api/patients/${patient._id}`, payload: { contact: [{ type: 'email', value: 'bad' }, { type: 'work', value: '1' }] }, fields: ['body.contact.0.value', 'body.contact.1.value'] },
+      {
+        method: 'POST',
+        url: '/api/patients',
+        payload: { firstname: 'A', lastname: 'B', contact: [{ type: 'mobile', value: '12' }] },
+        fields: ['body.contact.0.value'],
+      },
+      {
+        method: 'POST',
+        url: '/api/patients',
+        payload: { firstname: 'A', lastname: 'B', contact: [{ type: 'fax', value: '4155552671' }] },
+        fields: ['body.contact.0.type'],
+      },
+      {
+        method: 'POST',
+        url: '/api/patients',
+        payload: { firstname: '', lastname: 'B', phone: 'nope', gender: 'x', language: 'english' },
+        fields: ['body.firstname', 'body.phone', 'body.gender', 'body.language'],
+      },
+      {
+        method: 'PUT',
+        url: `/api/patients/${patient._id}`,
+        payload: { phone: 'call me', email: 'not-an-email' },
+        fields: ['body.phone', 'body.email'],
+      },
+      {
+        method: 'PUT',
+        url: `/api/patients/${patient._id}`,
+        payload: { organization: 'x', mergedInto: patient._id },
+        fields: ['body.organization', 'body.mergedInto'],
+      },
+      {
+        method: 'PUT',
+        url: `/api/patients/${patient._id}`,
+        payload: {
+          contact: [
+            { type: 'email', value: 'bad' },
+            { type: 'work', value: '1' },
+          ],
+        },
+        fields: ['body.contact.0.value', 'body.contact.1.value'],
+      },
       { method: 'PUT', url: `/api/patients/${patient._id}`, payload: { dateOfBirth: '1990-13-45' }, fields: ['body.dateOfBirth'] },
       { method: 'PUT', url: `/api/patients/${patient._id}`, payload: {}, fields: ['body'] },
       { method: 'PUT', url: '/api/patients/not-a-uuid', payload: { city: 'X' }, fields: ['params.id'] },

@@ -12,7 +12,12 @@ describe('a poison event', () => {
   beforeAll(async () => {
     const brokers = await kafkaBrokers();
     service = await startPatients('poison', brokers, { maxEventAttempts: 3 });
-    observer = new KafkaBus({ brokers, clientId: 'dlq-observer', topicPrefix: service.topicPrefix, logger: createLogger({ service: 'test', level: 'silent' }) });
+    observer = new KafkaBus({
+      brokers,
+      clientId: 'dlq-observer',
+      topicPrefix: service.topicPrefix,
+      logger: createLogger({ service: 'test', level: 'silent' }),
+    });
   });
   afterAll(async () => {
     await observer?.close();

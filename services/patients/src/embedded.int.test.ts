@@ -18,7 +18,13 @@ describe('patients service on PGlite and the in-process bus (embedded runtime)',
     database = await openDatabase({ kind: 'pglite', dataDir: null });
     await migrate(database, { migrationsDir });
     bus = new InProcessBus();
-    app = await buildApp({ logger: createLogger({ service: 'patients', level: 'silent' }), database, bus, internalAuthSecret: SECRET, outboxPollIntervalMs: 100 });
+    app = await buildApp({
+      logger: createLogger({ service: 'patients', level: 'silent' }),
+      database,
+      bus,
+      internalAuthSecret: SECRET,
+      outboxPollIntervalMs: 100,
+    });
     await app.ready();
   });
   afterAll(async () => {
@@ -29,7 +35,12 @@ describe('patients service on PGlite and the in-process bus (embedded runtime)',
 
   it('creates, flags duplicates, updates, searches, follows and merges', async () => {
     const first = await createPatient(app, orgA, { firstname: 'Émile', lastname: 'Zola', phone: '415-555-2621' });
-    const second = await createPatient(app, orgA, { firstname: 'emile', lastname: 'ZOLA', phone: '(415) 555-2621', contact: [{ type: 'email', value: 'EZ@example.com' }] });
+    const second = await createPatient(app, orgA, {
+      firstname: 'emile',
+      lastname: 'ZOLA',
+      phone: '(415) 555-2621',
+      contact: [{ type: 'email', value: 'EZ@example.com' }],
+    });
     expect(second['possibleDuplicateOf']).toEqual([first._id]);
     expect((await call(app, orgA, 'PUT', `/api/patients/${first._id}`, { doNotContact: true, city: 'Paris' })).status).toBe(200);
     expect((await call(app, orgA, 'GET', '/api/patients/search?type=email&value=ez@EXAMPLE.com')).body).toHaveLength(1);
@@ -40,7 +51,10 @@ describe('patients service on PGlite and the in-process bus (embedded runtime)',
     expect(merged.status).toBe(200);
     expect(merged.body).toMatchObject({ email: 'ez@example.com', doNotContact: true, possibleDuplicateOf: [] });
     await waitFor(
-      async () => ((await call(app, orgA, 'GET', `/api/patients/${first._id}/journey`)).body.response as Array<{ type: string }>).some((e) => e.type === 'patient.merged'),
+      async () =>
+        ((await call(app, orgA, 'GET', `/api/patients/${first._id}/journey`)).body.response as Array<{ type: string }>).some(
+          (e) => e.type === 'patient.merged',
+        ),
       { message: 'journey through the in-process bus' },
     );
   });

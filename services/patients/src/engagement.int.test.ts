@@ -9,7 +9,8 @@ const colleague: Identity = { ...orgA, user: 'user-a2', roles: ['provider'] };
 describe('patients: do-not-contact, verification, followers and recently viewed', () => {
   let service: PatientsUnderTest;
   let events: Awaited<ReturnType<typeof observeEvents>>;
-  const api = (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, payload?: unknown, identity = orgA) => call(service.app, identity, method, url, payload);
+  const api = (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, payload?: unknown, identity = orgA) =>
+    call(service.app, identity, method, url, payload);
 
   beforeAll(async () => {
     service = await startPatients('engagement', await kafkaBrokers());
@@ -21,26 +22,60 @@ describe('patients: do-not-contact, verification, followers and recently viewed'
   });
 
   it('sets and clears do-not-contact through PUT, publishing patient.contact-preferences-changed each time', async () => {
-    const patient = await createPatient(service.app, orgA, { firstname: 'Dnc', lastname: 'Case', phone: '415-555-2691', email: 'dnc@example.com' });
-    expect((await api('GET', `/api/patients/${patient._id}/doNotContact`)).body).toEqual({ doNotContact: false, doNotContactMessage: null });
+    const patient = await createPatient(service.app, orgA, {
+      firstname: 'Dnc',
+      lastname: 'Case',
+      phone: '415-555-2691',
+      email: 'dnc@example.com',
+    });
+    expect((await api('GET', `/api/patients/${patient._id}/doNotContact`)).body).toEqual({
+      doNotContact: false,
+      doNotContactMessage: null,
+    });
 
     const set = await api('PUT', `/api/patients/${patient._id}`, { doNotContact: true, doNotContactMessage: 'Asked by phone' });
     expect(set.status).toBe(200);
-    expect((await api('GET', `/api/patients/${patient._id}/doNotContact`)).body).toEqual({ doNotContact: true, doNotContactMessage: 'Asked by phone' });
-    const setEvent = await events.next('patient.contact-preferences-changed', patient._id, (event) => (event.data as { doNotContact: boolean }).doNotContact);
-    expect(setEvent.data).toEqual({ _id: patient._id, doNotContact: true, doNotContactMessage: 'Asked by phone', language: 'en', channels: [] });
+    expect((await api('GET', `/api/patients/${patient._id}/doNotContact`)).body).toEqual({
+      doNotContact: true,
+      doNotContactMessage: 'Asked by phone',
+    });
+    const setEvent = await events.next(
+      'patient.contact-preferences-changed',
+      patient._id,
+      (event) => (event.data as { doNotContact: boolean }).doNotContact,
+    );
+    expect(setEvent.data).toEqual({
+      _id: patient._id,
+      doNotContact: true,
+      doNotContactMessage: 'Asked by phone',
+      language: 'en',
+      channels: [],
+    });
 
     await api('PUT', `/api/patients/${patient._id}`, { doNotContact: false });
-    expect((await api('GET', `/api/patients/${patient._id}/doNotContact`)).body).toEqual({ doNotContact: false, doNotContactMessage: null });
-    const cleared = await events.next('patient.contact-preferences-changed', patient._id, (event) => !(event.data as { doNotContact: boolean }).doNotContact);
+    expect((await api('GET', `/api/patients/${patient._id}/doNotContact`)).body).toEqual({
+      doNotContact: false,
+      doNotContactMessage: null,
+    });
+    const cleared = await events.next(
+      'patient.contact-preferences-changed',
+      patient._id,
+      (event) => !(event.data as { doNotContact: boolean }).doNotContact,
+    );
     expect(cleared.data).toMatchObject({ doNotContact: false, channels: ['sms', 'voice', 'email'] });
 
     // Language and reachable channels are preferences too; a name change is not.
     await api('PUT', `/api/patients/${patient._id}`, { language: 'pt' });
-    await events.next('patient.contact-preferences-changed', patient._id, (event) => (event.data as { language: string }).language === 'pt');
+    await events.next(
+      'patient.contact-preferences-changed',
+      patient._id,
+      (event) => (event.data as { language: string }).language === 'pt',
+    );
     await api('PUT', `/api/patients/${patient._id}`, { firstname: 'Dnc2' });
     await events.next('patient.updated', patient._id, (event) => (event.data as { changed: string[] }).changed.includes('firstname'));
-    expect(events.seen.filter((event) => event.type === 'patient.contact-preferences-changed' && event.subject === patient._id)).toHaveLength(3);
+    expect(
+      events.seen.filter((event) => event.type === 'patient.contact-preferences-changed' && event.subject === patient._id),
+    ).toHaveLength(3);
 
     await waitFor(
       async () =>
@@ -59,7 +94,12 @@ describe('patients: do-not-contact, verification, followers and recently viewed'
     expect(Date.parse(whole.body.verifiedAt)).toBeGreaterThan(Date.now() - 60_000);
     expect(whole.body.contact[0].verifiedAt).toBeNull();
 
-    const detail = await api('POST', `/api/patients/${patient._id}/verify`, { contact: { type: 'mobile', value: '(415) 555-2692' } }, colleague);
+    const detail = await api(
+      'POST',
+      `/api/patients/${patient._id}/verify`,
+      { contact: { type: 'mobile', value: '(415) 555-2692' } },
+      colleague,
+    );
     expect(detail.status).toBe(200);
     expect(detail.body.contact[0]).toMatchObject({ type: 'mobile', value: '+14155552692', verifiedBy: colleague.user });
     expect(detail.body.verifiedBy).toBe(colleague.user);
@@ -70,7 +110,12 @@ describe('patients: do-not-contact, verification, followers and recently viewed'
     expect(unknown.status).toBe(400);
     expect(unknown.body.errors[0].field).toBe('body.contact');
     // A kept detail keeps its verification when the list is rewritten.
-    const rewritten = await api('PUT', `/api/patients/${patient._id}`, { contact: [{ type: 'mobile', value: '4155552692' }, { type: 'email', value: 'ver@example.com' }] });
+    const rewritten = await api('PUT', `/api/patients/${patient._id}`, {
+      contact: [
+        { type: 'mobile', value: '4155552692' },
+        { type: 'email', value: 'ver@example.com' },
+      ],
+    });
     expect(rewritten.body.contact[0].verifiedBy).toBe(colleague.user);
     expect(rewritten.body.email).toBe('ver@example.com');
   });
@@ -80,7 +125,10 @@ describe('patients: do-not-contact, verification, followers and recently viewed'
     const two = await createPatient(service.app, orgA, { firstname: 'Fol', lastname: 'Lowedtoo' });
     expect((await api('POST', `/api/patients/${one._id}/follow`)).body.subscribers).toEqual([orgA.user]);
     expect((await api('POST', `/api/patients/${one._id}/follow`)).body.subscribers).toEqual([orgA.user]);
-    expect((await api('POST', `/api/patientSubscribers/${one._id}/follow`, undefined, colleague)).body.subscribers).toEqual([orgA.user, colleague.user]);
+    expect((await api('POST', `/api/patientSubscribers/${one._id}/follow`, undefined, colleague)).body.subscribers).toEqual([
+      orgA.user,
+      colleague.user,
+    ]);
     await api('POST', `/api/patientSubscribers/${two._id}/follow`);
     const followed = await api('GET', '/api/patientSubscribers');
     expect(followed.body).toMatchObject({ page: 1, total: 2 });
@@ -92,7 +140,9 @@ describe('patients: do-not-contact, verification, followers and recently viewed'
     expect((await api('POST', `/api/patientSubscribers/${one._id}/unfollow`)).status).toBe(200);
     await api('DELETE', `/api/patients/${two._id}`);
     expect((await api('GET', '/api/patientSubscribers')).body.total).toBe(0);
-    expect((await api('GET', '/api/patientSubscribers', undefined, colleague)).body.response.map((p: { _id: string }) => p._id)).toEqual([one._id]);
+    expect((await api('GET', '/api/patientSubscribers', undefined, colleague)).body.response.map((p: { _id: string }) => p._id)).toEqual([
+      one._id,
+    ]);
   });
 
   it('keeps the 20 most recently viewed patients per user, newest first', async () => {

@@ -15,7 +15,13 @@ describe('patients: database and validation errors are logged without the data t
   let database: Database;
   let prisma: PrismaClient;
   const organization = randomUUID();
-  const PATIENT = { firstname: 'Philippa', lastname: 'Wrenwhistle', phone: '+14155550199', email: 'philippa.wrenwhistle@example.test', dateOfBirth: '1958-11-02' };
+  const PATIENT = {
+    firstname: 'Philippa',
+    lastname: 'Wrenwhistle',
+    phone: '+14155550199',
+    email: 'philippa.wrenwhistle@example.test',
+    dateOfBirth: '1958-11-02',
+  };
 
   beforeAll(async () => {
     testDatabase = await createTestDatabase('error-logs');
@@ -57,31 +63,58 @@ describe('patients: database and validation errors are logged without the data t
       // Postgres: duplicate key, with DETAIL "Key (organization, phone)=(…, +1…) already exists."
       duplicate: await failure(() => prisma.patient.create({ data: { id: randomUUID(), organization, ...PATIENT } })),
       rawDuplicate: await failure(() =>
-        prisma.$executeRawUnsafe('INSERT INTO patient (id, organization, firstname, lastname, phone, updated_at) VALUES ($1::uuid, $2::uuid, $3, $4, $5, now())', randomUUID(), organization, PATIENT.firstname, PATIENT.lastname, PATIENT.phone),
+        prisma.$executeRawUnsafe(
+          'INSERT INTO patient (id, organization, firstname, lastname, phone, updated_at) VALUES ($1::uuid, $2::uuid, $3, $4, $5, now())',
+          randomUUID(),
+          organization,
+          PATIENT.firstname,
+          PATIENT.lastname,
+          PATIENT.phone,
+        ),
       ),
       // Postgres: invalid input syntax for type uuid: "…"
       badUuid: await failure(() => prisma.$queryRawUnsafe('SELECT $1::uuid AS id', `${PATIENT.firstname} ${PATIENT.email}`)),
       // Postgres: not-null violation, with DETAIL "Failing row contains (…)".
       nullColumn: await failure(() =>
-        prisma.$executeRawUnsafe('INSERT INTO patient (id, organization, firstname, lastname, email, date_of_birth) VALUES ($1::uuid, $2::uuid, $3, NULL, $4, $5)', randomUUID(), organization, PATIENT.firstname, PATIENT.email, PATIENT.dateOfBirth),
+        prisma.$executeRawUnsafe(
+          'INSERT INTO patient (id, organization, firstname, lastname, email, date_of_birth) VALUES ($1::uuid, $2::uuid, $3, NULL, $4, $5)',
+          randomUUID(),
+          organization,
+          PATIENT.firstname,
+          PATIENT.email,
+          PATIENT.dateOfBirth,
+        ),
       ),
       // Prisma: an invalid call, rendered with its arguments.
       invalidCall: await failure(() =>
-        prisma.patient.create({ data: { id: randomUUID(), organization, ...PATIENT, gender: PATIENT.lastname } as unknown as Parameters<typeof prisma.patient.create>[0]['data'] }),
+        prisma.patient.create({
+          data: { id: randomUUID(), organization, ...PATIENT, gender: PATIENT.lastname } as unknown as Parameters<
+            typeof prisma.patient.create
+          >[0]['data'],
+        }),
       ),
       // pg itself, on the raw sessions the migrator and locks use: DETAIL in its own field.
       sessionDuplicate: await failure(() =>
-        onSession('INSERT INTO patient (id, organization, firstname, lastname, phone, updated_at) VALUES ($1::uuid, $2::uuid, $3, $4, $5, now())', [randomUUID(), organization, PATIENT.firstname, PATIENT.lastname, PATIENT.phone]),
+        onSession(
+          'INSERT INTO patient (id, organization, firstname, lastname, phone, updated_at) VALUES ($1::uuid, $2::uuid, $3, $4, $5, now())',
+          [randomUUID(), organization, PATIENT.firstname, PATIENT.lastname, PATIENT.phone],
+        ),
       ),
       sessionNullColumn: await failure(() =>
-        onSession('INSERT INTO patient (id, organization, firstname, lastname, email, date_of_birth) VALUES ($1::uuid, $2::uuid, $3, NULL, $4, $5)', [randomUUID(), organization, PATIENT.firstname, PATIENT.email, PATIENT.dateOfBirth]),
+        onSession(
+          'INSERT INTO patient (id, organization, firstname, lastname, email, date_of_birth) VALUES ($1::uuid, $2::uuid, $3, NULL, $4, $5)',
+          [randomUUID(), organization, PATIENT.firstname, PATIENT.email, PATIENT.dateOfBirth],
+        ),
       ),
       // zod: a body refused at the edge.
-      zod: await failure(async () => createPatientBody.parse({ ...PATIENT, phone: `call ${PATIENT.firstname}`, gender: PATIENT.lastname, dateOfBirth: '11/02/1958' })),
+      zod: await failure(async () =>
+        createPatientBody.parse({ ...PATIENT, phone: `call ${PATIENT.firstname}`, gender: PATIENT.lastname, dateOfBirth: '11/02/1958' }),
+      ),
     };
     // The data is really in what the driver stack reports, or the test proves nothing.
     const raw = JSON.stringify(Object.values(errors).map((error) => ({ ...error, message: error.message })));
-    for (const value of [PATIENT.phone, PATIENT.firstname, PATIENT.email, PATIENT.dateOfBirth, PATIENT.lastname]) expect(raw).toContain(value);
+    for (const value of [PATIENT.phone, PATIENT.firstname, PATIENT.email, PATIENT.dateOfBirth, PATIENT.lastname])
+      expect(raw).toContain(value);
 
     const lines: string[] = [];
     const logger = createLogger({

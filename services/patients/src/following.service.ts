@@ -41,7 +41,13 @@ export class FollowingService {
   /** One page of the live patients the caller follows. */
   async followed(identity: Identity, query: ListQuery) {
     const where = { ...live(identity.organization), subscribers: { some: { user: identity.user } } };
-    const { patients, total } = await pagePatients(this.prisma, where, [{ lastname: 'asc' }, { firstname: 'asc' }, { id: 'asc' }], query.page, query.limit);
+    const { patients, total } = await pagePatients(
+      this.prisma,
+      where,
+      [{ lastname: 'asc' }, { firstname: 'asc' }, { id: 'asc' }],
+      query.page,
+      query.limit,
+    );
     return pageOf(patients.map(toPatientResponse), query, total);
   }
 
@@ -57,7 +63,11 @@ export class FollowingService {
       }),
       this.prisma.recentPatient.count({ where }),
     ]);
-    return pageOf(rows.map((row) => toPatientResponse(row.patient)), query, total);
+    return pageOf(
+      rows.map((row) => toPatientResponse(row.patient)),
+      query,
+      total,
+    );
   }
 
   /**
@@ -78,7 +88,12 @@ export class FollowingService {
         create: { id: randomUUID(), ...key, patientId, viewedAt },
         update: { viewedAt },
       });
-      const keep = await tx.recentPatient.findMany({ where: key, orderBy: [{ viewedAt: 'desc' }, { id: 'asc' }], take: RECENT_LIMIT, select: { id: true } });
+      const keep = await tx.recentPatient.findMany({
+        where: key,
+        orderBy: [{ viewedAt: 'desc' }, { id: 'asc' }],
+        take: RECENT_LIMIT,
+        select: { id: true },
+      });
       await tx.recentPatient.deleteMany({ where: { ...key, id: { notIn: keep.map((row) => row.id) } } });
     });
     return this.recent(identity, query);

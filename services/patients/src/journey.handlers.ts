@@ -48,7 +48,10 @@ function journeyOf<TSchema extends z.ZodType>(
 export const patientCreatedHandler = journeyOf(patientCreatedV1, (event) => ({ patient: event.subject }));
 
 /** Notes which fields of the record changed (names only: the journey holds no contact details). */
-const patientUpdatedHandler = journeyOf(patientUpdatedV1, (event) => ({ patient: event.subject, summary: { changed: event.data.changed } }));
+const patientUpdatedHandler = journeyOf(patientUpdatedV1, (event) => ({
+  patient: event.subject,
+  summary: { changed: event.data.changed },
+}));
 
 /** Notes consent and channel changes, which explain why messages stopped or resumed. */
 const contactPreferencesHandler = journeyOf(patientContactPreferencesChangedV1, (event) => ({
@@ -71,11 +74,18 @@ const patientMergedHandler = on(patientMergedV1, async (event, tx) => {
 });
 
 /** Scheduling's appointment milestones, on the appointment's patient; ids and times only. */
-const appointmentHandlers = [appointmentCreatedV1, appointmentConfirmedV1, appointmentCancelledV1, appointmentRescheduledV1].map((definition) =>
-  journeyOf(definition, (event) => ({
-    patient: event.data.patient,
-    summary: { appointment: event.data._id, date: event.data.date, status: event.data.status, provider: event.data.provider, facility: event.data.facility },
-  })),
+const appointmentHandlers = [appointmentCreatedV1, appointmentConfirmedV1, appointmentCancelledV1, appointmentRescheduledV1].map(
+  (definition) =>
+    journeyOf(definition, (event) => ({
+      patient: event.data.patient,
+      summary: {
+        appointment: event.data._id,
+        date: event.data.date,
+        status: event.data.status,
+        provider: event.data.provider,
+        facility: event.data.facility,
+      },
+    })),
 );
 
 /** Everything the journey consumer records. */

@@ -9,7 +9,8 @@ describe('patients: merge', () => {
   let sql: pg.Client;
   let events: Awaited<ReturnType<typeof observeEvents>>;
   const api = (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, payload?: unknown) => call(service.app, orgA, method, url, payload);
-  const journey = async (id: string) => ((await api('GET', `/api/patients/${id}/journey`)).body.response ?? []) as Array<{ type: string; summary: Record<string, unknown> }>;
+  const journey = async (id: string) =>
+    ((await api('GET', `/api/patients/${id}/journey`)).body.response ?? []) as Array<{ type: string; summary: Record<string, unknown> }>;
 
   beforeAll(async () => {
     service = await startPatients('merge', await kafkaBrokers());
@@ -23,7 +24,12 @@ describe('patients: merge', () => {
   });
 
   it('merges one record into another: gaps filled, journey and followers moved, patient.merged published', async () => {
-    const survivor = await createPatient(service.app, orgA, { firstname: 'Mary', lastname: 'Major', phone: '415-555-2601', city: 'Boston' });
+    const survivor = await createPatient(service.app, orgA, {
+      firstname: 'Mary',
+      lastname: 'Major',
+      phone: '415-555-2601',
+      city: 'Boston',
+    });
     const merged = await createPatient(service.app, orgA, {
       firstname: 'Mary',
       lastname: 'Major',
@@ -65,12 +71,19 @@ describe('patients: merge', () => {
 
     const event = await events.next('patient.merged', merged._id);
     expect(event.data).toEqual({ survivor: survivor._id, merged: merged._id });
-    const updated = await events.next('patient.updated', survivor._id, (e) => (e.data as { changed: string[] }).changed.includes('dateOfBirth'));
-    expect((updated.data as { changed: string[] }).changed).toEqual(expect.arrayContaining(['email', 'contact', 'dateOfBirth', 'doNotContact', 'subscribers']));
+    const updated = await events.next('patient.updated', survivor._id, (e) =>
+      (e.data as { changed: string[] }).changed.includes('dateOfBirth'),
+    );
+    expect((updated.data as { changed: string[] }).changed).toEqual(
+      expect.arrayContaining(['email', 'contact', 'dateOfBirth', 'doNotContact', 'subscribers']),
+    );
     await events.next('patient.contact-preferences-changed', survivor._id);
 
     // The merged record's entries now belong to the survivor, followed by the merge itself.
-    await waitFor(async () => (await journey(survivor._id)).some((entry) => entry.type === 'patient.merged'), { timeoutMs: 30_000, message: 'merge in the journey' });
+    await waitFor(async () => (await journey(survivor._id)).some((entry) => entry.type === 'patient.merged'), {
+      timeoutMs: 30_000,
+      message: 'merge in the journey',
+    });
     const entries = await journey(survivor._id);
     expect(entries.filter((entry) => entry.type === 'patient.created')).toHaveLength(2);
     expect(entries.find((entry) => entry.type === 'patient.merged')!.summary).toMatchObject({ merged: merged._id, survivor: survivor._id });

@@ -35,7 +35,8 @@ export class MergeService {
       const gone = await findPatient(tx, organization, body.merged);
       if (!kept || !gone) throw notFound('patient');
       if (kept.id === gone.id) throw new HttpProblem(409, 'merge-self', 'A patient cannot be merged into itself.');
-      if (kept.mergedInto || gone.mergedInto) throw new HttpProblem(409, 'already-merged', 'One of these patients was already merged into another.');
+      if (kept.mergedInto || gone.mergedInto)
+        throw new HttpProblem(409, 'already-merged', 'One of these patients was already merged into another.');
 
       const extraChanged: string[] = [];
       const followers = await tx.patientSubscriber.findMany({ where: { patientId: gone.id }, select: { user: true } });
@@ -50,7 +51,13 @@ export class MergeService {
       await tx.patient.updateMany({ where: { organization, mergedInto: gone.id }, data: { mergedInto: kept.id } });
       await tx.patient.update({ where: { id: gone.id }, data: { mergedInto: kept.id, mergedAt: this.clock(), updatedBy: identity.user } });
       await enqueue(tx, [
-        createEvent(patientMergedV1, { source: SOURCE, organization, subject: gone.id, correlationId, data: { survivor: kept.id, merged: gone.id } }),
+        createEvent(patientMergedV1, {
+          source: SOURCE,
+          organization,
+          subject: gone.id,
+          correlationId,
+          data: { survivor: kept.id, merged: gone.id },
+        }),
       ]);
 
       const after = await applyPatientChange(tx, identity, kept, gapsFilled(kept, gone), correlationId, extraChanged);
@@ -68,7 +75,8 @@ function gapsFilled(kept: PatientRecord, gone: PatientRecord): PatientChange {
   }
   const contact = unionContacts(parseContacts(kept.contact), parseContacts(gone.contact));
   Object.assign(change, { contact, ...primaries(contact) });
-  if (gone.doNotContact && !kept.doNotContact) Object.assign(change, { doNotContact: true, doNotContactMessage: kept.doNotContactMessage ?? gone.doNotContactMessage });
+  if (gone.doNotContact && !kept.doNotContact)
+    Object.assign(change, { doNotContact: true, doNotContactMessage: kept.doNotContactMessage ?? gone.doNotContactMessage });
   // The merged record is no longer a duplicate to look at.
   if (kept.possibleDuplicateOf.includes(gone.id)) change.possibleDuplicateOf = kept.possibleDuplicateOf.filter((id) => id !== gone.id);
   return change;

@@ -22,14 +22,21 @@ describe('patients service while the Kafka broker is down', () => {
     const client = new pg.Client({ connectionString: service.databaseUrl });
     await client.connect();
     try {
-      const { rows } = await client.query<{ last_error: string }>('SELECT last_error FROM outbox WHERE published_at IS NULL AND last_error IS NOT NULL');
+      const { rows } = await client.query<{ last_error: string }>(
+        'SELECT last_error FROM outbox WHERE published_at IS NULL AND last_error IS NOT NULL',
+      );
       return rows.map((row) => row.last_error);
     } finally {
       await client.end();
     }
   };
   const create = async (firstname: string) => {
-    const response = await service.app.inject({ method: 'POST', url: '/api/patients', headers: await as(orgA), payload: { firstname, lastname: 'Outage' } });
+    const response = await service.app.inject({
+      method: 'POST',
+      url: '/api/patients',
+      headers: await as(orgA),
+      payload: { firstname, lastname: 'Outage' },
+    });
     expect(response.statusCode).toBe(200);
     return response.json()._id as string;
   };

@@ -65,7 +65,13 @@ export async function applyPatientChange(
 }
 
 /** Enqueues patient.updated (and patient.contact-preferences-changed when it applies) for a change already written. */
-export async function publishPatientChange(tx: Db, before: PatientRecord, after: PatientRecord, changed: string[], correlationId: string): Promise<void> {
+export async function publishPatientChange(
+  tx: Db,
+  before: PatientRecord,
+  after: PatientRecord,
+  changed: string[],
+  correlationId: string,
+): Promise<void> {
   const common = { source: SOURCE, organization: after.organization, subject: after.id, correlationId };
   const events: EventEnvelope[] = [createEvent(patientUpdatedV1, { ...common, data: { ...patientSnapshot(after), changed } })];
   const preferences = contactPreferences(after);

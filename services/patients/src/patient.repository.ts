@@ -8,7 +8,9 @@ export type Db = PrismaClient | Prisma.TransactionClient;
 export type PatientRecord = Patient & { subscribers: { user: string }[] };
 
 /** What every read of a patient includes. */
-export const withSubscribers = { subscribers: { select: { user: true }, orderBy: [{ createdAt: 'asc' }, { user: 'asc' }] } } satisfies Prisma.PatientInclude;
+export const withSubscribers = {
+  subscribers: { select: { user: true }, orderBy: [{ createdAt: 'asc' }, { user: 'asc' }] },
+} satisfies Prisma.PatientInclude;
 
 /** Patients that count: not deleted and not merged into another. */
 export const live = (organization: string): Prisma.PatientWhereInput => ({ organization, deletedAt: null, mergedInto: null });
@@ -41,7 +43,13 @@ export async function lockDuplicateKey(db: Db, organization: string, phone: stri
 }
 
 /** Ids of other live patients of the organization with this phone and folded name, oldest first. */
-export async function findDuplicates(db: Db, organization: string, phone: string | null, normalizedName: string, self: string): Promise<string[]> {
+export async function findDuplicates(
+  db: Db,
+  organization: string,
+  phone: string | null,
+  normalizedName: string,
+  self: string,
+): Promise<string[]> {
   if (!phone || !normalizedName) return [];
   const rows = await db.patient.findMany({
     where: { ...live(organization), phone, normalizedName, id: { not: self } },

@@ -49,7 +49,9 @@ const patientFields = {
   country: optionalText(100),
   postcode: optionalText(20),
   externalId: optionalText(200).describe("The patient's id in the clinic's EHR."),
-  doNotContact: z.boolean().describe('Nothing is sent to the patient while true; changing it publishes patient.contact-preferences-changed.'),
+  doNotContact: z
+    .boolean()
+    .describe('Nothing is sent to the patient while true; changing it publishes patient.contact-preferences-changed.'),
   doNotContactMessage: optionalText(500).describe('Why the patient must not be contacted.'),
 };
 
@@ -141,7 +143,9 @@ export const patientResponse = z.object({
   subscribers: z.array(z.string()).describe('Users following the patient.'),
   possibleDuplicateOf: z
     .array(z.string())
-    .describe('Earlier patients of the organization with the same phone and the same name (ignoring case and accents) when this one was last written.'),
+    .describe(
+      'Earlier patients of the organization with the same phone and the same name (ignoring case and accents) when this one was last written.',
+    ),
   verifiedAt: z.string().nullable().describe('When staff last confirmed the record (POST /api/patients/:id/verify).'),
   verifiedBy: z.string().nullable(),
   createdBy: z.string().nullable(),
@@ -231,4 +235,3 @@ export type VerifyBody = z.infer<typeof verifyBody>;
 
 /** Answer of GET /api/patients/:id/doNotContact. */
 export const doNotContactResponse = z.object({ doNotContact: z.boolean(), doNotContactMessage: z.string().nullable() });
-

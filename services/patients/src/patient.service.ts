@@ -17,10 +17,18 @@ import {
   type Db,
   type PatientRecord,
 } from './patient.repository.js';
-import type { CreatePatientBody, PatientListQuery, PatientResponse, SearchQuery, UpdatePatientBody, VerifyBody } from './patient.schemas.js';
+import type {
+  CreatePatientBody,
+  PatientListQuery,
+  PatientResponse,
+  SearchQuery,
+  UpdatePatientBody,
+  VerifyBody,
+} from './patient.schemas.js';
 import { patientSnapshot, toPatientResponse, toPatientSummary } from './views.js';
 
-const invalid = (field: string, message: string) => new HttpProblem(400, 'validation', 'The request is invalid.', { errors: [{ field, message }] });
+const invalid = (field: string, message: string) =>
+  new HttpProblem(400, 'validation', 'The request is invalid.', { errors: [{ field, message }] });
 
 /** Answer for a change to a record that was merged away: the client should act on the survivor. */
 export const mergedAway = (patient: PatientRecord) =>
@@ -69,7 +77,13 @@ export class PatientService {
         updatedBy: identity.user,
       });
       await enqueue(tx, [
-        createEvent(patientCreatedV1, { source: SOURCE, organization: identity.organization, subject: id, correlationId, data: patientSnapshot(created) }),
+        createEvent(patientCreatedV1, {
+          source: SOURCE,
+          organization: identity.organization,
+          subject: id,
+          correlationId,
+          data: patientSnapshot(created),
+        }),
       ]);
       return created;
     });
@@ -84,13 +98,25 @@ export class PatientService {
 
   /** One page of the organization's live patients, filtered. */
   async list(identity: Identity, query: PatientListQuery) {
-    const { patients, total } = await pagePatients(this.prisma, this.listWhere(identity, query), orderOf(query.sort), query.page, query.limit);
+    const { patients, total } = await pagePatients(
+      this.prisma,
+      this.listWhere(identity, query),
+      orderOf(query.sort),
+      query.page,
+      query.limit,
+    );
     return pageOf(patients.map(toPatientResponse), query, total);
   }
 
   /** The same page as {@link list}, in the compact form tables of records use. */
   async crudList(identity: Identity, query: PatientListQuery) {
-    const { patients, total } = await pagePatients(this.prisma, this.listWhere(identity, query), orderOf(query.sort), query.page, query.limit);
+    const { patients, total } = await pagePatients(
+      this.prisma,
+      this.listWhere(identity, query),
+      orderOf(query.sort),
+      query.page,
+      query.limit,
+    );
     return pageOf(patients.map(toPatientSummary), query, total);
   }
 
@@ -114,11 +140,18 @@ export class PatientService {
         where = emailMatch(query.value);
         break;
       case 'dateOfBirth':
-        if (!/^\d{4}-\d{2}-\d{2}$/.test(query.value) || Number.isNaN(Date.parse(query.value))) throw invalid('querystring.value', 'a date as YYYY-MM-DD');
+        if (!/^\d{4}-\d{2}-\d{2}$/.test(query.value) || Number.isNaN(Date.parse(query.value)))
+          throw invalid('querystring.value', 'a date as YYYY-MM-DD');
         where = { dateOfBirth: query.value };
         break;
     }
-    const { patients, total } = await pagePatients(this.prisma, { AND: [live(identity.organization), where] }, orderOf('name'), query.page, query.limit);
+    const { patients, total } = await pagePatients(
+      this.prisma,
+      { AND: [live(identity.organization), where] },
+      orderOf('name'),
+      query.page,
+      query.limit,
+    );
     return pageOf(patients.map(toPatientResponse), query, total);
   }
 
@@ -163,7 +196,13 @@ export class PatientService {
         include: { subscribers: { select: { user: true } } },
       });
       await enqueue(tx, [
-        createEvent(patientDeletedV1, { source: SOURCE, organization: identity.organization, subject: id, correlationId, data: { _id: id } }),
+        createEvent(patientDeletedV1, {
+          source: SOURCE,
+          organization: identity.organization,
+          subject: id,
+          correlationId,
+          data: { _id: id },
+        }),
       ]);
       return deleted;
     });
@@ -196,7 +235,11 @@ export class PatientService {
         if (index < 0) throw invalid('body.contact', 'not one of the patient’s contact details');
         contact = entries.map((entry, i) => (i === index ? { ...entry, ...stamp } : entry));
       }
-      const change = { verifiedAt: now, verifiedBy: identity.user, ...(contact ? { contact: contact as unknown as PatientRecord['contact'] } : {}) };
+      const change = {
+        verifiedAt: now,
+        verifiedBy: identity.user,
+        ...(contact ? { contact: contact as unknown as PatientRecord['contact'] } : {}),
+      };
       return (await applyPatientChange(tx, identity, before, change, correlationId)) ?? before;
     });
     this.eventsWritten();
@@ -250,7 +293,9 @@ export class PatientService {
 
 /** Any of the patient's phones, the primary one or another in `contact`. */
 function phoneMatch(phone: string): Prisma.PatientWhereInput {
-  return { OR: [{ phone }, ...(['mobile', 'home', 'work'] as const).map((type) => ({ contact: { array_contains: [{ type, value: phone }] } }))] };
+  return {
+    OR: [{ phone }, ...(['mobile', 'home', 'work'] as const).map((type) => ({ contact: { array_contains: [{ type, value: phone }] } }))],
+  };
 }
 
 /** Any of the patient's e-mails; they are stored in lower case, so lower-casing the query makes the match case-insensitive. */

@@ -21,7 +21,9 @@ describe('patients service against real Postgres and Kafka', () => {
   });
 
   const journey = async (id: string, identity = orgA) =>
-    (await service.app.inject({ url: `/api/patients/${id}/journey`, headers: await as(identity) })).json().response as Array<{ type: string }>;
+    (await service.app.inject({ url: `/api/patients/${id}/journey`, headers: await as(identity) })).json().response as Array<{
+      type: string;
+    }>;
   const counts = async () => {
     const { rows } = await sql.query<{ patients: string; outbox: string }>(
       'SELECT (SELECT count(*) FROM patient) AS patients, (SELECT count(*) FROM outbox) AS outbox',
@@ -58,12 +60,18 @@ describe('patients service against real Postgres and Kafka', () => {
 
   it('applies a redelivered event once', async () => {
     const created = (
-      await service.app.inject({ method: 'POST', url: '/api/patients', headers: await as(orgA), payload: { firstname: 'Grace', lastname: 'Hopper' } })
+      await service.app.inject({
+        method: 'POST',
+        url: '/api/patients',
+        headers: await as(orgA),
+        payload: { firstname: 'Grace', lastname: 'Hopper' },
+      })
     ).json();
     await waitFor(async () => (await journey(created._id)).length === 1, { timeoutMs: 30_000, message: 'first delivery' });
-    const { rows } = await sql.query<{ topic: string; key: string; envelope: unknown }>('SELECT topic, key, envelope FROM outbox WHERE key = $1', [
-      created._id,
-    ]);
+    const { rows } = await sql.query<{ topic: string; key: string; envelope: unknown }>(
+      'SELECT topic, key, envelope FROM outbox WHERE key = $1',
+      [created._id],
+    );
     const original = rows[0]!;
     const envelope = parseEvent(original.envelope);
     // The same event published twice more, as a producer retry or a replayed partition would.
@@ -72,7 +80,12 @@ describe('patients service against real Postgres and Kafka', () => {
       { topic: original.topic, key: original.key, value: JSON.stringify(envelope) },
     ]);
     const marker = (
-      await service.app.inject({ method: 'POST', url: '/api/patients', headers: await as(orgA), payload: { firstname: 'Marker', lastname: 'After' } })
+      await service.app.inject({
+        method: 'POST',
+        url: '/api/patients',
+        headers: await as(orgA),
+        payload: { firstname: 'Marker', lastname: 'After' },
+      })
     ).json();
     // Events on one topic are consumed in order per partition; the marker proves the consumer got past the duplicates.
     await waitFor(async () => (await journey(marker._id)).length === 1, { timeoutMs: 30_000, message: 'marker delivery' });
@@ -84,7 +97,12 @@ describe('patients service against real Postgres and Kafka', () => {
 
   it("answers 404 for another organization's patient and its journey", async () => {
     const created = (
-      await service.app.inject({ method: 'POST', url: '/api/patients', headers: await as(orgA), payload: { firstname: 'Only', lastname: 'Mine' } })
+      await service.app.inject({
+        method: 'POST',
+        url: '/api/patients',
+        headers: await as(orgA),
+        payload: { firstname: 'Only', lastname: 'Mine' },
+      })
     ).json();
     for (const url of [`/api/patients/${created._id}`, `/api/patients/${created._id}/journey`]) {
       const response = await service.app.inject({ url, headers: await as(orgB) });
@@ -107,7 +125,12 @@ describe('patients service against real Postgres and Kafka', () => {
       { payload: { firstname: 'A', lastname: 'B' }, headers: {}, status: 401, field: undefined },
     ];
     for (const attempt of attempts) {
-      const response = await service.app.inject({ method: 'POST', url: '/api/patients', headers: attempt.headers, payload: attempt.payload });
+      const response = await service.app.inject({
+        method: 'POST',
+        url: '/api/patients',
+        headers: attempt.headers,
+        payload: attempt.payload,
+      });
       expect(response.statusCode, JSON.stringify(attempt.payload).slice(0, 60)).toBe(attempt.status);
       expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
       if (attempt.field) expect(response.json().errors.map((error: { field: string }) => error.field)).toContain(attempt.field);

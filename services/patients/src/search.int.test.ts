@@ -7,20 +7,49 @@ describe('patients: search', () => {
   let service: PatientsUnderTest;
   const ids: Record<string, string> = {};
   const search = async (type: string, value: string, extra = '') => {
-    const response = await call(service.app, orgA, 'GET', `/api/patients/search?type=${type}&value=${encodeURIComponent(value)}&scope=patient${extra}`);
+    const response = await call(
+      service.app,
+      orgA,
+      'GET',
+      `/api/patients/search?type=${type}&value=${encodeURIComponent(value)}&scope=patient${extra}`,
+    );
     return response;
   };
-  const found = async (type: string, value: string) => ((await search(type, value)).body as Array<{ _id: string }>).map((p) => p._id).sort();
+  const found = async (type: string, value: string) =>
+    ((await search(type, value)).body as Array<{ _id: string }>).map((p) => p._id).sort();
 
   beforeAll(async () => {
     service = await startPatients('search', await kafkaBrokers());
-    ids['zoe'] = (await createPatient(service.app, orgA, { firstname: 'Zoë', lastname: "O'Brien-Søren", phone: '415-555-2681', email: 'Zoe@Example.com', dateOfBirth: '1985-03-04' }))._id;
-    ids['zoey'] = (await createPatient(service.app, orgA, { firstname: 'Zoey', lastname: 'Adams', contact: [{ type: 'work', value: '(415) 555-2682' }, { type: 'email', value: 'zoey@example.com' }] }))._id;
+    ids['zoe'] = (
+      await createPatient(service.app, orgA, {
+        firstname: 'Zoë',
+        lastname: "O'Brien-Søren",
+        phone: '415-555-2681',
+        email: 'Zoe@Example.com',
+        dateOfBirth: '1985-03-04',
+      })
+    )._id;
+    ids['zoey'] = (
+      await createPatient(service.app, orgA, {
+        firstname: 'Zoey',
+        lastname: 'Adams',
+        contact: [
+          { type: 'work', value: '(415) 555-2682' },
+          { type: 'email', value: 'zoey@example.com' },
+        ],
+      })
+    )._id;
     ids['bob'] = (await createPatient(service.app, orgA, { firstname: 'Bob', lastname: 'Brien', dateOfBirth: '1985-03-04' }))._id;
     ids['gone'] = (await createPatient(service.app, orgA, { firstname: 'Zoe', lastname: 'Gone', phone: '415-555-2681' }))._id;
     await call(service.app, orgA, 'DELETE', `/api/patients/${ids['gone']}`);
     // Another organization's patient with the same details is never found.
-    await createPatient(service.app, orgB, { firstname: 'Zoe', lastname: "O'Brien", phone: '415-555-2681', email: 'zoe@example.com', dateOfBirth: '1985-03-04' });
+    await createPatient(service.app, orgB, {
+      firstname: 'Zoe',
+      lastname: "O'Brien",
+      phone: '415-555-2681',
+      email: 'zoe@example.com',
+      dateOfBirth: '1985-03-04',
+    });
   });
   afterAll(async () => {
     await service?.close();

@@ -18,7 +18,12 @@ describe('patients service: an organization auth deleted or suspended can neithe
     const brokers = await kafkaBrokers();
     service = await startPatients('revoked-organization', brokers);
     // Auth's events, published on the service's topics as auth's outbox relay would.
-    auth = new KafkaBus({ brokers, clientId: 'test-auth', topicPrefix: service.topicPrefix, logger: createLogger({ service: 'auth', level: 'silent' }) });
+    auth = new KafkaBus({
+      brokers,
+      clientId: 'test-auth',
+      topicPrefix: service.topicPrefix,
+      logger: createLogger({ service: 'auth', level: 'silent' }),
+    });
     sql = await connect(service);
   });
   afterAll(async () => {
@@ -29,11 +34,23 @@ describe('patients service: an organization auth deleted or suspended can neithe
 
   const publish = async (event: EventEnvelope) => {
     await auth.publish([{ topic: organizationCreatedV1.topic, key: event.subject, value: JSON.stringify(event) }]);
-    await waitFor(async () => (await sql.query('SELECT 1 FROM inbox WHERE event_id = $1', [event.id])).rowCount === 1, { timeoutMs: 20_000 });
+    await waitFor(async () => (await sql.query('SELECT 1 FROM inbox WHERE event_id = $1', [event.id])).rowCount === 1, {
+      timeoutMs: 20_000,
+    });
   };
-  const organizationEvent = (definition: typeof organizationCreatedV1 | typeof organizationUpdatedV1 | typeof organizationDeletedV1, id: string, data: object) =>
-    createEvent(definition as typeof organizationCreatedV1, { source: '/services/auth', organization: id, subject: id, data: { _id: id, ...data } as never }) as EventEnvelope;
-  const patientCount = async (organization: string) => (await sql.query('SELECT count(*)::int AS n FROM patient WHERE organization = $1', [organization])).rows[0].n as number;
+  const organizationEvent = (
+    definition: typeof organizationCreatedV1 | typeof organizationUpdatedV1 | typeof organizationDeletedV1,
+    id: string,
+    data: object,
+  ) =>
+    createEvent(definition as typeof organizationCreatedV1, {
+      source: '/services/auth',
+      organization: id,
+      subject: id,
+      data: { _id: id, ...data } as never,
+    }) as EventEnvelope;
+  const patientCount = async (organization: string) =>
+    (await sql.query('SELECT count(*)::int AS n FROM patient WHERE organization = $1', [organization])).rows[0].n as number;
 
   it('refuses a deleted organization’s write with 401 and stores nothing, and refuses its reads', async () => {
     const organization = crypto.randomUUID();

@@ -16,7 +16,9 @@ describe('patients service: one organization never reaches another’s records',
     service = await startPatients('tenancy', await kafkaBrokers());
     sql = await connect(service);
     ofA = (await createPatient(service.app, orgA, { firstname: 'Alice', lastname: 'Aardvark', phone: '415-555-2611' }))._id;
-    ofB = (await createPatient(service.app, orgB, { firstname: 'Bella', lastname: 'Bravo', phone: '415-555-2611', email: 'bella@example.com' }))._id;
+    ofB = (
+      await createPatient(service.app, orgB, { firstname: 'Bella', lastname: 'Bravo', phone: '415-555-2611', email: 'bella@example.com' })
+    )._id;
     otherOfB = (await createPatient(service.app, orgB, { firstname: 'Bert', lastname: 'Bravo' }))._id;
     await call(service.app, orgB, 'POST', `/api/patients/${ofB}/follow`);
     await call(service.app, orgB, 'POST', '/api/patients/recent', { patient: ofB });
@@ -58,7 +60,12 @@ describe('patients service: one organization never reaches another’s records',
       { method: 'GET', route: '/api/patients/:id/doNotContact', url: `/api/patients/${ofB}/doNotContact` },
       { method: 'GET', route: '/api/patients/:id/journey', url: `/api/patients/${ofB}/journey` },
       { method: 'POST', route: '/api/patients/:id/verify', url: `/api/patients/${ofB}/verify` },
-      { method: 'POST', route: '/api/patients/:id/verify', url: `/api/patients/${ofB}/verify`, payload: { contact: { type: 'email', value: 'bella@example.com' } } },
+      {
+        method: 'POST',
+        route: '/api/patients/:id/verify',
+        url: `/api/patients/${ofB}/verify`,
+        payload: { contact: { type: 'email', value: 'bella@example.com' } },
+      },
       { method: 'POST', route: '/api/patients/:id/follow', url: `/api/patients/${ofB}/follow` },
       { method: 'POST', route: '/api/patients/:id/unfollow', url: `/api/patients/${ofB}/unfollow` },
       { method: 'POST', route: '/api/patientSubscribers/:id/follow', url: `/api/patientSubscribers/${ofB}/follow` },

@@ -6,7 +6,12 @@ import { as, type PatientsUnderTest } from './harness.js';
 
 /** A JSON call to the service as a member of an organization. */
 export async function call(app: ServiceApp, identity: Identity, method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, payload?: unknown) {
-  const response = await app.inject({ method, url, headers: await as(identity), ...(payload !== undefined ? { payload: payload as object } : {}) });
+  const response = await app.inject({
+    method,
+    url,
+    headers: await as(identity),
+    ...(payload !== undefined ? { payload: payload as object } : {}),
+  });
   return { status: response.statusCode, body: response.body ? response.json() : undefined, headers: response.headers };
 }
 

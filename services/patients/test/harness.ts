@@ -17,7 +17,11 @@ export interface PatientsUnderTest {
   close(): Promise<void>;
 }
 
-export async function startPatients(label: string, brokers: string[], options: { maxEventAttempts?: number } = {}): Promise<PatientsUnderTest> {
+export async function startPatients(
+  label: string,
+  brokers: string[],
+  options: { maxEventAttempts?: number } = {},
+): Promise<PatientsUnderTest> {
   const testDatabase = await createTestDatabase(label);
   const database = await openDatabase({ kind: 'postgres', url: testDatabase.url });
   await migrate(database, { migrationsDir });

@@ -1,6 +1,16 @@
 import type { Bus, Subscription } from '@pep/bus';
 import '@pep/contracts';
-import { asTransactional, consumeEvents, createIdempotencyStore, type Database, organizationAccessBindings, organizationMayAct, OutboxRelay, retryingTransactions, TRANSACTION_OPTIONS } from '@pep/db';
+import {
+  asTransactional,
+  consumeEvents,
+  createIdempotencyStore,
+  type Database,
+  organizationAccessBindings,
+  organizationMayAct,
+  OutboxRelay,
+  retryingTransactions,
+  TRANSACTION_OPTIONS,
+} from '@pep/db';
 import { addGauge, createOwnerLookup, createServiceApp, guardOrganizations, type Logger, type ServiceApp } from '@pep/service-kit';
 import { registerAppointmentRoutes } from './appointment.routes.js';
 import { AppointmentService } from './appointment.service.js';
@@ -60,7 +70,8 @@ export async function buildApp(deps: SchedulingAppDeps): Promise<ServiceApp> {
 
   const app = await createServiceApp({
     name: 'scheduling',
-    description: 'Providers, facilities, appointment types, appointments, availabilities and open slots, waitlists and offers of freed slots; recalls to come.',
+    description:
+      'Providers, facilities, appointment types, appointments, availabilities and open slots, waitlists and offers of freed slots; recalls to come.',
     logger: deps.logger,
     internalAuthSecret: deps.internalAuthSecret,
     idempotency: { store: createIdempotencyStore(asTransactional(prisma)) },
@@ -119,7 +130,9 @@ export async function buildApp(deps: SchedulingAppDeps): Promise<ServiceApp> {
     subscriptions.push(await consume('scheduling.patients', [patientMergedHandler]));
     subscriptions.push(await consume('scheduling.patient-directory', patientDirectoryBindings));
     subscriptions.push(await consume('scheduling.offers', offerHandlers(offers, deps.logger.child({ component: 'offers' }))));
-    subscriptions.push(await consume('scheduling.replies', [replyReceivedHandler(appointments, deps.logger.child({ component: 'replies' }))]));
+    subscriptions.push(
+      await consume('scheduling.replies', [replyReceivedHandler(appointments, deps.logger.child({ component: 'replies' }))]),
+    );
     stopExpiry = startExpiryPoller(offers, deps.offerExpiryIntervalMs ?? 30_000, deps.logger.child({ component: 'offer-expiry' }));
   });
   // Runs after in-flight requests drained: stop consuming, publish what is left, then disconnect.

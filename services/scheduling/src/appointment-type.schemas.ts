@@ -3,7 +3,13 @@ import { clearableText, nonEmpty, optionalText, recordFields, text } from './sch
 
 /** Minutes; one day at most. The product sent it as a string, so digits in a string are read too. */
 export const durationMinutes = z
-  .union([z.number(), z.string().regex(/^\d{1,4}$/, 'whole minutes').transform(Number)])
+  .union([
+    z.number(),
+    z
+      .string()
+      .regex(/^\d{1,4}$/, 'whole minutes')
+      .transform(Number),
+  ])
   .pipe(z.number().int('whole minutes').min(1).max(1440))
   .describe('Minutes, 1 to 1440.');
 

@@ -17,7 +17,8 @@ const tags = ['appointments'];
 const page = listOf(appointmentResponse);
 // Confirm and cancel take no body; an empty object is accepted from clients that always send one.
 const noBody = z.object({}).strict().nullish();
-const FILTERS = 'Filter by provider, facility, type, status, and date with comparisons: `date=>2026-01-01T00:00:00Z&date=<2026-02-01T00:00:00Z`.';
+const FILTERS =
+  'Filter by provider, facility, type, status, and date with comparisons: `date=>2026-01-01T00:00:00Z&date=<2026-02-01T00:00:00Z`.';
 
 /** Routes of the `appointments` group that are built. Every record belongs to the caller's organization; others answer 404. */
 export function registerAppointmentRoutes(app: ServiceApp, appointments: AppointmentService): void {
@@ -57,7 +58,13 @@ export function registerAppointmentRoutes(app: ServiceApp, appointments: Appoint
     '/api/appointments/crudList',
     {
       config: { roles: READERS },
-      schema: { tags, summary: 'Appointments, for administration screens', description: 'As the list, with the same filters.', querystring: appointmentListQuery, response: { 200: page } },
+      schema: {
+        tags,
+        summary: 'Appointments, for administration screens',
+        description: 'As the list, with the same filters.',
+        querystring: appointmentListQuery,
+        response: { 200: page },
+      },
     },
     async (request) => appointments.list(callerOf(request), request.query),
   );
@@ -66,7 +73,13 @@ export function registerAppointmentRoutes(app: ServiceApp, appointments: Appoint
     '/api/appointments/summary',
     {
       config: { roles: READERS },
-      schema: { tags, summary: 'Counts of appointments by status', description: `${FILTERS}`, querystring: summaryQuery, response: { 200: summaryResponse } },
+      schema: {
+        tags,
+        summary: 'Counts of appointments by status',
+        description: `${FILTERS}`,
+        querystring: summaryQuery,
+        response: { 200: summaryResponse },
+      },
     },
     async (request) => appointments.summary(callerOf(request), request.query),
   );
@@ -89,7 +102,10 @@ export function registerAppointmentRoutes(app: ServiceApp, appointments: Appoint
 
   app.get(
     '/api/appointments/:id',
-    { config: { roles: READERS }, schema: { tags, summary: 'Get an appointment', params: idParams, response: { 200: appointmentResponse } } },
+    {
+      config: { roles: READERS },
+      schema: { tags, summary: 'Get an appointment', params: idParams, response: { 200: appointmentResponse } },
+    },
     async (request) => appointments.get(callerOf(request), request.params.id),
   );
 
@@ -115,7 +131,13 @@ export function registerAppointmentRoutes(app: ServiceApp, appointments: Appoint
     '/api/appointments/:id',
     {
       config: { roles: WRITERS },
-      schema: { tags, summary: 'Delete an appointment', description: 'Soft delete: answers the appointment with deleted 1 and frees its slot.', params: idParams, response: { 200: appointmentResponse } },
+      schema: {
+        tags,
+        summary: 'Delete an appointment',
+        description: 'Soft delete: answers the appointment with deleted 1 and frees its slot.',
+        params: idParams,
+        response: { 200: appointmentResponse },
+      },
     },
     async (request) => appointments.remove(callerOf(request), request.params.id, request.id),
   );

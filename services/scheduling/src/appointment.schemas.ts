@@ -19,7 +19,9 @@ export const createAppointmentBody = z
     date: instant,
     duration: durationMinutes
       .optional()
-      .describe("Minutes, a number or a string of digits (\"15\"); defaults to the type's duration, else the organization's appointmentDurationMinutes setting (15)."),
+      .describe(
+        'Minutes, a number or a string of digits ("15"); defaults to the type\'s duration, else the organization\'s appointmentDurationMinutes setting (15).',
+      ),
     source: z.enum(appointmentSources).optional().describe('Default ui; manual: booked by hand in another tool.'),
     user: z
       .uuid()
@@ -29,7 +31,10 @@ export const createAppointmentBody = z
           'or another active member, as auth knows them); anything else answers 404 naming body.user, so a body can never place an appointment ' +
           'under another tenant. The appointment is always the caller’s organization’s. 503 with Retry-After when auth cannot be asked.',
       ),
-    status: z.enum(['unconfirmed', 'confirmed']).optional().describe('Default unconfirmed; an integration may book an already confirmed appointment.'),
+    status: z
+      .enum(['unconfirmed', 'confirmed'])
+      .optional()
+      .describe('Default unconfirmed; an integration may book an already confirmed appointment.'),
   })
   .strict();
 export type CreateAppointmentBody = z.infer<typeof createAppointmentBody>;
@@ -50,7 +55,6 @@ export const updateAppointmentBody = z
   .refine(nonEmpty, 'change at least one field');
 export type UpdateAppointmentBody = z.infer<typeof updateAppointmentBody>;
 
-
 const filters = {
   date: dateFilter.optional(),
   provider: z.uuid().optional(),
@@ -67,7 +71,9 @@ export type AppointmentListQuery = z.infer<typeof appointmentListQuery>;
 export const patientAppointmentsQuery = listQuery.extend(filters);
 
 /** Query of GET /api/appointments/summary. */
-export const summaryQuery = z.object({ date: filters.date, provider: filters.provider, facility: filters.facility, type: filters.type }).strict();
+export const summaryQuery = z
+  .object({ date: filters.date, provider: filters.provider, facility: filters.facility, type: filters.type })
+  .strict();
 export type SummaryQuery = z.infer<typeof summaryQuery>;
 
 /** Counts of appointments by status. */

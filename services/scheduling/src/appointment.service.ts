@@ -1,7 +1,35 @@
 import { appointmentConfirmedV1, appointmentRescheduledV1, appointmentUpdatedV1, createEvent } from '@pep/contracts';
-import { dateBoundsWhere, HttpProblem, rootAccountOf, type Identity, type InvalidField, notFound, type OwnerLookup, pageOf, pageWindow } from '@pep/service-kit';
-import type { AppointmentListQuery, AppointmentResponse, CreateAppointmentBody, SummaryQuery, SummaryResponse, UpdateAppointmentBody } from './appointment.schemas.js';
-import { bookAppointment, cancelAppointment, deleteAppointment, endOf, eventContext, reopenSlotOf, slotTaken, withTimeZone, type Actor, type LocatedAppointment } from './booking-core.js';
+import {
+  dateBoundsWhere,
+  HttpProblem,
+  rootAccountOf,
+  type Identity,
+  type InvalidField,
+  notFound,
+  type OwnerLookup,
+  pageOf,
+  pageWindow,
+} from '@pep/service-kit';
+import type {
+  AppointmentListQuery,
+  AppointmentResponse,
+  CreateAppointmentBody,
+  SummaryQuery,
+  SummaryResponse,
+  UpdateAppointmentBody,
+} from './appointment.schemas.js';
+import {
+  bookAppointment,
+  cancelAppointment,
+  deleteAppointment,
+  endOf,
+  eventContext,
+  reopenSlotOf,
+  slotTaken,
+  withTimeZone,
+  type Actor,
+  type LocatedAppointment,
+} from './booking-core.js';
 import { enqueue, type Db } from './events.js';
 import type { AppointmentType, Facility, Prisma, PrismaClient, Provider } from './generated/prisma/client.js';
 import { allowsDoubleBooking, defaultAppointmentDuration } from './organization-setting.js';
@@ -51,7 +79,11 @@ export class AppointmentService {
 
   /** Counts of the organization's appointments by status, over the filters (typically a date range). */
   async summary(identity: Identity, query: SummaryQuery): Promise<SummaryResponse> {
-    const groups = await this.prisma.appointment.groupBy({ by: ['status'], where: whereOf(identity.organization, query), _count: { _all: true } });
+    const groups = await this.prisma.appointment.groupBy({
+      by: ['status'],
+      where: whereOf(identity.organization, query),
+      _count: { _all: true },
+    });
     const counts = { unconfirmed: 0, confirmed: 0, cancelled: 0 };
     for (const group of groups) counts[group.status] = group._count._all;
     return { total: counts.unconfirmed + counts.confirmed + counts.cancelled, ...counts };
@@ -71,8 +103,19 @@ export class AppointmentService {
     const { facility, type } = await this.references(identity, body);
     const date = new Date(body.date);
     const duration = body.duration ?? type?.duration ?? (await defaultAppointmentDuration(this.prisma, identity.organization));
-    const booking = { patient: body.patient, provider: body.provider, facility: body.facility, type: body.type ?? null, date, duration, source: body.source ?? 'ui', status: body.status ?? 'unconfirmed' } as const;
-    const created = await this.prisma.$transaction((tx) => bookAppointment(tx, actorOf(identity, correlationId), booking, facility!.timeZone));
+    const booking = {
+      patient: body.patient,
+      provider: body.provider,
+      facility: body.facility,
+      type: body.type ?? null,
+      date,
+      duration,
+      source: body.source ?? 'ui',
+      status: body.status ?? 'unconfirmed',
+    } as const;
+    const created = await this.prisma.$transaction((tx) =>
+      bookAppointment(tx, actorOf(identity, correlationId), booking, facility!.timeZone),
+    );
     this.eventsWritten();
     return toAppointmentResponse(created);
   }
@@ -121,7 +164,11 @@ export class AppointmentService {
         });
         const snapshot = appointmentSnapshot(updated, updated.facility.timeZone);
         // The slot an availability booked for it is free once it is elsewhere.
-        if (next.provider !== current.providerId || next.facility !== current.facilityId || next.date.getTime() !== current.date.getTime()) {
+        if (
+          next.provider !== current.providerId ||
+          next.facility !== current.facilityId ||
+          next.date.getTime() !== current.date.getTime()
+        ) {
           await reopenSlotOf(tx, updated, { user: identity.user, correlationId });
         }
         const event = moved
@@ -139,7 +186,10 @@ export class AppointmentService {
                 },
               },
             })
-          : createEvent(appointmentUpdatedV1, { ...eventContext(updated.organization, updated.id, actorOf(identity, correlationId)), data: { ...snapshot, changed } });
+          : createEvent(appointmentUpdatedV1, {
+              ...eventContext(updated.organization, updated.id, actorOf(identity, correlationId)),
+              data: { ...snapshot, changed },
+            });
         await enqueue(tx, [event]);
         wrote = true;
         return updated;
@@ -154,15 +204,26 @@ export class AppointmentService {
     return this.transition(identity, id, correlationId, within, async (tx, current, actor) => {
       if (current.status === 'cancelled') throw cancelledAppointment();
       if (current.status === 'confirmed') return null;
-      const confirmed = await tx.appointment.update({ where: { id }, data: { status: 'confirmed', updatedBy: actor.user }, include: withTimeZone });
-      await enqueue(tx, [createEvent(appointmentConfirmedV1, { ...eventContext(confirmed.organization, confirmed.id, actor), data: appointmentSnapshot(confirmed, confirmed.facility.timeZone) })]);
+      const confirmed = await tx.appointment.update({
+        where: { id },
+        data: { status: 'confirmed', updatedBy: actor.user },
+        include: withTimeZone,
+      });
+      await enqueue(tx, [
+        createEvent(appointmentConfirmedV1, {
+          ...eventContext(confirmed.organization, confirmed.id, actor),
+          data: appointmentSnapshot(confirmed, confirmed.facility.timeZone),
+        }),
+      ]);
       return confirmed;
     });
   }
 
   /** Cancels an appointment, freeing its slot; cancelling it again changes nothing. */
   cancel(identity: Identity, id: string, correlationId: string, within?: Db): Promise<AppointmentResponse> {
-    return this.transition(identity, id, correlationId, within, (tx, current, actor) => (current.status === 'cancelled' ? Promise.resolve(null) : cancelAppointment(tx, actor, current)));
+    return this.transition(identity, id, correlationId, within, (tx, current, actor) =>
+      current.status === 'cancelled' ? Promise.resolve(null) : cancelAppointment(tx, actor, current),
+    );
   }
 
   /** Deletes an appointment softly and answers it; its slot is free and it answers 404 from then on. */
@@ -223,7 +284,11 @@ export class AppointmentService {
     if (facility === null) errors.push({ field: 'body.facility', message: 'no such facility' });
     if (type === null) errors.push({ field: 'body.type', message: 'no such appointment type' });
     if (errors.length > 0) throw invalidFields(errors);
-    return { provider: provider as Provider | undefined, facility: facility as Facility | undefined, type: type as AppointmentType | undefined };
+    return {
+      provider: provider as Provider | undefined,
+      facility: facility as Facility | undefined,
+      type: type as AppointmentType | undefined,
+    };
   }
 
   /** Runs a write that may book a slot, answering 409 when the database finds the provider busy. */
@@ -239,8 +304,16 @@ export class AppointmentService {
 
   /** The caller's organization's live appointment, locked for the rest of the transaction when asked; 404 otherwise. */
   private async own(db: Db, identity: Identity, id: string, lock = false): Promise<LocatedAppointment> {
-    if (lock) await db.$executeRawUnsafe('SELECT 1 FROM "appointment" WHERE "id" = $1::uuid AND "organization" = $2::uuid FOR UPDATE', id, identity.organization);
-    const appointment = await db.appointment.findFirst({ where: { id, organization: identity.organization, deleted: false }, include: withTimeZone });
+    if (lock)
+      await db.$executeRawUnsafe(
+        'SELECT 1 FROM "appointment" WHERE "id" = $1::uuid AND "organization" = $2::uuid FOR UPDATE',
+        id,
+        identity.organization,
+      );
+    const appointment = await db.appointment.findFirst({
+      where: { id, organization: identity.organization, deleted: false },
+      include: withTimeZone,
+    });
     if (!appointment) throw notFound('appointment');
     return appointment;
   }

@@ -28,8 +28,14 @@ describe('scheduling service: appointments', () => {
   });
 
   const call = async (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, payload?: unknown, caller = org.staff) =>
-    service.app.inject({ method, url, headers: await as(caller), ...(payload !== undefined ? { payload: payload as Record<string, unknown> } : {}) });
-  const book = (date: string, overrides: Record<string, unknown> = {}, caller = org.staff) => call('POST', '/api/appointments', booking(records, date, overrides), caller);
+    service.app.inject({
+      method,
+      url,
+      headers: await as(caller),
+      ...(payload !== undefined ? { payload: payload as Record<string, unknown> } : {}),
+    });
+  const book = (date: string, overrides: Record<string, unknown> = {}, caller = org.staff) =>
+    call('POST', '/api/appointments', booking(records, date, overrides), caller);
   const count = async (table: string) => (await sql.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n as number;
   const eventsOf = (id: string, count: number) =>
     waitFor(
@@ -74,19 +80,38 @@ describe('scheduling service: appointments', () => {
     expect((await call('PUT', `/api/appointments/${appointment._id}`, { duration: 30 })).statusCode).toBe(409);
 
     const published = await eventsOf(appointment._id, 4);
-    expect(published.map((event) => event.type)).toEqual(['appointment.created', 'appointment.rescheduled', 'appointment.confirmed', 'appointment.cancelled']);
+    expect(published.map((event) => event.type)).toEqual([
+      'appointment.created',
+      'appointment.rescheduled',
+      'appointment.confirmed',
+      'appointment.cancelled',
+    ]);
     expect(published[0]).toMatchObject({
       organization: org.id,
-      data: { _id: appointment._id, ...records, date: '2026-03-02T15:00:00.000Z', duration: 30, status: 'unconfirmed', source: 'integrator', timeZone: 'America/New_York' },
+      data: {
+        _id: appointment._id,
+        ...records,
+        date: '2026-03-02T15:00:00.000Z',
+        duration: 30,
+        status: 'unconfirmed',
+        source: 'integrator',
+        timeZone: 'America/New_York',
+      },
     });
     expect(published[1]!.data).toMatchObject({
       date: '2026-03-02T16:00:00.000Z',
       duration: 45,
       changed: ['date', 'duration'],
-      previous: { date: '2026-03-02T15:00:00.000Z', duration: 30, provider: records.provider, facility: records.facility, timeZone: 'America/New_York' },
+      previous: {
+        date: '2026-03-02T15:00:00.000Z',
+        duration: 30,
+        provider: records.provider,
+        facility: records.facility,
+        timeZone: 'America/New_York',
+      },
     });
     expect(published[3]!.data).toMatchObject({ status: 'cancelled', timeZone: 'America/New_York' });
-    expect((await sql.query("SELECT count(*)::int AS n FROM outbox WHERE key = $1", [appointment._id])).rows[0].n).toBe(4);
+    expect((await sql.query('SELECT count(*)::int AS n FROM outbox WHERE key = $1', [appointment._id])).rows[0].n).toBe(4);
   });
 
   it('takes the type’s duration by default, and publishes a type change as appointment.updated', async () => {
@@ -104,7 +129,11 @@ describe('scheduling service: appointments', () => {
     const overlapping = await book('2026-04-01T10:15:00Z', { patient: await knownPatient(service, org.id) });
     expect(overlapping.statusCode).toBe(409);
     expect(overlapping.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(overlapping.json()).toMatchObject({ status: 409, type: '/problems/slot-taken', detail: 'The provider already has an appointment at that time.' });
+    expect(overlapping.json()).toMatchObject({
+      status: 409,
+      type: '/problems/slot-taken',
+      detail: 'The provider already has an appointment at that time.',
+    });
     // Back to back is not an overlap.
     const next = await book('2026-04-01T10:30:00Z');
     expect(next.statusCode).toBe(200);
@@ -132,7 +161,12 @@ describe('scheduling service: appointments', () => {
     const mine = await catalog(service.app, headers);
     const patient = await knownPatient(service, other.id);
     const at = async (date: string, overrides: Record<string, unknown> = {}) => {
-      const response = await service.app.inject({ method: 'POST', url: '/api/appointments', headers, payload: booking(mine, date, overrides) });
+      const response = await service.app.inject({
+        method: 'POST',
+        url: '/api/appointments',
+        headers,
+        payload: booking(mine, date, overrides),
+      });
       expect(response.statusCode, response.body).toBe(200);
       return response.json()._id as string;
     };
@@ -140,7 +174,9 @@ describe('scheduling service: appointments', () => {
     const february = await at('2026-02-01T00:00:00Z');
     const march = await at('2026-03-10T10:00:00Z', { patient });
     await service.app.inject({ method: 'PUT', url: `/api/appointments/${march}/confirm`, headers });
-    const secondProvider = (await service.app.inject({ method: 'POST', url: '/api/providers', headers, payload: { firstname: 'Second', lastname: 'Provider' } })).json()._id;
+    const secondProvider = (
+      await service.app.inject({ method: 'POST', url: '/api/providers', headers, payload: { firstname: 'Second', lastname: 'Provider' } })
+    ).json()._id;
     const alsoMarch = await at('2026-03-10T10:00:00Z', { provider: secondProvider, status: 'confirmed' });
     const cancelled = await at('2026-03-20T10:00:00Z');
     await service.app.inject({ method: 'PUT', url: `/api/appointments/${cancelled}/cancel`, headers });
@@ -170,10 +206,21 @@ describe('scheduling service: appointments', () => {
 
     const summary = async (query: string) => (await service.app.inject({ url: `/api/appointments/summary${query}`, headers })).json();
     expect(await summary('')).toEqual({ total: 5, unconfirmed: 2, confirmed: 2, cancelled: 1 });
-    expect(await summary('?date=>=2026-03-01T00:00:00Z&date=<2026-04-01T00:00:00Z')).toEqual({ total: 3, unconfirmed: 0, confirmed: 2, cancelled: 1 });
+    expect(await summary('?date=>=2026-03-01T00:00:00Z&date=<2026-04-01T00:00:00Z')).toEqual({
+      total: 3,
+      unconfirmed: 0,
+      confirmed: 2,
+      cancelled: 1,
+    });
     expect(await summary(`?provider=${secondProvider}`)).toEqual({ total: 1, unconfirmed: 0, confirmed: 1, cancelled: 0 });
 
-    for (const bad of ['?date=2026-01-01T00:00:00Z', '?date=>yesterday', '?date=!2026-01-01T00:00:00Z', '?status=maybe', '?provider=nope']) {
+    for (const bad of [
+      '?date=2026-01-01T00:00:00Z',
+      '?date=>yesterday',
+      '?date=!2026-01-01T00:00:00Z',
+      '?status=maybe',
+      '?provider=nope',
+    ]) {
       const response = await service.app.inject({ url: `/api/appointments${bad}`, headers });
       expect(response.statusCode, bad).toBe(400);
       expect(response.json().errors[0].field).toMatch(/^querystring\./);
@@ -206,7 +253,9 @@ describe('scheduling service: appointments', () => {
     }
     const deletedType = (await call('POST', '/api/appointmentTypes', { name: 'Retired', duration: 20 }, org.admin)).json();
     await call('DELETE', `/api/appointmentTypes/${deletedType._id}`, undefined, org.admin);
-    expect((await book('2026-05-01T10:00:00Z', { type: deletedType._id })).json().errors).toEqual([{ field: 'body.type', message: 'no such appointment type' }]);
+    expect((await book('2026-05-01T10:00:00Z', { type: deletedType._id })).json().errors).toEqual([
+      { field: 'body.type', message: 'no such appointment type' },
+    ]);
 
     const kept = (await book('2026-05-02T10:00:00Z')).json();
     for (const [payload, field] of [
@@ -221,7 +270,10 @@ describe('scheduling service: appointments', () => {
     }
     expect((await call('PUT', `/api/appointments/${kept._id}/confirm`, { status: 'confirmed' })).statusCode).toBe(400);
     expect((await call('GET', `/api/appointments/${kept._id}`)).json()).toEqual(kept);
-    expect({ appointments: await count('appointment'), outbox: await count('outbox') }).toEqual({ appointments: before.appointments + 1, outbox: before.outbox + 3 });
+    expect({ appointments: await count('appointment'), outbox: await count('outbox') }).toEqual({
+      appointments: before.appointments + 1,
+      outbox: before.outbox + 3,
+    });
   });
 
   it('lets staff book and providers and integrators only read', async () => {

@@ -43,7 +43,8 @@ describe('availability states', () => {
       expect(effectiveStatus(state, start, before)).toBe(state);
       expect(effectiveStatus(state, start, start)).toBe('expired');
     }
-    for (const state of ['booked', 'booked-by-offer', 'booked-by-integrator', 'expired'] as const) expect(effectiveStatus(state, start, new Date('2027-01-01T00:00:00Z'))).toBe(state);
+    for (const state of ['booked', 'booked-by-offer', 'booked-by-integrator', 'expired'] as const)
+      expect(effectiveStatus(state, start, new Date('2027-01-01T00:00:00Z'))).toBe(state);
   });
 
   it('reads a stored status as the state it spells, and refuses a value outside the column’s check', () => {

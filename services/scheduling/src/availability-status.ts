@@ -53,6 +53,7 @@ export function effectiveStatus(stored: AvailabilityState, date: Date, now: Date
 
 /** A stored status as the state it is; the column's check admits only the API's spellings, so another value throws. */
 export function stateOf(stored: string): AvailabilityState {
-  if (!(availabilityStatuses as readonly string[]).includes(stored)) throw new Error(`stored availability status outside its check: ${stored}`);
+  if (!(availabilityStatuses as readonly string[]).includes(stored))
+    throw new Error(`stored availability status outside its check: ${stored}`);
   return stored as AvailabilityState;
 }

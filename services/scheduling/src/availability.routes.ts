@@ -32,7 +32,16 @@ export function registerAvailabilityRoutes(app: ServiceApp, availabilities: Avai
   const tags = ['availabilities'];
   app.get(
     '/api/availabilities',
-    { config: { roles: READERS }, schema: { tags, summary: 'Availabilities', description: `Paged, soonest first. ${FILTERS}`, querystring: availabilityListQuery, response: { 200: page } } },
+    {
+      config: { roles: READERS },
+      schema: {
+        tags,
+        summary: 'Availabilities',
+        description: `Paged, soonest first. ${FILTERS}`,
+        querystring: availabilityListQuery,
+        response: { 200: page },
+      },
+    },
     async (request) => {
       const { page: p, limit, ...filters } = request.query;
       return availabilities.list(callerOf(request), { page: p, limit }, filters);
@@ -89,16 +98,29 @@ export function registerAvailabilityRoutes(app: ServiceApp, availabilities: Avai
 
   app.get(
     '/api/availabilities/:id',
-    { config: { roles: READERS }, schema: { tags, summary: 'Get an availability', params: idParams, response: { 200: availabilityResponse } } },
+    {
+      config: { roles: READERS },
+      schema: { tags, summary: 'Get an availability', params: idParams, response: { 200: availabilityResponse } },
+    },
     async (request) => availabilities.get(callerOf(request), request.params.id),
   );
 
-  for (const [method, url] of [['PUT', '/api/availabilities/:id/book'], ['POST', '/api/availabilities/book/:id']] as const) {
+  for (const [method, url] of [
+    ['PUT', '/api/availabilities/:id/book'],
+    ['POST', '/api/availabilities/book/:id'],
+  ] as const) {
     app.route({
       method,
       url,
       config: { roles: WRITERS },
-      schema: { tags, summary: 'Book an availability', description: BOOK, params: idParams, body: bookAvailabilityBody, response: { 200: availabilityResponse } },
+      schema: {
+        tags,
+        summary: 'Book an availability',
+        description: BOOK,
+        params: idParams,
+        body: bookAvailabilityBody,
+        response: { 200: availabilityResponse },
+      },
       handler: async (request) => availabilities.book(callerOf(request), request.params.id, request.body, request.id),
     });
   }
@@ -137,7 +159,11 @@ export function registerAvailabilityRoutes(app: ServiceApp, availabilities: Avai
         summary: 'Open slots',
         description: `${OPEN} ${PAGES} ${RANGE}`,
         querystring: schedulerQuery,
-        response: { 200: page.meta({ headers: { Link: { type: 'string', description: 'RFC 8288 link to the next page (with `after`); none on the last page.' } } }) },
+        response: {
+          200: page.meta({
+            headers: { Link: { type: 'string', description: 'RFC 8288 link to the next page (with `after`); none on the last page.' } },
+          }),
+        },
       },
     },
     async (request, reply) => {
@@ -149,7 +175,16 @@ export function registerAvailabilityRoutes(app: ServiceApp, availabilities: Avai
   );
   app.get(
     '/api/scheduler/availabilities/count',
-    { config: { roles: READERS }, schema: { tags: ['scheduler'], summary: 'How many open slots', description: `${OPEN} ${RANGE}`, querystring: schedulerFilters, response: { 200: countResponse } } },
+    {
+      config: { roles: READERS },
+      schema: {
+        tags: ['scheduler'],
+        summary: 'How many open slots',
+        description: `${OPEN} ${RANGE}`,
+        querystring: schedulerFilters,
+        response: { 200: countResponse },
+      },
+    },
     async (request) => availabilities.countOpenSlots(callerOf(request), request.query),
   );
 }

@@ -30,7 +30,9 @@ export type AvailabilityItem = z.infer<typeof availabilityItem>;
 const validFields =
   (...fields: string[]) =>
   (payload: z.core.ParsePayload): boolean =>
-    typeof payload.value === 'object' && payload.value !== null && !payload.issues.some((issue) => fields.includes(String(issue.path?.[0])));
+    typeof payload.value === 'object' &&
+    payload.value !== null &&
+    !payload.issues.some((issue) => fields.includes(String(issue.path?.[0])));
 
 /** Weekly working hours of POST /api/availabilities, expanded into one availability per slot. */
 export const workingHoursBody = z
@@ -50,7 +52,11 @@ export const workingHoursBody = z
       })
       .strict()
       .refine((hours) => hours.start < hours.end, { message: 'end must be after start', path: ['end'], when: validFields('start', 'end') })
-      .refine((hours) => hours.from <= hours.until, { message: 'until must not be before from', path: ['until'], when: validFields('from', 'until') }),
+      .refine((hours) => hours.from <= hours.until, {
+        message: 'until must not be before from',
+        path: ['until'],
+        when: validFields('from', 'until'),
+      }),
   })
   .strict();
 export type WorkingHoursBody = z.infer<typeof workingHoursBody>;
@@ -63,7 +69,10 @@ export type CreateAvailabilitiesBody = z.infer<typeof createAvailabilitiesBody>;
 export const availabilityChange = z
   .object({
     _id: z.uuid(),
-    status: z.enum(availabilityStatuses).optional().describe('available, booked-pending, booked-by-integrator or expired; offers and bookings set the others.'),
+    status: z
+      .enum(availabilityStatuses)
+      .optional()
+      .describe('available, booked-pending, booked-by-integrator or expired; offers and bookings set the others.'),
     date: instant.optional(),
     duration: durationMinutes.optional(),
     appointmentType: z.uuid().nullable().optional().describe('Null: any type that fits.'),
@@ -121,7 +130,9 @@ export const rangeBound = z
   .trim()
   // A `+` of an unencoded offset arrives as a space.
   .transform((value) => value.replace(/ /g, '+'))
-  .pipe(z.union([calendarDay.transform((day): RangeBound => ({ day })), instant.transform((at): RangeBound => ({ instant: new Date(at) }))]))
+  .pipe(
+    z.union([calendarDay.transform((day): RangeBound => ({ day })), instant.transform((at): RangeBound => ({ instant: new Date(at) }))]),
+  )
   .describe('An instant (2026-03-08T00:00:00Z) or a local day of the facility (2026-03-08).');
 
 const range = { from: rangeBound, to: rangeBound };
@@ -159,13 +170,19 @@ const slotCursor = z
     }
     return { date: new Date(Number(match[1])), id, total: Number(match[3]) };
   })
-  .describe('Resume after the last slot of the previous page: the `after` of the `Link: rel="next"` target; `page` then only numbers the page.');
+  .describe(
+    'Resume after the last slot of the previous page: the `after` of the `Link: rel="next"` target; `page` then only numbers the page.',
+  );
 
 /** Query of GET /api/scheduler/availabilities. */
 export const schedulerQuery = listQuery.extend({ ...schedulerFilters.shape, after: slotCursor.optional() });
 
 /** Query of GET /api/availabilities/freebusy. */
-export const freeBusyQuery = z.object({ provider: z.uuid(), facility: z.uuid().optional().describe('Needed when from or to is a local day.'), ...range });
+export const freeBusyQuery = z.object({
+  provider: z.uuid(),
+  facility: z.uuid().optional().describe('Needed when from or to is a local day.'),
+  ...range,
+});
 export type FreeBusyQuery = z.infer<typeof freeBusyQuery>;
 
 const intervalView = z.object({ start: z.string(), end: z.string() });

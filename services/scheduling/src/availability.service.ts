@@ -19,7 +19,17 @@ import { encodeSlotCursor } from './availability.schemas.js';
 import { bookAvailability, ownAvailability, slotBooked, slotOpened, withTimeZone } from './booking-core.js';
 import { enqueue } from './events.js';
 import type { AppointmentType, Availability, Prisma, PrismaClient } from './generated/prisma/client.js';
-import { daysBetween, endOf, expandWorkingHours, intervalView, isDay, resolveRange, subtractIntervals, type Interval, type RangeBound } from './open-slots.js';
+import {
+  daysBetween,
+  endOf,
+  expandWorkingHours,
+  intervalView,
+  isDay,
+  resolveRange,
+  subtractIntervals,
+  type Interval,
+  type RangeBound,
+} from './open-slots.js';
 import { patientNotFound, type PatientDirectory } from './patient-directory.js';
 import { invalidFields, sqlState, type ListQuery, type Page } from './schemas.js';
 import { toAvailabilityResponse, type LocatedAvailability } from './views.js';
@@ -58,12 +68,27 @@ export class AvailabilityService {
       this.prisma.availability.findMany({ where, include: withTimeZone, orderBy: [{ date: 'asc' }, { id: 'asc' }], ...pageWindow(query) }),
       this.prisma.availability.count({ where }),
     ]);
-    return pageOf(rows.map((row) => toAvailabilityResponse(row, now)), query, total);
+    return pageOf(
+      rows.map((row) => toAvailabilityResponse(row, now)),
+      query,
+      total,
+    );
   }
 
   /** A provider's availabilities; 404 when the provider is not the organization's. */
-  async ofProvider(identity: Identity, provider: string, query: ListQuery, filters: Omit<AvailabilityFilters, 'provider'>): Promise<Page<AvailabilityResponse>> {
-    if (!(await this.prisma.provider.findFirst({ where: { id: provider, organization: identity.organization, deleted: false }, select: { id: true } }))) throw notFound('provider');
+  async ofProvider(
+    identity: Identity,
+    provider: string,
+    query: ListQuery,
+    filters: Omit<AvailabilityFilters, 'provider'>,
+  ): Promise<Page<AvailabilityResponse>> {
+    if (
+      !(await this.prisma.provider.findFirst({
+        where: { id: provider, organization: identity.organization, deleted: false },
+        select: { id: true },
+      }))
+    )
+      throw notFound('provider');
     return this.list(identity, query, { ...filters, provider });
   }
 
@@ -77,7 +102,11 @@ export class AvailabilityService {
    * resumes from the cursor's slot through the open candidates' index and takes the total the listing began with; a
    * numbered page (the v1 way) skips the earlier pages' slots and counts them all.
    */
-  async openSlots(identity: Identity, query: ListQuery & { after?: SlotCursor | undefined }, filters: SchedulerFilters): Promise<{ page: Page<AvailabilityResponse>; next: string | null }> {
+  async openSlots(
+    identity: Identity,
+    query: ListQuery & { after?: SlotCursor | undefined },
+    filters: SchedulerFilters,
+  ): Promise<{ page: Page<AvailabilityResponse>; next: string | null }> {
     const now = this.now();
     const open = await this.openSlotQuery(identity.organization, filters, now);
     if (!open) return { page: pageOf([], query, 0), next: null };
@@ -182,7 +211,11 @@ export class AvailabilityService {
 
   /** The time zones of the facility asked for, or of every facility of the organization. */
   private async zonesOf(organization: string, facility: string | undefined): Promise<string[]> {
-    const rows = await this.prisma.facility.findMany({ where: { organization, ...(facility ? { id: facility } : {}) }, select: { timeZone: true }, distinct: ['timeZone'] });
+    const rows = await this.prisma.facility.findMany({
+      where: { organization, ...(facility ? { id: facility } : {}) },
+      select: { timeZone: true },
+      distinct: ['timeZone'],
+    });
     return rows.map((row) => row.timeZone);
   }
 
@@ -192,28 +225,49 @@ export class AvailabilityService {
    */
   async freeBusy(identity: Identity, query: FreeBusyQuery): Promise<FreeBusyResponse> {
     const organization = identity.organization;
-    if (!(await this.prisma.provider.findFirst({ where: { id: query.provider, organization, deleted: false }, select: { id: true } }))) throw notFound('provider');
+    if (!(await this.prisma.provider.findFirst({ where: { id: query.provider, organization, deleted: false }, select: { id: true } })))
+      throw notFound('provider');
     let zone = 'UTC';
     if (query.facility) {
       const facility = await this.prisma.facility.findFirst({ where: { id: query.facility, organization, deleted: false } });
       if (!facility) throw invalidFields([{ field: 'querystring.facility', message: 'no such facility' }]);
       zone = facility.timeZone;
     } else if (isDay(query.from) || isDay(query.to)) {
-      throw invalidFields([{ field: 'querystring.facility', message: 'needed to tell which local days from and to are; or give instants' }]);
+      throw invalidFields([
+        { field: 'querystring.facility', message: 'needed to tell which local days from and to are; or give instants' },
+      ]);
     }
     const range = checkedRange(query.from, query.to, zone);
-    const overlapping = { organization, providerId: query.provider, deleted: false, date: { lt: new Date(range.end) }, endAt: { gt: new Date(range.start) } };
+    const overlapping = {
+      organization,
+      providerId: query.provider,
+      deleted: false,
+      date: { lt: new Date(range.end) },
+      endAt: { gt: new Date(range.start) },
+    };
     const [appointments, availabilities] = await Promise.all([
       this.prisma.appointment.findMany({ where: { ...overlapping, status: { not: 'cancelled' } }, select: { date: true, endAt: true } }),
       this.prisma.availability.findMany({
-        where: { ...overlapping, ...(query.facility ? { facilityId: query.facility } : {}), status: 'available', locked: false, AND: [{ date: { gt: this.now() } }] },
+        where: {
+          ...overlapping,
+          ...(query.facility ? { facilityId: query.facility } : {}),
+          status: 'available',
+          locked: false,
+          AND: [{ date: { gt: this.now() } }],
+        },
         select: { date: true, endAt: true },
       }),
     ]);
     const toInterval = (row: { date: Date; endAt: Date }): Interval => ({ start: row.date.getTime(), end: row.endAt.getTime() });
     const busy = subtractIntervals(appointments.map(toInterval), [], range);
     const free = subtractIntervals(availabilities.map(toInterval), busy, range);
-    return { provider: query.provider, from: new Date(range.start).toISOString(), to: new Date(range.end).toISOString(), busy: busy.map(intervalView), free: free.map(intervalView) };
+    return {
+      provider: query.provider,
+      from: new Date(range.start).toISOString(),
+      to: new Date(range.end).toISOString(),
+      busy: busy.map(intervalView),
+      free: free.map(intervalView),
+    };
   }
 
   // ---- changing ----------------------------------------------------------------------------------------------
@@ -223,7 +277,11 @@ export class AvailabilityService {
    * all or none, publishing availability.opened for each unlocked one. One with the same provider and start as a
    * live availability answers 409.
    */
-  async create(identity: Identity, body: CreateAvailabilitiesBody, correlationId: string): Promise<AvailabilityResponse | AvailabilityResponse[]> {
+  async create(
+    identity: Identity,
+    body: CreateAvailabilitiesBody,
+    correlationId: string,
+  ): Promise<AvailabilityResponse | AvailabilityResponse[]> {
     const organization = identity.organization;
     const now = this.now();
     const planned =
@@ -234,14 +292,25 @@ export class AvailabilityService {
     const created = await this.prisma
       .$transaction(async (tx) => {
         const existing = await tx.availability.findMany({
-          where: { organization, deleted: false, providerId: { in: [...new Set(planned.map((slot) => slot.row.providerId))] }, date: { in: planned.map((slot) => slot.row.date) } },
+          where: {
+            organization,
+            deleted: false,
+            providerId: { in: [...new Set(planned.map((slot) => slot.row.providerId))] },
+            date: { in: planned.map((slot) => slot.row.date) },
+          },
           select: { providerId: true, date: true },
         });
         const taken = new Set(existing.map(startKey));
         const clashes = planned.filter((slot) => taken.has(startKey(slot.row)));
-        if (clashes.length > 0) throw availabilityExists(clashes.map((slot) => ({ field: slot.field, message: 'the provider already has an availability starting then' })));
+        if (clashes.length > 0)
+          throw availabilityExists(
+            clashes.map((slot) => ({ field: slot.field, message: 'the provider already has an availability starting then' })),
+          );
         const rows = await tx.availability.createManyAndReturn({ data: planned.map((slot) => slot.row), include: withTimeZone });
-        await enqueue(tx, rows.filter((row) => !row.locked).map((row) => slotOpened(row, 'created', { user: identity.user, correlationId })));
+        await enqueue(
+          tx,
+          rows.filter((row) => !row.locked).map((row) => slotOpened(row, 'created', { user: identity.user, correlationId })),
+        );
         return rows;
       })
       .catch((error: unknown) => {
@@ -265,11 +334,13 @@ export class AvailabilityService {
       errors.push(...references.errorsOf(item, (field) => at(index, field)));
       const type = item.appointmentType ? references.types.get(item.appointmentType) : undefined;
       const duration = item.duration ?? type?.duration;
-      if (duration === undefined && !item.appointmentType) errors.push({ field: at(index, 'duration'), message: 'required without an appointment type' });
+      if (duration === undefined && !item.appointmentType)
+        errors.push({ field: at(index, 'duration'), message: 'required without an appointment type' });
       const date = new Date(item.date);
       if (date.getTime() <= now.getTime()) errors.push({ field: at(index, 'date'), message: 'must be in the future' });
       const key = `${item.provider} ${date.getTime()}`;
-      if (seen.has(key)) errors.push({ field: at(index, 'date'), message: 'the provider has another availability starting then in this request' });
+      if (seen.has(key))
+        errors.push({ field: at(index, 'date'), message: 'the provider has another availability starting then in this request' });
       seen.add(key);
       return { field: at(index, 'date'), row: newRow(identity, item, date, duration ?? 0) };
     });
@@ -286,16 +357,22 @@ export class AvailabilityService {
     const type = body.appointmentType ? references.types.get(body.appointmentType) : undefined;
     const hours = body.workingHours;
     const slotMinutes = hours.slotMinutes ?? type?.duration;
-    if (slotMinutes === undefined) throw invalidFields([{ field: 'body.workingHours.slotMinutes', message: 'required without an appointment type' }]);
-    if (daysBetween(hours.from, hours.until, facility.timeZone) > MAX_WORKING_DAYS) throw invalidFields([{ field: 'body.workingHours.until', message: `at most ${MAX_WORKING_DAYS} days after from` }]);
+    if (slotMinutes === undefined)
+      throw invalidFields([{ field: 'body.workingHours.slotMinutes', message: 'required without an appointment type' }]);
+    if (daysBetween(hours.from, hours.until, facility.timeZone) > MAX_WORKING_DAYS)
+      throw invalidFields([{ field: 'body.workingHours.until', message: `at most ${MAX_WORKING_DAYS} days after from` }]);
     const slots = expandWorkingHours({ ...hours, slotMinutes }, facility.timeZone, { after: now.getTime(), limit: MAX_CREATED });
     if (slots.length === 0) throw invalidFields([{ field: 'body.workingHours', message: 'no future slot fits these hours' }]);
-    if (slots.length > MAX_CREATED) throw invalidFields([{ field: 'body.workingHours', message: `more than ${MAX_CREATED} slots; at most ${MAX_CREATED} per request` }]);
+    if (slots.length > MAX_CREATED)
+      throw invalidFields([{ field: 'body.workingHours', message: `more than ${MAX_CREATED} slots; at most ${MAX_CREATED} per request` }]);
     return slots.map((slot) => ({ field: 'body.workingHours', row: newRow(identity, body, new Date(slot.start), slotMinutes) }));
   }
 
   /** The live providers, facilities and types some bodies name, and a check naming each field that names none. */
-  private async references(organization: string, bodies: Array<{ provider: string; facility: string; appointmentType?: string | undefined }>) {
+  private async references(
+    organization: string,
+    bodies: Array<{ provider: string; facility: string; appointmentType?: string | undefined }>,
+  ) {
     const live = { organization, deleted: false };
     const unique = (values: Array<string | undefined>) => [...new Set(values.filter((value): value is string => value !== undefined))];
     const [providers, facilities, types] = await Promise.all([
@@ -307,11 +384,16 @@ export class AvailabilityService {
     const result = {
       facilities: new Map(facilities.map((facility) => [facility.id, facility])),
       types: new Map<string, AppointmentType>(types.map((type) => [type.id, type])),
-      errorsOf(body: { provider: string; facility: string; appointmentType?: string | undefined }, at: (field: string) => string): InvalidField[] {
+      errorsOf(
+        body: { provider: string; facility: string; appointmentType?: string | undefined },
+        at: (field: string) => string,
+      ): InvalidField[] {
         return [
           ...(providerIds.has(body.provider) ? [] : [{ field: at('provider'), message: 'no such provider' }]),
           ...(result.facilities.has(body.facility) ? [] : [{ field: at('facility'), message: 'no such facility' }]),
-          ...(body.appointmentType === undefined || result.types.has(body.appointmentType) ? [] : [{ field: at('appointmentType'), message: 'no such appointment type' }]),
+          ...(body.appointmentType === undefined || result.types.has(body.appointmentType)
+            ? []
+            : [{ field: at('appointmentType'), message: 'no such appointment type' }]),
         ];
       },
     };
@@ -327,13 +409,28 @@ export class AvailabilityService {
     const organization = identity.organization;
     const now = this.now();
     const ids = changes.map((change) => change._id);
-    const newTypes = [...new Set(changes.map((change) => change.appointmentType).filter((type): type is string => typeof type === 'string'))];
-    const types = new Map((await this.prisma.appointmentType.findMany({ where: { organization, deleted: false, id: { in: newTypes } } })).map((type) => [type.id, type]));
+    const newTypes = [
+      ...new Set(changes.map((change) => change.appointmentType).filter((type): type is string => typeof type === 'string')),
+    ];
+    const types = new Map(
+      (await this.prisma.appointmentType.findMany({ where: { organization, deleted: false, id: { in: newTypes } } })).map((type) => [
+        type.id,
+        type,
+      ]),
+    );
     let wrote = false;
     const updated = await this.prisma
       .$transaction(async (tx) => {
-        await tx.$executeRawUnsafe('SELECT 1 FROM "availability" WHERE "id" = ANY($1::uuid[]) AND "organization" = $2::uuid ORDER BY "id" FOR UPDATE', ids, organization);
-        const rows = new Map((await tx.availability.findMany({ where: { id: { in: ids }, organization, deleted: false }, include: withTimeZone })).map((row) => [row.id, row]));
+        await tx.$executeRawUnsafe(
+          'SELECT 1 FROM "availability" WHERE "id" = ANY($1::uuid[]) AND "organization" = $2::uuid ORDER BY "id" FOR UPDATE',
+          ids,
+          organization,
+        );
+        const rows = new Map(
+          (await tx.availability.findMany({ where: { id: { in: ids }, organization, deleted: false }, include: withTimeZone })).map(
+            (row) => [row.id, row],
+          ),
+        );
         if (rows.size !== ids.length) throw notFound('availability');
         const errors: InvalidField[] = [];
         const conflicts: InvalidField[] = [];
@@ -341,17 +438,27 @@ export class AvailabilityService {
           const current = rows.get(change._id)!;
           const state = effectiveStatus(stateOf(current.status), current.date, now);
           const at = (field: string) => `body.${index}.${field}`;
-          if (change.status !== undefined && !canSet(state, change.status)) conflicts.push({ field: at('status'), message: `${state} → ${change.status} is not allowed` });
+          if (change.status !== undefined && !canSet(state, change.status))
+            conflicts.push({ field: at('status'), message: `${state} → ${change.status} is not allowed` });
           const moves = change.date !== undefined || change.duration !== undefined || change.appointmentType !== undefined;
-          if (moves && !BOOKABLE.has(state)) conflicts.push({ field: at(change.date !== undefined ? 'date' : change.duration !== undefined ? 'duration' : 'appointmentType'), message: `a ${state} availability cannot be changed` });
-          if (typeof change.appointmentType === 'string' && !types.has(change.appointmentType)) errors.push({ field: at('appointmentType'), message: 'no such appointment type' });
+          if (moves && !BOOKABLE.has(state))
+            conflicts.push({
+              field: at(change.date !== undefined ? 'date' : change.duration !== undefined ? 'duration' : 'appointmentType'),
+              message: `a ${state} availability cannot be changed`,
+            });
+          if (typeof change.appointmentType === 'string' && !types.has(change.appointmentType))
+            errors.push({ field: at('appointmentType'), message: 'no such appointment type' });
           const date = change.date === undefined ? current.date : new Date(change.date);
-          if (change.date !== undefined && date.getTime() <= now.getTime()) errors.push({ field: at('date'), message: 'must be in the future' });
+          if (change.date !== undefined && date.getTime() <= now.getTime())
+            errors.push({ field: at('date'), message: 'must be in the future' });
           const duration = change.duration ?? current.duration;
           return { current, state, change, date, duration, field: at('date') };
         });
         if (errors.length > 0) throw invalidFields(errors);
-        if (conflicts.length > 0) throw new HttpProblem(409, 'invalid-transition', 'The availability cannot be changed that way in the state it is in.', { errors: conflicts });
+        if (conflicts.length > 0)
+          throw new HttpProblem(409, 'invalid-transition', 'The availability cannot be changed that way in the state it is in.', {
+            errors: conflicts,
+          });
         const results: LocatedAvailability[] = [];
         const events: EventEnvelope[] = [];
         for (const { current, state, change, date, duration } of plans) {
@@ -366,10 +473,15 @@ export class AvailabilityService {
             results.push(current);
             continue;
           }
-          const row = await tx.availability.update({ where: { id: current.id }, data: { ...data, updatedBy: identity.user }, include: withTimeZone });
+          const row = await tx.availability.update({
+            where: { id: current.id },
+            data: { ...data, updatedBy: identity.user },
+            include: withTimeZone,
+          });
           const context = { user: identity.user, correlationId };
           const after = effectiveStatus(stateOf(row.status), row.date, now);
-          if (after === 'available' && !row.locked && (state !== 'available' || current.locked)) events.push(slotOpened(row, 'released', context));
+          if (after === 'available' && !row.locked && (state !== 'available' || current.locked))
+            events.push(slotOpened(row, 'released', context));
           if (after === 'booked-by-integrator' && state !== 'booked-by-integrator') events.push(slotBooked(row, null, context));
           results.push(row);
         }
@@ -395,11 +507,15 @@ export class AvailabilityService {
     const now = this.now();
     const [patient, type] = await Promise.all([
       this.patients.problem(identity, body.patient, 'body.patient', 'write'),
-      body.appointmentType ? this.prisma.appointmentType.findFirst({ where: { id: body.appointmentType, organization, deleted: false }, select: { id: true } }) : undefined,
+      body.appointmentType
+        ? this.prisma.appointmentType.findFirst({ where: { id: body.appointmentType, organization, deleted: false }, select: { id: true } })
+        : undefined,
     ]);
     if (patient) throw patientNotFound(patient);
     if (type === null) throw invalidFields([{ field: 'body.appointmentType', message: 'no such appointment type' }]);
-    const result = await this.prisma.$transaction((tx) => bookAvailability(tx, { organization, user: identity.user, correlationId }, id, body, now));
+    const result = await this.prisma.$transaction((tx) =>
+      bookAvailability(tx, { organization, user: identity.user, correlationId }, id, body, now),
+    );
     this.eventsWritten();
     return toAvailabilityResponse(result, now);
   }
@@ -408,7 +524,18 @@ export class AvailabilityService {
 // ---- helpers -------------------------------------------------------------------------------------------------
 
 /** A new availability row. */
-function newRow(identity: Identity, body: { provider: string; facility: string; appointmentType?: string | undefined; externalId?: string | undefined; locked?: boolean | undefined }, date: Date, duration: number) {
+function newRow(
+  identity: Identity,
+  body: {
+    provider: string;
+    facility: string;
+    appointmentType?: string | undefined;
+    externalId?: string | undefined;
+    locked?: boolean | undefined;
+  },
+  date: Date,
+  duration: number,
+) {
   return {
     id: randomUUID(),
     organization: identity.organization,
@@ -430,7 +557,8 @@ function checkedRange(from: RangeBound, to: RangeBound, zone: string): Interval 
   const range = resolveRange(from, to, zone);
   if (!(range.end > range.start)) throw invalidFields([{ field: 'querystring.to', message: 'must be after from' }]);
   // A day longer than 24 hours (DST ends in the range) is the only slack.
-  if (range.end - range.start > MAX_RANGE_DAYS * 86_400_000 + 3_600_000) throw invalidFields([{ field: 'querystring.to', message: `at most ${MAX_RANGE_DAYS} days after from` }]);
+  if (range.end - range.start > MAX_RANGE_DAYS * 86_400_000 + 3_600_000)
+    throw invalidFields([{ field: 'querystring.to', message: `at most ${MAX_RANGE_DAYS} days after from` }]);
   return range;
 }
 
@@ -500,8 +628,27 @@ type OpenSlotFields = [
 
 /** A slot of {@link OPEN_SLOT_FIELDS} as the model the views take. */
 function locatedOf(fields: OpenSlotFields): LocatedAvailability {
-  const [id, organization, providerId, facilityId, appointmentTypeId, date, duration, endAt, externalId, status, offerId, appointmentId, locked, deleted, createdBy, updatedBy, createdAt, updatedAt, timeZone] =
-    fields;
+  const [
+    id,
+    organization,
+    providerId,
+    facilityId,
+    appointmentTypeId,
+    date,
+    duration,
+    endAt,
+    externalId,
+    status,
+    offerId,
+    appointmentId,
+    locked,
+    deleted,
+    createdBy,
+    updatedBy,
+    createdAt,
+    updatedAt,
+    timeZone,
+  ] = fields;
   return {
     id,
     organization,

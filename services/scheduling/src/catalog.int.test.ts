@@ -26,7 +26,12 @@ describe('scheduling service: providers, facilities and appointment types', () =
   });
 
   const call = async (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, payload?: unknown, caller = org.admin) =>
-    service.app.inject({ method, url, headers: await as(caller), ...(payload !== undefined ? { payload: payload as Record<string, unknown> } : {}) });
+    service.app.inject({
+      method,
+      url,
+      headers: await as(caller),
+      ...(payload !== undefined ? { payload: payload as Record<string, unknown> } : {}),
+    });
   const count = async (table: string) => (await sql.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n as number;
   const eventsOf = (id: string, count: number) =>
     waitFor(
@@ -46,7 +51,12 @@ describe('scheduling service: providers, facilities and appointment types', () =
   });
 
   it('creates, reads, changes and soft-deletes a provider, publishing each change', async () => {
-    const created = await call('POST', '/api/providers', { firstname: 'Ada', lastname: 'Lovelace', npi: 1234567893, alternativeName: 'Dr. Ada' });
+    const created = await call('POST', '/api/providers', {
+      firstname: 'Ada',
+      lastname: 'Lovelace',
+      npi: 1234567893,
+      alternativeName: 'Dr. Ada',
+    });
     expect(created.statusCode).toBe(200);
     const provider = created.json();
     expect(provider).toMatchObject({
@@ -66,7 +76,13 @@ describe('scheduling service: providers, facilities and appointment types', () =
 
     const changed = await call('PUT', `/api/providers/${provider._id}`, { lastname: 'King', alternativeName: null, visible: false });
     expect(changed.statusCode).toBe(200);
-    expect(changed.json()).toMatchObject({ lastname: 'King', name: 'Ada King', alternativeName: null, visible: false, updatedBy: org.admin.user });
+    expect(changed.json()).toMatchObject({
+      lastname: 'King',
+      name: 'Ada King',
+      alternativeName: null,
+      visible: false,
+      updatedBy: org.admin.user,
+    });
     // The same values again change nothing and publish nothing.
     expect((await call('PUT', `/api/providers/${provider._id}`, { lastname: 'King' })).statusCode).toBe(200);
 
@@ -78,22 +94,39 @@ describe('scheduling service: providers, facilities and appointment types', () =
 
     const published = await eventsOf(provider._id, 3);
     expect(published.map((event) => event.type)).toEqual(['provider.created', 'provider.updated', 'provider.deleted']);
-    expect(published[0]).toMatchObject({ organization: org.id, source: '/services/scheduling', data: { _id: provider._id, name: 'Ada Lovelace', alternativeName: 'Dr. Ada', visible: true } });
-    expect(published[1]!.data).toMatchObject({ name: 'Ada King', alternativeName: null, visible: false, changed: ['lastname', 'alternativeName', 'visible'] });
+    expect(published[0]).toMatchObject({
+      organization: org.id,
+      source: '/services/scheduling',
+      data: { _id: provider._id, name: 'Ada Lovelace', alternativeName: 'Dr. Ada', visible: true },
+    });
+    expect(published[1]!.data).toMatchObject({
+      name: 'Ada King',
+      alternativeName: null,
+      visible: false,
+      changed: ['lastname', 'alternativeName', 'visible'],
+    });
     expect(published[2]!.data).toEqual({ _id: provider._id });
-    const rows = await sql.query("SELECT count(*)::int AS n FROM outbox WHERE key = $1", [provider._id]);
+    const rows = await sql.query('SELECT count(*)::int AS n FROM outbox WHERE key = $1', [provider._id]);
     expect(rows.rows[0].n).toBe(3);
   });
 
   it('keeps each facility in a valid IANA time zone and tells messaging about it', async () => {
-    const created = await call('POST', '/api/facilities', { name: 'Harbor Clinic', timeZone: 'america/los_angeles', city: 'Oakland', phone: '+15105550100' });
+    const created = await call('POST', '/api/facilities', {
+      name: 'Harbor Clinic',
+      timeZone: 'america/los_angeles',
+      city: 'Oakland',
+      phone: '+15105550100',
+    });
     expect(created.statusCode).toBe(200);
     const facility = created.json();
     expect(facility).toMatchObject({ name: 'Harbor Clinic', timeZone: 'America/Los_Angeles', city: 'Oakland', visible: true, deleted: 0 });
     const moved = await call('PUT', `/api/facilities/${facility._id}`, { timeZone: 'Europe/Lisbon' });
     expect(moved.json().timeZone).toBe('Europe/Lisbon');
     const published = await eventsOf(facility._id, 2);
-    expect(published[0]).toMatchObject({ type: 'facility.created', data: { name: 'Harbor Clinic', timeZone: 'America/Los_Angeles', phone: '+15105550100' } });
+    expect(published[0]).toMatchObject({
+      type: 'facility.created',
+      data: { name: 'Harbor Clinic', timeZone: 'America/Los_Angeles', phone: '+15105550100' },
+    });
     expect(published[1]).toMatchObject({ type: 'facility.updated', data: { timeZone: 'Europe/Lisbon', changed: ['timeZone'] } });
   });
 
@@ -102,10 +135,16 @@ describe('scheduling service: providers, facilities and appointment types', () =
     expect(created.statusCode).toBe(200);
     const type = created.json();
     expect(type).toMatchObject({ name: 'New patient visit', duration: 45, visible: 0 });
-    expect((await call('PUT', `/api/appointmentTypes/${type._id}`, { duration: 60, visible: true })).json()).toMatchObject({ duration: 60, visible: 1 });
+    expect((await call('PUT', `/api/appointmentTypes/${type._id}`, { duration: 60, visible: true })).json()).toMatchObject({
+      duration: 60,
+      visible: 1,
+    });
     const published = await eventsOf(type._id, 2);
     expect(published[0]).toMatchObject({ type: 'appointment-type.created', data: { duration: 45, visible: false } });
-    expect(published[1]).toMatchObject({ type: 'appointment-type.updated', data: { duration: 60, visible: true, changed: ['duration', 'visible'] } });
+    expect(published[1]).toMatchObject({
+      type: 'appointment-type.updated',
+      data: { duration: 60, visible: true, changed: ['duration', 'visible'] },
+    });
   });
 
   it('lists visible records, hidden ones, all of them in crudList, and searches names', async () => {
@@ -134,7 +173,12 @@ describe('scheduling service: providers, facilities and appointment types', () =
     // Wildcards are searched for literally.
     expect(await names('/api/providers/search?value=%25')).toEqual([]);
     expect(await names('/api/providers/search?value=_')).toEqual([]);
-    expect(await get('/api/providers/crudList?page=2&limit=2')).toMatchObject({ page: 2, limit: 2, total: 3, response: [{ name: 'Rosalind Franklin' }] });
+    expect(await get('/api/providers/crudList?page=2&limit=2')).toMatchObject({
+      page: 2,
+      limit: 2,
+      total: 3,
+      response: [{ name: 'Rosalind Franklin' }],
+    });
 
     expect(await names('/api/facilities')).toEqual(['North Campus']);
     expect(await names('/api/facilities/hidden')).toEqual(['Old Annex']);
@@ -148,7 +192,12 @@ describe('scheduling service: providers, facilities and appointment types', () =
   });
 
   it('refuses bad bodies with problem+json naming the fields, storing nothing', async () => {
-    const before = { providers: await count('provider'), facilities: await count('facility'), types: await count('appointment_type'), outbox: await count('outbox') };
+    const before = {
+      providers: await count('provider'),
+      facilities: await count('facility'),
+      types: await count('appointment_type'),
+      outbox: await count('outbox'),
+    };
     const attempts: Array<[string, Record<string, unknown>, string]> = [
       ['/api/providers', { lastname: 'Nofirst' }, 'body.firstname'],
       ['/api/providers', { firstname: ' ', lastname: 'Blank' }, 'body.firstname'],
@@ -184,7 +233,12 @@ describe('scheduling service: providers, facilities and appointment types', () =
     expect((await call('GET', '/api/providers/not-a-uuid')).statusCode).toBe(400);
     expect((await call('GET', '/api/providers/search')).statusCode).toBe(400);
     expect((await call('GET', `/api/providers/${provider._id}`)).json()).toMatchObject({ firstname: 'Kept', lastname: 'Asis' });
-    expect({ providers: await count('provider'), facilities: await count('facility'), types: await count('appointment_type'), outbox: await count('outbox') }).toEqual({
+    expect({
+      providers: await count('provider'),
+      facilities: await count('facility'),
+      types: await count('appointment_type'),
+      outbox: await count('outbox'),
+    }).toEqual({
       ...before,
       providers: before.providers + 1,
       outbox: before.outbox + 1,

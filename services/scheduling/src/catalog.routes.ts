@@ -68,7 +68,8 @@ export const appointmentTypeKind: CatalogKind<AppointmentType, AppointmentTypeRe
   orderBy: [{ name: 'asc' }, { id: 'asc' }],
   toResponse: toAppointmentTypeResponse,
   created: (row, context) => createEvent(appointmentTypeCreatedV1, { ...context, data: appointmentTypeSnapshot(row) }),
-  updated: (row, changed, context) => createEvent(appointmentTypeUpdatedV1, { ...context, data: { ...appointmentTypeSnapshot(row), changed } }),
+  updated: (row, changed, context) =>
+    createEvent(appointmentTypeUpdatedV1, { ...context, data: { ...appointmentTypeSnapshot(row), changed } }),
   deleted: (row, context) => createEvent(appointmentTypeDeletedV1, { ...context, data: { _id: row.id } }),
 };
 

@@ -64,14 +64,24 @@ export class CatalogService<Row extends CatalogRow, Response> {
       organization: identity.organization,
       deleted: false,
       ...(visibility === 'all' ? {} : { visible: visibility === 'visible' }),
-      ...(search ? { AND: searchTerms(search).map((term) => ({ OR: this.kind.searchFields.map((field) => ({ [field]: { contains: term, mode: 'insensitive' } })) })) } : {}),
+      ...(search
+        ? {
+            AND: searchTerms(search).map((term) => ({
+              OR: this.kind.searchFields.map((field) => ({ [field]: { contains: term, mode: 'insensitive' } })),
+            })),
+          }
+        : {}),
     };
     const delegate = this.kind.delegate(this.prisma);
     const [rows, total] = await Promise.all([
       delegate.findMany({ where, orderBy: this.kind.orderBy, ...pageWindow(query) }),
       delegate.count({ where }),
     ]);
-    return pageOf(rows.map((row) => this.kind.toResponse(row)), query, total);
+    return pageOf(
+      rows.map((row) => this.kind.toResponse(row)),
+      query,
+      total,
+    );
   }
 
   /** A record of the caller's organization; 404 otherwise. */
@@ -100,7 +110,9 @@ export class CatalogService<Row extends CatalogRow, Response> {
     let wrote = false;
     const row = await this.prisma.$transaction(async (tx) => {
       const current = await this.own(tx, identity, id, true);
-      const changed = Object.keys(data).filter((key) => data[key] !== undefined && data[key] !== (current as unknown as Record<string, unknown>)[key]);
+      const changed = Object.keys(data).filter(
+        (key) => data[key] !== undefined && data[key] !== (current as unknown as Record<string, unknown>)[key],
+      );
       if (changed.length === 0) return current;
       const updated = await this.kind.delegate(tx).update({
         where: { id },
@@ -128,7 +140,12 @@ export class CatalogService<Row extends CatalogRow, Response> {
 
   /** The caller's organization's live record, locked for the rest of the transaction when asked; 404 otherwise. */
   private async own(db: Db, identity: Identity, id: string, lock = false): Promise<Row> {
-    if (lock) await db.$executeRawUnsafe(`SELECT 1 FROM "${this.kind.table}" WHERE "id" = $1::uuid AND "organization" = $2::uuid FOR UPDATE`, id, identity.organization);
+    if (lock)
+      await db.$executeRawUnsafe(
+        `SELECT 1 FROM "${this.kind.table}" WHERE "id" = $1::uuid AND "organization" = $2::uuid FOR UPDATE`,
+        id,
+        identity.organization,
+      );
     const row = await this.kind.delegate(db).findFirst({ where: { id, organization: identity.organization, deleted: false } });
     if (!row) throw notFound(this.kind.noun);
     return row;
@@ -170,11 +187,12 @@ export interface CatalogRoutes<TCreate extends z.ZodType, TUpdate extends z.ZodT
 }
 
 /** Registers the v1 routes of a catalog group: list, create, get, change, delete, search, hidden and maybe crudList. */
-export function registerCatalogRoutes<Row extends CatalogRow, TCreate extends z.ZodType, TUpdate extends z.ZodType, TResponse extends z.ZodType>(
-  app: ServiceApp,
-  service: CatalogService<Row, z.output<TResponse>>,
-  routes: CatalogRoutes<TCreate, TUpdate, TResponse>,
-): void {
+export function registerCatalogRoutes<
+  Row extends CatalogRow,
+  TCreate extends z.ZodType,
+  TUpdate extends z.ZodType,
+  TResponse extends z.ZodType,
+>(app: ServiceApp, service: CatalogService<Row, z.output<TResponse>>, routes: CatalogRoutes<TCreate, TUpdate, TResponse>): void {
   const tags = [routes.group];
   const base = `/api/${routes.group}`;
   // Widened so the route types do not try to relate the generic response schema to the service's answer type.
@@ -182,28 +200,73 @@ export function registerCatalogRoutes<Row extends CatalogRow, TCreate extends z.
   const page = listOf(response);
   app.get(
     base,
-    { config: { roles: READERS }, schema: { tags, summary: `Visible ${routes.plural}`, description: 'Paged with page/limit, by name.', querystring: listQuery, response: { 200: page } } },
+    {
+      config: { roles: READERS },
+      schema: {
+        tags,
+        summary: `Visible ${routes.plural}`,
+        description: 'Paged with page/limit, by name.',
+        querystring: listQuery,
+        response: { 200: page },
+      },
+    },
     async (request) => service.list(callerOf(request), request.query, 'visible'),
   );
   app.post(
     base,
-    { config: { roles: WRITERS }, schema: { tags, summary: `Create ${routes.singular}`, description: 'Answers 200 with the created record.', body: routes.createBody, response: { 200: response } } },
+    {
+      config: { roles: WRITERS },
+      schema: {
+        tags,
+        summary: `Create ${routes.singular}`,
+        description: 'Answers 200 with the created record.',
+        body: routes.createBody,
+        response: { 200: response },
+      },
+    },
     async (request) => service.create(callerOf(request), routes.createData(request.body as z.output<TCreate>), request.id),
   );
   app.get(
     `${base}/search`,
-    { config: { roles: READERS }, schema: { tags, summary: `Find ${routes.plural} by name`, description: 'Visible or hidden; every word of `value` must appear in a name.', querystring: searchQuery, response: { 200: page } } },
+    {
+      config: { roles: READERS },
+      schema: {
+        tags,
+        summary: `Find ${routes.plural} by name`,
+        description: 'Visible or hidden; every word of `value` must appear in a name.',
+        querystring: searchQuery,
+        response: { 200: page },
+      },
+    },
     async (request) => service.list(callerOf(request), request.query, 'all', request.query.value),
   );
   app.get(
     `${base}/hidden`,
-    { config: { roles: READERS }, schema: { tags, summary: `Hidden ${routes.plural}`, description: 'Those with visible false.', querystring: listQuery, response: { 200: page } } },
+    {
+      config: { roles: READERS },
+      schema: {
+        tags,
+        summary: `Hidden ${routes.plural}`,
+        description: 'Those with visible false.',
+        querystring: listQuery,
+        response: { 200: page },
+      },
+    },
     async (request) => service.list(callerOf(request), request.query, 'hidden'),
   );
   if (routes.crudList) {
     app.get(
       `${base}/crudList`,
-      { config: { roles: READERS }, schema: { tags, summary: `All ${routes.plural}, visible or not`, description: 'For administration screens.', querystring: listQuery, response: { 200: page } } },
+      {
+        config: { roles: READERS },
+        schema: {
+          tags,
+          summary: `All ${routes.plural}, visible or not`,
+          description: 'For administration screens.',
+          querystring: listQuery,
+          response: { 200: page },
+        },
+      },
       async (request) => service.list(callerOf(request), request.query, 'all'),
     );
   }
@@ -214,12 +277,32 @@ export function registerCatalogRoutes<Row extends CatalogRow, TCreate extends z.
   );
   app.put(
     `${base}/:id`,
-    { config: { roles: WRITERS }, schema: { tags, summary: `Change ${routes.singular}`, description: 'Changes the fields given; null clears an optional one.', params: idParams, body: routes.updateBody, response: { 200: response } } },
-    async (request) => service.update(callerOf(request), request.params.id, routes.updateData(request.body as z.output<TUpdate>), request.id),
+    {
+      config: { roles: WRITERS },
+      schema: {
+        tags,
+        summary: `Change ${routes.singular}`,
+        description: 'Changes the fields given; null clears an optional one.',
+        params: idParams,
+        body: routes.updateBody,
+        response: { 200: response },
+      },
+    },
+    async (request) =>
+      service.update(callerOf(request), request.params.id, routes.updateData(request.body as z.output<TUpdate>), request.id),
   );
   app.delete(
     `${base}/:id`,
-    { config: { roles: WRITERS }, schema: { tags, summary: `Delete ${routes.singular}`, description: 'Soft delete: answers the record with deleted 1; it then answers 404. Appointments keep pointing at it.', params: idParams, response: { 200: response } } },
+    {
+      config: { roles: WRITERS },
+      schema: {
+        tags,
+        summary: `Delete ${routes.singular}`,
+        description: 'Soft delete: answers the record with deleted 1; it then answers 404. Appointments keep pointing at it.',
+        params: idParams,
+        response: { 200: response },
+      },
+    },
     async (request) => service.remove(callerOf(request), request.params.id, request.id),
   );
 }

@@ -2,16 +2,28 @@ import { ConfigError, parseConfig } from '@pep/service-kit';
 import { describe, expect, it } from 'vitest';
 import { configSchema } from './config.js';
 
-const base = { DATABASE_URL: 'postgres://scheduling@db:5432/scheduling', INTERNAL_AUTH_SECRET: 'i'.repeat(32), PATIENTS_URL: 'http://patients:8080', AUTH_URL: 'http://auth:8080' };
+const base = {
+  DATABASE_URL: 'postgres://scheduling@db:5432/scheduling',
+  INTERNAL_AUTH_SECRET: 'i'.repeat(32),
+  PATIENTS_URL: 'http://patients:8080',
+  AUTH_URL: 'http://auth:8080',
+};
 
 describe('scheduling configuration', () => {
   it('fills in the defaults', () => {
-    expect(parseConfig(configSchema, base)).toMatchObject({ KAFKA_CLIENT_ID: 'scheduling', TOPIC_PREFIX: '', MIGRATE_ON_START: true, PORT: 8080 });
+    expect(parseConfig(configSchema, base)).toMatchObject({
+      KAFKA_CLIENT_ID: 'scheduling',
+      TOPIC_PREFIX: '',
+      MIGRATE_ON_START: true,
+      PORT: 8080,
+    });
   });
 
   it('wants a database and a long enough secret', () => {
     expect(() => parseConfig(configSchema, { ...base, DATABASE_URL: undefined })).toThrow(/DATABASE_URL/);
-    expect(parseConfig(configSchema, { ...base, DATABASE_URL: undefined, PGLITE_DIR: '.data/scheduling' }).PGLITE_DIR).toBe('.data/scheduling');
+    expect(parseConfig(configSchema, { ...base, DATABASE_URL: undefined, PGLITE_DIR: '.data/scheduling' }).PGLITE_DIR).toBe(
+      '.data/scheduling',
+    );
     expect(() => parseConfig(configSchema, { ...base, INTERNAL_AUTH_SECRET: 'short' })).toThrow(ConfigError);
   });
 

@@ -49,7 +49,12 @@ describe('scheduling service: every request that loses a race answers 409, round
     const patients = await knownPatients(service, org.id, WAY);
     for (let round = 0; round < BOOKING_ROUNDS; round += 1) {
       const date = new Date(Date.UTC(2099, 0, 1, 14) + round * 86_400_000);
-      const slot = await create(service.app, headers, '/api/availabilities', { provider: records.provider, facility: records.facility, appointmentType: records.type, date: date.toISOString() });
+      const slot = await create(service.app, headers, '/api/availabilities', {
+        provider: records.provider,
+        facility: records.facility,
+        appointmentType: records.type,
+        date: date.toISOString(),
+      });
       // A third each: a direct booking overlapping the slot (each at its own minute, so the exclusion constraint decides), and both availability routes.
       const responses = await Promise.all(
         patients.map((patient, i) => {
@@ -62,9 +67,17 @@ describe('scheduling service: every request that loses a race answers 409, round
         }),
       );
       expectNoServerError(responses, round);
-      expect(responses.filter((response) => response.statusCode === 200), `round ${round}`).toHaveLength(1);
+      expect(
+        responses.filter((response) => response.statusCode === 200),
+        `round ${round}`,
+      ).toHaveLength(1);
       const window = [date.toISOString(), new Date(date.getTime() + 60 * 60_000).toISOString()];
-      expect(await count('SELECT count(*)::int AS n FROM appointment WHERE provider = $1 AND date >= $2 AND date < $3', [records.provider, ...window])).toBe(1);
+      expect(
+        await count('SELECT count(*)::int AS n FROM appointment WHERE provider = $1 AND date >= $2 AND date < $3', [
+          records.provider,
+          ...window,
+        ]),
+      ).toBe(1);
     }
   });
 
@@ -86,12 +99,21 @@ describe('scheduling service: every request that loses a race answers 409, round
         waitlists: entries.map((entry) => entry._id),
       });
       const [direct, ...acceptances] = await Promise.all([
-        service.app.inject({ method: 'POST', url: '/api/appointments', headers, payload: booking(records, date, { patient: (await knownPatients(service, org.id, 1))[0] }) }),
-        ...Array.from({ length: 10 }, (_, i) => service.app.inject({ method: 'GET', url: `/api/waitlists/confirmOffer/${entries[i % 5]!._id}`, headers })),
+        service.app.inject({
+          method: 'POST',
+          url: '/api/appointments',
+          headers,
+          payload: booking(records, date, { patient: (await knownPatients(service, org.id, 1))[0] }),
+        }),
+        ...Array.from({ length: 10 }, (_, i) =>
+          service.app.inject({ method: 'GET', url: `/api/waitlists/confirmOffer/${entries[i % 5]!._id}`, headers }),
+        ),
       ]);
       expectNoServerError([direct!, ...acceptances], round);
       // The slot went to the direct booking or to one waiting patient (whose entry may answer 200 more than once), never both.
-      const accepted = new Set(acceptances.filter((response) => response.statusCode === 200).map((response) => response.json()._id as string));
+      const accepted = new Set(
+        acceptances.filter((response) => response.statusCode === 200).map((response) => response.json()._id as string),
+      );
       expect(accepted.size + (direct!.statusCode === 200 ? 1 : 0), `round ${round}`).toBe(1);
       expect(await count('SELECT count(*)::int AS n FROM appointment WHERE provider = $1 AND date = $2', [records.provider, date])).toBe(1);
       const status = (await service.app.inject({ url: `/api/offers/${offer._id}`, headers })).json().status;
@@ -106,7 +128,8 @@ describe('scheduling service: every request that loses a race answers 409, round
     for (let round = 0; round < MOVE_ROUNDS; round += 1) {
       // Fresh entries each round: the last round's offer holds its entries.
       const ids: string[] = [];
-      for (const patient of await knownPatients(service, org.id, 8)) ids.push((await create(service.app, headers, '/api/waitlists', { patient, provider: records.provider }))._id);
+      for (const patient of await knownPatients(service, org.id, 8))
+        ids.push((await create(service.app, headers, '/api/waitlists', { patient, provider: records.provider }))._id);
       const date = new Date(Date.UTC(2099, 8, 1, 9) + round * 86_400_000).toISOString();
       // An offer updates the entries it reaches in rank order while every move locks them all in id order.
       const [offer, ...moves] = await Promise.all([
@@ -114,14 +137,27 @@ describe('scheduling service: every request that loses a race answers 409, round
           method: 'POST',
           url: '/api/offers',
           headers,
-          payload: { provider: records.provider, facility: records.facility, appointmentType: records.type, date, protocol: 'parallel', waitlists: [...ids].reverse() },
+          payload: {
+            provider: records.provider,
+            facility: records.facility,
+            appointmentType: records.type,
+            date,
+            protocol: 'parallel',
+            waitlists: [...ids].reverse(),
+          },
         }),
         ...Array.from({ length: 8 }, (_, i) =>
-          service.app.inject({ method: 'POST', url: `/api/waitlists/move/update-position/${records.provider}/${ids[i]}/${ids[(i * 3 + round) % 8]}`, headers }),
+          service.app.inject({
+            method: 'POST',
+            url: `/api/waitlists/move/update-position/${records.provider}/${ids[i]}/${ids[(i * 3 + round) % 8]}`,
+            headers,
+          }),
         ),
       ]);
       expectNoServerError([offer!, ...moves], round);
-      const positions = (await sql.query('SELECT position FROM waitlist WHERE provider = $1 AND NOT deleted', [records.provider])).rows.map((row) => row.position as number);
+      const positions = (await sql.query('SELECT position FROM waitlist WHERE provider = $1 AND NOT deleted', [records.provider])).rows.map(
+        (row) => row.position as number,
+      );
       expect(new Set(positions).size, `round ${round}: positions ${positions.join(',')}`).toBe(positions.length);
       expect(offer!.statusCode, `round ${round}: ${offer!.body}`).toBe(200);
     }
@@ -174,7 +210,9 @@ describe('scheduling service: every request that loses a race answers 409, round
 
     it('answers 409 when the retries run out, keeping the SQLSTATE readable', async () => {
       const { outcomes } = await deadlock(retryingTransactions(prisma, { attempts: 1 }));
-      const failed = outcomes.filter((outcome) => outcome.status === 'rejected').map((outcome) => (outcome as PromiseRejectedResult).reason);
+      const failed = outcomes
+        .filter((outcome) => outcome.status === 'rejected')
+        .map((outcome) => (outcome as PromiseRejectedResult).reason);
       expect(failed).toHaveLength(1);
       expect(failed[0]).toBeInstanceOf(DatabaseContentionError);
       expect(failed[0]).toMatchObject({ statusCode: 409, problemType: 'conflict' });
@@ -183,7 +221,9 @@ describe('scheduling service: every request that loses a race answers 409, round
 
     it('answers 503 with Retry-After when a transaction cannot start in time', async () => {
       const single = await openDatabase({ kind: 'postgres', url: service.databaseUrl, poolMax: 1 });
-      const busy = retryingTransactions(new PrismaClient({ adapter: single.adapter, transactionOptions: { maxWait: 200, timeout: 5_000 } }));
+      const busy = retryingTransactions(
+        new PrismaClient({ adapter: single.adapter, transactionOptions: { maxWait: 200, timeout: 5_000 } }),
+      );
       try {
         let finish!: () => void;
         const holding = busy.$transaction(() => new Promise<void>((resolve) => (finish = resolve)));

@@ -3,7 +3,14 @@ import { kafkaBrokers, waitFor } from '@pep/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { booking, catalog } from '../test/fixtures.js';
-import { as, knownPatients, organization, publishOrganizationSettings, startScheduling, type SchedulingUnderTest } from '../test/harness.js';
+import {
+  as,
+  knownPatients,
+  organization,
+  publishOrganizationSettings,
+  startScheduling,
+  type SchedulingUnderTest,
+} from '../test/harness.js';
 
 const ATTEMPTS = 20;
 
@@ -37,9 +44,14 @@ describe('scheduling service: no double booking, enforced by the database', () =
       ),
     );
     const statuses = responses.map((response) => response.statusCode);
-    const rows = (await sql.query('SELECT count(*)::int AS n FROM appointment WHERE provider = $1', [records.provider])).rows[0].n as number;
-    const events = (await sql.query("SELECT count(*)::int AS n FROM outbox WHERE envelope->>'type' = 'appointment.created' AND envelope->'data'->>'provider' = $1", [records.provider])).rows[0]
+    const rows = (await sql.query('SELECT count(*)::int AS n FROM appointment WHERE provider = $1', [records.provider])).rows[0]
       .n as number;
+    const events = (
+      await sql.query(
+        "SELECT count(*)::int AS n FROM outbox WHERE envelope->>'type' = 'appointment.created' AND envelope->'data'->>'provider' = $1",
+        [records.provider],
+      )
+    ).rows[0].n as number;
     return { responses, statuses, rows, events };
   }
 
@@ -48,7 +60,10 @@ describe('scheduling service: no double booking, enforced by the database', () =
     const headers = await as(org.staff);
     const records = await catalog(service.app, headers);
     const { responses, statuses, rows, events } = await race(org.id, headers, records);
-    expect(statuses.filter((status) => status === 200), `statuses ${statuses.join(',')}: ${responses.find((r) => r.statusCode >= 500)?.body ?? ''}`).toHaveLength(1);
+    expect(
+      statuses.filter((status) => status === 200),
+      `statuses ${statuses.join(',')}: ${responses.find((r) => r.statusCode >= 500)?.body ?? ''}`,
+    ).toHaveLength(1);
     expect(statuses.filter((status) => status === 409)).toHaveLength(ATTEMPTS - 1);
     for (const response of responses.filter((r) => r.statusCode === 409)) {
       expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
@@ -63,15 +78,21 @@ describe('scheduling service: no double booking, enforced by the database', () =
     const headers = await as(org.staff);
     const records = await catalog(service.app, headers);
     const settingId = randomUUID();
-    const setting = (allowDoubleBooking: boolean, time: Date) => publishOrganizationSettings(service, org.id, { allowDoubleBooking, timeZone: 'UTC' }, { settingId, time });
-    const stored = async () => (await sql.query('SELECT allow_double_booking FROM organization_setting WHERE organization = $1', [org.id])).rows[0]?.allow_double_booking as boolean | undefined;
+    const setting = (allowDoubleBooking: boolean, time: Date) =>
+      publishOrganizationSettings(service, org.id, { allowDoubleBooking, timeZone: 'UTC' }, { settingId, time });
+    const stored = async () =>
+      (await sql.query('SELECT allow_double_booking FROM organization_setting WHERE organization = $1', [org.id])).rows[0]
+        ?.allow_double_booking as boolean | undefined;
 
     const allowed = await setting(true, new Date('2026-01-01T00:00:00Z'));
     await waitFor(async () => (await stored()) === true, { timeoutMs: 30_000, message: 'the setting kept from settings.changed' });
     // A redelivered event is handled once, and an older one arriving late changes nothing.
     await service.bus.publish([{ topic: 'auth.settings', key: settingId, value: JSON.stringify(allowed) }]);
     await publishOrganizationSettings(service, org.id, { allowDoubleBooking: false }, { time: new Date('2025-12-31T00:00:00Z') });
-    await waitFor(async () => (await sql.query('SELECT count(*)::int AS n FROM inbox')).rows[0].n >= 2, { timeoutMs: 30_000, message: 'both events handled' });
+    await waitFor(async () => (await sql.query('SELECT count(*)::int AS n FROM inbox')).rows[0].n >= 2, {
+      timeoutMs: 30_000,
+      message: 'both events handled',
+    });
     expect((await sql.query('SELECT count(*)::int AS n FROM inbox WHERE event_id = $1', [allowed.id])).rows[0].n).toBe(1);
     expect(await stored()).toBe(true);
 
@@ -82,9 +103,19 @@ describe('scheduling service: no double booking, enforced by the database', () =
 
     await setting(false, new Date('2026-01-02T00:00:00Z'));
     await waitFor(async () => (await stored()) === false, { timeoutMs: 30_000, message: 'double booking switched off' });
-    const late = await service.app.inject({ method: 'POST', url: '/api/appointments', headers, payload: booking(records, '2026-07-01T12:00:00Z') });
+    const late = await service.app.inject({
+      method: 'POST',
+      url: '/api/appointments',
+      headers,
+      payload: booking(records, '2026-07-01T12:00:00Z'),
+    });
     expect(late.statusCode).toBe(200);
-    const overlapping = await service.app.inject({ method: 'POST', url: '/api/appointments', headers, payload: booking(records, '2026-07-01T12:10:00Z') });
+    const overlapping = await service.app.inject({
+      method: 'POST',
+      url: '/api/appointments',
+      headers,
+      payload: booking(records, '2026-07-01T12:10:00Z'),
+    });
     expect(overlapping.statusCode).toBe(409);
   });
 
@@ -94,8 +125,17 @@ describe('scheduling service: no double booking, enforced by the database', () =
     const records = await catalog(service.app, headers);
     await publishOrganizationSettings(service, randomUUID(), { allowDoubleBooking: true });
     const marker = await publishOrganizationSettings(service, org.id, { allowDoubleBooking: false });
-    await waitFor(async () => (await sql.query('SELECT 1 FROM inbox WHERE event_id = $1', [marker.id])).rows.length === 1, { timeoutMs: 30_000, message: 'marker handled' });
-    expect((await service.app.inject({ method: 'POST', url: '/api/appointments', headers, payload: booking(records, '2026-08-01T10:00:00Z') })).statusCode).toBe(200);
-    expect((await service.app.inject({ method: 'POST', url: '/api/appointments', headers, payload: booking(records, '2026-08-01T10:00:00Z') })).statusCode).toBe(409);
+    await waitFor(async () => (await sql.query('SELECT 1 FROM inbox WHERE event_id = $1', [marker.id])).rows.length === 1, {
+      timeoutMs: 30_000,
+      message: 'marker handled',
+    });
+    expect(
+      (await service.app.inject({ method: 'POST', url: '/api/appointments', headers, payload: booking(records, '2026-08-01T10:00:00Z') }))
+        .statusCode,
+    ).toBe(200);
+    expect(
+      (await service.app.inject({ method: 'POST', url: '/api/appointments', headers, payload: booking(records, '2026-08-01T10:00:00Z') }))
+        .statusCode,
+    ).toBe(409);
   });
 });

@@ -25,10 +25,19 @@ describe('scheduling service on PGlite and the in-process bus (embedded runtime)
     await migrate(database, { migrationsDir });
     bus = new InProcessBus();
     // No patients service here: every patient is announced on the bus, as the embedded runtime's patients would.
-    app = await buildApp({ logger: createLogger({ service: 'scheduling', level: 'silent' }), database, bus, internalAuthSecret: SECRET, patientsUrl: () => undefined });
+    app = await buildApp({
+      logger: createLogger({ service: 'scheduling', level: 'silent' }),
+      database,
+      bus,
+      internalAuthSecret: SECRET,
+      patientsUrl: () => undefined,
+    });
     await app.ready();
     const session = await database.sql.connect();
-    usePatientSource(app, announcingPatients(bus, async (ids) => (await session.query('SELECT id FROM patient WHERE id = ANY($1::uuid[])', [ids])).rows.length));
+    usePatientSource(
+      app,
+      announcingPatients(bus, async (ids) => (await session.query('SELECT id FROM patient WHERE id = ANY($1::uuid[])', [ids])).rows.length),
+    );
     subscription = await bus.subscribe({
       groupId: 'test.observer',
       topics: ['scheduling.appointment'],
@@ -45,7 +54,11 @@ describe('scheduling service on PGlite and the in-process bus (embedded runtime)
   });
 
   it('has no drift between its migrations and schema.prisma', async () => {
-    await assertNoSchemaDrift({ schemaPath: fileURLToPath(new URL('../prisma/schema.prisma', import.meta.url)), db: database, ignoreIndexes: HAND_WRITTEN_INDEXES });
+    await assertNoSchemaDrift({
+      schemaPath: fileURLToPath(new URL('../prisma/schema.prisma', import.meta.url)),
+      db: database,
+      ignoreIndexes: HAND_WRITTEN_INDEXES,
+    });
   });
 
   it('books, refuses a double booking, confirms, and publishes on the in-process bus', async () => {
@@ -60,9 +73,12 @@ describe('scheduling service on PGlite and the in-process bus (embedded runtime)
     expect(clash.json().detail).toBe('The provider already has an appointment at that time.');
     const id = first.json()._id as string;
     expect((await app.inject({ method: 'PUT', url: `/api/appointments/${id}/confirm`, headers })).json().status).toBe('confirmed');
-    const events = await waitFor(() => (seen.filter((event) => event.subject === id).length >= 2 ? seen.filter((event) => event.subject === id) : null), {
-      message: 'appointment events on the in-process bus',
-    });
+    const events = await waitFor(
+      () => (seen.filter((event) => event.subject === id).length >= 2 ? seen.filter((event) => event.subject === id) : null),
+      {
+        message: 'appointment events on the in-process bus',
+      },
+    );
     expect(events.map((event) => event.type)).toEqual(['appointment.created', 'appointment.confirmed']);
     expect(events[0]!.data).toMatchObject({ timeZone: 'America/New_York' });
     const listed = (await app.inject({ url: '/api/appointments?date=>=2026-10-01T00:00:00Z&date=<2026-10-02T00:00:00Z', headers })).json();
@@ -78,13 +94,27 @@ describe('scheduling service on PGlite and the in-process bus (embedded runtime)
       source: '/services/auth',
       organization: org.id,
       subject: settingId,
-      data: { _id: settingId, organization: org.id, ref: 'organization', refId: org.id, settings: { allowDoubleBooking: true }, unsubscribed: [], unsubscribedAll: false, deleted: false },
+      data: {
+        _id: settingId,
+        organization: org.id,
+        ref: 'organization',
+        refId: org.id,
+        settings: { allowDoubleBooking: true },
+        unsubscribed: [],
+        unsubscribedAll: false,
+        deleted: false,
+      },
     });
     await bus.publish([{ topic: settingsChangedV1.topic, key: settingId, value: JSON.stringify(event) }]);
     const session = await database.sql.connect();
-    await waitFor(async () => (await session.query('SELECT 1 FROM organization_setting WHERE organization = $1 AND allow_double_booking', [org.id])).rows.length === 1, {
-      message: 'the setting kept',
-    });
+    await waitFor(
+      async () =>
+        (await session.query('SELECT 1 FROM organization_setting WHERE organization = $1 AND allow_double_booking', [org.id])).rows
+          .length === 1,
+      {
+        message: 'the setting kept',
+      },
+    );
     const book = () => app.inject({ method: 'POST', url: '/api/appointments', headers, payload: booking(records, '2026-10-05T09:00:00Z') });
     expect((await book()).statusCode).toBe(200);
     expect((await book()).statusCode).toBe(200);
@@ -95,10 +125,15 @@ describe('scheduling service on PGlite and the in-process bus (embedded runtime)
     const headers = await as(org.staff);
     const records = await catalog(app, headers);
     const entries: Array<Awaited<ReturnType<typeof create>>> = [];
-    for (let i = 0; i < 2; i += 1) entries.push(await create(app, headers, '/api/waitlists', { patient: await patientFor(app, headers), provider: records.provider }));
-    const booked = (await app.inject({ method: 'POST', url: '/api/appointments', headers, payload: booking(records, '2099-10-01T09:00:00Z') })).json();
+    for (let i = 0; i < 2; i += 1)
+      entries.push(await create(app, headers, '/api/waitlists', { patient: await patientFor(app, headers), provider: records.provider }));
+    const booked = (
+      await app.inject({ method: 'POST', url: '/api/appointments', headers, payload: booking(records, '2099-10-01T09:00:00Z') })
+    ).json();
     await app.inject({ method: 'PUT', url: `/api/appointments/${booked._id}/cancel`, headers });
-    await waitFor(async () => (await app.inject({ url: `/api/waitlists/${entries[1]!._id}`, headers })).json().status === 'offered', { message: 'the freed slot offered' });
+    await waitFor(async () => (await app.inject({ url: `/api/waitlists/${entries[1]!._id}`, headers })).json().status === 'offered', {
+      message: 'the freed slot offered',
+    });
     const accepted = await app.inject({ url: `/api/waitlists/confirmOffer/${entries[1]!._id}`, headers });
     expect(accepted.json()).toMatchObject({ status: 'accepted' });
     expect((await app.inject({ url: `/api/waitlists/confirmOffer/${entries[0]!._id}`, headers })).statusCode).toBe(409);
@@ -114,15 +149,39 @@ describe('scheduling service on PGlite and the in-process bus (embedded runtime)
       method: 'POST',
       url: '/api/availabilities',
       headers,
-      payload: { provider: records.provider, facility: records.facility, appointmentType: records.type, workingHours: { from: '2099-03-08', until: '2099-03-08', weekdays: [7], start: '09:00', end: '10:00' } },
+      payload: {
+        provider: records.provider,
+        facility: records.facility,
+        appointmentType: records.type,
+        workingHours: { from: '2099-03-08', until: '2099-03-08', weekdays: [7], start: '09:00', end: '10:00' },
+      },
     });
     expect(hours.statusCode, hours.body).toBe(200);
     const [first] = hours.json() as Array<{ _id: string }>;
-    expect((await app.inject({ method: 'POST', url: `/api/availabilities/book/${first!._id}`, headers, payload: { patient: booking(records, '').patient } })).json().status).toBe('booked');
-    const open = (await app.inject({ url: `/api/scheduler/availabilities?provider=${records.provider}&from=2099-03-08&to=2099-03-08`, headers })).json();
+    expect(
+      (
+        await app.inject({
+          method: 'POST',
+          url: `/api/availabilities/book/${first!._id}`,
+          headers,
+          payload: { patient: booking(records, '').patient },
+        })
+      ).json().status,
+    ).toBe('booked');
+    const open = (
+      await app.inject({ url: `/api/scheduler/availabilities?provider=${records.provider}&from=2099-03-08&to=2099-03-08`, headers })
+    ).json();
     // 2099-03-08 is the US spring-forward Sunday: 09:30 local is 13:30 UTC.
     expect(open.response.map((slot: { date: string }) => slot.date)).toEqual(['2099-03-08T13:30:00.000Z']);
-    const freeBusy = (await app.inject({ url: `/api/availabilities/freebusy?provider=${records.provider}&facility=${records.facility}&from=2099-03-08&to=2099-03-08`, headers })).json();
-    expect(freeBusy).toMatchObject({ busy: [{ start: '2099-03-08T13:00:00.000Z', end: '2099-03-08T13:30:00.000Z' }], free: [{ start: '2099-03-08T13:30:00.000Z', end: '2099-03-08T14:00:00.000Z' }] });
+    const freeBusy = (
+      await app.inject({
+        url: `/api/availabilities/freebusy?provider=${records.provider}&facility=${records.facility}&from=2099-03-08&to=2099-03-08`,
+        headers,
+      })
+    ).json();
+    expect(freeBusy).toMatchObject({
+      busy: [{ start: '2099-03-08T13:00:00.000Z', end: '2099-03-08T13:30:00.000Z' }],
+      free: [{ start: '2099-03-08T13:30:00.000Z', end: '2099-03-08T14:00:00.000Z' }],
+    });
   });
 });

@@ -29,12 +29,18 @@ describe('scheduling: writes sent with an Idempotency-Key have one effect', () =
   });
 
   const post = async (url: string, payload: Record<string, unknown>, key: string | undefined, caller = org.staff) =>
-    service.app.inject({ method: 'POST', url, headers: { ...(await as(caller)), ...(key !== undefined ? { 'idempotency-key': key } : {}) }, payload });
+    service.app.inject({
+      method: 'POST',
+      url,
+      headers: { ...(await as(caller)), ...(key !== undefined ? { 'idempotency-key': key } : {}) },
+      payload,
+    });
   // A fresh slot per booking, so no test's booking collides with another's.
   const nextSlot = () => new Date(Date.UTC(2030, 0, 1 + (day += 1), 15)).toISOString();
   const appointmentsOf = async (organizationId: string) =>
     (await sql.query('SELECT count(*)::int AS n FROM appointment WHERE organization = $1', [organizationId])).rows[0].n as number;
-  const providersNamed = async (lastname: string) => (await sql.query('SELECT count(*)::int AS n FROM provider WHERE lastname = $1', [lastname])).rows[0].n as number;
+  const providersNamed = async (lastname: string) =>
+    (await sql.query('SELECT count(*)::int AS n FROM provider WHERE lastname = $1', [lastname])).rows[0].n as number;
   const recordOf = async (key: string) => (await sql.query('SELECT * FROM idempotency_record WHERE key = $1', [key])).rows;
 
   it('answers a retried booking with the first answer, marked replayed, and books once', async () => {
@@ -50,10 +56,21 @@ describe('scheduling: writes sent with an Idempotency-Key have one effect', () =
     expect(again.headers['content-type']).toBe(first.headers['content-type']);
     expect(again.json()).toEqual(first.json());
     expect(await appointmentsOf(org.id)).toBe(before + 1);
-    const outbox = await sql.query("SELECT count(*)::int AS n FROM outbox WHERE key = $1 AND envelope->>'type' = 'appointment.created'", [first.json()._id]);
+    const outbox = await sql.query("SELECT count(*)::int AS n FROM outbox WHERE key = $1 AND envelope->>'type' = 'appointment.created'", [
+      first.json()._id,
+    ]);
     expect(outbox.rows[0].n).toBe(1);
     // The booking's transaction recorded that its effect committed, with the answer stored after it.
-    expect(await recordOf(key)).toMatchObject([{ organization_id: org.id, method: 'POST', path: '/api/appointments', status: 'completed', effect_committed: true, response_status: 200 }]);
+    expect(await recordOf(key)).toMatchObject([
+      {
+        organization_id: org.id,
+        method: 'POST',
+        path: '/api/appointments',
+        status: 'completed',
+        effect_committed: true,
+        response_status: 200,
+      },
+    ]);
   });
 
   it('answers the key with another body or path 422 naming the header, and runs neither', async () => {
@@ -217,9 +234,17 @@ describe('scheduling: writes sent with an Idempotency-Key have one effect', () =
   });
 
   it('ignores the header on reads and on requests without an identity, and documents it on every write', async () => {
-    const read = await service.app.inject({ url: '/api/providers', headers: { ...(await as(org.staff)), 'idempotency-key': 'x'.repeat(300) } });
+    const read = await service.app.inject({
+      url: '/api/providers',
+      headers: { ...(await as(org.staff)), 'idempotency-key': 'x'.repeat(300) },
+    });
     expect(read.statusCode).toBe(200);
-    const anonymous = await service.app.inject({ method: 'POST', url: '/api/providers', headers: { 'idempotency-key': 'anonymous-1' }, payload: { firstname: 'A', lastname: 'B' } });
+    const anonymous = await service.app.inject({
+      method: 'POST',
+      url: '/api/providers',
+      headers: { 'idempotency-key': 'anonymous-1' },
+      payload: { firstname: 'A', lastname: 'B' },
+    });
     expect(anonymous.statusCode).toBe(401);
     expect((await sql.query("SELECT count(*)::int AS n FROM idempotency_record WHERE key = 'anonymous-1'")).rows[0].n).toBe(0);
 
@@ -227,6 +252,8 @@ describe('scheduling: writes sent with an Idempotency-Key have one effect', () =
     const create = document.paths['/api/appointments'].post;
     expect(create.parameters).toContainEqual(expect.objectContaining({ name: 'Idempotency-Key', in: 'header', required: false }));
     expect(Object.keys(create.responses)).toEqual(expect.arrayContaining(['200', '409', '422']));
-    expect(document.paths['/api/appointments'].get.parameters ?? []).not.toContainEqual(expect.objectContaining({ name: 'Idempotency-Key' }));
+    expect(document.paths['/api/appointments'].get.parameters ?? []).not.toContainEqual(
+      expect.objectContaining({ name: 'Idempotency-Key' }),
+    );
   });
 });

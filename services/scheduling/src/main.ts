@@ -21,5 +21,11 @@ main(async () => {
     ...(clock ? { now: clock } : {}),
   });
   if (clock) registerClockRoutes(app, clock, logger);
-  await runService(app, { host: config.HOST, port: config.PORT, logger, shutdownTimeoutSeconds: config.SHUTDOWN_TIMEOUT_SECONDS, afterClose: close });
+  await runService(app, {
+    host: config.HOST,
+    port: config.PORT,
+    logger,
+    shutdownTimeoutSeconds: config.SHUTDOWN_TIMEOUT_SECONDS,
+    afterClose: close,
+  });
 });

@@ -9,4 +9,10 @@ export const migrationsDir = fileURLToPath(new URL('../prisma/migrations', impor
  * one accepted recipient only, the one that keeps one live availability per provider and start, and the two of the
  * open-slot query (live appointments by provider and start, open candidates in page order).
  */
-export const HAND_WRITTEN_INDEXES = ['appointment_no_overlap', 'offer_recipient_one_winner', 'availability_one_per_start', 'appointment_live_start', 'availability_open'];
+export const HAND_WRITTEN_INDEXES = [
+  'appointment_no_overlap',
+  'offer_recipient_one_winner',
+  'availability_one_per_start',
+  'appointment_live_start',
+  'availability_open',
+];

@@ -41,7 +41,9 @@ describe('scheduling service: the first acceptance of an offer wins, atomically'
       waitlists: entries.map((entry) => entry._id),
     });
     const responses = await Promise.all(
-      Array.from({ length: accepts }, (_, i) => service.app.inject({ method: 'GET', url: `/api/waitlists/confirmOffer/${entries[i % patients]!._id}`, headers })),
+      Array.from({ length: accepts }, (_, i) =>
+        service.app.inject({ method: 'GET', url: `/api/waitlists/confirmOffer/${entries[i % patients]!._id}`, headers }),
+      ),
     );
     return { org, headers, entries, offer: offer._id, responses, statuses: responses.map((response) => response.statusCode) };
   }
@@ -60,17 +62,42 @@ describe('scheduling service: the first acceptance of an offer wins, atomically'
     const offer = (await service.app.inject({ url: `/api/offers/${result.offer}`, headers: result.headers })).json();
     const winnerEntry = result.entries.find((entry) => entry._id === winner)!;
     expect(offer).toMatchObject({ status: 'patient-found', patientFound: winnerEntry.patient });
-    expect(await count("SELECT count(*)::int AS n FROM appointment WHERE organization = $1 AND source = 'waitlist'", [result.org.id])).toBe(1);
-    expect(await count('SELECT count(*)::int AS n FROM appointment WHERE id = $1 AND patient = $2', [offer.usedForAppointment, winnerEntry.patient])).toBe(1);
-    const statuses = (await sql.query('SELECT status::text AS status, count(*)::int AS n FROM waitlist WHERE organization = $1 GROUP BY status', [result.org.id])).rows;
-    expect(Object.fromEntries(statuses.map((row) => [row.status, row.n]))).toEqual({ accepted: 1, ...(patients > 1 ? { waiting: patients - 1 } : {}) });
-    const typed = async (type: string) => (await sql.query("SELECT envelope FROM outbox WHERE envelope->>'type' = $1 AND envelope->>'organization' = $2", [type, result.org.id])).rows.map((row) => row.envelope);
+    expect(await count("SELECT count(*)::int AS n FROM appointment WHERE organization = $1 AND source = 'waitlist'", [result.org.id])).toBe(
+      1,
+    );
+    expect(
+      await count('SELECT count(*)::int AS n FROM appointment WHERE id = $1 AND patient = $2', [
+        offer.usedForAppointment,
+        winnerEntry.patient,
+      ]),
+    ).toBe(1);
+    const statuses = (
+      await sql.query('SELECT status::text AS status, count(*)::int AS n FROM waitlist WHERE organization = $1 GROUP BY status', [
+        result.org.id,
+      ])
+    ).rows;
+    expect(Object.fromEntries(statuses.map((row) => [row.status, row.n]))).toEqual({
+      accepted: 1,
+      ...(patients > 1 ? { waiting: patients - 1 } : {}),
+    });
+    const typed = async (type: string) =>
+      (
+        await sql.query("SELECT envelope FROM outbox WHERE envelope->>'type' = $1 AND envelope->>'organization' = $2", [
+          type,
+          result.org.id,
+        ])
+      ).rows.map((row) => row.envelope);
     expect(await typed('offer.accepted')).toHaveLength(1);
     expect(await typed('appointment.created')).toHaveLength(1);
     const closed = await typed('offer.closed');
     expect(closed).toHaveLength(1);
     expect(closed[0].data.reason).toBe('patient-found');
-    expect(closed[0].data.patients.map((p: { waitlist: string }) => p.waitlist).sort()).toEqual(result.entries.filter((entry) => entry._id !== winner).map((entry) => entry._id).sort());
+    expect(closed[0].data.patients.map((p: { waitlist: string }) => p.waitlist).sort()).toEqual(
+      result.entries
+        .filter((entry) => entry._id !== winner)
+        .map((entry) => entry._id)
+        .sort(),
+    );
   }
 
   it('lets exactly one of 5 simultaneous acceptances of an offer to 5 patients through', async () => {

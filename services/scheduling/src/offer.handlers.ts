@@ -22,9 +22,16 @@ export function offerHandlers(offers: OfferLifecycle, logger: Logger): EventBind
       const { intent, offer, patient } = event.data;
       if (!offer || (intent !== 'accept-offer' && intent !== 'decline-offer')) return;
       const tx = raw as unknown as Db;
-      const recipient = await tx.offerRecipient.findFirst({ where: { offerId: offer, patient, offer: { organization: event.organization } } });
+      const recipient = await tx.offerRecipient.findFirst({
+        where: { offerId: offer, patient, offer: { organization: event.organization } },
+      });
       if (!recipient) return;
-      const actor = { organization: event.organization, user: `patient:${patient}`, correlationId: event.correlationid, causationId: event.id };
+      const actor = {
+        organization: event.organization,
+        user: `patient:${patient}`,
+        correlationId: event.correlationid,
+        causationId: event.id,
+      };
       // An answer refused (409) must not undo the inbox record, or the event would be retried until dead-lettered.
       await tx.$executeRawUnsafe('SAVEPOINT reply_answer');
       try {

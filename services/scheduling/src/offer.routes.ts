@@ -1,6 +1,14 @@
 import { callerOf, type ServiceApp } from '@pep/service-kit';
 import { z } from 'zod';
-import { createOfferBody, offerListQuery, offerResponse, offerSummaryQuery, offerSummaryResponse, offerWaitlistResponse, updateOfferBody } from './offer.schemas.js';
+import {
+  createOfferBody,
+  offerListQuery,
+  offerResponse,
+  offerSummaryQuery,
+  offerSummaryResponse,
+  offerWaitlistResponse,
+  updateOfferBody,
+} from './offer.schemas.js';
 import type { OfferAnswers, OfferLifecycle } from './offer-lifecycle.js';
 import type { OfferQueries } from './offer-queries.js';
 import type { PatientDirectory } from './patient-directory.js';
@@ -40,7 +48,8 @@ export function registerOfferAnswerRoutes(app: ServiceApp, answers: OfferAnswers
       schema: {
         tags: ['waitlists'],
         summary: 'Decline the offer made to a waitlist entry',
-        description: 'On behalf of the entry’s patient, who waits again; a serial offer moves on to the next patient. On a confirming entry: the front office refuses the acceptance.',
+        description:
+          'On behalf of the entry’s patient, who waits again; a serial offer moves on to the next patient. On a confirming entry: the front office refuses the acceptance.',
         params: idParams,
         response: { 200: waitlistResponse },
       },
@@ -67,7 +76,16 @@ export function registerOfferAnswerRoutes(app: ServiceApp, answers: OfferAnswers
 export function registerOfferRoutes(app: ServiceApp, offers: OfferQueries, lifecycle: OfferLifecycle, patients: PatientDirectory): void {
   app.get(
     '/api/offers',
-    { config: { roles: READERS }, schema: { tags, summary: 'Offers', description: `Paged, newest first. ${FILTERS}`, querystring: offerListQuery, response: { 200: page } } },
+    {
+      config: { roles: READERS },
+      schema: {
+        tags,
+        summary: 'Offers',
+        description: `Paged, newest first. ${FILTERS}`,
+        querystring: offerListQuery,
+        response: { 200: page },
+      },
+    },
     async (request) => {
       const { page: p, limit, ...filters } = request.query;
       return offers.list(callerOf(request), { page: p, limit }, filters);
@@ -91,7 +109,16 @@ export function registerOfferRoutes(app: ServiceApp, offers: OfferQueries, lifec
   );
   app.get(
     '/api/offers/crudList',
-    { config: { roles: READERS }, schema: { tags, summary: 'Offers, for administration screens', description: 'As the list.', querystring: offerListQuery, response: { 200: page } } },
+    {
+      config: { roles: READERS },
+      schema: {
+        tags,
+        summary: 'Offers, for administration screens',
+        description: 'As the list.',
+        querystring: offerListQuery,
+        response: { 200: page },
+      },
+    },
     async (request) => {
       const { page: p, limit, ...filters } = request.query;
       return offers.list(callerOf(request), { page: p, limit }, filters);
@@ -99,7 +126,10 @@ export function registerOfferRoutes(app: ServiceApp, offers: OfferQueries, lifec
   );
   app.get(
     '/api/offers/reports/find',
-    { config: { roles: READERS }, schema: { tags, summary: 'Offers for reports', description: `${FILTERS}`, querystring: offerListQuery, response: { 200: page } } },
+    {
+      config: { roles: READERS },
+      schema: { tags, summary: 'Offers for reports', description: `${FILTERS}`, querystring: offerListQuery, response: { 200: page } },
+    },
     async (request) => {
       const { page: p, limit, ...filters } = request.query;
       return offers.list(callerOf(request), { page: p, limit }, filters);
@@ -107,7 +137,16 @@ export function registerOfferRoutes(app: ServiceApp, offers: OfferQueries, lifec
   );
   app.get(
     '/api/offers/reports/summary',
-    { config: { roles: READERS }, schema: { tags, summary: 'Counts of offers', description: `By status and source, and the fill rate. ${FILTERS}`, querystring: offerSummaryQuery, response: { 200: offerSummaryResponse } } },
+    {
+      config: { roles: READERS },
+      schema: {
+        tags,
+        summary: 'Counts of offers',
+        description: `By status and source, and the fill rate. ${FILTERS}`,
+        querystring: offerSummaryQuery,
+        response: { 200: offerSummaryResponse },
+      },
+    },
     async (request) => offers.summary(callerOf(request), request.query),
   );
   app.get(
@@ -139,7 +178,14 @@ export function registerOfferRoutes(app: ServiceApp, offers: OfferQueries, lifec
     '/api/offers/:id',
     {
       config: { roles: WRITERS },
-      schema: { tags, summary: 'Change when an offer lapses', description: 'Only while in progress (409 otherwise).', params: idParams, body: updateOfferBody, response: { 200: offerResponse } },
+      schema: {
+        tags,
+        summary: 'Change when an offer lapses',
+        description: 'Only while in progress (409 otherwise).',
+        params: idParams,
+        body: updateOfferBody,
+        response: { 200: offerResponse },
+      },
     },
     async (request) => lifecycle.update(callerOf(request), request.params.id, new Date(request.body.expireAt)),
   );
@@ -165,7 +211,8 @@ export function registerOfferRoutes(app: ServiceApp, offers: OfferQueries, lifec
       schema: {
         tags,
         summary: 'Cancel an offer',
-        description: 'Ends an offer in progress; the patients offered wait again and are told (offer.closed). Cancelling a cancelled offer changes nothing; a finished one answers 409.',
+        description:
+          'Ends an offer in progress; the patients offered wait again and are told (offer.closed). Cancelling a cancelled offer changes nothing; a finished one answers 409.',
         params: idParams,
         body: noBody,
         response: { 200: offerResponse },

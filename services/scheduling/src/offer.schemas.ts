@@ -40,13 +40,20 @@ export const createOfferBody = z
     protocol: z.enum(offerProtocols).optional(),
     maxOffers: z.number().int().min(1).max(100).optional().describe('How many ranked candidates to offer it to.'),
     expiryMinutes: z.number().int().min(1).max(10_080).optional(),
-    waitlists: z.array(z.uuid()).min(1).max(100).optional().describe('Offer to these waiting entries, in this order, instead of the ranked candidates.'),
+    waitlists: z
+      .array(z.uuid())
+      .min(1)
+      .max(100)
+      .optional()
+      .describe('Offer to these waiting entries, in this order, instead of the ranked candidates.'),
   })
   .strict();
 export type CreateOfferBody = z.infer<typeof createOfferBody>;
 
 /** Body of PUT /api/offers/:id: extend or shorten an offer in progress. */
-export const updateOfferBody = z.object({ expireAt: instant.describe('New lapse time; in the future and not after the slot starts.') }).strict();
+export const updateOfferBody = z
+  .object({ expireAt: instant.describe('New lapse time; in the future and not after the slot starts.') })
+  .strict();
 
 const filters = {
   status: z.enum(offerStatuses).optional(),
@@ -75,7 +82,9 @@ export const offerSummaryQuery = z.object(filters).strict();
 /** Counts of offers over the filters. */
 export const offerSummaryResponse = z.object({
   total: z.number().int(),
-  byStatus: z.object(Object.fromEntries(offerStatuses.map((status) => [status, z.number().int()])) as Record<(typeof offerStatuses)[number], z.ZodNumber>),
+  byStatus: z.object(
+    Object.fromEntries(offerStatuses.map((status) => [status, z.number().int()])) as Record<(typeof offerStatuses)[number], z.ZodNumber>,
+  ),
   bySource: z.record(z.string(), z.number().int()),
   fillRate: z.number().describe('Share of finished offers (not in progress) that found a patient, 0 to 1.'),
 });

@@ -24,7 +24,8 @@ describe('scheduling service: open slots across time zones and DST transitions (
     // Before every 2027 transition, so each generated slot is in the future.
     service = await startScheduling('open-slots', await kafkaBrokers(), { now: () => new Date('2026-12-01T00:00:00Z') });
     headers = await as(org.admin);
-    for (const zone of ZONES) facilities.set(zone, (await create(service.app, headers, '/api/facilities', { name: zone, timeZone: zone }))._id);
+    for (const zone of ZONES)
+      facilities.set(zone, (await create(service.app, headers, '/api/facilities', { name: zone, timeZone: zone }))._id);
     type = (await create(service.app, headers, '/api/appointmentTypes', { name: 'Visit', duration: 30 }))._id;
     patient = await knownPatient(service, org.id);
   });
@@ -46,7 +47,12 @@ describe('scheduling service: open slots across time zones and DST transitions (
           headers = await as(org.admin);
           const provider = (await create(service.app, headers, '/api/providers', { firstname: 'Prop', lastname: randomUUID() }))._id;
           const facility = facilities.get(zone)!;
-          const posted = await service.app.inject({ method: 'POST', url: '/api/availabilities', headers, payload: { provider, facility, appointmentType: type, workingHours: hours } });
+          const posted = await service.app.inject({
+            method: 'POST',
+            url: '/api/availabilities',
+            headers,
+            payload: { provider, facility, appointmentType: type, workingHours: hours },
+          });
           if (posted.statusCode === 400) {
             // Only hours with no slot at all are refused (say a Sunday-only week that has no Sunday in it).
             expect(posted.json().errors).toEqual([{ field: 'body.workingHours', message: 'no future slot fits these hours' }]);
@@ -68,15 +74,22 @@ describe('scheduling service: open slots across time zones and DST transitions (
               payload: { patient, provider, facility, type, date: new Date(start).toISOString(), duration: minutes },
             });
             if (booked.statusCode !== 200) continue;
-            if (cancel) expect((await service.app.inject({ method: 'PUT', url: `/api/appointments/${booked.json()._id}/cancel`, headers })).statusCode).toBe(200);
+            if (cancel)
+              expect(
+                (await service.app.inject({ method: 'PUT', url: `/api/appointments/${booked.json()._id}/cancel`, headers })).statusCode,
+              ).toBe(200);
             else live.push({ start, end: start + minutes * 60_000 });
           }
 
-          const query = (from: string, to: string) => `provider=${provider}&facility=${facility}&from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`;
+          const query = (from: string, to: string) =>
+            `provider=${provider}&facility=${facility}&from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`;
           const get = async (url: string) => {
             const answer = await service.app.inject({ url, headers });
             expect(answer.statusCode, answer.body).toBe(200);
-            return { body: answer.json() as { response: Slot[]; total: number }, next: /<([^>]+)>; rel="next"/.exec(String(answer.headers['link'] ?? ''))?.[1] };
+            return {
+              body: answer.json() as { response: Slot[]; total: number },
+              next: /<([^>]+)>; rel="next"/.exec(String(answer.headers['link'] ?? ''))?.[1],
+            };
           };
           // One page of 100, then the same range in small pages both ways a client pages (Link cursors, page numbers):
           // every way answers the same slots in the same order, and the total and the count agree with them.
@@ -85,7 +98,7 @@ describe('scheduling service: open slots across time zones and DST transitions (
             expect(whole.body.total).toBe(whole.body.response.length);
             expect(whole.next).toBeUndefined();
             const linked: Slot[] = [];
-            for (let url: string | undefined = `/api/scheduler/availabilities?${query(from, to)}&limit=3`; url; ) {
+            for (let url: string | undefined = `/api/scheduler/availabilities?${query(from, to)}&limit=3`; url;) {
               const page = await get(url);
               expect(page.body.total).toBe(whole.body.total);
               linked.push(...page.body.response);
@@ -109,7 +122,9 @@ describe('scheduling service: open slots across time zones and DST transitions (
               const start = Date.parse(slot.date);
               const end = Date.parse(slot.endDate);
               const local = DateTime.fromMillis(start, { zone });
-              expect(((local.hour * 60 + local.minute - startMinute) % hours.slotMinutes + hours.slotMinutes) % hours.slotMinutes).toBe(0);
+              expect((((local.hour * 60 + local.minute - startMinute) % hours.slotMinutes) + hours.slotMinutes) % hours.slotMinutes).toBe(
+                0,
+              );
               expect(hours.weekdays).toContain(local.weekday);
               expect(start >= range.start && end <= range.end).toBe(true);
               expect(live.some((busy) => busy.start < end && busy.end > start)).toBe(false);
@@ -122,7 +137,10 @@ describe('scheduling service: open slots across time zones and DST transitions (
           };
 
           // The local days of the hours, as the facility's clock has them.
-          const days = { start: DateTime.fromISO(hours.from, { zone }).startOf('day').toMillis(), end: DateTime.fromISO(hours.until, { zone }).plus({ days: 1 }).startOf('day').toMillis() };
+          const days = {
+            start: DateTime.fromISO(hours.from, { zone }).startOf('day').toMillis(),
+            end: DateTime.fromISO(hours.until, { zone }).plus({ days: 1 }).startOf('day').toMillis(),
+          };
           check(await ask(hours.from, hours.until), days);
           // And an arbitrary range of instants across them.
           const [a, b] = [first + cut[0] * span, first + cut[1] * span].sort((x, y) => x - y) as [number, number];

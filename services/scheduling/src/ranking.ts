@@ -36,7 +36,9 @@ const SCORE = `(CASE WHEN w."provider" = $2::uuid THEN 4 ELSE 0 END)
  */
 export async function rankCandidates(db: Db, slot: Slot, limit: number, lock = false): Promise<RankedEntry[]> {
   const end = new Date(slot.date.getTime() + slot.duration * 60_000);
-  const rows = await db.$queryRawUnsafe<Array<{ id: string; patient: string; score: number; same_provider: boolean; listed_facility: boolean; same_type: boolean }>>(
+  const rows = await db.$queryRawUnsafe<
+    Array<{ id: string; patient: string; score: number; same_provider: boolean; listed_facility: boolean; same_type: boolean }>
+  >(
     `SELECT w."id"::text AS id, w."patient"::text AS patient, (${SCORE})::int AS score,
             coalesce(w."provider" = $2::uuid, false) AS same_provider,
             coalesce(w."facility" = $3::uuid OR $3::uuid = ANY(w."facilities"), false) AS listed_facility,
@@ -67,7 +69,14 @@ export async function rankCandidates(db: Db, slot: Slot, limit: number, lock = f
   for (const row of rows) {
     if (seen.has(row.patient)) continue;
     seen.add(row.patient);
-    ranked.push({ id: row.id, patient: row.patient, score: row.score, sameProvider: row.same_provider, listedFacility: row.listed_facility, sameType: row.same_type });
+    ranked.push({
+      id: row.id,
+      patient: row.patient,
+      score: row.score,
+      sameProvider: row.same_provider,
+      listedFacility: row.listed_facility,
+      sameType: row.same_type,
+    });
     if (ranked.length === limit) break;
   }
   return ranked;

@@ -14,7 +14,11 @@ describe('scheduling: the owner lookups auth and messaging make about its record
   beforeAll(async () => {
     service = await startScheduling('record-lookup', await kafkaBrokers());
     // Over real HTTP, as the other services ask.
-    lookup = createOwnerLookup({ owner: 'scheduling', baseUrl: await service.app.listen({ host: '127.0.0.1', port: 0 }), internalAuthSecret: SECRET });
+    lookup = createOwnerLookup({
+      owner: 'scheduling',
+      baseUrl: await service.app.listen({ host: '127.0.0.1', port: 0 }),
+      internalAuthSecret: SECRET,
+    });
   });
   afterAll(async () => {
     await service?.close();
@@ -23,7 +27,9 @@ describe('scheduling: the owner lookups auth and messaging make about its record
   it("finds appointments, providers, facilities and appointment types of the caller's organization only, and not deleted ones", async () => {
     const headers = await as(a.admin);
     const records = await catalog(service.app, headers);
-    const appointment = (await service.app.inject({ method: 'POST', url: '/api/appointments', headers, payload: booking(records, '2026-11-02T10:00:00Z') })).json()._id as string;
+    const appointment = (
+      await service.app.inject({ method: 'POST', url: '/api/appointments', headers, payload: booking(records, '2026-11-02T10:00:00Z') })
+    ).json()._id as string;
     const ids = { appointment, provider: records.provider, facility: records.facility, 'appointment-type': records.type };
     for (const [kind, id] of Object.entries(ids)) {
       expect(await lookup.exists(a.admin, kind, id), kind).toBe(true);

@@ -13,9 +13,13 @@ export function registerSchedulingLookupRoutes(app: ServiceApp, prisma: PrismaCl
   const live = (organization: string, id: string) => ({ id, organization, deleted: false });
   const found = (count: number) => count > 0;
   registerOwnerLookupRoutes(app, {
-    appointment: async (identity, id) => uuid.safeParse(id).success && found(await prisma.appointment.count({ where: live(identity.organization, id) })),
-    provider: async (identity, id) => uuid.safeParse(id).success && found(await prisma.provider.count({ where: live(identity.organization, id) })),
-    facility: async (identity, id) => uuid.safeParse(id).success && found(await prisma.facility.count({ where: live(identity.organization, id) })),
-    'appointment-type': async (identity, id) => uuid.safeParse(id).success && found(await prisma.appointmentType.count({ where: live(identity.organization, id) })),
+    appointment: async (identity, id) =>
+      uuid.safeParse(id).success && found(await prisma.appointment.count({ where: live(identity.organization, id) })),
+    provider: async (identity, id) =>
+      uuid.safeParse(id).success && found(await prisma.provider.count({ where: live(identity.organization, id) })),
+    facility: async (identity, id) =>
+      uuid.safeParse(id).success && found(await prisma.facility.count({ where: live(identity.organization, id) })),
+    'appointment-type': async (identity, id) =>
+      uuid.safeParse(id).success && found(await prisma.appointmentType.count({ where: live(identity.organization, id) })),
   });
 }

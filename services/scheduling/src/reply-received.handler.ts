@@ -17,11 +17,19 @@ export function replyReceivedHandler(appointments: AppointmentService, logger: L
     const { intent, appointment, patient } = event.data;
     const tx = raw as unknown as Db;
     if (appointment && intent === 'waitlist') {
-      await joinWaitlistFromReply(tx, { organization: event.organization, patient, appointment, correlationId: event.correlationid, causationId: event.id });
+      await joinWaitlistFromReply(tx, {
+        organization: event.organization,
+        patient,
+        appointment,
+        correlationId: event.correlationid,
+        causationId: event.id,
+      });
       return;
     }
     if (!appointment || (intent !== 'confirm' && intent !== 'cancel')) return;
-    const booked = await tx.appointment.findFirst({ where: { id: appointment, organization: event.organization, patient, deleted: false } });
+    const booked = await tx.appointment.findFirst({
+      where: { id: appointment, organization: event.organization, patient, deleted: false },
+    });
     if (!booked) return;
     const identity = { organization: event.organization, user: `patient:${patient}`, roles: ['patient'] };
     // A refused answer (confirming a cancelled appointment: 409) must not undo the inbox record, or the event would

@@ -24,14 +24,28 @@ describe("scheduling service: patients' answers to reminders", () => {
 
   const call = async (method: 'GET' | 'POST', url: string, payload?: Record<string, unknown>) =>
     service.app.inject({ method, url, headers: await as(org.staff), ...(payload ? { payload } : {}) });
-  const book = async (date: string) => (await call('POST', '/api/appointments', { ...booking(records, date), patient: await knownPatient(service, org.id) })).json() as { _id: string; patient: string };
+  const book = async (date: string) =>
+    (await call('POST', '/api/appointments', { ...booking(records, date), patient: await knownPatient(service, org.id) })).json() as {
+      _id: string;
+      patient: string;
+    };
   const classifications = { confirm: 'positive', cancel: 'negative', waitlist: 'recognized-keywords' } as const;
   const reply = (appointment: string, patient: string, intent: 'confirm' | 'cancel' | 'waitlist', organizationId = org.id) =>
     createEvent(replyReceivedV1, {
       source: '/services/messaging',
       organization: organizationId,
       subject: randomUUID(),
-      data: { _id: randomUUID(), patient, channel: 'sms', classification: classifications[intent], intent, receivedAt: new Date().toISOString(), appointment, reminder: randomUUID(), offer: null },
+      data: {
+        _id: randomUUID(),
+        patient,
+        channel: 'sms',
+        classification: classifications[intent],
+        intent,
+        receivedAt: new Date().toISOString(),
+        appointment,
+        reminder: randomUUID(),
+        offer: null,
+      },
     });
   const deliver = (...replies: Array<ReturnType<typeof reply>>) =>
     service.bus.publish(replies.map((event) => ({ topic: replyReceivedV1.topic, key: event.data.patient, value: JSON.stringify(event) })));
@@ -44,8 +58,14 @@ describe("scheduling service: patients' answers to reminders", () => {
     const confirm = reply(first._id, first.patient, 'confirm');
     const cancel = reply(second._id, second.patient, 'cancel');
     await deliver(confirm, confirm, cancel);
-    await waitFor(async () => (await statusOf(first._id)) === 'confirmed' && (await statusOf(second._id)) === 'cancelled', { timeoutMs: 30_000, message: 'both answers applied' });
-    await waitFor(() => eventTypes(second._id).includes('appointment.cancelled'), { timeoutMs: 30_000, message: 'the cancellation published' });
+    await waitFor(async () => (await statusOf(first._id)) === 'confirmed' && (await statusOf(second._id)) === 'cancelled', {
+      timeoutMs: 30_000,
+      message: 'both answers applied',
+    });
+    await waitFor(() => eventTypes(second._id).includes('appointment.cancelled'), {
+      timeoutMs: 30_000,
+      message: 'the cancellation published',
+    });
     expect(eventTypes(first._id).filter((type) => type === 'appointment.confirmed')).toHaveLength(1);
     const cancelled = events.seen.find((event) => event.subject === second._id && event.type === 'appointment.cancelled')!;
     expect(cancelled.correlationid).toBe(cancel.correlationid);
@@ -70,7 +90,11 @@ describe("scheduling service: patients' answers to reminders", () => {
     await waitFor(async () => (await statusOf(cancelled._id)) === 'cancelled', { timeoutMs: 30_000, message: 'the cancel applied' });
     // Someone else's WAITLIST about this appointment, and another organization's, add nothing.
     await deliver(reply(cancelled._id, randomUUID(), 'waitlist'), reply(cancelled._id, cancelled.patient, 'waitlist', randomUUID()));
-    await deliver(reply(cancelled._id, cancelled.patient, 'waitlist'), reply(cancelled._id, cancelled.patient, 'waitlist'), reply(cancelled._id, cancelled.patient, 'waitlist'));
+    await deliver(
+      reply(cancelled._id, cancelled.patient, 'waitlist'),
+      reply(cancelled._id, cancelled.patient, 'waitlist'),
+      reply(cancelled._id, cancelled.patient, 'waitlist'),
+    );
     const requested = await waitFor(
       () => {
         const found = events.seen.filter((event) => event.type === 'waitlist.requested');
@@ -80,12 +104,46 @@ describe("scheduling service: patients' answers to reminders", () => {
     );
     const entries = (await call('GET', `/api/waitlists?patient=${cancelled.patient}`)).json().response as Array<Record<string, unknown>>;
     expect(entries).toHaveLength(1);
-    expect(entries[0]).toMatchObject({ patient: cancelled.patient, provider: records.provider, facility: records.facility, appointmentType: records.type, status: 'waiting' });
+    expect(entries[0]).toMatchObject({
+      patient: cancelled.patient,
+      provider: records.provider,
+      facility: records.facility,
+      appointmentType: records.type,
+      status: 'waiting',
+    });
     expect(requested.map((event) => event.data)).toEqual([
-      { _id: entries[0]!._id, patient: cancelled.patient, appointment: cancelled._id, provider: records.provider, facility: records.facility, appointmentType: records.type, created: true },
-      { _id: entries[0]!._id, patient: cancelled.patient, appointment: cancelled._id, provider: records.provider, facility: records.facility, appointmentType: records.type, created: false },
-      { _id: entries[0]!._id, patient: cancelled.patient, appointment: cancelled._id, provider: records.provider, facility: records.facility, appointmentType: records.type, created: false },
+      {
+        _id: entries[0]!._id,
+        patient: cancelled.patient,
+        appointment: cancelled._id,
+        provider: records.provider,
+        facility: records.facility,
+        appointmentType: records.type,
+        created: true,
+      },
+      {
+        _id: entries[0]!._id,
+        patient: cancelled.patient,
+        appointment: cancelled._id,
+        provider: records.provider,
+        facility: records.facility,
+        appointmentType: records.type,
+        created: false,
+      },
+      {
+        _id: entries[0]!._id,
+        patient: cancelled.patient,
+        appointment: cancelled._id,
+        provider: records.provider,
+        facility: records.facility,
+        appointmentType: records.type,
+        created: false,
+      },
     ]);
-    expect(events.seen.filter((event) => event.type === 'waitlist.entry-changed' && event.subject === entries[0]!._id).map((event) => (event.data as { changed: string[] }).changed)).toEqual([['created']]);
+    expect(
+      events.seen
+        .filter((event) => event.type === 'waitlist.entry-changed' && event.subject === entries[0]!._id)
+        .map((event) => (event.data as { changed: string[] }).changed),
+    ).toEqual([['created']]);
   });
 });

@@ -14,7 +14,12 @@ describe('scheduling service: a deleted organization can neither write nor read'
   beforeAll(async () => {
     const brokers = await kafkaBrokers();
     service = await startScheduling('revoked-organization', brokers);
-    auth = new KafkaBus({ brokers, clientId: 'test-auth', topicPrefix: service.topicPrefix, logger: createLogger({ service: 'auth', level: 'silent' }) });
+    auth = new KafkaBus({
+      brokers,
+      clientId: 'test-auth',
+      topicPrefix: service.topicPrefix,
+      logger: createLogger({ service: 'auth', level: 'silent' }),
+    });
     sql = new pg.Client({ connectionString: service.databaseUrl });
     await sql.connect();
   });
@@ -28,12 +33,24 @@ describe('scheduling service: a deleted organization can neither write nor read'
     const org = organization();
     const other = organization();
     const create = async (caller = org.admin) =>
-      service.app.inject({ method: 'POST', url: '/api/providers', headers: await as(caller), payload: { firstname: 'Grace', lastname: 'Hopper' } });
+      service.app.inject({
+        method: 'POST',
+        url: '/api/providers',
+        headers: await as(caller),
+        payload: { firstname: 'Grace', lastname: 'Hopper' },
+      });
     expect((await create()).statusCode).toBe(200);
 
-    const deleted = createEvent(organizationDeletedV1, { source: '/services/auth', organization: org.id, subject: org.id, data: { _id: org.id } });
+    const deleted = createEvent(organizationDeletedV1, {
+      source: '/services/auth',
+      organization: org.id,
+      subject: org.id,
+      data: { _id: org.id },
+    });
     await auth.publish([{ topic: organizationDeletedV1.topic, key: org.id, value: JSON.stringify(deleted) }]);
-    await waitFor(async () => (await sql.query('SELECT 1 FROM inbox WHERE event_id = $1', [deleted.id])).rowCount === 1, { timeoutMs: 20_000 });
+    await waitFor(async () => (await sql.query('SELECT 1 FROM inbox WHERE event_id = $1', [deleted.id])).rowCount === 1, {
+      timeoutMs: 20_000,
+    });
 
     const refused = await create();
     expect(refused.statusCode).toBe(401);

@@ -26,7 +26,14 @@ describe('scheduling service: one organization never reaches another’s records
   const a = organization();
   const b = organization();
   let ofA: Awaited<ReturnType<typeof catalog>> & { appointment: string; availability: string; waitlist: string; otherWaitlist: string };
-  let ofB: Awaited<ReturnType<typeof catalog>> & { appointment: string; patient: string; waitlist: string; queued: string; offer: string; availability: string };
+  let ofB: Awaited<ReturnType<typeof catalog>> & {
+    appointment: string;
+    patient: string;
+    waitlist: string;
+    queued: string;
+    offer: string;
+    availability: string;
+  };
 
   beforeAll(async () => {
     const brokers = await kafkaBrokers();
@@ -34,19 +41,28 @@ describe('scheduling service: one organization never reaches another’s records
     sql = new pg.Client({ connectionString: service.databaseUrl });
     await sql.connect();
     const book = async (headers: Record<string, string>, records: Awaited<ReturnType<typeof catalog>>) =>
-      (await service.app.inject({ method: 'POST', url: '/api/appointments', headers, payload: booking(records, '2026-09-01T10:00:00Z') })).json()._id as string;
+      (
+        await service.app.inject({ method: 'POST', url: '/api/appointments', headers, payload: booking(records, '2026-09-01T10:00:00Z') })
+      ).json()._id as string;
     const asA = await as(a.admin);
     const asB = await as(b.admin);
     const recordsOfA = await catalog(service.app, asA);
     const recordsOfB = await catalog(service.app, asB);
     await service.app.inject({ method: 'POST', url: '/api/providers', headers: asB, payload: { firstname: 'Bella', lastname: 'Bravo' } });
     const entryOf = async (headers: Record<string, string>, records: Awaited<ReturnType<typeof catalog>>, patient = records.patient) =>
-      (await service.app.inject({ method: 'POST', url: '/api/waitlists', headers, payload: { patient, provider: records.provider } })).json()._id as string;
+      (
+        await service.app.inject({ method: 'POST', url: '/api/waitlists', headers, payload: { patient, provider: records.provider } })
+      ).json()._id as string;
     const availabilityOfA = await service.app.inject({
       method: 'POST',
       url: '/api/availabilities',
       headers: asA,
-      payload: { provider: recordsOfA.provider, facility: recordsOfA.facility, appointmentType: recordsOfA.type, date: '2099-10-01T10:00:00Z' },
+      payload: {
+        provider: recordsOfA.provider,
+        facility: recordsOfA.facility,
+        appointmentType: recordsOfA.type,
+        date: '2099-10-01T10:00:00Z',
+      },
     });
     ofA = {
       ...recordsOfA,
@@ -63,13 +79,25 @@ describe('scheduling service: one organization never reaches another’s records
       method: 'POST',
       url: '/api/offers',
       headers: asB,
-      payload: { provider: recordsOfB.provider, facility: recordsOfB.facility, appointmentType: recordsOfB.type, date: '2099-09-01T10:00:00Z', protocol: 'serial', waitlists: [waitlist, queued] },
+      payload: {
+        provider: recordsOfB.provider,
+        facility: recordsOfB.facility,
+        appointmentType: recordsOfB.type,
+        date: '2099-09-01T10:00:00Z',
+        protocol: 'serial',
+        waitlists: [waitlist, queued],
+      },
     });
     const availability = await service.app.inject({
       method: 'POST',
       url: '/api/availabilities',
       headers: asB,
-      payload: { provider: recordsOfB.provider, facility: recordsOfB.facility, appointmentType: recordsOfB.type, date: '2099-09-03T10:00:00Z' },
+      payload: {
+        provider: recordsOfB.provider,
+        facility: recordsOfB.facility,
+        appointmentType: recordsOfB.type,
+        date: '2099-09-03T10:00:00Z',
+      },
     });
     ofB = {
       ...recordsOfB,
@@ -113,14 +141,25 @@ describe('scheduling service: one organization never reaches another’s records
       waitlists: await query('waitlist'),
       offers: await query('offer'),
       availabilities: await query('availability'),
-      recipients: (await sql.query('SELECT r.* FROM offer_recipient r JOIN offer o ON o.id = r.offer WHERE o.organization = $1 ORDER BY r.offer, r.waitlist', [b.id])).rows,
+      recipients: (
+        await sql.query(
+          'SELECT r.* FROM offer_recipient r JOIN offer o ON o.id = r.offer WHERE o.organization = $1 ORDER BY r.offer, r.waitlist',
+          [b.id],
+        )
+      ).rows,
       events: (await sql.query("SELECT id FROM outbox WHERE envelope->>'organization' = $1 ORDER BY seq", [b.id])).rows,
     };
   };
 
   /** Each built route that takes an id, called by A with B's ids. */
   const attempts = () => {
-    const routes: Array<{ method: 'GET' | 'POST' | 'PUT' | 'DELETE'; route: string; id: string; payload?: Record<string, unknown>; url?: string }> = [];
+    const routes: Array<{
+      method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+      route: string;
+      id: string;
+      payload?: Record<string, unknown>;
+      url?: string;
+    }> = [];
     for (const [group, id, payload] of [
       ['providers', ofB.provider, { lastname: 'Hacked' }],
       ['facilities', ofB.facility, { name: 'Hacked' }],
@@ -128,7 +167,11 @@ describe('scheduling service: one organization never reaches another’s records
       ['appointments', ofB.appointment, { duration: 90 }],
       ['waitlists', ofB.waitlist, { notes: 'Hacked' }],
     ] as const) {
-      routes.push({ method: 'GET', route: `/api/${group}/:id`, id }, { method: 'PUT', route: `/api/${group}/:id`, id, payload }, { method: 'DELETE', route: `/api/${group}/:id`, id });
+      routes.push(
+        { method: 'GET', route: `/api/${group}/:id`, id },
+        { method: 'PUT', route: `/api/${group}/:id`, id, payload },
+        { method: 'DELETE', route: `/api/${group}/:id`, id },
+      );
     }
     routes.push(
       { method: 'PUT', route: '/api/appointments/:id/confirm', id: ofB.appointment },
@@ -173,7 +216,12 @@ describe('scheduling service: one organization never reaches another’s records
     const before = await snapshotOfB();
     const headers = await as(a.admin);
     for (const attempt of attempts()) {
-      const response = await service.app.inject({ method: attempt.method, url: attempt.url, headers, ...(attempt.payload ? { payload: attempt.payload } : {}) });
+      const response = await service.app.inject({
+        method: attempt.method,
+        url: attempt.url,
+        headers,
+        ...(attempt.payload ? { payload: attempt.payload } : {}),
+      });
       expect(response.statusCode, `${attempt.method} ${attempt.url}`).toBe(404);
       expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
       // The problem names the URL asked for, never anything stored about B.
@@ -193,7 +241,12 @@ describe('scheduling service: one organization never reaches another’s records
     });
     expect(booked.statusCode).toBe(400);
     expect(booked.json().errors.map((error: { field: string }) => error.field)).toEqual(['body.provider', 'body.facility', 'body.type']);
-    const moved = await service.app.inject({ method: 'PUT', url: `/api/appointments/${ofA.appointment}`, headers, payload: { provider: ofB.provider, facility: ofB.facility } });
+    const moved = await service.app.inject({
+      method: 'PUT',
+      url: `/api/appointments/${ofA.appointment}`,
+      headers,
+      payload: { provider: ofB.provider, facility: ofB.facility },
+    });
     expect(moved.statusCode).toBe(400);
     expect((await service.app.inject({ url: `/api/appointments/${ofA.appointment}`, headers })).json().provider).toBe(ofA.provider);
 
@@ -219,16 +272,34 @@ describe('scheduling service: one organization never reaches another’s records
     ]) {
       const list = (await service.app.inject({ url, headers })).json();
       const ids = (list.response as Array<{ _id: string }>).map((record) => record._id);
-      expect(ids.some((id) => Object.values(ofB).includes(id)), url).toBe(false);
+      expect(
+        ids.some((id) => Object.values(ofB).includes(id)),
+        url,
+      ).toBe(false);
       expect(JSON.stringify(list)).not.toContain('Bravo');
     }
     expect((await service.app.inject({ url: `/api/appointments/summary?provider=${ofB.provider}`, headers })).json().total).toBe(0);
     expect((await service.app.inject({ url: '/api/offers/reports/summary', headers })).json().total).toBe(0);
     expect((await service.app.inject({ url: `/api/waitlists/count?provider=${ofB.provider}`, headers })).json().count).toBe(0);
-    expect((await service.app.inject({ url: `/api/scheduler/availabilities/count?provider=${ofB.provider}&from=2099-09-01&to=2099-09-30`, headers })).json().count).toBe(0);
-    const foreignFreeBusy = await service.app.inject({ url: `/api/availabilities/freebusy?provider=${ofB.provider}&from=2099-09-01T00:00:00Z&to=2099-09-30T00:00:00Z`, headers });
+    expect(
+      (
+        await service.app.inject({
+          url: `/api/scheduler/availabilities/count?provider=${ofB.provider}&from=2099-09-01&to=2099-09-30`,
+          headers,
+        })
+      ).json().count,
+    ).toBe(0);
+    const foreignFreeBusy = await service.app.inject({
+      url: `/api/availabilities/freebusy?provider=${ofB.provider}&from=2099-09-01T00:00:00Z&to=2099-09-30T00:00:00Z`,
+      headers,
+    });
     expect(foreignFreeBusy.statusCode).toBe(404);
-    const foreignChange = await service.app.inject({ method: 'PUT', url: '/api/availabilities', headers, payload: [{ _id: ofB.availability, status: 'expired' }] });
+    const foreignChange = await service.app.inject({
+      method: 'PUT',
+      url: '/api/availabilities',
+      headers,
+      payload: [{ _id: ofB.availability, status: 'expired' }],
+    });
     expect(foreignChange.statusCode).toBe(404);
     const foreignSlot = await service.app.inject({
       method: 'POST',
@@ -237,21 +308,38 @@ describe('scheduling service: one organization never reaches another’s records
       payload: { provider: ofB.provider, facility: ofB.facility, appointmentType: ofB.type, date: '2099-09-04T10:00:00Z' },
     });
     expect(foreignSlot.statusCode).toBe(400);
-    expect(foreignSlot.json().errors.map((error: { field: string }) => error.field)).toEqual(['body.provider', 'body.facility', 'body.appointmentType']);
+    expect(foreignSlot.json().errors.map((error: { field: string }) => error.field)).toEqual([
+      'body.provider',
+      'body.facility',
+      'body.appointmentType',
+    ]);
     const candidates = await service.app.inject({
       method: 'POST',
       url: '/api/waitlists/candidates',
       headers,
       payload: { provider: ofA.provider, facility: ofA.facility, appointmentType: ofA.type, date: '2099-09-01T10:00:00Z' },
     });
-    expect(candidates.json().response.map((candidate: { waitlist: { _id: string } }) => candidate.waitlist._id)).toEqual(expect.not.arrayContaining([ofB.waitlist, ofB.queued]));
-    const foreignBulk = await service.app.inject({ method: 'POST', url: '/api/waitlists/bulk/action', headers, payload: { action: 'remove', ids: [ofB.waitlist] } });
+    expect(candidates.json().response.map((candidate: { waitlist: { _id: string } }) => candidate.waitlist._id)).toEqual(
+      expect.not.arrayContaining([ofB.waitlist, ofB.queued]),
+    );
+    const foreignBulk = await service.app.inject({
+      method: 'POST',
+      url: '/api/waitlists/bulk/action',
+      headers,
+      payload: { action: 'remove', ids: [ofB.waitlist] },
+    });
     expect(foreignBulk.statusCode).toBe(404);
     const foreignOffer = await service.app.inject({
       method: 'POST',
       url: '/api/offers',
       headers,
-      payload: { provider: ofA.provider, facility: ofA.facility, appointmentType: ofA.type, date: '2099-09-02T10:00:00Z', waitlists: [ofB.queued] },
+      payload: {
+        provider: ofA.provider,
+        facility: ofA.facility,
+        appointmentType: ofA.type,
+        date: '2099-09-02T10:00:00Z',
+        waitlists: [ofB.queued],
+      },
     });
     expect(foreignOffer.statusCode).toBe(400);
     expect(await snapshotOfB()).toEqual(before);
@@ -260,11 +348,20 @@ describe('scheduling service: one organization never reaches another’s records
   const catalogOfA = () => ({ patient: ofA.patient, provider: ofA.provider, facility: ofA.facility, type: ofA.type });
 
   /** Every write route's reference fields (and every patient filter), each naming `ids`' record where A's would be valid. */
-  const referenceCases = (ids: { patient: string; provider: string; facility: string; type: string; availability: string; waitlist: string }) => {
+  const referenceCases = (ids: {
+    patient: string;
+    provider: string;
+    facility: string;
+    type: string;
+    availability: string;
+    waitlist: string;
+  }) => {
     type Case = { method: 'GET' | 'POST' | 'PUT'; url: string; payload?: unknown; field?: string };
     const valid = { patient: ofA.patient, provider: ofA.provider, facility: ofA.facility, type: ofA.type };
     const slot = { provider: ofA.provider, facility: ofA.facility, appointmentType: ofA.type, date: '2099-11-01T10:00:00Z' };
-    const hours = { workingHours: { from: '2099-11-02', until: '2099-11-02', weekdays: [1, 2, 3, 4, 5, 6, 7], start: '09:00', end: '10:00' } };
+    const hours = {
+      workingHours: { from: '2099-11-02', until: '2099-11-02', weekdays: [1, 2, 3, 4, 5, 6, 7], start: '09:00', end: '10:00' },
+    };
     const cases: Case[] = [
       ...(['patient', 'provider', 'facility', 'type'] as const).map((field): Case => ({
         method: 'POST',
@@ -272,20 +369,40 @@ describe('scheduling service: one organization never reaches another’s records
         payload: booking({ ...valid, [field]: ids[field] }, '2026-10-01T10:00:00Z'),
         field: `body.${field}`,
       })),
-      ...(['provider', 'facility', 'type'] as const).map((field): Case => ({ method: 'PUT', url: `/api/appointments/${ofA.appointment}`, payload: { [field]: ids[field] }, field: `body.${field}` })),
+      ...(['provider', 'facility', 'type'] as const).map((field): Case => ({
+        method: 'PUT',
+        url: `/api/appointments/${ofA.appointment}`,
+        payload: { [field]: ids[field] },
+        field: `body.${field}`,
+      })),
       ...(['provider', 'facility', 'appointmentType'] as const).flatMap((field): Case[] => {
         const id = ids[field === 'appointmentType' ? 'type' : field];
         return [
           { method: 'POST', url: '/api/availabilities', payload: { ...slot, [field]: id }, field: `body.${field}` },
           { method: 'POST', url: '/api/availabilities', payload: [{ ...slot, [field]: id }], field: `body.0.${field}` },
-          { method: 'POST', url: '/api/availabilities', payload: { ...slot, date: undefined, ...hours, [field]: id }, field: `body.${field}` },
+          {
+            method: 'POST',
+            url: '/api/availabilities',
+            payload: { ...slot, date: undefined, ...hours, [field]: id },
+            field: `body.${field}`,
+          },
         ];
       }),
       { method: 'PUT', url: '/api/availabilities', payload: [{ _id: ids.availability, status: 'expired' }] },
-      { method: 'PUT', url: '/api/availabilities', payload: [{ _id: ofA.availability, appointmentType: ids.type }], field: 'body.0.appointmentType' },
+      {
+        method: 'PUT',
+        url: '/api/availabilities',
+        payload: [{ _id: ofA.availability, appointmentType: ids.type }],
+        field: 'body.0.appointmentType',
+      },
       ...[`/api/availabilities/${ofA.availability}/book`, `/api/availabilities/book/${ofA.availability}`].flatMap((url, i): Case[] => [
         { method: i === 0 ? 'PUT' : 'POST', url, payload: { patient: ids.patient }, field: 'body.patient' },
-        { method: i === 0 ? 'PUT' : 'POST', url, payload: { patient: ofA.patient, appointmentType: ids.type }, field: 'body.appointmentType' },
+        {
+          method: i === 0 ? 'PUT' : 'POST',
+          url,
+          payload: { patient: ofA.patient, appointmentType: ids.type },
+          field: 'body.appointmentType',
+        },
       ]),
       { method: 'POST', url: '/api/waitlists', payload: { patient: ids.patient }, field: 'body.patient' },
       ...(['provider', 'facility', 'appointmentType', 'facilities'] as const).flatMap((field): Case[] => {
@@ -307,9 +424,15 @@ describe('scheduling service: one organization never reaches another’s records
       { method: 'POST', url: `/api/waitlists/move/update-position/${ofA.provider}/${ids.waitlist}/${ofA.waitlist}` },
       { method: 'POST', url: '/api/waitlists/bulk/action', payload: { action: 'remove', ids: [ofA.waitlist, ids.waitlist] } },
       { method: 'POST', url: '/api/waitlists/find/count', payload: { patient: ids.patient }, field: 'body.patient' },
-      ...['/api/appointments', '/api/appointments/crudList', '/api/waitlists', '/api/waitlists/crudList', '/api/waitlists/filter', '/api/waitlists/count', `/api/providers/${ofA.provider}/waitlists`].map(
-        (url): Case => ({ method: 'GET', url: `${url}?patient=${ids.patient}`, field: 'querystring.patient' }),
-      ),
+      ...[
+        '/api/appointments',
+        '/api/appointments/crudList',
+        '/api/waitlists',
+        '/api/waitlists/crudList',
+        '/api/waitlists/filter',
+        '/api/waitlists/count',
+        `/api/providers/${ofA.provider}/waitlists`,
+      ].map((url): Case => ({ method: 'GET', url: `${url}?patient=${ids.patient}`, field: 'querystring.patient' })),
       { method: 'GET', url: `/api/appointments/getByPatientId/${ids.patient}` },
       { method: 'GET', url: `/api/offers/findByPatientId/${ids.patient}` },
     ];
@@ -318,9 +441,26 @@ describe('scheduling service: one organization never reaches another’s records
 
   it("refuses B's ids, and ids that name nothing, in every reference field of A's write routes and patient filters, writing nothing", async () => {
     const headers = await as(a.admin);
-    const foreign = { patient: ofB.patient, provider: ofB.provider, facility: ofB.facility, type: ofB.type, availability: ofB.availability, waitlist: ofB.queued };
-    const unknown = { patient: randomUUID(), provider: randomUUID(), facility: randomUUID(), type: randomUUID(), availability: randomUUID(), waitlist: randomUUID() };
-    for (const [label, ids] of [['B’s', foreign], ['unknown', unknown]] as const) {
+    const foreign = {
+      patient: ofB.patient,
+      provider: ofB.provider,
+      facility: ofB.facility,
+      type: ofB.type,
+      availability: ofB.availability,
+      waitlist: ofB.queued,
+    };
+    const unknown = {
+      patient: randomUUID(),
+      provider: randomUUID(),
+      facility: randomUUID(),
+      type: randomUUID(),
+      availability: randomUUID(),
+      waitlist: randomUUID(),
+    };
+    for (const [label, ids] of [
+      ['B’s', foreign],
+      ['unknown', unknown],
+    ] as const) {
       // A patient id the read model has never heard of is the patients service's to refuse; with none here those cases
       // answer 503, so they run against the real owner in services/embedded/src/owner-lookups.int.test.ts.
       const cases = referenceCases(ids).filter((attempt) => label === 'B’s' || !JSON.stringify(attempt).includes(unknown.patient));
@@ -328,12 +468,21 @@ describe('scheduling service: one organization never reaches another’s records
       for (const attempt of cases) {
         const what = `${label}: ${attempt.method} ${attempt.url} ${JSON.stringify(attempt.payload ?? '')}`;
         const before = await snapshotOfAll();
-        const response = await service.app.inject({ method: attempt.method, url: attempt.url, headers, ...(attempt.payload !== undefined ? { payload: attempt.payload as object } : {}) });
+        const response = await service.app.inject({
+          method: attempt.method,
+          url: attempt.url,
+          headers,
+          ...(attempt.payload !== undefined ? { payload: attempt.payload as object } : {}),
+        });
         // Another service's record (the patient) is refused like any id of another organization: 404 naming the field (ADR 0015).
         const status = !attempt.field || attempt.field.endsWith('.patient') ? 404 : 400;
         expect(response.statusCode, `${what} → ${response.body}`).toBe(status);
         expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
-        if (attempt.field) expect(response.json().errors.map((error: { field: string }) => error.field), what).toContain(attempt.field);
+        if (attempt.field)
+          expect(
+            response.json().errors.map((error: { field: string }) => error.field),
+            what,
+          ).toContain(attempt.field);
         expect(await snapshotOfAll(), what).toEqual(before);
       }
     }
@@ -362,7 +511,16 @@ describe('scheduling service: one organization never reaches another’s records
       }
       expect(await snapshotOfAll()).toEqual(before);
       // A patient the read model knows needs no call.
-      expect((await service.app.inject({ method: 'POST', url: '/api/appointments', headers, payload: booking(catalogOfA(), '2026-10-05T10:00:00Z') })).statusCode).toBe(200);
+      expect(
+        (
+          await service.app.inject({
+            method: 'POST',
+            url: '/api/appointments',
+            headers,
+            payload: booking(catalogOfA(), '2026-10-05T10:00:00Z'),
+          })
+        ).statusCode,
+      ).toBe(200);
     } finally {
       patientsUrl = undefined;
     }

@@ -23,7 +23,10 @@ describe('scheduling: the v1 booking body', () => {
   beforeAll(async () => {
     const brokers = await kafkaBrokers();
     // Nothing listens where auth would: a `user` scheduling cannot judge from the token cannot be checked.
-    service = await startScheduling('v1-booking', brokers, { authUrl: `http://127.0.0.1:${await closedPort()}`, ownerLookupTimeoutMs: 1_000 });
+    service = await startScheduling('v1-booking', brokers, {
+      authUrl: `http://127.0.0.1:${await closedPort()}`,
+      ownerLookupTimeoutMs: 1_000,
+    });
     sql = new pg.Client({ connectionString: service.databaseUrl });
     await sql.connect();
     events = await observe(service, brokers, ['scheduling.appointment']);
@@ -38,23 +41,55 @@ describe('scheduling: the v1 booking body', () => {
     const org = organization();
     const headers = await as(org.staff);
     const { provider, facility, patient } = await catalog(service.app, headers);
-    const v1Body = (date: string, extra: Record<string, unknown> = {}) => ({ facility, provider, status: 'unconfirmed', source: 'manual', user: org.id, patient, date, ...extra });
+    const v1Body = (date: string, extra: Record<string, unknown> = {}) => ({
+      facility,
+      provider,
+      status: 'unconfirmed',
+      source: 'manual',
+      user: org.id,
+      patient,
+      date,
+      ...extra,
+    });
 
-    const given = await service.app.inject({ method: 'POST', url: '/api/appointments', headers, payload: v1Body('2036-04-01T14:00:00Z', { duration: '45' }) });
+    const given = await service.app.inject({
+      method: 'POST',
+      url: '/api/appointments',
+      headers,
+      payload: v1Body('2036-04-01T14:00:00Z', { duration: '45' }),
+    });
     expect(given.statusCode, given.body).toBe(200);
     expect(given.json()).toMatchObject({ type: null, duration: 45, source: 'manual', user: org.id });
-    const created = await waitFor(() => events.seen.find((event) => event.type === 'appointment.created' && event.subject === given.json()._id), { timeoutMs: 30_000, message: 'appointment.created' });
+    const created = await waitFor(
+      () => events.seen.find((event) => event.type === 'appointment.created' && event.subject === given.json()._id),
+      { timeoutMs: 30_000, message: 'appointment.created' },
+    );
     expect(created.data).toMatchObject({ type: null, duration: 45, source: 'manual' });
 
-    const byDefault = await service.app.inject({ method: 'POST', url: '/api/appointments', headers, payload: v1Body('2036-04-01T15:00:00Z') });
+    const byDefault = await service.app.inject({
+      method: 'POST',
+      url: '/api/appointments',
+      headers,
+      payload: v1Body('2036-04-01T15:00:00Z'),
+    });
     expect(byDefault.json()).toMatchObject({ type: null, duration: 15 });
 
     await publishOrganizationSettings(service, org.id, { appointmentDurationMinutes: 20 });
-    await waitFor(async () => (await sql.query('SELECT appointment_duration_minutes AS m FROM organization_setting WHERE organization = $1', [org.id])).rows[0]?.m === 20, {
-      timeoutMs: 30_000,
-      message: 'the duration setting kept from settings.changed',
+    await waitFor(
+      async () =>
+        (await sql.query('SELECT appointment_duration_minutes AS m FROM organization_setting WHERE organization = $1', [org.id])).rows[0]
+          ?.m === 20,
+      {
+        timeoutMs: 30_000,
+        message: 'the duration setting kept from settings.changed',
+      },
+    );
+    const bySetting = await service.app.inject({
+      method: 'POST',
+      url: '/api/appointments',
+      headers,
+      payload: v1Body('2036-04-01T16:00:00Z', { user: org.staff.user }),
     });
-    const bySetting = await service.app.inject({ method: 'POST', url: '/api/appointments', headers, payload: v1Body('2036-04-01T16:00:00Z', { user: org.staff.user }) });
     expect(bySetting.json()).toMatchObject({ type: null, duration: 20 });
   });
 
@@ -70,7 +105,16 @@ describe('scheduling: the v1 booking body', () => {
         method: 'POST',
         url: '/api/appointments',
         headers,
-        payload: { facility, provider, status: 'unconfirmed', source: 'manual', duration: '15', user, patient, date: '2036-04-02T14:00:00Z' },
+        payload: {
+          facility,
+          provider,
+          status: 'unconfirmed',
+          source: 'manual',
+          duration: '15',
+          user,
+          patient,
+          date: '2036-04-02T14:00:00Z',
+        },
       });
       expect(refused.statusCode, refused.body).toBe(503);
       expect(refused.headers['retry-after']).toBe('5');

@@ -21,13 +21,23 @@ import {
 
 const tags = ['waitlists'];
 const page = listOf(waitlistResponse);
-const FILTERS = "Filter by status, patient (one of the organization's, 404 otherwise), provider, facility (asked for or listed) and appointmentType.";
+const FILTERS =
+  "Filter by status, patient (one of the organization's, 404 otherwise), provider, facility (asked for or listed) and appointmentType.";
 
 /** Routes of the `waitlists` group (but the offer answers) and `GET /api/providers/:id/waitlists`. */
 export function registerWaitlistRoutes(app: ServiceApp, waitlists: WaitlistService): void {
   app.get(
     '/api/waitlists',
-    { config: { roles: READERS }, schema: { tags, summary: 'Waitlist entries', description: `Paged, in waitlist order. ${FILTERS}`, querystring: waitlistListQuery, response: { 200: page } } },
+    {
+      config: { roles: READERS },
+      schema: {
+        tags,
+        summary: 'Waitlist entries',
+        description: `Paged, in waitlist order. ${FILTERS}`,
+        querystring: waitlistListQuery,
+        response: { 200: page },
+      },
+    },
     async (request) => {
       const { page: p, limit, ...filters } = request.query;
       return waitlists.list(callerOf(request), { page: p, limit }, filters);
@@ -40,7 +50,8 @@ export function registerWaitlistRoutes(app: ServiceApp, waitlists: WaitlistServi
       schema: {
         tags,
         summary: 'Put a patient on the waitlist',
-        description: 'Answers 200 with the entry, last in the waitlist and waiting. Patient (live), provider, facility(ies) and type must be records of the organization (404 naming the field for the patient, 400 for the others; 503 with Retry-After when the patients service cannot be asked).',
+        description:
+          'Answers 200 with the entry, last in the waitlist and waiting. Patient (live), provider, facility(ies) and type must be records of the organization (404 naming the field for the patient, 400 for the others; 503 with Retry-After when the patients service cannot be asked).',
         body: createWaitlistBody,
         response: { 200: waitlistResponse },
       },
@@ -50,7 +61,16 @@ export function registerWaitlistRoutes(app: ServiceApp, waitlists: WaitlistServi
 
   app.get(
     '/api/waitlists/crudList',
-    { config: { roles: READERS }, schema: { tags, summary: 'Waitlist entries, for administration screens', description: 'As the list, with the same filters.', querystring: waitlistListQuery, response: { 200: page } } },
+    {
+      config: { roles: READERS },
+      schema: {
+        tags,
+        summary: 'Waitlist entries, for administration screens',
+        description: 'As the list, with the same filters.',
+        querystring: waitlistListQuery,
+        response: { 200: page },
+      },
+    },
     async (request) => {
       const { page: p, limit, ...filters } = request.query;
       return waitlists.list(callerOf(request), { page: p, limit }, filters);
@@ -79,14 +99,29 @@ export function registerWaitlistRoutes(app: ServiceApp, waitlists: WaitlistServi
     '/api/waitlists/search',
     {
       config: { roles: READERS },
-      schema: { tags, summary: 'Find waitlist entries', description: 'Every word of `value` must appear in the notes or the name of the provider asked for.', querystring: waitlistSearchQuery, response: { 200: page } },
+      schema: {
+        tags,
+        summary: 'Find waitlist entries',
+        description: 'Every word of `value` must appear in the notes or the name of the provider asked for.',
+        querystring: waitlistSearchQuery,
+        response: { 200: page },
+      },
     },
     async (request) => waitlists.list(callerOf(request), request.query, {}, request.query.value),
   );
 
   app.get(
     '/api/waitlists/count',
-    { config: { roles: READERS }, schema: { tags, summary: 'Count waitlist entries', description: 'The filters of /filter.', querystring: waitlistCountQuery, response: { 200: countResponse } } },
+    {
+      config: { roles: READERS },
+      schema: {
+        tags,
+        summary: 'Count waitlist entries',
+        description: 'The filters of /filter.',
+        querystring: waitlistCountQuery,
+        response: { 200: countResponse },
+      },
+    },
     async (request) => waitlists.count(callerOf(request), request.query),
   );
 
@@ -94,7 +129,13 @@ export function registerWaitlistRoutes(app: ServiceApp, waitlists: WaitlistServi
     '/api/waitlists/find/count',
     {
       config: { roles: READERS },
-      schema: { tags, summary: 'Count waitlist entries (filters in the body)', description: 'As /count, with several states at once in `statuses`.', body: findCountBody, response: { 200: countResponse } },
+      schema: {
+        tags,
+        summary: 'Count waitlist entries (filters in the body)',
+        description: 'As /count, with several states at once in `statuses`.',
+        body: findCountBody,
+        response: { 200: countResponse },
+      },
     },
     async (request) => waitlists.count(callerOf(request), request.body, 'body'),
   );
@@ -124,13 +165,15 @@ export function registerWaitlistRoutes(app: ServiceApp, waitlists: WaitlistServi
       schema: {
         tags,
         summary: "Move an entry in a provider's waitlist",
-        description: "Puts entry :id where :replacedId is, shifting the entries in between by one; answers the provider's entries in their new order. Both must be entries of the provider (404 otherwise).",
+        description:
+          "Puts entry :id where :replacedId is, shifting the entries in between by one; answers the provider's entries in their new order. Both must be entries of the provider (404 otherwise).",
         params: moveParams,
         body: z.object({}).strict().nullish(),
         response: { 200: z.array(waitlistResponse) },
       },
     },
-    async (request) => waitlists.move(callerOf(request), request.params.providerId, request.params.id, request.params.replacedId, request.id),
+    async (request) =>
+      waitlists.move(callerOf(request), request.params.providerId, request.params.id, request.params.replacedId, request.id),
   );
 
   app.post(
@@ -140,7 +183,8 @@ export function registerWaitlistRoutes(app: ServiceApp, waitlists: WaitlistServi
       schema: {
         tags,
         summary: 'Remove, activate or deactivate many entries',
-        description: 'All or nothing: an id that is not an entry of the organization answers 404, an entry in an offer in progress 409, and nothing changes. Answers the entries as they are now.',
+        description:
+          'All or nothing: an id that is not an entry of the organization answers 404, an entry in an offer in progress 409, and nothing changes. Answers the entries as they are now.',
         body: bulkActionBody,
         response: { 200: z.object({ response: z.array(waitlistResponse), total: z.number().int() }) },
       },
@@ -153,7 +197,10 @@ export function registerWaitlistRoutes(app: ServiceApp, waitlists: WaitlistServi
 
   app.get(
     '/api/waitlists/:id',
-    { config: { roles: READERS }, schema: { tags, summary: 'Get a waitlist entry', params: idParams, response: { 200: waitlistResponse } } },
+    {
+      config: { roles: READERS },
+      schema: { tags, summary: 'Get a waitlist entry', params: idParams, response: { 200: waitlistResponse } },
+    },
     async (request) => waitlists.get(callerOf(request), request.params.id),
   );
 
@@ -161,7 +208,14 @@ export function registerWaitlistRoutes(app: ServiceApp, waitlists: WaitlistServi
     '/api/waitlists/:id',
     {
       config: { roles: WRITERS },
-      schema: { tags, summary: 'Change a waitlist entry', description: 'Changes what the patient asked for or the notes; null clears (any).', params: idParams, body: updateWaitlistBody, response: { 200: waitlistResponse } },
+      schema: {
+        tags,
+        summary: 'Change a waitlist entry',
+        description: 'Changes what the patient asked for or the notes; null clears (any).',
+        params: idParams,
+        body: updateWaitlistBody,
+        response: { 200: waitlistResponse },
+      },
     },
     async (request) => waitlists.update(callerOf(request), request.params.id, request.body, request.id),
   );
@@ -170,7 +224,13 @@ export function registerWaitlistRoutes(app: ServiceApp, waitlists: WaitlistServi
     '/api/waitlists/:id',
     {
       config: { roles: WRITERS },
-      schema: { tags, summary: 'Delete a waitlist entry', description: 'Soft delete: answers the entry with deleted 1; an entry in an offer in progress answers 409.', params: idParams, response: { 200: waitlistResponse } },
+      schema: {
+        tags,
+        summary: 'Delete a waitlist entry',
+        description: 'Soft delete: answers the entry with deleted 1; an entry in an offer in progress answers 409.',
+        params: idParams,
+        response: { 200: waitlistResponse },
+      },
     },
     async (request) => waitlists.remove(callerOf(request), request.params.id, request.id),
   );
@@ -179,7 +239,14 @@ export function registerWaitlistRoutes(app: ServiceApp, waitlists: WaitlistServi
     '/api/providers/:id/waitlists',
     {
       config: { roles: READERS },
-      schema: { tags: ['providers'], summary: "A provider's waitlist", description: "Entries asking for the provider, in waitlist order; the list's filters.", params: idParams, querystring: waitlistListQuery, response: { 200: page } },
+      schema: {
+        tags: ['providers'],
+        summary: "A provider's waitlist",
+        description: "Entries asking for the provider, in waitlist order; the list's filters.",
+        params: idParams,
+        querystring: waitlistListQuery,
+        response: { 200: page },
+      },
     },
     async (request) => {
       const { page: p, limit, ...filters } = request.query;

@@ -74,7 +74,9 @@ export const findCountBody = z
 export const countResponse = z.object({ count: z.number().int() });
 
 /** Query of GET /api/waitlists/search. */
-export const waitlistSearchQuery = listQuery.extend({ value: z.string().trim().min(1).max(100).describe("Words found in the notes or the provider's name.") });
+export const waitlistSearchQuery = listQuery.extend({
+  value: z.string().trim().min(1).max(100).describe("Words found in the notes or the provider's name."),
+});
 
 /** Body of POST /api/waitlists/candidates: the slot to fill. */
 export const candidatesBody = z
@@ -95,7 +97,11 @@ export const moveParams = z.object({ providerId: z.uuid(), id: z.uuid(), replace
 /** Body of POST /api/waitlists/bulk/action. */
 export const bulkActionBody = z
   .object({
-    action: z.enum(['remove', 'activate', 'deactivate']).describe('remove deletes; activate puts pending or declined entries back to waiting; deactivate sets waiting or declined ones pending.'),
+    action: z
+      .enum(['remove', 'activate', 'deactivate'])
+      .describe(
+        'remove deletes; activate puts pending or declined entries back to waiting; deactivate sets waiting or declined ones pending.',
+      ),
     ids: z
       .array(z.uuid())
       .min(1)

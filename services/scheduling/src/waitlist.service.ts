@@ -20,7 +20,8 @@ import type {
 /** States in which an entry is part of an offer; it can then only leave through the offer. */
 export const IN_OFFER: ReadonlySet<string> = new Set(['in-flight', 'offered', 'confirming']);
 
-const inOffer = () => new HttpProblem(409, 'waitlist-entry-in-offer', 'The waitlist entry is part of an offer in progress; cancel its offer first.');
+const inOffer = () =>
+  new HttpProblem(409, 'waitlist-entry-in-offer', 'The waitlist entry is part of an offer in progress; cancel its offer first.');
 
 /** The waitlist.entry-changed event of an entry. */
 export function entryChanged(entry: Waitlist, changed: string[], correlationId: string, causationId?: string): EventEnvelope {
@@ -101,7 +102,12 @@ export class WaitlistService {
 
   /** Changes what the patient asked for, under the row's lock; a change that changes nothing publishes nothing. */
   async update(identity: Identity, id: string, body: UpdateWaitlistBody, correlationId: string): Promise<WaitlistResponse> {
-    await this.references(identity.organization, { provider: body.provider ?? undefined, facility: body.facility ?? undefined, appointmentType: body.appointmentType ?? undefined, facilities: body.facilities });
+    await this.references(identity.organization, {
+      provider: body.provider ?? undefined,
+      facility: body.facility ?? undefined,
+      appointmentType: body.appointmentType ?? undefined,
+      facilities: body.facilities,
+    });
     let wrote = false;
     const entry = await this.prisma.$transaction(async (tx) => {
       const current = await ownEntry(tx, identity.organization, id, true);
@@ -112,11 +118,25 @@ export class WaitlistService {
         appointmentTypeId: body.appointmentType === undefined ? current.appointmentTypeId : body.appointmentType,
         notes: body.notes === undefined ? current.notes : body.notes,
       };
-      const names: Record<string, string> = { providerId: 'provider', facilityId: 'facility', facilities: 'facilities', appointmentTypeId: 'appointmentType', notes: 'notes' };
-      const changed = Object.keys(next).filter((key) => JSON.stringify(next[key]) !== JSON.stringify((current as unknown as Record<string, unknown>)[key]));
+      const names: Record<string, string> = {
+        providerId: 'provider',
+        facilityId: 'facility',
+        facilities: 'facilities',
+        appointmentTypeId: 'appointmentType',
+        notes: 'notes',
+      };
+      const changed = Object.keys(next).filter(
+        (key) => JSON.stringify(next[key]) !== JSON.stringify((current as unknown as Record<string, unknown>)[key]),
+      );
       if (changed.length === 0) return current;
       const updated = await tx.waitlist.update({ where: { id }, data: { ...next, updatedBy: identity.user } });
-      await enqueue(tx, [entryChanged(updated, changed.map((key) => names[key]!), correlationId)]);
+      await enqueue(tx, [
+        entryChanged(
+          updated,
+          changed.map((key) => names[key]!),
+          correlationId,
+        ),
+      ]);
       wrote = true;
       return updated;
     });
@@ -216,11 +236,24 @@ export class WaitlistService {
 
   /** The waiting entries that fit a slot, ranked as an offer of it would rank them, each with the reasons. */
   async candidates(identity: Identity, body: CandidatesBody): Promise<{ response: CandidateResponse[]; total: number }> {
-    const type = await this.prisma.appointmentType.findFirst({ where: { id: body.appointmentType, organization: identity.organization, deleted: false } });
-    await this.references(identity.organization, { provider: body.provider, facility: body.facility, appointmentType: body.appointmentType });
+    const type = await this.prisma.appointmentType.findFirst({
+      where: { id: body.appointmentType, organization: identity.organization, deleted: false },
+    });
+    await this.references(identity.organization, {
+      provider: body.provider,
+      facility: body.facility,
+      appointmentType: body.appointmentType,
+    });
     const ranked = await rankCandidates(
       this.prisma,
-      { organization: identity.organization, provider: body.provider, facility: body.facility, appointmentType: body.appointmentType, date: new Date(body.date), duration: body.duration ?? type!.duration },
+      {
+        organization: identity.organization,
+        provider: body.provider,
+        facility: body.facility,
+        appointmentType: body.appointmentType,
+        date: new Date(body.date),
+        duration: body.duration ?? type!.duration,
+      },
       body.limit,
     );
     const rows = await this.prisma.waitlist.findMany({ where: { id: { in: ranked.map((entry) => entry.id) } } });
@@ -230,7 +263,11 @@ export class WaitlistService {
       return {
         rank: index + 1,
         score: candidate.score,
-        match: { provider: candidate.sameProvider ? 'same' : 'any', facility: candidate.listedFacility ? 'listed' : 'any', appointmentType: candidate.sameType ? 'same' : 'any' },
+        match: {
+          provider: candidate.sameProvider ? 'same' : 'any',
+          facility: candidate.listedFacility ? 'listed' : 'any',
+          appointmentType: candidate.sameType ? 'same' : 'any',
+        },
         reasons: [
           candidate.sameProvider ? 'asked for this provider (+4)' : 'any provider (+0)',
           candidate.listedFacility ? 'asked for this facility (+2)' : 'any facility (+0)',
@@ -253,11 +290,18 @@ export class WaitlistService {
       for (const term of search.split(/\s+/).filter(Boolean).slice(0, 5)) {
         const escaped = term.replace(/[\\%_]/g, '\\$&');
         const providers = await this.prisma.provider.findMany({
-          where: { organization, OR: ['firstname', 'lastname', 'middlename', 'alternativeName'].map((field) => ({ [field]: { contains: escaped, mode: 'insensitive' } })) },
+          where: {
+            organization,
+            OR: ['firstname', 'lastname', 'middlename', 'alternativeName'].map((field) => ({
+              [field]: { contains: escaped, mode: 'insensitive' },
+            })),
+          },
           select: { id: true },
           take: 100,
         });
-        and.push({ OR: [{ notes: { contains: escaped, mode: 'insensitive' } }, { providerId: { in: providers.map((provider) => provider.id) } }] });
+        and.push({
+          OR: [{ notes: { contains: escaped, mode: 'insensitive' } }, { providerId: { in: providers.map((provider) => provider.id) } }],
+        });
       }
     }
     const statuses = filters.statuses ?? (filters.status ? [filters.status] : undefined);
@@ -275,7 +319,12 @@ export class WaitlistService {
   /** A 400 naming every provider, facility or type the body names that is not a live record of the organization; a 404 naming the patient field first when the patient is not the caller's. */
   private async references(
     organization: string,
-    body: { provider?: string | undefined; facility?: string | undefined; facilities?: string[] | undefined; appointmentType?: string | undefined },
+    body: {
+      provider?: string | undefined;
+      facility?: string | undefined;
+      facilities?: string[] | undefined;
+      appointmentType?: string | undefined;
+    },
     patientCheck: Promise<InvalidField | null> = Promise.resolve(null),
   ) {
     const live = { organization, deleted: false };
@@ -284,7 +333,9 @@ export class WaitlistService {
       patientCheck,
       body.provider === undefined ? undefined : this.prisma.provider.findFirst({ where: { ...live, id: body.provider } }),
       facilities.length === 0 ? [] : this.prisma.facility.findMany({ where: { ...live, id: { in: facilities } }, select: { id: true } }),
-      body.appointmentType === undefined ? undefined : this.prisma.appointmentType.findFirst({ where: { ...live, id: body.appointmentType } }),
+      body.appointmentType === undefined
+        ? undefined
+        : this.prisma.appointmentType.findFirst({ where: { ...live, id: body.appointmentType } }),
     ]);
     const known = new Set(foundFacilities.map((facility) => facility.id));
     if (patient) throw patientNotFound(patient);
@@ -312,13 +363,23 @@ export async function joinWaitlistFromReply(
   if (!appointment) return null;
   // Two WAITLIST replies handled at once (two consumers after a rebalance) must not both find no entry and add one.
   await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(hashtext('waitlist-reply:' || $1))`, patient);
-  const same = { organization, patient, providerId: appointment.providerId, facilityId: appointment.facilityId, appointmentTypeId: appointment.typeId, deleted: false };
+  const same = {
+    organization,
+    patient,
+    providerId: appointment.providerId,
+    facilityId: appointment.facilityId,
+    appointmentTypeId: appointment.typeId,
+    deleted: false,
+  };
   const existing = await tx.waitlist.findFirst({ where: { ...same, status: { not: 'accepted' } }, orderBy: { position: 'asc' } });
   const user = `patient:${patient}`;
   const events: EventEnvelope[] = [];
   let entry: Waitlist;
   if (existing) {
-    entry = existing.status === 'declined' ? await tx.waitlist.update({ where: { id: existing.id }, data: { status: 'waiting', updatedBy: user } }) : existing;
+    entry =
+      existing.status === 'declined'
+        ? await tx.waitlist.update({ where: { id: existing.id }, data: { status: 'waiting', updatedBy: user } })
+        : existing;
     if (entry !== existing) events.push(entryChanged(entry, ['status'], reply.correlationId, reply.causationId));
   } else {
     const last = await tx.waitlist.aggregate({ where: { organization }, _max: { position: true } });
@@ -361,7 +422,8 @@ export async function joinWaitlistFromReply(
 
 /** The caller's organization's live entry, locked for the rest of the transaction when asked; 404 otherwise. */
 export async function ownEntry(db: Db, organization: string, id: string, lock = false): Promise<Waitlist> {
-  if (lock) await db.$executeRawUnsafe('SELECT 1 FROM "waitlist" WHERE "id" = $1::uuid AND "organization" = $2::uuid FOR UPDATE', id, organization);
+  if (lock)
+    await db.$executeRawUnsafe('SELECT 1 FROM "waitlist" WHERE "id" = $1::uuid AND "organization" = $2::uuid FOR UPDATE', id, organization);
   const entry = await db.waitlist.findFirst({ where: { id, organization, deleted: false } });
   if (!entry) throw notFound('waitlist entry');
   return entry;

@@ -3,7 +3,18 @@ import { DateTime } from 'luxon';
 import type { WorkingHours } from '../src/open-slots.js';
 
 /** Zones with DST of every shape: northern and southern, 1 hour and 30 minutes, a transition at midnight, and none. */
-export const ZONES = ['America/New_York', 'America/Los_Angeles', 'Europe/London', 'Europe/Berlin', 'Australia/Sydney', 'Australia/Lord_Howe', 'America/Santiago', 'Pacific/Chatham', 'Asia/Kolkata', 'UTC'];
+export const ZONES = [
+  'America/New_York',
+  'America/Los_Angeles',
+  'Europe/London',
+  'Europe/Berlin',
+  'Australia/Sydney',
+  'Australia/Lord_Howe',
+  'America/Santiago',
+  'Pacific/Chatham',
+  'Asia/Kolkata',
+  'UTC',
+];
 
 /** Local days of `year` on which the zone's UTC offset changes (its DST transitions). */
 export function transitionDays(zone: string, year: number): string[] {
@@ -48,7 +59,14 @@ export function hoursNearTransition(options: HoursOptions) {
       const from = DateTime.fromISO(anchor, { zone }).plus({ days: shift });
       const startMinute = startQuarter * 15;
       const endMinute = Math.min(startMinute + lengthQuarters * 15, 23 * 60 + 45);
-      const hours: WorkingHours = { from: from.toISODate()!, until: from.plus({ days }).toISODate()!, weekdays, start: clock(startMinute), end: clock(endMinute), slotMinutes };
+      const hours: WorkingHours = {
+        from: from.toISODate()!,
+        until: from.plus({ days }).toISODate()!,
+        weekdays,
+        start: clock(startMinute),
+        end: clock(endMinute),
+        slotMinutes,
+      };
       return { zone, hours };
     })
     .filter(({ hours }) => hours.start < hours.end);

@@ -20,6 +20,10 @@ export async function catalog(app: ServiceApp, headers: Record<string, string>) 
 }
 
 /** Body of a booking of the catalog's patient with its records at the given instant. */
-export function booking(records: { provider: string; facility: string; type: string; patient: string }, date: string, overrides: Record<string, unknown> = {}) {
+export function booking(
+  records: { provider: string; facility: string; type: string; patient: string },
+  date: string,
+  overrides: Record<string, unknown> = {},
+) {
   return { ...records, date, ...overrides };
 }

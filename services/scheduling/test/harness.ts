@@ -45,7 +45,11 @@ const sources = new WeakMap<ServiceApp, PatientSource>();
 /** Starts a scheduling service on a fresh database, migrated, with its relay and consumer running. */
 export async function startScheduling(label: string, brokers: string[], options: StartOptions = {}): Promise<SchedulingUnderTest> {
   const testDatabase = await createTestDatabase(label);
-  const database = await openDatabase({ kind: 'postgres', url: testDatabase.url, ...(options.poolMax !== undefined ? { poolMax: options.poolMax } : {}) });
+  const database = await openDatabase({
+    kind: 'postgres',
+    url: testDatabase.url,
+    ...(options.poolMax !== undefined ? { poolMax: options.poolMax } : {}),
+  });
   await migrate(database, { migrationsDir });
   const topicPrefix = uniqueTopicPrefix(label);
   const logger = createLogger({ service: 'scheduling', level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
@@ -80,7 +84,10 @@ export async function startScheduling(label: string, brokers: string[], options:
   const sql = new pg.Pool({ connectionString: testDatabase.url, max: 1 });
   usePatientSource(
     app,
-    announcingPatients(bus, async (ids) => (await sql.query('SELECT count(*)::int AS n FROM patient WHERE id = ANY($1::uuid[])', [ids])).rows[0].n as number),
+    announcingPatients(
+      bus,
+      async (ids) => (await sql.query('SELECT count(*)::int AS n FROM patient WHERE id = ANY($1::uuid[])', [ids])).rows[0].n as number,
+    ),
   );
   const close = service.close;
   service.close = async () => {
@@ -150,13 +157,25 @@ export async function as(identity: Identity): Promise<Record<string, string>> {
 export function organization() {
   const id = randomUUID();
   const caller = (roles: string[]): Identity => ({ organization: id, user: randomUUID(), roles });
-  return { id, admin: caller(['admin']), staff: caller(['staff']), provider: caller(['provider']), integrator: caller(['integrator']), patient: caller(['patient']) };
+  return {
+    id,
+    admin: caller(['admin']),
+    staff: caller(['staff']),
+    provider: caller(['provider']),
+    integrator: caller(['integrator']),
+    patient: caller(['patient']),
+  };
 }
 
 /** Collects every event published on the given topics of a service under test. */
 export async function observe(service: SchedulingUnderTest, brokers: string[], topics: string[]) {
   const seen: EventEnvelope[] = [];
-  const observer = new KafkaBus({ brokers, clientId: `observer-${randomUUID()}`, topicPrefix: service.topicPrefix, logger: createLogger({ service: 'observer', level: 'silent' }) });
+  const observer = new KafkaBus({
+    brokers,
+    clientId: `observer-${randomUUID()}`,
+    topicPrefix: service.topicPrefix,
+    logger: createLogger({ service: 'observer', level: 'silent' }),
+  });
   const subscription: Subscription = await observer.subscribe({
     groupId: `test.observer.${randomUUID()}`,
     topics,
@@ -187,7 +206,16 @@ export async function publishOrganizationSettings(
     subject: settingId,
     ...(options.time ? { time: options.time } : {}),
     ...(options.id ? { id: options.id } : {}),
-    data: { _id: settingId, organization, ref: 'organization', refId: organization, settings, unsubscribed: [], unsubscribedAll: false, deleted: options.deleted ?? false },
+    data: {
+      _id: settingId,
+      organization,
+      ref: 'organization',
+      refId: organization,
+      settings,
+      unsubscribed: [],
+      unsubscribedAll: false,
+      deleted: options.deleted ?? false,
+    },
   });
   await service.bus.publish([{ topic: settingsChangedV1.topic, key: settingId, value: JSON.stringify(event) }]);
   return event;

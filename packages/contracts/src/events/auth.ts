@@ -36,7 +36,12 @@ const userSnapshot = z.object({
 });
 
 /** An organization signed up. */
-export const organizationCreatedV1 = defineEvent({ type: 'organization.created', version: 1, topic: ORGANIZATION_TOPIC, data: organizationSnapshot });
+export const organizationCreatedV1 = defineEvent({
+  type: 'organization.created',
+  version: 1,
+  topic: ORGANIZATION_TOPIC,
+  data: organizationSnapshot,
+});
 
 /** An organization changed; the full new snapshot and the names of the changed fields. */
 export const organizationUpdatedV1 = defineEvent({
@@ -47,7 +52,12 @@ export const organizationUpdatedV1 = defineEvent({
 });
 
 /** An organization was deleted (soft): it answers 404, nobody can switch into it, and its sessions were revoked. */
-export const organizationDeletedV1 = defineEvent({ type: 'organization.deleted', version: 1, topic: ORGANIZATION_TOPIC, data: z.object({ _id: z.uuid() }) });
+export const organizationDeletedV1 = defineEvent({
+  type: 'organization.deleted',
+  version: 1,
+  topic: ORGANIZATION_TOPIC,
+  data: z.object({ _id: z.uuid() }),
+});
 
 /** A user joined an organization (at signup, or later by invitation). */
 export const userCreatedV1 = defineEvent({ type: 'user.created', version: 1, topic: USER_TOPIC, data: userSnapshot });
@@ -130,7 +140,9 @@ export const sendQuotaSetting = z
     organizationPerDay: z.number().int().min(1).optional(),
   })
   .strict()
-  .describe('Tighter limits than the platform’s on messages sent: per patient an hour and a day, per organization a minute and a day. Higher values have no effect.');
+  .describe(
+    'Tighter limits than the platform’s on messages sent: per patient an hour and a day, per organization a minute and a day. Higher values have no effect.',
+  );
 export type SendQuotaSetting = z.infer<typeof sendQuotaSetting>;
 
 /**

@@ -13,7 +13,17 @@ export const messageChannels = ['sms', 'email', 'voice'] as const;
 export const replyClassifications = ['positive', 'negative', 'irregular', 'recognized-keywords', 'unclassified'] as const;
 
 /** What a patient's reply asks for; `waitlist` asks to wait for another slot like the appointment it refers to. */
-export const replyIntents = ['confirm', 'cancel', 'accept-offer', 'decline-offer', 'opt-out', 'opt-in', 'help', 'other', 'waitlist'] as const;
+export const replyIntents = [
+  'confirm',
+  'cancel',
+  'accept-offer',
+  'decline-offer',
+  'opt-out',
+  'opt-in',
+  'help',
+  'other',
+  'waitlist',
+] as const;
 
 /** What a message was sent about, when it was sent about something. */
 const messageRefs = z.object({

@@ -150,7 +150,12 @@ const appointmentSnapshot = z.object({
 });
 
 /** An appointment was booked. */
-export const appointmentCreatedV1 = defineEvent({ type: 'appointment.created', version: 1, topic: APPOINTMENT_TOPIC, data: appointmentSnapshot });
+export const appointmentCreatedV1 = defineEvent({
+  type: 'appointment.created',
+  version: 1,
+  topic: APPOINTMENT_TOPIC,
+  data: appointmentSnapshot,
+});
 
 /**
  * An appointment moved in time, changed length, provider or facility; reminders planned for the old slot are void.
@@ -162,7 +167,13 @@ export const appointmentRescheduledV1 = defineEvent({
   topic: APPOINTMENT_TOPIC,
   data: appointmentSnapshot.extend({
     changed,
-    previous: z.object({ date: z.iso.datetime({ offset: true }), duration: z.number().int().positive(), provider: z.uuid(), facility: z.uuid(), timeZone: z.string() }),
+    previous: z.object({
+      date: z.iso.datetime({ offset: true }),
+      duration: z.number().int().positive(),
+      provider: z.uuid(),
+      facility: z.uuid(),
+      timeZone: z.string(),
+    }),
   }),
 });
 
@@ -175,13 +186,28 @@ export const appointmentUpdatedV1 = defineEvent({
 });
 
 /** An appointment was confirmed (by staff, or by the patient's reply). */
-export const appointmentConfirmedV1 = defineEvent({ type: 'appointment.confirmed', version: 1, topic: APPOINTMENT_TOPIC, data: appointmentSnapshot });
+export const appointmentConfirmedV1 = defineEvent({
+  type: 'appointment.confirmed',
+  version: 1,
+  topic: APPOINTMENT_TOPIC,
+  data: appointmentSnapshot,
+});
 
 /** An appointment was cancelled; its slot is free again. */
-export const appointmentCancelledV1 = defineEvent({ type: 'appointment.cancelled', version: 1, topic: APPOINTMENT_TOPIC, data: appointmentSnapshot });
+export const appointmentCancelledV1 = defineEvent({
+  type: 'appointment.cancelled',
+  version: 1,
+  topic: APPOINTMENT_TOPIC,
+  data: appointmentSnapshot,
+});
 
 /** An appointment was deleted (soft); nothing more is sent about it and its slot is free again. */
-export const appointmentDeletedV1 = defineEvent({ type: 'appointment.deleted', version: 1, topic: APPOINTMENT_TOPIC, data: appointmentSnapshot });
+export const appointmentDeletedV1 = defineEvent({
+  type: 'appointment.deleted',
+  version: 1,
+  topic: APPOINTMENT_TOPIC,
+  data: appointmentSnapshot,
+});
 
 const WAITLIST_TOPIC = 'scheduling.waitlist';
 const OFFER_TOPIC = 'scheduling.offer';
@@ -193,7 +219,15 @@ export const offerStatuses = ['in-progress', 'patient-found', 'patient-not-found
 /** How an offer reaches patients: all at once, or one after another. */
 export const offerProtocols = ['serial', 'parallel'] as const;
 /** What made an offer (the product's values). */
-export const offerSources = ['cancellation', 'manual', 'find-open-spots', 'self-scheduling', 'reschedule', 'staff-scheduling', 'reschedule-from-intent'] as const;
+export const offerSources = [
+  'cancellation',
+  'manual',
+  'find-open-spots',
+  'self-scheduling',
+  'reschedule',
+  'staff-scheduling',
+  'reschedule-from-intent',
+] as const;
 
 /** A waitlist entry as others may know it: ids and states, no names or notes. */
 const waitlistSnapshot = z.object({
@@ -345,7 +379,15 @@ export const offerClosedV1 = defineEvent({
 const AVAILABILITY_TOPIC = 'scheduling.availability';
 
 /** The states of an availability (the product's). */
-export const availabilityStatuses = ['available', 'booked-pending', 'offered', 'booked', 'booked-by-integrator', 'booked-by-offer', 'expired'] as const;
+export const availabilityStatuses = [
+  'available',
+  'booked-pending',
+  'offered',
+  'booked',
+  'booked-by-integrator',
+  'booked-by-offer',
+  'expired',
+] as const;
 
 /** An availability (a bookable slot of a provider) as others may know it. */
 const availabilitySnapshot = z.object({

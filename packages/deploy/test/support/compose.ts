@@ -89,9 +89,7 @@ export function dependenciesOf(service: unknown): Map<string, string> {
   const dependsOn = dig(service, 'depends_on');
   if (Array.isArray(dependsOn)) return new Map(dependsOn.map((name) => [String(name), 'service_started']));
   if (!isObj(dependsOn)) return new Map();
-  return new Map(
-    Object.entries(dependsOn).map(([name, options]) => [name, asString(dig(options, 'condition')) ?? 'service_started']),
-  );
+  return new Map(Object.entries(dependsOn).map(([name, options]) => [name, asString(dig(options, 'condition')) ?? 'service_started']));
 }
 
 /**

@@ -137,7 +137,9 @@ export function dockerfileProblems(stages: Stage[], expected: DockerfileExpectat
   for (const stage of stages) {
     const fromStage = stages.some((other) => other.name === stage.from);
     if (!fromStage && !NODE_BASE_IMAGE.test(stage.from)) {
-      problems.push(`stage ${stage.name ?? stage.from}: base image must be Node 24 slim, pinned to a release (node:24.x.y-<debian>-slim), not ${stage.from}`);
+      problems.push(
+        `stage ${stage.name ?? stage.from}: base image must be Node 24 slim, pinned to a release (node:24.x.y-<debian>-slim), not ${stage.from}`,
+      );
     }
   }
   const all = stages.flatMap((stage) => stage.instructions);
@@ -167,7 +169,9 @@ export function dockerfileProblems(stages: Stage[], expected: DockerfileExpectat
   }
   if (envOf(stages, runtime).get('NODE_ENV') !== 'production') problems.push('runtime stage: NODE_ENV must be production');
 
-  const exposed = lastOf(stages, runtime, 'EXPOSE')?.args.split(/\s+/).map((port) => Number(port.split('/')[0]));
+  const exposed = lastOf(stages, runtime, 'EXPOSE')
+    ?.args.split(/\s+/)
+    .map((port) => Number(port.split('/')[0]));
   if (!exposed?.length) problems.push('runtime stage: EXPOSE is missing');
   else if (expected.port !== undefined && !exposed.includes(expected.port)) {
     problems.push(`runtime stage: exposes ${exposed.join(', ')} but the service listens on ${expected.port}`);
@@ -188,15 +192,12 @@ export function dockerfileProblems(stages: Stage[], expected: DockerfileExpectat
   }
   const mentionsMigrations = all.some(
     (instruction) =>
-      (instruction.keyword === 'COPY' || instruction.keyword === 'RUN') &&
-      instruction.args.includes(`services/${expected.service}/prisma`),
+      (instruction.keyword === 'COPY' || instruction.keyword === 'RUN') && instruction.args.includes(`services/${expected.service}/prisma`),
   );
   if (expected.hasDatabase && !mentionsMigrations) {
     problems.push(`the image must ship services/${expected.service}/prisma (the migrations migrate.js applies)`);
   }
-  const runtimeSources = runtime.instructions.filter(
-    (instruction) => instruction.keyword === 'COPY' && !/--from=/.test(instruction.args),
-  );
+  const runtimeSources = runtime.instructions.filter((instruction) => instruction.keyword === 'COPY' && !/--from=/.test(instruction.args));
   if (runtimeSources.length > 0) {
     problems.push('runtime stage: copies from the build context directly; take built output from earlier stages');
   }

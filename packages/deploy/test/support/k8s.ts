@@ -167,9 +167,7 @@ function isWorkload(doc: unknown): boolean {
 }
 
 function portMatches(port: unknown, container: Obj): boolean {
-  return asArray(container.ports).some(
-    (declared) => dig(declared, 'name') === port || dig(declared, 'containerPort') === port,
-  );
+  return asArray(container.ports).some((declared) => dig(declared, 'name') === port || dig(declared, 'containerPort') === port);
 }
 
 /** The rules every Deployment and Job container must meet (other kinds yield nothing). */
@@ -287,10 +285,7 @@ function envEntry(container: Obj | undefined, name: string): Obj | undefined {
 
 /** `optional: true` on a Secret or ConfigMap key reference: the variable may end up unset. */
 function isOptionalRef(entry: Obj): boolean {
-  return (
-    dig(entry, 'valueFrom', 'secretKeyRef', 'optional') === true ||
-    dig(entry, 'valueFrom', 'configMapKeyRef', 'optional') === true
-  );
+  return dig(entry, 'valueFrom', 'secretKeyRef', 'optional') === true || dig(entry, 'valueFrom', 'configMapKeyRef', 'optional') === true;
 }
 
 /** The value a variable ends up with, following ConfigMap references within the documents. */
@@ -450,8 +445,7 @@ export function platformProblems(docs: unknown[], services: DeployedService[]): 
     // An image's working directory is its service's folder (see the Dockerfile), so every migration Job runs the
     // same entry point and the image says whose migrations it applies.
     const migrates = (container: Obj) =>
-      container.image === main?.image &&
-      [...asArray(container.command), ...asArray(container.args)].some((part) => part === MIGRATE_ENTRY);
+      container.image === main?.image && [...asArray(container.command), ...asArray(container.args)].some((part) => part === MIGRATE_ENTRY);
     const migration = jobs.find((job) => containersOf(job).some(migrates));
     if (!migration) {
       problems.push(`service ${service.name}: no Job runs ${MIGRATE_ENTRY} in its image (${String(main?.image)})`);
@@ -537,9 +531,7 @@ export function isKustomization(file: string): boolean {
 }
 
 function kustomizationIn(dir: string): string | undefined {
-  return ['kustomization.yaml', 'kustomization.yml']
-    .map((name) => path.join(dir, name))
-    .find((file) => existsSync(file));
+  return ['kustomization.yaml', 'kustomization.yml'].map((name) => path.join(dir, name)).find((file) => existsSync(file));
 }
 
 /**
@@ -601,9 +593,7 @@ export function kustomizeLayoutProblems(root: string): string[] {
     }
 
     const available = resourcesOf(file).map((resource) => resource.value);
-    const images = new Set(
-      available.flatMap((resource) => containersOf(resource).map((container) => asString(container.image) ?? '')),
-    );
+    const images = new Set(available.flatMap((resource) => containersOf(resource).map((container) => asString(container.image) ?? '')));
     const imageNames = new Set([...images].map((image) => image.replace(/@.*$/, '').replace(/:[^/:]*$/, '')));
     for (const image of asArray(doc.images)) {
       const name = asString(dig(image, 'name'));

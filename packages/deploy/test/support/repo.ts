@@ -117,9 +117,7 @@ export function requiredEnv(service: DeployedService): string[] {
   const fromConfig = service.config
     .filter(
       (variable) =>
-        variable.required ||
-        (SECRET_ENV_NAME.test(variable.name) && !variable.optional) ||
-        WORKSTATION_DEFAULTS.includes(variable.name),
+        variable.required || (SECRET_ENV_NAME.test(variable.name) && !variable.optional) || WORKSTATION_DEFAULTS.includes(variable.name),
     )
     .map((variable) => variable.name);
   return [
