@@ -42,8 +42,29 @@ export async function runService(app: AnyApp, options: RunOptions): Promise<void
   await app.listen({ host: options.host, port: options.port });
 }
 
+/**
+ * Node's process warnings as JSON lines on stderr, like everything else a service writes, instead of Node's plain text.
+ * kafkajs 2.2.4 (its last release) arms its request queue's timer with a negative delay whenever it is not throttled;
+ * Node 22+ reports each one as a `TimeoutNegativeWarning` (the delay was always clamped to 1 ms), so those are dropped.
+ */
+export function warningsAsLogLines(): void {
+  for (const listener of process.listeners('warning')) if (listener.name === 'onWarning') process.removeListener('warning', listener);
+  process.on('warning', (warning) => {
+    if (isKafkajsNegativeTimeout(warning)) return;
+    process.stderr.write(
+      `${JSON.stringify({ level: 40, time: Date.now(), msg: 'process warning', warning: { name: warning.name, message: warning.message } })}\n`,
+    );
+  });
+}
+
+/** A `TimeoutNegativeWarning` raised from inside kafkajs, harmless (see {@link warningsAsLogLines}). */
+export function isKafkajsNegativeTimeout(warning: Error): boolean {
+  return warning.name === 'TimeoutNegativeWarning' && /[\\/]kafkajs[\\/]/.test(warning.stack ?? '');
+}
+
 /** Runs a service's main and reports a startup failure (such as invalid config) once, then exits non-zero. */
 export function main(start: () => Promise<void>): void {
+  warningsAsLogLines();
   start().catch((error: unknown) => {
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);

@@ -1,7 +1,7 @@
-import { createEvent, reminderSentV1, type EventEnvelope } from '@pep/contracts';
+import type { EventEnvelope } from '@pep/contracts';
 import type { Logger } from '@pep/service-kit';
 import { isDemoSample } from './demo-samples.js';
-import { SOURCE } from './events.js';
+import { reminderSentEvent } from './events.js';
 import type { PrismaClient, Reminder } from './generated/prisma/client.js';
 import { ANSWERED_AFTER_LOST_ANSWER, OUTCOME_UNKNOWN } from './inbound.service.js';
 import { addressFor, type Channel, type Outbound, type OutboundItem, type SendOutcome } from './outbound.js';
@@ -629,23 +629,7 @@ export class ReminderDispatcher {
               await planWaitlistInvite(tx, reminder, sentAt);
               planned = true;
             }
-            events.push(
-              createEvent(reminderSentV1, {
-                source: SOURCE,
-                organization: reminder.organization,
-                subject: reminder.id,
-                correlationId: reminder.id,
-                data: {
-                  _id: reminder.id,
-                  patient: reminder.patient,
-                  appointment: reminder.appointment,
-                  message: outcome.id,
-                  channel,
-                  sendAt: reminder.sendAt.toISOString(),
-                  sentAt: sentAt.toISOString(),
-                },
-              }),
-            );
+            events.push(reminderSentEvent(reminder, outcome.id, channel, sentAt));
           }
         }
         return events;

@@ -1,6 +1,6 @@
-import type { EventEnvelope } from '@pep/contracts';
+import { createEvent, reminderSentV1, type EventEnvelope } from '@pep/contracts';
 import { enqueueEvents, type RawSqlClient } from '@pep/db';
-import type { Prisma, PrismaClient } from './generated/prisma/client.js';
+import type { Prisma, PrismaClient, Reminder } from './generated/prisma/client.js';
 
 /** Where this service's events say they come from. */
 export const SOURCE = '/services/messaging';
@@ -16,4 +16,23 @@ export function enqueue(tx: Db, events: EventEnvelope[]): Promise<void> {
 /** The typed client behind a consumer's transaction (the consumer hands it over as its raw-SQL surface). */
 export function typed(tx: RawSqlClient): Prisma.TransactionClient {
   return tx as unknown as Prisma.TransactionClient;
+}
+
+/** `reminder.sent` for a reminder whose text the vendor took, as message `message` on `channel` at `sentAt`. */
+export function reminderSentEvent(reminder: Reminder, message: string, channel: 'sms' | 'email' | 'voice', sentAt: Date): EventEnvelope {
+  return createEvent(reminderSentV1, {
+    source: SOURCE,
+    organization: reminder.organization,
+    subject: reminder.id,
+    correlationId: reminder.id,
+    data: {
+      _id: reminder.id,
+      patient: reminder.patient,
+      appointment: reminder.appointment,
+      message,
+      channel,
+      sendAt: reminder.sendAt.toISOString(),
+      sentAt: sentAt.toISOString(),
+    },
+  });
 }

@@ -1,6 +1,6 @@
-import { createEvent, messageFailedV1, messageSentV1, reminderSentV1, type EventEnvelope } from '@pep/contracts';
+import { createEvent, messageFailedV1, messageSentV1, type EventEnvelope } from '@pep/contracts';
 import type { Logger } from '@pep/service-kit';
-import { enqueue, SOURCE } from './events.js';
+import { enqueue, reminderSentEvent, SOURCE } from './events.js';
 import type { PrismaClient, Reminder } from './generated/prisma/client.js';
 import { SYSTEM_USER } from './reminder-planner.js';
 
@@ -241,23 +241,7 @@ export async function settleConfirmedClaims(prisma: PrismaClient, claimed: Remin
         },
       });
       if (count === 0) continue;
-      events.push(
-        createEvent(reminderSentV1, {
-          source: SOURCE,
-          organization: reminder.organization,
-          subject: reminder.id,
-          correlationId: reminder.id,
-          data: {
-            _id: reminder.id,
-            patient: reminder.patient,
-            appointment: reminder.appointment,
-            message: message.id,
-            channel: message.channel,
-            sendAt: reminder.sendAt.toISOString(),
-            sentAt: (reminder.sentAt ?? now).toISOString(),
-          },
-        }),
-      );
+      events.push(reminderSentEvent(reminder, message.id, message.channel, reminder.sentAt ?? now));
     }
     await enqueue(tx, events);
   });
