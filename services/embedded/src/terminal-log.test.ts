@@ -30,6 +30,7 @@ describe('the embedded platform log format', () => {
       },
       'request completed',
     );
+    // A careless line carrying a phone: the logger's redaction must remove it in the pretty format as in JSON.
     logger.info({ phone: '+14155552671', reminderId: 'abc' }, 'reminder sent');
 
     const lines = written.trimEnd().split('\n');

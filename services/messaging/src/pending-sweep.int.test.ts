@@ -63,6 +63,29 @@ describe('messaging service: messages a crashed send left pending', () => {
     );
     return id;
   };
+  /** A reminder planned by staff, due an hour ago and claimed then by a sender that died (its claim's lease has lapsed). */
+  const claimedByADeadSender = async (name: string, label: string) => {
+    const crashedAt = Date.now() - 60 * MINUTE;
+    const clock = testClock(new Date(crashedAt).toISOString());
+    const service = await start(name, brokers, { twilio: fake, clock });
+    const org = organization();
+    const records = await world(service.bus, org.id);
+    await contactKept(records.patient._id);
+    const text = `${label} ${randomUUID().slice(0, 8)}`;
+    const planned = await service.app.inject({
+      method: 'POST',
+      url: '/api/reminders',
+      headers: await as(org.staff),
+      payload: { patient: records.patient._id, sendAt: new Date(crashedAt - MINUTE).toISOString(), text },
+    });
+    expect(planned.statusCode, planned.body).toBe(200);
+    const reminder = planned.json()._id as string;
+    await sql().query(`UPDATE reminder SET status = 'queued', claimed_at = $2, attempts = attempts + 1 WHERE id = $1`, [
+      reminder,
+      new Date(crashedAt),
+    ]);
+    return { crashedAt, clock, service, org, records, text, reminder };
+  };
   const message = async (id: string) =>
     (await sql().query('SELECT status::text, skipped_status_reason, external_status, external_id FROM message WHERE id = $1', [id]))
       .rows[0];
@@ -121,26 +144,8 @@ describe('messaging service: messages a crashed send left pending', () => {
   });
 
   it('does not text again when a reminder is claimed again after its sender died, if the vendor reported on the earlier text', async () => {
-    const crashedAt = Date.now() - 60 * MINUTE;
-    const clock = testClock(new Date(crashedAt).toISOString());
-    const service = await start('pending-reclaim', brokers, { twilio: fake, clock });
-    const org = organization();
-    const records = await world(service.bus, org.id);
-    await contactKept(records.patient._id);
-    const text = `Reclaimed reminder ${randomUUID().slice(0, 8)}`;
-    const planned = await service.app.inject({
-      method: 'POST',
-      url: '/api/reminders',
-      headers: await as(org.staff),
-      payload: { patient: records.patient._id, sendAt: new Date(crashedAt - MINUTE).toISOString(), text },
-    });
-    expect(planned.statusCode, planned.body).toBe(200);
-    const reminder = planned.json()._id as string;
-    // The dead sender's claim and its pending message, then the vendor's first report (not final) of that message.
-    await sql().query(`UPDATE reminder SET status = 'queued', claimed_at = $2, attempts = attempts + 1 WHERE id = $1`, [
-      reminder,
-      new Date(crashedAt),
-    ]);
+    const { crashedAt, clock, service, org, records, text, reminder } = await claimedByADeadSender('pending-reclaim', 'Reclaimed reminder');
+    // The dead sender's pending message, then the vendor's first report (not final) of that message.
     const crashed = await crashedSend(org.id, records.patient._id, 60, reminder);
     const sid = `SM${randomUUID().replace(/-/g, '')}`;
     const report = await twilioCallback(service.app, fake, `/api/callback/twilio/${crashed}`, {
@@ -169,25 +174,7 @@ describe('messaging service: messages a crashed send left pending', () => {
   });
 
   it('texts once more when a reminder is claimed again and the vendor never spoke of the earlier text, which the sweep then settles', async () => {
-    const crashedAt = Date.now() - 60 * MINUTE;
-    const clock = testClock(new Date(crashedAt).toISOString());
-    const service = await start('pending-resend', brokers, { twilio: fake, clock });
-    const org = organization();
-    const records = await world(service.bus, org.id);
-    await contactKept(records.patient._id);
-    const text = `Resent reminder ${randomUUID().slice(0, 8)}`;
-    const planned = await service.app.inject({
-      method: 'POST',
-      url: '/api/reminders',
-      headers: await as(org.staff),
-      payload: { patient: records.patient._id, sendAt: new Date(crashedAt - MINUTE).toISOString(), text },
-    });
-    expect(planned.statusCode, planned.body).toBe(200);
-    const reminder = planned.json()._id as string;
-    await sql().query(`UPDATE reminder SET status = 'queued', claimed_at = $2, attempts = attempts + 1 WHERE id = $1`, [
-      reminder,
-      new Date(crashedAt),
-    ]);
+    const { crashedAt, clock, service, org, records, text, reminder } = await claimedByADeadSender('pending-resend', 'Resent reminder');
     // Written a moment ago: its sender may still be waiting for the vendor, however far the clock moved.
     const crashed = await crashedSend(org.id, records.patient._id, 0, reminder);
     clock.set(new Date(crashedAt + 6 * MINUTE));
