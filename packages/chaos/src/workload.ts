@@ -178,18 +178,7 @@ export class Workload {
     data: Operation['data'],
     keyed = this.random.next() < KEYED_SHARE,
   ): Promise<Operation> {
-    const operation: Operation = {
-      id: operationId(),
-      kind,
-      startedAt: Date.now(),
-      answeredAt: 0,
-      status: 0,
-      attempts: 0,
-      acknowledged: false,
-      keyed,
-      data,
-    };
-    this.operations.push(operation);
+    const operation = this.track(kind, keyed, data);
     const timeoutMs = this.random.next() < IMPATIENT_SHARE ? IMPATIENT_TIMEOUT_MS : 20_000;
     let answer: Answer = { status: 0, body: null };
     for (let attempt = 1; attempt <= 6; attempt++) {
@@ -349,8 +338,8 @@ export class Workload {
     await this.reply(`reply.${text}` as OperationKind, patient, text, { appointment: appointment?.id ?? null, twice });
   }
 
-  private async reply(kind: OperationKind, patient: WorkloadPatient, text: string, data: Operation['data']): Promise<Operation> {
-    const messageSid = TwilioWebhooks.messageSid();
+  /** A new operation, recorded before its first attempt so the checker counts it whatever becomes of it. */
+  private track(kind: OperationKind, keyed: boolean | null, data: Operation['data']): Operation {
     const operation: Operation = {
       id: operationId(),
       kind,
@@ -359,10 +348,16 @@ export class Workload {
       status: 0,
       attempts: 0,
       acknowledged: false,
-      keyed: null,
-      data: { ...data, patient: patient.id, phone: patient.phone, messageSid },
+      keyed,
+      data,
     };
     this.operations.push(operation);
+    return operation;
+  }
+
+  private async reply(kind: OperationKind, patient: WorkloadPatient, text: string, data: Operation['data']): Promise<Operation> {
+    const messageSid = TwilioWebhooks.messageSid();
+    const operation = this.track(kind, null, { ...data, patient: patient.id, phone: patient.phone, messageSid });
     let answer: Answer = { status: 0, body: null };
     // Twilio retries a webhook that got no answer; with `twice`, it also arrives a second time at once.
     for (let attempt = 1; attempt <= 6; attempt++) {
@@ -393,18 +388,7 @@ export class Workload {
     if (candidates.length === 0) return;
     const send = candidates[this.random.int(candidates.length)]!;
     const messageId = new URL(send.params['StatusCallback']!).pathname.split('/').at(-1)!;
-    const operation: Operation = {
-      id: operationId(),
-      kind: 'status.out-of-order',
-      startedAt: Date.now(),
-      answeredAt: 0,
-      status: 0,
-      attempts: 0,
-      acknowledged: false,
-      keyed: null,
-      data: { sid: send.sid, message: messageId },
-    };
-    this.operations.push(operation);
+    const operation = this.track('status.out-of-order', null, { sid: send.sid, message: messageId });
     let acknowledged = true;
     for (const status of ['delivered', 'sent', 'delivered']) {
       let answer: Answer = { status: 0, body: null };
