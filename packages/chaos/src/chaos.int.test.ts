@@ -36,7 +36,7 @@ describe.skipIf(process.env['CHAOS_IN_TESTS'] === '0')('the distributed runtime 
         .filter((fault) => fault.kind === 'kill -9')
         .map((fault) => fault.target)
         .sort(),
-    ).toEqual(['auth', 'gateway', 'messaging', 'patients', 'scheduling']);
+    ).toEqual(['auth', 'billing', 'gateway', 'messaging', 'patients', 'scheduling']);
     // The workload did what it is there for, or nothing would be checked.
     const attempted = Object.fromEntries(report.rows.map((row) => [row.operation, row.acknowledged]));
     for (const operation of ['patient.create', 'appointment.book', 'reminder or automated text (due)', 'text (vendor send)'])

@@ -465,7 +465,7 @@ export async function check(runtime: DistributedRuntime, workload: Workload, pla
   }
   events.acknowledged = broker.events.length;
 
-  const billing = row('billing usage', 'not deployed: no billing service yet, nothing to count');
+  const billing = row('billing usage', 'not counted yet: billing does not meter texting yet');
   // What the operations that were not acknowledged got last (0: no answer), so a row's gap can be read.
   for (const [kind, counted] of rows) {
     const statuses = new Map<number, number>();

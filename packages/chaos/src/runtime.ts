@@ -17,7 +17,7 @@ import pg from 'pg';
 import { SERVICE_NAMES, ServiceProcess, type ServiceName } from './service-process.js';
 
 /** The services that own a database (the gateway has none). */
-export const DATABASE_OWNERS = ['auth', 'patients', 'scheduling', 'messaging'] as const;
+export const DATABASE_OWNERS = ['auth', 'patients', 'scheduling', 'messaging', 'billing'] as const;
 /** One of {@link DATABASE_OWNERS}. */
 export type DatabaseOwner = (typeof DATABASE_OWNERS)[number];
 
@@ -116,7 +116,7 @@ async function namedDatabase(name: string): Promise<string> {
 /**
  * Starts the whole distributed runtime: databases (migrated by each service at start, as MIGRATE_ON_START does), a
  * Kafka broker, an SMTP sink, the Twilio stand-in or the development sink with its webhook token, then auth, patients,
- * scheduling and messaging as their own processes, and the gateway in front once they are ready. Whatever was started
+ * scheduling, messaging and billing as their own processes, and the gateway in front once they are ready. Whatever was started
  * is stopped again when starting fails.
  */
 export async function startDistributedRuntime(options: RuntimeOptions): Promise<DistributedRuntime> {
@@ -212,13 +212,15 @@ export async function startDistributedRuntime(options: RuntimeOptions): Promise<
         PATIENTS_URL: at('patients'),
         SCHEDULING_URL: at('scheduling'),
       },
+      // No Stripe key: billing is a sandbox (accounts kept locally, Stripe never called).
+      billing: { ...common, DATABASE_URL: databases.billing },
       gateway: {
         ...common,
         UPSTREAMS: DATABASE_OWNERS.map((owner) => `${owner}=${at(owner)}`).join(','),
       },
     };
     for (const name of SERVICE_NAMES) services[name] = new ServiceProcess(name, ports[name], { ...env[name], ...options.env?.[name] });
-    log('starting auth, patients, scheduling, messaging…');
+    log('starting auth, patients, scheduling, messaging, billing…');
     await Promise.all(DATABASE_OWNERS.map((owner) => services[owner].start()));
     await services.gateway.start();
     log(`gateway: ${publicUrl}`);

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { guardResources, sleep, waitFor, type ProcessGuard } from '@pep/testing';
 
 /** The platform's services, in the order they are started (the gateway last, it routes to the others). */
-export const SERVICE_NAMES = ['auth', 'patients', 'scheduling', 'messaging', 'gateway'] as const;
+export const SERVICE_NAMES = ['auth', 'patients', 'scheduling', 'messaging', 'billing', 'gateway'] as const;
 /** One of {@link SERVICE_NAMES}. */
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 

@@ -5,3 +5,4 @@ export * from './events/patient.js';
 export * from './events/auth.js';
 export * from './events/scheduling.js';
 export * from './events/messaging.js';
+export * from './events/billing.js';

@@ -9,8 +9,8 @@ export type DatabaseConfig =
 
 /** One database session: statements sent through it run on the same server session, in order. */
 export interface SqlConnection {
-  /** Runs one statement with `$1…` parameters. */
-  query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<{ rows: T[] }>;
+  /** Runs one statement with `$1…` parameters; `rowCount` is how many rows it returned or changed. */
+  query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<{ rows: T[]; rowCount: number }>;
   /** Runs a script of many statements without parameters (Postgres' simple query protocol). */
   exec(sqlWithManyStatements: string): Promise<void>;
   /** Gives the session back; `destroy` closes it instead, for a session whose state is unknown (for example, a lock that could not be released). */
@@ -100,7 +100,7 @@ function pgSession(client: pg.PoolClient): SqlConnection {
   return {
     async query<T>(text: string, params?: unknown[]) {
       const result = await client.query(text, params);
-      return { rows: result.rows as T[] };
+      return { rows: result.rows as T[], rowCount: result.rowCount ?? result.rows.length };
     },
     async exec(script: string) {
       // Without parameters pg uses the simple query protocol, which accepts many statements at once.
@@ -131,7 +131,7 @@ async function openPglite(dataDir: string | null): Promise<Database> {
   const session: SqlConnection = {
     async query<T>(text: string, params?: unknown[]) {
       const result = await pglite.query<T>(text, params);
-      return { rows: result.rows };
+      return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
     },
     async exec(script: string) {
       await pglite.exec(script);

@@ -2,19 +2,23 @@ import type { Bus, Subscription } from '@pep/bus';
 import { parseEvent, type EventDefinition, type EventEnvelope } from '@pep/contracts';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { handleOnce } from './inbox.js';
-import type { RawSqlClient, TransactionalClient } from './sql-client.js';
+import { recordOnce } from './inbox.js';
+import type { RawSqlClient } from './sql-client.js';
+import { causeOf, type Emit, type UnitOfWork } from './unit-of-work.js';
 
-/** Applies one event inside the transaction that records it as handled. */
-export type EventHandler<TData> = (event: EventEnvelope<TData>, tx: RawSqlClient) => Promise<void>;
+/**
+ * Applies one event inside the transaction that records it as handled. `tx` is the service's own transaction client;
+ * what the handler emits carries the event as its cause.
+ */
+export type EventHandler<TData, Tx = RawSqlClient> = (event: EventEnvelope<TData>, tx: Tx, emit: Emit) => Promise<void>;
 
 /** A handler bound to the event type and version it consumes. */
-export interface EventBinding {
+export interface EventBinding<Tx = RawSqlClient> {
   definition: EventDefinition;
-  handle: EventHandler<unknown>;
+  handle: EventHandler<unknown, Tx>;
 }
 
-/** Binds a handler to a definition, typing the event it receives. */
+/** Binds a handler that needs only raw SQL (shared by every service) to a definition, typing the event it receives. */
 export function on<TSchema extends z.ZodType>(
   definition: EventDefinition<string, TSchema>,
   handle: EventHandler<z.output<TSchema>>,
@@ -22,14 +26,24 @@ export function on<TSchema extends z.ZodType>(
   return { definition, handle: handle as EventHandler<unknown> };
 }
 
+/**
+ * An `on` typed by a service's transaction client, so its handlers use the generated Prisma models with no casts:
+ * `export const on = handlersOn<Prisma.TransactionClient>();` once per service.
+ */
+export function handlersOn<Tx>() {
+  return <TSchema extends z.ZodType>(definition: EventDefinition<string, TSchema>, handle: EventHandler<z.output<TSchema>, Tx>) =>
+    ({ definition, handle: handle as EventHandler<unknown, Tx> }) satisfies EventBinding<Tx>;
+}
+
 /** What {@link consumeEvents} needs. */
-export interface ConsumeOptions {
+export interface ConsumeOptions<Tx extends RawSqlClient> {
   bus: Bus;
-  prisma: TransactionalClient;
+  /** The service's unit of work: each event is handled in one of its transactions, with the inbox record. */
+  unitOfWork: UnitOfWork<Tx>;
   logger: Logger;
   /** Consumer group, also the inbox's consumer name: `<service>.<purpose>`. */
   groupId: string;
-  bindings: EventBinding[];
+  bindings: ReadonlyArray<EventBinding<Tx>>;
   maxAttempts?: number;
   retryDelayMs?: number;
   /** Called once an event's effect has committed (not for a redelivered one): wakes work that waits on what it wrote. */
@@ -42,7 +56,7 @@ export interface ConsumeOptions {
  * contract throw, are retried, and end in the dead-letter topic. Resolves at once: the group is
  * joined in the background, whatever the broker is doing (the subscription's `state()` tells).
  */
-export async function consumeEvents(options: ConsumeOptions): Promise<Subscription> {
+export async function consumeEvents<Tx extends RawSqlClient>(options: ConsumeOptions<Tx>): Promise<Subscription> {
   const byKey = new Map(options.bindings.map((binding) => [`${binding.definition.type}@${binding.definition.version}`, binding]));
   const topics = [...new Set(options.bindings.map((binding) => binding.definition.topic))];
   return options.bus.subscribe({
@@ -54,7 +68,11 @@ export async function consumeEvents(options: ConsumeOptions): Promise<Subscripti
       const event = parseEvent(message.value);
       const binding = byKey.get(`${event.type}@${event.dataversion}`);
       if (!binding) return;
-      const outcome = await handleOnce(options.prisma, options.groupId, event.id, (tx) => binding.handle(event, tx));
+      const outcome = await options.unitOfWork.run(causeOf(event), async (tx, emit) => {
+        if (!(await recordOnce(tx, options.groupId, event.id))) return 'duplicate' as const;
+        await binding.handle(event, tx, emit);
+        return 'handled' as const;
+      });
       if (outcome === 'handled') options.afterCommit?.(event);
       options.logger.debug({ eventId: event.id, type: event.type, outcome, groupId: options.groupId }, 'event consumed');
     },

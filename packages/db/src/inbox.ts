@@ -1,27 +1,15 @@
-import type { RawSqlClient, TransactionalClient } from './sql-client.js';
-
-/** Whether an event's effect was applied now or had been applied before. */
-export type InboxOutcome = 'handled' | 'duplicate';
+import type { RawSqlClient } from './sql-client.js';
 
 /**
- * Applies an event's effect at most once per consumer: the event id is recorded in the same
- * transaction as the effect, so a redelivered event finds its id and changes nothing, and a
- * failed effect leaves no record so the event is retried.
+ * Records that `consumer` handled `eventId`, inside the transaction that applies the event's effect: true the first
+ * time, false when it was recorded before (a redelivery, whose effect must not be applied again). A failed effect rolls
+ * the record back with it, so the event is retried.
  */
-export async function handleOnce(
-  prisma: TransactionalClient,
-  consumer: string,
-  eventId: string,
-  effect: (tx: RawSqlClient) => Promise<void>,
-): Promise<InboxOutcome> {
-  return prisma.$transaction(async (tx) => {
-    const inserted = await tx.$executeRawUnsafe(
-      'INSERT INTO "inbox" ("event_id", "consumer") VALUES ($1::uuid, $2) ON CONFLICT DO NOTHING',
-      eventId,
-      consumer,
-    );
-    if (inserted === 0) return 'duplicate';
-    await effect(tx);
-    return 'handled';
-  });
+export async function recordOnce(tx: RawSqlClient, consumer: string, eventId: string): Promise<boolean> {
+  const inserted = await tx.$executeRawUnsafe(
+    'INSERT INTO "inbox" ("event_id", "consumer") VALUES ($1::uuid, $2) ON CONFLICT DO NOTHING',
+    eventId,
+    consumer,
+  );
+  return inserted > 0;
 }

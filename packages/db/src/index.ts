@@ -9,3 +9,5 @@ export * from './errors.js';
 export * from './transaction-retry.js';
 export * from './organization-access.js';
 export { createIdempotencyStore, IdempotencyLeaseLostError, type IdempotencyStoreOptions } from './idempotency.js';
+export * from './unit-of-work.js';
+export * from './evented-service.js';

@@ -5,45 +5,8 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from './connection.js';
 import { enqueueEvents, OutboxRelay } from './outbox.js';
-import type { RawSqlClient, TransactionalClient } from './sql-client.js';
-
-const OUTBOX = `CREATE TABLE "outbox" (
-  "id" UUID NOT NULL PRIMARY KEY, "seq" BIGSERIAL NOT NULL, "topic" TEXT NOT NULL, "key" TEXT NOT NULL, "envelope" JSONB NOT NULL,
-  "created_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP, "published_at" TIMESTAMPTZ(3),
-  "attempts" INTEGER NOT NULL DEFAULT 0, "last_error" TEXT)`;
-
-/** The relay's client over raw sessions, so this package needs no generated Prisma client. */
-function sqlClient(db: Database): TransactionalClient {
-  const on = (run: <T>(text: string, values: unknown[]) => Promise<T[]>): RawSqlClient => ({
-    $executeRawUnsafe: async (text, ...values) => (await run(text, values)).length,
-    $queryRawUnsafe: async <T>(text: string, ...values: unknown[]) => (await run(text, values)) as T,
-  });
-  const once = async <T>(text: string, values: unknown[]) => {
-    const session = await db.sql.connect();
-    try {
-      return (await session.query<T>(text, values)).rows;
-    } finally {
-      await session.release();
-    }
-  };
-  return {
-    ...on(once),
-    async $transaction(work) {
-      const session = await db.sql.connect();
-      try {
-        await session.query('BEGIN');
-        const result = await work(on(async (text, values) => (await session.query(text, values)).rows as never));
-        await session.query('COMMIT');
-        return result;
-      } catch (error) {
-        await session.query('ROLLBACK').catch(() => undefined);
-        throw error;
-      } finally {
-        await session.release();
-      }
-    },
-  };
-}
+import type { TransactionalClient } from './sql-client.js';
+import { OUTBOX, sqlClient } from '../test/sql-client.js';
 
 /** A relay that can run something right after a batch, before it decides whether to wait. */
 class ObservedRelay extends OutboxRelay {

@@ -12,3 +12,5 @@ CREATE ROLE scheduling LOGIN PASSWORD 'scheduling';
 CREATE DATABASE scheduling OWNER scheduling;
 CREATE ROLE messaging LOGIN PASSWORD 'messaging';
 CREATE DATABASE messaging OWNER messaging;
+CREATE ROLE billing LOGIN PASSWORD 'billing';
+CREATE DATABASE billing OWNER billing;

@@ -72,8 +72,8 @@ describe('the compose checks catch a broken compose file', () => {
 
   it('a dependency on an undefined service, a missing Dockerfile and a missing mount', () => {
     const bad = broken((defined) => {
-      // billing is a service the gateway knows but compose does not run (yet).
-      (defined.gateway as Obj).depends_on = { billing: { condition: 'service_healthy' } };
+      // A service nothing defines (a typo, or one removed from the file).
+      (defined.gateway as Obj).depends_on = { invoicing: { condition: 'service_healthy' } };
       ((defined.patients as Obj).build as Obj).dockerfile = 'services/patients/Dockerfile.missing';
       ((defined.auth as Obj).build as Obj).args = { SERVICE: 'patients' };
       const postgres = defined.postgres as Obj;
@@ -81,7 +81,7 @@ describe('the compose checks catch a broken compose file', () => {
     });
     expect(composeSchemaProblems(bad)).toEqual([]);
     const problems = composeProblems(bad, services);
-    expect(problems).toContainEqual('service gateway: depends on billing, which is not defined');
+    expect(problems).toContainEqual('service gateway: depends on invoicing, which is not defined');
     expect(problems).toContainEqual(expect.stringContaining('Dockerfile services/patients/Dockerfile.missing does not exist'));
     expect(problems).toContainEqual('service patients: must build from the Dockerfile at the repository root');
     expect(problems).toContainEqual('service auth: must build with the build argument SERVICE=auth (has patients)');

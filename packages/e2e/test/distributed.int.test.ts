@@ -7,7 +7,7 @@ import { createTestDatabase, freePort, kafkaBrokers, uniqueTopicPrefix, waitFor,
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startService, stopAll, type ServiceProcess } from './processes.js';
 
-// The distributed runtime: auth, patients, scheduling, messaging and the gateway each in their own process, on their
+// The distributed runtime: auth, patients, scheduling, messaging, billing and the gateway each in their own process, on their
 // own Postgres databases, talking through a real Kafka broker.
 const MESSAGING_SESSION_MS = 30_000;
 
@@ -40,7 +40,7 @@ describe('distributed platform', () => {
     // Auth seeds demo accounts' practices through the gateway, which starts last.
     const gatewayPort = await freePort();
     authDatabaseUrl = await database('e2e-auth');
-    const [auth, patients, scheduling, messaging] = await Promise.all([
+    const [auth, patients, scheduling, messaging, billing] = await Promise.all([
       startService(
         'auth',
         {
@@ -75,13 +75,15 @@ describe('distributed platform', () => {
         KAFKA_SESSION_TIMEOUT_MS: String(MESSAGING_SESSION_MS),
         ...owners,
       }),
+      // No Stripe key: billing is a sandbox, keeping accounts locally and never calling Stripe.
+      startService('billing', { ...common, DATABASE_URL: await database('e2e-billing') }),
     ]);
-    services.push(auth, patients, scheduling, messaging);
+    services.push(auth, patients, scheduling, messaging, billing);
     gateway = await startService(
       'gateway',
       {
         ...common,
-        UPSTREAMS: `auth=${auth.url},patients=${patients.url},scheduling=${scheduling.url},messaging=${messaging.url}`,
+        UPSTREAMS: `auth=${auth.url},patients=${patients.url},scheduling=${scheduling.url},messaging=${messaging.url},billing=${billing.url}`,
       },
       { port: gatewayPort },
     );
@@ -119,7 +121,7 @@ describe('distributed platform', () => {
         expect.objectContaining({ name: 'patients', status: 'ok' }),
         expect.objectContaining({ name: 'scheduling', status: 'ok' }),
         expect.objectContaining({ name: 'messaging', status: 'ok' }),
-        expect.objectContaining({ name: 'billing', status: 'not-deployed' }),
+        expect.objectContaining({ name: 'billing', status: 'ok' }),
       ]),
     );
   });
@@ -230,6 +232,18 @@ describe('distributed platform', () => {
     expect(byStranger.body['errors']).toEqual([expect.objectContaining({ field: 'body.user' })]);
     const organizationId = signup.body['organization']._id as string;
     expect((await api('GET', `/api/organizations/${organizationId}`, undefined, otherToken)).status).toBe(404);
+
+    // Billing opens the organization's account when auth's organization.created reaches it through Kafka.
+    await waitFor(async () => (await api('GET', '/api/billing', undefined, token)).status === 200, {
+      timeoutMs: 30_000,
+      message: 'organization.created travels from auth to billing through Kafka',
+    });
+    expect((await api('GET', '/api/billing', undefined, token)).body).toMatchObject({
+      organization: organizationId,
+      status: 'sandbox',
+      stripeCustomerId: null,
+    });
+    expect((await api('GET', `/api/billing/charges/last-status/${organizationId}`, undefined, otherToken)).status).toBe(404);
     expect((await api('GET', `/api/patients/${id}`)).status).toBe(401);
   });
 

@@ -13,6 +13,7 @@ import {
   type TwilioFake,
   type TestDatabase,
 } from '@pep/testing';
+import { createPlatformClient, type PlatformClient, type Schema } from '@pep/client';
 import { DateTime } from 'luxon';
 import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,8 +56,11 @@ const PATIENTS = {
 } as const;
 type Who = keyof typeof PATIENTS;
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked by the assertions
-type Body = Record<string, any>;
+/** The answer of a call through the typed client, as a test expects it: 200 and its body. */
+function ok<T>(answer: { data?: T; error?: unknown; response: Response }): T {
+  expect(answer.response.status, JSON.stringify(answer.error)).toBe(200);
+  return answer.data!;
+}
 
 describe('the patient journey across the distributed platform', () => {
   const databases: TestDatabase[] = [];
@@ -157,20 +161,8 @@ describe('the patient journey across the distributed platform', () => {
     if (mailDir) await rm(mailDir, { recursive: true, force: true });
   });
 
-  let token: string;
-  const api = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: Body }> => {
-    const response = await fetch(`${gateway.url}${path}`, {
-      method,
-      headers: { ...(body ? { 'content-type': 'application/json' } : {}), authorization: `Bearer ${token}` },
-      ...(body ? { body: JSON.stringify(body) } : {}),
-    });
-    return { status: response.status, body: (await response.json()) as Body };
-  };
-  const created = async (path: string, body: unknown): Promise<string> => {
-    const answer = await api('POST', path, body);
-    expect(answer.status, JSON.stringify(answer.body)).toBe(200);
-    return answer.body['_id'] as string;
-  };
+  // The v1 API through the client generated from the merged OpenAPI document, as an integrator calls it.
+  let api: PlatformClient;
 
   /** Moves the clocks of messaging and scheduling to the same instant (ADR 0009), as the platform's time. */
   const moveClocks = async (to: DateTime) => {
@@ -206,12 +198,16 @@ describe('the patient journey across the distributed platform', () => {
 
   const textsTo = (who: Who): FakeSend[] =>
     fake.sent.filter((send) => send.kind === 'message' && send.params['To'] === PATIENTS[who].phone);
-  const remindersOf = async (appointment: string): Promise<Body[]> => {
-    const answer = await api('GET', `/api/reminders/findByApptId/${appointment}?limit=50`);
-    expect(answer.status).toBe(200);
-    return answer.body['response'] as Body[];
-  };
-  const appointmentStatus = async (id: string) => (await api('GET', `/api/appointments/${id}`)).body['status'] as string;
+  const remindersOf = async (appointment: string): Promise<Array<Schema<'Reminder'>>> =>
+    ok(await api.GET('/api/reminders/findByApptId/{id}', { params: { path: { id: appointment }, query: { limit: 50 } } })).response;
+  const appointmentStatus = async (id: string) => ok(await api.GET('/api/appointments/{id}', { params: { path: { id } } })).status;
+  const offers = async () => ok(await api.GET('/api/offers')).response;
+  const preview = async (who: Who, appointment: string) =>
+    (
+      await api.GET('/api/messageTemplates/{key}/resolve', {
+        params: { path: { key: 'reminder' }, query: { patient: patient[who], appointment } },
+      })
+    ).data?.text ?? '';
 
   // What the steps pass on to each other.
   const patient = {} as Record<Who, string>;
@@ -225,23 +221,21 @@ describe('the patient journey across the distributed platform', () => {
   const waitlist = {} as Record<'wen' | 'wil' | 'wes', string>;
 
   it('signs a clinic up, and the five patients, provider, facility and appointment type it needs', async () => {
-    const signup = await fetch(`${gateway.url}/api/users/signup`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
+    const signup = await createPlatformClient({ baseUrl: gateway.url }).POST('/api/users/signup', {
+      body: {
         email: 'front@journey.example',
         password: 'journey passphrase',
         firstname: 'Fran',
         lastname: 'Front',
         organizationName: 'Journey Clinic',
-      }),
+      },
     });
-    expect(signup.status).toBe(200);
-    token = ((await signup.json()) as Body)['token'] as string;
-    for (const who of Object.keys(PATIENTS) as Who[]) patient[who] = await created('/api/patients', { ...PATIENTS[who], language: 'en' });
-    provider = await created('/api/providers', { firstname: 'Grace', lastname: 'Hopper' });
-    facility = await created('/api/facilities', { name: 'Harbor Clinic', timeZone: ZONE });
-    type = await created('/api/appointmentTypes', { name: 'Fasting blood draw', duration: 30 });
+    api = createPlatformClient({ baseUrl: gateway.url, token: ok(signup).token });
+    for (const who of Object.keys(PATIENTS) as Who[])
+      patient[who] = ok(await api.POST('/api/patients', { body: { ...PATIENTS[who], language: 'en' } }))._id;
+    provider = ok(await api.POST('/api/providers', { body: { firstname: 'Grace', lastname: 'Hopper' } }))._id;
+    facility = ok(await api.POST('/api/facilities', { body: { name: 'Harbor Clinic', timeZone: ZONE } }))._id;
+    type = ok(await api.POST('/api/appointmentTypes', { body: { name: 'Fasting blood draw', duration: 30 } }))._id;
   });
 
   it('books two early appointments next week; reminders are planned at the local times the defaults give', async () => {
@@ -253,8 +247,8 @@ describe('the patient journey across the distributed platform', () => {
     const day = firstReminderDay.plus({ days: 7 }).startOf('day');
     adaAt = day.set({ hour: 7, minute: 30 });
     boAt = day.set({ hour: 7, minute: 0 });
-    const book = (who: Who, at: DateTime) =>
-      created('/api/appointments', { patient: patient[who], provider, facility, type, date: at.toUTC().toISO() });
+    const book = async (who: Who, at: DateTime) =>
+      ok(await api.POST('/api/appointments', { body: { patient: patient[who], provider, facility, type, date: at.toUTC().toISO()! } }))._id;
     adaAppointment = await book('ada', adaAt);
     boAppointment = await book('bo', boAt);
 
@@ -286,19 +280,15 @@ describe('the patient journey across the distributed platform', () => {
     // Messaging has the patient, provider and facility it will name (their owners' events), as it would send it.
     await waitFor(
       async () => {
-        const preview = await api('GET', `/api/messageTemplates/reminder/resolve?patient=${patient.ada}&appointment=${adaAppointment}`);
-        const text = (preview.body['text'] as string | undefined) ?? '';
+        const text = await preview('ada', adaAppointment);
         return text.includes(PATIENTS.ada.firstname) && text.includes('Grace Hopper') && text.includes('Harbor Clinic');
       },
       { ...WAIT, message: 'messaging knows the patient, provider and facility' },
     );
-    await waitFor(
-      async () => {
-        const preview = await api('GET', `/api/messageTemplates/reminder/resolve?patient=${patient.bo}&appointment=${boAppointment}`);
-        return ((preview.body['text'] as string | undefined) ?? '').includes(PATIENTS.bo.firstname);
-      },
-      { ...WAIT, message: 'messaging knows the second patient' },
-    );
+    await waitFor(async () => (await preview('bo', boAppointment)).includes(PATIENTS.bo.firstname), {
+      ...WAIT,
+      message: 'messaging knows the second patient',
+    });
     expect(fake.sent).toHaveLength(0);
   });
 
@@ -336,15 +326,15 @@ describe('the patient journey across the distributed platform', () => {
     expect(fake.sent).toHaveLength(2);
     expect(fake.unauthorized).toBe(0);
     // As a v1 client reads a patient's messages: a bare array, newest first, each with the vendor's id under externalId.value.
-    const messages = await api('GET', `/api/messages?patient=${patient.ada}`);
-    expect(messages.body[0]).toMatchObject({
+    const messages = ok(await api.GET('/api/messages', { params: { query: { patient: patient.ada } } }));
+    expect(messages[0]).toMatchObject({
       direction: 'outbound',
       from: fake.from,
       to: PATIENTS.ada.phone,
       status: expect.stringMatching(/^(sent|delivered)$/),
       externalId: { value: textsTo('ada')[0]!.sid },
     });
-    expect(messages.body[0].text).toBe(textsTo('ada')[0]!.params['Body']);
+    expect(messages[0]!.text).toBe(textsTo('ada')[0]!.params['Body']);
   });
 
   it('a signed C confirms the appointment; the same webhook delivered twice has one effect; an unsigned one none', async () => {
@@ -366,9 +356,9 @@ describe('the patient journey across the distributed platform', () => {
       ...WAIT,
       message: 'reply.received reaches scheduling, which confirms',
     });
-    const inbound = await api('GET', `/api/messages?patient=${patient.ada}&type=inbound`);
-    expect(inbound.body).toHaveLength(1);
-    expect(inbound.body[0]).toMatchObject({
+    const inbound = ok(await api.GET('/api/messages', { params: { query: { patient: patient.ada, type: 'inbound' } } }));
+    expect(inbound).toHaveLength(1);
+    expect(inbound[0]).toMatchObject({
       text: 'C',
       direction: 'inbound',
       from: PATIENTS.ada.phone,
@@ -390,7 +380,8 @@ describe('the patient journey across the distributed platform', () => {
   });
 
   it('an X cancels the second appointment, and its slot is texted to the three patients waiting for that provider', async () => {
-    for (const who of ['wen', 'wil', 'wes'] as const) waitlist[who] = await created('/api/waitlists', { patient: patient[who], provider });
+    for (const who of ['wen', 'wil', 'wes'] as const)
+      waitlist[who] = ok(await api.POST('/api/waitlists', { body: { patient: patient[who], provider } }))._id;
 
     const cancel = await reply(PATIENTS.bo.phone, 'X');
     expect(cancel.status).toBe(200);
@@ -425,9 +416,9 @@ describe('the patient journey across the distributed platform', () => {
       { ...WAIT, message: 'Bo is invited to reply WAITLIST' },
     );
     expect(textsTo('bo')[invite - 1]!.params['Body']).toMatch(/is cancelled/);
-    const offers = await api('GET', '/api/offers');
-    expect(offers.body['response']).toHaveLength(1);
-    expect(offers.body['response'][0]).toMatchObject({
+    const open = await offers();
+    expect(open).toHaveLength(1);
+    expect(open[0]).toMatchObject({
       status: 'in-progress',
       source: 'cancellation',
       cancelledAppointment: boAppointment,
@@ -441,8 +432,8 @@ describe('the patient journey across the distributed platform', () => {
 
     const offer = await waitFor(
       async () => {
-        const current = (await api('GET', '/api/offers')).body['response'][0] as Body;
-        return current['status'] === 'patient-found' ? current : null;
+        const [current] = await offers();
+        return current?.status === 'patient-found' ? current : null;
       },
       { ...WAIT, message: 'scheduling gives the slot to the first YES' },
     );
@@ -451,17 +442,17 @@ describe('the patient journey across the distributed platform', () => {
     expect(offer['patientFound']).toBe(patient[winner]);
 
     const slot = boAt.toUTC().toISO()!;
-    const booked = await api(
-      'GET',
-      `/api/appointments?provider=${provider}&date=${encodeURIComponent(`>=${slot}`)}&date=${encodeURIComponent(`<=${slot}`)}`,
-    );
-    const live = (booked.body['response'] as Body[]).filter((appointment) => appointment['status'] !== 'cancelled');
+    const booked = ok(await api.GET('/api/appointments', { params: { query: { provider, date: [`>=${slot}`, `<=${slot}`] } } }));
+    const live = booked.response.filter((appointment) => appointment.status !== 'cancelled');
     expect(live).toHaveLength(1);
     expect(live[0]).toMatchObject({ _id: offer['usedForAppointment'], patient: patient[winner], source: 'waitlist' });
 
     const entries = Object.fromEntries(
       await Promise.all(
-        (['wen', 'wil', 'wes'] as const).map(async (who) => [who, (await api('GET', `/api/waitlists/${waitlist[who]}`)).body['status']]),
+        (['wen', 'wil', 'wes'] as const).map(async (who) => [
+          who,
+          ok(await api.GET('/api/waitlists/{id}', { params: { path: { id: waitlist[who] } } })).status,
+        ]),
       ),
     );
     expect(entries).toEqual({ [winner]: 'accepted', [loser]: 'waiting', wes: 'waiting' });
@@ -512,11 +503,11 @@ describe('the patient journey across the distributed platform', () => {
       ['blocked', 'do-not-contact'],
       ['blocked', 'do-not-contact'],
     ]);
-    const staff = await api('POST', '/api/messages', { patient: patient.ada, text: 'Please call us back.' });
-    expect(staff.status).toBe(409);
+    const staff = await api.POST('/api/messages', { body: { patient: patient.ada, text: 'Please call us back.' } });
+    expect(staff.response.status).toBe(409);
 
     // Move the platform to the four-days-ahead reminders: the slot's new holder gets theirs, the patient who stopped nothing.
-    const winnerAppointment = ((await api('GET', '/api/offers')).body['response'][0] as Body)['usedForAppointment'] as string;
+    const winnerAppointment = (await offers())[0]!.usedForAppointment!;
     const winnerFourDays = await waitFor(
       async () => (await remindersOf(winnerAppointment)).find((reminder) => reminder['offsetHours'] === 96) ?? null,
       { ...WAIT, message: 'the new booking has reminders' },
@@ -539,10 +530,7 @@ describe('the patient journey across the distributed platform', () => {
 
   it('reports messaging healthy, and stops every process cleanly, having logged no PHI', async () => {
     // Degraded (not ok) while a consumer group is between members, as in a rebalance: that passes within a session.
-    const messaging = async () =>
-      (((await (await fetch(`${gateway.url}/api/status`)).json()) as Body)['services'] as Array<Record<string, unknown>>).find(
-        (service) => service['name'] === 'messaging',
-      );
+    const messaging = async () => (await api.GET('/api/status')).data?.services.find((service) => service.name === 'messaging');
     await waitFor(async () => (await messaging())?.['status'] === 'ok', { ...WAIT, message: 'messaging reported ok' });
     expect(await messaging()).toMatchObject({ name: 'messaging', status: 'ok', checks: { database: 'ok', broker: 'ok' } });
     for (const service of [...services].reverse())

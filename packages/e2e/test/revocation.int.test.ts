@@ -1,6 +1,7 @@
 import { readdir, readFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createPlatformClient } from '@pep/client';
 import { createTestDatabase, kafkaBrokers, uniqueTopicPrefix, waitFor, type TestDatabase } from '@pep/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startService, stopAll, type ServiceProcess } from './processes.js';
@@ -55,14 +56,12 @@ describe('distributed platform: revocation takes effect at once on every gateway
     if (mailDir) await rm(mailDir, { recursive: true, force: true });
   });
 
-  const api = async (gateway: ServiceProcess, method: string, path: string, body?: unknown, token?: string) => {
-    const response = await fetch(`${gateway.url}${path}`, {
-      method,
-      headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...(token ? { 'x-access-token': `Bearer ${token}` } : {}) },
-      ...(body ? { body: JSON.stringify(body) } : {}),
-    });
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked by the assertions
-    return { status: response.status, type: response.headers.get('content-type'), body: (await response.json()) as Record<string, any> };
+  /** The typed client of one replica, sending the token in `x-access-token`, the v1 header some integrators use. */
+  const api = (gateway: ServiceProcess, token?: string) =>
+    createPlatformClient({ baseUrl: gateway.url, ...(token ? { headers: { 'x-access-token': `Bearer ${token}` } } : {}) });
+  const ok = <T>(answer: { data?: T; error?: unknown; response: Response }): T => {
+    expect(answer.response.status, JSON.stringify(answer.error)).toBe(200);
+    return answer.data!;
   };
   /** How many events of a type a replica has applied to its revocation list (its Prometheus counter). */
   const applied = async (gateway: ServiceProcess, type: string) => {
@@ -71,9 +70,9 @@ describe('distributed platform: revocation takes effect at once on every gateway
     return line ? Number(line.split(' ').at(-1)) : 0;
   };
   /** Runs `change` through the first gateway and waits until the event it causes has reached every replica. */
-  const revokeAndAwaitDelivery = async (type: string, change: () => Promise<{ status: number }>) => {
+  const revokeAndAwaitDelivery = async (type: string, change: () => Promise<{ response: Response }>) => {
     const before = await Promise.all(gateways.map((gateway) => applied(gateway, type)));
-    expect((await change()).status).toBe(200);
+    expect((await change()).response.status).toBe(200);
     await waitFor(
       async () => (await Promise.all(gateways.map((gateway) => applied(gateway, type)))).every((count, i) => count > before[i]!),
       {
@@ -86,19 +85,22 @@ describe('distributed platform: revocation takes effect at once on every gateway
   const signup = async () => {
     counter += 1;
     const email = `owner-${counter}-${Date.now()}@revocation.example`;
-    const response = await api(gateways[0]!, 'POST', '/api/users/signup', {
-      email,
-      password: 'revocation passphrase',
-      firstname: 'Rita',
-      lastname: 'Revoked',
-      organizationName: `Revoked Clinic ${counter}`,
-    });
-    expect(response.status).toBe(200);
-    return { email, token: response.body['token'] as string, organization: response.body['organization']._id as string };
+    const answer = ok(
+      await api(gateways[0]!).POST('/api/users/signup', {
+        body: {
+          email,
+          password: 'revocation passphrase',
+          firstname: 'Rita',
+          lastname: 'Revoked',
+          organizationName: `Revoked Clinic ${counter}`,
+        },
+      }),
+    );
+    return { email, token: answer.token, organization: answer.organization._id };
   };
-  const expectRefused = (response: { status: number; type: string | null; body: Record<string, unknown> }) => {
+  const expectRefused = ({ response }: { response: Response }) => {
     expect(response.status).toBe(401);
-    expect(response.type).toContain('application/problem+json');
+    expect(response.headers.get('content-type')).toContain('application/problem+json');
   };
 
   it('both replicas load the revocation feed and say so', async () => {
@@ -111,38 +113,38 @@ describe('distributed platform: revocation takes effect at once on every gateway
 
   it('a deleted organization: the next POST /api/patients and the next read answer 401 on both replicas', async () => {
     const owner = await signup();
-    const patient = await api(gateways[1]!, 'POST', '/api/patients', { firstname: 'Pat', lastname: 'Before' }, owner.token);
-    expect(patient.status).toBe(200);
+    const patient = ok(await api(gateways[1]!, owner.token).POST('/api/patients', { body: { firstname: 'Pat', lastname: 'Before' } }));
     await revokeAndAwaitDelivery('organization.deleted', () =>
-      api(gateways[0]!, 'DELETE', `/api/organizations/${owner.organization}`, undefined, owner.token),
+      api(gateways[0]!, owner.token).DELETE('/api/organizations/{id}', { params: { path: { id: owner.organization } } }),
     );
     for (const gateway of gateways) {
-      expectRefused(await api(gateway, 'POST', '/api/patients', { firstname: 'Gina', lastname: 'Ghost' }, owner.token));
-      expectRefused(await api(gateway, 'GET', `/api/patients/${patient.body['_id']}`, undefined, owner.token));
+      expectRefused(await api(gateway, owner.token).POST('/api/patients', { body: { firstname: 'Gina', lastname: 'Ghost' } }));
+      expectRefused(await api(gateway, owner.token).GET('/api/patients/{id}', { params: { path: { id: patient._id } } }));
     }
     // Nor can its people sign in to it again for a fresh token.
-    const login = await api(gateways[0]!, 'POST', '/api/users/login', { email: owner.email, password: 'revocation passphrase' });
-    expect(login.status).toBe(401);
+    const login = await api(gateways[0]!).POST('/api/users/login', { body: { email: owner.email, password: 'revocation passphrase' } });
+    expect(login.response.status).toBe(401);
   });
 
   it('a deactivated integrator client: its token answers 401 on both replicas', async () => {
     const owner = await signup();
-    const client = await api(gateways[0]!, 'POST', '/api/integratorClients', { name: 'EHR sync' }, owner.token);
-    const login = await api(gateways[1]!, 'POST', '/api/integratorClients/login', {
-      clientId: client.body['clientId'],
-      clientSecret: client.body['clientSecret'],
-    });
-    const clientToken = login.body['token'] as string;
-    expect((await api(gateways[1]!, 'GET', '/api/patients', undefined, clientToken)).status).toBe(200);
-    await revokeAndAwaitDelivery('integrator-client.updated', () =>
-      api(gateways[0]!, 'PUT', `/api/integratorClients/${client.body['_id']}`, { active: false }, owner.token),
+    const client = ok(await api(gateways[0]!, owner.token).POST('/api/integratorClients', { body: { name: 'EHR sync' } }));
+    const login = ok(
+      await api(gateways[1]!).POST('/api/integratorClients/login', {
+        body: { clientId: client.clientId, clientSecret: client.clientSecret },
+      }),
     );
-    for (const gateway of gateways) expectRefused(await api(gateway, 'GET', '/api/patients', undefined, clientToken));
+    const clientToken = login.token;
+    ok(await api(gateways[1]!, clientToken).GET('/api/patients'));
+    await revokeAndAwaitDelivery('integrator-client.updated', () =>
+      api(gateways[0]!, owner.token).PUT('/api/integratorClients/{id}', { params: { path: { id: client._id } }, body: { active: false } }),
+    );
+    for (const gateway of gateways) expectRefused(await api(gateway, clientToken).GET('/api/patients'));
   });
 
   it('a changed password: the old token answers 401 on both replicas, the token of the next login works on both', async () => {
     const owner = await signup();
-    expect((await api(gateways[0]!, 'POST', '/api/users/forgot-password', { email: owner.email })).status).toBe(200);
+    ok(await api(gateways[0]!).POST('/api/users/forgot-password', { body: { email: owner.email } }));
     const link = await waitFor(
       async () => {
         for (const name of (await readdir(mailDir)).filter((file) => file.endsWith('.eml'))) {
@@ -157,11 +159,15 @@ describe('distributed platform: revocation takes effect at once on every gateway
       { timeoutMs: 15_000, message: 'the reset mail' },
     );
     await revokeAndAwaitDelivery('user.password-changed', () =>
-      api(gateways[0]!, 'POST', `/api/users/reset-password/${link}`, { password: 'a new revocation passphrase' }),
+      api(gateways[0]!).POST('/api/users/reset-password/{token}', {
+        params: { path: { token: link! } },
+        body: { password: 'a new revocation passphrase' },
+      }),
     );
-    for (const gateway of gateways) expectRefused(await api(gateway, 'GET', '/api/patients', undefined, owner.token));
-    const again = await api(gateways[1]!, 'POST', '/api/users/login', { email: owner.email, password: 'a new revocation passphrase' });
-    expect(again.status).toBe(200);
-    for (const gateway of gateways) expect((await api(gateway, 'GET', '/api/patients', undefined, again.body['token'])).status).toBe(200);
+    for (const gateway of gateways) expectRefused(await api(gateway, owner.token).GET('/api/patients'));
+    const again = ok(
+      await api(gateways[1]!).POST('/api/users/login', { body: { email: owner.email, password: 'a new revocation passphrase' } }),
+    );
+    for (const gateway of gateways) ok(await api(gateway, again.token).GET('/api/patients'));
   });
 });

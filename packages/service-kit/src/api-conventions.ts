@@ -135,6 +135,21 @@ export const rootAccount = z.uuid().describe("The tenant's root account (v1 `use
 /** The v1 `user` of a record of `organization` (see {@link rootAccount}). */
 export const rootAccountOf = (organization: string): string => organization;
 
+/** An instant an answer carries (ISO 8601, UTC): documented as a date-time; the value is the service's own, not re-checked. */
+export const timestamp = z.string().meta({ format: 'date-time', examples: ['2027-03-02T15:30:00.000Z'] });
+
+/** An e-mail address an answer carries: documented as an email; the value is the service's own, not re-checked. */
+export const emailAddress = z.string().meta({ format: 'email', examples: ['front.desk@harbor-clinic.example'] });
+
+/** A phone number an answer carries, in E.164. */
+export const e164Phone = z.string().meta({ description: 'E.164.', examples: ['+12125550101'] });
+
+/** A length of time in minutes, as appointments, slots and offers answer it. */
+export const minutes = z
+  .number()
+  .int()
+  .meta({ description: 'Minutes.', examples: [30] });
+
 /** Fields every record answers with besides its own. */
 export const recordFields = {
   _id: z.uuid(),
@@ -143,8 +158,8 @@ export const recordFields = {
   deleted: deletedFlag,
   createdBy: z.string(),
   updatedBy: z.string(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
+  createdAt: timestamp,
+  updatedAt: timestamp,
 };
 
 /** The fields every stored record has. */
@@ -181,7 +196,9 @@ export function invalidFields(errors: InvalidField[]): HttpProblem {
 }
 
 /** An instant with its offset. */
-export const instant = z.iso.datetime({ offset: true }).describe('An instant with its offset, e.g. 2026-03-02T15:30:00Z.');
+export const instant = z.iso
+  .datetime({ offset: true })
+  .meta({ description: 'An instant with its offset, e.g. 2027-03-02T15:30:00Z.', examples: ['2027-03-02T15:30:00Z'] });
 
 /** One bound of a date filter. */
 export interface DateBound {

@@ -281,22 +281,9 @@ const PARAMETER = {
     'first is still running, 409 with Retry-After. 1–255 printable ASCII characters, e.g. a UUID. Ignored on requests without an access token.',
   schema: { type: 'string', minLength: 1, maxLength: 255 },
 };
-const PROBLEM = {
-  content: {
-    'application/problem+json': {
-      schema: {
-        type: 'object',
-        properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' } },
-      },
-    },
-  },
-};
-const CONFLICT = {
-  description:
-    'Conflict, among them: a request with the same Idempotency-Key is still running (Retry-After), or it took effect but its answer was not kept.',
-  ...PROBLEM,
-};
-const REUSED = { description: 'The Idempotency-Key was already used for a different request.', ...PROBLEM };
+// The texts live with the other problem answers (openapi.ts), so the document names each once.
+const CONFLICT = { $ref: '#/components/responses/Conflict' };
+const REUSED = { $ref: '#/components/responses/IdempotencyKeyReused' };
 
 /** An OpenAPI document with the optional `Idempotency-Key` header and its 409/422 answers on every write operation. */
 export function documentIdempotency<T extends { paths?: Record<string, Record<string, unknown>> }>(document: T): T {

@@ -15,3 +15,4 @@ export * from './organization-guard.js';
 export * from './input-guard.js';
 export * from './client-address.js';
 export * from './idempotency.js';
+export * from './openapi.js';

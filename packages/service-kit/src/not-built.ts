@@ -1,3 +1,4 @@
+import { literalOperationId } from './openapi.js';
 import { HttpProblem } from './problem.js';
 import type { ServiceApp } from './service-app.js';
 
@@ -19,6 +20,8 @@ export function registerNotBuilt(app: ServiceApp, service: string, endpoints: Re
       schema: {
         tags: [url.split('/')[2] ?? service],
         summary: 'Not built yet',
+        // Spelled out from the whole path, so placeholders never take a name a built route would want.
+        operationId: literalOperationId(method, url),
         description: `Part of the v1 API owned by the ${service} service; answers 501 until it is built.`,
       },
       handler: async () => {

@@ -10,13 +10,20 @@ import Fastify, {
   type RawRequestDefaultExpression,
   type RawServerDefault,
 } from 'fastify';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import {
+  jsonSchemaTransform,
+  jsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import { registerHealth, registerHealthMetrics, type ConsumerStatus, type ReadinessCheck } from './health.js';
 import { documentIdempotency, registerIdempotency, type IdempotencyOptions } from './idempotency.js';
 import { IDENTITY_HEADER, verifyIdentity } from './identity.js';
 import { guardInput } from './input-guard.js';
 import { registerMetrics } from './metrics.js';
+import { documentProblems, preferFormats, pruneComponents, registerOperationIds, type OpenApiObject } from './openapi.js';
 import { frameworkErrorProblem, registerProblemHandlers, sendProblem } from './problem.js';
 import { registerMethodNotAllowed, registerRouteAccess } from './route-access.js';
 
@@ -57,8 +64,6 @@ export interface ServiceAppOptions {
   /** Where the service keeps `Idempotency-Key` records (its own database); with it every write honours the header (ADR 0025). */
   idempotency?: IdempotencyOptions;
 }
-
-type OpenApiPaths = { paths?: Record<string, Record<string, unknown>> };
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
@@ -109,6 +114,7 @@ export async function createServiceApp(options: ServiceAppOptions): Promise<Serv
   // Before any route is added: both read every route as it is registered.
   registerProblemHandlers(app, registerMethodNotAllowed(app));
   registerRouteAccess(app);
+  const operations = registerOperationIds(app);
   // Before any route is added: it wraps the handler of every write route.
   if (options.idempotency) registerIdempotency(app, options.idempotency);
 
@@ -129,10 +135,13 @@ export async function createServiceApp(options: ServiceAppOptions): Promise<Serv
       ...(options.securitySchemes ? { components: { securitySchemes: options.securitySchemes } } : {}),
     },
     transform: jsonSchemaTransform,
-    // The service's document is OpenAPI 3.1 (`openapi` above), never Swagger 2.
-    ...(options.idempotency
-      ? { transformObject: (document) => documentIdempotency((document as { openapiObject: OpenApiPaths }).openapiObject) }
-      : {}),
+    // Schemas registered with `.meta({ id })` become named components the operations refer to; then every operation
+    // gets the problem answers it can give, and components no operation reaches are dropped.
+    transformObject: (document) => {
+      const withSchemas = jsonSchemaTransformObject(document) as OpenApiObject;
+      const withKeys = options.idempotency ? documentIdempotency(withSchemas) : withSchemas;
+      return preferFormats(pruneComponents(documentProblems(withKeys, operations))) as ReturnType<typeof jsonSchemaTransformObject>;
+    },
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 

@@ -14,3 +14,13 @@ export { freePort } from './ports.js';
 export { startTwilioFake, type TwilioFake, type FakeSend, type TwilioFaultMode } from './twilio-fake.js';
 export { guardResources, type ProcessGuard } from './process-guard.js';
 export { startSmtpSink, type SmtpSink } from './smtp-sink.js';
+export {
+  startStripeFake,
+  signStripeWebhook,
+  stripeEvent,
+  stripeId,
+  decodeStripeForm,
+  type StripeFake,
+  type StripeFakeError,
+  type StripeFakeRequest,
+} from './stripe-fake.js';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createEvent, patientCreatedV1, patientUpdatedV1 } from '@pep/contracts';
 import { kafkaBrokers, waitFor } from '@pep/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { summarize } from './activity.service.js';
+import { summarize } from './activity.handlers.js';
 import { bearer, signup, startAuth, type AuthUnderTest } from '../test/harness.js';
 
 describe('auth service: the activity feed of every service’s events', () => {

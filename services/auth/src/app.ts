@@ -1,41 +1,33 @@
-import type { Bus, Subscription } from '@pep/bus';
 import '@pep/contracts';
-import {
-  asTransactional,
-  consumeEvents,
-  createIdempotencyStore,
-  type Database,
-  type EventBinding,
-  OutboxRelay,
-  retryingTransactions,
-  TRANSACTION_OPTIONS,
-} from '@pep/db';
-import { addGauge, createOwnerLookup, createServiceApp, type Logger, type ServiceApp } from '@pep/service-kit';
-import { PrismaClient } from './generated/prisma/client.js';
+import { createEventedService, TRANSACTION_OPTIONS, type EventedServiceDeps } from '@pep/db';
+import { createOwnerLookup, type ServiceApp } from '@pep/service-kit';
+import { activityBindings } from './activity.handlers.js';
 import { registerActivityRoutes } from './activity.routes.js';
+import { ActivityService } from './activity.service.js';
 import { registerAvatarRoutes } from './avatar.routes.js';
 import { AvatarService } from './avatar.service.js';
 import { DemoPracticeSeeder } from './demo-practice.seeder.js';
 import { DemoSampleLinks } from './demo-sample-links.js';
 import { registerDemoUserRoutes } from './demo-user.routes.js';
 import { DemoUserService } from './demo-user.service.js';
-import { ACTIVITY_CONSUMER, activityBindings, ActivityService } from './activity.service.js';
+import type { Tx } from './events.js';
+import { PrismaClient } from './generated/prisma/client.js';
 import { GroupInviteService } from './group-invite.service.js';
 import { registerGroupRoutes } from './group.routes.js';
 import { GroupService } from './group.service.js';
 import { registerIntegratorClientRoutes } from './integrator-client.routes.js';
 import { IntegratorClientService } from './integrator-client.service.js';
-import { BackgroundMail, createMailer, type Mailer, type MailerConfig } from './mailer.js';
 import { registerLoginRoutes } from './login.routes.js';
+import { BackgroundMail, createMailer, type Mailer, type MailerConfig } from './mailer.js';
 import { registerOrganizationRoutes } from './organization.routes.js';
 import { OrganizationService } from './organization.service.js';
 import { registerPasswordResetPageRoutes } from './password-reset-page.routes.js';
 import { PasswordResetService } from './password-reset.service.js';
-import { PATIENT_ACCOUNT_CONSUMER, patientAccountBindings } from './patient-account.consumer.js';
+import { patientAccountBindings } from './patient-account.handlers.js';
 import { PatientLoginService } from './patient-login.service.js';
 import { RateLimiter } from './rate-limiter.js';
 import { registerRevocationRoutes } from './revocation.routes.js';
-import { SCHEDULING_RECORD_CONSUMER, schedulingRecordBindings } from './scheduling-record.consumer.js';
+import { schedulingRecordBindings } from './scheduling-record.handlers.js';
 import { SchedulingRefs } from './scheduling-refs.js';
 import { SessionService } from './session.service.js';
 import { registerSettingRoutes } from './setting.routes.js';
@@ -52,11 +44,7 @@ import { WidgetService } from './widget.service.js';
 import { registerZendeskRoutes } from './zendesk.routes.js';
 
 /** What the auth app is built from; main.ts and tests supply it. */
-export interface AuthAppDeps {
-  logger: Logger;
-  database: Database;
-  bus: Bus;
-  internalAuthSecret: string;
+export interface AuthAppDeps extends EventedServiceDeps {
   /** Encrypts private signing keys at rest. */
   signingKeySecret: string;
   /** Days after which a new signing key takes over (default 30). */
@@ -68,13 +56,8 @@ export interface AuthAppDeps {
   mailer: MailerConfig | Mailer;
   /** The time; tests move it to expire tokens and rotate keys. */
   clock?: () => Date;
-  bodyLimit?: number;
-  /** Outbox poll interval; tests shorten it. */
-  outboxPollIntervalMs?: number;
   /** Shared secret of Zendesk's JWT single sign-on; without it POST /api/tokens/zendesk answers 501. */
   zendeskSharedSecret?: string;
-  /** Attempts per consumed event before it is dead-lettered (default the bus's). */
-  maxEventAttempts?: number;
   /** Largest avatar image accepted, in bytes (default 1,000,000). */
   avatarMaxBytes?: number;
   /** Highest rate limit an organization's admin may give an integrator client, requests a minute (default 6,000). */
@@ -93,16 +76,16 @@ export interface AuthAppDeps {
   gatewayUrl?: string | (() => string | undefined);
 }
 
-/** Builds the auth service: routes, signing keys and the outbox relay, closed in the right order. */
+/** Builds the auth service: its routes, the read models it keeps from other services' events, signing keys and mail. */
 export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
   const clock = deps.clock ?? (() => new Date());
-  // A transaction aborted by a deadlock or serialization failure runs again; a race it still loses answers 409, not 500.
-  const prisma = retryingTransactions(new PrismaClient({ adapter: deps.database.adapter, transactionOptions: TRANSACTION_OPTIONS }));
-  const relay = new OutboxRelay({
-    prisma: asTransactional(prisma),
-    bus: deps.bus,
-    logger: deps.logger.child({ component: 'outbox' }),
-    ...(deps.outboxPollIntervalMs !== undefined ? { pollIntervalMs: deps.outboxPollIntervalMs } : {}),
+  // Auth owns organizations and checks their state itself, so it keeps no organization-access read model.
+  const { app, prisma, unitOfWork, consume, background, beforeClose } = await createEventedService<Tx, PrismaClient>({
+    name: 'auth',
+    description: 'Organizations, users, groups and invitations, logins and tokens, settings.',
+    deps,
+    prisma: (adapter) => new PrismaClient({ adapter, transactionOptions: TRANSACTION_OPTIONS }),
+    guardOrganizations: false,
   });
   const keys = new SigningKeyStore({
     prisma,
@@ -113,59 +96,44 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
   });
   const mailer = 'send' in deps.mailer ? deps.mailer : createMailer(deps.mailer);
   const limiter = new RateLimiter(prisma, clock);
-  const eventsWritten = () => relay.notify();
   const accessTokenTtlSeconds = deps.accessTokenTtlSeconds ?? 900;
-  const sessions = new SessionService(prisma, keys, limiter, clock, accessTokenTtlSeconds, eventsWritten);
-  const background = new BackgroundMail();
+  const sessions = new SessionService(prisma, keys, limiter, clock, accessTokenTtlSeconds, unitOfWork);
+  const mail = new BackgroundMail();
   const resets = new PasswordResetService(
     prisma,
     limiter,
     mailer,
-    background,
+    mail,
     deps.publicUrl,
     clock,
     deps.logger.child({ component: 'password-reset' }),
-    eventsWritten,
+    unitOfWork,
   );
   const invites = new GroupInviteService(
     prisma,
     limiter,
     mailer,
-    background,
+    mail,
     deps.publicUrl,
     clock,
     deps.logger.child({ component: 'invitations' }),
-    eventsWritten,
+    unitOfWork,
   );
   const patientLogins = new PatientLoginService(
     prisma,
     sessions,
     limiter,
     mailer,
-    background,
+    mail,
     clock,
     deps.logger.child({ component: 'patient-login' }),
   );
 
-  const app = await createServiceApp({
-    name: 'auth',
-    description: 'Organizations, users, groups and invitations, logins and tokens, settings.',
-    logger: deps.logger,
-    internalAuthSecret: deps.internalAuthSecret,
-    idempotency: { store: createIdempotencyStore(asTransactional(prisma)) },
-    ...(deps.bodyLimit !== undefined ? { bodyLimit: deps.bodyLimit } : {}),
-    // Ready with the database alone: the broker's and the consumers' state is shown, not gating (ADR 0024).
-    readiness: { database: () => deps.database.ping() },
-    reportOnly: { broker: () => deps.bus.healthy() },
-    consumers: () => started,
-  });
-
-  addGauge(app, 'outbox_pending_events', 'Events committed but not yet published to the bus.', () => relay.pendingCount());
-  registerUserRoutes(app, new UserService(prisma, sessions, limiter, clock, eventsWritten), sessions, resets);
+  registerUserRoutes(app, new UserService(prisma, sessions, limiter, clock, unitOfWork), sessions, resets);
   registerPasswordResetPageRoutes(app, resets);
-  registerUserAdminRoutes(app, new UserAdminService(prisma, resets, clock, eventsWritten), invites);
+  registerUserAdminRoutes(app, new UserAdminService(prisma, resets, clock, unitOfWork), invites);
   registerUserLookupRoutes(app, prisma);
-  registerOrganizationRoutes(app, new OrganizationService(prisma, eventsWritten, clock), sessions, invites);
+  registerOrganizationRoutes(app, new OrganizationService(prisma, unitOfWork, clock), sessions, invites);
   registerTokenRoutes(app, sessions, keys);
   registerRevocationRoutes(app, prisma, clock, accessTokenTtlSeconds);
   const integrators = new IntegratorClientService(
@@ -173,7 +141,7 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
     sessions,
     limiter,
     clock,
-    eventsWritten,
+    unitOfWork,
     deps.integratorRateLimitMaxPerMinute ?? 6_000,
   );
   registerIntegratorClientRoutes(app, integrators);
@@ -186,84 +154,52 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
       ...(deps.ownerLookupTimeoutMs !== undefined ? { timeoutMs: deps.ownerLookupTimeoutMs } : {}),
     }),
   );
-  registerGroupRoutes(app, new GroupService(prisma, eventsWritten, schedulingRefs), invites);
+  registerGroupRoutes(app, new GroupService(prisma, unitOfWork, schedulingRefs), invites);
   registerSettingRoutes(
     app,
-    new SettingService(prisma, eventsWritten, schedulingRefs, (db, organization, ref, refId) =>
+    new SettingService(prisma, unitOfWork, schedulingRefs, (db, organization, ref, refId) =>
       ref === 'integrator' ? integrators.exists(db, organization, refId) : Promise.resolve(true),
     ),
   );
   registerZendeskRoutes(app, prisma, deps.zendeskSharedSecret, clock);
   registerActivityRoutes(app, new ActivityService(prisma, clock));
   registerLoginRoutes(app, sessions, patientLogins);
-  registerWidgetRoutes(app, new WidgetService(prisma, sessions, limiter, clock, eventsWritten));
+  registerWidgetRoutes(app, new WidgetService(prisma, sessions, limiter, clock, unitOfWork));
   const gatewayUrl = deps.gatewayUrl;
   const seeder = new DemoPracticeSeeder({ gatewayUrl: typeof gatewayUrl === 'function' ? gatewayUrl : () => gatewayUrl, clock });
   registerDemoUserRoutes(
     app,
-    new DemoUserService(prisma, resets, sessions, limiter, seeder, eventsWritten),
+    new DemoUserService(prisma, resets, sessions, limiter, seeder, unitOfWork),
     new DemoSampleLinks(deps.signingKeySecret, deps.publicUrl, clock),
   );
-  await registerAvatarRoutes(app, new AvatarService(prisma, eventsWritten), deps.avatarMaxBytes ?? 1_000_000);
+  await registerAvatarRoutes(app, new AvatarService(prisma, unitOfWork), deps.avatarMaxBytes ?? 1_000_000);
 
-  let closing = false;
-  let consumers: Promise<Array<Subscription | null>> = Promise.resolve([]);
-  const started: Subscription[] = [];
-  // Read models (the activity feed, patient accounts, scheduling records): subscriptions join their groups in the
-  // background (ADR 0024); routes serve what has arrived so far.
-  const startConsumer = async (groupId: string, bindings: EventBinding[], component: string): Promise<Subscription | null> => {
-    const logger = deps.logger.child({ component });
-    for (let attempt = 1; !closing; attempt += 1) {
-      try {
-        const subscription = await consumeEvents({
-          bus: deps.bus,
-          prisma: asTransactional(prisma),
-          logger,
-          groupId,
-          bindings,
-          ...(deps.maxEventAttempts !== undefined ? { maxAttempts: deps.maxEventAttempts } : {}),
-        });
-        started.push(subscription);
-        return subscription;
-      } catch (error) {
-        logger.warn({ err: { message: (error as Error).message }, attempt }, 'consumer did not start; retrying');
-        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * 2 ** attempt)).unref());
-      }
-    }
-    return null;
-  };
+  // Read models: routes serve what has arrived so far. The group ids (auth.<purpose>) are also inbox names: never rename.
+  consume('activities', activityBindings());
+  consume('patient-accounts', patientAccountBindings());
+  consume('scheduling-records', schedulingRecordBindings());
 
-  let purgeTimer: NodeJS.Timeout | undefined;
-  let keyTimer: NodeJS.Timeout | undefined;
-  app.addHook('onReady', async () => {
-    // The first start creates the signing key here rather than in the first login.
+  background(async () => {
+    // The first start creates the signing key here rather than in the first login; rotation (rare) is done off the
+    // request path too, so no sign-in waits on it inside its transaction.
     await keys.refresh();
-    relay.start();
-    consumers = Promise.all([
-      startConsumer(ACTIVITY_CONSUMER, activityBindings(), 'activities'),
-      startConsumer(PATIENT_ACCOUNT_CONSUMER, patientAccountBindings(), 'patient-accounts'),
-      startConsumer(SCHEDULING_RECORD_CONSUMER, schedulingRecordBindings(), 'scheduling-records'),
-    ]);
-    purgeTimer = setInterval(() => {
-      limiter.purge().catch((error: Error) => deps.logger.warn({ err: { message: error.message } }, 'rate limit purge failed'));
-    }, 3_600_000);
-    purgeTimer.unref();
-    // Rotation (rare) is done here, off the request path, so no sign-in waits on it inside its transaction.
-    keyTimer = setInterval(() => {
+    const timer = setInterval(() => {
       keys.refresh().catch((error: Error) => deps.logger.warn({ err: { message: error.message } }, 'signing key refresh failed'));
     }, 60_000);
-    keyTimer.unref();
+    timer.unref();
+    return () => clearInterval(timer);
   });
-  // Runs after in-flight requests drained: finish mails, publish what is left, then disconnect.
-  app.addHook('onClose', async () => {
-    clearInterval(purgeTimer);
-    clearInterval(keyTimer);
-    closing = true;
-    await Promise.all((await consumers).map((consumer) => consumer?.stop()));
-    await background.drain();
+  background(() => {
+    const timer = setInterval(() => {
+      limiter.purge().catch((error: Error) => deps.logger.warn({ err: { message: error.message } }, 'rate limit purge failed'));
+    }, 3_600_000);
+    timer.unref();
+    return () => clearInterval(timer);
+  });
+  // Mail queued by requests that already answered goes out before the process ends.
+  beforeClose(async () => {
+    await mail.drain();
     mailer.close();
-    await relay.shutdown();
-    await prisma.$disconnect();
   });
   return app;
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { createEvent, userUpdatedV1 } from '@pep/contracts';
+import { userUpdatedV1 } from '@pep/contracts';
 import { HttpProblem, notFound, type Identity } from '@pep/service-kit';
-import { enqueue, SOURCE } from './events.js';
+import type { AuthWork } from './events.js';
 import type { PrismaClient } from './generated/prisma/client.js';
 import { findMember, type Member } from './user.repository.js';
 import type { UserResponse } from './user.schemas.js';
@@ -27,7 +27,7 @@ export function sniffImageType(bytes: Buffer): string | null {
 export class AvatarService {
   constructor(
     private readonly prisma: PrismaClient,
-    private readonly eventsWritten: () => void,
+    private readonly work: AuthWork,
   ) {}
 
   /**
@@ -45,7 +45,7 @@ export class AvatarService {
   /** Replaces the member's avatar in the organization with the image; user.updated (changed avatar). */
   async replace(identity: Identity, member: Member, image: Buffer, contentType: string, correlationId: string): Promise<UserResponse> {
     const avatarId = randomUUID();
-    const updated = await this.prisma.$transaction(async (tx) => {
+    const updated = await this.work.run({ correlationId }, async (tx, emit) => {
       await tx.avatar.deleteMany({ where: { organizationId: member.organizationId, userId: member.userId } });
       await tx.avatar.create({
         data: {
@@ -59,18 +59,13 @@ export class AvatarService {
       });
       await tx.membership.update({ where: { id: member.id }, data: { avatarId } });
       const changed = (await findMember(tx, member.organizationId, member.userId))!;
-      await enqueue(tx, [
-        createEvent(userUpdatedV1, {
-          source: SOURCE,
-          organization: identity.organization,
-          subject: member.userId,
-          correlationId,
-          data: { ...userSnapshot(changed), changed: ['avatar'] },
-        }),
-      ]);
+      emit(userUpdatedV1, {
+        organization: identity.organization,
+        subject: member.userId,
+        data: { ...userSnapshot(changed), changed: ['avatar'] },
+      });
       return changed;
     });
-    this.eventsWritten();
     return toUserResponse(updated);
   }
 

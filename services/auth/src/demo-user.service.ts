@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { createEvent, demoSamples, demoUserMessageRequestedV1, organizationCreatedV1, userCreatedV1 } from '@pep/contracts';
+import { demoSamples, demoUserMessageRequestedV1, organizationCreatedV1, userCreatedV1 } from '@pep/contracts';
 import { HttpProblem, notFound } from '@pep/service-kit';
 import type { z } from 'zod';
 import { NO_PRACTICE, sizeOf, type DemoPractice, type DemoPracticeSeeder } from './demo-practice.seeder.js';
 import type { CreateDemoUserBody, DemoUserResponse, demoMessageResponse } from './demo-user.schemas.js';
-import { enqueue, SOURCE } from './events.js';
+import type { AuthWork } from './events.js';
 import type { Prisma, PrismaClient } from './generated/prisma/client.js';
 import type { PasswordResetService } from './password-reset.service.js';
 import { RULES, type RateLimiter } from './rate-limiter.js';
@@ -54,7 +54,7 @@ export class DemoUserService {
     private readonly sessions: SessionService,
     private readonly limiter: RateLimiter,
     private readonly seeder: DemoPracticeSeeder,
-    private readonly eventsWritten: () => void,
+    private readonly work: AuthWork,
   ) {}
 
   /**
@@ -73,7 +73,7 @@ export class DemoUserService {
     const userId = randomUUID();
     const name = body.organizationName ?? `${body.firstname} ${body.lastname} (demo)`;
     try {
-      const { member, link } = await this.prisma.$transaction(async (tx) => {
+      const { member, link } = await this.work.run({ correlationId }, async (tx, emit) => {
         const organization = await tx.organization.create({ data: { id: organizationId, name, demo: true } });
         await tx.user.create({
           data: {
@@ -89,25 +89,14 @@ export class DemoUserService {
         await tx.membership.create({ data: { id: randomUUID(), organizationId, userId, roles: ['admin'] } });
         const created = (await findMember(tx, organizationId, userId))!;
         const link = await this.resets.createAccountLink(tx, userId, 'welcome');
-        await enqueue(tx, [
-          createEvent(organizationCreatedV1, {
-            source: SOURCE,
-            organization: organizationId,
-            subject: organizationId,
-            correlationId,
-            data: { _id: organizationId, name: organization.name, active: organization.active, demo: true },
-          }),
-          createEvent(userCreatedV1, {
-            source: SOURCE,
-            organization: organizationId,
-            subject: userId,
-            correlationId,
-            data: userSnapshot(created),
-          }),
-        ]);
+        emit(organizationCreatedV1, {
+          organization: organizationId,
+          subject: organizationId,
+          data: { _id: organizationId, name: organization.name, active: organization.active, demo: true },
+        });
+        emit(userCreatedV1, { organization: organizationId, subject: userId, data: userSnapshot(created) });
         return { member: created, link };
       });
-      this.eventsWritten();
       this.resets.mailAccountLink(member.user, link.token, 'welcome', name);
       return await this.seed(member, size);
     } catch (error) {
@@ -203,26 +192,25 @@ export class DemoUserService {
       );
     }
     await this.limiter.hit(RULES.demoMessagePerAccount, user.id);
-    const event = createEvent(demoUserMessageRequestedV1, {
-      source: SOURCE,
-      organization: membership.organizationId,
-      subject: user.id,
-      correlationId,
-      data: {
-        _id: user.id,
-        salesforceId,
-        messageTemplate: sample,
-        channel: 'sms',
-        to: practice.demoPhone,
-        patient: practice.demoPatient,
-        ...(variant ? { variant } : {}),
-        requestedBy,
-        firstname: user.firstname,
-        lastname: user.lastname,
-      },
-    });
-    await this.prisma.$transaction((tx) => enqueue(tx, [event]));
-    this.eventsWritten();
+    const { demoPatient, demoPhone } = practice;
+    const event = await this.work.run({ correlationId }, async (_tx, emit) =>
+      emit(demoUserMessageRequestedV1, {
+        organization: membership.organizationId,
+        subject: user.id,
+        data: {
+          _id: user.id,
+          salesforceId,
+          messageTemplate: sample,
+          channel: 'sms',
+          to: demoPhone,
+          patient: demoPatient,
+          ...(variant ? { variant } : {}),
+          requestedBy,
+          firstname: user.firstname,
+          lastname: user.lastname,
+        },
+      }),
+    );
     return {
       _id: event.id,
       user: user.id,

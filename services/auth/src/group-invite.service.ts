@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { createEvent, userCreatedV1, userUpdatedV1 } from '@pep/contracts';
+import { userCreatedV1, userUpdatedV1 } from '@pep/contracts';
+import type { Emit } from '@pep/db';
 import { HttpProblem, type Identity, type Logger, notFound, pageOf, pageWindow, rootAccountOf } from '@pep/service-kit';
-import { enqueue, SOURCE } from './events.js';
+import type { AuthWork, Tx } from './events.js';
 import type { GroupInvite, Prisma, PrismaClient } from './generated/prisma/client.js';
 import type { AcceptInvitationBody, GroupInviteResponse, InviteUserBody } from './group.schemas.js';
 import { addMembers, lockGroup, toGroupResponse } from './group.service.js';
@@ -10,7 +11,7 @@ import { hashPassword, verifyPassword } from './passwords.js';
 import { RULES, type RateLimiter } from './rate-limiter.js';
 import { GROUP_WRITERS } from './roles.js';
 import { hashToken, newOpaqueToken } from './session.service.js';
-import { findMember, findUserByEmail, type Db } from './user.repository.js';
+import { findMember, findUserByEmail } from './user.repository.js';
 import type { ListQuery } from './user.schemas.js';
 import { isUniqueViolation } from './user.service.js';
 import { toUserResponse, userSnapshot } from './views.js';
@@ -30,7 +31,7 @@ export class GroupInviteService {
     private readonly publicUrl: string,
     private readonly clock: () => Date,
     private readonly logger: Logger,
-    private readonly eventsWritten: () => void,
+    private readonly work: AuthWork,
   ) {}
 
   /** Invites an e-mail to the group; an earlier pending invitation of the same e-mail to the group is replaced. */
@@ -182,13 +183,11 @@ export class GroupInviteService {
       newUser = { passwordHash: await hashPassword(body.password!), firstname: body.firstname!, lastname: body.lastname! };
     }
     try {
-      const result = await this.prisma.$transaction(async (tx) => {
+      return await this.work.run({ correlationId }, async (tx, emit) => {
         const userId = existing?.id ?? randomUUID();
         if (newUser) await tx.user.create({ data: { id: userId, email: invite.email, ...newUser, emailVerifiedAt: this.clock() } });
-        return this.join(tx, invite, userId, correlationId);
+        return this.join(tx, emit, invite, userId);
       });
-      this.eventsWritten();
-      return result;
     } catch (error) {
       // Two acceptances creating one account at once: the unique e-mail lets one through.
       if (isUniqueViolation(error)) throw new HttpProblem(409, 'email-taken', 'An account with this e-mail already exists.');
@@ -217,8 +216,8 @@ export class GroupInviteService {
     });
     const accepted: GroupInviteResponse[] = [];
     for (const invite of invites) {
-      const joined = await this.prisma
-        .$transaction((tx) => this.join(tx, invite, user.id, correlationId))
+      const joined = await this.work
+        .run({ correlationId }, (tx, emit) => this.join(tx, emit, invite, user.id))
         .then(() => true)
         .catch((error: unknown) => {
           // Accepted or deleted meanwhile: nothing left to do for this one.
@@ -227,7 +226,6 @@ export class GroupInviteService {
         });
       if (joined) accepted.push(this.toResponse({ ...invite, acceptedAt: this.clock(), acceptedBy: user.id }));
     }
-    if (accepted.length > 0) this.eventsWritten();
     return { accepted };
   }
 
@@ -235,7 +233,7 @@ export class GroupInviteService {
    * Uses the invitation once and makes the user a member of its organization (user.created, or user.updated when
    * a deactivated member returns) and of its group (group.member-added).
    */
-  private async join(tx: Db, invite: GroupInvite, userId: string, correlationId: string) {
+  private async join(tx: Tx, emit: Emit, invite: GroupInvite, userId: string) {
     const now = this.clock();
     const used = await tx.$executeRawUnsafe(
       `UPDATE "group_invite" SET "accepted_at" = $2::timestamptz, "accepted_by" = $3::uuid
@@ -250,21 +248,11 @@ export class GroupInviteService {
     if (!member) {
       await tx.membership.create({ data: { id: randomUUID(), organizationId: organization, userId, roles: invite.roles } });
       const joined = (await findMember(tx, organization, userId))!;
-      await enqueue(tx, [
-        createEvent(userCreatedV1, { source: SOURCE, organization, subject: userId, correlationId, data: userSnapshot(joined) }),
-      ]);
+      emit(userCreatedV1, { organization, subject: userId, data: userSnapshot(joined) });
     } else if (!member.active) {
       await tx.membership.update({ where: { id: member.id }, data: { active: true, roles: invite.roles } });
       const returned = (await findMember(tx, organization, userId))!;
-      await enqueue(tx, [
-        createEvent(userUpdatedV1, {
-          source: SOURCE,
-          organization,
-          subject: userId,
-          correlationId,
-          data: { ...userSnapshot(returned), changed: ['active', 'roles'] },
-        }),
-      ]);
+      emit(userUpdatedV1, { organization, subject: userId, data: { ...userSnapshot(returned), changed: ['active', 'roles'] } });
     }
     // Following the link (or holding a proven address) shows the mailbox is theirs.
     await tx.user.updateMany({ where: { id: userId, emailVerifiedAt: null }, data: { emailVerifiedAt: now } });
@@ -272,7 +260,7 @@ export class GroupInviteService {
     if (!invite.groupId) return { user, group: null };
     const group = await lockGroup(tx, organization, invite.groupId);
     if (!group) throw invitationNotFound();
-    await addMembers(tx, group, [userId], correlationId);
+    await addMembers(tx, emit, group, [userId]);
     const full = (await lockGroup(tx, organization, invite.groupId))!;
     return { user, group: toGroupResponse(full) };
   }

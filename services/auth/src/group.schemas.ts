@@ -1,4 +1,4 @@
-import { rootAccount } from '@pep/service-kit';
+import { rootAccount, timestamp } from '@pep/service-kit';
 import { z } from 'zod';
 import { STAFF_ROLES } from './roles.js';
 import { userResponse } from './user.schemas.js';
@@ -35,18 +35,20 @@ export const updateGroupBody = z
 export type UpdateGroupBody = z.infer<typeof updateGroupBody>;
 
 /** A group as the API returns it (the product's GroupResponse fields). */
-export const groupResponse = z.object({
-  _id: z.uuid(),
-  organization: z.uuid(),
-  user: rootAccount,
-  name: z.string(),
-  type: z.enum(['user', 'system']),
-  users: z.array(z.uuid()),
-  facilities: z.array(z.string()),
-  createdBy: z.string(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
+export const groupResponse = z
+  .object({
+    _id: z.uuid(),
+    organization: z.uuid(),
+    user: rootAccount,
+    name: z.string(),
+    type: z.enum(['user', 'system']),
+    users: z.array(z.uuid()),
+    facilities: z.array(z.string()),
+    createdBy: z.string(),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  })
+  .meta({ id: 'Group' });
 export type GroupResponse = z.infer<typeof groupResponse>;
 
 /** Path of the member routes. */
@@ -88,19 +90,21 @@ export type AcceptInvitationBody = z.infer<typeof acceptInvitationBody>;
 export const getInviteQuery = z.object({ token: inviteToken }).strict();
 
 /** An invitation as the organization sees it; never its token. */
-export const groupInviteResponse = z.object({
-  _id: z.uuid(),
-  organization: z.uuid(),
-  user: rootAccount,
-  group: z.uuid().nullable().describe('null for an invitation to the organization alone.'),
-  email: z.string().describe('Masked (first character and domain) for invitations of an existing user to the organization.'),
-  roles: z.array(z.string()),
-  status: z.enum(['pending', 'accepted', 'expired']),
-  invitedBy: z.string(),
-  expiresAt: z.string(),
-  acceptedAt: z.string().nullable(),
-  createdAt: z.string(),
-});
+export const groupInviteResponse = z
+  .object({
+    _id: z.uuid(),
+    organization: z.uuid(),
+    user: rootAccount,
+    group: z.uuid().nullable().describe('null for an invitation to the organization alone.'),
+    email: z.string().describe('Masked (first character and domain) for invitations of an existing user to the organization.'),
+    roles: z.array(z.string()),
+    status: z.enum(['pending', 'accepted', 'expired']),
+    invitedBy: z.string(),
+    expiresAt: z.string(),
+    acceptedAt: z.string().nullable(),
+    createdAt: timestamp,
+  })
+  .meta({ id: 'GroupInvite' });
 export type GroupInviteResponse = z.infer<typeof groupInviteResponse>;
 
 /** What the public invite lookup shows the person holding the link. */

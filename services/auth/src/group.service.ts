@@ -1,15 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import {
-  createEvent,
-  groupCreatedV1,
-  groupDeletedV1,
-  groupMemberAddedV1,
-  groupMemberRemovedV1,
-  groupUpdatedV1,
-  type EventEnvelope,
-} from '@pep/contracts';
+import { groupCreatedV1, groupDeletedV1, groupMemberAddedV1, groupMemberRemovedV1, groupUpdatedV1 } from '@pep/contracts';
+import type { Emit } from '@pep/db';
 import { type Identity, notFound, pageOf, pageWindow, rootAccountOf } from '@pep/service-kit';
-import { enqueue, SOURCE } from './events.js';
+import type { AuthWork } from './events.js';
 import type { Group, GroupMember, PrismaClient } from './generated/prisma/client.js';
 import type { CreateGroupBody, GroupResponse, UpdateGroupBody } from './group.schemas.js';
 import type { SchedulingRefs } from './scheduling-refs.js';
@@ -43,41 +36,27 @@ export async function lockGroup(db: Db, organization: string, id: string): Promi
   return db.group.findFirst({ where: { id, organizationId: organization }, include: withMembers });
 }
 
-/** Adds users to a group (those already in it are skipped) and writes group.member-added for each one added. */
-export async function addMembers(db: Db, group: Group, users: string[], correlationId: string): Promise<number> {
+/** Adds users to a group (those already in it are skipped) and emits group.member-added for each one added. */
+export async function addMembers(db: Db, emit: Emit, group: Group, users: string[]): Promise<number> {
   const existing = new Set(
     (await db.groupMember.findMany({ where: { groupId: group.id, userId: { in: users } } })).map((member) => member.userId),
   );
   const added = [...new Set(users)].filter((user) => !existing.has(user));
   if (added.length === 0) return 0;
   await db.groupMember.createMany({ data: added.map((userId) => ({ groupId: group.id, userId })) });
-  await enqueue(
-    db,
-    added.map((user) => memberEvent(groupMemberAddedV1, group, user, correlationId)),
-  );
+  for (const user of added) emitMember(emit, groupMemberAddedV1, group, user);
   return added.length;
 }
 
-function memberEvent(
-  definition: typeof groupMemberAddedV1 | typeof groupMemberRemovedV1,
-  group: Group,
-  user: string,
-  correlationId: string,
-): EventEnvelope {
-  return createEvent(definition, {
-    source: SOURCE,
-    organization: group.organizationId,
-    subject: group.id,
-    correlationId,
-    data: { _id: group.id, user },
-  });
+function emitMember(emit: Emit, definition: typeof groupMemberAddedV1 | typeof groupMemberRemovedV1, group: Group, user: string): void {
+  emit(definition, { organization: group.organizationId, subject: group.id, data: { _id: group.id, user } });
 }
 
 /** Groups of an organization's users: CRUD and membership; group.* events. */
 export class GroupService {
   constructor(
     private readonly prisma: PrismaClient,
-    private readonly eventsWritten: () => void,
+    private readonly work: AuthWork,
     private readonly schedulingRefs: SchedulingRefs,
   ) {}
 
@@ -102,7 +81,7 @@ export class GroupService {
     const users = [...new Set(body.users)];
     await this.requireMembers(this.prisma, identity.organization, users);
     await this.schedulingRefs.requireAll(identity, 'facility', body.facilities, 'body.facilities');
-    const created = await this.prisma.$transaction(async (tx) => {
+    const created = await this.work.run({ correlationId }, async (tx, emit) => {
       const group = await tx.group.create({
         data: {
           id: randomUUID(),
@@ -115,19 +94,10 @@ export class GroupService {
       });
       if (users.length > 0) await tx.groupMember.createMany({ data: users.map((userId) => ({ groupId: group.id, userId })) });
       const full = (await tx.group.findUnique({ where: { id: group.id }, include: withMembers }))!;
-      await enqueue(tx, [
-        createEvent(groupCreatedV1, {
-          source: SOURCE,
-          organization: identity.organization,
-          subject: group.id,
-          correlationId,
-          data: snapshot(full),
-        }),
-        ...users.map((user) => memberEvent(groupMemberAddedV1, group, user, correlationId)),
-      ]);
+      emit(groupCreatedV1, { organization: identity.organization, subject: group.id, data: snapshot(full) });
+      for (const user of users) emitMember(emit, groupMemberAddedV1, group, user);
       return full;
     });
-    this.eventsWritten();
     return toGroupResponse(created);
   }
 
@@ -137,8 +107,7 @@ export class GroupService {
     await this.own(this.prisma, identity, id);
     if (body.users) await this.requireMembers(this.prisma, identity.organization, body.users);
     if (body.facilities) await this.schedulingRefs.requireAll(identity, 'facility', body.facilities, 'body.facilities');
-    let wrote = false;
-    const result = await this.prisma.$transaction(async (tx) => {
+    const result = await this.work.run({ correlationId }, async (tx, emit) => {
       const group = await this.own(tx, identity, id, true);
       const facilities = body.facilities ? [...new Set(body.facilities)] : undefined;
       const changed = [
@@ -161,67 +130,48 @@ export class GroupService {
       }
       if (removed.length > 0) {
         await tx.groupMember.deleteMany({ where: { groupId: id, userId: { in: removed } } });
-        await enqueue(
-          tx,
-          removed.map((user) => memberEvent(groupMemberRemovedV1, group, user, correlationId)),
-        );
+        for (const user of removed) emitMember(emit, groupMemberRemovedV1, group, user);
       }
-      const added = await addMembers(tx, group, wanted, correlationId);
+      await addMembers(tx, emit, group, wanted);
       const full = (await tx.group.findUnique({ where: { id }, include: withMembers }))!;
-      if (changed.length > 0) {
-        await enqueue(tx, [
-          createEvent(groupUpdatedV1, {
-            source: SOURCE,
-            organization: identity.organization,
-            subject: id,
-            correlationId,
-            data: { ...snapshot(full), changed },
-          }),
-        ]);
-      }
-      wrote = changed.length > 0 || removed.length > 0 || added > 0;
+      if (changed.length > 0)
+        emit(groupUpdatedV1, { organization: identity.organization, subject: id, data: { ...snapshot(full), changed } });
       return full;
     });
-    if (wrote) this.eventsWritten();
     return toGroupResponse(result);
   }
 
   /** Deletes a group, its memberships and its pending invitations; answers the deleted group. */
   async remove(identity: Identity, id: string, correlationId: string): Promise<GroupResponse> {
-    const removed = await this.prisma.$transaction(async (tx) => {
+    const removed = await this.work.run({ correlationId }, async (tx, emit) => {
       const group = await this.own(tx, identity, id, true);
       await tx.group.delete({ where: { id } });
-      await enqueue(tx, [
-        createEvent(groupDeletedV1, { source: SOURCE, organization: identity.organization, subject: id, correlationId, data: { _id: id } }),
-      ]);
+      emit(groupDeletedV1, { organization: identity.organization, subject: id, data: { _id: id } });
       return group;
     });
-    this.eventsWritten();
     return toGroupResponse(removed);
   }
 
   /** Adds a user of the organization to the group; already a member changes nothing. */
   async addMember(identity: Identity, id: string, user: string, correlationId: string): Promise<GroupResponse> {
-    const result = await this.prisma.$transaction(async (tx) => {
-      const group = await this.own(tx, identity, id, true);
+    const group = await this.work.run({ correlationId }, async (tx, emit) => {
+      const locked = await this.own(tx, identity, id, true);
       await this.requireMembers(tx, identity.organization, [user]);
-      const added = await addMembers(tx, group, [user], correlationId);
-      return { group: (await tx.group.findUnique({ where: { id }, include: withMembers }))!, added };
+      await addMembers(tx, emit, locked, [user]);
+      return (await tx.group.findUnique({ where: { id }, include: withMembers }))!;
     });
-    if (result.added > 0) this.eventsWritten();
-    return toGroupResponse(result.group);
+    return toGroupResponse(group);
   }
 
   /** Takes a user out of the group; one who is not in it changes nothing. */
   async removeMember(identity: Identity, id: string, user: string, correlationId: string): Promise<GroupResponse> {
-    const result = await this.prisma.$transaction(async (tx) => {
-      const group = await this.own(tx, identity, id, true);
+    const group = await this.work.run({ correlationId }, async (tx, emit) => {
+      const locked = await this.own(tx, identity, id, true);
       const { count } = await tx.groupMember.deleteMany({ where: { groupId: id, userId: user } });
-      if (count > 0) await enqueue(tx, [memberEvent(groupMemberRemovedV1, group, user, correlationId)]);
-      return { group: (await tx.group.findUnique({ where: { id }, include: withMembers }))!, removed: count > 0 };
+      if (count > 0) emitMember(emit, groupMemberRemovedV1, locked, user);
+      return (await tx.group.findUnique({ where: { id }, include: withMembers }))!;
     });
-    if (result.removed) this.eventsWritten();
-    return toGroupResponse(result.group);
+    return toGroupResponse(group);
   }
 
   private async page(where: { organizationId: string; members?: { some: { userId: string } } }, query: ListQuery) {

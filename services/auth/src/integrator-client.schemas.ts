@@ -1,4 +1,4 @@
-import { rootAccount } from '@pep/service-kit';
+import { rootAccount, timestamp } from '@pep/service-kit';
 import { z } from 'zod';
 import { INTEGRATOR_ROLES, PLATFORM_ADMIN } from './roles.js';
 
@@ -51,24 +51,26 @@ export const integratorLoginBody = z.object({ clientId: z.string().min(1).max(10
 export type IntegratorLoginBody = z.infer<typeof integratorLoginBody>;
 
 /** An integrator client as the API returns it; the secret is never part of it. */
-export const integratorClientResponse = z.object({
-  _id: z.uuid(),
-  organization: z.uuid(),
-  user: rootAccount,
-  name: z.string(),
-  clientId: z.string().describe('Public; sent with the secret to log in.'),
-  roles: z.array(z.string()),
-  active: z.boolean(),
-  rateLimitPerMinute: z
-    .number()
-    .int()
-    .nullable()
-    .describe("Requests a minute the gateway allows this client; null = the gateway's default."),
-  lastLogin: z.string().nullable(),
-  createdBy: z.string(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
+export const integratorClientResponse = z
+  .object({
+    _id: z.uuid(),
+    organization: z.uuid(),
+    user: rootAccount,
+    name: z.string(),
+    clientId: z.string().describe('Public; sent with the secret to log in.'),
+    roles: z.array(z.string()),
+    active: z.boolean(),
+    rateLimitPerMinute: z
+      .number()
+      .int()
+      .nullable()
+      .describe("Requests a minute the gateway allows this client; null = the gateway's default."),
+    lastLogin: z.string().nullable(),
+    createdBy: z.string(),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  })
+  .meta({ id: 'IntegratorClient' });
 export type IntegratorClientResponse = z.infer<typeof integratorClientResponse>;
 
 /** What creating a client answers: the client and its secret, shown this once. */

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createEvent, integratorClientCreatedV1, integratorClientDeletedV1, integratorClientUpdatedV1 } from '@pep/contracts';
+import { integratorClientCreatedV1, integratorClientDeletedV1, integratorClientUpdatedV1 } from '@pep/contracts';
 import { HttpProblem, type Identity, notFound, pageOf, pageWindow, rootAccountOf } from '@pep/service-kit';
-import { enqueue, SOURCE } from './events.js';
+import type { AuthWork } from './events.js';
 import type { IntegratorClient, PrismaClient } from './generated/prisma/client.js';
 import type {
   CreateIntegratorClientBody,
@@ -70,7 +70,7 @@ export class IntegratorClientService {
     private readonly sessions: SessionService,
     private readonly limiter: RateLimiter,
     private readonly clock: () => Date,
-    private readonly eventsWritten: () => void,
+    private readonly work: AuthWork,
     /** Highest rate limit an organization's admin may give a client (requests a minute). */
     private readonly maxRateLimitPerMinute: number,
   ) {}
@@ -96,7 +96,7 @@ export class IntegratorClientService {
     refuseRateLimitAboveMaximum(identity, body.rateLimitPerMinute, this.maxRateLimitPerMinute);
     const clientSecret = randomBytes(32).toString('base64url');
     const secretHash = await hashPassword(clientSecret);
-    const client = await this.prisma.$transaction(async (tx) => {
+    const client = await this.work.run({ correlationId }, async (tx, emit) => {
       const created = await tx.integratorClient.create({
         data: {
           id: randomUUID(),
@@ -110,18 +110,9 @@ export class IntegratorClientService {
           createdBy: identity.user,
         },
       });
-      await enqueue(tx, [
-        createEvent(integratorClientCreatedV1, {
-          source: SOURCE,
-          organization: identity.organization,
-          subject: created.id,
-          correlationId,
-          data: snapshot(created),
-        }),
-      ]);
+      emit(integratorClientCreatedV1, { organization: identity.organization, subject: created.id, data: snapshot(created) });
       return created;
     });
-    this.eventsWritten();
     return { ...toIntegratorClientResponse(client), clientSecret };
   }
 
@@ -138,7 +129,7 @@ export class IntegratorClientService {
       ...(body.rateLimitPerMinute !== undefined && body.rateLimitPerMinute !== existing.rateLimitPerMinute ? ['rateLimitPerMinute'] : []),
     ];
     if (changed.length === 0) return toIntegratorClientResponse(existing);
-    const updated = await this.prisma.$transaction(async (tx) => {
+    const updated = await this.work.run({ correlationId }, async (tx, emit) => {
       const now = this.clock();
       const client = await tx.integratorClient.update({
         where: { id },
@@ -152,42 +143,27 @@ export class IntegratorClientService {
       if (changed.includes('active') && !client.active) {
         await recordRevocation(tx, { scope: 'subject', subject: id, notBefore: now, reason: 'client-deactivated' });
       }
-      await enqueue(tx, [
-        createEvent(integratorClientUpdatedV1, {
-          source: SOURCE,
-          organization: identity.organization,
-          subject: id,
-          correlationId,
-          time: now,
-          data: { ...snapshot(client), changed },
-        }),
-      ]);
+      emit(integratorClientUpdatedV1, {
+        organization: identity.organization,
+        subject: id,
+        time: now,
+        data: { ...snapshot(client), changed },
+      });
       return client;
     });
-    this.eventsWritten();
     return toIntegratorClientResponse(updated);
   }
 
   /** Deletes a client, so its secret logs in no more; answers the deleted record. */
   async remove(identity: Identity, id: string, correlationId: string): Promise<IntegratorClientResponse> {
-    const removed = await this.prisma.$transaction(async (tx) => {
+    const removed = await this.work.run({ correlationId }, async (tx, emit) => {
       const client = await this.own(tx, identity, id);
       const now = this.clock();
       await tx.integratorClient.delete({ where: { id } });
       await recordRevocation(tx, { scope: 'subject', subject: id, notBefore: now, reason: 'client-deleted' });
-      await enqueue(tx, [
-        createEvent(integratorClientDeletedV1, {
-          source: SOURCE,
-          organization: identity.organization,
-          subject: id,
-          correlationId,
-          time: now,
-          data: { _id: id },
-        }),
-      ]);
+      emit(integratorClientDeletedV1, { organization: identity.organization, subject: id, time: now, data: { _id: id } });
       return client;
     });
-    this.eventsWritten();
     return toIntegratorClientResponse(removed);
   }
 

@@ -1,14 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import {
-  createEvent,
-  organizationCreatedV1,
-  organizationDeletedV1,
-  organizationUpdatedV1,
-  userCreatedV1,
-  userUpdatedV1,
-} from '@pep/contracts';
+import { organizationCreatedV1, organizationDeletedV1, organizationUpdatedV1, userCreatedV1, userUpdatedV1 } from '@pep/contracts';
 import { HttpProblem, type Identity, notFound, onPage, pageOf } from '@pep/service-kit';
-import { enqueue, SOURCE } from './events.js';
+import type { AuthWork } from './events.js';
 import type { PrismaClient } from './generated/prisma/client.js';
 import { STAFF_ROLES } from './roles.js';
 import { recordRevocation } from './revocation.repository.js';
@@ -20,7 +13,7 @@ import { toOrganizationResponse, toUserResponse, userSnapshot } from './views.js
 export class OrganizationService {
   constructor(
     private readonly prisma: PrismaClient,
-    private readonly eventsWritten: () => void,
+    private readonly work: AuthWork,
     private readonly clock: () => Date = () => new Date(),
   ) {}
 
@@ -39,20 +32,15 @@ export class OrganizationService {
   async update(identity: Identity, id: string, body: { name: string }, correlationId: string): Promise<OrganizationResponse> {
     const existing = await this.own(identity, id);
     if (existing.name === body.name) return toOrganizationResponse(existing);
-    const updated = await this.prisma.$transaction(async (tx) => {
+    const updated = await this.work.run({ correlationId }, async (tx, emit) => {
       const organization = await tx.organization.update({ where: { id }, data: { name: body.name } });
-      await enqueue(tx, [
-        createEvent(organizationUpdatedV1, {
-          source: SOURCE,
-          organization: id,
-          subject: id,
-          correlationId,
-          data: { _id: id, name: organization.name, active: organization.active, changed: ['name'] },
-        }),
-      ]);
+      emit(organizationUpdatedV1, {
+        organization: id,
+        subject: id,
+        data: { _id: id, name: organization.name, active: organization.active, changed: ['name'] },
+      });
       return organization;
     });
-    this.eventsWritten();
     return toOrganizationResponse(updated);
   }
 
@@ -63,23 +51,18 @@ export class OrganizationService {
       throw new HttpProblem(403, 'forbidden', 'Only users may create organizations.');
     }
     const id = randomUUID();
-    const created = await this.prisma.$transaction(async (tx) => {
+    const created = await this.work.run({ correlationId }, async (tx, emit) => {
       const organization = await tx.organization.create({ data: { id, name: body.name } });
       await tx.membership.create({ data: { id: randomUUID(), organizationId: id, userId: identity.user, roles: ['admin'] } });
       const member = (await findMember(tx, id, identity.user))!;
-      await enqueue(tx, [
-        createEvent(organizationCreatedV1, {
-          source: SOURCE,
-          organization: id,
-          subject: id,
-          correlationId,
-          data: { _id: id, name: organization.name, active: organization.active },
-        }),
-        createEvent(userCreatedV1, { source: SOURCE, organization: id, subject: identity.user, correlationId, data: userSnapshot(member) }),
-      ]);
+      emit(organizationCreatedV1, {
+        organization: id,
+        subject: id,
+        data: { _id: id, name: organization.name, active: organization.active },
+      });
+      emit(userCreatedV1, { organization: id, subject: identity.user, data: userSnapshot(member) });
       return organization;
     });
-    this.eventsWritten();
     return toOrganizationResponse(created);
   }
 
@@ -90,24 +73,19 @@ export class OrganizationService {
   async remove(identity: Identity, id: string, correlationId: string): Promise<OrganizationResponse> {
     await this.own(identity, id);
     const now = this.clock();
-    const deleted = await this.prisma.$transaction(async (tx) => {
+    const deleted = await this.work.run({ correlationId }, async (tx, emit) => {
       const organization = await tx.organization.update({ where: { id }, data: { active: false, deletedAt: now } });
       await tx.refreshToken.updateMany({ where: { organizationId: id, revokedAt: null }, data: { revokedAt: now } });
       await recordRevocation(tx, { scope: 'organization', organization: id, notBefore: now, reason: 'organization-deleted' });
-      await enqueue(tx, [
-        createEvent(organizationUpdatedV1, {
-          source: SOURCE,
-          organization: id,
-          subject: id,
-          correlationId,
-          time: now,
-          data: { _id: id, name: organization.name, active: false, changed: ['active'] },
-        }),
-        createEvent(organizationDeletedV1, { source: SOURCE, organization: id, subject: id, correlationId, time: now, data: { _id: id } }),
-      ]);
+      emit(organizationUpdatedV1, {
+        organization: id,
+        subject: id,
+        time: now,
+        data: { _id: id, name: organization.name, active: false, changed: ['active'] },
+      });
+      emit(organizationDeletedV1, { organization: id, subject: id, time: now, data: { _id: id } });
       return organization;
     });
-    this.eventsWritten();
     return toOrganizationResponse(deleted);
   }
 
@@ -117,7 +95,7 @@ export class OrganizationService {
    */
   async changeRoles(identity: Identity, id: string, userId: string, roles: string[], correlationId: string) {
     await this.own(identity, id);
-    const updated = await this.prisma.$transaction(async (tx) => {
+    const updated = await this.work.run({ correlationId }, async (tx, emit) => {
       // Serializes role changes per organization, so two admins demoting each other cannot leave none.
       await lockOrganization(tx, id);
       const member = await findMember(tx, id, userId);
@@ -131,18 +109,9 @@ export class OrganizationService {
       }
       await tx.membership.update({ where: { id: member.id }, data: { roles: next } });
       const changed = (await findMember(tx, id, userId))!;
-      await enqueue(tx, [
-        createEvent(userUpdatedV1, {
-          source: SOURCE,
-          organization: id,
-          subject: userId,
-          correlationId,
-          data: { ...userSnapshot(changed), changed: ['roles'] },
-        }),
-      ]);
+      emit(userUpdatedV1, { organization: id, subject: userId, data: { ...userSnapshot(changed), changed: ['roles'] } });
       return changed;
     });
-    this.eventsWritten();
     return toUserResponse(updated);
   }
 

@@ -96,7 +96,7 @@ export function registerPasswordResetPageRoutes(app: ServiceApp, resets: Passwor
         return html(reply, 400, form(`The password must have ${valid.error.issues[0]?.message ?? 'between 10 and 256 characters'}.`));
       if (password !== confirm) return html(reply, 400, form('The two passwords differ; type the same one twice.'));
       try {
-        await resets.reset(token, password, clientAddress(request));
+        await resets.reset(token, password, clientAddress(request), request.id);
       } catch (error) {
         if (!(error instanceof HttpProblem)) throw error;
         if (error.status === 429) return html(reply, 429, form('Too many attempts from this address; wait a few minutes and try again.'));

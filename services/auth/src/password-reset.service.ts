@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { createEvent, userPasswordChangedV1 } from '@pep/contracts';
+import { userPasswordChangedV1 } from '@pep/contracts';
 import { HttpProblem, type Logger } from '@pep/service-kit';
-import { enqueue, SOURCE } from './events.js';
+import type { AuthWork } from './events.js';
 import type { PrismaClient } from './generated/prisma/client.js';
 import { mailFailure, type BackgroundMail, type Mailer } from './mailer.js';
 import { hashPassword } from './passwords.js';
@@ -34,8 +34,7 @@ export class PasswordResetService {
     private readonly publicUrl: string,
     private readonly clock: () => Date,
     private readonly logger: Logger,
-    /** Wakes the outbox relay after a commit that wrote events. */
-    private readonly eventsWritten: () => void = () => undefined,
+    private readonly work: AuthWork,
   ) {}
 
   /** Sends a reset link when the e-mail has an active account; answers the same either way. */
@@ -70,13 +69,13 @@ export class PasswordResetService {
   }
 
   /** Sets a new password with a reset link (once), and signs the user out everywhere. */
-  async reset(token: string, password: string, address: string): Promise<{ message: string }> {
+  async reset(token: string, password: string, address: string, correlationId: string): Promise<{ message: string }> {
     await this.limiter.hit(RULES.resetPerAddress, address);
     // Checked before hashing so invalid links cost no hashing work.
     await this.check(token);
     const passwordHash = await hashPassword(password);
     const now = this.clock();
-    const userId = await this.prisma.$transaction(async (tx) => {
+    const userId = await this.work.run({ correlationId }, async (tx, emit) => {
       const owner = await consumeResetToken(tx, hashToken(token), now);
       if (!owner) return null;
       // Following the mailed link proved the mailbox is theirs.
@@ -90,21 +89,10 @@ export class PasswordResetService {
         orderBy: { createdAt: 'asc' },
         select: { organizationId: true },
       });
-      if (home) {
-        await enqueue(tx, [
-          createEvent(userPasswordChangedV1, {
-            source: SOURCE,
-            organization: home.organizationId,
-            subject: owner,
-            time: now,
-            data: { _id: owner },
-          }),
-        ]);
-      }
+      if (home) emit(userPasswordChangedV1, { organization: home.organizationId, subject: owner, time: now, data: { _id: owner } });
       return owner;
     });
     if (!userId) throw invalidResetToken();
-    this.eventsWritten();
     const user = await this.prisma.user.findUnique({ where: { id: userId } });
     // The owner proved control of the mailbox; earlier failed guesses should not keep them locked out.
     if (user) await this.limiter.reset(RULES.loginPerAccount, user.email);

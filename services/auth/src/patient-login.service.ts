@@ -21,7 +21,7 @@ function hashCode(id: string, code: string): string {
 
 /**
  * Patient logins by one-time code. Patients are records of the patients service; auth keeps only what a login needs
- * (see patient-account.consumer.ts) and mails a six-digit code to the e-mail on the record. Limits hold per account
+ * (see patient-account.handlers.ts) and mails a six-digit code to the e-mail on the record. Limits hold per account
  * (organization and e-mail) and per address. Nothing about the patient is logged.
  */
 export class PatientLoginService {

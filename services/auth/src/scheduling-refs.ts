@@ -1,6 +1,6 @@
 import { HttpProblem, type Identity, type OwnerLookup } from '@pep/service-kit';
 import type { PrismaClient } from './generated/prisma/client.js';
-import type { SchedulingKind } from './scheduling-record.consumer.js';
+import type { SchedulingKind } from './scheduling-record.handlers.js';
 import { isUuid } from './user.schemas.js';
 
 /** Owner lookups in flight at once for one request, so a group naming hundreds of new facilities does not flood scheduling. */

@@ -1,9 +1,9 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { createEvent, userSessionsRevokedV1 } from '@pep/contracts';
+import { userSessionsRevokedV1 } from '@pep/contracts';
 import { HttpProblem, notFound, type Identity } from '@pep/service-kit';
 import { signAccessToken, verifyAccessToken, type AccessClaims, type TokenSubject } from './access-token.js';
 import type { Membership, PrismaClient, User } from './generated/prisma/client.js';
-import { enqueue, SOURCE } from './events.js';
+import type { AuthWork } from './events.js';
 import { verifyDummyPassword, verifyPassword } from './passwords.js';
 import { RULES, type RateLimiter } from './rate-limiter.js';
 import type { SigningKeyStore } from './signing-keys.js';
@@ -37,8 +37,7 @@ export class SessionService {
     private readonly limiter: RateLimiter,
     private readonly clock: () => Date,
     private readonly accessTokenTtlSeconds: number,
-    /** Wakes the outbox relay after a commit that wrote events. */
-    private readonly eventsWritten: () => void = () => undefined,
+    private readonly work: AuthWork,
   ) {}
 
   /** Signs an access token alone (for clients that log in again rather than refresh), with the usual claims and lifetime. */
@@ -132,7 +131,7 @@ export class SessionService {
    * Exchanges a refresh token for a new pair. The old token dies; presenting a token that was already
    * exchanged (or revoked) means it leaked, so its whole family is revoked.
    */
-  async refresh(refreshToken: string): Promise<SessionResponse> {
+  async refresh(refreshToken: string, correlationId: string): Promise<SessionResponse> {
     const tokenHash = hashToken(refreshToken);
     const now = this.clock();
     const outcome = await this.prisma.$transaction(async (tx) => {
@@ -149,7 +148,7 @@ export class SessionService {
     if (outcome.kind === 'issued') return { ...outcome.pair, user: toUserResponse(outcome.member) };
 
     const known = await findRefreshToken(this.prisma, tokenHash);
-    if (known && (known.used_at || known.revoked_at)) await this.revokeLeakedFamily(known, now);
+    if (known && (known.used_at || known.revoked_at)) await this.revokeLeakedFamily(known, now, correlationId);
     throw invalidRefreshToken();
   }
 
@@ -157,10 +156,10 @@ export class SessionService {
    * A refresh token came back after it was exchanged: it leaked. Its family dies and, because whoever holds it may also
    * hold access tokens from it, every access token of the user in that organization issued until now is revoked too.
    */
-  private async revokeLeakedFamily(known: RefreshTokenRow, now: Date): Promise<void> {
-    const revoked = await this.prisma.$transaction(async (tx) => {
+  private async revokeLeakedFamily(known: RefreshTokenRow, now: Date, correlationId: string): Promise<void> {
+    await this.work.run({ correlationId }, async (tx, emit) => {
       const count = await revokeFamily(tx, known.family_id, now);
-      if (count === 0) return false;
+      if (count === 0) return;
       await recordRevocation(tx, {
         scope: 'member',
         subject: known.user,
@@ -168,18 +167,13 @@ export class SessionService {
         notBefore: now,
         reason: 'sessions-revoked',
       });
-      await enqueue(tx, [
-        createEvent(userSessionsRevokedV1, {
-          source: SOURCE,
-          organization: known.organization,
-          subject: known.user,
-          time: now,
-          data: { _id: known.user, reason: 'refresh-token-reuse' },
-        }),
-      ]);
-      return true;
+      emit(userSessionsRevokedV1, {
+        organization: known.organization,
+        subject: known.user,
+        time: now,
+        data: { _id: known.user, reason: 'refresh-token-reuse' },
+      });
     });
-    if (revoked) this.eventsWritten();
   }
 
   /** A new pair for another organization the caller is an active member of; 404 when they are not. */

@@ -1,5 +1,5 @@
 import { settingProperties, settingRefs } from '@pep/contracts';
-import { rootAccount } from '@pep/service-kit';
+import { rootAccount, timestamp } from '@pep/service-kit';
 import { z } from 'zod';
 import { listQuery } from './user.schemas.js';
 
@@ -55,20 +55,22 @@ export const settingListQuery = listQuery.extend({
 export type SettingListQuery = z.infer<typeof settingListQuery>;
 
 /** A setting record as the API returns it (the product's SettingResponse fields). */
-export const settingResponse = z.object({
-  _id: z.uuid(),
-  organization: z.uuid(),
-  user: rootAccount,
-  ref: z.enum(settingRefs),
-  refId: z.string(),
-  settings: z.record(z.string(), z.unknown()),
-  unsubscribed: z.array(z.string()),
-  unsubscribedAll: z.boolean(),
-  createdBy: z.string(),
-  updatedBy: z.string(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
+export const settingResponse = z
+  .object({
+    _id: z.uuid(),
+    organization: z.uuid(),
+    user: rootAccount,
+    ref: z.enum(settingRefs),
+    refId: z.string(),
+    settings: z.record(z.string(), z.unknown()),
+    unsubscribed: z.array(z.string()),
+    unsubscribedAll: z.boolean(),
+    createdBy: z.string(),
+    updatedBy: z.string(),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  })
+  .meta({ id: 'Setting' });
 export type SettingResponse = z.infer<typeof settingResponse>;
 
 export const messageKeyParams = z.object({ id: z.uuid(), messageKey }).strict();

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { createEvent, settingsChangedV1, type SettingProperties } from '@pep/contracts';
+import { settingsChangedV1, type SettingProperties } from '@pep/contracts';
+import type { Emit } from '@pep/db';
 import { HttpProblem, type Identity, notFound, pageOf, pageWindow, rootAccountOf } from '@pep/service-kit';
-import { enqueue, SOURCE } from './events.js';
+import type { AuthWork } from './events.js';
 import type { Prisma, PrismaClient, Setting } from './generated/prisma/client.js';
 import { SETTING_WRITERS } from './roles.js';
 import type { CreateSettingBody, SettingListQuery, SettingResponse, UpdateSettingBody } from './setting.schemas.js';
@@ -39,7 +40,7 @@ const settingExists = () => new HttpProblem(409, 'setting-exists', 'This subject
 export class SettingService {
   constructor(
     private readonly prisma: PrismaClient,
-    private readonly eventsWritten: () => void,
+    private readonly work: AuthWork,
     /** Checks providers, facilities and appointment types, which scheduling owns. */
     private readonly schedulingRefs: SchedulingRefs,
     /** Checks refs auth owns beyond users (integrator clients), once they exist. */
@@ -72,7 +73,7 @@ export class SettingService {
   async create(identity: Identity, body: CreateSettingBody, correlationId: string): Promise<SettingResponse> {
     const refId = await this.checkRef(identity, body.ref, body.refId);
     try {
-      const created = await this.prisma.$transaction(async (tx) => {
+      const created = await this.work.run({ correlationId }, async (tx, emit) => {
         const setting = await tx.setting.create({
           data: {
             id: randomUUID(),
@@ -85,10 +86,9 @@ export class SettingService {
             updatedBy: identity.user,
           },
         });
-        await this.publish(tx, setting, false, correlationId);
+        publish(emit, setting, false);
         return setting;
       });
-      this.eventsWritten();
       return toSettingResponse(created);
     } catch (error) {
       if (isUniqueViolation(error)) throw settingExists();
@@ -132,13 +132,12 @@ export class SettingService {
 
   /** Deletes a setting; read models learn it through settings.changed with `deleted`. */
   async remove(identity: Identity, id: string, correlationId: string): Promise<SettingResponse> {
-    const removed = await this.prisma.$transaction(async (tx) => {
+    const removed = await this.work.run({ correlationId }, async (tx, emit) => {
       const setting = await this.own(tx, identity, id, true);
       await tx.setting.delete({ where: { id } });
-      await this.publish(tx, setting, true, correlationId);
+      publish(emit, setting, true);
       return setting;
     });
-    this.eventsWritten();
     return toSettingResponse(removed);
   }
 
@@ -154,8 +153,7 @@ export class SettingService {
     next: (setting: Setting) => { settings?: SettingProperties; unsubscribed?: string[]; unsubscribedAll?: boolean },
     ownSubscription = false,
   ): Promise<SettingResponse> {
-    let wrote = false;
-    const result = await this.prisma.$transaction(async (tx) => {
+    const result = await this.work.run({ correlationId }, async (tx, emit) => {
       const setting = await this.own(tx, identity, id, true);
       const isWriter = identity.roles.some((role) => (SETTING_WRITERS as readonly string[]).includes(role));
       const isSubject = ownSubscription && setting.ref === 'user' && setting.refId === identity.user;
@@ -175,11 +173,9 @@ export class SettingService {
           updatedBy: identity.user,
         },
       });
-      await this.publish(tx, updated, false, correlationId);
-      wrote = true;
+      publish(emit, updated, false);
       return updated;
     });
-    if (wrote) this.eventsWritten();
     return toSettingResponse(result);
   }
 
@@ -214,27 +210,24 @@ export class SettingService {
     if (!setting) throw notFound('setting');
     return setting;
   }
+}
 
-  private publish(tx: Db, setting: Setting, deleted: boolean, correlationId: string): Promise<void> {
-    return enqueue(tx, [
-      createEvent(settingsChangedV1, {
-        source: SOURCE,
-        organization: setting.organizationId,
-        subject: setting.id,
-        correlationId,
-        data: {
-          _id: setting.id,
-          organization: setting.organizationId,
-          ref: setting.ref as SettingRef,
-          refId: setting.refId,
-          settings: setting.settings as SettingProperties,
-          unsubscribed: setting.unsubscribed,
-          unsubscribedAll: setting.unsubscribedAll,
-          deleted,
-        },
-      }),
-    ]);
-  }
+/** Emits settings.changed with the record as it now is (or was, when `deleted`). */
+function publish(emit: Emit, setting: Setting, deleted: boolean): void {
+  emit(settingsChangedV1, {
+    organization: setting.organizationId,
+    subject: setting.id,
+    data: {
+      _id: setting.id,
+      organization: setting.organizationId,
+      ref: setting.ref as SettingRef,
+      refId: setting.refId,
+      settings: setting.settings as SettingProperties,
+      unsubscribed: setting.unsubscribed,
+      unsubscribedAll: setting.unsubscribedAll,
+      deleted,
+    },
+  });
 }
 
 function unique(keys: string[]): string[] {

@@ -91,6 +91,6 @@ export function registerTokenRoutes(app: ServiceApp, sessions: SessionService, k
         response: { 200: sessionResponse },
       },
     },
-    async (request) => sessions.refresh(request.body.refreshToken),
+    async (request) => sessions.refresh(request.body.refreshToken, request.id),
   );
 }

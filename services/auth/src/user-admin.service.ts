@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { createEvent, userCreatedV1, userDeactivatedV1, userUpdatedV1 } from '@pep/contracts';
+import { userCreatedV1, userDeactivatedV1, userUpdatedV1 } from '@pep/contracts';
 import { HttpProblem, type Identity, notFound, pageOf, pageWindow } from '@pep/service-kit';
-import { enqueue, SOURCE } from './events.js';
+import type { AuthWork } from './events.js';
 import type { Membership, PrismaClient, User } from './generated/prisma/client.js';
 import type { PasswordResetService } from './password-reset.service.js';
 import { recordRevocation } from './revocation.repository.js';
@@ -24,7 +24,7 @@ export class UserAdminService {
     private readonly prisma: PrismaClient,
     private readonly resets: PasswordResetService,
     private readonly clock: () => Date,
-    private readonly eventsWritten: () => void,
+    private readonly work: AuthWork,
   ) {}
 
   /** Creates a pending user in the caller's organization and mails them a link to choose a password; user.created. */
@@ -35,7 +35,7 @@ export class UserAdminService {
     if (!organization || organization.deletedAt) throw notFound('organization');
     const userId = randomUUID();
     try {
-      const { member, link } = await this.prisma.$transaction(async (tx) => {
+      const { member, link } = await this.work.run({ correlationId }, async (tx, emit) => {
         await tx.user.create({
           data: { id: userId, email, passwordHash: NO_PASSWORD, firstname: body.firstname, lastname: body.lastname },
         });
@@ -44,18 +44,9 @@ export class UserAdminService {
         });
         const created = (await findMember(tx, identity.organization, userId))!;
         const link = await this.resets.createAccountLink(tx, userId, 'welcome');
-        await enqueue(tx, [
-          createEvent(userCreatedV1, {
-            source: SOURCE,
-            organization: identity.organization,
-            subject: userId,
-            correlationId,
-            data: userSnapshot(created),
-          }),
-        ]);
+        emit(userCreatedV1, { organization: identity.organization, subject: userId, data: userSnapshot(created) });
         return { member: created, link };
       });
-      this.eventsWritten();
       this.resets.mailAccountLink(member.user, link.token, 'welcome', organization.name);
       return toUserResponse(member);
     } catch (error) {
@@ -72,21 +63,16 @@ export class UserAdminService {
     const existing = await this.member(identity, id);
     let member = existing;
     if (!existing.active) {
-      member = await this.prisma.$transaction(async (tx) => {
+      member = await this.work.run({ correlationId }, async (tx, emit) => {
         await tx.membership.update({ where: { id: existing.id }, data: { active: true } });
         const activated = (await findMember(tx, identity.organization, id))!;
-        await enqueue(tx, [
-          createEvent(userUpdatedV1, {
-            source: SOURCE,
-            organization: identity.organization,
-            subject: id,
-            correlationId,
-            data: { ...userSnapshot(activated), changed: ['active'] },
-          }),
-        ]);
+        emit(userUpdatedV1, {
+          organization: identity.organization,
+          subject: id,
+          data: { ...userSnapshot(activated), changed: ['active'] },
+        });
         return activated;
       });
-      this.eventsWritten();
     }
     if (isPending(member.user)) await this.sendLink(identity, member, 'welcome');
     return toUserResponse(member);
@@ -107,21 +93,16 @@ export class UserAdminService {
   async unsubscribe(identity: Identity, unsubscribed: boolean, correlationId: string): Promise<UserResponse> {
     const existing = await this.member(identity, identity.user);
     if (existing.user.unsubscribed === unsubscribed) return toUserResponse(existing);
-    const member = await this.prisma.$transaction(async (tx) => {
+    const member = await this.work.run({ correlationId }, async (tx, emit) => {
       await tx.user.update({ where: { id: identity.user }, data: { unsubscribed } });
       const changed = (await findMember(tx, identity.organization, identity.user))!;
-      await enqueue(tx, [
-        createEvent(userUpdatedV1, {
-          source: SOURCE,
-          organization: identity.organization,
-          subject: identity.user,
-          correlationId,
-          data: { ...userSnapshot(changed), changed: ['unsubscribed'] },
-        }),
-      ]);
+      emit(userUpdatedV1, {
+        organization: identity.organization,
+        subject: identity.user,
+        data: { ...userSnapshot(changed), changed: ['unsubscribed'] },
+      });
       return changed;
     });
-    this.eventsWritten();
     return toUserResponse(member);
   }
 
@@ -141,7 +122,7 @@ export class UserAdminService {
     if (!source.active)
       throw new HttpProblem(409, 'inactive-member', 'The user is not an active member of the organization they would leave.');
     const roles = body.roles ? [...new Set(body.roles)] : source.roles;
-    const member = await this.prisma.$transaction(async (tx) => {
+    const member = await this.work.run({ correlationId }, async (tx, emit) => {
       const now = this.clock();
       await tx.membership.update({ where: { id: source.id }, data: { active: false } });
       await revokeUserTokens(tx, body.user, now, body.from);
@@ -157,40 +138,12 @@ export class UserAdminService {
       else await tx.membership.create({ data: { id: randomUUID(), organizationId: body.to, userId: body.user, roles } });
       const joined = (await findMember(tx, body.to, body.user))!;
       const changed = existing ? [...(existing.active ? [] : ['active']), ...(sameRoles(existing.roles, roles) ? [] : ['roles'])] : [];
-      await enqueue(tx, [
-        createEvent(userDeactivatedV1, {
-          source: SOURCE,
-          organization: body.from,
-          subject: body.user,
-          correlationId,
-          time: now,
-          data: { _id: body.user },
-        }),
-        ...(!existing
-          ? [
-              createEvent(userCreatedV1, {
-                source: SOURCE,
-                organization: body.to,
-                subject: body.user,
-                correlationId,
-                data: userSnapshot(joined),
-              }),
-            ]
-          : changed.length > 0
-            ? [
-                createEvent(userUpdatedV1, {
-                  source: SOURCE,
-                  organization: body.to,
-                  subject: body.user,
-                  correlationId,
-                  data: { ...userSnapshot(joined), changed },
-                }),
-              ]
-            : []),
-      ]);
+      emit(userDeactivatedV1, { organization: body.from, subject: body.user, time: now, data: { _id: body.user } });
+      if (!existing) emit(userCreatedV1, { organization: body.to, subject: body.user, data: userSnapshot(joined) });
+      else if (changed.length > 0)
+        emit(userUpdatedV1, { organization: body.to, subject: body.user, data: { ...userSnapshot(joined), changed } });
       return joined;
     });
-    this.eventsWritten();
     return toUserResponse(member);
   }
 

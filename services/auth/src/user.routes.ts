@@ -30,6 +30,7 @@ export function registerUserRoutes(app: ServiceApp, users: UserService, sessions
     {
       config: { roles: 'public' },
       schema: {
+        operationId: 'signUp',
         tags: TAGS,
         summary: 'Sign up a new organization and its first admin',
         description: 'Creates the organization and its first user (role admin), signed in. A taken e-mail answers 409.',
@@ -45,6 +46,7 @@ export function registerUserRoutes(app: ServiceApp, users: UserService, sessions
     {
       config: { roles: 'public' },
       schema: {
+        operationId: 'logIn',
         tags: TAGS,
         summary: 'Log in with e-mail and password',
         description:
@@ -100,7 +102,7 @@ export function registerUserRoutes(app: ServiceApp, users: UserService, sessions
         response: { 200: acceptedResponse },
       },
     },
-    async (request) => resets.reset(request.params.token, request.body.password, clientAddress(request)),
+    async (request) => resets.reset(request.params.token, request.body.password, clientAddress(request), request.id),
   );
 
   app.get(

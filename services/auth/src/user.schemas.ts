@@ -1,4 +1,4 @@
-import { rootAccount } from '@pep/service-kit';
+import { rootAccount, timestamp, emailAddress } from '@pep/service-kit';
 import { z } from 'zod';
 import { STAFF_ROLES } from './roles.js';
 
@@ -39,37 +39,41 @@ export const updateUserBody = z
 export type UpdateUserBody = z.infer<typeof updateUserBody>;
 
 /** A user within one organization, with the product's field names. */
-export const userResponse = z.object({
-  _id: z.uuid(),
-  email: z.string(),
-  firstname: z.string(),
-  lastname: z.string(),
-  name: z.string(),
-  organization: z.uuid(),
-  user: rootAccount,
-  roles: z.array(z.string()),
-  type: z.literal('staff'),
-  active: z.number().int().describe('1 when the user may act in the organization, 0 once decommissioned.'),
-  displayStatus: z.enum(['active', 'pending', 'suspended']).describe('pending until a user created by an admin has set a password.'),
-  unsubscribed: z.boolean().describe('Whether the user asked for no platform e-mails beyond those their account needs.'),
-  avatar: z.string().nullable().describe('Path of the user’s avatar image in this organization (PUT /api/users/:id/upload), or null.'),
-  lastLogin: z.string().nullable(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
+export const userResponse = z
+  .object({
+    _id: z.uuid(),
+    email: emailAddress,
+    firstname: z.string(),
+    lastname: z.string(),
+    name: z.string(),
+    organization: z.uuid(),
+    user: rootAccount,
+    roles: z.array(z.string()),
+    type: z.literal('staff'),
+    active: z.number().int().describe('1 when the user may act in the organization, 0 once decommissioned.'),
+    displayStatus: z.enum(['active', 'pending', 'suspended']).describe('pending until a user created by an admin has set a password.'),
+    unsubscribed: z.boolean().describe('Whether the user asked for no platform e-mails beyond those their account needs.'),
+    avatar: z.string().nullable().describe('Path of the user’s avatar image in this organization (PUT /api/users/:id/upload), or null.'),
+    lastLogin: timestamp.nullable(),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  })
+  .meta({ id: 'User' });
 export type UserResponse = z.infer<typeof userResponse>;
 
 /** An organization as the API returns it. */
-export const organizationResponse = z.object({
-  _id: z.uuid(),
-  user: rootAccount.describe("The tenant's root account (v1 `user`): the organization itself, so its own id."),
-  name: z.string(),
-  active: z.boolean(),
-  deleted: z.boolean(),
-  demo: z.boolean().describe('A trial organization sales created for a prospect.'),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
+export const organizationResponse = z
+  .object({
+    _id: z.uuid(),
+    user: rootAccount.describe("The tenant's root account (v1 `user`): the organization itself, so its own id."),
+    name: z.string(),
+    active: z.boolean(),
+    deleted: z.boolean(),
+    demo: z.boolean().describe('A trial organization sales created for a prospect.'),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  })
+  .meta({ id: 'Organization' });
 export type OrganizationResponse = z.infer<typeof organizationResponse>;
 
 /** A freshly issued pair: a short-lived access token and a single-use refresh token. */
@@ -141,20 +145,22 @@ export const platformSearchBody = z
 export type PlatformSearchBody = NonNullable<z.infer<typeof platformSearchBody>>;
 
 /** A user across every organization, as platform admins see them. */
-export const platformUserResponse = z.object({
-  _id: z.uuid(),
-  email: z.string(),
-  firstname: z.string(),
-  lastname: z.string(),
-  name: z.string(),
-  displayStatus: z.enum(['active', 'pending']),
-  unsubscribed: z.boolean(),
-  emailVerified: z.boolean(),
-  lastLogin: z.string().nullable(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-  memberships: z.array(z.object({ _id: z.uuid(), organization: z.uuid(), roles: z.array(z.string()), active: z.boolean() })),
-});
+export const platformUserResponse = z
+  .object({
+    _id: z.uuid(),
+    email: emailAddress,
+    firstname: z.string(),
+    lastname: z.string(),
+    name: z.string(),
+    displayStatus: z.enum(['active', 'pending']),
+    unsubscribed: z.boolean(),
+    emailVerified: z.boolean(),
+    lastLogin: timestamp.nullable(),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+    memberships: z.array(z.object({ _id: z.uuid(), organization: z.uuid(), roles: z.array(z.string()), active: z.boolean() })),
+  })
+  .meta({ id: 'PlatformUser' });
 export type PlatformUserResponse = z.infer<typeof platformUserResponse>;
 
 /** Answer of routes that mail a link without showing it. */

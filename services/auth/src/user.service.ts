@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { createEvent, organizationCreatedV1, userCreatedV1, userDeactivatedV1, userUpdatedV1 } from '@pep/contracts';
+import { organizationCreatedV1, userCreatedV1, userDeactivatedV1, userUpdatedV1 } from '@pep/contracts';
 import { HttpProblem, type Identity, notFound, pageOf } from '@pep/service-kit';
-import { enqueue, SOURCE } from './events.js';
+import type { AuthWork } from './events.js';
 import type { PrismaClient } from './generated/prisma/client.js';
 import { hashPassword } from './passwords.js';
 import { RULES, type RateLimiter } from './rate-limiter.js';
@@ -26,8 +26,7 @@ export class UserService {
     private readonly sessions: SessionService,
     private readonly limiter: RateLimiter,
     private readonly clock: () => Date,
-    /** Called after a commit that wrote events, so the relay publishes at once. */
-    private readonly eventsWritten: () => void,
+    private readonly work: AuthWork,
   ) {}
 
   /** Creates an organization and its first admin, signed in; organization.created and user.created. */
@@ -39,34 +38,22 @@ export class UserService {
     const organizationId = randomUUID();
     const userId = randomUUID();
     try {
-      const result = await this.prisma.$transaction(async (tx) => {
+      return await this.work.run({ correlationId }, async (tx, emit) => {
         const organization = await tx.organization.create({ data: { id: organizationId, name: body.organizationName } });
         await tx.user.create({
           data: { id: userId, email, passwordHash, firstname: body.firstname, lastname: body.lastname, lastLogin: this.clock() },
         });
         await tx.membership.create({ data: { id: randomUUID(), organizationId, userId, roles: ['admin'] } });
         const member = (await findMember(tx, organizationId, userId))!;
-        await enqueue(tx, [
-          createEvent(organizationCreatedV1, {
-            source: SOURCE,
-            organization: organizationId,
-            subject: organizationId,
-            correlationId,
-            data: { _id: organizationId, name: organization.name, active: organization.active },
-          }),
-          createEvent(userCreatedV1, {
-            source: SOURCE,
-            organization: organizationId,
-            subject: userId,
-            correlationId,
-            data: userSnapshot(member),
-          }),
-        ]);
+        emit(organizationCreatedV1, {
+          organization: organizationId,
+          subject: organizationId,
+          data: { _id: organizationId, name: organization.name, active: organization.active },
+        });
+        emit(userCreatedV1, { organization: organizationId, subject: userId, data: userSnapshot(member) });
         const pair = await this.sessions.issue(tx, member);
         return { ...pair, user: toUserResponse(member), organization: toOrganizationResponse(organization) };
       });
-      this.eventsWritten();
-      return result;
     } catch (error) {
       // Two signups with one e-mail at once: the unique index lets one through.
       if (isUniqueViolation(error)) throw emailTaken();
@@ -106,7 +93,7 @@ export class UserService {
     ];
     if (changed.length === 0) return toUserResponse(existing);
     try {
-      const updated = await this.prisma.$transaction(async (tx) => {
+      const updated = await this.work.run({ correlationId }, async (tx, emit) => {
         await tx.user.update({
           where: { id },
           data: {
@@ -118,18 +105,9 @@ export class UserService {
         });
         if (body.roles) await tx.membership.update({ where: { id: existing.id }, data: { roles: body.roles } });
         const member = (await findMember(tx, identity.organization, id))!;
-        await enqueue(tx, [
-          createEvent(userUpdatedV1, {
-            source: SOURCE,
-            organization: identity.organization,
-            subject: id,
-            correlationId,
-            data: { ...userSnapshot(member), changed },
-          }),
-        ]);
+        emit(userUpdatedV1, { organization: identity.organization, subject: id, data: { ...userSnapshot(member), changed } });
         return member;
       });
-      this.eventsWritten();
       return toUserResponse(updated);
     } catch (error) {
       if (isUniqueViolation(error)) throw emailTaken();
@@ -142,7 +120,7 @@ export class UserService {
     const existing = await this.member(identity, id);
     if (identity.user === id) throw new HttpProblem(409, 'self-decommission', 'You may not decommission yourself.');
     if (!existing.active) return toUserResponse(existing);
-    const updated = await this.prisma.$transaction(async (tx) => {
+    const updated = await this.work.run({ correlationId }, async (tx, emit) => {
       const now = this.clock();
       await tx.membership.update({ where: { id: existing.id }, data: { active: false } });
       await revokeUserTokens(tx, id, now, identity.organization);
@@ -153,19 +131,9 @@ export class UserService {
         notBefore: now,
         reason: 'user-decommissioned',
       });
-      await enqueue(tx, [
-        createEvent(userDeactivatedV1, {
-          source: SOURCE,
-          organization: identity.organization,
-          subject: id,
-          correlationId,
-          time: now,
-          data: { _id: id },
-        }),
-      ]);
+      emit(userDeactivatedV1, { organization: identity.organization, subject: id, time: now, data: { _id: id } });
       return (await findMember(tx, identity.organization, id))!;
     });
-    this.eventsWritten();
     return toUserResponse(updated);
   }
 

@@ -1,4 +1,4 @@
-import { rootAccount } from '@pep/service-kit';
+import { rootAccount, timestamp } from '@pep/service-kit';
 import { z } from 'zod';
 
 const name = z.string().trim().min(1).max(200);
@@ -34,19 +34,21 @@ export type UpdateWidgetBody = z.infer<typeof updateWidgetBody>;
 export const widgetLoginBody = z.object({ key: z.string().min(1).max(100).describe('The widget key from the embed snippet.') }).strict();
 
 /** A widget as its organization's admins see it. */
-export const widgetResponse = z.object({
-  _id: z.uuid(),
-  organization: z.uuid(),
-  user: rootAccount,
-  name: z.string(),
-  key: z.string().describe('Public: it goes into the embed snippet on the clinic’s web page.'),
-  allowedOrigins: z.array(z.string()),
-  active: z.boolean(),
-  lastLogin: z.string().nullable(),
-  createdBy: z.string(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
+export const widgetResponse = z
+  .object({
+    _id: z.uuid(),
+    organization: z.uuid(),
+    user: rootAccount,
+    name: z.string(),
+    key: z.string().describe('Public: it goes into the embed snippet on the clinic’s web page.'),
+    allowedOrigins: z.array(z.string()),
+    active: z.boolean(),
+    lastLogin: timestamp.nullable(),
+    createdBy: z.string(),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  })
+  .meta({ id: 'Widget' });
 export type WidgetResponse = z.infer<typeof widgetResponse>;
 
 /** What a widget login answers. */

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createEvent, widgetCreatedV1, widgetUpdatedV1 } from '@pep/contracts';
+import { widgetCreatedV1, widgetUpdatedV1 } from '@pep/contracts';
 import { HttpProblem, type Identity, notFound, pageOf, pageWindow, rootAccountOf } from '@pep/service-kit';
-import { enqueue, SOURCE } from './events.js';
+import type { AuthWork } from './events.js';
 import type { PrismaClient, Widget } from './generated/prisma/client.js';
 import { RULES, type RateLimiter } from './rate-limiter.js';
 import { recordRevocation } from './revocation.repository.js';
@@ -38,7 +38,7 @@ export class WidgetService {
     private readonly sessions: SessionService,
     private readonly limiter: RateLimiter,
     private readonly clock: () => Date,
-    private readonly eventsWritten: () => void,
+    private readonly work: AuthWork,
   ) {}
 
   /** One page of the organization's widgets, oldest first. */
@@ -53,7 +53,7 @@ export class WidgetService {
 
   /** Registers a widget with a random public key; widget.created. */
   async create(identity: Identity, body: CreateWidgetBody, correlationId: string): Promise<WidgetResponse> {
-    const widget = await this.prisma.$transaction(async (tx) => {
+    const widget = await this.work.run({ correlationId }, async (tx, emit) => {
       const created = await tx.widget.create({
         data: {
           id: randomUUID(),
@@ -65,18 +65,9 @@ export class WidgetService {
           createdBy: identity.user,
         },
       });
-      await enqueue(tx, [
-        createEvent(widgetCreatedV1, {
-          source: SOURCE,
-          organization: identity.organization,
-          subject: created.id,
-          correlationId,
-          data: snapshot(created),
-        }),
-      ]);
+      emit(widgetCreatedV1, { organization: identity.organization, subject: created.id, data: snapshot(created) });
       return created;
     });
-    this.eventsWritten();
     return toWidgetResponse(widget);
   }
 
@@ -91,7 +82,7 @@ export class WidgetService {
       ...(body.active !== undefined && body.active !== existing.active ? ['active'] : []),
     ];
     if (changed.length === 0) return toWidgetResponse(existing);
-    const updated = await this.prisma.$transaction(async (tx) => {
+    const updated = await this.work.run({ correlationId }, async (tx, emit) => {
       const now = this.clock();
       const widget = await tx.widget.update({
         where: { id },
@@ -104,19 +95,9 @@ export class WidgetService {
       if (changed.includes('active') && !widget.active) {
         await recordRevocation(tx, { scope: 'subject', subject: id, notBefore: now, reason: 'widget-deactivated' });
       }
-      await enqueue(tx, [
-        createEvent(widgetUpdatedV1, {
-          source: SOURCE,
-          organization: identity.organization,
-          subject: id,
-          correlationId,
-          time: now,
-          data: { ...snapshot(widget), changed },
-        }),
-      ]);
+      emit(widgetUpdatedV1, { organization: identity.organization, subject: id, time: now, data: { ...snapshot(widget), changed } });
       return widget;
     });
-    this.eventsWritten();
     return toWidgetResponse(updated);
   }
 

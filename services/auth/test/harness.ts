@@ -2,18 +2,17 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KafkaBus } from '@pep/bus';
 import { appointmentTypeCreatedV1, createEvent, facilityCreatedV1, providerCreatedV1, type EventDefinition } from '@pep/contracts';
-import { migrate, openDatabase, type Database } from '@pep/db';
-import { createLogger, signIdentity, type Logger, type ServiceApp } from '@pep/service-kit';
-import { createTestDatabase, uniqueTopicPrefix, waitFor } from '@pep/testing';
+import { startServiceUnderTest, TEST_INTERNAL_SECRET, type ServiceUnderTest } from '@pep/db/testing';
+import { signIdentity, type Logger, type ServiceApp } from '@pep/service-kit';
+import { waitFor } from '@pep/testing';
 import { decodeJwt } from 'jose';
 import pg from 'pg';
 import type { z } from 'zod';
 import { buildApp, type AuthAppDeps } from '../src/app.js';
 import { migrationsDir } from '../src/migrations.js';
 
-export const SECRET = 'test-internal-secret-0123456789abcdef';
+export const SECRET = TEST_INTERNAL_SECRET;
 export const SIGNING_SECRET = 'test-signing-key-secret-0123456789abcdef';
 export const PUBLIC_URL = 'https://app.example.test';
 
@@ -23,16 +22,10 @@ export interface TestClock {
   advance(ms: number): void;
 }
 
-/** An auth service on its own fresh Postgres database and topic prefix, on the given brokers. */
-export interface AuthUnderTest {
-  app: ServiceApp;
-  database: Database;
-  bus: KafkaBus;
-  topicPrefix: string;
-  databaseUrl: string;
+/** An auth service on its own fresh Postgres database and topic prefix, with a clock tests move and a mail folder. */
+export interface AuthUnderTest extends ServiceUnderTest<ServiceApp> {
   clock: TestClock;
   mailDir: string;
-  close(): Promise<void>;
 }
 
 /** Options of {@link startAuth}. */
@@ -49,48 +42,33 @@ export interface StartOptions {
 export const UNREACHABLE = 'http://127.0.0.1:1';
 
 export async function startAuth(label: string, brokers: string[], options: StartOptions = {}): Promise<AuthUnderTest> {
-  const testDatabase = await createTestDatabase(label);
-  const database = await openDatabase({ kind: 'postgres', url: testDatabase.url });
-  await migrate(database, { migrationsDir });
-  const topicPrefix = uniqueTopicPrefix(label);
-  const logger = options.logger ?? createLogger({ service: 'auth', level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
-  const bus = new KafkaBus({ brokers, clientId: `test-${label}`, topicPrefix, logger });
   const mailDir = await mkdtemp(join(tmpdir(), 'auth-mail-'));
   let offset = 0;
   const clock: TestClock = { now: () => new Date(Date.now() + offset), advance: (ms) => (offset += ms) };
-  const app = await buildApp({
-    logger,
-    database,
-    bus,
-    internalAuthSecret: SECRET,
-    signingKeySecret: SIGNING_SECRET,
-    publicUrl: PUBLIC_URL,
-    mailer: options.mailer ?? { from: 'auth@example.test', directory: mailDir },
-    clock: clock.now,
-    bodyLimit: 16 * 1024,
-    outboxPollIntervalMs: 200,
-    schedulingUrl: options.schedulingUrl ?? UNREACHABLE,
-    ownerLookupTimeoutMs: 1_000,
-    ...(options.accessTokenTtlSeconds !== undefined ? { accessTokenTtlSeconds: options.accessTokenTtlSeconds } : {}),
-    ...(options.zendeskSharedSecret !== undefined ? { zendeskSharedSecret: options.zendeskSharedSecret } : {}),
+  const service = await startServiceUnderTest({
+    service: 'auth',
+    label,
+    brokers,
+    migrationsDir,
+    ...(options.logger ? { logger: options.logger } : {}),
+    build: (deps) =>
+      buildApp({
+        ...deps,
+        signingKeySecret: SIGNING_SECRET,
+        publicUrl: PUBLIC_URL,
+        mailer: options.mailer ?? { from: 'auth@example.test', directory: mailDir },
+        clock: clock.now,
+        schedulingUrl: options.schedulingUrl ?? UNREACHABLE,
+        ownerLookupTimeoutMs: 1_000,
+        ...(options.accessTokenTtlSeconds !== undefined ? { accessTokenTtlSeconds: options.accessTokenTtlSeconds } : {}),
+        ...(options.zendeskSharedSecret !== undefined ? { zendeskSharedSecret: options.zendeskSharedSecret } : {}),
+      }),
+  }).catch(async (error: unknown) => {
+    await rm(mailDir, { recursive: true, force: true });
+    throw error;
   });
-  await app.ready();
-  return {
-    app,
-    database,
-    bus,
-    topicPrefix,
-    databaseUrl: testDatabase.url,
-    clock,
-    mailDir,
-    async close() {
-      await app.close();
-      await bus.close();
-      await database.close();
-      await testDatabase.drop();
-      await rm(mailDir, { recursive: true, force: true });
-    },
-  };
+  service.onClose(() => rm(mailDir, { recursive: true, force: true }));
+  return Object.assign(service, { clock, mailDir });
 }
 
 /** A record of another service as it announces it on the bus (key = subject). */

@@ -31,9 +31,21 @@ describe('embedded platform', () => {
       expect(body.services).toContainEqual(expect.objectContaining({ name: 'auth', status: 'ok' }));
       expect(body.services).toContainEqual(expect.objectContaining({ name: 'scheduling', status: 'ok' }));
       expect(body.services).toContainEqual(expect.objectContaining({ name: 'messaging', status: 'ok' }));
+      expect(body.services).toContainEqual(expect.objectContaining({ name: 'billing', status: 'ok' }));
       const billing = await fetch(`${platform.url}/api/billing`);
-      expect(billing.status).toBe(501);
+      expect(billing.status).toBe(401);
       expect(billing.headers.get('content-type')).toMatch(/problem\+json/);
+      // Subscriptions come with the next step of billing: honest 501s until then.
+      const subscribe = await fetch(`${platform.url}/api/billing/subscriptions`, { method: 'POST' });
+      expect(subscribe.status).toBe(501);
+      // Stripe's webhook reaches billing through the gateway; with no endpoint secret in the sandbox it is refused.
+      const webhook = await fetch(`${platform.url}/api/callback/stripe/charges`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'stripe-signature': 't=1,v1=00' },
+        body: JSON.stringify({ id: 'evt_1', object: 'event', type: 'charge.succeeded' }),
+      });
+      expect(webhook.status).toBe(400);
+      expect(((await webhook.json()) as { type: string }).type).toBe('/problems/bad-signature');
       const unauthenticated = await fetch(`${platform.url}/api/patients`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-internal-identity': 'forged' },
@@ -68,6 +80,16 @@ describe('embedded platform', () => {
       const login = await api('POST', '/api/users/login', { email: 'owner@clinic-a.example', password: 'correct horse battery staple' });
       expect(login.status).toBe(200);
       const token = login.body['token'] as string;
+      // Billing heard of the sign-up and opened the clinic's account: a local sandbox one, with no Stripe key here.
+      await waitFor(async () => (await api('GET', '/api/billing', undefined, token)).status === 200, {
+        timeoutMs: 15_000,
+        message: 'the billing account opened from organization.created',
+      });
+      expect((await api('GET', '/api/billing', undefined, token)).body).toMatchObject({
+        organization: signup.body['organization']._id,
+        status: 'sandbox',
+        stripeCustomerId: null,
+      });
 
       const created = await api('POST', '/api/patients', { firstname: 'Pat', lastname: 'Ient', phone: '415-555-2671' }, token);
       expect(created.status).toBe(200);

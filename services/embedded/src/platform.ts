@@ -3,6 +3,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import * as auth from '@pep/auth';
+import * as billing from '@pep/billing';
 import { InProcessBus, type Bus } from '@pep/bus';
 import { migrate, openDatabase, type Database } from '@pep/db';
 import { buildApp as buildGateway } from '@pep/gateway';
@@ -88,7 +89,7 @@ export const SMS_WEBHOOK_TOKEN_FILE = 'sms-webhook-token';
 
 /** The services the embedded platform runs, each with its migrations and how to build it. */
 const SERVICES: Array<{
-  name: 'auth' | 'messaging' | 'patients' | 'scheduling';
+  name: 'auth' | 'billing' | 'messaging' | 'patients' | 'scheduling';
   migrationsDir: string;
   build: (shared: Shared, context: Context) => Promise<ServiceApp>;
 }> = [
@@ -142,6 +143,13 @@ const SERVICES: Array<{
       context.nextDue = () => built.dispatcher.nextDue();
       return built.app;
     },
+  },
+  {
+    name: 'billing',
+    migrationsDir: billing.migrationsDir,
+    // A sandbox: no Stripe key on a laptop, so billing never calls Stripe. Accounts are kept locally (status `sandbox`, no
+    // Stripe customer), payment method ids are stored as given, and with no webhook secret every Stripe webhook is refused.
+    build: (shared) => billing.buildApp({ ...shared, stripe: null, stripeWebhookSecret: null }),
   },
 ];
 

@@ -166,6 +166,35 @@ describe('gateway', () => {
     });
   });
 
+  it('shares named components across services and refuses a name or an operationId given twice', () => {
+    const patient = { type: 'object', properties: { _id: { type: 'string', format: 'uuid' } } };
+    const document = (schema: unknown, operationId: string, path: string) => ({
+      openapi: '3.1.0',
+      info: {},
+      paths: { [path]: { get: { operationId, responses: { 200: { $ref: '#/components/schemas/Patient' } } } } },
+      components: { schemas: { Patient: schema }, responses: { NotFound: { description: 'No such record.' } } },
+    });
+    const merged = mergeDocuments({ openapi: '3.1.0', info: {} }, [
+      { service: 'patients', document: document(patient, 'getPatient', '/api/patients/{id}') },
+      { service: 'scheduling', document: document(patient, 'listPatients', '/api/patients') },
+    ]);
+    expect(merged.components?.schemas?.['Patient']).toEqual(patient);
+    expect(merged.components?.schemas).toHaveProperty('Problem');
+    expect(merged.components?.responses?.['NotFound']).toEqual({ description: 'No such record.' });
+    expect(() =>
+      mergeDocuments({ openapi: '3.1.0', info: {} }, [
+        { service: 'patients', document: document(patient, 'getPatient', '/api/patients/{id}') },
+        { service: 'scheduling', document: document({ type: 'string' }, 'listPatients', '/api/patients') },
+      ]),
+    ).toThrow(/scheduling defines components\.schemas\.Patient differently/);
+    expect(() =>
+      mergeDocuments({ openapi: '3.1.0', info: {} }, [
+        { service: 'patients', document: document(patient, 'getPatient', '/api/patients/{id}') },
+        { service: 'scheduling', document: document(patient, 'getPatient', '/api/patients') },
+      ]),
+    ).toThrow(/operationId getPatient names both GET \/api\/patients\/\{id\} and GET \/api\/patients/);
+  });
+
   it('never forwards a client-supplied internal identity', async () => {
     const app = await gateway({ patients: upstreamUrl });
     await app.inject({ method: 'GET', url: '/api/patients/1', headers: { 'x-internal-identity': 'forged' } });

@@ -1,5 +1,6 @@
+import { isDeepStrictEqual } from 'node:util';
 import swaggerUi from '@fastify/swagger-ui';
-import type { ServiceApp } from '@pep/service-kit';
+import { PROBLEM_SCHEMAS, type ServiceApp } from '@pep/service-kit';
 import { request as undiciRequest } from 'undici';
 import type { ServiceName } from './route-table.js';
 
@@ -97,26 +98,52 @@ export async function registerOpenApi(app: ServiceApp, upstreams: Partial<Record
   });
 }
 
-/** Merges the services' documents: only `/api/*` paths and the vendors' `/webhooks/*`, tagged by service, schemas kept apart. */
+/** Adds `name`'s definition to `into`, failing when another document already gave that name a different definition. */
+function addComponent(into: Record<string, unknown>, kind: string, name: string, definition: unknown, service: string): void {
+  if (name in into && !isDeepStrictEqual(into[name], definition)) {
+    throw new Error(`OpenAPI merge: ${service} defines components.${kind}.${name} differently from another service; rename one`);
+  }
+  into[name] = definition;
+}
+
+/**
+ * Merges the services' documents: only `/api/*` paths and the vendors' `/webhooks/*`, tagged by service. Component
+ * schemas and responses are shared by name, so a generated client has one `Patient`; two different definitions under
+ * one name, or one operationId used twice, fail the merge.
+ */
 export function mergeDocuments(own: OpenApiDocument, services: Array<{ service: string; document: OpenApiDocument }>): OpenApiDocument {
   const paths: NonNullable<OpenApiDocument['paths']> = {};
-  const schemas: Record<string, unknown> = { ...(own.components?.schemas ?? {}) };
+  const schemas: Record<string, unknown> = { ...PROBLEM_SCHEMAS };
+  const responses: Record<string, unknown> = {};
+  const operationIds = new Map<string, string>();
   const addPaths = (document: OpenApiDocument, service: string) => {
     for (const [path, operations] of Object.entries(document.paths ?? {})) {
       if (!path.startsWith('/api/') && !path.startsWith('/webhooks/')) continue;
       paths[path] = { ...(paths[path] ?? {}) };
       for (const [method, operation] of Object.entries(operations)) {
+        const id = operation['operationId'];
+        const where = `${method.toUpperCase()} ${path}`;
+        if (typeof id === 'string') {
+          const earlier = operationIds.get(id);
+          if (earlier && earlier !== where) throw new Error(`OpenAPI merge: operationId ${id} names both ${earlier} and ${where}`);
+          operationIds.set(id, where);
+        }
         const tags = Array.isArray(operation['tags']) && operation['tags'].length > 0 ? operation['tags'] : [service];
         paths[path]![method] = withRateLimits({ ...operation, tags, 'x-service': service });
       }
     }
   };
+  const addComponents = (document: OpenApiDocument, service: string) => {
+    for (const [name, schema] of Object.entries(document.components?.schemas ?? {}))
+      addComponent(schemas, 'schemas', name, schema, service);
+    for (const [name, response] of Object.entries(document.components?.responses ?? {}))
+      addComponent(responses, 'responses', name, response, service);
+  };
   addPaths(own, 'gateway');
+  addComponents(own, 'gateway');
   for (const { service, document } of services) {
     addPaths(document, service);
-    for (const [name, schema] of Object.entries(document.components?.schemas ?? {})) {
-      schemas[name in schemas ? `${service}.${name}` : name] = schema;
-    }
+    addComponents(document, service);
   }
   return {
     openapi: '3.1.0',
@@ -127,18 +154,11 @@ export function mergeDocuments(own: OpenApiDocument, services: Array<{ service: 
       schemas,
       headers: { ...RATE_LIMIT_HEADER_OBJECTS, 'Retry-After': RETRY_AFTER },
       responses: {
+        ...responses,
         RateLimited: {
           description: "Over the caller's rate limit; retry after `Retry-After` seconds.",
           headers: { ...rateLimitHeaderRefs, 'Retry-After': { $ref: '#/components/headers/Retry-After' } },
-          content: {
-            'application/problem+json': {
-              schema: {
-                type: 'object',
-                properties: { type: { type: 'string' }, title: { type: 'string' }, status: { const: 429 }, detail: { type: 'string' } },
-                required: ['type', 'title', 'status'],
-              },
-            },
-          },
+          content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
         },
       },
       securitySchemes: {

@@ -1,49 +1,34 @@
-import type { Bus, Subscription } from '@pep/bus';
 import '@pep/contracts';
-import {
-  asTransactional,
-  consumeEvents,
-  createIdempotencyStore,
-  type Database,
-  type EventBinding,
-  organizationAccessBindings,
-  organizationMayAct,
-  OutboxRelay,
-  retryingTransactions,
-  TRANSACTION_OPTIONS,
-} from '@pep/db';
-import { addGauge, createOwnerLookup, createServiceApp, guardOrganizations, type Logger, type ServiceApp } from '@pep/service-kit';
+import { createEventedService, TRANSACTION_OPTIONS, type EventedServiceDeps } from '@pep/db';
+import { addGauge, createOwnerLookup, type ServiceApp } from '@pep/service-kit';
 import { registerBandwidthCallbackRoutes, VENDOR_BASIC_SCHEME, type BasicCredentials } from './bandwidth-callback.routes.js';
 import { registerCallbackRoutes } from './callback.routes.js';
-import { linkKey } from './email-links.js';
-import { demoMessageHandler } from './demo-message.handler.js';
+import { demoMessageHandler } from './demo-user-message-requested.handler.js';
 import { ReminderDispatcher, type DispatcherOptions } from './dispatcher.js';
+import { linkKey } from './email-links.js';
+import type { Tx } from './events.js';
 import { PrismaClient } from './generated/prisma/client.js';
 import { InboundService } from './inbound.service.js';
 import { registerMessageRoutes } from './message.routes.js';
 import { MessageService } from './message.service.js';
 import { registerNotBuiltRoutes } from './not-built.routes.js';
-import { offerBindings } from './offer-handlers.js';
+import { offerBindings } from './offers.handlers.js';
 import { Outbound } from './outbound.js';
 import { PendingSweep, type PendingSweepOptions } from './pending-sweep.js';
 import { SendQuota, type QuotaLimits } from './quota.js';
-import { catalogBindings, patientBindings } from './read-models.js';
+import { catalogBindings, patientBindings } from './read-models.handlers.js';
 import { References } from './references.js';
-import { reminderPlanningBindings } from './reminder-planner.js';
-import { waitlistTextBindings } from './waitlist-texts.js';
+import { reminderPlanningBindings } from './reminder-planning.handlers.js';
 import { registerReminderRoutes } from './reminder.routes.js';
 import { ReminderService } from './reminder.service.js';
-import { settingsChangedHandler } from './settings.js';
+import { settingsChangedHandler } from './settings-changed.handler.js';
 import { registerPatientTemplateRoutes, registerTemplateRoutes } from './template.routes.js';
 import { PatientTemplateService, TemplateService } from './template.service.js';
 import { createVendors, type MailerConfig, type TwilioConfig } from './vendors.js';
+import { waitlistRequestedHandler } from './waitlist-requested.handler.js';
 
 /** What the messaging app is built from; main.ts and tests supply it. */
-export interface MessagingAppDeps {
-  logger: Logger;
-  database: Database;
-  bus: Bus;
-  internalAuthSecret: string;
+export interface MessagingAppDeps extends EventedServiceDeps {
   /** The platform's public base URL, which Twilio calls back at and signs. */
   publicUrl: string;
   /** Twilio's account; null sends SMS and voice to the development sink (stored, listed, never sent). */
@@ -56,11 +41,6 @@ export interface MessagingAppDeps {
   /** The Basic credentials Bandwidth's callbacks carry; absent or null, only loopback callers may post them. */
   bandwidthCallback?: BasicCredentials | null | undefined;
   mailer: MailerConfig;
-  bodyLimit?: number;
-  /** Outbox poll interval; tests shorten it. */
-  outboxPollIntervalMs?: number;
-  /** Attempts before a poison event is dead-lettered. */
-  maxEventAttempts?: number;
   /** Now; tests move it. */
   clock?: () => Date;
   /** Reminder dispatcher tuning; `intervalMs: null` leaves sending to explicit runOnce() calls (tests). */
@@ -85,63 +65,38 @@ export interface Messaging {
   sweep: PendingSweep;
 }
 
-/** Builds the messaging service: routes, outbox relay, read-model, reminder and offer consumers, and the reminder dispatcher. */
+/** Builds the messaging service: its routes, read-model, reminder and offer consumers, the reminder dispatcher and the pending sweep. */
 export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging> {
-  // A transaction aborted by a deadlock or serialization failure runs again; a race it still loses answers 409, not 500.
-  const prisma = retryingTransactions(new PrismaClient({ adapter: deps.database.adapter, transactionOptions: TRANSACTION_OPTIONS }));
-  const transactional = asTransactional(prisma);
-  const clock = deps.clock ?? (() => new Date());
-  const relay = new OutboxRelay({
-    prisma: transactional,
-    bus: deps.bus,
-    logger: deps.logger.child({ component: 'outbox' }),
-    ...(deps.outboxPollIntervalMs !== undefined ? { pollIntervalMs: deps.outboxPollIntervalMs } : {}),
+  const { app, prisma, unitOfWork, consume, background, beforeClose } = await createEventedService<Tx, PrismaClient>({
+    name: 'messaging',
+    description:
+      'Reminders, offer texts, messages by SMS, voice and e-mail, patients’ replies, message templates and vendor callbacks; broadcasts, chat, follow-ups and feedback to come.',
+    deps,
+    prisma: (adapter) => new PrismaClient({ adapter, transactionOptions: TRANSACTION_OPTIONS }),
+    securitySchemes: { ...VENDOR_BASIC_SCHEME },
   });
-  const eventsWritten = () => relay.notify();
+  const clock = deps.clock ?? (() => new Date());
   const vendors = createVendors({ twilio: deps.twilio, mailer: deps.mailer, sinkWebhookToken: deps.sinkWebhookToken });
   // Every URL Twilio is given or signs is built on this; a trailing slash would make them `//api/...`.
   const publicUrl = deps.publicUrl.replace(/\/+$/, '');
   const answerLinkKey = linkKey(deps.internalAuthSecret);
 
-  const app = await createServiceApp({
-    name: 'messaging',
-    description:
-      'Reminders, offer texts, messages by SMS, voice and e-mail, patients’ replies, message templates and vendor callbacks; broadcasts, chat, follow-ups and feedback to come.',
-    logger: deps.logger,
-    internalAuthSecret: deps.internalAuthSecret,
-    idempotency: { store: createIdempotencyStore(asTransactional(prisma)) },
-    ...(deps.bodyLimit !== undefined ? { bodyLimit: deps.bodyLimit } : {}),
-    securitySchemes: { ...VENDOR_BASIC_SCHEME },
-    // Ready with the database alone: the broker's and the consumers' state is shown, not gating (ADR 0024).
-    readiness: { database: () => deps.database.ping() },
-    reportOnly: { broker: () => deps.bus.healthy() },
-    consumers: () => subscriptions,
-  });
   const quota = new SendQuota(prisma, clock, app, deps.quota);
-  const outbound = new Outbound(
-    prisma,
-    vendors,
-    publicUrl,
-    eventsWritten,
-    deps.logger.child({ component: 'outbound' }),
-    answerLinkKey,
-    quota,
-  );
+  const outbound = new Outbound(prisma, vendors, publicUrl, unitOfWork, deps.logger.child({ component: 'outbound' }), answerLinkKey, quota);
   const dispatcher = new ReminderDispatcher(
     prisma,
+    unitOfWork,
     outbound,
     quota,
     clock,
     deps.logger.child({ component: 'dispatcher' }),
     deps.dispatcher,
   );
-  const sweep = new PendingSweep(prisma, clock, eventsWritten, deps.logger.child({ component: 'pending-sweep' }), {
+  const sweep = new PendingSweep(unitOfWork, clock, deps.logger.child({ component: 'pending-sweep' }), {
     ...deps.pendingSweep,
     ...(deps.dispatcher?.intervalMs === null && deps.pendingSweep?.intervalMs === undefined ? { intervalMs: null } : {}),
   });
 
-  addGauge(app, 'outbox_pending_events', 'Events committed but not yet published to the bus.', () => relay.pendingCount());
-  guardOrganizations(app, organizationMayAct(transactional));
   addGauge(app, 'reminders_due', 'Reminders due and not yet sent.', async () =>
     prisma.reminder.count({ where: { deleted: false, status: { in: ['scheduled', 'queued'] }, sendAt: { lte: clock() } } }),
   );
@@ -161,8 +116,8 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
   registerMessageRoutes(app, new MessageService(prisma, outbound, references));
   registerTemplateRoutes(app, new TemplateService(prisma, references));
   registerPatientTemplateRoutes(app, new PatientTemplateService(prisma));
-  const inbound = new InboundService(prisma, clock, eventsWritten, deps.logger.child({ component: 'inbound' }));
-  registerCallbackRoutes(app, prisma, { webhookToken: vendors.webhookToken, linkKey: answerLinkKey, publicUrl, eventsWritten, inbound });
+  const inbound = new InboundService(prisma, unitOfWork, clock, deps.logger.child({ component: 'inbound' }));
+  registerCallbackRoutes(app, prisma, { webhookToken: vendors.webhookToken, linkKey: answerLinkKey, publicUrl, work: unitOfWork, inbound });
   registerBandwidthCallbackRoutes(app, {
     inbound,
     credentials: deps.bandwidthCallback ?? null,
@@ -170,42 +125,23 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
   });
   registerNotBuiltRoutes(app);
 
-  const consume = (groupId: string, bindings: EventBinding[]) =>
-    consumeEvents({
-      bus: deps.bus,
-      prisma: transactional,
-      logger: deps.logger.child({ component: 'consumer' }),
-      groupId,
-      bindings,
-      // What a handler plans (an offer text, an acknowledgement, a reminder due now) goes at once, not at the next poll.
-      afterCommit: () => dispatcher.notify(),
-      ...(deps.maxEventAttempts !== undefined ? { maxAttempts: deps.maxEventAttempts } : {}),
-    });
-  const subscriptions: Subscription[] = [];
-  app.addHook('onReady', async () => {
-    relay.start();
-    subscriptions.push(
-      await consume('messaging.read-models', [
-        ...patientBindings(clock),
-        ...catalogBindings,
-        settingsChangedHandler,
-        demoMessageHandler(clock),
-      ]),
-      await consume('messaging.reminders', [...reminderPlanningBindings(clock), ...waitlistTextBindings(clock)]),
-      await consume('messaging.offers', offerBindings(clock)),
-      await consume('messaging.organization-access', organizationAccessBindings),
-    );
+  // What a handler plans (an offer text, an acknowledgement, a reminder due now) goes at once, not at the next poll.
+  const wakeDispatcher = { afterCommit: () => dispatcher.notify() };
+  consume(
+    'read-models',
+    [...patientBindings(clock), ...catalogBindings, settingsChangedHandler, demoMessageHandler(clock)],
+    wakeDispatcher,
+  );
+  consume('reminders', [...reminderPlanningBindings(clock), waitlistRequestedHandler(clock)], wakeDispatcher);
+  consume('offers', offerBindings(clock), wakeDispatcher);
+  background(() => {
     dispatcher.start();
     sweep.start();
+    return async () => {
+      await Promise.all([dispatcher.stop(), sweep.stop()]);
+    };
   });
-  // Runs after in-flight requests drained: stop sending and consuming, publish what is left, then disconnect.
-  app.addHook('onClose', async () => {
-    await Promise.all([dispatcher.stop(), sweep.stop()]);
-    await Promise.all(subscriptions.map((subscription) => subscription.stop()));
-    await relay.shutdown();
-    vendors.close();
-    await prisma.$disconnect();
-  });
+  beforeClose(() => vendors.close());
   return { app, dispatcher, sweep };
 }
 

@@ -1,4 +1,4 @@
-import { createEvent, messageDeliveredV1, messageFailedV1 } from '@pep/contracts';
+import { messageDeliveredV1, messageFailedV1 } from '@pep/contracts';
 import { HttpProblem, notFound, type ServiceApp } from '@pep/service-kit';
 import type { FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -6,7 +6,7 @@ import twilio from 'twilio';
 import { z } from 'zod';
 import { EmailAnswerService } from './email-answer.service.js';
 import { registerEmailCallbackRoutes } from './email-callback.routes.js';
-import { enqueue, SOURCE } from './events.js';
+import type { MessagingWork } from './events.js';
 import type { PrismaClient } from './generated/prisma/client.js';
 import type { InboundService } from './inbound.service.js';
 import { messageEventData } from './outbound.js';
@@ -74,7 +74,7 @@ export interface CallbackOptions {
   /** Signs and checks the answer links of e-mails. */
   linkKey: Buffer;
   publicUrl: string;
-  eventsWritten: () => void;
+  work: MessagingWork;
   inbound: InboundService;
 }
 
@@ -86,7 +86,7 @@ export function registerCallbackRoutes(app: ServiceApp, prisma: PrismaClient, op
   app.register(async (plugin) => {
     const scope = plugin.withTypeProvider<ZodTypeProvider>() as unknown as ServiceApp;
     acceptForms(scope);
-    registerTwilioStatusRoute(scope, prisma, options);
+    registerTwilioStatusRoute(scope, options);
     // Twilio calls with POST by default; GET (fields in the query) is what the v1 API lists and Twilio can be set to.
     // Numbers used for offers call /sms/offers: one reading serves both, since a reply is read against the latest text.
     for (const [method, url] of (['GET', 'POST'] as const).flatMap((verb) =>
@@ -126,7 +126,7 @@ export function registerCallbackRoutes(app: ServiceApp, prisma: PrismaClient, op
  * the vendor's word (outcome unknown) is not final. A report that is not final names the vendor's id of a message still
  * pending, and nothing else.
  */
-function registerTwilioStatusRoute(scope: ServiceApp, prisma: PrismaClient, options: CallbackOptions): void {
+function registerTwilioStatusRoute(scope: ServiceApp, options: CallbackOptions): void {
   scope.post(
     '/api/callback/twilio/:id',
     {
@@ -144,7 +144,7 @@ function registerTwilioStatusRoute(scope: ServiceApp, prisma: PrismaClient, opti
       const body = request.body;
       const sid = body.MessageSid ?? body.CallSid;
       const status = body.MessageStatus ?? body.CallStatus ?? '';
-      const wrote = await prisma.$transaction(async (tx) => {
+      await options.work.run({ correlationId: request.id }, async (tx, emit) => {
         await tx.$executeRawUnsafe('SELECT 1 FROM "message" WHERE "id" = $1::uuid FOR UPDATE', request.params.id);
         const message = await tx.message.findUnique({ where: { id: request.params.id } });
         if (!message || message.type !== 'outbound' || (message.externalId && sid && message.externalId !== sid)) throw notFound('message');
@@ -155,10 +155,10 @@ function registerTwilioStatusRoute(scope: ServiceApp, prisma: PrismaClient, opti
           if (message.status === 'pending' && sid && !message.externalId) {
             await tx.message.update({ where: { id: message.id }, data: { externalId: sid, externalStatus: { status } } });
           }
-          return false;
+          return;
         }
         // An `undelivered` that was a guess (the vendor's answer lost, the sender dead) gives way to the vendor's word.
-        if (message.status === 'delivered' || (message.status === 'undelivered' && !outcomeUnknown(message))) return false;
+        if (message.status === 'delivered' || (message.status === 'undelivered' && !outcomeUnknown(message))) return;
         const reason = body.ErrorCode ? `twilio-${body.ErrorCode}` : status;
         const updated = await tx.message.update({
           where: { id: message.id },
@@ -173,20 +173,15 @@ function registerTwilioStatusRoute(scope: ServiceApp, prisma: PrismaClient, opti
         if (outcome === 'delivered' && updated.reminder) {
           await tx.reminder.updateMany({ where: { id: updated.reminder, status: 'sent' }, data: { status: 'delivered' } });
         }
+        // A reminder's delivery report is traced by the reminder, as its send was.
         const context = {
-          source: SOURCE,
           organization: updated.organization,
           subject: updated.id,
-          correlationId: updated.reminder ?? request.id,
+          cause: { correlationId: updated.reminder ?? request.id },
         };
-        await enqueue(tx, [
-          outcome === 'delivered'
-            ? createEvent(messageDeliveredV1, { ...context, data: messageEventData(updated) })
-            : createEvent(messageFailedV1, { ...context, data: { ...messageEventData(updated), reason } }),
-        ]);
-        return true;
+        if (outcome === 'delivered') emit(messageDeliveredV1, { ...context, data: messageEventData(updated) });
+        else emit(messageFailedV1, { ...context, data: { ...messageEventData(updated), reason } });
       });
-      if (wrote) options.eventsWritten();
       return reply.code(204).send();
     },
   );

@@ -1,18 +1,18 @@
-import type { EventEnvelope } from '@pep/contracts';
+import { reminderSentV1 } from '@pep/contracts';
 import type { Logger } from '@pep/service-kit';
 import { isDemoSample } from './demo-samples.js';
-import { reminderSentEvent } from './events.js';
+import { reminderSent, type MessagingWork } from './events.js';
 import type { PrismaClient, Reminder } from './generated/prisma/client.js';
 import { ANSWERED_AFTER_LOST_ANSWER, OUTCOME_UNKNOWN } from './inbound.service.js';
 import { addressFor, type Channel, type Outbound, type OutboundItem, type SendOutcome } from './outbound.js';
 import { settleConfirmedClaims } from './pending-sweep.js';
-import { OFFER_KEYS, OFFER_PARALLEL, OFFER_TEXT, OFFER_TEXTS } from './offer-handlers.js';
+import { OFFER_KEYS, OFFER_PARALLEL, OFFER_TEXT, OFFER_TEXTS } from './offers.handlers.js';
 import { QuotaExceeded, type SendQuota } from './quota.js';
-import { CANCELLATION_ACK, CONFIRMATION_ACK, SYSTEM_USER } from './reminder-planner.js';
+import { CANCELLATION_ACK, CONFIRMATION_ACK, SYSTEM_USER } from './reminder-planning.handlers.js';
 import { isAllowed, nextAllowed, type AllowedHours } from './send-time.js';
 import { settingsOf } from './settings.js';
 import { chooseWording, render, variablesOf } from './templates.js';
-import { planWaitlistInvite, WAITLIST_INVITE, WAITLIST_JOINED } from './waitlist-texts.js';
+import { planWaitlistInvite, WAITLIST_INVITE, WAITLIST_JOINED } from './waitlist-requested.handler.js';
 
 /** Tuning of a {@link ReminderDispatcher}. */
 export interface DispatcherOptions {
@@ -111,6 +111,7 @@ export class ReminderDispatcher {
 
   constructor(
     private readonly prisma: PrismaClient,
+    private readonly work: MessagingWork,
     private readonly outbound: Outbound,
     private readonly quota: SendQuota,
     private readonly clock: () => Date,
@@ -269,7 +270,7 @@ export class ReminderDispatcher {
   /** Decides each claimed reminder's fate from bulk-loaded read models, settles those not sent, and sends the rest. */
   private async dispatch(all: Reminder[], now: Date): Promise<void> {
     // A lapsed claim whose text the vendor took (its sender died before recording it) is settled, not sent again.
-    const claimed = await settleConfirmedClaims(this.prisma, all, now);
+    const claimed = await settleConfirmedClaims(this.prisma, this.work, all, now);
     const loaded = await this.load(claimed, now);
     const settles: Settle[] = [];
     const ready: Ready[] = [];
@@ -575,7 +576,7 @@ export class ReminderDispatcher {
     let planned = false;
     await this.outbound.sendMany(
       ready.map((one) => one.item),
-      async (tx, outcomes) => {
+      async (tx, outcomes, emit) => {
         const sentAt = this.clock();
         const reminderOf = (outcome: SendOutcome) => reminders.get(outcome.item)!;
         const handed = outcomes.filter((outcome) => !outcome.failure && !outcome.withheld);
@@ -595,7 +596,6 @@ export class ReminderDispatcher {
             )
           : [];
         const sent = new Set(recorded.map((row) => row.id));
-        const events: EventEnvelope[] = [];
         for (const outcome of outcomes) {
           const reminder = reminderOf(outcome);
           const mine = { id: reminder.id, status: 'queued' as const, claimedAt: reminder.claimedAt };
@@ -629,10 +629,9 @@ export class ReminderDispatcher {
               await planWaitlistInvite(tx, reminder, sentAt);
               planned = true;
             }
-            events.push(reminderSentEvent(reminder, outcome.id, channel, sentAt));
+            emit(reminderSentV1, reminderSent(reminder, outcome.id, channel, sentAt));
           }
         }
-        return events;
       },
     );
     // The invitation after an acknowledgement is due at once.

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { createEvent, messageSentV1, patientOptedInV1, patientOptedOutV1, replyReceivedV1, type EventEnvelope } from '@pep/contracts';
+import { messageSentV1, patientOptedInV1, patientOptedOutV1, replyReceivedV1 } from '@pep/contracts';
 import type { Logger } from '@pep/service-kit';
 import twilio from 'twilio';
 import { classifyReply, type Reading } from './classify.js';
-import { enqueue, SOURCE } from './events.js';
+import type { MessagingWork } from './events.js';
 import type { Message, PatientContact, Prisma, PrismaClient, Reminder } from './generated/prisma/client.js';
 import { messageEventData } from './outbound.js';
 import { OUTCOME_UNKNOWN_REASON } from './pending-sweep.js';
-import { applyConsent } from './read-models.js';
+import { applyConsent } from './read-models.handlers.js';
 import { sqlState } from './schemas.js';
 import { DEFAULT_HELP_TEXT, messagingSettings } from './settings.js';
 import { builtIn, contextFor, render, variablesOf, wordingFor } from './templates.js';
@@ -83,9 +83,9 @@ const twiml = (reply: string | null) => {
 export class InboundService {
   constructor(
     private readonly prisma: PrismaClient,
+    private readonly work: MessagingWork,
     /** Now; answers' links expire against it. */
     readonly clock: () => Date,
-    private readonly eventsWritten: () => void,
     private readonly logger: Logger,
   ) {}
 
@@ -129,9 +129,8 @@ export class InboundService {
       );
       ack = wording ? render(wording.text, variables) : null;
     }
-    const context = { source: SOURCE, organization, correlationId };
     try {
-      await this.prisma.$transaction(async (tx) => {
+      await this.work.run({ correlationId }, async (tx, emit) => {
         const reply = await tx.message.create({
           data: {
             id: randomUUID(),
@@ -156,23 +155,21 @@ export class InboundService {
             updatedBy: PATIENT,
           },
         });
-        const events: EventEnvelope[] = [
-          createEvent(replyReceivedV1, {
-            ...context,
-            subject: contact.id,
-            data: {
-              _id: reply.id,
-              patient: contact.id,
-              channel: 'sms',
-              classification: reading.classification,
-              intent: reading.intent,
-              receivedAt: now.toISOString(),
-              appointment: reminder?.appointment ?? null,
-              reminder: offer?.reminder ?? reminder?.id ?? null,
-              offer: offer?.id ?? null,
-            },
-          }),
-        ];
+        emit(replyReceivedV1, {
+          organization,
+          subject: contact.id,
+          data: {
+            _id: reply.id,
+            patient: contact.id,
+            channel: 'sms',
+            classification: reading.classification,
+            intent: reading.intent,
+            receivedAt: now.toISOString(),
+            appointment: reminder?.appointment ?? null,
+            reminder: offer?.reminder ?? reminder?.id ?? null,
+            offer: offer?.id ?? null,
+          },
+        });
         if (answered?.lostAnswer) {
           // The reply proves the text arrived: the reminder went, and is not sent again (unless a sender holds it now).
           await tx.reminder.updateMany({
@@ -201,11 +198,7 @@ export class InboundService {
             data: { optedOut: optingOut, keyword: reading.keyword ?? '', changedAt: now, appliedTo: { push: contact.id } },
           });
           const data = { _id: contact.id, channel: 'sms' as const, keyword: reading.keyword ?? '' };
-          events.push(
-            optingOut
-              ? createEvent(patientOptedOutV1, { ...context, subject: contact.id, data })
-              : createEvent(patientOptedInV1, { ...context, subject: contact.id, data }),
-          );
+          emit(optingOut ? patientOptedOutV1 : patientOptedInV1, { organization, subject: contact.id, data });
         }
         if (ack) {
           // The answer travels in the webhook's response; its record says so instead of naming a vendor id.
@@ -230,16 +223,14 @@ export class InboundService {
               updatedBy: PATIENT,
             },
           });
-          if (inResponse) events.push(createEvent(messageSentV1, { ...context, subject: answer.id, data: messageEventData(answer) }));
+          if (inResponse) emit(messageSentV1, { organization, subject: answer.id, data: messageEventData(answer) });
         }
-        await enqueue(tx, events);
       });
     } catch (error) {
       // The same webhook, delivered twice at once: the other delivery recorded it.
       if (sqlState(error) === '23505' || (error as { code?: string }).code === 'P2002') return twiml(null);
       throw error;
     }
-    this.eventsWritten();
     this.logger.info(
       { messageSid: sms.MessageSid, vendor: sms.vendor ?? 'twilio', intent: reading.intent, classification: reading.classification },
       'reply received',
@@ -250,7 +241,7 @@ export class InboundService {
   /**
    * A reply from a number no patient has in messaging yet: recorded so it is not lost, STOP, START and HELP answered
    * in the built-in English wording (no organization or language is known), STOP and START kept for the number and
-   * applied to the patients messaging learns there later (read-models.ts). Anything else answers nothing we sent.
+   * applied to the patients messaging learns there later (read-models.handlers.ts). Anything else answers nothing we sent.
    */
   private async receiveUnmatched(sms: IncomingSms, externalId: string, inResponse: boolean): Promise<string> {
     const now = this.clock();
@@ -364,7 +355,7 @@ export class InboundService {
     const now = this.clock();
     const refs = { appointment: answered.appointment, reminder: answered.reminder, offer: answered.offer };
     try {
-      await this.prisma.$transaction(async (tx) => {
+      await this.work.run({ correlationId }, async (tx, emit) => {
         const reply = await tx.message.create({
           data: {
             id: randomUUID(),
@@ -387,23 +378,19 @@ export class InboundService {
             updatedBy: PATIENT,
           },
         });
-        await enqueue(tx, [
-          createEvent(replyReceivedV1, {
-            source: SOURCE,
-            organization: answered.organization,
-            correlationId,
-            subject: answered.patient,
-            data: {
-              _id: reply.id,
-              patient: answered.patient,
-              channel: answered.channel,
-              classification: answer.reading.classification,
-              intent: answer.reading.intent,
-              receivedAt: now.toISOString(),
-              ...refs,
-            },
-          }),
-        ]);
+        emit(replyReceivedV1, {
+          organization: answered.organization,
+          subject: answered.patient,
+          data: {
+            _id: reply.id,
+            patient: answered.patient,
+            channel: answered.channel,
+            classification: answer.reading.classification,
+            intent: answer.reading.intent,
+            receivedAt: now.toISOString(),
+            ...refs,
+          },
+        });
       });
     } catch (error) {
       // The same answer, delivered twice at once: the other delivery recorded it.
@@ -411,7 +398,6 @@ export class InboundService {
         return repeat((await recorded()) ?? { externalStatus: null });
       throw error;
     }
-    this.eventsWritten();
     this.logger.info({ messageId: answered.id, channel: answered.channel, intent: answer.reading.intent }, 'answer received');
     return { outcome: answer.outcome };
   }

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { createEvent, messageFailedV1, messageSentV1, type EventEnvelope } from '@pep/contracts';
+import { messageFailedV1, messageSentV1 } from '@pep/contracts';
+import type { Emit } from '@pep/db';
 import type { Logger } from '@pep/service-kit';
 import { answerLinks } from './email-links.js';
-import { enqueue, SOURCE } from './events.js';
-import type { Message, Prisma, PrismaClient } from './generated/prisma/client.js';
+import type { MessagingWork, Tx } from './events.js';
+import type { Message, PrismaClient } from './generated/prisma/client.js';
 import type { SendQuota, TakenCount } from './quota.js';
 import { SendError, type Handed, type Vendors } from './vendors.js';
 
@@ -24,8 +25,8 @@ export interface OutboundRequest {
   reminder?: string | null;
   offer?: string | null;
   createdBy: string;
+  /** What the message's events are traced by: the request that sent it, or its reminder. */
   correlationId: string;
-  causationId?: string;
 }
 
 /** The patient's addresses. */
@@ -38,9 +39,6 @@ export interface Addresses {
 export function addressFor(channel: Channel, addresses: Addresses): string | null {
   return channel === 'email' ? addresses.email : addresses.phone;
 }
-
-/** Writes done in the transaction that records a send's outcome, with the events they publish. */
-export type AfterSend = (tx: Prisma.TransactionClient, message: Message, failure: SendError | null) => Promise<EventEnvelope[]>;
 
 /** The snapshot message events carry: ids and states, never the text or the address. */
 export function messageEventData(message: Message) {
@@ -80,8 +78,8 @@ export interface SendOutcome {
   withheld: 'do-not-contact' | 'patient-deleted' | null;
 }
 
-/** Writes done in the transaction that records a batch's outcomes, with the events they publish. */
-export type AfterBatch = (tx: Prisma.TransactionClient, outcomes: SendOutcome[]) => Promise<EventEnvelope[]>;
+/** Writes done in the transaction that records a batch's outcomes, and the events they emit. */
+export type AfterBatch = (tx: Tx, outcomes: SendOutcome[], emit: Emit) => Promise<void>;
 
 /** What the consent lock reads of each patient. */
 interface Consent {
@@ -107,7 +105,7 @@ export class Outbound {
     private readonly prisma: PrismaClient,
     private readonly vendors: Vendors,
     private readonly publicUrl: string,
-    private readonly eventsWritten: () => void,
+    private readonly work: MessagingWork,
     private readonly logger: Logger,
     /** Signs the answer links of reminder and offer e-mails. */
     private readonly linkKey: Buffer,
@@ -119,16 +117,9 @@ export class Outbound {
    * Throws {@link QuotaExceeded} when the send quota is reached, having stored nothing. A patient who opted out
    * meanwhile is not sent to: the message is recorded `skipped` (do-not-contact) and answered with a failure of that reason.
    */
-  async send(request: OutboundRequest, to: string, afterSend?: AfterSend): Promise<{ message: Message; failure: SendError | null }> {
-    const take = async (tx: Prisma.TransactionClient) => [
-      await this.quota.take(tx, request.organization, request.patient, request.automated),
-    ];
-    const [outcome] = await this.deliver([{ request, to }], take, async (tx, outcomes) => {
-      const [only] = outcomes;
-      if (!afterSend || !only) return [];
-      const row = await tx.message.findUniqueOrThrow({ where: { id: only.id } });
-      return afterSend(tx, row, only.failure ?? (only.withheld ? new SendError(only.withheld, true) : null));
-    });
+  async send(request: OutboundRequest, to: string): Promise<{ message: Message; failure: SendError | null }> {
+    const take = async (tx: Tx) => [await this.quota.take(tx, request.organization, request.patient, request.automated)];
+    const [outcome] = await this.deliver([{ request, to }], take);
     const message = await this.prisma.message.findUniqueOrThrow({ where: { id: outcome!.id } });
     return { message, failure: outcome!.failure ?? (outcome!.withheld ? new SendError(outcome!.withheld, true) : null) };
   }
@@ -152,11 +143,7 @@ export class Outbound {
     );
   }
 
-  private async deliver(
-    items: OutboundItem[],
-    take: (tx: Prisma.TransactionClient) => Promise<TakenCount[][]>,
-    after?: AfterBatch,
-  ): Promise<SendOutcome[]> {
+  private async deliver(items: OutboundItem[], take: (tx: Tx) => Promise<TakenCount[][]>, after?: AfterBatch): Promise<SendOutcome[]> {
     if (items.length === 0) return [];
     const ids = items.map(() => randomUUID());
     let taken: TakenCount[][] = [];
@@ -204,7 +191,8 @@ export class Outbound {
         withheld: 'withheld' in result ? result.withheld : null,
       };
     });
-    await this.prisma.$transaction(async (tx) => {
+    // One unit for the whole batch, its events written in one statement; each message's events are traced by its request.
+    await this.work.run({ correlationId: items[0]!.request.correlationId }, async (tx, emit) => {
       // A status callback may have moved a row on already; the outcome never moves it back.
       const now = new Date();
       await tx.$executeRawUnsafe(
@@ -232,7 +220,6 @@ export class Outbound {
         handed.map((result) => ('handed' in result ? (result.handed.from ?? null) : null)),
         now,
       );
-      const events: EventEnvelope[] = [];
       for (const [index, outcome] of outcomes.entries()) {
         // Nothing was handed over, so it cost nothing.
         if (outcome.failure || outcome.withheld) await this.quota.giveBack(tx, taken[index] ?? []);
@@ -249,23 +236,12 @@ export class Outbound {
           offer: request.offer ?? null,
           externalId: outcome.externalId,
         };
-        const context = {
-          source: SOURCE,
-          organization: request.organization,
-          subject: outcome.id,
-          correlationId: request.correlationId,
-          ...(request.causationId ? { causationId: request.causationId } : {}),
-        };
-        events.push(
-          outcome.failure
-            ? createEvent(messageFailedV1, { ...context, data: { ...data, reason: outcome.failure.reason } })
-            : createEvent(messageSentV1, { ...context, data }),
-        );
+        const context = { organization: request.organization, subject: outcome.id, cause: { correlationId: request.correlationId } };
+        if (outcome.failure) emit(messageFailedV1, { ...context, data: { ...data, reason: outcome.failure.reason } });
+        else emit(messageSentV1, { ...context, data });
       }
-      if (after) events.push(...(await after(tx, outcomes)));
-      await enqueue(tx, events);
+      if (after) await after(tx, outcomes, emit);
     });
-    this.eventsWritten();
     for (const [index, outcome] of outcomes.entries()) {
       const result = handed[index]!;
       this.logger.info(

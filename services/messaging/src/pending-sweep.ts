@@ -1,8 +1,9 @@
-import { createEvent, messageFailedV1, messageSentV1, type EventEnvelope } from '@pep/contracts';
+import { randomUUID } from 'node:crypto';
+import { messageFailedV1, messageSentV1, reminderSentV1 } from '@pep/contracts';
 import type { Logger } from '@pep/service-kit';
-import { enqueue, reminderSentEvent, SOURCE } from './events.js';
+import { reminderSent, type MessagingWork } from './events.js';
 import type { PrismaClient, Reminder } from './generated/prisma/client.js';
-import { SYSTEM_USER } from './reminder-planner.js';
+import { SYSTEM_USER } from './reminder-planning.handlers.js';
 
 /** Tuning of a {@link PendingSweep}. */
 export interface PendingSweepOptions {
@@ -70,9 +71,8 @@ export class PendingSweep {
   private running: Promise<number> | null = null;
 
   constructor(
-    private readonly prisma: PrismaClient,
+    private readonly work: MessagingWork,
     private readonly clock: () => Date,
-    private readonly eventsWritten: () => void,
     private readonly logger: Logger,
     private readonly options: PendingSweepOptions = {},
   ) {
@@ -121,7 +121,8 @@ export class PendingSweep {
 
   private async settleBatch(): Promise<number> {
     const now = this.clock();
-    const settled = await this.prisma.$transaction(async (tx) => {
+    // A sweep has no request behind it: each settled message is traced by its reminder, or by itself.
+    const settled = await this.work.run({ correlationId: randomUUID() }, async (tx, emit) => {
       const rows = await tx.$queryRawUnsafe<Settled[]>(
         `WITH stale AS (
            SELECT s."id", (s."external_id" IS NOT NULL
@@ -145,8 +146,8 @@ export class PendingSweep {
         now.toISOString(),
         SYSTEM_USER,
       );
-      const events: EventEnvelope[] = rows.map((row) => {
-        const context = { source: SOURCE, organization: row.organization, subject: row.id, correlationId: row.reminder ?? row.id };
+      for (const row of rows) {
+        const context = { organization: row.organization, subject: row.id, cause: { correlationId: row.reminder ?? row.id } };
         const data = {
           _id: row.id,
           patient: row.patient,
@@ -158,15 +159,12 @@ export class PendingSweep {
           offer: row.offer,
           externalId: row.external_id,
         };
-        return row.status === 'sent'
-          ? createEvent(messageSentV1, { ...context, data })
-          : createEvent(messageFailedV1, { ...context, data: { ...data, reason: OUTCOME_UNKNOWN_REASON } });
-      });
-      await enqueue(tx, events);
+        if (row.status === 'sent') emit(messageSentV1, { ...context, data });
+        else emit(messageFailedV1, { ...context, data: { ...data, reason: OUTCOME_UNKNOWN_REASON } });
+      }
       return rows;
     });
     if (settled.length > 0) {
-      this.eventsWritten();
       const unknown = settled.filter((row) => row.status === 'undelivered').length;
       // Ids and counts only: the rows hold the text and the address.
       this.logger.warn(
@@ -198,7 +196,12 @@ interface Confirmed {
  * the reminders left to send. A lapsed reminder whose old message the vendor never spoke of is sent again (a claim may
  * send twice, never zero times); the sweep later settles the old message as outcome-unknown.
  */
-export async function settleConfirmedClaims(prisma: PrismaClient, claimed: Reminder[], now: Date): Promise<Reminder[]> {
+export async function settleConfirmedClaims(
+  prisma: PrismaClient,
+  work: MessagingWork,
+  claimed: Reminder[],
+  now: Date,
+): Promise<Reminder[]> {
   // Only a reminder claimed before can have a message already; a first claim costs no query.
   const again = claimed.filter((reminder) => reminder.attempts > 1);
   if (again.length === 0) return claimed;
@@ -221,9 +224,8 @@ export async function settleConfirmedClaims(prisma: PrismaClient, claimed: Remin
   );
   if (known.length === 0 && waiting.size === 0) return claimed;
   const byReminder = new Map(known.map((row) => [row.reminder, row]));
-  // The relay's next poll publishes the events: a crashed send's reminder is no hurry.
-  await prisma.$transaction(async (tx) => {
-    const events: EventEnvelope[] = [];
+  // Each reminder.sent is traced by its reminder, as its send would have been.
+  await work.run({ correlationId: known[0]?.reminder ?? randomUUID() }, async (tx, emit) => {
     for (const reminder of claimed) {
       const message = byReminder.get(reminder.id);
       if (!message) continue;
@@ -241,9 +243,8 @@ export async function settleConfirmedClaims(prisma: PrismaClient, claimed: Remin
         },
       });
       if (count === 0) continue;
-      events.push(reminderSentEvent(reminder, message.id, message.channel, reminder.sentAt ?? now));
+      emit(reminderSentV1, reminderSent(reminder, message.id, message.channel, reminder.sentAt ?? now));
     }
-    await enqueue(tx, events);
   });
   // Never sent again, even when another round took the claim meanwhile: the vendor has it.
   return claimed.filter((reminder) => !byReminder.has(reminder.id) && !waiting.has(reminder.id));

@@ -100,6 +100,7 @@ export function registerReminderRoutes(app: ServiceApp, reminders: ReminderServi
     {
       config: { roles: READERS },
       schema: {
+        operationId: 'listAppointmentReminders',
         tags,
         summary: "An appointment's reminders",
         description: 'Paged, soonest first; 404 for an appointment not of the organization.',
@@ -116,6 +117,7 @@ export function registerReminderRoutes(app: ServiceApp, reminders: ReminderServi
     {
       config: { roles: READERS },
       schema: {
+        operationId: 'listPatientReminders',
         tags,
         summary: "A patient's reminders",
         description: 'Paged, soonest first; 404 for a patient not of the organization.',

@@ -1,4 +1,5 @@
 import { messageChannels } from '@pep/contracts';
+import { timestamp } from '@pep/service-kit';
 import { z } from 'zod';
 import { dateFilter, instant, listQuery, recordFields } from './schemas.js';
 
@@ -30,25 +31,27 @@ export const reminderTypes = [
 const templateKey = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'lower-case letters, digits and dashes');
 
 /** A reminder as the API shows it. */
-export const reminderResponse = z.object({
-  ...recordFields,
-  appointment: z.uuid().nullable(),
-  offer: z.uuid().nullable().describe('Offer of a freed slot the text is about (scheduling).'),
-  patient: z.uuid(),
-  provider: z.uuid().nullable(),
-  facility: z.uuid().nullable(),
-  type: z.enum(reminderTypes),
-  channel: z.enum(messageChannels).nullable(),
-  offsetHours: z.number().int().nullable(),
-  sendAt: z.string(),
-  sentAt: z.string().nullable(),
-  status: z.enum(reminderStatuses),
-  statusReason: z.string().nullable(),
-  messageTemplate: z.string().nullable(),
-  message: z.uuid().nullable(),
-  text: z.string().nullable(),
-  forcedTime: z.boolean(),
-});
+export const reminderResponse = z
+  .object({
+    ...recordFields,
+    appointment: z.uuid().nullable(),
+    offer: z.uuid().nullable().describe('Offer of a freed slot the text is about (scheduling).'),
+    patient: z.uuid(),
+    provider: z.uuid().nullable(),
+    facility: z.uuid().nullable(),
+    type: z.enum(reminderTypes),
+    channel: z.enum(messageChannels).nullable(),
+    offsetHours: z.number().int().nullable(),
+    sendAt: timestamp,
+    sentAt: timestamp.nullable(),
+    status: z.enum(reminderStatuses),
+    statusReason: z.string().nullable(),
+    messageTemplate: z.string().nullable(),
+    message: z.uuid().nullable(),
+    text: z.string().nullable(),
+    forcedTime: z.boolean(),
+  })
+  .meta({ id: 'Reminder' });
 export type ReminderResponse = z.infer<typeof reminderResponse>;
 
 /**

@@ -11,20 +11,22 @@ export const templateKey = z
 const language = z.string().regex(/^[a-z]{2}$/, 'ISO 639-1, e.g. en');
 
 /** An organization's message template, or (with `_id` null) the built-in wording it falls back to. */
-export const messageTemplateResponse = z.object({
-  _id: z.uuid().nullable(),
-  organization: z.uuid(),
-  user: rootAccount,
-  key: z.string(),
-  language: z.string(),
-  description: z.string().nullable(),
-  subject: z.string().nullable(),
-  text: z.string(),
-  builtIn: z.boolean(),
-  deleted: recordFields.deleted,
-  createdAt: z.string().nullable(),
-  updatedAt: z.string().nullable(),
-});
+export const messageTemplateResponse = z
+  .object({
+    _id: z.uuid().nullable(),
+    organization: z.uuid(),
+    user: rootAccount,
+    key: z.string(),
+    language: z.string(),
+    description: z.string().nullable(),
+    subject: z.string().nullable(),
+    text: z.string(),
+    builtIn: z.boolean(),
+    deleted: recordFields.deleted,
+    createdAt: z.string().nullable(),
+    updatedAt: z.string().nullable(),
+  })
+  .meta({ id: 'MessageTemplate' });
 export type MessageTemplateResponse = z.infer<typeof messageTemplateResponse>;
 
 const wording = {
@@ -75,7 +77,9 @@ export const resolvedResponse = z.object({
 export const templateListQuery = listQuery.extend({ key: templateKey.optional(), language: language.optional() });
 
 /** A patient message template (a canned reply) as the API shows it. */
-export const patientTemplateResponse = z.object({ ...recordFields, name: z.string(), text: z.string(), language: z.string() });
+export const patientTemplateResponse = z
+  .object({ ...recordFields, name: z.string(), text: z.string(), language: z.string() })
+  .meta({ id: 'PatientMessageTemplate' });
 export type PatientTemplateResponse = z.infer<typeof patientTemplateResponse>;
 
 /** Body of POST /api/patientMessageTemplates. */

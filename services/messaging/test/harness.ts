@@ -16,12 +16,12 @@ import {
   type EventDefinition,
   type EventEnvelope,
 } from '@pep/contracts';
-import { migrate, openDatabase, type Database } from '@pep/db';
-import { createLogger, signIdentity, type Identity, type ServiceApp } from '@pep/service-kit';
-import { createTestDatabase, uniqueTopicPrefix, type TwilioFake } from '@pep/testing';
+import { headersOf, startServiceUnderTest, TEST_INTERNAL_SECRET, type ServiceUnderTest } from '@pep/db/testing';
+import { createLogger, type Identity, type ServiceApp } from '@pep/service-kit';
+import type { TwilioFake } from '@pep/testing';
 import twilio from 'twilio';
 import type { z } from 'zod';
-import { buildMessaging } from '../src/app.js';
+import { buildMessaging, type Messaging } from '../src/app.js';
 import type { DispatcherOptions, ReminderDispatcher } from '../src/dispatcher.js';
 import { migrationsDir } from '../src/migrations.js';
 import type { PendingSweep } from '../src/pending-sweep.js';
@@ -29,7 +29,7 @@ import type { QuotaLimits } from '../src/quota.js';
 import type { MailerConfig } from '../src/vendors.js';
 
 /** The internal identity secret the tests sign callers with. */
-export const SECRET = 'test-internal-secret-0123456789abcdef';
+export const SECRET = TEST_INTERNAL_SECRET;
 /** The public URL the service under test believes it has; Twilio signs callbacks to it. */
 export const PUBLIC_URL = 'https://api.clinic.example';
 
@@ -51,22 +51,13 @@ export function testClock(start: string): TestClock {
 }
 
 /** A messaging service on a Postgres database, with its bus, dispatcher and clock. */
-export interface MessagingUnderTest {
-  app: ServiceApp;
+export interface MessagingUnderTest extends ServiceUnderTest<Messaging> {
   dispatcher: ReminderDispatcher;
   /** Settles messages a crashed send left pending; only runs when the test calls runOnce(). */
   sweep: PendingSweep;
-  database: Database;
-  bus: KafkaBus;
-  topicPrefix: string;
-  databaseUrl: string;
   clock: TestClock;
   /** The owners' base URLs it asks. */
   owners: { patients: string; scheduling: string };
-  /** Stops the service, keeping its database (a crash or a deploy). */
-  stop(): Promise<void>;
-  /** Stops the service and drops the database it created. */
-  close(): Promise<void>;
 }
 
 /** Options of {@link startMessaging}. */
@@ -104,84 +95,48 @@ export const UNREACHABLE = 'http://127.0.0.1:1';
  * dispatcher only sends when the test calls runOnce().
  */
 export async function startMessaging(label: string, brokers: string[], options: StartOptions = {}): Promise<MessagingUnderTest> {
-  const shared = options.replicaOf?.databaseUrl ?? options.databaseUrl;
-  const testDatabase = shared ? null : await createTestDatabase(label);
-  const databaseUrl = shared ?? testDatabase!.url;
-  const database = await openDatabase({ kind: 'postgres', url: databaseUrl });
-  await migrate(database, { migrationsDir });
-  const topicPrefix = options.replicaOf?.topicPrefix ?? options.topicPrefix ?? uniqueTopicPrefix(label);
-  const logger = options.logDestination
-    ? createLogger({ service: 'messaging', level: 'info', destination: options.logDestination })
-    : createLogger({ service: 'messaging', level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
+  const databaseUrl = options.replicaOf?.databaseUrl ?? options.databaseUrl;
+  const topicPrefix = options.replicaOf?.topicPrefix ?? options.topicPrefix;
   const clock = options.clock ?? options.replicaOf?.clock ?? testClock(new Date().toISOString());
   const fake = options.twilio ?? null;
   const owners = options.owners ?? options.replicaOf?.owners ?? { patients: UNREACHABLE, scheduling: UNREACHABLE };
-  const build = async () => {
-    const bus = new KafkaBus({ brokers, clientId: `test-${label}`, topicPrefix, logger });
-    const built = await buildMessaging({
-      logger,
-      database,
-      bus,
-      internalAuthSecret: SECRET,
-      publicUrl: PUBLIC_URL,
-      twilio: fake ? { accountSid: fake.accountSid, authToken: fake.authToken, from: fake.from, apiUrl: fake.url } : null,
-      mailer: options.mailer ?? { from: 'clinic@example.test', directory: join(tmpdir(), `messaging-test-mail-${randomUUID()}`) },
-      ...(options.bandwidthCallback ? { bandwidthCallback: options.bandwidthCallback } : {}),
-      bodyLimit: 16 * 1024,
-      outboxPollIntervalMs: 200,
-      clock,
-      dispatcher: { spacingMs: 0, ...options.dispatcher, intervalMs: options.dispatchIntervalMs ?? null },
-      ...(options.quota ? { quota: options.quota } : {}),
-      patientsUrl: owners.patients,
-      schedulingUrl: owners.scheduling,
-      ownerLookupTimeoutMs: 1_000,
+  const start = () =>
+    startServiceUnderTest({
+      service: 'messaging',
+      label,
+      brokers,
+      migrationsDir,
+      ...(databaseUrl ? { databaseUrl } : {}),
+      ...(topicPrefix ? { topicPrefix } : {}),
+      ...(options.logDestination
+        ? { logger: createLogger({ service: 'messaging', level: 'info', destination: options.logDestination }) }
+        : {}),
+      build: (deps) =>
+        buildMessaging({
+          ...deps,
+          publicUrl: PUBLIC_URL,
+          twilio: fake ? { accountSid: fake.accountSid, authToken: fake.authToken, from: fake.from, apiUrl: fake.url } : null,
+          mailer: options.mailer ?? { from: 'clinic@example.test', directory: join(tmpdir(), `messaging-test-mail-${randomUUID()}`) },
+          ...(options.bandwidthCallback ? { bandwidthCallback: options.bandwidthCallback } : {}),
+          clock,
+          dispatcher: { spacingMs: 0, ...options.dispatcher, intervalMs: options.dispatchIntervalMs ?? null },
+          ...(options.quota ? { quota: options.quota } : {}),
+          patientsUrl: owners.patients,
+          schedulingUrl: owners.scheduling,
+          ownerLookupTimeoutMs: 1_000,
+        }),
     });
-    try {
-      await built.app.ready();
-      return { ...built, bus };
-    } catch (error) {
-      await built.app.close().catch(() => undefined);
-      await bus.close().catch(() => undefined);
-      throw error;
-    }
-  };
   // A broker busy creating other files' topics sometimes fails a topic creation (the bus does not retry it yet);
   // one more start is what a restarted pod would do.
-  const started = await build().catch(async (error: unknown) => {
+  const started = await start().catch(async (error: unknown) => {
     if (!/topic|partition/i.test((error as Error).message)) throw error;
-    return build();
+    return start();
   });
-  const { app, dispatcher, sweep, bus } = started;
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    await app.close();
-    await bus.close();
-    await database.close();
-  };
-  return {
-    app,
-    dispatcher,
-    sweep,
-    database,
-    bus,
-    topicPrefix,
-    databaseUrl,
-    clock,
-    owners,
-    stop,
-    async close() {
-      await stop();
-      await testDatabase?.drop();
-    },
-  };
+  return { ...started, dispatcher: started.built.dispatcher, sweep: started.built.sweep, clock, owners };
 }
 
 /** Headers of a request made by this caller, as the gateway would send them. */
-export async function as(identity: Identity): Promise<Record<string, string>> {
-  return { 'x-internal-identity': await signIdentity(SECRET, identity) };
-}
+export const as: (identity: Identity) => Promise<Record<string, string>> = headersOf;
 
 /** A fresh organization with callers of each kind messaging distinguishes. */
 export function organization() {

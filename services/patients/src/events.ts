@@ -1,11 +1,11 @@
-import type { EventEnvelope } from '@pep/contracts';
-import { enqueueEvents, type RawSqlClient } from '@pep/db';
-import type { Db } from './patient.repository.js';
+import { handlersOn, type UnitOfWork } from '@pep/db';
+import type { Prisma } from './generated/prisma/client.js';
 
-/** Where this service's events say they come from. */
-export const SOURCE = '/services/patients';
+/** The patients service's transaction client. */
+export type Tx = Prisma.TransactionClient;
 
-/** Writes events to the outbox inside the caller's transaction. */
-export function enqueue(tx: Db, events: EventEnvelope[]): Promise<void> {
-  return enqueueEvents(tx as unknown as RawSqlClient, events);
-}
+/** The patients service's unit of work: state and its events in one transaction. */
+export type PatientsWork = UnitOfWork<Tx>;
+
+/** Binds a handler that uses this service's models to the event it consumes. */
+export const on = handlersOn<Tx>();

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Identity, notFound, pageOf, pageWindow } from '@pep/service-kit';
 import type { PrismaClient } from './generated/prisma/client.js';
+import type { PatientsWork } from './events.js';
 import { publishPatientChange } from './patient-changes.js';
 import { findPatient, live, lockPatients, pagePatients, withSubscribers, type Db, type PatientRecord } from './patient.repository.js';
 import type { ListQuery } from './patient.schemas.js';
@@ -14,8 +15,7 @@ export const RECENT_LIMIT = 20;
 export class FollowingService {
   constructor(
     private readonly prisma: PrismaClient,
-    /** Called after a commit that wrote events, so the relay publishes at once. */
-    private readonly eventsWritten: () => void,
+    private readonly work: PatientsWork,
     private readonly clock: () => Date = () => new Date(),
   ) {}
 
@@ -100,18 +100,15 @@ export class FollowingService {
   }
 
   private async changeSubscription(identity: Identity, id: string, correlationId: string, write: (tx: Db) => Promise<boolean>) {
-    let wrote = false;
-    const patient = await this.prisma.$transaction(async (tx) => {
+    const patient = await this.work.run({ correlationId }, async (tx, emit) => {
       await lockPatients(tx, identity.organization, [id]);
       const before = await this.find(tx, identity, id);
       if (before.mergedInto) throw mergedAway(before);
       if (!(await write(tx))) return before;
       const after = await tx.patient.update({ where: { id }, data: { updatedBy: identity.user }, include: withSubscribers });
-      await publishPatientChange(tx, before, after, ['subscribers'], correlationId);
-      wrote = true;
+      publishPatientChange(emit, before, after, ['subscribers']);
       return after;
     });
-    if (wrote) this.eventsWritten();
     return toPatientResponse(patient);
   }
 

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { createEvent, patientMergedV1 } from '@pep/contracts';
+import { patientMergedV1 } from '@pep/contracts';
 import { HttpProblem, notFound, type Identity } from '@pep/service-kit';
 import { parseContacts, primaries, unionContacts } from './contact.js';
-import { enqueue, SOURCE } from './events.js';
+import type { PatientsWork } from './events.js';
 import type { PrismaClient } from './generated/prisma/client.js';
 import { applyPatientChange, type PatientChange } from './patient-changes.js';
 import { findPatient, lockPatients, withSubscribers, type PatientRecord } from './patient.repository.js';
@@ -16,8 +16,7 @@ const GAP_FIELDS = ['middlename', 'dateOfBirth', 'gender', 'address', 'city', 's
 export class MergeService {
   constructor(
     private readonly prisma: PrismaClient,
-    /** Called after a commit that wrote events, so the relay publishes at once. */
-    private readonly eventsWritten: () => void,
+    private readonly work: PatientsWork,
     private readonly clock: () => Date = () => new Date(),
   ) {}
 
@@ -29,7 +28,7 @@ export class MergeService {
    */
   async merge(identity: Identity, body: MergeBody, correlationId: string): Promise<PatientResponse> {
     const organization = identity.organization;
-    const survivor = await this.prisma.$transaction(async (tx) => {
+    const survivor = await this.work.run({ correlationId }, async (tx, emit) => {
       await lockPatients(tx, organization, [body.survivor, body.merged]);
       const kept = await findPatient(tx, organization, body.survivor);
       const gone = await findPatient(tx, organization, body.merged);
@@ -50,20 +49,11 @@ export class MergeService {
       // Records merged into the one merged now point straight at the survivor, so `mergedInto` is never a chain.
       await tx.patient.updateMany({ where: { organization, mergedInto: gone.id }, data: { mergedInto: kept.id } });
       await tx.patient.update({ where: { id: gone.id }, data: { mergedInto: kept.id, mergedAt: this.clock(), updatedBy: identity.user } });
-      await enqueue(tx, [
-        createEvent(patientMergedV1, {
-          source: SOURCE,
-          organization,
-          subject: gone.id,
-          correlationId,
-          data: { survivor: kept.id, merged: gone.id },
-        }),
-      ]);
+      emit(patientMergedV1, { organization, subject: gone.id, data: { survivor: kept.id, merged: gone.id } });
 
-      const after = await applyPatientChange(tx, identity, kept, gapsFilled(kept, gone), correlationId, extraChanged);
+      const after = await applyPatientChange(tx, identity, kept, gapsFilled(kept, gone), emit, extraChanged);
       return after ?? (await tx.patient.findUniqueOrThrow({ where: { id: kept.id }, include: withSubscribers }));
     });
-    this.eventsWritten();
     return toPatientResponse(survivor);
   }
 }

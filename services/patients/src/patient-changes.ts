@@ -1,7 +1,7 @@
-import { createEvent, patientContactPreferencesChangedV1, patientUpdatedV1, type EventEnvelope } from '@pep/contracts';
+import { patientContactPreferencesChangedV1, patientUpdatedV1 } from '@pep/contracts';
+import type { Emit } from '@pep/db';
 import type { Identity } from '@pep/service-kit';
 import { foldName } from './contact.js';
-import { enqueue, SOURCE } from './events.js';
 import type { Prisma } from './generated/prisma/client.js';
 import { lockDuplicateKey, findDuplicates, withSubscribers, type Db, type PatientRecord } from './patient.repository.js';
 import { contactPreferences, patientSnapshot, preferencesDiffer } from './views.js';
@@ -43,7 +43,7 @@ export async function applyPatientChange(
   identity: Identity,
   before: PatientRecord,
   change: PatientChange,
-  correlationId: string,
+  emit: Emit,
   extraChanged: string[] = [],
 ): Promise<PatientRecord | null> {
   const next: PatientChange = { ...change };
@@ -60,25 +60,17 @@ export async function applyPatientChange(
   const data: Prisma.PatientUpdateInput = { updatedBy: identity.user, normalizedName };
   for (const field of changed) Object.assign(data, { [field]: next[field] });
   const after = await tx.patient.update({ where: { id: before.id }, data, include: withSubscribers });
-  await publishPatientChange(tx, before, after, [...changed, ...extraChanged], correlationId);
+  publishPatientChange(emit, before, after, [...changed, ...extraChanged]);
   return after;
 }
 
-/** Enqueues patient.updated (and patient.contact-preferences-changed when it applies) for a change already written. */
-export async function publishPatientChange(
-  tx: Db,
-  before: PatientRecord,
-  after: PatientRecord,
-  changed: string[],
-  correlationId: string,
-): Promise<void> {
-  const common = { source: SOURCE, organization: after.organization, subject: after.id, correlationId };
-  const events: EventEnvelope[] = [createEvent(patientUpdatedV1, { ...common, data: { ...patientSnapshot(after), changed } })];
+/** Emits patient.updated (and patient.contact-preferences-changed when it applies) for a change already written. */
+export function publishPatientChange(emit: Emit, before: PatientRecord, after: PatientRecord, changed: string[]): void {
+  const common = { organization: after.organization, subject: after.id };
+  emit(patientUpdatedV1, { ...common, data: { ...patientSnapshot(after), changed } });
   const preferences = contactPreferences(after);
-  if (preferencesDiffer(contactPreferences(before), preferences)) {
-    events.push(createEvent(patientContactPreferencesChangedV1, { ...common, data: preferences }));
-  }
-  await enqueue(tx, events);
+  if (preferencesDiffer(contactPreferences(before), preferences))
+    emit(patientContactPreferencesChangedV1, { ...common, data: preferences });
 }
 
 /** The folded "first last" name duplicates and search compare. */

@@ -1,4 +1,4 @@
-import { idParams, listOf, listQuery, rootAccount, type ListQuery } from '@pep/service-kit';
+import { idParams, listOf, listQuery, rootAccount, type ListQuery, e164Phone, emailAddress, timestamp } from '@pep/service-kit';
 import { z } from 'zod';
 import { CONTACT_TYPES, toE164 } from './contact.js';
 
@@ -113,46 +113,48 @@ const contactResponse = z.object({
 });
 
 /** A patient as the API returns it (the product's PatientResponse fields this service keeps). */
-export const patientResponse = z.object({
-  _id: z.uuid(),
-  organization: z.string(),
-  user: rootAccount,
-  firstname: z.string(),
-  lastname: z.string(),
-  middlename: z.string().nullable(),
-  name: z.string(),
-  normalizedName: z.string(),
-  email: z.string().nullable(),
-  phone: z.string().nullable().describe('E.164.'),
-  displayPhone: z.string().nullable().describe('The phone as staff read it (national format for domestic numbers).'),
-  contact: z.array(contactResponse),
-  doNotContact: z.boolean(),
-  doNotContactMessage: z.string().nullable(),
-  language: z.string(),
-  dateOfBirth: z.string().nullable(),
-  gender: z.enum(GENDERS).nullable(),
-  address: z.string().nullable(),
-  city: z.string().nullable(),
-  state: z.string().nullable(),
-  country: z.string().nullable(),
-  postcode: z.string().nullable(),
-  externalId: z.string().nullable(),
-  source: z.string(),
-  mergedInto: z.string().nullable().describe('Set once this record was merged into another; follow it.'),
-  mergedAt: z.string().nullable(),
-  subscribers: z.array(z.string()).describe('Users following the patient.'),
-  possibleDuplicateOf: z
-    .array(z.string())
-    .describe(
-      'Earlier patients of the organization with the same phone and the same name (ignoring case and accents) when this one was last written.',
-    ),
-  verifiedAt: z.string().nullable().describe('When staff last confirmed the record (POST /api/patients/:id/verify).'),
-  verifiedBy: z.string().nullable(),
-  createdBy: z.string().nullable(),
-  updatedBy: z.string().nullable(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-});
+export const patientResponse = z
+  .object({
+    _id: z.uuid(),
+    organization: z.string(),
+    user: rootAccount,
+    firstname: z.string(),
+    lastname: z.string(),
+    middlename: z.string().nullable(),
+    name: z.string(),
+    normalizedName: z.string(),
+    email: emailAddress.nullable(),
+    phone: e164Phone.nullable(),
+    displayPhone: z.string().nullable().describe('The phone as staff read it (national format for domestic numbers).'),
+    contact: z.array(contactResponse),
+    doNotContact: z.boolean(),
+    doNotContactMessage: z.string().nullable(),
+    language: z.string(),
+    dateOfBirth: z.string().nullable(),
+    gender: z.enum(GENDERS).nullable(),
+    address: z.string().nullable(),
+    city: z.string().nullable(),
+    state: z.string().nullable(),
+    country: z.string().nullable(),
+    postcode: z.string().nullable(),
+    externalId: z.string().nullable(),
+    source: z.string(),
+    mergedInto: z.string().nullable().describe('Set once this record was merged into another; follow it.'),
+    mergedAt: timestamp.nullable(),
+    subscribers: z.array(z.string()).describe('Users following the patient.'),
+    possibleDuplicateOf: z
+      .array(z.string())
+      .describe(
+        'Earlier patients of the organization with the same phone and the same name (ignoring case and accents) when this one was last written.',
+      ),
+    verifiedAt: timestamp.nullable().describe('When staff last confirmed the record (POST /api/patients/:id/verify).'),
+    verifiedBy: z.string().nullable(),
+    createdBy: z.string().nullable(),
+    updatedBy: z.string().nullable(),
+    createdAt: timestamp,
+    updatedAt: timestamp,
+  })
+  .meta({ id: 'Patient' });
 export type PatientResponse = z.infer<typeof patientResponse>;
 
 /** A patient in the compact form of crudList. */
@@ -168,12 +170,14 @@ export const patientSummary = z.object({
 export type PatientSummary = z.infer<typeof patientSummary>;
 
 /** One entry of a patient's journey (timeline assembled from events). */
-export const journeyEntryResponse = z.object({
-  _id: z.uuid(),
-  type: z.string(),
-  occurredAt: z.string(),
-  summary: z.record(z.string(), z.unknown()),
-});
+export const journeyEntryResponse = z
+  .object({
+    _id: z.uuid(),
+    type: z.string(),
+    occurredAt: timestamp,
+    summary: z.record(z.string(), z.unknown()),
+  })
+  .meta({ id: 'JourneyEntry' });
 
 export { idParams, listOf, listQuery, type ListQuery };
 

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { createEvent, patientCreatedV1, patientDeletedV1 } from '@pep/contracts';
+import { patientCreatedV1, patientDeletedV1 } from '@pep/contracts';
 import { HttpProblem, type Identity, notFound, pageOf } from '@pep/service-kit';
 import { applyContactChange, foldName, normalizeValue, parseContacts, toE164, type ContactEntry } from './contact.js';
-import { enqueue, SOURCE } from './events.js';
+import type { PatientsWork } from './events.js';
 import type { Prisma, PrismaClient } from './generated/prisma/client.js';
 import { applyPatientChange, foldedName } from './patient-changes.js';
 import {
@@ -38,8 +38,7 @@ export const mergedAway = (patient: PatientRecord) =>
 export class PatientService {
   constructor(
     private readonly prisma: PrismaClient,
-    /** Called after a commit that wrote events, so the relay publishes at once. */
-    private readonly eventsWritten: () => void,
+    private readonly work: PatientsWork,
     private readonly clock: () => Date = () => new Date(),
   ) {}
 
@@ -48,7 +47,7 @@ export class PatientService {
     const { contact, phone, email } = applyContactChange([], { contact: body.contact, phone: body.phone, email: body.email });
     const normalizedName = foldedName(body.firstname, body.lastname);
     const id = randomUUID();
-    const patient = await this.prisma.$transaction(async (tx) => {
+    const patient = await this.work.run({ correlationId }, async (tx, emit) => {
       await lockDuplicateKey(tx, identity.organization, phone);
       const created = await insertPatient(tx, {
         id,
@@ -76,18 +75,9 @@ export class PatientService {
         createdBy: identity.user,
         updatedBy: identity.user,
       });
-      await enqueue(tx, [
-        createEvent(patientCreatedV1, {
-          source: SOURCE,
-          organization: identity.organization,
-          subject: id,
-          correlationId,
-          data: patientSnapshot(created),
-        }),
-      ]);
+      emit(patientCreatedV1, { organization: identity.organization, subject: id, data: patientSnapshot(created) });
       return created;
     });
-    this.eventsWritten();
     return toPatientResponse(patient);
   }
 
@@ -157,8 +147,7 @@ export class PatientService {
 
   /** Changes the fields given; patient.updated names them, and consent or language changes also publish patient.contact-preferences-changed. */
   async update(identity: Identity, id: string, body: UpdatePatientBody, correlationId: string): Promise<PatientResponse> {
-    let wrote = false;
-    const patient = await this.prisma.$transaction(async (tx) => {
+    const patient = await this.work.run({ correlationId }, async (tx, emit) => {
       await lockPatients(tx, identity.organization, [id]);
       const before = await this.writable(tx, identity, id);
       const contactChange =
@@ -176,18 +165,16 @@ export class PatientService {
           // Lifting do-not-contact makes its reason meaningless.
           ...(body.doNotContact === false && body.doNotContactMessage === undefined ? { doNotContactMessage: null } : {}),
         },
-        correlationId,
+        emit,
       );
-      wrote = after !== null;
       return after ?? before;
     });
-    if (wrote) this.eventsWritten();
     return toPatientResponse(patient);
   }
 
   /** Soft-deletes a patient: it leaves lists and search and answers 404 from then on; patient.deleted. */
   async remove(identity: Identity, id: string, correlationId: string): Promise<PatientResponse> {
-    const patient = await this.prisma.$transaction(async (tx) => {
+    const patient = await this.work.run({ correlationId }, async (tx, emit) => {
       await lockPatients(tx, identity.organization, [id]);
       await this.writable(tx, identity, id);
       const deleted = await tx.patient.update({
@@ -195,18 +182,9 @@ export class PatientService {
         data: { deletedAt: this.clock(), deletedBy: identity.user, updatedBy: identity.user },
         include: { subscribers: { select: { user: true } } },
       });
-      await enqueue(tx, [
-        createEvent(patientDeletedV1, {
-          source: SOURCE,
-          organization: identity.organization,
-          subject: id,
-          correlationId,
-          data: { _id: id },
-        }),
-      ]);
+      emit(patientDeletedV1, { organization: identity.organization, subject: id, data: { _id: id } });
       return deleted;
     });
-    this.eventsWritten();
     return toPatientResponse(patient);
   }
 
@@ -221,7 +199,7 @@ export class PatientService {
    * contact detail is named, on that detail too. Verifying again moves the time forward; patient.updated.
    */
   async verify(identity: Identity, id: string, body: VerifyBody, correlationId: string): Promise<PatientResponse> {
-    const patient = await this.prisma.$transaction(async (tx) => {
+    const patient = await this.work.run({ correlationId }, async (tx, emit) => {
       await lockPatients(tx, identity.organization, [id]);
       const before = await this.writable(tx, identity, id);
       const now = this.clock();
@@ -240,9 +218,8 @@ export class PatientService {
         verifiedBy: identity.user,
         ...(contact ? { contact: contact as unknown as PatientRecord['contact'] } : {}),
       };
-      return (await applyPatientChange(tx, identity, before, change, correlationId)) ?? before;
+      return (await applyPatientChange(tx, identity, before, change, emit)) ?? before;
     });
-    this.eventsWritten();
     return toPatientResponse(patient);
   }
 

@@ -45,12 +45,14 @@ export const updateAppointmentTypeBody = z
 export type UpdateAppointmentTypeBody = z.infer<typeof updateAppointmentTypeBody>;
 
 /** An appointment type as the API returns it (the product's AppointmentTypeResponse fields). */
-export const appointmentTypeResponse = z.object({
-  ...recordFields,
-  name: z.string(),
-  alternativeName: z.string().nullable(),
-  description: z.string().nullable(),
-  duration: z.number().int().describe('Minutes.'),
-  visible: z.union([z.literal(0), z.literal(1)]),
-});
+export const appointmentTypeResponse = z
+  .object({
+    ...recordFields,
+    name: z.string(),
+    alternativeName: z.string().nullable(),
+    description: z.string().nullable(),
+    duration: z.number().int().describe('Minutes.'),
+    visible: z.union([z.literal(0), z.literal(1)]),
+  })
+  .meta({ id: 'AppointmentType' });
 export type AppointmentTypeResponse = z.infer<typeof appointmentTypeResponse>;

@@ -89,6 +89,7 @@ export function registerAppointmentRoutes(app: ServiceApp, appointments: Appoint
     {
       config: { roles: READERS },
       schema: {
+        operationId: 'listPatientAppointments',
         tags,
         summary: "A patient's appointments",
         description: "Paged, soonest first; the same filters as the list. A patient that is not the organization's answers 404.",

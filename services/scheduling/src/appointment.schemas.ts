@@ -1,5 +1,5 @@
 import { appointmentSources, appointmentStatuses } from '@pep/contracts';
-import { dateFilter, instant } from '@pep/service-kit';
+import { dateFilter, instant, minutes, timestamp } from '@pep/service-kit';
 import { z } from 'zod';
 import { durationMinutes } from './appointment-type.schemas.js';
 import { listQuery, nonEmpty, recordFields } from './schemas.js';
@@ -86,15 +86,17 @@ export const summaryResponse = z.object({
 export type SummaryResponse = z.infer<typeof summaryResponse>;
 
 /** An appointment as the API returns it (the product's Appointment fields). */
-export const appointmentResponse = z.object({
-  ...recordFields,
-  patient: z.uuid(),
-  provider: z.uuid(),
-  facility: z.uuid(),
-  type: z.uuid().nullable().describe('Appointment type id; null when booked without one.'),
-  date: z.string(),
-  duration: z.number().int().describe('Minutes.'),
-  source: z.enum(appointmentSources),
-  status: z.enum(appointmentStatuses),
-});
+export const appointmentResponse = z
+  .object({
+    ...recordFields,
+    patient: z.uuid(),
+    provider: z.uuid(),
+    facility: z.uuid(),
+    type: z.uuid().nullable().describe('Appointment type id; null when booked without one.'),
+    date: timestamp,
+    duration: minutes,
+    source: z.enum(appointmentSources),
+    status: z.enum(appointmentStatuses),
+  })
+  .meta({ id: 'Appointment' });
 export type AppointmentResponse = z.infer<typeof appointmentResponse>;

@@ -1,4 +1,5 @@
-import { appointmentConfirmedV1, appointmentRescheduledV1, appointmentUpdatedV1, createEvent } from '@pep/contracts';
+import { appointmentConfirmedV1, appointmentRescheduledV1, appointmentUpdatedV1 } from '@pep/contracts';
+import type { Emit } from '@pep/db';
 import {
   dateBoundsWhere,
   HttpProblem,
@@ -23,14 +24,13 @@ import {
   cancelAppointment,
   deleteAppointment,
   endOf,
-  eventContext,
   reopenSlotOf,
   slotTaken,
   withTimeZone,
   type Actor,
   type LocatedAppointment,
 } from './booking-core.js';
-import { enqueue, type Db } from './events.js';
+import type { Db, SchedulingWork, Tx } from './events.js';
 import type { AppointmentType, Facility, Prisma, PrismaClient, Provider } from './generated/prisma/client.js';
 import { allowsDoubleBooking, defaultAppointmentDuration } from './organization-setting.js';
 import { patientNotFound, type PatientDirectory } from './patient-directory.js';
@@ -49,8 +49,7 @@ type Filters = Omit<AppointmentListQuery, 'page' | 'limit'>;
 export class AppointmentService {
   constructor(
     private readonly prisma: PrismaClient,
-    /** Called after a commit that wrote events, so the relay publishes at once. */
-    private readonly eventsWritten: () => void,
+    private readonly work: SchedulingWork,
     private readonly patients: PatientDirectory,
     /** Auth's owner lookup, asked whether a booking's v1 `user` is another user of the caller's organization. */
     private readonly users?: OwnerLookup,
@@ -113,10 +112,9 @@ export class AppointmentService {
       source: body.source ?? 'ui',
       status: body.status ?? 'unconfirmed',
     } as const;
-    const created = await this.prisma.$transaction((tx) =>
-      bookAppointment(tx, actorOf(identity, correlationId), booking, facility!.timeZone),
+    const created = await this.work.run({ correlationId }, (tx, emit) =>
+      bookAppointment(tx, emit, actorOf(identity), booking, facility!.timeZone),
     );
-    this.eventsWritten();
     return toAppointmentResponse(created);
   }
 
@@ -126,9 +124,8 @@ export class AppointmentService {
    */
   async update(identity: Identity, id: string, body: UpdateAppointmentBody, correlationId: string): Promise<AppointmentResponse> {
     await this.references(identity, body);
-    let wrote = false;
     const result = await this.slotGuarded(() =>
-      this.prisma.$transaction(async (tx) => {
+      this.work.run({ correlationId }, async (tx, emit) => {
         const current = await this.own(tx, identity, id, true);
         if (current.status === 'cancelled') throw cancelledAppointment();
         const next = {
@@ -169,39 +166,34 @@ export class AppointmentService {
           next.facility !== current.facilityId ||
           next.date.getTime() !== current.date.getTime()
         ) {
-          await reopenSlotOf(tx, updated, { user: identity.user, correlationId });
+          await reopenSlotOf(tx, emit, updated, actorOf(identity));
         }
-        const event = moved
-          ? createEvent(appointmentRescheduledV1, {
-              ...eventContext(updated.organization, updated.id, actorOf(identity, correlationId)),
-              data: {
-                ...snapshot,
-                changed,
-                previous: {
-                  date: current.date.toISOString(),
-                  duration: current.duration,
-                  provider: current.providerId,
-                  facility: current.facilityId,
-                  timeZone: current.facility.timeZone,
-                },
+        const about = { organization: updated.organization, subject: updated.id };
+        if (moved)
+          emit(appointmentRescheduledV1, {
+            ...about,
+            data: {
+              ...snapshot,
+              changed,
+              previous: {
+                date: current.date.toISOString(),
+                duration: current.duration,
+                provider: current.providerId,
+                facility: current.facilityId,
+                timeZone: current.facility.timeZone,
               },
-            })
-          : createEvent(appointmentUpdatedV1, {
-              ...eventContext(updated.organization, updated.id, actorOf(identity, correlationId)),
-              data: { ...snapshot, changed },
-            });
-        await enqueue(tx, [event]);
-        wrote = true;
+            },
+          });
+        else emit(appointmentUpdatedV1, { ...about, data: { ...snapshot, changed } });
         return updated;
       }),
     );
-    if (wrote) this.eventsWritten();
     return toAppointmentResponse(result);
   }
 
   /** Confirms an appointment; confirming it again changes nothing, and a cancelled one cannot be confirmed (409). */
-  confirm(identity: Identity, id: string, correlationId: string, within?: Db): Promise<AppointmentResponse> {
-    return this.transition(identity, id, correlationId, within, async (tx, current, actor) => {
+  confirm(identity: Identity, id: string, correlationId: string): Promise<AppointmentResponse> {
+    return this.transition(identity, id, correlationId, async (tx, emit, current, actor) => {
       if (current.status === 'cancelled') throw cancelledAppointment();
       if (current.status === 'confirmed') return null;
       const confirmed = await tx.appointment.update({
@@ -209,50 +201,42 @@ export class AppointmentService {
         data: { status: 'confirmed', updatedBy: actor.user },
         include: withTimeZone,
       });
-      await enqueue(tx, [
-        createEvent(appointmentConfirmedV1, {
-          ...eventContext(confirmed.organization, confirmed.id, actor),
-          data: appointmentSnapshot(confirmed, confirmed.facility.timeZone),
-        }),
-      ]);
+      emit(appointmentConfirmedV1, {
+        organization: confirmed.organization,
+        subject: confirmed.id,
+        data: appointmentSnapshot(confirmed, confirmed.facility.timeZone),
+      });
       return confirmed;
     });
   }
 
   /** Cancels an appointment, freeing its slot; cancelling it again changes nothing. */
-  cancel(identity: Identity, id: string, correlationId: string, within?: Db): Promise<AppointmentResponse> {
-    return this.transition(identity, id, correlationId, within, (tx, current, actor) =>
-      current.status === 'cancelled' ? Promise.resolve(null) : cancelAppointment(tx, actor, current),
+  cancel(identity: Identity, id: string, correlationId: string): Promise<AppointmentResponse> {
+    return this.transition(identity, id, correlationId, (tx, emit, current, actor) =>
+      current.status === 'cancelled' ? Promise.resolve(null) : cancelAppointment(tx, emit, actor, current),
     );
   }
 
   /** Deletes an appointment softly and answers it; its slot is free and it answers 404 from then on. */
   remove(identity: Identity, id: string, correlationId: string): Promise<AppointmentResponse> {
-    return this.transition(identity, id, correlationId, undefined, (tx, current, actor) => deleteAppointment(tx, actor, current));
+    return this.transition(identity, id, correlationId, (tx, emit, current, actor) => deleteAppointment(tx, emit, actor, current));
   }
 
   /**
    * Applies a state change decided on the locked row; `apply` answers null when there is nothing to do, or the row
-   * after the change it wrote with its events. `within` runs it in a transaction already open (an event handler's, so
-   * the change commits with the inbox record).
+   * after the change it wrote with its events. Called while a consumer handles an event (a patient's reply), it joins
+   * the consumer's transaction, so the change commits with the inbox record.
    */
   private async transition(
     identity: Identity,
     id: string,
     correlationId: string,
-    within: Db | undefined,
-    apply: (tx: Db, current: LocatedAppointment, actor: Actor) => Promise<LocatedAppointment | null>,
+    apply: (tx: Tx, emit: Emit, current: LocatedAppointment, actor: Actor) => Promise<LocatedAppointment | null>,
   ): Promise<AppointmentResponse> {
-    let wrote = false;
-    const inTransaction = <T>(work: (tx: Db) => Promise<T>) => (within ? work(within) : this.prisma.$transaction(work));
-    const result = await inTransaction(async (tx) => {
+    const result = await this.work.run({ correlationId }, async (tx, emit) => {
       const current = await this.own(tx, identity, id, true);
-      const changed = await apply(tx, current, actorOf(identity, correlationId));
-      if (!changed) return current;
-      wrote = true;
-      return changed;
+      return (await apply(tx, emit, current, actorOf(identity))) ?? current;
     });
-    if (wrote) this.eventsWritten();
     return toAppointmentResponse(result);
   }
 
@@ -331,8 +315,8 @@ function userNotFound(): HttpProblem {
 }
 
 /** The caller of a route as the booking core's actor. */
-function actorOf(identity: Identity, correlationId: string): Actor {
-  return { organization: identity.organization, user: identity.user, correlationId };
+function actorOf(identity: Identity): Actor {
+  return { organization: identity.organization, user: identity.user };
 }
 
 function whereOf(organization: string, filters: Filters): Prisma.AppointmentWhereInput {

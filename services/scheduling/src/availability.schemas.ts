@@ -1,4 +1,5 @@
 import { appointmentSources, availabilityStatuses } from '@pep/contracts';
+import { minutes, timestamp } from '@pep/service-kit';
 import { z } from 'zod';
 import { durationMinutes } from './appointment-type.schemas.js';
 import { dateFilter, instant } from './appointment.schemas.js';
@@ -201,19 +202,21 @@ export type FreeBusyResponse = z.infer<typeof freeBusyResponse>;
 export const countResponse = z.object({ count: z.number().int() });
 
 /** An availability as the API returns it (the product's AvailabilitySchedulerResponse fields). */
-export const availabilityResponse = z.object({
-  ...recordFields,
-  provider: z.uuid(),
-  facility: z.uuid(),
-  appointmentType: z.uuid().nullable(),
-  date: z.string(),
-  duration: z.number().int().describe('Minutes.'),
-  endDate: z.string(),
-  timeZone: z.string().describe("The facility's IANA time zone, the slot's local clock."),
-  externalId: z.string().nullable(),
-  status: z.enum(availabilityStatuses).describe('The state now: a slot that started while open, pending or offered is expired.'),
-  offer: z.uuid().nullable(),
-  appointment: z.uuid().nullable().describe('The appointment booked into the slot, while booked.'),
-  locked: z.boolean(),
-});
+export const availabilityResponse = z
+  .object({
+    ...recordFields,
+    provider: z.uuid(),
+    facility: z.uuid(),
+    appointmentType: z.uuid().nullable(),
+    date: timestamp,
+    duration: minutes,
+    endDate: z.string(),
+    timeZone: z.string().describe("The facility's IANA time zone, the slot's local clock."),
+    externalId: z.string().nullable(),
+    status: z.enum(availabilityStatuses).describe('The state now: a slot that started while open, pending or offered is expired.'),
+    offer: z.uuid().nullable(),
+    appointment: z.uuid().nullable().describe('The appointment booked into the slot, while booked.'),
+    locked: z.boolean(),
+  })
+  .meta({ id: 'Availability' });
 export type AvailabilityResponse = z.infer<typeof availabilityResponse>;

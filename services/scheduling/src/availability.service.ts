@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { EventEnvelope } from '@pep/contracts';
 import { HttpProblem, type Identity, type InvalidField, notFound, pageOf, pageWindow } from '@pep/service-kit';
 import { BOOKABLE, canSet, effectiveStatus, stateOf, type AvailabilityState } from './availability-status.js';
 import type {
@@ -17,7 +16,7 @@ import type {
 } from './availability.schemas.js';
 import { encodeSlotCursor } from './availability.schemas.js';
 import { bookAvailability, ownAvailability, slotBooked, slotOpened, withTimeZone } from './booking-core.js';
-import { enqueue } from './events.js';
+import type { SchedulingWork } from './events.js';
 import type { AppointmentType, Availability, Prisma, PrismaClient } from './generated/prisma/client.js';
 import {
   daysBetween,
@@ -51,8 +50,7 @@ const availabilityExists = (errors: InvalidField[]) =>
 export class AvailabilityService {
   constructor(
     private readonly prisma: PrismaClient,
-    /** Called after a commit that wrote events, so the relay publishes at once. */
-    private readonly eventsWritten: () => void,
+    private readonly work: SchedulingWork,
     private readonly patients: PatientDirectory,
     /** The clock slots expire by; tests move it. */
     private readonly now: () => Date = () => new Date(),
@@ -289,8 +287,8 @@ export class AvailabilityService {
         ? await this.expand(identity, body, now)
         : await this.items(identity, Array.isArray(body) ? body : [body], Array.isArray(body) ? 'body.' : 'body', now);
     const startKey = (row: { providerId: string; date: Date }) => `${row.providerId} ${row.date.getTime()}`;
-    const created = await this.prisma
-      .$transaction(async (tx) => {
+    const created = await this.work
+      .run({ correlationId }, async (tx, emit) => {
         const existing = await tx.availability.findMany({
           where: {
             organization,
@@ -307,10 +305,7 @@ export class AvailabilityService {
             clashes.map((slot) => ({ field: slot.field, message: 'the provider already has an availability starting then' })),
           );
         const rows = await tx.availability.createManyAndReturn({ data: planned.map((slot) => slot.row), include: withTimeZone });
-        await enqueue(
-          tx,
-          rows.filter((row) => !row.locked).map((row) => slotOpened(row, 'created', { user: identity.user, correlationId })),
-        );
+        for (const row of rows) if (!row.locked) slotOpened(emit, row, 'created');
         return rows;
       })
       .catch((error: unknown) => {
@@ -318,7 +313,6 @@ export class AvailabilityService {
         if (sqlState(error) === '23505') throw availabilityExists([]);
         throw error;
       });
-    this.eventsWritten();
     const byStart = created.sort((a, b) => a.date.getTime() - b.date.getTime() || a.providerId.localeCompare(b.providerId));
     const answers = byStart.map((row) => toAvailabilityResponse(row, now));
     return Array.isArray(body) || 'workingHours' in body ? answers : answers[0]!;
@@ -418,9 +412,8 @@ export class AvailabilityService {
         type,
       ]),
     );
-    let wrote = false;
-    const updated = await this.prisma
-      .$transaction(async (tx) => {
+    const updated = await this.work
+      .run({ correlationId }, async (tx, emit) => {
         await tx.$executeRawUnsafe(
           'SELECT 1 FROM "availability" WHERE "id" = ANY($1::uuid[]) AND "organization" = $2::uuid ORDER BY "id" FOR UPDATE',
           ids,
@@ -460,7 +453,6 @@ export class AvailabilityService {
             errors: conflicts,
           });
         const results: LocatedAvailability[] = [];
-        const events: EventEnvelope[] = [];
         for (const { current, state, change, date, duration } of plans) {
           const data: Prisma.AvailabilityUncheckedUpdateInput = {
             ...(change.status !== undefined && change.status !== state ? { status: change.status } : {}),
@@ -478,22 +470,17 @@ export class AvailabilityService {
             data: { ...data, updatedBy: identity.user },
             include: withTimeZone,
           });
-          const context = { user: identity.user, correlationId };
           const after = effectiveStatus(stateOf(row.status), row.date, now);
-          if (after === 'available' && !row.locked && (state !== 'available' || current.locked))
-            events.push(slotOpened(row, 'released', context));
-          if (after === 'booked-by-integrator' && state !== 'booked-by-integrator') events.push(slotBooked(row, null, context));
+          if (after === 'available' && !row.locked && (state !== 'available' || current.locked)) slotOpened(emit, row, 'released');
+          if (after === 'booked-by-integrator' && state !== 'booked-by-integrator') slotBooked(emit, row, null);
           results.push(row);
         }
-        await enqueue(tx, events);
-        wrote = events.length > 0;
         return results;
       })
       .catch((error: unknown) => {
         if (sqlState(error) === '23505') throw availabilityExists([]);
         throw error;
       });
-    if (wrote) this.eventsWritten();
     return updated.map((row) => toAvailabilityResponse(row, now));
   }
 
@@ -513,10 +500,9 @@ export class AvailabilityService {
     ]);
     if (patient) throw patientNotFound(patient);
     if (type === null) throw invalidFields([{ field: 'body.appointmentType', message: 'no such appointment type' }]);
-    const result = await this.prisma.$transaction((tx) =>
-      bookAvailability(tx, { organization, user: identity.user, correlationId }, id, body, now),
+    const result = await this.work.run({ correlationId }, (tx, emit) =>
+      bookAvailability(tx, emit, { organization, user: identity.user }, id, body, now),
     );
-    this.eventsWritten();
     return toAvailabilityResponse(result, now);
   }
 }

@@ -5,26 +5,24 @@ import {
   appointmentDeletedV1,
   availabilityBookedV1,
   availabilityOpenedV1,
-  createEvent,
-  type EventEnvelope,
 } from '@pep/contracts';
+import type { Emit } from '@pep/db';
 import { HttpProblem, notFound } from '@pep/service-kit';
 import { BOOKABLE, effectiveStatus, stateOf } from './availability-status.js';
-import { enqueue, SOURCE, type Db } from './events.js';
+import type { Db, SchedulingWork } from './events.js';
 import type { Appointment, Offer } from './generated/prisma/client.js';
 import { allowsDoubleBooking } from './organization-setting.js';
 import { invalidFields, sqlState } from './schemas.js';
 import { appointmentSnapshot, availabilitySnapshot, type LocatedAvailability } from './views.js';
 
 // The one place a slot is booked, cancelled, offered, taken or released. Appointments, availabilities and offers call
-// these inside their own transactions, so the provider-hour lock, the no-overlap answer, the availability that follows
-// the appointment and the events of each step are written once.
+// these inside their own units of work, so the provider-hour lock, the no-overlap answer, the availability that follows
+// the appointment and the events of each step are written once. The events' correlation and causation come from the
+// unit of work.
 
-/** Who changes a slot and under which request; events carry the ids so a change can be traced to its cause. */
+/** Who changes a slot: the user the rows name as their last writer. */
 export interface ChangeContext {
   user: string;
-  correlationId: string;
-  causationId?: string;
 }
 
 /** A {@link ChangeContext} acting for one organization. */
@@ -93,7 +91,7 @@ export async function lockProviderHours(tx: Db, provider: string, start: Date, e
  * whether the provider is free: when it is not, this throws {@link slotTaken} (409) and the transaction is spent, so
  * a caller that must go on uses {@link tryBookAppointment}.
  */
-export async function bookAppointment(tx: Db, actor: Actor, booking: NewAppointment, timeZone: string): Promise<Appointment> {
+export async function bookAppointment(tx: Db, emit: Emit, actor: Actor, booking: NewAppointment, timeZone: string): Promise<Appointment> {
   const endAt = endOf(booking.date, booking.duration);
   await lockProviderHours(tx, booking.provider, booking.date, endAt);
   let appointment: Appointment;
@@ -120,63 +118,72 @@ export async function bookAppointment(tx: Db, actor: Actor, booking: NewAppointm
     if (sqlState(error) === '23P01') throw slotTaken();
     throw error;
   }
-  await enqueue(tx, [
-    createEvent(appointmentCreatedV1, {
-      ...eventContext(actor.organization, appointment.id, actor),
-      data: appointmentSnapshot(appointment, timeZone),
-    }),
-  ]);
+  emit(appointmentCreatedV1, {
+    organization: actor.organization,
+    subject: appointment.id,
+    data: appointmentSnapshot(appointment, timeZone),
+  });
   return appointment;
 }
 
 /**
- * {@link bookAppointment} inside a savepoint: null when the provider is busy then, with only the booking undone, so the
- * transaction goes on (an offer is closed in the same transaction when its slot was booked another way).
+ * {@link bookAppointment} under a savepoint of the running unit of work: null when the provider is busy then, with only
+ * the booking (and its event) undone, so the transaction goes on (an offer is closed in the same transaction when its
+ * slot was booked another way).
  */
-export async function tryBookAppointment(tx: Db, actor: Actor, booking: NewAppointment, timeZone: string): Promise<Appointment | null> {
-  await tx.$executeRawUnsafe('SAVEPOINT booking');
+export async function tryBookAppointment(
+  work: SchedulingWork,
+  actor: Actor,
+  booking: NewAppointment,
+  timeZone: string,
+): Promise<Appointment | null> {
   try {
-    const appointment = await bookAppointment(tx, actor, booking, timeZone);
-    await tx.$executeRawUnsafe('RELEASE SAVEPOINT booking');
-    return appointment;
+    return await work.savepoint((tx, emit) => bookAppointment(tx, emit, actor, booking, timeZone));
   } catch (error) {
     if (!(error instanceof HttpProblem && error.slug === 'slot-taken')) throw error;
-    await tx.$executeRawUnsafe('ROLLBACK TO SAVEPOINT booking');
     return null;
   }
 }
 
 /** Cancels a live appointment, staging appointment.cancelled, and gives back the availability it was booked into. */
-export async function cancelAppointment(tx: Db, actor: Actor, appointment: Pick<Appointment, 'id'>): Promise<LocatedAppointment> {
+export async function cancelAppointment(
+  tx: Db,
+  emit: Emit,
+  actor: ChangeContext,
+  appointment: Pick<Appointment, 'id'>,
+): Promise<LocatedAppointment> {
   const cancelled = await tx.appointment.update({
     where: { id: appointment.id },
     data: { status: 'cancelled', updatedBy: actor.user },
     include: withTimeZone,
   });
-  await enqueue(tx, [
-    createEvent(appointmentCancelledV1, {
-      ...eventContext(cancelled.organization, cancelled.id, actor),
-      data: appointmentSnapshot(cancelled, cancelled.facility.timeZone),
-    }),
-  ]);
-  await reopenSlotOf(tx, cancelled, actor);
+  emit(appointmentCancelledV1, {
+    organization: cancelled.organization,
+    subject: cancelled.id,
+    data: appointmentSnapshot(cancelled, cancelled.facility.timeZone),
+  });
+  await reopenSlotOf(tx, emit, cancelled, actor);
   return cancelled;
 }
 
 /** Deletes an appointment softly, staging appointment.deleted, and gives back the availability it was booked into. */
-export async function deleteAppointment(tx: Db, actor: Actor, appointment: Pick<Appointment, 'id'>): Promise<LocatedAppointment> {
+export async function deleteAppointment(
+  tx: Db,
+  emit: Emit,
+  actor: ChangeContext,
+  appointment: Pick<Appointment, 'id'>,
+): Promise<LocatedAppointment> {
   const deleted = await tx.appointment.update({
     where: { id: appointment.id },
     data: { deleted: true, updatedBy: actor.user },
     include: withTimeZone,
   });
-  await enqueue(tx, [
-    createEvent(appointmentDeletedV1, {
-      ...eventContext(deleted.organization, deleted.id, actor),
-      data: appointmentSnapshot(deleted, deleted.facility.timeZone),
-    }),
-  ]);
-  await reopenSlotOf(tx, deleted, actor);
+  emit(appointmentDeletedV1, {
+    organization: deleted.organization,
+    subject: deleted.id,
+    data: appointmentSnapshot(deleted, deleted.facility.timeZone),
+  });
+  await reopenSlotOf(tx, emit, deleted, actor);
   return deleted;
 }
 
@@ -219,6 +226,7 @@ export interface AvailabilityBooking {
  */
 export async function bookAvailability(
   tx: Db,
+  emit: Emit,
   actor: Actor,
   id: string,
   booking: AvailabilityBooking,
@@ -241,6 +249,7 @@ export async function bookAvailability(
   if (!type) throw invalidFields([{ field: 'body.appointmentType', message: 'required: the availability is for any type' }]);
   const appointment = await bookAppointment(
     tx,
+    emit,
     actor,
     {
       patient: booking.patient,
@@ -259,17 +268,21 @@ export async function bookAvailability(
     data: { status: 'booked', appointmentId: appointment.id, offerId: null, updatedBy: actor.user },
     include: withTimeZone,
   });
-  await enqueue(tx, [slotBooked(row, appointment, actor)]);
+  slotBooked(emit, row, appointment);
   return row;
 }
 
 /** Reopens the slot an appointment held, when it was cancelled, deleted or moved away; nothing when it held none. */
-export async function reopenSlotOf(tx: Db, appointment: Pick<Appointment, 'id' | 'organization'>, context: ChangeContext): Promise<void> {
+export async function reopenSlotOf(
+  tx: Db,
+  emit: Emit,
+  appointment: Pick<Appointment, 'id' | 'organization'>,
+  context: ChangeContext,
+): Promise<void> {
   const held = await tx.availability.findMany({
     where: { organization: appointment.organization, appointmentId: appointment.id, status: { in: ['booked', 'booked-by-offer'] } },
     select: { id: true },
   });
-  const events: EventEnvelope[] = [];
   for (const { id } of held) {
     const row = await tx.availability.update({
       where: { id },
@@ -277,9 +290,8 @@ export async function reopenSlotOf(tx: Db, appointment: Pick<Appointment, 'id' |
       include: withTimeZone,
     });
     // A slot staff locked is available again but not open, so it is not announced as opened.
-    if (!row.locked) events.push(slotOpened(row, 'appointment-cancelled', context));
+    if (!row.locked) slotOpened(emit, row, 'appointment-cancelled');
   }
-  await enqueue(tx, events);
 }
 
 // ---- offers ----------------------------------------------------------------------------------------------------
@@ -322,29 +334,29 @@ export async function holdSlotForOffer(
 }
 
 /** The patient who accepted an offer got its slot: the availability offered in it is booked-by-offer. */
-export async function takeOfferedSlot(tx: Db, offer: Pick<Offer, 'id'>, appointment: Appointment, context: ChangeContext): Promise<void> {
+export async function takeOfferedSlot(
+  tx: Db,
+  emit: Emit,
+  offer: Pick<Offer, 'id'>,
+  appointment: Appointment,
+  context: ChangeContext,
+): Promise<void> {
   const taken = await tx.availability.updateManyAndReturn({
     where: { offerId: offer.id, status: 'offered' },
     data: { status: 'booked-by-offer', appointmentId: appointment.id, updatedBy: context.user },
     include: withTimeZone,
   });
-  await enqueue(
-    tx,
-    taken.map((row) => slotBooked(row, appointment, context)),
-  );
+  for (const row of taken) slotBooked(emit, row, appointment);
 }
 
 /** An offer ended without a patient (or was cancelled): the availability offered in it is available again. */
-export async function releaseOfferedSlot(tx: Db, offer: Pick<Offer, 'id'>, context: ChangeContext): Promise<void> {
+export async function releaseOfferedSlot(tx: Db, emit: Emit, offer: Pick<Offer, 'id'>, context: ChangeContext): Promise<void> {
   const released = await tx.availability.updateManyAndReturn({
     where: { offerId: offer.id, status: 'offered' },
     data: { status: 'available', offerId: null, updatedBy: context.user },
     include: withTimeZone,
   });
-  await enqueue(
-    tx,
-    released.map((row) => slotOpened(row, 'offer-ended', context)),
-  );
+  for (const row of released) slotOpened(emit, row, 'offer-ended');
 }
 
 // ---- shared ----------------------------------------------------------------------------------------------------
@@ -362,31 +374,18 @@ export async function ownAvailability(db: Db, organization: string, id: string, 
   return availability;
 }
 
-/** availability.opened of a slot, saying why it opened. */
-export function slotOpened(row: LocatedAvailability, reason: OpenReason, context: ChangeContext): EventEnvelope {
-  return createEvent(availabilityOpenedV1, {
-    ...eventContext(row.organization, row.id, context),
-    data: { ...availabilitySnapshot(row), reason },
-  });
+/** Emits availability.opened of a slot, saying why it opened. */
+export function slotOpened(emit: Emit, row: LocatedAvailability, reason: OpenReason): void {
+  emit(availabilityOpenedV1, { organization: row.organization, subject: row.id, data: { ...availabilitySnapshot(row), reason } });
 }
 
-/** availability.booked of a slot, naming the appointment and patient when this service booked it. */
-export function slotBooked(row: LocatedAvailability, appointment: Appointment | null, context: ChangeContext): EventEnvelope {
-  return createEvent(availabilityBookedV1, {
-    ...eventContext(row.organization, row.id, context),
+/** Emits availability.booked of a slot, naming the appointment and patient when this service booked it. */
+export function slotBooked(emit: Emit, row: LocatedAvailability, appointment: Appointment | null): void {
+  emit(availabilityBookedV1, {
+    organization: row.organization,
+    subject: row.id,
     data: { ...availabilitySnapshot(row), appointment: appointment?.id ?? null, patient: appointment?.patient ?? null },
   });
-}
-
-/** The envelope fields of an event about `subject`: built here once, so every path carries the causation id it has. */
-export function eventContext(organization: string, subject: string, context: ChangeContext) {
-  return {
-    source: SOURCE,
-    organization,
-    subject,
-    correlationId: context.correlationId,
-    ...(context.causationId ? { causationId: context.causationId } : {}),
-  };
 }
 
 /** The end of a slot of `minutes` starting at `date`. */

@@ -2,7 +2,6 @@ import {
   appointmentTypeCreatedV1,
   appointmentTypeDeletedV1,
   appointmentTypeUpdatedV1,
-  createEvent,
   facilityCreatedV1,
   facilityDeletedV1,
   facilityUpdatedV1,
@@ -17,7 +16,8 @@ import {
   updateAppointmentTypeBody,
   type AppointmentTypeResponse,
 } from './appointment-type.schemas.js';
-import { CatalogService, registerCatalogRoutes, type CatalogDelegate, type CatalogKind } from './catalog.js';
+import { about, CatalogService, registerCatalogRoutes, type CatalogDelegate, type CatalogKind } from './catalog.js';
+import type { SchedulingWork } from './events.js';
 import { createFacilityBody, facilityResponse, updateFacilityBody, type FacilityResponse } from './facility.schemas.js';
 import type { AppointmentType, Facility, PrismaClient, Provider } from './generated/prisma/client.js';
 import { createProviderBody, providerResponse, updateProviderBody, type ProviderResponse } from './provider.schemas.js';
@@ -41,9 +41,9 @@ export const providerKind: CatalogKind<Provider, ProviderResponse> = {
   searchFields: ['firstname', 'middlename', 'lastname', 'alternativeName'],
   orderBy: [{ lastname: 'asc' }, { firstname: 'asc' }, { id: 'asc' }],
   toResponse: toProviderResponse,
-  created: (row, context) => createEvent(providerCreatedV1, { ...context, data: providerSnapshot(row) }),
-  updated: (row, changed, context) => createEvent(providerUpdatedV1, { ...context, data: { ...providerSnapshot(row), changed } }),
-  deleted: (row, context) => createEvent(providerDeletedV1, { ...context, data: { _id: row.id } }),
+  created: (emit, row) => emit(providerCreatedV1, { ...about(row), data: providerSnapshot(row) }),
+  updated: (emit, row, changed) => emit(providerUpdatedV1, { ...about(row), data: { ...providerSnapshot(row), changed } }),
+  deleted: (emit, row) => emit(providerDeletedV1, { ...about(row), data: { _id: row.id } }),
 };
 
 /** Facilities: searched by name and alternative name. */
@@ -54,9 +54,9 @@ export const facilityKind: CatalogKind<Facility, FacilityResponse> = {
   searchFields: ['name', 'alternativeName'],
   orderBy: [{ name: 'asc' }, { id: 'asc' }],
   toResponse: toFacilityResponse,
-  created: (row, context) => createEvent(facilityCreatedV1, { ...context, data: facilitySnapshot(row) }),
-  updated: (row, changed, context) => createEvent(facilityUpdatedV1, { ...context, data: { ...facilitySnapshot(row), changed } }),
-  deleted: (row, context) => createEvent(facilityDeletedV1, { ...context, data: { _id: row.id } }),
+  created: (emit, row) => emit(facilityCreatedV1, { ...about(row), data: facilitySnapshot(row) }),
+  updated: (emit, row, changed) => emit(facilityUpdatedV1, { ...about(row), data: { ...facilitySnapshot(row), changed } }),
+  deleted: (emit, row) => emit(facilityDeletedV1, { ...about(row), data: { _id: row.id } }),
 };
 
 /** Appointment types: searched by name and alternative name. */
@@ -67,15 +67,14 @@ export const appointmentTypeKind: CatalogKind<AppointmentType, AppointmentTypeRe
   searchFields: ['name', 'alternativeName'],
   orderBy: [{ name: 'asc' }, { id: 'asc' }],
   toResponse: toAppointmentTypeResponse,
-  created: (row, context) => createEvent(appointmentTypeCreatedV1, { ...context, data: appointmentTypeSnapshot(row) }),
-  updated: (row, changed, context) =>
-    createEvent(appointmentTypeUpdatedV1, { ...context, data: { ...appointmentTypeSnapshot(row), changed } }),
-  deleted: (row, context) => createEvent(appointmentTypeDeletedV1, { ...context, data: { _id: row.id } }),
+  created: (emit, row) => emit(appointmentTypeCreatedV1, { ...about(row), data: appointmentTypeSnapshot(row) }),
+  updated: (emit, row, changed) => emit(appointmentTypeUpdatedV1, { ...about(row), data: { ...appointmentTypeSnapshot(row), changed } }),
+  deleted: (emit, row) => emit(appointmentTypeDeletedV1, { ...about(row), data: { _id: row.id } }),
 };
 
 /** Routes of the `providers`, `facilities` and `appointmentTypes` groups. */
-export function registerCatalogGroups(app: ServiceApp, prisma: PrismaClient, eventsWritten: () => void): void {
-  registerCatalogRoutes(app, new CatalogService(prisma, providerKind, eventsWritten), {
+export function registerCatalogGroups(app: ServiceApp, prisma: PrismaClient, work: SchedulingWork): void {
+  registerCatalogRoutes(app, new CatalogService(prisma, providerKind, work), {
     group: 'providers',
     singular: 'a provider',
     plural: 'providers',
@@ -86,7 +85,7 @@ export function registerCatalogGroups(app: ServiceApp, prisma: PrismaClient, eve
     updateData: (body) => body,
     crudList: true,
   });
-  registerCatalogRoutes(app, new CatalogService(prisma, facilityKind, eventsWritten), {
+  registerCatalogRoutes(app, new CatalogService(prisma, facilityKind, work), {
     group: 'facilities',
     singular: 'a facility',
     plural: 'facilities',
@@ -97,7 +96,7 @@ export function registerCatalogGroups(app: ServiceApp, prisma: PrismaClient, eve
     updateData: (body) => body,
     crudList: false,
   });
-  registerCatalogRoutes(app, new CatalogService(prisma, appointmentTypeKind, eventsWritten), {
+  registerCatalogRoutes(app, new CatalogService(prisma, appointmentTypeKind, work), {
     group: 'appointmentTypes',
     singular: 'an appointment type',
     plural: 'appointment types',

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { EventEnvelope } from '@pep/contracts';
+import type { Emit } from '@pep/db';
 import { callerOf, type Identity, notFound, pageOf, pageWindow, type ServiceApp } from '@pep/service-kit';
 import { z } from 'zod';
-import { enqueue, SOURCE, type Db } from './events.js';
+import type { Db, SchedulingWork } from './events.js';
 import type { PrismaClient } from './generated/prisma/client.js';
 import { READERS, WRITERS } from './roles.js';
 import { idParams, listOf, listQuery, searchQuery, type ListQuery, type Page, type RecordRow } from './schemas.js';
@@ -22,14 +22,6 @@ export interface CatalogDelegate<Row> {
 /** A catalog record: a stored record that can be hidden from lists. */
 export type CatalogRow = RecordRow & { visible: boolean };
 
-/** What the envelope of every event about a record shares. */
-export interface EventContext {
-  source: string;
-  organization: string;
-  subject: string;
-  correlationId: string;
-}
-
 /** Everything that differs between kinds of catalog records. */
 export interface CatalogKind<Row extends CatalogRow, Response> {
   /** Singular, as in "provider not found". */
@@ -41,9 +33,12 @@ export interface CatalogKind<Row extends CatalogRow, Response> {
   searchFields: readonly string[];
   orderBy: object[];
   toResponse(row: Row): Response;
-  created(row: Row, context: EventContext): EventEnvelope;
-  updated(row: Row, changed: string[], context: EventContext): EventEnvelope;
-  deleted(row: Row, context: EventContext): EventEnvelope;
+  /** Emits the kind's created event. */
+  created(emit: Emit, row: Row): void;
+  /** Emits the kind's updated event naming the fields changed. */
+  updated(emit: Emit, row: Row, changed: string[]): void;
+  /** Emits the kind's deleted event. */
+  deleted(emit: Emit, row: Row): void;
 }
 
 /** Which records a list shows: the visible ones (the default lists), the hidden ones, or both (crudList). */
@@ -54,8 +49,7 @@ export class CatalogService<Row extends CatalogRow, Response> {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly kind: CatalogKind<Row, Response>,
-    /** Called after a commit that wrote events, so the relay publishes at once. */
-    private readonly eventsWritten: () => void,
+    private readonly work: SchedulingWork,
   ) {}
 
   /** One page of the organization's records of this kind, optionally only those whose names match `search`. */
@@ -91,14 +85,13 @@ export class CatalogService<Row extends CatalogRow, Response> {
 
   /** Stores a new record and its created event in one transaction. */
   async create(identity: Identity, data: object, correlationId: string): Promise<Response> {
-    const row = await this.prisma.$transaction(async (tx) => {
+    const row = await this.work.run({ correlationId }, async (tx, emit) => {
       const created = await this.kind.delegate(tx).create({
         data: { ...data, id: randomUUID(), organization: identity.organization, createdBy: identity.user, updatedBy: identity.user },
       });
-      await enqueue(tx, [this.kind.created(created, context(created, correlationId))]);
+      this.kind.created(emit, created);
       return created;
     });
-    this.eventsWritten();
     return this.kind.toResponse(row);
   }
 
@@ -107,34 +100,28 @@ export class CatalogService<Row extends CatalogRow, Response> {
    * order. A change that changes nothing publishes nothing.
    */
   async update(identity: Identity, id: string, data: Record<string, unknown>, correlationId: string): Promise<Response> {
-    let wrote = false;
-    const row = await this.prisma.$transaction(async (tx) => {
+    const row = await this.work.run({ correlationId }, async (tx, emit) => {
       const current = await this.own(tx, identity, id, true);
-      const changed = Object.keys(data).filter(
-        (key) => data[key] !== undefined && data[key] !== (current as unknown as Record<string, unknown>)[key],
-      );
+      const changed = Object.keys(data).filter((key) => data[key] !== undefined && data[key] !== (current as Record<string, unknown>)[key]);
       if (changed.length === 0) return current;
       const updated = await this.kind.delegate(tx).update({
         where: { id },
         data: { ...Object.fromEntries(changed.map((key) => [key, data[key]])), updatedBy: identity.user },
       });
-      await enqueue(tx, [this.kind.updated(updated, changed, context(updated, correlationId))]);
-      wrote = true;
+      this.kind.updated(emit, updated, changed);
       return updated;
     });
-    if (wrote) this.eventsWritten();
     return this.kind.toResponse(row);
   }
 
   /** Marks a record deleted and answers it; it then answers 404 like any unknown id. */
   async remove(identity: Identity, id: string, correlationId: string): Promise<Response> {
-    const row = await this.prisma.$transaction(async (tx) => {
+    const row = await this.work.run({ correlationId }, async (tx, emit) => {
       await this.own(tx, identity, id, true);
       const deleted = await this.kind.delegate(tx).update({ where: { id }, data: { deleted: true, updatedBy: identity.user } });
-      await enqueue(tx, [this.kind.deleted(deleted, context(deleted, correlationId))]);
+      this.kind.deleted(emit, deleted);
       return deleted;
     });
-    this.eventsWritten();
     return this.kind.toResponse(row);
   }
 
@@ -152,8 +139,9 @@ export class CatalogService<Row extends CatalogRow, Response> {
   }
 }
 
-function context(row: RecordRow, correlationId: string): EventContext {
-  return { source: SOURCE, organization: row.organization, subject: row.id, correlationId };
+/** The organization and subject of an event about a catalog record. */
+export function about(row: RecordRow): { organization: string; subject: string } {
+  return { organization: row.organization, subject: row.id };
 }
 
 /**

@@ -1,14 +1,14 @@
-import type { EventEnvelope } from '@pep/contracts';
-import { enqueueEvents, type RawSqlClient } from '@pep/db';
+import { handlersOn, type UnitOfWork } from '@pep/db';
 import type { Prisma, PrismaClient } from './generated/prisma/client.js';
 
-/** Where this service's events say they come from. */
-export const SOURCE = '/services/scheduling';
-
-/** The Prisma client or one of its transactions. */
+/** The Prisma client or one of its transactions, for reads that run either way. */
 export type Db = PrismaClient | Prisma.TransactionClient;
 
-/** Writes events to the outbox inside the caller's transaction. */
-export function enqueue(tx: Db, events: EventEnvelope[]): Promise<void> {
-  return enqueueEvents(tx as unknown as RawSqlClient, events);
-}
+/** The scheduling service's transaction client. */
+export type Tx = Prisma.TransactionClient;
+
+/** The scheduling service's unit of work: state and its events in one transaction. */
+export type SchedulingWork = UnitOfWork<Tx>;
+
+/** Binds a handler that uses this service's models to the event it consumes. */
+export const on = handlersOn<Tx>();

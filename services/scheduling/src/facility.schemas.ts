@@ -43,21 +43,23 @@ export const updateFacilityBody = z
 export type UpdateFacilityBody = z.infer<typeof updateFacilityBody>;
 
 /** A facility as the API returns it (the product's FacilityResponse fields scheduling owns, and its time zone). */
-export const facilityResponse = z.object({
-  ...recordFields,
-  name: z.string(),
-  timeZone: z.string(),
-  alternativeName: z.string().nullable(),
-  phonetic: z.string().nullable(),
-  address: z.string().nullable(),
-  city: z.string().nullable(),
-  state: z.string().nullable(),
-  country: z.string().nullable(),
-  postcode: z.string().nullable(),
-  phone: z.string().nullable(),
-  fax: z.string().nullable(),
-  alternativePhone: z.string().nullable(),
-  specialInstructions: z.string().nullable(),
-  visible: z.boolean(),
-});
+export const facilityResponse = z
+  .object({
+    ...recordFields,
+    name: z.string(),
+    timeZone: z.string(),
+    alternativeName: z.string().nullable(),
+    phonetic: z.string().nullable(),
+    address: z.string().nullable(),
+    city: z.string().nullable(),
+    state: z.string().nullable(),
+    country: z.string().nullable(),
+    postcode: z.string().nullable(),
+    phone: z.string().nullable(),
+    fax: z.string().nullable(),
+    alternativePhone: z.string().nullable(),
+    specialInstructions: z.string().nullable(),
+    visible: z.boolean(),
+  })
+  .meta({ id: 'Facility' });
 export type FacilityResponse = z.infer<typeof facilityResponse>;

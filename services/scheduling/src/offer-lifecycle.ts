@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import {
-  createEvent,
   offerAcceptedV1,
   offerApprovedV1,
   offerClosedV1,
@@ -12,10 +11,10 @@ import {
   type offerSources,
   type offerStatuses,
 } from '@pep/contracts';
+import type { Emit } from '@pep/db';
 import { HttpProblem, type Identity, type InvalidField, type Logger } from '@pep/service-kit';
 import {
   cancelAppointment,
-  eventContext,
   holdSlotForOffer,
   providerBusy,
   releaseOfferedSlot,
@@ -24,16 +23,15 @@ import {
   tryBookAppointment,
   type Actor,
 } from './booking-core.js';
-import { enqueue, type Db } from './events.js';
+import type { Db, SchedulingWork } from './events.js';
 import type { Offer, OfferRecipient, PrismaClient, Waitlist } from './generated/prisma/client.js';
 import { ownOffer, withRecipients as include, type WithRecipients } from './offer-queries.js';
 import type { CreateOfferBody, OfferResponse } from './offer.schemas.js';
 import { offerSettings, type OfferSettings } from './organization-setting.js';
 import { rankCandidates, type Slot } from './ranking.js';
 import { invalidFields } from './schemas.js';
-import { offerSnapshot, toOfferResponse, toWaitlistResponse } from './views.js';
+import { offerSnapshot, toOfferResponse } from './views.js';
 import { entryChanged, ownEntry } from './waitlist.service.js';
-import type { WaitlistResponse } from './waitlist.schemas.js';
 
 /** Where an offer came from, as the API spells it. */
 type OfferSource = (typeof offerSources)[number];
@@ -45,7 +43,7 @@ type OfferEnd = Exclude<(typeof offerStatuses)[number], 'in-progress'>;
 export type AcceptOutcome = { kind: 'accepted'; entry: Waitlist } | { kind: 'approved'; entry: Waitlist } | { kind: 'slot-booked' };
 
 /** Whether a decline was the patient's (or staff on their behalf) or staff withdrawing the offer from them. */
-type Refusal = 'declined' | 'withdrawn';
+export type Refusal = 'declined' | 'withdrawn';
 
 const slotTaken = () => new HttpProblem(409, 'slot-taken', 'The slot was taken by another patient.');
 const offerOver = () => new HttpProblem(409, 'offer-closed', 'The offer is no longer in progress.');
@@ -60,12 +58,14 @@ const noOffer = () => new HttpProblem(409, 'no-open-offer', 'The waitlist entry 
  * cancellation of one offer are serialized and its events are published in order. The availability of the slot, when
  * there is one, follows the offer in the same transactions: offered while it runs, booked-by-offer once accepted,
  * available again when it ends without a patient.
+ *
+ * Routes and consumers call the same methods; each runs its own unit of work, which a consumer's inbox transaction
+ * joins.
  */
 export class OfferLifecycle {
   constructor(
     private readonly prisma: PrismaClient,
-    /** Called after a commit that wrote events, so the relay publishes at once. */
-    private readonly eventsWritten: () => void,
+    private readonly work: SchedulingWork,
     /** The clock; tests move it to make offers lapse. */
     private readonly now: () => Date = () => new Date(),
     private readonly logger?: Logger,
@@ -74,12 +74,13 @@ export class OfferLifecycle {
   // ---- making offers ---------------------------------------------------------------------------------------
 
   /**
-   * Offers a free slot to the best-ranked waiting patients, inside the caller's transaction, and answers the offer;
+   * Offers a free slot to the best-ranked waiting patients, inside the caller's unit of work, and answers the offer;
    * null when there is nobody to offer it to, the slot is past, or the provider is busy then. Parallel offers go to
    * every candidate at once; serial offers to the first, with the rest queued (`in-flight`).
    */
-  async makeOffer(
+  private async makeOffer(
     tx: Db,
+    emit: Emit,
     actor: Actor,
     slot: Slot & { source: OfferSource; fromAppointment?: string; overrides?: Partial<OfferSettings>; waitlists?: string[] },
   ): Promise<WithRecipients | null> {
@@ -127,25 +128,25 @@ export class OfferLifecycle {
       include,
     });
     await holdSlotForOffer(tx, offer, actor);
-    const events: EventEnvelope[] = [];
+    const entries: Waitlist[] = [];
     for (const recipient of offer.recipients) {
-      const entry = await tx.waitlist.update({
-        where: { id: recipient.waitlistId },
-        data: { status: recipient.status === 'offered' ? 'offered' : 'in-flight', offerId, updatedBy: actor.user },
-      });
-      events.push(entryChanged(entry, ['status', 'offer'], actor.correlationId, actor.causationId));
+      entries.push(
+        await tx.waitlist.update({
+          where: { id: recipient.waitlistId },
+          data: { status: recipient.status === 'offered' ? 'offered' : 'in-flight', offerId, updatedBy: actor.user },
+        }),
+      );
     }
     const offered = offer.recipients.filter((recipient) => recipient.status === 'offered').map(patientOf);
-    events.unshift(
-      createEvent(offerCreatedV1, { ...context(offer, actor), data: { ...offerSnapshot(offer, facility?.timeZone ?? 'UTC'), offered } }),
-    );
-    await enqueue(tx, events);
+    emit(offerCreatedV1, { ...about(offer), data: { ...offerSnapshot(offer, facility?.timeZone ?? 'UTC'), offered } });
+    for (const entry of entries) entryChanged(emit, entry, ['status', 'offer']);
     return offer;
   }
 
-  /** Offers the slot of a cancelled appointment; at most one offer per cancelled appointment. */
+  /** Offers the slot of a cancelled appointment, inside the consumer's unit of work; at most one offer per cancelled appointment. */
   async offerCancelledSlot(
     tx: Db,
+    emit: Emit,
     event: EventEnvelope<{ _id: string; provider: string; facility: string; type: string | null; date: string; duration: number }>,
   ): Promise<void> {
     if (await tx.offer.findUnique({ where: { fromAppointment: event.data._id } })) return;
@@ -157,7 +158,8 @@ export class OfferLifecycle {
     const appointmentType = event.data.type;
     const offer = await this.makeOffer(
       tx,
-      { organization: event.organization, user: 'system', correlationId: event.correlationid, causationId: event.id },
+      emit,
+      { organization: event.organization, user: 'system' },
       {
         organization: event.organization,
         provider: event.data.provider,
@@ -188,7 +190,7 @@ export class OfferLifecycle {
     };
     if (slot.date.getTime() <= this.now().getTime())
       throw invalidFields([{ field: 'body.date', message: 'the slot must be in the future' }]);
-    const offer = await this.prisma.$transaction(async (tx) => {
+    const offer = await this.work.run({ correlationId }, async (tx, emit) => {
       if (await providerBusy(tx, slot)) throw new HttpProblem(409, 'slot-taken', 'The provider already has an appointment at that time.');
       const overrides: Partial<OfferSettings> = {
         ...(body.protocol ? { protocol: body.protocol } : {}),
@@ -197,7 +199,8 @@ export class OfferLifecycle {
       };
       const made = await this.makeOffer(
         tx,
-        { organization: identity.organization, user: identity.user, correlationId },
+        emit,
+        { organization: identity.organization, user: identity.user },
         { ...slot, source: 'manual', overrides, ...(body.waitlists ? { waitlists: body.waitlists } : {}) },
       );
       if (!made) {
@@ -208,7 +211,6 @@ export class OfferLifecycle {
       }
       return made;
     });
-    this.eventsWritten();
     return toOfferResponse(offer);
   }
 
@@ -219,14 +221,19 @@ export class OfferLifecycle {
    * update moves the offer out of in-progress, and every concurrent acceptance waits on that row and then finds it
    * moved (409). The winner's appointment, the other patients' release and the events commit with it. When the
    * organization has the front office approve acceptances, the entry is `confirming` and the booking holds the slot;
-   * accepting a confirming entry again is that approval.
+   * accepting a confirming entry again is that approval. A slot booked another way meanwhile closes the offer and
+   * answers `slot-booked`, committed.
    */
-  async accept(tx: Db, actor: Actor, waitlistId: string, options: { mayApprove: boolean }): Promise<AcceptOutcome> {
+  accept(actor: Actor, waitlistId: string, options: { mayApprove: boolean }, correlationId: string): Promise<AcceptOutcome> {
+    return this.work.run({ correlationId }, (tx, emit) => this.accepting(tx, emit, actor, waitlistId, options));
+  }
+
+  private async accepting(tx: Db, emit: Emit, actor: Actor, waitlistId: string, options: { mayApprove: boolean }): Promise<AcceptOutcome> {
     const entry = await ownEntry(tx, actor.organization, waitlistId);
     if (!entry.offerId) throw await lastAnswer(tx, entry.id);
     if (entry.status === 'confirming') {
       if (!options.mayApprove) return { kind: 'accepted', entry };
-      return this.approve(tx, actor, entry);
+      return this.approve(tx, emit, actor, entry);
     }
     if (entry.status === 'accepted') return { kind: 'accepted', entry };
     const now = this.now();
@@ -264,14 +271,14 @@ export class OfferLifecycle {
       source: 'waitlist',
       status: 'unconfirmed',
     } as const;
-    const appointment = await tryBookAppointment(tx, actor, booking, facility.timeZone);
+    const appointment = await tryBookAppointment(this.work, actor, booking, facility.timeZone);
     if (!appointment) {
-      await this.close(tx, actor, offer, 'cancelled', 'slot-booked', 'withdrawn');
+      await this.close(tx, emit, actor, offer, 'cancelled', 'slot-booked', 'withdrawn');
       return { kind: 'slot-booked' };
     }
 
     const updated = await tx.offer.update({ where: { id: offer.id }, data: { usedForAppointment: appointment.id }, include });
-    await takeOfferedSlot(tx, offer, appointment, actor);
+    await takeOfferedSlot(tx, emit, offer, appointment, actor);
     await tx.offerRecipient.update({
       where: { offerId_waitlistId: { offerId: offer.id, waitlistId: entry.id } },
       data: { status: 'accepted', respondedAt: now },
@@ -280,7 +287,7 @@ export class OfferLifecycle {
       where: { id: entry.id },
       data: { status: settings.frontOfficeAcceptance ? 'confirming' : 'accepted', updatedBy: actor.user },
     });
-    const { events, told } = await this.release(
+    const { released, told } = await this.release(
       tx,
       actor,
       offer.recipients.filter((recipient) => recipient.waitlistId !== entry.id),
@@ -288,21 +295,19 @@ export class OfferLifecycle {
       now,
     );
     const snapshot = offerSnapshot(updated, facility.timeZone);
-    await enqueue(tx, [
-      createEvent(offerAcceptedV1, {
-        ...context(offer, actor),
-        data: {
-          ...snapshot,
-          patient: entry.patient,
-          waitlist: entry.id,
-          appointment: appointment.id,
-          awaitingApproval: settings.frontOfficeAcceptance,
-        },
-      }),
-      createEvent(offerClosedV1, { ...context(offer, actor), data: { ...snapshot, reason: 'patient-found', patients: told } }),
-      entryChanged(winner, ['status'], actor.correlationId, actor.causationId),
-      ...events,
-    ]);
+    emit(offerAcceptedV1, {
+      ...about(offer),
+      data: {
+        ...snapshot,
+        patient: entry.patient,
+        waitlist: entry.id,
+        appointment: appointment.id,
+        awaitingApproval: settings.frontOfficeAcceptance,
+      },
+    });
+    emit(offerClosedV1, { ...about(offer), data: { ...snapshot, reason: 'patient-found', patients: told } });
+    entryChanged(emit, winner, ['status']);
+    for (const entry of released) entryChanged(emit, entry, ['status', 'offer']);
     return { kind: 'accepted', entry: winner };
   }
 
@@ -310,12 +315,12 @@ export class OfferLifecycle {
    * The front office approves an acceptance it held: the entry is accepted, the offer names who approved, and
    * offer.approved tells the patient the booking stands.
    */
-  private async approve(tx: Db, actor: Actor, entry: Waitlist): Promise<AcceptOutcome> {
+  private async approve(tx: Db, emit: Emit, actor: Actor, entry: Waitlist): Promise<AcceptOutcome> {
     await lockOffer(tx, entry.offerId!);
     const offer = await tx.offer.update({ where: { id: entry.offerId! }, data: { approvedBy: actor.user, updatedBy: actor.user } });
     const approved = await tx.waitlist.update({ where: { id: entry.id }, data: { status: 'accepted', updatedBy: actor.user } });
     const facility = await tx.facility.findFirst({ where: { id: offer.facilityId }, select: { timeZone: true } });
-    const events = [entryChanged(approved, ['status'], actor.correlationId, actor.causationId)];
+    entryChanged(emit, approved, ['status']);
     if (offer.usedForAppointment) {
       const data = {
         ...offerSnapshot(offer, facility?.timeZone ?? 'UTC'),
@@ -323,9 +328,8 @@ export class OfferLifecycle {
         waitlist: entry.id,
         appointment: offer.usedForAppointment,
       };
-      events.push(createEvent(offerApprovedV1, { ...context(offer, actor), data }));
+      emit(offerApprovedV1, { ...about(offer), data });
     }
-    await enqueue(tx, events);
     return { kind: 'approved', entry: approved };
   }
 
@@ -335,11 +339,22 @@ export class OfferLifecycle {
    * patient-not-found. Declining an acceptance the front office holds releases the slot: the booking is cancelled,
    * which offers the slot afresh, and the entry is `declined`.
    */
-  async refuse(tx: Db, actor: Actor, waitlistId: string, how: Refusal, options: { mayRejectHeld: boolean }): Promise<Waitlist> {
+  refuse(actor: Actor, waitlistId: string, how: Refusal, options: { mayRejectHeld: boolean }, correlationId: string): Promise<Waitlist> {
+    return this.work.run({ correlationId }, (tx, emit) => this.refusing(tx, emit, actor, waitlistId, how, options));
+  }
+
+  private async refusing(
+    tx: Db,
+    emit: Emit,
+    actor: Actor,
+    waitlistId: string,
+    how: Refusal,
+    options: { mayRejectHeld: boolean },
+  ): Promise<Waitlist> {
     const entry = await ownEntry(tx, actor.organization, waitlistId);
     if (!entry.offerId) throw noOffer();
     const offer = await lockOffer(tx, entry.offerId);
-    if (entry.status === 'confirming' && how === 'declined' && options.mayRejectHeld) return this.rejectHeld(tx, actor, entry, offer);
+    if (entry.status === 'confirming' && how === 'declined' && options.mayRejectHeld) return this.rejectHeld(tx, emit, actor, entry, offer);
     const recipient = offer.recipients.find((candidate) => candidate.waitlistId === entry.id);
     if (offer.status !== 'in-progress' || !recipient || (recipient.status !== 'offered' && recipient.status !== 'queued'))
       throw offerOver();
@@ -352,8 +367,8 @@ export class OfferLifecycle {
       where: { id: entry.id },
       data: { status: 'waiting', offerId: null, updatedBy: actor.user },
     });
-    await enqueue(tx, [entryChanged(released, ['status', 'offer'], actor.correlationId, actor.causationId)]);
-    await this.advance(tx, actor, await lockOffer(tx, offer.id), now);
+    entryChanged(emit, released, ['status', 'offer']);
+    await this.advance(tx, emit, actor, await lockOffer(tx, offer.id), now);
     return released;
   }
 
@@ -361,46 +376,40 @@ export class OfferLifecycle {
    * Front office declines a held acceptance: the entry is declined and its booking cancelled (which frees the slot
    * again); offer.rejected tells the patient the slot is no longer theirs.
    */
-  private async rejectHeld(tx: Db, actor: Actor, entry: Waitlist, offer: WithRecipients): Promise<Waitlist> {
+  private async rejectHeld(tx: Db, emit: Emit, actor: Actor, entry: Waitlist, offer: WithRecipients): Promise<Waitlist> {
     const rejected = await tx.offer.update({ where: { id: offer.id }, data: { declinedBy: actor.user, updatedBy: actor.user } });
     const declined = await tx.waitlist.update({
       where: { id: entry.id },
       data: { status: 'declined', offerId: null, updatedBy: actor.user },
     });
     const facility = await tx.facility.findFirst({ where: { id: offer.facilityId }, select: { timeZone: true } });
-    const events: EventEnvelope[] = [
-      entryChanged(declined, ['status', 'offer'], actor.correlationId, actor.causationId),
-      createEvent(offerRejectedV1, {
-        ...context(offer, actor),
-        data: {
-          ...offerSnapshot(rejected, facility?.timeZone ?? 'UTC'),
-          patient: entry.patient,
-          waitlist: entry.id,
-          appointment: offer.usedForAppointment,
-        },
-      }),
-    ];
-    await enqueue(tx, events);
+    entryChanged(emit, declined, ['status', 'offer']);
+    emit(offerRejectedV1, {
+      ...about(offer),
+      data: {
+        ...offerSnapshot(rejected, facility?.timeZone ?? 'UTC'),
+        patient: entry.patient,
+        waitlist: entry.id,
+        appointment: offer.usedForAppointment,
+      },
+    });
     const held = offer.usedForAppointment
       ? await tx.appointment.findFirst({ where: { id: offer.usedForAppointment, status: { not: 'cancelled' } }, select: { id: true } })
       : null;
-    if (held) await cancelAppointment(tx, actor, held);
+    if (held) await cancelAppointment(tx, emit, actor, held);
     return declined;
   }
 
   /** Cancels an offer in progress (POST /api/offers/:id/cancel); the patients offered are told it is gone. */
   async cancel(identity: Identity, id: string, correlationId: string): Promise<OfferResponse> {
-    const actor = { organization: identity.organization, user: identity.user, correlationId };
-    let wrote = false;
-    const offer = await this.prisma.$transaction(async (tx) => {
+    const actor = { organization: identity.organization, user: identity.user };
+    const offer = await this.work.run({ correlationId }, async (tx, emit) => {
       const current = await ownOffer(tx, identity.organization, id, true);
       if (current.status === 'cancelled') return current;
       if (current.status !== 'in-progress') throw offerOver();
-      await this.close(tx, actor, current, 'cancelled', 'cancelled', 'withdrawn');
-      wrote = true;
+      await this.close(tx, emit, actor, current, 'cancelled', 'cancelled', 'withdrawn');
       return ownOffer(tx, identity.organization, id);
     });
-    if (wrote) this.eventsWritten();
     return toOfferResponse(offer);
   }
 
@@ -434,7 +443,8 @@ export class OfferLifecycle {
     });
     let lapsed = 0;
     for (const { id } of due) {
-      const done = await this.prisma.$transaction(async (tx) => {
+      // Lapsing is nobody's request: each offer's events are correlated by an id of their own.
+      const done = await this.work.run({ correlationId: randomUUID() }, async (tx, emit) => {
         const locked = await tx.$queryRawUnsafe<unknown[]>(
           `SELECT 1 FROM "offer" WHERE "id" = $1::uuid AND "status" = 'in-progress' AND "expire_at" <= $2::timestamptz FOR UPDATE SKIP LOCKED`,
           id,
@@ -442,16 +452,15 @@ export class OfferLifecycle {
         );
         if (locked.length === 0) return false;
         const offer = await tx.offer.findUniqueOrThrow({ where: { id }, include });
-        const actor = { organization: offer.organization, user: 'system', correlationId: randomUUID() };
+        const actor = { organization: offer.organization, user: 'system' };
         const expired = offer.recipients.filter((recipient) => recipient.status === 'offered');
-        const { events, told } = await this.release(tx, actor, expired, 'expired', now);
-        await enqueue(tx, events);
-        await this.advance(tx, actor, await tx.offer.findUniqueOrThrow({ where: { id }, include }), now, told);
+        const { released, told } = await this.release(tx, actor, expired, 'expired', now);
+        for (const entry of released) entryChanged(emit, entry, ['status', 'offer']);
+        await this.advance(tx, emit, actor, await tx.offer.findUniqueOrThrow({ where: { id }, include }), now, told);
         return true;
       });
       if (done) lapsed += 1;
     }
-    if (lapsed > 0) this.eventsWritten();
     return lapsed;
   }
 
@@ -462,6 +471,7 @@ export class OfferLifecycle {
    */
   private async advance(
     tx: Db,
+    emit: Emit,
     actor: Actor,
     offer: WithRecipients,
     now: Date,
@@ -477,29 +487,24 @@ export class OfferLifecycle {
       });
       const updated = await tx.offer.update({ where: { id: offer.id }, data: { expireAt: lapse(now, offer.expiryMinutes, offer.date) } });
       const entry = await tx.waitlist.update({ where: { id: next.waitlistId }, data: { status: 'offered' } });
-      await enqueue(tx, [
-        createEvent(offerExtendedV1, {
-          ...context(offer, actor),
-          data: { ...offerSnapshot(updated, facility.timeZone), offered: [patientOf(next)] },
-        }),
-        entryChanged(entry, ['status'], actor.correlationId, actor.causationId),
-      ]);
+      emit(offerExtendedV1, { ...about(offer), data: { ...offerSnapshot(updated, facility.timeZone), offered: [patientOf(next)] } });
+      entryChanged(emit, entry, ['status']);
       return 'extended';
     }
-    const { events } = await this.release(tx, actor, offer.recipients, 'expired', now);
+    const { released } = await this.release(tx, actor, offer.recipients, 'expired', now);
     const ended = await tx.offer.update({ where: { id: offer.id }, data: { status: 'patient-not-found', updatedBy: actor.user } });
-    await releaseOfferedSlot(tx, offer, actor);
+    await releaseOfferedSlot(tx, emit, offer, actor);
     const snapshot = offerSnapshot(ended, facility.timeZone);
-    const end = lapsed
-      ? createEvent(offerExpiredV1, { ...context(offer, actor), data: { ...snapshot, patients: lapsed } })
-      : createEvent(offerClosedV1, { ...context(offer, actor), data: { ...snapshot, reason: 'patient-not-found', patients: [] } });
-    await enqueue(tx, [end, ...events]);
+    if (lapsed) emit(offerExpiredV1, { ...about(offer), data: { ...snapshot, patients: lapsed } });
+    else emit(offerClosedV1, { ...about(offer), data: { ...snapshot, reason: 'patient-not-found', patients: [] } });
+    for (const entry of released) entryChanged(emit, entry, ['status', 'offer']);
     return 'ended';
   }
 
   /** Ends an offer for everyone still in it; the patients offered are told why with offer.closed. */
   private async close(
     tx: Db,
+    emit: Emit,
     actor: Actor,
     offer: WithRecipients,
     status: OfferEnd,
@@ -507,28 +512,24 @@ export class OfferLifecycle {
     as: OfferRecipient['status'],
   ): Promise<void> {
     const now = this.now();
-    const { events, told } = await this.release(tx, actor, offer.recipients, as, now);
+    const { released, told } = await this.release(tx, actor, offer.recipients, as, now);
     const closed = await tx.offer.update({
       where: { id: offer.id },
       data: { status, patientFound: null, patientFoundAt: null, updatedBy: actor.user },
     });
-    await releaseOfferedSlot(tx, offer, actor);
+    await releaseOfferedSlot(tx, emit, offer, actor);
     const facility = await tx.facility.findFirstOrThrow({ where: { id: offer.facilityId } });
-    await enqueue(tx, [
-      createEvent(offerClosedV1, {
-        ...context(offer, actor),
-        data: { ...offerSnapshot(closed, facility.timeZone), reason, patients: told },
-      }),
-      ...events,
-    ]);
+    emit(offerClosedV1, { ...about(offer), data: { ...offerSnapshot(closed, facility.timeZone), reason, patients: told } });
+    for (const entry of released) entryChanged(emit, entry, ['status', 'offer']);
   }
 
   /**
    * Takes the offered and queued recipients out of an offer (as `status`) and puts their entries back to waiting.
-   * Answers the entries' events and the patients who had been offered it (those to tell).
+   * Answers the entries released (whose waitlist.entry-changed the caller emits after the offer's own events) and the
+   * patients who had been offered it (those to tell).
    */
   private async release(tx: Db, actor: Actor, recipients: OfferRecipient[], status: OfferRecipient['status'], now: Date) {
-    const events: EventEnvelope[] = [];
+    const released: Waitlist[] = [];
     const told: Array<{ patient: string; waitlist: string }> = [];
     for (const recipient of recipients) {
       if (recipient.status !== 'offered' && recipient.status !== 'queued') continue;
@@ -541,9 +542,9 @@ export class OfferLifecycle {
         where: { id: recipient.waitlistId, offerId: recipient.offerId },
         data: { status: 'waiting', offerId: null, updatedBy: actor.user },
       });
-      for (const released of entry) events.push(entryChanged(released, ['status', 'offer'], actor.correlationId, actor.causationId));
+      released.push(...entry);
     }
-    return { events, told };
+    return { released, told };
   }
 
   /** The live provider, facility and type a manual offer names; a 400 naming each that is not the organization's. */
@@ -560,37 +561,6 @@ export class OfferLifecycle {
     if (!type) errors.push({ field: 'body.appointmentType', message: 'no such appointment type' });
     if (errors.length > 0 || !type) throw invalidFields(errors);
     return type;
-  }
-}
-
-/** Runs the answers of the HTTP routes in their own transaction and maps their outcomes to answers. */
-export class OfferAnswers {
-  constructor(
-    private readonly prisma: PrismaClient,
-    private readonly offers: OfferLifecycle,
-    private readonly eventsWritten: () => void,
-  ) {}
-
-  /** GET /api/waitlists/confirmOffer/:id: 200 with the entry for the winner (or the approval), 409 for everyone else. */
-  async confirm(identity: Identity, waitlistId: string, correlationId: string): Promise<WaitlistResponse> {
-    const outcome = await this.prisma.$transaction((tx) =>
-      this.offers.accept(tx, { organization: identity.organization, user: identity.user, correlationId }, waitlistId, { mayApprove: true }),
-    );
-    this.eventsWritten();
-    if (outcome.kind === 'slot-booked')
-      throw new HttpProblem(409, 'slot-taken', 'The provider was booked for that time another way; the offer is closed.');
-    return toWaitlistResponse(outcome.entry);
-  }
-
-  /** GET /api/waitlists/declineOffer/:id and cancelOffer/:id. */
-  async refuse(identity: Identity, waitlistId: string, how: Refusal, correlationId: string): Promise<WaitlistResponse> {
-    const entry = await this.prisma.$transaction((tx) =>
-      this.offers.refuse(tx, { organization: identity.organization, user: identity.user, correlationId }, waitlistId, how, {
-        mayRejectHeld: true,
-      }),
-    );
-    this.eventsWritten();
-    return toWaitlistResponse(entry);
   }
 }
 
@@ -630,6 +600,7 @@ function patientOf(recipient: { patient: string; waitlistId: string }) {
   return { patient: recipient.patient, waitlist: recipient.waitlistId };
 }
 
-function context(offer: Offer, actor: Actor) {
-  return eventContext(offer.organization, offer.id, actor);
+/** The organization and subject of an event about an offer. */
+function about(offer: Offer) {
+  return { organization: offer.organization, subject: offer.id };
 }

@@ -1,4 +1,4 @@
-import { callerOf, type ServiceApp } from '@pep/service-kit';
+import { callerOf, HttpProblem, type Identity, type ServiceApp } from '@pep/service-kit';
 import { z } from 'zod';
 import {
   createOfferBody,
@@ -9,12 +9,13 @@ import {
   offerWaitlistResponse,
   updateOfferBody,
 } from './offer.schemas.js';
-import type { OfferAnswers, OfferLifecycle } from './offer-lifecycle.js';
+import type { OfferLifecycle, Refusal } from './offer-lifecycle.js';
 import type { OfferQueries } from './offer-queries.js';
 import type { PatientDirectory } from './patient-directory.js';
 import { READERS, WRITERS } from './roles.js';
 import { idParams, listOf, listQuery } from './schemas.js';
-import { waitlistResponse } from './waitlist.schemas.js';
+import { toWaitlistResponse } from './views.js';
+import { waitlistResponse, type WaitlistResponse } from './waitlist.schemas.js';
 
 const tags = ['offers'];
 const page = listOf(offerResponse);
@@ -22,12 +23,23 @@ const noBody = z.object({}).strict().nullish();
 const FILTERS = 'Filter by status, source, provider, facility, and the slot date with comparisons: `date=>2026-01-01T00:00:00Z`.';
 
 /** The answers to an offer on a waitlist entry's behalf: confirmOffer, declineOffer and cancelOffer (GET in v1). */
-export function registerOfferAnswerRoutes(app: ServiceApp, answers: OfferAnswers): void {
+export function registerOfferAnswerRoutes(app: ServiceApp, offers: OfferLifecycle): void {
+  /** 200 with the entry for the winner (or the approval); 409 for everyone else, once the offer's closing committed. */
+  const confirm = async (identity: Identity, waitlistId: string, correlationId: string): Promise<WaitlistResponse> => {
+    const outcome = await offers.accept(actorOf(identity), waitlistId, { mayApprove: true }, correlationId);
+    if (outcome.kind === 'slot-booked')
+      throw new HttpProblem(409, 'slot-taken', 'The provider was booked for that time another way; the offer is closed.');
+    return toWaitlistResponse(outcome.entry);
+  };
+  const refuse = async (identity: Identity, waitlistId: string, how: Refusal, correlationId: string): Promise<WaitlistResponse> =>
+    toWaitlistResponse(await offers.refuse(actorOf(identity), waitlistId, how, { mayRejectHeld: true }, correlationId));
+
   app.get(
     '/api/waitlists/confirmOffer/:id',
     {
       config: { roles: WRITERS },
       schema: {
+        operationId: 'confirmOffer',
         tags: ['waitlists'],
         summary: 'Accept the offer made to a waitlist entry',
         description:
@@ -39,13 +51,14 @@ export function registerOfferAnswerRoutes(app: ServiceApp, answers: OfferAnswers
         response: { 200: waitlistResponse },
       },
     },
-    async (request) => answers.confirm(callerOf(request), request.params.id, request.id),
+    async (request) => confirm(callerOf(request), request.params.id, request.id),
   );
   app.get(
     '/api/waitlists/declineOffer/:id',
     {
       config: { roles: WRITERS },
       schema: {
+        operationId: 'declineOffer',
         tags: ['waitlists'],
         summary: 'Decline the offer made to a waitlist entry',
         description:
@@ -54,13 +67,14 @@ export function registerOfferAnswerRoutes(app: ServiceApp, answers: OfferAnswers
         response: { 200: waitlistResponse },
       },
     },
-    async (request) => answers.refuse(callerOf(request), request.params.id, 'declined', request.id),
+    async (request) => refuse(callerOf(request), request.params.id, 'declined', request.id),
   );
   app.get(
     '/api/waitlists/cancelOffer/:id',
     {
       config: { roles: WRITERS },
       schema: {
+        operationId: 'withdrawOffer',
         tags: ['waitlists'],
         summary: 'Withdraw the offer from a waitlist entry',
         description: 'Staff take the entry out of its offer (it waits again); a serial offer moves on to the next patient.',
@@ -68,7 +82,7 @@ export function registerOfferAnswerRoutes(app: ServiceApp, answers: OfferAnswers
         response: { 200: waitlistResponse },
       },
     },
-    async (request) => answers.refuse(callerOf(request), request.params.id, 'withdrawn', request.id),
+    async (request) => refuse(callerOf(request), request.params.id, 'withdrawn', request.id),
   );
 }
 
@@ -154,6 +168,7 @@ export function registerOfferRoutes(app: ServiceApp, offers: OfferQueries, lifec
     {
       config: { roles: READERS },
       schema: {
+        operationId: 'listPatientOffers',
         tags,
         summary: 'Offers made to a patient',
         description: "Paged, newest first; a patient that is not the organization's answers 404.",
@@ -220,4 +235,9 @@ export function registerOfferRoutes(app: ServiceApp, offers: OfferQueries, lifec
     },
     async (request) => lifecycle.cancel(callerOf(request), request.params.id, request.id),
   );
+}
+
+/** The caller of a route as the actor of an offer's change. */
+function actorOf(identity: Identity) {
+  return { organization: identity.organization, user: identity.user };
 }

@@ -1,32 +1,35 @@
 import { offerProtocols, offerSources, offerStatuses } from '@pep/contracts';
+import { minutes, timestamp } from '@pep/service-kit';
 import { z } from 'zod';
 import { dateFilter, instant } from './appointment.schemas.js';
 import { listQuery, recordFields } from './schemas.js';
 import { waitlistResponse } from './waitlist.schemas.js';
 
 /** An offer as the API returns it (the product's OfferResponse fields this service keeps). */
-export const offerResponse = z.object({
-  ...recordFields,
-  provider: z.uuid(),
-  facility: z.uuid(),
-  appointmentType: z.array(z.uuid()).describe('The appointment type of the slot (one).'),
-  date: z.string(),
-  duration: z.number().int().describe('Minutes.'),
-  expireAt: z.string().describe('When the patients offered now can no longer accept.'),
-  protocol: z.enum(offerProtocols),
-  source: z.enum(offerSources),
-  status: z.enum(offerStatuses),
-  patientFound: z.uuid().nullable().describe('The patient who took the slot.'),
-  patientFoundAt: z.string().nullable(),
-  usedForAppointment: z.uuid().nullable().describe('The appointment booked for that patient.'),
-  availability: z.uuid().nullable().describe('Always null for now: the availability offered names its offer in its own `offer` field.'),
-  approvedBy: z.string().nullable().describe('Who approved the acceptance, when the organization has the front office approve them.'),
-  declinedBy: z.string().nullable(),
-  currentWaitlist: z.number().int().describe('Index in `waitlists` of the entry offered now (serial), -1 when none or several.'),
-  rescheduledFromAppointment: z.uuid().nullable(),
-  cancelledAppointment: z.uuid().nullable().describe('The cancelled appointment that freed the slot.'),
-  waitlists: z.array(z.uuid()).describe('Waitlist entries the offer was made to, in rank order.'),
-});
+export const offerResponse = z
+  .object({
+    ...recordFields,
+    provider: z.uuid(),
+    facility: z.uuid(),
+    appointmentType: z.array(z.uuid()).describe('The appointment type of the slot (one).'),
+    date: timestamp,
+    duration: minutes,
+    expireAt: timestamp.describe('When the patients offered now can no longer accept.'),
+    protocol: z.enum(offerProtocols),
+    source: z.enum(offerSources),
+    status: z.enum(offerStatuses),
+    patientFound: z.uuid().nullable().describe('The patient who took the slot.'),
+    patientFoundAt: timestamp.nullable(),
+    usedForAppointment: z.uuid().nullable().describe('The appointment booked for that patient.'),
+    availability: z.uuid().nullable().describe('Always null for now: the availability offered names its offer in its own `offer` field.'),
+    approvedBy: z.string().nullable().describe('Who approved the acceptance, when the organization has the front office approve them.'),
+    declinedBy: z.string().nullable(),
+    currentWaitlist: z.number().int().describe('Index in `waitlists` of the entry offered now (serial), -1 when none or several.'),
+    rescheduledFromAppointment: z.uuid().nullable(),
+    cancelledAppointment: z.uuid().nullable().describe('The cancelled appointment that freed the slot.'),
+    waitlists: z.array(z.uuid()).describe('Waitlist entries the offer was made to, in rank order.'),
+  })
+  .meta({ id: 'Offer' });
 export type OfferResponse = z.infer<typeof offerResponse>;
 
 /** Body of POST /api/offers: a manual offer of a free slot; what is left out comes from the organization's settings. */
@@ -95,7 +98,7 @@ export const offerWaitlistResponse = waitlistResponse.extend({
   recipient: z.object({
     rank: z.number().int(),
     status: z.enum(['queued', 'offered', 'accepted', 'declined', 'expired', 'taken', 'withdrawn']),
-    offeredAt: z.string().nullable(),
-    respondedAt: z.string().nullable(),
+    offeredAt: timestamp.nullable(),
+    respondedAt: timestamp.nullable(),
   }),
 });

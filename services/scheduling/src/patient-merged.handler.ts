@@ -1,6 +1,6 @@
 import { patientMergedV1 } from '@pep/contracts';
-import { on, type EventBinding } from '@pep/db';
-import type { Db } from './events.js';
+import type { EventBinding } from '@pep/db';
+import { on, type Tx } from './events.js';
 
 /**
  * Two patient records were merged (patients service): the merged record's appointments, waitlist entries and offers
@@ -8,8 +8,7 @@ import type { Db } from './events.js';
  * Ids change, nothing else: no slot moves, so the no-overlap rule and the offers' state are untouched. Replayed, it
  * finds nothing left to move.
  */
-export const patientMergedHandler: EventBinding = on(patientMergedV1, async (event, raw) => {
-  const tx = raw as unknown as Db;
+export const patientMergedHandler: EventBinding<Tx> = on(patientMergedV1, async (event, tx) => {
   const { merged, survivor } = event.data;
   const organization = event.organization;
   await tx.appointment.updateMany({ where: { organization, patient: merged }, data: { patient: survivor } });

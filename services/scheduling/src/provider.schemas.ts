@@ -53,23 +53,25 @@ export const updateProviderBody = z
 export type UpdateProviderBody = z.infer<typeof updateProviderBody>;
 
 /** A provider as the API returns it (the product's ProviderResponse fields scheduling owns). */
-export const providerResponse = z.object({
-  ...recordFields,
-  firstname: z.string(),
-  lastname: z.string(),
-  middlename: z.string().nullable(),
-  name: z.string(),
-  normalizedName: z.string().describe('Lower-case name without accents, for matching.'),
-  alternativeName: z.string().nullable(),
-  phonetic: z.string().nullable(),
-  displayPhone: z.string().nullable(),
-  npi: z.number().int().nullable(),
-  deptCode: z.string().nullable(),
-  specialInstructions: z.string().nullable(),
-  schedulable: z.boolean(),
-  isReferringProvider: z.boolean(),
-  isRenderingProvider: z.boolean(),
-  visible: z.boolean(),
-  source: z.enum(providerSources),
-});
+export const providerResponse = z
+  .object({
+    ...recordFields,
+    firstname: z.string(),
+    lastname: z.string(),
+    middlename: z.string().nullable(),
+    name: z.string(),
+    normalizedName: z.string().describe('Lower-case name without accents, for matching.'),
+    alternativeName: z.string().nullable(),
+    phonetic: z.string().nullable(),
+    displayPhone: z.string().nullable(),
+    npi: z.number().int().nullable(),
+    deptCode: z.string().nullable(),
+    specialInstructions: z.string().nullable(),
+    schedulable: z.boolean(),
+    isReferringProvider: z.boolean(),
+    isRenderingProvider: z.boolean(),
+    visible: z.boolean(),
+    source: z.enum(providerSources),
+  })
+  .meta({ id: 'Provider' });
 export type ProviderResponse = z.infer<typeof providerResponse>;

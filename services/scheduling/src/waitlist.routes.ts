@@ -145,6 +145,7 @@ export function registerWaitlistRoutes(app: ServiceApp, waitlists: WaitlistServi
     {
       config: { roles: READERS },
       schema: {
+        operationId: 'rankWaitlistCandidates',
         tags,
         summary: 'Rank waitlisted patients for a slot',
         description:

@@ -112,32 +112,36 @@ export const bulkActionBody = z
 export type BulkActionBody = z.infer<typeof bulkActionBody>;
 
 /** A waitlist entry as the API returns it. */
-export const waitlistResponse = z.object({
-  ...recordFields,
-  patient: z.uuid(),
-  provider: z.uuid().nullable(),
-  facility: z.uuid().nullable(),
-  facilities: z.array(z.uuid()),
-  appointmentType: z.uuid().nullable(),
-  position: z.number().int(),
-  notes: z.string().nullable(),
-  status: z.enum(waitlistStatuses),
-  offer: z.uuid().nullable(),
-});
+export const waitlistResponse = z
+  .object({
+    ...recordFields,
+    patient: z.uuid(),
+    provider: z.uuid().nullable(),
+    facility: z.uuid().nullable(),
+    facilities: z.array(z.uuid()),
+    appointmentType: z.uuid().nullable(),
+    position: z.number().int(),
+    notes: z.string().nullable(),
+    status: z.enum(waitlistStatuses),
+    offer: z.uuid().nullable(),
+  })
+  .meta({ id: 'Waitlist' });
 export type WaitlistResponse = z.infer<typeof waitlistResponse>;
 
 /** One ranked candidate for a slot, with why it ranks where it does. */
-export const candidateResponse = z.object({
-  rank: z.number().int().describe('1 is offered first.'),
-  score: z.number().int().describe('Match quality: 4 for the same provider, 2 for a listed facility, 1 for the same type.'),
-  match: z.object({
-    provider: z.enum(['same', 'any']),
-    facility: z.enum(['listed', 'any']),
-    appointmentType: z.enum(['same', 'any']),
-  }),
-  reasons: z.array(z.string()).describe('The ranking explained: match quality, then position, then time waiting.'),
-  waitlist: waitlistResponse,
-});
+export const candidateResponse = z
+  .object({
+    rank: z.number().int().describe('1 is offered first.'),
+    score: z.number().int().describe('Match quality: 4 for the same provider, 2 for a listed facility, 1 for the same type.'),
+    match: z.object({
+      provider: z.enum(['same', 'any']),
+      facility: z.enum(['listed', 'any']),
+      appointmentType: z.enum(['same', 'any']),
+    }),
+    reasons: z.array(z.string()).describe('The ranking explained: match quality, then position, then time waiting.'),
+    waitlist: waitlistResponse,
+  })
+  .meta({ id: 'WaitlistCandidate' });
 export type CandidateResponse = z.infer<typeof candidateResponse>;
 
 /** Answer of POST /api/waitlists/candidates. */

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { createEvent, waitlistEntryChangedV1, waitlistRequestedV1, type EventEnvelope } from '@pep/contracts';
+import { waitlistEntryChangedV1, waitlistRequestedV1 } from '@pep/contracts';
+import type { Emit } from '@pep/db';
 import { HttpProblem, type Identity, type InvalidField, notFound, pageOf, pageWindow } from '@pep/service-kit';
-import { enqueue, SOURCE, type Db } from './events.js';
+import type { Db, SchedulingWork } from './events.js';
 import type { Prisma, PrismaClient, Waitlist } from './generated/prisma/client.js';
 import { patientNotFound, type PatientDirectory } from './patient-directory.js';
 import { rankCandidates } from './ranking.js';
@@ -23,24 +24,16 @@ export const IN_OFFER: ReadonlySet<string> = new Set(['in-flight', 'offered', 'c
 const inOffer = () =>
   new HttpProblem(409, 'waitlist-entry-in-offer', 'The waitlist entry is part of an offer in progress; cancel its offer first.');
 
-/** The waitlist.entry-changed event of an entry. */
-export function entryChanged(entry: Waitlist, changed: string[], correlationId: string, causationId?: string): EventEnvelope {
-  return createEvent(waitlistEntryChangedV1, {
-    source: SOURCE,
-    organization: entry.organization,
-    subject: entry.id,
-    correlationId,
-    ...(causationId ? { causationId } : {}),
-    data: waitlistSnapshot(entry, changed),
-  });
+/** Emits the waitlist.entry-changed event of an entry. */
+export function entryChanged(emit: Emit, entry: Waitlist, changed: string[]): void {
+  emit(waitlistEntryChangedV1, { organization: entry.organization, subject: entry.id, data: waitlistSnapshot(entry, changed) });
 }
 
 /** Waitlists: patients waiting for an earlier slot, in order, and the candidates for a freed slot. */
 export class WaitlistService {
   constructor(
     private readonly prisma: PrismaClient,
-    /** Called after a commit that wrote events, so the relay publishes at once. */
-    private readonly eventsWritten: () => void,
+    private readonly work: SchedulingWork,
     private readonly patients: PatientDirectory,
   ) {}
 
@@ -76,7 +69,7 @@ export class WaitlistService {
   /** Adds a patient at the end of the organization's waitlist. */
   async create(identity: Identity, body: CreateWaitlistBody, correlationId: string): Promise<WaitlistResponse> {
     await this.references(identity.organization, body, this.patients.problem(identity, body.patient, 'body.patient', 'write'));
-    const entry = await this.prisma.$transaction(async (tx) => {
+    const entry = await this.work.run({ correlationId }, async (tx, emit) => {
       const last = await tx.waitlist.aggregate({ where: { organization: identity.organization }, _max: { position: true } });
       const created = await tx.waitlist.create({
         data: {
@@ -93,10 +86,9 @@ export class WaitlistService {
           updatedBy: identity.user,
         },
       });
-      await enqueue(tx, [entryChanged(created, ['created'], correlationId)]);
+      entryChanged(emit, created, ['created']);
       return created;
     });
-    this.eventsWritten();
     return toWaitlistResponse(entry);
   }
 
@@ -108,8 +100,7 @@ export class WaitlistService {
       appointmentType: body.appointmentType ?? undefined,
       facilities: body.facilities,
     });
-    let wrote = false;
-    const entry = await this.prisma.$transaction(async (tx) => {
+    const entry = await this.work.run({ correlationId }, async (tx, emit) => {
       const current = await ownEntry(tx, identity.organization, id, true);
       const next: Record<string, unknown> = {
         providerId: body.provider === undefined ? current.providerId : body.provider,
@@ -126,21 +117,17 @@ export class WaitlistService {
         notes: 'notes',
       };
       const changed = Object.keys(next).filter(
-        (key) => JSON.stringify(next[key]) !== JSON.stringify((current as unknown as Record<string, unknown>)[key]),
+        (key) => JSON.stringify(next[key]) !== JSON.stringify((current as Record<string, unknown>)[key]),
       );
       if (changed.length === 0) return current;
       const updated = await tx.waitlist.update({ where: { id }, data: { ...next, updatedBy: identity.user } });
-      await enqueue(tx, [
-        entryChanged(
-          updated,
-          changed.map((key) => names[key]!),
-          correlationId,
-        ),
-      ]);
-      wrote = true;
+      entryChanged(
+        emit,
+        updated,
+        changed.map((key) => names[key]!),
+      );
       return updated;
     });
-    if (wrote) this.eventsWritten();
     return toWaitlistResponse(entry);
   }
 
@@ -155,8 +142,7 @@ export class WaitlistService {
    * 404, and any entry in an offer in progress 409, before anything changes.
    */
   async bulk(identity: Identity, body: BulkActionBody, correlationId: string): Promise<WaitlistResponse[]> {
-    let wrote = false;
-    const entries = await this.prisma.$transaction(async (tx) => {
+    const entries = await this.work.run({ correlationId }, async (tx, emit) => {
       await tx.$executeRawUnsafe(
         'SELECT 1 FROM "waitlist" WHERE "id" = ANY($1::uuid[]) AND "organization" = $2::uuid ORDER BY "id" FOR UPDATE',
         body.ids,
@@ -167,7 +153,6 @@ export class WaitlistService {
       if (found.some((entry) => IN_OFFER.has(entry.status))) throw inOffer();
       const byId = new Map(found.map((entry) => [entry.id, entry]));
       const results: Waitlist[] = [];
-      const events: EventEnvelope[] = [];
       for (const id of body.ids) {
         const entry = byId.get(id)!;
         const data = actionData(body.action, entry);
@@ -176,16 +161,11 @@ export class WaitlistService {
           continue;
         }
         const updated = await tx.waitlist.update({ where: { id }, data: { ...data, updatedBy: identity.user } });
-        events.push(entryChanged(updated, data.deleted ? ['deleted'] : ['status'], correlationId));
+        entryChanged(emit, updated, data.deleted ? ['deleted'] : ['status']);
         results.push(updated);
-      }
-      if (events.length > 0) {
-        await enqueue(tx, events);
-        wrote = true;
       }
       return results;
     });
-    if (wrote) this.eventsWritten();
     return entries.map(toWaitlistResponse);
   }
 
@@ -195,8 +175,7 @@ export class WaitlistService {
    * is kept too.
    */
   async move(identity: Identity, providerId: string, id: string, replacedId: string, correlationId: string): Promise<WaitlistResponse[]> {
-    let wrote = false;
-    const entries = await this.prisma.$transaction(async (tx) => {
+    const entries = await this.work.run({ correlationId }, async (tx, emit) => {
       await tx.$executeRawUnsafe(
         'SELECT 1 FROM "waitlist" WHERE "organization" = $1::uuid AND "provider" = $2::uuid AND NOT "deleted" ORDER BY "id" FOR UPDATE',
         identity.organization,
@@ -214,7 +193,6 @@ export class WaitlistService {
       const reordered = [...list];
       const [moved] = reordered.splice(from, 1);
       reordered.splice(to, 0, moved!);
-      const events: EventEnvelope[] = [];
       const result: Waitlist[] = [];
       for (const [index, entry] of reordered.entries()) {
         const position = positions[index]!;
@@ -223,14 +201,11 @@ export class WaitlistService {
           continue;
         }
         const updated = await tx.waitlist.update({ where: { id: entry.id }, data: { position, updatedBy: identity.user } });
-        events.push(entryChanged(updated, ['position'], correlationId));
+        entryChanged(emit, updated, ['position']);
         result.push(updated);
       }
-      await enqueue(tx, events);
-      wrote = events.length > 0;
       return result;
     });
-    if (wrote) this.eventsWritten();
     return entries.map(toWaitlistResponse);
   }
 
@@ -356,7 +331,8 @@ export class WaitlistService {
  */
 export async function joinWaitlistFromReply(
   tx: Db,
-  reply: { organization: string; patient: string; appointment: string; correlationId: string; causationId: string },
+  emit: Emit,
+  reply: { organization: string; patient: string; appointment: string },
 ): Promise<Waitlist | null> {
   const { organization, patient } = reply;
   const appointment = await tx.appointment.findFirst({ where: { id: reply.appointment, organization, patient, deleted: false } });
@@ -373,14 +349,13 @@ export async function joinWaitlistFromReply(
   };
   const existing = await tx.waitlist.findFirst({ where: { ...same, status: { not: 'accepted' } }, orderBy: { position: 'asc' } });
   const user = `patient:${patient}`;
-  const events: EventEnvelope[] = [];
   let entry: Waitlist;
   if (existing) {
     entry =
       existing.status === 'declined'
         ? await tx.waitlist.update({ where: { id: existing.id }, data: { status: 'waiting', updatedBy: user } })
         : existing;
-    if (entry !== existing) events.push(entryChanged(entry, ['status'], reply.correlationId, reply.causationId));
+    if (entry !== existing) entryChanged(emit, entry, ['status']);
   } else {
     const last = await tx.waitlist.aggregate({ where: { organization }, _max: { position: true } });
     entry = await tx.waitlist.create({
@@ -396,27 +371,21 @@ export async function joinWaitlistFromReply(
         updatedBy: user,
       },
     });
-    events.push(entryChanged(entry, ['created'], reply.correlationId, reply.causationId));
+    entryChanged(emit, entry, ['created']);
   }
-  events.push(
-    createEvent(waitlistRequestedV1, {
-      source: SOURCE,
-      organization,
-      subject: entry.id,
-      correlationId: reply.correlationId,
-      causationId: reply.causationId,
-      data: {
-        _id: entry.id,
-        patient,
-        appointment: appointment.id,
-        provider: entry.providerId,
-        facility: entry.facilityId,
-        appointmentType: entry.appointmentTypeId,
-        created: existing === null,
-      },
-    }),
-  );
-  await enqueue(tx, events);
+  emit(waitlistRequestedV1, {
+    organization,
+    subject: entry.id,
+    data: {
+      _id: entry.id,
+      patient,
+      appointment: appointment.id,
+      provider: entry.providerId,
+      facility: entry.facilityId,
+      appointmentType: entry.appointmentTypeId,
+      created: existing === null,
+    },
+  });
   return entry;
 }
 

@@ -1,25 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { KafkaBus, type Bus, type Subscription } from '@pep/bus';
 import { createEvent, parseEvent, patientCreatedV1, settingsChangedV1, type EventEnvelope } from '@pep/contracts';
-import { migrate, openDatabase, type Database } from '@pep/db';
-import { createLogger, signIdentity, verifyIdentity, type Identity, type ServiceApp } from '@pep/service-kit';
-import { createTestDatabase, uniqueTopicPrefix, waitFor } from '@pep/testing';
+import { headersOf, startServiceUnderTest, TEST_INTERNAL_SECRET, type ServiceUnderTest } from '@pep/db/testing';
+import { createLogger, verifyIdentity, type Identity, type ServiceApp } from '@pep/service-kit';
+import { waitFor } from '@pep/testing';
 import pg from 'pg';
 import { buildApp } from '../src/app.js';
 import { migrationsDir } from '../src/migrations.js';
 
 /** The internal identity secret the tests sign callers with. */
-export const SECRET = 'test-internal-secret-0123456789abcdef';
+export const SECRET = TEST_INTERNAL_SECRET;
 
 /** A scheduling service on its own fresh Postgres database and topic prefix, on the given brokers. */
-export interface SchedulingUnderTest {
-  app: ServiceApp;
-  database: Database;
-  bus: KafkaBus;
-  topicPrefix: string;
-  databaseUrl: string;
-  close(): Promise<void>;
-}
+export type SchedulingUnderTest = ServiceUnderTest;
 
 /** Options of {@link startScheduling}. */
 export interface StartOptions {
@@ -44,56 +37,31 @@ const sources = new WeakMap<ServiceApp, PatientSource>();
 
 /** Starts a scheduling service on a fresh database, migrated, with its relay and consumer running. */
 export async function startScheduling(label: string, brokers: string[], options: StartOptions = {}): Promise<SchedulingUnderTest> {
-  const testDatabase = await createTestDatabase(label);
-  const database = await openDatabase({
-    kind: 'postgres',
-    url: testDatabase.url,
+  const service = await startServiceUnderTest({
+    service: 'scheduling',
+    label,
+    brokers,
+    migrationsDir,
     ...(options.poolMax !== undefined ? { poolMax: options.poolMax } : {}),
+    build: (deps) =>
+      buildApp({
+        ...deps,
+        patientsUrl: options.patientsUrl ?? (() => undefined),
+        ...(options.authUrl !== undefined ? { authUrl: options.authUrl } : {}),
+        ...(options.ownerLookupTimeoutMs !== undefined ? { ownerLookupTimeoutMs: options.ownerLookupTimeoutMs } : {}),
+        ...(options.now ? { now: options.now } : {}),
+        ...(options.offerExpiryIntervalMs !== undefined ? { offerExpiryIntervalMs: options.offerExpiryIntervalMs } : {}),
+      }),
   });
-  await migrate(database, { migrationsDir });
-  const topicPrefix = uniqueTopicPrefix(label);
-  const logger = createLogger({ service: 'scheduling', level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
-  const bus = new KafkaBus({ brokers, clientId: `test-${label}`, topicPrefix, logger });
-  const app = await buildApp({
-    logger,
-    database,
-    bus,
-    internalAuthSecret: SECRET,
-    patientsUrl: options.patientsUrl ?? (() => undefined),
-    ...(options.authUrl !== undefined ? { authUrl: options.authUrl } : {}),
-    ...(options.ownerLookupTimeoutMs !== undefined ? { ownerLookupTimeoutMs: options.ownerLookupTimeoutMs } : {}),
-    bodyLimit: 16 * 1024,
-    outboxPollIntervalMs: 200,
-    ...(options.now ? { now: options.now } : {}),
-    ...(options.offerExpiryIntervalMs !== undefined ? { offerExpiryIntervalMs: options.offerExpiryIntervalMs } : {}),
-  });
-  await app.ready();
-  const service: SchedulingUnderTest = {
-    app,
-    database,
-    bus,
-    topicPrefix,
-    databaseUrl: testDatabase.url,
-    async close() {
-      await app.close();
-      await bus.close();
-      await database.close();
-      await testDatabase.drop();
-    },
-  };
-  const sql = new pg.Pool({ connectionString: testDatabase.url, max: 1 });
+  const sql = new pg.Pool({ connectionString: service.databaseUrl, max: 1 });
+  service.onClose(() => sql.end());
   usePatientSource(
-    app,
+    service.app,
     announcingPatients(
-      bus,
+      service.bus,
       async (ids) => (await sql.query('SELECT count(*)::int AS n FROM patient WHERE id = ANY($1::uuid[])', [ids])).rows[0].n as number,
     ),
   );
-  const close = service.close;
-  service.close = async () => {
-    await sql.end();
-    await close();
-  };
   return service;
 }
 
@@ -149,9 +117,7 @@ export async function patientFor(app: ServiceApp, headers: Record<string, string
 }
 
 /** Headers of a request made by this caller, as the gateway would send them. */
-export async function as(identity: Identity): Promise<Record<string, string>> {
-  return { 'x-internal-identity': await signIdentity(SECRET, identity) };
-}
+export const as: (identity: Identity) => Promise<Record<string, string>> = headersOf;
 
 /** A fresh organization with callers of each kind scheduling distinguishes. */
 export function organization() {

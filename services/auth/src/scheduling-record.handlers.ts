@@ -9,10 +9,8 @@ import {
   providerDeletedV1,
   providerUpdatedV1,
 } from '@pep/contracts';
-import { on, type EventBinding, type RawSqlClient } from '@pep/db';
-
-/** Consumer group (and inbox name) of the scheduling records read model. */
-export const SCHEDULING_RECORD_CONSUMER = 'auth.scheduling-records';
+import type { EventBinding } from '@pep/db';
+import { on, type Tx } from './events.js';
 
 /** The kinds of scheduling's records that settings and groups name. */
 export type SchedulingKind = 'provider' | 'facility' | 'appointment-type';
@@ -21,7 +19,7 @@ export type SchedulingKind = 'provider' | 'facility' | 'appointment-type';
  * Keeps `scheduling_record` from scheduling's catalog events: each provider's, facility's and appointment type's id,
  * organization and whether it was deleted. Names and everything else stay with scheduling.
  */
-export function schedulingRecordBindings(): EventBinding[] {
+export function schedulingRecordBindings(): EventBinding<Tx>[] {
   return [
     on(providerCreatedV1, (event, tx) => keep(tx, 'provider', event.data._id, event.organization, false)),
     on(providerUpdatedV1, (event, tx) => keep(tx, 'provider', event.data._id, event.organization, false)),
@@ -39,7 +37,7 @@ export function schedulingRecordBindings(): EventBinding[] {
  * Records a record's organization; a deletion stays a deletion whatever arrives after it, and a record never moves to
  * another organization (an event claiming so changes nothing).
  */
-async function keep(tx: RawSqlClient, kind: SchedulingKind, id: string, organization: string, deleted: boolean): Promise<void> {
+async function keep(tx: Tx, kind: SchedulingKind, id: string, organization: string, deleted: boolean): Promise<void> {
   await tx.$executeRawUnsafe(
     `INSERT INTO "scheduling_record" ("id", "kind", "organization", "deleted", "updated_at") VALUES ($1::uuid, $2, $3::uuid, $4, now())
      ON CONFLICT ("id") DO UPDATE SET "deleted" = "scheduling_record"."deleted" OR EXCLUDED."deleted", "updated_at" = now()

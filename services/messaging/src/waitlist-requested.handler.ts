@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { waitlistRequestedV1 } from '@pep/contracts';
-import { on, type EventBinding } from '@pep/db';
-import { typed, type Db } from './events.js';
+import type { EventBinding } from '@pep/db';
+import { on, type Db, type Tx } from './events.js';
 import type { Reminder } from './generated/prisma/client.js';
-import { SYSTEM_USER } from './reminder-planner.js';
+import { SYSTEM_USER } from './reminder-planning.handlers.js';
 
 /** The text after a cancellation's acknowledgement inviting the patient to reply WAITLIST. */
 export const WAITLIST_INVITE = 'waitlist-invite';
@@ -44,32 +44,28 @@ export async function planWaitlistInvite(db: Db, ack: Reminder, sentAt: Date): P
 }
 
 /**
- * Bindings that answer a WAITLIST reply once scheduling, which owns waitlists, has put the patient on one (or found
- * them there already): a text naming the provider and facility, at once. One per reply event; the inbox stops a
- * redelivery.
+ * Answers a WAITLIST reply once scheduling, which owns waitlists, has put the patient on one (or found them there
+ * already): a text naming the provider and facility, at once. One per reply event; the inbox stops a redelivery.
  */
-export function waitlistTextBindings(clock: () => Date): EventBinding[] {
-  return [
-    on(waitlistRequestedV1, async (event, tx) => {
-      const db = typed(tx);
-      const appointment = await db.appointment.findFirst({ where: { id: event.data.appointment, organization: event.organization } });
-      await db.reminder.create({
-        data: {
-          id: randomUUID(),
-          organization: event.organization,
-          appointment: event.data.appointment,
-          patient: event.data.patient,
-          provider: event.data.provider ?? appointment?.provider ?? null,
-          facility: event.data.facility ?? appointment?.facility ?? null,
-          type: 'appointment',
-          channel: 'sms',
-          sendAt: clock(),
-          forcedTime: true,
-          messageTemplate: WAITLIST_JOINED,
-          createdBy: SYSTEM_USER,
-          updatedBy: SYSTEM_USER,
-        },
-      });
-    }),
-  ];
+export function waitlistRequestedHandler(clock: () => Date): EventBinding<Tx> {
+  return on(waitlistRequestedV1, async (event, db) => {
+    const appointment = await db.appointment.findFirst({ where: { id: event.data.appointment, organization: event.organization } });
+    await db.reminder.create({
+      data: {
+        id: randomUUID(),
+        organization: event.organization,
+        appointment: event.data.appointment,
+        patient: event.data.patient,
+        provider: event.data.provider ?? appointment?.provider ?? null,
+        facility: event.data.facility ?? appointment?.facility ?? null,
+        type: 'appointment',
+        channel: 'sms',
+        sendAt: clock(),
+        forcedTime: true,
+        messageTemplate: WAITLIST_JOINED,
+        createdBy: SYSTEM_USER,
+        updatedBy: SYSTEM_USER,
+      },
+    });
+  });
 }

@@ -1,5 +1,4 @@
 import {
-  createEvent,
   facilityCreatedV1,
   facilityDeletedV1,
   facilityUpdatedV1,
@@ -14,8 +13,8 @@ import {
   providerDeletedV1,
   providerUpdatedV1,
 } from '@pep/contracts';
-import { on, type EventBinding } from '@pep/db';
-import { enqueue, SOURCE, typed, type Db } from './events.js';
+import type { Emit, EventBinding } from '@pep/db';
+import { on, type Db, type Tx } from './events.js';
 
 /**
  * Holds or releases a patient's planned reminders when consent changes: do-not-contact (from patients, or the
@@ -43,13 +42,7 @@ export async function applyConsent(db: Db, organization: string, patient: string
  * do-not-contact), a START lifts an opt-out. Runs in the transaction that writes the contact, before any reminder of
  * theirs can be planned or sent with it.
  */
-export async function applyNumberConsent(
-  db: Db,
-  organization: string,
-  patient: string,
-  phone: string,
-  cause: { id: string; correlationid: string },
-): Promise<void> {
+export async function applyNumberConsent(db: Tx, emit: Emit, organization: string, patient: string, phone: string): Promise<void> {
   // Claiming the patient in the row and reading the word is one statement, so two deliveries cannot both apply it.
   const [word] = await db.$queryRawUnsafe<Array<{ opted_out: boolean; keyword: string; changed_at: Date }>>(
     `UPDATE "number_consent" SET "applied_to" = array_append(COALESCE("applied_to", '{}'), $2::uuid)
@@ -62,18 +55,14 @@ export async function applyNumberConsent(
   const contact = await db.patientContact.findFirst({ where: { id: patient, organization } });
   if (!contact || (word.opted_out ? contact.optedOutAt !== null : contact.optedOutAt === null)) return;
   await db.patientContact.update({ where: { id: patient }, data: { optedOutAt: word.opted_out ? word.changed_at : null } });
-  const context = { source: SOURCE, organization, subject: patient, correlationId: cause.correlationid, causationId: cause.id };
   const data = { _id: patient, channel: 'sms' as const, keyword: word.keyword };
-  await enqueue(db, [
-    word.opted_out ? createEvent(patientOptedOutV1, { ...context, data }) : createEvent(patientOptedInV1, { ...context, data }),
-  ]);
+  emit(word.opted_out ? patientOptedOutV1 : patientOptedInV1, { organization, subject: patient, data });
 }
 
 /** Bindings keeping patients' contact details and consent; `clock` decides which blocked reminders are still ahead. */
-export function patientBindings(clock: () => Date): EventBinding[] {
+export function patientBindings(clock: () => Date): EventBinding<Tx>[] {
   const snapshotHandler = (definition: typeof patientCreatedV1 | typeof patientUpdatedV1) =>
-    on(definition, async (event, tx) => {
-      const db = typed(tx);
+    on(definition, async (event, db, emit) => {
       const data = event.data;
       const fields = {
         firstname: data.firstname,
@@ -88,23 +77,21 @@ export function patientBindings(clock: () => Date): EventBinding[] {
         create: { id: data._id, organization: event.organization, ...fields },
         update: fields,
       });
-      if (data.phone) await applyNumberConsent(db, event.organization, data._id, data.phone, event);
+      if (data.phone) await applyNumberConsent(db, emit, event.organization, data._id, data.phone);
       await applyConsent(db, event.organization, data._id, clock());
     });
 
   return [
     snapshotHandler(patientCreatedV1),
     snapshotHandler(patientUpdatedV1),
-    on(patientContactPreferencesChangedV1, async (event, tx) => {
-      const db = typed(tx);
+    on(patientContactPreferencesChangedV1, async (event, db) => {
       await db.patientContact.updateMany({
         where: { id: event.data._id, organization: event.organization },
         data: { doNotContact: event.data.doNotContact, language: event.data.language },
       });
       await applyConsent(db, event.organization, event.data._id, clock());
     }),
-    on(patientDeletedV1, async (event, tx) => {
-      const db = typed(tx);
+    on(patientDeletedV1, async (event, db) => {
       await db.patientContact.updateMany({ where: { id: event.data._id, organization: event.organization }, data: { deleted: true } });
       await db.reminder.updateMany({
         where: { organization: event.organization, patient: event.data._id, status: { in: ['scheduled', 'blocked'] }, deleted: false },
@@ -112,8 +99,7 @@ export function patientBindings(clock: () => Date): EventBinding[] {
       });
     }),
     // Planned reminders and the message history follow the surviving record, so the conversation stays whole.
-    on(patientMergedV1, async (event, tx) => {
-      const db = typed(tx);
+    on(patientMergedV1, async (event, db) => {
       const where = { organization: event.organization, patient: event.data.merged };
       await db.patientContact.updateMany({
         where: { id: event.data.merged, organization: event.organization },
@@ -128,11 +114,11 @@ export function patientBindings(clock: () => Date): EventBinding[] {
 }
 
 /** Bindings keeping the names of facilities and providers said in messages, and the facilities' time zones. */
-export const catalogBindings: EventBinding[] = [
+export const catalogBindings: EventBinding<Tx>[] = [
   ...[facilityCreatedV1, facilityUpdatedV1].map((definition) =>
     on(definition, async (event, tx) => {
       const fields = { name: event.data.alternativeName ?? event.data.name, timeZone: event.data.timeZone };
-      await typed(tx).facility.upsert({
+      await tx.facility.upsert({
         where: { id: event.data._id },
         create: { id: event.data._id, organization: event.organization, ...fields },
         update: fields,
@@ -140,12 +126,12 @@ export const catalogBindings: EventBinding[] = [
     }),
   ),
   on(facilityDeletedV1, async (event, tx) => {
-    await typed(tx).facility.updateMany({ where: { id: event.data._id, organization: event.organization }, data: { deleted: true } });
+    await tx.facility.updateMany({ where: { id: event.data._id, organization: event.organization }, data: { deleted: true } });
   }),
   ...[providerCreatedV1, providerUpdatedV1].map((definition) =>
     on(definition, async (event, tx) => {
       const fields = { name: event.data.alternativeName ?? event.data.name };
-      await typed(tx).provider.upsert({
+      await tx.provider.upsert({
         where: { id: event.data._id },
         create: { id: event.data._id, organization: event.organization, ...fields },
         update: fields,
@@ -153,6 +139,6 @@ export const catalogBindings: EventBinding[] = [
     }),
   ),
   on(providerDeletedV1, async (event, tx) => {
-    await typed(tx).provider.updateMany({ where: { id: event.data._id, organization: event.organization }, data: { deleted: true } });
+    await tx.provider.updateMany({ where: { id: event.data._id, organization: event.organization }, data: { deleted: true } });
   }),
 ];

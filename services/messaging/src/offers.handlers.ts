@@ -9,10 +9,10 @@ import {
   offerRejectedV1,
   type EventEnvelope,
 } from '@pep/contracts';
-import { on, type EventBinding } from '@pep/db';
+import type { EventBinding } from '@pep/db';
 import type { z } from 'zod';
-import { typed, type Db } from './events.js';
-import { SYSTEM_USER } from './reminder-planner.js';
+import { on, type Db, type Tx } from './events.js';
+import { SYSTEM_USER } from './reminder-planning.handlers.js';
 
 /** Keys of the texts about offers of freed slots. */
 export const OFFER_TEXT = 'offer';
@@ -84,11 +84,10 @@ async function planTexts(
 }
 
 /** Bindings that text offers of freed slots from scheduling's events: the offer, the winner's booking, the others' regrets. */
-export function offerBindings(clock: () => Date): EventBinding[] {
+export function offerBindings(clock: () => Date): EventBinding<Tx>[] {
   return [
     ...[offerCreatedV1, offerExtendedV1].map((definition) =>
-      on(definition, async (event, tx) => {
-        const db = typed(tx);
+      on(definition, async (event, db) => {
         await keepOffer(db, event);
         const key = event.data.protocol === 'parallel' ? OFFER_PARALLEL : OFFER_TEXT;
         await planTexts(
@@ -101,25 +100,21 @@ export function offerBindings(clock: () => Date): EventBinding[] {
         );
       }),
     ),
-    on(offerAcceptedV1, async (event, tx) => {
-      const db = typed(tx);
+    on(offerAcceptedV1, async (event, db) => {
       await keepOffer(db, event);
       // Not "booked" while the front office has yet to approve: the patient is told it is being checked.
       await planTexts(db, event, [event.data.patient], event.data.awaitingApproval ? OFFER_PENDING : OFFER_ACCEPTED, clock(), true);
     }),
     // Staff decide later, maybe at night: these wait for the allowed hours like any text the patient did not just ask for.
-    on(offerApprovedV1, async (event, tx) => {
-      const db = typed(tx);
+    on(offerApprovedV1, async (event, db) => {
       await keepOffer(db, event);
       await planTexts(db, event, [event.data.patient], OFFER_ACCEPTED, clock(), false);
     }),
-    on(offerRejectedV1, async (event, tx) => {
-      const db = typed(tx);
+    on(offerRejectedV1, async (event, db) => {
       await keepOffer(db, event);
       await planTexts(db, event, [event.data.patient], OFFER_DECLINED, clock(), false);
     }),
-    on(offerClosedV1, async (event, tx) => {
-      const db = typed(tx);
+    on(offerClosedV1, async (event, db) => {
       await keepOffer(db, event);
       // Texts not sent yet are void; those who were texted the offer are told the slot is gone.
       await db.reminder.updateMany({
@@ -176,8 +171,7 @@ export function offerBindings(clock: () => Date): EventBinding[] {
         false,
       );
     }),
-    on(offerExpiredV1, async (event, tx) => {
-      const db = typed(tx);
+    on(offerExpiredV1, async (event, db) => {
       await keepOffer(db, event);
       await db.reminder.updateMany({
         where: {

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { demoUserMessageRequestedV1 } from '@pep/contracts';
-import { on, type EventBinding } from '@pep/db';
+import type { EventBinding } from '@pep/db';
 import { demoSampleText } from './demo-samples.js';
-import { typed } from './events.js';
+import { on, type Tx } from './events.js';
 
 /**
  * A platform admin asked (through auth) to show a sales prospect one of the platform's messages, and a reminder of it
@@ -14,9 +14,8 @@ import { typed } from './events.js';
  * is the named sample about their next appointment. Without it (requests made before demo practices) the demo user
  * becomes a contact with the address given, and the template key is used as is.
  */
-export function demoMessageHandler(clock: () => Date): EventBinding {
-  return on(demoUserMessageRequestedV1, async (event, tx) => {
-    const db = typed(tx);
+export function demoMessageHandler(clock: () => Date): EventBinding<Tx> {
+  return on(demoUserMessageRequestedV1, async (event, db) => {
     const { _id: user, channel, to, messageTemplate, patient } = event.data;
     const address = channel === 'sms' ? { phone: to } : { email: to };
     const names = { firstname: event.data.firstname ?? 'there', lastname: event.data.lastname ?? '' };

@@ -8,9 +8,9 @@ import {
   appointmentUpdatedV1,
   type EventEnvelope,
 } from '@pep/contracts';
-import { on, type EventBinding } from '@pep/db';
+import type { EventBinding } from '@pep/db';
 import type { z } from 'zod';
-import { typed, type Db } from './events.js';
+import { on, type Db, type Tx } from './events.js';
 import { planSendTime } from './send-time.js';
 import { messagingSettings } from './settings.js';
 
@@ -138,10 +138,9 @@ export const CONFIRMATION_ACK = 'confirmation-ack';
 export const CANCELLATION_ACK = 'cancellation-ack';
 
 /** Bindings that plan, move and void appointment reminders from scheduling's events; `clock` is now. */
-export function reminderPlanningBindings(clock: () => Date): EventBinding[] {
+export function reminderPlanningBindings(clock: () => Date): EventBinding<Tx>[] {
   return [
-    on(appointmentCreatedV1, async (event, tx) => {
-      const db = typed(tx);
+    on(appointmentCreatedV1, async (event, db) => {
       await keepAppointment(db, event);
       // Redelivery is stopped by the inbox; a second created event of one appointment (a replay) plans nothing twice.
       const existing = await db.reminder.count({
@@ -149,15 +148,13 @@ export function reminderPlanningBindings(clock: () => Date): EventBinding[] {
       });
       if (existing === 0 && event.data.status !== 'cancelled') await plan(db, event.organization, event.data, clock());
     }),
-    on(appointmentRescheduledV1, async (event, tx) => {
-      const db = typed(tx);
+    on(appointmentRescheduledV1, async (event, db) => {
       await keepAppointment(db, event);
       await voidPlanned(db, event.organization, event.data._id, 'rescheduled');
       await plan(db, event.organization, event.data, clock());
     }),
-    on(appointmentUpdatedV1, async (event, tx) => keepAppointment(typed(tx), event)),
-    on(appointmentConfirmedV1, async (event, tx) => {
-      const db = typed(tx);
+    on(appointmentUpdatedV1, async (event, db) => keepAppointment(db, event)),
+    on(appointmentConfirmedV1, async (event, db) => {
       await keepAppointment(db, event);
       // The product shows a reminder the patient answered as confirmed.
       await db.reminder.updateMany({
@@ -166,14 +163,12 @@ export function reminderPlanningBindings(clock: () => Date): EventBinding[] {
       });
       await acknowledgeReply(db, event.organization, event.data, 'positive', CONFIRMATION_ACK, clock());
     }),
-    on(appointmentCancelledV1, async (event, tx) => {
-      const db = typed(tx);
+    on(appointmentCancelledV1, async (event, db) => {
       await keepAppointment(db, event);
       await voidPlanned(db, event.organization, event.data._id, 'appointment-cancelled');
       await acknowledgeReply(db, event.organization, event.data, 'negative', CANCELLATION_ACK, clock());
     }),
-    on(appointmentDeletedV1, async (event, tx) => {
-      const db = typed(tx);
+    on(appointmentDeletedV1, async (event, db) => {
       await keepAppointment(db, event, true);
       await voidPlanned(db, event.organization, event.data._id, 'appointment-deleted');
     }),

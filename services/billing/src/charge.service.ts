@@ -1,0 +1,208 @@
+import { randomUUID } from 'node:crypto';
+import { chargeFailedV1, chargeSucceededV1 } from '@pep/contracts';
+import type { Emit } from '@pep/db';
+import { notFound, type Identity } from '@pep/service-kit';
+import type Stripe from 'stripe';
+import type { BillingWork, Tx } from './events.js';
+import type { Charge, PrismaClient } from './generated/prisma/client.js';
+import { PLATFORM_ADMIN } from './roles.js';
+
+/** What a stored Stripe event did: applied, already seen (Stripe's retry), older than what is stored, or not ours. */
+export type StripeEventOutcome = 'applied' | 'duplicate' | 'stale' | 'unknown-customer' | 'acknowledged';
+
+type ChargeStatus = 'succeeded' | 'failed';
+
+/** A charge outcome read from a Stripe event's object. */
+interface ChargeFacts {
+  stripeId: string;
+  source: 'charge' | 'invoice';
+  customer: string | null;
+  /** `metadata.organization`, when whoever created the object at Stripe set it. */
+  organization: string | null;
+  amount: number;
+  currency: string;
+  status: ChargeStatus;
+  failureCode: string | null;
+  failureMessage: string | null;
+  createdAt: Date;
+}
+
+const UUID = /^[\da-f]{8}-[\da-f]{4}-[\da-f]{4}-[\da-f]{4}-[\da-f]{12}$/i;
+const idOf = (value: string | { id: string } | null | undefined) => (typeof value === 'string' ? value : (value?.id ?? null));
+const seconds = (unix: number) => new Date(unix * 1000);
+
+/** The charge outcome a Stripe event reports, or null for events billing does not keep charges from. */
+function chargeFacts(event: Stripe.Event): ChargeFacts | null {
+  switch (event.type) {
+    case 'charge.succeeded':
+    case 'charge.failed': {
+      const charge = event.data.object;
+      return {
+        stripeId: charge.id,
+        source: 'charge',
+        customer: idOf(charge.customer),
+        organization: charge.metadata?.['organization'] ?? null,
+        amount: charge.amount,
+        currency: charge.currency,
+        status: event.type === 'charge.succeeded' ? 'succeeded' : 'failed',
+        failureCode: event.type === 'charge.failed' ? (charge.failure_code ?? null) : null,
+        failureMessage: event.type === 'charge.failed' ? (charge.failure_message ?? null) : null,
+        createdAt: seconds(charge.created),
+      };
+    }
+    case 'invoice.paid':
+    case 'invoice.payment_failed': {
+      const invoice = event.data.object;
+      const paid = event.type === 'invoice.paid';
+      return {
+        stripeId: invoice.id!,
+        source: 'invoice',
+        customer: idOf(invoice.customer),
+        organization: invoice.metadata?.['organization'] ?? null,
+        amount: paid ? invoice.amount_paid : invoice.amount_due,
+        currency: invoice.currency,
+        status: paid ? 'succeeded' : 'failed',
+        failureCode: null,
+        failureMessage: null,
+        createdAt: seconds(invoice.created),
+      };
+    }
+    default:
+      return null;
+  }
+}
+
+/** Whether the event (at `eventAt`, to `status`) may replace the stored state: never an older one, never a rollback of a success. */
+function supersedes(stored: Pick<Charge, 'stateAt' | 'status'>, eventAt: Date, status: ChargeStatus): boolean {
+  if (eventAt.getTime() !== stored.stateAt.getTime()) return eventAt > stored.stateAt;
+  // Stripe's times are whole seconds: within one, a payment that succeeded stays succeeded.
+  return stored.status !== 'succeeded' || status === 'succeeded';
+}
+
+/** A charge as the API answers it. */
+export function chargeView(charge: Charge) {
+  return {
+    _id: charge.id,
+    organization: charge.organization,
+    stripeId: charge.stripeId,
+    source: charge.source as 'charge' | 'invoice',
+    amount: charge.amount,
+    currency: charge.currency,
+    status: charge.status as ChargeStatus,
+    failureCode: charge.failureCode,
+    failureMessage: charge.failureMessage,
+    createdAt: charge.stripeCreatedAt.toISOString(),
+    updatedAt: charge.updatedAt.toISOString(),
+  };
+}
+
+/** Organizations' charge outcomes, as Stripe's webhooks report them. */
+export class ChargeService {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly work: BillingWork,
+  ) {}
+
+  /**
+   * Applies one verified Stripe event, once: its id is recorded with its effect, so Stripe's retry of it changes
+   * nothing; a charge's state moves only to a newer event's (Stripe's `created`), so a late older event is recorded and
+   * ignored. `charge.succeeded|failed` is published when a charge's outcome is new or changed.
+   */
+  async applyStripeEvent(event: Stripe.Event, correlationId: string): Promise<StripeEventOutcome> {
+    return this.work.run({ correlationId }, async (tx, emit) => {
+      const recorded = await tx.stripeEvent.createMany({
+        data: [{ id: event.id, type: event.type, created: seconds(event.created) }],
+        skipDuplicates: true,
+      });
+      if (recorded.count === 0) return 'duplicate';
+      const facts = chargeFacts(event);
+      // Subscriptions' events are acknowledged and kept (their id) until subscriptions are built.
+      if (!facts) return 'acknowledged';
+      const organization = await this.organizationOf(tx, facts);
+      if (!organization) return 'unknown-customer';
+      return this.applyCharge(tx, emit, organization, facts, seconds(event.created));
+    });
+  }
+
+  private async organizationOf(tx: Tx, facts: ChargeFacts): Promise<string | null> {
+    if (facts.customer) {
+      const account = await tx.billingAccount.findUnique({ where: { stripeCustomerId: facts.customer }, select: { organization: true } });
+      if (account) return account.organization;
+    }
+    return facts.organization && UUID.test(facts.organization) ? facts.organization : null;
+  }
+
+  private async applyCharge(tx: Tx, emit: Emit, organization: string, facts: ChargeFacts, eventAt: Date): Promise<StripeEventOutcome> {
+    const row = {
+      amount: facts.amount,
+      currency: facts.currency,
+      status: facts.status,
+      failureCode: facts.failureCode,
+      failureMessage: facts.failureMessage,
+      stateAt: eventAt,
+    };
+    const inserted = await tx.charge.createMany({
+      data: [{ id: randomUUID(), organization, stripeId: facts.stripeId, source: facts.source, stripeCreatedAt: facts.createdAt, ...row }],
+      skipDuplicates: true,
+    });
+    let charge: Charge;
+    if (inserted.count === 1) {
+      charge = await tx.charge.findUniqueOrThrow({ where: { stripeId: facts.stripeId } });
+    } else {
+      // Two events of one charge at once: the second waits for the first's commit and compares with what it wrote.
+      await tx.$queryRaw`SELECT id FROM charge WHERE stripe_id = ${facts.stripeId} FOR UPDATE`;
+      const stored = await tx.charge.findUniqueOrThrow({ where: { stripeId: facts.stripeId } });
+      if (!supersedes(stored, eventAt, facts.status)) return 'stale';
+      charge = await tx.charge.update({ where: { id: stored.id }, data: row });
+      if (stored.status === charge.status) return 'applied';
+    }
+    const data = {
+      _id: charge.id,
+      stripeId: charge.stripeId,
+      source: facts.source,
+      amount: charge.amount,
+      currency: charge.currency,
+      createdAt: charge.stripeCreatedAt.toISOString(),
+    };
+    if (charge.status === 'succeeded') emit(chargeSucceededV1, { organization, subject: charge.id, data });
+    else
+      emit(chargeFailedV1, {
+        organization,
+        subject: charge.id,
+        data: { ...data, failureCode: charge.failureCode, failureMessage: charge.failureMessage },
+      });
+    return 'applied';
+  }
+
+  /** The latest charge outcome of the caller's organization (by Stripe's creation time); `status` null when it has none. */
+  async lastStatus(caller: Identity) {
+    return this.lastStatusOf(caller.organization);
+  }
+
+  /**
+   * The latest charge outcome of a named organization: the caller's own, or any for a platform admin. Another
+   * organization's, and one billing has no account or charge of, answer 404 alike.
+   */
+  async lastStatusOfOrganization(caller: Identity, organization: string) {
+    if (organization !== caller.organization && !caller.roles.includes(PLATFORM_ADMIN)) throw notFound('Organization');
+    const known =
+      (await this.prisma.billingAccount.count({ where: { organization } })) > 0 ||
+      (await this.prisma.charge.count({ where: { organization } })) > 0;
+    if (!known) throw notFound('Organization');
+    return this.lastStatusOf(organization);
+  }
+
+  private async lastStatusOf(organization: string) {
+    const latest = await this.prisma.charge.findFirst({
+      where: { organization },
+      orderBy: [{ stripeCreatedAt: 'desc' }, { createdAt: 'desc' }],
+    });
+    return { organization, status: (latest?.status as ChargeStatus | undefined) ?? null, charge: latest ? chargeView(latest) : null };
+  }
+
+  /** How many of the caller's organization's charges succeeded. */
+  async successCount(caller: Identity) {
+    const count = await this.prisma.charge.count({ where: { organization: caller.organization, status: 'succeeded' } });
+    return { organization: caller.organization, count };
+  }
+}

@@ -1,0 +1,34 @@
+import { openServiceInfrastructure } from '@pep/db';
+import { createLogger, main, parseConfig, runService } from '@pep/service-kit';
+import { buildApp } from './app.js';
+import { configSchema } from './config.js';
+import { migrationsDir } from './migrations.js';
+
+main(async () => {
+  const config = parseConfig(configSchema);
+  const logger = createLogger({ service: 'billing', level: config.LOG_LEVEL });
+  const { database, bus, close } = await openServiceInfrastructure(config, { logger, migrationsDir });
+  const app = await buildApp({
+    logger,
+    database,
+    bus,
+    internalAuthSecret: config.INTERNAL_AUTH_SECRET,
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    stripe: config.STRIPE_SECRET_KEY
+      ? {
+          secretKey: config.STRIPE_SECRET_KEY,
+          timeoutMs: config.STRIPE_TIMEOUT_MS,
+          maxNetworkRetries: config.STRIPE_MAX_NETWORK_RETRIES,
+          ...(config.STRIPE_API_BASE ? { apiBase: config.STRIPE_API_BASE } : {}),
+        }
+      : null,
+    stripeWebhookSecret: config.STRIPE_WEBHOOK_SECRET ?? null,
+  });
+  await runService(app, {
+    host: config.HOST,
+    port: config.PORT,
+    logger,
+    shutdownTimeoutSeconds: config.SHUTDOWN_TIMEOUT_SECONDS,
+    afterClose: close,
+  });
+});
