@@ -46,6 +46,19 @@ async function keepOffer(db: Db, event: EventEnvelope<OfferData>): Promise<void>
   await db.offer.upsert({ where: { id: data._id }, create: { id: data._id, organization: event.organization, ...fields }, update: fields });
 }
 
+/** Skips the offer's texts not sent yet: the offer they invite to is no longer open. */
+async function voidUnsentOfferTexts(db: Db, event: EventEnvelope<OfferData>, reason: 'offer-closed' | 'offer-expired'): Promise<void> {
+  await db.reminder.updateMany({
+    where: {
+      organization: event.organization,
+      offer: event.data._id,
+      messageTemplate: { in: OFFER_TEXTS },
+      status: { in: ['scheduled', 'blocked'] },
+    },
+    data: { status: 'skipped', statusReason: reason },
+  });
+}
+
 /**
  * Plans a text about an offer to each patient, at once. The dispatcher sends it like a reminder (durably, once,
  * never to a patient who must not be contacted); `forced` ones go even in quiet hours (answers to a patient who just
@@ -117,15 +130,7 @@ export function offerBindings(clock: () => Date): EventBinding<Tx>[] {
     on(offerClosedV1, async (event, db) => {
       await keepOffer(db, event);
       // Texts not sent yet are void; those who were texted the offer are told the slot is gone.
-      await db.reminder.updateMany({
-        where: {
-          organization: event.organization,
-          offer: event.data._id,
-          messageTemplate: { in: OFFER_TEXTS },
-          status: { in: ['scheduled', 'blocked'] },
-        },
-        data: { status: 'skipped', statusReason: 'offer-closed' },
-      });
+      await voidUnsentOfferTexts(db, event, 'offer-closed');
       const texted = (
         await db.reminder.findMany({
           where: {
@@ -173,15 +178,7 @@ export function offerBindings(clock: () => Date): EventBinding<Tx>[] {
     }),
     on(offerExpiredV1, async (event, db) => {
       await keepOffer(db, event);
-      await db.reminder.updateMany({
-        where: {
-          organization: event.organization,
-          offer: event.data._id,
-          messageTemplate: { in: OFFER_TEXTS },
-          status: { in: ['scheduled', 'blocked'] },
-        },
-        data: { status: 'skipped', statusReason: 'offer-expired' },
-      });
+      await voidUnsentOfferTexts(db, event, 'offer-expired');
     }),
   ];
 }
