@@ -30,6 +30,11 @@ export const accessRevocationsSnapshotSchema = z.object({
   /** The access-token lifetime: revocations older than this cover no live token and may be forgotten. */
   tokenLifetimeSeconds: z.number().int().positive(),
   revocations: z.array(accessRevocationSchema),
+  /**
+   * Organizations suspended for an unpaid bill as of `asOf`, each with the instant it was suspended (added later; absent
+   * means none): the gateway refuses their writes with 402.
+   */
+  billingSuspended: z.array(z.object({ organization: z.string().min(1), since: z.iso.datetime({ offset: true }) })).optional(),
 });
 export type AccessRevocationsSnapshot = z.infer<typeof accessRevocationsSnapshotSchema>;
 

@@ -69,7 +69,20 @@ export async function createTestDatabase(label: string): Promise<TestDatabase> {
     name,
     drop: async () => {
       if (dropped) return;
-      await withAdmin(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(name)} WITH (FORCE)`));
+      await withAdmin(adminUrl, async (client) => {
+        // A pool's end() resolves once its clients were asked to end, before the server has seen them go; a FORCE that
+        // terminates such a session sends its client an error nobody listens to any more (an unhandled error in the
+        // test run). So wait, briefly, for the sessions to leave on their own, and only then force what is left.
+        for (let waited = 0; waited < 2_000; waited += 50) {
+          const { rows } = await client.query<{ sessions: number }>(
+            'SELECT count(*)::int AS sessions FROM pg_stat_activity WHERE datname = $1',
+            [name],
+          );
+          if ((rows[0]?.sessions ?? 0) === 0) break;
+          await sleep(50);
+        }
+        await client.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(name)} WITH (FORCE)`);
+      });
       dropped = true;
     },
   };

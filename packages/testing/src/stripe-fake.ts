@@ -35,8 +35,17 @@ export interface StripeFake {
   requests: StripeFakeRequest[];
   customers: Map<string, StripeObject>;
   paymentMethods: Map<string, StripeObject>;
+  /** Subscriptions by id (`sub_…`), their items in `items.data`. */
+  subscriptions: Map<string, StripeObject>;
   /** Errors to answer the next requests with, first in first out; each is used once and nothing is done. */
   failNext: StripeFakeError[];
+  /** Billing meter events by their `identifier` (`billing.meter_event`), each counted once. */
+  meterEvents: Map<string, StripeObject>;
+  /**
+   * How many of the next requests are carried out (and their idempotency key stored) but answered by a dropped
+   * connection: Stripe acted and the caller cannot know, as when the network fails or the caller dies mid-call.
+   */
+  loseNextAnswers: number;
   /** Adds a card payment method (not attached to anyone), as Stripe.js would have created it; returns its `pm_…` id. */
   addPaymentMethod(brand?: string): string;
   close(): Promise<void>;
@@ -125,11 +134,159 @@ function assign(target: Record<string, unknown>, params: Record<string, unknown>
   }
 }
 
+const MONTH_SECONDS = 30 * 24 * 3600;
+
+/** A subscription item (`si_…`) of a price, in a period; metered prices carry no quantity, as at Stripe. */
+function subscriptionItem(subscription: string, item: Record<string, unknown>, start: number): StripeObject {
+  const quantity = item['quantity'] === undefined ? null : Number(item['quantity']);
+  return {
+    id: stripeId('si'),
+    object: 'subscription_item',
+    created: start,
+    current_period_start: start,
+    current_period_end: start + MONTH_SECONDS,
+    metadata: {},
+    price: { id: String(item['price']), object: 'price', active: true },
+    quantity,
+    subscription,
+  };
+}
+
+/**
+ * Subscriptions and their items: create (items[n][price|quantity], metadata), retrieve, update (cancel_at_period_end,
+ * metadata), cancel (DELETE), and an item's quantity. Answers null for other paths; errors as [status, StripeFakeError].
+ */
+function handleSubscriptions(
+  method: string,
+  path: string,
+  params: Record<string, unknown>,
+  customers: Map<string, StripeObject>,
+  subscriptions: Map<string, StripeObject>,
+): [number, unknown] | null {
+  const error = (fault: StripeFakeError): [number, unknown] => [fault.status, fault];
+  const itemsOf = (subscription: StripeObject) => (subscription['items'] as { data: StripeObject[] }).data;
+  let match: RegExpExecArray | null;
+  if (method === 'POST' && path === '/v1/subscriptions') {
+    const customer = String(params['customer'] ?? '');
+    if (!customers.has(customer)) return error(missing('customer', customer, 'customer'));
+    const requested = Object.values((params['items'] ?? {}) as Record<string, Record<string, unknown>>);
+    if (requested.length === 0 || requested.some((item) => typeof item['price'] !== 'string')) {
+      return error({
+        status: 400,
+        type: 'invalid_request_error',
+        code: 'parameter_missing',
+        message: 'Missing required param: items.',
+        param: 'items',
+      });
+    }
+    const start = now();
+    const id = stripeId('sub');
+    const subscription: StripeObject = {
+      id,
+      object: 'subscription',
+      cancel_at_period_end: false,
+      canceled_at: null,
+      created: start,
+      customer,
+      ended_at: null,
+      livemode: false,
+      metadata: { ...((params['metadata'] as Record<string, unknown>) ?? {}) },
+      start_date: start,
+      status: 'active',
+      items: {
+        object: 'list',
+        data: requested.map((item) => subscriptionItem(id, item, start)),
+        has_more: false,
+        url: `/v1/subscription_items?subscription=${id}`,
+      },
+    };
+    subscriptions.set(id, subscription);
+    return [200, subscription];
+  }
+  if ((match = /^\/v1\/subscriptions\/([^/]+)$/.exec(path))) {
+    const subscription = subscriptions.get(match[1]!);
+    if (!subscription) return error(missing('subscription', match[1]!, 'id'));
+    if (method === 'GET') return [200, subscription];
+    if (method === 'POST') {
+      if (params['cancel_at_period_end'] !== undefined) {
+        if (subscription['status'] === 'canceled') {
+          return error({
+            status: 400,
+            type: 'invalid_request_error',
+            message: 'A canceled subscription can only update its cancellation_details and metadata.',
+          });
+        }
+        subscription['cancel_at_period_end'] = params['cancel_at_period_end'] === 'true';
+        subscription['canceled_at'] = subscription['cancel_at_period_end'] ? now() : null;
+      }
+      if (params['metadata']) Object.assign(subscription['metadata'] as object, params['metadata']);
+      return [200, subscription];
+    }
+    if (method === 'DELETE') {
+      subscription['status'] = 'canceled';
+      subscription['canceled_at'] = now();
+      subscription['ended_at'] = now();
+      return [200, subscription];
+    }
+  }
+  if (method === 'POST' && (match = /^\/v1\/subscription_items\/([^/]+)$/.exec(path))) {
+    const item = [...subscriptions.values()].flatMap(itemsOf).find((candidate) => candidate.id === match![1]);
+    if (!item) return error(missing('subscription_item', match[1]!, 'id'));
+    if (params['quantity'] !== undefined) {
+      if (item['quantity'] === null) {
+        return error({
+          status: 400,
+          type: 'invalid_request_error',
+          message: 'Quantity cannot be set on a metered price.',
+          param: 'quantity',
+        });
+      }
+      item['quantity'] = Number(params['quantity']);
+    }
+    return [200, item];
+  }
+  return null;
+}
+
+/**
+ * `POST /v1/billing/meter_events`: `event_name`, `payload[stripe_customer_id]`, `payload[value]` (a whole number),
+ * `identifier` (generated when absent), `timestamp`. An identifier already seen is refused naming `identifier`, as
+ * Stripe enforces its uniqueness (for at least 24 hours), so a resent event is never counted twice.
+ */
+function createMeterEvent(params: Record<string, unknown>, meterEvents: Map<string, StripeObject>): [number, unknown] {
+  const refuse = (param: string, message: string): [number, unknown] => [
+    400,
+    errorBody({ status: 400, type: 'invalid_request_error', code: 'parameter_invalid', message, param }),
+  ];
+  const payload = (params['payload'] ?? {}) as Record<string, unknown>;
+  if (typeof params['event_name'] !== 'string' || params['event_name'] === '')
+    return refuse('event_name', 'Missing required param: event_name.');
+  if (typeof payload['stripe_customer_id'] !== 'string') return refuse('payload', 'The payload must name stripe_customer_id.');
+  if (typeof payload['value'] !== 'string' || !/^-?\d+$/.test(payload['value']))
+    return refuse('payload', 'The payload value must be a whole number.');
+  const identifier = typeof params['identifier'] === 'string' ? params['identifier'] : stripeId('mevt');
+  if (meterEvents.has(identifier)) return refuse('identifier', `An event already exists with identifier ${identifier}.`);
+  const created = now();
+  const event: StripeObject = {
+    id: identifier,
+    object: 'billing.meter_event',
+    created,
+    event_name: params['event_name'],
+    identifier,
+    livemode: false,
+    payload: { ...payload },
+    timestamp: typeof params['timestamp'] === 'string' ? Number(params['timestamp']) : created,
+  };
+  meterEvents.set(identifier, event);
+  return [200, event];
+}
+
 /** Starts the fake on a free loopback port. */
 export async function startStripeFake(): Promise<StripeFake> {
   const customers = new Map<string, StripeObject>();
   const paymentMethods = new Map<string, StripeObject>();
   const taxIds = new Map<string, StripeObject>();
+  const subscriptions = new Map<string, StripeObject>();
   const idempotent = new Map<string, { hash: string; status: number; body: unknown }>();
   const fake: StripeFake = {
     secretKey: `sk_test_${randomBytes(12).toString('hex')}`,
@@ -139,7 +296,10 @@ export async function startStripeFake(): Promise<StripeFake> {
     requests: [],
     customers,
     paymentMethods,
+    subscriptions,
     failNext: [],
+    meterEvents: new Map(),
+    loseNextAnswers: 0,
     addPaymentMethod(brand = 'visa') {
       const id = stripeId('pm');
       paymentMethods.set(id, {
@@ -241,6 +401,9 @@ export async function startStripeFake(): Promise<StripeFake> {
         return [200, { id: match[2], object: 'tax_id', deleted: true }];
       }
     }
+    if (method === 'POST' && path === '/v1/billing/meter_events') return createMeterEvent(params, fake.meterEvents);
+    const subscriptionAnswer = handleSubscriptions(method, path, params, customers, subscriptions);
+    if (subscriptionAnswer) return subscriptionAnswer[0] === 200 ? subscriptionAnswer : fail(subscriptionAnswer[1] as StripeFakeError);
     return fail({ status: 404, type: 'invalid_request_error', message: `Unrecognized request URL (${method}: ${path}).` });
   }
 
@@ -254,6 +417,13 @@ export async function startStripeFake(): Promise<StripeFake> {
       const params = decodeStripeForm(method === 'GET' || method === 'DELETE' ? query : raw);
       const idempotencyKey = typeof request.headers['idempotency-key'] === 'string' ? request.headers['idempotency-key'] : null;
       const entry: StripeFakeRequest = { method, path, params, idempotencyKey, replayed: false };
+      // Closes the connection instead of answering, while lost answers are asked for.
+      const answerLost = () => {
+        if (fake.loseNextAnswers <= 0) return false;
+        fake.loseNextAnswers -= 1;
+        request.socket.destroy();
+        return true;
+      };
       fake.requests.push(entry);
       if (request.headers['authorization'] !== `Bearer ${fake.secretKey}`) {
         send(response, 401, { error: { type: 'invalid_request_error', message: 'Invalid API Key provided.' } });
@@ -282,11 +452,13 @@ export async function startStripeFake(): Promise<StripeFake> {
           return;
         }
         entry.replayed = true;
+        if (answerLost()) return;
         send(response, stored.status, stored.body, { 'idempotent-replayed': 'true', 'idempotency-key': idempotencyKey! });
         return;
       }
       const [status, body] = handle(method, path, params);
       if (idempotencyKey && method === 'POST') idempotent.set(idempotencyKey, { hash, status, body: structuredClone(body) });
+      if (answerLost()) return;
       send(response, status, body, idempotencyKey ? { 'idempotency-key': idempotencyKey } : {});
     })().catch((error: unknown) => {
       send(response, 500, errorBody({ status: 500, type: 'api_error', message: String(error) }));

@@ -2,6 +2,7 @@ import '@pep/contracts';
 import { createEventedService, TRANSACTION_OPTIONS, type EventedServiceDeps } from '@pep/db';
 import { createOwnerLookup, type ServiceApp } from '@pep/service-kit';
 import { activityBindings } from './activity.handlers.js';
+import { billingAccessBindings } from './billing-access.handlers.js';
 import { registerActivityRoutes } from './activity.routes.js';
 import { ActivityService } from './activity.service.js';
 import { registerAvatarRoutes } from './avatar.routes.js';
@@ -178,6 +179,7 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
   consume('activities', activityBindings());
   consume('patient-accounts', patientAccountBindings());
   consume('scheduling-records', schedulingRecordBindings());
+  consume('billing-access', billingAccessBindings(clock));
 
   background(async () => {
     // The first start creates the signing key here rather than in the first login; rotation (rare) is done off the

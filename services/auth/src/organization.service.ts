@@ -37,7 +37,13 @@ export class OrganizationService {
       emit(organizationUpdatedV1, {
         organization: id,
         subject: id,
-        data: { _id: id, name: organization.name, active: organization.active, changed: ['name'] },
+        data: {
+          _id: id,
+          name: organization.name,
+          active: organization.active,
+          billingSuspended: organization.billingSuspendedAt !== null,
+          changed: ['name'],
+        },
       });
       return organization;
     });

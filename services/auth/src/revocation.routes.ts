@@ -8,7 +8,7 @@ const SKEW_MARGIN_MS = 60_000;
 
 /**
  * The internal route the gateway loads access-token revocations from at start and on every refresh, before applying auth's
- * events: only callers with the gateway's internal identity (a role no person or client holds) may read it.
+ * events, and the organizations suspended for billing (their writes answer 402): only callers with the gateway's internal identity (a role no person or client holds) may read it.
  */
 export function registerRevocationRoutes(app: ServiceApp, prisma: PrismaClient, clock: () => Date, tokenLifetimeSeconds: number): void {
   app.get(
@@ -25,9 +25,15 @@ export function registerRevocationRoutes(app: ServiceApp, prisma: PrismaClient, 
       },
     },
     async () => {
+      // Taken before the reads, so a change the reads miss is newer than `asOf` and the gateway keeps what its event said.
       const now = clock();
       const revocations = await recentRevocations(prisma, new Date(now.getTime() - tokenLifetimeSeconds * 1000 - SKEW_MARGIN_MS));
-      return { asOf: now.toISOString(), tokenLifetimeSeconds, revocations };
+      const suspended = await prisma.organization.findMany({
+        where: { billingSuspendedAt: { not: null }, deletedAt: null },
+        select: { id: true, billingSuspendedAt: true },
+      });
+      const billingSuspended = suspended.map((row) => ({ organization: row.id, since: row.billingSuspendedAt!.toISOString() }));
+      return { asOf: now.toISOString(), tokenLifetimeSeconds, revocations, billingSuspended };
     },
   );
 }

@@ -4,6 +4,7 @@ import { accountBody, accountResponse } from './account.schemas.js';
 import type { AccountService } from './account.service.js';
 import { cardNumberFields } from './card-numbers.js';
 import { BILLING_READERS, BILLING_WRITERS } from './roles.js';
+import type { UsageService } from './usage.service.js';
 
 const TAGS = ['billing'];
 
@@ -19,8 +20,13 @@ async function refuseCardNumbers(request: FastifyRequest): Promise<void> {
   });
 }
 
-/** `GET/POST/PUT /api/billing`: the caller's organization's billing account. */
-export function registerAccountRoutes(app: ServiceApp, accounts: AccountService): void {
+/** `GET/POST/PUT /api/billing`: the caller's organization's billing account, with its current month's usage. */
+export function registerAccountRoutes(app: ServiceApp, accounts: AccountService, usage: UsageService): void {
+  const withUsage = async <T extends object>(organization: string, account: T) => ({
+    ...account,
+    usage: await usage.current(organization),
+  });
+
   app.get(
     '/api/billing',
     {
@@ -28,11 +34,12 @@ export function registerAccountRoutes(app: ServiceApp, accounts: AccountService)
       schema: {
         tags: TAGS,
         summary: "The organization's billing account",
-        description: 'Its Stripe customer, billing e-mail, address, tax id and default payment method. 404 until it has one.',
+        description:
+          "Its Stripe customer, billing e-mail, address, tax id and default payment method, and the current month's usage (SMS segments, voice minutes). 404 until it has one.",
         response: { 200: accountResponse },
       },
     },
-    async (request) => accounts.get(callerOf(request)),
+    async (request) => withUsage(callerOf(request).organization, await accounts.get(callerOf(request))),
   );
 
   app.post(
@@ -50,7 +57,7 @@ export function registerAccountRoutes(app: ServiceApp, accounts: AccountService)
         response: { 200: accountResponse },
       },
     },
-    async (request) => accounts.create(callerOf(request), request.body, request.id),
+    async (request) => withUsage(callerOf(request).organization, await accounts.create(callerOf(request), request.body, request.id)),
   );
 
   app.put(
@@ -69,6 +76,6 @@ export function registerAccountRoutes(app: ServiceApp, accounts: AccountService)
         response: { 200: accountResponse },
       },
     },
-    async (request) => accounts.update(callerOf(request), request.body, request.id),
+    async (request) => withUsage(callerOf(request).organization, await accounts.update(callerOf(request), request.body, request.id)),
   );
 }

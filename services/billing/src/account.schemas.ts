@@ -1,3 +1,4 @@
+import { billingStandings } from '@pep/contracts';
 import { text, timestamp } from '@pep/service-kit';
 import { z } from 'zod';
 
@@ -46,6 +47,21 @@ export const accountResponse = z.object({
   taxId: taxIdSchema.nullable(),
   defaultPaymentMethod: z.string().nullable(),
   status: z.enum(['active', 'sandbox']).describe('`sandbox`: no Stripe account is configured; nothing is sent to Stripe.'),
+  standing: z
+    .enum(billingStandings)
+    .describe(
+      'Access follows payment: `grace` after a failed payment (full access until graceEndsAt), then `suspended` (read-only) until a payment succeeds.',
+    ),
+  graceEndsAt: timestamp.nullable().describe('When the grace period ends (or ended); null in good standing.'),
   createdAt: timestamp,
   updatedAt: timestamp,
+  usage: z
+    .object({
+      period: z.string().describe('The calendar month (UTC), `YYYY-MM`.'),
+      smsSegments: z.number().int().min(0),
+      voiceMinutes: z.number().int().min(0),
+    })
+    .describe(
+      "The current month's metered texting as counted so far (reported to Stripe as it is counted, or kept locally in the sandbox).",
+    ),
 });

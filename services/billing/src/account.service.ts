@@ -1,3 +1,4 @@
+import type { BillingStanding } from '@pep/contracts';
 import { HttpProblem, notFound, type Identity } from '@pep/service-kit';
 import type Stripe from 'stripe';
 import type { AccountBody } from './account.schemas.js';
@@ -20,6 +21,8 @@ export function accountView(account: BillingAccount) {
     taxId: account.taxIdType && account.taxIdValue ? { type: account.taxIdType, value: account.taxIdValue } : null,
     defaultPaymentMethod: account.defaultPaymentMethod,
     status: account.status as 'active' | 'sandbox',
+    standing: account.standing as BillingStanding,
+    graceEndsAt: account.graceEndsAt?.toISOString() ?? null,
     createdAt: account.createdAt.toISOString(),
     updatedAt: account.updatedAt.toISOString(),
   };
@@ -77,6 +80,13 @@ export class AccountService {
       stripeTaxId: null,
       defaultPaymentMethod: null,
       status: customerId ? 'active' : 'sandbox',
+      standing: 'good-standing',
+      standingChargeAt: null,
+      graceStartedAt: null,
+      graceEndsAt: null,
+      suspendedAt: null,
+      graceNoticeSentAt: null,
+      graceReminderSentAt: null,
       createdAt: now,
       updatedAt: now,
     };

@@ -11,6 +11,16 @@ import { registerNotBuiltRoutes } from './not-built.routes.js';
 import { organizationCreatedBindings } from './organization-created.handler.js';
 import { createStripeClient, type StripeSettings } from './stripe-client.js';
 import { registerStripeWebhookRoutes } from './stripe-webhook.routes.js';
+import { DEFAULT_PLANS, type Plan } from './plans.js';
+import { providerBindings } from './providers.handlers.js';
+import { registerSubscriptionRoutes } from './subscription.routes.js';
+import { SubscriptionService } from './subscription.service.js';
+import { chargeOutcomeBindings } from './charge-outcome.handler.js';
+import { createMailer, type Mailer, type MailerConfig } from './mailer.js';
+import { StandingService, type GraceSettings } from './standing.service.js';
+import { messageSentBindings } from './message-sent.handler.js';
+import { UsageReporter, type UsageReporterOptions } from './usage-reporter.js';
+import { UsageService } from './usage.service.js';
 
 /** What the billing app is built from; main.ts and tests supply it. */
 export interface BillingAppDeps extends EventedServiceDeps {
@@ -20,23 +30,38 @@ export interface BillingAppDeps extends EventedServiceDeps {
   stripeWebhookSecret: string | null;
   /** Unix seconds now, which the webhook's 300-second tolerance is measured from (default the real clock). */
   now?: () => number;
+  /** The plans organizations may subscribe to (default {@link DEFAULT_PLANS}). */
+  plans?: ReadonlyArray<Plan>;
+  /** The time grace periods and the sandbox's subscription periods are measured with; tests move it (default the real clock). */
+  clock?: () => Date;
+  /** How long a grace period lasts and when its reminder goes out (default 14 days, reminder 3 days before the end). */
+  grace?: Partial<GraceSettings>;
+  /** How often the grace poller looks for notices to mail and grace periods that ended (default 60 s). */
+  gracePollIntervalMs?: number;
+  /** Where grace notices to the billing contact go; null sends none (logged). */
+  mailer?: MailerConfig | Mailer | null;
+  /** The Stripe meter usage is reported to (default `pep_texting_units`) and how often the reporter runs (default 10 s). */
+  usageReports?: Partial<UsageReporterOptions>;
 }
 
 /** Builds the billing service: accounts, charges from Stripe's webhook, and its consumer of organizations signing up. */
 export async function buildApp(deps: BillingAppDeps): Promise<ServiceApp> {
-  const { app, prisma, unitOfWork, consume } = await createEventedService<Tx, PrismaClient>({
+  const { app, prisma, unitOfWork, consume, background, beforeClose } = await createEventedService<Tx, PrismaClient>({
     name: 'billing',
     description:
-      'Each organization’s billing account and Stripe customer, and its charges from Stripe’s signed webhooks; subscriptions to come.',
+      'Each organization’s billing account and Stripe customer, its subscriptions to plans billed per active provider, and its charges from Stripe’s signed webhooks.',
     deps,
     prisma: (adapter) => new PrismaClient({ adapter, transactionOptions: TRANSACTION_OPTIONS }),
   });
   const stripe = createStripeClient(deps.stripe);
   if (!stripe) app.log.warn('no STRIPE_SECRET_KEY: billing runs as a sandbox and never calls Stripe');
   const accounts = new AccountService(prisma, unitOfWork, stripe);
-  const charges = new ChargeService(prisma, unitOfWork);
-  registerAccountRoutes(app, accounts);
+  const subscriptions = new SubscriptionService(prisma, unitOfWork, stripe, deps.plans ?? DEFAULT_PLANS, deps.clock ?? (() => new Date()));
+  const charges = new ChargeService(prisma, unitOfWork, (tx, emit, event) => subscriptions.applyStripeEvent(tx, emit, event));
+  const usage = new UsageService(prisma, unitOfWork, stripe !== null, deps.clock ?? (() => new Date()));
+  registerAccountRoutes(app, accounts, usage);
   registerChargeRoutes(app, charges);
+  registerSubscriptionRoutes(app, subscriptions);
   registerStripeWebhookRoutes(app, {
     webhookSecret: deps.stripeWebhookSecret,
     charges,
@@ -44,5 +69,42 @@ export async function buildApp(deps: BillingAppDeps): Promise<ServiceApp> {
   });
   registerNotBuiltRoutes(app);
   consume('organizations', organizationCreatedBindings(accounts));
+  consume('providers', providerBindings(subscriptions));
+  consume('usage', messageSentBindings(usage));
+  if (stripe) {
+    const reporter = new UsageReporter(unitOfWork, stripe, deps.logger.child({ component: 'usage-reports' }), {
+      meterEventName: 'pep_texting_units',
+      ...deps.usageReports,
+    });
+    background(() => {
+      reporter.start();
+      return () => reporter.stop();
+    });
+  }
+  const mailer = deps.mailer ? ('send' in deps.mailer ? deps.mailer : createMailer(deps.mailer)) : null;
+  const standing = new StandingService(
+    prisma,
+    unitOfWork,
+    { days: deps.grace?.days ?? 14, reminderDaysBefore: deps.grace?.reminderDaysBefore ?? 3 },
+    deps.clock ?? (() => new Date()),
+    mailer,
+    deps.logger.child({ component: 'grace' }),
+  );
+  consume('standing', chargeOutcomeBindings(standing));
+  background(() => {
+    let running: Promise<unknown> = Promise.resolve();
+    const timer = setInterval(() => {
+      // One tick at a time: a slow SMTP server must not stack ticks up.
+      running = running.then(() =>
+        standing.tick().catch((error: Error) => deps.logger.warn({ err: { message: error.message } }, 'grace poll failed')),
+      );
+    }, deps.gracePollIntervalMs ?? 60_000);
+    timer.unref();
+    return async () => {
+      clearInterval(timer);
+      await running;
+    };
+  });
+  beforeClose(() => mailer?.close());
   return app;
 }

@@ -101,6 +101,8 @@ export class ChargeService {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly work: BillingWork,
+    /** Applies the events that are not charges' (subscriptions'), in the same transaction as the event's record. */
+    private readonly otherEvents?: (tx: Tx, emit: Emit, event: Stripe.Event) => Promise<StripeEventOutcome>,
   ) {}
 
   /**
@@ -116,8 +118,7 @@ export class ChargeService {
       });
       if (recorded.count === 0) return 'duplicate';
       const facts = chargeFacts(event);
-      // Subscriptions' events are acknowledged and kept (their id) until subscriptions are built.
-      if (!facts) return 'acknowledged';
+      if (!facts) return this.otherEvents ? this.otherEvents(tx, emit, event) : 'acknowledged';
       const organization = await this.organizationOf(tx, facts);
       if (!organization) return 'unknown-customer';
       return this.applyCharge(tx, emit, organization, facts, seconds(event.created));

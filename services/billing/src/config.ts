@@ -1,5 +1,19 @@
 import { baseConfigSchema, envBoolean, envList } from '@pep/service-kit';
 import { z } from 'zod';
+import { parsePlans } from './plans.js';
+
+/** A JSON array of plans (see plans.ts), parsed and checked. */
+const plansJson = z
+  .string()
+  .min(1)
+  .transform((json, context) => {
+    try {
+      return parsePlans(json);
+    } catch (error) {
+      context.addIssue({ code: 'custom', message: error instanceof Error ? error.message : String(error) });
+      return z.NEVER;
+    }
+  });
 
 /**
  * The billing service's environment. Either DATABASE_URL (Postgres) or PGLITE_DIR (embedded) is required. Without
@@ -24,6 +38,26 @@ export const configSchema = baseConfigSchema
     STRIPE_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
     /** Retries of a Stripe call the SDK makes on network errors and 5xx (with the same idempotency key). */
     STRIPE_MAX_NETWORK_RETRIES: z.coerce.number().int().min(0).default(2),
+    /** The Stripe meter's `event_name` SMS segments and voice minutes are reported under (the plans' texting meter). */
+    STRIPE_TEXTING_METER: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,100}$/, "a Stripe meter's event name")
+      .default('pep_texting_units'),
+    /** How often counted usage not yet reported is sent to Stripe. */
+    BILLING_USAGE_REPORT_SECONDS: z.coerce.number().int().positive().default(10),
+    /** The plans, a JSON array (see plans.ts); absent, the default `standard` plan, whose Stripe prices only the sandbox has. */
+    BILLING_PLANS: plansJson.optional(),
+    /** Days from a failed payment until the organization is suspended (reads only) unless a payment succeeds. */
+    BILLING_GRACE_DAYS: z.coerce.number().int().min(0).default(14),
+    /** Days before the grace period's end at which the billing contact is reminded. */
+    BILLING_GRACE_REMINDER_DAYS: z.coerce.number().int().min(0).default(3),
+    /** How often grace periods are checked for notices to mail and ends to enforce. */
+    BILLING_GRACE_POLL_SECONDS: z.coerce.number().int().positive().default(60),
+    /** Where grace notices to the billing contact go; without it (and MAIL_DIR) none are sent. */
+    SMTP_URL: z.string().url().optional(),
+    MAIL_FROM: z.string().min(3).default('no-reply@localhost'),
+    /** A folder to keep outgoing mail in as .eml files when there is no SMTP_URL. */
+    MAIL_DIR: z.string().min(1).optional(),
   })
   .refine((config) => config.DATABASE_URL || config.PGLITE_DIR, {
     message: 'set DATABASE_URL (Postgres) or PGLITE_DIR (embedded)',

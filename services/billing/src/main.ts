@@ -23,6 +23,15 @@ main(async () => {
         }
       : null,
     stripeWebhookSecret: config.STRIPE_WEBHOOK_SECRET ?? null,
+    usageReports: { meterEventName: config.STRIPE_TEXTING_METER, intervalMs: config.BILLING_USAGE_REPORT_SECONDS * 1000 },
+    ...(config.BILLING_PLANS ? { plans: config.BILLING_PLANS } : {}),
+    grace: { days: config.BILLING_GRACE_DAYS, reminderDaysBefore: config.BILLING_GRACE_REMINDER_DAYS },
+    gracePollIntervalMs: config.BILLING_GRACE_POLL_SECONDS * 1000,
+    mailer: config.SMTP_URL
+      ? { from: config.MAIL_FROM, smtpUrl: config.SMTP_URL }
+      : config.MAIL_DIR
+        ? { from: config.MAIL_FROM, directory: config.MAIL_DIR }
+        : null,
   });
   await runService(app, {
     host: config.HOST,

@@ -61,7 +61,8 @@ export function registerStripeWebhookRoutes(app: ServiceApp, options: StripeWebh
           description:
             'Signed in Stripe-Signature with the endpoint secret (300 s tolerance); 400 and nothing stored otherwise. Stores ' +
             '`charge.succeeded|failed` and `invoice.paid|payment_failed` as the organization’s charges and publishes `charge.succeeded|failed`; ' +
-            'acknowledges `customer.subscription.updated|deleted` (kept for subscriptions, to come). An event delivered twice has ' +
+            'keeps `customer.subscription.updated|deleted` as the organization’s subscription and publishes `subscription.changed`. ' +
+            'An event delivered twice has ' +
             'one effect; an older event never replaces a newer state.',
           response: { 200: webhookResponse },
         },

@@ -1,7 +1,7 @@
 import { startServiceUnderTest, TEST_INTERNAL_SECRET, headersOf, type ServiceUnderTest } from '@pep/db/testing';
 import { createLogger, type Identity } from '@pep/service-kit';
 import { signStripeWebhook, type StripeFake } from '@pep/testing';
-import { buildApp } from '../src/app.js';
+import { buildApp, type BillingAppDeps } from '../src/app.js';
 import { migrationsDir } from '../src/migrations.js';
 
 export const SECRET = TEST_INTERNAL_SECRET;
@@ -20,6 +20,11 @@ export interface BillingTestOptions {
   now?: () => number;
   /** Where the service's log lines go (at debug level), for tests that read them. */
   logTo?: NodeJS.WritableStream;
+  /** More of the app's dependencies (clock, grace settings, mailer, …), as given. */
+  deps?: Partial<Omit<BillingAppDeps, 'stripe' | 'stripeWebhookSecret'>>;
+  /** The database and topic prefix of an instance started before (a restart), kept when this one closes. */
+  databaseUrl?: string;
+  topicPrefix?: string;
 }
 
 export function startBilling(label: string, brokers: string[], options: BillingTestOptions): Promise<BillingUnderTest> {
@@ -29,6 +34,8 @@ export function startBilling(label: string, brokers: string[], options: BillingT
     brokers,
     migrationsDir,
     ...(options.maxEventAttempts !== undefined ? { maxEventAttempts: options.maxEventAttempts } : {}),
+    ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
+    ...(options.topicPrefix ? { topicPrefix: options.topicPrefix } : {}),
     build: (deps) =>
       buildApp({
         ...deps,
@@ -38,6 +45,7 @@ export function startBilling(label: string, brokers: string[], options: BillingT
           : null,
         stripeWebhookSecret: WEBHOOK_SECRET,
         ...(options.now ? { now: options.now } : {}),
+        ...options.deps,
       }),
   });
 }

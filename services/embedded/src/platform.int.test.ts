@@ -35,10 +35,14 @@ describe('embedded platform', () => {
       const billing = await fetch(`${platform.url}/api/billing`);
       expect(billing.status).toBe(401);
       expect(billing.headers.get('content-type')).toMatch(/problem\+json/);
-      // Subscriptions come with the next step of billing: honest 501s until then.
-      const subscribe = await fetch(`${platform.url}/api/billing/subscriptions`, { method: 'POST' });
-      expect(subscribe.status).toBe(501);
-      // Stripe's webhook reaches billing through the gateway; with no endpoint secret in the sandbox it is refused.
+      // Subscriptions are served (the sandbox's local ledger here): a caller without a token is refused like anywhere else.
+      const subscribe = await fetch(`${platform.url}/api/billing/subscriptions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ plan: 'standard' }),
+      });
+      expect(subscribe.status).toBe(401);
+      // Stripe's webhook reaches billing through the gateway; unsigned by the sandbox's secret (in the data folder) it is refused.
       const webhook = await fetch(`${platform.url}/api/callback/stripe/charges`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'stripe-signature': 't=1,v1=00' },

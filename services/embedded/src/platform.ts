@@ -82,7 +82,12 @@ interface Context {
   sendDue?: () => Promise<number>;
   /** Set when messaging is built: when its next planned text is due. */
   nextDue?: () => Promise<Date | null>;
+  /** The secret billing checks its Stripe webhook with here; only the sandbox's charge hook signs with it. */
+  stripeWebhookSecret: string;
 }
+
+/** Where billing's sandbox webhook secret is kept in the data folder. */
+const STRIPE_WEBHOOK_SECRET_FILE = 'stripe-webhook-secret';
 
 /** Where the development sink's webhook token is kept in the data folder. */
 export const SMS_WEBHOOK_TOKEN_FILE = 'sms-webhook-token';
@@ -148,8 +153,18 @@ const SERVICES: Array<{
     name: 'billing',
     migrationsDir: billing.migrationsDir,
     // A sandbox: no Stripe key on a laptop, so billing never calls Stripe. Accounts are kept locally (status `sandbox`, no
-    // Stripe customer), payment method ids are stored as given, and with no webhook secret every Stripe webhook is refused.
-    build: (shared) => billing.buildApp({ ...shared, stripe: null, stripeWebhookSecret: null }),
+    // Stripe customer), payment method ids are stored as given. Its webhook secret is kept in the data folder and only the
+    // sandbox's charge hook (POST /sandbox/billing/charge) signs with it, so charges take the webhook's own path. Grace
+    // periods run on the sandbox clock, checked every few seconds; their mail goes to the mail folder.
+    build: (shared, context) =>
+      billing.buildApp({
+        ...shared,
+        stripe: null,
+        stripeWebhookSecret: context.stripeWebhookSecret,
+        mailer: { from: 'billing@localhost', directory: join(context.dataDir, 'mail') },
+        gracePollIntervalMs: 2_000,
+        ...(context.clock ? { clock: context.clock } : {}),
+      }),
   },
 ];
 
@@ -179,6 +194,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     dispatchIntervalMs: options.dispatchIntervalMs,
     integratorRateLimitMaxPerMinute: options.integratorRateLimitMaxPerMinute,
     upstreams,
+    stripeWebhookSecret: `whsec_${await persistentSecret(join(dataDir, STRIPE_WEBHOOK_SECRET_FILE))}`,
   };
 
   try {
@@ -212,6 +228,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         token: await persistentSecret(join(dataDir, SANDBOX_TOKEN_FILE)),
         sendDue: context.sendDue!,
         nextDue: context.nextDue!,
+        billing: { url: upstreams['billing']!, webhookSecret: context.stripeWebhookSecret },
       });
     }
     const url = await gateway.listen({ host: options.host, port: options.port });

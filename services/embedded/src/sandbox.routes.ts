@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { HttpProblem, type ControllableClock, type ServiceApp } from '@pep/service-kit';
 import { z } from 'zod';
 import { advanceClock, parseDuration, SANDBOX_TOKEN_FILE } from './sandbox.js';
@@ -14,7 +14,12 @@ export interface SandboxOptions {
   sendDue: () => Promise<number>;
   /** When messaging's next planned text is due, or null when none is planned. */
   nextDue: () => Promise<Date | null>;
+  /** Billing's loopback URL and its sandbox webhook secret, for the charge hook. */
+  billing?: { url: string; webhookSecret: string };
 }
+
+/** The sandbox's test payment methods, named as Stripe's: one that is charged, one whose charge is declined. */
+export const SANDBOX_PAYMENT_METHODS = { pm_card_visa: 'succeeded', pm_card_chargeDeclined: 'failed' } as const;
 
 /** Header carrying the sandbox token. */
 export const SANDBOX_TOKEN_HEADER = 'x-sandbox-token';
@@ -34,13 +39,23 @@ const afterSending = clockState.extend({
 const afterNext = afterSending.extend({
   nextDue: z.string().nullable().describe('When the text moved to was due; null when nothing was planned (the clock stays).'),
 });
+const chargeBody = z
+  .object({
+    organization: z.uuid().describe('The organization whose payment this is.'),
+    paymentMethod: z
+      .enum(Object.keys(SANDBOX_PAYMENT_METHODS) as [keyof typeof SANDBOX_PAYMENT_METHODS])
+      .describe('pm_card_visa succeeds, pm_card_chargeDeclined fails.'),
+    amount: z.number().int().positive().max(100_000_000).default(4900).describe('In cents.'),
+  })
+  .strict();
 const advanceBody = z
   .object({ advance: z.string().describe('How far to move the clock forward: minutes, hours or days, e.g. 90m, 14h, 2d.') })
   .strict();
 
 /**
  * The embedded runtime's sandbox, on its gateway only (never in the distributed gateway or any service):
- * `GET /sandbox/clock`, `POST /sandbox/clock {advance}`, `POST /sandbox/next` and `POST /sandbox/send-due`. Outside `/api` and hidden from
+ * `GET /sandbox/clock`, `POST /sandbox/clock {advance}`, `POST /sandbox/next`, `POST /sandbox/send-due` and
+ * `POST /sandbox/billing/charge {organization, paymentMethod}`. Outside `/api` and hidden from
  * the OpenAPI document; changes need the token from the data folder.
  */
 export function registerSandboxRoutes(app: ServiceApp, options: SandboxOptions): void {
@@ -95,6 +110,50 @@ export function registerSandboxRoutes(app: ServiceApp, options: SandboxOptions):
       throw new HttpProblem(409, 'too-far', `The next planned text is due at ${due!.toISOString()}, more than 366 days ahead.`);
     if (ahead > 0) await advanceClock(options.dataDir, options.clock, ahead);
     return { ...state(), sent: await sendAllDue(), nextDue: due?.toISOString() ?? null };
+  });
+
+  // A payment without Stripe: a charge event as Stripe would send it, signed with billing's sandbox secret and posted to
+  // billing's own webhook, so grace, suspension and lift take the same path as in production. Created at the sandbox
+  // clock's time (so it orders after what came before a clock move); signed at real time (the signature's tolerance).
+  app.post('/sandbox/billing/charge', { schema: { hide: true, body: chargeBody } }, async (request, reply) => {
+    requireToken(request.headers[SANDBOX_TOKEN_HEADER]);
+    if (!options.billing) throw new HttpProblem(404, 'not-found', 'Billing does not run in this platform.');
+    const { organization, paymentMethod, amount } = request.body;
+    const outcome = SANDBOX_PAYMENT_METHODS[paymentMethod];
+    const created = Math.floor(options.clock().getTime() / 1000);
+    const charge = {
+      id: `ch_sandbox_${randomUUID().replace(/-/g, '')}`,
+      object: 'charge',
+      amount,
+      currency: 'usd',
+      created,
+      customer: null,
+      payment_method: paymentMethod,
+      status: outcome,
+      failure_code: outcome === 'failed' ? 'card_declined' : null,
+      failure_message: outcome === 'failed' ? 'Your card was declined (sandbox test payment method).' : null,
+      metadata: { organization },
+      livemode: false,
+    };
+    const event = {
+      id: `evt_sandbox_${randomUUID().replace(/-/g, '')}`,
+      object: 'event',
+      type: `charge.${outcome}`,
+      created,
+      api_version: null,
+      livemode: false,
+      data: { object: charge },
+    };
+    const payload = JSON.stringify(event);
+    const timestamp = Math.floor(Date.now() / 1000);
+    const signature = createHmac('sha256', options.billing.webhookSecret).update(`${timestamp}.${payload}`).digest('hex');
+    const response = await fetch(`${options.billing.url}/api/callback/stripe/charges`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'stripe-signature': `t=${timestamp},v1=${signature}` },
+      body: payload,
+    });
+    reply.code(response.status);
+    return { charge: charge.id, status: outcome, billing: await response.json() };
   });
 
   app.post('/sandbox/send-due', { schema: { hide: true, response: { 200: afterSending } } }, async (request) => {

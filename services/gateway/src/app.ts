@@ -133,6 +133,12 @@ function createRevocationFeed(app: ServiceApp, deps: GatewayDeps): RevocationFee
     async () => (feed.isCurrent() ? 1 : 0),
   );
   addGauge(app, 'gateway_revocations_known', 'Revocations this replica enforces.', async () => feed.list.size);
+  addGauge(
+    app,
+    'gateway_billing_suspended_organizations',
+    'Organizations whose writes this replica answers with 402.',
+    async () => feed.billing.size,
+  );
   app.addHook('onReady', () => feed.start());
   app.addHook('onClose', () => feed.stop());
   return Object.assign(feed, { onRefused: () => refused.inc() });

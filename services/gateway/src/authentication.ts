@@ -1,5 +1,6 @@
 import { HttpProblem, signIdentity, type AnyApp } from '@pep/service-kit';
 import { extractAccessToken, type TokenVerifier } from './access-token.js';
+import { paymentRequired, refusedWhileSuspended, type BillingSuspensions } from './billing-suspensions.js';
 import type { RevocationList } from './revocations.js';
 
 /** What authentication asks of the revocation feed. */
@@ -9,6 +10,8 @@ export interface RevocationGate {
   isCurrent(): boolean;
   /** Counts a refused revoked token (metrics). */
   onRefused?: () => void;
+  /** Organizations suspended for an unpaid bill, from the same feed: their writes answer 402. */
+  billing?: Pick<BillingSuspensions, 'isSuspended'>;
 }
 
 /**
@@ -76,6 +79,10 @@ export function registerAuthentication(
       request.log.info({ reason: (error as Error).message }, 'access token refused');
       reply.header('www-authenticate', 'Bearer error="invalid_token"');
       throw new HttpProblem(401, 'invalid-token', 'The access token is missing, invalid or expired.');
+    }
+    // Suspended for billing: reads (and export) go on, writes wait for the payment, except those that make it.
+    if (options.revocations?.billing?.isSuspended(request.identity.organization) && refusedWhileSuspended(request.method, path)) {
+      throw paymentRequired();
     }
   });
 }

@@ -4,6 +4,7 @@ import type { Bus, Subscription } from '@pep/bus';
 import { ACCESS_REVOCATIONS_PATH, accessRevocationsSnapshotSchema, parseEvent, REVOCATIONS_READER_ROLE } from '@pep/contracts';
 import { IDENTITY_HEADER, signIdentity, type Logger } from '@pep/service-kit';
 import { request as undiciRequest } from 'undici';
+import { BillingSuspensions } from './billing-suspensions.js';
 import { REVOCATION_TOPICS, revocationOf, RevocationList } from './revocations.js';
 
 /** What the revocation feed needs. */
@@ -31,6 +32,8 @@ export interface RevocationFeedOptions {
  */
 export class RevocationFeed {
   readonly list = new RevocationList();
+  /** Organizations suspended for an unpaid bill, from the same events and snapshot (their writes answer 402). */
+  readonly billing = new BillingSuspensions();
   /** This replica's consumer group. */
   readonly groupId: string;
   private subscription: Subscription | null = null;
@@ -95,6 +98,7 @@ export class RevocationFeed {
       fromBeginning: false,
       handler: async (message) => {
         const event = parseEvent(message.value);
+        if (this.billing.applyEvent(event)) this.options.onEvent?.('billing-suspension');
         const revocation = revocationOf(event);
         if (!revocation) return;
         this.list.add(revocation);
@@ -115,6 +119,7 @@ export class RevocationFeed {
       const joined = this.subscription?.state() === 'joined';
       const snapshot = await this.loadSnapshot();
       for (const revocation of snapshot.revocations) this.list.add(revocation);
+      this.billing.applySnapshot(snapshot);
       this.lifetimeMs = snapshot.tokenLifetimeSeconds * 1000;
       this.list.forgetBefore(this.now() - this.lifetimeMs - 60_000);
       if (this.busUp && joined) this.confirmedAt = this.now();

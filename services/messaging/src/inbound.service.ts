@@ -9,6 +9,7 @@ import { messageEventData } from './outbound.js';
 import { OUTCOME_UNKNOWN_REASON } from './pending-sweep.js';
 import { applyConsent } from './read-models.handlers.js';
 import { sqlState } from './schemas.js';
+import { messageUsage } from './segments.js';
 import { DEFAULT_HELP_TEXT, messagingSettings } from './settings.js';
 import { builtIn, contextFor, render, variablesOf, wordingFor } from './templates.js';
 
@@ -223,7 +224,9 @@ export class InboundService {
               updatedBy: PATIENT,
             },
           });
-          if (inResponse) emit(messageSentV1, { organization, subject: answer.id, data: messageEventData(answer) });
+          if (inResponse) {
+            emit(messageSentV1, { organization, subject: answer.id, data: { ...messageEventData(answer), ...messageUsage('sms', ack) } });
+          }
         }
       });
     } catch (error) {

@@ -6,6 +6,7 @@ import { answerLinks } from './email-links.js';
 import type { MessagingWork, Tx } from './events.js';
 import type { Message, PrismaClient } from './generated/prisma/client.js';
 import type { SendQuota, TakenCount } from './quota.js';
+import { messageUsage } from './segments.js';
 import { SendError, type Handed, type Vendors } from './vendors.js';
 
 /** Channels the platform sends on. */
@@ -238,7 +239,7 @@ export class Outbound {
         };
         const context = { organization: request.organization, subject: outcome.id, cause: { correlationId: request.correlationId } };
         if (outcome.failure) emit(messageFailedV1, { ...context, data: { ...data, reason: outcome.failure.reason } });
-        else emit(messageSentV1, { ...context, data });
+        else emit(messageSentV1, { ...context, data: { ...data, ...messageUsage(request.channel, request.text) } });
       }
       if (after) await after(tx, outcomes, emit);
     });

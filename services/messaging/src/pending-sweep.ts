@@ -4,6 +4,7 @@ import type { Logger } from '@pep/service-kit';
 import { reminderSent, type MessagingWork } from './events.js';
 import type { PrismaClient, Reminder } from './generated/prisma/client.js';
 import { SYSTEM_USER } from './reminder-planning.handlers.js';
+import { messageUsage } from './segments.js';
 
 /** Tuning of a {@link PendingSweep}. */
 export interface PendingSweepOptions {
@@ -53,6 +54,8 @@ interface Settled {
   offer: string | null;
   external_id: string | null;
   status: 'sent' | 'undelivered';
+  /** Only to count the message's segments for its event; never logged. */
+  text: string;
 }
 
 /**
@@ -138,7 +141,7 @@ export class PendingSweep {
            "updated_by" = $6, "updated_at" = $5::timestamptz
          FROM stale WHERE m."id" = stale."id" AND m."status" = 'pending'
          RETURNING m."id", m."organization", m."patient", m."channel"::text AS "channel", m."key", m."automated", m."appointment", m."reminder",
-                   m."offer", m."external_id", m."status"::text AS "status"`,
+                   m."offer", m."external_id", m."status"::text AS "status", m."text"`,
         new Date(now.getTime() - this.settleAfterMs).toISOString(),
         this.minRealAgeMs / 1_000,
         this.batchSize,
@@ -159,7 +162,7 @@ export class PendingSweep {
           offer: row.offer,
           externalId: row.external_id,
         };
-        if (row.status === 'sent') emit(messageSentV1, { ...context, data });
+        if (row.status === 'sent') emit(messageSentV1, { ...context, data: { ...data, ...messageUsage(row.channel, row.text) } });
         else emit(messageFailedV1, { ...context, data: { ...data, reason: OUTCOME_UNKNOWN_REASON } });
       }
       return rows;

@@ -16,6 +16,7 @@ import {
   world,
   type MessagingUnderTest,
 } from '../test/harness.js';
+import { smsSegments } from './segments.js';
 
 describe('messaging service: reminders from appointment events, sent through Twilio and SMTP', () => {
   let service: MessagingUnderTest;
@@ -242,6 +243,8 @@ describe('messaging service: reminders from appointment events, sent through Twi
       channel: 'sms',
       externalId: sends[0]!.sid,
       reminder: first!._id,
+      // What billing meters: the segments of the text Twilio was given.
+      segments: smsSegments(sends[0]!.params['Body']!),
     });
     // Events never carry the text or the number.
     expect(JSON.stringify(published)).not.toContain('+15551230042');

@@ -14,6 +14,11 @@ const organizationSnapshot = z.object({
   active: z.boolean(),
   /** Whether it is a trial organization sales created for a prospect (added within v1; absent means false). */
   demo: z.boolean().optional(),
+  /**
+   * Whether it is suspended for an unpaid bill (added within v1; absent means false): it may read and export, not write.
+   * Unlike `active` false, nothing of it is refused to read, revoked or deleted.
+   */
+  billingSuspended: z.boolean().optional(),
 });
 
 /**

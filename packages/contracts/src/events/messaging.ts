@@ -53,7 +53,11 @@ const messageSnapshot = z
   })
   .extend(messageRefs.shape);
 
-/** A message left the platform: handed to the SMS/voice vendor or the mail server (or the development sink). */
+/**
+ * A message left the platform: handed to the SMS/voice vendor or the mail server (or the development sink). `segments`
+ * and `voiceMinutes` were added later and are optional, so events written before them still parse; a consumer counts a
+ * text or call that lacks them as one.
+ */
 export const messageSentV1 = defineEvent({
   type: 'message.sent',
   version: 1,
@@ -61,6 +65,10 @@ export const messageSentV1 = defineEvent({
   data: messageSnapshot.extend({
     /** Vendor's id of the message (Twilio SID, mail Message-ID), when it gave one. */
     externalId: z.string().nullable(),
+    /** SMS only: the segments the text is billed as (GSM-7 160/153 characters, else UCS-2 70/67). */
+    segments: z.number().int().positive().optional(),
+    /** Voice only: the minutes the call is billed as (1 per call: the duration is not known when it is placed). */
+    voiceMinutes: z.number().int().positive().optional(),
   }),
 });
 

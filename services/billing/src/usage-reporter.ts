@@ -1,0 +1,169 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '@pep/service-kit';
+import Stripe from 'stripe';
+import type { BillingWork } from './events.js';
+
+/** How the usage reporter runs. */
+export interface UsageReporterOptions {
+  /** The Stripe meter's `event_name` SMS segments and voice minutes are reported under. */
+  meterEventName: string;
+  /** How often it looks for reports due; null to report only when {@link UsageReporter.runOnce} is called. */
+  intervalMs?: number | null;
+  /** Reports claimed per round. */
+  batchSize?: number;
+  /** How long a claimed report is left to its replica before another may send it again (longer than a Stripe call and its retries). */
+  leaseMs?: number;
+  /** The wait after a first failure, doubled after each further one up to `maxBackoffMs`. */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+/** Defaults of the reporter: every 10 s, 100 at a time, a 2-minute lease, backoff from 10 s to an hour. */
+export const USAGE_REPORTER_DEFAULTS = {
+  intervalMs: 10_000,
+  batchSize: 100,
+  leaseMs: 120_000,
+  backoffMs: 10_000,
+  maxBackoffMs: 3_600_000,
+} as const;
+
+/** The Stripe idempotency key of one usage record's meter event: a resend is answered with Stripe's first answer. */
+export const usageIdempotencyKey = (usageRecord: string) => `billing-usage-${usageRecord}`;
+
+interface Claimed {
+  id: string;
+  organization: string;
+  quantity: number;
+  occurred_at: Date;
+  stripe_customer_id: string;
+  attempts: number;
+}
+
+/** Whether Stripe refused the meter event because it has one with this identifier: it was reported before. */
+function alreadyAtStripe(error: unknown): boolean {
+  return error instanceof Stripe.errors.StripeInvalidRequestError && error.param === 'identifier';
+}
+
+/**
+ * Reports usage records to Stripe as meter events, each exactly once: it claims due reports (a lease, so replicas never
+ * send one at the same time), sends each with `identifier` = the usage record id and an idempotency key derived from it,
+ * and marks it reported after Stripe accepted it. A crash between Stripe's acceptance and the mark sends it again after
+ * the lease, and Stripe answers the same key (or identifier) without counting it twice. A failure is retried with backoff.
+ * Only reports of organizations with a Stripe customer are sent; the others wait for their account.
+ */
+export class UsageReporter {
+  private readonly options: Required<UsageReporterOptions>;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<number> | null = null;
+
+  constructor(
+    private readonly work: BillingWork,
+    private readonly stripe: Stripe,
+    private readonly logger: Logger,
+    options: UsageReporterOptions,
+  ) {
+    this.options = {
+      ...USAGE_REPORTER_DEFAULTS,
+      ...Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)),
+    } as Required<UsageReporterOptions>;
+  }
+
+  /** Reports on its own every `intervalMs` (unless that is null). */
+  start(): void {
+    const every = this.options.intervalMs;
+    if (every === null || this.timer) return;
+    const tick = () => {
+      void this.runOnce()
+        .catch((error: unknown) => this.logger.error({ err: { message: (error as Error).message } }, 'reporting usage failed'))
+        .finally(() => {
+          if (this.timer) this.timer = setTimeout(tick, every);
+        });
+    };
+    this.timer = setTimeout(tick, every);
+  }
+
+  /** Stops reporting and waits for a round in flight. */
+  async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running?.catch(() => undefined);
+  }
+
+  /** Sends every report due now; answers how many Stripe accepted. */
+  runOnce(): Promise<number> {
+    this.running ??= this.drain().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async drain(): Promise<number> {
+    let reported = 0;
+    for (;;) {
+      const claimed = await this.claim();
+      for (const report of claimed) if (await this.send(report)) reported += 1;
+      if (claimed.length < this.options.batchSize) return reported;
+    }
+  }
+
+  private claim(): Promise<Claimed[]> {
+    return this.work.run({ correlationId: randomUUID() }, (tx) =>
+      tx.$queryRawUnsafe<Claimed[]>(
+        `WITH due AS (
+           SELECT r."usage_record_id" FROM "usage_report" r
+           JOIN "billing_account" a ON a."organization" = r."organization" AND a."stripe_customer_id" IS NOT NULL
+           WHERE r."reported_at" IS NULL AND r."next_attempt_at" <= now()
+           ORDER BY r."next_attempt_at" LIMIT $1 FOR UPDATE OF r SKIP LOCKED)
+         UPDATE "usage_report" r SET "next_attempt_at" = now() + make_interval(secs => $2::double precision), "attempts" = r."attempts" + 1
+         FROM due, "usage_record" u, "billing_account" a
+         WHERE r."usage_record_id" = due."usage_record_id" AND u."id" = r."usage_record_id" AND a."organization" = r."organization"
+         RETURNING u."id", u."organization", u."quantity", u."occurred_at", a."stripe_customer_id", r."attempts"`,
+        this.options.batchSize,
+        this.options.leaseMs / 1_000,
+      ),
+    );
+  }
+
+  private async send(report: Claimed): Promise<boolean> {
+    try {
+      await this.stripe.billing.meterEvents.create(
+        {
+          event_name: this.options.meterEventName,
+          identifier: report.id,
+          timestamp: Math.floor(report.occurred_at.getTime() / 1_000),
+          payload: { stripe_customer_id: report.stripe_customer_id, value: String(report.quantity) },
+        },
+        { idempotencyKey: usageIdempotencyKey(report.id) },
+      );
+    } catch (error) {
+      if (!alreadyAtStripe(error)) {
+        await this.failed(report, error);
+        return false;
+      }
+    }
+    await this.work.run({ correlationId: randomUUID() }, (tx) =>
+      tx.usageReport.update({ where: { usageRecordId: report.id }, data: { reportedAt: new Date(), lastError: null } }),
+    );
+    return true;
+  }
+
+  private async failed(report: Claimed, error: unknown): Promise<void> {
+    const stripeError = error instanceof Stripe.errors.StripeError ? error : null;
+    const reason = stripeError ? [stripeError.type, stripeError.code, stripeError.message].filter(Boolean).join(': ') : String(error);
+    const wait = Math.min(this.options.backoffMs * 2 ** Math.max(0, report.attempts - 1), this.options.maxBackoffMs);
+    await this.work.run({ correlationId: randomUUID() }, (tx) =>
+      tx.$executeRawUnsafe(
+        `UPDATE "usage_report" SET "next_attempt_at" = now() + make_interval(secs => $2::double precision), "last_error" = $3
+         WHERE "usage_record_id" = $1::uuid AND "reported_at" IS NULL`,
+        report.id,
+        wait / 1_000,
+        reason.slice(0, 500),
+      ),
+    );
+    // Ids and Stripe's reason only; a meter event carries no PHI.
+    this.logger.warn(
+      { usageRecord: report.id, organization: report.organization, attempts: report.attempts, retryInMs: wait, reason },
+      'reporting usage to Stripe failed; retried later',
+    );
+  }
+}
