@@ -16,3 +16,5 @@ export * from './input-guard.js';
 export * from './client-address.js';
 export * from './idempotency.js';
 export * from './openapi.js';
+export * from './mailer.js';
+export * from './periodic-task.js';

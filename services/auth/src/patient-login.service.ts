@@ -1,7 +1,8 @@
 import { createHash, randomInt, randomUUID, timingSafeEqual } from 'node:crypto';
 import { HttpProblem, type Logger } from '@pep/service-kit';
 import type { PrismaClient } from './generated/prisma/client.js';
-import { mailFailure, type BackgroundMail, type Mailer } from './mailer.js';
+import { mailFailure, type Mailer } from '@pep/service-kit';
+import type { BackgroundMail } from './mailer.js';
 import type { PatientLoginBody, PatientSessionResponse } from './patient-login.schemas.js';
 import { RULES, type RateLimiter } from './rate-limiter.js';
 import type { SessionService } from './session.service.js';

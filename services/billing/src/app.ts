@@ -16,7 +16,7 @@ import { providerBindings } from './providers.handlers.js';
 import { registerSubscriptionRoutes } from './subscription.routes.js';
 import { SubscriptionService } from './subscription.service.js';
 import { chargeOutcomeBindings } from './charge-outcome.handler.js';
-import { createMailer, type Mailer, type MailerConfig } from './mailer.js';
+import { createMailer, type Mailer, type MailerConfig } from '@pep/service-kit';
 import { StandingService, type GraceSettings } from './standing.service.js';
 import { messageSentBindings } from './message-sent.handler.js';
 import { UsageReporter, type UsageReporterOptions } from './usage-reporter.js';

@@ -3,7 +3,7 @@ import type { Emit } from '@pep/db';
 import type { Logger } from '@pep/service-kit';
 import type { BillingWork, Tx } from './events.js';
 import type { BillingAccount, PrismaClient } from './generated/prisma/client.js';
-import { mailFailure, type Mailer } from './mailer.js';
+import { mailFailure, type Mailer } from '@pep/service-kit';
 
 const DAY_MS = 86_400_000;
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '@pep/service-kit';
+import { PeriodicTask, type Logger } from '@pep/service-kit';
 import Stripe from 'stripe';
 import type { BillingWork } from './events.js';
 
@@ -53,8 +53,7 @@ function alreadyAtStripe(error: unknown): boolean {
  */
 export class UsageReporter {
   private readonly options: Required<UsageReporterOptions>;
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<number> | null = null;
+  private readonly task: PeriodicTask;
 
   constructor(
     private readonly work: BillingWork,
@@ -66,35 +65,26 @@ export class UsageReporter {
       ...USAGE_REPORTER_DEFAULTS,
       ...Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)),
     } as Required<UsageReporterOptions>;
+    this.task = new PeriodicTask(
+      () => this.drain(),
+      this.options.intervalMs,
+      (error) => this.logger.error({ err: { message: error.message } }, 'reporting usage failed'),
+    );
   }
 
   /** Reports on its own every `intervalMs` (unless that is null). */
   start(): void {
-    const every = this.options.intervalMs;
-    if (every === null || this.timer) return;
-    const tick = () => {
-      void this.runOnce()
-        .catch((error: unknown) => this.logger.error({ err: { message: (error as Error).message } }, 'reporting usage failed'))
-        .finally(() => {
-          if (this.timer) this.timer = setTimeout(tick, every);
-        });
-    };
-    this.timer = setTimeout(tick, every);
+    this.task.start();
   }
 
   /** Stops reporting and waits for a round in flight. */
-  async stop(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.running?.catch(() => undefined);
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 
   /** Sends every report due now; answers how many Stripe accepted. */
   runOnce(): Promise<number> {
-    this.running ??= this.drain().finally(() => {
-      this.running = null;
-    });
-    return this.running;
+    return this.task.runOnce();
   }
 
   private async drain(): Promise<number> {

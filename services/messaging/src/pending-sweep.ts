@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { messageFailedV1, messageSentV1, reminderSentV1 } from '@pep/contracts';
-import type { Logger } from '@pep/service-kit';
+import { PeriodicTask, type Logger } from '@pep/service-kit';
 import { reminderSent, type MessagingWork } from './events.js';
 import type { PrismaClient, Reminder } from './generated/prisma/client.js';
 import { SYSTEM_USER } from './reminder-planning.handlers.js';
@@ -70,8 +70,7 @@ export class PendingSweep {
   private readonly settleAfterMs: number;
   private readonly minRealAgeMs: number;
   private readonly batchSize: number;
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<number> | null = null;
+  private readonly task: PeriodicTask;
 
   constructor(
     private readonly work: MessagingWork,
@@ -82,35 +81,26 @@ export class PendingSweep {
     this.settleAfterMs = options.settleAfterMs ?? PENDING_SWEEP_DEFAULTS.settleAfterMs;
     this.minRealAgeMs = options.minRealAgeMs ?? PENDING_SWEEP_DEFAULTS.minRealAgeMs;
     this.batchSize = options.batchSize ?? PENDING_SWEEP_DEFAULTS.batchSize;
+    this.task = new PeriodicTask(
+      () => this.sweep(),
+      options.intervalMs === undefined ? PENDING_SWEEP_DEFAULTS.intervalMs : options.intervalMs,
+      (error) => this.logger.error({ err: { message: error.message } }, 'settling pending messages failed'),
+    );
   }
 
   /** Sweeps on its own every `intervalMs` (unless that is null). */
   start(): void {
-    const every = this.options.intervalMs === undefined ? PENDING_SWEEP_DEFAULTS.intervalMs : this.options.intervalMs;
-    if (every === null || this.timer) return;
-    const tick = () => {
-      void this.runOnce()
-        .catch((error: unknown) => this.logger.error({ err: { message: (error as Error).message } }, 'settling pending messages failed'))
-        .finally(() => {
-          if (this.timer) this.timer = setTimeout(tick, every);
-        });
-    };
-    this.timer = setTimeout(tick, every);
+    this.task.start();
   }
 
   /** Stops sweeping and waits for a sweep in flight. */
-  async stop(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.running?.catch(() => undefined);
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 
   /** Settles every message pending past the bounds; answers how many it settled. */
   runOnce(): Promise<number> {
-    this.running ??= this.sweep().finally(() => {
-      this.running = null;
-    });
-    return this.running;
+    return this.task.runOnce();
   }
 
   private async sweep(): Promise<number> {

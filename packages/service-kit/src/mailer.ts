@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import nodemailer, { type Transporter } from 'nodemailer';
 
-/** Where billing's mail goes: an SMTP server, or .eml files in a folder (embedded runtime, no SMTP at hand). */
+/** Where outgoing mail goes: an SMTP server, or .eml files in a folder (embedded runtime, no SMTP at hand). */
 export type MailerConfig = { from: string } & ({ smtpUrl: string } | { directory: string });
 
 /** One plain-text e-mail. */
@@ -13,13 +13,13 @@ export interface Mail {
   text: string;
 }
 
-/** Sends e-mail; the port billing talks to instead of nodemailer. */
+/** Sends e-mail; the port the service talks to instead of nodemailer. */
 export interface Mailer {
   send(mail: Mail): Promise<void>;
   close(): void;
 }
 
-/** A nodemailer-backed {@link Mailer}, as auth and messaging configure theirs (SMTP_URL, or MAIL_DIR for .eml files). */
+/** A nodemailer-backed {@link Mailer} (SMTP_URL, or MAIL_DIR for .eml files), as every service that mails configures it. */
 export function createMailer(config: MailerConfig): Mailer {
   if ('smtpUrl' in config) {
     const transport: Transporter = nodemailer.createTransport(config.smtpUrl);
@@ -35,8 +35,13 @@ export function createMailer(config: MailerConfig): Mailer {
     async send(mail) {
       const info = await transport.sendMail({ from: config.from, ...mail });
       await mkdir(config.directory, { recursive: true });
-      const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID()}.eml`;
-      await writeFile(join(config.directory, name), info.message as Buffer, { mode: 0o600 });
+      await writeFile(
+        join(config.directory, `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID()}.eml`),
+        info.message as Buffer,
+        {
+          mode: 0o600,
+        },
+      );
     },
     close: () => transport.close(),
   };
