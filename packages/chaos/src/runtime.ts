@@ -39,7 +39,7 @@ export interface RuntimeOptions {
   kafka: 'dedicated' | 'environment';
   /** `sink`: texts go to messaging's development sink; `twilio-fake`: to a local Twilio stand-in that counts every send. */
   sms: 'sink' | 'twilio-fake';
-  /** Lets the runtime move messaging's and scheduling's clocks (ADR 0009); never in production. */
+  /** Lets the runtime move messaging's, scheduling's and patients' clocks (ADR 0009); never in production. */
   clockControl: boolean;
   secrets?: RuntimeSecrets;
   /** The gateway's port (the public URL Twilio signs); a free one when omitted. */
@@ -73,7 +73,7 @@ export interface DistributedRuntime {
   kill(name: ServiceName): Promise<void>;
   /** Starts a stopped or killed service again on its port, waits until it is ready and puts its clock back. */
   restart(name: ServiceName, timeoutMs?: number): Promise<void>;
-  /** Moves the controllable clocks (messaging, scheduling) to `instant`; restarted services get it back. */
+  /** Moves the controllable clocks (messaging, scheduling, patients) to `instant`; restarted services get it back. */
   setClock(instant: Date): Promise<void>;
   /** The platform's time now (real time plus the clock offset). */
   now(): Date;
@@ -200,7 +200,7 @@ export async function startDistributedRuntime(options: RuntimeOptions): Promise<
         SCHEDULING_URL: at('scheduling'),
         GATEWAY_URL: publicUrl,
       },
-      patients: { ...common, DATABASE_URL: databases.patients },
+      patients: { ...common, ...clock, DATABASE_URL: databases.patients },
       scheduling: { ...common, ...clock, DATABASE_URL: databases.scheduling, PATIENTS_URL: at('patients'), AUTH_URL: at('auth') },
       messaging: {
         ...common,
@@ -226,7 +226,7 @@ export async function startDistributedRuntime(options: RuntimeOptions): Promise<
     log(`gateway: ${publicUrl}`);
 
     let offsetMs = 0;
-    const clocked: ServiceName[] = options.clockControl ? ['messaging', 'scheduling'] : [];
+    const clocked: ServiceName[] = options.clockControl ? ['messaging', 'scheduling', 'patients'] : [];
     const putClock = async (name: ServiceName, instant: Date) => {
       const response = await fetch(`${services[name].url}/internal/clock`, {
         method: 'PUT',

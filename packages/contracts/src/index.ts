@@ -6,3 +6,4 @@ export * from './events/auth.js';
 export * from './events/scheduling.js';
 export * from './events/messaging.js';
 export * from './events/billing.js';
+export * from './events/referral.js';

@@ -1,11 +1,21 @@
 import type { Bus, Subscription } from '@pep/bus';
 import type { EventEnvelope } from '@pep/contracts';
-import { addGauge, createServiceApp, guardOrganizations, type Logger, type ServiceApp, type ServiceAppOptions } from '@pep/service-kit';
+import {
+  addGauge,
+  createServiceApp,
+  guardOrganizations,
+  registerPatientAccessAudit,
+  type Logger,
+  type PatientAccessLog,
+  type ServiceApp,
+  type ServiceAppOptions,
+} from '@pep/service-kit';
 import type { Database, PrismaAdapterFactory } from './connection.js';
 import { consumeEvents, type EventBinding } from './consumer.js';
 import { createIdempotencyStore } from './idempotency.js';
 import { organizationAccessBindings, organizationMayAct } from './organization-access.js';
 import { OutboxRelay } from './outbox.js';
+import { patientAccessLog } from './patient-access-log.js';
 import { asTransactional, type RawSqlClient } from './sql-client.js';
 import { retryingTransactions } from './transaction-retry.js';
 import { UnitOfWork, type TransactionRunner } from './unit-of-work.js';
@@ -42,6 +52,11 @@ export interface EventedServiceOptions<Client> {
    */
   guardOrganizations?: boolean;
   securitySchemes?: ServiceAppOptions['securitySchemes'];
+  /**
+   * The service answers patient data: routes declaring `config.readsPatients` are audited in its `patient_access` table
+   * (its schema declares the `PatientAccess` model). Default false.
+   */
+  auditsPatientReads?: boolean;
 }
 
 /** Stops something {@link EventedService.background} started. */
@@ -66,6 +81,8 @@ export interface EventedService<Client, Tx extends RawSqlClient> {
   background(start: () => Promise<Stop | void> | Stop | void): void;
   /** Cleanup after the consumers and background work stopped and before the relay's last publish (mail to drain). */
   beforeClose(fn: () => Promise<void> | void): void;
+  /** The patient-access audit (with `auditsPatientReads`), for answers that bypass the serializer (streamed files). */
+  patientAccess: PatientAccessLog | null;
 }
 
 /**
@@ -111,6 +128,8 @@ export async function createEventedService<Tx extends RawSqlClient, Client exten
   const groups: Array<{ purpose: string; bindings: ReadonlyArray<EventBinding<Tx>>; options: ConsumerOptions }> = [];
   const starters: Array<() => Promise<Stop | void> | Stop | void> = [];
   const closers: Array<() => Promise<void> | void> = [];
+  const patientAccess = options.auditsPatientReads ? patientAccessLog(raw) : null;
+  if (patientAccess) registerPatientAccessAudit(app, patientAccess);
   if (options.guardOrganizations ?? true) {
     guardOrganizations(app, organizationMayAct(raw));
     groups.push({ purpose: 'organization-access', bindings: organizationAccessBindings, options: {} });
@@ -152,5 +171,6 @@ export async function createEventedService<Tx extends RawSqlClient, Client exten
     consume: (purpose, bindings, consumerOptions = {}) => groups.push({ purpose, bindings, options: consumerOptions }),
     background: (start) => starters.push(start),
     beforeClose: (fn) => closers.push(fn),
+    patientAccess,
   };
 }

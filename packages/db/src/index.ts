@@ -11,3 +11,4 @@ export * from './organization-access.js';
 export { createIdempotencyStore, IdempotencyLeaseLostError, type IdempotencyStoreOptions } from './idempotency.js';
 export * from './unit-of-work.js';
 export * from './evented-service.js';
+export * from './patient-access-log.js';

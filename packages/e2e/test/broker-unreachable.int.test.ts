@@ -55,7 +55,12 @@ describe('distributed platform: a service started while the broker is unreachabl
       expect(down.body).toEqual({
         status: 'degraded',
         checks: { database: 'ok', broker: 'failing' },
-        consumers: { 'patients.journey': 'joining', 'patients.organization-access': 'joining' },
+        consumers: {
+          'patients.journey': 'joining',
+          'patients.organization-access': 'joining',
+          'patients.referral-settings': 'joining',
+          'patients.referrals': 'joining',
+        },
       });
       const metrics = await (await fetch(`${patients.url}/metrics`)).text();
       expect(metrics).toMatch(/^bus_consumer_joined\{[^}]*group="patients\.journey"[^}]*\} 0$/m);
@@ -88,7 +93,12 @@ describe('distributed platform: a service started while the broker is unreachabl
       expect(up.body).toEqual({
         status: 'ok',
         checks: { database: 'ok', broker: 'ok' },
-        consumers: { 'patients.journey': 'joined', 'patients.organization-access': 'joined' },
+        consumers: {
+          'patients.journey': 'joined',
+          'patients.organization-access': 'joined',
+          'patients.referral-settings': 'joined',
+          'patients.referrals': 'joined',
+        },
       });
 
       expect(await patients.stop()).toBe(0);

@@ -211,6 +211,29 @@ describe('distributed platform', () => {
     const otherToken = other.body['token'] as string;
     expect((await api('GET', `/api/patients/${id}`, undefined, otherToken)).status).toBe(404);
 
+    // A referral for the patient, received and approved through the gateway in patients; the approval crosses Kafka
+    // into the journey, and the other clinic cannot see it.
+    const referral = await api(
+      'POST',
+      '/api/referrals',
+      { patient: id, provider: provider.body['_id'], facility: facility.body['_id'], appointmentType: type.body['_id'] },
+      token,
+    );
+    expect(referral.status, JSON.stringify(referral.body)).toBe(200);
+    expect(referral.body).toMatchObject({ patient: id, status: 'pending', source: 'ui' });
+    const referralId = referral.body['_id'] as string;
+    const approved = await api('POST', `/api/referrals/${referralId}/approve`, undefined, token);
+    expect([approved.status, approved.body['status']]).toEqual([200, 'active']);
+    expect((await api('GET', `/api/referrals/${referralId}`, undefined, token)).body).toMatchObject({ _id: referralId, status: 'active' });
+    expect((await api('GET', `/api/referrals/${referralId}`, undefined, otherToken)).status).toBe(404);
+    await waitFor(
+      async () =>
+        ((await api('GET', `/api/patients/${id}/journey`, undefined, token)).body['response'] as Array<{ type: string }>).some(
+          (entry) => entry.type === 'referral.status-changed',
+        ),
+      { timeoutMs: 30_000, message: 'referral.status-changed travels through Kafka to the journey' },
+    );
+
     // The v1 booking body's `user`: scheduling asks auth, in its own process, whether it is a user of the organization.
     const colleague = await api('POST', '/api/users', { email: 'desk@distributed.example', firstname: 'Dana', lastname: 'Desk' }, token);
     expect(colleague.status).toBe(200);
@@ -371,12 +394,16 @@ describe('distributed platform', () => {
       // Ready (its database answers) and serving, while its groups still wait for the dead member's session to end.
       expect(ready.status).toBe(200);
       const { consumers } = (await ready.json()) as { consumers: Record<string, string> };
-      expect(Object.keys(consumers).sort()).toEqual([
-        'messaging.offers',
-        'messaging.organization-access',
-        'messaging.read-models',
-        'messaging.reminders',
-      ]);
+      // Every group messaging consumes in (others join as features do), referral outreach among them.
+      expect(Object.keys(consumers)).toEqual(
+        expect.arrayContaining([
+          'messaging.offers',
+          'messaging.organization-access',
+          'messaging.read-models',
+          'messaging.referral-outreach',
+          'messaging.reminders',
+        ]),
+      );
       expect(Object.values(consumers)).toContain('joining');
       expect(await remindersOf(before)).toBeGreaterThan(0);
 

@@ -18,3 +18,5 @@ export * from './idempotency.js';
 export * from './openapi.js';
 export * from './mailer.js';
 export * from './periodic-task.js';
+export * from './patient-access.js';
+export * from './workbook.js';

@@ -44,3 +44,20 @@ export class PeriodicTask {
     return this.running;
   }
 }
+
+/**
+ * Starts `round` every `intervalMs` as a {@link PeriodicTask} and answers what stops it (and waits for a round in
+ * flight): the shape `background(...)` takes.
+ */
+export function runPeriodically(round: () => Promise<unknown>, intervalMs: number, failed: (error: Error) => void): () => Promise<void> {
+  const task = new PeriodicTask(
+    async () => {
+      await round();
+      return 1;
+    },
+    intervalMs,
+    failed,
+  );
+  task.start();
+  return () => task.stop();
+}

@@ -14,6 +14,7 @@ export { freePort } from './ports.js';
 export { startTwilioFake, type TwilioFake, type FakeSend, type TwilioFaultMode } from './twilio-fake.js';
 export { guardResources, type ProcessGuard } from './process-guard.js';
 export { startSmtpSink, type SmtpSink } from './smtp-sink.js';
+export { startNppesFake, nppesRecord, type NppesFake, type NppesFaultMode, type NppesRecord } from './nppes-fake.js';
 export {
   startStripeFake,
   signStripeWebhook,

@@ -46,6 +46,13 @@ export interface StripeFake {
    * connection: Stripe acted and the caller cannot know, as when the network fails or the caller dies mid-call.
    */
   loseNextAnswers: number;
+  /**
+   * How long after its creation a customer is found by `GET /v1/customers/search` (default 0). Stripe's search is
+   * eventually consistent: new and changed objects reach its index after a delay, usually under a minute.
+   */
+  searchDelayMs: number;
+  /** Forgets every stored Idempotency-Key, as Stripe does once a key is 24 hours old: a retry after that acts again. */
+  expireIdempotencyKeys(): void;
   /** Adds a card payment method (not attached to anyone), as Stripe.js would have created it; returns its `pm_…` id. */
   addPaymentMethod(brand?: string): string;
   close(): Promise<void>;
@@ -153,7 +160,7 @@ function subscriptionItem(subscription: string, item: Record<string, unknown>, s
 }
 
 /**
- * Subscriptions and their items: create (items[n][price|quantity], metadata), retrieve, update (cancel_at_period_end,
+ * Subscriptions and their items: create (items[n][price|quantity], metadata), list, retrieve, update (cancel_at_period_end,
  * metadata), cancel (DELETE), and an item's quantity. Answers null for other paths; errors as [status, StripeFakeError].
  */
 function handleSubscriptions(
@@ -203,6 +210,7 @@ function handleSubscriptions(
     subscriptions.set(id, subscription);
     return [200, subscription];
   }
+  if (method === 'GET' && path === '/v1/subscriptions') return [200, listSubscriptions(params, subscriptions)];
   if ((match = /^\/v1\/subscriptions\/([^/]+)$/.exec(path))) {
     const subscription = subscriptions.get(match[1]!);
     if (!subscription) return error(missing('subscription', match[1]!, 'id'));
@@ -249,11 +257,82 @@ function handleSubscriptions(
 }
 
 /**
- * `POST /v1/billing/meter_events`: `event_name`, `payload[stripe_customer_id]`, `payload[value]` (a whole number),
- * `identifier` (generated when absent), `timestamp`. An identifier already seen is refused naming `identifier`, as
- * Stripe enforces its uniqueness (for at least 24 hours), so a resent event is never counted twice.
+ * `GET /v1/subscriptions`: `customer`, `status` (by default those not canceled, as Stripe lists them; `all` for every
+ * one), newest first, pages of `limit` (default 10, at most 100) continued with `starting_after`.
  */
-function createMeterEvent(params: Record<string, unknown>, meterEvents: Map<string, StripeObject>): [number, unknown] {
+function listSubscriptions(params: Record<string, unknown>, subscriptions: Map<string, StripeObject>) {
+  const status = typeof params['status'] === 'string' ? params['status'] : null;
+  const matching = [...subscriptions.values()]
+    .filter((subscription) => params['customer'] === undefined || subscription['customer'] === params['customer'])
+    .filter((subscription) =>
+      status === 'all' ? true : status ? subscription['status'] === status : subscription['status'] !== 'canceled',
+    )
+    // Newest first; within one second, the later created first.
+    .reverse()
+    .sort((a, b) => Number(b['created']) - Number(a['created']));
+  const after = typeof params['starting_after'] === 'string' ? matching.findIndex((s) => s.id === params['starting_after']) + 1 : 0;
+  const limit = Math.min(Math.max(Number(params['limit'] ?? 10) || 10, 1), 100);
+  const page = matching.slice(after, after + limit);
+  return { object: 'list', data: page, has_more: after + limit < matching.length, url: '/v1/subscriptions' };
+}
+
+/**
+ * `GET /v1/customers/search`: the query form `metadata['<key>']:'<value>'` (either quote), exact match, as Stripe's
+ * search language writes it; any other query is refused with Stripe's 400 naming `query`. Answers Stripe's search result
+ * (`object: 'search_result'`, `data`, `has_more`, `next_page`, `url`), pages of `limit` continued with `page`.
+ * Customers younger than `delayMs` are not found yet: Stripe's search index lags behind its writes.
+ */
+function searchCustomers(
+  params: Record<string, unknown>,
+  customers: Map<string, StripeObject>,
+  searchableAt: Map<string, number>,
+): [number, unknown] {
+  const query = typeof params['query'] === 'string' ? params['query'].trim() : '';
+  const match = /^metadata\[(['"])([^'"]+)\1\]:(['"])([^'"]*)\3$/.exec(query);
+  if (!match) {
+    return [
+      400,
+      errorBody({
+        status: 400,
+        type: 'invalid_request_error',
+        code: 'parameter_invalid',
+        message: `The query is not supported: '${query}'. This server answers metadata['key']:'value' only.`,
+        param: 'query',
+      }),
+    ];
+  }
+  const [, , key, , value] = match;
+  const found = [...customers.values()].filter(
+    (customer) =>
+      (customer['metadata'] as Record<string, unknown> | null)?.[key!] === value && (searchableAt.get(customer.id) ?? 0) <= Date.now(),
+  );
+  const offset = typeof params['page'] === 'string' ? Number(Buffer.from(params['page'], 'base64url').toString('utf8')) || 0 : 0;
+  const limit = Math.min(Math.max(Number(params['limit'] ?? 10) || 10, 1), 100);
+  const hasMore = offset + limit < found.length;
+  return [
+    200,
+    {
+      object: 'search_result',
+      data: found.slice(offset, offset + limit),
+      has_more: hasMore,
+      next_page: hasMore ? Buffer.from(String(offset + limit), 'utf8').toString('base64url') : null,
+      url: '/v1/customers/search',
+    },
+  ];
+}
+
+/**
+ * `POST /v1/billing/meter_events`: `event_name`, `payload[stripe_customer_id]`, `payload[value]` (a whole number),
+ * `identifier` (generated when absent), `timestamp`. Stripe enforces an identifier's uniqueness "within a rolling period of
+ * at least 24 hours" (API reference, meter event `identifier`) and refuses a second event with it synchronously: 400
+ * `invalid_request_error`, no `code` or `param`, the message "An event already exists with identifier <id>." and
+ * `Stripe-Should-Retry: false` (observed against Stripe and quoted in langfuse/langfuse#16292); the fake answers the same.
+ * A resend under the first request's Idempotency-Key is replayed before this check, as at Stripe.
+ */
+function createMeterEvent(
+  params: Record<string, unknown>,
+  meterEvents: Map<string, StripeObject>,
+): [number, unknown, Record<string, string>?] {
   const refuse = (param: string, message: string): [number, unknown] => [
     400,
     errorBody({ status: 400, type: 'invalid_request_error', code: 'parameter_invalid', message, param }),
@@ -265,7 +344,13 @@ function createMeterEvent(params: Record<string, unknown>, meterEvents: Map<stri
   if (typeof payload['value'] !== 'string' || !/^-?\d+$/.test(payload['value']))
     return refuse('payload', 'The payload value must be a whole number.');
   const identifier = typeof params['identifier'] === 'string' ? params['identifier'] : stripeId('mevt');
-  if (meterEvents.has(identifier)) return refuse('identifier', `An event already exists with identifier ${identifier}.`);
+  if (meterEvents.has(identifier)) {
+    return [
+      400,
+      errorBody({ status: 400, type: 'invalid_request_error', message: `An event already exists with identifier ${identifier}.` }),
+      { 'stripe-should-retry': 'false' },
+    ];
+  }
   const created = now();
   const event: StripeObject = {
     id: identifier,
@@ -287,6 +372,7 @@ export async function startStripeFake(): Promise<StripeFake> {
   const paymentMethods = new Map<string, StripeObject>();
   const taxIds = new Map<string, StripeObject>();
   const subscriptions = new Map<string, StripeObject>();
+  const searchableAt = new Map<string, number>();
   const idempotent = new Map<string, { hash: string; status: number; body: unknown }>();
   const fake: StripeFake = {
     secretKey: `sk_test_${randomBytes(12).toString('hex')}`,
@@ -300,6 +386,8 @@ export async function startStripeFake(): Promise<StripeFake> {
     failNext: [],
     meterEvents: new Map(),
     loseNextAnswers: 0,
+    searchDelayMs: 0,
+    expireIdempotencyKeys: () => idempotent.clear(),
     addPaymentMethod(brand = 'visa') {
       const id = stripeId('pm');
       paymentMethods.set(id, {
@@ -317,8 +405,8 @@ export async function startStripeFake(): Promise<StripeFake> {
     close: async () => undefined,
   };
 
-  /** Answers one authorized, non-replayed request: [status, body]. */
-  function handle(method: string, path: string, params: Record<string, unknown>): [number, unknown] {
+  /** Answers one authorized, non-replayed request: [status, body, extra headers]. */
+  function handle(method: string, path: string, params: Record<string, unknown>): [number, unknown, Record<string, string>?] {
     const fail = (error: StripeFakeError): [number, unknown] => [error.status, errorBody(error)];
     let match: RegExpExecArray | null;
     if (method === 'POST' && path === '/v1/customers') {
@@ -335,8 +423,10 @@ export async function startStripeFake(): Promise<StripeFake> {
       };
       assign(customer, params);
       customers.set(customer.id, customer);
+      searchableAt.set(customer.id, Date.now() + fake.searchDelayMs);
       return [200, customer];
     }
+    if (method === 'GET' && path === '/v1/customers/search') return searchCustomers(params, customers, searchableAt);
     if ((match = /^\/v1\/customers\/([^/]+)$/.exec(path))) {
       const customer = customers.get(match[1]!);
       if (!customer) return fail(missing('customer', match[1]!, 'id'));
@@ -456,10 +546,10 @@ export async function startStripeFake(): Promise<StripeFake> {
         send(response, stored.status, stored.body, { 'idempotent-replayed': 'true', 'idempotency-key': idempotencyKey! });
         return;
       }
-      const [status, body] = handle(method, path, params);
+      const [status, body, headers = {}] = handle(method, path, params);
       if (idempotencyKey && method === 'POST') idempotent.set(idempotencyKey, { hash, status, body: structuredClone(body) });
       if (answerLost()) return;
-      send(response, status, body, idempotencyKey ? { 'idempotency-key': idempotencyKey } : {});
+      send(response, status, body, { ...headers, ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}) });
     })().catch((error: unknown) => {
       send(response, 500, errorBody({ status: 500, type: 'api_error', message: String(error) }));
     });

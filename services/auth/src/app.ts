@@ -1,6 +1,6 @@
 import '@pep/contracts';
 import { createEventedService, TRANSACTION_OPTIONS, type EventedServiceDeps } from '@pep/db';
-import { createOwnerLookup, type ServiceApp } from '@pep/service-kit';
+import { createOwnerLookup, runPeriodically, type ServiceApp } from '@pep/service-kit';
 import { activityBindings } from './activity.handlers.js';
 import { billingAccessBindings } from './billing-access.handlers.js';
 import { registerActivityRoutes } from './activity.routes.js';
@@ -186,19 +186,19 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
     // The first start creates the signing key here rather than in the first login; rotation (rare) is done off the
     // request path too, so no sign-in waits on it inside its transaction.
     await keys.refresh();
-    const timer = setInterval(() => {
-      keys.refresh().catch((error: Error) => deps.logger.warn({ err: { message: error.message } }, 'signing key refresh failed'));
-    }, 60_000);
-    timer.unref();
-    return () => clearInterval(timer);
+    return runPeriodically(
+      () => keys.refresh(),
+      60_000,
+      (error) => deps.logger.warn({ err: { message: error.message } }, 'signing key refresh failed'),
+    );
   });
-  background(() => {
-    const timer = setInterval(() => {
-      limiter.purge().catch((error: Error) => deps.logger.warn({ err: { message: error.message } }, 'rate limit purge failed'));
-    }, 3_600_000);
-    timer.unref();
-    return () => clearInterval(timer);
-  });
+  background(() =>
+    runPeriodically(
+      () => limiter.purge(),
+      3_600_000,
+      (error) => deps.logger.warn({ err: { message: error.message } }, 'rate limit purge failed'),
+    ),
+  );
   // Mail queued by requests that already answered goes out before the process ends.
   beforeClose(async () => {
     await mail.drain();

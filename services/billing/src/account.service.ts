@@ -137,9 +137,19 @@ export class AccountService {
     return tx.billingAccount.findUniqueOrThrow({ where: { organization } });
   }
 
+  /**
+   * The organization's Stripe customer: the one Stripe already has (`metadata.organization`), else a new one. The
+   * idempotency key stays the first guard: Stripe's search is eventually consistent (a customer made in the last minute
+   * may not be found yet), and a retry within 24 hours meets the same key. The search covers the retry that comes later
+   * (an event dead-lettered and replayed, a request a day after a failed one), when Stripe has forgotten the key.
+   */
   private async createCustomer(organization: string): Promise<string | null> {
     if (!this.stripe) return null;
     try {
+      const found = await this.stripe.customers.search({ query: `metadata['organization']:'${organization}'`, limit: 10 });
+      // Two would only exist from before this search; the oldest is the one the first creation made.
+      const existing = found.data.toSorted((a, b) => a.created - b.created)[0];
+      if (existing) return existing.id;
       const customer = await this.stripe.customers.create(
         { metadata: { organization } },
         { idempotencyKey: customerIdempotencyKey(organization) },

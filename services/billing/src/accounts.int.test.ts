@@ -97,6 +97,43 @@ describe('billing accounts and their Stripe customers, against real Postgres, Ka
     expect(fake.failNext).toHaveLength(0);
   });
 
+  it('finds the customer an attempt made before Stripe forgot its idempotency key, and creates no second one', async () => {
+    const organization = randomUUID();
+    const stripe = new Stripe(fake.secretKey, { host: fake.host, port: fake.port, protocol: 'http', maxNetworkRetries: 0 });
+    const earlier = await stripe.customers.create({ metadata: { organization } }, { idempotencyKey: customerIdempotencyKey(organization) });
+    // More than 24 hours later (the event dead-lettered, then replayed): Stripe keeps the key no longer.
+    fake.expireIdempotencyKeys();
+    await publishCreated(organization, 'Riverside Clinic');
+    await waitFor(async () => (await accountRow(organization))?.['stripe_customer_id'], { timeoutMs: 60_000, message: 'the account' });
+    expect((await accountRow(organization))?.['stripe_customer_id']).toBe(earlier.id);
+    expect(customersOf(organization)).toHaveLength(1);
+    expect(customersOf(organization)[0]).toMatchObject({ name: 'Riverside Clinic' });
+    const searches = fake.requests.filter((r) => r.path === '/v1/customers/search' && String(r.params['query']).includes(organization));
+    expect(searches.map((r) => r.params['query'])).toEqual([`metadata['organization']:'${organization}'`]);
+  });
+
+  it('meets a customer made moments ago, which Stripe’s search does not show yet, through the idempotency key', async () => {
+    const newcomer: Identity = { organization: randomUUID(), user: 'user-s', roles: ['admin'] };
+    const stripe = new Stripe(fake.secretKey, { host: fake.host, port: fake.port, protocol: 'http', maxNetworkRetries: 0 });
+    fake.searchDelayMs = 60_000;
+    try {
+      const earlier = await stripe.customers.create(
+        { metadata: { organization: newcomer.organization } },
+        { idempotencyKey: customerIdempotencyKey(newcomer.organization) },
+      );
+      const opened = await call(newcomer, 'POST', {});
+      expect(opened.status).toBe(200);
+      expect(opened.body.stripeCustomerId).toBe(earlier.id);
+      expect(customersOf(newcomer.organization)).toHaveLength(1);
+      const creations = fake.requests.filter(
+        (r) => r.path === '/v1/customers' && r.idempotencyKey === customerIdempotencyKey(newcomer.organization),
+      );
+      expect(creations.map((r) => r.replayed)).toEqual([false, true]);
+    } finally {
+      fake.searchDelayMs = 0;
+    }
+  });
+
   it('answers 404 before an account exists, opens one with POST, and refuses a second POST with 409', async () => {
     expect((await call(orgA, 'GET')).status).toBe(404);
     const opened = await call(orgA, 'POST', { billingEmail: 'Billing@Example.com' });

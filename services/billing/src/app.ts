@@ -16,7 +16,7 @@ import { providerBindings } from './providers.handlers.js';
 import { registerSubscriptionRoutes } from './subscription.routes.js';
 import { SubscriptionService } from './subscription.service.js';
 import { chargeOutcomeBindings } from './charge-outcome.handler.js';
-import { createMailer, type Mailer, type MailerConfig } from '@pep/service-kit';
+import { createMailer, runPeriodically, type Mailer, type MailerConfig } from '@pep/service-kit';
 import { StandingService, type GraceSettings } from './standing.service.js';
 import { messageSentBindings } from './message-sent.handler.js';
 import { UsageReporter, type UsageReporterOptions } from './usage-reporter.js';
@@ -40,7 +40,10 @@ export interface BillingAppDeps extends EventedServiceDeps {
   gracePollIntervalMs?: number;
   /** Where grace notices to the billing contact go; null sends none (logged). */
   mailer?: MailerConfig | Mailer | null;
-  /** The Stripe meter usage is reported to (default `pep_texting_units`) and how often the reporter runs (default 10 s). */
+  /**
+   * The Stripe meter usage is reported to when the organization's plan names none (default `pep_texting_units`), and how
+   * often the reporter runs (default 10 s).
+   */
   usageReports?: Partial<UsageReporterOptions>;
 }
 
@@ -72,10 +75,13 @@ export async function buildApp(deps: BillingAppDeps): Promise<ServiceApp> {
   consume('providers', providerBindings(subscriptions));
   consume('usage', messageSentBindings(usage));
   if (stripe) {
-    const reporter = new UsageReporter(unitOfWork, stripe, deps.logger.child({ component: 'usage-reports' }), {
-      meterEventName: 'pep_texting_units',
-      ...deps.usageReports,
-    });
+    const reporter = new UsageReporter(
+      unitOfWork,
+      stripe,
+      deps.logger.child({ component: 'usage-reports' }),
+      { meterEventName: 'pep_texting_units', ...deps.usageReports },
+      deps.plans ?? DEFAULT_PLANS,
+    );
     background(() => {
       reporter.start();
       return () => reporter.stop();
@@ -91,20 +97,14 @@ export async function buildApp(deps: BillingAppDeps): Promise<ServiceApp> {
     deps.logger.child({ component: 'grace' }),
   );
   consume('standing', chargeOutcomeBindings(standing));
-  background(() => {
-    let running: Promise<unknown> = Promise.resolve();
-    const timer = setInterval(() => {
-      // One tick at a time: a slow SMTP server must not stack ticks up.
-      running = running.then(() =>
-        standing.tick().catch((error: Error) => deps.logger.warn({ err: { message: error.message } }, 'grace poll failed')),
-      );
-    }, deps.gracePollIntervalMs ?? 60_000);
-    timer.unref();
-    return async () => {
-      clearInterval(timer);
-      await running;
-    };
-  });
+  // One tick at a time (PeriodicTask): a slow SMTP server must not stack ticks up.
+  background(() =>
+    runPeriodically(
+      () => standing.tick(),
+      deps.gracePollIntervalMs ?? 60_000,
+      (error) => deps.logger.warn({ err: { message: error.message } }, 'grace poll failed'),
+    ),
+  );
   beforeClose(() => mailer?.close());
   return app;
 }

@@ -14,7 +14,8 @@ export function registerChargeRoutes(app: ServiceApp, charges: ChargeService): v
       schema: {
         tags: TAGS,
         summary: "The organization's latest charge outcome",
-        description: 'Its most recent charge or invoice payment (by Stripe’s creation time); `status` null when there is none.',
+        description:
+          'Its most recent payment (by Stripe’s creation time): a charge, or an invoice none of whose charges was received; `status` null when there is none.',
         response: { 200: lastStatusResponse },
       },
     },
@@ -42,7 +43,8 @@ export function registerChargeRoutes(app: ServiceApp, charges: ChargeService): v
       config: { roles: BILLING_READERS },
       schema: {
         tags: TAGS,
-        summary: "How many of the organization's charges succeeded",
+        summary: "How many of the organization's payments succeeded",
+        description: 'A payment Stripe reported both as its charge and as its invoice counts once.',
         response: { 200: successCountResponse },
       },
     },

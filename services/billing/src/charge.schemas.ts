@@ -23,7 +23,7 @@ export const lastStatusResponse = z.object({
   charge: chargeResponse.nullable(),
 });
 
-/** How many of an organization's charges succeeded. */
+/** How many of an organization's payments succeeded (a payment reported as its charge and its invoice counts once). */
 export const successCountResponse = z.object({ organization: z.uuid(), count: z.number().int().min(0) });
 
 /** Stripe's acknowledgement answer. */

@@ -4,7 +4,7 @@ import type { Emit } from '@pep/db';
 import { notFound, type Identity } from '@pep/service-kit';
 import type Stripe from 'stripe';
 import type { BillingWork, Tx } from './events.js';
-import type { Charge, PrismaClient } from './generated/prisma/client.js';
+import { Prisma, type Charge, type PrismaClient } from './generated/prisma/client.js';
 import { PLATFORM_ADMIN } from './roles.js';
 
 /** What a stored Stripe event did: applied, already seen (Stripe's retry), older than what is stored, or not ours. */
@@ -25,11 +25,37 @@ interface ChargeFacts {
   failureCode: string | null;
   failureMessage: string | null;
   createdAt: Date;
+  /** The charge's PaymentIntent (`pi_…`); null for an invoice. */
+  paymentIntent: string | null;
+  /** Which payments paid which invoice, as far as the object names them (API versions before 2025 name them on both sides). */
+  links: InvoicePaymentLink[];
+}
+
+/** A payment (`pi_…` or `ch_…`) that paid an invoice (`in_…`). */
+interface InvoicePaymentLink {
+  invoice: string;
+  payment: string;
 }
 
 const UUID = /^[\da-f]{8}-[\da-f]{4}-[\da-f]{4}-[\da-f]{4}-[\da-f]{12}$/i;
 const idOf = (value: string | { id: string } | null | undefined) => (typeof value === 'string' ? value : (value?.id ?? null));
 const seconds = (unix: number) => new Date(unix * 1000);
+
+/** The invoice fields API versions before 2025-03-31 had, and the `payments` list that replaced them (when expanded). */
+interface InvoiceLinks {
+  payment_intent?: string | { id: string } | null;
+  charge?: string | { id: string } | null;
+  payments?: { data?: Array<{ payment?: InvoicePaymentTarget }> };
+}
+
+/** `invoice_payment.payment`: a PaymentIntent, or a charge made without one. */
+interface InvoicePaymentTarget {
+  payment_intent?: string | { id: string } | null;
+  charge?: string | { id: string } | null;
+}
+
+/** The payment an invoice payment names: its PaymentIntent, or its charge when it has none. */
+const paymentOf = (target: InvoicePaymentTarget | undefined) => idOf(target?.payment_intent) ?? idOf(target?.charge);
 
 /** The charge outcome a Stripe event reports, or null for events billing does not keep charges from. */
 function chargeFacts(event: Stripe.Event): ChargeFacts | null {
@@ -37,6 +63,9 @@ function chargeFacts(event: Stripe.Event): ChargeFacts | null {
     case 'charge.succeeded':
     case 'charge.failed': {
       const charge = event.data.object;
+      const paymentIntent = idOf(charge.payment_intent);
+      // Before 2025-03-31 a charge named its invoice.
+      const invoice = idOf((charge as { invoice?: string | { id: string } | null }).invoice);
       return {
         stripeId: charge.id,
         source: 'charge',
@@ -48,12 +77,16 @@ function chargeFacts(event: Stripe.Event): ChargeFacts | null {
         failureCode: event.type === 'charge.failed' ? (charge.failure_code ?? null) : null,
         failureMessage: event.type === 'charge.failed' ? (charge.failure_message ?? null) : null,
         createdAt: seconds(charge.created),
+        paymentIntent,
+        links: invoice ? [{ invoice, payment: paymentIntent ?? charge.id }] : [],
       };
     }
     case 'invoice.paid':
     case 'invoice.payment_failed': {
       const invoice = event.data.object;
       const paid = event.type === 'invoice.paid';
+      const named = invoice as unknown as InvoiceLinks;
+      const payments = [idOf(named.payment_intent), idOf(named.charge), ...(named.payments?.data ?? []).map((p) => paymentOf(p.payment))];
       return {
         stripeId: invoice.id!,
         source: 'invoice',
@@ -64,13 +97,31 @@ function chargeFacts(event: Stripe.Event): ChargeFacts | null {
         status: paid ? 'succeeded' : 'failed',
         failureCode: null,
         failureMessage: null,
-        createdAt: seconds(invoice.created),
+        // An invoice is created before its payments are tried: its outcome is timed by when it was paid (or the
+        // failure's event), so a payment of an old invoice after a newer failed charge still decides the standing.
+        createdAt: seconds((paid ? invoice.status_transitions?.paid_at : null) ?? event.created),
+        paymentIntent: null,
+        links: [...new Set(payments.filter((payment): payment is string => payment !== null))].map((payment) => ({
+          invoice: invoice.id!,
+          payment,
+        })),
       };
     }
     default:
       return null;
   }
 }
+
+/**
+ * Keeps one row per payment (alias `c`): Stripe reports a subscription's payment both as its charge and as its invoice,
+ * so an invoice any of whose payments is stored as the organization's charge is left to that charge (which carries the
+ * outcome and its failure code); an invoice paid without a stored charge (none sent to this endpoint, or paid from the
+ * customer's balance) stands for its payment itself.
+ */
+const ONE_ROW_PER_PAYMENT = Prisma.sql`NOT (c.source = 'invoice' AND EXISTS (
+  SELECT 1 FROM invoice_payment l
+  JOIN charge p ON p.organization = c.organization AND p.source = 'charge' AND (p.stripe_id = l.payment OR p.payment_intent = l.payment)
+  WHERE l.invoice = c.stripe_id))`;
 
 /** Whether the event (at `eventAt`, to `status`) may replace the stored state: never an older one, never a rollback of a success. */
 function supersedes(stored: Pick<Charge, 'stateAt' | 'status'>, eventAt: Date, status: ChargeStatus): boolean {
@@ -117,12 +168,25 @@ export class ChargeService {
         skipDuplicates: true,
       });
       if (recorded.count === 0) return 'duplicate';
+      if (event.type === 'invoice_payment.paid') {
+        // Since 2025-03-31 the only word of which payment paid an invoice: neither the charge nor the invoice names the other.
+        const invoice = idOf(event.data.object.invoice);
+        const payment = paymentOf(event.data.object.payment);
+        if (!invoice || !payment) return 'acknowledged';
+        await this.link(tx, [{ invoice, payment }]);
+        return 'applied';
+      }
       const facts = chargeFacts(event);
       if (!facts) return this.otherEvents ? this.otherEvents(tx, emit, event) : 'acknowledged';
       const organization = await this.organizationOf(tx, facts);
       if (!organization) return 'unknown-customer';
+      await this.link(tx, facts.links);
       return this.applyCharge(tx, emit, organization, facts, seconds(event.created));
     });
+  }
+
+  private async link(tx: Tx, links: InvoicePaymentLink[]): Promise<void> {
+    if (links.length > 0) await tx.invoicePayment.createMany({ data: links, skipDuplicates: true });
   }
 
   private async organizationOf(tx: Tx, facts: ChargeFacts): Promise<string | null> {
@@ -141,6 +205,7 @@ export class ChargeService {
       failureCode: facts.failureCode,
       failureMessage: facts.failureMessage,
       stateAt: eventAt,
+      paymentIntent: facts.paymentIntent,
     };
     const inserted = await tx.charge.createMany({
       data: [{ id: randomUUID(), organization, stripeId: facts.stripeId, source: facts.source, stripeCreatedAt: facts.createdAt, ...row }],
@@ -194,16 +259,18 @@ export class ChargeService {
   }
 
   private async lastStatusOf(organization: string) {
-    const latest = await this.prisma.charge.findFirst({
-      where: { organization },
-      orderBy: [{ stripeCreatedAt: 'desc' }, { createdAt: 'desc' }],
-    });
+    const [newest] = await this.prisma.$queryRaw<Array<{ id: string }>>`
+      SELECT c.id FROM charge c WHERE c.organization = ${organization}::uuid AND ${ONE_ROW_PER_PAYMENT}
+      ORDER BY c.stripe_created_at DESC, c.created_at DESC LIMIT 1`;
+    const latest = newest ? await this.prisma.charge.findUnique({ where: { id: newest.id } }) : null;
     return { organization, status: (latest?.status as ChargeStatus | undefined) ?? null, charge: latest ? chargeView(latest) : null };
   }
 
-  /** How many of the caller's organization's charges succeeded. */
+  /** How many of the caller's organization's payments succeeded: a payment stored as its charge and its invoice counts once. */
   async successCount(caller: Identity) {
-    const count = await this.prisma.charge.count({ where: { organization: caller.organization, status: 'succeeded' } });
-    return { organization: caller.organization, count };
+    const [row] = await this.prisma.$queryRaw<Array<{ count: number }>>`
+      SELECT count(*)::int AS count FROM charge c
+      WHERE c.organization = ${caller.organization}::uuid AND c.status = 'succeeded' AND ${ONE_ROW_PER_PAYMENT}`;
+    return { organization: caller.organization, count: row?.count ?? 0 };
   }
 }

@@ -241,6 +241,63 @@ describe("Stripe's charge webhooks and the charge routes, against real Postgres,
     expect((await get(orgB, '/api/billing/charges/success-count')).body).toEqual({ organization: orgB.organization, count: rows[0].n });
   });
 
+  it('counts a payment Stripe reports as its charge and as its invoice once, and answers its charge as the last status', async () => {
+    const clinic: Identity = { organization: randomUUID(), user: 'user-c', roles: ['admin'] };
+    const opened = await service.app.inject({ method: 'POST', url: '/api/billing', headers: await as(clinic), payload: {} });
+    customers[clinic.organization] = opened.json().stripeCustomerId;
+    const paid = <T extends object>(object: T) => ({ ...object, amount_paid: 12000, status: 'paid' });
+
+    // Before 2025's API versions the invoice names its PaymentIntent (and the charge its invoice).
+    const legacyIntent = stripeId('pi');
+    const legacyInvoice = paid(invoice(clinic.organization, { payment_intent: legacyIntent }));
+    await deliver(stripeEvent('invoice.paid', legacyInvoice));
+    await deliver(
+      stripeEvent(
+        'charge.succeeded',
+        charge(clinic.organization, { payment_intent: legacyIntent, invoice: legacyInvoice.id, created: unix() - 600 }),
+      ),
+    );
+
+    // Since then neither names the other: `invoice_payment.paid` links them, here after both and once more (Stripe's retry).
+    const intent = stripeId('pi');
+    const chargeOfInvoice = charge(clinic.organization, { payment_intent: intent, created: unix() - 30 });
+    // Its invoice is the newest object of the organization: still the charge is its payment's row.
+    const newInvoice = paid(invoice(clinic.organization, { created: unix() }));
+    await deliver(stripeEvent('charge.succeeded', chargeOfInvoice));
+    await deliver(stripeEvent('invoice.paid', newInvoice));
+    const invoicePayment = stripeEvent('invoice_payment.paid', {
+      id: stripeId('inpay'),
+      object: 'invoice_payment',
+      amount_paid: 12000,
+      currency: 'usd',
+      invoice: newInvoice.id,
+      is_default: true,
+      payment: { type: 'payment_intent', payment_intent: intent },
+      status: 'paid',
+      created: unix(),
+    });
+    expect((await deliver(invoicePayment)).body.outcome).toBe('applied');
+    expect((await deliver(invoicePayment)).body.outcome).toBe('duplicate');
+
+    // An invoice paid without a charge (from the customer's balance) is a payment of its own.
+    await deliver(
+      stripeEvent(
+        'invoice.paid',
+        paid(invoice(clinic.organization, { created: unix() - 7200, status_transitions: { paid_at: unix() - 7000 } })),
+      ),
+    );
+
+    const { rows } = await sql.query("SELECT count(*)::int AS n FROM charge WHERE organization = $1 AND status = 'succeeded'", [
+      clinic.organization,
+    ]);
+    expect(rows[0].n).toBe(5);
+    expect((await get(clinic, '/api/billing/charges/success-count')).body).toEqual({ organization: clinic.organization, count: 3 });
+    expect((await get(clinic, '/api/billing/charges/last-status')).body).toMatchObject({
+      status: 'succeeded',
+      charge: { stripeId: chargeOfInvoice.id, source: 'charge' },
+    });
+  });
+
   it('answers an organization’s last status by id to its own members and platform admins only (404 otherwise)', async () => {
     expect((await get(orgA, `/api/billing/charges/last-status/${orgA.organization}`)).body).toMatchObject({ status: 'succeeded' });
     const across = await get(orgA, `/api/billing/charges/last-status/${orgB.organization}`);

@@ -1,4 +1,4 @@
-import { baseConfigSchema, envBoolean, envList } from '@pep/service-kit';
+import { baseConfigSchema, clockControlRefinement, envBoolean, envList } from '@pep/service-kit';
 import { z } from 'zod';
 import { parsePlans } from './plans.js';
 
@@ -38,7 +38,7 @@ export const configSchema = baseConfigSchema
     STRIPE_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
     /** Retries of a Stripe call the SDK makes on network errors and 5xx (with the same idempotency key). */
     STRIPE_MAX_NETWORK_RETRIES: z.coerce.number().int().min(0).default(2),
-    /** The Stripe meter's `event_name` SMS segments and voice minutes are reported under (the plans' texting meter). */
+    /** The Stripe meter's `event_name` usage is reported under when the organization's plan names no texting meter. */
     STRIPE_TEXTING_METER: z
       .string()
       .regex(/^[A-Za-z0-9_.-]{1,100}$/, "a Stripe meter's event name")
@@ -58,10 +58,13 @@ export const configSchema = baseConfigSchema
     MAIL_FROM: z.string().min(3).default('no-reply@localhost'),
     /** A folder to keep outgoing mail in as .eml files when there is no SMTP_URL. */
     MAIL_DIR: z.string().min(1).optional(),
+    /** Lets `PUT /internal/clock` move the clock grace periods are measured on (end-to-end tests, ADR 0009); refused in production. */
+    CLOCK_CONTROL: envBoolean.default(false),
   })
   .refine((config) => config.DATABASE_URL || config.PGLITE_DIR, {
     message: 'set DATABASE_URL (Postgres) or PGLITE_DIR (embedded)',
     path: ['DATABASE_URL'],
-  });
+  })
+  .refine(...clockControlRefinement);
 
 export type BillingConfig = z.output<typeof configSchema>;

@@ -1,5 +1,5 @@
 import { openServiceInfrastructure } from '@pep/db';
-import { createLogger, main, parseConfig, runService } from '@pep/service-kit';
+import { controllableClock, createLogger, main, parseConfig, registerClockRoutes, runService } from '@pep/service-kit';
 import { buildApp } from './app.js';
 import { configSchema } from './config.js';
 import { migrationsDir } from './migrations.js';
@@ -8,6 +8,10 @@ main(async () => {
   const config = parseConfig(configSchema);
   const logger = createLogger({ service: 'billing', level: config.LOG_LEVEL });
   const { database, bus, close } = await openServiceInfrastructure(config, { logger, migrationsDir });
+  // Grace periods (and the sandbox's subscription periods) run on this clock, so an end-to-end test can end one without
+  // waiting 14 days (ADR 0009). The webhook's 300-second tolerance is not: Stripe signs with its own real time, and a
+  // moved clock would refuse every genuine signature as stale.
+  const clock = config.CLOCK_CONTROL ? controllableClock() : null;
   const app = await buildApp({
     logger,
     database,
@@ -32,7 +36,9 @@ main(async () => {
       : config.MAIL_DIR
         ? { from: config.MAIL_FROM, directory: config.MAIL_DIR }
         : null,
+    ...(clock ? { clock } : {}),
   });
+  if (clock) registerClockRoutes(app, clock, logger);
   await runService(app, {
     host: config.HOST,
     port: config.PORT,

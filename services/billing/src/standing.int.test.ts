@@ -144,4 +144,26 @@ describe('access follows payment: grace, suspension and lift, with a moved clock
     expect(again.data.standing).toBe('grace');
     expect(Date.parse(again.data.graceEndsAt!)).toBeGreaterThan(Date.now() + offsetMs + 13 * DAY_MS);
   });
+
+  it('lets an invoice paid after a newer failed charge lift the grace period (timed by its payment, not its creation)', async () => {
+    expect(await deliver(charge(orgB.organization, 'charge.failed', unix() - 100))).toBe('applied');
+    await waitFor(() => accessEvents(orgB.organization)[0], { timeoutMs: 60_000, message: 'grace for the other organization' });
+    // An invoice opened before that charge failed, paid now (from the customer's balance: no charge of its own).
+    const invoice = stripeEvent('invoice.paid', {
+      id: stripeId('in'),
+      object: 'invoice',
+      amount_due: 4900,
+      amount_paid: 4900,
+      currency: 'usd',
+      created: unix() - 3_600,
+      customer: customers[orgB.organization],
+      status: 'paid',
+      status_transitions: { paid_at: unix() },
+      metadata: {},
+      livemode: false,
+    });
+    expect(await deliver(invoice)).toBe('applied');
+    const lifted = await waitFor(() => accessEvents(orgB.organization)[1], { timeoutMs: 60_000, message: 'the lift by the invoice' });
+    expect(lifted.data).toMatchObject({ standing: 'good-standing' });
+  });
 });

@@ -63,6 +63,63 @@ describe('the Stripe fake, called by the stripe SDK', () => {
     await expect(wrongKey.customers.create({})).rejects.toBeInstanceOf(Stripe.errors.StripeAuthenticationError);
   });
 
+  it("searches customers by metadata in Stripe's search result shape, and refuses a query it does not support", async () => {
+    const organization = `org-${Date.now()}`;
+    const customer = await stripe.customers.create({ metadata: { organization } });
+    await stripe.customers.create({ metadata: { organization: `${organization}-other` } });
+    const found = await stripe.customers.search({ query: `metadata['organization']:'${organization}'` });
+    expect(found).toMatchObject({ object: 'search_result', has_more: false, next_page: null, url: '/v1/customers/search' });
+    expect(found.data.map((c) => c.id)).toEqual([customer.id]);
+    expect((await stripe.customers.search({ query: `metadata["organization"]:"${organization}"` })).data).toHaveLength(1);
+    await expect(stripe.customers.search({ query: `email:'a@b.co'` })).rejects.toMatchObject({
+      type: 'StripeInvalidRequestError',
+      statusCode: 400,
+      param: 'query',
+    });
+    // Stripe's search index lags behind its writes.
+    fake.searchDelayMs = 60_000;
+    const fresh = await stripe.customers.create({ metadata: { organization: `${organization}-fresh` } });
+    expect((await stripe.customers.search({ query: `metadata['organization']:'${organization}-fresh'` })).data).toEqual([]);
+    fake.searchDelayMs = 0;
+    expect(fresh.id).toMatch(/^cus_/);
+  });
+
+  it('lists subscriptions newest first, without canceled ones unless status=all, and pages with starting_after', async () => {
+    const customer = await stripe.customers.create({});
+    const first = await stripe.subscriptions.create({ customer: customer.id, items: [{ price: 'price_a', quantity: 1 }] });
+    const second = await stripe.subscriptions.create({ customer: customer.id, items: [{ price: 'price_a', quantity: 2 }] });
+    await stripe.subscriptions.cancel(first.id);
+    expect((await stripe.subscriptions.list({ customer: customer.id })).data.map((s) => s.id)).toEqual([second.id]);
+    const all: string[] = [];
+    for await (const subscription of stripe.subscriptions.list({ customer: customer.id, status: 'all', limit: 1 }))
+      all.push(subscription.id);
+    expect(all).toEqual([second.id, first.id]);
+  });
+
+  it('refuses an Idempotency-Key reused with other parameters, as Stripe does', async () => {
+    const customer = await stripe.customers.create({});
+    const params = { customer: customer.id, items: [{ price: 'price_a', quantity: 1 }] };
+    await stripe.subscriptions.create(params, { idempotencyKey: 'sub-key' });
+    await expect(
+      stripe.subscriptions.create({ ...params, items: [{ price: 'price_a', quantity: 2 }] }, { idempotencyKey: 'sub-key' }),
+    ).rejects.toMatchObject({ type: 'StripeIdempotencyError', statusCode: 400, message: expect.stringContaining('same parameters') });
+  });
+
+  it('refuses a meter event whose identifier it has, as Stripe answers it (no code or param, not to be retried)', async () => {
+    const event = { event_name: 'units', identifier: `id-${Date.now()}`, payload: { stripe_customer_id: 'cus_1', value: '1' } };
+    await stripe.billing.meterEvents.create(event);
+    const refused = await stripe.billing.meterEvents.create(event).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+    expect(refused).toMatchObject({
+      statusCode: 400,
+      message: expect.stringContaining(`An event already exists with identifier ${event.identifier}.`),
+      code: undefined,
+      param: undefined,
+    });
+    expect((refused as Stripe.errors.StripeError).headers?.['stripe-should-retry']).toBe('false');
+    expect(fake.meterEvents.size).toBe(1);
+  });
+
   it('attaches a payment method and makes it the default; an unknown one is refused', async () => {
     const customer = await stripe.customers.create({});
     const pm = fake.addPaymentMethod();

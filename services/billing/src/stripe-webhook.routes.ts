@@ -60,7 +60,8 @@ export function registerStripeWebhookRoutes(app: ServiceApp, options: StripeWebh
           summary: "Stripe's webhook: charges, invoices and subscriptions",
           description:
             'Signed in Stripe-Signature with the endpoint secret (300 s tolerance); 400 and nothing stored otherwise. Stores ' +
-            '`charge.succeeded|failed` and `invoice.paid|payment_failed` as the organization’s charges and publishes `charge.succeeded|failed`; ' +
+            '`charge.succeeded|failed` and `invoice.paid|payment_failed` as the organization’s charges and publishes `charge.succeeded|failed`, ' +
+            'and from `invoice_payment.paid` which payment paid which invoice (so a payment counts once); ' +
             'keeps `customer.subscription.updated|deleted` as the organization’s subscription and publishes `subscription.changed`. ' +
             'An event delivered twice has ' +
             'one effect; an older event never replaces a newer state.',

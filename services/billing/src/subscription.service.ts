@@ -109,6 +109,8 @@ export class SubscriptionService {
   /**
    * Subscribes the caller's organization to `planId`, billed per active provider (and its texting, when the plan meters
    * it). 400 naming `body.plan` for a plan not configured, 404 without a billing account, 409 when it has a live subscription.
+   * A live subscription of the organization at Stripe that is not stored here (an earlier attempt's whose transaction
+   * failed) is adopted instead of making another, its quantity then set to the current count; 409 when it is of another plan.
    */
   async subscribe(caller: Identity, planId: string, correlationId: string) {
     const organization = caller.organization;
@@ -135,18 +137,28 @@ export class SubscriptionService {
       quantity,
     };
     if (this.stripe && account.stripeCustomerId) {
-      const created = await this.stripe.subscriptions
-        .create(
-          {
-            customer: account.stripeCustomerId,
-            items: [{ price: plan.providerPrice, quantity }, ...(plan.texting ? [{ price: plan.texting.price }] : [])],
-            metadata: { organization, plan: plan.id },
-          },
-          { idempotencyKey: subscriptionIdempotencyKey(organization, generation, plan.id, quantity) },
-        )
-        .catch((error: unknown) => {
-          throw stripeProblem(error, 'body.plan');
-        });
+      const orphan = await this.unstoredAtStripe(this.stripe, account.stripeCustomerId, organization);
+      if (orphan && orphan.metadata?.['plan'] !== plan.id) {
+        throw new HttpProblem(
+          409,
+          'conflict',
+          `Stripe has the organization's subscription to plan '${orphan.metadata?.['plan'] ?? 'unknown'}' from an earlier attempt; subscribe to that plan to keep it, or cancel it (DELETE /api/billing/subscriptions) once it is listed.`,
+        );
+      }
+      const created =
+        orphan ??
+        (await this.stripe.subscriptions
+          .create(
+            {
+              customer: account.stripeCustomerId,
+              items: [{ price: plan.providerPrice, quantity }, ...(plan.texting ? [{ price: plan.texting.price }] : [])],
+              metadata: { organization, plan: plan.id },
+            },
+            { idempotencyKey: subscriptionIdempotencyKey(organization, generation, plan.id, quantity) },
+          )
+          .catch((error: unknown) => {
+            throw stripeProblem(error, 'body.plan');
+          }));
       facts = { stripeSubscriptionId: created.id, ...this.factsOf(created, plan) };
     }
     const subscription = await this.work.run({ correlationId }, async (tx, emit) => {
@@ -182,14 +194,39 @@ export class SubscriptionService {
       // lock from here on): count again under the lock, so the quantity does not stay behind.
       const current = await this.activeProviders(tx, organization);
       if (current !== stored.quantity) {
-        // Failing here would leave Stripe's subscription unstored, and a retry (another count, another key) would make a
-        // second: keep it with the older count, which the next provider event corrects.
+        // Failing here would leave Stripe's subscription unstored (a retry would adopt it, but this request would fail):
+        // keep it with the older count, which the next provider event corrects.
         stored = await this.setQuantity(tx, stored, current, `subscribe-${id}`).catch(() => stored);
       }
       emitChanged(emit, stored);
       return stored;
     });
     return subscriptionView(subscription, this.clock());
+  }
+
+  /**
+   * A live subscription Stripe has for the organization (our `metadata.organization`) that is not stored here: an
+   * earlier attempt's, made at Stripe before its transaction failed. Adopting it keeps a retry from making a second
+   * one when its idempotency key differs (another provider count since) or Stripe has forgotten the key (24 hours).
+   * Stripe's list, unlike its search, shows a subscription as soon as it is made.
+   */
+  private async unstoredAtStripe(stripe: Stripe, customer: string, organization: string): Promise<Stripe.Subscription | null> {
+    const candidates: Stripe.Subscription[] = [];
+    try {
+      for await (const subscription of stripe.subscriptions.list({ customer, status: 'all', limit: 100 })) {
+        if (subscription.metadata?.['organization'] === organization && !ENDED.includes(subscription.status)) candidates.push(subscription);
+      }
+    } catch (error) {
+      throw stripeProblem(error);
+    }
+    if (candidates.length === 0) return null;
+    const stored = await this.prisma.subscription.findMany({
+      where: { stripeSubscriptionId: { in: candidates.map((candidate) => candidate.id) } },
+      select: { stripeSubscriptionId: true },
+    });
+    const known = new Set(stored.map((row) => row.stripeSubscriptionId));
+    // Newest first, as Stripe lists them: the latest attempt is the one a client retrying expects.
+    return candidates.find((candidate) => !known.has(candidate.id)) ?? null;
   }
 
   /** Cancels the caller's organization's live subscription at the end of its period; 404 when it has none. */

@@ -6,9 +6,11 @@ import { assertNoSchemaDrift } from '@pep/schema-drift';
 import type { Identity } from '@pep/service-kit';
 import { kafkaBrokers, startStripeFake, stripeEvent, waitFor, type StripeFake } from '@pep/testing';
 import pg from 'pg';
+import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { as, orgA, orgB, platformAdmin, signedWebhook, startBilling, type BillingUnderTest } from '../test/harness.js';
 import { DEFAULT_PLANS } from './plans.js';
+import { subscriptionIdempotencyKey } from './subscription.service.js';
 
 const unix = () => Math.floor(Date.now() / 1000);
 const plan = DEFAULT_PLANS[0]!;
@@ -288,7 +290,7 @@ describe('subscriptions at Stripe, against real Postgres, Kafka and the Stripe f
     });
   });
 
-  it('answers 502 and stores nothing when Stripe cannot create the subscription', async () => {
+  it('answers 502 and stores nothing when Stripe fails the subscribe', async () => {
     const newcomer: Identity = { organization: randomUUID(), user: 'user-n', roles: ['admin'] };
     await call(newcomer, 'POST', '/api/billing', {});
     fake.failNext.push({ status: 500, type: 'api_error', message: 'Stripe is having a bad day.' });
@@ -298,6 +300,49 @@ describe('subscriptions at Stripe, against real Postgres, Kafka and the Stripe f
     const retried = await call(newcomer, 'POST', '/api/billing/subscriptions', { plan: plan.id });
     expect(retried.status).toBe(200);
     expect(retried.body).toMatchObject({ quantity: 0, status: 'active' });
+  });
+
+  /** An organization with a Stripe customer, and a subscription an earlier attempt made at Stripe whose transaction failed. */
+  const withUnstoredSubscription = async (planId: string) => {
+    const newcomer: Identity = { organization: randomUUID(), user: 'user-o', roles: ['admin'] };
+    const customer = (await call(newcomer, 'POST', '/api/billing', {})).body.stripeCustomerId as string;
+    const stripe = new Stripe(fake.secretKey, { host: fake.host, port: fake.port, protocol: 'http', maxNetworkRetries: 0 });
+    const earlier = await stripe.subscriptions.create(
+      {
+        customer,
+        items: [{ price: plan.providerPrice, quantity: 0 }, { price: plan.texting!.price }],
+        metadata: { organization: newcomer.organization, plan: planId },
+      },
+      { idempotencyKey: subscriptionIdempotencyKey(newcomer.organization, 0, planId, 0) },
+    );
+    // A provider since: the retry's count, and so its idempotency key, differ from the first attempt's.
+    await publishProvider(service, newcomer.organization, 'created', randomUUID());
+    await waitFor(async () => (await activeProviders(newcomer.organization)) === 1, { timeoutMs: 60_000, message: 'the provider' });
+    const ofCustomer = () => [...fake.subscriptions.values()].filter((subscription) => subscription['customer'] === customer);
+    return { newcomer, earlier, ofCustomer };
+  };
+
+  it('adopts the subscription an earlier attempt left at Stripe, sets its quantity, and makes no second one', async () => {
+    const { newcomer, earlier, ofCustomer } = await withUnstoredSubscription(plan.id);
+    const retried = await call(newcomer, 'POST', '/api/billing/subscriptions', { plan: plan.id });
+    expect(retried.status).toBe(200);
+    expect(retried.body).toMatchObject({ stripeSubscriptionId: earlier.id, quantity: 1, status: 'active' });
+    expect(ofCustomer().map((subscription) => subscription.id)).toEqual([earlier.id]);
+    expect(stripeSubscription(earlier.id).items.data[0]!['quantity']).toBe(1);
+    const listed = fake.requests.filter(
+      (r) => r.method === 'GET' && r.path === '/v1/subscriptions' && r.params['customer'] === earlier.customer,
+    );
+    expect(listed.map((r) => r.params['status'])).toEqual(['all']);
+  });
+
+  it('answers 409, storing and creating nothing, when the subscription an earlier attempt left at Stripe is of another plan', async () => {
+    const { newcomer, earlier, ofCustomer } = await withUnstoredSubscription('premium');
+    const refused = await call(newcomer, 'POST', '/api/billing/subscriptions', { plan: plan.id });
+    expect(refused.status).toBe(409);
+    expect(refused.type).toMatch(/application\/problem\+json/);
+    expect(refused.body.detail).toContain("'premium'");
+    expect(ofCustomer().map((subscription) => subscription.id)).toEqual([earlier.id]);
+    expect(await subscriptionRow(newcomer.organization)).toBeUndefined();
   });
 });
 

@@ -2,10 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { PeriodicTask, type Logger } from '@pep/service-kit';
 import Stripe from 'stripe';
 import type { BillingWork } from './events.js';
+import type { Plan } from './plans.js';
 
 /** How the usage reporter runs. */
 export interface UsageReporterOptions {
-  /** The Stripe meter's `event_name` SMS segments and voice minutes are reported under. */
+  /**
+   * The Stripe meter's `event_name` usage is reported under when the organization's plan names none (no subscription
+   * when the message was sent, a plan without texting, or one made at Stripe outside billing).
+   */
   meterEventName: string;
   /** How often it looks for reports due; null to report only when {@link UsageReporter.runOnce} is called. */
   intervalMs?: number | null;
@@ -37,11 +41,22 @@ interface Claimed {
   occurred_at: Date;
   stripe_customer_id: string;
   attempts: number;
+  /** The plan of the organization's subscription when the message was sent, if it had one. */
+  plan: string | null;
 }
 
-/** Whether Stripe refused the meter event because it has one with this identifier: it was reported before. */
-function alreadyAtStripe(error: unknown): boolean {
-  return error instanceof Stripe.errors.StripeInvalidRequestError && error.param === 'identifier';
+/**
+ * Whether Stripe refused the meter event because it has one with this identifier: it was reported before. Stripe answers
+ * that synchronously with 400 `invalid_request_error`, no `code` or `param`, and the message "An event already exists
+ * with identifier <id>." (observed against Stripe, quoted in langfuse/langfuse#16292; the API reference only promises
+ * uniqueness "within a rolling period of at least 24 hours"), so the message is what tells it apart from other refusals.
+ */
+function alreadyAtStripe(error: unknown, identifier: string): boolean {
+  return (
+    error instanceof Stripe.errors.StripeInvalidRequestError &&
+    // The SDK puts the request id before Stripe's message.
+    error.message.includes(`An event already exists with identifier ${identifier}`)
+  );
 }
 
 /**
@@ -49,7 +64,8 @@ function alreadyAtStripe(error: unknown): boolean {
  * send one at the same time), sends each with `identifier` = the usage record id and an idempotency key derived from it,
  * and marks it reported after Stripe accepted it. A crash between Stripe's acceptance and the mark sends it again after
  * the lease, and Stripe answers the same key (or identifier) without counting it twice. A failure is retried with backoff.
- * Only reports of organizations with a Stripe customer are sent; the others wait for their account.
+ * Only reports of organizations with a Stripe customer are sent; the others wait for their account. Each goes to the meter
+ * of the plan the organization was subscribed to when the message was sent.
  */
 export class UsageReporter {
   private readonly options: Required<UsageReporterOptions>;
@@ -60,6 +76,8 @@ export class UsageReporter {
     private readonly stripe: Stripe,
     private readonly logger: Logger,
     options: UsageReporterOptions,
+    /** The configured plans, whose `texting.meterEventName` each record is reported under. */
+    private readonly plans: ReadonlyArray<Plan> = [],
   ) {
     this.options = {
       ...USAGE_REPORTER_DEFAULTS,
@@ -107,7 +125,10 @@ export class UsageReporter {
          UPDATE "usage_report" r SET "next_attempt_at" = now() + make_interval(secs => $2::double precision), "attempts" = r."attempts" + 1
          FROM due, "usage_record" u, "billing_account" a
          WHERE r."usage_record_id" = due."usage_record_id" AND u."id" = r."usage_record_id" AND a."organization" = r."organization"
-         RETURNING u."id", u."organization", u."quantity", u."occurred_at", a."stripe_customer_id", r."attempts"`,
+         RETURNING u."id", u."organization", u."quantity", u."occurred_at", a."stripe_customer_id", r."attempts",
+           -- The subscription in force when the message was sent bills it: a plan changed since reports to its own meter.
+           (SELECT s."plan" FROM "subscription" s WHERE s."organization" = r."organization" AND s."created_at" <= u."occurred_at"
+            ORDER BY s."created_at" DESC LIMIT 1) AS "plan"`,
         this.options.batchSize,
         this.options.leaseMs / 1_000,
       ),
@@ -118,7 +139,7 @@ export class UsageReporter {
     try {
       await this.stripe.billing.meterEvents.create(
         {
-          event_name: this.options.meterEventName,
+          event_name: this.meterOf(report.plan),
           identifier: report.id,
           timestamp: Math.floor(report.occurred_at.getTime() / 1_000),
           payload: { stripe_customer_id: report.stripe_customer_id, value: String(report.quantity) },
@@ -126,7 +147,7 @@ export class UsageReporter {
         { idempotencyKey: usageIdempotencyKey(report.id) },
       );
     } catch (error) {
-      if (!alreadyAtStripe(error)) {
+      if (!alreadyAtStripe(error, report.id)) {
         await this.failed(report, error);
         return false;
       }
@@ -135,6 +156,11 @@ export class UsageReporter {
       tx.usageReport.update({ where: { usageRecordId: report.id }, data: { reportedAt: new Date(), lastError: null } }),
     );
     return true;
+  }
+
+  /** The meter of the plan's texting price, else the configured one. */
+  private meterOf(plan: string | null): string {
+    return this.plans.find((candidate) => candidate.id === plan)?.texting?.meterEventName ?? this.options.meterEventName;
   }
 
   private async failed(report: Claimed, error: unknown): Promise<void> {

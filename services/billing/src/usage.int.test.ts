@@ -1,15 +1,26 @@
 import { randomUUID } from 'node:crypto';
 import { createEvent, messageSentV1 } from '@pep/contracts';
 import type { Identity } from '@pep/service-kit';
-import { kafkaBrokers, startStripeFake, waitFor, type StripeFake } from '@pep/testing';
+import { kafkaBrokers, startStripeFake, stripeEvent, waitFor, type StripeFake } from '@pep/testing';
 import pg from 'pg';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { as, startBilling, type BillingUnderTest } from '../test/harness.js';
+import { as, signedWebhook, startBilling, type BillingUnderTest } from '../test/harness.js';
+import type { Plan } from './plans.js';
 import { usageIdempotencyKey } from './usage-reporter.js';
 import { usagePeriodOf } from './usage.service.js';
 
 const METER = 'texting_units_test';
+const plan = (id: string, meterEventName?: string): Plan => ({
+  id,
+  name: id,
+  currency: 'usd',
+  providerPrice: `price_${id.replaceAll('-', '_')}_provider`,
+  providerUnitAmount: 4900,
+  ...(meterEventName ? { texting: { price: `price_${id.replaceAll('-', '_')}_texting`, meterEventName, unitAmount: 2 } } : {}),
+});
+/** Two plans billing texting on their own meters, and one without texting. */
+const PLANS = [plan('texting-a', 'texting_meter_a'), plan('texting-b', 'texting_meter_b'), plan('providers-only')];
 const admin = (): Identity => ({ organization: randomUUID(), user: 'admin', roles: ['admin'] });
 
 type Sent = { channel: 'sms' | 'voice' | 'email'; segments?: number; voiceMinutes?: number };
@@ -60,7 +71,7 @@ describe('metered texting: usage from message.sent, reported to Stripe once per 
     fake = await startStripeFake();
     service = await startBilling('billing-usage', await kafkaBrokers(), {
       stripe: fake,
-      deps: { usageReports: { meterEventName: METER, intervalMs: 100, backoffMs: 300 } },
+      deps: { usageReports: { meterEventName: METER, intervalMs: 100, backoffMs: 300 }, plans: PLANS },
     });
     sql = new pg.Client({ connectionString: service.databaseUrl });
     await sql.connect();
@@ -124,6 +135,51 @@ describe('metered texting: usage from message.sent, reported to Stripe once per 
 
     const account = await service.app.inject({ method: 'GET', url: '/api/billing', headers: await as(clinic) });
     expect(account.json().usage).toEqual({ period: usagePeriodOf(new Date()), smsSegments: 3, voiceMinutes: 1 });
+  });
+
+  it('reports each message to the meter of the plan the organization had when it was sent, else the configured one', async () => {
+    const clinic = admin();
+    const { stripeCustomerId } = await openAccount(service, clinic);
+    const headers = await as(clinic);
+    const subscribe = async (planId: string) => {
+      const response = await service.app.inject({ method: 'POST', url: '/api/billing/subscriptions', headers, payload: { plan: planId } });
+      expect(response.statusCode).toBe(200);
+      return response.json() as { stripeSubscriptionId: string };
+    };
+    // A plan change is a cancellation (here Stripe ending the subscription) and a new subscription.
+    const end = async (stripeSubscriptionId: string) => {
+      const object = { ...fake.subscriptions.get(stripeSubscriptionId)!, status: 'canceled', ended_at: Math.floor(Date.now() / 1000) };
+      const ended = await service.app.inject(
+        signedWebhook(stripeEvent('customer.subscription.deleted', object, { created: Math.floor(Date.now() / 1000) + 5 })),
+      );
+      expect(ended.json().outcome).toBe('applied');
+    };
+    const sendAndReport = async (segments: number) => {
+      const sent = messageSent(clinic.organization, { channel: 'sms', segments });
+      await publish(service, sent);
+      const record = await waitFor(
+        async () =>
+          (await sql.query('SELECT id FROM usage_record WHERE message = $1', [sent.data._id])).rows[0] as { id: string } | undefined,
+        { timeoutMs: 60_000, message: 'the text counted' },
+      );
+      return waitFor(() => fake.meterEvents.get(record.id), { timeoutMs: 30_000, message: 'the text reported' });
+    };
+
+    const a = await subscribe('texting-a');
+    expect((await sendAndReport(1))['event_name']).toBe('texting_meter_a');
+    await end(a.stripeSubscriptionId);
+    const b = await subscribe('texting-b');
+    expect((await sendAndReport(2))['event_name']).toBe('texting_meter_b');
+    await end(b.stripeSubscriptionId);
+    await subscribe('providers-only');
+    expect((await sendAndReport(3))['event_name']).toBe(METER);
+    expect(
+      meterEventsOf(fake, stripeCustomerId!).map((event) => [event['event_name'], (event['payload'] as Record<string, string>)['value']]),
+    ).toEqual([
+      ['texting_meter_a', '1'],
+      ['texting_meter_b', '2'],
+      [METER, '3'],
+    ]);
   });
 
   it('keeps one organization’s usage from another', async () => {
@@ -246,6 +302,12 @@ describe('metered texting: usage from message.sent, reported to Stripe once per 
     });
     await waitFor(async () => (await reports(clinic.organization))[0]?.['reported_at'], { timeoutMs: 30_000, message: 'reported' });
     expect(meterEventsOf(fake, stripeCustomerId!)).toHaveLength(1);
+    // Refused once, taken as reported at once: no retry, no error kept.
+    expect((await reports(clinic.organization))[0]).toMatchObject({ attempts: 1, last_error: null });
+    const sends = fake.requests.filter(
+      (request) => request.path === '/v1/billing/meter_events' && request.params['identifier'] === record!['id'],
+    );
+    expect(sends).toHaveLength(2);
   });
 });
 

@@ -32,7 +32,7 @@ export interface PlatformOptions {
   /** The URL people reach the platform at, for links in e-mails and the SMS webhooks' signatures; defaults to the gateway's address. */
   publicUrl?: string | undefined;
   /**
-   * Now, for scheduling and messaging (reminders, offers and their expiry); tests move it. Auth keeps the real time:
+   * Now, for scheduling, messaging and patients (reminders, offers, referrals and their expiry); tests move it. Auth keeps the real time:
    * its tokens are checked against it. When absent, a clock kept in the data folder that `npm run sandbox` moves forward.
    */
   clock?: (() => Date) | undefined;
@@ -115,7 +115,18 @@ const SERVICES: Array<{
         ...(context.integratorRateLimitMaxPerMinute ? { integratorRateLimitMaxPerMinute: context.integratorRateLimitMaxPerMinute } : {}),
       }),
   },
-  { name: 'patients', migrationsDir: patients.migrationsDir, build: (shared) => patients.buildApp(shared) },
+  {
+    name: 'patients',
+    migrationsDir: patients.migrationsDir,
+    // Referrals expire on the sandbox clock, with scheduling's offers and messaging's reminders.
+    // Referral statuses shared with referring providers go to the mail folder, as the other services' mail does.
+    build: (shared, context) =>
+      patients.buildApp({
+        ...shared,
+        mailer: { from: 'referrals@localhost', directory: join(context.dataDir, 'mail') },
+        ...(context.clock ? { clock: context.clock } : {}),
+      }),
+  },
   {
     name: 'scheduling',
     migrationsDir: scheduling.migrationsDir,

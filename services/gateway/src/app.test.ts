@@ -244,6 +244,22 @@ describe('gateway', () => {
     await app.close();
   });
 
+  it('sends referring providers and the NPI registry to patients, and the rest of providers to scheduling', async () => {
+    const app = await gateway({ patients: upstreamUrl });
+    for (const [method, url] of [
+      ['GET', '/api/providers/referring?name=ada'],
+      ['POST', '/api/providers/referring/abc/share'],
+      ['GET', '/api/providers/npi/search?last_name=doe'],
+    ] as const) {
+      const response = await app.inject({ method, url, ...(method === 'POST' ? { payload: {} } : {}) });
+      expect(response.statusCode, url).toBe(200);
+      expect(response.json(), url).toEqual({ echoed: url, method });
+    }
+    // Scheduling is not deployed here: its own providers answer 501 naming it, not patients' upstream.
+    expect((await app.inject({ method: 'GET', url: '/api/providers/abc' })).json()).toMatchObject({ status: 501, service: 'scheduling' });
+    await app.close();
+  });
+
   it('passes a service’s 405 and its Allow through, and answers 405 itself for a wrong method on its own paths', async () => {
     const service = await createServiceApp({ name: 'patients', logger });
     service.get('/api/patients', { config: { roles: 'public' } }, async () => ({ listed: true }));
@@ -329,6 +345,11 @@ describe('gateway', () => {
     expect(ownerOf('/api/admin/dedupe/patient')).toEqual({ group: 'admin/dedupe', service: 'patients' });
     expect(ownerOf('/api/admin/shorten')).toEqual({ group: 'admin/shorten', service: 'messaging' });
     expect(ownerOf('/api/admin')).toBeNull();
+    // The longer prefix wins: referring providers and the NPI registry are patients', other providers scheduling's.
+    expect(ownerOf('/api/providers/referring/abc/share')).toEqual({ group: 'providers/referring', service: 'patients' });
+    expect(ownerOf('/api/providers/referring')).toEqual({ group: 'providers/referring', service: 'patients' });
+    expect(ownerOf('/api/providers/npi/search?last_name=doe')).toEqual({ group: 'providers/npi', service: 'patients' });
+    expect(ownerOf('/api/providers/abc')).toEqual({ group: 'providers', service: 'scheduling' });
     const groups = listGroups().map((entry) => entry.group);
     expect(new Set(groups).size).toBe(groups.length);
   });

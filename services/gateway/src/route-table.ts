@@ -67,6 +67,9 @@ const OWNERS: Record<string, ServiceName> = {
   'callback/practicefusion': 'patients',
   'admin/dedupe': 'patients',
   'admin/reload-patients': 'patients',
+  // Outside (referring) providers and the NPI registry are patients', though the rest of `providers` is scheduling's.
+  'providers/referring': 'patients',
+  'providers/npi': 'patients',
   // billing
   billing: 'billing',
   'callback/stripe': 'billing',

@@ -2,10 +2,18 @@ import '@pep/contracts';
 import { createEventedService, TRANSACTION_OPTIONS, type EventedServiceDeps } from '@pep/db';
 import { addGauge, createOwnerLookup, type ServiceApp } from '@pep/service-kit';
 import { registerBandwidthCallbackRoutes, VENDOR_BASIC_SCHEME, type BasicCredentials } from './bandwidth-callback.routes.js';
+import { BroadcastSender, type BroadcastSenderOptions } from './broadcast-sender.js';
+import { registerBroadcastRoutes } from './broadcast.routes.js';
+import { BroadcastService } from './broadcast.service.js';
 import { registerCallbackRoutes } from './callback.routes.js';
 import { demoMessageHandler } from './demo-user-message-requested.handler.js';
 import { ReminderDispatcher, type DispatcherOptions } from './dispatcher.js';
 import { linkKey } from './email-links.js';
+import { registerFeedbackRoutes } from './feedback.routes.js';
+import { FeedbackService } from './feedback.service.js';
+import { followupBindings } from './followup.handlers.js';
+import { registerFollowupRoutes } from './followup.routes.js';
+import { FollowupService } from './followup.service.js';
 import type { Tx } from './events.js';
 import { PrismaClient } from './generated/prisma/client.js';
 import { InboundService } from './inbound.service.js';
@@ -18,7 +26,9 @@ import { PendingSweep, type PendingSweepOptions } from './pending-sweep.js';
 import { SendQuota, type QuotaLimits } from './quota.js';
 import { catalogBindings, patientBindings } from './read-models.handlers.js';
 import { References } from './references.js';
+import { referralOutreachBindings } from './referral-outreach.handlers.js';
 import { reminderPlanningBindings } from './reminder-planning.handlers.js';
+import { reviewLinkBindings } from './review-links.handlers.js';
 import { registerReminderRoutes } from './reminder.routes.js';
 import { ReminderService } from './reminder.service.js';
 import { settingsChangedHandler } from './settings-changed.handler.js';
@@ -47,6 +57,8 @@ export interface MessagingAppDeps extends EventedServiceDeps {
   dispatcher?: DispatcherOptions;
   /** Settling of messages a crashed send left pending; it sweeps on its own only when the dispatcher polls on its own (tests call runOnce()). */
   pendingSweep?: PendingSweepOptions;
+  /** Broadcast sender tuning; it sends on its own only when the dispatcher polls on its own (tests call runOnce()). */
+  broadcasts?: BroadcastSenderOptions;
   /** Limits of the send quota (ADR 0012); those left out are the defaults. */
   quota?: Partial<QuotaLimits>;
   /** Base URL of patients, asked about patient ids the read models have not heard of; a function when known only later (embedded). */
@@ -63,16 +75,21 @@ export interface Messaging {
   dispatcher: ReminderDispatcher;
   /** Settles messages left pending by a send that crashed; tests drive it directly. */
   sweep: PendingSweep;
+  /** Sends broadcasts; tests drive it directly. */
+  broadcastSender: BroadcastSender;
+  /** NPS surveys after visits; the follow-up rules ask for them, tests directly. */
+  feedback: FeedbackService;
 }
 
 /** Builds the messaging service: its routes, read-model, reminder and offer consumers, the reminder dispatcher and the pending sweep. */
 export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging> {
-  const { app, prisma, unitOfWork, consume, background, beforeClose } = await createEventedService<Tx, PrismaClient>({
+  const { app, prisma, unitOfWork, consume, background, beforeClose, patientAccess } = await createEventedService<Tx, PrismaClient>({
     name: 'messaging',
     description:
-      'Reminders, offer texts, messages by SMS, voice and e-mail, patients’ replies, message templates and vendor callbacks; broadcasts, chat, follow-ups and feedback to come.',
+      'Reminders, offer texts, messages by SMS, voice and e-mail, patients’ replies, message templates, vendor callbacks, broadcasts, NPS feedback after visits and follow-ups after appointments; chat to come.',
     deps,
     prisma: (adapter) => new PrismaClient({ adapter, transactionOptions: TRANSACTION_OPTIONS }),
+    auditsPatientReads: true,
     securitySchemes: { ...VENDOR_BASIC_SCHEME },
   });
   const clock = deps.clock ?? (() => new Date());
@@ -116,13 +133,22 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
   registerMessageRoutes(app, new MessageService(prisma, outbound, references));
   registerTemplateRoutes(app, new TemplateService(prisma, references));
   registerPatientTemplateRoutes(app, new PatientTemplateService(prisma));
-  const inbound = new InboundService(prisma, unitOfWork, clock, deps.logger.child({ component: 'inbound' }));
+  const feedback = new FeedbackService(prisma, unitOfWork, clock, publicUrl, () => dispatcher.notify());
+  registerFeedbackRoutes(app, feedback, patientAccess!);
+  const inbound = new InboundService(prisma, unitOfWork, clock, deps.logger.child({ component: 'inbound' }), feedback);
   registerCallbackRoutes(app, prisma, { webhookToken: vendors.webhookToken, linkKey: answerLinkKey, publicUrl, work: unitOfWork, inbound });
   registerBandwidthCallbackRoutes(app, {
     inbound,
     credentials: deps.bandwidthCallback ?? null,
     internalAuthSecret: deps.internalAuthSecret,
   });
+  const broadcastSender = new BroadcastSender(prisma, outbound, quota, clock, deps.logger.child({ component: 'broadcasts' }), {
+    ...deps.broadcasts,
+    ...(deps.dispatcher?.intervalMs === null && deps.broadcasts?.intervalMs === undefined ? { intervalMs: null } : {}),
+  });
+  // A broadcast due now (sent at once, or just approved) starts at once, not at the next poll.
+  registerBroadcastRoutes(app, new BroadcastService(prisma, clock, () => broadcastSender.notify()), patientAccess!);
+  registerFollowupRoutes(app, new FollowupService(prisma));
   registerNotBuiltRoutes(app);
 
   // What a handler plans (an offer text, an acknowledgement, a reminder due now) goes at once, not at the next poll.
@@ -134,15 +160,19 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
   );
   consume('reminders', [...reminderPlanningBindings(clock), waitlistRequestedHandler(clock)], wakeDispatcher);
   consume('offers', offerBindings(clock), wakeDispatcher);
+  consume('feedback', reviewLinkBindings);
+  consume('referral-outreach', referralOutreachBindings(clock), wakeDispatcher);
+  consume('followups', followupBindings(clock, feedback), wakeDispatcher);
   background(() => {
     dispatcher.start();
     sweep.start();
+    broadcastSender.start();
     return async () => {
-      await Promise.all([dispatcher.stop(), sweep.stop()]);
+      await Promise.all([dispatcher.stop(), sweep.stop(), broadcastSender.stop()]);
     };
   });
   beforeClose(() => vendors.close());
-  return { app, dispatcher, sweep };
+  return { app, dispatcher, sweep, broadcastSender, feedback };
 }
 
 /** Builds the messaging service (see {@link buildMessaging}). */

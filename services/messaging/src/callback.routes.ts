@@ -11,6 +11,7 @@ import type { PrismaClient } from './generated/prisma/client.js';
 import type { InboundService } from './inbound.service.js';
 import { messageEventData } from './outbound.js';
 import { outcomeUnknown } from './pending-sweep.js';
+import { ReferralVoice, registerReferralVoiceRoutes } from './referral-outreach.routes.js';
 import { idParams } from './schemas.js';
 import { registerVoiceCallbackRoutes } from './voice-callback.routes.js';
 import { VoiceService } from './voice.service.js';
@@ -79,8 +80,8 @@ export interface CallbackOptions {
 }
 
 /**
- * Registers the vendor callbacks messaging serves: Twilio's delivery reports, patients' SMS replies, reminder and
- * offer calls, and the answer links of reminder and offer e-mails.
+ * Registers the vendor callbacks messaging serves: Twilio's delivery reports, patients' SMS replies, reminder, offer
+ * and referral outreach calls, and the answer links of reminder and offer e-mails.
  */
 export function registerCallbackRoutes(app: ServiceApp, prisma: PrismaClient, options: CallbackOptions): void {
   app.register(async (plugin) => {
@@ -88,9 +89,10 @@ export function registerCallbackRoutes(app: ServiceApp, prisma: PrismaClient, op
     acceptForms(scope);
     registerTwilioStatusRoute(scope, options);
     // Twilio calls with POST by default; GET (fields in the query) is what the v1 API lists and Twilio can be set to.
-    // Numbers used for offers call /sms/offers: one reading serves both, since a reply is read against the latest text.
+    // Numbers used for offers call /sms/offers, those used for referral outreach /sms/referrals: one reading serves
+    // them all, since a reply is read against the latest text.
     for (const [method, url] of (['GET', 'POST'] as const).flatMap((verb) =>
-      ['/api/callback/sms/reminders', '/api/callback/sms/offers'].map((path) => [verb, path] as const),
+      ['/api/callback/sms/reminders', '/api/callback/sms/offers', '/api/callback/sms/referrals'].map((path) => [verb, path] as const),
     )) {
       scope.route({
         method,
@@ -101,7 +103,7 @@ export function registerCallbackRoutes(app: ServiceApp, prisma: PrismaClient, op
           summary: 'A patient’s SMS reply (Twilio webhook)',
           description:
             'Signed in X-Twilio-Signature. C confirms and X cancels the appointment of the latest reminder, YES and NO answer an offer still open that was texted last ' +
-            '(published as reply.received for scheduling); STOP opts out, START opts in, HELP answers the help text. ' +
+            '(published as reply.received for scheduling); YES or CALL to referral outreach texted last asks the clinic to call to schedule (referral.answered); STOP opts out, START opts in, HELP answers the help text. ' +
             'Answers TwiML; a webhook delivered twice has one effect.',
           ...(method === 'GET' ? { querystring: incomingSms } : { body: incomingSms }),
         },
@@ -113,6 +115,9 @@ export function registerCallbackRoutes(app: ServiceApp, prisma: PrismaClient, op
       });
     }
     registerVoiceCallbackRoutes(scope, new VoiceService(prisma, options.inbound, options.publicUrl), (request) =>
+      signedByTwilio(request, options.webhookToken, options.publicUrl),
+    );
+    registerReferralVoiceRoutes(scope, new ReferralVoice(prisma, options.inbound, options.publicUrl), (request) =>
       signedByTwilio(request, options.webhookToken, options.publicUrl),
     );
     registerEmailCallbackRoutes(scope, new EmailAnswerService(prisma, options.inbound, options.linkKey));

@@ -1,6 +1,7 @@
-import { reminderSentV1 } from '@pep/contracts';
+import { referralOutreachSentV1, reminderSentV1 } from '@pep/contracts';
 import type { Logger } from '@pep/service-kit';
 import { isDemoSample } from './demo-samples.js';
+import { FEEDBACK_REQUEST } from './feedback.service.js';
 import { reminderSent, type MessagingWork } from './events.js';
 import type { PrismaClient, Reminder } from './generated/prisma/client.js';
 import { ANSWERED_AFTER_LOST_ANSWER, OUTCOME_UNKNOWN } from './inbound.service.js';
@@ -8,6 +9,7 @@ import { addressFor, type Channel, type Outbound, type OutboundItem, type SendOu
 import { settleConfirmedClaims } from './pending-sweep.js';
 import { OFFER_KEYS, OFFER_PARALLEL, OFFER_TEXT, OFFER_TEXTS } from './offers.handlers.js';
 import { QuotaExceeded, type SendQuota } from './quota.js';
+import { outreachFacility, referralOutreachSent, referralSkipReason } from './referral-outreach.service.js';
 import { CANCELLATION_ACK, CONFIRMATION_ACK, SYSTEM_USER } from './reminder-planning.handlers.js';
 import { isAllowed, nextAllowed, type AllowedHours } from './send-time.js';
 import { settingsOf } from './settings.js';
@@ -308,7 +310,7 @@ export class ReminderDispatcher {
       ...new Set(claimed.map(pick).filter((value): value is T => value !== null)),
     ];
     const organizations = ids((reminder) => reminder.organization);
-    const [appointments, contacts, offers, settings, latestDue, lastSent, answered] = await Promise.all([
+    const [appointments, contacts, offers, settings, latestDue, lastSent, answered, referrals] = await Promise.all([
       this.prisma.appointment.findMany({ where: { id: { in: ids((reminder) => reminder.appointment) } } }),
       this.prisma.patientContact.findMany({ where: { id: { in: ids((reminder) => reminder.patient) } } }),
       this.prisma.offer.findMany({ where: { id: { in: ids((reminder) => reminder.offer) } } }),
@@ -316,6 +318,7 @@ export class ReminderDispatcher {
       this.latestDuePlanned(claimed.filter(isPlanned), now),
       this.lastTexts(claimed),
       this.answeredSinceLostAnswer(claimed),
+      this.prisma.referral.findMany({ where: { id: { in: ids((reminder) => reminder.referral) } } }),
     ]);
     const slots = [...appointments, ...offers];
     const [facilities, providers, templates] = await Promise.all([
@@ -351,6 +354,7 @@ export class ReminderDispatcher {
       appointment: byId(appointments),
       contact: byId(contacts),
       offer: byId(offers),
+      referral: byId(referrals),
       facility: byId(facilities),
       provider: byId(providers),
       settings: (organization: string) => settingsByOrganization.get(organization) ?? settingsOf(null),
@@ -433,12 +437,19 @@ export class ReminderDispatcher {
     const appointment = loaded.appointment(reminder.appointment, organization);
     const contact = loaded.contact(reminder.patient, organization);
     const cancelled = appointment !== null && (appointment.deleted || appointment.status === 'cancelled');
-    if (cancelled && !ABOUT_CANCELLED.has(reminder.messageTemplate ?? '')) return skip('appointment-cancelled');
-    if (appointment && appointment.date <= now) return skip('appointment-passed');
+    // A follow-up may be about the cancellation itself (never about a deleted appointment).
+    const followup = reminder.type === 'followup';
+    if (cancelled && !ABOUT_CANCELLED.has(reminder.messageTemplate ?? '') && !(followup && !appointment.deleted))
+      return skip('appointment-cancelled');
+    // A survey, its answers and follow-ups are about a visit that has passed.
+    if (appointment && appointment.date <= now && reminder.type !== 'feedback' && !followup) return skip('appointment-passed');
     const offer = loaded.offer(reminder.offer, organization);
     // An offer texted after it lapsed or was taken would invite a YES that can only be refused.
     if (OFFER_TEXTS.includes(reminder.messageTemplate ?? '') && (!offer || offer.status !== 'in-progress' || offer.expireAt <= now))
       return skip('offer-closed');
+    // Referral outreach goes only while its referral still waits to be scheduled.
+    const referralSkip = referralSkipReason(reminder, loaded.referral(reminder.referral, organization), contact, now);
+    if (referralSkip) return skip(referralSkip);
     if (isPlanned(reminder) && appointment) {
       // Two reminders of one appointment due at once (after an outage): the patient gets the latest one only.
       if ((loaded.latestDue.get(appointment.id) ?? 0) > reminder.sendAt.getTime()) return skip('superseded');
@@ -456,7 +467,7 @@ export class ReminderDispatcher {
 
     const settings = loaded.settings(organization);
     const facility = loaded.facility(reminder.facility, organization);
-    const timeZone = facility?.timeZone ?? appointment?.timeZone ?? null;
+    const timeZone = facility?.timeZone ?? appointment?.timeZone ?? (reminder.referral ? (settings.timeZone ?? 'UTC') : null);
     // A reminder that fell due while the service was down, or was retried, still waits for the allowed hours.
     if (timeZone && !reminder.forcedTime && !loaded.allowedNow(timeZone, settings.allowed)) {
       return {
@@ -490,7 +501,8 @@ export class ReminderDispatcher {
       {
         patient: { firstname: contact.firstname, language: contact.language },
         provider: slot ? loaded.provider(slot.provider, organization) : null,
-        facility: slotFacility,
+        // Referral outreach names the referral's facility and its phone, there being no slot.
+        facility: reminder.referral ? outreachFacility(facility) : slotFacility,
         appointment: slot ? { date: slot.date, timeZone: slotZone } : null,
         offer: offer ? { expireAt: offer.expireAt, timeZone: slotZone } : null,
         help: settings.helpText,
@@ -512,7 +524,8 @@ export class ReminderDispatcher {
           language: contact.language,
           // A parallel offer's text is an offer all the same: replies, calls and e-mail links find it by that key.
           // A demo sample's text is its wording, not staff's, so the sample's name stays its key.
-          key: reminder.text && !isDemoSample(key) ? null : key === OFFER_PARALLEL ? OFFER_TEXT : key,
+          // A survey's answer is rendered when planned (its review link names the survey), and keeps its key.
+          key: reminder.text && !isDemoSample(key) && reminder.type !== 'feedback' ? null : key === OFFER_PARALLEL ? OFFER_TEXT : key,
           automated: true,
           appointment: reminder.appointment,
           reminder: reminder.id,
@@ -629,7 +642,11 @@ export class ReminderDispatcher {
               await planWaitlistInvite(tx, reminder, sentAt);
               planned = true;
             }
+            if (reminder.messageTemplate === FEEDBACK_REQUEST)
+              await tx.feedbackResponse.updateMany({ where: { reminder: reminder.id, sentAt: null }, data: { sentAt } });
             emit(reminderSentV1, reminderSent(reminder, outcome.id, channel, sentAt));
+            if (reminder.referral && channel !== 'email')
+              emit(referralOutreachSentV1, referralOutreachSent(reminder, outcome.id, channel, sentAt));
           }
         }
       },
@@ -667,6 +684,8 @@ const REMINDER_COLUMNS = [
   ['retryAt', 'retry_at'],
   'attempts',
   ['forcedTime', 'forced_time'],
+  'referral',
+  ['referralAttempt', 'referral_attempt'],
   'deleted',
   ['createdBy', 'created_by'],
   ['updatedBy', 'updated_by'],

@@ -1,13 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { messageSentV1, patientOptedInV1, patientOptedOutV1, replyReceivedV1 } from '@pep/contracts';
+import { messageSentV1, patientOptedInV1, patientOptedOutV1, referralAnsweredV1, replyReceivedV1 } from '@pep/contracts';
+import type { Emit } from '@pep/db';
 import type { Logger } from '@pep/service-kit';
 import twilio from 'twilio';
 import { classifyReply, type Reading } from './classify.js';
 import type { MessagingWork } from './events.js';
+import { categoryOf, type FeedbackService } from './feedback.service.js';
 import type { Message, PatientContact, Prisma, PrismaClient, Reminder } from './generated/prisma/client.js';
 import { messageEventData } from './outbound.js';
 import { OUTCOME_UNKNOWN_REASON } from './pending-sweep.js';
 import { applyConsent } from './read-models.handlers.js';
+import { REFERRAL_ANSWERED } from './referral-outreach.handlers.js';
+import { referralAnswered, referralReplyOf } from './referral-outreach.service.js';
 import { sqlState } from './schemas.js';
 import { messageUsage } from './segments.js';
 import { DEFAULT_HELP_TEXT, messagingSettings } from './settings.js';
@@ -49,7 +53,12 @@ export interface Answer {
   reading: Reading;
   /** The wording key the patient was answered with; a repeat is answered with the first one. */
   outcome: string;
+  /** Events the answer means besides reply.received, emitted with its record (once): `reply` is the recorded answer's id. */
+  also?: (emit: Emit, reply: string, receivedAt: Date) => void;
 }
+
+/** How a score is classified: a promoter's positive, a detractor's negative. */
+const SCORE_CLASSIFICATION = { promoter: 'positive', passive: 'unclassified', detractor: 'negative' } as const;
 
 /** Who replies are recorded as written by. */
 const PATIENT = 'patient';
@@ -88,6 +97,8 @@ export class InboundService {
     /** Now; answers' links expire against it. */
     readonly clock: () => Date,
     private readonly logger: Logger,
+    /** NPS surveys: a score answering one is recorded there. */
+    private readonly feedback: FeedbackService | null = null,
   ) {}
 
   /**
@@ -104,18 +115,23 @@ export class InboundService {
     const { organization } = contact;
     const now = this.clock();
     const read = classifyReply(sms.Body, contact.optedOutAt !== null);
-    const offer = await this.openOffer(contact, now);
+    // A reply to referral outreach (the latest text was one) answers neither an offer nor an appointment reminder.
+    // A score answering a survey (the latest text was one) is nothing else: its 1 or 2 confirms or cancels nothing.
+    const survey = this.feedback ? await this.feedback.replyOf(this.prisma, contact, sms.Body) : null;
+    const referral = survey ? null : await referralReplyOf(this.prisma, contact, sms.Body, read);
+    const offer = referral || survey ? null : await this.openOffer(contact, now);
     // A yes or no to a text offering a slot answers the offer; otherwise it answers the latest appointment reminder.
-    const reading =
-      offer && read.intent === 'confirm'
+    const reading: Reading = survey
+      ? { intent: 'other', classification: SCORE_CLASSIFICATION[categoryOf(survey.score)], keyword: String(survey.score) }
+      : offer && read.intent === 'confirm'
         ? { ...read, intent: 'accept-offer' as const }
         : offer && read.intent === 'cancel'
           ? { ...read, intent: 'decline-offer' as const }
           : read;
     // WAITLIST asks about the appointment last written about (the cancellation's invitation), even while an offer is open.
-    const answered = offer && reading.intent !== 'waitlist' ? null : await this.answeredReminder(contact);
+    const answered = (offer && reading.intent !== 'waitlist') || referral || survey ? null : await this.answeredReminder(contact);
     const reminder = answered?.reminder ?? null;
-    const ackKey = ackKeyOf(reading);
+    const ackKey = ackKeyOf(reading) ?? (referral?.schedules ? REFERRAL_ANSWERED : null);
     let ack: string | null = null;
     if (ackKey) {
       const settings = await messagingSettings(this.prisma, organization);
@@ -130,6 +146,7 @@ export class InboundService {
       );
       ack = wording ? render(wording.text, variables) : null;
     }
+    let scored = false;
     try {
       await this.work.run({ correlationId }, async (tx, emit) => {
         const reply = await tx.message.create({
@@ -149,8 +166,8 @@ export class InboundService {
             externalId,
             ...(inResponse ? {} : { externalStatus: { vendor: sms.vendor, messageId: sms.MessageSid } }),
             classification: reading.classification === 'recognized-keywords' ? 'recognized_keywords' : reading.classification,
-            appointment: reminder?.appointment ?? null,
-            reminder: offer?.reminder ?? reminder?.id ?? null,
+            appointment: survey?.response.appointment ?? reminder?.appointment ?? null,
+            reminder: offer?.reminder ?? referral?.reminder ?? survey?.response.reminder ?? reminder?.id ?? null,
             offer: offer?.id ?? null,
             createdBy: PATIENT,
             updatedBy: PATIENT,
@@ -166,11 +183,24 @@ export class InboundService {
             classification: reading.classification,
             intent: reading.intent,
             receivedAt: now.toISOString(),
-            appointment: reminder?.appointment ?? null,
-            reminder: offer?.reminder ?? reminder?.id ?? null,
+            appointment: survey?.response.appointment ?? reminder?.appointment ?? null,
+            reminder: offer?.reminder ?? referral?.reminder ?? survey?.response.reminder ?? reminder?.id ?? null,
             offer: offer?.id ?? null,
           },
         });
+        // Recorded with the reply, whose vendor id is unique: a webhook delivered twice asks once.
+        if (referral?.schedules)
+          emit(referralAnsweredV1, referralAnswered(organization, contact.id, referral.referral, 'sms', reply.id, now));
+        // Likewise scored once; a survey already answered keeps its first score.
+        if (survey)
+          scored = (
+            await this.feedback!.recordScore(
+              tx,
+              survey.response,
+              { score: survey.score, channel: 'sms', reply: reply.id, by: PATIENT },
+              now,
+            )
+          ).recorded;
         if (answered?.lostAnswer) {
           // The reply proves the text arrived: the reminder went, and is not sent again (unless a sender holds it now).
           await tx.reminder.updateMany({
@@ -234,6 +264,8 @@ export class InboundService {
       if (sqlState(error) === '23505' || (error as { code?: string }).code === 'P2002') return twiml(null);
       throw error;
     }
+    // The answer the score earns is planned due now.
+    if (scored) this.feedback?.wake();
     this.logger.info(
       { messageSid: sms.MessageSid, vendor: sms.vendor ?? 'twilio', intent: reading.intent, classification: reading.classification },
       'reply received',
@@ -292,6 +324,8 @@ export class InboundService {
       organization: contact.organization,
       patient: contact.id,
       appointment: { not: null },
+      // A survey about a past visit asks nothing of the appointment: later replies answer its reminders.
+      type: { not: 'feedback' },
       deleted: false,
     } satisfies Prisma.ReminderWhereInput;
     const [sent, unknown, crashed] = await Promise.all([
@@ -394,6 +428,7 @@ export class InboundService {
             ...refs,
           },
         });
+        answer.also?.(emit, reply.id, now);
       });
     } catch (error) {
       // The same answer, delivered twice at once: the other delivery recorded it.

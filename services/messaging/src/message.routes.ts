@@ -1,4 +1,4 @@
-import { arrayPageOf, callerOf, pageInHeaders, type ServiceApp } from '@pep/service-kit';
+import { arrayPageOf, callerOf, pageInHeaders, patientsInAnswer, type ServiceApp } from '@pep/service-kit';
 import { messageListQuery, messageResponse, sendMessageBody } from './message.schemas.js';
 import type { MessageService } from './message.service.js';
 import { READERS, WRITERS } from './roles.js';
@@ -14,7 +14,7 @@ export function registerMessageRoutes(app: ServiceApp, messages: MessageService)
   app.get(
     '/api/messages',
     {
-      config: { roles: READERS },
+      config: { roles: READERS, readsPatients: patientsInAnswer('patient') },
       schema: {
         tags,
         summary: 'Messages',
@@ -51,7 +51,7 @@ export function registerMessageRoutes(app: ServiceApp, messages: MessageService)
   app.get(
     '/api/messages/crudList',
     {
-      config: { roles: READERS },
+      config: { roles: READERS, readsPatients: patientsInAnswer('patient') },
       schema: {
         tags,
         summary: 'Messages, for administration screens',
@@ -65,7 +65,10 @@ export function registerMessageRoutes(app: ServiceApp, messages: MessageService)
 
   app.get(
     '/api/messages/:id',
-    { config: { roles: READERS }, schema: { tags, summary: 'Get a message', params: idParams, response: { 200: messageResponse } } },
+    {
+      config: { roles: READERS, readsPatients: patientsInAnswer('patient') },
+      schema: { tags, summary: 'Get a message', params: idParams, response: { 200: messageResponse } },
+    },
     async (request) => messages.get(callerOf(request), request.params.id),
   );
 }

@@ -95,6 +95,14 @@ describe('messaging service: staff messages and Twilio status callbacks', () => 
     expect(listed.json().map((message: { channel: string }) => message.channel)).toEqual(['voice', 'email', 'sms']);
     expect((await service.app.inject({ url: '/api/messages/crudList?channel=email', headers: await as(org.admin) })).json().total).toBe(1);
     expect((await service.app.inject({ url: `/api/messages/${sms.json()._id}`, headers: await as(org.staff) })).json()).toEqual(sms.json());
+
+    // Reading the messages is reading patient data: each answer is audited with its reader and patient, ids only.
+    const audited = await sql.query('SELECT route, actor, patients FROM patient_access WHERE organization = $1 ORDER BY at', [org.id]);
+    expect(audited.rows).toEqual([
+      { route: 'GET /api/messages', actor: org.provider.user, patients: [records.patient._id] },
+      { route: 'GET /api/messages/crudList', actor: org.admin.user, patients: [records.patient._id] },
+      { route: 'GET /api/messages/:id', actor: org.staff.user, patients: [records.patient._id] },
+    ]);
   });
 
   it('refuses bad requests, unknown patients, missing addresses and do-not-contact, sending nothing', async () => {
@@ -206,6 +214,6 @@ describe('messaging service: staff messages and Twilio status callbacks', () => 
       expect(response.statusCode, `${method} ${path}`).toBe(501);
       expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
     }
-    expect((await service.app.inject({ url: '/api/broadcasts/', headers })).statusCode).toBe(501);
+    expect((await service.app.inject({ url: '/api/chatActivities/', headers })).statusCode).toBe(501);
   });
 });

@@ -6,6 +6,7 @@ import { answerLinks } from './email-links.js';
 import type { MessagingWork, Tx } from './events.js';
 import type { Message, PrismaClient } from './generated/prisma/client.js';
 import type { SendQuota, TakenCount } from './quota.js';
+import { REFERRAL_OUTREACH } from './referral-outreach.handlers.js';
 import { messageUsage } from './segments.js';
 import { SendError, type Handed, type Vendors } from './vendors.js';
 
@@ -25,6 +26,8 @@ export interface OutboundRequest {
   appointment?: string | null;
   reminder?: string | null;
   offer?: string | null;
+  /** The broadcast it goes out for. */
+  broadcast?: string | null;
   createdBy: string;
   /** What the message's events are traced by: the request that sent it, or its reminder. */
   correlationId: string;
@@ -154,12 +157,12 @@ export class Outbound {
       const column = <T>(pick: (item: OutboundItem, index: number) => T) => items.map(pick);
       await tx.$executeRawUnsafe(
         `INSERT INTO "message" ("id", "organization", "patient", "type", "channel", "status", "key", "to", "subject", "text", "language", "automated",
-                                "appointment", "reminder", "offer", "created_by", "updated_by", "created_at", "updated_at")
+                                "appointment", "reminder", "offer", "broadcast", "created_by", "updated_by", "created_at", "updated_at")
          SELECT id, organization, patient, 'outbound', channel::"message_channel", 'pending', key, "to", subject, text, language, automated,
-                appointment, reminder, offer, created_by, created_by, now(), now()
+                appointment, reminder, offer, broadcast, created_by, created_by, now(), now()
          FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::boolean[],
-                     $11::uuid[], $12::uuid[], $13::uuid[], $14::text[])
-           AS m(id, organization, patient, channel, key, "to", subject, text, language, automated, appointment, reminder, offer, created_by)`,
+                     $11::uuid[], $12::uuid[], $13::uuid[], $14::text[], $15::uuid[])
+           AS m(id, organization, patient, channel, key, "to", subject, text, language, automated, appointment, reminder, offer, created_by, broadcast)`,
         ids,
         column(({ request }) => request.organization),
         column(({ request }) => request.patient),
@@ -174,6 +177,7 @@ export class Outbound {
         column(({ request }) => request.reminder ?? null),
         column(({ request }) => request.offer ?? null),
         column(({ request }) => request.createdBy),
+        column(({ request }) => request.broadcast ?? null),
       );
     });
     // E-mails carry their answer links; made now, since nothing may wait on the database under the consent lock.
@@ -327,6 +331,7 @@ export class Outbound {
   private voiceScript(request: OutboundRequest): string | null {
     if (request.key === 'reminder' && request.appointment) return `${this.publicUrl}/api/callback/voice/reminders`;
     if (request.key === 'offer' && request.offer) return `${this.publicUrl}/api/callback/voice/offers`;
+    if (request.key === REFERRAL_OUTREACH && request.reminder) return `${this.publicUrl}/api/callback/voice/referrals`;
     return null;
   }
 

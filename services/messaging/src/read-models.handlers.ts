@@ -117,7 +117,7 @@ export function patientBindings(clock: () => Date): EventBinding<Tx>[] {
 export const catalogBindings: EventBinding<Tx>[] = [
   ...[facilityCreatedV1, facilityUpdatedV1].map((definition) =>
     on(definition, async (event, tx) => {
-      const fields = { name: event.data.alternativeName ?? event.data.name, timeZone: event.data.timeZone };
+      const fields = { name: event.data.alternativeName ?? event.data.name, timeZone: event.data.timeZone, phone: event.data.phone };
       await tx.facility.upsert({
         where: { id: event.data._id },
         create: { id: event.data._id, organization: event.organization, ...fields },

@@ -39,10 +39,13 @@ async function keepAppointment(db: Db, event: EventEnvelope<AppointmentData>, de
   });
 }
 
-/** Voids the appointment's reminders not sent yet, saying why. */
+/**
+ * Voids the appointment's reminders not sent yet, saying why. Follow-ups are left alone: one may be about the
+ * cancellation itself, and the dispatcher skips those of a deleted appointment.
+ */
 async function voidPlanned(db: Db, organization: string, appointment: string, reason: string): Promise<void> {
   await db.reminder.updateMany({
-    where: { organization, appointment, status: { in: ['scheduled', 'blocked', 'pending'] }, deleted: false },
+    where: { organization, appointment, status: { in: ['scheduled', 'blocked', 'pending'] }, deleted: false, type: { not: 'followup' } },
     data: { status: 'skipped', statusReason: reason, updatedBy: SYSTEM_USER },
   });
 }

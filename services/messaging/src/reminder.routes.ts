@@ -1,4 +1,4 @@
-import { callerOf, type ServiceApp } from '@pep/service-kit';
+import { callerOf, patientsInAnswer, type ServiceApp } from '@pep/service-kit';
 import {
   createReminderBody,
   reminderListQuery,
@@ -22,7 +22,7 @@ export function registerReminderRoutes(app: ServiceApp, reminders: ReminderServi
   app.get(
     '/api/reminders',
     {
-      config: { roles: READERS },
+      config: { roles: READERS, readsPatients: patientsInAnswer('patient') },
       schema: {
         tags,
         summary: 'Reminders',
@@ -53,7 +53,7 @@ export function registerReminderRoutes(app: ServiceApp, reminders: ReminderServi
   app.get(
     '/api/reminders/crudList',
     {
-      config: { roles: READERS },
+      config: { roles: READERS, readsPatients: patientsInAnswer('patient') },
       schema: {
         tags,
         summary: 'Reminders, for administration screens',
@@ -68,7 +68,7 @@ export function registerReminderRoutes(app: ServiceApp, reminders: ReminderServi
   app.get(
     '/api/reminders/reports/find',
     {
-      config: { roles: READERS },
+      config: { roles: READERS, readsPatients: patientsInAnswer('patient') },
       schema: {
         tags,
         summary: 'Reminders for reports',
@@ -98,7 +98,7 @@ export function registerReminderRoutes(app: ServiceApp, reminders: ReminderServi
   app.get(
     '/api/reminders/findByApptId/:id',
     {
-      config: { roles: READERS },
+      config: { roles: READERS, readsPatients: patientsInAnswer('patient') },
       schema: {
         operationId: 'listAppointmentReminders',
         tags,
@@ -115,7 +115,7 @@ export function registerReminderRoutes(app: ServiceApp, reminders: ReminderServi
   app.get(
     '/api/reminders/findByPatientId/:id',
     {
-      config: { roles: READERS },
+      config: { roles: READERS, readsPatients: patientsInAnswer('patient') },
       schema: {
         operationId: 'listPatientReminders',
         tags,
@@ -131,7 +131,10 @@ export function registerReminderRoutes(app: ServiceApp, reminders: ReminderServi
 
   app.get(
     '/api/reminders/:id',
-    { config: { roles: READERS }, schema: { tags, summary: 'Get a reminder', params: idParams, response: { 200: reminderResponse } } },
+    {
+      config: { roles: READERS, readsPatients: patientsInAnswer('patient') },
+      schema: { tags, summary: 'Get a reminder', params: idParams, response: { 200: reminderResponse } },
+    },
     async (request) => reminders.get(callerOf(request), request.params.id),
   );
 

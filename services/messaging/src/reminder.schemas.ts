@@ -36,6 +36,8 @@ export const reminderResponse = z
     ...recordFields,
     appointment: z.uuid().nullable(),
     offer: z.uuid().nullable().describe('Offer of a freed slot the text is about (scheduling).'),
+    referral: z.uuid().nullable().describe('Referral (patients) whose outreach attempt this is.'),
+    referralAttempt: z.number().int().min(1).nullable().describe('Which outreach attempt of the referral it is, from 1.'),
     patient: z.uuid(),
     provider: z.uuid().nullable(),
     facility: z.uuid().nullable(),

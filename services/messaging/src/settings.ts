@@ -12,6 +12,14 @@ export interface MessagingSettings {
   reminderOffsetsHours: number[];
   allowed: AllowedHours;
   helpText: string;
+  /** Days after a referral's start on which its outreach attempts go, ascending. */
+  referralOutreachDays: number[];
+  /** The organization's IANA time zone, for what has no facility to take one from; null when it set none. */
+  timeZone: string | null;
+  /** Whether a new broadcast waits for a second user's approval. */
+  broadcastReviewRequired: boolean;
+  /** Broadcast texts per hour; 0 for no limit. */
+  broadcastRatePerHour: number;
 }
 
 /** The organization's settings, with the platform defaults for what it has not set. */
@@ -27,5 +35,9 @@ export function settingsOf(row: OrganizationSetting | null): MessagingSettings {
       ? { start: row.quietHoursStart, end: row.quietHoursEnd }
       : { start: SETTING_DEFAULTS.quietHoursStart, end: SETTING_DEFAULTS.quietHoursEnd },
     helpText: row?.helpText ?? DEFAULT_HELP_TEXT,
+    referralOutreachDays: row?.referralOutreachDays.length ? row.referralOutreachDays : [...SETTING_DEFAULTS.referralOutreachDays],
+    timeZone: row?.timeZone ?? null,
+    broadcastReviewRequired: row?.broadcastReviewRequired ?? SETTING_DEFAULTS.broadcastReviewRequired,
+    broadcastRatePerHour: row?.broadcastRatePerHour ?? SETTING_DEFAULTS.broadcastRatePerHour,
   };
 }

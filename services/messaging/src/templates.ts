@@ -30,6 +30,13 @@ export const BUILT_IN_KEYS = [
   'answer-received',
   'email-reminder-links',
   'email-offer-links',
+  'referral-outreach',
+  'referral-answered',
+  'voice-referral',
+  'feedback-request',
+  'feedback-promoter',
+  'feedback-thanks',
+  'feedback-detractor',
 ] as const;
 export type BuiltInKey = (typeof BUILT_IN_KEYS)[number];
 
@@ -39,7 +46,8 @@ export type BuiltInKey = (typeof BUILT_IN_KEYS)[number];
  * and for offers offer.expires (the time the offer ends). An offer's slot fills the appointment variables. The
  * `voice-*` keys are what a reminder or offer call says (it asks for a key press, not a text reply); the
  * `email-*-links` keys are appended to reminder and offer e-mails, with link.confirm and link.cancel, or link.accept
- * and link.decline; `answer-received` answers a key press or a link opened.
+ * and link.decline; `answer-received` answers a key press or a link opened. `referral-*` and `voice-referral` invite a
+ * referred patient to schedule; they also have facility.phone (the referral's facility's front desk).
  */
 export const BUILT_IN_TEMPLATES: Record<BuiltInKey, Record<string, Wording>> = {
   reminder: {
@@ -204,6 +212,68 @@ export const BUILT_IN_TEMPLATES: Record<BuiltInKey, Record<string, Wording>> = {
     en: { subject: null, text: 'To take this appointment, open {{link.accept}}\nTo pass, open {{link.decline}}' },
     es: { subject: null, text: 'Para tomar esta cita, abra {{link.accept}}\nPara dejarla, abra {{link.decline}}' },
   },
+  // Referral outreach: an invitation to schedule, a text or a call, attempt after attempt until the patient books.
+  'referral-outreach': {
+    en: {
+      subject: 'Please schedule your appointment',
+      text: 'Hi {{patient.firstname}}, you were referred to {{facility.name}}. Please schedule your appointment: reply YES to be called to schedule, or call {{facility.phone}}.',
+    },
+    es: {
+      subject: 'Programe su cita',
+      text: 'Hola {{patient.firstname}}, le refirieron a {{facility.name}}. Programe su cita: responda SÍ para que le llamemos, o llame al {{facility.phone}}.',
+    },
+  },
+  'referral-answered': {
+    en: { subject: null, text: 'Thank you, {{patient.firstname}}. The clinic will call you to schedule your appointment.' },
+    es: { subject: null, text: 'Gracias, {{patient.firstname}}. La clínica le llamará para programar su cita.' },
+  },
+  'voice-referral': {
+    en: {
+      subject: null,
+      text: 'Hello {{patient.firstname}}, you were referred to {{facility.name}}. Press 1 to be called back to schedule your appointment.',
+    },
+    es: {
+      subject: null,
+      text: 'Hola {{patient.firstname}}, le refirieron a {{facility.name}}. Marque 1 para que le llamemos y programar su cita.',
+    },
+  },
+  // The NPS survey after a visit, and its answers: promoters are invited to review.link (the tracked link to the
+  // facility's review page), detractors are told the clinic will call, the others (and promoters of a facility with
+  // no review page) are thanked.
+  'feedback-request': {
+    en: {
+      subject: 'How was your visit?',
+      text: 'Hi {{patient.firstname}}, how likely are you to recommend {{facility.name}} to a friend? Reply with a number from 0 (not at all) to 10 (extremely likely).',
+    },
+    es: {
+      subject: '¿Cómo fue su visita?',
+      text: 'Hola {{patient.firstname}}, ¿qué tan probable es que recomiende {{facility.name}} a un amigo? Responda con un número del 0 (nada) al 10 (muy probable).',
+    },
+  },
+  'feedback-promoter': {
+    en: {
+      subject: 'Thank you!',
+      text: 'Thank you, {{patient.firstname}}! Would you share your experience with others? {{review.link}}',
+    },
+    es: {
+      subject: '¡Gracias!',
+      text: '¡Gracias, {{patient.firstname}}! ¿Compartiría su experiencia con otros? {{review.link}}',
+    },
+  },
+  'feedback-thanks': {
+    en: { subject: 'Thank you', text: 'Thank you for your feedback, {{patient.firstname}}.' },
+    es: { subject: 'Gracias', text: 'Gracias por su opinión, {{patient.firstname}}.' },
+  },
+  'feedback-detractor': {
+    en: {
+      subject: 'We are sorry',
+      text: 'We are sorry your visit to {{facility.name}} was not what you hoped for, {{patient.firstname}}. Someone from the clinic will contact you.',
+    },
+    es: {
+      subject: 'Lo sentimos',
+      text: 'Lamentamos que su visita a {{facility.name}} no fuera lo que esperaba, {{patient.firstname}}. Alguien de la clínica se comunicará con usted.',
+    },
+  },
 };
 
 /** The built-in wording of a key in a language (English when the language has none); null for unknown keys. */
@@ -217,7 +287,7 @@ export function builtIn(key: string, language: string): Wording | null {
 export interface TemplateContext {
   patient?: { firstname: string; language: string } | null;
   provider?: { name: string } | null;
-  facility?: { name: string } | null;
+  facility?: { name: string; phone?: string | null } | null;
   appointment?: { date: Date; timeZone: string } | null;
   offer?: { expireAt: Date; timeZone: string } | null;
   help?: string;
@@ -231,6 +301,7 @@ export function variablesOf(context: TemplateContext, language: string): Record<
     'patient.firstname': context.patient?.firstname ?? '',
     'provider.name': context.provider?.name ?? '',
     'facility.name': context.facility?.name ?? '',
+    'facility.phone': context.facility?.phone ?? '',
     'appointment.date': appointment ? localized(appointment.date, appointment.timeZone, language, 'date') : '',
     'appointment.time': appointment ? localized(appointment.date, appointment.timeZone, language, 'time') : '',
     'offer.expires': offer ? localized(offer.expireAt, offer.timeZone, language, 'time') : '',

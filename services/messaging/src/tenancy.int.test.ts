@@ -21,7 +21,19 @@ describe('messaging service: one organization never reaches another’s records'
   let sql: pg.Client;
   const a = organization();
   const b = organization();
-  const ofB = { reminder: '', message: '', template: '', cannedReply: '', patient: '', appointment: '' };
+  const ofB = {
+    reminder: '',
+    message: '',
+    template: '',
+    cannedReply: '',
+    patient: '',
+    appointment: '',
+    broadcast: '',
+    facility: '',
+    provider: '',
+    survey: '',
+    followup: '',
+  };
   /** A's own patient, and an appointment of another patient of A's. */
   let worldOfA: Awaited<ReturnType<typeof world>>;
   const ofA = { appointmentOfAnother: '', reminder: '' };
@@ -58,6 +70,8 @@ describe('messaging service: one organization never reaches another’s records'
     };
     ofB.patient = records.patient._id;
     ofB.appointment = appointment._id;
+    ofB.facility = records.facility._id;
+    ofB.provider = records.provider._id;
     ofB.reminder = await create('/api/reminders', {
       patient: records.patient._id,
       sendAt: '2026-07-10T15:00:00Z',
@@ -68,6 +82,24 @@ describe('messaging service: one organization never reaches another’s records'
     // A key only B has wording for.
     await create('/api/messageTemplates', { key: 'bravo-only', text: 'Bravo special' });
     ofB.cannedReply = await create('/api/patientMessageTemplates', { name: 'Bravo canned', text: 'Bravo canned text' });
+    ofB.survey = (await service.built.feedback.requestFeedbackOn(b.id, appointment._id, randomUUID()))!.id;
+    for (const kind of ['positive', 'negative'])
+      await create(`/api/feedbackResponses/${kind}`, { feedbackRequest: ofB.survey, comment: `Bravo ${kind}` });
+    ofB.broadcast = await create('/api/broadcasts', {
+      title: 'Bravo broadcast',
+      type: 'uploaded',
+      patients: [records.patient._id],
+      message: 'Bravo secret broadcast',
+      sendAt: '2026-08-01T15:00:00Z',
+    });
+    ofB.followup = await create('/api/followups', {
+      name: 'Bravo no-show rule',
+      group: 'Bravo group',
+      trigger: { event: 'no-show', delayDays: 1, sendAt: '09:00' },
+      conditions: { facilities: [records.facility._id] },
+      action: 'text',
+      text: 'Bravo secret follow-up',
+    });
     const own = await service.app.inject({
       method: 'POST',
       url: '/api/reminders',
@@ -90,6 +122,9 @@ describe('messaging service: one organization never reaches another’s records'
       messages: await query('message'),
       templates: await query('message_template'),
       cannedReplies: await query('patient_message_template'),
+      surveys: await query('feedback_response'),
+      broadcasts: await query('broadcast'),
+      followups: await query('followup_rule'),
       events: (await sql.query("SELECT id FROM outbox WHERE envelope->>'organization' = $1 ORDER BY seq", [b.id])).rows,
     };
   };
@@ -106,6 +141,15 @@ describe('messaging service: one organization never reaches another’s records'
         { method: 'GET', route: '/api/patientMessageTemplates/:id', id: ofB.cannedReply },
         { method: 'PUT', route: '/api/patientMessageTemplates/:id', id: ofB.cannedReply, payload: { text: 'Hacked' } },
         { method: 'DELETE', route: '/api/patientMessageTemplates/:id', id: ofB.cannedReply },
+        { method: 'GET', route: '/api/feedbackResponses/positive/:id', id: ofB.survey },
+        { method: 'GET', route: '/api/feedbackResponses/negative/:id', id: ofB.survey },
+        { method: 'GET', route: '/api/broadcasts/:id', id: ofB.broadcast },
+        { method: 'PUT', route: '/api/broadcasts/:id', id: ofB.broadcast, payload: { title: 'Hacked' } },
+        { method: 'DELETE', route: '/api/broadcasts/:id', id: ofB.broadcast },
+        { method: 'GET', route: '/api/broadcasts/:id/xls', id: ofB.broadcast },
+        { method: 'GET', route: '/api/followups/:id', id: ofB.followup },
+        { method: 'PUT', route: '/api/followups/:id', id: ofB.followup, payload: { name: 'Hacked' } },
+        { method: 'DELETE', route: '/api/followups/:id', id: ofB.followup },
       ] as Array<{ method: 'GET' | 'PUT' | 'DELETE'; route: string; id: string; payload?: Record<string, unknown> }>
     ).map((attempt) => ({ ...attempt, url: attempt.route.replace(':id', attempt.id) }));
 
@@ -129,6 +173,8 @@ describe('messaging service: one organization never reaches another’s records'
       'GET /api/messageTemplates/:key/resolve',
       // Signed by Twilio rather than called by a user: tested with signatures in messages.int.test.ts.
       'POST /api/callback/twilio/:id',
+      // Public, found by its unguessable token, and answering only a redirect: tested in feedback.int.test.ts.
+      'GET /api/feedbackResponses/r/:token',
     ]);
     expect(withIds.filter((route) => !covered.has(route))).toEqual([]);
   });
@@ -162,6 +208,11 @@ describe('messaging service: one organization never reaches another’s records'
       '/api/messageTemplates/list',
       '/api/messageTemplates/',
       '/api/patientMessageTemplates',
+      '/api/feedbackResponses',
+      '/api/feedbackResponses/reports/findAll',
+      '/api/broadcasts',
+      '/api/followups',
+      '/api/followups/groups',
     ]) {
       const list = await service.app.inject({ url, headers });
       expect(list.statusCode, url).toBe(200);
@@ -252,6 +303,66 @@ describe('messaging service: one organization never reaches another’s records'
         status: 400,
         field: 'body.appointment',
       },
+      {
+        method: 'POST',
+        url: '/api/broadcasts',
+        payload: { title: 'x', type: 'uploaded', patients: [patient, ofB.patient], message: 'x', sendAt },
+        status: 404,
+        field: 'body.patients',
+      },
+      {
+        method: 'POST',
+        url: '/api/broadcasts/bulk/action',
+        payload: { action: 'cancel', ids: [ofB.broadcast] },
+        status: 404,
+        field: 'body.ids',
+      },
+      { method: 'GET', url: `/api/broadcasts/patients?facility=${ofB.facility}`, status: 404, field: 'querystring.facility' },
+      { method: 'GET', url: `/api/broadcasts/patients?provider=${ofB.provider}`, status: 404, field: 'querystring.provider' },
+      {
+        method: 'POST',
+        url: '/api/followups',
+        payload: { name: 'x', trigger: { event: 'no-show' }, conditions: { facilities: [ofB.facility] }, action: 'text' },
+        status: 400,
+        field: 'body.conditions.facilities.0',
+      },
+      {
+        method: 'POST',
+        url: '/api/followups/bulk',
+        payload: { followups: [{ _id: ofB.followup, name: 'Hacked', trigger: { event: 'no-show' }, action: 'text' }] },
+        status: 404,
+        field: 'body.followups.0._id',
+      },
+      ...['/api/feedbackResponses/score', '/api/feedbackResponses/positive', '/api/feedbackResponses/negative'].flatMap((url) =>
+        ['feedbackRequest', 'id'].map((field) => ({
+          method: 'POST',
+          url,
+          payload: { [field]: ofB.survey, ...(url.endsWith('score') ? { score: 9 } : { comment: 'Hacked' }) },
+          status: 404,
+          field: `body.${field}`,
+        })),
+      ),
+      ...[
+        '',
+        '/promoters',
+        '/detractors',
+        '/reports/find',
+        '/reports/findAll',
+        '/reports/promoters',
+        '/reports/detractors',
+        '/reports/npsscore',
+        '/reports/npsscores',
+        '/reports/summary',
+        '/reports/clicks',
+        '/reports/xls',
+      ].flatMap((path) =>
+        (['facility', 'provider'] as const).map((field) => ({
+          method: 'GET',
+          url: `/api/feedbackResponses${path}?${field}=${ofB[field]}`,
+          status: 404,
+          field: `querystring.${field}`,
+        })),
+      ),
       { method: 'GET', url: `/api/reminders/findByApptId/${ofB.appointment}`, status: 404, field: 'params.id' },
       { method: 'GET', url: `/api/reminders/findByPatientId/${ofB.patient}`, status: 404, field: 'params.id' },
       ...['/api/reminders', '/api/reminders/crudList', '/api/reminders/reports/find'].flatMap((url) => [

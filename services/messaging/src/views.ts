@@ -18,6 +18,8 @@ export function toReminderResponse(reminder: Reminder): ReminderResponse {
     ...recordView(reminder),
     appointment: reminder.appointment,
     offer: reminder.offer,
+    referral: reminder.referral,
+    referralAttempt: reminder.referralAttempt,
     patient: reminder.patient,
     provider: reminder.provider,
     facility: reminder.facility,

@@ -14,7 +14,12 @@ export interface VoiceCall {
 export type Step = 0 | 1 | 2;
 
 // Voices Twilio's <Say> has, by the patient's ISO 639-1 language; the vendor adapter places calls in the same ones.
-const VOICE_LANGUAGES: Record<string, 'en-US' | 'es-US' | 'fr-FR' | 'de-DE'> = { en: 'en-US', es: 'es-US', fr: 'fr-FR', de: 'de-DE' };
+export const VOICE_LANGUAGES: Record<string, 'en-US' | 'es-US' | 'fr-FR' | 'de-DE'> = {
+  en: 'en-US',
+  es: 'es-US',
+  fr: 'fr-FR',
+  de: 'de-DE',
+};
 
 /** What pressing 1 and 2 mean in a call about an appointment or about an offer. */
 const KEYS: Record<'reminder' | 'offer', Record<string, Reading>> = {

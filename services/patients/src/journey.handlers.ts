@@ -8,6 +8,8 @@ import {
   patientCreatedV1,
   patientMergedV1,
   patientUpdatedV1,
+  referralCreatedV1,
+  referralStatusChangedV1,
   type EventDefinition,
   type EventEnvelope,
 } from '@pep/contracts';
@@ -88,6 +90,29 @@ const appointmentHandlers = [appointmentCreatedV1, appointmentConfirmedV1, appoi
     })),
 );
 
+/** A referral's arrival and each move of its status, on the referred patient; ids, statuses and reasons only. */
+const referralHandlers = [
+  journeyOf(referralCreatedV1, (event) => ({
+    patient: event.data.patient,
+    summary: {
+      referral: event.data._id,
+      status: event.data.status,
+      source: event.data.source,
+      referringProvider: event.data.referringProvider,
+    },
+  })),
+  journeyOf(referralStatusChangedV1, (event) => ({
+    patient: event.data.patient,
+    summary: {
+      referral: event.data._id,
+      status: event.data.status,
+      previousStatus: event.data.previousStatus,
+      statusReason: event.data.statusReason,
+      scheduledByAppointment: event.data.scheduledByAppointment,
+    },
+  })),
+];
+
 /** Everything the journey consumer records. */
 export const journeyBindings: EventBinding[] = [
   patientCreatedHandler,
@@ -95,4 +120,5 @@ export const journeyBindings: EventBinding[] = [
   contactPreferencesHandler,
   patientMergedHandler,
   ...appointmentHandlers,
+  ...referralHandlers,
 ];

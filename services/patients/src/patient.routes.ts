@@ -1,4 +1,4 @@
-import { arrayPageOf, callerOf, pageInHeaders, type ServiceApp } from '@pep/service-kit';
+import { arrayPageOf, callerOf, pageInHeaders, patientsInAnswer, type ServiceApp } from '@pep/service-kit';
 import { z } from 'zod';
 import type { FollowingService } from './following.service.js';
 import type { MergeService } from './merge.service.js';
@@ -29,7 +29,7 @@ export function registerPatientRoutes(app: ServiceApp, patients: PatientService,
   app.get(
     '/api/patients',
     {
-      config: { roles: STAFF },
+      config: { roles: STAFF, readsPatients: patientsInAnswer() },
       schema: {
         tags: TAGS,
         summary: "The organization's patients",
@@ -61,7 +61,7 @@ export function registerPatientRoutes(app: ServiceApp, patients: PatientService,
   app.get(
     '/api/patients/crudList',
     {
-      config: { roles: STAFF },
+      config: { roles: STAFF, readsPatients: patientsInAnswer() },
       schema: {
         tags: TAGS,
         summary: 'Patients in compact form, for tables of records',
@@ -76,7 +76,7 @@ export function registerPatientRoutes(app: ServiceApp, patients: PatientService,
   app.get(
     '/api/patients/search',
     {
-      config: { roles: STAFF },
+      config: { roles: STAFF, readsPatients: patientsInAnswer() },
       schema: {
         tags: TAGS,
         summary: 'Search patients',
@@ -96,7 +96,7 @@ export function registerPatientRoutes(app: ServiceApp, patients: PatientService,
   app.get(
     '/api/patients/recent',
     {
-      config: { roles: PEOPLE },
+      config: { roles: PEOPLE, readsPatients: patientsInAnswer() },
       schema: {
         tags: TAGS,
         summary: 'Patients the caller viewed lately',
@@ -146,7 +146,7 @@ export function registerPatientRoutes(app: ServiceApp, patients: PatientService,
   app.get(
     '/api/patients/:id',
     {
-      config: { roles: STAFF },
+      config: { roles: STAFF, readsPatients: patientsInAnswer() },
       schema: {
         tags: TAGS,
         summary: 'Get a patient',
@@ -196,7 +196,7 @@ export function registerPatientRoutes(app: ServiceApp, patients: PatientService,
   app.get(
     '/api/patients/:id/doNotContact',
     {
-      config: { roles: STAFF },
+      config: { roles: STAFF, readsPatients: (_answer, request) => [(request.params as { id: string }).id] },
       schema: {
         tags: TAGS,
         summary: 'Whether the patient may be contacted',
@@ -229,7 +229,7 @@ export function registerPatientRoutes(app: ServiceApp, patients: PatientService,
   app.get(
     '/api/patients/:id/journey',
     {
-      config: { roles: STAFF },
+      config: { roles: STAFF, readsPatients: (_answer, request) => [(request.params as { id: string }).id] },
       schema: {
         tags: TAGS,
         summary: "The patient's timeline, assembled from events",

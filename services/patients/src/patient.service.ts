@@ -269,7 +269,7 @@ export class PatientService {
 }
 
 /** Any of the patient's phones, the primary one or another in `contact`. */
-function phoneMatch(phone: string): Prisma.PatientWhereInput {
+export function phoneMatch(phone: string): Prisma.PatientWhereInput {
   return {
     OR: [{ phone }, ...(['mobile', 'home', 'work'] as const).map((type) => ({ contact: { array_contains: [{ type, value: phone }] } }))],
   };

@@ -11,6 +11,8 @@ describe('patients service: one organization never reaches another’s records',
   let ofA = '';
   let ofB = '';
   let otherOfB = '';
+  let referralOfB = '';
+  let referringOfB = '';
 
   beforeAll(async () => {
     service = await startPatients('tenancy', await kafkaBrokers());
@@ -20,6 +22,11 @@ describe('patients service: one organization never reaches another’s records',
       await createPatient(service.app, orgB, { firstname: 'Bella', lastname: 'Bravo', phone: '415-555-2611', email: 'bella@example.com' })
     )._id;
     otherOfB = (await createPatient(service.app, orgB, { firstname: 'Bert', lastname: 'Bravo' }))._id;
+    referralOfB = (
+      await call(service.app, orgB, 'POST', '/api/referrals', { patient: ofB, referringProvider: { name: 'Dr Bravo Referrer' } })
+    ).body._id;
+    const referrerOfB = { name: 'Dr Bravo Second', npi: '1234567893' };
+    referringOfB = (await call(service.app, orgB, 'POST', '/api/providers/referring', referrerOfB)).body._id;
     await call(service.app, orgB, 'POST', `/api/patients/${ofB}/follow`);
     await call(service.app, orgB, 'POST', '/api/patients/recent', { patient: ofB });
     // The journey is written by a consumer; B's rows must be settled before they are compared.
@@ -47,6 +54,9 @@ describe('patients service: one organization never reaches another’s records',
       recent: await query('SELECT * FROM recent_patient WHERE organization = $1 ORDER BY id'),
       journey: await query('SELECT id, patient FROM journey_entry WHERE organization = $1 ORDER BY id'),
       events: await query("SELECT id FROM outbox WHERE envelope->>'organization' = $1 ORDER BY seq"),
+      referrals: await query('SELECT * FROM referral WHERE organization = $1 ORDER BY id'),
+      referringProviders: await query('SELECT * FROM referring_provider WHERE organization = $1 ORDER BY id'),
+      referralShares: await query('SELECT * FROM referral_share WHERE organization = $1 ORDER BY id'),
     };
   };
 
@@ -70,6 +80,42 @@ describe('patients service: one organization never reaches another’s records',
       { method: 'POST', route: '/api/patients/:id/unfollow', url: `/api/patients/${ofB}/unfollow` },
       { method: 'POST', route: '/api/patientSubscribers/:id/follow', url: `/api/patientSubscribers/${ofB}/follow` },
       { method: 'POST', route: '/api/patientSubscribers/:id/unfollow', url: `/api/patientSubscribers/${ofB}/unfollow` },
+      { method: 'GET', route: '/api/referrals/:id', url: `/api/referrals/${referralOfB}` },
+      { method: 'PUT', route: '/api/referrals/:id', url: `/api/referrals/${referralOfB}`, payload: { notes: 'Hacked' } },
+      { method: 'PUT', route: '/api/referrals/:id', url: `/api/referrals/${referralOfB}`, payload: { status: 'active' } },
+      { method: 'DELETE', route: '/api/referrals/:id', url: `/api/referrals/${referralOfB}` },
+      { method: 'POST', route: '/api/referrals/:id/approve', url: `/api/referrals/${referralOfB}/approve` },
+      {
+        method: 'POST',
+        route: '/api/referrals/:id/reject',
+        url: `/api/referrals/${referralOfB}/reject`,
+        payload: { statusReason: 'other' },
+      },
+      { method: 'PUT', route: '/api/referrals/batch', url: '/api/referrals/batch', payload: { ids: [referralOfB], status: 'active' } },
+      { method: 'DELETE', route: '/api/referrals/batch', url: `/api/referrals/batch?ids=${referralOfB}` },
+      { method: 'DELETE', route: '/api/referrals/batch', url: '/api/referrals/batch', payload: { ids: [referralOfB] } },
+      { method: 'GET', route: '/api/providers/referring/:id', url: `/api/providers/referring/${referringOfB}` },
+      {
+        method: 'PUT',
+        route: '/api/providers/referring/:id',
+        url: `/api/providers/referring/${referringOfB}`,
+        payload: { name: 'Hacked' },
+      },
+      { method: 'PUT', route: '/api/providers/referring/:id/activate', url: `/api/providers/referring/${referringOfB}/activate` },
+      { method: 'PUT', route: '/api/providers/referring/:id/deactivate', url: `/api/providers/referring/${referringOfB}/deactivate` },
+      { method: 'GET', route: '/api/providers/referring/:id/referrals', url: `/api/providers/referring/${referringOfB}/referrals` },
+      {
+        method: 'POST',
+        route: '/api/providers/referring/:id/share',
+        url: `/api/providers/referring/${referringOfB}/share`,
+        payload: { channel: 'email', email: 'a@example.com' },
+      },
+      {
+        method: 'POST',
+        route: '/api/providers/referring/:id/share',
+        url: `/api/providers/referring/${referringOfB}/share`,
+        payload: { channel: 'fax' },
+      },
       // Not id routes, but they name B's records in the body.
       { method: 'POST', route: '/api/patients/recent', url: '/api/patients/recent', payload: { patient: ofB } },
       { method: 'POST', route: '/api/patients/merge', url: '/api/patients/merge', payload: { survivor: ofA, merged: ofB } },
@@ -110,6 +156,12 @@ describe('patients service: one organization never reaches another’s records',
       '/api/patients/search?type=email&value=bella@example.com',
       '/api/patients/recent',
       '/api/patientSubscribers',
+      '/api/referrals',
+      '/api/referrals/crudList',
+      '/api/providers/referring',
+      '/api/providers/referring?name=bravo',
+      '/api/referrals/search?q=bravo',
+      '/api/referrals/search?q=4155552611',
     ];
     for (const url of lists) {
       const response = await call(service.app, orgA, 'GET', url);
@@ -128,6 +180,6 @@ describe('patients service: one organization never reaches another’s records',
       expect(response.status, `${method} ${concrete}`).toBe(501);
       expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
     }
-    expect((await call(service.app, orgA, 'GET', '/api/referrals/')).status).toBe(501);
+    expect((await call(service.app, orgA, 'GET', '/api/insurances/')).status).toBe(501);
   });
 });

@@ -1,6 +1,6 @@
 import '@pep/contracts';
 import { createEventedService, TRANSACTION_OPTIONS, type EventedServiceDeps } from '@pep/db';
-import { createOwnerLookup, type ServiceApp } from '@pep/service-kit';
+import { createOwnerLookup, runPeriodically, type ServiceApp } from '@pep/service-kit';
 import { registerAppointmentRoutes } from './appointment.routes.js';
 import { AppointmentService } from './appointment.service.js';
 import { registerAvailabilityRoutes } from './availability.routes.js';
@@ -9,7 +9,6 @@ import { registerCatalogGroups } from './catalog.routes.js';
 import type { Tx } from './events.js';
 import { PrismaClient } from './generated/prisma/client.js';
 import { registerNotBuiltRoutes } from './not-built.routes.js';
-import { startExpiryPoller } from './offer-expiry.js';
 import { OfferLifecycle } from './offer-lifecycle.js';
 import { OfferQueries } from './offer-queries.js';
 import { offerHandlers } from './offer.handlers.js';
@@ -56,7 +55,7 @@ export async function buildApp(deps: SchedulingAppDeps): Promise<ServiceApp> {
     });
   const patients = new PatientDirectory(prisma, lookup('patients', deps.patientsUrl, 'patient-lookup'));
   const users = lookup('auth', deps.authUrl ?? (() => undefined), 'user-lookup');
-  const appointments = new AppointmentService(prisma, unitOfWork, patients, users);
+  const appointments = new AppointmentService(prisma, unitOfWork, patients, users, deps.now);
   const offers = new OfferLifecycle(prisma, unitOfWork, deps.now, deps.logger.child({ component: 'offers' }));
 
   registerCatalogGroups(app, prisma, unitOfWork);
@@ -73,6 +72,13 @@ export async function buildApp(deps: SchedulingAppDeps): Promise<ServiceApp> {
   consume('patient-directory', patientDirectoryBindings);
   consume('offers', offerHandlers(offers, unitOfWork, deps.logger.child({ component: 'offers' })));
   consume('replies', [replyReceivedHandler(appointments, unitOfWork, deps.logger.child({ component: 'replies' }))]);
-  background(() => startExpiryPoller(offers, deps.offerExpiryIntervalMs ?? 30_000, deps.logger.child({ component: 'offer-expiry' })));
+  const expiryLogger = deps.logger.child({ component: 'offer-expiry' });
+  background(() =>
+    runPeriodically(
+      () => offers.runExpiry(),
+      deps.offerExpiryIntervalMs ?? 30_000,
+      (error) => expiryLogger.error({ err: error }, 'offer expiry failed; retried at the next tick'),
+    ),
+  );
   return app;
 }

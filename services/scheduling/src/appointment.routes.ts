@@ -119,7 +119,7 @@ export function registerAppointmentRoutes(app: ServiceApp, appointments: Appoint
         summary: 'Change or move an appointment',
         description:
           'Changes provider, facility, type, date or duration; a cancelled appointment answers 409, and a move onto a busy provider 409. ' +
-          'Status changes go through confirm and cancel.',
+          'Status changes go through confirm and cancel. `outcome` (no-show, completed) records what became of it once it started.',
         params: idParams,
         body: updateAppointmentBody,
         response: { 200: appointmentResponse },

@@ -1,4 +1,4 @@
-import { appointmentSources, appointmentStatuses } from '@pep/contracts';
+import { appointmentOutcomes, appointmentSources, appointmentStatuses } from '@pep/contracts';
 import { dateFilter, instant, minutes, timestamp } from '@pep/service-kit';
 import { z } from 'zod';
 import { durationMinutes } from './appointment-type.schemas.js';
@@ -35,6 +35,12 @@ export const createAppointmentBody = z
       .enum(['unconfirmed', 'confirmed'])
       .optional()
       .describe('Default unconfirmed; an integration may book an already confirmed appointment.'),
+    referral: z
+      .uuid()
+      .optional()
+      .describe(
+        'The referral (patients service) this appointment is booked for: kept and published with the appointment, and the referral becomes scheduled when it is the patient’s.',
+      ),
   })
   .strict();
 export type CreateAppointmentBody = z.infer<typeof createAppointmentBody>;
@@ -50,6 +56,14 @@ export const updateAppointmentBody = z
     type: z.uuid().optional(),
     date: instant.optional(),
     duration: durationMinutes.optional(),
+    referral: z.uuid().nullable().optional().describe('The referral this appointment is booked for; null to unlink it.'),
+    outcome: z
+      .enum(appointmentOutcomes)
+      .optional()
+      .describe(
+        'What became of it once it started: no-show or completed (publishes appointment.no-show or appointment.completed). ' +
+          'Before its start, or on a cancelled appointment, 409; the same outcome again changes nothing.',
+      ),
   })
   .strict()
   .refine(nonEmpty, 'change at least one field');
@@ -97,6 +111,9 @@ export const appointmentResponse = z
     duration: minutes,
     source: z.enum(appointmentSources),
     status: z.enum(appointmentStatuses),
+    referral: z.uuid().nullable().describe('The referral (patients service) it was booked for; null when none.'),
+    outcome: z.enum(appointmentOutcomes).nullable().describe('no-show or completed once staff recorded it; null before.'),
+    outcomeAt: timestamp.nullable().describe('When the outcome was recorded.'),
   })
   .meta({ id: 'Appointment' });
 export type AppointmentResponse = z.infer<typeof appointmentResponse>;

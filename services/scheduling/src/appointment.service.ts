@@ -1,4 +1,11 @@
-import { appointmentConfirmedV1, appointmentRescheduledV1, appointmentUpdatedV1 } from '@pep/contracts';
+import {
+  appointmentCompletedV1,
+  appointmentConfirmedV1,
+  appointmentNoShowV1,
+  appointmentRescheduledV1,
+  appointmentUpdatedV1,
+  type appointmentOutcomes,
+} from '@pep/contracts';
 import type { Emit } from '@pep/db';
 import {
   dateBoundsWhere,
@@ -39,6 +46,14 @@ import { appointmentSnapshot, toAppointmentResponse } from './views.js';
 
 const cancelledAppointment = () => new HttpProblem(409, 'appointment-cancelled', 'The appointment is cancelled; book a new one instead.');
 
+const notStarted = () =>
+  new HttpProblem(409, 'appointment-not-started', 'The appointment has not started yet; record its outcome once it has.', {
+    errors: [{ field: 'body.outcome', message: 'only once the appointment has started' }],
+  });
+
+/** What became of an appointment once it started. */
+type Outcome = (typeof appointmentOutcomes)[number];
+
 /** Fields whose change moves an appointment: reminders planned for the old slot are void. */
 const MOVING = new Set(['date', 'duration', 'provider', 'facility']);
 
@@ -53,6 +68,8 @@ export class AppointmentService {
     private readonly patients: PatientDirectory,
     /** Auth's owner lookup, asked whether a booking's v1 `user` is another user of the caller's organization. */
     private readonly users?: OwnerLookup,
+    /** Now: an outcome is recorded only once the appointment started. */
+    private readonly now: () => Date = () => new Date(),
   ) {}
 
   /** One page of the organization's appointments matching the filters, soonest first; a patient filter must name one of its patients (404). */
@@ -111,6 +128,7 @@ export class AppointmentService {
       duration,
       source: body.source ?? 'ui',
       status: body.status ?? 'unconfirmed',
+      referral: body.referral ?? null,
     } as const;
     const created = await this.work.run({ correlationId }, (tx, emit) =>
       bookAppointment(tx, emit, actorOf(identity), booking, facility!.timeZone),
@@ -119,8 +137,9 @@ export class AppointmentService {
   }
 
   /**
-   * Changes provider, facility, type, date or duration under the row's lock. A move publishes appointment.rescheduled
-   * with what it was before; a type change alone publishes appointment.updated; no change publishes nothing.
+   * Changes provider, facility, type, date, duration or referral under the row's lock. A move publishes
+   * appointment.rescheduled with what it was before; a type or referral change alone publishes appointment.updated; no
+   * change publishes nothing.
    */
   async update(identity: Identity, id: string, body: UpdateAppointmentBody, correlationId: string): Promise<AppointmentResponse> {
     await this.references(identity, body);
@@ -134,6 +153,7 @@ export class AppointmentService {
           type: body.type ?? current.typeId,
           date: body.date === undefined ? current.date : new Date(body.date),
           duration: body.duration ?? current.duration,
+          referral: body.referral === undefined ? current.referral : body.referral,
         };
         const changed = [
           ...(next.provider !== current.providerId ? ['provider'] : []),
@@ -141,8 +161,12 @@ export class AppointmentService {
           ...(next.type !== current.typeId ? ['type'] : []),
           ...(next.date.getTime() !== current.date.getTime() ? ['date'] : []),
           ...(next.duration !== current.duration ? ['duration'] : []),
+          ...(next.referral !== current.referral ? ['referral'] : []),
         ];
-        if (changed.length === 0) return current;
+        // The same outcome again changes nothing; another one (a no-show who came late) replaces it.
+        const outcome = body.outcome !== undefined && body.outcome !== current.outcome ? body.outcome : null;
+        if (outcome && next.date.getTime() > this.now().getTime()) throw notStarted();
+        if (changed.length === 0) return outcome ? recordOutcome(tx, emit, current, outcome, identity.user, this.now()) : current;
         const moved = changed.some((field) => MOVING.has(field));
         const updated = await tx.appointment.update({
           where: { id },
@@ -153,6 +177,7 @@ export class AppointmentService {
             date: next.date,
             duration: next.duration,
             endAt: endOf(next.date, next.duration),
+            referral: next.referral,
             // A moved appointment is booked anew, under the organization's rule of today.
             ...(moved ? { allowOverlap: await allowsDoubleBooking(tx, identity.organization) } : {}),
             updatedBy: identity.user,
@@ -185,7 +210,7 @@ export class AppointmentService {
             },
           });
         else emit(appointmentUpdatedV1, { ...about, data: { ...snapshot, changed } });
-        return updated;
+        return outcome ? recordOutcome(tx, emit, updated, outcome, identity.user, this.now()) : updated;
       }),
     );
     return toAppointmentResponse(result);
@@ -312,6 +337,21 @@ function userNotFound(): HttpProblem {
   return new HttpProblem(404, 'not-found', 'No such user in the organization.', {
     errors: [{ field: 'body.user', message: "the organization's id or the id of one of its users" }],
   });
+}
+
+/** Records an appointment's outcome and stages appointment.no-show or appointment.completed. */
+async function recordOutcome(tx: Tx, emit: Emit, appointment: LocatedAppointment, outcome: Outcome, user: string, at: Date) {
+  const recorded = await tx.appointment.update({
+    where: { id: appointment.id },
+    data: { outcome, outcomeAt: at, updatedBy: user },
+    include: withTimeZone,
+  });
+  emit(outcome === 'no-show' ? appointmentNoShowV1 : appointmentCompletedV1, {
+    organization: recorded.organization,
+    subject: recorded.id,
+    data: { ...appointmentSnapshot(recorded, recorded.facility.timeZone), outcomeAt: at.toISOString() },
+  });
+  return recorded;
 }
 
 /** The caller of a route as the booking core's actor. */

@@ -43,6 +43,8 @@ export interface NewAppointment {
   duration: number;
   source: Appointment['source'];
   status: Appointment['status'];
+  /** The referral (patients service) it is booked for, when one. */
+  referral?: string | null;
 }
 
 /** Why a slot became available, as availability.opened tells it. */
@@ -110,6 +112,7 @@ export async function bookAppointment(tx: Db, emit: Emit, actor: Actor, booking:
         source: booking.source,
         status: booking.status,
         allowOverlap: await allowsDoubleBooking(tx, actor.organization),
+        referral: booking.referral ?? null,
         createdBy: actor.user,
         updatedBy: actor.user,
       },

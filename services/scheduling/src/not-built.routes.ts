@@ -12,12 +12,6 @@ export const NOT_BUILT: ReadonlyArray<Endpoint> = [
   ['POST', '/api/appointments/upload/referral'],
   ['POST', '/api/appointments/upload/successehs'],
   ['POST', '/api/appointments/upload/theraoffice'],
-  ['GET', '/api/providers/npi/search'],
-  ['GET', '/api/providers/referring'],
-  ['PUT', '/api/providers/referring/:id/activate'],
-  ['PUT', '/api/providers/referring/:id/deactivate'],
-  ['GET', '/api/providers/referring/:id/referrals'],
-  ['POST', '/api/providers/referring/:id/share'],
   ['GET', '/api/recalls'],
 ];
 

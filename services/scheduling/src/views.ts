@@ -1,4 +1,4 @@
-import { offerSources, offerStatuses, waitlistStatuses, type offerProtocols } from '@pep/contracts';
+import { appointmentOutcomes, offerSources, offerStatuses, waitlistStatuses, type offerProtocols } from '@pep/contracts';
 import type { Appointment, AppointmentType, Availability, Facility, Offer, Provider, Waitlist } from './generated/prisma/client.js';
 import type { AppointmentResponse } from './appointment.schemas.js';
 import type { AppointmentTypeResponse } from './appointment-type.schemas.js';
@@ -121,6 +121,9 @@ export function toAppointmentResponse(appointment: Appointment): AppointmentResp
     duration: appointment.duration,
     source: appointment.source,
     status: appointment.status,
+    referral: appointment.referral,
+    outcome: appointment.outcome === null ? null : oneOf(appointmentOutcomes, appointment.outcome),
+    outcomeAt: appointment.outcomeAt?.toISOString() ?? null,
   };
 }
 
@@ -137,6 +140,7 @@ export function appointmentSnapshot(appointment: Appointment, timeZone: string) 
     status: appointment.status,
     source: appointment.source,
     timeZone,
+    referral: appointment.referral,
   };
 }
 

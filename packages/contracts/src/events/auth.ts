@@ -181,6 +181,24 @@ export const settingProperties = z
     helpText: z.string().max(2000).optional(),
     /** The organization's own, tighter send quota (messaging, ADR 0012); a limit above the platform's has no effect. */
     sendQuota: sendQuotaSetting.optional(),
+    /** Whether a new referral starts `active` (outreach begins) instead of `pending` review. */
+    referralAutoApprove: z.boolean().optional().describe('Default false.'),
+    /** Days after a referral's start on which outreach attempts go out (day 0 is the start). */
+    referralOutreachDays: z.array(z.number().int().min(0).max(365)).min(1).max(10).optional().describe('Default [0, 2, 5, 10].'),
+    /** Days after its start at which a referral with no appointment expires. */
+    referralExpiryDays: z.number().int().min(1).max(3650).optional().describe('Default 30.'),
+    /** Whether a broadcast waits for a second user's approval before it sends. */
+    broadcastReviewRequired: z.boolean().optional().describe('Default false.'),
+    /** Broadcast texts sent per hour per organization; 0 sends without a limit. */
+    broadcastRatePerHour: z.number().int().min(0).max(1_000_000).optional().describe('Default 500; 0 for no limit.'),
+    /** The review page (Google, Yelp…) patients who rate a visit 9 or 10 are invited to: a facility's own, else the organization's. */
+    reviewLink: z
+      .url({ protocol: /^https?$/ })
+      .max(2000)
+      .optional()
+      .describe(
+        'An http(s) URL, set on a facility (ref facility) or the organization; a facility’s own comes first. None: promoters are thanked only.',
+      ),
   })
   .catchall(z.unknown());
 export type SettingProperties = z.infer<typeof settingProperties>;
@@ -196,6 +214,11 @@ export const SETTING_DEFAULTS = {
   offerExpiryMinutes: 60,
   frontOfficeAcceptance: false,
   appointmentDurationMinutes: 15,
+  referralAutoApprove: false,
+  referralOutreachDays: [0, 2, 5, 10],
+  referralExpiryDays: 30,
+  broadcastReviewRequired: false,
+  broadcastRatePerHour: 500,
 } as const satisfies SettingProperties;
 
 /**

@@ -20,7 +20,7 @@ const chargeSnapshot = z.object({
   amount: z.number().int(),
   /** ISO 4217 code, lower case as Stripe writes it. */
   currency: z.string().min(3),
-  /** When Stripe created the object (ISO 8601). */
+  /** When the outcome happened at Stripe (ISO 8601): a charge's creation, an invoice's payment or failed attempt. */
   createdAt: z.iso.datetime({ offset: true }),
 });
 

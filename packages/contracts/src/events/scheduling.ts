@@ -10,6 +10,8 @@ const APPOINTMENT_TOPIC = 'scheduling.appointment';
 export const appointmentSources = ['integrator', 'reminder', 'ui', 'waitlist', 'reschedule', 'telehealth', 'manual'] as const;
 /** The states of an appointment. */
 export const appointmentStatuses = ['unconfirmed', 'confirmed', 'cancelled'] as const;
+/** What became of an appointment once it started, as staff record it. */
+export const appointmentOutcomes = ['no-show', 'completed'] as const;
 
 const changed = z.array(z.string()).min(1);
 const deleted = z.object({ _id: z.uuid() });
@@ -147,6 +149,8 @@ const appointmentSnapshot = z.object({
   source: z.enum(appointmentSources),
   /** IANA time zone of the facility. */
   timeZone: z.string(),
+  /** The referral this appointment was booked for, when one (added within v1; older events lack it). */
+  referral: z.uuid().nullable().optional(),
 });
 
 /** An appointment was booked. */
@@ -207,6 +211,28 @@ export const appointmentDeletedV1 = defineEvent({
   version: 1,
   topic: APPOINTMENT_TOPIC,
   data: appointmentSnapshot,
+});
+
+/** An appointment with the outcome staff recorded once it had started. */
+const appointmentOutcomeSnapshot = appointmentSnapshot.extend({
+  /** When the outcome was recorded (RFC 3339, UTC). */
+  outcomeAt: z.iso.datetime({ offset: true }),
+});
+
+/** The patient did not come to an appointment; follow-ups may invite them to book again. */
+export const appointmentNoShowV1 = defineEvent({
+  type: 'appointment.no-show',
+  version: 1,
+  topic: APPOINTMENT_TOPIC,
+  data: appointmentOutcomeSnapshot,
+});
+
+/** An appointment took place; follow-ups may ask the patient about it. */
+export const appointmentCompletedV1 = defineEvent({
+  type: 'appointment.completed',
+  version: 1,
+  topic: APPOINTMENT_TOPIC,
+  data: appointmentOutcomeSnapshot,
 });
 
 const WAITLIST_TOPIC = 'scheduling.waitlist';
