@@ -126,8 +126,11 @@ export class UsageReporter {
          FROM due, "usage_record" u, "billing_account" a
          WHERE r."usage_record_id" = due."usage_record_id" AND u."id" = r."usage_record_id" AND a."organization" = r."organization"
          RETURNING u."id", u."organization", u."quantity", u."occurred_at", a."stripe_customer_id", r."attempts",
-           -- The subscription in force when the message was sent bills it: a plan changed since reports to its own meter.
+           -- The subscription in force when the message was sent bills it: a plan changed since reports to its own meter,
+           -- and usage after a cancellation goes to the default meter, not to the ended plan's.
            (SELECT s."plan" FROM "subscription" s WHERE s."organization" = r."organization" AND s."created_at" <= u."occurred_at"
+              AND NOT (s."status" IN ('canceled', 'incomplete_expired') AND u."occurred_at" >= COALESCE(
+                CASE WHEN s."cancel_at_period_end" THEN s."current_period_end" END, s."canceled_at", s."state_at"))
             ORDER BY s."created_at" DESC LIMIT 1) AS "plan"`,
         this.options.batchSize,
         this.options.leaseMs / 1_000,

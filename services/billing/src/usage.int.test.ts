@@ -148,7 +148,8 @@ describe('metered texting: usage from message.sent, reported to Stripe once per 
     };
     // A plan change is a cancellation (here Stripe ending the subscription) and a new subscription.
     const end = async (stripeSubscriptionId: string) => {
-      const object = { ...fake.subscriptions.get(stripeSubscriptionId)!, status: 'canceled', ended_at: Math.floor(Date.now() / 1000) };
+      const now = Math.floor(Date.now() / 1000);
+      const object = { ...fake.subscriptions.get(stripeSubscriptionId)!, status: 'canceled', canceled_at: now, ended_at: now };
       const ended = await service.app.inject(
         signedWebhook(stripeEvent('customer.subscription.deleted', object, { created: Math.floor(Date.now() / 1000) + 5 })),
       );
@@ -171,6 +172,8 @@ describe('metered texting: usage from message.sent, reported to Stripe once per 
     const b = await subscribe('texting-b');
     expect((await sendAndReport(2))['event_name']).toBe('texting_meter_b');
     await end(b.stripeSubscriptionId);
+    // Between plans (b ended, none yet): the ended plan's meter no longer bills, the configured one does.
+    expect((await sendAndReport(4))['event_name']).toBe(METER);
     await subscribe('providers-only');
     expect((await sendAndReport(3))['event_name']).toBe(METER);
     expect(
@@ -178,6 +181,7 @@ describe('metered texting: usage from message.sent, reported to Stripe once per 
     ).toEqual([
       ['texting_meter_a', '1'],
       ['texting_meter_b', '2'],
+      [METER, '4'],
       [METER, '3'],
     ]);
   });

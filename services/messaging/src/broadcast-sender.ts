@@ -37,6 +37,8 @@ interface Claimed {
   appointment: string | null;
   attempts: number;
   claimedAt: Date;
+  /** The message of its last attempt whose outcome was recorded (a refusal to retry), if any. */
+  message: string | null;
 }
 
 /** A recipient's new state when it is not sent this round. */
@@ -249,7 +251,7 @@ export class BroadcastSender {
       return tx.$queryRawUnsafe<Claimed[]>(
         `UPDATE "broadcast_recipient" SET "status" = 'claimed', "claimed_at" = $2::timestamptz, "attempts" = "attempts" + 1, "updated_at" = now()
          WHERE "id" = ANY($1::uuid[])
-         RETURNING "id", "broadcast", "organization", "patient", "appointment", "attempts", "claimed_at" AS "claimedAt"`,
+         RETURNING "id", "broadcast", "organization", "patient", "appointment", "attempts", "claimed_at" AS "claimedAt", "message"`,
         take,
         now.toISOString(),
       );
@@ -274,6 +276,7 @@ export class BroadcastSender {
               OR: again.map((row) => ({ broadcast: row.broadcast, patient: row.patient })),
             },
             select: { id: true, broadcast: true, patient: true, status: true, channel: true },
+            orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
           })
         : Promise.resolve([]),
     ]);
@@ -305,7 +308,9 @@ export class BroadcastSender {
         settles.push({ id: recipient.id, status: 'cancelled', reason: broadcast?.deleted ? 'deleted' : 'cancelled' });
         continue;
       }
-      const before = sentBefore.get(`${recipient.broadcast}|${recipient.patient}`);
+      // The latest message for it, unless that is the refusal its last attempt recorded (then it is simply retried).
+      const latest = sentBefore.get(`${recipient.broadcast}|${recipient.patient}`);
+      const before = latest && latest.id !== recipient.message ? latest : undefined;
       if (before) {
         // Its sender died after handing the text over (or may have): never a second text.
         const failed = before.status === 'undelivered' || before.status === 'skipped';

@@ -30,12 +30,14 @@ export const BROADCAST_VARIABLES = [
 
 /**
  * Who a `scheduled` broadcast reaches: the organization's patients known to messaging, narrowed by their language and
- * by an appointment (not cancelled) at the facility, with the provider, within the dates given.
+ * by an appointment (not cancelled) at the facility, with the provider, of the type, within the dates given. (The
+ * platform keeps no patient tags, so there is no tag filter.)
  */
 export const broadcastAudience = z
   .object({
     facility: z.uuid().optional().describe('Patients with an appointment at this facility.'),
     provider: z.uuid().optional().describe('Patients with an appointment with this provider.'),
+    appointmentType: z.uuid().optional().describe('Patients with an appointment of this type.'),
     appointmentFrom: instant.optional().describe('Patients with an appointment at or after this instant.'),
     appointmentTo: instant.optional().describe('Patients with an appointment before this instant.'),
     language: z
@@ -55,6 +57,7 @@ export type BroadcastAudience = z.infer<typeof broadcastAudience>;
 export const audiencePreviewQuery = listQuery.extend({
   facility: z.uuid().optional(),
   provider: z.uuid().optional(),
+  appointmentType: z.uuid().optional(),
   appointmentFrom: instant.optional(),
   appointmentTo: instant.optional(),
   language: z

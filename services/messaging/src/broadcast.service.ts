@@ -24,11 +24,14 @@ export type AudienceFilter = BroadcastAudience;
  */
 export function audienceWhere(organization: string, audience: AudienceFilter, first: number) {
   const $ = (index: number) => `$${first + index}`;
-  const byAppointment = Boolean(audience.facility || audience.provider || audience.appointmentFrom || audience.appointmentTo);
+  const byAppointment = Boolean(
+    audience.facility || audience.provider || audience.appointmentType || audience.appointmentFrom || audience.appointmentTo,
+  );
   const appointment =
     `a."organization" = pc."organization" AND a."patient" = pc."id" AND NOT a."deleted" AND a."status" <> 'cancelled'` +
     ` AND (${$(2)}::uuid IS NULL OR a."facility" = ${$(2)}::uuid) AND (${$(3)}::uuid IS NULL OR a."provider" = ${$(3)}::uuid)` +
-    ` AND (${$(4)}::timestamptz IS NULL OR a."date" >= ${$(4)}::timestamptz) AND (${$(5)}::timestamptz IS NULL OR a."date" < ${$(5)}::timestamptz)`;
+    ` AND (${$(4)}::timestamptz IS NULL OR a."date" >= ${$(4)}::timestamptz) AND (${$(5)}::timestamptz IS NULL OR a."date" < ${$(5)}::timestamptz)` +
+    ` AND (${$(7)}::uuid IS NULL OR a."type" = ${$(7)}::uuid)`;
   const patient =
     `pc."organization" = ${$(0)}::uuid AND NOT pc."deleted" AND pc."merged_into" IS NULL AND (${$(1)}::text IS NULL OR pc."language" = ${$(1)}::text)` +
     ` AND (NOT ${$(6)}::boolean OR EXISTS (SELECT 1 FROM "appointment" a WHERE ${appointment}))`;
@@ -43,6 +46,7 @@ export function audienceWhere(organization: string, audience: AudienceFilter, fi
       audience.appointmentFrom ?? null,
       audience.appointmentTo ?? null,
       byAppointment,
+      audience.appointmentType ?? null,
     ],
   };
 }
@@ -73,7 +77,11 @@ const EMPTY_STATS: BroadcastStats = {
   optedOut: 0,
 };
 const notChangeable = () =>
-  new HttpProblem(409, 'broadcast-started', 'Only a broadcast that has not started sending can be changed; cancel it instead.');
+  new HttpProblem(
+    409,
+    'broadcast-started',
+    'Only a broadcast that has not started sending can be changed (cancel it instead), and not while another change of it lands: read it again and retry.',
+  );
 
 /** Broadcasts: one text to many patients (issue 14), reviewed, previewed, cancelled; sending is the broadcast sender's. */
 export class BroadcastService {
@@ -112,7 +120,7 @@ export class BroadcastService {
     const [rows, [count]] = await Promise.all([
       this.prisma.$queryRawUnsafe<Array<{ id: string; firstname: string; lastname: string; language: string; reachable: boolean }>>(
         `SELECT pc."id", pc."firstname", pc."lastname", pc."language", NOT pc."do_not_contact" AND pc."opted_out_at" IS NULL AS "reachable"
-         FROM "patient_contact" pc WHERE ${where.patient} ORDER BY pc."lastname", pc."firstname", pc."id" OFFSET $8 LIMIT $9`,
+         FROM "patient_contact" pc WHERE ${where.patient} ORDER BY pc."lastname", pc."firstname", pc."id" OFFSET $9 LIMIT $10`,
         ...where.params,
         (query.page - 1) * query.limit,
         query.limit,
@@ -177,13 +185,23 @@ export class BroadcastService {
     if (body.audience !== undefined) data.audience = body.audience;
     if (body.sendAt !== undefined) data.sendAt = new Date(body.sendAt);
     if (body.configuration?.throttle !== undefined) data.throttle = body.configuration.throttle;
+    // What was approved is what goes: a change of what is sent, to whom or when withdraws an approval.
+    const contentChanged = [body.message, body.channels, body.audience, body.sendAt].some((field) => field !== undefined);
+    if (contentChanged && current.approvedAt) Object.assign(data, { approvedBy: null, approvedAt: null });
     if (body.review) {
       approvable(identity, current);
       Object.assign(data, { approvedBy: identity.user, approvedAt: this.clock() });
     }
-    // Applies only while no sender has started it since it was read.
+    // Applies only while no sender has started it, nor anyone else changed it, since it was read.
     const changed = await this.prisma.broadcast.updateMany({
-      where: { id, organization: identity.organization, deleted: false, processingStatus: 'pre_processing', cancelledAt: null },
+      where: {
+        id,
+        organization: identity.organization,
+        deleted: false,
+        processingStatus: 'pre_processing',
+        cancelledAt: null,
+        updatedAt: current.updatedAt,
+      },
       data,
     });
     if (changed.count === 0) throw notChangeable();
@@ -236,9 +254,28 @@ export class BroadcastService {
           throw new HttpProblem(409, 'broadcast-started', `Broadcast ${broadcast.id} has started or was cancelled.`);
       }
       const where = { id: { in: ids }, organization: identity.organization };
-      if (body.action === 'approve')
-        await tx.broadcast.updateMany({ where, data: { approvedBy: identity.user, approvedAt: now, updatedBy: identity.user } });
-      if (body.action === 'send') await tx.broadcast.updateMany({ where, data: { sendAt: now, updatedBy: identity.user } });
+      // Written only over the state just checked: a cancel, a sender's start or another approval in between wins, and
+      // this action answers 409 with nothing changed (the transaction rolls back).
+      const unchanged = {
+        ...where,
+        deleted: false,
+        processingStatus: 'pre_processing' as const,
+        cancelledAt: null,
+        updatedAt: { in: found.map((row) => row.updatedAt) },
+      };
+      const changedMeanwhile = () =>
+        new HttpProblem(409, 'broadcast-changed', 'A broadcast changed while this action ran: read them again and retry.');
+      if (body.action === 'approve' || body.action === 'send') {
+        const data =
+          body.action === 'approve'
+            ? { approvedBy: identity.user, approvedAt: now, updatedBy: identity.user }
+            : { sendAt: now, updatedBy: identity.user };
+        const written = await tx.broadcast.updateMany({
+          where: { ...unchanged, ...(body.action === 'approve' ? { approvedAt: null } : {}) },
+          data,
+        });
+        if (written.count !== ids.length) throw changedMeanwhile();
+      }
       if (body.action === 'cancel' || body.action === 'delete') {
         await this.stopSending(tx, identity, ids, body.action === 'cancel' ? 'cancelled' : 'deleted');
         if (body.action === 'delete') await tx.broadcast.updateMany({ where, data: { deleted: true, updatedBy: identity.user } });

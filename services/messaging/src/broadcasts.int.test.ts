@@ -71,11 +71,18 @@ describe('messaging service: broadcasts', () => {
     );
     return id;
   };
-  const appointment = async (org: string, patient: string, facilityId: string, date: string, timeZone = 'America/New_York') => {
+  const appointment = async (
+    org: string,
+    patient: string,
+    facilityId: string,
+    date: string,
+    timeZone = 'America/New_York',
+    type: string | null = null,
+  ) => {
     await sql.query(
-      `INSERT INTO appointment (id, organization, patient, provider, facility, date, duration, status, time_zone, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, 30, 'unconfirmed', $7, now())`,
-      [randomUUID(), org, patient, randomUUID(), facilityId, date, timeZone],
+      `INSERT INTO appointment (id, organization, patient, provider, facility, date, duration, status, time_zone, type, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, 30, 'unconfirmed', $7, $8, now())`,
+      [randomUUID(), org, patient, randomUUID(), facilityId, date, timeZone, type],
     );
   };
   const call = async (identity: Parameters<typeof as>[0], method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, payload?: unknown) =>
@@ -111,7 +118,8 @@ describe('messaging service: broadcasts', () => {
     const [spanish] = await patients(org.id, 1, { language: 'es' });
     const [blocked] = await patients(org.id, 1, { doNotContact: true });
     await patients(org.id, 2);
-    await appointment(org.id, inRange!.id, clinic, '2026-09-10T15:00:00Z');
+    const checkUp = randomUUID();
+    await appointment(org.id, inRange!.id, clinic, '2026-09-10T15:00:00Z', 'America/New_York', checkUp);
     await appointment(org.id, later!.id, clinic, '2026-10-20T15:00:00Z');
     await appointment(org.id, elsewhere!.id, other, '2026-09-10T15:00:00Z');
     await appointment(org.id, spanish!.id, clinic, '2026-09-11T15:00:00Z');
@@ -128,6 +136,8 @@ describe('messaging service: broadcasts', () => {
     expect(atClinic.response.map((one) => one._id).sort()).toEqual([inRange!.id, spanish!.id, blocked!.id].sort());
     expect(atClinic.response.find((one) => one._id === blocked!.id)?.reachable).toBe(false);
     expect((await preview(`facility=${clinic}&language=es`)).total).toBe(1);
+    const ofType = await preview(`appointmentType=${checkUp}`);
+    expect([ofType.total, ofType.response[0]?._id]).toEqual([1, inRange!.id]);
     const page = await preview('limit=2&page=2');
     expect([page.total, page.response.length]).toEqual([7, 2]);
     // Another organization's clinic is not theirs to filter by.
@@ -184,9 +194,20 @@ describe('messaging service: broadcasts', () => {
     expect(approved.statusCode, approved.body).toBe(200);
     expect(approved.json().response[0].review).toMatchObject({ status: 'approved', approver: org.admin.user });
 
+    // A change of the text after the approval withdraws it: what goes is what was approved.
+    const edited = await call(org.staff, 'PUT', `/api/broadcasts/${broadcast._id}`, {
+      message: 'Hi {{patient.firstname}}, flu shots are in today.',
+    });
+    expect(edited.statusCode, edited.body).toBe(200);
+    expect(edited.json().review).toMatchObject({ status: 'pending', approver: null });
+    await sender().runOnce();
+    expect(textsTo(list[0]!.phone!)).toHaveLength(0);
+    const again = await call(org.admin, 'POST', '/api/broadcasts/bulk/action', { action: 'approve', ids: [broadcast._id] });
+    expect(again.statusCode, again.body).toBe(200);
+
     await drain();
     for (const one of list) expect(textsTo(one.phone!)).toHaveLength(1);
-    expect(textsTo(list[0]!.phone!)[0]!.params['Body']).toBe('Hi Rosa, flu shots are in.');
+    expect(textsTo(list[0]!.phone!)[0]!.params['Body']).toBe('Hi Rosa, flu shots are in today.');
     expect(await get(org.staff, broadcast._id)).toMatchObject({ processingStatus: 'success', rowCount: 2, stats: { sent: 2, total: 2 } });
   });
 
@@ -394,5 +415,27 @@ describe('messaging service: broadcasts', () => {
       [org.id],
     );
     expect(events).toEqual([{ n: 2_000 }]);
+  });
+
+  it('tries a recipient again after a refusal that may pass (the vendor failing), and texts it once', async () => {
+    const org = organization();
+    clock.set('2026-12-01T15:00:00Z');
+    const [one] = await patients(org.id, 1);
+    const broadcast = await create(org.staff, { patients: [one!.id], configuration: { throttle: false } });
+    fake.fault = 'error';
+    try {
+      await sender().runOnce();
+    } finally {
+      fake.fault = 'none';
+    }
+    expect(await rows(`SELECT status::text, attempts FROM broadcast_recipient WHERE broadcast = $1`, [broadcast._id])).toEqual([
+      { status: 'queued', attempts: 1 },
+    ]);
+    expect(textsTo(one!.phone!)).toHaveLength(0);
+    // The retry comes after its backoff, and its refused message does not count as sent.
+    clock.set('2026-12-01T15:02:00Z');
+    await drain();
+    expect(textsTo(one!.phone!)).toHaveLength(1);
+    expect(await get(org.staff, broadcast._id)).toMatchObject({ processingStatus: 'success', stats: { sent: 1, failed: 0 } });
   });
 });

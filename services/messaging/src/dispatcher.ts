@@ -310,7 +310,7 @@ export class ReminderDispatcher {
       ...new Set(claimed.map(pick).filter((value): value is T => value !== null)),
     ];
     const organizations = ids((reminder) => reminder.organization);
-    const [appointments, contacts, offers, settings, latestDue, lastSent, answered, referrals] = await Promise.all([
+    const [appointments, contacts, offers, settings, latestDue, lastSent, answered, referrals, rebooked] = await Promise.all([
       this.prisma.appointment.findMany({ where: { id: { in: ids((reminder) => reminder.appointment) } } }),
       this.prisma.patientContact.findMany({ where: { id: { in: ids((reminder) => reminder.patient) } } }),
       this.prisma.offer.findMany({ where: { id: { in: ids((reminder) => reminder.offer) } } }),
@@ -319,6 +319,7 @@ export class ReminderDispatcher {
       this.lastTexts(claimed),
       this.answeredSinceLostAnswer(claimed),
       this.prisma.referral.findMany({ where: { id: { in: ids((reminder) => reminder.referral) } } }),
+      this.rebookedSinceCancelled(claimed, now),
     ]);
     const slots = [...appointments, ...offers];
     const [facilities, providers, templates] = await Promise.all([
@@ -369,7 +370,40 @@ export class ReminderDispatcher {
       latestDue,
       lastSent,
       answered,
+      rebooked,
     };
+  }
+
+  /**
+   * Of the claimed follow-ups of a cancellation, those whose patient has booked again since (a live appointment ahead):
+   * checked again at sending, because the booking's event may have reached messaging after the follow-up was planned.
+   */
+  private async rebookedSinceCancelled(claimed: Reminder[], now: Date): Promise<Set<string>> {
+    const followups = claimed.filter((reminder) => reminder.followupRule !== null && reminder.appointment !== null);
+    if (followups.length === 0) return new Set();
+    const rules = await this.prisma.followupRule.findMany({
+      where: { id: { in: [...new Set(followups.map((reminder) => reminder.followupRule!))] }, trigger: 'cancelled' },
+      select: { id: true },
+    });
+    const ofCancellation = followups.filter((reminder) => rules.some((rule) => rule.id === reminder.followupRule));
+    if (ofCancellation.length === 0) return new Set();
+    const ahead = await this.prisma.appointment.findMany({
+      where: {
+        OR: ofCancellation.map((reminder) => ({
+          organization: reminder.organization,
+          patient: reminder.patient,
+          id: { not: reminder.appointment! },
+        })),
+        deleted: false,
+        status: { not: 'cancelled' },
+        date: { gt: now },
+      },
+      select: { organization: true, patient: true },
+    });
+    const booked = new Set(ahead.map((row) => `${row.organization}|${row.patient}`));
+    return new Set(
+      ofCancellation.filter((reminder) => booked.has(`${reminder.organization}|${reminder.patient}`)).map((reminder) => reminder.id),
+    );
   }
 
   /**
@@ -441,6 +475,7 @@ export class ReminderDispatcher {
     const followup = reminder.type === 'followup';
     if (cancelled && !ABOUT_CANCELLED.has(reminder.messageTemplate ?? '') && !(followup && !appointment.deleted))
       return skip('appointment-cancelled');
+    if (loaded.rebooked.has(reminder.id)) return skip('rebooked');
     // A survey, its answers and follow-ups are about a visit that has passed.
     if (appointment && appointment.date <= now && reminder.type !== 'feedback' && !followup) return skip('appointment-passed');
     const offer = loaded.offer(reminder.offer, organization);
@@ -686,6 +721,7 @@ const REMINDER_COLUMNS = [
   ['forcedTime', 'forced_time'],
   'referral',
   ['referralAttempt', 'referral_attempt'],
+  ['followupRule', 'followup_rule'],
   'deleted',
   ['createdBy', 'created_by'],
   ['updatedBy', 'updated_by'],

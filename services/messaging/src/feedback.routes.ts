@@ -2,6 +2,7 @@ import {
   auditRows,
   callerOf,
   HttpProblem,
+  invalidFields,
   patientsInAnswer,
   sendWorkbook,
   type PatientAccessLog,
@@ -38,6 +39,9 @@ const FILTERS =
 /** The survey a body names: `feedbackRequest`, else its alias `id` (the schema requires one). */
 const surveyNamed = (feedbackRequest: string | undefined, id: string | undefined): SurveyRef =>
   feedbackRequest !== undefined ? { id: feedbackRequest, field: 'body.feedbackRequest' } : { id: id!, field: 'body.id' };
+
+/** The most surveys reports/findAll answers at once. */
+const FIND_ALL_LIMIT = 10_000;
 
 /**
  * Routes of the `feedbackResponses` group: NPS surveys after visits, their scores and comments, the tracked review
@@ -85,14 +89,21 @@ export function registerFeedbackRoutes(app: ServiceApp, feedback: FeedbackServic
       schema: {
         tags,
         summary: 'Every matching survey',
-        description: `As reports/find without paging, oldest first. ${FILTERS}`,
+        description: `As reports/find without paging, oldest first, up to ${FIND_ALL_LIMIT} surveys: more answers 400 (narrow the range, or take reports/xls, which streams any number). ${FILTERS}`,
         querystring: feedbackFilters,
         response: { 200: z.object({ response: z.array(feedbackResponse) }) },
       },
     },
     async (request) => {
       const response = [];
-      for await (const rows of feedback.all(callerOf(request), request.query)) response.push(...rows.map(toFeedbackResponse));
+      for await (const rows of feedback.all(callerOf(request), request.query)) {
+        response.push(...rows.map(toFeedbackResponse));
+        // One answer is held in memory whole: a range too large for it is refused rather than loaded.
+        if (response.length > FIND_ALL_LIMIT)
+          throw invalidFields([
+            { field: 'querystring.from', message: `more than ${FIND_ALL_LIMIT} surveys match: narrow the range, or use reports/xls` },
+          ]);
+      }
       return { response };
     },
   );

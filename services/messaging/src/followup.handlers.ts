@@ -8,7 +8,7 @@ import type { FeedbackService } from './feedback.service.js';
 import type { FollowupTrigger } from './followup.schemas.js';
 import { UNSENT_FOLLOWUP } from './followup.service.js';
 import type { Appointment, FollowupRule } from './generated/prisma/client.js';
-import { SYSTEM_USER } from './reminder-planning.handlers.js';
+import { appointmentColumns, SYSTEM_USER } from './reminder-planning.handlers.js';
 import { nextAllowed, type AllowedHours } from './send-time.js';
 import { messagingSettings } from './settings.js';
 
@@ -54,19 +54,7 @@ export function ruleApplies(rule: Pick<FollowupRule, 'facilities' | 'providers' 
 
 /** The appointment as the survey reads it, from the event (the read model is another consumer's and may trail it). */
 function visitOf(organization: string, data: AppointmentData): Appointment {
-  return {
-    id: data._id,
-    organization,
-    patient: data.patient,
-    provider: data.provider,
-    facility: data.facility,
-    date: new Date(data.date),
-    duration: data.duration,
-    status: data.status,
-    timeZone: data.timeZone,
-    deleted: false,
-    updatedAt: new Date(),
-  };
+  return { id: data._id, organization, ...appointmentColumns(data), updatedAt: new Date() };
 }
 
 /**

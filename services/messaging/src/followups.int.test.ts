@@ -192,6 +192,27 @@ describe('messaging service: follow-ups after an appointment’s outcome', () =>
     expect(textsTo(phone)).toHaveLength(0);
   });
 
+  it('checks again at sending: a booking that reached messaging only after the follow-up was planned drops it', async () => {
+    clock.set('2026-08-07T01:00:00Z');
+    const { org, phone, records } = await clinic();
+    await rule(org, { name: 'Recall the cancelled', trigger: { event: 'cancelled', delayDays: 3, sendAt: '10:00' }, action: 'text' });
+    const appointment = await booked(org.id, records, '2026-08-11T01:00:00.000Z');
+    const cancelled = await scheduling.cancel(service.bus, org.id, appointment);
+    await handled(cancelled.id);
+    const [planned] = await followupsOf(appointment._id);
+    expect(planned).toMatchObject({ status: 'scheduled' });
+    // The new booking is known to the read model only (its own event's follow-up handling came first and found nothing).
+    await rows(
+      `INSERT INTO appointment (id, organization, patient, provider, facility, date, duration, status, time_zone, updated_at)
+       VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, 30, 'unconfirmed', 'Asia/Tokyo', now())`,
+      [org.id, records.patient._id, records.provider._id, records.facility._id, new Date(planned.send_at.getTime() + 14 * 86_400_000)],
+    );
+    clock.set(planned.send_at.toISOString());
+    await drain();
+    expect(textsTo(phone)).toHaveLength(0);
+    expect((await followupsOf(appointment._id))[0]).toMatchObject({ status: 'skipped', status_reason: 'rebooked' });
+  });
+
   it('closes the NPS loop: completed → survey → 9 earns the review link, 2 an apology and a staff follow-up', async () => {
     clock.set('2026-08-07T01:00:00Z');
     const first = await clinic();

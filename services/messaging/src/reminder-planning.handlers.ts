@@ -19,19 +19,25 @@ export const SYSTEM_USER = 'system';
 
 type AppointmentData = z.output<typeof appointmentCreatedV1.data>;
 
-/** Keeps the appointment as scheduling last described it. */
-async function keepAppointment(db: Db, event: EventEnvelope<AppointmentData>, deleted = false): Promise<void> {
-  const data = event.data;
-  const fields = {
+/** The appointment read model's columns from scheduling's snapshot of it. */
+export function appointmentColumns(data: AppointmentData, deleted = false) {
+  return {
     patient: data.patient,
     provider: data.provider,
     facility: data.facility,
+    type: data.type,
     date: new Date(data.date),
     duration: data.duration,
     status: data.status,
     timeZone: data.timeZone,
     deleted,
   };
+}
+
+/** Keeps the appointment as scheduling last described it. */
+async function keepAppointment(db: Db, event: EventEnvelope<AppointmentData>, deleted = false): Promise<void> {
+  const data = event.data;
+  const fields = appointmentColumns(data, deleted);
   await db.appointment.upsert({
     where: { id: data._id },
     create: { id: data._id, organization: event.organization, ...fields },

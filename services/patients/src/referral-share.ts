@@ -80,7 +80,11 @@ export class ReferralShare {
       throw new HttpProblem(503, 'mail-not-configured', 'This service has no mail transport configured, so it cannot send e-mail.');
     const referrals = await this.referralsToShare(identity, provider, body.referrals);
     const patients = await this.prisma.patient.findMany({
-      where: { organization: identity.organization, id: { in: [...new Set(referrals.map((referral) => referral.patientId))] } },
+      where: {
+        organization: identity.organization,
+        deletedAt: null,
+        id: { in: [...new Set(referrals.map((referral) => referral.patientId))] },
+      },
       select: { id: true, firstname: true, lastname: true },
     });
     const names = new Map(patients.map((patient) => [patient.id, `${patient.firstname} ${patient.lastname}`]));

@@ -40,7 +40,7 @@ export function registerReferralRoutes(app: ServiceApp, referrals: ReferralServi
   app.post(
     '/api/referrals',
     {
-      config: { roles: STAFF },
+      config: { roles: STAFF, readsPatients: patientsInAnswer('patient') },
       schema: {
         tags: TAGS,
         summary: 'Receive a referral',
@@ -106,7 +106,7 @@ export function registerReferralRoutes(app: ServiceApp, referrals: ReferralServi
   app.put(
     '/api/referrals/batch',
     {
-      config: { roles: STAFF },
+      config: { roles: STAFF, readsPatients: patientsInAnswer('patient') },
       schema: {
         tags: TAGS,
         summary: 'Change many referrals at once',
@@ -127,7 +127,7 @@ export function registerReferralRoutes(app: ServiceApp, referrals: ReferralServi
   app.delete(
     '/api/referrals/batch',
     {
-      config: { roles: CURATORS },
+      config: { roles: CURATORS, readsPatients: patientsInAnswer('patient') },
       schema: {
         tags: TAGS,
         summary: 'Delete many referrals at once',
@@ -159,7 +159,7 @@ export function registerReferralRoutes(app: ServiceApp, referrals: ReferralServi
   app.put(
     '/api/referrals/:id',
     {
-      config: { roles: STAFF },
+      config: { roles: STAFF, readsPatients: patientsInAnswer('patient') },
       schema: {
         tags: TAGS,
         summary: 'Change a referral',
@@ -178,7 +178,7 @@ export function registerReferralRoutes(app: ServiceApp, referrals: ReferralServi
   app.delete(
     '/api/referrals/:id',
     {
-      config: { roles: CURATORS },
+      config: { roles: CURATORS, readsPatients: patientsInAnswer('patient') },
       schema: {
         tags: TAGS,
         summary: 'Delete a referral',
@@ -193,7 +193,7 @@ export function registerReferralRoutes(app: ServiceApp, referrals: ReferralServi
   app.post(
     '/api/referrals/:id/approve',
     {
-      config: { roles: STAFF },
+      config: { roles: STAFF, readsPatients: patientsInAnswer('patient') },
       schema: {
         tags: TAGS,
         summary: 'Approve a pending referral',
@@ -209,7 +209,7 @@ export function registerReferralRoutes(app: ServiceApp, referrals: ReferralServi
   app.post(
     '/api/referrals/:id/reject',
     {
-      config: { roles: STAFF },
+      config: { roles: STAFF, readsPatients: patientsInAnswer('patient') },
       schema: {
         tags: TAGS,
         summary: 'Reject a referral',

@@ -34,7 +34,7 @@ import type {
   RejectBody,
   UpdateReferralBody,
 } from './referral.schemas.js';
-import { changeStatus, referralSnapshot, type StatusChange } from './referral-status.js';
+import { changeStatus, OPEN_STATUSES, referralSnapshot, type StatusChange } from './referral-status.js';
 import { toReferralResponse } from './referral.views.js';
 import { resolveReferringProvider, type ReferringProviderInput } from './referring-provider.repository.js';
 
@@ -350,6 +350,14 @@ export class ReferralService {
     }
     if (statusChanges) {
       const to = change.status!;
+      // Reopened with its deadline still past, the expiry sweep would expire it again within a minute.
+      if (after.status === 'expired' && OPEN_STATUSES.includes(to) && after.expireAt && after.expireAt <= this.clock())
+        throw invalidFields([
+          {
+            field: 'body.expireAt',
+            message: `the referral expired on ${after.expireAt.toISOString()}: give a later expireAt to reopen it`,
+          },
+        ]);
       after = await changeStatus(tx, emit, after, {
         to,
         ...(change.statusReason !== undefined ? { reason: change.statusReason } : {}),

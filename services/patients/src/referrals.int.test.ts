@@ -260,6 +260,18 @@ describe('patients: referrals received, approved, rejected and changed through t
     expect(reasonAlone.status).toBe(400);
     expect(reasonAlone.body.errors).toEqual([expect.objectContaining({ field: 'body.statusReason' })]);
     expect(await eventsOf(referral._id)).toHaveLength(4);
+
+    // An expired referral reopens only with a deadline still ahead (else the expiry sweep would expire it at once).
+    const lapsed = await refer({ patient: ann, startOn: '2020-01-01T00:00:00Z', expireAt: '2020-02-01T00:00:00Z' });
+    expect((await call(service.app, orgA, 'PUT', `/api/referrals/${lapsed._id}`, { status: 'expired' })).status).toBe(200);
+    const reopened = await call(service.app, orgA, 'PUT', `/api/referrals/${lapsed._id}`, { status: 'active' });
+    expect(reopened.status).toBe(400);
+    expect(reopened.body.errors).toEqual([expect.objectContaining({ field: 'body.expireAt' })]);
+    const later = await call(service.app, orgA, 'PUT', `/api/referrals/${lapsed._id}`, {
+      status: 'active',
+      expireAt: '2099-01-01T00:00:00Z',
+    });
+    expect(later.body).toMatchObject({ status: 'active', expireAt: '2099-01-01T00:00:00.000Z' });
   });
 
   it('changes a batch all or nothing: an unknown id or a refused transition changes none and publishes nothing', async () => {

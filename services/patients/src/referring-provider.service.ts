@@ -165,7 +165,9 @@ export class ReferringProviderService {
 
   private async find(db: Tx | PrismaClient, identity: Identity, id: string, lock = false): Promise<ReferringProvider> {
     // Writers lock the row so two changes to one provider apply one after the other, not over each other.
-    if (lock) await (db as Tx).$queryRaw`SELECT id FROM referring_provider WHERE id = ${id}::uuid FOR UPDATE`;
+    if (lock)
+      await (db as Tx)
+        .$queryRaw`SELECT id FROM referring_provider WHERE id = ${id}::uuid AND organization = ${identity.organization}::uuid FOR UPDATE`;
     const provider = await db.referringProvider.findFirst({ where: { id, organization: identity.organization, deletedAt: null } });
     if (!provider) throw notFound('Referring provider');
     return provider;
