@@ -83,6 +83,8 @@ async function schedule(tx: Tx, emit: Emit, referral: Referral, booking: Booking
       scheduledAt: booking.bookedAt,
       scheduledByAppointment: booking.appointment,
       ...(offer ? { scheduledByOffer: offer, acceptedAt: booking.bookedAt } : {}),
+      // The call the patient asked for ended in a booking: the staff follow-up is done.
+      ...(referral.processedReferralFollowup === 'pending' ? { processedReferralFollowup: 'success' } : {}),
     },
   });
 }

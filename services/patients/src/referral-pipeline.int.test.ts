@@ -376,6 +376,12 @@ describe('patients: the referral pipeline driven by scheduling and messaging', (
     expect(JSON.stringify(waiting.body)).toContain(onTime);
     expect(JSON.stringify(waiting.body)).toContain(overdue);
     expect(JSON.stringify(waiting.body)).not.toContain(taken);
+
+    // The call ended in a booking: the follow-up is done.
+    const visit = appointment(patient, { referral: onTime });
+    await publish(visit._id, booked(visit, at(2)));
+    await until(onTime, 'scheduled');
+    expect((await row(onTime)).processed_referral_followup).toBe('success');
   });
 
   it("moves a merged patient's referrals to the survivor", async () => {
