@@ -147,6 +147,28 @@ describe('patients service: one organization never reaches another’s records',
     expect((await sql.query('SELECT * FROM patient WHERE id = $1', [ofA])).rows).toEqual(aBefore);
   });
 
+  // B's referral named in a share body is refused the same way (400 on body.referrals): referring-providers.int shows it,
+  // where the service has the mail transport a share needs to get that far.
+  it("refuses B's patient and referring provider named in a referral body, naming the field, and changes none of B's rows", async () => {
+    const before = await snapshotOfB();
+    const own = (await call(service.app, orgA, 'POST', '/api/referrals', { patient: ofA })).body._id as string;
+    const references = [
+      ['POST', '/api/referrals', { patient: ofB }, 'body.patient'],
+      ['POST', '/api/referrals', { patient: ofA, referringProvider: { id: referringOfB } }, 'body.referringProvider'],
+      ['POST', '/api/referrals', { patient: ofA, referringProviderId: referringOfB }, 'body.referringProviderId'],
+      ['PUT', `/api/referrals/${own}`, { referringProvider: { id: referringOfB } }, 'body.referringProvider'],
+      ['PUT', `/api/referrals/${own}`, { referringProviderId: referringOfB }, 'body.referringProviderId'],
+    ] as const;
+    for (const [method, url, payload, field] of references) {
+      const response = await call(service.app, orgA, method, url, payload);
+      expect(response.status, `${method} ${url} ${JSON.stringify(payload)}`).toBe(400);
+      expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(response.body.errors.map((error: { field: string }) => error.field)).toEqual([field]);
+      expect(JSON.stringify(response.body)).not.toContain('Bravo');
+    }
+    expect(await snapshotOfB()).toEqual(before);
+  });
+
   it("lists, searches and flags duplicates only within A's organization", async () => {
     const lists = [
       '/api/patients',
