@@ -2,6 +2,7 @@ import { PeriodicTask, type Logger } from '@pep/service-kit';
 import type { Broadcast, PrismaClient } from './generated/prisma/client.js';
 import { addressFor, type Outbound, type OutboundItem, type SendOutcome } from './outbound.js';
 import { QuotaExceeded, type SendQuota } from './quota.js';
+import { ownRows } from './references.js';
 import { SYSTEM_USER } from './reminder-planning.handlers.js';
 import { audienceWhere, type AudienceFilter } from './broadcast.service.js';
 import { isAllowed, nextAllowed } from './send-time.js';
@@ -284,18 +285,11 @@ export class BroadcastSender {
       this.prisma.facility.findMany({ where: { id: { in: ids(appointments.map((row) => row.facility)) } } }),
       this.prisma.provider.findMany({ where: { id: { in: ids(appointments.map((row) => row.provider)) } } }),
     ]);
-    const own = <T extends { id: string; organization: string }>(rows: T[]) => {
-      const map = new Map(rows.map((row) => [row.id, row]));
-      return (id: string | null, organization: string) => {
-        const row = id ? map.get(id) : undefined;
-        return row && row.organization === organization ? row : null;
-      };
-    };
-    const broadcastOf = own(broadcasts);
-    const contactOf = own(contacts);
-    const appointmentOf = own(appointments);
-    const facilityOf = own(facilities);
-    const providerOf = own(providers);
+    const broadcastOf = ownRows(broadcasts);
+    const contactOf = ownRows(contacts);
+    const appointmentOf = ownRows(appointments);
+    const facilityOf = ownRows(facilities);
+    const providerOf = ownRows(providers);
     const settingsByOrganization = new Map(settings.map((row) => [row.organization, settingsOf(row)]));
     const sentBefore = new Map(earlier.map((message) => [`${message.broadcast}|${message.patient}`, message]));
 

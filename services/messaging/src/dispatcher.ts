@@ -9,6 +9,7 @@ import { addressFor, type Channel, type Outbound, type OutboundItem, type SendOu
 import { settleConfirmedClaims } from './pending-sweep.js';
 import { OFFER_KEYS, OFFER_PARALLEL, OFFER_TEXT, OFFER_TEXTS } from './offers.handlers.js';
 import { QuotaExceeded, type SendQuota } from './quota.js';
+import { ownRows } from './references.js';
 import { outreachFacility, referralOutreachSent, referralSkipReason } from './referral-outreach.service.js';
 import { CANCELLATION_ACK, CONFIRMATION_ACK, SYSTEM_USER } from './reminder-planning.handlers.js';
 import { isAllowed, nextAllowed, type AllowedHours } from './send-time.js';
@@ -335,14 +336,6 @@ export class ReminderDispatcher {
         },
       }),
     ]);
-    // Every record is only ever used for the reminder's own organization.
-    const byId = <T extends { id: string; organization: string }>(rows: T[]) => {
-      const map = new Map(rows.map((row) => [row.id, row]));
-      return (id: string | null, organization: string) => {
-        const row = id ? map.get(id) : undefined;
-        return row && row.organization === organization ? row : null;
-      };
-    };
     const settingsByOrganization = new Map(settings.map((row) => [row.organization, settingsOf(row)]));
     // A round has one `now`: whether it is within allowed hours is the same for every reminder of a zone and window.
     const allowed = new Map<string, boolean>();
@@ -352,12 +345,12 @@ export class ReminderDispatcher {
         if (!allowed.has(key)) allowed.set(key, isAllowed(now, timeZone, hours));
         return allowed.get(key)!;
       },
-      appointment: byId(appointments),
-      contact: byId(contacts),
-      offer: byId(offers),
-      referral: byId(referrals),
-      facility: byId(facilities),
-      provider: byId(providers),
+      appointment: ownRows(appointments),
+      contact: ownRows(contacts),
+      offer: ownRows(offers),
+      referral: ownRows(referrals),
+      facility: ownRows(facilities),
+      provider: ownRows(providers),
       settings: (organization: string) => settingsByOrganization.get(organization) ?? settingsOf(null),
       wording: (organization: string, key: string, language: string) =>
         chooseWording(

@@ -8,6 +8,18 @@ export interface Owners {
   scheduling: OwnerLookup;
 }
 
+/**
+ * Rows loaded in bulk for a batch, found by id only for their own organization: a batch of many tenants' work never
+ * lends one tenant's record to another.
+ */
+export function ownRows<T extends { id: string; organization: string }>(rows: T[]): (id: string | null, organization: string) => T | null {
+  const map = new Map(rows.map((row) => [row.id, row]));
+  return (id, organization) => {
+    const row = id ? map.get(id) : undefined;
+    return row && row.organization === organization ? row : null;
+  };
+}
+
 /** 404 naming the field whose id is not a record of the caller's organization (an unknown id looks the same). */
 export function unknownReference(what: string, field: string): HttpProblem {
   return new HttpProblem(404, 'not-found', `${what} not found`, { errors: [{ field, message: `no such ${what} in your organization` }] });
