@@ -311,6 +311,7 @@ export class ReminderDispatcher {
       ...new Set(claimed.map(pick).filter((value): value is T => value !== null)),
     ];
     const organizations = ids((reminder) => reminder.organization);
+    const referralIds = ids((reminder) => reminder.referral);
     const [appointments, contacts, offers, settings, latestDue, lastSent, answered, referrals, rebooked] = await Promise.all([
       this.prisma.appointment.findMany({ where: { id: { in: ids((reminder) => reminder.appointment) } } }),
       this.prisma.patientContact.findMany({ where: { id: { in: ids((reminder) => reminder.patient) } } }),
@@ -319,7 +320,8 @@ export class ReminderDispatcher {
       this.latestDuePlanned(claimed.filter(isPlanned), now),
       this.lastTexts(claimed),
       this.answeredSinceLostAnswer(claimed),
-      this.prisma.referral.findMany({ where: { id: { in: ids((reminder) => reminder.referral) } } }),
+      // Most batches hold no referral outreach: they skip the round trip.
+      referralIds.length > 0 ? this.prisma.referral.findMany({ where: { id: { in: referralIds } } }) : Promise.resolve([]),
       this.rebookedSinceCancelled(claimed, now),
     ]);
     const slots = [...appointments, ...offers];
