@@ -46,6 +46,8 @@ export interface SubscribeOptions {
   maxRetryDelayMs?: number;
   /** Start from the earliest retained record when the group has no committed offset (default true). */
   fromBeginning?: boolean;
+  /** Told of each record once it was written to its dead-letter topic (a metric counts them); never sees its value. */
+  onDeadLetter?: (deadLettered: { groupId: string; topic: string }) => void;
 }
 
 /**
@@ -65,6 +67,11 @@ export interface Subscription {
   readonly joined: Promise<void>;
   /** Stops fetching (or joining), waits for the in-flight record to finish and commit, then leaves the group. */
   stop(): Promise<void>;
+  /**
+   * Records not yet handled, per logical topic: the highest lag over the partitions this member consumes, as last seen
+   * while consuming. Only transports that can tell cheaply have it (Kafka).
+   */
+  lag?(): Record<string, number>;
 }
 
 /** Headers a dead-lettered record carries, naming where it came from and why it failed. */

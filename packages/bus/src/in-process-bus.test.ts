@@ -202,9 +202,11 @@ describe('InProcessBus', () => {
     const bus = newBus({ numPartitions: 1 });
     const attempts: number[] = [];
     const handled: string[] = [];
+    const observed: Array<{ groupId: string; topic: string }> = [];
     await bus.subscribe({
       groupId: 'svc.worker',
       topics: ['t'],
+      onDeadLetter: (deadLettered) => observed.push(deadLettered),
       maxAttempts: 3,
       retryDelayMs: 2,
       maxRetryDelayMs: 5,
@@ -227,6 +229,7 @@ describe('InProcessBus', () => {
     await vi.waitFor(() => expect(handled).toEqual(['before', 'after', 'later']), waitOptions);
     expect(attempts).toEqual([1, 2, 3]);
     await vi.waitFor(() => expect(dead.seen).toHaveLength(1), waitOptions);
+    expect(observed).toEqual([{ groupId: 'svc.worker', topic: 't' }]);
     const letter = dead.seen[0]!;
     expect(letter.key).toBe('k');
     expect(letter.value.toString()).toBe('poison');

@@ -381,6 +381,13 @@ export class InProcessBus implements Bus {
         continue;
       }
       if (outcome === 'aborted') return;
+      if (outcome === 'dead-lettered') {
+        try {
+          member.options.onDeadLetter?.({ groupId: group.id, topic });
+        } catch (error) {
+          this.logger.warn({ err: errorSummary(error), groupId: group.id, topic }, 'dead-letter observer failed');
+        }
+      }
       position += 1;
       await this.commit(group, topic, partition, position);
     }

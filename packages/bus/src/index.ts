@@ -4,9 +4,12 @@ import { KafkaBus, type KafkaBusOptions } from './kafka-bus.js';
 
 export * from './bus.js';
 export { InProcessBus, type InProcessBusOptions } from './in-process-bus.js';
-export { KafkaBus, type KafkaBusOptions } from './kafka-bus.js';
+export { KafkaBus, type KafkaBusOptions, type KafkaSaslOptions, type KafkaTlsOptions, type TopicProvisioning } from './kafka-bus.js';
+export * from './topics.js';
+export { clientCredentialsTokenProvider, type ClientCredentials } from './oauth-token.js';
 export { deadLetterHeaders, retryDelay, retryPolicy, runWithRetry, type RetryOutcome, type RetryPolicy } from './delivery.js';
 export { murmur2, partitionForKey } from './murmur2.js';
+export * from './tracing.js';
 
 /** Which transport {@link createBus} builds, with that transport's options. */
 export type BusConfig = ({ kind: 'kafka' } & KafkaBusOptions) | ({ kind: 'in-process' } & InProcessBusOptions);

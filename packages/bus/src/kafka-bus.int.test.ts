@@ -106,9 +106,11 @@ describe('KafkaBus on a real broker', () => {
     const attempts: number[] = [];
     const handled: string[] = [];
     let poison: IncomingMessage | undefined;
+    const observed: Array<{ groupId: string; topic: string }> = [];
     const options = {
       groupId: 'svc.worker',
       topics: ['orders'],
+      onDeadLetter: (deadLettered: { groupId: string; topic: string }) => observed.push(deadLettered),
       maxAttempts: 3,
       retryDelayMs: 50,
       maxRetryDelayMs: 200,
@@ -136,6 +138,8 @@ describe('KafkaBus on a real broker', () => {
 
     expect(handled).toEqual(['before', 'after', 'later']);
     expect(attempts).toEqual([1, 2, 3]);
+    // The observer (the dead-letter metric) heard of the one dead letter, with the logical topic.
+    expect(observed).toEqual([{ groupId: 'svc.worker', topic: 'orders' }]);
     const letter = dead.seen[0]!;
     expect(letter.key).toBe('o-1');
     expect(letter.value.toString()).toBe('poison');
@@ -158,6 +162,29 @@ describe('KafkaBus on a real broker', () => {
     await waitFor(() => again.seen.length > 0, { timeoutMs: 30_000, message: 'the record published after the restart' });
     await sleep(300);
     expect(again.values()).toEqual(['after-restart']);
+  });
+
+  it('reports the records not yet handled per topic while it consumes', async () => {
+    const bus = newBus({ brokers, topicPrefix: uniqueTopicPrefix('bus-lag') });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const handled: string[] = [];
+    const subscription = await bus.subscribe({
+      groupId: 'svc.lagging',
+      topics: ['orders'],
+      handler: async (message) => {
+        await gate;
+        handled.push(message.value.toString());
+      },
+    });
+    await subscription.joined;
+    expect(subscription.lag!()).toEqual({});
+    // One key, so one partition: five records behind a handler that waits.
+    await bus.publish(Array.from({ length: 5 }, (_, i) => ({ topic: 'orders', key: 'o-1', value: `v${i}` })));
+    await waitFor(() => subscription.lag!()['orders'] === 5, { timeoutMs: 30_000, message: 'a lag of five while the first waits' });
+    release();
+    await waitFor(() => handled.length === 5, { timeoutMs: 30_000, message: 'all five handled' });
+    expect(subscription.lag!()).toEqual({ orders: 0 });
   });
 
   it('stop() waits for the in-flight record and commits its offset', async () => {

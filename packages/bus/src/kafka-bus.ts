@@ -11,6 +11,7 @@ import type {
   Kafka,
   LogEntry,
   Producer,
+  SASLOptions,
   logCreator,
 } from 'kafkajs';
 import { pino, type Logger } from 'pino';
@@ -32,8 +33,42 @@ import {
   type ConsumedRecord,
   type RetryPolicy,
 } from './delivery.js';
+import {
+  TopicsNotReadyError,
+  UNFIXABLE_ADVICE,
+  VERIFY_ADVICE,
+  topicProblems,
+  unfixableTopicProblems,
+  type TopicProblem,
+  type TopicSpec,
+  type TopicState,
+} from './topics.js';
 
-const { Kafka: KafkaClient, Partitioners, logLevel } = kafkajs;
+const { Kafka: KafkaClient, Partitioners, logLevel, ConfigResourceTypes } = kafkajs;
+
+/** TLS to the brokers; PEM contents, not paths. */
+export interface KafkaTlsOptions {
+  /** CAs to trust instead of the system's. */
+  ca?: string[];
+  /** Client certificate and key, for brokers that want mutual TLS. */
+  cert?: string;
+  key?: string;
+  /** Refuse brokers whose certificate does not verify (default true). */
+  rejectUnauthorized?: boolean;
+}
+
+/** SASL authentication to the brokers. */
+export type KafkaSaslOptions =
+  | { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string }
+  /** `token` is asked at each authentication; it should cache (see clientCredentialsTokenProvider). */
+  | { mechanism: 'oauthbearer'; token: () => Promise<string> };
+
+/** What provisionTopics did; each list holds physical topic names. */
+export interface TopicProvisioning {
+  created: string[];
+  partitionsAdded: string[];
+  retentionChanged: string[];
+}
 
 /** Options of a {@link KafkaBus}. */
 export interface KafkaBusOptions {
@@ -66,6 +101,18 @@ export interface KafkaBusOptions {
    * (`group.min.session.timeout.ms`).
    */
   sessionTimeoutMs?: number;
+  /** TLS to the brokers: `true` trusts the system's CAs. */
+  ssl?: boolean | KafkaTlsOptions;
+  sasl?: KafkaSaslOptions;
+  /**
+   * Whether the bus creates a topic it publishes to or subscribes to when it is missing (default true, for laptops and
+   * tests). False where the migration Job declares topics (production): a missing topic is then an error, never created.
+   */
+  createTopics?: boolean;
+  /** `retention.ms` of topics the bus creates (default: the broker's). */
+  retentionMs?: number;
+  /** `retention.ms` of dead-letter topics the bus creates (default: the broker's). */
+  deadLetterRetentionMs?: number;
 }
 
 /** Kafka messages as kafkajs's producer takes them, already addressed to physical topics. */
@@ -128,6 +175,9 @@ export class KafkaBus implements Bus {
   private readonly healthTimeoutMs: number;
   private readonly partitionsConsumedConcurrently: number;
   private readonly sessionTimeoutMs: number;
+  private readonly createTopics: boolean;
+  private readonly retentionMs: number | undefined;
+  private readonly deadLetterRetentionMs: number | undefined;
   private readonly knownTopics = new Set<string>();
   private readonly subscriptions = new Set<KafkaSubscription>();
   private producer: Promise<Producer> | null = null;
@@ -146,9 +196,14 @@ export class KafkaBus implements Bus {
     this.healthTimeoutMs = options.healthTimeoutMs ?? 2_000;
     this.partitionsConsumedConcurrently = options.partitionsConsumedConcurrently ?? 3;
     this.sessionTimeoutMs = options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS;
+    this.createTopics = options.createTopics ?? true;
+    this.retentionMs = options.retentionMs;
+    this.deadLetterRetentionMs = options.deadLetterRetentionMs;
     this.kafka = new KafkaClient({
       brokers: options.brokers,
       clientId: options.clientId,
+      ...(options.ssl !== undefined ? { ssl: options.ssl } : {}),
+      ...(options.sasl ? { sasl: kafkajsSasl(options.sasl) } : {}),
       connectionTimeout: options.connectionTimeoutMs ?? 3_000,
       requestTimeout: options.requestTimeoutMs ?? 10_000,
       // Short and few: callers (the outbox relay, readiness probes) have their own retry loops and need a prompt answer.
@@ -280,8 +335,155 @@ export class KafkaBus implements Bus {
     }
   }
 
+  /**
+   * Creates the declared topics (logical names) that are missing, adds partitions to those with fewer, and sets their
+   * retention. Refuses, changing nothing, what Kafka cannot change in place: a topic with more partitions than declared
+   * or another replication factor. Safe to run twice at once: what the other run did counts as done.
+   */
+  async provisionTopics(specs: TopicSpec[]): Promise<TopicProvisioning> {
+    this.assertOpen();
+    const done: TopicProvisioning = { created: [], partitionsAdded: [], retentionChanged: [] };
+    const admin = this.adminClient();
+    try {
+      const client = await admin;
+      // Every step is idempotent: a broker still propagating new topics' metadata (a retriable error) is simply asked
+      // again from the start, and what the previous attempt did is then found done.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.provisionOnce(client, specs, done);
+          break;
+        } catch (error) {
+          if (attempt >= TOPIC_CREATION_ATTEMPTS || !retriable(error)) throw error;
+          await sleep(500 * attempt);
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof TopicsNotReadyError)) this.discardAdmin(admin);
+      throw error;
+    }
+    for (const spec of specs) this.knownTopics.add(this.physicalTopic(spec.topic));
+    return done;
+  }
+
+  private async provisionOnce(client: Admin, specs: TopicSpec[], done: TopicProvisioning): Promise<void> {
+    const states = await this.topicStates(client, specs);
+    const unfixable = specs.flatMap((spec) => unfixableTopicProblems(spec, states.get(spec.topic)));
+    if (unfixable.length > 0) throw new TopicsNotReadyError(this.physicalProblems(unfixable), UNFIXABLE_ADVICE);
+    const missing = specs.filter((spec) => !states.has(spec.topic));
+    if (missing.length > 0) {
+      await client.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((spec) => ({
+          topic: this.physicalTopic(spec.topic),
+          numPartitions: spec.partitions,
+          ...(spec.replicationFactor !== undefined ? { replicationFactor: spec.replicationFactor } : {}),
+          configEntries: [{ name: 'retention.ms', value: String(spec.retentionMs) }],
+        })),
+      });
+      done.created.push(...missing.map((spec) => this.physicalTopic(spec.topic)));
+    }
+    const existing = specs.filter((spec) => states.has(spec.topic));
+    const grow = existing.filter((spec) => states.get(spec.topic)!.partitions < spec.partitions);
+    if (grow.length > 0) {
+      await client
+        .createPartitions({ topicPartitions: grow.map((spec) => ({ topic: this.physicalTopic(spec.topic), count: spec.partitions })) })
+        // Another Job may have grown them first; the check below tells whether they are as declared now.
+        .catch((error: unknown) => this.logger.warn({ err: errorSummary(error) }, 'adding partitions failed; checking the topics again'));
+      done.partitionsAdded.push(...grow.map((spec) => this.physicalTopic(spec.topic)));
+    }
+    const retention = existing.filter((spec) => states.get(spec.topic)!.retentionMs !== spec.retentionMs);
+    if (retention.length > 0) {
+      // AlterConfigs (kafkajs has no incremental variant) replaces a topic's overrides; retention is the only one we set.
+      await client.alterConfigs({
+        validateOnly: false,
+        resources: retention.map((spec) => ({
+          type: ConfigResourceTypes.TOPIC,
+          name: this.physicalTopic(spec.topic),
+          configEntries: [{ name: 'retention.ms', value: String(spec.retentionMs) }],
+        })),
+      });
+      done.retentionChanged.push(...retention.map((spec) => this.physicalTopic(spec.topic)));
+    }
+    const after = await this.topicStates(client, specs);
+    const left = specs.flatMap((spec) => topicProblems(spec, after.get(spec.topic)));
+    if (left.length > 0) {
+      // New partitions and configs reach every broker's metadata a moment later: worth another look before giving up.
+      throw Object.assign(new TopicsNotReadyError(this.physicalProblems(left), UNFIXABLE_ADVICE), { retriable: true });
+    }
+  }
+
+  /**
+   * Checks the declared topics (logical names) exist with at least their partitions, their replication factor (when
+   * declared) and their retention; throws one {@link TopicsNotReadyError} listing every difference. Changes nothing.
+   */
+  async verifyTopics(specs: TopicSpec[]): Promise<void> {
+    this.assertOpen();
+    const admin = this.adminClient();
+    try {
+      await this.verifyWith(await admin, specs, VERIFY_ADVICE);
+    } catch (error) {
+      if (!(error instanceof TopicsNotReadyError)) this.discardAdmin(admin);
+      throw error;
+    }
+    for (const spec of specs) this.knownTopics.add(this.physicalTopic(spec.topic));
+  }
+
+  private async verifyWith(client: Admin, specs: TopicSpec[], advice: string): Promise<void> {
+    const states = await this.topicStates(client, specs);
+    const problems = specs.flatMap((spec) => topicProblems(spec, states.get(spec.topic)));
+    if (problems.length > 0) throw new TopicsNotReadyError(this.physicalProblems(problems), advice);
+  }
+
+  /** Problems named by the topics an operator finds on the cluster, prefix included. */
+  private physicalProblems(problems: TopicProblem[]): TopicProblem[] {
+    return problems.map((problem) => ({ ...problem, topic: this.physicalTopic(problem.topic) }));
+  }
+
+  /** What the cluster holds of the declared topics, by logical name; absent ones are missing. */
+  private async topicStates(client: Admin, specs: TopicSpec[]): Promise<Map<string, TopicState>> {
+    // A topic just created (here or by a Job running beside this one) is listed before every broker has its metadata;
+    // kafkajs marks the "does not host this topic-partition" meanwhile retriable, and asking again finds it.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.readTopicStates(client, specs);
+      } catch (error) {
+        if (attempt >= TOPIC_CREATION_ATTEMPTS || !retriable(error)) throw error;
+        await sleep(300 * attempt);
+      }
+    }
+  }
+
+  private async readTopicStates(client: Admin, specs: TopicSpec[]): Promise<Map<string, TopicState>> {
+    const existing = new Set(await client.listTopics());
+    const present = specs.filter((spec) => existing.has(this.physicalTopic(spec.topic)));
+    const states = new Map<string, TopicState>();
+    if (present.length === 0) return states;
+    const names = present.map((spec) => this.physicalTopic(spec.topic));
+    const metadata = await client.fetchTopicMetadata({ topics: names });
+    const configs = await client.describeConfigs({
+      includeSynonyms: false,
+      resources: names.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['retention.ms'] })),
+    });
+    const retention = new Map(
+      configs.resources.map((resource) => {
+        const value = resource.configEntries.find((entry) => entry.configName === 'retention.ms')?.configValue;
+        return [resource.resourceName, value === undefined || value === null ? undefined : Number(value)] as const;
+      }),
+    );
+    for (const topic of metadata.topics) {
+      states.set(this.logicalTopic(topic.name), {
+        partitions: topic.partitions.length,
+        replicationFactor: topic.partitions[0]?.replicas.length ?? 0,
+        retentionMs: retention.get(topic.name),
+      });
+    }
+    return states;
+  }
+
   /** Creates the topics not known to exist yet; a topic that already exists counts as created. */
   private async ensureTopics(topics: string[]): Promise<void> {
+    // Declared topics are the migration Job's: a missing one fails the publish or the join, and is never created here.
+    if (!this.createTopics) return;
     const missing = [...new Set(topics)].filter((topic) => !this.knownTopics.has(topic));
     if (missing.length === 0) return;
     const admin = this.adminClient();
@@ -294,6 +496,7 @@ export class KafkaBus implements Bus {
             topic,
             numPartitions: this.numPartitions,
             ...(this.replicationFactor !== undefined ? { replicationFactor: this.replicationFactor } : {}),
+            ...this.retentionEntries(topic),
           })),
         });
       // A busy broker can answer the leader check with "does not host this topic-partition" while the new topic's
@@ -312,6 +515,12 @@ export class KafkaBus implements Bus {
       throw error;
     }
     for (const topic of missing) this.knownTopics.add(topic);
+  }
+
+  /** The retention a topic the bus creates gets: dead-letter topics keep their records longer for operators to look at. */
+  private retentionEntries(topic: string): { configEntries?: { name: string; value: string }[] } {
+    const retention = topic.endsWith('.dlq') ? this.deadLetterRetentionMs : this.retentionMs;
+    return retention === undefined ? {} : { configEntries: [{ name: 'retention.ms', value: String(retention) }] };
   }
 
   private producerClient(): Promise<Producer> {
@@ -401,6 +610,8 @@ class KafkaSubscription implements Subscription {
   private readonly logger: Logger;
   /** A third of the session, as Kafka advises, so two missed heartbeats still leave the member in the group. */
   private readonly heartbeatIntervalMs: number;
+  /** Logical topic → partition → records not yet handled there, as last seen while consuming (see lag()). */
+  private readonly lags = new Map<string, Map<number, number>>();
 
   constructor(
     private readonly bus: SubscriptionHost,
@@ -497,6 +708,8 @@ class KafkaSubscription implements Subscription {
     consumer.on(consumer.events.GROUP_JOIN, () => {
       if (!current()) return;
       this.recreateAttempts = 0;
+      // The assignment may have changed: a partition now another member's must not keep reporting its old lag.
+      this.lags.clear();
       this.current = 'joined';
       this.resolveJoined();
     });
@@ -541,6 +754,28 @@ class KafkaSubscription implements Subscription {
       this.bus.release(this);
     })();
     return this.stopping;
+  }
+
+  lag(): Record<string, number> {
+    const lag: Record<string, number> = {};
+    for (const [topic, partitions] of this.lags) lag[topic] = Math.max(0, ...partitions.values());
+    return lag;
+  }
+
+  /** Records left in a partition after `handled` more past `offset`: the high watermark is the next offset to be written. */
+  private noteLag(topic: string, partition: number, highWatermark: string, offset: string, handled: 0 | 1): void {
+    let partitions = this.lags.get(topic);
+    if (!partitions) this.lags.set(topic, (partitions = new Map()));
+    partitions.set(partition, Math.max(0, Number(BigInt(highWatermark) - BigInt(offset) - BigInt(handled))));
+  }
+
+  private deadLettered(topic: string): void {
+    try {
+      this.options.onDeadLetter?.({ groupId: this.options.groupId, topic });
+    } catch (error) {
+      // An observer's failure must not fail a record that was handled (dead-lettered) already.
+      this.logger.warn({ err: errorSummary(error) }, 'dead-letter observer failed');
+    }
   }
 
   private track(work: Promise<void>): Promise<void> {
@@ -610,6 +845,8 @@ class KafkaSubscription implements Subscription {
       isStale,
     }: Pick<EachBatchPayload, 'batch' | 'resolveOffset' | 'heartbeat' | 'isRunning' | 'isStale'>,
   ): Promise<void> {
+    const first = batch.messages[0];
+    if (first) this.noteLag(topic, batch.partition, batch.highWatermark, first.offset, 0);
     for (const message of batch.messages) {
       if (!isRunning() || isStale() || this.abort.signal.aborted) break;
       const record: ConsumedRecord = {
@@ -646,7 +883,9 @@ class KafkaSubscription implements Subscription {
         beforeRetry: heartbeat,
       });
       if (outcome === 'aborted') break;
+      if (outcome === 'dead-lettered') this.deadLettered(topic);
       resolveOffset(message.offset);
+      this.noteLag(topic, batch.partition, batch.highWatermark, message.offset, 1);
       await heartbeat();
     }
   }
@@ -661,6 +900,15 @@ function decodeHeaders(headers: IHeaders | undefined): Record<string, string> {
     if (last !== undefined) decoded[name] = last.toString();
   }
   return decoded;
+}
+
+/** The bus's SASL settings as kafkajs takes them. */
+function kafkajsSasl(sasl: KafkaSaslOptions): SASLOptions {
+  if (sasl.mechanism === 'oauthbearer') {
+    const token = sasl.token;
+    return { mechanism: 'oauthbearer', oauthBearerProvider: async () => ({ value: await token() }) };
+  }
+  return { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password } as SASLOptions;
 }
 
 /** Routes kafkajs's own logging into pino, keeping only fields that cannot carry record contents. */

@@ -27,6 +27,16 @@ export const envelopeSchema = z
     correlationid: z.string().min(1),
     /** Id of the event or request that directly caused this one. */
     causationid: z.string().min(1).optional(),
+    /**
+     * W3C trace context of the change that wrote the event (CloudEvents Distributed Tracing extension), so its consumers
+     * continue the same trace; absent when tracing is off and on events written before it existed.
+     */
+    traceparent: z
+      .string()
+      .regex(/^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}$/)
+      .optional(),
+    /** Vendor-specific trace state that goes with `traceparent` (W3C `tracestate`). */
+    tracestate: z.string().max(512).optional(),
     /** Always JSON. */
     datacontenttype: z.literal('application/json'),
     /** The event's payload, validated against the registered schema for `type` + `dataversion`. */

@@ -1,4 +1,4 @@
-import type { Bus, Subscription } from '@pep/bus';
+import { contextFromTraceparent, inSpan, SpanKind, tracingEnabled, type Bus, type SubscribeOptions, type Subscription } from '@pep/bus';
 import { parseEvent, type EventDefinition, type EventEnvelope } from '@pep/contracts';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
@@ -48,6 +48,8 @@ export interface ConsumeOptions<Tx extends RawSqlClient> {
   retryDelayMs?: number;
   /** Called once an event's effect has committed (not for a redelivered one): wakes work that waits on what it wrote. */
   afterCommit?: (event: EventEnvelope) => void;
+  /** Told of each event dead-lettered after its attempts ran out (the dead-letter metric). */
+  onDeadLetter?: SubscribeOptions['onDeadLetter'];
 }
 
 /**
@@ -64,15 +66,39 @@ export async function consumeEvents<Tx extends RawSqlClient>(options: ConsumeOpt
     topics,
     ...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
     ...(options.retryDelayMs !== undefined ? { retryDelayMs: options.retryDelayMs } : {}),
+    ...(options.onDeadLetter ? { onDeadLetter: options.onDeadLetter } : {}),
     handler: async (message) => {
       const event = parseEvent(message.value);
       const binding = byKey.get(`${event.type}@${event.dataversion}`);
       if (!binding) return;
-      const outcome = await options.unitOfWork.run(causeOf(event), async (tx, emit) => {
-        if (!(await recordOnce(tx, options.groupId, event.id))) return 'duplicate' as const;
-        await binding.handle(event, tx, emit);
-        return 'handled' as const;
-      });
+      const apply = () =>
+        options.unitOfWork.run(causeOf(event), async (tx, emit) => {
+          if (!(await recordOnce(tx, options.groupId, event.id))) return 'duplicate' as const;
+          await binding.handle(event, tx, emit);
+          return 'handled' as const;
+        });
+      // A CONSUMER span under the producer's (its header), or under the change that wrote the event when it came without
+      // one, so the handler's queries and the events it emits continue the writer's trace.
+      const traceparent = message.headers.traceparent ?? event.traceparent;
+      const outcome =
+        tracingEnabled() && traceparent
+          ? await inSpan(
+              `process ${message.topic}`,
+              {
+                kind: SpanKind.CONSUMER,
+                parent: contextFromTraceparent(traceparent, message.headers.tracestate ?? event.tracestate),
+                attributes: {
+                  'messaging.system': 'kafka',
+                  'messaging.operation.type': 'process',
+                  'messaging.destination.name': message.topic,
+                  'messaging.consumer.group.name': options.groupId,
+                  'messaging.message.id': event.id,
+                  'cloudevents.event_type': event.type,
+                },
+              },
+              apply,
+            )
+          : await apply();
       if (outcome === 'handled') options.afterCommit?.(event);
       options.logger.debug({ eventId: event.id, type: event.type, outcome, groupId: options.groupId }, 'event consumed');
     },

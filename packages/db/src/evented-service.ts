@@ -1,6 +1,7 @@
 import type { Bus, Subscription } from '@pep/bus';
 import type { EventEnvelope } from '@pep/contracts';
 import {
+  addCounter,
   addGauge,
   createServiceApp,
   guardOrganizations,
@@ -9,6 +10,7 @@ import {
   type PatientAccessLog,
   type ServiceApp,
   type ServiceAppOptions,
+  type ServiceTopics,
 } from '@pep/service-kit';
 import type { Database, PrismaAdapterFactory } from './connection.js';
 import { consumeEvents, type EventBinding } from './consumer.js';
@@ -17,6 +19,7 @@ import { organizationAccessBindings, organizationMayAct } from './organization-a
 import { OutboxRelay } from './outbox.js';
 import { patientAccessLog } from './patient-access-log.js';
 import { asTransactional, type RawSqlClient } from './sql-client.js';
+import { assertGroupDeclared, topicsOfBindings } from './topics.js';
 import { retryingTransactions } from './transaction-retry.js';
 import { UnitOfWork, type TransactionRunner } from './unit-of-work.js';
 
@@ -57,6 +60,11 @@ export interface EventedServiceOptions<Client> {
    * (its schema declares the `PatientAccess` model). Default false.
    */
   auditsPatientReads?: boolean;
+  /**
+   * The service's topic declaration (its topics.ts, which the migration Job creates topics from): each consumer group
+   * must read exactly the topics declared for it, or building the app throws, so the two cannot drift apart.
+   */
+  topics?: ServiceTopics;
 }
 
 /** Stops something {@link EventedService.background} started. */
@@ -124,6 +132,10 @@ export async function createEventedService<Tx extends RawSqlClient, Client exten
     consumers: () => subscriptions,
   });
   addGauge(app, 'outbox_pending_events', 'Events committed but not yet published to the bus.', () => relay.pendingCount());
+  addGauge(app, 'outbox_oldest_pending_age_seconds', 'Seconds the oldest event not yet published has waited; 0 when none waits.', () =>
+    relay.oldestPendingAgeSeconds(),
+  );
+  const deadLetters = addCounter(app, 'bus_dead_letters_total', 'Events dead-lettered after their attempts ran out.', ['group', 'topic']);
 
   const groups: Array<{ purpose: string; bindings: ReadonlyArray<EventBinding<Tx>>; options: ConsumerOptions }> = [];
   const starters: Array<() => Promise<Stop | void> | Stop | void> = [];
@@ -134,6 +146,11 @@ export async function createEventedService<Tx extends RawSqlClient, Client exten
     guardOrganizations(app, organizationMayAct(raw));
     groups.push({ purpose: 'organization-access', bindings: organizationAccessBindings, options: {} });
   }
+  const declared = options.topics;
+  const checkDeclared = (purpose: string, bindings: ReadonlyArray<EventBinding<Tx>>) => {
+    if (declared) assertGroupDeclared(declared, `${options.name}.${purpose}`, topicsOfBindings(bindings));
+  };
+  for (const group of groups) checkDeclared(group.purpose, group.bindings);
 
   const stops: Stop[] = [];
   app.addHook('onReady', async () => {
@@ -147,6 +164,7 @@ export async function createEventedService<Tx extends RawSqlClient, Client exten
           groupId: `${options.name}.${group.purpose}`,
           bindings: group.bindings,
           ...(group.options.afterCommit ? { afterCommit: group.options.afterCommit } : {}),
+          onDeadLetter: ({ groupId, topic }) => deadLetters.inc({ group: groupId, topic }),
           ...(deps.maxEventAttempts !== undefined ? { maxAttempts: deps.maxEventAttempts } : {}),
         }),
       );
@@ -168,7 +186,10 @@ export async function createEventedService<Tx extends RawSqlClient, Client exten
     app,
     prisma,
     unitOfWork,
-    consume: (purpose, bindings, consumerOptions = {}) => groups.push({ purpose, bindings, options: consumerOptions }),
+    consume: (purpose, bindings, consumerOptions = {}) => {
+      checkDeclared(purpose, bindings);
+      groups.push({ purpose, bindings, options: consumerOptions });
+    },
     background: (start) => starters.push(start),
     beforeClose: (fn) => closers.push(fn),
     patientAccess,

@@ -12,3 +12,4 @@ export { createIdempotencyStore, IdempotencyLeaseLostError, type IdempotencyStor
 export * from './unit-of-work.js';
 export * from './evented-service.js';
 export * from './patient-access-log.js';
+export * from './topics.js';

@@ -1,11 +1,14 @@
-import { createBus, type Bus } from '@pep/bus';
+import { createBus, KafkaBus, type Bus } from '@pep/bus';
+import { declaredTopicSpecs, kafkaClientOptions, kafkaTopicsMode, type KafkaSettings, type ServiceTopics } from '@pep/service-kit';
 import type { Logger } from 'pino';
 import { openDatabase, type Database } from './connection.js';
 import { migrate } from './migrate.js';
 
 /** The settings every service with data reads from its environment (see each service's config.ts). */
-export interface InfrastructureConfig {
+export interface InfrastructureConfig extends KafkaSettings {
   DATABASE_URL?: string | undefined;
+  /** Connections this replica's pool may hold to Postgres (default 10); see docs/operations.md for sizing it. */
+  DATABASE_POOL_MAX?: number | undefined;
   PGLITE_DIR?: string | undefined;
   KAFKA_BROKERS?: string[] | undefined;
   KAFKA_CLIENT_ID: string;
@@ -29,11 +32,22 @@ export interface ServiceInfrastructure {
  */
 export async function openServiceInfrastructure(
   config: InfrastructureConfig,
-  options: { logger: Logger; migrationsDir: string },
+  options: {
+    logger: Logger;
+    migrationsDir: string;
+    /** The service's topic declaration: checked at start in `KAFKA_TOPICS=verify` mode (see kafkaTopicsMode). */
+    topics?: ServiceTopics;
+  },
 ): Promise<ServiceInfrastructure> {
   const { logger } = options;
   const database = await openDatabase(
-    config.DATABASE_URL ? { kind: 'postgres', url: config.DATABASE_URL } : { kind: 'pglite', dataDir: config.PGLITE_DIR ?? null },
+    config.DATABASE_URL
+      ? {
+          kind: 'postgres',
+          url: config.DATABASE_URL,
+          ...(config.DATABASE_POOL_MAX !== undefined ? { poolMax: config.DATABASE_POOL_MAX } : {}),
+        }
+      : { kind: 'pglite', dataDir: config.PGLITE_DIR ?? null },
     { logger },
   );
   try {
@@ -51,9 +65,20 @@ export async function openServiceInfrastructure(
           topicPrefix: config.TOPIC_PREFIX,
           logger,
           ...(config.KAFKA_SESSION_TIMEOUT_MS !== undefined ? { sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS } : {}),
+          ...kafkaClientOptions(config),
         }
       : { kind: 'in-process', logger },
   );
+  if (options.topics && bus instanceof KafkaBus && kafkaTopicsMode(config) === 'verify') {
+    try {
+      // One clear refusal naming every missing or misconfigured topic, rather than consumers retrying forever.
+      await bus.verifyTopics(declaredTopicSpecs(options.topics, config, 'all'));
+    } catch (error) {
+      await bus.close();
+      await database.close();
+      throw error;
+    }
+  }
   return {
     database,
     bus,

@@ -79,4 +79,28 @@ describe('OutboxRelay', () => {
       await bus.close();
     }
   });
+
+  it('reports the backlog and the age of its oldest event until the relay publishes them', async () => {
+    const bus = new InProcessBus({});
+    const relay = new OutboxRelay({ prisma: client, bus, logger: pino({ level: 'silent' }), pollIntervalMs: 3_600_000 });
+    try {
+      expect(await relay.pendingCount()).toBe(0);
+      expect(await relay.oldestPendingAgeSeconds()).toBe(0);
+      const oldest = await commitEvent();
+      await commitEvent();
+      // The oldest waited ten minutes (a broker away that long), the other just now.
+      await client.$executeRawUnsafe(`UPDATE "outbox" SET "created_at" = now() - interval '10 minutes' WHERE "id" = $1::uuid`, oldest);
+      expect(await relay.pendingCount()).toBe(2);
+      const age = await relay.oldestPendingAgeSeconds();
+      expect(age).toBeGreaterThanOrEqual(600);
+      expect(age).toBeLessThan(660);
+
+      expect(await relay.flush(10_000)).toBe(true);
+      expect(await relay.pendingCount()).toBe(0);
+      expect(await relay.oldestPendingAgeSeconds()).toBe(0);
+    } finally {
+      await relay.stop();
+      await bus.close();
+    }
+  });
 });

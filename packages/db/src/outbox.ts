@@ -1,4 +1,13 @@
-import type { Bus } from '@pep/bus';
+import { SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import {
+  activeTraceContext,
+  contextFromTraceparent,
+  platformTracer,
+  SpanKind,
+  tracingEnabled,
+  type Bus,
+  type TraceContext,
+} from '@pep/bus';
 import { findEventDefinition, type EventEnvelope } from '@pep/contracts';
 import type { Logger } from 'pino';
 import type { RawSqlClient, TransactionalClient } from './sql-client.js';
@@ -123,6 +132,14 @@ export class OutboxRelay {
     return Number(rows[0]?.count ?? 0);
   }
 
+  /** Seconds the oldest unpublished event has waited (the database's clock), 0 when none waits; cheap on the (published_at, seq) index. */
+  async oldestPendingAgeSeconds(): Promise<number> {
+    const rows = await this.options.prisma.$queryRawUnsafe<{ age: number | string | null }[]>(
+      'SELECT EXTRACT(EPOCH FROM now() - "created_at")::float8 AS "age" FROM "outbox" WHERE "published_at" IS NULL ORDER BY "seq" LIMIT 1',
+    );
+    return Math.max(0, Number(rows[0]?.age ?? 0));
+  }
+
   /** Publishes one batch; returns how many rows it published (0 when none, or another replica holds the turn). */
   async publishBatch(): Promise<number> {
     const { prisma, bus } = this.options;
@@ -137,17 +154,25 @@ export class OutboxRelay {
           this.batchSize,
         );
         if (rows.length === 0) return 0;
-        await bus.publish(
-          rows.map((row) => {
-            const envelope = (typeof row.envelope === 'string' ? JSON.parse(row.envelope) : row.envelope) as EventEnvelope;
-            return {
-              topic: row.topic,
-              key: row.key,
-              value: JSON.stringify(envelope),
-              headers: { ce_id: envelope.id, ce_type: envelope.type, ce_dataversion: String(envelope.dataversion) },
-            };
-          }),
-        );
+        const spans: Span[] = [];
+        const messages = rows.map((row) => {
+          const envelope = (typeof row.envelope === 'string' ? JSON.parse(row.envelope) : row.envelope) as EventEnvelope;
+          const headers: Record<string, string> = {
+            ce_id: envelope.id,
+            ce_type: envelope.type,
+            ce_dataversion: String(envelope.dataversion),
+          };
+          if (tracingEnabled() && envelope.traceparent) Object.assign(headers, this.producerSpan(row.topic, envelope, spans));
+          return { topic: row.topic, key: row.key, value: JSON.stringify(envelope), headers };
+        });
+        try {
+          await bus.publish(messages);
+        } catch (error) {
+          for (const span of spans) span.setStatus({ code: SpanStatusCode.ERROR, message: 'publish failed' });
+          throw error;
+        } finally {
+          for (const span of spans) span.end();
+        }
         await tx.$executeRawUnsafe(
           'UPDATE "outbox" SET "published_at" = now(), "attempts" = "attempts" + 1 WHERE "id" = ANY($1::uuid[])',
           rows.map((row) => row.id),
@@ -156,6 +181,30 @@ export class OutboxRelay {
       },
       { timeout: 60_000, maxWait: 10_000 },
     );
+  }
+
+  /**
+   * A PRODUCER span for one event, child of the change that wrote it (the envelope's `traceparent`); returns the headers
+   * that make the consumers' spans its children.
+   */
+  private producerSpan(topic: string, envelope: EventEnvelope, spans: Span[]): TraceContext | undefined {
+    const parent = contextFromTraceparent(envelope.traceparent, envelope.tracestate);
+    const span = platformTracer().startSpan(
+      `publish ${topic}`,
+      {
+        kind: SpanKind.PRODUCER,
+        attributes: {
+          'messaging.system': 'kafka',
+          'messaging.operation.type': 'send',
+          'messaging.destination.name': topic,
+          'messaging.message.id': envelope.id,
+          'cloudevents.event_type': envelope.type,
+        },
+      },
+      parent,
+    );
+    spans.push(span);
+    return activeTraceContext(trace.setSpan(parent, span));
   }
 
   private async run(): Promise<void> {

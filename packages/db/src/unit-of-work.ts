@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { activeTraceContext } from '@pep/bus';
 import { createEvent, type EventDefinition, type EventEnvelope } from '@pep/contracts';
 import type { z } from 'zod';
 import { enqueueEvents } from './outbox.js';
@@ -121,6 +122,9 @@ export class UnitOfWork<Tx extends RawSqlClient> {
         correlationId,
         ...(causationId !== undefined ? { causationId } : {}),
       });
+      // The trace of the change that emitted it, so the relay's and the consumers' spans join it (off: a boolean test).
+      const traced = activeTraceContext();
+      if (traced) Object.assign(event, traced);
       staged().push(event);
       return event;
     };

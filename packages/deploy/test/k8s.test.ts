@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -23,8 +23,11 @@ import {
   dig,
   fromRoot,
   isYamlFile,
+  knownEnv,
   listFiles,
+  migrationVariables,
   readYamlDocuments,
+  relativeToRoot,
   requiredEnv,
   servicesToDeploy,
   type Obj,
@@ -34,6 +37,7 @@ const k8sDir = fromRoot('k8s');
 const manifestFiles = listFiles(k8sDir, (file) => isYamlFile(file) && !isKustomization(file));
 const docs = manifestFiles.flatMap(readYamlDocuments);
 const values = docs.map((doc) => doc.value);
+const baseValues = docs.filter((doc) => doc.source.startsWith('k8s/base/')).map((doc) => doc.value);
 const services = deployedServices();
 const overlays = readdirSync(path.join(k8sDir, 'overlays'), { withFileTypes: true })
   .filter((entry) => entry.isDirectory())
@@ -90,6 +94,9 @@ describe('k8s/ manifests', () => {
 
 const renderer = findRenderer();
 
+/** The tracing settings every Deployment reads from platform-config (k8s/README.md, Tracing). */
+const TRACING = ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_TRACES_SAMPLER', 'OTEL_TRACES_SAMPLER_ARG', 'OTEL_RESOURCE_ATTRIBUTES'];
+
 // Rendering is always checked, never skipped: a machine that runs these tests has kubectl (or kustomize) on PATH.
 describe(`k8s/ rendered (${renderer?.label ?? 'no kustomize available'})`, () => {
   it('has a kustomize to render with', () => {
@@ -100,9 +107,73 @@ describe(`k8s/ rendered (${renderer?.label ?? 'no kustomize available'})`, () =>
     const rendered = renderer!.render(fromRoot(dir)).map((doc) => doc.value);
     expect(rendered.length).toBeGreaterThan(0);
     expect(allProblems(rendered)).toEqual([]);
-    // Files left out of every kustomization would be missing here.
-    const renderedIds = new Set(rendered.map(resourceId));
+    // Files of the base left out of every kustomization would be missing here. An overlay may rename the namespace.
+    const idOf = (doc: unknown): string => (dig(doc, 'kind') === 'Namespace' ? 'Namespace' : resourceId(doc));
+    const renderedIds = new Set(rendered.map(idOf));
+    expect(baseValues.map(idOf).filter((id) => !renderedIds.has(id))).toEqual([]);
+  });
+
+  it('every manifest, components included, is rendered by some overlay', () => {
+    const renderedIds = new Set(
+      ['k8s/base', ...overlays].flatMap((dir) => renderer!.render(fromRoot(dir)).map((doc) => resourceId(doc.value))),
+    );
     expect(values.map(resourceId).filter((id) => !renderedIds.has(id))).toEqual([]);
+  });
+
+  it('production messaging needs Twilio; staging, without a vendor account, sends to the sink knowingly', () => {
+    const smsSink = (dir: string): unknown => {
+      const rendered = renderer!.render(fromRoot(dir)).map((doc) => doc.value);
+      const messaging = rendered.find((doc) => resourceId(doc) === 'Deployment/messaging');
+      const env = containersOf(messaging)[0]!.env as Obj[];
+      expect(env.filter((entry) => String(entry.name).startsWith('TWILIO_'))).toHaveLength(3);
+      return env.find((entry) => entry.name === 'SMS_SINK')?.value;
+    };
+    expect(smsSink('k8s/overlays/production')).toBeUndefined();
+    expect(smsSink('k8s/overlays/staging')).toBe('true');
+  });
+
+  it.each(['k8s/base', ...overlays])('%s: every Deployment takes the tracing settings from platform-config, optionally', (dir) => {
+    const rendered = renderer!.render(fromRoot(dir)).map((doc) => doc.value);
+    const deployments = rendered.filter((doc) => dig(doc, 'kind') === 'Deployment');
+    expect(deployments.map(nameOf).sort()).toEqual(servicesToDeploy());
+    for (const deployment of deployments) {
+      const env = containersOf(deployment)[0]!.env as Obj[];
+      for (const name of TRACING) {
+        // Optional: a key an overlay leaves out (the endpoint, in production) leaves the variable unset, tracing off.
+        expect(
+          dig(
+            env.find((entry) => entry.name === name),
+            'valueFrom',
+          ),
+          `${resourceId(deployment)} ${name}`,
+        ).toEqual({
+          configMapKeyRef: { name: 'platform-config', key: name, optional: true },
+        });
+      }
+    }
+  });
+
+  it('staging sends every trace to its collector, production none until it names one; each names its environment', () => {
+    const tracing = (dir: string): Obj => {
+      const rendered = renderer!.render(fromRoot(dir)).map((doc) => doc.value);
+      const data = dig(
+        rendered.find((doc) => resourceId(doc) === 'ConfigMap/platform-config'),
+        'data',
+      ) as Obj;
+      return Object.fromEntries(TRACING.filter((name) => name in data).map((name) => [name, data[name]]));
+    };
+    expect(tracing('k8s/base')).toEqual({});
+    expect(tracing('k8s/overlays/production')).toEqual({ OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=production' });
+    expect(tracing('k8s/overlays/staging')).toEqual({
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector.observability:4318',
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '1',
+      OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=staging',
+    });
+    // The sampler is one the service kit's schema accepts (an unknown one would stop every pod at start).
+    expect(readFileSync(fromRoot('packages', 'service-kit', 'src', 'config.ts'), 'utf8')).toMatch(
+      /OTEL_TRACES_SAMPLER: z\s*\.enum\(\[[^\]]*'parentbased_traceidratio'/,
+    );
   });
 
   it.each(overlays)('%s pins every image to a registry and a tag other than latest', (dir) => {
@@ -152,6 +223,21 @@ describe('the manifest checks catch broken manifests', () => {
       'Deployment/patients: unknown field spec.template.spec.containers[0].securityContext.readOnlyRootFilesytem',
     ]);
     expect(workloadProblems(deployment)).toContainEqual(expect.stringContaining('readOnlyRootFilesystem must be true'));
+  });
+
+  it("a misspelled field in the operators' custom resources", () => {
+    const monitor = find('ServiceMonitor', 'gateway');
+    ((monitor.spec as Obj).endpoints as Obj[])[0]!.intervall = '30s';
+    expect(schemaProblems(monitor)).toEqual(['ServiceMonitor/gateway: unknown field spec.endpoints[0].intervall']);
+    const rule = find('PrometheusRule', 'patient-engagement');
+    (((rule.spec as Obj).groups as Obj[])[0]!.rules as Obj[])[0]!.forr = '5m';
+    expect(schemaProblems(rule)).toEqual(['PrometheusRule/patient-engagement: unknown field spec.groups[0].rules[0].forr']);
+    const route = find('HTTPRoute', 'gateway');
+    ((route.spec as Obj).parentRefs as Obj[])[0]!.sectionNam = 'https';
+    expect(schemaProblems(route)).toEqual(['HTTPRoute/gateway: unknown field spec.parentRefs[0].sectionNam']);
+    const secret = find('ExternalSecret', 'auth-db');
+    ((secret.spec as Obj).target as Obj).creationPolicyy = 'Owner';
+    expect(schemaProblems(secret)).toEqual(['ExternalSecret/auth-db: unknown field spec.target.creationPolicyy']);
   });
 
   it('a document that breaks the schema, and a kind with no known schema', () => {
@@ -253,6 +339,68 @@ describe('the manifest checks catch broken manifests', () => {
     );
   });
 
+  it("the Kafka settings spread into the base schema are read, optional, and a migration Job's variables are known", () => {
+    const gateway = services.find((service) => service.name === 'gateway')!;
+    const known = knownEnv(gateway);
+    for (const name of ['KAFKA_SSL', 'KAFKA_SASL_MECHANISM', 'KAFKA_OAUTH_CLIENT_SECRET', 'KAFKA_TOPIC_RETENTION_MS', 'METRICS_PORT']) {
+      expect(known.has(name), name).toBe(true);
+    }
+    // Optional credentials turn SASL on; they must not become required for every deployment.
+    expect(requiredEnv(gateway).filter((name) => name.startsWith('KAFKA_SASL') || name.startsWith('KAFKA_OAUTH'))).toEqual([]);
+    const migration = migrationVariables('patients');
+    expect([...migration]).toEqual(
+      expect.arrayContaining(['DATABASE_URL', 'KAFKA_BROKERS', 'TOPIC_PREFIX', 'KAFKA_SASL_PASSWORD', 'KAFKA_DLQ_RETENTION_MS']),
+    );
+    expect(migration.has('PORT')).toBe(false);
+  });
+
+  it('a migration Job that would declare topics elsewhere, or otherwise, than its service verifies them', () => {
+    const job = find('Job', 'patients-migrate');
+    const container = containersOf(job)[0]!;
+    container.env = (container.env as Obj[])
+      .filter((entry) => entry.name !== 'KAFKA_BROKERS')
+      .map((entry) => (entry.name === 'KAFKA_TOPIC_PARTITIONS' ? { name: entry.name, value: '12' } : entry))
+      .concat([{ name: 'KAFKA_SESSION_TIMEOUT_MS', value: '30000' }]);
+    const others = values.filter((value) => resourceId(value) !== 'Job/patients-migrate');
+    const problems = platformProblems([...others, job], services);
+    expect(problems).toContainEqual('Job/patients-migrate: KAFKA_BROKERS is not set, but Deployment/patients sets it');
+    expect(problems).toContainEqual('Job/patients-migrate: KAFKA_TOPIC_PARTITIONS must come from where Deployment/patients takes it');
+    expect(problems).toContainEqual("Job/patients-migrate: sets KAFKA_SESSION_TIMEOUT_MS, which patients's migration does not read");
+  });
+
+  it('a Deployment without METRICS_PORT, or annotated with another port', () => {
+    const gateway = find('Deployment', 'gateway');
+    const container = containersOf(gateway)[0]!;
+    container.env = (container.env as Obj[]).filter((entry) => entry.name !== 'METRICS_PORT');
+    ((gateway.spec as Obj).template as { metadata: { annotations: Obj } }).metadata.annotations['prometheus.io/port'] = '3000';
+    const others = values.filter((value) => resourceId(value) !== 'Deployment/gateway');
+    const problems = platformProblems([...others, gateway], services);
+    expect(problems).toContainEqual(
+      'Deployment/gateway: METRICS_PORT must be 9464, the port named metrics, or /metrics stays on the API port',
+    );
+    expect(problems).toContainEqual('Deployment/gateway: the prometheus.io/port annotation must be 9464, the port named metrics');
+  });
+
+  it('an empty Kafka setting in platform-config, and a CA file outside every mounted volume', () => {
+    const config = find('ConfigMap', 'platform-config');
+    const data = config.data as Obj;
+    data.KAFKA_SASL_MECHANISM = '';
+    data.KAFKA_SSL = 'true';
+    data.KAFKA_SSL_CA_FILE = '/etc/ssl/kafka/ca.crt';
+    const others = values.filter((value) => resourceId(value) !== 'ConfigMap/platform-config');
+    const problems = platformProblems([...others, config], services);
+    expect(problems).toContainEqual(expect.stringMatching(/^Deployment\/gateway: KAFKA_SASL_MECHANISM resolves to an empty string/));
+    expect(problems).toContainEqual(expect.stringMatching(/^Job\/auth-migrate: KAFKA_SASL_MECHANISM resolves to an empty string/));
+    expect(problems).toContainEqual(
+      'Deployment/billing: KAFKA_SSL_CA_FILE names /etc/ssl/kafka/ca.crt, which no volume mounted in the container holds',
+    );
+    // The empty prefix is valid (no prefix), and the CA where kafka-ca is mounted is found.
+    expect(problems.filter((problem) => problem.includes('TOPIC_PREFIX'))).toEqual([]);
+    data.KAFKA_SASL_MECHANISM = 'scram-sha-512';
+    data.KAFKA_SSL_CA_FILE = '/etc/kafka-ca/ca.crt';
+    expect(platformProblems([...others, config], services)).toEqual([]);
+  });
+
   it('a mail relay URL with credentials in a ConfigMap, and a public URL without https', () => {
     const config = find('ConfigMap', 'platform-config');
     const data = config.data as Obj;
@@ -289,5 +437,34 @@ describe('the manifest checks catch broken manifests', () => {
     const problems = kustomizeLayoutProblems(root);
     expect(problems).toContainEqual(expect.stringContaining('forgotten.yaml: not listed in any kustomization'));
     expect(problems).toContainEqual(expect.stringContaining('image pep/nonexistent is not used'));
+  });
+
+  it('a component taken in as a resource, and one no overlay uses', () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'k8s-layout-'));
+    temporary.push(root);
+    const write = (file: string, text: string): void => {
+      mkdirSync(path.dirname(path.join(root, file)), { recursive: true });
+      writeFileSync(path.join(root, file), text);
+    };
+    const component = 'apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources:\n  - config.yaml\n';
+    const config = (name: string): string => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n`;
+    write(
+      'overlays/one/kustomization.yaml',
+      'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../../components/used\n',
+    );
+    write('components/used/kustomization.yaml', component);
+    write('components/used/config.yaml', config('used'));
+    write('components/unused/kustomization.yaml', component);
+    write('components/unused/config.yaml', config('unused'));
+    const problems = kustomizeLayoutProblems(root);
+    expect(problems).toContainEqual(
+      'overlays/one/kustomization.yaml: ../../components/used is a Component, so it belongs under components'.replace(
+        /^/,
+        `${relativeToRoot(root)}/`,
+      ),
+    );
+    expect(problems).toContainEqual(
+      expect.stringMatching(/components\/unused\/kustomization\.yaml: not included by any other kustomization/),
+    );
   });
 });

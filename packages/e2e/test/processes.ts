@@ -24,6 +24,9 @@ export interface ServiceProcess {
   restart(options?: { until?: StartedWhen }): Promise<ServiceProcess>;
 }
 
+/** Settings production requires that these tests leave open: a gateway must be told its CORS origins (any, here). */
+const PRODUCTION_REQUIRED: Record<string, Record<string, string>> = { gateway: { CORS_ORIGINS: '*' } };
+
 /** Every process started here and not yet exited, so a failed start or test leaves none behind. */
 const running = new Set<ChildProcess>();
 
@@ -41,7 +44,17 @@ export async function startService(
   const url = `http://127.0.0.1:${port}`;
   let output = '';
   const child: ChildProcess = spawn(process.execPath, [fileURLToPath(new URL(`../../../services/${name}/dist/main.js`, import.meta.url))], {
-    env: { PATH: process.env['PATH'] ?? '', NODE_ENV: 'production', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', ...env },
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      NODE_ENV: 'production',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      LOG_LEVEL: 'info',
+      // No migration Job runs before these tests start services: topics are created on first use unless a test asks for verify.
+      KAFKA_TOPICS: 'create',
+      ...PRODUCTION_REQUIRED[name],
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   // Killed when the test process exits, however it exits (a crashed worker included).
@@ -58,11 +71,13 @@ export async function startService(
     }),
   );
   const until = options.until ?? 'settled';
+  // A process that exits while starting fails the start at once, instead of after the whole wait.
+  const exitedEarly = exited.then((code) => {
+    throw new Error(`${name} exited with ${code ?? child.signalCode}:\n${output.slice(-2_000)}`);
+  });
   try {
-    await waitFor(
+    const becameReady = waitFor(
       async () => {
-        if (child.exitCode !== null || child.signalCode !== null)
-          throw new Error(`${name} exited with ${child.exitCode ?? child.signalCode}:\n${output.slice(-2_000)}`);
         if (until === 'live') return (await fetch(`${url}/health/live`).catch(() => null))?.status === 200;
         const ready = await fetch(`${url}/health/ready`).catch(() => null);
         if (ready?.status !== 200) return false;
@@ -70,6 +85,7 @@ export async function startService(
       },
       { timeoutMs: 90_000, intervalMs: 250, message: `${name} becomes ${until}` },
     );
+    await Promise.race([becameReady, exitedEarly]);
   } catch (error) {
     child.kill('SIGKILL');
     await exited;

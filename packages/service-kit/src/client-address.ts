@@ -1,6 +1,7 @@
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import type { FastifyRequest } from 'fastify';
-import { jwtVerify, SignJWT } from 'jose';
+import { SignJWT } from 'jose';
+import { signingKeyOf, verifyWithAnySecret } from './internal-secret.js';
 
 /**
  * Header in which the gateway passes the client address it established (honouring its TRUST_PROXY_HOPS) to services,
@@ -12,8 +13,6 @@ const ISSUER = 'pep-gateway';
 // Its own audience: an identity header is never accepted as an address, nor the other way round.
 const AUDIENCE = 'pep-services:client-address';
 
-const keyOf = (secret: string) => new TextEncoder().encode(secret);
-
 /** Signs the client address of a request for {@link CLIENT_ADDRESS_HEADER}; short-lived so a captured header is soon useless. */
 export async function signClientAddress(secret: string, address: string, ttlSeconds = 60): Promise<string> {
   return new SignJWT({})
@@ -23,14 +22,14 @@ export async function signClientAddress(secret: string, address: string, ttlSeco
     .setAudience(AUDIENCE)
     .setIssuedAt()
     .setExpirationTime(`${ttlSeconds}s`)
-    .sign(keyOf(secret));
+    .sign(signingKeyOf(secret));
 }
 
 /** The address a {@link CLIENT_ADDRESS_HEADER} value vouches for; null when it is absent, forged or expired. */
 export async function verifyClientAddress(secret: string, header: string | undefined): Promise<string | null> {
   if (!header) return null;
   try {
-    const { payload } = await jwtVerify(header, keyOf(secret), { algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE });
+    const payload = await verifyWithAnySecret(secret, header, { algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE });
     return typeof payload.sub === 'string' && payload.sub.length > 0 ? payload.sub : null;
   } catch {
     return null;

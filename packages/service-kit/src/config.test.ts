@@ -21,4 +21,20 @@ describe('parseConfig', () => {
     const config = parseConfig(schema, { DATABASE_URL: 'postgres://h/db', BROKERS: 'a:1, b:2', MIGRATE: 'false' });
     expect(config).toMatchObject({ PORT: 8080, BROKERS: ['a:1', 'b:2'], MIGRATE: false, HOST: '127.0.0.1' });
   });
+
+  it('refuses tracing settings that would send spans nowhere, naming the variable', () => {
+    const base = { DATABASE_URL: 'postgres://h/db', BROKERS: 'a:1' };
+    expect(() => parseConfig(schema, { ...base, OTEL_EXPORTER_OTLP_ENDPOINT: 'otel-collector:4318' })).toThrow(
+      /OTEL_EXPORTER_OTLP_ENDPOINT/,
+    );
+    expect(() => parseConfig(schema, { ...base, OTEL_TRACES_SAMPLER: 'sometimes' })).toThrow(/OTEL_TRACES_SAMPLER/);
+    expect(() => parseConfig(schema, { ...base, OTEL_TRACES_SAMPLER_ARG: '10' })).toThrow(/OTEL_TRACES_SAMPLER_ARG/);
+    const config = parseConfig(schema, {
+      ...base,
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector:4318',
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.1',
+    });
+    expect(config).toMatchObject({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector:4318', OTEL_TRACES_SAMPLER_ARG: 0.1 });
+  });
 });

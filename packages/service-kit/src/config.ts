@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { kafkaConfigShape } from './kafka-config.js';
 
 /** Thrown at startup when the environment does not satisfy a service's config schema; lists every problem at once. */
 export class ConfigError extends Error {
@@ -32,11 +33,23 @@ export const envList = z
   )
   .pipe(z.array(z.string()).min(1));
 
+/**
+ * `DATABASE_POOL_MAX` of a service with a database: the most Postgres connections one replica holds (default 10). Keep
+ * (replicas at the autoscaler's maximum + 1 in a rollout) × this, summed over the services sharing a Postgres server,
+ * plus the migration Jobs and operators, within its max_connections less the reserved ones (docs/operations.md).
+ */
+export const databasePoolMax = z.coerce.number().int().min(1).max(200).optional();
+
 /** Settings every service process shares. */
 export const baseConfigSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   HOST: z.string().default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /**
+   * Port `/metrics` is served on instead of PORT (in Kubernetes, the container port named `metrics`), so whatever
+   * exposes the main port (the gateway's ingress) never exposes metrics. Unset: `/metrics` stays on PORT.
+   */
+  METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Largest request body accepted, in bytes. */
   BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1_048_576),
@@ -47,4 +60,22 @@ export const baseConfigSchema = z.object({
    * Kafka's brokers accept 6000 to 1800000 by default.
    */
   KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6_000).max(1_800_000).optional(),
+  /** TLS, SASL and declared topics (kafka-config.ts); check them together with `.superRefine(kafkaConfigCheck)`. */
+  ...kafkaConfigShape,
+  // OpenTelemetry's standard variables, read by its SDK at start (tracing.ts). Declared here so a malformed value stops
+  // the service with a clear message instead of tracing silently going nowhere, and so deployments may set them.
+  /** OTLP/HTTP collector base URL (`http://otel-collector:4318`); tracing is off unless this or the next is set. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  /** OTLP/HTTP URL for traces only (`…/v1/traces`), overriding the endpoint above for traces. */
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  /** Service name on spans (default: the service's own name). */
+  OTEL_SERVICE_NAME: z.string().min(1).optional(),
+  /** Extra resource attributes, `key=value,…` (e.g. `deployment.environment.name=production`). */
+  OTEL_RESOURCE_ATTRIBUTES: z.string().optional(),
+  /** Sampler: `parentbased_traceidratio` with OTEL_TRACES_SAMPLER_ARG=0.1 keeps one trace in ten. */
+  OTEL_TRACES_SAMPLER: z
+    .enum(['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'])
+    .optional(),
+  /** The sampler's argument: the ratio, 0 to 1. */
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).optional(),
 });

@@ -9,6 +9,8 @@ export type ReadinessCheck = () => Promise<boolean>;
 export interface ConsumerStatus {
   readonly groupId: string;
   state(): SubscriptionState;
+  /** Records not yet handled per topic, where the transport tells (Kafka); read at each scrape. */
+  lag?(): Record<string, number>;
 }
 
 /** What `/health/ready` and the health gauges look at. */
@@ -59,7 +61,8 @@ export function registerHealth(app: AnyApp, options: HealthOptions): void {
 
 /**
  * Gauges of what readiness looks at, read when Prometheus scrapes: `health_check_up{check,required}` per check and
- * `bus_consumer_joined{group}` per consumer group (1 while it is a member of its group, 0 while joining).
+ * `bus_consumer_joined{group}` per consumer group (1 while it is a member of its group, 0 while joining), and
+ * `bus_consumer_lag{group,topic}` where the bus tells the lag (Kafka).
  */
 export function registerHealthMetrics(app: AnyApp, options: HealthOptions): void {
   new Gauge({
@@ -83,6 +86,25 @@ export function registerHealthMetrics(app: AnyApp, options: HealthOptions): void
     collect() {
       this.reset();
       for (const [group, state] of Object.entries(consumerStates(options.consumers))) this.set({ group }, state === 'joined' ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'bus_consumer_lag',
+    help: 'Records not yet handled by each consumer group, per topic: the highest lag over the partitions this replica consumes.',
+    labelNames: ['group', 'topic'],
+    registers: [app.metrics],
+    collect() {
+      this.reset();
+      const highest = new Map<string, { group: string; topic: string; lag: number }>();
+      for (const consumer of options.consumers?.() ?? []) {
+        if (!consumer?.lag || consumer.state() === 'stopped') continue;
+        for (const [topic, lag] of Object.entries(consumer.lag())) {
+          const key = `${consumer.groupId}\u0000${topic}`;
+          const seen = highest.get(key);
+          if (!seen || lag > seen.lag) highest.set(key, { group: consumer.groupId, topic, lag });
+        }
+      }
+      for (const { group, topic, lag } of highest.values()) this.set({ group, topic }, lag);
     },
   });
 }

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
-import { jwtVerify, SignJWT } from 'jose';
+import { SignJWT } from 'jose';
 import { z } from 'zod';
+import { signingKeyOf, verifyWithAnySecret } from './internal-secret.js';
 import { HttpProblem } from './problem.js';
 
 /** Header in which the gateway passes the verified caller to services. Clients cannot forge it: it is signed. */
@@ -20,8 +21,6 @@ export const identitySchema = z.object({
 });
 export type Identity = z.infer<typeof identitySchema>;
 
-const keyOf = (secret: string) => new TextEncoder().encode(secret);
-
 /** Signs an identity for the internal header; short-lived so a captured header is soon useless. */
 export async function signIdentity(secret: string, identity: Identity, ttlSeconds = 60): Promise<string> {
   return new SignJWT({ org: identity.organization, roles: identity.roles })
@@ -31,14 +30,14 @@ export async function signIdentity(secret: string, identity: Identity, ttlSecond
     .setAudience(AUDIENCE)
     .setIssuedAt()
     .setExpirationTime(`${ttlSeconds}s`)
-    .sign(keyOf(secret));
+    .sign(signingKeyOf(secret));
 }
 
 /** Verifies the internal identity header; null when absent or invalid. */
 export async function verifyIdentity(secret: string, header: string | undefined): Promise<Identity | null> {
   if (!header) return null;
   try {
-    const { payload } = await jwtVerify(header, keyOf(secret), { algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE });
+    const payload = await verifyWithAnySecret(secret, header, { algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE });
     const parsed = identitySchema.safeParse({ organization: payload['org'], user: payload.sub, roles: payload['roles'] });
     return parsed.success ? parsed.data : null;
   } catch {

@@ -1,3 +1,5 @@
+import { trace } from '@opentelemetry/api';
+import { tracingEnabled } from '@pep/bus';
 import { pino, type Logger, type LoggerOptions } from 'pino';
 
 /**
@@ -172,6 +174,14 @@ export function loggablePath(request: LoggedRequest): string | undefined {
   return logged.join('/');
 }
 
+/** The active span's trace and span ids, as log fields. */
+function traceFields(): Record<string, string> {
+  const span = trace.getActiveSpan();
+  if (!span) return {};
+  const { traceId, spanId } = span.spanContext();
+  return { trace_id: traceId, span_id: spanId };
+}
+
 /** Options for {@link createLogger}. */
 export interface LoggerConfig {
   service: string;
@@ -199,6 +209,9 @@ export function createLogger(config: LoggerConfig): Logger {
     base: { service: config.service },
     redact: { paths: redactPaths(), censor: CENSOR },
     timestamp: pino.stdTimeFunctions.isoTime,
+    // A line written inside a span names its trace, so logs and traces meet. Tracing starts before any logger is made
+    // (a service's first import), so a process without it never calls this.
+    ...(tracingEnabled() ? { mixin: traceFields } : {}),
     serializers,
     formatters: {
       level: (label) => ({ level: label }),

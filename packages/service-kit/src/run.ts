@@ -1,4 +1,8 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { shutdownTracing } from '@pep/bus';
 import type { Logger } from 'pino';
+import { closeMetrics, serveMetrics } from './metrics.js';
 import type { AnyApp } from './service-app.js';
 
 /** How {@link runService} listens and how long it may take to stop. */
@@ -10,6 +14,39 @@ export interface RunOptions {
   shutdownTimeoutSeconds: number;
   /** Releases what main opened (bus, database) once the app, its consumers and its outbox are done with them. */
   afterClose?: () => Promise<void>;
+  /** With it, `/metrics` is served on this port alone and the main port answers 404 for it (METRICS_PORT). */
+  metricsPort?: number | undefined;
+}
+
+/** A service's listeners: its main port and, with a metrics port, the metrics listener. */
+export interface ServiceListeners {
+  /** The main port's address. */
+  address: AddressInfo;
+  /** The metrics listener's address, when `/metrics` has a port of its own. */
+  metricsAddress: AddressInfo | null;
+  /** Closes the app (draining requests and running its onClose hooks), then the metrics listener. */
+  close(): Promise<void>;
+}
+
+/** Starts the app's listeners as {@link runService} does, without its signal handling. */
+export async function listenService(app: AnyApp, options: Pick<RunOptions, 'host' | 'port' | 'metricsPort'>): Promise<ServiceListeners> {
+  // Metrics first: a port already taken fails the start before the app takes traffic.
+  const metrics: Server | null = options.metricsPort === undefined ? null : await serveMetrics(app, options.host, options.metricsPort);
+  try {
+    await app.listen({ host: options.host, port: options.port });
+  } catch (error) {
+    if (metrics) await closeMetrics(metrics);
+    throw error;
+  }
+  return {
+    address: app.server.address() as AddressInfo,
+    metricsAddress: metrics ? (metrics.address() as AddressInfo) : null,
+    async close() {
+      // Scrapes keep working while requests drain, so the last moments of a replica are still seen.
+      await app.close();
+      if (metrics) await closeMetrics(metrics);
+    },
+  };
 }
 
 /**
@@ -18,6 +55,7 @@ export interface RunOptions {
  */
 export async function runService(app: AnyApp, options: RunOptions): Promise<void> {
   let stopping = false;
+  let listeners: ServiceListeners | null = null;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
@@ -28,8 +66,9 @@ export async function runService(app: AnyApp, options: RunOptions): Promise<void
     }, options.shutdownTimeoutSeconds * 1000);
     timer.unref();
     try {
-      await app.close();
+      await (listeners ? listeners.close() : app.close());
       await options.afterClose?.();
+      await shutdownTracing().catch((error: unknown) => options.logger.warn({ err: error }, 'could not export the last spans'));
       options.logger.info('stopped');
       process.exitCode = 0;
       // Everything is closed, so the process should end by itself now. A handle something left open (a client's
@@ -46,7 +85,7 @@ export async function runService(app: AnyApp, options: RunOptions): Promise<void
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
-  await app.listen({ host: options.host, port: options.port });
+  listeners = await listenService(app, options);
 }
 
 /**

@@ -188,6 +188,28 @@ describe('service app', () => {
     await app.close();
   });
 
+  it("shows each consumer group's highest lag per topic in the metrics", async () => {
+    const lags: Record<string, Record<string, number>> = { a: { orders: 3, invoices: 0 }, b: { orders: 7 } };
+    const app = await createServiceApp({
+      name: 'test',
+      logger: silent,
+      // Two subscriptions of one group (members in one process) and one transport that cannot tell its lag.
+      consumers: () => [
+        { groupId: 'test.orders', state: () => 'joined' as const, lag: () => lags['a']! },
+        { groupId: 'test.orders', state: () => 'joined' as const, lag: () => lags['b']! },
+        { groupId: 'test.embedded', state: () => 'joined' as const },
+      ],
+    });
+    await app.ready();
+    const metrics = (await app.inject({ url: '/metrics' })).body;
+    expect(metrics).toMatch(/^bus_consumer_lag\{[^}]*group="test\.orders"[^}]*topic="orders"[^}]*\} 7$/m);
+    expect(metrics).toMatch(/^bus_consumer_lag\{[^}]*group="test\.orders"[^}]*topic="invoices"[^}]*\} 0$/m);
+    expect(metrics).not.toMatch(/^bus_consumer_lag\{[^}]*group="test\.embedded"/m);
+    lags['b'] = { orders: 1 };
+    expect((await app.inject({ url: '/metrics' })).body).toMatch(/^bus_consumer_lag\{[^}]*topic="orders"[^}]*\} 3$/m);
+    await app.close();
+  });
+
   it('trusts only identities signed with the internal secret', async () => {
     const { app } = await buildTestApp();
     const identity = { organization: 'org-1', user: 'user-1', roles: ['admin'] };

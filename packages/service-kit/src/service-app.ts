@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
+import { trace } from '@opentelemetry/api';
+import { tracingEnabled } from '@pep/bus';
 import Fastify, {
   LogController,
   type FastifyBaseLogger,
@@ -22,6 +24,7 @@ import { registerHealth, registerHealthMetrics, type ConsumerStatus, type Readin
 import { documentIdempotency, registerIdempotency, type IdempotencyOptions } from './idempotency.js';
 import { IDENTITY_HEADER, verifyIdentity } from './identity.js';
 import { guardInput } from './input-guard.js';
+import { loggablePath } from './logger.js';
 import { registerMetrics } from './metrics.js';
 import { documentProblems, preferFormats, pruneComponents, registerOperationIds, type OpenApiObject } from './openapi.js';
 import { frameworkErrorProblem, registerProblemHandlers, sendProblem } from './problem.js';
@@ -125,6 +128,17 @@ export async function createServiceApp(options: ServiceAppOptions): Promise<Serv
       : null;
   });
   app.decorateRequest('identity', null);
+  // The HTTP instrumentation opened the request's SERVER span; the route is only known here. Ids only, never a query.
+  if (tracingEnabled()) {
+    app.addHook('onRequest', async (request) => {
+      const span = trace.getActiveSpan();
+      const route = request.routeOptions.url;
+      if (!span || !route) return;
+      span.updateName(`${request.method} ${route}`);
+      span.setAttribute('http.route', route);
+      span.setAttribute('url.path', loggablePath(request) ?? route);
+    });
+  }
   // Before validation, so a NUL byte or a 3,000-deep array never reaches zod, a handler or the database.
   app.addHook('preValidation', guardInput);
 

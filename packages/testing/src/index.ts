@@ -5,7 +5,7 @@ export { ensureTestInfrastructure, type TestInfrastructure } from './infrastruct
 export { kafkaBrokers, startDedicatedKafka, type ControllableKafka } from './kafka.js';
 export { waitForKafka, parseBrokerList, type WaitForKafkaOptions } from './kafka-ready.js';
 export { KAFKA_VERSION, ensureKafkaJars, kafkaCacheDir } from './kafka-jars.js';
-export { LocalKafkaBroker, type LocalKafkaBrokerOptions } from './local-kafka-broker.js';
+export { LocalKafkaBroker, type LocalKafkaBrokerOptions, type LocalKafkaSaslListener } from './local-kafka-broker.js';
 export { uniqueTopicPrefix } from './names.js';
 export { createTestDatabase, postgresAdminUrl, LOCAL_POSTGRES_URL, type TestDatabase } from './postgres.js';
 export { waitFor, sleep, type WaitForOptions } from './wait-for.js';
@@ -25,3 +25,4 @@ export {
   type StripeFakeError,
   type StripeFakeRequest,
 } from './stripe-fake.js';
+export { startOtlpCollector, spansOfExport, OTLP_SPAN_KIND, type OtlpCollector, type CollectedSpan } from './otlp-collector.js';

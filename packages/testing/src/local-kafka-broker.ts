@@ -1,8 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { ensureKafkaJars } from './kafka-jars.js';
 import { waitForKafka } from './kafka-ready.js';
 import { freePort, waitForPortFree } from './ports.js';
@@ -12,6 +13,22 @@ import { guardResources, type ProcessGuard } from './process-guard.js';
 export interface LocalKafkaBrokerOptions {
   /** PLAINTEXT port on 127.0.0.1; a free one is picked when omitted. */
   port?: number;
+  /**
+   * Adds a SASL_SSL listener on a second port, as managed clusters expose: TLS with a throwaway CA and SCRAM-SHA-512
+   * (and OAUTHBEARER with unsigned tokens, Kafka's development validator). The PLAINTEXT listener stays for the rest.
+   */
+  saslSsl?: boolean;
+}
+
+/** How a client reaches the SASL_SSL listener of a {@link LocalKafkaBroker} started with `saslSsl`. */
+export interface LocalKafkaSaslListener {
+  /** Bootstrap addresses of the SASL_SSL listener. */
+  brokers: string[];
+  /** PEM file of the CA that signed the broker's certificate (for IP 127.0.0.1 and `localhost`). */
+  caFile: string;
+  /** The SCRAM-SHA-512 user created at format time. */
+  username: string;
+  password: string;
 }
 
 const HOST = '127.0.0.1';
@@ -48,7 +65,11 @@ interface Layout {
   dataDir: string;
   port: number;
   controllerPort: number;
+  /** The SASL_SSL listener's port and the secrets of its keystore and user, when asked for. */
+  sasl?: { port: number; storePassword: string; username: string; password: string };
 }
+
+const run = promisify(execFile);
 
 /**
  * A real Apache Kafka broker (KRaft, broker+controller in one JVM) run from jars cached via Maven.
@@ -59,6 +80,8 @@ export class LocalKafkaBroker {
   readonly brokers: string[];
   /** The broker's scratch directory (data, config, `broker.log`); removed by {@link destroy}. */
   readonly dataDir: string;
+  /** The SASL_SSL listener, when the broker was started with `saslSsl`. */
+  readonly saslSsl: LocalKafkaSaslListener | undefined;
   private jvm: { child: ChildProcess; ended: Promise<unknown> } | undefined;
   private destroyed = false;
   private readonly guard: ProcessGuard;
@@ -66,6 +89,12 @@ export class LocalKafkaBroker {
   private constructor(private readonly layout: Layout) {
     this.brokers = [`${HOST}:${layout.port}`];
     this.dataDir = layout.dataDir;
+    this.saslSsl = layout.sasl && {
+      brokers: [`${HOST}:${layout.sasl.port}`],
+      caFile: path.join(layout.dataDir, 'tls', 'ca.pem'),
+      username: layout.sasl.username,
+      password: layout.sasl.password,
+    };
     this.guard = guardResources(layout.dataDir);
   }
 
@@ -75,9 +104,18 @@ export class LocalKafkaBroker {
     for (let attempt = 1; ; attempt++) {
       const port = options.port ?? (await freePort());
       const controllerPort = await freePort([port]);
+      const sasl = options.saslSsl
+        ? {
+            port: await freePort([port, controllerPort]),
+            storePassword: randomBytes(12).toString('hex'),
+            username: 'pep-test',
+            password: randomBytes(12).toString('hex'),
+          }
+        : undefined;
       const dataDir = await mkdtemp(path.join(os.tmpdir(), 'pep-kafka-'));
-      const broker = new LocalKafkaBroker({ libs, dataDir, port, controllerPort });
+      const broker = new LocalKafkaBroker({ libs, dataDir, port, controllerPort, ...(sasl ? { sasl } : {}) });
       try {
+        if (sasl) await broker.writeKeystore();
         await broker.writeConfig();
         await broker.format();
         await broker.start();
@@ -108,7 +146,7 @@ export class LocalKafkaBroker {
     if (this.jvm) return;
     // Short bound: right after our own stop() the ports are already free; anything longer is another process.
     await Promise.all(
-      [this.layout.port, this.layout.controllerPort].map((port) =>
+      this.ports().map((port) =>
         waitForPortFree(port, 2_000, `Port ${port} on ${HOST} is in use by another process; Kafka cannot listen there`),
       ),
     );
@@ -164,7 +202,7 @@ export class LocalKafkaBroker {
     this.jvm = undefined;
     // Callers rely on the port being reusable at once (restart on the same port, "broker is down" assertions).
     await Promise.all(
-      [this.layout.port, this.layout.controllerPort].map((port) =>
+      this.ports().map((port) =>
         waitForPortFree(port, 10_000, `Port ${port} on ${HOST} is still in use 10 s after the Kafka broker exited`),
       ),
     );
@@ -190,6 +228,10 @@ export class LocalKafkaBroker {
     } catch {
       return '(no broker log)';
     }
+  }
+
+  private ports(): number[] {
+    return [this.layout.port, this.layout.controllerPort, ...(this.layout.sasl ? [this.layout.sasl.port] : [])];
   }
 
   private get logFile(): string {
@@ -243,17 +285,121 @@ export class LocalKafkaBroker {
     ];
   }
 
+  /**
+   * A throwaway CA and a broker keystore (PKCS12) holding a certificate it signed for 127.0.0.1 and localhost, made
+   * with the JDK's keytool, which the broker's own JVM guarantees is there.
+   */
+  private async writeKeystore(): Promise<void> {
+    const { sasl, dataDir } = this.layout;
+    if (!sasl) return;
+    const dir = path.join(dataDir, 'tls');
+    await mkdir(dir);
+    const file = (name: string) => path.join(dir, name);
+    const pass = ['-storepass', sasl.storePassword, '-keypass', sasl.storePassword];
+    const keytool = (...args: string[]) => run(this.keytool(), args, { cwd: dir, timeout: 60_000 });
+    const generate = ['-genkeypair', '-keyalg', 'RSA', '-keysize', '2048', '-validity', '2', '-storetype', 'PKCS12'];
+    await keytool(...generate, '-alias', 'ca', '-dname', 'CN=pep-test-ca', '-ext', 'bc:c', '-keystore', file('ca.p12'), ...pass);
+    await keytool(
+      '-exportcert',
+      '-rfc',
+      '-alias',
+      'ca',
+      '-keystore',
+      file('ca.p12'),
+      '-storepass',
+      sasl.storePassword,
+      '-file',
+      file('ca.pem'),
+    );
+    await keytool(...generate, '-alias', 'broker', '-dname', 'CN=localhost', '-keystore', file('broker.p12'), ...pass);
+    await keytool(
+      '-certreq',
+      '-alias',
+      'broker',
+      '-keystore',
+      file('broker.p12'),
+      '-storepass',
+      sasl.storePassword,
+      '-file',
+      file('broker.csr'),
+    );
+    await keytool(
+      '-gencert',
+      '-rfc',
+      '-alias',
+      'ca',
+      '-keystore',
+      file('ca.p12'),
+      '-storepass',
+      sasl.storePassword,
+      '-infile',
+      file('broker.csr'),
+      '-outfile',
+      file('broker.pem'),
+      '-ext',
+      'SAN=ip:127.0.0.1,dns:localhost',
+      '-validity',
+      '2',
+    );
+    // The chain goes in CA first, so keytool can link the signed reply to it.
+    await keytool(
+      '-importcert',
+      '-noprompt',
+      '-alias',
+      'ca',
+      '-keystore',
+      file('broker.p12'),
+      '-storepass',
+      sasl.storePassword,
+      '-file',
+      file('ca.pem'),
+    );
+    await keytool(
+      '-importcert',
+      '-alias',
+      'broker',
+      '-keystore',
+      file('broker.p12'),
+      '-storepass',
+      sasl.storePassword,
+      '-file',
+      file('broker.pem'),
+    );
+  }
+
+  private keytool(): string {
+    return process.env.JAVA_HOME ? path.join(process.env.JAVA_HOME, 'bin', 'keytool') : 'keytool';
+  }
+
+  /** Settings of the SASL_SSL listener; none without one. */
+  private saslProperties(): string[] {
+    const { sasl, dataDir } = this.layout;
+    if (!sasl) return [];
+    return [
+      'sasl.enabled.mechanisms=SCRAM-SHA-512,OAUTHBEARER',
+      'listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+      // No validator configured: Kafka's unsecured one, which accepts unsigned tokens; enough to prove the client's flow.
+      'listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;',
+      `listener.name.sasl_ssl.ssl.keystore.location=${path.join(dataDir, 'tls', 'broker.p12')}`,
+      'listener.name.sasl_ssl.ssl.keystore.type=PKCS12',
+      `listener.name.sasl_ssl.ssl.keystore.password=${sasl.storePassword}`,
+      `listener.name.sasl_ssl.ssl.key.password=${sasl.storePassword}`,
+    ];
+  }
+
   private async writeConfig(): Promise<void> {
-    const { dataDir, port, controllerPort } = this.layout;
+    const { dataDir, port, controllerPort, sasl } = this.layout;
+    const saslListener = sasl ? `,SASL_SSL://${HOST}:${sasl.port}` : '';
     const properties = [
       'process.roles=broker,controller',
       'node.id=1',
       `controller.quorum.voters=1@${HOST}:${controllerPort}`,
-      `listeners=PLAINTEXT://${HOST}:${port},CONTROLLER://${HOST}:${controllerPort}`,
-      `advertised.listeners=PLAINTEXT://${HOST}:${port}`,
+      `listeners=PLAINTEXT://${HOST}:${port},CONTROLLER://${HOST}:${controllerPort}${saslListener}`,
+      `advertised.listeners=PLAINTEXT://${HOST}:${port}${saslListener}`,
       'inter.broker.listener.name=PLAINTEXT',
       'controller.listener.names=CONTROLLER',
-      'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+      `listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT${sasl ? ',SASL_SSL:SASL_SSL' : ''}`,
+      ...this.saslProperties(),
       `log.dirs=${path.join(dataDir, 'data')}`,
       'num.partitions=3',
       'auto.create.topics.enable=true',
@@ -274,7 +420,10 @@ export class LocalKafkaBroker {
 
   private async format(): Promise<void> {
     const clusterId = kafkaClusterId();
-    const { exited } = await this.spawnJava(['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', this.propertiesFile]);
+    const { sasl } = this.layout;
+    // KRaft keeps SCRAM credentials in the metadata log: the user has to exist from the first start.
+    const scram = sasl ? ['--add-scram', `SCRAM-SHA-512=[name=${sasl.username},password=${sasl.password}]`] : [];
+    const { exited } = await this.spawnJava(['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', this.propertiesFile, ...scram]);
     const code = await exited;
     if (code !== 0) {
       throw new Error(`Formatting Kafka storage failed (exit ${code}):\n${await this.logTail()}`);

@@ -44,6 +44,7 @@ import { UserService } from './user.service.js';
 import { registerWidgetRoutes } from './widget.routes.js';
 import { WidgetService } from './widget.service.js';
 import { registerZendeskRoutes } from './zendesk.routes.js';
+import { topics } from './topics.js';
 
 /** What the auth app is built from; main.ts and tests supply it. */
 export interface AuthAppDeps extends EventedServiceDeps {
@@ -84,6 +85,7 @@ export async function buildApp(deps: AuthAppDeps): Promise<ServiceApp> {
   // Auth owns organizations and checks their state itself, so it keeps no organization-access read model.
   const { app, prisma, unitOfWork, consume, background, beforeClose } = await createEventedService<Tx, PrismaClient>({
     name: 'auth',
+    topics,
     description: 'Organizations, users, groups and invitations, logins and tokens, settings.',
     deps,
     prisma: (adapter) => new PrismaClient({ adapter, transactionOptions: TRANSACTION_OPTIONS }),

@@ -1,4 +1,4 @@
-import { baseConfigSchema, envBoolean, envList } from '@pep/service-kit';
+import { baseConfigSchema, databasePoolMax, internalAuthSecretSchema, envBoolean, envList, kafkaConfigCheck } from '@pep/service-kit';
 import { z } from 'zod';
 
 /**
@@ -8,11 +8,12 @@ import { z } from 'zod';
 export const configSchema = baseConfigSchema
   .extend({
     DATABASE_URL: z.string().url().optional(),
+    DATABASE_POOL_MAX: databasePoolMax,
     PGLITE_DIR: z.string().min(1).optional(),
     KAFKA_BROKERS: envList.optional(),
     KAFKA_CLIENT_ID: z.string().default('auth'),
     TOPIC_PREFIX: z.string().default(''),
-    INTERNAL_AUTH_SECRET: z.string().min(32, 'must be at least 32 characters'),
+    INTERNAL_AUTH_SECRET: internalAuthSecretSchema,
     /** Encrypts the private signing keys at rest (AES-256-GCM under a key derived from it). */
     SIGNING_KEY_SECRET: z.string().min(32, 'must be at least 32 characters'),
     SIGNING_KEY_ROTATION_DAYS: z.coerce.number().positive().default(30),
@@ -43,6 +44,7 @@ export const configSchema = baseConfigSchema
   .refine((config) => config.SMTP_URL || config.MAIL_DIR, {
     message: 'set SMTP_URL, or MAIL_DIR to keep outgoing mail as .eml files',
     path: ['SMTP_URL'],
-  });
+  })
+  .superRefine(kafkaConfigCheck);
 
 export type AuthConfig = z.output<typeof configSchema>;

@@ -21,6 +21,7 @@ import { StandingService, type GraceSettings } from './standing.service.js';
 import { messageSentBindings } from './message-sent.handler.js';
 import { UsageReporter, type UsageReporterOptions } from './usage-reporter.js';
 import { UsageService } from './usage.service.js';
+import { topics } from './topics.js';
 
 /** What the billing app is built from; main.ts and tests supply it. */
 export interface BillingAppDeps extends EventedServiceDeps {
@@ -51,6 +52,7 @@ export interface BillingAppDeps extends EventedServiceDeps {
 export async function buildApp(deps: BillingAppDeps): Promise<ServiceApp> {
   const { app, prisma, unitOfWork, consume, background, beforeClose } = await createEventedService<Tx, PrismaClient>({
     name: 'billing',
+    topics,
     description:
       'Each organization’s billing account and Stripe customer, its subscriptions to plans billed per active provider, and its charges from Stripe’s signed webhooks.',
     deps,

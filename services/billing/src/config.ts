@@ -1,4 +1,12 @@
-import { baseConfigSchema, clockControlRefinement, envBoolean, envList } from '@pep/service-kit';
+import {
+  baseConfigSchema,
+  databasePoolMax,
+  internalAuthSecretSchema,
+  clockControlRefinement,
+  envBoolean,
+  envList,
+  kafkaConfigCheck,
+} from '@pep/service-kit';
 import { z } from 'zod';
 import { parsePlans } from './plans.js';
 
@@ -22,11 +30,12 @@ const plansJson = z
 export const configSchema = baseConfigSchema
   .extend({
     DATABASE_URL: z.string().url().optional(),
+    DATABASE_POOL_MAX: databasePoolMax,
     PGLITE_DIR: z.string().min(1).optional(),
     KAFKA_BROKERS: envList.optional(),
     KAFKA_CLIENT_ID: z.string().default('billing'),
     TOPIC_PREFIX: z.string().default(''),
-    INTERNAL_AUTH_SECRET: z.string().min(32, 'must be at least 32 characters'),
+    INTERNAL_AUTH_SECRET: internalAuthSecretSchema,
     MIGRATE_ON_START: envBoolean.default(true),
     /** Stripe's secret (or restricted) key, `sk_live_…`/`sk_test_…`/`rk_…`; absent, billing is a sandbox. */
     STRIPE_SECRET_KEY: z.string().min(1).optional(),
@@ -65,6 +74,7 @@ export const configSchema = baseConfigSchema
     message: 'set DATABASE_URL (Postgres) or PGLITE_DIR (embedded)',
     path: ['DATABASE_URL'],
   })
-  .refine(...clockControlRefinement);
+  .refine(...clockControlRefinement)
+  .superRefine(kafkaConfigCheck);
 
 export type BillingConfig = z.output<typeof configSchema>;

@@ -1,13 +1,16 @@
+// First: tracing must start before the modules it instruments load.
+import './tracing.js';
 import { openServiceInfrastructure } from '@pep/db';
 import { controllableClock, createLogger, main, parseConfig, registerClockRoutes, runService } from '@pep/service-kit';
 import { buildApp } from './app.js';
 import { configSchema } from './config.js';
 import { migrationsDir } from './migrations.js';
+import { topics } from './topics.js';
 
 main(async () => {
   const config = parseConfig(configSchema);
   const logger = createLogger({ service: 'billing', level: config.LOG_LEVEL });
-  const { database, bus, close } = await openServiceInfrastructure(config, { logger, migrationsDir });
+  const { database, bus, close } = await openServiceInfrastructure(config, { logger, migrationsDir, topics });
   // Grace periods (and the sandbox's subscription periods) run on this clock, so an end-to-end test can end one without
   // waiting 14 days (ADR 0009). The webhook's 300-second tolerance is not: Stripe signs with its own real time, and a
   // moved clock would refuse every genuine signature as stale.
@@ -42,6 +45,7 @@ main(async () => {
   await runService(app, {
     host: config.HOST,
     port: config.PORT,
+    metricsPort: config.METRICS_PORT,
     logger,
     shutdownTimeoutSeconds: config.SHUTDOWN_TIMEOUT_SECONDS,
     afterClose: close,

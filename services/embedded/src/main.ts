@@ -1,3 +1,5 @@
+// First: tracing must start before the modules it instruments load.
+import './tracing.js';
 import { createLogger, main, parseConfig } from '@pep/service-kit';
 import { configSchema } from './config.js';
 import { demoBanner, seedDemo } from './demo.js';

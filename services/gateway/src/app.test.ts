@@ -195,10 +195,58 @@ describe('gateway', () => {
     ).toThrow(/operationId getPatient names both GET \/api\/patients\/\{id\} and GET \/api\/patients/);
   });
 
+  it('gives each client behind one proxy its own rate-limit bucket with TRUST_PROXY_HOPS=1, never one it names itself', async () => {
+    const behindProxy = (trustProxyHops: number) =>
+      buildApp({ logger, upstreams: {}, internalAuthSecret: SECRET, rateLimitPerMinute: 2, trustProxyHops });
+    // The ingress controller at 10.0.0.5 appends the address it saw to X-Forwarded-For.
+    const from = (app: Awaited<ReturnType<typeof behindProxy>>, forwardedFor: string) =>
+      app.inject({ url: '/api/downtimeMessage', remoteAddress: '10.0.0.5', headers: { 'x-forwarded-for': forwardedFor } });
+
+    const app = await behindProxy(1);
+    expect((await from(app, '203.0.113.1')).statusCode).toBe(200);
+    expect((await from(app, '203.0.113.1')).statusCode).toBe(200);
+    expect((await from(app, '203.0.113.1')).statusCode).toBe(429);
+    // Another client behind the same proxy has a bucket of its own.
+    expect((await from(app, '203.0.113.2')).statusCode).toBe(200);
+    // A client putting an address of its choosing in front of the one the proxy appended stays in its own bucket.
+    const spoofed = await from(app, '198.51.100.77, 203.0.113.1');
+    expect(spoofed.statusCode).toBe(429);
+    expect(spoofed.headers['content-type']).toContain('application/problem+json');
+    await app.close();
+
+    // TRUST_PROXY_HOPS=0 behind a proxy (the wrong value): every client is the proxy, in one shared bucket.
+    const misconfigured = await behindProxy(0);
+    expect((await from(misconfigured, '203.0.113.1')).statusCode).toBe(200);
+    expect((await from(misconfigured, '203.0.113.2')).statusCode).toBe(200);
+    expect((await from(misconfigured, '203.0.113.3')).statusCode).toBe(429);
+    await misconfigured.close();
+  });
+
+  it('sends Strict-Transport-Security on every answer, as it sits behind TLS termination', async () => {
+    const app = await buildApp({ logger, upstreams: {}, internalAuthSecret: SECRET, trustProxyHops: 1 });
+    for (const headers of [{}, { 'x-forwarded-proto': 'https' }]) {
+      const response = await app.inject({ url: '/api/downtimeMessage', headers });
+      expect(response.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
+    }
+    expect((await app.inject({ url: '/api/nothing-here' })).headers['strict-transport-security']).toBe(
+      'max-age=31536000; includeSubDomains',
+    );
+    await app.close();
+  });
+
   it('never forwards a client-supplied internal identity', async () => {
     const app = await gateway({ patients: upstreamUrl });
     await app.inject({ method: 'GET', url: '/api/patients/1', headers: { 'x-internal-identity': 'forged' } });
     expect(seen.at(-1)!.headers['x-internal-identity']).toBeUndefined();
+    await app.close();
+  });
+
+  it('never forwards a client’s trace context: a service would continue a trace the client chose', async () => {
+    const app = await gateway({ patients: upstreamUrl });
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    await app.inject({ method: 'GET', url: '/api/patients/1', headers: { traceparent, tracestate: 'vendor=1' } });
+    expect(seen.at(-1)!.headers['traceparent']).toBeUndefined();
+    expect(seen.at(-1)!.headers['tracestate']).toBeUndefined();
     await app.close();
   });
 

@@ -63,6 +63,10 @@ export async function buildApp(deps: GatewayDeps): Promise<ServiceApp> {
   });
 
   await app.register(helmet, {
+    // Sent on every answer, whatever X-Forwarded-Proto says: the gateway sits behind TLS termination and sees plain
+    // HTTP, and browsers ignore the header on an answer that did not come over HTTPS (RFC 6797 8.1), so it cannot
+    // harm a laptop on http://localhost, while making it depend on TRUST_PROXY_HOPS would drop it when that is wrong.
+    strictTransportSecurity: { maxAge: 31_536_000, includeSubDomains: true },
     contentSecurityPolicy: {
       directives: { defaultSrc: ["'self'"], imgSrc: ["'self'", 'data:'], styleSrc: ["'self'", "'unsafe-inline'"], scriptSrc: ["'self'"] },
     },

@@ -1,21 +1,36 @@
-import { createBus } from '@pep/bus';
-import { createLogger, main, parseConfig, runService } from '@pep/service-kit';
+// First: tracing must start before the modules it instruments load.
+import './tracing.js';
+import { KafkaBus } from '@pep/bus';
+import { createLogger, declaredTopicSpecs, kafkaClientOptions, kafkaTopicsMode, main, parseConfig, runService } from '@pep/service-kit';
 import { buildApp } from './app.js';
-import { configSchema } from './config.js';
+import { configSchema, corsOriginsOf } from './config.js';
+import { REVOCATION_TOPICS } from './revocations.js';
 
 main(async () => {
   const config = parseConfig(configSchema);
   const logger = createLogger({ service: 'gateway', level: config.LOG_LEVEL });
+  if (config.CORS_ORIGINS === '*')
+    logger.warn('CORS_ORIGINS is *: browsers on any web site may call the API with a token they hold; list your apps’ origins instead');
   const authUrl = config.UPSTREAMS.auth;
   if (!authUrl) throw new Error('UPSTREAMS must name auth: the gateway loads access-token revocations from it');
-  const bus = createBus({
-    kind: 'kafka',
+  const bus = new KafkaBus({
     brokers: config.KAFKA_BROKERS,
     clientId: config.KAFKA_CLIENT_ID,
     topicPrefix: config.TOPIC_PREFIX,
     logger,
     ...(config.KAFKA_SESSION_TIMEOUT_MS !== undefined ? { sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS } : {}),
+    ...kafkaClientOptions(config),
   });
+  if (kafkaTopicsMode(config) === 'verify') {
+    // auth's migration Job creates these; the gateway only reads them, with one group per replica and no dead letters.
+    const topics = { service: 'gateway', publishes: [], groups: { 'gateway.revocations': [...REVOCATION_TOPICS] }, deadLetters: false };
+    try {
+      await bus.verifyTopics(declaredTopicSpecs(topics, config, 'all'));
+    } catch (error) {
+      await bus.close();
+      throw error;
+    }
+  }
   const app = await buildApp({
     logger,
     upstreams: config.UPSTREAMS,
@@ -25,7 +40,7 @@ main(async () => {
     upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
     jwksUrl: config.JWKS_URL,
     rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
-    corsOrigins: config.CORS_ORIGINS === '*' ? '*' : config.CORS_ORIGINS.split(',').map((origin) => origin.trim()),
+    corsOrigins: corsOriginsOf(config),
     trustProxyHops: config.TRUST_PROXY_HOPS,
     revocations: {
       bus,
@@ -38,6 +53,7 @@ main(async () => {
   await runService(app, {
     host: config.HOST,
     port: config.PORT,
+    metricsPort: config.METRICS_PORT,
     logger,
     shutdownTimeoutSeconds: config.SHUTDOWN_TIMEOUT_SECONDS,
     afterClose: () => bus.close(),

@@ -90,6 +90,10 @@ export async function registerProxyRoutes(app: AnyApp, options: ProxyOptions): P
           rewriteRequestHeaders: (_original, headers) => {
             // Only the gateway may vouch for a caller or its address; whatever a client sent in their place is dropped.
             const { [IDENTITY_HEADER]: _dropped, [CLIENT_ADDRESS_HEADER]: _claimed, ...rest } = headers;
+            // A client's trace context is never passed on: a service would continue a trace the client chose. A traced
+            // gateway's HTTP client writes its own span's context instead.
+            delete rest.traceparent;
+            delete rest.tracestate;
             return {
               ...rest,
               'x-request-id': request.id,

@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Bus, Subscription } from '@pep/bus';
-import { ACCESS_REVOCATIONS_PATH, accessRevocationsSnapshotSchema, parseEvent, REVOCATIONS_READER_ROLE } from '@pep/contracts';
+import {
+  ACCESS_REVOCATIONS_PATH,
+  accessRevocationsSnapshotSchema,
+  parseEvent,
+  REVOCATIONS_READER_ROLE,
+  type EventEnvelope,
+} from '@pep/contracts';
 import { IDENTITY_HEADER, signIdentity, type Logger } from '@pep/service-kit';
 import { request as undiciRequest } from 'undici';
 import { BillingSuspensions } from './billing-suspensions.js';
@@ -97,7 +103,15 @@ export class RevocationFeed {
       // A new replica starts from now: what came before is in the snapshot.
       fromBeginning: false,
       handler: async (message) => {
-        const event = parseEvent(message.value);
+        // An event that cannot be read is skipped, never retried nor dead-lettered: this replica's group is its own, so
+        // no dead-letter topic can be declared for it, and the next snapshot refresh brings whatever it carried.
+        let event: EventEnvelope;
+        try {
+          event = parseEvent(message.value);
+        } catch (error) {
+          this.options.logger.warn({ err: { message: (error as Error).message }, topic: message.topic }, 'unreadable auth event skipped');
+          return;
+        }
         if (this.billing.applyEvent(event)) this.options.onEvent?.('billing-suspension');
         const revocation = revocationOf(event);
         if (!revocation) return;

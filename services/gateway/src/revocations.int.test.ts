@@ -49,15 +49,22 @@ describe('gateway: revoked access tokens are refused on every replica as soon as
   const buses: KafkaBus[] = [];
   const replicas: ServiceApp[] = [];
 
-  const startReplica = async (options: { maxStalenessMs?: number } = {}) => {
-    const bus = new KafkaBus({ brokers, clientId: 'gateway-test', topicPrefix, logger });
+  const startReplica = async (options: { maxStalenessMs?: number; createTopics?: boolean } = {}) => {
+    const { createTopics, ...feed } = options;
+    const bus = new KafkaBus({
+      brokers,
+      clientId: 'gateway-test',
+      topicPrefix,
+      logger,
+      ...(createTopics === undefined ? {} : { createTopics }),
+    });
     buses.push(bus);
     const app = await buildApp({
       logger,
       upstreams: { patients: authUrl, auth: authUrl },
       internalAuthSecret: SECRET,
       verifyToken: verify,
-      revocations: { bus, authUrl, refreshIntervalMs: 60_000, ...options },
+      revocations: { bus, authUrl, refreshIntervalMs: 60_000, ...feed },
     });
     await app.ready();
     replicas.push(app);
@@ -140,6 +147,18 @@ describe('gateway: revoked access tokens are refused on every replica as soon as
       expect((await call(app, elsewhere)).statusCode).toBe(200);
     }
     expect(await metric(replicas[0]!, 'gateway_revoked_tokens_refused_total')).toBeGreaterThan(0);
+  });
+
+  it('skips an unreadable event instead of holding the partition, where no dead-letter topic may be created', async () => {
+    // Topics are declared in production: a replica's own group has no dead-letter topic, so retrying an unreadable event
+    // would hold every revocation behind it.
+    const declared = await startReplica({ createTopics: false });
+    await waitFor(async () => (await declared.inject({ url: '/health/ready' })).statusCode === 200, { timeoutMs: 30_000 });
+    const [org, user] = [uuid(), uuid()];
+    const held = await token({ sub: user, org });
+    await producer.publish([{ topic: userDeactivatedV1.topic, key: user, value: '{"not":"an event"}' }]);
+    await deliver(event(userDeactivatedV1, org, user, { _id: user }));
+    for (const app of replicas) expect((await call(app, held)).statusCode).toBe(401);
   });
 
   it('refuses every token of a deleted organization, and of a suspended one', async () => {

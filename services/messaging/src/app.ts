@@ -1,6 +1,6 @@
 import '@pep/contracts';
 import { createEventedService, TRANSACTION_OPTIONS, type EventedServiceDeps } from '@pep/db';
-import { addGauge, createOwnerLookup, type ServiceApp } from '@pep/service-kit';
+import { addCounter, addGauge, createOwnerLookup, type ServiceApp } from '@pep/service-kit';
 import { registerBandwidthCallbackRoutes, VENDOR_BASIC_SCHEME, type BasicCredentials } from './bandwidth-callback.routes.js';
 import { BroadcastSender, type BroadcastSenderOptions } from './broadcast-sender.js';
 import { registerBroadcastRoutes } from './broadcast.routes.js';
@@ -8,7 +8,7 @@ import { BroadcastService } from './broadcast.service.js';
 import { registerCallbackRoutes } from './callback.routes.js';
 import { demoMessageHandler } from './demo-user-message-requested.handler.js';
 import { ReminderDispatcher, type DispatcherOptions } from './dispatcher.js';
-import { linkKey } from './email-links.js';
+import { linkKeys } from './email-links.js';
 import { registerFeedbackRoutes } from './feedback.routes.js';
 import { FeedbackService } from './feedback.service.js';
 import { followupBindings } from './followup.handlers.js';
@@ -20,11 +20,13 @@ import { InboundService } from './inbound.service.js';
 import { registerMessageRoutes } from './message.routes.js';
 import { MessageService } from './message.service.js';
 import { registerNotBuiltRoutes } from './not-built.routes.js';
+import { registerNotificationRoutes } from './notification.routes.js';
+import { NotificationService } from './notification.service.js';
 import { offerBindings } from './offers.handlers.js';
 import { Outbound } from './outbound.js';
 import { PendingSweep, type PendingSweepOptions } from './pending-sweep.js';
 import { SendQuota, type QuotaLimits } from './quota.js';
-import { catalogBindings, patientBindings } from './read-models.handlers.js';
+import { catalogBindings, organizationBindings, patientBindings } from './read-models.handlers.js';
 import { References } from './references.js';
 import { referralOutreachBindings } from './referral-outreach.handlers.js';
 import { reminderPlanningBindings } from './reminder-planning.handlers.js';
@@ -34,8 +36,9 @@ import { ReminderService } from './reminder.service.js';
 import { settingsChangedHandler } from './settings-changed.handler.js';
 import { registerPatientTemplateRoutes, registerTemplateRoutes } from './template.routes.js';
 import { PatientTemplateService, TemplateService } from './template.service.js';
-import { createVendors, type MailerConfig, type TwilioConfig } from './vendors.js';
+import { createVendors, reportingFailures, vendorNames, type MailerConfig, type TwilioConfig } from './vendors.js';
 import { waitlistRequestedHandler } from './waitlist-requested.handler.js';
+import { topics } from './topics.js';
 
 /** What the messaging app is built from; main.ts and tests supply it. */
 export interface MessagingAppDeps extends EventedServiceDeps {
@@ -85,6 +88,7 @@ export interface Messaging {
 export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging> {
   const { app, prisma, unitOfWork, consume, background, beforeClose, patientAccess } = await createEventedService<Tx, PrismaClient>({
     name: 'messaging',
+    topics,
     description:
       'Reminders, offer texts, messages by SMS, voice and e-mail, patients’ replies, message templates, vendor callbacks, broadcasts, NPS feedback after visits and follow-ups after appointments; chat to come.',
     deps,
@@ -93,13 +97,28 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
     securitySchemes: { ...VENDOR_BASIC_SCHEME },
   });
   const clock = deps.clock ?? (() => new Date());
-  const vendors = createVendors({ twilio: deps.twilio, mailer: deps.mailer, sinkWebhookToken: deps.sinkWebhookToken });
+  const vendorOptions = { twilio: deps.twilio, mailer: deps.mailer, sinkWebhookToken: deps.sinkWebhookToken };
+  const sendFailures = addCounter(app, 'messaging_vendor_send_failures_total', 'Send attempts a vendor refused or could not take.', [
+    'vendor',
+    'channel',
+  ]);
+  const vendors = reportingFailures(createVendors(vendorOptions), vendorNames(vendorOptions), (vendor, channel) =>
+    sendFailures.inc({ vendor, channel }),
+  );
   // Every URL Twilio is given or signs is built on this; a trailing slash would make them `//api/...`.
   const publicUrl = deps.publicUrl.replace(/\/+$/, '');
-  const answerLinkKey = linkKey(deps.internalAuthSecret);
+  const answerLinkKeys = linkKeys(deps.internalAuthSecret);
 
   const quota = new SendQuota(prisma, clock, app, deps.quota);
-  const outbound = new Outbound(prisma, vendors, publicUrl, unitOfWork, deps.logger.child({ component: 'outbound' }), answerLinkKey, quota);
+  const outbound = new Outbound(
+    prisma,
+    vendors,
+    publicUrl,
+    unitOfWork,
+    deps.logger.child({ component: 'outbound' }),
+    answerLinkKeys,
+    quota,
+  );
   const dispatcher = new ReminderDispatcher(
     prisma,
     unitOfWork,
@@ -116,6 +135,12 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
 
   addGauge(app, 'reminders_due', 'Reminders due and not yet sent.', async () =>
     prisma.reminder.count({ where: { deleted: false, status: { in: ['scheduled', 'queued'] }, sendAt: { lte: clock() } } }),
+  );
+  addGauge(
+    app,
+    'reminder_dispatch_delay_seconds',
+    'Seconds the oldest reminder due and not held back (quiet hours, spacing, quota) has waited to be sent; 0 when none.',
+    () => dispatcher.dispatchDelaySeconds(),
   );
   const lookup = (owner: string, baseUrl: string | (() => string | undefined)) =>
     createOwnerLookup({
@@ -136,7 +161,13 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
   const feedback = new FeedbackService(prisma, unitOfWork, clock, publicUrl, () => dispatcher.notify());
   registerFeedbackRoutes(app, feedback, patientAccess!);
   const inbound = new InboundService(prisma, unitOfWork, clock, deps.logger.child({ component: 'inbound' }), feedback);
-  registerCallbackRoutes(app, prisma, { webhookToken: vendors.webhookToken, linkKey: answerLinkKey, publicUrl, work: unitOfWork, inbound });
+  registerCallbackRoutes(app, prisma, {
+    webhookToken: vendors.webhookToken,
+    linkKeys: answerLinkKeys,
+    publicUrl,
+    work: unitOfWork,
+    inbound,
+  });
   registerBandwidthCallbackRoutes(app, {
     inbound,
     credentials: deps.bandwidthCallback ?? null,
@@ -149,13 +180,14 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
   // A broadcast due now (sent at once, or just approved) starts at once, not at the next poll.
   registerBroadcastRoutes(app, new BroadcastService(prisma, clock, () => broadcastSender.notify()), patientAccess!);
   registerFollowupRoutes(app, new FollowupService(prisma));
+  registerNotificationRoutes(app, new NotificationService(prisma));
   registerNotBuiltRoutes(app);
 
   // What a handler plans (an offer text, an acknowledgement, a reminder due now) goes at once, not at the next poll.
   const wakeDispatcher = { afterCommit: () => dispatcher.notify() };
   consume(
     'read-models',
-    [...patientBindings(clock), ...catalogBindings, settingsChangedHandler, demoMessageHandler(clock)],
+    [...patientBindings(clock), ...catalogBindings, ...organizationBindings, settingsChangedHandler, demoMessageHandler(clock)],
     wakeDispatcher,
   );
   consume('reminders', [...reminderPlanningBindings(clock), waitlistRequestedHandler(clock)], wakeDispatcher);

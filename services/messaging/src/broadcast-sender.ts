@@ -7,7 +7,7 @@ import { SYSTEM_USER } from './reminder-planning.handlers.js';
 import { audienceWhere, type AudienceFilter } from './broadcast.service.js';
 import { isAllowed, nextAllowed } from './send-time.js';
 import { settingsOf } from './settings.js';
-import { render, variablesOf } from './templates.js';
+import { bookingLinkOf, mentions, render, variablesOf } from './templates.js';
 
 /** Tuning of a {@link BroadcastSender}. */
 export interface BroadcastSenderOptions {
@@ -281,10 +281,17 @@ export class BroadcastSender {
           })
         : Promise.resolve([]),
     ]);
-    const [facilities, providers] = await Promise.all([
+    const [facilities, providers, profiles, bookingLinks] = await Promise.all([
       this.prisma.facility.findMany({ where: { id: { in: ids(appointments.map((row) => row.facility)) } } }),
       this.prisma.provider.findMany({ where: { id: { in: ids(appointments.map((row) => row.provider)) } } }),
+      mentions('organization', ...broadcasts.flatMap((row) => [row.message, row.title]))
+        ? this.prisma.organizationProfile.findMany({ where: { organization: { in: organizations } } })
+        : Promise.resolve([]),
+      mentions('booking', ...broadcasts.flatMap((row) => [row.message, row.title]))
+        ? this.prisma.bookingLink.findMany({ where: { organization: { in: organizations } } })
+        : Promise.resolve([]),
     ]);
+    const profileOf = new Map(profiles.map((row) => [row.organization, row]));
     const broadcastOf = ownRows(broadcasts);
     const contactOf = ownRows(contacts);
     const appointmentOf = ownRows(appointments);
@@ -349,6 +356,8 @@ export class BroadcastSender {
             provider: appointment ? providerOf(appointment.provider, organization) : null,
             facility,
             appointment: appointment ? { date: appointment.date, timeZone } : null,
+            organization: profileOf.get(organization) ?? null,
+            booking: { link: bookingLinkOf(bookingLinks, organization, facility?.id) },
           },
           contact.language,
         ),

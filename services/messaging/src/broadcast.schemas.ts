@@ -26,12 +26,16 @@ export const BROADCAST_VARIABLES = [
   'appointment.date',
   'appointment.time',
   'organization.name',
+  'booking.link',
 ] as const;
 
+const tag = z.string().trim().min(1).max(40);
+const tags = z.array(tag).min(1).max(20);
+
 /**
- * Who a `scheduled` broadcast reaches: the organization's patients known to messaging, narrowed by their language and
- * by an appointment (not cancelled) at the facility, with the provider, of the type, within the dates given. (The
- * platform keeps no patient tags, so there is no tag filter.)
+ * Who a `scheduled` broadcast reaches: the organization's patients known to messaging, narrowed by their language, their
+ * tags (any of those given) and by an appointment (not cancelled) at the facility, with the provider, of the type,
+ * within the dates given.
  */
 export const broadcastAudience = z
   .object({
@@ -45,6 +49,7 @@ export const broadcastAudience = z
       .regex(/^[a-z]{2}$/, 'an ISO 639-1 code, e.g. en')
       .optional()
       .describe('Patients who read this language (ISO 639-1).'),
+    tags: tags.optional().describe('Patients with any of these tags (patients’ `tags`; at most 20, each 1–40 characters).'),
   })
   .strict()
   .refine((audience) => !audience.appointmentFrom || !audience.appointmentTo || audience.appointmentFrom < audience.appointmentTo, {
@@ -64,6 +69,12 @@ export const audiencePreviewQuery = listQuery.extend({
     .string()
     .regex(/^[a-z]{2}$/, 'an ISO 639-1 code, e.g. en')
     .optional(),
+  tags: z
+    .union([z.string(), z.array(z.string())])
+    .transform((value) => (Array.isArray(value) ? value : value.split(',')))
+    .pipe(tags)
+    .optional()
+    .describe('Patients with any of these tags: comma-separated, or the parameter repeated.'),
 });
 export type AudiencePreviewQuery = z.infer<typeof audiencePreviewQuery>;
 

@@ -34,6 +34,7 @@ export function audienceWhere(organization: string, audience: AudienceFilter, fi
     ` AND (${$(7)}::uuid IS NULL OR a."type" = ${$(7)}::uuid)`;
   const patient =
     `pc."organization" = ${$(0)}::uuid AND NOT pc."deleted" AND pc."merged_into" IS NULL AND (${$(1)}::text IS NULL OR pc."language" = ${$(1)}::text)` +
+    ` AND (${$(8)}::text[] IS NULL OR pc."tags" && ${$(8)}::text[])` +
     ` AND (NOT ${$(6)}::boolean OR EXISTS (SELECT 1 FROM "appointment" a WHERE ${appointment}))`;
   return {
     patient,
@@ -47,6 +48,7 @@ export function audienceWhere(organization: string, audience: AudienceFilter, fi
       audience.appointmentTo ?? null,
       byAppointment,
       audience.appointmentType ?? null,
+      audience.tags ?? null,
     ],
   };
 }
@@ -120,7 +122,7 @@ export class BroadcastService {
     const [rows, [count]] = await Promise.all([
       this.prisma.$queryRawUnsafe<Array<{ id: string; firstname: string; lastname: string; language: string; reachable: boolean }>>(
         `SELECT pc."id", pc."firstname", pc."lastname", pc."language", NOT pc."do_not_contact" AND pc."opted_out_at" IS NULL AS "reachable"
-         FROM "patient_contact" pc WHERE ${where.patient} ORDER BY pc."lastname", pc."firstname", pc."id" OFFSET $9 LIMIT $10`,
+         FROM "patient_contact" pc WHERE ${where.patient} ORDER BY pc."lastname", pc."firstname", pc."id" OFFSET $10 LIMIT $11`,
         ...where.params,
         (query.page - 1) * query.limit,
         query.limit,

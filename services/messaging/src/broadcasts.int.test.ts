@@ -4,7 +4,18 @@ import ExcelJS from 'exceljs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BROADCAST_WORKBOOK_HEADERS } from './broadcast-workbook.js';
-import { as, organization, publishSettings, startMessaging, testClock, twilioCallback, type MessagingUnderTest } from '../test/harness.js';
+import { createEvent, organizationCreatedV1, organizationUpdatedV1, patientCreatedV1 } from '@pep/contracts';
+import {
+  as,
+  organization,
+  patientData,
+  publish,
+  publishSettings,
+  startMessaging,
+  testClock,
+  twilioCallback,
+  type MessagingUnderTest,
+} from '../test/harness.js';
 
 const CLINIC_NUMBER = '+15005550006';
 
@@ -45,13 +56,13 @@ describe('messaging service: broadcasts', () => {
   const patients = async (
     org: string,
     count: number,
-    options: { language?: string; doNotContact?: boolean; optedOut?: boolean; noPhone?: boolean } = {},
+    options: { language?: string; doNotContact?: boolean; optedOut?: boolean; noPhone?: boolean; tags?: string[] } = {},
   ) => {
     const made: Array<{ id: string; phone: string | null }> = [];
     for (let index = 0; index < count; index += 1) made.push({ id: randomUUID(), phone: options.noPhone ? null : nextPhone() });
     await sql.query(
-      `INSERT INTO patient_contact (id, organization, firstname, lastname, phone, language, do_not_contact, opted_out_at, updated_at)
-       SELECT id, $2, 'Rosa', 'Diaz', phone, $4, $5, $6, now() FROM unnest($1::uuid[], $3::text[]) AS p(id, phone)`,
+      `INSERT INTO patient_contact (id, organization, firstname, lastname, phone, language, do_not_contact, opted_out_at, tags, updated_at)
+       SELECT id, $2, 'Rosa', 'Diaz', phone, $4, $5, $6, $7, now() FROM unnest($1::uuid[], $3::text[]) AS p(id, phone)`,
       [
         made.map((one) => one.id),
         org,
@@ -59,6 +70,7 @@ describe('messaging service: broadcasts', () => {
         options.language ?? 'en',
         options.doNotContact ?? false,
         options.optedOut ? '2026-08-01T00:00:00Z' : null,
+        options.tags ?? [],
       ],
     );
     return made;
@@ -351,6 +363,14 @@ describe('messaging service: broadcasts', () => {
     expect(stats.queued + stats.sent + stats.failed + stats.skipped + stats.cancelled).toBe(stats.total);
     // The replies are in the patient's conversation like any other.
     expect(await rows(`SELECT count(*)::int AS n FROM message WHERE patient = $1 AND type = 'inbound'`, [replier!.id])).toEqual([{ n: 2 }]);
+    // Staff are told of the reply (not of the STOP), without its words.
+    const [thanks] = await rows(`SELECT id FROM message WHERE patient = $1 AND type = 'inbound' AND text LIKE 'Thanks%'`, [replier!.id]);
+    const notifications = await call(org.staff, 'GET', '/api/notifications?type=broadcast.reply');
+    expect(notifications.json()).toMatchObject({
+      total: 1,
+      response: [{ type: 'broadcast.reply', ref: 'message', refId: thanks.id, patient: replier!.id, cleared: false }],
+    });
+    expect(notifications.body).not.toContain('see you');
 
     const xls = await call(org.staff, 'GET', `/api/broadcasts/${broadcast._id}/xls`);
     expect(xls.statusCode).toBe(200);
@@ -437,5 +457,113 @@ describe('messaging service: broadcasts', () => {
     await drain();
     expect(textsTo(one!.phone!)).toHaveLength(1);
     expect(await get(org.staff, broadcast._id)).toMatchObject({ processingStatus: 'success', stats: { sent: 1, failed: 0 } });
+  });
+
+  it('says the organization’s name as auth last named it, and a redelivered event changes nothing more', async () => {
+    const org = organization();
+    clock.set('2026-12-02T15:00:00Z');
+    const [one] = await patients(org.id, 1);
+    const named = createEvent(organizationCreatedV1, {
+      source: '/services/auth',
+      organization: org.id,
+      subject: org.id,
+      data: { _id: org.id, name: 'Harbour Health', active: true },
+    });
+    // Delivered twice: the second finds its id in the inbox.
+    const record = { topic: organizationCreatedV1.topic, key: org.id, value: JSON.stringify(named) };
+    await service.bus.publish([record]);
+    await service.bus.publish([record]);
+    const profile = async () => rows('SELECT name FROM organization_profile WHERE organization = $1', [org.id]);
+    await waitFor(async () => (await profile()).length === 1, { timeoutMs: 30_000, message: 'organization kept' });
+    await waitFor(
+      async () => (await rows(`SELECT 1 FROM inbox WHERE event_id = $1 AND consumer = 'messaging.read-models'`, [named.id])).length === 1,
+      { timeoutMs: 30_000, message: 'event handled' },
+    );
+    expect(await profile()).toEqual([{ name: 'Harbour Health' }]);
+    const message = '{{organization.name}}: hi {{patient.firstname}}, flu shots are in.';
+    const first = await create(org.staff, { patients: [one!.id], message, configuration: { throttle: false } });
+    await drain();
+    expect(textsTo(one!.phone!).map((send) => send.params['Body'])).toEqual(['Harbour Health: hi Rosa, flu shots are in.']);
+    expect(await get(org.staff, first._id)).toMatchObject({ stats: { sent: 1 } });
+
+    await publish(
+      service.bus,
+      organizationUpdatedV1,
+      org.id,
+      org.id,
+      { _id: org.id, name: 'Harbour Family Health', active: true, changed: ['name'] },
+      '/services/auth',
+    );
+    await waitFor(async () => (await profile())[0]?.name === 'Harbour Family Health', { timeoutMs: 30_000, message: 'rename kept' });
+    // The first event again, under a new id and its old time: older than the rename, so the name stays.
+    const stale = { ...named, id: randomUUID() };
+    await service.bus.publish([{ ...record, value: JSON.stringify(stale) }]);
+    await waitFor(
+      async () => (await rows(`SELECT 1 FROM inbox WHERE event_id = $1 AND consumer = 'messaging.read-models'`, [stale.id])).length === 1,
+      { timeoutMs: 30_000, message: 'stale event handled' },
+    );
+    clock.set('2026-12-02T16:00:00Z');
+    await create(org.staff, { patients: [one!.id], message, configuration: { throttle: false } });
+    await drain();
+    expect(textsTo(one!.phone!).map((send) => send.params['Body'])).toEqual([
+      'Harbour Health: hi Rosa, flu shots are in.',
+      'Harbour Family Health: hi Rosa, flu shots are in.',
+    ]);
+    expect(await profile()).toEqual([{ name: 'Harbour Family Health' }]);
+  });
+
+  it('reaches patients by their tags, as patients’ events tag them, in the preview and when sending', async () => {
+    const org = organization();
+    clock.set('2026-12-03T15:00:00Z');
+    const [diabetic] = await patients(org.id, 1, { tags: ['diabetic'] });
+    const [both] = await patients(org.id, 1, { tags: ['flu-2026', 'diabetic'] });
+    await patients(org.id, 2, { tags: ['other'] });
+    await patients(org.id, 1);
+    // Tagged by patients' own event, which the read model keeps.
+    const tagged = patientData({ phone: nextPhone(), tags: ['flu-2026'] });
+    await publish(service.bus, patientCreatedV1, org.id, tagged._id, tagged, '/services/patients');
+    await waitFor(async () => (await rows('SELECT tags FROM patient_contact WHERE id = $1', [tagged._id]))[0]?.tags?.length === 1, {
+      timeoutMs: 30_000,
+      message: 'tags kept',
+    });
+    const preview = async (query: string) => {
+      const response = await call(org.staff, 'GET', `/api/broadcasts/patients?${query}`);
+      expect(response.statusCode, response.body).toBe(200);
+      return response.json() as { total: number; response: Array<{ _id: string }> };
+    };
+    const ids = (page: { response: Array<{ _id: string }> }) => page.response.map((one) => one._id).sort();
+    expect(ids(await preview('tags=diabetic'))).toEqual([diabetic!.id, both!.id].sort());
+    expect(ids(await preview('tags=flu-2026,diabetic'))).toEqual([diabetic!.id, both!.id, tagged._id].sort());
+    expect(ids(await preview('tags=flu-2026&tags=nobody'))).toEqual([both!.id, tagged._id].sort());
+    expect((await preview('')).total).toBe(6);
+    for (const query of [
+      `tags=${'x'.repeat(41)}`,
+      `tags=${Array.from({ length: 21 }, (_, index) => `t${index}`).join(',')}`,
+      'tags=a,,b',
+    ]) {
+      const bad = await call(org.staff, 'GET', `/api/broadcasts/patients?${query}`);
+      expect(bad.statusCode, query).toBe(400);
+      expect(bad.body).toContain('tags');
+    }
+    const refused = await call(org.staff, 'POST', '/api/broadcasts', {
+      title: 'Flu shots',
+      type: 'scheduled',
+      message: 'Hi',
+      sendAt: clock().toISOString(),
+      audience: { tags: [] },
+    });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json().errors.map((error: { field: string }) => error.field)).toEqual(['body.audience.tags']);
+
+    const broadcast = await create(org.staff, {
+      type: 'scheduled',
+      audience: { tags: ['flu-2026'] },
+      configuration: { throttle: false },
+    });
+    await drain();
+    expect(textsTo(both!.phone!)).toHaveLength(1);
+    expect(textsTo(tagged.phone!)).toHaveLength(1);
+    expect(textsTo(diabetic!.phone!)).toHaveLength(0);
+    expect(await get(org.staff, broadcast._id)).toMatchObject({ audience: { tags: ['flu-2026'] }, rowCount: 2, stats: { sent: 2 } });
   });
 });

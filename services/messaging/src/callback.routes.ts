@@ -12,6 +12,7 @@ import type { InboundService } from './inbound.service.js';
 import { messageEventData } from './outbound.js';
 import { outcomeUnknown } from './pending-sweep.js';
 import { ReferralVoice, registerReferralVoiceRoutes } from './referral-outreach.routes.js';
+import type { LinkKeys } from './email-links.js';
 import { idParams } from './schemas.js';
 import { registerVoiceCallbackRoutes } from './voice-callback.routes.js';
 import { VoiceService } from './voice.service.js';
@@ -73,7 +74,7 @@ const badSignature = () => new HttpProblem(403, 'bad-signature', 'The request is
 export interface CallbackOptions {
   webhookToken: string | null;
   /** Signs and checks the answer links of e-mails. */
-  linkKey: Buffer;
+  linkKeys: LinkKeys;
   publicUrl: string;
   work: MessagingWork;
   inbound: InboundService;
@@ -120,7 +121,7 @@ export function registerCallbackRoutes(app: ServiceApp, prisma: PrismaClient, op
     registerReferralVoiceRoutes(scope, new ReferralVoice(prisma, options.inbound, options.publicUrl), (request) =>
       signedByTwilio(request, options.webhookToken, options.publicUrl),
     );
-    registerEmailCallbackRoutes(scope, new EmailAnswerService(prisma, options.inbound, options.linkKey));
+    registerEmailCallbackRoutes(scope, new EmailAnswerService(prisma, options.inbound, options.linkKeys));
   });
 }
 

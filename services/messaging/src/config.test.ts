@@ -48,6 +48,27 @@ describe('messaging configuration', () => {
     expect(() => parseConfig(configSchema, { ...base, ...twilio, TWILIO_ACCOUNT_SID: 'AC123' })).toThrow(/TWILIO_ACCOUNT_SID/);
   });
 
+  it('refuses to start in production without an SMS vendor unless the development sink is asked for by name', () => {
+    const production = { ...base, NODE_ENV: 'production' };
+    let refused: unknown;
+    try {
+      parseConfig(configSchema, production);
+    } catch (error) {
+      refused = error;
+    }
+    expect(refused).toBeInstanceOf(ConfigError);
+    expect((refused as ConfigError).problems).toEqual([
+      'TWILIO_ACCOUNT_SID: no SMS vendor in production: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM, or SMS_SINK=true to send texts and calls to the development sink (nothing reaches patients)',
+    ]);
+    expect(parseConfig(configSchema, { ...production, ...twilio }).TWILIO_ACCOUNT_SID).toBe(twilio.TWILIO_ACCOUNT_SID);
+    expect(parseConfig(configSchema, { ...production, SMS_SINK: 'true' }).SMS_SINK).toBe(true);
+    expect(() => parseConfig(configSchema, { ...production, SMS_SINK: 'false' })).toThrow(/no SMS vendor in production/);
+    // Both at once is a mistake either way round.
+    expect(() => parseConfig(configSchema, { ...production, ...twilio, SMS_SINK: 'true' })).toThrow(/SMS_SINK: SMS_SINK=true and Twilio/);
+    // Development and tests keep the sink without being asked.
+    expect(parseConfig(configSchema, { ...base, NODE_ENV: 'test' }).TWILIO_ACCOUNT_SID).toBeUndefined();
+  });
+
   it('takes Bandwidth callback credentials as a pair, and none by default (loopback callers only)', () => {
     expect(parseConfig(configSchema, base).BANDWIDTH_CALLBACK_USERNAME).toBeUndefined();
     expect(
@@ -64,7 +85,7 @@ describe('messaging configuration', () => {
 
   it('moves its clock only when asked to, and never in production', () => {
     expect(parseConfig(configSchema, { ...base, NODE_ENV: 'test', CLOCK_CONTROL: 'true' }).CLOCK_CONTROL).toBe(true);
-    expect(parseConfig(configSchema, { ...base, NODE_ENV: 'production', CLOCK_CONTROL: 'false' }).CLOCK_CONTROL).toBe(false);
+    expect(parseConfig(configSchema, { ...base, ...twilio, NODE_ENV: 'production', CLOCK_CONTROL: 'false' }).CLOCK_CONTROL).toBe(false);
     expect(() => parseConfig(configSchema, { ...base, NODE_ENV: 'production', CLOCK_CONTROL: 'true' })).toThrow(/CLOCK_CONTROL/);
     expect(() => parseConfig(configSchema, { ...base, CLOCK_CONTROL: 'yes' })).toThrow(/CLOCK_CONTROL/);
   });

@@ -1,4 +1,12 @@
-import { baseConfigSchema, clockControlRefinement, envBoolean, envList } from '@pep/service-kit';
+import {
+  baseConfigSchema,
+  databasePoolMax,
+  internalAuthSecretSchema,
+  clockControlRefinement,
+  envBoolean,
+  envList,
+  kafkaConfigCheck,
+} from '@pep/service-kit';
 import { z } from 'zod';
 import { DISPATCH_DEFAULTS } from './dispatcher.js';
 import { PENDING_SWEEP_DEFAULTS } from './pending-sweep.js';
@@ -7,16 +15,18 @@ import { QUOTA_DEFAULTS } from './quota.js';
 /**
  * The messaging service's environment. Either DATABASE_URL (Postgres) or PGLITE_DIR (embedded) is required.
  * SMS and voice go through Twilio when its account is configured, otherwise to a development sink that only
- * records them; mail goes to SMTP_URL or, when that is unset, as .eml files into MAIL_DIR.
+ * records them (in production only with SMS_SINK=true); mail goes to SMTP_URL or, when that is unset, as .eml files into
+ * MAIL_DIR.
  */
 export const configSchema = baseConfigSchema
   .extend({
     DATABASE_URL: z.string().url().optional(),
+    DATABASE_POOL_MAX: databasePoolMax,
     PGLITE_DIR: z.string().min(1).optional(),
     KAFKA_BROKERS: envList.optional(),
     KAFKA_CLIENT_ID: z.string().default('messaging'),
     TOPIC_PREFIX: z.string().default(''),
-    INTERNAL_AUTH_SECRET: z.string().min(32, 'must be at least 32 characters'),
+    INTERNAL_AUTH_SECRET: internalAuthSecretSchema,
     MIGRATE_ON_START: envBoolean.default(true),
     /** The platform's public base URL: Twilio calls back at `${PUBLIC_URL}/api/callback/...` and signs that URL. */
     PUBLIC_URL: z.string().url().default('http://localhost:3000'),
@@ -34,6 +44,12 @@ export const configSchema = baseConfigSchema
      * them), so a developer can play the patient; unset, every callback is refused.
      */
     SMS_SINK_WEBHOOK_TOKEN: z.string().min(16).optional(),
+    /**
+     * `true`: send SMS and voice to the development sink (recorded, never sent) knowingly. Production refuses to start
+     * without Twilio unless this is set, so a missing Secret never silently stops patients' texts; development and tests
+     * use the sink whenever Twilio is not configured.
+     */
+    SMS_SINK: envBoolean.optional(),
     /**
      * HTTP Basic credentials Bandwidth is configured to send with its callbacks (`POST /webhooks/reply/bandwidth/sms`);
      * both or neither. Without them only callers on this machine (loopback, as the gateway saw them) are accepted.
@@ -126,6 +142,16 @@ export const configSchema = baseConfigSchema
       message: 'set all of TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM, or none (development sink)',
       path: ['TWILIO_ACCOUNT_SID'],
     },
-  );
+  )
+  .refine((config) => config.NODE_ENV !== 'production' || config.TWILIO_ACCOUNT_SID !== undefined || config.SMS_SINK === true, {
+    message:
+      'no SMS vendor in production: set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM, or SMS_SINK=true to send texts and calls to the development sink (nothing reaches patients)',
+    path: ['TWILIO_ACCOUNT_SID'],
+  })
+  .refine((config) => !(config.SMS_SINK === true && config.TWILIO_ACCOUNT_SID !== undefined), {
+    message: 'SMS_SINK=true and Twilio are both set: texts would go to Twilio; remove one',
+    path: ['SMS_SINK'],
+  })
+  .superRefine(kafkaConfigCheck);
 
 export type MessagingConfig = z.output<typeof configSchema>;

@@ -1,3 +1,4 @@
+import { outsideTraces } from '@pep/bus';
 import { referralOutreachSentV1, reminderSentV1 } from '@pep/contracts';
 import type { Logger } from '@pep/service-kit';
 import { isDemoSample } from './demo-samples.js';
@@ -14,7 +15,7 @@ import { outreachFacility, referralOutreachSent, referralSkipReason } from './re
 import { CANCELLATION_ACK, CONFIRMATION_ACK, SYSTEM_USER } from './reminder-planning.handlers.js';
 import { isAllowed, nextAllowed, type AllowedHours } from './send-time.js';
 import { settingsOf } from './settings.js';
-import { chooseWording, render, variablesOf } from './templates.js';
+import { bookingLinkOf, chooseWording, mentions, render, variablesOf } from './templates.js';
 import { planWaitlistInvite, WAITLIST_INVITE, WAITLIST_JOINED } from './waitlist-requested.handler.js';
 
 /** Tuning of a {@link ReminderDispatcher}. */
@@ -180,6 +181,23 @@ export class ReminderDispatcher {
     return row?.at ? new Date(row.at) : null;
   }
 
+  /**
+   * Seconds the oldest reminder due now has waited to go, counted from when it was last allowed to (its send time, or
+   * the end of a hold): one held back by design (quiet hours, spacing, the send quota, a retry's backoff) has a retry
+   * time still ahead and does not count until that passes. 0 when nothing due waits. Index range scans as in nextDue().
+   */
+  async dispatchDelaySeconds(): Promise<number> {
+    const [row] = await this.prisma.$queryRawUnsafe<Array<{ delay: number | string | null }>>(
+      `SELECT EXTRACT(EPOCH FROM $1::timestamptz - LEAST(
+         (SELECT min("send_at") FROM "reminder" WHERE "status" = 'scheduled' AND NOT "deleted" AND "retry_at" IS NULL AND "send_at" <= $1::timestamptz),
+         (SELECT min(GREATEST("send_at", "retry_at")) FROM "reminder"
+           WHERE "status" = 'scheduled' AND NOT "deleted" AND "retry_at" IS NOT NULL AND "retry_at" <= $1::timestamptz AND "send_at" <= $1::timestamptz),
+         (SELECT min(GREATEST("send_at", coalesce("retry_at", "send_at"))) FROM "reminder" WHERE "status" = 'queued' AND NOT "deleted")))::float8 AS "delay"`,
+      this.clock(),
+    );
+    return Math.max(0, Number(row?.delay ?? 0));
+  }
+
   /** Runs up to `lanes` rounds at once until the backlog is gone, then sleeps until the next send time. */
   private pump(lanes: number): void {
     this.waking = false;
@@ -187,7 +205,8 @@ export class ReminderDispatcher {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     while (this.running.size < Math.min(lanes, this.lanes)) {
-      const lane: Promise<void> = this.lane().finally(() => {
+      // A round serves every due reminder, whoever woke it: never under the trace of the handler that did.
+      const lane: Promise<void> = outsideTraces(() => this.lane()).finally(() => {
         this.running.delete(lane);
         if (this.running.size === 0) void this.sleep();
       });
@@ -338,6 +357,17 @@ export class ReminderDispatcher {
         },
       }),
     ]);
+    // Built-in reminder wordings use neither the organization's name nor a booking link: most batches skip these.
+    const texts = [...claimed.map((reminder) => reminder.text), ...templates.flatMap((row) => [row.text, row.subject])];
+    const [profiles, bookingLinks] = await Promise.all([
+      mentions('organization', ...texts)
+        ? this.prisma.organizationProfile.findMany({ where: { organization: { in: organizations } } })
+        : Promise.resolve([]),
+      mentions('booking', ...texts)
+        ? this.prisma.bookingLink.findMany({ where: { organization: { in: organizations } } })
+        : Promise.resolve([]),
+    ]);
+    const profileByOrganization = new Map(profiles.map((row) => [row.organization, row]));
     const settingsByOrganization = new Map(settings.map((row) => [row.organization, settingsOf(row)]));
     // A round has one `now`: whether it is within allowed hours is the same for every reminder of a zone and window.
     const allowed = new Map<string, boolean>();
@@ -354,6 +384,8 @@ export class ReminderDispatcher {
       facility: ownRows(facilities),
       provider: ownRows(providers),
       settings: (organization: string) => settingsByOrganization.get(organization) ?? settingsOf(null),
+      organization: (organization: string) => profileByOrganization.get(organization) ?? null,
+      bookingLink: (organization: string, facility: string | null | undefined) => bookingLinkOf(bookingLinks, organization, facility),
       wording: (organization: string, key: string, language: string) =>
         chooseWording(
           templates.filter(
@@ -535,6 +567,8 @@ export class ReminderDispatcher {
         facility: reminder.referral ? outreachFacility(facility) : slotFacility,
         appointment: slot ? { date: slot.date, timeZone: slotZone } : null,
         offer: offer ? { expireAt: offer.expireAt, timeZone: slotZone } : null,
+        organization: loaded.organization(organization),
+        booking: { link: loaded.bookingLink(organization, slotFacility?.id ?? reminder.facility) },
         help: settings.helpText,
       },
       contact.language,
@@ -562,6 +596,7 @@ export class ReminderDispatcher {
           offer: reminder.offer,
           createdBy: SYSTEM_USER,
           correlationId: reminder.id,
+          traceparent: reminder.traceparent,
         },
       },
     };
@@ -717,6 +752,7 @@ const REMINDER_COLUMNS = [
   'referral',
   ['referralAttempt', 'referral_attempt'],
   ['followupRule', 'followup_rule'],
+  'traceparent',
   'deleted',
   ['createdBy', 'created_by'],
   ['updatedBy', 'updated_by'],

@@ -1,6 +1,6 @@
 import { HttpProblem } from '@pep/service-kit';
 import type { Reading } from './classify.js';
-import { verifyLink, type LinkAction, type LinkKind } from './email-links.js';
+import { verifyLink, type LinkAction, type LinkKeys, type LinkKind } from './email-links.js';
 import type { PrismaClient } from './generated/prisma/client.js';
 import type { InboundService } from './inbound.service.js';
 import { wordingAbout } from './templates.js';
@@ -30,7 +30,7 @@ export class EmailAnswerService {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly inbound: InboundService,
-    private readonly key: Buffer,
+    private readonly keys: LinkKeys,
   ) {}
 
   /** What the link would do, without doing it; 403 for a token not signed for this callback, 410 once it expired, 404 for a message gone. */
@@ -58,7 +58,7 @@ export class EmailAnswerService {
   }
 
   private async verified(kind: LinkKind, token: string) {
-    const claim = verifyLink(this.key, kind, token);
+    const claim = verifyLink(this.keys, kind, token);
     if (!claim) throw new HttpProblem(403, 'bad-link', 'The link is not one the clinic sent.', { errors: tokenField('not a valid link') });
     if (claim.expiresAt <= this.inbound.clock())
       throw new HttpProblem(410, 'link-expired', 'The link has expired.', { title: 'Gone', errors: tokenField('expired') });

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { linkKey, signLink, verifyLink } from './email-links.js';
+import { linkKeys, signLink, verifyLink } from './email-links.js';
 
 describe('e-mail answer links', () => {
-  const key = linkKey('0123456789abcdef0123456789abcdef');
+  const key = linkKeys('0123456789abcdef0123456789abcdef');
   const claim = { message: randomUUID(), action: 'confirm' as const, expiresAt: new Date('2026-08-05T14:00:00Z') };
 
   it('gives back the claim of a token it signed, and carries nothing but ids, the action and the expiry', () => {
@@ -23,11 +23,22 @@ describe('e-mail answer links', () => {
       [message, action, expires],
     ].map((parts) => parts.join('.'));
     for (const tampered of refused) expect(verifyLink(key, 'reminders', tampered), tampered).toBeNull();
-    expect(verifyLink(linkKey('another-secret-0123456789abcdef'), 'reminders', token)).toBeNull();
+    expect(verifyLink(linkKeys('another-secret-0123456789abcdef'), 'reminders', token)).toBeNull();
     // An offer's actions only at the offers callback; the signature binds the callback as well.
     expect(verifyLink(key, 'offers', token)).toBeNull();
     const accept = signLink(key, 'offers', { ...claim, action: 'accept' });
     expect(verifyLink(key, 'offers', accept)).toMatchObject({ action: 'accept' });
     expect(verifyLink(key, 'reminders', accept)).toBeNull();
+  });
+
+  it('during a rotation signs with the first secret and still answers links signed with the older one', () => {
+    const older = '0123456789abcdef0123456789abcdef';
+    const newer = 'fedcba9876543210fedcba9876543210';
+    const mailedBefore = signLink(linkKeys(older), 'reminders', claim);
+    const rotating = linkKeys(`${newer},${older}`);
+    expect(verifyLink(rotating, 'reminders', mailedBefore)).toEqual(claim);
+    const mailedDuring = signLink(rotating, 'reminders', claim);
+    expect(verifyLink(linkKeys(newer), 'reminders', mailedDuring)).toEqual(claim);
+    expect(verifyLink(linkKeys(older), 'reminders', mailedDuring)).toBeNull();
   });
 });

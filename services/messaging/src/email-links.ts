@@ -23,13 +23,20 @@ export interface LinkClaim {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/** The keys links are signed and checked with: the first signs, every one verifies (a rotation's older secrets). */
+export type LinkKeys = readonly [Buffer, ...Buffer[]];
+
 /**
- * The key links are signed with, derived from the service's internal secret (always configured, unlike a vendor
- * token, and unchanged when the vendor account rotates its token). Derived with its own label, so a link's signature
- * reveals nothing about that secret and serves nothing else.
+ * The keys links are signed with, derived from the service's internal secret (always configured, unlike a vendor
+ * token, and unchanged when the vendor account rotates its token), one per secret of a rotation's comma list, so a
+ * link mailed before the rotation still answers. Derived with their own label, so a link's signature reveals nothing
+ * about that secret and serves nothing else.
  */
-export function linkKey(secret: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', secret, 'pep-messaging', 'e-mail answer links v1', 32));
+export function linkKeys(secret: string): LinkKeys {
+  const [first, ...rest] = secret
+    .split(',')
+    .map((part) => Buffer.from(hkdfSync('sha256', part.trim(), 'pep-messaging', 'e-mail answer links v1', 32)));
+  return [first!, ...rest];
 }
 
 const signatureOf = (key: Buffer, kind: LinkKind, message: string, action: LinkAction, expires: number) =>
@@ -40,22 +47,25 @@ const signatureOf = (key: Buffer, kind: LinkKind, message: string, action: LinkA
  * anything about the patient; the signature covers the callback it goes to, so a reminder's token does not work at
  * the offers callback.
  */
-export function signLink(key: Buffer, kind: LinkKind, claim: LinkClaim): string {
+export function signLink(keys: LinkKeys, kind: LinkKind, claim: LinkClaim): string {
   const expires = Math.floor(claim.expiresAt.getTime() / 1000);
-  return `${claim.message}.${claim.action}.${expires}.${signatureOf(key, kind, claim.message, claim.action, expires)}`;
+  return `${claim.message}.${claim.action}.${expires}.${signatureOf(keys[0], kind, claim.message, claim.action, expires)}`;
 }
 
 /** The claim of a token signed with the key for this callback; null when it is not one (tampered, foreign, garbled). */
-export function verifyLink(key: Buffer, kind: LinkKind, token: string): LinkClaim | null {
+export function verifyLink(keys: LinkKeys, kind: LinkKind, token: string): LinkClaim | null {
   const parts = token.split('.');
   if (parts.length !== 4) return null;
   const [message, action, expiresText, signature] = parts as [string, string, string, string];
   if (!UUID.test(message) || !/^\d{1,12}$/.test(expiresText) || !(LINK_PATHS[kind].actions as readonly string[]).includes(action))
     return null;
   const expires = Number(expiresText);
-  const expected = Buffer.from(signatureOf(key, kind, message, action as LinkAction, expires));
   const given = Buffer.from(signature);
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
+  const signedByOne = keys.some((key) => {
+    const expected = Buffer.from(signatureOf(key, kind, message, action as LinkAction, expires));
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  });
+  if (!signedByOne) return null;
   return { message, action: action as LinkAction, expiresAt: new Date(expires * 1000) };
 }
 
@@ -75,7 +85,7 @@ export interface LinkedEmail {
  * `email-offer-links`); null for other e-mails or when what it is about is unknown. Links last until
  * the appointment begins, or the offer ends: an answer after that could change nothing.
  */
-export async function answerLinks(db: Db, key: Buffer, publicUrl: string, email: LinkedEmail): Promise<string | null> {
+export async function answerLinks(db: Db, keys: LinkKeys, publicUrl: string, email: LinkedEmail): Promise<string | null> {
   const kind: LinkKind | null =
     email.key === 'reminder' && email.appointment ? 'reminders' : email.key === 'offer' && email.offer ? 'offers' : null;
   if (!kind) return null;
@@ -94,6 +104,6 @@ export async function answerLinks(db: Db, key: Buffer, publicUrl: string, email:
   );
   const base = `${publicUrl.replace(/\/+$/, '')}${LINK_PATHS[kind].path}?token=`;
   for (const action of LINK_PATHS[kind].actions)
-    variables[`link.${action}`] = base + signLink(key, kind, { message: email.id, action, expiresAt });
+    variables[`link.${action}`] = base + signLink(keys, kind, { message: email.id, action, expiresAt });
   return render(wording.text, variables);
 }

@@ -224,6 +224,73 @@ describe('messaging service: feedback (NPS) after a visit', () => {
     expect(waiting.json().response.map((row: { _id: string }) => row._id)).toEqual([survey.id]);
   });
 
+  it('tells staff of a detractor once, however often the score arrives; each user clears it from their own list', async () => {
+    const { org, phone, records, appointments } = await clinic({ visits: 2 });
+    await ask(org.id, appointments[0]!._id);
+    const sid = `SM${randomUUID().replace(/-/g, '')}`;
+    await reply(phone, '2', sid);
+    await reply(phone, '2', sid);
+    const survey = await surveyOf(appointments[0]!._id);
+    // The same score again on the web is no change either.
+    const again = await service.app.inject({
+      method: 'POST',
+      url: '/api/feedbackResponses/score',
+      headers: await as(org.staff),
+      payload: { feedbackRequest: survey.id, score: 2 },
+    });
+    expect(again.statusCode, again.body).toBe(200);
+    // A promoter raises nothing.
+    await ask(org.id, appointments[1]!._id);
+    await reply(phone, '10');
+
+    const list = async (identity: Parameters<typeof as>[0], query = '') => {
+      const response = await service.app.inject({ url: `/api/notifications${query}`, headers: await as(identity) });
+      expect(response.statusCode, response.body).toBe(200);
+      return response.json() as { total: number; page: number; limit: number; response: Array<Record<string, unknown>> };
+    };
+    const mine = await list(org.staff);
+    expect(mine.total).toBe(1);
+    expect(mine.response[0]).toMatchObject({
+      type: 'feedback.detractor',
+      ref: 'feedback-response',
+      refId: survey.id,
+      patient: records.patient._id,
+      facility: records.facility._id,
+      provider: records.provider._id,
+      cleared: false,
+      user: org.id,
+    });
+    // Staff-facing and short: it names no patient.
+    expect(JSON.stringify(mine.response[0])).not.toContain('Rosa');
+    expect((await list(org.staff, `?facility=${records.facility._id}&provider=${records.provider._id}`)).total).toBe(1);
+    const elsewhere = await service.app.inject({ url: `/api/notifications?facility=${randomUUID()}`, headers: await as(org.staff) });
+    expect([elsewhere.statusCode, elsewhere.json().errors[0].field]).toEqual([404, 'querystring.facility']);
+    expect((await list(organization().staff)).total).toBe(0);
+    const bad = await service.app.inject({ url: '/api/notifications?cleared=maybe', headers: await as(org.staff) });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.body).toContain('cleared');
+
+    const clear = async (identity: Parameters<typeof as>[0], payload?: Record<string, unknown>) =>
+      service.app.inject({ method: 'PUT', url: '/api/notifications/clear', headers: await as(identity), ...(payload ? { payload } : {}) });
+    const id = mine.response[0]!['_id'] as string;
+    // Another organization's id: 404 naming it, nothing cleared.
+    const foreign = await clear(organization().staff, { ids: [id] });
+    expect(foreign.statusCode).toBe(404);
+    expect(foreign.body).toContain('body.ids.0');
+    expect((await clear(org.staff, { ids: [id] })).json()).toEqual({ cleared: 1 });
+    expect((await clear(org.staff)).json()).toEqual({ cleared: 0 });
+    expect((await list(org.staff, '?cleared=false')).total).toBe(0);
+    expect((await list(org.staff, '?cleared=true')).response[0]).toMatchObject({ _id: id, cleared: true });
+    // Another user of the organization still has it.
+    expect((await list(org.admin, '?cleared=false')).total).toBe(1);
+    expect((await clear(org.admin)).json()).toEqual({ cleared: 1 });
+    expect(await rows('SELECT cardinality(cleared_by) AS users FROM notification WHERE organization = $1', [org.id])).toEqual([
+      { users: 2 },
+    ]);
+    // A patient is not staff.
+    expect((await service.app.inject({ url: '/api/notifications', headers: await as(org.patient) })).statusCode).toBe(403);
+  });
+
   it('reads 1 and 2 after a survey as scores, never as confirming or cancelling the visit', async () => {
     const { org, phone, appointments } = await clinic();
     await ask(org.id, appointments[0]!._id);

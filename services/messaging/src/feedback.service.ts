@@ -3,6 +3,7 @@ import { HttpProblem, type Identity } from '@pep/service-kit';
 import type { Db, MessagingWork, Tx } from './events.js';
 import type { Appointment, FeedbackResponse, PatientContact, Prisma, PrismaClient } from './generated/prisma/client.js';
 import { SYSTEM_USER } from './reminder-planning.handlers.js';
+import { raiseNotification } from './notification.service.js';
 import { contextFor, render, variablesOf, wordingFor } from './templates.js';
 
 /** Key of the one-question NPS text sent after a visit. */
@@ -246,6 +247,19 @@ export class FeedbackService {
     });
     const current = (await tx.feedbackResponse.findFirst({ where: { id: response.id, organization } }))!;
     if (count === 0) return { recorded: false, response: current };
+    // Staff hear of a detractor at once; the text names no patient, the survey and patient ids lead to them.
+    if (category === 'detractor')
+      await raiseNotification(tx, {
+        organization,
+        type: 'feedback.detractor',
+        ref: 'feedback-response',
+        refId: response.id,
+        patient: response.patient,
+        facility: response.facility,
+        provider: response.provider,
+        title: 'Detractor: follow up',
+        body: `A patient rated their visit ${input.score} out of 10 and was told the clinic will contact them.`,
+      });
     const key = category === 'detractor' ? FEEDBACK_DETRACTOR : token ? FEEDBACK_PROMOTER : FEEDBACK_THANKS;
     const contact = await tx.patientContact.findFirst({ where: { id: response.patient, organization } });
     const language = contact?.language ?? 'en';

@@ -16,6 +16,8 @@ export const FOLLOWUP_VARIABLES = [
   'facility.phone',
   'appointment.date',
   'appointment.time',
+  'organization.name',
+  'booking.link',
 ] as const;
 
 const localTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a local time HH:MM, e.g. 09:00');

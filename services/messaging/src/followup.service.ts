@@ -17,14 +17,14 @@ import { invalidFields, recordView, type Page } from './schemas.js';
 export const DEFAULT_GROUP = 'default';
 
 /**
- * The wording of a `text` rule written without one. The platform has no self-booking link to give, so the patient is
- * asked to call the facility's front desk.
+ * The wording of a `text` rule written without one. {{booking.link}} is the page the facility (else the organization)
+ * lets patients book on (the `bookingLink` setting); without one it is the facility's phone, so the text still says how
+ * to book.
  */
 export const DEFAULT_FOLLOWUP_TEXT: Partial<Record<FollowupTrigger, string>> = {
-  'no-show':
-    'Hi {{patient.firstname}}, we missed you at {{facility.name}} on {{appointment.date}}. Call {{facility.phone}} to book another time.',
+  'no-show': 'Hi {{patient.firstname}}, we missed you at {{facility.name}} on {{appointment.date}}. To book another time: {{booking.link}}',
   cancelled:
-    'Hi {{patient.firstname}}, your appointment at {{facility.name}} was cancelled and we have not seen a new one yet. Call {{facility.phone}} to book a time that suits you.',
+    'Hi {{patient.firstname}}, your appointment at {{facility.name}} was cancelled and we have not seen a new one yet. To book a time that suits you: {{booking.link}}',
 };
 
 /** A planned follow-up not sent yet, which deleting its rule or the patient rebooking voids. */

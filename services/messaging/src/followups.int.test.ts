@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { appointmentCompletedV1, appointmentNoShowV1, facilityCreatedV1, settingsChangedV1 } from '@pep/contracts';
+import { appointmentCompletedV1, appointmentNoShowV1, facilityCreatedV1, organizationCreatedV1, settingsChangedV1 } from '@pep/contracts';
 import { kafkaBrokers, startTwilioFake, waitFor, type TwilioFake } from '@pep/testing';
 import { DateTime } from 'luxon';
 import pg from 'pg';
@@ -130,8 +130,66 @@ describe('messaging service: follow-ups after an appointment’s outcome', () =>
     const texts = textsTo(phone);
     expect(texts).toHaveLength(1);
     expect(texts[0]).toContain('Hi Kenji, we missed you at Harbour Clinic');
-    expect(texts[0]).toContain('Call +81 3 5555 0100 to book another time');
+    // No booking page set: the text gives the facility's phone to book by.
+    expect(texts[0]).toContain('To book another time: +81 3 5555 0100');
     expect((await followupsOf(appointment._id))[0]).toMatchObject({ status: 'sent' });
+  });
+
+  it('gives the facility’s booking page (else the organization’s) as the rebooking link, and says the organization’s name', async () => {
+    clock.set('2026-08-06T01:00:00Z');
+    const { org, phone, records } = await clinic();
+    const setting = (ref: 'organization' | 'facility', refId: string, settings: Record<string, unknown>, deleted = false) => {
+      const id = randomUUID();
+      return publish(
+        service.bus,
+        settingsChangedV1,
+        org.id,
+        id,
+        { _id: id, organization: org.id, ref, refId, settings, unsubscribed: [], unsubscribedAll: false, deleted },
+        '/services/auth',
+      );
+    };
+    await setting('organization', org.id, { bookingLink: 'https://book.example/harbour-health' });
+    await setting('facility', records.facility._id, { bookingLink: 'https://book.example/harbour-clinic' });
+    await publish(
+      service.bus,
+      organizationCreatedV1,
+      org.id,
+      org.id,
+      { _id: org.id, name: 'Harbour Health', active: true },
+      '/services/auth',
+    );
+    await waitFor(
+      async () =>
+        (await rows('SELECT 1 FROM booking_link WHERE organization = $1 AND url IS NOT NULL', [org.id])).length === 2 &&
+        (await rows('SELECT 1 FROM organization_profile WHERE organization = $1', [org.id])).length === 1,
+      { timeoutMs: 30_000, message: 'booking links and name kept' },
+    );
+    const missed = await rule(org, { name: 'We missed you', trigger: { event: 'no-show' }, action: 'text' });
+    // 09:00 in Tokyo, missed; the follow-up goes at once (10:00 there).
+    const first = await booked(org.id, records, '2026-08-06T00:00:00.000Z');
+    await handled((await outcome(org.id, first, 'no-show', '2026-08-06T00:30:00.000Z')).id);
+    await drain();
+    expect(textsTo(phone)).toEqual([
+      'Hi Kenji, we missed you at Harbour Clinic on Thursday, August 6, 2026. To book another time: https://book.example/harbour-clinic',
+    ]);
+
+    // The facility's page removed: the organization's stands in. A clinic's own wording may name the organization.
+    await setting('facility', records.facility._id, {}, true);
+    await waitFor(async () => (await rows('SELECT url FROM booking_link WHERE ref = $1', [records.facility._id]))[0]?.url === null, {
+      timeoutMs: 30_000,
+      message: 'facility page removed',
+    });
+    const changed = await call(org, 'PUT', `/api/followups/${missed._id}`, {
+      text: '{{organization.name}}: book again at {{booking.link}}',
+    });
+    expect(changed.statusCode, changed.body).toBe(200);
+    clock.set('2026-08-06T02:00:00Z');
+    const second = await booked(org.id, records, '2026-08-06T01:30:00.000Z');
+    await handled((await outcome(org.id, second, 'no-show', '2026-08-06T01:45:00.000Z')).id);
+    await drain();
+    expect(textsTo(phone).at(-1)).toBe('Harbour Health: book again at https://book.example/harbour-health');
+    expect(textsTo(phone)).toHaveLength(2);
   });
 
   it('plans only where the conditions admit the appointment (facility, provider, type)', async () => {
@@ -297,6 +355,9 @@ describe('messaging service: follow-ups after an appointment’s outcome', () =>
     )[0];
     expect(detractor).toMatchObject({ score: 2, category: 'detractor', follow_up_required: true, review_token: null });
     expect(textsTo(secondPhone).at(-1)).toContain('We are sorry your visit to Harbour Clinic was not what you hoped for, Aiko');
+    // Staff are told of the detractor (and of no one else).
+    const notifications = (await call(org, 'GET', '/api/notifications')).json();
+    expect(notifications).toMatchObject({ total: 1, response: [{ type: 'feedback.detractor', refId: detractor.id, cleared: false }] });
   });
 
   it('creates, lists, groups, changes and deletes rules; bad input answers 400 naming the field and changes nothing', async () => {
@@ -315,7 +376,7 @@ describe('messaging service: follow-ups after an appointment’s outcome', () =>
       action: 'text',
       active: true,
     });
-    expect((created as unknown as { text: string }).text).toContain('{{facility.phone}}');
+    expect((created as unknown as { text: string }).text).toContain('{{booking.link}}');
 
     const bad = async (method: 'POST' | 'PUT', url: string, payload: unknown, field: string, status = 400) => {
       const refused = await call(org, method, url, payload);

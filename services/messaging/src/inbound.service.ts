@@ -15,6 +15,7 @@ import { referralAnswered, referralReplyOf } from './referral-outreach.service.j
 import { sqlState } from './schemas.js';
 import { messageUsage } from './segments.js';
 import { DEFAULT_HELP_TEXT, messagingSettings } from './settings.js';
+import { raiseNotification } from './notification.service.js';
 import { builtIn, contextFor, render, variablesOf, wordingFor } from './templates.js';
 
 /** The fields of Twilio's incoming-message webhook messaging reads; other vendors' replies are put in the same words. */
@@ -130,6 +131,8 @@ export class InboundService {
           : read;
     // WAITLIST asks about the appointment last written about (the cancellation's invitation), even while an offer is open.
     const answered = (offer && reading.intent !== 'waitlist') || referral || survey ? null : await this.answeredReminder(contact);
+    // A reply to a broadcast waits for staff (there is no inbox yet); a STOP, START or HELP is answered on its own.
+    const broadcast = offer || referral || survey || ackKeyOf(read) ? null : await this.answeredBroadcast(contact);
     const reminder = answered?.reminder ?? null;
     const ackKey = ackKeyOf(reading) ?? (referral?.schedules ? REFERRAL_ANSWERED : null);
     let ack: string | null = null;
@@ -188,6 +191,16 @@ export class InboundService {
             offer: offer?.id ?? null,
           },
         });
+        if (broadcast)
+          await raiseNotification(tx, {
+            organization,
+            type: 'broadcast.reply',
+            ref: 'message',
+            refId: reply.id,
+            patient: contact.id,
+            title: 'Reply to a broadcast',
+            body: `A patient replied to the broadcast “${broadcast.title}”.`,
+          });
         // Recorded with the reply, whose vendor id is unique: a webhook delivered twice asks once.
         if (referral?.schedules)
           emit(referralAnsweredV1, referralAnswered(organization, contact.id, referral.referral, 'sms', reply.id, now));
@@ -319,6 +332,20 @@ export class InboundService {
    * The reminder an SMS reply answers: the latest one handed to the vendor, sent or with an attempt whose outcome is
    * unknown (the vendor's answer was lost, or its sender died mid-send); `lostAnswer` names the message of the latter.
    */
+  /** The broadcast a reply answers: the patient's latest automated text was one. Null otherwise. */
+  private async answeredBroadcast(contact: PatientContact): Promise<{ id: string; title: string } | null> {
+    const latest = await this.prisma.message.findFirst({
+      where: { organization: contact.organization, patient: contact.id, type: 'outbound', automated: true, deleted: false },
+      orderBy: { createdAt: 'desc' },
+      select: { broadcast: true },
+    });
+    if (!latest?.broadcast) return null;
+    return this.prisma.broadcast.findFirst({
+      where: { id: latest.broadcast, organization: contact.organization },
+      select: { id: true, title: true },
+    });
+  }
+
   private async answeredReminder(contact: PatientContact): Promise<{ reminder: Reminder; lostAnswer: string | null } | null> {
     const mine = {
       organization: contact.organization,

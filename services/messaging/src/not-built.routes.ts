@@ -22,8 +22,6 @@ export const NOT_BUILT: ReadonlyArray<Endpoint> = [
   ['GET', '/api/contexts/:refId'],
   ['GET', '/api/messages-errors'],
   ['GET', '/api/messages-errors/reports/xls'],
-  ['GET', '/api/notifications'],
-  ['PUT', '/api/notifications/clear'],
   ['GET', '/api/phoneNumbers/:phone'],
   ['GET', '/api/reminders/reports/xls'],
 ];

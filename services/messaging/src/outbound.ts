@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { contextFromTraceparent, inSpan, SpanKind, tracingEnabled } from '@pep/bus';
 import { messageFailedV1, messageSentV1 } from '@pep/contracts';
 import type { Emit } from '@pep/db';
 import type { Logger } from '@pep/service-kit';
-import { answerLinks } from './email-links.js';
+import { answerLinks, type LinkKeys } from './email-links.js';
 import type { MessagingWork, Tx } from './events.js';
 import type { Message, PrismaClient } from './generated/prisma/client.js';
 import type { SendQuota, TakenCount } from './quota.js';
@@ -31,6 +32,8 @@ export interface OutboundRequest {
   createdBy: string;
   /** What the message's events are traced by: the request that sent it, or its reminder. */
   correlationId: string;
+  /** W3C trace context the vendor call continues (a reminder planned inside a traced change); none untraced. */
+  traceparent?: string | null;
 }
 
 /** The patient's addresses. */
@@ -112,7 +115,7 @@ export class Outbound {
     private readonly work: MessagingWork,
     private readonly logger: Logger,
     /** Signs the answer links of reminder and offer e-mails. */
-    private readonly linkKey: Buffer,
+    private readonly linkKeys: LinkKeys,
     private readonly quota: SendQuota,
   ) {}
 
@@ -306,6 +309,18 @@ export class Outbound {
 
   /** One vendor call; a refusal is answered, not thrown. */
   private async call(item: OutboundItem, id: string, body: string): Promise<{ handed: Handed } | { failure: SendError }> {
+    const { traceparent } = item.request;
+    if (!tracingEnabled() || !traceparent) return this.callVendor(item, id, body);
+    // Under the trace that planned the message, so the vendor's CLIENT span joins it (a reply's acknowledgement).
+    const attributes = { 'messaging.message.id': id, 'pep.channel': item.request.channel };
+    return inSpan(
+      `send ${item.request.channel}`,
+      { kind: SpanKind.INTERNAL, parent: contextFromTraceparent(traceparent), attributes },
+      () => this.callVendor(item, id, body),
+    );
+  }
+
+  private async callVendor(item: OutboundItem, id: string, body: string): Promise<{ handed: Handed } | { failure: SendError }> {
     const { request, to } = item;
     const statusCallback = `${this.publicUrl}/api/callback/twilio/${id}`;
     try {
@@ -340,7 +355,7 @@ export class Outbound {
    * credential to answer for the patient, and staff reading the message need the wording, not the credentials.
    */
   private async withAnswerLinks(id: string, request: OutboundRequest): Promise<string> {
-    const links = await answerLinks(this.prisma, this.linkKey, this.publicUrl, { ...request, id });
+    const links = await answerLinks(this.prisma, this.linkKeys, this.publicUrl, { ...request, id });
     return links ? `${request.text}\n\n${links}` : request.text;
   }
 }

@@ -1,5 +1,7 @@
 import {
   facilityCreatedV1,
+  organizationCreatedV1,
+  organizationUpdatedV1,
   facilityDeletedV1,
   facilityUpdatedV1,
   patientContactPreferencesChangedV1,
@@ -71,6 +73,8 @@ export function patientBindings(clock: () => Date): EventBinding<Tx>[] {
         email: data.email,
         doNotContact: data.doNotContact,
         ...(data.language ? { language: data.language } : {}),
+        // Events from before patients kept tags carry none: they leave the ones known as they are.
+        ...(data.tags ? { tags: data.tags } : {}),
       };
       await db.patientContact.upsert({
         where: { id: data._id },
@@ -142,3 +146,21 @@ export const catalogBindings: EventBinding<Tx>[] = [
     await tx.provider.updateMany({ where: { id: event.data._id, organization: event.organization }, data: { deleted: true } });
   }),
 ];
+
+/**
+ * Bindings keeping each organization's name, said in texts as {{organization.name}}. An event older than the one
+ * applied last changes nothing, so a late redelivery cannot bring back an old name.
+ */
+export const organizationBindings: EventBinding<Tx>[] = [organizationCreatedV1, organizationUpdatedV1].map((definition) =>
+  on(definition, async (event, tx) => {
+    const changedAt = new Date(event.time);
+    await tx.$executeRawUnsafe(
+      `INSERT INTO "organization_profile" ("organization", "name", "changed_at") VALUES ($1::uuid, $2, $3::timestamptz)
+       ON CONFLICT ("organization") DO UPDATE SET "name" = EXCLUDED."name", "changed_at" = EXCLUDED."changed_at"
+       WHERE "organization_profile"."changed_at" <= EXCLUDED."changed_at"`,
+      event.data._id,
+      event.data.name,
+      changedAt.toISOString(),
+    );
+  }),
+);

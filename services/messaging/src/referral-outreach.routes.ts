@@ -53,17 +53,18 @@ export class ReferralVoice {
     const attempt = message.reminder
       ? await this.prisma.reminder.findFirst({ where: { id: message.reminder, organization }, select: { referral: true, facility: true } })
       : null;
-    const [referral, facility, contact] = await Promise.all([
+    const [referral, facility, contact, profile] = await Promise.all([
       attempt?.referral ? this.prisma.referral.findFirst({ where: { id: attempt.referral, organization, deleted: false } }) : null,
       attempt?.facility ? this.prisma.facility.findFirst({ where: { id: attempt.facility, organization } }) : null,
       this.prisma.patientContact.findFirst({ where: { id: message.patient, organization } }),
+      this.prisma.organizationProfile.findUnique({ where: { organization } }),
     ]);
     const voice = { language: VOICE_LANGUAGES[message.language] ?? 'en-US' };
     const wording = async (key: string) => {
       const found = await wordingFor(this.prisma, organization, key, message.language);
       if (!found) return '';
       const patient = contact ? { firstname: contact.firstname, language: contact.language } : null;
-      return render(found.text, variablesOf({ patient, facility: outreachFacility(facility) }, found.language));
+      return render(found.text, variablesOf({ patient, facility: outreachFacility(facility), organization: profile }, found.language));
     };
 
     if (step > 0 && call.Digits === '1') {

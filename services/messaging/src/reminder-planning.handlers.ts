@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { activeTraceContext } from '@pep/bus';
 import {
   appointmentCancelledV1,
   appointmentConfirmedV1,
@@ -124,8 +125,11 @@ async function acknowledgeReply(
   });
   if (!replied) return;
   if ((await db.reminder.count({ where: { organization, appointment: appointment._id, messageTemplate: key } })) > 0) return;
+  // The dispatcher sends it later: the trace of the reply's handling travels with the row, so the send continues it.
+  const traced = activeTraceContext();
   await db.reminder.create({
     data: {
+      ...(traced ? { traceparent: traced.traceparent } : {}),
       id: randomUUID(),
       organization,
       appointment: appointment._id,

@@ -20,7 +20,7 @@ import { BUILT_IN_KEYS } from './templates.js';
 
 const tags = ['messageTemplates'];
 const VARIABLES =
-  'Variables: {{patient.firstname}}, {{provider.name}}, {{facility.name}}, {{facility.phone}}, {{appointment.date}}, {{appointment.time}}, {{offer.expires}}, {{help}}.';
+  'Variables: {{patient.firstname}}, {{provider.name}}, {{facility.name}}, {{facility.phone}}, {{appointment.date}}, {{appointment.time}}, {{offer.expires}}, {{organization.name}}, {{booking.link}} (the booking page, else the facility’s phone), {{help}}.';
 
 /** Routes of the `messageTemplates` group: the organization's wording over the built-in one. */
 export function registerTemplateRoutes(app: ServiceApp, templates: TemplateService): void {

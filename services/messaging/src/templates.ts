@@ -290,6 +290,10 @@ export interface TemplateContext {
   facility?: { name: string; phone?: string | null } | null;
   appointment?: { date: Date; timeZone: string } | null;
   offer?: { expireAt: Date; timeZone: string } | null;
+  /** The organization as auth names it. */
+  organization?: { name: string } | null;
+  /** The page patients book themselves on (the facility's, else the organization's); the facility's phone stands in without one. */
+  booking?: { link: string | null } | null;
   help?: string;
 }
 
@@ -305,6 +309,8 @@ export function variablesOf(context: TemplateContext, language: string): Record<
     'appointment.date': appointment ? localized(appointment.date, appointment.timeZone, language, 'date') : '',
     'appointment.time': appointment ? localized(appointment.date, appointment.timeZone, language, 'time') : '',
     'offer.expires': offer ? localized(offer.expireAt, offer.timeZone, language, 'time') : '',
+    'organization.name': context.organization?.name ?? '',
+    'booking.link': context.booking?.link ?? context.facility?.phone ?? '',
     help: context.help ?? '',
   };
 }
@@ -327,6 +333,25 @@ function localized(instant: Date, zone: string, language: string, format: 'date'
     localizedTexts.set(key, text);
   }
   return text;
+}
+
+/**
+ * Whether a wording uses a variable of the group (`organization.name`, `booking.link`), whose values only then need
+ * loading: built-in wordings use neither, so the reminder hot path rarely pays for them.
+ */
+export function mentions(group: 'organization' | 'booking', ...texts: Array<string | null | undefined>): boolean {
+  const pattern = new RegExp(`\\{\\{\\s*${group}\\.`);
+  return texts.some((text) => text != null && pattern.test(text));
+}
+
+/** The booking page of a facility (its own, else its organization's) among the organization's booking links; null for none. */
+export function bookingLinkOf(
+  links: Array<{ organization: string; ref: string; url: string | null }>,
+  organization: string,
+  facility: string | null | undefined,
+): string | null {
+  const own = links.filter((link) => link.organization === organization && link.url);
+  return (own.find((link) => link.ref === facility) ?? own.find((link) => link.ref === organization))?.url ?? null;
 }
 
 /** Fills `{{variable}}` placeholders; unknown ones become empty rather than leaking braces to patients. */
@@ -371,23 +396,27 @@ export async function contextFor(
   organization: string,
   ids: { patient?: string | null; appointment?: string | null; offer?: string | null; help?: string },
 ): Promise<TemplateContext> {
-  const [patient, appointment, offer] = await Promise.all([
+  const [patient, appointment, offer, profile] = await Promise.all([
     ids.patient ? db.patientContact.findFirst({ where: { id: ids.patient, organization } }) : null,
     ids.appointment ? db.appointment.findFirst({ where: { id: ids.appointment, organization } }) : null,
     ids.offer ? db.offer.findFirst({ where: { id: ids.offer, organization } }) : null,
+    db.organizationProfile.findUnique({ where: { organization } }),
   ]);
   const slot = appointment ?? offer;
-  const [provider, facility] = await Promise.all([
+  const [provider, facility, bookingLinks] = await Promise.all([
     slot ? db.provider.findFirst({ where: { id: slot.provider, organization } }) : null,
     slot ? db.facility.findFirst({ where: { id: slot.facility, organization } }) : null,
+    db.bookingLink.findMany({ where: { organization } }),
   ]);
   const timeZone = facility?.timeZone ?? slot?.timeZone ?? 'UTC';
   return {
     patient: patient ? { firstname: patient.firstname, language: patient.language } : null,
     provider: provider ? { name: provider.name } : null,
-    facility: facility ? { name: facility.name } : null,
+    facility: facility ? { name: facility.name, phone: facility.phone } : null,
     appointment: slot ? { date: slot.date, timeZone } : null,
     offer: offer ? { expireAt: offer.expireAt, timeZone } : null,
+    organization: profile ? { name: profile.name } : null,
+    booking: { link: bookingLinkOf(bookingLinks, organization, facility?.id) },
     ...(ids.help !== undefined ? { help: ids.help } : {}),
   };
 }

@@ -33,6 +33,7 @@ describe('messaging service: one organization never reaches another’s records'
     provider: '',
     survey: '',
     followup: '',
+    notification: '',
   };
   /** A's own patient, and an appointment of another patient of A's. */
   let worldOfA: Awaited<ReturnType<typeof world>>;
@@ -83,6 +84,18 @@ describe('messaging service: one organization never reaches another’s records'
     await create('/api/messageTemplates', { key: 'bravo-only', text: 'Bravo special' });
     ofB.cannedReply = await create('/api/patientMessageTemplates', { name: 'Bravo canned', text: 'Bravo canned text' });
     ofB.survey = (await service.built.feedback.requestFeedbackOn(b.id, appointment._id, randomUUID()))!.id;
+    // A detractor's score raises B a notification.
+    expect(
+      (
+        await service.app.inject({
+          method: 'POST',
+          url: '/api/feedbackResponses/score',
+          headers: asB,
+          payload: { feedbackRequest: ofB.survey, score: 1 },
+        })
+      ).statusCode,
+    ).toBe(200);
+    ofB.notification = (await sql.query('SELECT id FROM notification WHERE organization = $1', [b.id])).rows[0].id;
     for (const kind of ['positive', 'negative'])
       await create(`/api/feedbackResponses/${kind}`, { feedbackRequest: ofB.survey, comment: `Bravo ${kind}` });
     ofB.broadcast = await create('/api/broadcasts', {
@@ -125,6 +138,7 @@ describe('messaging service: one organization never reaches another’s records'
       surveys: await query('feedback_response'),
       broadcasts: await query('broadcast'),
       followups: await query('followup_rule'),
+      notifications: await query('notification'),
       events: (await sql.query("SELECT id FROM outbox WHERE envelope->>'organization' = $1 ORDER BY seq", [b.id])).rows,
     };
   };
@@ -213,6 +227,7 @@ describe('messaging service: one organization never reaches another’s records'
       '/api/broadcasts',
       '/api/followups',
       '/api/followups/groups',
+      '/api/notifications',
     ]) {
       const list = await service.app.inject({ url, headers });
       expect(list.statusCode, url).toBe(200);
@@ -363,6 +378,13 @@ describe('messaging service: one organization never reaches another’s records'
           field: `querystring.${field}`,
         })),
       ),
+      { method: 'PUT', url: '/api/notifications/clear', payload: { ids: [ofB.notification] }, status: 404, field: 'body.ids.0' },
+      ...(['facility', 'provider'] as const).map((field) => ({
+        method: 'GET',
+        url: `/api/notifications?${field}=${ofB[field]}`,
+        status: 404,
+        field: `querystring.${field}`,
+      })),
       { method: 'GET', url: `/api/reminders/findByApptId/${ofB.appointment}`, status: 404, field: 'params.id' },
       { method: 'GET', url: `/api/reminders/findByPatientId/${ofB.patient}`, status: 404, field: 'params.id' },
       ...['/api/reminders', '/api/reminders/crudList', '/api/reminders/reports/find'].flatMap((url) => [

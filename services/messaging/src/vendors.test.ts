@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTwilioFake, type TwilioFake } from '@pep/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createVendors, SendError, type Vendors } from './vendors.js';
+import { createVendors, reportingFailures, SendError, vendorNames, type Vendors } from './vendors.js';
 
 const mailer = { from: 'clinic@example.test', directory: join(tmpdir(), 'vendors-test-mail') };
 
@@ -97,4 +97,48 @@ it('answers a Twilio nobody listens at as unreachable', async () => {
   } finally {
     vendors.close();
   }
+});
+
+describe('failed sends as metrics see them', () => {
+  let fake: TwilioFake;
+
+  beforeAll(async () => {
+    fake = await startTwilioFake();
+  });
+  afterAll(async () => {
+    await fake.close();
+  });
+
+  it('tells of each attempt a vendor refused or could not take, named by vendor and channel, and passes the error on', async () => {
+    const options = {
+      twilio: { accountSid: fake.accountSid, authToken: fake.authToken, from: fake.from, apiUrl: fake.url },
+      // Nothing listens on port 9 of the loopback: mail cannot be handed over.
+      mailer: { from: 'clinic@example.test', smtpUrl: 'smtp://127.0.0.1:9' },
+    };
+    expect(vendorNames(options)).toEqual({ sms: 'twilio', voice: 'twilio', email: 'smtp' });
+    const failures: string[] = [];
+    const vendors = reportingFailures(createVendors(options), vendorNames(options), (vendor, channel) =>
+      failures.push(`${vendor}/${channel}`),
+    );
+    try {
+      await vendors.sms('+15555550110', 'Reminder', 'https://api.clinic.example/cb');
+      expect(failures).toEqual([]);
+      fake.invalidNumbers.add('+15555550199');
+      await expect(vendors.sms('+15555550199', 'Reminder', 'https://api.clinic.example/cb')).rejects.toMatchObject({
+        reason: 'twilio-21211',
+      });
+      fake.down = true;
+      await expect(vendors.voice('+15555550111', 'Call us.', 'en', 'https://api.clinic.example/cb')).rejects.toBeInstanceOf(SendError);
+      fake.down = false;
+      await expect(vendors.email('patient@example.test', 'Reminder', 'See you')).rejects.toMatchObject({ reason: 'unreachable' });
+      expect(failures).toEqual(['twilio/sms', 'twilio/voice', 'smtp/email']);
+      expect(vendors.webhookToken).toBe(fake.authToken);
+    } finally {
+      vendors.close();
+    }
+  });
+
+  it('names the development sink and the mail folder', () => {
+    expect(vendorNames({ twilio: null, mailer })).toEqual({ sms: 'sink', voice: 'sink', email: 'mail-dir' });
+  });
 });

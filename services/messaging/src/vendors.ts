@@ -212,6 +212,38 @@ export function createVendors(options: VendorOptions): Vendors {
   };
 }
 
+/** A channel a vendor sends on. */
+export type VendorChannel = 'sms' | 'voice' | 'email';
+
+/** Which vendor each channel goes to, as metrics name it: `twilio` or `sink` for texts and calls, `smtp` or `mail-dir` for mail. */
+export function vendorNames(options: Pick<VendorOptions, 'twilio' | 'mailer'>): Record<VendorChannel, string> {
+  const phone = options.twilio ? 'twilio' : 'sink';
+  return { sms: phone, voice: phone, email: 'smtpUrl' in options.mailer ? 'smtp' : 'mail-dir' };
+}
+
+/** The same vendors, telling `failed` of every send attempt that threw (refused, unreachable or broken), then rethrowing. */
+export function reportingFailures(
+  vendors: Vendors,
+  names: Record<VendorChannel, string>,
+  failed: (vendor: string, channel: VendorChannel) => void,
+): Vendors {
+  const watch = async <T>(channel: VendorChannel, send: () => Promise<T>): Promise<T> => {
+    try {
+      return await send();
+    } catch (error) {
+      failed(names[channel], channel);
+      throw error;
+    }
+  };
+  return {
+    sms: (to, text, statusCallback) => watch('sms', () => vendors.sms(to, text, statusCallback)),
+    voice: (to, text, language, statusCallback, url) => watch('voice', () => vendors.voice(to, text, language, statusCallback, url)),
+    email: (to, subject, text) => watch('email', () => vendors.email(to, subject, text)),
+    webhookToken: vendors.webhookToken,
+    close: () => vendors.close(),
+  };
+}
+
 function createMailTransport(config: MailerConfig): { send: Vendors['email']; close(): void } {
   if ('smtpUrl' in config) {
     const transport: Transporter = nodemailer.createTransport(config.smtpUrl);

@@ -22,6 +22,7 @@ import { createNpiRegistry, NPPES_API_URL } from './npi-registry.js';
 import { ReferralShare } from './referral-share.js';
 import { registerReferringProviderRoutes } from './referring-provider.routes.js';
 import { ReferringProviderService } from './referring-provider.service.js';
+import { topics } from './topics.js';
 
 /** What the patients app is built from; main.ts and tests supply it. */
 export interface PatientsAppDeps extends EventedServiceDeps {
@@ -39,6 +40,7 @@ export interface PatientsAppDeps extends EventedServiceDeps {
 export async function buildApp(deps: PatientsAppDeps): Promise<ServiceApp> {
   const { app, prisma, unitOfWork, consume, background, beforeClose, patientAccess } = await createEventedService<Tx, PrismaClient>({
     name: 'patients',
+    topics,
     description:
       'Patients, their followers and journey, referrals and referring providers; insurances, forms, uploads and EHR integrators (not built yet).',
     deps,

@@ -1,15 +1,24 @@
-import { baseConfigSchema, clockControlRefinement, envBoolean, envList } from '@pep/service-kit';
+import {
+  baseConfigSchema,
+  databasePoolMax,
+  internalAuthSecretSchema,
+  clockControlRefinement,
+  envBoolean,
+  envList,
+  kafkaConfigCheck,
+} from '@pep/service-kit';
 import { z } from 'zod';
 
 /** The patients service's environment. Either DATABASE_URL (Postgres) or PGLITE_DIR (embedded) is required. */
 export const configSchema = baseConfigSchema
   .extend({
     DATABASE_URL: z.string().url().optional(),
+    DATABASE_POOL_MAX: databasePoolMax,
     PGLITE_DIR: z.string().min(1).optional(),
     KAFKA_BROKERS: envList.optional(),
     KAFKA_CLIENT_ID: z.string().default('patients'),
     TOPIC_PREFIX: z.string().default(''),
-    INTERNAL_AUTH_SECRET: z.string().min(32, 'must be at least 32 characters'),
+    INTERNAL_AUTH_SECRET: internalAuthSecretSchema,
     MIGRATE_ON_START: envBoolean.default(true),
     /** The NPPES NPI Registry API that GET /api/providers/npi/search asks (version 2.1). */
     NPPES_API_URL: z.string().url().default('https://npiregistry.cms.hhs.gov/api/'),
@@ -29,6 +38,7 @@ export const configSchema = baseConfigSchema
     message: 'set DATABASE_URL (Postgres) or PGLITE_DIR (embedded)',
     path: ['DATABASE_URL'],
   })
-  .refine(...clockControlRefinement);
+  .refine(...clockControlRefinement)
+  .superRefine(kafkaConfigCheck);
 
 export type PatientsConfig = z.output<typeof configSchema>;

@@ -140,6 +140,33 @@ describe('patients: list, update, delete, contacts and duplicates', () => {
     );
   });
 
+  it('keeps staff’s tags (trimmed, each once), carries them in the patient’s events and refuses too many or too long ones', async () => {
+    const created = await api('POST', '/api/patients', { firstname: 'Tag', lastname: 'Ged', tags: [' diabetic ', 'flu-2026', 'diabetic'] });
+    expect(created.status).toBe(200);
+    expect(created.body.tags).toEqual(['diabetic', 'flu-2026']);
+    const id = created.body._id as string;
+    expect((await events.next('patient.created', id)).data).toMatchObject({ tags: ['diabetic', 'flu-2026'] });
+    const listed = await api('GET', '/api/patients?tag=flu-2026');
+    expect(listed.body.response.map((one: { _id: string }) => one._id)).toEqual([id]);
+    const updated = await api('PUT', `/api/patients/${id}`, { tags: ['spanish-speaker'] });
+    expect(updated.body.tags).toEqual(['spanish-speaker']);
+    const event = await events.next('patient.updated', id);
+    expect(event.data).toMatchObject({ tags: ['spanish-speaker'], changed: ['tags'] });
+    const before = (await sql.query('SELECT tags FROM patient WHERE id = $1', [id])).rows;
+    for (const [tags, field] of [
+      [Array.from({ length: 21 }, (_, index) => `t${index}`), 'body.tags'],
+      [['x'.repeat(41)], 'body.tags.0'],
+      [['ok', '  '], 'body.tags.1'],
+    ] as const) {
+      const refused = await api('PUT', `/api/patients/${id}`, { tags });
+      expect(refused.status).toBe(400);
+      expect(refused.body.errors.map((error: { field: string }) => error.field)).toEqual([field]);
+    }
+    expect((await sql.query('SELECT tags FROM patient WHERE id = $1', [id])).rows).toEqual(before);
+    expect((await api('GET', '/api/patients?tag=flu-2026')).body.total).toBe(0);
+    expect((await api('PUT', `/api/patients/${id}`, { tags: [] })).body.tags).toEqual([]);
+  });
+
   it('soft-deletes: 404 afterwards, gone from lists, row kept, patient.deleted published', async () => {
     const patient = await createPatient(service.app, orgA, { firstname: 'Del', lastname: 'Eted' });
     const deleted = await api('DELETE', `/api/patients/${patient._id}`);

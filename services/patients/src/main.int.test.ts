@@ -10,16 +10,20 @@ describe('patients process (dist/main.js)', () => {
   let child: ChildProcess;
   let output = '';
   let url: string;
+  let metricsUrl: string;
 
   beforeAll(async () => {
     database = await createTestDatabase('patients-main');
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
+    const metricsPort = await freePort();
+    metricsUrl = `http://127.0.0.1:${metricsPort}`;
     child = spawn(process.execPath, [fileURLToPath(new URL('../dist/main.js', import.meta.url))], {
       env: {
         PATH: process.env['PATH'],
         NODE_ENV: 'production',
         PORT: String(port),
+        METRICS_PORT: String(metricsPort),
         DATABASE_URL: database.url,
         KAFKA_BROKERS: (await kafkaBrokers()).join(','),
         TOPIC_PREFIX: uniqueTopicPrefix('patients-main'),
@@ -47,9 +51,17 @@ describe('patients process (dist/main.js)', () => {
       body: JSON.stringify({ firstname: 'Zebedee', lastname: 'Quixotic', phone: '+1 415 555 2671', email: 'zq@example.com' }),
     });
     expect(response.status).toBe(200);
+    // Metrics on their own port only: the main port is the one a Service or an ingress exposes.
+    expect((await fetch(`${url}/metrics`)).status).toBe(404);
+    const metrics = await fetch(`${metricsUrl}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toMatch(/^outbox_pending_events\{service="patients"\} \d+$/m);
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
+    // Shutdown closed both listeners.
+    await expect(fetch(`${url}/health/live`)).rejects.toThrow();
+    await expect(fetch(`${metricsUrl}/metrics`)).rejects.toThrow();
     expect(output).toContain('"msg":"stopped"');
     for (const phi of ['Zebedee', 'Quixotic', '4155552671', 'zq@example.com']) expect(output).not.toContain(phi);
     for (const line of output.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();

@@ -25,6 +25,7 @@ const TRACKED = [
   'externalId',
   'doNotContact',
   'doNotContactMessage',
+  'tags',
   'possibleDuplicateOf',
   'verifiedAt',
   'verifiedBy',

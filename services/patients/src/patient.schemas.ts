@@ -53,6 +53,11 @@ const patientFields = {
     .boolean()
     .describe('Nothing is sent to the patient while true; changing it publishes patient.contact-preferences-changed.'),
   doNotContactMessage: optionalText(500).describe('Why the patient must not be contacted.'),
+  tags: z
+    .array(z.string().trim().min(1).max(40))
+    .max(20)
+    .transform((tags) => [...new Set(tags)])
+    .describe('Short labels staff give the patient (at most 20, each 1–40 characters; repeats kept once); broadcasts can target them.'),
 };
 
 /** Body of POST /api/patients. Unknown fields are refused so a typo never silently loses data. */
@@ -75,6 +80,7 @@ export const createPatientBody = z
     externalId: patientFields.externalId.optional(),
     doNotContact: patientFields.doNotContact.optional(),
     doNotContactMessage: patientFields.doNotContactMessage.optional(),
+    tags: patientFields.tags.optional(),
     source: z.enum(PATIENT_SOURCES).optional().describe('Defaults to ui.'),
   })
   .strict();
@@ -100,6 +106,7 @@ export const updatePatientBody = z
     externalId: patientFields.externalId.optional(),
     doNotContact: patientFields.doNotContact.optional(),
     doNotContactMessage: patientFields.doNotContactMessage.optional(),
+    tags: patientFields.tags.optional().describe('Replaces the patient’s tags; [] removes them all.'),
   })
   .strict()
   .refine((body) => Object.keys(body).length > 0, 'change at least one field');
@@ -138,6 +145,7 @@ export const patientResponse = z
     country: z.string().nullable(),
     postcode: z.string().nullable(),
     externalId: z.string().nullable(),
+    tags: z.array(z.string()).describe('Short labels staff gave the patient.'),
     source: z.string(),
     mergedInto: z.string().nullable().describe('Set once this record was merged into another; follow it.'),
     mergedAt: timestamp.nullable(),
@@ -193,6 +201,7 @@ export const patientListQuery = listQuery.extend({
   doNotContact: flag.optional(),
   possibleDuplicate: flag.optional().describe('true: only patients flagged as possible duplicates.'),
   source: z.enum(PATIENT_SOURCES).optional(),
+  tag: z.string().trim().min(1).max(40).optional().describe('Only patients with this tag (exact).'),
   sort: z.enum(['name', 'createdAt', '-createdAt', '-updatedAt']).default('name'),
 });
 export type PatientListQuery = z.infer<typeof patientListQuery>;

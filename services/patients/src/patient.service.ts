@@ -71,6 +71,7 @@ export class PatientService {
         source: body.source ?? 'ui',
         doNotContact: body.doNotContact ?? false,
         doNotContactMessage: body.doNotContactMessage ?? null,
+        tags: body.tags ?? [],
         possibleDuplicateOf: await findDuplicates(tx, identity.organization, phone, normalizedName, id),
         createdBy: identity.user,
         updatedBy: identity.user,
@@ -263,6 +264,7 @@ export class PatientService {
         ...(query.possibleDuplicate === 'true' ? [{ NOT: { possibleDuplicateOf: { isEmpty: true } } }] : []),
         ...(query.possibleDuplicate === 'false' ? [{ possibleDuplicateOf: { isEmpty: true } }] : []),
         ...(query.source ? [{ source: query.source }] : []),
+        ...(query.tag ? [{ tags: { has: query.tag } }] : []),
       ],
     };
   }

@@ -29,6 +29,7 @@ export function toPatientResponse(patient: PatientRecord): PatientResponse {
     country: patient.country,
     postcode: patient.postcode,
     externalId: patient.externalId,
+    tags: patient.tags,
     source: patient.source,
     mergedInto: patient.mergedInto,
     mergedAt: patient.mergedAt?.toISOString() ?? null,
@@ -70,6 +71,7 @@ export function patientSnapshot(patient: PatientRecord) {
     language: patient.language,
     externalId: patient.externalId,
     subscribers: patient.subscribers.map((subscriber) => subscriber.user),
+    tags: patient.tags,
   };
 }
 

@@ -21,6 +21,7 @@ import { replyReceivedHandler } from './reply-received.handler.js';
 import { settingsChangedHandler } from './settings-changed.handler.js';
 import { registerWaitlistRoutes } from './waitlist.routes.js';
 import { WaitlistService } from './waitlist.service.js';
+import { topics } from './topics.js';
 
 /** What the scheduling app is built from; main.ts and tests supply it. */
 export interface SchedulingAppDeps extends EventedServiceDeps {
@@ -40,10 +41,12 @@ export interface SchedulingAppDeps extends EventedServiceDeps {
 export async function buildApp(deps: SchedulingAppDeps): Promise<ServiceApp> {
   const { app, prisma, unitOfWork, consume, background } = await createEventedService<Tx, PrismaClient>({
     name: 'scheduling',
+    topics,
     description:
       'Providers, facilities, appointment types, appointments, availabilities and open slots, waitlists and offers of freed slots; recalls to come.',
     deps,
     prisma: (adapter) => new PrismaClient({ adapter, transactionOptions: TRANSACTION_OPTIONS }),
+    auditsPatientReads: true,
   });
   const lookup = (owner: 'patients' | 'auth', baseUrl: string | (() => string | undefined), component: string) =>
     createOwnerLookup({

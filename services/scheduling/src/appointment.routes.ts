@@ -1,4 +1,4 @@
-import { callerOf, type ServiceApp } from '@pep/service-kit';
+import { callerOf, patientsInAnswer, type ServiceApp } from '@pep/service-kit';
 import { z } from 'zod';
 import {
   appointmentListQuery,
@@ -17,6 +17,9 @@ const tags = ['appointments'];
 const page = listOf(appointmentResponse);
 // Confirm and cancel take no body; an empty object is accepted from clients that always send one.
 const noBody = z.object({}).strict().nullish();
+// Answers naming the patient of each appointment are audited (ADR 0040). Creation is not: its answer holds only what the
+// caller sent; a change by id is, as its answer shows an appointment the caller named only by its id.
+const readsPatients = patientsInAnswer('patient');
 const FILTERS =
   'Filter by provider, facility, type, status, and date with comparisons: `date=>2026-01-01T00:00:00Z&date=<2026-02-01T00:00:00Z`.';
 
@@ -25,7 +28,7 @@ export function registerAppointmentRoutes(app: ServiceApp, appointments: Appoint
   app.get(
     '/api/appointments',
     {
-      config: { roles: READERS },
+      config: { roles: READERS, readsPatients },
       schema: {
         tags,
         summary: 'Appointments',
@@ -57,7 +60,7 @@ export function registerAppointmentRoutes(app: ServiceApp, appointments: Appoint
   app.get(
     '/api/appointments/crudList',
     {
-      config: { roles: READERS },
+      config: { roles: READERS, readsPatients },
       schema: {
         tags,
         summary: 'Appointments, for administration screens',
@@ -87,7 +90,7 @@ export function registerAppointmentRoutes(app: ServiceApp, appointments: Appoint
   app.get(
     '/api/appointments/getByPatientId/:id',
     {
-      config: { roles: READERS },
+      config: { roles: READERS, readsPatients },
       schema: {
         operationId: 'listPatientAppointments',
         tags,
@@ -104,7 +107,7 @@ export function registerAppointmentRoutes(app: ServiceApp, appointments: Appoint
   app.get(
     '/api/appointments/:id',
     {
-      config: { roles: READERS },
+      config: { roles: READERS, readsPatients },
       schema: { tags, summary: 'Get an appointment', params: idParams, response: { 200: appointmentResponse } },
     },
     async (request) => appointments.get(callerOf(request), request.params.id),
@@ -113,7 +116,7 @@ export function registerAppointmentRoutes(app: ServiceApp, appointments: Appoint
   app.put(
     '/api/appointments/:id',
     {
-      config: { roles: WRITERS },
+      config: { roles: WRITERS, readsPatients },
       schema: {
         tags,
         summary: 'Change or move an appointment',
@@ -131,7 +134,7 @@ export function registerAppointmentRoutes(app: ServiceApp, appointments: Appoint
   app.delete(
     '/api/appointments/:id',
     {
-      config: { roles: WRITERS },
+      config: { roles: WRITERS, readsPatients },
       schema: {
         tags,
         summary: 'Delete an appointment',
@@ -146,7 +149,7 @@ export function registerAppointmentRoutes(app: ServiceApp, appointments: Appoint
   app.put(
     '/api/appointments/:id/confirm',
     {
-      config: { roles: WRITERS },
+      config: { roles: WRITERS, readsPatients },
       schema: {
         tags,
         summary: 'Confirm an appointment',
@@ -162,7 +165,7 @@ export function registerAppointmentRoutes(app: ServiceApp, appointments: Appoint
   app.put(
     '/api/appointments/:id/cancel',
     {
-      config: { roles: WRITERS },
+      config: { roles: WRITERS, readsPatients },
       schema: {
         tags,
         summary: 'Cancel an appointment',

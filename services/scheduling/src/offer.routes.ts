@@ -1,4 +1,4 @@
-import { callerOf, HttpProblem, type Identity, type ServiceApp } from '@pep/service-kit';
+import { callerOf, HttpProblem, patientsInAnswer, type Identity, type PatientsIn, type ServiceApp } from '@pep/service-kit';
 import { z } from 'zod';
 import {
   createOfferBody,
@@ -8,6 +8,7 @@ import {
   offerSummaryResponse,
   offerWaitlistResponse,
   updateOfferBody,
+  type OfferResponse,
 } from './offer.schemas.js';
 import type { OfferLifecycle, Refusal } from './offer-lifecycle.js';
 import type { OfferQueries } from './offer-queries.js';
@@ -20,6 +21,17 @@ import { waitlistResponse, type WaitlistResponse } from './waitlist.schemas.js';
 const tags = ['offers'];
 const page = listOf(offerResponse);
 const noBody = z.object({}).strict().nullish();
+// Answers naming patients are audited (ADR 0040): an offer names the patient who took its slot, a waitlist entry its
+// patient. The answers to an offer show the entry the caller named only by its id, so they are audited too.
+const entryPatients = patientsInAnswer('patient');
+/** The patients an offer, or a page of them, names: whoever took each slot. */
+const offerPatients: PatientsIn = (answer) =>
+  ((answer as { response?: OfferResponse[] }).response ?? [answer as OfferResponse]).map((offer) => offer.patientFound);
+/** A patient's offers name that patient (and whoever took each slot); an empty page names nobody. */
+const patientOfferPatients: PatientsIn = (answer, request) =>
+  (answer as { response: OfferResponse[] }).response.length === 0
+    ? []
+    : [(request.params as { id: string }).id, ...offerPatients(answer, request)];
 const FILTERS = 'Filter by status, source, provider, facility, and the slot date with comparisons: `date=>2026-01-01T00:00:00Z`.';
 
 /** The answers to an offer on a waitlist entry's behalf: confirmOffer, declineOffer and cancelOffer (GET in v1). */
@@ -37,7 +49,7 @@ export function registerOfferAnswerRoutes(app: ServiceApp, offers: OfferLifecycl
   app.get(
     '/api/waitlists/confirmOffer/:id',
     {
-      config: { roles: WRITERS },
+      config: { roles: WRITERS, readsPatients: entryPatients },
       schema: {
         operationId: 'confirmOffer',
         tags: ['waitlists'],
@@ -56,7 +68,7 @@ export function registerOfferAnswerRoutes(app: ServiceApp, offers: OfferLifecycl
   app.get(
     '/api/waitlists/declineOffer/:id',
     {
-      config: { roles: WRITERS },
+      config: { roles: WRITERS, readsPatients: entryPatients },
       schema: {
         operationId: 'declineOffer',
         tags: ['waitlists'],
@@ -72,7 +84,7 @@ export function registerOfferAnswerRoutes(app: ServiceApp, offers: OfferLifecycl
   app.get(
     '/api/waitlists/cancelOffer/:id',
     {
-      config: { roles: WRITERS },
+      config: { roles: WRITERS, readsPatients: entryPatients },
       schema: {
         operationId: 'withdrawOffer',
         tags: ['waitlists'],
@@ -91,7 +103,7 @@ export function registerOfferRoutes(app: ServiceApp, offers: OfferQueries, lifec
   app.get(
     '/api/offers',
     {
-      config: { roles: READERS },
+      config: { roles: READERS, readsPatients: offerPatients },
       schema: {
         tags,
         summary: 'Offers',
@@ -124,7 +136,7 @@ export function registerOfferRoutes(app: ServiceApp, offers: OfferQueries, lifec
   app.get(
     '/api/offers/crudList',
     {
-      config: { roles: READERS },
+      config: { roles: READERS, readsPatients: offerPatients },
       schema: {
         tags,
         summary: 'Offers, for administration screens',
@@ -141,7 +153,7 @@ export function registerOfferRoutes(app: ServiceApp, offers: OfferQueries, lifec
   app.get(
     '/api/offers/reports/find',
     {
-      config: { roles: READERS },
+      config: { roles: READERS, readsPatients: offerPatients },
       schema: { tags, summary: 'Offers for reports', description: `${FILTERS}`, querystring: offerListQuery, response: { 200: page } },
     },
     async (request) => {
@@ -166,7 +178,7 @@ export function registerOfferRoutes(app: ServiceApp, offers: OfferQueries, lifec
   app.get(
     '/api/offers/findByPatientId/:id',
     {
-      config: { roles: READERS },
+      config: { roles: READERS, readsPatients: patientOfferPatients },
       schema: {
         operationId: 'listPatientOffers',
         tags,
@@ -186,13 +198,16 @@ export function registerOfferRoutes(app: ServiceApp, offers: OfferQueries, lifec
   );
   app.get(
     '/api/offers/:id',
-    { config: { roles: READERS }, schema: { tags, summary: 'Get an offer', params: idParams, response: { 200: offerResponse } } },
+    {
+      config: { roles: READERS, readsPatients: offerPatients },
+      schema: { tags, summary: 'Get an offer', params: idParams, response: { 200: offerResponse } },
+    },
     async (request) => offers.get(callerOf(request), request.params.id),
   );
   app.put(
     '/api/offers/:id',
     {
-      config: { roles: WRITERS },
+      config: { roles: WRITERS, readsPatients: offerPatients },
       schema: {
         tags,
         summary: 'Change when an offer lapses',
@@ -207,7 +222,7 @@ export function registerOfferRoutes(app: ServiceApp, offers: OfferQueries, lifec
   app.get(
     '/api/offers/:id/waitlists',
     {
-      config: { roles: READERS },
+      config: { roles: READERS, readsPatients: entryPatients },
       schema: {
         tags,
         summary: 'The waitlist entries an offer was made to',
@@ -222,7 +237,7 @@ export function registerOfferRoutes(app: ServiceApp, offers: OfferQueries, lifec
   app.post(
     '/api/offers/:id/cancel',
     {
-      config: { roles: WRITERS },
+      config: { roles: WRITERS, readsPatients: offerPatients },
       schema: {
         tags,
         summary: 'Cancel an offer',

@@ -1,4 +1,4 @@
-import { callerOf, type ServiceApp } from '@pep/service-kit';
+import { callerOf, patientsInAnswer, type PatientsIn, type ServiceApp } from '@pep/service-kit';
 import { z } from 'zod';
 import { READERS, WRITERS } from './roles.js';
 import { idParams, listOf } from './schemas.js';
@@ -17,9 +17,15 @@ import {
   waitlistListQuery,
   waitlistResponse,
   waitlistSearchQuery,
+  type CandidateResponse,
 } from './waitlist.schemas.js';
 
 const tags = ['waitlists'];
+// Answers naming the patient of each entry are audited (ADR 0040). Putting a patient on the waitlist is not: its answer
+// holds only what the caller sent; a change by id is, as its answer shows entries the caller named only by their ids.
+const readsPatients = patientsInAnswer('patient');
+/** The patients of a ranking: each candidate's entry. */
+const candidatePatients: PatientsIn = (answer) => (answer as { response: CandidateResponse[] }).response.map((c) => c.waitlist.patient);
 const page = listOf(waitlistResponse);
 const FILTERS =
   "Filter by status, patient (one of the organization's, 404 otherwise), provider, facility (asked for or listed) and appointmentType.";
@@ -29,7 +35,7 @@ export function registerWaitlistRoutes(app: ServiceApp, waitlists: WaitlistServi
   app.get(
     '/api/waitlists',
     {
-      config: { roles: READERS },
+      config: { roles: READERS, readsPatients },
       schema: {
         tags,
         summary: 'Waitlist entries',
@@ -62,7 +68,7 @@ export function registerWaitlistRoutes(app: ServiceApp, waitlists: WaitlistServi
   app.get(
     '/api/waitlists/crudList',
     {
-      config: { roles: READERS },
+      config: { roles: READERS, readsPatients },
       schema: {
         tags,
         summary: 'Waitlist entries, for administration screens',
@@ -80,7 +86,7 @@ export function registerWaitlistRoutes(app: ServiceApp, waitlists: WaitlistServi
   app.get(
     '/api/waitlists/filter',
     {
-      config: { roles: READERS },
+      config: { roles: READERS, readsPatients },
       schema: {
         tags,
         summary: 'Waitlist entries by filters',
@@ -98,7 +104,7 @@ export function registerWaitlistRoutes(app: ServiceApp, waitlists: WaitlistServi
   app.get(
     '/api/waitlists/search',
     {
-      config: { roles: READERS },
+      config: { roles: READERS, readsPatients },
       schema: {
         tags,
         summary: 'Find waitlist entries',
@@ -143,7 +149,7 @@ export function registerWaitlistRoutes(app: ServiceApp, waitlists: WaitlistServi
   app.post(
     '/api/waitlists/candidates',
     {
-      config: { roles: READERS },
+      config: { roles: READERS, readsPatients: candidatePatients },
       schema: {
         operationId: 'rankWaitlistCandidates',
         tags,
@@ -162,7 +168,7 @@ export function registerWaitlistRoutes(app: ServiceApp, waitlists: WaitlistServi
   app.post(
     '/api/waitlists/move/update-position/:providerId/:id/:replacedId',
     {
-      config: { roles: WRITERS },
+      config: { roles: WRITERS, readsPatients },
       schema: {
         tags,
         summary: "Move an entry in a provider's waitlist",
@@ -180,7 +186,7 @@ export function registerWaitlistRoutes(app: ServiceApp, waitlists: WaitlistServi
   app.post(
     '/api/waitlists/bulk/action',
     {
-      config: { roles: WRITERS },
+      config: { roles: WRITERS, readsPatients },
       schema: {
         tags,
         summary: 'Remove, activate or deactivate many entries',
@@ -199,7 +205,7 @@ export function registerWaitlistRoutes(app: ServiceApp, waitlists: WaitlistServi
   app.get(
     '/api/waitlists/:id',
     {
-      config: { roles: READERS },
+      config: { roles: READERS, readsPatients },
       schema: { tags, summary: 'Get a waitlist entry', params: idParams, response: { 200: waitlistResponse } },
     },
     async (request) => waitlists.get(callerOf(request), request.params.id),
@@ -208,7 +214,7 @@ export function registerWaitlistRoutes(app: ServiceApp, waitlists: WaitlistServi
   app.put(
     '/api/waitlists/:id',
     {
-      config: { roles: WRITERS },
+      config: { roles: WRITERS, readsPatients },
       schema: {
         tags,
         summary: 'Change a waitlist entry',
@@ -224,7 +230,7 @@ export function registerWaitlistRoutes(app: ServiceApp, waitlists: WaitlistServi
   app.delete(
     '/api/waitlists/:id',
     {
-      config: { roles: WRITERS },
+      config: { roles: WRITERS, readsPatients },
       schema: {
         tags,
         summary: 'Delete a waitlist entry',
@@ -239,7 +245,7 @@ export function registerWaitlistRoutes(app: ServiceApp, waitlists: WaitlistServi
   app.get(
     '/api/providers/:id/waitlists',
     {
-      config: { roles: READERS },
+      config: { roles: READERS, readsPatients },
       schema: {
         tags: ['providers'],
         summary: "A provider's waitlist",

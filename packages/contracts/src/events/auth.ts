@@ -199,6 +199,14 @@ export const settingProperties = z
       .describe(
         'An http(s) URL, set on a facility (ref facility) or the organization; a facility’s own comes first. None: promoters are thanked only.',
       ),
+    /** The page where patients book an appointment themselves, given in follow-up texts as {{booking.link}}. */
+    bookingLink: z
+      .url({ protocol: /^https?$/ })
+      .max(2000)
+      .optional()
+      .describe(
+        'An http(s) URL, set on a facility (ref facility) or the organization; a facility’s own comes first. None: texts give the facility’s phone instead.',
+      ),
   })
   .catchall(z.unknown());
 export type SettingProperties = z.infer<typeof settingProperties>;

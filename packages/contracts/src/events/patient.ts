@@ -27,6 +27,8 @@ const patientSnapshot = z.object({
   externalId: z.string().nullable().optional(),
   /** Staff user ids following the patient (added within v1). */
   subscribers: z.array(z.string()).optional(),
+  /** Staff's short labels of the patient, e.g. for a broadcast's audience (added within v1; older events lack it). */
+  tags: z.array(z.string()).optional(),
 });
 
 /** A patient record was created. */

@@ -12,11 +12,17 @@ import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import { ExternalSecret } from '@kubernetes-models/external-secrets/external-secrets.io/v1beta1/ExternalSecret';
+import { HTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute';
+import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
+import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import {
   GATEWAY,
   SECRET_ENV_NAME,
   knownEnv,
+  migrationVariables,
   parseUpstreams,
+  sharedConfigVariables,
   requiredEnv,
   asArray,
   asString,
@@ -57,6 +63,11 @@ const MODELS: Record<string, ModelClass> = {
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
   'networking.k8s.io/v1/Ingress': Ingress,
   'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
+  // Custom resources of the operators the components use, from the CRDs' own schemas.
+  'gateway.networking.k8s.io/v1/HTTPRoute': HTTPRoute,
+  'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
+  'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule,
+  'external-secrets.io/v1beta1/ExternalSecret': ExternalSecret,
 };
 
 export function resourceId(doc: unknown): string {
@@ -89,8 +100,11 @@ function unknownFields(model: ModelClass, doc: Obj): string[] {
       },
     });
   };
+  // An instance rather than the plain document: some models' validate() finds its schema through the prototype
+  // (the CRD packages built on an older base). The constructor copies every key, unknown ones included.
+  const subject = new model(doc as never) as unknown as Obj;
   try {
-    model.prototype.validate.call(track(doc));
+    model.prototype.validate.call(track(subject));
   } catch {
     // Schema violations are reported by the plain validation; here only the reads matter.
   }
@@ -110,7 +124,7 @@ function unknownFields(model: ModelClass, doc: Obj): string[] {
       else unknown.push(where);
     }
   };
-  walk(doc, '');
+  walk(subject, '');
   return unknown;
 }
 
@@ -307,8 +321,19 @@ function resolveEnv(container: Obj | undefined, name: string, configMaps: Map<st
 /** A service image's migration entry point, relative to the image's working directory (the service's folder). */
 export const MIGRATE_ENTRY = 'dist/migrate.js';
 
+/**
+ * Variables a service sets on its own migration Job's behalf differently: the Job has its own client id, and always
+ * creates topics (KAFKA_TOPICS is the services' mode).
+ */
+const NOT_MIRRORED_BY_MIGRATION = new Set(['KAFKA_CLIENT_ID', 'KAFKA_TOPICS']);
+
 export function platformProblems(docs: unknown[], services: DeployedService[]): string[] {
   const problems: string[] = [];
+  const acceptsEmpty = new Set(
+    [...sharedConfigVariables(), ...services.flatMap((service) => service.config)]
+      .filter((variable) => variable.acceptsEmpty)
+      .map((variable) => variable.name),
+  );
   const ofKind = (kind: string): Obj[] => docs.filter((doc): doc is Obj => isObj(doc) && doc.kind === kind);
   const deployments = ofKind('Deployment');
   const jobs = [...ofKind('Job'), ...ofKind('CronJob')];
@@ -376,6 +401,19 @@ export function platformProblems(docs: unknown[], services: DeployedService[]): 
     if (!pdbs.some((pdb) => selects(dig(pdb, 'spec', 'selector', 'matchLabels'), labels))) {
       problems.push(`${id}: no PodDisruptionBudget selects its pods`);
     }
+    // Without METRICS_PORT a service serves /metrics on its API port only, and the port named metrics answers nothing.
+    for (const container of asArray(podSpecOf(deployment)?.containers).filter(isObj)) {
+      const metrics = asArray(container.ports).find((port) => dig(port, 'name') === 'metrics');
+      if (!metrics) continue;
+      const port = String(dig(metrics, 'containerPort'));
+      if (resolveEnv(container, 'METRICS_PORT', configMaps) !== port) {
+        problems.push(`${id}: METRICS_PORT must be ${port}, the port named metrics, or /metrics stays on the API port`);
+      }
+      const annotated = dig(deployment, 'spec', 'template', 'metadata', 'annotations', 'prometheus.io/port');
+      if (annotated !== undefined && String(annotated) !== port) {
+        problems.push(`${id}: the prometheus.io/port annotation must be ${port}, the port named metrics`);
+      }
+    }
   }
 
   for (const job of jobs) {
@@ -394,12 +432,28 @@ export function platformProblems(docs: unknown[], services: DeployedService[]): 
     }
     for (const container of containersOf(workload)) {
       for (const entry of asArray(container.env)) {
+        const variable = asString(dig(entry, 'name')) ?? '?';
         const ref = dig(entry, 'valueFrom', 'configMapKeyRef');
-        if (!ref || dig(ref, 'optional') === true) continue;
         const mapName = asString(dig(ref, 'name')) ?? '';
         const key = asString(dig(ref, 'key')) ?? '';
-        if (dig(configMaps.get(mapName), 'data', key) === undefined) {
+        const value = ref ? dig(configMaps.get(mapName), 'data', key) : dig(entry, 'value');
+        if (ref && dig(ref, 'optional') !== true && value === undefined) {
           problems.push(`${resourceId(workload)}: ConfigMap ${mapName} has no key ${key}`);
+        }
+        // zod refuses an empty string for an enum, a URL, a number or a min(1) text: a setting not in use is left
+        // out of the ConfigMap behind an optional reference instead.
+        if (value === '' && !acceptsEmpty.has(variable)) {
+          problems.push(
+            `${resourceId(workload)}: ${variable} resolves to an empty string, which its schema refuses; leave the key out and make the reference optional`,
+          );
+        }
+        if (variable.endsWith('_FILE') && typeof value === 'string' && value !== '') {
+          const mounted = asArray(container.volumeMounts).some((mount) => {
+            const at = asString(dig(mount, 'mountPath'))?.replace(/\/$/, '');
+            return at !== undefined && value.startsWith(`${at}/`);
+          });
+          if (!mounted)
+            problems.push(`${resourceId(workload)}: ${variable} names ${value}, which no volume mounted in the container holds`);
         }
       }
     }
@@ -456,6 +510,21 @@ export function platformProblems(docs: unknown[], services: DeployedService[]): 
     const appUrl = dig(envEntry(main, 'DATABASE_URL'), 'valueFrom', 'secretKeyRef');
     if (!jobUrl || JSON.stringify(jobUrl) !== JSON.stringify(appUrl)) {
       problems.push(`${resourceId(migration)}: DATABASE_URL must come from the same Secret key as ${id}`);
+    }
+    // The Job creates the topics the service verifies at start (ADR on declared topics): it must reach the same
+    // brokers with the same security, and use the same prefix, partitions, replication factor and retention.
+    const reads = migrationVariables(service.name);
+    for (const entry of asArray(migrator?.env)) {
+      const name = asString(dig(entry, 'name')) ?? '?';
+      if (!reads.has(name)) problems.push(`${resourceId(migration)}: sets ${name}, which ${service.name}'s migration does not read`);
+    }
+    const sourceOf = (entry: Obj | undefined): string => JSON.stringify(entry?.valueFrom ?? entry?.value ?? null);
+    for (const entry of asArray(main?.env).filter(isObj)) {
+      const name = asString(entry.name) ?? '?';
+      if (!reads.has(name) || NOT_MIRRORED_BY_MIGRATION.has(name)) continue;
+      const own = envEntry(migrator, name);
+      if (!own) problems.push(`${resourceId(migration)}: ${name} is not set, but ${id} sets it`);
+      else if (sourceOf(own) !== sourceOf(entry)) problems.push(`${resourceId(migration)}: ${name} must come from where ${id} takes it`);
     }
   }
 
@@ -553,7 +622,7 @@ export function kustomizeLayoutProblems(root: string): string[] {
     visited.add(kustomizationFile);
     const dir = path.dirname(kustomizationFile);
     const [doc] = readYamlDocuments(kustomizationFile);
-    return asArray(dig(doc?.value, 'resources')).flatMap((entry) => {
+    return [...asArray(dig(doc?.value, 'resources')), ...asArray(dig(doc?.value, 'components'))].flatMap((entry) => {
       const target = path.resolve(dir, String(entry));
       if (existsSync(target) && statSync(target).isDirectory()) {
         const nested = kustomizationIn(target);
@@ -573,8 +642,15 @@ export function kustomizeLayoutProblems(root: string): string[] {
       problems.push(`${where}: must hold exactly one mapping`);
       continue;
     }
-    if (doc.apiVersion !== 'kustomize.config.k8s.io/v1beta1' || doc.kind !== 'Kustomization') {
-      problems.push(`${where}: must be apiVersion kustomize.config.k8s.io/v1beta1, kind Kustomization`);
+    const isComponent = doc.kind === 'Component';
+    if (
+      isComponent
+        ? doc.apiVersion !== 'kustomize.config.k8s.io/v1alpha1'
+        : doc.apiVersion !== 'kustomize.config.k8s.io/v1beta1' || doc.kind !== 'Kustomization'
+    ) {
+      problems.push(
+        `${where}: must be apiVersion kustomize.config.k8s.io/v1beta1, kind Kustomization (or kustomize.config.k8s.io/v1alpha1, kind Component)`,
+      );
     }
     for (const key of Object.keys(doc)) {
       if (key === 'secretGenerator') problems.push(`${where}: secretGenerator would commit secret values`);
@@ -589,6 +665,30 @@ export function kustomizeLayoutProblems(root: string): string[] {
         referencedDirs.add(target);
       } else {
         referenced.add(target);
+      }
+    }
+    // A Component is taken in with `components:` (it patches what it joins), anything else with `resources:`.
+    for (const [field, wanted] of [
+      ['resources', 'Kustomization'],
+      ['components', 'Component'],
+    ] as const) {
+      for (const entry of asArray(doc[field])) {
+        const target = path.resolve(dir, String(entry));
+        if (!existsSync(target) || !statSync(target).isDirectory()) {
+          if (field === 'components') problems.push(`${where}: component ${String(entry)} is not a folder`);
+          continue;
+        }
+        const nested = kustomizationIn(target);
+        if (!nested) {
+          if (field === 'components') problems.push(`${where}: ${String(entry)} has no kustomization`);
+          continue;
+        }
+        referencedDirs.add(target);
+        const kind = dig(readYamlDocuments(nested)[0]?.value, 'kind');
+        if (kind !== wanted)
+          problems.push(
+            `${where}: ${String(entry)} is a ${String(kind)}, so it belongs under ${field === 'resources' ? 'components' : 'resources'}`,
+          );
       }
     }
 

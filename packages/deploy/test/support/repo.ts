@@ -19,6 +19,8 @@ export interface ConfigVariable {
   required: boolean;
   /** Declared `.optional()`: absent means the feature it enables is off. */
   optional: boolean;
+  /** Defaults to the empty string, so an empty value is valid (TOPIC_PREFIX); for most, empty fails the schema. */
+  acceptsEmpty: boolean;
 }
 
 export interface DeployedService {
@@ -75,27 +77,82 @@ export function servicesToDeploy(): string[] {
  */
 export const SECRET_ENV_NAME = /^DATABASE_URL$|SECRET|PASSWORD|PASSWD|TOKEN$|API_KEY|PRIVATE_KEY|CREDENTIAL/;
 
+/** A TypeScript source without its comments, so their words do not count as declarations. */
+function withoutComments(source: string): string {
+  return source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/[^\n]*/g, '');
+}
+
 /**
  * The variables a zod config schema declares as object keys (`NAME: z....,`), read from its source.
  * A declaration runs to the next key; comments are dropped first so their words do not count.
  */
 export function configVariables(file: string): ConfigVariable[] {
   if (!existsSync(file)) return [];
-  const source = readFileSync(file, 'utf8')
-    .replace(/\/\*[\s\S]*?\*\//g, '')
-    .replace(/\/\/[^\n]*/g, '');
+  return declaredVariables(withoutComments(readFileSync(file, 'utf8')));
+}
+
+/** The variables declared in a (comment-free) piece of schema source, shapes spread into it (`...kafkaConfigShape,`) included. */
+function declaredVariables(text: string): ConfigVariable[] {
+  const shared = sharedSchemaDeclarations();
+  // A shape of the service kit spread into the schema declares its keys here too.
+  const source = text.replace(/^([ \t]*)\.\.\.(\w+)\s*,?[ \t]*$/gm, (whole, _indent: string, name: string) => {
+    const shape = /^\s*\{([\s\S]*)\}\s*$/.exec(shared.get(name) ?? '')?.[1];
+    return shape ?? whole;
+  });
   const keys = [...source.matchAll(/^[ \t]+([A-Z][A-Z0-9_]*)\s*:/gm)];
   return keys.map((match, i) => {
     const declaration = source.slice(match.index + match[0].length, keys[i + 1]?.index ?? source.length);
     // A key's declaration ends at the first top-level comma or the schema's closing brace.
-    const own = /^[^\n]*?(?:,\s*$|\}\s*\))/m.exec(declaration)?.[0] ?? declaration;
-    return { name: match[1] ?? '', required: !/\.optional\(\)|\.default\(/.test(own), optional: /\.optional\(\)/.test(own) };
+    let own = /^[^\n]*?(?:,\s*$|\}\s*\))/m.exec(declaration)?.[0] ?? declaration;
+    // A schema declared once and named here (`DATABASE_POOL_MAX: databasePoolMax,`) is read where it is defined.
+    const named = /^\s*([a-z]\w*)\s*,?\s*$/.exec(own)?.[1];
+    if (named) own = shared.get(named) ?? own;
+    return {
+      name: match[1] ?? '',
+      required: !/\.optional\(\)|\.default\(/.test(own),
+      optional: /\.optional\(\)/.test(own),
+      acceptsEmpty: /\.default\((''|"")\)/.test(own),
+    };
   });
 }
 
-/** Variables every service process reads through the shared base schema. */
+/** The service kit's config sources: the base schema and the Kafka settings spread into it. */
+const SERVICE_KIT_CONFIG = ['config.ts', 'kafka-config.ts'].map((file) => fromRoot('packages', 'service-kit', 'src', file));
+
+/** `const name = ...;` schemas and shapes of the service kit's config (exported or not), which schemas reuse by name. */
+function sharedSchemaDeclarations(): Map<string, string> {
+  const declarations = new Map<string, string>();
+  for (const file of SERVICE_KIT_CONFIG) {
+    const source = existsSync(file) ? withoutComments(readFileSync(file, 'utf8')) : '';
+    for (const match of source.matchAll(/^(?:export )?const (\w+)(?::[^=\n]*)? = ([^;]*);/gm)) {
+      declarations.set(match[1] ?? '', match[2] ?? '');
+    }
+  }
+  return declarations;
+}
+
+/** Variables every service process reads through the shared base schema (the Kafka settings spread into it included). */
 export function sharedConfigVariables(): ConfigVariable[] {
   return configVariables(fromRoot('packages', 'service-kit', 'src', 'config.ts'));
+}
+
+/**
+ * What a service's migration Job (`dist/migrate.js`) reads: the variables its `src/migrate.ts` takes from the
+ * environment (the database) and those of the schema the topic declaration parses (`migrationConfigSchema` in
+ * packages/db/src/topics.ts: Kafka, topic settings, NODE_ENV, LOG_LEVEL). Throws when that schema cannot be found, so
+ * the check never passes on an empty list.
+ */
+export function migrationVariables(service: string): Set<string> {
+  const topics = withoutComments(readFileSync(fromRoot('packages', 'db', 'src', 'topics.ts'), 'utf8'));
+  const schema = /const migrationConfigSchema = z\s*\.object\(\{([\s\S]*?)\n\s*\}\)/.exec(topics)?.[1];
+  if (!schema) throw new Error('packages/db/src/topics.ts: migrationConfigSchema not found; update migrationVariables');
+  const entry = fromRoot('services', service, 'src', 'migrate.ts');
+  const fromEntry = existsSync(entry)
+    ? [...readFileSync(entry, 'utf8').matchAll(/process\.env(?:\[['"]([A-Z][A-Z0-9_]*)['"]\]|\.([A-Z][A-Z0-9_]*))/g)].map(
+        (match) => match[1] ?? match[2] ?? '',
+      )
+    : [];
+  return new Set([...declaredVariables(`\n${schema}\n`).map((variable) => variable.name), ...fromEntry]);
 }
 
 /** The runtime contract's variables: every service reads these, wherever it runs. */

@@ -1,0 +1,90 @@
+/** A topic as a service declares it; the migration Job creates it so, and a service in verify mode checks it. */
+export interface TopicSpec {
+  /** Logical name (without the bus's topic prefix). */
+  topic: string;
+  /** Partitions it must have at least. */
+  partitions: number;
+  /** Replicas of each partition; the broker's `default.replication.factor` when absent (then not checked). */
+  replicationFactor?: number | undefined;
+  /** `retention.ms` of the topic. */
+  retentionMs: number;
+}
+
+/** What a topic looks like on the cluster. */
+export interface TopicState {
+  partitions: number;
+  replicationFactor: number;
+  /** `retention.ms`, as the broker reports it (its default when the topic sets none). */
+  retentionMs: number | undefined;
+}
+
+/** One way a topic on the cluster differs from its declaration. */
+export type TopicProblem =
+  | { topic: string; kind: 'missing' }
+  | { topic: string; kind: 'partitions'; expected: number; actual: number }
+  /** More partitions than declared: fine to run with, but Kafka cannot lower them to match the declaration. */
+  | { topic: string; kind: 'partitions-above'; expected: number; actual: number }
+  | { topic: string; kind: 'replication-factor'; expected: number; actual: number }
+  | { topic: string; kind: 'retention'; expected: number; actual: number | undefined };
+
+/** How a topic differs from its declaration (none when it matches); more partitions than declared is fine. */
+export function topicProblems(spec: TopicSpec, state: TopicState | undefined): TopicProblem[] {
+  if (!state) return [{ topic: spec.topic, kind: 'missing' }];
+  const problems: TopicProblem[] = [];
+  if (state.partitions < spec.partitions) {
+    problems.push({ topic: spec.topic, kind: 'partitions', expected: spec.partitions, actual: state.partitions });
+  }
+  if (spec.replicationFactor !== undefined && state.replicationFactor !== spec.replicationFactor) {
+    problems.push({ topic: spec.topic, kind: 'replication-factor', expected: spec.replicationFactor, actual: state.replicationFactor });
+  }
+  if (state.retentionMs !== spec.retentionMs) {
+    problems.push({ topic: spec.topic, kind: 'retention', expected: spec.retentionMs, actual: state.retentionMs });
+  }
+  return problems;
+}
+
+/** What the migration Job cannot change in place: fewer partitions than the topic has, another replication factor. */
+export function unfixableTopicProblems(spec: TopicSpec, state: TopicState | undefined): TopicProblem[] {
+  if (!state) return [];
+  const problems: TopicProblem[] = topicProblems(spec, state).filter((problem) => problem.kind === 'replication-factor');
+  if (state.partitions > spec.partitions) {
+    problems.push({ topic: spec.topic, kind: 'partitions-above', expected: spec.partitions, actual: state.partitions });
+  }
+  return problems;
+}
+
+/** One line an operator can act on. */
+export function describeTopicProblem(problem: TopicProblem): string {
+  switch (problem.kind) {
+    case 'missing':
+      return `${problem.topic}: missing`;
+    case 'partitions':
+      return `${problem.topic}: ${problem.actual} partitions, at least ${problem.expected} expected`;
+    case 'partitions-above':
+      return `${problem.topic}: ${problem.actual} partitions, only ${problem.expected} declared (Kafka cannot remove partitions)`;
+    case 'replication-factor':
+      return `${problem.topic}: replication factor ${problem.actual}, ${problem.expected} expected`;
+    case 'retention':
+      return `${problem.topic}: retention.ms ${problem.actual ?? 'unknown'}, ${problem.expected} expected`;
+  }
+}
+
+/** Raised when declared topics are missing or differ from their declaration; lists every problem at once. */
+export class TopicsNotReadyError extends Error {
+  constructor(
+    readonly problems: TopicProblem[],
+    advice: string,
+  ) {
+    super(`Kafka topics are not as declared:\n${problems.map((problem) => `  - ${describeTopicProblem(problem)}`).join('\n')}\n${advice}`);
+    this.name = 'TopicsNotReadyError';
+  }
+}
+
+/** Where each problem of a migration that Kafka cannot fix leaves the operator. */
+export const VERIFY_ADVICE =
+  'Not starting: run the migration Job (node dist/migrate.js) with the same KAFKA_TOPIC_* settings, or correct the KAFKA_TOPIC_* settings of the service.';
+
+/** What the migration Job cannot change in place, and how to get out of it. */
+export const UNFIXABLE_ADVICE =
+  "Kafka cannot lower a topic's partitions or change its replication factor in place: raise KAFKA_TOPIC_PARTITIONS to at least the current count, " +
+  'set KAFKA_TOPIC_REPLICATION_FACTOR to the current factor, or reassign the replicas (kafka-reassign-partitions) and run the Job again.';

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "patient" ADD COLUMN     "tags" TEXT[] DEFAULT ARRAY[]::TEXT[];
