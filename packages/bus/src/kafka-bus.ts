@@ -34,11 +34,13 @@ import {
   type RetryPolicy,
 } from './delivery.js';
 import {
+  describeTopicProblem,
   TopicsNotReadyError,
   UNFIXABLE_ADVICE,
   VERIFY_ADVICE,
   topicProblems,
   unfixableTopicProblems,
+  widerThanDeclared,
   type TopicProblem,
   type TopicSpec,
   type TopicState,
@@ -369,6 +371,8 @@ export class KafkaBus implements Bus {
     const states = await this.topicStates(client, specs);
     const unfixable = specs.flatMap((spec) => unfixableTopicProblems(spec, states.get(spec.topic)));
     if (unfixable.length > 0) throw new TopicsNotReadyError(this.physicalProblems(unfixable), UNFIXABLE_ADVICE);
+    const wider = this.physicalProblems(specs.flatMap((spec) => widerThanDeclared(spec, states.get(spec.topic))));
+    if (wider.length > 0) this.logger.warn({ topics: wider.map(describeTopicProblem) }, 'topics have more partitions than declared; kept');
     const missing = specs.filter((spec) => !states.has(spec.topic));
     if (missing.length > 0) {
       await client.createTopics({
@@ -473,7 +477,7 @@ export class KafkaBus implements Bus {
     for (const topic of metadata.topics) {
       states.set(this.logicalTopic(topic.name), {
         partitions: topic.partitions.length,
-        replicationFactor: topic.partitions[0]?.replicas.length ?? 0,
+        replicationFactor: topic.partitions.length > 0 ? Math.min(...topic.partitions.map((partition) => partition.replicas.length)) : 0,
         retentionMs: retention.get(topic.name),
       });
     }

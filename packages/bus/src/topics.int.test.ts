@@ -70,22 +70,34 @@ describe('declared topics on a real broker', () => {
     await verifier.verifyTopics(declared);
   });
 
-  it('refuses, changing nothing, what Kafka cannot change in place', async () => {
+  it('refuses, changing nothing, another replication factor; keeps a topic widened by hand', async () => {
     const prefix = uniqueTopicPrefix('topics-refuse');
     const bus = newBus(prefix);
     await bus.provisionTopics([{ topic: 'wide', partitions: 4, retentionMs: 7 * DAY }]);
+    const otherFactor = [
+      { topic: 'wide', partitions: 4, replicationFactor: 3, retentionMs: DAY },
+      { topic: 'new', partitions: 2, retentionMs: DAY },
+    ];
+    const error = await bus.provisionTopics(otherFactor).catch((caught: unknown) => caught as Error);
+    expect(error).toBeInstanceOf(TopicsNotReadyError);
+    expect((error as Error).message).toContain('replication factor');
+    expect(await problemsOf(bus.provisionTopics(otherFactor), prefix)).toEqual(['wide:replication-factor']);
+    // Neither the retention of the existing topic nor the new topic was touched.
+    expect(await problemsOf(bus.verifyTopics(otherFactor.map(({ replicationFactor: _factor, ...spec }) => spec)), prefix)).toEqual([
+      'wide:retention',
+      'new:missing',
+    ]);
+    // Declared narrower than it is (an operator added partitions): the Job carries on and the service runs with it.
     const narrower = [
       { topic: 'wide', partitions: 2, retentionMs: DAY },
       { topic: 'new', partitions: 2, retentionMs: DAY },
     ];
-    const error = await bus.provisionTopics(narrower).catch((caught: unknown) => caught as Error);
-    expect(error).toBeInstanceOf(TopicsNotReadyError);
-    expect((error as Error).message).toContain('cannot lower');
-    expect(
-      await problemsOf(bus.provisionTopics([{ topic: 'wide', partitions: 4, replicationFactor: 3, retentionMs: 7 * DAY }]), prefix),
-    ).toEqual(['wide:replication-factor']);
-    // Neither the retention of the existing topic nor the new topic was touched.
-    expect(await problemsOf(bus.verifyTopics(narrower), prefix)).toEqual(['wide:retention', 'new:missing']);
+    expect(await bus.provisionTopics(narrower)).toEqual({
+      created: [`${prefix}new`],
+      partitionsAdded: [],
+      retentionChanged: [`${prefix}wide`],
+    });
+    await bus.verifyTopics(narrower);
   });
 
   it('in verify mode never creates a topic: a publish to a missing one fails', async () => {

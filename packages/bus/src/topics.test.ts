@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { TopicsNotReadyError, topicProblems, unfixableTopicProblems, type TopicSpec } from './topics.js';
+import {
+  brokersUnreachable,
+  TopicsNotReadyError,
+  topicProblems,
+  unfixableTopicProblems,
+  widerThanDeclared,
+  type TopicSpec,
+} from './topics.js';
 
 const spec: TopicSpec = { topic: 'svc.thing', partitions: 3, replicationFactor: 3, retentionMs: 1_000 };
 
@@ -7,6 +14,8 @@ describe('topicProblems', () => {
   it('finds none when the topic is as declared, or has more partitions', () => {
     expect(topicProblems(spec, { partitions: 3, replicationFactor: 3, retentionMs: 1_000 })).toEqual([]);
     expect(topicProblems(spec, { partitions: 6, replicationFactor: 3, retentionMs: 1_000 })).toEqual([]);
+    // More replicas than declared (a reassignment adding replicas, a cluster that raised it) keep their durability.
+    expect(topicProblems(spec, { partitions: 3, replicationFactor: 4, retentionMs: 1_000 })).toEqual([]);
   });
 
   it('lists every difference of a topic, or that it is missing', () => {
@@ -24,14 +33,12 @@ describe('topicProblems', () => {
     );
   });
 
-  it('tells what Kafka cannot change in place: fewer partitions than the topic has, another replication factor', () => {
+  it('tells what Kafka cannot change in place (another replication factor) apart from a topic merely wider than declared', () => {
     const state = { partitions: 6, replicationFactor: 1, retentionMs: 5 };
-    expect(
-      unfixableTopicProblems(spec, state)
-        .map((problem) => problem.kind)
-        .sort(),
-    ).toEqual(['partitions-above', 'replication-factor']);
+    expect(unfixableTopicProblems(spec, state).map((problem) => problem.kind)).toEqual(['replication-factor']);
+    expect(widerThanDeclared(spec, state).map((problem) => problem.kind)).toEqual(['partitions-above']);
     expect(unfixableTopicProblems(spec, { partitions: 1, replicationFactor: 3, retentionMs: 5 })).toEqual([]);
+    expect(widerThanDeclared(spec, { partitions: 1, replicationFactor: 3, retentionMs: 5 })).toEqual([]);
     expect(unfixableTopicProblems(spec, undefined)).toEqual([]);
   });
 
@@ -46,5 +53,24 @@ describe('topicProblems', () => {
     expect(error.message).toBe(
       'Kafka topics are not as declared:\n  - a: missing\n  - b: 1 partitions, at least 3 expected\nrun the migration Job',
     );
+  });
+});
+
+describe('brokersUnreachable', () => {
+  /** An error as kafkajs names it, with the code of the socket error under it. */
+  const named = (name: string, extra: Record<string, unknown> = {}) => Object.assign(new Error(name), { name, ...extra });
+  const retried = (cause: Error) => Object.assign(new Error('retries exceeded', { cause }), { name: 'KafkaJSNumberOfRetriesExceeded' });
+
+  it('is a broker that refused, timed out or closed, however deep kafkajs wrapped it', () => {
+    expect(brokersUnreachable(retried(named('KafkaJSConnectionError', { code: 'ECONNREFUSED' })))).toBe(true);
+    expect(brokersUnreachable(named('KafkaJSRequestTimeoutError'))).toBe(true);
+    expect(brokersUnreachable(retried(named('KafkaJSConnectionClosedError')))).toBe(true);
+  });
+
+  it('is not topics unlike their declaration, refused credentials or a refused certificate', () => {
+    expect(brokersUnreachable(new TopicsNotReadyError([{ topic: 'a', kind: 'missing' }], 'run the migration Job'))).toBe(false);
+    expect(brokersUnreachable(retried(named('KafkaJSSASLAuthenticationError')))).toBe(false);
+    expect(brokersUnreachable(retried(named('KafkaJSConnectionError', { code: 'SELF_SIGNED_CERT_IN_CHAIN' })))).toBe(false);
+    expect(brokersUnreachable('ECONNREFUSED')).toBe(false);
   });
 });

@@ -4,7 +4,7 @@ export interface TopicSpec {
   topic: string;
   /** Partitions it must have at least. */
   partitions: number;
-  /** Replicas of each partition; the broker's `default.replication.factor` when absent (then not checked). */
+  /** Replicas each partition must have at least; the broker's `default.replication.factor` when absent (then not checked). */
   replicationFactor?: number | undefined;
   /** `retention.ms` of the topic. */
   retentionMs: number;
@@ -13,6 +13,7 @@ export interface TopicSpec {
 /** What a topic looks like on the cluster. */
 export interface TopicState {
   partitions: number;
+  /** The fewest replicas any of its partitions has. */
   replicationFactor: number;
   /** `retention.ms`, as the broker reports it (its default when the topic sets none). */
   retentionMs: number | undefined;
@@ -34,7 +35,8 @@ export function topicProblems(spec: TopicSpec, state: TopicState | undefined): T
   if (state.partitions < spec.partitions) {
     problems.push({ topic: spec.topic, kind: 'partitions', expected: spec.partitions, actual: state.partitions });
   }
-  if (spec.replicationFactor !== undefined && state.replicationFactor !== spec.replicationFactor) {
+  // Fewer replicas than declared lose durability; more (a reassignment in flight, a cluster that raised it) do not.
+  if (spec.replicationFactor !== undefined && state.replicationFactor < spec.replicationFactor) {
     problems.push({ topic: spec.topic, kind: 'replication-factor', expected: spec.replicationFactor, actual: state.replicationFactor });
   }
   if (state.retentionMs !== spec.retentionMs) {
@@ -43,14 +45,20 @@ export function topicProblems(spec: TopicSpec, state: TopicState | undefined): T
   return problems;
 }
 
-/** What the migration Job cannot change in place: fewer partitions than the topic has, another replication factor. */
+/** What the migration Job cannot change in place: another replication factor. */
 export function unfixableTopicProblems(spec: TopicSpec, state: TopicState | undefined): TopicProblem[] {
   if (!state) return [];
-  const problems: TopicProblem[] = topicProblems(spec, state).filter((problem) => problem.kind === 'replication-factor');
-  if (state.partitions > spec.partitions) {
-    problems.push({ topic: spec.topic, kind: 'partitions-above', expected: spec.partitions, actual: state.partitions });
-  }
-  return problems;
+  return topicProblems(spec, state).filter((problem) => problem.kind === 'replication-factor');
+}
+
+/**
+ * More partitions than declared: Kafka cannot lower them, and services run with them (keys keep their order within a
+ * partition), so the Job only says so — a topic an operator widened by hand must not block every release.
+ */
+export function widerThanDeclared(spec: TopicSpec, state: TopicState | undefined): TopicProblem[] {
+  return state && state.partitions > spec.partitions
+    ? [{ topic: spec.topic, kind: 'partitions-above', expected: spec.partitions, actual: state.partitions }]
+    : [];
 }
 
 /** One line an operator can act on. */
@@ -63,7 +71,7 @@ export function describeTopicProblem(problem: TopicProblem): string {
     case 'partitions-above':
       return `${problem.topic}: ${problem.actual} partitions, only ${problem.expected} declared (Kafka cannot remove partitions)`;
     case 'replication-factor':
-      return `${problem.topic}: replication factor ${problem.actual}, ${problem.expected} expected`;
+      return `${problem.topic}: replication factor ${problem.actual}, at least ${problem.expected} expected`;
     case 'retention':
       return `${problem.topic}: retention.ms ${problem.actual ?? 'unknown'}, ${problem.expected} expected`;
   }
@@ -86,5 +94,25 @@ export const VERIFY_ADVICE =
 
 /** What the migration Job cannot change in place, and how to get out of it. */
 export const UNFIXABLE_ADVICE =
-  "Kafka cannot lower a topic's partitions or change its replication factor in place: raise KAFKA_TOPIC_PARTITIONS to at least the current count, " +
-  'set KAFKA_TOPIC_REPLICATION_FACTOR to the current factor, or reassign the replicas (kafka-reassign-partitions) and run the Job again.';
+  "Kafka cannot change a topic's replication factor in place: set KAFKA_TOPIC_REPLICATION_FACTOR to the current factor, " +
+  'or reassign the replicas (kafka-reassign-partitions) and run the Job again.';
+
+// kafkajs's names for a broker that did not answer; it wraps them in KafkaJSNumberOfRetriesExceeded as `cause`.
+const UNREACHABLE_ERRORS = new Set(['KafkaJSConnectionError', 'KafkaJSConnectionClosedError', 'KafkaJSRequestTimeoutError']);
+
+/**
+ * Whether a failed topic check means only that the brokers did not answer (refused, unresolvable, timed out): no
+ * evidence about the topics, so a service starts anyway and its consumers join once Kafka is back (ADR 0024). Refused
+ * credentials, a refused certificate and topics unlike their declaration are not this, and still stop the start.
+ */
+export function brokersUnreachable(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 5; depth++) {
+    // A certificate the client refuses (or TLS spoken to a plain listener) is a setting to correct, not an outage.
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && /CERT|SSL|TLS|SIGNATURE/.test(code)) return false;
+    if (UNREACHABLE_ERRORS.has(current.name)) return true;
+    current = current.cause;
+  }
+  return false;
+}

@@ -32,4 +32,11 @@ describe('the envelope’s trace context (CloudEvents Distributed Tracing extens
       expect(envelopeSchema.safeParse({ ...event, traceparent }).success, traceparent).toBe(false);
     }
   });
+
+  it('drops an extension attribute it does not know, so a newer replica’s events still parse', () => {
+    const parsed = envelopeSchema.parse({ ...event, partitionkey: 'p-1', sampledrate: 10 });
+    expect(parsed).not.toHaveProperty('partitionkey');
+    expect(parsed).not.toHaveProperty('sampledrate');
+    expect(parsed).toMatchObject({ id: event.id, type: event.type });
+  });
 });

@@ -42,7 +42,9 @@ export const envelopeSchema = z
     /** The event's payload, validated against the registered schema for `type` + `dataversion`. */
     data: z.unknown(),
   })
-  .strict();
+  // Extension attributes this release does not know are dropped, not refused, as CloudEvents asks of consumers: an
+  // older replica keeps handling events from a newer one during a rolling release (it refused `traceparent` once).
+  .strip();
 
 /** An event envelope whose data is typed by its definition. */
 export type EventEnvelope<TData = unknown> = Omit<z.infer<typeof envelopeSchema>, 'data'> & { data: TData };

@@ -1,4 +1,4 @@
-import { createBus, KafkaBus, type Bus } from '@pep/bus';
+import { brokersUnreachable, createBus, KafkaBus, type Bus } from '@pep/bus';
 import { declaredTopicSpecs, kafkaClientOptions, kafkaTopicsMode, type KafkaSettings, type ServiceTopics } from '@pep/service-kit';
 import type { Logger } from 'pino';
 import { openDatabase, type Database } from './connection.js';
@@ -74,9 +74,17 @@ export async function openServiceInfrastructure(
       // One clear refusal naming every missing or misconfigured topic, rather than consumers retrying forever.
       await bus.verifyTopics(declaredTopicSpecs(options.topics, config, 'all'));
     } catch (error) {
-      await bus.close();
-      await database.close();
-      throw error;
+      if (brokersUnreachable(error)) {
+        // Kafka down says nothing about the topics: serve HTTP (the outbox keeps events) as ADR 0024 has it.
+        logger.warn(
+          { err: { name: (error as Error).name, message: (error as Error).message } },
+          'Kafka did not answer: topics not verified',
+        );
+      } else {
+        await bus.close();
+        await database.close();
+        throw error;
+      }
     }
   }
   return {

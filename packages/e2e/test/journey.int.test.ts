@@ -1,23 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import {
-  createTestDatabase,
-  freePort,
-  kafkaBrokers,
-  startTwilioFake,
-  uniqueTopicPrefix,
-  waitFor,
-  type FakeSend,
-  type TwilioFake,
-  type TestDatabase,
-} from '@pep/testing';
+import { startTwilioFake, waitFor, type FakeSend, type TwilioFake } from '@pep/testing';
 import { createPlatformClient, type PlatformClient, type Schema } from '@pep/client';
 import { DateTime } from 'luxon';
 import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startService, stopAll, type ServiceProcess } from './processes.js';
+import { startPlatform, type Platform } from './platform.js';
+import type { ServiceProcess } from './processes.js';
 
 // The core patient journey of DESIGN.md on the distributed runtime: auth, patients, scheduling, messaging and the
 // gateway each in their own process on their own database, talking through a real Kafka broker; SMS go to a
@@ -63,102 +51,22 @@ function ok<T>(answer: { data?: T; error?: unknown; response: Response }): T {
 }
 
 describe('the patient journey across the distributed platform', () => {
-  const databases: TestDatabase[] = [];
-  const services: ServiceProcess[] = [];
+  let platform: Platform;
   let fake: TwilioFake;
   let gateway: ServiceProcess;
   let messaging: ServiceProcess;
   let scheduling: ServiceProcess;
   let publicUrl: string;
-  let mailDir: string;
 
   beforeAll(async () => {
     fake = await startTwilioFake();
-    mailDir = await mkdtemp(join(tmpdir(), 'pep-e2e-journey-mail-'));
-    const common = {
-      KAFKA_BROKERS: (await kafkaBrokers()).join(','),
-      TOPIC_PREFIX: uniqueTopicPrefix('journey'),
-      INTERNAL_AUTH_SECRET: 'journey-internal-secret-0123456789abcdef',
-    };
-    const database = async (label: string) => {
-      const created = await createTestDatabase(label);
-      databases.push(created);
-      return created.url;
-    };
-    // Twilio signs the URL it calls, the gateway's: messaging has to know it before the gateway starts.
-    const gatewayPort = await freePort();
-    publicUrl = `http://127.0.0.1:${gatewayPort}`;
-    // Scheduling asks patients about a patient it has not heard of yet: it has to know where patients listens.
-    const patientsPort = await freePort();
-    // Auth and messaging ask scheduling (and messaging patients) about records their events have not brought yet.
-    const schedulingPort = await freePort();
-    // Scheduling asks auth whether a v1 booking's `user` is one of the organization's users.
-    const authPort = await freePort();
-    const started = await Promise.all([
-      startService(
-        'auth',
-        {
-          ...common,
-          DATABASE_URL: await database('journey-auth'),
-          SIGNING_KEY_SECRET: 'journey-signing-key-secret-0123456789abc',
-          PUBLIC_URL: publicUrl,
-          MAIL_DIR: mailDir,
-          SCHEDULING_URL: `http://127.0.0.1:${schedulingPort}`,
-        },
-        { port: authPort },
-      ),
-      startService('patients', { ...common, DATABASE_URL: await database('journey-patients') }, { port: patientsPort }),
-      startService(
-        'scheduling',
-        {
-          ...common,
-          DATABASE_URL: await database('journey-scheduling'),
-          NODE_ENV: 'test',
-          CLOCK_CONTROL: 'true',
-          PATIENTS_URL: `http://127.0.0.1:${patientsPort}`,
-          AUTH_URL: `http://127.0.0.1:${authPort}`,
-        },
-        { port: schedulingPort },
-      ),
-      startService('messaging', {
-        ...common,
-        DATABASE_URL: await database('journey-messaging'),
-        NODE_ENV: 'test',
-        CLOCK_CONTROL: 'true',
-        PUBLIC_URL: publicUrl,
-        TWILIO_API_URL: fake.url,
-        TWILIO_ACCOUNT_SID: fake.accountSid,
-        TWILIO_AUTH_TOKEN: fake.authToken,
-        TWILIO_FROM: fake.from,
-        MAIL_DIR: mailDir,
-        DISPATCH_INTERVAL_MS: '250',
-        PATIENTS_URL: `http://127.0.0.1:${patientsPort}`,
-        SCHEDULING_URL: `http://127.0.0.1:${schedulingPort}`,
-      }),
-    ]);
-    services.push(...started);
-    const [auth, patients] = started;
-    scheduling = started[2];
-    messaging = started[3];
-    gateway = await startService(
-      'gateway',
-      {
-        ...common,
-        UPSTREAMS: `auth=${auth!.url},patients=${patients!.url},scheduling=${scheduling.url},messaging=${messaging.url}`,
-        RATE_LIMIT_PER_MINUTE: '100000',
-      },
-      { port: gatewayPort },
-    );
-    services.push(gateway);
+    platform = await startPlatform({ label: 'journey', twilio: fake, clockControl: ['scheduling', 'messaging'] });
+    ({ gateway, messaging, scheduling, publicUrl } = platform);
   });
 
   afterAll(async () => {
-    for (const service of services.reverse()) await service.stop();
-    // Also those a failed start or test left running.
-    await stopAll();
-    for (const database of databases) await database.drop();
+    await platform?.stop();
     await fake?.close();
-    if (mailDir) await rm(mailDir, { recursive: true, force: true });
   });
 
   // The v1 API through the client generated from the merged OpenAPI document, as an integrator calls it.
@@ -533,9 +441,9 @@ describe('the patient journey across the distributed platform', () => {
     const messaging = async () => (await api.GET('/api/status')).data?.services.find((service) => service.name === 'messaging');
     await waitFor(async () => (await messaging())?.['status'] === 'ok', { ...WAIT, message: 'messaging reported ok' });
     expect(await messaging()).toMatchObject({ name: 'messaging', status: 'ok', checks: { database: 'ok', broker: 'ok' } });
-    for (const service of [...services].reverse())
+    for (const service of [...platform.services].reverse())
       expect(await service.stop(), `${service.name}:\n${service.output().slice(-1_500)}`).toBe(0);
-    const logs = services.map((service) => service.output()).join('\n');
+    const logs = platform.services.map((service) => service.output()).join('\n');
     for (const person of Object.values(PATIENTS)) {
       for (const phi of [person.firstname, person.lastname, person.phone, person.phone.slice(2)]) expect(logs).not.toContain(phi);
     }

@@ -1,23 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import {
-  createTestDatabase,
-  freePort,
-  kafkaBrokers,
-  startTwilioFake,
-  uniqueTopicPrefix,
-  waitFor,
-  type FakeSend,
-  type TwilioFake,
-  type TestDatabase,
-} from '@pep/testing';
+import { startTwilioFake, waitFor, type FakeSend, type TwilioFake } from '@pep/testing';
 import { createPlatformClient, type PlatformClient, type Schema } from '@pep/client';
 import { DateTime } from 'luxon';
 import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startService, stopAll, type ServiceProcess } from './processes.js';
+import { startPlatform, type Platform } from './platform.js';
+import type { ServiceProcess } from './processes.js';
 
 // The referral pipeline of issue 13 on the distributed runtime: patients keeps the referral, messaging reaches the
 // patient by text on the organization's attempt schedule, scheduling books the visit, each in its own process on its own
@@ -47,104 +35,28 @@ function ok<T>(answer: { data?: T; error?: unknown; response: Response }): T {
 }
 
 describe('a referral across the distributed platform: received, reached out to, answered, scheduled; another expires', () => {
-  const databases: TestDatabase[] = [];
-  const services: ServiceProcess[] = [];
+  let platform: Platform;
   let fake: TwilioFake;
   let gateway: ServiceProcess;
   let clocked: ServiceProcess[];
   let publicUrl: string;
-  let mailDir: string;
 
   beforeAll(async () => {
     fake = await startTwilioFake();
-    mailDir = await mkdtemp(join(tmpdir(), 'pep-e2e-referrals-mail-'));
-    const common = {
-      KAFKA_BROKERS: (await kafkaBrokers()).join(','),
-      TOPIC_PREFIX: uniqueTopicPrefix('referrals'),
-      INTERNAL_AUTH_SECRET: 'referrals-internal-secret-0123456789abcd',
-    };
-    const database = async (label: string) => {
-      const created = await createTestDatabase(label);
-      databases.push(created);
-      return created.url;
-    };
-    // Twilio signs the URL it calls, the gateway's: messaging has to know it before the gateway starts.
-    const gatewayPort = await freePort();
-    publicUrl = `http://127.0.0.1:${gatewayPort}`;
-    // Scheduling and messaging ask patients about a patient they have not heard of yet.
-    const patientsPort = await freePort();
-    // Auth and messaging ask scheduling about records their events have not brought yet.
-    const schedulingPort = await freePort();
-    // Scheduling asks auth whether a v1 booking's `user` is one of the organization's users.
-    const authPort = await freePort();
-    const movable = { NODE_ENV: 'test', CLOCK_CONTROL: 'true' };
-    const started = await Promise.all([
-      startService(
-        'auth',
-        {
-          ...common,
-          DATABASE_URL: await database('referrals-auth'),
-          SIGNING_KEY_SECRET: 'referrals-signing-key-secret-0123456789a',
-          PUBLIC_URL: publicUrl,
-          MAIL_DIR: mailDir,
-          SCHEDULING_URL: `http://127.0.0.1:${schedulingPort}`,
-        },
-        { port: authPort },
-      ),
-      startService(
-        'patients',
-        // Lapsed referrals are looked for every 2 s here (60 s by default).
-        { ...common, ...movable, REFERRAL_EXPIRY_SECONDS: '2', DATABASE_URL: await database('referrals-patients') },
-        { port: patientsPort },
-      ),
-      startService(
-        'scheduling',
-        {
-          ...common,
-          ...movable,
-          DATABASE_URL: await database('referrals-scheduling'),
-          PATIENTS_URL: `http://127.0.0.1:${patientsPort}`,
-          AUTH_URL: `http://127.0.0.1:${authPort}`,
-        },
-        { port: schedulingPort },
-      ),
-      startService('messaging', {
-        ...common,
-        ...movable,
-        DATABASE_URL: await database('referrals-messaging'),
-        PUBLIC_URL: publicUrl,
-        TWILIO_API_URL: fake.url,
-        TWILIO_ACCOUNT_SID: fake.accountSid,
-        TWILIO_AUTH_TOKEN: fake.authToken,
-        TWILIO_FROM: fake.from,
-        MAIL_DIR: mailDir,
-        DISPATCH_INTERVAL_MS: '250',
-        PATIENTS_URL: `http://127.0.0.1:${patientsPort}`,
-        SCHEDULING_URL: `http://127.0.0.1:${schedulingPort}`,
-      }),
-    ]);
-    services.push(...started);
-    const [auth, patients, scheduling, messaging] = started;
-    clocked = [patients!, scheduling!, messaging!];
-    gateway = await startService(
-      'gateway',
-      {
-        ...common,
-        UPSTREAMS: `auth=${auth!.url},patients=${patients!.url},scheduling=${scheduling!.url},messaging=${messaging!.url}`,
-        RATE_LIMIT_PER_MINUTE: '100000',
-      },
-      { port: gatewayPort },
-    );
-    services.push(gateway);
+    platform = await startPlatform({
+      label: 'referrals',
+      // Lapsed referrals are looked for every 2 s here (60 s by default).
+      services: { patients: { REFERRAL_EXPIRY_SECONDS: '2' } },
+      twilio: fake,
+      clockControl: ['patients', 'scheduling', 'messaging'],
+    });
+    ({ gateway, publicUrl } = platform);
+    clocked = [platform.patients, platform.scheduling, platform.messaging];
   });
 
   afterAll(async () => {
-    for (const service of services.reverse()) await service.stop();
-    // Also those a failed start or test left running.
-    await stopAll();
-    for (const database of databases) await database.drop();
+    await platform?.stop();
     await fake?.close();
-    if (mailDir) await rm(mailDir, { recursive: true, force: true });
   });
 
   let api: PlatformClient;
@@ -445,9 +357,9 @@ describe('a referral across the distributed platform: received, reached out to, 
   });
 
   it('stops every process cleanly, having logged no PHI', async () => {
-    for (const service of [...services].reverse())
+    for (const service of [...platform.services].reverse())
       expect(await service.stop(), `${service.name}:\n${service.output().slice(-1_500)}`).toBe(0);
-    const logs = services.map((service) => service.output()).join('\n');
+    const logs = platform.services.map((service) => service.output()).join('\n');
     for (const person of Object.values(PATIENTS))
       for (const phi of [person.firstname, person.lastname, person.phone, person.phone.slice(2)]) expect(logs).not.toContain(phi);
     for (const phi of ['desk@referrals.example', 'referrals passphrase']) expect(logs).not.toContain(phi);

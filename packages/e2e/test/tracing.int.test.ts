@@ -1,26 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createPlatformClient, type PlatformClient } from '@pep/client';
 import {
-  createTestDatabase,
-  freePort,
-  kafkaBrokers,
   OTLP_SPAN_KIND,
   startOtlpCollector,
   startTwilioFake,
-  uniqueTopicPrefix,
   waitFor,
   type CollectedSpan,
   type OtlpCollector,
-  type TestDatabase,
   type TwilioFake,
 } from '@pep/testing';
 import { DateTime } from 'luxon';
 import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startService, stopAll, type ServiceProcess } from './processes.js';
+import { startPlatform, type Platform } from './platform.js';
+import type { ServiceProcess } from './processes.js';
 
 // Issue 15's proof: with an OTLP endpoint configured, one trace follows a patient's reply from the Twilio webhook at the
 // gateway, through messaging, Kafka and scheduling, and back through Kafka to messaging's acknowledgement text at Twilio.
@@ -36,106 +29,35 @@ function ok<T>(answer: { data?: T; error?: unknown; response: Response }): T {
 }
 
 describe('one trace across HTTP → Kafka → HTTP on the distributed platform', () => {
-  const databases: TestDatabase[] = [];
-  const services: ServiceProcess[] = [];
+  let platform: Platform;
   let collector: OtlpCollector;
   let fake: TwilioFake;
   let gateway: ServiceProcess;
   let messaging: ServiceProcess;
   let scheduling: ServiceProcess;
   let publicUrl: string;
-  let mailDir: string;
   let api: PlatformClient;
 
   beforeAll(async () => {
     collector = await startOtlpCollector();
     fake = await startTwilioFake();
-    mailDir = await mkdtemp(join(tmpdir(), 'pep-e2e-tracing-mail-'));
-    const common = {
-      KAFKA_BROKERS: (await kafkaBrokers()).join(','),
-      TOPIC_PREFIX: uniqueTopicPrefix('tracing'),
-      INTERNAL_AUTH_SECRET: 'tracing-internal-secret-0123456789abcdef',
-      // Each service creates the topics it uses, as no migration Job runs here.
-      KAFKA_TOPICS: 'create',
-      OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
-      // Spans leave within a tenth of a second rather than the SDK's default 5 s.
-      OTEL_BSP_SCHEDULE_DELAY: '100',
-    };
-    const database = async (label: string) => {
-      const created = await createTestDatabase(label);
-      databases.push(created);
-      return created.url;
-    };
-    const gatewayPort = await freePort();
-    publicUrl = `http://127.0.0.1:${gatewayPort}`;
-    const patientsPort = await freePort();
-    const schedulingPort = await freePort();
-    const authPort = await freePort();
-    const started = await Promise.all([
-      startService(
-        'auth',
-        {
-          ...common,
-          DATABASE_URL: await database('tracing-auth'),
-          SIGNING_KEY_SECRET: 'tracing-signing-key-secret-0123456789abc',
-          PUBLIC_URL: publicUrl,
-          MAIL_DIR: mailDir,
-          SCHEDULING_URL: `http://127.0.0.1:${schedulingPort}`,
-        },
-        { port: authPort },
-      ),
-      startService('patients', { ...common, DATABASE_URL: await database('tracing-patients') }, { port: patientsPort }),
-      startService(
-        'scheduling',
-        {
-          ...common,
-          DATABASE_URL: await database('tracing-scheduling'),
-          NODE_ENV: 'test',
-          CLOCK_CONTROL: 'true',
-          PATIENTS_URL: `http://127.0.0.1:${patientsPort}`,
-          AUTH_URL: `http://127.0.0.1:${authPort}`,
-        },
-        { port: schedulingPort },
-      ),
-      startService('messaging', {
-        ...common,
-        DATABASE_URL: await database('tracing-messaging'),
-        NODE_ENV: 'test',
-        CLOCK_CONTROL: 'true',
-        PUBLIC_URL: publicUrl,
-        TWILIO_API_URL: fake.url,
-        TWILIO_ACCOUNT_SID: fake.accountSid,
-        TWILIO_AUTH_TOKEN: fake.authToken,
-        TWILIO_FROM: fake.from,
-        MAIL_DIR: mailDir,
-        DISPATCH_INTERVAL_MS: '250',
-        PATIENTS_URL: `http://127.0.0.1:${patientsPort}`,
-        SCHEDULING_URL: `http://127.0.0.1:${schedulingPort}`,
-      }),
-    ]);
-    services.push(...started);
-    const [auth, patients] = started;
-    scheduling = started[2];
-    messaging = started[3];
-    gateway = await startService(
-      'gateway',
-      {
-        ...common,
-        UPSTREAMS: `auth=${auth!.url},patients=${patients!.url},scheduling=${scheduling.url},messaging=${messaging.url}`,
-        RATE_LIMIT_PER_MINUTE: '100000',
+    platform = await startPlatform({
+      label: 'tracing',
+      env: {
+        OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+        // Spans leave within a tenth of a second rather than the SDK's default 5 s.
+        OTEL_BSP_SCHEDULE_DELAY: '100',
       },
-      { port: gatewayPort },
-    );
-    services.push(gateway);
+      twilio: fake,
+      clockControl: ['scheduling', 'messaging'],
+    });
+    ({ gateway, messaging, scheduling, publicUrl } = platform);
   });
 
   afterAll(async () => {
-    for (const service of services.reverse()) await service.stop();
-    await stopAll();
-    for (const database of databases) await database.drop();
+    await platform?.stop();
     await fake?.close();
     await collector?.close();
-    if (mailDir) await rm(mailDir, { recursive: true, force: true });
   });
 
   const moveClocks = async (to: DateTime) => {

@@ -60,6 +60,18 @@ describe('Kafka security settings', () => {
     expect(problems({ KAFKA_SSL: 'true', KAFKA_SSL_REJECT_UNAUTHORIZED: 'false' })).toEqual([]);
   });
 
+  it('refuses in production OAUTHBEARER without TLS: the token would cross the network in clear', () => {
+    const oauth = {
+      KAFKA_SASL_MECHANISM: 'oauthbearer',
+      KAFKA_OAUTH_TOKEN_URL: 'https://idp.example/token',
+      KAFKA_OAUTH_CLIENT_ID: 'id',
+      KAFKA_OAUTH_CLIENT_SECRET: 'secret',
+    };
+    expect(problems(oauth)).toEqual([]);
+    expect(problems({ ...oauth, NODE_ENV: 'production' })).toEqual(['KAFKA_SASL_MECHANISM']);
+    expect(problems({ ...oauth, NODE_ENV: 'production', KAFKA_SSL: 'true' })).toEqual([]);
+  });
+
   it('wants a client certificate and key together, and TLS files only with TLS', () => {
     expect(problems({ KAFKA_SSL: 'true', KAFKA_SSL_CERT_FILE: caFile })).toEqual(['KAFKA_SSL_KEY_FILE']);
     expect(problems({ KAFKA_SSL_CA_FILE: caFile })).toEqual(['KAFKA_SSL_CA_FILE']);

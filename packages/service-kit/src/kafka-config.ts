@@ -62,8 +62,8 @@ export type KafkaSettings = z.output<z.ZodObject<typeof kafkaConfigShape>> & { N
 
 /**
  * How the Kafka variables must go together, as a zod refinement: `.superRefine(kafkaConfigCheck)` on each config that
- * talks to Kafka. A mechanism needs its credentials and credentials need a mechanism; production refuses PLAIN without
- * TLS (the password would cross the network in clear) and unverified broker certificates.
+ * talks to Kafka. A mechanism needs its credentials and credentials need a mechanism; production refuses PLAIN and
+ * OAUTHBEARER without TLS (the password or token would cross the network in clear) and unverified broker certificates.
  */
 export function kafkaConfigCheck(config: KafkaSettings, ctx: z.RefinementCtx): void {
   const problem = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
@@ -95,6 +95,10 @@ export function kafkaConfigCheck(config: KafkaSettings, ctx: z.RefinementCtx): v
   if (config.NODE_ENV === 'production') {
     if (mechanism === 'plain' && !config.KAFKA_SSL) {
       problem('KAFKA_SASL_MECHANISM', 'PLAIN sends the password in clear: set KAFKA_SSL=true, or use scram-sha-512');
+    }
+    // A bearer token is a credential too: whoever reads it off the wire is this client until it expires.
+    if (mechanism === 'oauthbearer' && !config.KAFKA_SSL) {
+      problem('KAFKA_SASL_MECHANISM', 'OAUTHBEARER sends the access token in clear: set KAFKA_SSL=true');
     }
     if (!config.KAFKA_SSL_REJECT_UNAUTHORIZED) {
       problem('KAFKA_SSL_REJECT_UNAUTHORIZED', "must stay true in production: give the brokers' CA in KAFKA_SSL_CA_FILE instead");

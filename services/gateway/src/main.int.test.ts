@@ -48,4 +48,19 @@ describe('gateway process (dist/main.js)', () => {
       await gateway.exited;
     }
   });
+
+  it('starts while Kafka does not answer, saying its topics were not verified', async () => {
+    // Production verifies the topics it reads; a broker that is down says nothing about them (ADR 0024).
+    const gateway = start({ CORS_ORIGINS: 'https://app.example.com' });
+    let exited = false;
+    void gateway.exited.then(() => (exited = true));
+    try {
+      await waitFor(() => exited || gateway.output().includes('Server listening'), { timeoutMs: 60_000, message: 'the gateway listens' });
+      expect(exited).toBe(false);
+      expect(gateway.output()).toContain('Kafka did not answer: topics not verified');
+    } finally {
+      gateway.kill();
+      await gateway.exited;
+    }
+  });
 });

@@ -1,6 +1,6 @@
 // First: tracing must start before the modules it instruments load.
 import './tracing.js';
-import { KafkaBus } from '@pep/bus';
+import { brokersUnreachable, KafkaBus } from '@pep/bus';
 import { createLogger, declaredTopicSpecs, kafkaClientOptions, kafkaTopicsMode, main, parseConfig, runService } from '@pep/service-kit';
 import { buildApp } from './app.js';
 import { configSchema, corsOriginsOf } from './config.js';
@@ -27,8 +27,12 @@ main(async () => {
     try {
       await bus.verifyTopics(declaredTopicSpecs(topics, config, 'all'));
     } catch (error) {
-      await bus.close();
-      throw error;
+      // Kafka down says nothing about the topics: the edge still starts, its revocation feed fail closed (ADR 0024).
+      if (!brokersUnreachable(error)) {
+        await bus.close();
+        throw error;
+      }
+      logger.warn({ err: { name: (error as Error).name, message: (error as Error).message } }, 'Kafka did not answer: topics not verified');
     }
   }
   const app = await buildApp({

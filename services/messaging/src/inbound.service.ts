@@ -328,10 +328,6 @@ export class InboundService {
     return twiml(inResponse ? ack : null);
   }
 
-  /**
-   * The reminder an SMS reply answers: the latest one handed to the vendor, sent or with an attempt whose outcome is
-   * unknown (the vendor's answer was lost, or its sender died mid-send); `lostAnswer` names the message of the latter.
-   */
   /** The broadcast a reply answers: the patient's latest automated text was one. Null otherwise. */
   private async answeredBroadcast(contact: PatientContact): Promise<{ id: string; title: string } | null> {
     const latest = await this.prisma.message.findFirst({
@@ -346,6 +342,10 @@ export class InboundService {
     });
   }
 
+  /**
+   * The reminder an SMS reply answers: the latest one handed to the vendor, sent or with an attempt whose outcome is
+   * unknown (the vendor's answer was lost, or its sender died mid-send); `lostAnswer` names the message of the latter.
+   */
   private async answeredReminder(contact: PatientContact): Promise<{ reminder: Reminder; lostAnswer: string | null } | null> {
     const mine = {
       organization: contact.organization,
