@@ -1,8 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { KafkaBus } from '@pep/bus';
+import { baseConfigSchema, declaredTopicSpecs } from '@pep/service-kit';
 import { createTestDatabase, freePort, kafkaBrokers, uniqueTopicPrefix, waitFor, type TestDatabase } from '@pep/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { as, orgA, SECRET } from '../test/harness.js';
+import { topics } from './topics.js';
 
 // The built service as production runs it: its own process, real Postgres and Kafka, stopped by SIGTERM.
 describe('patients process (dist/main.js)', () => {
@@ -18,15 +21,38 @@ describe('patients process (dist/main.js)', () => {
     url = `http://127.0.0.1:${port}`;
     const metricsPort = await freePort();
     metricsUrl = `http://127.0.0.1:${metricsPort}`;
+    const shared = {
+      PATH: process.env['PATH'],
+      NODE_ENV: 'production',
+      DATABASE_URL: database.url,
+      KAFKA_BROKERS: (await kafkaBrokers()).join(','),
+      TOPIC_PREFIX: uniqueTopicPrefix('patients-main'),
+    };
+    // A release runs every service's migration Job before any service starts: the topics patients reads, which the
+    // other services' Jobs declare, are made here as theirs would make them.
+    const settings = baseConfigSchema.parse({});
+    const owned = new Set(declaredTopicSpecs(topics, settings, 'owned').map((spec) => spec.topic));
+    const others = new KafkaBus({ brokers: shared.KAFKA_BROKERS.split(','), clientId: 'other-jobs', topicPrefix: shared.TOPIC_PREFIX });
+    try {
+      await others.provisionTopics(declaredTopicSpecs(topics, settings, 'all').filter((spec) => !owned.has(spec.topic)));
+    } finally {
+      await others.close();
+    }
+    // Then its own Job: the database, then the Kafka topics it owns (published and dead-letter), which it verifies at start.
+    const job = spawn(process.execPath, [fileURLToPath(new URL('../dist/migrate.js', import.meta.url))], {
+      env: shared,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let jobOutput = '';
+    job.stdout!.on('data', (chunk) => (jobOutput += chunk));
+    job.stderr!.on('data', (chunk) => (jobOutput += chunk));
+    const jobExit = await new Promise<number | null>((resolve) => job.once('exit', (code) => resolve(code)));
+    expect(jobExit, jobOutput).toBe(0);
     child = spawn(process.execPath, [fileURLToPath(new URL('../dist/main.js', import.meta.url))], {
       env: {
-        PATH: process.env['PATH'],
-        NODE_ENV: 'production',
+        ...shared,
         PORT: String(port),
         METRICS_PORT: String(metricsPort),
-        DATABASE_URL: database.url,
-        KAFKA_BROKERS: (await kafkaBrokers()).join(','),
-        TOPIC_PREFIX: uniqueTopicPrefix('patients-main'),
         INTERNAL_AUTH_SECRET: SECRET,
         LOG_LEVEL: 'debug',
       },
@@ -44,7 +70,7 @@ describe('patients process (dist/main.js)', () => {
     await database?.drop();
   });
 
-  it('migrates on start, serves, logs without PHI and stops cleanly on SIGTERM', async () => {
+  it('after its migration Job, starts with its topics verified, serves, logs without PHI and stops cleanly on SIGTERM', async () => {
     const response = await fetch(`${url}/api/patients`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(await as(orgA)) },
@@ -63,6 +89,7 @@ describe('patients process (dist/main.js)', () => {
     await expect(fetch(`${url}/health/live`)).rejects.toThrow();
     await expect(fetch(`${metricsUrl}/metrics`)).rejects.toThrow();
     expect(output).toContain('"msg":"stopped"');
+    expect(output).not.toContain('topics not verified');
     for (const phi of ['Zebedee', 'Quixotic', '4155552671', 'zq@example.com']) expect(output).not.toContain(phi);
     for (const line of output.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
   });
