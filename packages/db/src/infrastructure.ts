@@ -1,5 +1,5 @@
-import { brokersUnreachable, createBus, KafkaBus, type Bus } from '@pep/bus';
-import { declaredTopicSpecs, kafkaClientOptions, kafkaTopicsMode, type KafkaSettings, type ServiceTopics } from '@pep/service-kit';
+import { createBus, KafkaBus, type Bus } from '@pep/bus';
+import { kafkaClientOptions, verifyTopicsAtStart, type KafkaSettings, type ServiceTopics } from '@pep/service-kit';
 import type { Logger } from 'pino';
 import { openDatabase, type Database } from './connection.js';
 import { migrate } from './migrate.js';
@@ -69,22 +69,13 @@ export async function openServiceInfrastructure(
         }
       : { kind: 'in-process', logger },
   );
-  if (options.topics && bus instanceof KafkaBus && kafkaTopicsMode(config) === 'verify') {
+  if (options.topics && bus instanceof KafkaBus) {
     try {
-      // One clear refusal naming every missing or misconfigured topic, rather than consumers retrying forever.
-      await bus.verifyTopics(declaredTopicSpecs(options.topics, config, 'all'));
+      await verifyTopicsAtStart(bus, options.topics, config, logger);
     } catch (error) {
-      if (brokersUnreachable(error)) {
-        // Kafka down says nothing about the topics: serve HTTP (the outbox keeps events) as ADR 0024 has it.
-        logger.warn(
-          { err: { name: (error as Error).name, message: (error as Error).message } },
-          'Kafka did not answer: topics not verified',
-        );
-      } else {
-        await bus.close();
-        await database.close();
-        throw error;
-      }
+      await bus.close();
+      await database.close();
+      throw error;
     }
   }
   return {

@@ -78,6 +78,8 @@ export async function startService(
   try {
     const becameReady = waitFor(
       async () => {
+        // Exited: exitedEarly has already failed the start; stop asking a port nobody listens on.
+        if (child.exitCode !== null || child.signalCode !== null) return true;
         if (until === 'live') return (await fetch(`${url}/health/live`).catch(() => null))?.status === 200;
         const ready = await fetch(`${url}/health/ready`).catch(() => null);
         if (ready?.status !== 200) return false;

@@ -1,5 +1,13 @@
 import { readFileSync } from 'node:fs';
-import { clientCredentialsTokenProvider, deadLetterTopic, type KafkaBusOptions, type TopicSpec } from '@pep/bus';
+import {
+  brokersUnreachable,
+  clientCredentialsTokenProvider,
+  deadLetterTopic,
+  type KafkaBus,
+  type KafkaBusOptions,
+  type TopicSpec,
+} from '@pep/bus';
+import type { Logger } from 'pino';
 import { z } from 'zod';
 
 /** "true"/"false"/"1"/"0"; a copy of envBoolean, which config.ts (importing this file) defines after its imports run. */
@@ -200,4 +208,20 @@ export function declaredTopicSpecs(topics: ServiceTopics, config: KafkaSettings,
     }
   }
   return [...specs.values()].sort((a, b) => a.topic.localeCompare(b.topic));
+}
+
+/**
+ * At start, in verify mode, refuses (throws) when the topics a process declares are missing or unlike their declaration.
+ * Kafka not answering says nothing about the topics: the process starts and only warns, as ADR 0024 has it (the outbox
+ * keeps events; the gateway's revocation feed fails closed). The caller closes what it opened when this throws.
+ */
+export async function verifyTopicsAtStart(bus: KafkaBus, topics: ServiceTopics, config: KafkaSettings, logger: Logger): Promise<void> {
+  if (kafkaTopicsMode(config) !== 'verify') return;
+  try {
+    // One clear refusal naming every missing or misconfigured topic, rather than consumers retrying forever.
+    await bus.verifyTopics(declaredTopicSpecs(topics, config, 'all'));
+  } catch (error) {
+    if (!brokersUnreachable(error)) throw error;
+    logger.warn({ err: { name: (error as Error).name, message: (error as Error).message } }, 'Kafka did not answer: topics not verified');
+  }
 }

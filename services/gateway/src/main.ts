@@ -1,7 +1,7 @@
 // First: tracing must start before the modules it instruments load.
 import './tracing.js';
-import { brokersUnreachable, KafkaBus } from '@pep/bus';
-import { createLogger, declaredTopicSpecs, kafkaClientOptions, kafkaTopicsMode, main, parseConfig, runService } from '@pep/service-kit';
+import { KafkaBus } from '@pep/bus';
+import { createLogger, kafkaClientOptions, main, parseConfig, runService, verifyTopicsAtStart } from '@pep/service-kit';
 import { buildApp } from './app.js';
 import { configSchema, corsOriginsOf } from './config.js';
 import { REVOCATION_TOPICS } from './revocations.js';
@@ -21,19 +21,13 @@ main(async () => {
     ...(config.KAFKA_SESSION_TIMEOUT_MS !== undefined ? { sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS } : {}),
     ...kafkaClientOptions(config),
   });
-  if (kafkaTopicsMode(config) === 'verify') {
-    // auth's migration Job creates these; the gateway only reads them, with one group per replica and no dead letters.
-    const topics = { service: 'gateway', publishes: [], groups: { 'gateway.revocations': [...REVOCATION_TOPICS] }, deadLetters: false };
-    try {
-      await bus.verifyTopics(declaredTopicSpecs(topics, config, 'all'));
-    } catch (error) {
-      // Kafka down says nothing about the topics: the edge still starts, its revocation feed fail closed (ADR 0024).
-      if (!brokersUnreachable(error)) {
-        await bus.close();
-        throw error;
-      }
-      logger.warn({ err: { name: (error as Error).name, message: (error as Error).message } }, 'Kafka did not answer: topics not verified');
-    }
+  // auth's migration Job creates these; the gateway only reads them, with one group per replica and no dead letters.
+  const topics = { service: 'gateway', publishes: [], groups: { 'gateway.revocations': [...REVOCATION_TOPICS] }, deadLetters: false };
+  try {
+    await verifyTopicsAtStart(bus, topics, config, logger);
+  } catch (error) {
+    await bus.close();
+    throw error;
   }
   const app = await buildApp({
     logger,
