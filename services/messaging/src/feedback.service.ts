@@ -5,6 +5,7 @@ import type { Appointment, FeedbackResponse, PatientContact, Prisma, PrismaClien
 import { SYSTEM_USER } from './reminder-planning.handlers.js';
 import { raiseNotification } from './notification.service.js';
 import { contextFor, render, variablesOf, wordingFor } from './templates.js';
+import { checkPlaceFilters } from './references.js';
 
 /** Key of the one-question NPS text sent after a visit. */
 export const FEEDBACK_REQUEST = 'feedback-request';
@@ -332,7 +333,7 @@ export class FeedbackService {
 
   /** One page of the organization's surveys, the latest sent first. */
   async list(identity: Identity, filters: FeedbackFilters, page: { page: number; limit: number }) {
-    await this.checkFilters(identity, filters);
+    await checkPlaceFilters(this.prisma, identity.organization, filters);
     const where = this.whereOf(identity, filters);
     const [rows, total] = await Promise.all([
       this.prisma.feedbackResponse.findMany({
@@ -348,7 +349,7 @@ export class FeedbackService {
 
   /** Every matching survey, oldest first, a page at a time (the workbook and findAll read them so). */
   async *all(identity: Identity, filters: FeedbackFilters, pageSize = 500): AsyncGenerator<FeedbackResponse[]> {
-    await this.checkFilters(identity, filters);
+    await checkPlaceFilters(this.prisma, identity.organization, filters);
     const where = this.whereOf(identity, filters);
     let after: { createdAt: Date; id: string } | null = null;
     for (;;) {
@@ -385,7 +386,7 @@ export class FeedbackService {
 
   /** Counts of the period: surveys sent and answered, by category, waiting for follow-up, review links sent and opened. */
   async summary(identity: Identity, filters: FeedbackFilters) {
-    await this.checkFilters(identity, filters);
+    await checkPlaceFilters(this.prisma, identity.organization, filters);
     const { sql, params } = this.sqlWhere(identity, { ...filters, category: undefined, answered: undefined }, 'created_at');
     const [row] = await this.prisma.$queryRawUnsafe<Array<Record<string, bigint>>>(
       `SELECT count(*) FILTER (WHERE f."sent_at" IS NOT NULL) AS sent, count(f."score") AS answered,
@@ -415,7 +416,7 @@ export class FeedbackService {
 
   /** Review links sent to promoters answering in the period and how many were opened, in all and per facility. */
   async clicks(identity: Identity, filters: FeedbackFilters) {
-    await this.checkFilters(identity, filters);
+    await checkPlaceFilters(this.prisma, identity.organization, filters);
     const { sql, params } = this.sqlWhere(identity, { ...filters, category: undefined }, 'answered_at');
     const rows = await this.prisma.$queryRawUnsafe<Array<{ facility: string | null; name: string | null; sent: bigint; opened: bigint }>>(
       `SELECT f."facility", fa."name", count(*) AS sent, count(f."review_clicked_at") AS opened
@@ -450,23 +451,6 @@ export class FeedbackService {
       where: { organization, ref: { in: facility ? [facility, organization] : [organization] }, url: { not: null } },
     });
     return (links.find((link) => link.ref === facility) ?? links.find((link) => link.ref === organization))?.url ?? null;
-  }
-
-  /**
-   * 404 naming the filter whose facility or provider is not the organization's, as messaging knows them (a deleted one
-   * still filters its history).
-   */
-  private async checkFilters(identity: Identity, filters: FeedbackFilters): Promise<void> {
-    const { organization } = identity;
-    const [facility, provider] = await Promise.all([
-      filters.facility ? this.prisma.facility.findFirst({ where: { id: filters.facility, organization }, select: { id: true } }) : null,
-      filters.provider ? this.prisma.provider.findFirst({ where: { id: filters.provider, organization }, select: { id: true } }) : null,
-    ]);
-    const errors = [
-      ...(filters.facility && !facility ? [{ field: 'querystring.facility', message: 'no such facility in your organization' }] : []),
-      ...(filters.provider && !provider ? [{ field: 'querystring.provider', message: 'no such provider in your organization' }] : []),
-    ];
-    if (errors.length > 0) throw new HttpProblem(404, 'not-found', 'not found', { errors });
   }
 
   /** The survey a caller may answer or comment on: one of the organization's, and a patient's own; 404 naming `field` otherwise. */
@@ -516,7 +500,7 @@ export class FeedbackService {
 
   /** Answered surveys of the period counted by category, in one group or grouped by facility, provider or month. */
   private async grouped(identity: Identity, filters: FeedbackFilters, by: NpsGrouping | null) {
-    await this.checkFilters(identity, filters);
+    await checkPlaceFilters(this.prisma, identity.organization, filters);
     const { sql, params } = this.sqlWhere(identity, { ...filters, category: undefined }, 'answered_at');
     const key =
       by === 'facility'

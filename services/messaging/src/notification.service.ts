@@ -10,6 +10,7 @@ import type {
   NotificationType,
 } from './notification.schemas.js';
 import { rootAccountOf, type Page } from './schemas.js';
+import { checkPlaceFilters } from './references.js';
 
 /** What a new notification says and what it is about. */
 export interface NewNotification {
@@ -77,7 +78,7 @@ export class NotificationService {
 
   /** One page of the organization's notifications, the latest first. */
   async list(identity: Identity, query: NotificationListQuery): Promise<Page<NotificationResponse>> {
-    await this.checkFilters(identity, query);
+    await checkPlaceFilters(this.prisma, identity.organization, query);
     const where: Prisma.NotificationWhereInput = {
       organization: identity.organization,
       ...(query.type ? { type: query.type } : {}),
@@ -95,20 +96,6 @@ export class NotificationService {
       query,
       total,
     );
-  }
-
-  /** 404 naming the filter whose facility or provider is not the organization's, as messaging knows them. */
-  private async checkFilters(identity: Identity, query: NotificationListQuery): Promise<void> {
-    const { organization } = identity;
-    const [facility, provider] = await Promise.all([
-      query.facility ? this.prisma.facility.findFirst({ where: { id: query.facility, organization }, select: { id: true } }) : null,
-      query.provider ? this.prisma.provider.findFirst({ where: { id: query.provider, organization }, select: { id: true } }) : null,
-    ]);
-    const errors = [
-      ...(query.facility && !facility ? [{ field: 'querystring.facility', message: 'no such facility in your organization' }] : []),
-      ...(query.provider && !provider ? [{ field: 'querystring.provider', message: 'no such provider in your organization' }] : []),
-    ];
-    if (errors.length > 0) throw new HttpProblem(404, 'not-found', 'not found', { errors });
   }
 
   /**

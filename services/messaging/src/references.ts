@@ -25,6 +25,26 @@ export function unknownReference(what: string, field: string): HttpProblem {
   return new HttpProblem(404, 'not-found', `${what} not found`, { errors: [{ field, message: `no such ${what} in your organization` }] });
 }
 
+/**
+ * 404 naming the list filter whose facility or provider is not the organization's, as messaging knows them (a deleted
+ * one still filters its history).
+ */
+export async function checkPlaceFilters(
+  prisma: PrismaClient,
+  organization: string,
+  filters: { facility?: string | undefined; provider?: string | undefined },
+): Promise<void> {
+  const [facility, provider] = await Promise.all([
+    filters.facility ? prisma.facility.findFirst({ where: { id: filters.facility, organization }, select: { id: true } }) : null,
+    filters.provider ? prisma.provider.findFirst({ where: { id: filters.provider, organization }, select: { id: true } }) : null,
+  ]);
+  const errors = [
+    ...(filters.facility && !facility ? [{ field: 'querystring.facility', message: 'no such facility in your organization' }] : []),
+    ...(filters.provider && !provider ? [{ field: 'querystring.provider', message: 'no such provider in your organization' }] : []),
+  ];
+  if (errors.length > 0) throw new HttpProblem(404, 'not-found', 'not found', { errors });
+}
+
 /** 503 for a record its owner vouches for whose details have not reached messaging yet; a retry shortly finds them. */
 export function notArrivedYet(what: string): HttpProblem {
   return new HttpProblem(503, 'not-arrived-yet', `The ${what} exists but its details have not reached messaging yet; retry shortly.`, {
