@@ -34,10 +34,10 @@ declare module 'fastify' {
 const ANSWER_LISTS = ['response', 'data', 'items', 'results', 'rows'];
 
 /**
- * The usual shapes: a record (`_id`, or `patient` when it is a record about a patient), an array of them, or a page
- * (`{ data | items | ... : [...] }`). `key` picks the field holding the patient id.
+ * The usual shapes: a record (`_id`, or `patient` when it is a record about a patient, `patientFound` for an offer's
+ * taker), an array of them, or a page (`{ data | items | ... : [...] }`). `key` picks the field holding the patient id.
  */
-export function patientsInAnswer(key: '_id' | 'patient' = '_id'): PatientsIn {
+export function patientsInAnswer(key: '_id' | 'patient' | 'patientFound' = '_id'): PatientsIn {
   const idsOf = (value: unknown): Array<string | undefined> => {
     if (Array.isArray(value)) return value.flatMap(idsOf);
     if (!value || typeof value !== 'object') return [];

@@ -25,8 +25,7 @@ const noBody = z.object({}).strict().nullish();
 // patient. The answers to an offer show the entry the caller named only by its id, so they are audited too.
 const entryPatients = patientsInAnswer('patient');
 /** The patients an offer, or a page of them, names: whoever took each slot. */
-const offerPatients: PatientsIn = (answer) =>
-  ((answer as { response?: OfferResponse[] }).response ?? [answer as OfferResponse]).map((offer) => offer.patientFound);
+const offerPatients = patientsInAnswer('patientFound');
 /** A patient's offers name that patient (and whoever took each slot); an empty page names nobody. */
 const patientOfferPatients: PatientsIn = (answer, request) =>
   (answer as { response: OfferResponse[] }).response.length === 0
