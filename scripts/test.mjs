@@ -18,10 +18,20 @@ env.TEST_DATABASE_URL = infrastructure.databaseUrl;
 env.KAFKA_BROKERS = infrastructure.kafkaBrokers.join(',');
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
+// Vitest's "Failed Tests" block of each project, repeated at the end: in a run of many minutes it is otherwise far
+// above the last screen, where a CI log that keeps only its tail never shows it.
+const failures = [];
+let inFailures = false;
+const MAX_FAILURE_LINES = 100;
 const count = (line) => {
   // eslint-disable-next-line no-control-regex
   const plain = line.replace(/\u001b\[[0-9;]*m/g, '');
-  if (!/^\S*\s*Tests\s+\d/.test(plain.replace(/^[^:]*:\s*/, ''))) return;
+  const text = plain.replace(/^[^:]*:\s*/, '');
+  if (/Failed Tests \d+|Unhandled Errors?/.test(text)) inFailures = true;
+  if (inFailures && failures.length < MAX_FAILURE_LINES) failures.push(plain);
+  // A block ends at its last "[n/n]" rule (or, if cut short, at the summary).
+  if (/\[(\d+)\/\1\]⎯|^\s*Test Files\s+\d/.test(text)) inFailures = false;
+  if (!/^\S*\s*Tests\s+\d/.test(text)) return;
   for (const kind of Object.keys(totals)) {
     const match = new RegExp(`(\\d+) ${kind}`).exec(plain);
     if (match) totals[kind] += Number(match[1]);
@@ -36,23 +46,28 @@ try {
       ['nx', 'run-many', '-t', 'typecheck', 'lint', 'test', '--parallel=1', '--outputStyle=stream', ...process.argv.slice(2)],
       {
         env,
-        stdio: ['ignore', 'pipe', 'inherit'],
+        stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
-    let pending = '';
-    nx.stdout.on('data', (chunk) => {
-      process.stdout.write(chunk);
-      const lines = (pending + chunk).split('\n');
-      pending = lines.pop() ?? '';
-      lines.forEach(count);
-    });
+    // Vitest writes its failures to stderr: both streams are passed on and read, each by whole lines.
+    const pending = { stdout: '', stderr: '' };
+    for (const stream of ['stdout', 'stderr']) {
+      nx[stream].on('data', (chunk) => {
+        process[stream].write(chunk);
+        const lines = (pending[stream] + chunk).split('\n');
+        pending[stream] = lines.pop() ?? '';
+        lines.forEach(count);
+      });
+    }
     nx.on('close', (code) => {
-      count(pending);
+      count(pending.stdout);
+      count(pending.stderr);
       resolve(code ?? 1);
     });
   });
 } finally {
   await infrastructure.stop();
 }
+if (failures.length > 0) process.stdout.write(`\nWhat failed, repeated from above:\n${failures.join('\n')}\n`);
 process.stdout.write(`\nTests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped\n`);
 process.exit(status === 0 && totals.failed === 0 ? 0 : 1);
