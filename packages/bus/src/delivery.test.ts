@@ -1,6 +1,17 @@
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { DEAD_LETTER_HEADERS } from './bus.js';
-import { deadLetterHeaders, deliver, errorText, retryDelay, retryPolicy, runWithRetry, type ConsumedRecord } from './delivery.js';
+import {
+  deadLetterHeaders,
+  deliver,
+  errorText,
+  notifyDeadLetter,
+  retryDelay,
+  retryPolicy,
+  retryRetriable,
+  runWithRetry,
+  type ConsumedRecord,
+} from './delivery.js';
 
 const record: ConsumedRecord = { topic: 't', partition: 2, offset: '17', key: 'k', value: Buffer.from('v'), headers: { ce_id: 'e1' } };
 
@@ -116,5 +127,86 @@ describe('dead-letter headers', () => {
     const text = errorText(new Error(`a\nb${'x'.repeat(5_000)}`));
     expect(text.startsWith('Error: a b')).toBe(true);
     expect(text.length).toBe(1_000);
+  });
+});
+
+describe('retryRetriable', () => {
+  const retriableError = () => Object.assign(new Error('not yet'), { retriable: true });
+
+  it('asks again after retriable failures, waiting the step times the attempt', async () => {
+    const started: number[] = [];
+    const result = await retryRetriable(
+      async () => {
+        started.push(performance.now());
+        if (started.length < 3) throw retriableError();
+        return 'done';
+      },
+      5,
+      20,
+    );
+    expect(result).toBe('done');
+    expect(started).toHaveLength(3);
+    // 20 ms after the first failure, 40 ms after the second (timers may fire a hair early).
+    expect(started[1]! - started[0]!).toBeGreaterThanOrEqual(18);
+    expect(started[2]! - started[1]!).toBeGreaterThanOrEqual(38);
+  });
+
+  it('throws the last retriable failure once the attempts run out', async () => {
+    let calls = 0;
+    const failing = retryRetriable(
+      async () => {
+        calls += 1;
+        throw retriableError();
+      },
+      3,
+      1,
+    );
+    await expect(failing).rejects.toThrow('not yet');
+    expect(calls).toBe(3);
+  });
+
+  it('throws any other failure at once', async () => {
+    let calls = 0;
+    const failing = retryRetriable(
+      async () => {
+        calls += 1;
+        throw Object.assign(new Error('refused'), { retriable: false });
+      },
+      5,
+      1,
+    );
+    await expect(failing).rejects.toThrow('refused');
+    expect(calls).toBe(1);
+  });
+});
+
+describe('notifyDeadLetter', () => {
+  it('tells the observer of the dead letter', () => {
+    const observed: { groupId: string; topic: string }[] = [];
+    notifyDeadLetter(
+      { onDeadLetter: (deadLettered) => observed.push(deadLettered) },
+      { groupId: 'grp', topic: 't' },
+      pino({ level: 'silent' }),
+    );
+    expect(observed).toEqual([{ groupId: 'grp', topic: 't' }]);
+  });
+
+  it('logs an observer that throws instead of failing the record', () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
+    const throwing = {
+      onDeadLetter: () => {
+        throw new Error('metrics down');
+      },
+    };
+    expect(() => notifyDeadLetter(throwing, { groupId: 'grp', topic: 't' }, logger)).not.toThrow();
+    expect(lines.map((line) => JSON.parse(line) as Record<string, unknown>)).toEqual([
+      expect.objectContaining({
+        msg: 'dead-letter observer failed',
+        groupId: 'grp',
+        topic: 't',
+        err: expect.objectContaining({ name: 'Error', message: 'metrics down' }),
+      }),
+    ]);
   });
 });

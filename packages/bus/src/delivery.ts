@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import { DEAD_LETTER_HEADERS, deadLetterTopic, type IncomingMessage, type MessageHandler, type SubscribeOptions } from './bus.js';
 
 /** How often and how patiently a record is retried before it is dead-lettered. */
@@ -154,6 +155,35 @@ export function errorText(error: unknown): string {
   // Header values travel as single strings; newlines would only confuse the tools operators read them with.
   const oneLine = text.replace(/\s+/g, ' ').trim();
   return oneLine.length > MAX_ERROR_HEADER_LENGTH ? `${oneLine.slice(0, MAX_ERROR_HEADER_LENGTH - 1)}…` : oneLine;
+}
+
+/** Tells a subscription's dead-letter observer of one dead letter; an observer that throws is logged, never rethrown. */
+export function notifyDeadLetter(
+  options: Pick<SubscribeOptions, 'onDeadLetter'>,
+  deadLettered: { groupId: string; topic: string },
+  logger: Logger,
+): void {
+  try {
+    options.onDeadLetter?.(deadLettered);
+  } catch (error) {
+    // An observer's failure must not fail a record that was handled (dead-lettered) already.
+    logger.warn({ err: errorSummary(error), ...deadLettered }, 'dead-letter observer failed');
+  }
+}
+
+/**
+ * Runs `step` until it succeeds, at most `attempts` times, waiting `delayStepMs` × the attempt number after a failure
+ * marked `retriable` (as kafkajs marks a broker still catching up); any other failure, or the last, is thrown.
+ */
+export async function retryRetriable<T>(step: () => Promise<T>, attempts: number, delayStepMs: number): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await step();
+    } catch (error) {
+      if (attempt >= attempts || (error as { retriable?: boolean } | null)?.retriable !== true) throw error;
+      await sleep(delayStepMs * attempt);
+    }
+  }
 }
 
 /** The name and message of an error, for logs; never a record's value. */

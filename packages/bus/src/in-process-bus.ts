@@ -5,6 +5,7 @@ import {
   assertTopicName,
   deliver,
   errorSummary,
+  notifyDeadLetter,
   retryDelay,
   retryPolicy,
   sleep,
@@ -381,13 +382,7 @@ export class InProcessBus implements Bus {
         continue;
       }
       if (outcome === 'aborted') return;
-      if (outcome === 'dead-lettered') {
-        try {
-          member.options.onDeadLetter?.({ groupId: group.id, topic });
-        } catch (error) {
-          this.logger.warn({ err: errorSummary(error), groupId: group.id, topic }, 'dead-letter observer failed');
-        }
-      }
+      if (outcome === 'dead-lettered') notifyDeadLetter(member.options, { groupId: group.id, topic }, this.logger);
       position += 1;
       await this.commit(group, topic, partition, position);
     }

@@ -27,7 +27,9 @@ import {
   assertSubscribable,
   deliver,
   errorSummary,
+  notifyDeadLetter,
   retryPolicy,
+  retryRetriable,
   sleep as abortableSleep,
   withTimeout,
   type ConsumedRecord,
@@ -140,7 +142,6 @@ const SAFE_LOG_FIELDS = [
   'port',
 ];
 
-/** kafkajs messages that are expected with this bus's deliberate settings and would only be noise at warn level. */
 /** Tries at creating topics while a busy broker still reports them unknown. */
 const TOPIC_CREATION_ATTEMPTS = 5;
 /**
@@ -154,11 +155,7 @@ const JOIN_RETRY_MAX_MS = 5_000;
 /** Default session timeout; see {@link KafkaBusOptions.sessionTimeoutMs} and ADR 0024. */
 const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
 
-/** Whether kafkajs marks an error as worth another try. */
-const retriable = (error: unknown) => (error as { retriable?: boolean } | null)?.retriable === true;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
+/** kafkajs messages that are expected with this bus's deliberate settings and would only be noise at warn level. */
 const EXPECTED_WARNINGS = ['Limiting retries for the idempotent producer may invalidate EoS guarantees'];
 
 /**
@@ -348,17 +345,9 @@ export class KafkaBus implements Bus {
     const admin = this.adminClient();
     try {
       const client = await admin;
-      // Every step is idempotent: a broker still propagating new topics' metadata (a retriable error) is simply asked
-      // again from the start, and what the previous attempt did is then found done.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await this.provisionOnce(client, specs, done);
-          break;
-        } catch (error) {
-          if (attempt >= TOPIC_CREATION_ATTEMPTS || !retriable(error)) throw error;
-          await sleep(500 * attempt);
-        }
-      }
+      // Every step is idempotent: a broker still propagating new topics' metadata (a retriable error, from any step,
+      // reads included) is simply asked again from the start, and what the previous attempt did is then found done.
+      await retryRetriable(() => this.provisionOnce(client, specs, done), TOPIC_CREATION_ATTEMPTS, 500);
     } catch (error) {
       if (!(error instanceof TopicsNotReadyError)) this.discardAdmin(admin);
       throw error;
@@ -424,7 +413,7 @@ export class KafkaBus implements Bus {
     this.assertOpen();
     const admin = this.adminClient();
     try {
-      await this.verifyWith(await admin, specs, VERIFY_ADVICE);
+      await this.verifyWith(await admin, specs);
     } catch (error) {
       if (!(error instanceof TopicsNotReadyError)) this.discardAdmin(admin);
       throw error;
@@ -432,10 +421,12 @@ export class KafkaBus implements Bus {
     for (const spec of specs) this.knownTopics.add(this.physicalTopic(spec.topic));
   }
 
-  private async verifyWith(client: Admin, specs: TopicSpec[], advice: string): Promise<void> {
-    const states = await this.topicStates(client, specs);
+  private async verifyWith(client: Admin, specs: TopicSpec[]): Promise<void> {
+    // A topic just created (by a Job running beside this one) is listed before every broker has its metadata; kafkajs
+    // marks the "does not host this topic-partition" meanwhile retriable, and asking again finds it.
+    const states = await retryRetriable(() => this.topicStates(client, specs), TOPIC_CREATION_ATTEMPTS, 300);
     const problems = specs.flatMap((spec) => topicProblems(spec, states.get(spec.topic)));
-    if (problems.length > 0) throw new TopicsNotReadyError(this.physicalProblems(problems), advice);
+    if (problems.length > 0) throw new TopicsNotReadyError(this.physicalProblems(problems), VERIFY_ADVICE);
   }
 
   /** Problems named by the topics an operator finds on the cluster, prefix included. */
@@ -443,21 +434,8 @@ export class KafkaBus implements Bus {
     return problems.map((problem) => ({ ...problem, topic: this.physicalTopic(problem.topic) }));
   }
 
-  /** What the cluster holds of the declared topics, by logical name; absent ones are missing. */
+  /** What the cluster holds of the declared topics, by logical name; absent ones are missing. Asks once: callers retry. */
   private async topicStates(client: Admin, specs: TopicSpec[]): Promise<Map<string, TopicState>> {
-    // A topic just created (here or by a Job running beside this one) is listed before every broker has its metadata;
-    // kafkajs marks the "does not host this topic-partition" meanwhile retriable, and asking again finds it.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.readTopicStates(client, specs);
-      } catch (error) {
-        if (attempt >= TOPIC_CREATION_ATTEMPTS || !retriable(error)) throw error;
-        await sleep(300 * attempt);
-      }
-    }
-  }
-
-  private async readTopicStates(client: Admin, specs: TopicSpec[]): Promise<Map<string, TopicState>> {
     const existing = new Set(await client.listTopics());
     const present = specs.filter((spec) => existing.has(this.physicalTopic(spec.topic)));
     const states = new Map<string, TopicState>();
@@ -505,15 +483,7 @@ export class KafkaBus implements Bus {
         });
       // A busy broker can answer the leader check with "does not host this topic-partition" while the new topic's
       // metadata propagates; kafkajs marks that retriable, and asking again finds the topic created.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await create();
-          break;
-        } catch (error) {
-          if (attempt >= TOPIC_CREATION_ATTEMPTS || !retriable(error)) throw error;
-          await sleep(200 * attempt);
-        }
-      }
+      await retryRetriable(create, TOPIC_CREATION_ATTEMPTS, 200);
     } catch (error) {
       this.discardAdmin(admin);
       throw error;
@@ -773,15 +743,6 @@ class KafkaSubscription implements Subscription {
     partitions.set(partition, Math.max(0, Number(BigInt(highWatermark) - BigInt(offset) - BigInt(handled))));
   }
 
-  private deadLettered(topic: string): void {
-    try {
-      this.options.onDeadLetter?.({ groupId: this.options.groupId, topic });
-    } catch (error) {
-      // An observer's failure must not fail a record that was handled (dead-lettered) already.
-      this.logger.warn({ err: errorSummary(error) }, 'dead-letter observer failed');
-    }
-  }
-
   private track(work: Promise<void>): Promise<void> {
     this.inFlight.add(work);
     const forget = () => this.inFlight.delete(work);
@@ -887,7 +848,8 @@ class KafkaSubscription implements Subscription {
         beforeRetry: heartbeat,
       });
       if (outcome === 'aborted') break;
-      if (outcome === 'dead-lettered') this.deadLettered(topic);
+      // The bus's logger, not this.logger: notifyDeadLetter names the group itself.
+      if (outcome === 'dead-lettered') notifyDeadLetter(this.options, { groupId: this.options.groupId, topic }, this.bus.logger);
       resolveOffset(message.offset);
       this.noteLag(topic, batch.partition, batch.highWatermark, message.offset, 1);
       await heartbeat();

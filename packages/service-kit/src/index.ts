@@ -3,7 +3,7 @@ export * from './kafka-config.js';
 export * from './logger.js';
 export * from './problem.js';
 export * from './identity.js';
-export { internalAuthSecretSchema } from './internal-secret.js';
+export { internalAuthSecretSchema, secretsOf } from './internal-secret.js';
 export * from './route-access.js';
 export * from './health.js';
 export * from './metrics.js';

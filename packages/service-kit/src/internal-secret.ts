@@ -7,7 +7,7 @@ import { z } from 'zod';
  */
 export const internalAuthSecretSchema = z
   .string()
-  .transform((value) => value.split(',').map((part) => part.trim()))
+  .transform(secretsOf)
   .pipe(
     z
       .array(z.string().min(32, 'each secret must be at least 32 characters (a comma list holds the secrets of a rotation)'))
@@ -18,16 +18,20 @@ export const internalAuthSecretSchema = z
 
 const encoder = new TextEncoder();
 
+/** The secrets of an `INTERNAL_AUTH_SECRET` comma list, in order: the first signs, each one verifies. */
+export function secretsOf(secret: string): string[] {
+  return secret.split(',').map((part) => part.trim());
+}
+
 /** The key that signs: the first secret of the list. */
 export function signingKeyOf(secret: string): Uint8Array {
-  return encoder.encode(secret.split(',')[0]!.trim());
+  return encoder.encode(secretsOf(secret)[0]!);
 }
 
 /** Verifies an HS256 token against each secret of the list in turn; the first that verifies wins. */
 export async function verifyWithAnySecret(secret: string, token: string, options: JWTVerifyOptions): Promise<JWTPayload> {
-  const secrets = secret.split(',').map((part) => part.trim());
   let failure: unknown;
-  for (const candidate of secrets) {
+  for (const candidate of secretsOf(secret)) {
     try {
       const { payload } = await jwtVerify(token, encoder.encode(candidate), options);
       return payload;

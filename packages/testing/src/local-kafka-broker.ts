@@ -294,77 +294,25 @@ export class LocalKafkaBroker {
     if (!sasl) return;
     const dir = path.join(dataDir, 'tls');
     await mkdir(dir);
-    const file = (name: string) => path.join(dir, name);
-    const pass = ['-storepass', sasl.storePassword, '-keypass', sasl.storePassword];
-    const keytool = (...args: string[]) => run(this.keytool(), args, { cwd: dir, timeout: 60_000 });
-    const generate = ['-genkeypair', '-keyalg', 'RSA', '-keysize', '2048', '-validity', '2', '-storetype', 'PKCS12'];
-    await keytool(...generate, '-alias', 'ca', '-dname', 'CN=pep-test-ca', '-ext', 'bc:c', '-keystore', file('ca.p12'), ...pass);
-    await keytool(
-      '-exportcert',
-      '-rfc',
-      '-alias',
-      'ca',
-      '-keystore',
-      file('ca.p12'),
-      '-storepass',
-      sasl.storePassword,
-      '-file',
-      file('ca.pem'),
-    );
-    await keytool(...generate, '-alias', 'broker', '-dname', 'CN=localhost', '-keystore', file('broker.p12'), ...pass);
-    await keytool(
-      '-certreq',
-      '-alias',
-      'broker',
-      '-keystore',
-      file('broker.p12'),
-      '-storepass',
-      sasl.storePassword,
-      '-file',
-      file('broker.csr'),
-    );
-    await keytool(
-      '-gencert',
-      '-rfc',
-      '-alias',
-      'ca',
-      '-keystore',
-      file('ca.p12'),
-      '-storepass',
-      sasl.storePassword,
-      '-infile',
-      file('broker.csr'),
-      '-outfile',
-      file('broker.pem'),
-      '-ext',
-      'SAN=ip:127.0.0.1,dns:localhost',
-      '-validity',
-      '2',
-    );
-    // The chain goes in CA first, so keytool can link the signed reply to it.
-    await keytool(
-      '-importcert',
-      '-noprompt',
-      '-alias',
-      'ca',
-      '-keystore',
-      file('broker.p12'),
-      '-storepass',
-      sasl.storePassword,
-      '-file',
-      file('ca.pem'),
-    );
-    await keytool(
-      '-importcert',
-      '-alias',
-      'broker',
-      '-keystore',
-      file('broker.p12'),
-      '-storepass',
-      sasl.storePassword,
-      '-file',
-      file('broker.pem'),
-    );
+    // keytool's command lines, in order: each reads what an earlier one wrote, by a name relative to `dir`, where
+    // keytool runs. No argument holds a space, so each splits on them.
+    const generate = '-genkeypair -keyalg RSA -keysize 2048 -validity 2 -storetype PKCS12';
+    const steps = [
+      `${generate} -alias ca -dname CN=pep-test-ca -ext bc:c -keystore ca.p12`,
+      '-exportcert -rfc -alias ca -keystore ca.p12 -file ca.pem',
+      `${generate} -alias broker -dname CN=localhost -keystore broker.p12`,
+      '-certreq -alias broker -keystore broker.p12 -file broker.csr',
+      '-gencert -rfc -alias ca -keystore ca.p12 -infile broker.csr -outfile broker.pem -ext SAN=ip:127.0.0.1,dns:localhost -validity 2',
+      // The chain goes in CA first, so keytool can link the signed reply to it.
+      '-importcert -noprompt -alias ca -keystore broker.p12 -file ca.pem',
+      '-importcert -alias broker -keystore broker.p12 -file broker.pem',
+    ];
+    for (const step of steps) {
+      const args = step.split(' ');
+      // Kept out of the split lines, so the password stays one argument whatever it holds; only a new key takes -keypass.
+      const secrets = ['-storepass', sasl.storePassword, ...(args[0] === '-genkeypair' ? ['-keypass', sasl.storePassword] : [])];
+      await run(this.keytool(), [...args, ...secrets], { cwd: dir, timeout: 60_000 });
+    }
   }
 
   private keytool(): string {

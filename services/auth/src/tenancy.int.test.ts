@@ -13,7 +13,9 @@ describe('auth service: one organization never reaches another’s records', () 
   let a: SignupResult;
   let b: SignupResult;
   /** Ids of B's records other than users and organizations. */
-  const ofB = { setting: '', integratorClient: '', group: '', activity: '', widget: '', avatar: '' };
+  const ofB = { setting: '', bookingLink: '', integratorClient: '', group: '', activity: '', widget: '', avatar: '' };
+  /** The page B's facility sends patients to book on (`bookingLink`, said in follow-up texts). */
+  const bookingLinkOfB = 'https://book.clinic-b.example/downtown';
   /** Providers, facilities and appointment types of each organization, as scheduling announced them. */
   let catalogOfA: Awaited<ReturnType<typeof schedulingCatalog>>;
   let catalogOfB: Awaited<ReturnType<typeof schedulingCatalog>>;
@@ -37,6 +39,14 @@ describe('auth service: one organization never reaches another’s records', () 
     ).json()._id;
     catalogOfA = await schedulingCatalog(service, a.organization._id);
     catalogOfB = await schedulingCatalog(service, b.organization._id);
+    ofB.bookingLink = (
+      await service.app.inject({
+        method: 'POST',
+        url: '/api/settings',
+        headers: asB,
+        payload: { ref: 'facility', refId: catalogOfB.facility, settings: { bookingLink: bookingLinkOfB } },
+      })
+    ).json()._id;
     ofB.group = (
       await service.app.inject({
         method: 'POST',
@@ -168,6 +178,16 @@ describe('auth service: one organization never reaches another’s records', () 
       { method: 'PUT', route: '/api/settings/:id/subscribe/:messageKey', url: `/api/settings/${ofB.setting}/subscribe/reminder` },
       { method: 'PUT', route: '/api/settings/:id/unsubscribe', url: `/api/settings/${ofB.setting}/unsubscribe` },
       { method: 'PUT', route: '/api/settings/:id/unsubscribe/:messageKey', url: `/api/settings/${ofB.setting}/unsubscribe/reminder` },
+      // B's facility's booking link: neither read, redirected to another page, nor removed.
+      { method: 'GET', route: '/api/settings/:id', url: `/api/settings/${ofB.bookingLink}` },
+      {
+        method: 'PUT',
+        route: '/api/settings/:id',
+        url: `/api/settings/${ofB.bookingLink}`,
+        payload: { settings: { bookingLink: 'https://book.clinic-a.example/' } },
+      },
+      { method: 'PUT', route: '/api/settings/:id', url: `/api/settings/${ofB.bookingLink}`, payload: { settings: {} } },
+      { method: 'DELETE', route: '/api/settings/:id', url: `/api/settings/${ofB.bookingLink}` },
       { method: 'GET', route: '/api/integratorClients/:id', url: `/api/integratorClients/${ofB.integratorClient}` },
       {
         method: 'PUT',
@@ -224,6 +244,12 @@ describe('auth service: one organization never reaches another’s records', () 
         method: 'POST',
         route: '/api/settings',
         url: '/api/settings',
+        payload: { ref: 'facility', refId: catalogOfB.facility, settings: { bookingLink: 'https://book.clinic-a.example/' } },
+      },
+      {
+        method: 'POST',
+        route: '/api/settings',
+        url: '/api/settings',
         payload: { ref: 'appointment-type', refId: catalogOfB.appointmentType },
       },
       {
@@ -253,16 +279,10 @@ describe('auth service: one organization never reaches another’s records', () 
 
   it("answers 404 for B's ids to A's admin and changes none of B's rows", async () => {
     const before = await snapshotOfB();
-    // B really has one of each record the attempts aim at.
-    for (const rows of [
-      before.settings,
-      before.integratorClients,
-      before.groups,
-      before.groupMembers,
-      before.invites,
-      before.widgets,
-      before.avatars,
-    ]) {
+    // B really has one of each record the attempts aim at (two settings: its user's and its facility's booking link).
+    expect(before.settings.map((setting) => setting.id).sort()).toEqual([ofB.setting, ofB.bookingLink].sort());
+    expect(before.settings.find((setting) => setting.id === ofB.bookingLink).settings).toEqual({ bookingLink: bookingLinkOfB });
+    for (const rows of [before.integratorClients, before.groups, before.groupMembers, before.invites, before.widgets, before.avatars]) {
       expect(rows).toHaveLength(1);
     }
     const headers = await bearer(a.token);
@@ -277,6 +297,7 @@ describe('auth service: one organization never reaches another’s records', () 
       expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(response.body).not.toContain('Bravo');
       expect(response.body).not.toContain('Clinic B');
+      expect(response.body).not.toContain(bookingLinkOfB);
     }
     expect(await snapshotOfB()).toEqual(before);
   });
@@ -286,6 +307,13 @@ describe('auth service: one organization never reaches another’s records', () 
     expect(list.response.map((user: { _id: string }) => user._id)).toEqual([a.user._id]);
     const settings = (await service.app.inject({ url: '/api/settings', headers: await bearer(a.token) })).json();
     expect(settings.total).toBe(0);
+    // Filtering by B's facility does not reach B's booking link either.
+    const ofFacility = await service.app.inject({
+      url: `/api/settings?ref=facility&refId=${catalogOfB.facility}`,
+      headers: await bearer(a.token),
+    });
+    expect(ofFacility.json()).toMatchObject({ total: 0, response: [] });
+    expect(ofFacility.body).not.toContain(bookingLinkOfB);
     const clients = (await service.app.inject({ url: '/api/integratorClients', headers: await bearer(a.token) })).json();
     expect(clients.total).toBe(0);
     expect((await service.app.inject({ url: '/api/widgets', headers: await bearer(a.token) })).json().total).toBe(0);
@@ -348,6 +376,13 @@ describe('auth service: one organization never reaches another’s records', () 
         { method: 'POST', url: '/api/settings', payload: { ref, refId: theirs }, field: 'body.refId' },
         { method: 'POST', url: '/api/settings', payload: { ref, refId: 'not-an-id' }, field: 'body.refId' },
       ]),
+      // A booking link for B's facility would be A's page said in texts about B's visits.
+      {
+        method: 'POST',
+        url: '/api/settings',
+        payload: { ref: 'facility', refId: catalogOfB.facility, settings: { bookingLink: 'https://book.clinic-a.example/' } },
+        field: 'body.refId',
+      },
       // A's own provider of another kind, and one scheduling deleted.
       { method: 'POST', url: '/api/settings', payload: { ref: 'facility', refId: catalogOfA.provider }, field: 'body.refId' },
       { method: 'POST', url: '/api/settings', payload: { ref: 'provider', refId: deletedProvider }, field: 'body.refId' },
@@ -470,14 +505,15 @@ describe('auth service: one organization never reaches another’s records', () 
     expect(group.headers['retry-after']).toBe('5');
     expect(await snapshotOfA()).toEqual(before);
 
-    // What scheduling announced is known without asking.
-    for (const [ref, refId] of [
-      ['provider', catalogOfA.provider],
-      ['facility', catalogOfA.facility],
-      ['appointment-type', catalogOfA.appointmentType],
+    // What scheduling announced is known without asking; A's own facility takes a booking link.
+    for (const [ref, refId, settings] of [
+      ['provider', catalogOfA.provider, {}],
+      ['facility', catalogOfA.facility, { bookingLink: 'https://book.clinic-a.example/' }],
+      ['appointment-type', catalogOfA.appointmentType, {}],
     ] as const) {
-      const created = await service.app.inject({ method: 'POST', url: '/api/settings', headers, payload: { ref, refId } });
+      const created = await service.app.inject({ method: 'POST', url: '/api/settings', headers, payload: { ref, refId, settings } });
       expect(created.statusCode, ref).toBe(200);
+      expect(created.json().settings, ref).toEqual(settings);
     }
   });
 });

@@ -36,7 +36,7 @@ import { ReminderService } from './reminder.service.js';
 import { settingsChangedHandler } from './settings-changed.handler.js';
 import { registerPatientTemplateRoutes, registerTemplateRoutes } from './template.routes.js';
 import { PatientTemplateService, TemplateService } from './template.service.js';
-import { createVendors, reportingFailures, vendorNames, type MailerConfig, type TwilioConfig } from './vendors.js';
+import { createVendors, reportingFailures, type MailerConfig, type TwilioConfig } from './vendors.js';
 import { waitlistRequestedHandler } from './waitlist-requested.handler.js';
 import { topics } from './topics.js';
 
@@ -102,9 +102,7 @@ export async function buildMessaging(deps: MessagingAppDeps): Promise<Messaging>
     'vendor',
     'channel',
   ]);
-  const vendors = reportingFailures(createVendors(vendorOptions), vendorNames(vendorOptions), (vendor, channel) =>
-    sendFailures.inc({ vendor, channel }),
-  );
+  const vendors = reportingFailures(createVendors(vendorOptions), (vendor, channel) => sendFailures.inc({ vendor, channel }));
   // Every URL Twilio is given or signs is built on this; a trailing slash would make them `//api/...`.
   const publicUrl = deps.publicUrl.replace(/\/+$/, '');
   const answerLinkKeys = linkKeys(deps.internalAuthSecret);

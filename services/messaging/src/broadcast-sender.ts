@@ -7,7 +7,7 @@ import { SYSTEM_USER } from './reminder-planning.handlers.js';
 import { audienceWhere, type AudienceFilter } from './broadcast.service.js';
 import { isAllowed, nextAllowed } from './send-time.js';
 import { settingsOf } from './settings.js';
-import { bookingLinkOf, mentions, render, variablesOf } from './templates.js';
+import { loadTextExtras, render, variablesOf } from './templates.js';
 
 /** Tuning of a {@link BroadcastSender}. */
 export interface BroadcastSenderOptions {
@@ -281,17 +281,15 @@ export class BroadcastSender {
           })
         : Promise.resolve([]),
     ]);
-    const [facilities, providers, profiles, bookingLinks] = await Promise.all([
+    const [facilities, providers, extras] = await Promise.all([
       this.prisma.facility.findMany({ where: { id: { in: ids(appointments.map((row) => row.facility)) } } }),
       this.prisma.provider.findMany({ where: { id: { in: ids(appointments.map((row) => row.provider)) } } }),
-      mentions('organization', ...broadcasts.flatMap((row) => [row.message, row.title]))
-        ? this.prisma.organizationProfile.findMany({ where: { organization: { in: organizations } } })
-        : Promise.resolve([]),
-      mentions('booking', ...broadcasts.flatMap((row) => [row.message, row.title]))
-        ? this.prisma.bookingLink.findMany({ where: { organization: { in: organizations } } })
-        : Promise.resolve([]),
+      loadTextExtras(
+        this.prisma,
+        organizations,
+        broadcasts.flatMap((row) => [row.message, row.title]),
+      ),
     ]);
-    const profileOf = new Map(profiles.map((row) => [row.organization, row]));
     const broadcastOf = ownRows(broadcasts);
     const contactOf = ownRows(contacts);
     const appointmentOf = ownRows(appointments);
@@ -356,8 +354,8 @@ export class BroadcastSender {
             provider: appointment ? providerOf(appointment.provider, organization) : null,
             facility,
             appointment: appointment ? { date: appointment.date, timeZone } : null,
-            organization: profileOf.get(organization) ?? null,
-            booking: { link: bookingLinkOf(bookingLinks, organization, facility?.id) },
+            organization: extras.organization(organization),
+            booking: { link: extras.bookingLink(organization, facility?.id) },
           },
           contact.language,
         ),

@@ -15,7 +15,7 @@ import { outreachFacility, referralOutreachSent, referralSkipReason } from './re
 import { CANCELLATION_ACK, CONFIRMATION_ACK, SYSTEM_USER } from './reminder-planning.handlers.js';
 import { isAllowed, nextAllowed, type AllowedHours } from './send-time.js';
 import { settingsOf } from './settings.js';
-import { bookingLinkOf, chooseWording, mentions, render, variablesOf } from './templates.js';
+import { chooseWording, loadTextExtras, render, variablesOf } from './templates.js';
 import { planWaitlistInvite, WAITLIST_INVITE, WAITLIST_JOINED } from './waitlist-requested.handler.js';
 
 /** Tuning of a {@link ReminderDispatcher}. */
@@ -358,16 +358,10 @@ export class ReminderDispatcher {
       }),
     ]);
     // Built-in reminder wordings use neither the organization's name nor a booking link: most batches skip these.
-    const texts = [...claimed.map((reminder) => reminder.text), ...templates.flatMap((row) => [row.text, row.subject])];
-    const [profiles, bookingLinks] = await Promise.all([
-      mentions('organization', ...texts)
-        ? this.prisma.organizationProfile.findMany({ where: { organization: { in: organizations } } })
-        : Promise.resolve([]),
-      mentions('booking', ...texts)
-        ? this.prisma.bookingLink.findMany({ where: { organization: { in: organizations } } })
-        : Promise.resolve([]),
+    const extras = await loadTextExtras(this.prisma, organizations, [
+      ...claimed.map((reminder) => reminder.text),
+      ...templates.flatMap((row) => [row.text, row.subject]),
     ]);
-    const profileByOrganization = new Map(profiles.map((row) => [row.organization, row]));
     const settingsByOrganization = new Map(settings.map((row) => [row.organization, settingsOf(row)]));
     // A round has one `now`: whether it is within allowed hours is the same for every reminder of a zone and window.
     const allowed = new Map<string, boolean>();
@@ -384,8 +378,8 @@ export class ReminderDispatcher {
       facility: ownRows(facilities),
       provider: ownRows(providers),
       settings: (organization: string) => settingsByOrganization.get(organization) ?? settingsOf(null),
-      organization: (organization: string) => profileByOrganization.get(organization) ?? null,
-      bookingLink: (organization: string, facility: string | null | undefined) => bookingLinkOf(bookingLinks, organization, facility),
+      organization: extras.organization,
+      bookingLink: extras.bookingLink,
       wording: (organization: string, key: string, language: string) =>
         chooseWording(
           templates.filter(

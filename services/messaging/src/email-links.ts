@@ -1,4 +1,5 @@
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { secretsOf } from '@pep/service-kit';
 import type { Db } from './events.js';
 import { contextFor, render, variablesOf, wordingFor } from './templates.js';
 
@@ -33,9 +34,9 @@ export type LinkKeys = readonly [Buffer, ...Buffer[]];
  * about that secret and serves nothing else.
  */
 export function linkKeys(secret: string): LinkKeys {
-  const [first, ...rest] = secret
-    .split(',')
-    .map((part) => Buffer.from(hkdfSync('sha256', part.trim(), 'pep-messaging', 'e-mail answer links v1', 32)));
+  const [first, ...rest] = secretsOf(secret).map((part) =>
+    Buffer.from(hkdfSync('sha256', part, 'pep-messaging', 'e-mail answer links v1', 32)),
+  );
   return [first!, ...rest];
 }
 
@@ -98,10 +99,8 @@ export async function answerLinks(db: Db, keys: LinkKeys, publicUrl: string, ema
   const expiresAt = 'date' in about ? about.date : about.expireAt;
   const wording = await wordingFor(db, organization, kind === 'reminders' ? 'email-reminder-links' : 'email-offer-links', email.language);
   if (!wording) return null;
-  const variables = variablesOf(
-    await contextFor(db, organization, { patient: email.patient, appointment: email.appointment ?? null, offer: email.offer ?? null }),
-    email.language,
-  );
+  const ids = { patient: email.patient, appointment: email.appointment ?? null, offer: email.offer ?? null };
+  const variables = variablesOf(await contextFor(db, organization, ids, [wording.text]), email.language);
   const base = `${publicUrl.replace(/\/+$/, '')}${LINK_PATHS[kind].path}?token=`;
   for (const action of LINK_PATHS[kind].actions)
     variables[`link.${action}`] = base + signLink(keys, kind, { message: email.id, action, expiresAt });

@@ -4,7 +4,7 @@ import type { Db, MessagingWork, Tx } from './events.js';
 import type { Appointment, FeedbackResponse, PatientContact, Prisma, PrismaClient } from './generated/prisma/client.js';
 import { SYSTEM_USER } from './reminder-planning.handlers.js';
 import { raiseNotification } from './notification.service.js';
-import { contextFor, render, variablesOf, wordingFor } from './templates.js';
+import { contextFor, facilityOrOrganizationUrl, render, variablesOf, wordingFor } from './templates.js';
 import { checkPlaceFilters } from './references.js';
 
 /** Key of the one-question NPS text sent after a visit. */
@@ -266,7 +266,10 @@ export class FeedbackService {
     const language = contact?.language ?? 'en';
     const wording = await wordingFor(tx, organization, key, language);
     const variables = {
-      ...variablesOf(await contextFor(tx, organization, { patient: response.patient, appointment: response.appointment }), language),
+      ...variablesOf(
+        await contextFor(tx, organization, { patient: response.patient, appointment: response.appointment }, [wording?.text]),
+        language,
+      ),
       'review.link': token ? `${this.publicUrl}${REVIEW_LINK_PATH}/${token}` : '',
     };
     await tx.reminder.create({
@@ -450,7 +453,7 @@ export class FeedbackService {
     const links = await db.reviewLink.findMany({
       where: { organization, ref: { in: facility ? [facility, organization] : [organization] }, url: { not: null } },
     });
-    return (links.find((link) => link.ref === facility) ?? links.find((link) => link.ref === organization))?.url ?? null;
+    return facilityOrOrganizationUrl(links, organization, facility);
   }
 
   /** The survey a caller may answer or comment on: one of the organization's, and a patient's own; 404 naming `field` otherwise. */

@@ -140,11 +140,12 @@ export class InboundService {
       const settings = await messagingSettings(this.prisma, organization);
       const wording = await wordingFor(this.prisma, organization, ackKey, contact.language);
       const variables = variablesOf(
-        await contextFor(this.prisma, organization, {
-          patient: contact.id,
-          appointment: reminder?.appointment ?? null,
-          help: settings.helpText,
-        }),
+        await contextFor(
+          this.prisma,
+          organization,
+          { patient: contact.id, appointment: reminder?.appointment ?? null, help: settings.helpText },
+          [wording?.text],
+        ),
         contact.language,
       );
       ack = wording ? render(wording.text, variables) : null;

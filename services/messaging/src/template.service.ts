@@ -158,15 +158,18 @@ export class TemplateService {
     if (appointment === null) throw notArrivedYet('appointment');
     if (patient && appointment && appointment.patient !== patient.id)
       throw invalidFields([{ field: 'querystring.appointment', message: "not this patient's appointment" }]);
-    const settings = await messagingSettings(this.prisma, identity.organization);
-    const context = await contextFor(this.prisma, identity.organization, {
-      patient: query.patient ?? null,
-      appointment: query.appointment ?? null,
-      help: settings.helpText,
-    });
-    const language = query.language ?? context.patient?.language ?? 'en';
+    // The wording comes first, so the context loads only what it mentions; the patient checked above is the one the
+    // context would name, so its language is the same.
+    const language = query.language ?? patient?.language ?? 'en';
     const wording = await wordingFor(this.prisma, identity.organization, key, language);
     if (!wording) throw notFound('message template');
+    const settings = await messagingSettings(this.prisma, identity.organization);
+    const context = await contextFor(
+      this.prisma,
+      identity.organization,
+      { patient: query.patient ?? null, appointment: query.appointment ?? null, help: settings.helpText },
+      [wording.text, wording.subject],
+    );
     const variables = variablesOf(context, wording.language);
     return {
       key,

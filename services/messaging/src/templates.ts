@@ -344,14 +344,43 @@ export function mentions(group: 'organization' | 'booking', ...texts: Array<stri
   return texts.some((text) => text != null && pattern.test(text));
 }
 
-/** The booking page of a facility (its own, else its organization's) among the organization's booking links; null for none. */
-export function bookingLinkOf(
+/**
+ * The page a facility set (booking, review), else the one its organization set, among links kept per `ref` (a
+ * facility's id, or the organization's own id for the organization-wide one); null when neither set one.
+ */
+export function facilityOrOrganizationUrl(
   links: Array<{ organization: string; ref: string; url: string | null }>,
   organization: string,
   facility: string | null | undefined,
 ): string | null {
   const own = links.filter((link) => link.organization === organization && link.url);
   return (own.find((link) => link.ref === facility) ?? own.find((link) => link.ref === organization))?.url ?? null;
+}
+
+/** What texts may say beyond the patient and the slot, for the organizations they were loaded for. */
+export interface TextExtras {
+  /** The organization as auth names it; null when unknown, or when no text mentions it. */
+  organization(organization: string): { name: string } | null;
+  /** The booking page of a facility, else of its organization; null when neither set one, or when no text mentions it. */
+  bookingLink(organization: string, facility: string | null | undefined): string | null;
+}
+
+/**
+ * Loads the organizations' names and booking links, each only when one of the texts about to be rendered mentions
+ * it: built-in wordings use neither, so most renders skip both queries.
+ */
+export async function loadTextExtras(db: Db, organizations: string[], texts: Array<string | null | undefined>): Promise<TextExtras> {
+  const [profiles, bookingLinks] = await Promise.all([
+    mentions('organization', ...texts)
+      ? db.organizationProfile.findMany({ where: { organization: { in: organizations } } })
+      : Promise.resolve([]),
+    mentions('booking', ...texts) ? db.bookingLink.findMany({ where: { organization: { in: organizations } } }) : Promise.resolve([]),
+  ]);
+  const profileOf = new Map(profiles.map((row) => [row.organization, { name: row.name }]));
+  return {
+    organization: (organization) => profileOf.get(organization) ?? null,
+    bookingLink: (organization, facility) => facilityOrOrganizationUrl(bookingLinks, organization, facility),
+  };
 }
 
 /** Fills `{{variable}}` placeholders; unknown ones become empty rather than leaking braces to patients. */
@@ -389,24 +418,25 @@ export function chooseWording(
 
 /**
  * Loads what templates about a patient and an appointment or an offer need from the read models; an offer's slot
- * stands in for the appointment.
+ * stands in for the appointment. `texts` are the wordings (text, subject) about to be rendered with it: the
+ * organization's name and booking link are loaded only when they mention them ({@link loadTextExtras}).
  */
 export async function contextFor(
   db: Db,
   organization: string,
   ids: { patient?: string | null; appointment?: string | null; offer?: string | null; help?: string },
+  texts: Array<string | null | undefined>,
 ): Promise<TemplateContext> {
-  const [patient, appointment, offer, profile] = await Promise.all([
+  const [patient, appointment, offer, extras] = await Promise.all([
     ids.patient ? db.patientContact.findFirst({ where: { id: ids.patient, organization } }) : null,
     ids.appointment ? db.appointment.findFirst({ where: { id: ids.appointment, organization } }) : null,
     ids.offer ? db.offer.findFirst({ where: { id: ids.offer, organization } }) : null,
-    db.organizationProfile.findUnique({ where: { organization } }),
+    loadTextExtras(db, [organization], texts),
   ]);
   const slot = appointment ?? offer;
-  const [provider, facility, bookingLinks] = await Promise.all([
+  const [provider, facility] = await Promise.all([
     slot ? db.provider.findFirst({ where: { id: slot.provider, organization } }) : null,
     slot ? db.facility.findFirst({ where: { id: slot.facility, organization } }) : null,
-    db.bookingLink.findMany({ where: { organization } }),
   ]);
   const timeZone = facility?.timeZone ?? slot?.timeZone ?? 'UTC';
   return {
@@ -415,8 +445,8 @@ export async function contextFor(
     facility: facility ? { name: facility.name, phone: facility.phone } : null,
     appointment: slot ? { date: slot.date, timeZone } : null,
     offer: offer ? { expireAt: offer.expireAt, timeZone } : null,
-    organization: profile ? { name: profile.name } : null,
-    booking: { link: bookingLinkOf(bookingLinks, organization, facility?.id) },
+    organization: extras.organization(organization),
+    booking: { link: extras.bookingLink(organization, facility?.id) },
     ...(ids.help !== undefined ? { help: ids.help } : {}),
   };
 }
@@ -434,10 +464,11 @@ export interface MessageAbout {
 export async function wordingAbout(db: Db, message: MessageAbout, key: string): Promise<string> {
   const wording = await wordingFor(db, message.organization, key, message.language);
   if (!wording) return '';
-  const context = await contextFor(db, message.organization, {
-    patient: message.patient,
-    appointment: message.appointment,
-    offer: message.offer,
-  });
+  const context = await contextFor(
+    db,
+    message.organization,
+    { patient: message.patient, appointment: message.appointment, offer: message.offer },
+    [wording.text],
+  );
   return render(wording.text, variablesOf(context, wording.language));
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTwilioFake, type TwilioFake } from '@pep/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createVendors, reportingFailures, SendError, vendorNames, type Vendors } from './vendors.js';
+import { createVendors, reportingFailures, SendError, type Vendors } from './vendors.js';
 
 const mailer = { from: 'clinic@example.test', directory: join(tmpdir(), 'vendors-test-mail') };
 
@@ -115,12 +115,10 @@ describe('failed sends as metrics see them', () => {
       // Nothing listens on port 9 of the loopback: mail cannot be handed over.
       mailer: { from: 'clinic@example.test', smtpUrl: 'smtp://127.0.0.1:9' },
     };
-    expect(vendorNames(options)).toEqual({ sms: 'twilio', voice: 'twilio', email: 'smtp' });
     const failures: string[] = [];
-    const vendors = reportingFailures(createVendors(options), vendorNames(options), (vendor, channel) =>
-      failures.push(`${vendor}/${channel}`),
-    );
+    const vendors = reportingFailures(createVendors(options), (vendor, channel) => failures.push(`${vendor}/${channel}`));
     try {
+      expect(vendors.names).toEqual({ sms: 'twilio', voice: 'twilio', email: 'smtp' });
       await vendors.sms('+15555550110', 'Reminder', 'https://api.clinic.example/cb');
       expect(failures).toEqual([]);
       fake.invalidNumbers.add('+15555550199');
@@ -139,6 +137,11 @@ describe('failed sends as metrics see them', () => {
   });
 
   it('names the development sink and the mail folder', () => {
-    expect(vendorNames({ twilio: null, mailer })).toEqual({ sms: 'sink', voice: 'sink', email: 'mail-dir' });
+    const vendors = createVendors({ twilio: null, mailer });
+    try {
+      expect(vendors.names).toEqual({ sms: 'sink', voice: 'sink', email: 'mail-dir' });
+    } finally {
+      vendors.close();
+    }
   });
 });

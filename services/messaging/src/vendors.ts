@@ -42,6 +42,9 @@ export class SendError extends Error {
   }
 }
 
+/** A channel a vendor sends on. */
+export type VendorChannel = 'sms' | 'voice' | 'email';
+
 /** The port to SMS, voice and e-mail vendors. */
 export interface Vendors {
   sms(to: string, text: string, statusCallback: string): Promise<Handed>;
@@ -53,6 +56,8 @@ export interface Vendors {
    * developer signs replies with it), else null and every webhook is refused.
    */
   readonly webhookToken: string | null;
+  /** Which vendor each channel goes to, as metrics name it: `twilio` or `sink` for texts and calls, `smtp` or `mail-dir` for mail. */
+  readonly names: Readonly<Record<VendorChannel, string>>;
   close(): void;
 }
 
@@ -172,6 +177,7 @@ export function createVendors(options: VendorOptions): Vendors {
       voice: async () => sink('CA'),
       email: mail.send,
       webhookToken: options.sinkWebhookToken || null,
+      names: { sms: 'sink', voice: 'sink', email: mail.name },
       close: mail.close,
     };
   }
@@ -205,6 +211,7 @@ export function createVendors(options: VendorOptions): Vendors {
     },
     email: mail.send,
     webhookToken: config.authToken,
+    names: { sms: 'twilio', voice: 'twilio', email: mail.name },
     close: () => {
       httpClient.close();
       mail.close();
@@ -212,26 +219,16 @@ export function createVendors(options: VendorOptions): Vendors {
   };
 }
 
-/** A channel a vendor sends on. */
-export type VendorChannel = 'sms' | 'voice' | 'email';
-
-/** Which vendor each channel goes to, as metrics name it: `twilio` or `sink` for texts and calls, `smtp` or `mail-dir` for mail. */
-export function vendorNames(options: Pick<VendorOptions, 'twilio' | 'mailer'>): Record<VendorChannel, string> {
-  const phone = options.twilio ? 'twilio' : 'sink';
-  return { sms: phone, voice: phone, email: 'smtpUrl' in options.mailer ? 'smtp' : 'mail-dir' };
-}
-
-/** The same vendors, telling `failed` of every send attempt that threw (refused, unreachable or broken), then rethrowing. */
-export function reportingFailures(
-  vendors: Vendors,
-  names: Record<VendorChannel, string>,
-  failed: (vendor: string, channel: VendorChannel) => void,
-): Vendors {
+/**
+ * The same vendors, telling `failed` of every send attempt that threw (refused, unreachable or broken), named as the
+ * vendors name themselves, then rethrowing.
+ */
+export function reportingFailures(vendors: Vendors, failed: (vendor: string, channel: VendorChannel) => void): Vendors {
   const watch = async <T>(channel: VendorChannel, send: () => Promise<T>): Promise<T> => {
     try {
       return await send();
     } catch (error) {
-      failed(names[channel], channel);
+      failed(vendors.names[channel], channel);
       throw error;
     }
   };
@@ -240,14 +237,16 @@ export function reportingFailures(
     voice: (to, text, language, statusCallback, url) => watch('voice', () => vendors.voice(to, text, language, statusCallback, url)),
     email: (to, subject, text) => watch('email', () => vendors.email(to, subject, text)),
     webhookToken: vendors.webhookToken,
+    names: vendors.names,
     close: () => vendors.close(),
   };
 }
 
-function createMailTransport(config: MailerConfig): { send: Vendors['email']; close(): void } {
+function createMailTransport(config: MailerConfig): { name: 'smtp' | 'mail-dir'; send: Vendors['email']; close(): void } {
   if ('smtpUrl' in config) {
     const transport: Transporter = nodemailer.createTransport(config.smtpUrl);
     return {
+      name: 'smtp',
       async send(to, subject, text) {
         try {
           const info = await transport.sendMail({ from: config.from, to, subject, text });
@@ -263,6 +262,7 @@ function createMailTransport(config: MailerConfig): { send: Vendors['email']; cl
   }
   const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
   return {
+    name: 'mail-dir',
     async send(to, subject, text) {
       const info = await transport.sendMail({ from: config.from, to, subject, text });
       await mkdir(config.directory, { recursive: true });

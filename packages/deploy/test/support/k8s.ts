@@ -656,17 +656,6 @@ export function kustomizeLayoutProblems(root: string): string[] {
       if (key === 'secretGenerator') problems.push(`${where}: secretGenerator would commit secret values`);
       else if (!KUSTOMIZATION_KEYS.has(key)) problems.push(`${where}: unknown or unsupported key ${key}`);
     }
-    for (const entry of asArray(doc.resources)) {
-      const target = path.resolve(dir, String(entry));
-      if (!existsSync(target)) {
-        problems.push(`${where}: resource ${String(entry)} does not exist`);
-      } else if (statSync(target).isDirectory()) {
-        if (!kustomizationIn(target)) problems.push(`${where}: ${String(entry)} has no kustomization`);
-        referencedDirs.add(target);
-      } else {
-        referenced.add(target);
-      }
-    }
     // A Component is taken in with `components:` (it patches what it joins), anything else with `resources:`.
     for (const [field, wanted] of [
       ['resources', 'Kustomization'],
@@ -676,14 +665,16 @@ export function kustomizeLayoutProblems(root: string): string[] {
         const target = path.resolve(dir, String(entry));
         if (!existsSync(target) || !statSync(target).isDirectory()) {
           if (field === 'components') problems.push(`${where}: component ${String(entry)} is not a folder`);
-          continue;
-        }
-        const nested = kustomizationIn(target);
-        if (!nested) {
-          if (field === 'components') problems.push(`${where}: ${String(entry)} has no kustomization`);
+          else if (!existsSync(target)) problems.push(`${where}: resource ${String(entry)} does not exist`);
+          else referenced.add(target);
           continue;
         }
         referencedDirs.add(target);
+        const nested = kustomizationIn(target);
+        if (!nested) {
+          problems.push(`${where}: ${String(entry)} has no kustomization`);
+          continue;
+        }
         const kind = dig(readYamlDocuments(nested)[0]?.value, 'kind');
         if (kind !== wanted)
           problems.push(

@@ -119,8 +119,12 @@ function declaredVariables(text: string): ConfigVariable[] {
 /** The service kit's config sources: the base schema and the Kafka settings spread into it. */
 const SERVICE_KIT_CONFIG = ['config.ts', 'kafka-config.ts'].map((file) => fromRoot('packages', 'service-kit', 'src', file));
 
+/** Filled on first use: the files do not change during a run, and every schema read needs them. */
+let sharedDeclarations: ReadonlyMap<string, string> | undefined;
+
 /** `const name = ...;` schemas and shapes of the service kit's config (exported or not), which schemas reuse by name. */
-function sharedSchemaDeclarations(): Map<string, string> {
+function sharedSchemaDeclarations(): ReadonlyMap<string, string> {
+  if (sharedDeclarations) return sharedDeclarations;
   const declarations = new Map<string, string>();
   for (const file of SERVICE_KIT_CONFIG) {
     const source = existsSync(file) ? withoutComments(readFileSync(file, 'utf8')) : '';
@@ -128,6 +132,7 @@ function sharedSchemaDeclarations(): Map<string, string> {
       declarations.set(match[1] ?? '', match[2] ?? '');
     }
   }
+  sharedDeclarations = declarations;
   return declarations;
 }
 
