@@ -30,7 +30,7 @@ import {
   notifyDeadLetter,
   retryPolicy,
   retryRetriable,
-  sleep as abortableSleep,
+  sleep,
   withTimeout,
   type ConsumedRecord,
   type RetryPolicy,
@@ -345,8 +345,8 @@ export class KafkaBus implements Bus {
     const admin = this.adminClient();
     try {
       const client = await admin;
-      // Every step is idempotent: a broker still propagating new topics' metadata (a retriable error, from any step,
-      // reads included) is simply asked again from the start, and what the previous attempt did is then found done.
+      // Every step is idempotent: a broker still propagating new topics' metadata (a retriable error) is simply asked
+      // again from the start, and what the previous attempt did is then found done.
       await retryRetriable(() => this.provisionOnce(client, specs, done), TOPIC_CREATION_ATTEMPTS, 500);
     } catch (error) {
       if (!(error instanceof TopicsNotReadyError)) this.discardAdmin(admin);
@@ -357,7 +357,7 @@ export class KafkaBus implements Bus {
   }
 
   private async provisionOnce(client: Admin, specs: TopicSpec[], done: TopicProvisioning): Promise<void> {
-    const states = await this.topicStates(client, specs);
+    const states = await this.readTopicStates(client, specs);
     const unfixable = specs.flatMap((spec) => unfixableTopicProblems(spec, states.get(spec.topic)));
     if (unfixable.length > 0) throw new TopicsNotReadyError(this.physicalProblems(unfixable), UNFIXABLE_ADVICE);
     const wider = this.physicalProblems(specs.flatMap((spec) => widerThanDeclared(spec, states.get(spec.topic))));
@@ -397,7 +397,7 @@ export class KafkaBus implements Bus {
       });
       done.retentionChanged.push(...retention.map((spec) => this.physicalTopic(spec.topic)));
     }
-    const after = await this.topicStates(client, specs);
+    const after = await this.readTopicStates(client, specs);
     const left = specs.flatMap((spec) => topicProblems(spec, after.get(spec.topic)));
     if (left.length > 0) {
       // New partitions and configs reach every broker's metadata a moment later: worth another look before giving up.
@@ -422,9 +422,7 @@ export class KafkaBus implements Bus {
   }
 
   private async verifyWith(client: Admin, specs: TopicSpec[]): Promise<void> {
-    // A topic just created (by a Job running beside this one) is listed before every broker has its metadata; kafkajs
-    // marks the "does not host this topic-partition" meanwhile retriable, and asking again finds it.
-    const states = await retryRetriable(() => this.topicStates(client, specs), TOPIC_CREATION_ATTEMPTS, 300);
+    const states = await this.readTopicStates(client, specs);
     const problems = specs.flatMap((spec) => topicProblems(spec, states.get(spec.topic)));
     if (problems.length > 0) throw new TopicsNotReadyError(this.physicalProblems(problems), VERIFY_ADVICE);
   }
@@ -434,7 +432,16 @@ export class KafkaBus implements Bus {
     return problems.map((problem) => ({ ...problem, topic: this.physicalTopic(problem.topic) }));
   }
 
-  /** What the cluster holds of the declared topics, by logical name; absent ones are missing. Asks once: callers retry. */
+  /**
+   * {@link topicStates}, asked again while it fails retriably: a topic just created (here or by a Job running beside
+   * this one) is listed before every broker has its metadata, and kafkajs marks the "does not host this
+   * topic-partition" meanwhile retriable. Provisioning retries its whole pass around this as well, for its other steps.
+   */
+  private readTopicStates(client: Admin, specs: TopicSpec[]): Promise<Map<string, TopicState>> {
+    return retryRetriable(() => this.topicStates(client, specs), TOPIC_CREATION_ATTEMPTS, 300);
+  }
+
+  /** What the cluster holds of the declared topics, by logical name; absent ones are missing. Asks once. */
   private async topicStates(client: Admin, specs: TopicSpec[]): Promise<Map<string, TopicState>> {
     const existing = new Set(await client.listTopics());
     const present = specs.filter((spec) => existing.has(this.physicalTopic(spec.topic)));
@@ -625,7 +632,7 @@ class KafkaSubscription implements Subscription {
         if (this.abort.signal.aborted) return;
         const delay = Math.min(JOIN_RETRY_MAX_MS, JOIN_RETRY_INITIAL_MS * 2 ** (attempt - 1));
         this.logger.warn({ err: errorSummary(error), attempt, retryInMs: delay }, 'consumer could not join yet; will try again');
-        await abortableSleep(delay, this.abort.signal);
+        await sleep(delay, this.abort.signal);
       }
     }
   }

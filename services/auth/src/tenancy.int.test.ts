@@ -39,14 +39,14 @@ describe('auth service: one organization never reaches another’s records', () 
     ).json()._id;
     catalogOfA = await schedulingCatalog(service, a.organization._id);
     catalogOfB = await schedulingCatalog(service, b.organization._id);
-    ofB.bookingLink = (
-      await service.app.inject({
-        method: 'POST',
-        url: '/api/settings',
-        headers: asB,
-        payload: { ref: 'facility', refId: catalogOfB.facility, settings: { bookingLink: bookingLinkOfB } },
-      })
-    ).json()._id;
+    const bookingLink = await service.app.inject({
+      method: 'POST',
+      url: '/api/settings',
+      headers: asB,
+      payload: { ref: 'facility', refId: catalogOfB.facility, settings: { bookingLink: bookingLinkOfB } },
+    });
+    expect(bookingLink.statusCode, bookingLink.body).toBe(200);
+    ofB.bookingLink = bookingLink.json()._id;
     ofB.group = (
       await service.app.inject({
         method: 'POST',

@@ -360,9 +360,9 @@ export function facilityOrOrganizationUrl(
 /** What texts may say beyond the patient and the slot, for the organizations they were loaded for. */
 export interface TextExtras {
   /** The organization as auth names it; null when unknown, or when no text mentions it. */
-  organization(organization: string): { name: string } | null;
+  readonly organization: (organization: string) => { name: string } | null;
   /** The booking page of a facility, else of its organization; null when neither set one, or when no text mentions it. */
-  bookingLink(organization: string, facility: string | null | undefined): string | null;
+  readonly bookingLink: (organization: string, facility: string | null | undefined) => string | null;
 }
 
 /**
