@@ -48,7 +48,7 @@ import {
   type TopicState,
 } from './topics.js';
 
-const { Kafka: KafkaClient, Partitioners, logLevel, ConfigResourceTypes } = kafkajs;
+const { Kafka: KafkaClient, Partitioners, logLevel, ConfigResourceTypes, ConfigSource } = kafkajs;
 
 /** TLS to the brokers; PEM contents, not paths. */
 export interface KafkaTlsOptions {
@@ -386,13 +386,19 @@ export class KafkaBus implements Bus {
     }
     const retention = existing.filter((spec) => states.get(spec.topic)!.retentionMs !== spec.retentionMs);
     if (retention.length > 0) {
-      // AlterConfigs (kafkajs has no incremental variant) replaces a topic's overrides; retention is the only one we set.
+      // AlterConfigs (kafkajs has no incremental variant) replaces all of a topic's overrides: those an operator set
+      // (min.insync.replicas, max.message.bytes…) are sent again with the new retention, or they would be lost.
+      const names = retention.map((spec) => this.physicalTopic(spec.topic));
+      const overrides = await this.topicOverrides(client, names);
       await client.alterConfigs({
         validateOnly: false,
-        resources: retention.map((spec) => ({
+        resources: retention.map((spec, index) => ({
           type: ConfigResourceTypes.TOPIC,
-          name: this.physicalTopic(spec.topic),
-          configEntries: [{ name: 'retention.ms', value: String(spec.retentionMs) }],
+          name: names[index]!,
+          configEntries: [
+            ...(overrides.get(names[index]!) ?? []).filter((entry) => entry.name !== 'retention.ms'),
+            { name: 'retention.ms', value: String(spec.retentionMs) },
+          ],
         })),
       });
       done.retentionChanged.push(...retention.map((spec) => this.physicalTopic(spec.topic)));
@@ -425,6 +431,30 @@ export class KafkaBus implements Bus {
     const states = await this.readTopicStates(client, specs);
     const problems = specs.flatMap((spec) => topicProblems(spec, states.get(spec.topic)));
     if (problems.length > 0) throw new TopicsNotReadyError(this.physicalProblems(problems), VERIFY_ADVICE);
+  }
+
+  /**
+   * The configs set on each topic itself (not broker defaults), by physical name. A value the broker withholds
+   * (sensitive) cannot be sent back: refused, naming it, rather than silently reset by the retention change.
+   */
+  private async topicOverrides(client: Admin, names: string[]): Promise<Map<string, { name: string; value: string }[]>> {
+    const described = await client.describeConfigs({
+      includeSynonyms: false,
+      resources: names.map((name) => ({ type: ConfigResourceTypes.TOPIC, name })),
+    });
+    return new Map(
+      described.resources.map((resource) => {
+        const own = resource.configEntries.filter((entry) => entry.configSource === ConfigSource.TOPIC_CONFIG);
+        const withheld = own.filter((entry) => entry.configValue === null || entry.configValue === undefined);
+        if (withheld.length > 0) {
+          throw new Error(
+            `topic ${resource.resourceName}: its override ${withheld.map((entry) => entry.configName).join(', ')} is not readable, ` +
+              'so changing its retention would reset it; set retention.ms on this topic by hand, keeping that override',
+          );
+        }
+        return [resource.resourceName, own.map((entry) => ({ name: entry.configName, value: entry.configValue }))] as const;
+      }),
+    );
   }
 
   /** Problems named by the topics an operator finds on the cluster, prefix included. */

@@ -1,4 +1,5 @@
 import { kafkaBrokers, uniqueTopicPrefix } from '@pep/testing';
+import kafkajs from 'kafkajs';
 import { pino } from 'pino';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KafkaBus } from './kafka-bus.js';
@@ -98,6 +99,42 @@ describe('declared topics on a real broker', () => {
       retentionChanged: [`${prefix}wide`],
     });
     await bus.verifyTopics(narrower);
+  });
+
+  it('changes the retention of a topic, keeping the overrides an operator set on it', async () => {
+    const prefix = uniqueTopicPrefix('topics-overrides');
+    const bus = newBus(prefix);
+    await bus.provisionTopics([{ topic: 'tuned', partitions: 1, retentionMs: DAY }]);
+    // The operator's own tuning, set with the plain Kafka admin client as kafka-configs.sh would.
+    const admin = new kafkajs.Kafka({ brokers, clientId: 'topics-test-operator', logLevel: kafkajs.logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      const resource = { type: kafkajs.ConfigResourceTypes.TOPIC, name: `${prefix}tuned` };
+      const operatorSet = [
+        { name: 'max.message.bytes', value: '2097152' },
+        { name: 'segment.ms', value: String(3 * DAY) },
+      ];
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: [{ ...resource, configEntries: [...operatorSet, { name: 'retention.ms', value: String(DAY) }] }],
+      });
+
+      const done = await bus.provisionTopics([{ topic: 'tuned', partitions: 1, retentionMs: 7 * DAY }]);
+      expect(done.retentionChanged).toEqual([`${prefix}tuned`]);
+      const described = await admin.describeConfigs({ includeSynonyms: false, resources: [resource] });
+      const overrides = Object.fromEntries(
+        described.resources[0]!.configEntries.filter((entry) => entry.configSource === kafkajs.ConfigSource.TOPIC_CONFIG).map((entry) => [
+          entry.configName,
+          entry.configValue,
+        ]),
+      );
+      expect(overrides).toEqual({
+        ...Object.fromEntries(operatorSet.map((entry) => [entry.name, entry.value])),
+        'retention.ms': String(7 * DAY),
+      });
+    } finally {
+      await admin.disconnect();
+    }
   });
 
   it('in verify mode never creates a topic: a publish to a missing one fails', async () => {

@@ -50,8 +50,8 @@ const MAIL = ['ns:mail:TCP/25', 'ns:mail:TCP/587'];
 const DATABASE = ['ip:192.0.2.0/24:TCP/5432'];
 const INTERNET_HTTPS = ['ip:0.0.0.0/0 except private:TCP/443'];
 const PROMETHEUS = ['ns:monitoring/app.kubernetes.io/name=prometheus:TCP/metrics'];
-/** The OpenTelemetry collector: OTLP/HTTP (4318), which the services speak, and OTLP/gRPC (4317). */
-const COLLECTOR = ['ns:observability:TCP/4317', 'ns:observability:TCP/4318'];
+/** The OpenTelemetry collector: OTLP/HTTP (4318), the only protocol the services speak. */
+const COLLECTOR = ['ns:observability:TCP/4318'];
 const http = (...names: string[]): string[] => names.map((name) => `pod:${name}:TCP/http`);
 
 const INGRESS: Record<string, string[]> = {

@@ -1,3 +1,5 @@
+import { outsideTraces } from '@pep/bus';
+
 /**
  * Background work done in rounds: on its own every `intervalMs` (null: only when {@link runOnce} is called, as tests
  * do), one round at a time (a call during a round joins it), the next round timed from the end of the last so a slow
@@ -36,9 +38,13 @@ export class PeriodicTask {
     await this.running?.catch(() => undefined);
   }
 
-  /** Runs a round now, or joins the one in flight; answers how much it did. */
+  /**
+   * Runs a round now, or joins the one in flight; answers how much it did. A round serves all that is due, whoever
+   * asked for it, so it never runs under the caller's trace (a request that woke a broadcast would otherwise hold
+   * every text of it).
+   */
   runOnce(): Promise<number> {
-    this.running ??= this.round().finally(() => {
+    this.running ??= outsideTraces(() => this.round()).finally(() => {
       this.running = null;
     });
     return this.running;

@@ -4,6 +4,7 @@ import { shutdownTracing, tracingEnabled } from '@pep/bus';
 import { OTLP_SPAN_KIND, startOtlpCollector, waitFor } from '@pep/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from './logger.js';
+import { PeriodicTask } from './periodic-task.js';
 import { startTracing, tracingConfigured } from './tracing.js';
 
 /** A logger whose lines the test reads back. */
@@ -78,6 +79,33 @@ describe('startTracing', () => {
         traceId: ids.traceId,
         kind: OTLP_SPAN_KIND.internal,
       });
+    } finally {
+      await collector.close();
+    }
+  });
+
+  it('runs a periodic round outside the trace of the request that woke it', async () => {
+    const collector = await startOtlpCollector();
+    try {
+      process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] = collector.url;
+      expect(startTracing('unit')).toBe(true);
+      const seen: Array<string | undefined> = [];
+      const task = new PeriodicTask(
+        async () => {
+          seen.push(trace.getActiveSpan()?.spanContext().traceId);
+          return 0;
+        },
+        null,
+        () => undefined,
+      );
+      const woke = await trace.getTracer('unit').startActiveSpan('POST /api/broadcasts', async (span) => {
+        // The request's own work is in its trace; the round it starts is not.
+        seen.push(trace.getActiveSpan()?.spanContext().traceId);
+        await task.runOnce();
+        span.end();
+        return span.spanContext().traceId;
+      });
+      expect(seen).toEqual([woke, undefined]);
     } finally {
       await collector.close();
     }
