@@ -38,6 +38,7 @@ import {
 import {
   describeTopicProblem,
   TopicsNotReadyError,
+  OVERRIDES_ADVICE,
   UNFIXABLE_ADVICE,
   VERIFY_ADVICE,
   topicProblems,
@@ -396,7 +397,7 @@ export class KafkaBus implements Bus {
           type: ConfigResourceTypes.TOPIC,
           name: names[index]!,
           configEntries: [
-            ...(overrides.get(names[index]!) ?? []).filter((entry) => entry.name !== 'retention.ms'),
+            ...overrides.get(names[index]!)!.filter((entry) => entry.name !== 'retention.ms'),
             { name: 'retention.ms', value: String(spec.retentionMs) },
           ],
         })),
@@ -434,27 +435,32 @@ export class KafkaBus implements Bus {
   }
 
   /**
-   * The configs set on each topic itself (not broker defaults), by physical name. A value the broker withholds
-   * (sensitive) cannot be sent back: refused, naming it, rather than silently reset by the retention change.
+   * The configs set on each topic itself (not broker defaults), by physical name. An override shown without a value
+   * (a name the broker does not know, or a secret) cannot be sent back: refused, naming every such topic, rather than
+   * silently dropped by the retention change. So is a topic missing from the answer, whose overrides would be dropped.
    */
   private async topicOverrides(client: Admin, names: string[]): Promise<Map<string, { name: string; value: string }[]>> {
     const described = await client.describeConfigs({
       includeSynonyms: false,
       resources: names.map((name) => ({ type: ConfigResourceTypes.TOPIC, name })),
     });
-    return new Map(
-      described.resources.map((resource) => {
-        const own = resource.configEntries.filter((entry) => entry.configSource === ConfigSource.TOPIC_CONFIG);
-        const withheld = own.filter((entry) => entry.configValue === null || entry.configValue === undefined);
-        if (withheld.length > 0) {
-          throw new Error(
-            `topic ${resource.resourceName}: its override ${withheld.map((entry) => entry.configName).join(', ')} is not readable, ` +
-              'so changing its retention would reset it; set retention.ms on this topic by hand, keeping that override',
-          );
-        }
-        return [resource.resourceName, own.map((entry) => ({ name: entry.configName, value: entry.configValue }))] as const;
-      }),
-    );
+    const overrides = new Map<string, { name: string; value: string }[]>();
+    const unreadable: TopicProblem[] = [];
+    for (const resource of described.resources) {
+      const own = resource.configEntries.filter((entry) => entry.configSource === ConfigSource.TOPIC_CONFIG);
+      const withheld = own.filter((entry) => entry.isSensitive || entry.configValue === null || entry.configValue === undefined);
+      if (withheld.length > 0) {
+        unreadable.push({ topic: resource.resourceName, kind: 'override-unreadable', configs: withheld.map((entry) => entry.configName) });
+      }
+      overrides.set(
+        resource.resourceName,
+        own.map((entry) => ({ name: entry.configName, value: entry.configValue })),
+      );
+    }
+    const unanswered = names.filter((name) => !overrides.has(name));
+    if (unanswered.length > 0) throw new Error(`Kafka described no configs for ${unanswered.join(', ')}; retention not changed`);
+    if (unreadable.length > 0) throw new TopicsNotReadyError(unreadable, OVERRIDES_ADVICE);
+    return overrides;
   }
 
   /** Problems named by the topics an operator finds on the cluster, prefix included. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   brokersUnreachable,
+  OVERRIDES_ADVICE,
   TopicsNotReadyError,
   topicProblems,
   unfixableTopicProblems,
@@ -53,6 +54,15 @@ describe('topicProblems', () => {
     expect(error.message).toBe(
       'Kafka topics are not as declared:\n  - a: missing\n  - b: 1 partitions, at least 3 expected\nrun the migration Job',
     );
+  });
+
+  it('names the overrides a retention change could not send back, and how to change the retention by hand', () => {
+    const error = new TopicsNotReadyError(
+      [{ topic: 'p.a', kind: 'override-unreadable', configs: ['x.custom', 'y.secret'] }],
+      OVERRIDES_ADVICE,
+    );
+    expect(error.message).toContain('p.a: override x.custom, y.secret has no readable value');
+    expect(error.message).toContain('--add-config changes only that key');
   });
 });
 

@@ -26,7 +26,9 @@ export type TopicProblem =
   /** More partitions than declared: fine to run with, but Kafka cannot lower them to match the declaration. */
   | { topic: string; kind: 'partitions-above'; expected: number; actual: number }
   | { topic: string; kind: 'replication-factor'; expected: number; actual: number }
-  | { topic: string; kind: 'retention'; expected: number; actual: number | undefined };
+  | { topic: string; kind: 'retention'; expected: number; actual: number | undefined }
+  /** Overrides the broker shows without a value (a name it does not know, or a secret): a Job cannot send them back. */
+  | { topic: string; kind: 'override-unreadable'; configs: string[] };
 
 /** How a topic differs from its declaration (none when it matches); more partitions than declared is fine. */
 export function topicProblems(spec: TopicSpec, state: TopicState | undefined): TopicProblem[] {
@@ -74,6 +76,8 @@ export function describeTopicProblem(problem: TopicProblem): string {
       return `${problem.topic}: replication factor ${problem.actual}, at least ${problem.expected} expected`;
     case 'retention':
       return `${problem.topic}: retention.ms ${problem.actual ?? 'unknown'}, ${problem.expected} expected`;
+    case 'override-unreadable':
+      return `${problem.topic}: override ${problem.configs.join(', ')} has no readable value (unknown to the broker, or secret)`;
   }
 }
 
@@ -91,6 +95,11 @@ export class TopicsNotReadyError extends Error {
 /** Where each problem of a migration that Kafka cannot fix leaves the operator. */
 export const VERIFY_ADVICE =
   'Not starting: run the migration Job (node dist/migrate.js) with the same KAFKA_TOPIC_* settings, or correct the KAFKA_TOPIC_* settings of the service.';
+
+/** Why the migration Job does not change the retention of a topic whose overrides it cannot read back. */
+export const OVERRIDES_ADVICE =
+  "Changing retention rewrites all of a topic's overrides, and these cannot be sent back: remove the override " +
+  '(kafka-configs --alter --delete-config), or set retention.ms by hand (kafka-configs --alter --add-config changes only that key), then run the Job again.';
 
 /** What the migration Job cannot change in place, and how to get out of it. */
 export const UNFIXABLE_ADVICE =
