@@ -23,12 +23,13 @@ const totals = { passed: 0, failed: 0, skipped: 0 };
 const failures = [];
 let inFailures = false;
 const MAX_FAILURE_LINES = 100;
-const count = (line) => {
+const count = (line, stream) => {
   // eslint-disable-next-line no-control-regex
   const plain = line.replace(/\u001b\[[0-9;]*m/g, '');
   const text = plain.replace(/^[^:]*:\s*/, '');
-  if (/Failed Tests \d+|Unhandled Errors?/.test(text)) inFailures = true;
-  if (inFailures && failures.length < MAX_FAILURE_LINES) failures.push(plain);
+  if (stream === 'stderr' && /Failed Tests \d+|Unhandled Errors?/.test(text)) inFailures = true;
+  // Only Vitest's stderr: what other tasks print to stdout meanwhile is not part of the block.
+  if (inFailures && stream === 'stderr' && failures.length < MAX_FAILURE_LINES) failures.push(plain);
   // A block ends at its last "[n/n]" rule (or, if cut short, at the summary).
   if (/\[(\d+)\/\1\]⎯|^\s*Test Files\s+\d/.test(text)) inFailures = false;
   if (!/^\S*\s*Tests\s+\d/.test(text)) return;
@@ -56,12 +57,12 @@ try {
         process[stream].write(chunk);
         const lines = (pending[stream] + chunk).split('\n');
         pending[stream] = lines.pop() ?? '';
-        lines.forEach(count);
+        for (const line of lines) count(line, stream);
       });
     }
     nx.on('close', (code) => {
-      count(pending.stdout);
-      count(pending.stderr);
+      count(pending.stdout, 'stdout');
+      count(pending.stderr, 'stderr');
       resolve(code ?? 1);
     });
   });

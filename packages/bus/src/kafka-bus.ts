@@ -402,7 +402,7 @@ export class KafkaBus implements Bus {
           ],
         })),
       });
-      done.retentionChanged.push(...retention.map((spec) => this.physicalTopic(spec.topic)));
+      done.retentionChanged.push(...names);
     }
     const after = await this.readTopicStates(client, specs);
     const left = specs.flatMap((spec) => topicProblems(spec, after.get(spec.topic)));

@@ -288,56 +288,52 @@ describe('the patient journey across the distributed platform', () => {
   });
 
   // Bo's two texts are spaced by the default 30 s between texts to one patient: more time than most tests need.
-  it(
-    'an X cancels the second appointment, and its slot is texted to the three patients waiting for that provider',
-    { timeout: 150_000 },
-    async () => {
-      for (const who of ['wen', 'wil', 'wes'] as const)
-        waitlist[who] = ok(await api.POST('/api/waitlists', { body: { patient: patient[who], provider } }))._id;
+  it('an X cancels the second appointment, and its slot is texted to the three patients waiting for that provider', async () => {
+    for (const who of ['wen', 'wil', 'wes'] as const)
+      waitlist[who] = ok(await api.POST('/api/waitlists', { body: { patient: patient[who], provider } }))._id;
 
-      const cancel = await reply(PATIENTS.bo.phone, 'X');
-      expect(cancel.status).toBe(200);
-      await waitFor(async () => (await appointmentStatus(boAppointment)) === 'cancelled', {
+    const cancel = await reply(PATIENTS.bo.phone, 'X');
+    expect(cancel.status).toBe(200);
+    await waitFor(async () => (await appointmentStatus(boAppointment)) === 'cancelled', {
+      ...WAIT,
+      message: 'scheduling cancels on the patient’s X',
+    });
+    // Its reminders not sent yet are void.
+    await waitFor(
+      async () =>
+        (await remindersOf(boAppointment))
+          .filter((reminder) => reminder['offsetHours'] !== null && reminder['offsetHours'] !== 168)
+          .every((reminder) => reminder['status'] === 'skipped'),
+      { ...WAIT, message: 'messaging voids the cancelled appointment’s reminders' },
+    );
+
+    for (const who of ['wen', 'wil', 'wes'] as const) {
+      const offer = await waitFor(async () => textsTo(who).find((text) => /reply YES/i.test(text.params['Body'] ?? '')) ?? null, {
         ...WAIT,
-        message: 'scheduling cancels on the patient’s X',
+        message: `the offer reaches ${who}`,
       });
-      // Its reminders not sent yet are void.
-      await waitFor(
-        async () =>
-          (await remindersOf(boAppointment))
-            .filter((reminder) => reminder['offsetHours'] !== null && reminder['offsetHours'] !== 168)
-            .every((reminder) => reminder['status'] === 'skipped'),
-        { ...WAIT, message: 'messaging voids the cancelled appointment’s reminders' },
-      );
-
-      for (const who of ['wen', 'wil', 'wes'] as const) {
-        const offer = await waitFor(async () => textsTo(who).find((text) => /reply YES/i.test(text.params['Body'] ?? '')) ?? null, {
-          ...WAIT,
-          message: `the offer reaches ${who}`,
-        });
-        expect(offer.params['Body']).toContain(PATIENTS[who].firstname);
-        expect(offer.params['Body']).toMatch(localTime(boAt));
-        expect(offer.params['Body']).toContain(localDay(boAt));
-      }
-      // Bo is told the cancellation, then invited to reply WAITLIST, in that order.
-      const invite = await waitFor(
-        async () => {
-          const index = textsTo('bo').findIndex((text) => /Reply WAITLIST/.test(text.params['Body'] ?? ''));
-          return index > 0 ? index : null;
-        },
-        { ...WAIT, message: 'Bo is invited to reply WAITLIST' },
-      );
-      expect(textsTo('bo')[invite - 1]!.params['Body']).toMatch(/is cancelled/);
-      const open = await offers();
-      expect(open).toHaveLength(1);
-      expect(open[0]).toMatchObject({
-        status: 'in-progress',
-        source: 'cancellation',
-        cancelledAppointment: boAppointment,
-        date: boAt.toUTC().toISO(),
-      });
-    },
-  );
+      expect(offer.params['Body']).toContain(PATIENTS[who].firstname);
+      expect(offer.params['Body']).toMatch(localTime(boAt));
+      expect(offer.params['Body']).toContain(localDay(boAt));
+    }
+    // Bo is told the cancellation, then invited to reply WAITLIST, in that order.
+    const invite = await waitFor(
+      async () => {
+        const index = textsTo('bo').findIndex((text) => /Reply WAITLIST/.test(text.params['Body'] ?? ''));
+        return index > 0 ? index : null;
+      },
+      { ...WAIT, message: 'Bo is invited to reply WAITLIST' },
+    );
+    expect(textsTo('bo')[invite - 1]!.params['Body']).toMatch(/is cancelled/);
+    const open = await offers();
+    expect(open).toHaveLength(1);
+    expect(open[0]).toMatchObject({
+      status: 'in-progress',
+      source: 'cancellation',
+      cancelledAppointment: boAppointment,
+      date: boAt.toUTC().toISO(),
+    });
+  }, 150_000);
 
   it('two YES at the same moment: exactly one gets the slot, the other is told it is taken', async () => {
     const [wen, wil] = await Promise.all([reply(PATIENTS.wen.phone, 'YES'), reply(PATIENTS.wil.phone, 'Yes')]);

@@ -357,7 +357,6 @@ export class ReminderDispatcher {
         },
       }),
     ]);
-    // Built-in reminder wordings use neither the organization's name nor a booking link: most batches skip these.
     const extras = await loadTextExtras(this.prisma, organizations, [
       ...claimed.map((reminder) => reminder.text),
       ...templates.flatMap((row) => [row.text, row.subject]),

@@ -161,9 +161,11 @@ export class TemplateService {
     // The wording comes first, so the context loads only what it mentions; the patient checked above is the one the
     // context would name, so its language is the same.
     const language = query.language ?? patient?.language ?? 'en';
-    const wording = await wordingFor(this.prisma, identity.organization, key, language);
+    const [wording, settings] = await Promise.all([
+      wordingFor(this.prisma, identity.organization, key, language),
+      messagingSettings(this.prisma, identity.organization),
+    ]);
     if (!wording) throw notFound('message template');
-    const settings = await messagingSettings(this.prisma, identity.organization);
     const context = await contextFor(
       this.prisma,
       identity.organization,

@@ -339,7 +339,7 @@ function localized(instant: Date, zone: string, language: string, format: 'date'
  * Whether a wording uses a variable of the group (`organization.name`, `booking.link`), whose values only then need
  * loading: built-in wordings use neither, so the reminder hot path rarely pays for them.
  */
-export function mentions(group: 'organization' | 'booking', ...texts: Array<string | null | undefined>): boolean {
+function mentions(group: 'organization' | 'booking', ...texts: Array<string | null | undefined>): boolean {
   const pattern = new RegExp(`\\{\\{\\s*${group}\\.`);
   return texts.some((text) => text != null && pattern.test(text));
 }

@@ -21,18 +21,19 @@ describe('patients process (dist/main.js)', () => {
     url = `http://127.0.0.1:${port}`;
     const metricsPort = await freePort();
     metricsUrl = `http://127.0.0.1:${metricsPort}`;
+    const brokers = await kafkaBrokers();
     const shared = {
       PATH: process.env['PATH'],
       NODE_ENV: 'production',
       DATABASE_URL: database.url,
-      KAFKA_BROKERS: (await kafkaBrokers()).join(','),
+      KAFKA_BROKERS: brokers.join(','),
       TOPIC_PREFIX: uniqueTopicPrefix('patients-main'),
     };
     // A release runs every service's migration Job before any service starts: the topics patients reads, which the
     // other services' Jobs declare, are made here as theirs would make them.
     const settings = baseConfigSchema.parse({});
     const owned = new Set(declaredTopicSpecs(topics, settings, 'owned').map((spec) => spec.topic));
-    const others = new KafkaBus({ brokers: shared.KAFKA_BROKERS.split(','), clientId: 'other-jobs', topicPrefix: shared.TOPIC_PREFIX });
+    const others = new KafkaBus({ brokers, clientId: 'other-jobs', topicPrefix: shared.TOPIC_PREFIX });
     try {
       await others.provisionTopics(declaredTopicSpecs(topics, settings, 'all').filter((spec) => !owned.has(spec.topic)));
     } finally {
